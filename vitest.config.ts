@@ -1,0 +1,12 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 20_000,
+    hookTimeout: 30_000,
+    // Integration tests start real servers; two cores, so keep the pool small.
+    maxWorkers: 2,
+    reporters: ["default"],
+  },
+});
