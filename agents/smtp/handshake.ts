@@ -1,0 +1,491 @@
+import { connect as netConnect, isIP, type Socket } from "node:net";
+import { rootCertificates } from "node:tls";
+import {
+  FailureSource,
+  HandshakeResult,
+  Outcome,
+  Phase,
+  TlsMode,
+  type PhaseTiming,
+  type Reply,
+  type TlsInfo,
+} from "../../gen/smtpprobe/v1/handshake.js";
+import { heloCapabilities, parseEhloReply } from "./ehlo.js";
+import { defaultFindingFacts, deriveFindings } from "./findings.js";
+import type { ResolvedOptions } from "./options.js";
+import { describeReply, parseEnhancedCode } from "./reply-meaning.js";
+import type { SmtpReply } from "./reply-reader.js";
+import { SessionWaitError, SmtpSession, type WaitFailure } from "./session.js";
+import { readTlsFacts } from "./tls-facts.js";
+import { elapsedSince, escapeLine, round2, TranscriptRecorder } from "./transcript.js";
+
+/** One address to talk to, and the names it came from. */
+export interface HandshakeTarget {
+  /** The name (or IP literal) the address belongs to; the certificate is checked against it. */
+  host: string;
+  /** The IP address to connect to: already resolved and checked against the policy. */
+  address: string;
+  port: number;
+  exchange?: string;
+  mxPreference?: number;
+}
+
+export interface HandshakeProgress {
+  host: string;
+  address: string;
+  port: number;
+  phase: Phase;
+}
+
+export interface HandshakeContext {
+  signal?: AbortSignal;
+  onProgress?: (progress: HandshakeProgress) => void;
+  /** Extra trusted CAs (PEM), added to Node's store. */
+  extraCa?: string;
+}
+
+/** A handshake that cannot go on: the target misbehaved, the network failed, or time ran out. */
+class HandshakeStop extends Error {
+  override readonly name = "HandshakeStop";
+  constructor(
+    readonly outcome: Outcome,
+    readonly source: FailureSource,
+    readonly reason: string,
+    readonly reply?: Reply,
+  ) {
+    super(reason);
+  }
+}
+
+type Step = (h: Handshake) => Promise<Phase>;
+
+/**
+ * The state machine: each phase's step returns the next phase. The table of what may follow
+ * what is checked at every transition, so a step cannot wander.
+ */
+const NEXT: Record<number, readonly Phase[]> = {
+  [Phase.PHASE_CONNECT]: [Phase.PHASE_TLS_CONNECT, Phase.PHASE_BANNER],
+  [Phase.PHASE_TLS_CONNECT]: [Phase.PHASE_BANNER],
+  [Phase.PHASE_BANNER]: [Phase.PHASE_EHLO, Phase.PHASE_EHLO_TLS],
+  [Phase.PHASE_EHLO]: [Phase.PHASE_HELO, Phase.PHASE_STARTTLS, Phase.PHASE_QUIT],
+  [Phase.PHASE_HELO]: [Phase.PHASE_STARTTLS, Phase.PHASE_QUIT],
+  [Phase.PHASE_STARTTLS]: [Phase.PHASE_TLS],
+  [Phase.PHASE_TLS]: [Phase.PHASE_EHLO_TLS],
+  [Phase.PHASE_EHLO_TLS]: [Phase.PHASE_QUIT],
+  [Phase.PHASE_QUIT]: [Phase.PHASE_DONE],
+};
+
+const STEPS: Record<number, Step> = {
+  [Phase.PHASE_CONNECT]: async (h) => {
+    await h.connect();
+    return h.options.tlsMode === TlsMode.TLS_MODE_IMPLICIT ? Phase.PHASE_TLS_CONNECT : Phase.PHASE_BANNER;
+  },
+  [Phase.PHASE_TLS_CONNECT]: async (h) => {
+    await h.startTls(true);
+    return Phase.PHASE_BANNER;
+  },
+  [Phase.PHASE_BANNER]: async (h) => {
+    const reply = await h.read(h.options.bannerMs);
+    h.result.banner = reply;
+    // RFC 5321 §3.1: after a 554 (or 421) greeting the client should still say QUIT.
+    if (reply.code !== 220) await h.quit();
+    h.expect(reply, 220, "the banner");
+    return h.session.isTls ? Phase.PHASE_EHLO_TLS : Phase.PHASE_EHLO;
+  },
+  [Phase.PHASE_EHLO]: async (h) => {
+    const reply = await h.command(`EHLO ${h.options.ehloName}`);
+    // RFC 5321 §3.2: a server that does not know EHLO answers 500/502; the client falls back to HELO.
+    if (reply.code >= 500 && reply.code <= 504) return Phase.PHASE_HELO;
+    h.expect(reply, 250, "EHLO");
+    h.result.capabilities = parseEhloReply(reply.lines);
+    return h.afterPlaintextGreeting(h.result.capabilities.starttls);
+  },
+  [Phase.PHASE_HELO]: async (h) => {
+    const reply = await h.command(`HELO ${h.options.ehloName}`);
+    h.expect(reply, 250, "HELO");
+    h.result.capabilities = heloCapabilities(reply.lines[0] ?? "");
+    return h.afterPlaintextGreeting(false);
+  },
+  [Phase.PHASE_STARTTLS]: async (h) => {
+    const reply = await h.command("STARTTLS");
+    if (reply.code !== 220 && h.options.tlsMode === TlsMode.TLS_MODE_REQUIRE) {
+      throw new HandshakeStop(
+        Outcome.OUTCOME_STARTTLS_UNAVAILABLE,
+        FailureSource.FAILURE_SOURCE_TARGET,
+        `TLS is required but the server answered STARTTLS with ${reply.code}`,
+        reply,
+      );
+    }
+    h.expect(reply, 220, "STARTTLS");
+    return Phase.PHASE_TLS;
+  },
+  [Phase.PHASE_TLS]: async (h) => {
+    await h.startTls(false);
+    return Phase.PHASE_EHLO_TLS;
+  },
+  [Phase.PHASE_EHLO_TLS]: async (h) => {
+    // RFC 3207 §4.2: the client forgets what it knew and asks again over TLS.
+    const reply = await h.command(`EHLO ${h.options.ehloName}`);
+    h.expect(reply, 250, "EHLO over TLS");
+    h.result.capabilitiesTls = parseEhloReply(reply.lines);
+    return Phase.PHASE_QUIT;
+  },
+  [Phase.PHASE_QUIT]: async (h) => {
+    await h.quit();
+    return Phase.PHASE_DONE;
+  },
+};
+
+/**
+ * Runs one SMTP handshake against one address. Always returns a result: a server that
+ * misbehaves, a network that fails, a deadline that passes are all data. Only a bug throws.
+ */
+export async function runHandshake(
+  target: HandshakeTarget,
+  options: ResolvedOptions,
+  context: HandshakeContext = {},
+): Promise<HandshakeResult> {
+  const handshake = new Handshake(target, options, context);
+  return handshake.run();
+}
+
+class Handshake {
+  readonly result: HandshakeResult;
+  readonly transcript: TranscriptRecorder;
+  session!: SmtpSession;
+  private readonly start = performance.now();
+  private readonly startedAt = new Date();
+  private readonly timings: PhaseTiming[] = [];
+  private readonly stopSignal: AbortController = new AbortController();
+  private phase: Phase = Phase.PHASE_CONNECT;
+  private socket: Socket | undefined;
+
+  constructor(
+    readonly target: HandshakeTarget,
+    readonly options: ResolvedOptions,
+    private readonly context: HandshakeContext,
+  ) {
+    this.transcript = new TranscriptRecorder(this.start, options.maxTranscriptBytes);
+    this.result = HandshakeResult.fromPartial({
+      host: target.host,
+      address: target.address,
+      port: target.port,
+      exchange: target.exchange ?? "",
+      mxPreference: target.mxPreference ?? 0,
+      tlsMode: options.tlsMode,
+      ehloName: options.ehloName,
+      startedAt: this.startedAt,
+    });
+  }
+
+  async run(): Promise<HandshakeResult> {
+    const deadline = setTimeout(() => this.abort("deadline"), this.options.deadlineMs);
+    const onAbort = (): void => this.abort("cancelled");
+    this.context.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      if (this.context.signal?.aborted) this.abort("cancelled");
+      while (this.phase !== Phase.PHASE_DONE) {
+        this.context.onProgress?.({ host: this.target.host, address: this.target.address, port: this.target.port, phase: this.phase });
+        const began = performance.now();
+        const step = STEPS[this.phase];
+        if (!step) throw new Error(`no step for phase ${Phase[this.phase]}`);
+        let next: Phase;
+        try {
+          next = await this.guard(step(this));
+        } finally {
+          this.timings.push({
+            phase: this.phase,
+            startMs: round2(began - this.start),
+            durationMs: round2(performance.now() - began),
+          });
+        }
+        if (!NEXT[this.phase]?.includes(next)) {
+          throw new Error(`bad transition ${Phase[this.phase]} → ${Phase[next]}`);
+        }
+        this.phase = next;
+      }
+      this.result.outcome = Outcome.OUTCOME_OK;
+      this.result.phase = Phase.PHASE_DONE;
+    } catch (error) {
+      this.recordStop(error);
+    } finally {
+      clearTimeout(deadline);
+      this.context.signal?.removeEventListener("abort", onAbort);
+      this.session?.destroy();
+      this.socket?.destroy();
+      this.transcript.event("closed", this.session?.isTls ?? false);
+    }
+    this.result.timings = this.timings;
+    this.result.totalMs = elapsedSince(this.start);
+    this.result.transcript = this.transcript.toMessage();
+    this.result.findings = deriveFindings(this.result, {
+      ...defaultFindingFacts(this.startedAt),
+      longestLineOctets: this.session?.longestLineOctets ?? 0,
+    });
+    return this.result;
+  }
+
+  /** Rejects as soon as the probe is aborted, whatever the step is waiting for. */
+  private guard<T>(work: Promise<T>): Promise<T> {
+    const signal = this.stopSignal.signal;
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = (): void => reject(signal.reason);
+      if (signal.aborted) return onAbort();
+      signal.addEventListener("abort", onAbort, { once: true });
+      work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+    });
+  }
+
+  private abort(why: "deadline" | "cancelled"): void {
+    if (this.stopSignal.signal.aborted) return;
+    const stop =
+      why === "deadline"
+        ? new HandshakeStop(
+            Outcome.OUTCOME_DEADLINE_EXCEEDED,
+            FailureSource.FAILURE_SOURCE_TARGET,
+            `the probe's deadline of ${this.options.deadlineMs} ms passed`,
+          )
+        : new HandshakeStop(Outcome.OUTCOME_CANCELLED, FailureSource.FAILURE_SOURCE_INTERNAL, "cancelled by the caller");
+    this.transcript.event(why === "deadline" ? "deadline exceeded" : "cancelled", this.session?.isTls ?? false);
+    this.stopSignal.abort(stop);
+    // Close the socket at once: nothing more is read or sent.
+    this.session?.destroy();
+    this.socket?.destroy();
+  }
+
+  async connect(): Promise<void> {
+    const { address, port } = this.target;
+    const socket = netConnect({ host: address, port, family: isIP(address) || undefined });
+    this.socket = socket;
+    // The engine adds no Nagle stall of its own: every command is one small write.
+    socket.setNoDelay(true);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        cleanup();
+        socket.destroy();
+        reject(new SessionWaitError({ kind: "timeout", timeoutMs: this.options.connectMs }));
+      }, this.options.connectMs);
+      const onConnect = (): void => {
+        cleanup();
+        resolve();
+      };
+      const onError = (error: NodeJS.ErrnoException): void => {
+        cleanup();
+        reject(error);
+      };
+      const cleanup = (): void => {
+        clearTimeout(timer);
+        socket.off("connect", onConnect);
+        socket.off("error", onError);
+      };
+      socket.once("connect", onConnect);
+      socket.once("error", onError);
+    }).catch((error: unknown) => {
+      throw this.connectFailure(error);
+    });
+    this.transcript.event(`connected to ${formatAddress(address, port)} from ${formatAddress(socket.localAddress ?? "", socket.localPort ?? 0)}`, false);
+    this.session = new SmtpSession(socket, this.transcript, {
+      maxLineOctets: this.options.maxLineOctets,
+      maxReplyLines: this.options.maxReplyLines,
+    });
+  }
+
+  async startTls(implicit: boolean): Promise<void> {
+    const sni = this.sniName();
+    const checkedName = this.options.sni || this.target.host;
+    const began = performance.now();
+    let upgraded;
+    try {
+      upgraded = await this.session.startTls(
+        {
+          servername: sni || undefined,
+          // A probe reports a bad certificate, it does not fail because of one (DESIGN §2.8).
+          rejectUnauthorized: false,
+          // The identity is checked apart (tls-facts), so that authorizationError means the chain only.
+          checkServerIdentity: () => undefined,
+          ca: this.context.extraCa ? [...rootCertificates, this.context.extraCa] : undefined,
+          minVersion: "TLSv1",
+        },
+        this.options.tlsMs,
+      );
+    } catch (error) {
+      throw this.waitFailure(error, "the TLS handshake");
+    }
+    if (upgraded.discarded.length > 0) {
+      // RFC 3207 §6: never act on plaintext that arrived before TLS; record it as an attack sign.
+      this.result.starttlsInjection = escapeLine(upgraded.discarded.toString("latin1")).slice(0, 1024);
+      this.transcript.event(`discarded ${upgraded.discarded.length} bytes sent in plaintext after the STARTTLS reply`, false);
+    }
+    const tls: TlsInfo = readTlsFacts(upgraded.socket, {
+      implicit,
+      sni,
+      checkedName,
+      handshakeMs: round2(performance.now() - began),
+      now: this.startedAt,
+    });
+    this.result.tls = tls;
+    this.transcript.event(`TLS established: ${tls.protocol} ${tls.cipher}`, true);
+  }
+
+  /** What follows a plaintext EHLO or HELO, by TLS mode and what the server offered. */
+  afterPlaintextGreeting(offersStartTls: boolean): Phase {
+    switch (this.options.tlsMode) {
+      case TlsMode.TLS_MODE_NONE:
+        return Phase.PHASE_QUIT;
+      case TlsMode.TLS_MODE_REQUIRE:
+        // Sent even when not advertised: a hidden STARTTLS still counts, a missing one is the answer.
+        return Phase.PHASE_STARTTLS;
+      default:
+        return offersStartTls ? Phase.PHASE_STARTTLS : Phase.PHASE_QUIT;
+    }
+  }
+
+  async read(timeoutMs: number): Promise<Reply> {
+    try {
+      return toReply(await this.session.readReply(timeoutMs));
+    } catch (error) {
+      throw this.waitFailure(error, phaseWhat(this.phase));
+    }
+  }
+
+  async command(line: string): Promise<Reply> {
+    this.session.send(line);
+    return this.read(this.options.commandMs);
+  }
+
+  /** Stops the handshake unless the reply has the expected code. */
+  expect(reply: Reply, code: number, what: string): void {
+    if (reply.code === code) return;
+    this.result.lastReply = reply;
+    const first = reply.lines[0] ?? "";
+    const reason = `${what} was answered ${reply.code}${first ? ` "${first.slice(0, 120)}"` : ""}`;
+    if (reply.code >= 500) throw new HandshakeStop(Outcome.OUTCOME_REJECTED, FailureSource.FAILURE_SOURCE_TARGET, reason, reply);
+    if (reply.code >= 400) throw new HandshakeStop(Outcome.OUTCOME_DEFERRED, FailureSource.FAILURE_SOURCE_TARGET, reason, reply);
+    throw new HandshakeStop(
+      Outcome.OUTCOME_PROTOCOL_ERROR,
+      FailureSource.FAILURE_SOURCE_TARGET,
+      `${reason}, expected ${code}`,
+      reply,
+    );
+  }
+
+  /** QUIT, politely: the answer is waited for briefly, and its absence changes nothing. */
+  async quit(): Promise<void> {
+    try {
+      await this.session.command("QUIT", Math.min(this.options.commandMs, 2000));
+    } catch {
+      // The server may close without a 221; the handshake is over either way.
+    }
+  }
+
+  private sniName(): string {
+    if (this.options.sni) return this.options.sni;
+    // RFC 6066 §3: literal IP addresses are not permitted in SNI.
+    return isIP(this.target.host) === 0 ? this.target.host.replace(/\.$/, "") : "";
+  }
+
+  private connectFailure(error: unknown): HandshakeStop {
+    if (error instanceof SessionWaitError) return this.waitFailure(error, "the TCP connection");
+    const code = (error as NodeJS.ErrnoException).code ?? "";
+    const where = formatAddress(this.target.address, this.target.port);
+    switch (code) {
+      case "ECONNREFUSED":
+        return new HandshakeStop(Outcome.OUTCOME_REFUSED, FailureSource.FAILURE_SOURCE_TARGET, `connection to ${where} refused (nothing listens, or a firewall rejects)`);
+      case "EHOSTUNREACH":
+      case "ENETUNREACH":
+      case "EADDRNOTAVAIL":
+      case "EAFNOSUPPORT":
+        return new HandshakeStop(Outcome.OUTCOME_UNREACHABLE, FailureSource.FAILURE_SOURCE_NETWORK, `${where} is unreachable from here (${code})`);
+      case "ETIMEDOUT":
+        return new HandshakeStop(Outcome.OUTCOME_TIMED_OUT, FailureSource.FAILURE_SOURCE_NETWORK, `connecting to ${where} timed out (${code})`);
+      case "ECONNRESET":
+        return new HandshakeStop(Outcome.OUTCOME_RESET, FailureSource.FAILURE_SOURCE_NETWORK, `connection to ${where} was reset while connecting`);
+      default:
+        return new HandshakeStop(Outcome.OUTCOME_UNREACHABLE, FailureSource.FAILURE_SOURCE_NETWORK, `connecting to ${where} failed: ${code || String(error)}`);
+    }
+  }
+
+  /** Turns a failed wait into the outcome it means. */
+  private waitFailure(error: unknown, what: string): HandshakeStop {
+    if (error instanceof HandshakeStop) return error;
+    if (!(error instanceof SessionWaitError)) {
+      const e = error as NodeJS.ErrnoException;
+      if (this.phase === Phase.PHASE_TLS || this.phase === Phase.PHASE_TLS_CONNECT) {
+        return new HandshakeStop(Outcome.OUTCOME_TLS_FAILED, FailureSource.FAILURE_SOURCE_TARGET, `the TLS handshake failed: ${e.code ? `${e.code}: ` : ""}${e.message}`);
+      }
+      throw error; // not a wait failure: a bug
+    }
+    return stopFor(error.failure, what, this.phase);
+  }
+
+  private recordStop(error: unknown): void {
+    const stop =
+      error instanceof HandshakeStop
+        ? error
+        : new HandshakeStop(
+            Outcome.OUTCOME_INTERNAL_ERROR,
+            FailureSource.FAILURE_SOURCE_INTERNAL,
+            `internal error: ${error instanceof Error ? error.message : String(error)}`,
+          );
+    this.result.outcome = stop.outcome;
+    this.result.phase = this.phase;
+    this.result.failureSource = stop.source;
+    this.result.reason = stop.reason;
+    if (stop.reply) this.result.lastReply = stop.reply;
+    if (stop.outcome === Outcome.OUTCOME_TIMED_OUT) this.transcript.event(`timeout: ${stop.reason}`, this.session?.isTls ?? false);
+  }
+}
+
+function stopFor(failure: WaitFailure, what: string, phase: Phase): HandshakeStop {
+  const target = FailureSource.FAILURE_SOURCE_TARGET;
+  switch (failure.kind) {
+    case "timeout":
+      return new HandshakeStop(
+        Outcome.OUTCOME_TIMED_OUT,
+        phase === Phase.PHASE_CONNECT ? FailureSource.FAILURE_SOURCE_NETWORK : target,
+        `${what} timed out after ${failure.timeoutMs} ms`,
+      );
+    case "closed":
+      return new HandshakeStop(Outcome.OUTCOME_CLOSED_BY_PEER, target, `the server closed the connection during ${what}`);
+    case "reset":
+      return new HandshakeStop(Outcome.OUTCOME_RESET, target, `the connection was reset during ${what}`);
+    case "socket_error":
+      return phase === Phase.PHASE_TLS || phase === Phase.PHASE_TLS_CONNECT
+        ? new HandshakeStop(Outcome.OUTCOME_TLS_FAILED, target, `the TLS handshake failed: ${failure.code || failure.message}`)
+        : new HandshakeStop(Outcome.OUTCOME_RESET, target, `the connection failed during ${what}: ${failure.code || failure.message}`);
+    case "protocol":
+      return new HandshakeStop(Outcome.OUTCOME_PROTOCOL_ERROR, target, `protocol error during ${what}: ${failure.error.message}`);
+    case "aborted":
+      return new HandshakeStop(Outcome.OUTCOME_CANCELLED, FailureSource.FAILURE_SOURCE_INTERNAL, "cancelled");
+  }
+}
+
+function phaseWhat(phase: Phase): string {
+  switch (phase) {
+    case Phase.PHASE_BANNER:
+      return "the banner";
+    case Phase.PHASE_EHLO:
+      return "EHLO";
+    case Phase.PHASE_HELO:
+      return "HELO";
+    case Phase.PHASE_STARTTLS:
+      return "STARTTLS";
+    case Phase.PHASE_EHLO_TLS:
+      return "EHLO over TLS";
+    case Phase.PHASE_QUIT:
+      return "QUIT";
+    default:
+      return Phase[phase].replace("PHASE_", "").toLowerCase();
+  }
+}
+
+export function toReply(reply: SmtpReply): Reply {
+  const enhancedCode = parseEnhancedCode(reply.code, reply.lines[0] ?? "") ?? "";
+  return { code: reply.code, enhancedCode, lines: reply.lines, meaning: describeReply(reply.code, enhancedCode || undefined) };
+}
+
+export function formatAddress(address: string, port: number): string {
+  return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+

@@ -1,0 +1,160 @@
+import { hostname } from "node:os";
+import { isIP } from "node:net";
+import { AddressFamily, TlsMode, type ProbeOptions } from "../../gen/smtpprobe/v1/handshake.js";
+
+/** The options of one probe with every default filled in. */
+export interface ResolvedOptions {
+  tlsMode: TlsMode;
+  ehloName: string;
+  /** Empty: the target host name, none for an IP literal. */
+  sni: string;
+  addressFamily: AddressFamily;
+  maxExchangers: number;
+  maxAddresses: number;
+  connectMs: number;
+  bannerMs: number;
+  commandMs: number;
+  tlsMs: number;
+  deadlineMs: number;
+  maxLineOctets: number;
+  maxReplyLines: number;
+  maxTranscriptBytes: number;
+}
+
+export const DEFAULTS = {
+  maxExchangers: 3,
+  maxAddresses: 2,
+  connectMs: 10_000,
+  // RFC 5321 §4.5.3.2.1 lets a client wait 5 minutes for a greeting; a probe reports slowness
+  // instead (the banner_slow finding) and gives up sooner.
+  bannerMs: 30_000,
+  commandMs: 15_000,
+  tlsMs: 10_000,
+  deadlineMs: 60_000,
+  maxLineOctets: 8192,
+  maxReplyLines: 200,
+  maxTranscriptBytes: 256 * 1024,
+} as const;
+
+/** Upper bounds a caller may ask for: a probe is never unbounded. */
+export const MAXIMUMS = {
+  maxExchangers: 10,
+  maxAddresses: 8,
+  timeoutMs: 300_000,
+  maxLineOctets: 65_536,
+  maxReplyLines: 1000,
+  maxTranscriptBytes: 4 * 1024 * 1024,
+} as const;
+
+export interface OptionViolation {
+  /** The proto field path, e.g. "ehlo_name" or "timeouts.connect_ms". */
+  field: string;
+  message: string;
+}
+
+export class InvalidOptionsError extends Error {
+  override readonly name = "InvalidOptionsError";
+  constructor(readonly violations: OptionViolation[]) {
+    super(violations.map((v) => `${v.field}: ${v.message}`).join("; "));
+  }
+}
+
+/** The TLS mode a port gets when none is asked for: implicit TLS on 465 (RFC 8314), else auto. */
+export function defaultTlsMode(port: number): TlsMode {
+  return port === 465 ? TlsMode.TLS_MODE_IMPLICIT : TlsMode.TLS_MODE_AUTO;
+}
+
+/** LDH labels separated by dots, an optional final dot (RFC 1123 §2.1). */
+const HOST_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/;
+
+/** Problems with an EHLO name, or undefined when it is usable (RFC 5321 §4.1.1.1, §2.3.5). */
+export function checkEhloName(name: string): string | undefined {
+  if (name.length === 0) return "must not be empty";
+  if (name.length > 255) return "must be at most 255 characters";
+  if (/[\r\n]/.test(name)) return "must not contain CR or LF";
+  if (/[\s\x00-\x1f\x7f]/.test(name)) return "must not contain spaces or control characters";
+  if (name.startsWith("[")) {
+    const inner = name.slice(1, -1).replace(/^IPv6:/i, "");
+    if (!name.endsWith("]") || isIP(inner) === 0) return "address literal must look like [192.0.2.1] or [IPv6:2001:db8::1]";
+    return undefined;
+  }
+  if (!HOST_NAME.test(name)) {
+    return "must be a domain name or an address literal";
+  }
+  return undefined;
+}
+
+/** Problems with an SNI name, or undefined (RFC 6066 §3: a DNS host name, no IP literal). */
+export function checkSni(name: string): string | undefined {
+  if (name.length > 253) return "must be at most 253 characters";
+  if (isIP(name) !== 0) return "must be a host name, not an IP address (RFC 6066 §3)";
+  if (!HOST_NAME.test(name)) {
+    return "must be a DNS host name";
+  }
+  return undefined;
+}
+
+/** The machine's name for EHLO when none is configured. */
+export function machineEhloName(): string {
+  const name = hostname();
+  return checkEhloName(name) === undefined ? name : "localhost";
+}
+
+/**
+ * Fills in defaults and checks bounds. `port` picks the default TLS mode. Throws
+ * InvalidOptionsError listing every problem, each with its field.
+ */
+export function resolveOptions(
+  options: ProbeOptions | undefined,
+  port: number,
+  defaultEhloName: string = machineEhloName(),
+): ResolvedOptions {
+  const violations: OptionViolation[] = [];
+  const o = options;
+  const ehloName = o?.ehloName || defaultEhloName;
+  const ehloProblem = checkEhloName(ehloName);
+  if (ehloProblem) violations.push({ field: "ehlo_name", message: ehloProblem });
+  const sni = o?.sni ?? "";
+  const sniProblem = sni === "" ? undefined : checkSni(sni);
+  if (sniProblem) violations.push({ field: "sni", message: sniProblem });
+  if (o && !(o.tlsMode in TlsMode)) violations.push({ field: "tls_mode", message: "unknown TLS mode" });
+  if (o && !(o.addressFamily in AddressFamily)) violations.push({ field: "address_family", message: "unknown address family" });
+
+  const bounded = (field: string, value: number | undefined, fallback: number, max: number): number => {
+    if (!value) return fallback;
+    if (!Number.isInteger(value) || value < 0 || value > max) {
+      violations.push({ field, message: `must be between 1 and ${max}` });
+      return fallback;
+    }
+    return value;
+  };
+  const t = o?.timeouts;
+  const l = o?.limits;
+  const resolved: ResolvedOptions = {
+    tlsMode: o?.tlsMode || defaultTlsMode(port),
+    ehloName,
+    sni,
+    addressFamily: o?.addressFamily || AddressFamily.ADDRESS_FAMILY_BOTH,
+    maxExchangers: bounded("max_exchangers", o?.maxExchangers, DEFAULTS.maxExchangers, MAXIMUMS.maxExchangers),
+    maxAddresses: bounded("max_addresses", o?.maxAddresses, DEFAULTS.maxAddresses, MAXIMUMS.maxAddresses),
+    connectMs: bounded("timeouts.connect_ms", t?.connectMs, DEFAULTS.connectMs, MAXIMUMS.timeoutMs),
+    bannerMs: bounded("timeouts.banner_ms", t?.bannerMs, DEFAULTS.bannerMs, MAXIMUMS.timeoutMs),
+    commandMs: bounded("timeouts.command_ms", t?.commandMs, DEFAULTS.commandMs, MAXIMUMS.timeoutMs),
+    tlsMs: bounded("timeouts.tls_ms", t?.tlsMs, DEFAULTS.tlsMs, MAXIMUMS.timeoutMs),
+    deadlineMs: bounded("timeouts.deadline_ms", t?.deadlineMs, DEFAULTS.deadlineMs, MAXIMUMS.timeoutMs),
+    maxLineOctets: bounded("limits.max_line_octets", l?.maxLineOctets, DEFAULTS.maxLineOctets, MAXIMUMS.maxLineOctets),
+    maxReplyLines: bounded("limits.max_reply_lines", l?.maxReplyLines, DEFAULTS.maxReplyLines, MAXIMUMS.maxReplyLines),
+    maxTranscriptBytes: bounded(
+      "limits.max_transcript_bytes",
+      l?.maxTranscriptBytes,
+      DEFAULTS.maxTranscriptBytes,
+      MAXIMUMS.maxTranscriptBytes,
+    ),
+  };
+  if (resolved.maxLineOctets < 512 && l?.maxLineOctets) {
+    // RFC 5321 §4.5.3.1.5: 512 octets is the limit every server may use; less would abort on valid replies.
+    violations.push({ field: "limits.max_line_octets", message: "must be at least 512 (RFC 5321 §4.5.3.1.5)" });
+  }
+  if (violations.length > 0) throw new InvalidOptionsError(violations);
+  return resolved;
+}

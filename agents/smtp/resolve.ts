@@ -1,0 +1,103 @@
+import { Resolver } from "node:dns/promises";
+import { isIP } from "node:net";
+import { AddressFamily, type MxRecord } from "../../gen/smtpprobe/v1/handshake.js";
+
+/** A resolution that found nothing to connect to, with the resolver's code kept. */
+export class ResolveError extends Error {
+  override readonly name = "ResolveError";
+  constructor(
+    readonly host: string,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ResolverOptions {
+  /** DNS servers as "ip" or "ip:port"; empty means the system's. */
+  servers?: readonly string[];
+  timeoutMs: number;
+}
+
+/** Name resolution for one probe, in the agent's own region (answers may differ by region). */
+export class TargetResolver {
+  private readonly resolver: Resolver;
+
+  constructor(options: ResolverOptions) {
+    // Each try waits timeoutMs; two tries keep a lost UDP packet from failing the probe.
+    this.resolver = new Resolver({ timeout: Math.max(1, Math.floor(options.timeoutMs / 2)), tries: 2 });
+    if (options.servers && options.servers.length > 0) this.resolver.setServers([...options.servers]);
+  }
+
+  /** Cancels every pending query. */
+  cancel(): void {
+    this.resolver.cancel();
+  }
+
+  /**
+   * The MX records of a domain in preference order. RFC 5321 §5.1: with no MX records the domain
+   * itself is the implicit exchanger; RFC 7505: a single "." exchange means no mail accepted.
+   */
+  async resolveMx(domain: string): Promise<MxRecord[]> {
+    try {
+      const records = await this.resolver.resolveMx(domain);
+      const sorted = records
+        .map((r) => ({ exchange: r.exchange.replace(/\.$/, ""), preference: r.priority }))
+        .sort((a, b) => a.preference - b.preference || a.exchange.localeCompare(b.exchange));
+      if (sorted.length === 1 && sorted[0]?.exchange === "") {
+        throw new ResolveError(domain, "NULL_MX", `${domain} publishes a null MX (RFC 7505): it accepts no mail`);
+      }
+      return sorted;
+    } catch (error) {
+      if (error instanceof ResolveError) throw error;
+      const code = (error as NodeJS.ErrnoException).code ?? "";
+      if (code === "ENODATA") return [{ exchange: domain, preference: 0 }];
+      throw resolveError(domain, "MX", error);
+    }
+  }
+
+  /**
+   * The addresses of a host, IPv4 and IPv6 interleaved when both are asked for (so a small
+   * `max` still covers both families). An IP literal is returned as it is.
+   */
+  async resolveAddresses(host: string, family: AddressFamily, max: number): Promise<string[]> {
+    if (isIP(host)) return [host];
+    const want4 = family !== AddressFamily.ADDRESS_FAMILY_IPV6;
+    const want6 = family !== AddressFamily.ADDRESS_FAMILY_IPV4;
+    const [v4, v6] = await Promise.allSettled([
+      want4 ? this.resolver.resolve4(host) : Promise.resolve([]),
+      want6 ? this.resolver.resolve6(host) : Promise.resolve([]),
+    ]);
+    const a = v4.status === "fulfilled" ? v4.value : [];
+    const aaaa = v6.status === "fulfilled" ? v6.value : [];
+    const merged: string[] = [];
+    for (let i = 0; i < Math.max(a.length, aaaa.length); i++) {
+      if (a[i]) merged.push(a[i]!);
+      if (aaaa[i]) merged.push(aaaa[i]!);
+    }
+    if (merged.length > 0) return merged.slice(0, max);
+    // Nothing found: report the most telling failure (a real error over "no such record").
+    const failures = [v4, v6].flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : []));
+    const telling = failures.find((e) => (e as NodeJS.ErrnoException).code !== "ENODATA") ?? failures[0];
+    if (telling) throw resolveError(host, want4 && want6 ? "A/AAAA" : want4 ? "A" : "AAAA", telling);
+    throw new ResolveError(host, "ENODATA", `${host} has no ${want4 ? "A" : "AAAA"} record`);
+  }
+}
+
+const DNS_CODES: Record<string, string> = {
+  ENOTFOUND: "does not exist (NXDOMAIN)",
+  ENODATA: "has no such record",
+  ESERVFAIL: "could not be resolved (SERVFAIL)",
+  EREFUSED: "was refused by the DNS server",
+  ETIMEOUT: "timed out at the DNS server",
+  ECONNREFUSED: "could not reach the DNS server",
+  ECANCELLED: "was cancelled",
+  EBADNAME: "is not a valid name",
+};
+
+function resolveError(host: string, type: string, error: unknown): ResolveError {
+  const code = (error as NodeJS.ErrnoException).code ?? "UNKNOWN";
+  const what = DNS_CODES[code] ?? `failed (${code})`;
+  return new ResolveError(host, code, `${type} lookup of ${host} ${what}`);
+}
