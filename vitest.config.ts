@@ -7,6 +7,6 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Integration tests start real servers; two cores, so keep the pool small.
     maxWorkers: 2,
-    reporters: ["default"],
+    reporters: ["default", "./test/ci-reporter.ts"],
   },
 });

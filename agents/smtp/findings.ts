@@ -1,0 +1,395 @@
+import {
+  Finding,
+  Outcome,
+  Phase,
+  Severity,
+  TlsMode,
+  type Certificate,
+  type HandshakeResult,
+  type Reply,
+} from "../../gen/smtpprobe/v1/handshake.js";
+import { describeReply } from "./reply-meaning.js";
+
+/** What the rules need beyond the result: the clock, what the reader measured, and thresholds. */
+export interface FindingFacts {
+  now: Date;
+  /** the longest reply line the server sent, in octets */
+  longestLineOctets: number;
+  /** a longer reply line is reported (RFC 5321 §4.5.3.1.5: 512) */
+  longLineOctets: number;
+  /** a slower banner is reported */
+  slowBannerMs: number;
+  /** a leaf certificate expiring within this many days is reported */
+  expiryWarningDays: number;
+}
+
+export function defaultFindingFacts(now: Date = new Date()): FindingFacts {
+  return { now, longestLineOctets: 0, longLineOctets: 512, slowBannerMs: 5000, expiryWarningDays: 14 };
+}
+
+/** Every finding the result supports, errors first, then by code. */
+export function deriveFindings(result: HandshakeResult, facts: FindingFacts): Finding[] {
+  const found: Finding[] = [];
+  for (const rule of RULES) {
+    const finding = rule(result, facts);
+    if (finding) found.push(finding);
+  }
+  return found.sort((a, b) => b.severity - a.severity || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
+}
+
+type Rule = (result: HandshakeResult, facts: FindingFacts) => Finding | undefined;
+
+const DAY_MS = 86_400_000;
+const OLD_TLS = /^(SSL ?v?[23](\.0)?|TLS ?v?1(\.[01])?)$/i;
+const WEAK_SIGNATURE = /sha-?1(?!\d)|md[245]/i;
+// Signature OIDs that tls-facts.ts may pass through in dotted form: dsa-with-sha1, sha1WithRSA (OIW).
+const WEAK_SIGNATURE_OIDS = new Set(["1.2.840.10040.4.3", "1.3.14.3.2.29"]);
+
+const starttlsMissing: Rule = (r) => {
+  const caps = r.capabilities;
+  // STARTTLS is how TLS happens on 25 (RFC 5321), 587 (RFC 6409) and 2525; on any other port a
+  // probe in auto or require mode is asking the same question, so the rule holds there too.
+  if (!caps || caps.starttls) return undefined;
+  if (r.tlsMode === TlsMode.TLS_MODE_IMPLICIT || r.tlsMode === TlsMode.TLS_MODE_NONE) return undefined;
+  // With TLS required, starttls_unavailable_required already says it; one fact, one finding.
+  if (r.outcome === Outcome.OUTCOME_STARTTLS_UNAVAILABLE) return undefined;
+  const why = caps.heloOnly ? " (it answered HELO only, which advertises no extensions)" : "";
+  return finding(
+    "starttls_missing",
+    Severity.SEVERITY_ERROR,
+    `${server(r)} does not offer STARTTLS${why}, so mail to it travels in cleartext that anyone on the path can read or alter.`,
+  );
+};
+
+const starttlsFailed: Rule = (r) => {
+  if (!r.capabilities?.starttls || r.outcome === Outcome.OUTCOME_OK) return undefined;
+  if (r.phase !== Phase.PHASE_STARTTLS && r.phase !== Phase.PHASE_TLS) return undefined;
+  // Not the server's doing, or already reported by starttls_unavailable_required.
+  if (r.outcome === Outcome.OUTCOME_CANCELLED || r.outcome === Outcome.OUTCOME_INTERNAL_ERROR) return undefined;
+  if (r.outcome === Outcome.OUTCOME_STARTTLS_UNAVAILABLE) return undefined;
+  const what =
+    r.phase === Phase.PHASE_STARTTLS && r.lastReply
+      ? `refused the STARTTLS command with ${replyText(r.lastReply)}`
+      : r.phase === Phase.PHASE_STARTTLS
+        ? `did not complete the STARTTLS command (${reasonText(r)})`
+        : `failed the TLS handshake after STARTTLS (${reasonText(r)})`;
+  return finding(
+    "starttls_failed",
+    Severity.SEVERITY_ERROR,
+    `${server(r)} offers STARTTLS but ${what}, so senders fall back to cleartext or give up.`,
+  );
+};
+
+const starttlsUnavailableRequired: Rule = (r) => {
+  if (r.outcome !== Outcome.OUTCOME_STARTTLS_UNAVAILABLE) return undefined;
+  const what = !r.capabilities?.starttls
+    ? "the server does not offer STARTTLS"
+    : r.lastReply
+      ? `the server refused STARTTLS with ${replyText(r.lastReply)}`
+      : `STARTTLS failed (${reasonText(r)})`;
+  return finding(
+    "starttls_unavailable_required",
+    Severity.SEVERITY_ERROR,
+    `TLS was required on ${where(r)} but ${what}, so senders that insist on TLS (MTA-STS, DANE, REQUIRETLS) cannot deliver.`,
+  );
+};
+
+const tlsVersionOld: Rule = (r) => {
+  const protocol = r.tls?.protocol ?? "";
+  if (!OLD_TLS.test(protocol)) return undefined;
+  return finding(
+    "tls_version_old",
+    Severity.SEVERITY_ERROR,
+    `${server(r)} negotiated ${protocol}; versions below TLS 1.2 are deprecated (RFC 8996) and refused by current clients.`,
+  );
+};
+
+const certExpired: Rule = (r, facts) => {
+  const leaf = leafOf(r);
+  if (!leaf || !isValidDate(leaf.notAfter) || leaf.notAfter.getTime() >= facts.now.getTime()) return undefined;
+  const ago = Math.floor((facts.now.getTime() - leaf.notAfter.getTime()) / DAY_MS);
+  return finding(
+    "cert_expired",
+    Severity.SEVERITY_ERROR,
+    `The certificate for ${certName(leaf)} on ${where(r)} expired on ${formatDate(leaf.notAfter)} (${ago === 0 ? "less than a day" : plural(ago, "day")} ago), so clients that check certificates refuse it.`,
+  );
+};
+
+const certNotYetValid: Rule = (r, facts) => {
+  const leaf = leafOf(r);
+  if (!leaf || !isValidDate(leaf.notBefore) || leaf.notBefore.getTime() <= facts.now.getTime()) return undefined;
+  return finding(
+    "cert_not_yet_valid",
+    Severity.SEVERITY_ERROR,
+    `The certificate for ${certName(leaf)} on ${where(r)} is not valid before ${formatDate(leaf.notBefore)}, so clients that check certificates refuse it (installed too early, or a clock is wrong).`,
+  );
+};
+
+const certExpiring: Rule = (r, facts) => {
+  const leaf = leafOf(r);
+  if (!leaf || !isValidDate(leaf.notAfter)) return undefined;
+  const left = leaf.notAfter.getTime() - facts.now.getTime();
+  if (left < 0 || left > facts.expiryWarningDays * DAY_MS) return undefined;
+  const days = Math.floor(left / DAY_MS);
+  return finding(
+    "cert_expiring",
+    Severity.SEVERITY_WARNING,
+    `The certificate for ${certName(leaf)} on ${where(r)} expires on ${formatDate(leaf.notAfter)}, ${days === 0 ? "within a day" : `in ${plural(days, "day")}`}; renew it before clients start refusing it.`,
+  );
+};
+
+const certUntrusted: Rule = (r) => {
+  const leaf = leafOf(r);
+  if (!leaf || r.tls?.trusted !== false) return undefined;
+  return finding(
+    "cert_untrusted",
+    certSeverity(r.port),
+    `The certificate for ${certName(leaf)} on ${where(r)} is not trusted: ${r.tls.trustError || "no reason given"}; ${certConsequence(r.port)}`,
+  );
+};
+
+const certNameMismatch: Rule = (r) => {
+  const leaf = leafOf(r);
+  // Without a checked name (an IP literal, say) there is nothing to mismatch.
+  if (!leaf || !r.tls || r.tls.nameMatches || r.tls.checkedName === "") return undefined;
+  return finding(
+    "cert_name_mismatch",
+    certSeverity(r.port),
+    `The certificate for ${certName(leaf)} on ${where(r)} does not match the name ${r.tls.checkedName}: ${r.tls.nameError || "no reason given"}; ${certConsequence(r.port)}`,
+  );
+};
+
+const certWeakKey: Rule = (r) => {
+  const weak = checkedChain(r, true).filter(isWeakKey);
+  if (weak.length === 0) return undefined;
+  const list = weak.map((cert) => `a ${cert.keyBits}-bit ${cert.keyType} key in the certificate for ${certName(cert)}`);
+  return finding(
+    "cert_weak_key",
+    Severity.SEVERITY_ERROR,
+    `${server(r)} presents ${joinAnd(list)}; keys this small can be broken (RSA and DSA need at least 2048 bits, EC at least 224).`,
+  );
+};
+
+const certSha1Signature: Rule = (r) => {
+  // A self-signed certificate's own signature proves nothing, so only issued ones count.
+  const weak = checkedChain(r, false).filter((cert) => isWeakSignature(cert.signatureAlgorithm));
+  if (weak.length === 0) return undefined;
+  const list = weak.map((cert) => `the certificate for ${certName(cert)} is signed with ${cert.signatureAlgorithm}`);
+  return finding(
+    "cert_sha1_signature",
+    Severity.SEVERITY_WARNING,
+    `On ${where(r)} ${joinAnd(list)}; SHA-1 and MD5 signatures can be forged and current clients refuse them.`,
+  );
+};
+
+const authBeforeTls: Rule = (r) => {
+  const mechanisms = plaintextMechanisms(r);
+  if (mechanisms.length === 0) return undefined;
+  return finding(
+    "auth_before_tls",
+    Severity.SEVERITY_WARNING,
+    `${server(r)} offers AUTH (${mechanisms.join(", ")}) before TLS, so clients may log in over a cleartext connection.`,
+  );
+};
+
+const authPlaintextPassword: Rule = (r) => {
+  const exposed = plaintextMechanisms(r).filter((m) => m === "PLAIN" || m === "LOGIN");
+  if (exposed.length === 0) return undefined;
+  // RFC 4954 §4: servers should not permit plaintext password mechanisms without TLS.
+  return finding(
+    "auth_plaintext_password",
+    Severity.SEVERITY_ERROR,
+    `${server(r)} offers ${joinAnd(exposed)} before TLS, so a client that logs in sends its password in cleartext (base64 is not encryption; RFC 4954 §4).`,
+  );
+};
+
+const bannerRejected: Rule = (r) => {
+  if (!r.banner || Math.trunc(r.banner.code / 100) !== 5) return undefined;
+  return finding("banner_rejected", Severity.SEVERITY_ERROR, `${server(r)} rejected the connection in its banner with ${replyText(r.banner)}.`);
+};
+
+const bannerDeferred: Rule = (r) => {
+  if (!r.banner || Math.trunc(r.banner.code / 100) !== 4) return undefined;
+  return finding("banner_deferred", Severity.SEVERITY_WARNING, `${server(r)} turned the connection away for now in its banner with ${replyText(r.banner)}.`);
+};
+
+const bannerSlow: Rule = (r, facts) => {
+  const timing = r.timings.find((t) => t.phase === Phase.PHASE_BANNER);
+  if (!timing || !(timing.durationMs > facts.slowBannerMs)) return undefined;
+  return finding(
+    "banner_slow",
+    Severity.SEVERITY_WARNING,
+    `${server(r)} took ${seconds(timing.durationMs)} to send its banner (more than ${seconds(facts.slowBannerMs)}), often a slow reverse-DNS lookup or a deliberate greeting delay, and impatient clients give up.`,
+  );
+};
+
+const replyLineLong: Rule = (r, facts) => {
+  if (!(facts.longestLineOctets > facts.longLineOctets)) return undefined;
+  return finding(
+    "reply_line_long",
+    Severity.SEVERITY_WARNING,
+    `${server(r)} sent a reply line of ${facts.longestLineOctets} octets, more than ${facts.longLineOctets} (RFC 5321 §4.5.3.1.5 limits a reply line to 512 octets with its CRLF), so strict clients may drop the connection.`,
+  );
+};
+
+const starttlsInjection: Rule = (r) => {
+  if (r.starttlsInjection === "") return undefined;
+  return finding(
+    "starttls_injection",
+    Severity.SEVERITY_ERROR,
+    `${server(r)} sent plaintext after its 220 reply to STARTTLS and before the TLS handshake (${quote(r.starttlsInjection, INJECTION_QUOTE_CHARS)}); it was discarded as RFC 3207 §6 requires, but it points to a broken server or a man in the middle, and clients that keep it are open to STARTTLS injection (the CVE-2011-0411 class).`,
+  );
+};
+
+const heloFallback: Rule = (r) => {
+  if (!r.capabilities?.heloOnly && !r.capabilitiesTls?.heloOnly) return undefined;
+  return finding(
+    "helo_fallback",
+    Severity.SEVERITY_WARNING,
+    `${server(r)} refused EHLO and answered HELO instead, so it advertises no extensions (no STARTTLS, SIZE or AUTH), although RFC 5321 §2.2.1 requires servers to support EHLO.`,
+  );
+};
+
+const transcriptTruncated: Rule = (r) => {
+  if (!r.transcript?.truncated) return undefined;
+  return finding(
+    "transcript_truncated",
+    Severity.SEVERITY_INFO,
+    `The transcript of ${where(r)} reached its size bound after ${r.transcript.bytes} bytes and was truncated, so later lines are missing from it.`,
+  );
+};
+
+const tlsNotAttempted: Rule = (r) => {
+  if (r.tlsMode !== TlsMode.TLS_MODE_NONE) return undefined;
+  return finding(
+    "tls_not_attempted",
+    Severity.SEVERITY_INFO,
+    `TLS was not attempted on ${where(r)} because the probe ran with TLS mode NONE, so nothing is known about its TLS support or certificate.`,
+  );
+};
+
+const RULES: readonly Rule[] = [
+  starttlsMissing,
+  starttlsFailed,
+  starttlsUnavailableRequired,
+  tlsVersionOld,
+  certExpired,
+  certNotYetValid,
+  certExpiring,
+  certUntrusted,
+  certNameMismatch,
+  certWeakKey,
+  certSha1Signature,
+  authBeforeTls,
+  authPlaintextPassword,
+  bannerRejected,
+  bannerDeferred,
+  bannerSlow,
+  replyLineLong,
+  starttlsInjection,
+  heloFallback,
+  transcriptTruncated,
+  tlsNotAttempted,
+];
+
+function finding(code: string, severity: Severity, message: string): Finding {
+  return Finding.create({ code, severity, message });
+}
+
+/** The target as named mid-sentence: "mx.example.com port 25". */
+function where(r: HandshakeResult): string {
+  const host = r.host || r.address;
+  return host ? `${host} port ${r.port}` : `the server on port ${r.port}`;
+}
+
+/** The target as the subject that opens a sentence. */
+function server(r: HandshakeResult): string {
+  const named = where(r);
+  return named.startsWith("the ") ? `The${named.slice(3)}` : named;
+}
+
+// Opportunistic TLS between MTAs does not authenticate the server (RFC 7435), so on port 25 a bad
+// certificate costs only the senders that enforce it; where clients log in, it exposes passwords.
+function certSeverity(port: number): Severity {
+  return port === 25 ? Severity.SEVERITY_WARNING : Severity.SEVERITY_ERROR;
+}
+
+function certConsequence(port: number): string {
+  return port === 25
+    ? "senders using opportunistic TLS (RFC 7435) still deliver, but senders enforcing MTA-STS refuse it."
+    : "mail clients connecting here refuse it or ask their users to accept it before sending a password.";
+}
+
+function leafOf(r: HandshakeResult): Certificate | undefined {
+  return r.tls?.chain[0];
+}
+
+/** The leaf (always, when includeLeaf) and every certificate that is not a self-signed root. */
+function checkedChain(r: HandshakeResult, includeLeaf: boolean): Certificate[] {
+  return (r.tls?.chain ?? []).filter((cert, index) => !cert.selfSigned || (includeLeaf && index === 0));
+}
+
+function isWeakKey(cert: Certificate): boolean {
+  if (cert.keyBits <= 0) return false; // unknown size: nothing to say
+  const type = cert.keyType.toUpperCase();
+  if (type.startsWith("RSA") || type === "DSA") return cert.keyBits < 2048;
+  if (type === "EC") return cert.keyBits < 224;
+  return false;
+}
+
+function isWeakSignature(algorithm: string): boolean {
+  return WEAK_SIGNATURE.test(algorithm) || WEAK_SIGNATURE_OIDS.has(algorithm);
+}
+
+function plaintextMechanisms(r: HandshakeResult): string[] {
+  // With implicit TLS there is no plaintext stage; capabilities should be absent then anyway.
+  if (r.tlsMode === TlsMode.TLS_MODE_IMPLICIT || r.tls?.implicit) return [];
+  return r.capabilities?.authMechanisms ?? [];
+}
+
+function certName(cert: Certificate): string {
+  const cn = /(?:^|[,/]\s*)CN=([^,/]+)/.exec(cert.subject)?.[1]?.trim();
+  return cn || cert.subject || cert.subjectAltNames[0] || "(no subject)";
+}
+
+function replyText(reply: Reply): string {
+  const meaning = describeReply(reply.code, reply.enhancedCode || undefined);
+  // The enhanced code is already in the meaning; the rest often names the blocklist or the cause.
+  let text = (reply.lines[0] ?? "").trim();
+  if (reply.enhancedCode && text.startsWith(reply.enhancedCode)) text = text.slice(reply.enhancedCode.length).trim();
+  return text ? `${meaning} (server said ${quote(text, REPLY_QUOTE_CHARS)})` : meaning;
+}
+
+function reasonText(r: HandshakeResult): string {
+  return r.reason || "no reason given";
+}
+
+const REPLY_QUOTE_CHARS = 120;
+const INJECTION_QUOTE_CHARS = 60;
+
+/** A short, single-line, quoted prefix of text the server controls. */
+function quote(text: string, max: number): string {
+  const escaped = text.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  return `"${escaped.length > max ? `${escaped.slice(0, max)}…` : escaped}"`;
+}
+
+function isValidDate(date: Date | undefined): date is Date {
+  return date instanceof Date && !Number.isNaN(date.getTime());
+}
+
+function formatDate(date: Date): string {
+  return `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+function plural(n: number, unit: string): string {
+  return `${n} ${unit}${n === 1 ? "" : "s"}`;
+}
+
+function joinAnd(items: readonly string[]): string {
+  if (items.length <= 1) return items.join("");
+  return `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}`;
+}
