@@ -12,7 +12,7 @@ import {
 } from "../../gen/smtpprobe/v1/handshake.js";
 import { heloCapabilities, parseEhloReply } from "./ehlo.js";
 import { defaultFindingFacts, deriveFindings } from "./findings.js";
-import type { ResolvedOptions } from "./options.js";
+import { addressLiteral, type ResolvedOptions } from "./options.js";
 import { describeReply, parseEnhancedCode } from "./reply-meaning.js";
 import type { SmtpReply } from "./reply-reader.js";
 import { SessionWaitError, SmtpSession, type WaitFailure } from "./session.js";
@@ -42,6 +42,8 @@ export interface HandshakeContext {
   onProgress?: (progress: HandshakeProgress) => void;
   /** Extra trusted CAs (PEM), added to Node's store. */
   extraCa?: string;
+  /** When the whole probe ends (a `performance.now()` reading); default: now + options.deadlineMs. */
+  deadlineAt?: number;
 }
 
 /** A handshake that cannot go on: the target misbehaved, the network failed, or time ran out. */
@@ -93,7 +95,7 @@ const STEPS: Record<number, Step> = {
     return h.session.isTls ? Phase.PHASE_EHLO_TLS : Phase.PHASE_EHLO;
   },
   [Phase.PHASE_EHLO]: async (h) => {
-    const reply = await h.command(`EHLO ${h.options.ehloName}`);
+    const reply = await h.command(`EHLO ${h.ehloName}`);
     // RFC 5321 §3.2: a server that does not know EHLO answers 500/502; the client falls back to HELO.
     if (reply.code >= 500 && reply.code <= 504) return Phase.PHASE_HELO;
     h.expect(reply, 250, "EHLO");
@@ -101,7 +103,7 @@ const STEPS: Record<number, Step> = {
     return h.afterPlaintextGreeting(h.result.capabilities.starttls);
   },
   [Phase.PHASE_HELO]: async (h) => {
-    const reply = await h.command(`HELO ${h.options.ehloName}`);
+    const reply = await h.command(`HELO ${h.ehloName}`);
     h.expect(reply, 250, "HELO");
     h.result.capabilities = heloCapabilities(reply.lines[0] ?? "");
     return h.afterPlaintextGreeting(false);
@@ -125,7 +127,7 @@ const STEPS: Record<number, Step> = {
   },
   [Phase.PHASE_EHLO_TLS]: async (h) => {
     // RFC 3207 §4.2: the client forgets what it knew and asks again over TLS.
-    const reply = await h.command(`EHLO ${h.options.ehloName}`);
+    const reply = await h.command(`EHLO ${h.ehloName}`);
     h.expect(reply, 250, "EHLO over TLS");
     h.result.capabilitiesTls = parseEhloReply(reply.lines);
     return Phase.PHASE_QUIT;
@@ -158,6 +160,8 @@ class Handshake {
   private readonly timings: PhaseTiming[] = [];
   private readonly stopSignal: AbortController = new AbortController();
   private phase: Phase = Phase.PHASE_CONNECT;
+  /** The name sent in EHLO/HELO: the configured one, or an address literal known after connect. */
+  ehloName: string;
   private socket: Socket | undefined;
 
   constructor(
@@ -166,6 +170,7 @@ class Handshake {
     private readonly context: HandshakeContext,
   ) {
     this.transcript = new TranscriptRecorder(this.start, options.maxTranscriptBytes);
+    this.ehloName = options.ehloName;
     this.result = HandshakeResult.fromPartial({
       host: target.host,
       address: target.address,
@@ -179,7 +184,8 @@ class Handshake {
   }
 
   async run(): Promise<HandshakeResult> {
-    const deadline = setTimeout(() => this.abort("deadline"), this.options.deadlineMs);
+    const deadlineAt = this.context.deadlineAt ?? this.start + this.options.deadlineMs;
+    const deadline = setTimeout(() => this.abort("deadline"), Math.max(0, deadlineAt - performance.now()));
     const onAbort = (): void => this.abort("cancelled");
     this.context.signal?.addEventListener("abort", onAbort, { once: true });
     try {
@@ -284,6 +290,7 @@ class Handshake {
       throw this.connectFailure(error);
     });
     this.transcript.event(`connected to ${formatAddress(address, port)} from ${formatAddress(socket.localAddress ?? "", socket.localPort ?? 0)}`, false);
+    if (!this.ehloName) this.ehloName = this.result.ehloName = addressLiteral(socket.localAddress ?? "0.0.0.0");
     this.session = new SmtpSession(socket, this.transcript, {
       maxLineOctets: this.options.maxLineOctets,
       maxReplyLines: this.options.maxReplyLines,
@@ -322,6 +329,7 @@ class Handshake {
       checkedName,
       handshakeMs: round2(performance.now() - began),
       now: this.startedAt,
+      extraCa: this.context.extraCa,
     });
     this.result.tls = tls;
     this.transcript.event(`TLS established: ${tls.protocol} ${tls.cipher}`, true);
@@ -340,9 +348,9 @@ class Handshake {
     }
   }
 
-  async read(timeoutMs: number): Promise<Reply> {
+  async read(timeoutMs: number, command?: string): Promise<Reply> {
     try {
-      return toReply(await this.session.readReply(timeoutMs));
+      return toReply(await this.session.readReply(timeoutMs), command);
     } catch (error) {
       throw this.waitFailure(error, phaseWhat(this.phase));
     }
@@ -350,7 +358,7 @@ class Handshake {
 
   async command(line: string): Promise<Reply> {
     this.session.send(line);
-    return this.read(this.options.commandMs);
+    return this.read(this.options.commandMs, line.split(" ")[0]);
   }
 
   /** Stops the handshake unless the reply has the expected code. */
@@ -411,7 +419,7 @@ class Handshake {
     if (!(error instanceof SessionWaitError)) {
       const e = error as NodeJS.ErrnoException;
       if (this.phase === Phase.PHASE_TLS || this.phase === Phase.PHASE_TLS_CONNECT) {
-        return new HandshakeStop(Outcome.OUTCOME_TLS_FAILED, FailureSource.FAILURE_SOURCE_TARGET, `the TLS handshake failed: ${e.code ? `${e.code}: ` : ""}${e.message}`);
+        return new HandshakeStop(Outcome.OUTCOME_TLS_FAILED, FailureSource.FAILURE_SOURCE_TARGET, `the TLS handshake failed: ${describeTlsError(e)}`);
       }
       throw error; // not a wait failure: a bug
     }
@@ -432,7 +440,10 @@ class Handshake {
     this.result.failureSource = stop.source;
     this.result.reason = stop.reason;
     if (stop.reply) this.result.lastReply = stop.reply;
-    if (stop.outcome === Outcome.OUTCOME_TIMED_OUT) this.transcript.event(`timeout: ${stop.reason}`, this.session?.isTls ?? false);
+    // Every stop is visible in the transcript, not only in the result's reason.
+    if (stop.outcome !== Outcome.OUTCOME_DEADLINE_EXCEEDED && stop.outcome !== Outcome.OUTCOME_CANCELLED) {
+      this.transcript.event(`${Outcome[stop.outcome].replace("OUTCOME_", "").toLowerCase()}: ${stop.reason}`, this.session?.isTls ?? false);
+    }
   }
 }
 
@@ -451,13 +462,35 @@ function stopFor(failure: WaitFailure, what: string, phase: Phase): HandshakeSto
       return new HandshakeStop(Outcome.OUTCOME_RESET, target, `the connection was reset during ${what}`);
     case "socket_error":
       return phase === Phase.PHASE_TLS || phase === Phase.PHASE_TLS_CONNECT
-        ? new HandshakeStop(Outcome.OUTCOME_TLS_FAILED, target, `the TLS handshake failed: ${failure.code || failure.message}`)
+        ? new HandshakeStop(Outcome.OUTCOME_TLS_FAILED, target, `the TLS handshake failed: ${describeTlsError(failure)}`)
         : new HandshakeStop(Outcome.OUTCOME_RESET, target, `the connection failed during ${what}: ${failure.code || failure.message}`);
     case "protocol":
       return new HandshakeStop(Outcome.OUTCOME_PROTOCOL_ERROR, target, `protocol error during ${what}: ${failure.error.message}`);
     case "aborted":
       return new HandshakeStop(Outcome.OUTCOME_CANCELLED, FailureSource.FAILURE_SOURCE_INTERNAL, "cancelled");
   }
+}
+
+const TLS_ERRORS: Record<string, string> = {
+  ERR_SSL_WRONG_VERSION_NUMBER: "the server did not answer with TLS (plaintext or garbage where a ServerHello was expected)",
+  ERR_SSL_PACKET_LENGTH_TOO_LONG: "the server did not answer with TLS (plaintext where a TLS record was expected)",
+  ERR_SSL_UNSUPPORTED_PROTOCOL: "no TLS version in common with the server",
+  ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE: "the server ended the handshake: no cipher or version in common",
+  ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION: "the server refused our TLS versions",
+  ERR_SSL_TLSV1_ALERT_INTERNAL_ERROR: "the server reported an internal TLS error",
+  ERR_SSL_DH_KEY_TOO_SMALL: "the server's Diffie-Hellman key is too small to accept",
+  ERR_SSL_EE_KEY_TOO_SMALL: "the server's certificate key is too small to accept",
+  ECONNRESET: "the server reset the connection during the TLS handshake",
+  EPIPE: "the server closed the connection during the TLS handshake",
+};
+
+/** An OpenSSL error in words a person reads, with its code kept for searching. */
+function describeTlsError(error: { code?: string; message: string }): string {
+  const code = error.code ?? "";
+  const known = TLS_ERRORS[code];
+  if (known) return `${known} (${code})`;
+  const first = error.message.split("\n")[0]?.trim() ?? "";
+  return code ? `${code}: ${first}` : first;
 }
 
 function phaseWhat(phase: Phase): string {
@@ -479,9 +512,10 @@ function phaseWhat(phase: Phase): string {
   }
 }
 
-export function toReply(reply: SmtpReply): Reply {
+export function toReply(reply: SmtpReply, command?: string): Reply {
   const enhancedCode = parseEnhancedCode(reply.code, reply.lines[0] ?? "") ?? "";
-  return { code: reply.code, enhancedCode, lines: reply.lines, meaning: describeReply(reply.code, enhancedCode || undefined) };
+  const meaning = describeReply(reply.code, enhancedCode || undefined, command);
+  return { code: reply.code, enhancedCode, lines: reply.lines, meaning };
 }
 
 export function formatAddress(address: string, port: number): string {

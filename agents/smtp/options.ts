@@ -5,6 +5,7 @@ import { AddressFamily, TlsMode, type ProbeOptions } from "../../gen/smtpprobe/v
 /** The options of one probe with every default filled in. */
 export interface ResolvedOptions {
   tlsMode: TlsMode;
+  /** Empty: the address literal of the connection's local address (RFC 5321 §4.1.4). */
   ehloName: string;
   /** Empty: the target host name, none for an IP literal. */
   sni: string;
@@ -94,10 +95,20 @@ export function checkSni(name: string): string | undefined {
   return undefined;
 }
 
-/** The machine's name for EHLO when none is configured. */
+/**
+ * The machine's name for EHLO when none is configured: its host name when that is a fully
+ * qualified domain name, else empty, and the handshake then uses an address literal of its own
+ * address, as RFC 5321 §4.1.4 asks of a client without a domain name (many servers refuse a
+ * bare "localhost" or a single label).
+ */
 export function machineEhloName(): string {
   const name = hostname();
-  return checkEhloName(name) === undefined ? name : "localhost";
+  return name.includes(".") && checkEhloName(name) === undefined ? name : "";
+}
+
+/** An address literal for EHLO (RFC 5321 §4.1.3). */
+export function addressLiteral(address: string): string {
+  return isIP(address) === 6 ? `[IPv6:${address}]` : `[${address}]`;
 }
 
 /**
@@ -112,7 +123,7 @@ export function resolveOptions(
   const violations: OptionViolation[] = [];
   const o = options;
   const ehloName = o?.ehloName || defaultEhloName;
-  const ehloProblem = checkEhloName(ehloName);
+  const ehloProblem = ehloName === "" ? undefined : checkEhloName(ehloName);
   if (ehloProblem) violations.push({ field: "ehlo_name", message: ehloProblem });
   const sni = o?.sni ?? "";
   const sniProblem = sni === "" ? undefined : checkSni(sni);

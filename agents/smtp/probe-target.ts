@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import {
   FailureSource,
   HandshakeResult,
@@ -70,7 +71,7 @@ export async function probeTarget(
 
     const perName = await Promise.all(
       names.map(async (name): Promise<HandshakeResult[]> => {
-        context.onProgress?.({ host: name.host, address: "", port: target.port, phase: Phase.PHASE_RESOLVE });
+        if (isIP(name.host) === 0) context.onProgress?.({ host: name.host, address: "", port: target.port, phase: Phase.PHASE_RESOLVE });
         let addresses: string[];
         try {
           addresses = await resolver.resolveAddresses(name.host, options.addressFamily, options.maxAddresses);
@@ -98,13 +99,13 @@ export async function probeTarget(
                 }),
               );
             }
-            const remaining = Math.max(1, Math.round(deadlineAt - performance.now()));
             return runHandshake(
               { ...name, address, port: target.port },
-              { ...options, deadlineMs: remaining },
+              options,
               {
                 signal: context.signal,
                 extraCa: context.extraCa,
+                deadlineAt,
                 onProgress: context.onProgress,
               },
             );

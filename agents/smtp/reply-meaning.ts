@@ -18,12 +18,23 @@ export function parseEnhancedCode(code: number, firstLineText: string): string |
  * One sentence saying what a reply means, e.g.
  * "550 5.7.1: mailbox unavailable or action refused — ...; 5.7.1: delivery not authorized, ...".
  */
-export function describeReply(code: number, enhancedCode?: string): string {
+export function describeReply(code: number, enhancedCode?: string, command?: string): string {
   const enhanced = enhancedCode ? describeEnhancedCode(enhancedCode) : undefined;
   const head = enhanced ? `${code} ${enhancedCode}` : `${code}`;
-  const base = `${head}: ${REPLY_CODES[code] ?? genericMeaning(code)}`;
+  const meaning = (command && COMMAND_REPLIES[`${command.toUpperCase()} ${code}`]) ?? REPLY_CODES[code] ?? genericMeaning(code);
+  const base = `${head}: ${meaning}`;
   return enhanced ? `${base}; ${enhancedCode}: ${enhanced}` : base;
 }
+
+// Where the command answered changes what a code means.
+const COMMAND_REPLIES: Readonly<Record<string, string>> = {
+  "STARTTLS 220": "ready to start TLS (RFC 3207 §4)",
+  "STARTTLS 454": "TLS not available for now (RFC 3207 §4), try again later",
+  "STARTTLS 501": "STARTTLS takes no parameters (RFC 3207 §4)",
+  "EHLO 250": "hello accepted, extensions listed",
+  "HELO 250": "hello accepted (no extensions with HELO)",
+  "QUIT 221": "service closing the connection, as asked",
+};
 
 // RFC 5321 §4.2.2 and §4.2.3, plus the extension codes an operator meets during a handshake.
 const REPLY_CODES: Readonly<Record<number, string>> = {

@@ -1,5 +1,5 @@
 import { X509Certificate, type KeyObject } from "node:crypto";
-import { checkServerIdentity, type DetailedPeerCertificate, type TLSSocket } from "node:tls";
+import { checkServerIdentity, rootCertificates, type DetailedPeerCertificate, type TLSSocket } from "node:tls";
 import type { Certificate, TlsInfo } from "../../gen/smtpprobe/v1/handshake.js";
 
 const DAY_MS = 86_400_000;
@@ -7,12 +7,12 @@ const DAY_MS = 86_400_000;
 /** Everything worth knowing about an established TLS session. Never throws on a bad certificate. */
 export function readTlsFacts(
   socket: TLSSocket,
-  context: { implicit: boolean; sni: string; checkedName: string; handshakeMs: number; now: Date },
+  context: { implicit: boolean; sni: string; checkedName: string; handshakeMs: number; now: Date; extraCa?: string },
 ): TlsInfo {
   const cipher = socket.getCipher();
   const ephemeral = socket.getEphemeralKeyInfo();
   const peer = socket.getPeerCertificate(true);
-  const chain = peerChain(peer).map(describeCertificate);
+  const chain = withoutLocalAnchor(peerChain(peer), context.extraCa).map(describeCertificate);
   const leaf = chain[0];
   const nameError = leafNameError(peer, context.checkedName);
   return {
@@ -44,6 +44,37 @@ function peerChain(peer: DetailedPeerCertificate): X509Certificate[] {
     cert = cert.issuerCertificate;
   }
   return out;
+}
+
+/**
+ * Node completes the peer chain with the trust anchor it found in the local store; that
+ * certificate was not sent by the server, and a chain that depends on the prober's store cannot
+ * be compared between regions. A trailing self-signed certificate that is one of our anchors is
+ * dropped. (A server that sends that root as well is then shown without it: harmless, RFC 8446
+ * §4.4.2 lets servers omit it.)
+ */
+function withoutLocalAnchor(chain: X509Certificate[], extraCa: string | undefined): X509Certificate[] {
+  const last = chain.at(-1);
+  if (chain.length < 2 || !last || last.subject !== last.issuer || !last.checkIssued(last)) return chain;
+  const anchors = extraCa ? new Set([...systemAnchors(), ...fingerprintsOf(extraCa)]) : systemAnchors();
+  return anchors.has(last.fingerprint256) ? chain.slice(0, -1) : chain;
+}
+
+let systemAnchorSet: Set<string> | undefined;
+function systemAnchors(): Set<string> {
+  systemAnchorSet ??= new Set(rootCertificates.flatMap(fingerprintsOf));
+  return systemAnchorSet;
+}
+
+function fingerprintsOf(pem: string): string[] {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  return blocks.flatMap((block) => {
+    try {
+      return [new X509Certificate(block).fingerprint256];
+    } catch {
+      return [];
+    }
+  });
 }
 
 function leafNameError(peer: DetailedPeerCertificate, name: string): string | undefined {

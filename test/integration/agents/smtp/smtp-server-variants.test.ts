@@ -57,6 +57,8 @@ describe("handshake against smtp-server variants", () => {
     const pki = await testPki();
     const r = await probeOnce(port, { sni: "fixture.test" }, { extraCa: pki.ca.certPem });
     expect(r.tls?.trusted).toBe(true);
+    // The chain is what the server sent: the CA from our own store is not added to it.
+    expect(r.tls?.chain.map((c) => c.subject)).toEqual(["CN=fixture.test"]);
     expect(r.tls?.sni).toBe("fixture.test");
     expect(r.tls?.checkedName).toBe("fixture.test");
     expect(r.tls?.nameMatches).toBe(true);
