@@ -1,0 +1,115 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { FailureSource, Outcome, Phase } from "../../../../gen/smtpprobe/v1/handshake.js";
+import { freePort } from "../../../helpers/free-port.js";
+import { startScriptedServer, type ScriptedServer, type ScriptStep } from "../../../helpers/scripted-server.js";
+import { codes, probeOnce, sent } from "./probe-helpers.js";
+
+let server: ScriptedServer | undefined;
+afterEach(async () => {
+  await server?.stop();
+  server = undefined;
+});
+
+async function start(script: string | ScriptStep[]): Promise<ScriptedServer> {
+  server = await startScriptedServer(script);
+  return server;
+}
+
+const short = { timeouts: { bannerMs: 300, commandMs: 300, tlsMs: 300, connectMs: 300, deadlineMs: 3000 } };
+
+describe("hostile and broken servers cost bounded time and memory, and the result says what they did", () => {
+  it.each([
+    ["no-banner", Outcome.OUTCOME_TIMED_OUT, Phase.PHASE_BANNER, /banner timed out after 300 ms/],
+    ["no-crlf-10mib", Outcome.OUTCOME_PROTOCOL_ERROR, Phase.PHASE_BANNER, /longer than 8192 octets/],
+    ["endless-continuation", Outcome.OUTCOME_PROTOCOL_ERROR, Phase.PHASE_EHLO, /longer than 200 lines/],
+    ["one-byte-per-second", Outcome.OUTCOME_TIMED_OUT, Phase.PHASE_BANNER, /banner timed out/],
+    ["close-on-connect", Outcome.OUTCOME_CLOSED_BY_PEER, Phase.PHASE_BANNER, /closed the connection/],
+    ["reset-after-banner", Outcome.OUTCOME_RESET, Phase.PHASE_EHLO, /reset/],
+    ["garbage-instead-of-serverhello", Outcome.OUTCOME_TLS_FAILED, Phase.PHASE_TLS, /did not answer with TLS/],
+  ] as const)("%s → %s", async (name, outcome, phase, reason) => {
+    const { port } = await start(name);
+    const began = performance.now();
+    const r = await probeOnce(port, short);
+    expect(r.outcome).toBe(outcome);
+    expect(r.phase).toBe(phase);
+    expect(r.failureSource).toBe(FailureSource.FAILURE_SOURCE_TARGET);
+    expect(r.reason).toMatch(reason);
+    // Bounded time: each stops on its own phase timeout or bound, well inside the deadline.
+    expect(performance.now() - began).toBeLessThan(2000);
+  });
+
+  it("STARTTLS offered but the TLS handshake fails: starttls_failed", async () => {
+    const { port } = await start("garbage-instead-of-serverhello");
+    expect(codes(await probeOnce(port, short))).toContain("starttls_failed");
+  });
+
+  it("discards plaintext injected after the STARTTLS reply (RFC 3207 §6)", async () => {
+    const { port } = await start("starttls-injection");
+    const r = await probeOnce(port, short);
+    expect(r.outcome).toBe(Outcome.OUTCOME_OK);
+    expect(r.starttlsInjection).toBe("250-EVIL\\x0d\\x0a");
+    expect(codes(r)).toContain("starttls_injection");
+    // The injected line was never taken as a reply: the EHLO over TLS got the real one.
+    expect(r.capabilitiesTls?.other).not.toContain("EVIL");
+    expect(r.capabilitiesTls?.authMechanisms).toEqual(["PLAIN", "LOGIN"]);
+    expect(sent(r)).toEqual(["EHLO probe.test", "STARTTLS", "EHLO probe.test", "QUIT"]);
+  });
+
+  it("EHLO rejected: HELO instead", async () => {
+    const { port } = await start("ehlo-rejected-helo");
+    const r = await probeOnce(port, short);
+    expect(r.outcome).toBe(Outcome.OUTCOME_OK);
+    expect(r.capabilities?.heloOnly).toBe(true);
+  });
+
+  it("a closed port is refused", async () => {
+    const port = await freePort();
+    const r = await probeOnce(port, short);
+    expect(r.outcome).toBe(Outcome.OUTCOME_REFUSED);
+    expect(r.phase).toBe(Phase.PHASE_CONNECT);
+    expect(r.transcript?.entries.map((e) => e.text).join("\n")).toMatch(/refused/);
+  });
+
+  it("a drip-fed banner meets the whole-probe deadline", async () => {
+    const { port } = await start("one-byte-per-second");
+    const began = performance.now();
+    const r = await probeOnce(port, { timeouts: { bannerMs: 10_000, deadlineMs: 400 } });
+    expect(r.outcome).toBe(Outcome.OUTCOME_DEADLINE_EXCEEDED);
+    expect(r.phase).toBe(Phase.PHASE_BANNER);
+    expect(r.reason).toMatch(/deadline of 400 ms/);
+    expect(performance.now() - began).toBeLessThan(1000);
+  });
+
+  it("a long reply line (> 512 octets, RFC 5321 §4.5.3.1.5) is a finding, not a failure", async () => {
+    const { port } = await start([
+      { send: `220 ${"x".repeat(1000)}\r\n` },
+      { expectLine: "EHLO" },
+      { send: "250 long.test\r\n" },
+      { expectLine: "QUIT" },
+      { send: "221 bye\r\n" },
+    ]);
+    const r = await probeOnce(port, short);
+    expect(r.outcome).toBe(Outcome.OUTCOME_OK);
+    expect(codes(r)).toContain("reply_line_long");
+  });
+
+  it("the transcript stops at its bound and says so", async () => {
+    const { port } = await start("endless-continuation");
+    const r = await probeOnce(port, { ...short, limits: { maxTranscriptBytes: 2048, maxReplyLines: 1000 } });
+    expect(r.outcome).toBe(Outcome.OUTCOME_PROTOCOL_ERROR);
+    expect(r.transcript?.truncated).toBe(true);
+    expect(r.transcript?.bytes).toBeLessThanOrEqual(2048);
+    expect(codes(r)).toContain("transcript_truncated");
+  });
+
+  it("cancellation closes the socket at once", async () => {
+    const srv = await start("no-banner");
+    const controller = new AbortController();
+    const began = performance.now();
+    setTimeout(() => controller.abort(), 100);
+    const r = await probeOnce(srv.port, { timeouts: { bannerMs: 10_000 } }, { signal: controller.signal });
+    expect(r.outcome).toBe(Outcome.OUTCOME_CANCELLED);
+    expect(performance.now() - began).toBeLessThan(500);
+    expect(srv.connections()).toBe(1);
+  });
+});
