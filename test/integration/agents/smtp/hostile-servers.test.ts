@@ -19,19 +19,19 @@ const short = { timeouts: { bannerMs: 300, commandMs: 300, tlsMs: 300, connectMs
 
 describe("hostile and broken servers cost bounded time and memory, and the result says what they did", () => {
   it.each([
-    ["no-banner", Outcome.OUTCOME_TIMED_OUT, Phase.PHASE_BANNER, /banner timed out after 300 ms/],
-    ["no-crlf-10mib", Outcome.OUTCOME_PROTOCOL_ERROR, Phase.PHASE_BANNER, /longer than 8192 octets/],
-    ["endless-continuation", Outcome.OUTCOME_PROTOCOL_ERROR, Phase.PHASE_EHLO, /longer than 200 lines/],
-    ["one-byte-per-second", Outcome.OUTCOME_TIMED_OUT, Phase.PHASE_BANNER, /banner timed out/],
-    ["close-on-connect", Outcome.OUTCOME_CLOSED_BY_PEER, Phase.PHASE_BANNER, /closed the connection/],
-    ["reset-after-banner", Outcome.OUTCOME_RESET, Phase.PHASE_EHLO, /reset/],
-    ["garbage-instead-of-serverhello", Outcome.OUTCOME_TLS_FAILED, Phase.PHASE_TLS, /did not answer with TLS/],
+    ["no-banner", "OUTCOME_TIMED_OUT", "PHASE_BANNER", /banner timed out after 300 ms/],
+    ["no-crlf-10mib", "OUTCOME_PROTOCOL_ERROR", "PHASE_BANNER", /longer than 8192 octets/],
+    ["endless-continuation", "OUTCOME_PROTOCOL_ERROR", "PHASE_EHLO", /longer than 200 lines/],
+    ["one-byte-per-second", "OUTCOME_TIMED_OUT", "PHASE_BANNER", /banner timed out/],
+    ["close-on-connect", "OUTCOME_CLOSED_BY_PEER", "PHASE_BANNER", /closed the connection/],
+    ["reset-after-banner", "OUTCOME_RESET", "PHASE_EHLO", /reset/],
+    ["garbage-instead-of-serverhello", "OUTCOME_TLS_FAILED", "PHASE_TLS", /did not answer with TLS/],
   ] as const)("%s → %s", async (name, outcome, phase, reason) => {
     const { port } = await start(name);
     const began = performance.now();
     const r = await probeOnce(port, short);
-    expect(r.outcome).toBe(outcome);
-    expect(r.phase).toBe(phase);
+    expect(Outcome[r.outcome]).toBe(outcome);
+    expect(Phase[r.phase]).toBe(phase);
     expect(r.failureSource).toBe(FailureSource.FAILURE_SOURCE_TARGET);
     expect(r.reason).toMatch(reason);
     // Bounded time: each stops on its own phase timeout or bound, well inside the deadline.

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { resolveOptions } from "../../../../agents/smtp/options.js";
 import { probeTarget } from "../../../../agents/smtp/probe-target.js";
-import { AddressFamily, FailureSource, Outcome, Phase } from "../../../../gen/smtpprobe/v1/handshake.js";
+import { AddressFamily, FailureSource, Outcome, Phase, ProbeOptions } from "../../../../gen/smtpprobe/v1/handshake.js";
 import { startDnsServer, type DnsServer } from "../../../helpers/dns-server.js";
 import { startSmtpFixture, type SmtpFixture } from "../../../helpers/smtp-fixture.js";
 import { FAST } from "./probe-helpers.js";
@@ -34,15 +34,15 @@ afterAll(async () => {
   await fixture?.stop();
 });
 
-function options(extra: Parameters<typeof resolveOptions>[0] = undefined) {
-  return resolveOptions({ timeouts: FAST, ...extra } as Parameters<typeof resolveOptions>[0], fixture.port, "probe.test");
+function options(extra: Partial<ProbeOptions> = {}) {
+  return resolveOptions(ProbeOptions.fromPartial({ timeouts: FAST, ...extra }), fixture.port, "probe.test");
 }
 
 describe("resolution through a DNS server the test started", () => {
   it("--mx probes each exchanger in preference order, up to the limit", async () => {
     const r = await probeTarget(
       { host: "mail.test", port: fixture.port, mx: true },
-      options({ maxExchangers: 2 } as never),
+      options({ maxExchangers: 2 }),
       { dnsServers: [dns.server] },
     );
     expect(r.exchangers.map((x) => x.exchange)).toEqual(["mx1.mail.test", "mx2.mail.test"]);
@@ -77,7 +77,7 @@ describe("resolution through a DNS server the test started", () => {
 
   it("IPv4 only, IPv6 only, or both", async () => {
     const addresses = async (family: AddressFamily) =>
-      (await probeTarget({ host: "both.test", port: fixture.port }, options({ addressFamily: family } as never), { dnsServers: [dns.server] })).handshakes.map(
+      (await probeTarget({ host: "both.test", port: fixture.port }, options({ addressFamily: family }), { dnsServers: [dns.server] })).handshakes.map(
         (h) => h.address,
       );
     expect(await addresses(AddressFamily.ADDRESS_FAMILY_IPV4)).toEqual(["127.0.0.1"]);

@@ -1,0 +1,147 @@
+// A tiny authoritative DNS server on 127.0.0.1 (UDP, free port) answering from a zone given as
+// data, built on dns2's packet codec. Point a resolver at it with
+// `new dns.promises.Resolver()` + `setServers([server])`. Unknown names get NXDOMAIN, known
+// names without the asked type get an empty NOERROR answer (NODATA).
+import type { AddressInfo } from "node:net";
+import dns2 from "dns2";
+import { withTimeout } from "./wait.js";
+
+const { Packet } = dns2;
+
+export interface MxRecord {
+  exchange: string;
+  /** Also accepted as `priority`, the name Node's resolveMx uses. */
+  preference?: number;
+  priority?: number;
+}
+
+export interface ZoneEntry {
+  A?: string[];
+  AAAA?: string[];
+  MX?: MxRecord[];
+  CNAME?: string;
+  TXT?: string[];
+  /** Instead of answering: SERVFAIL, REFUSED, or no reply at all ("drop": the resolver times out). */
+  behavior?: "servfail" | "refused" | "drop";
+}
+
+export type Zone = Record<string, ZoneEntry>;
+
+export interface DnsQuery {
+  name: string;
+  /** "A", "AAAA", "MX", ... or the numeric type. */
+  type: string;
+}
+
+export interface DnsServer {
+  /** "127.0.0.1:PORT", ready for Resolver.setServers(). */
+  server: string;
+  port: number;
+  /** Questions received, in order. */
+  queries(): DnsQuery[];
+  stop(): Promise<void>;
+}
+
+const RCODE = { NOERROR: 0, SERVFAIL: 2, NXDOMAIN: 3, REFUSED: 5 } as const;
+const typeNames = new Map<number, string>(Object.entries(Packet.TYPE).map(([name, value]) => [value as number, name]));
+
+function normalize(name: string): string {
+  return name.toLowerCase().replace(/\.$/, "");
+}
+
+export async function startDnsServer(zone: Zone, opts: { ttl?: number } = {}): Promise<DnsServer> {
+  const ttl = opts.ttl ?? 60;
+  const entries = new Map(Object.entries(zone).map(([name, entry]) => [normalize(name), entry]));
+  const queries: DnsQuery[] = [];
+
+  const server = dns2.createUDPServer();
+  server.on("requestError", () => undefined); // a malformed datagram must not crash a test
+  server.on("error", () => undefined);
+  server.on("request", (request: dns2.Packet, send: (response: dns2.Packet) => Promise<unknown>) => {
+    const response = Packet.createResponseFromRequest(request);
+    response.header.aa = 1;
+    response.header.ra = 1;
+    const [question] = request.questions;
+    if (!question) {
+      response.header.rcode = RCODE.REFUSED;
+      void send(response).catch(() => undefined);
+      return;
+    }
+    const name = normalize(question.name);
+    queries.push({ name, type: typeNames.get(question.type) ?? String(question.type) });
+    const entry = entries.get(name);
+    if (entry?.behavior === "drop") return;
+    if (!entry) {
+      response.header.rcode = RCODE.NXDOMAIN;
+    } else if (entry.behavior === "servfail") {
+      response.header.rcode = RCODE.SERVFAIL;
+    } else if (entry.behavior === "refused") {
+      response.header.rcode = RCODE.REFUSED;
+    } else {
+      response.answers = answersFor(question, name, entries, ttl);
+    }
+    void send(response).catch(() => undefined);
+  });
+
+  await withTimeout(server.listen(0, "127.0.0.1"), 2_000, "DNS server bind");
+  const { port } = server.address() as AddressInfo;
+
+  let stopped: Promise<void> | undefined;
+  return {
+    server: `127.0.0.1:${port}`,
+    port,
+    queries: () => [...queries],
+    stop() {
+      stopped ??= withTimeout(
+        new Promise<void>((resolve) => server.close(() => resolve())),
+        2_000,
+        "DNS server close",
+      );
+      return stopped;
+    },
+  };
+}
+
+function answersFor(
+  question: dns2.Packet.Question,
+  name: string,
+  entries: Map<string, ZoneEntry>,
+  ttl: number,
+): dns2.Packet.Resource[] {
+  const answers: dns2.Packet.Resource[] = [];
+  let owner = name;
+  // Follows CNAMEs inside the zone, as a recursive resolver would (bounded against loops).
+  for (let hops = 0; hops < 8; hops += 1) {
+    const entry = entries.get(owner);
+    if (!entry || entry.behavior !== undefined) break;
+    const make = (record: Partial<dns2.Packet.Resource>): dns2.Packet.Resource =>
+      Packet.createResourceFromQuestion(question, { name: owner, ttl, ...record });
+    // A CNAME owner has no other data (RFC 1034 section 3.6.2).
+    if (entry.CNAME !== undefined && question.type !== Packet.TYPE.CNAME) {
+      answers.push(make({ type: Packet.TYPE.CNAME, domain: entry.CNAME }));
+      owner = normalize(entry.CNAME);
+      continue;
+    }
+    switch (question.type) {
+      case Packet.TYPE.A:
+        answers.push(...(entry.A ?? []).map((address) => make({ address })));
+        break;
+      case Packet.TYPE.AAAA:
+        answers.push(...(entry.AAAA ?? []).map((address) => make({ address })));
+        break;
+      case Packet.TYPE.MX:
+        answers.push(
+          ...(entry.MX ?? []).map((mx) => make({ exchange: mx.exchange, priority: mx.preference ?? mx.priority ?? 10 })),
+        );
+        break;
+      case Packet.TYPE.TXT:
+        answers.push(...(entry.TXT ?? []).map((data) => make({ data })));
+        break;
+      case Packet.TYPE.CNAME:
+        if (entry.CNAME !== undefined) answers.push(make({ domain: entry.CNAME }));
+        break;
+    }
+    break;
+  }
+  return answers;
+}

@@ -1,0 +1,54 @@
+// Small waiting primitives shared by the helpers: every wait in a test helper has a deadline.
+import type { Server } from "node:net";
+
+export class HelperTimeoutError extends Error {
+  override readonly name = "HelperTimeoutError";
+  constructor(
+    readonly what: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`${what} did not finish within ${timeoutMs} ms`);
+  }
+}
+
+/** Settles like `promise`, or rejects with HelperTimeoutError after `timeoutMs`. */
+export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new HelperTimeoutError(what, timeoutMs)), timeoutMs);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Listens on 127.0.0.1, port 0 unless given; resolves with the bound port. */
+export function listenLoopback(server: Server, timeoutMs = 2_000, port = 0): Promise<number> {
+  const listening = new Promise<number>((resolve, reject) => {
+    const onError = (err: Error): void => reject(err);
+    server.once("error", onError);
+    server.listen(port, "127.0.0.1", () => {
+      server.off("error", onError);
+      const address = server.address();
+      if (address === null || typeof address === "string") {
+        reject(new Error("listener has no TCP address"));
+        return;
+      }
+      resolve(address.port);
+    });
+  });
+  return withTimeout(listening, timeoutMs, "listen on 127.0.0.1");
+}
+
+/** Closes a listener; the caller destroys open sockets first, or this waits for them. */
+export function closeServer(server: Server, timeoutMs = 2_000): Promise<void> {
+  if (!server.listening) {
+    return Promise.resolve();
+  }
+  const closed = new Promise<void>((resolve, reject) => {
+    server.close((err) => (err ? reject(err) : resolve()));
+  });
+  return withTimeout(closed, timeoutMs, "close listener");
+}
