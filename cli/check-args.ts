@@ -1,0 +1,231 @@
+// Turns what the command line said for `check` into a request the engine can run, or a UsageError
+// naming the flag. Pure: no I/O, no environment; the machine's EHLO name is passed in.
+import { isIP } from "node:net";
+import { domainToASCII } from "node:url";
+import { AddressFamily, TlsMode, type ProbeOptions } from "../gen/smtpprobe/v1/handshake.js";
+import { checkEhloName, checkSni, InvalidOptionsError, MAXIMUMS, resolveOptions, type ResolvedOptions } from "../agents/smtp/options.js";
+import { UsageError } from "./usage-error.js";
+
+/** The option values as commander hands them over: strings, string lists and booleans. */
+export interface CheckFlags {
+  port?: string[];
+  mx?: boolean;
+  tls?: string;
+  ehlo?: string;
+  sni?: string;
+  ipv4?: boolean;
+  ipv6?: boolean;
+  timeout?: string;
+  dnsServer?: string[];
+  caFile?: string;
+  transcript?: boolean;
+  json?: boolean;
+  /** false with --no-color; commander's default is true. */
+  color?: boolean;
+}
+
+export interface CheckRequest {
+  /** The host in ASCII (IDN converted, brackets removed), as the engine gets it. */
+  host: string;
+  isIpLiteral: boolean;
+  mx: boolean;
+  /** One entry per port, in the order given, each with its options resolved (TLS mode defaults per port). */
+  targets: { port: number; options: ResolvedOptions }[];
+  /** For node:dns setServers: "ip", "ip:port" or "[ipv6]:port". */
+  dnsServers: string[];
+  caFile: string | undefined;
+  transcript: boolean;
+  json: boolean;
+  /** false when --no-color was given; colour is otherwise decided by the terminal and environment. */
+  colorAllowed: boolean;
+}
+
+export const DEFAULT_PORT = 25;
+/** More ports than this in one run is a typo or a port scan, not a mail-server check. */
+export const MAX_PORTS = 16;
+export const MAX_DNS_SERVERS = 8;
+
+const TLS_MODES: Readonly<Record<string, TlsMode>> = {
+  auto: TlsMode.TLS_MODE_AUTO,
+  require: TlsMode.TLS_MODE_REQUIRE,
+  implicit: TlsMode.TLS_MODE_IMPLICIT,
+  none: TlsMode.TLS_MODE_NONE,
+};
+
+/** Which flag a violation reported by the engine's option check belongs to. */
+const FIELD_FLAGS: Readonly<Record<string, string>> = {
+  ehlo_name: "--ehlo",
+  sni: "--sni",
+  tls_mode: "--tls",
+  address_family: "--ipv4/--ipv6",
+  "timeouts.deadline_ms": "--timeout",
+};
+
+export function parseCheckArgs(hostArg: string, flags: CheckFlags, defaults: { ehloName: string }): CheckRequest {
+  const { host, isIpLiteral } = parseHost(hostArg);
+  const ports = parsePorts(flags.port ?? []);
+  const mx = flags.mx ?? false;
+  if (mx && isIpLiteral) throw new UsageError("--mx", `needs a mail domain, and ${quote(hostArg)} is an IP address`);
+  if (flags.ipv4 && flags.ipv6) {
+    throw new UsageError("--ipv4/--ipv6", "choose one of them, or neither to probe both address families");
+  }
+  const probeOptions: ProbeOptions = {
+    tlsMode: flags.tls === undefined ? TlsMode.TLS_MODE_UNSPECIFIED : parseTlsMode(flags.tls),
+    ehloName: flags.ehlo === undefined ? "" : parseEhloName(flags.ehlo),
+    sni: flags.sni === undefined ? "" : parseSni(flags.sni),
+    addressFamily: flags.ipv4
+      ? AddressFamily.ADDRESS_FAMILY_IPV4
+      : flags.ipv6
+        ? AddressFamily.ADDRESS_FAMILY_IPV6
+        : AddressFamily.ADDRESS_FAMILY_BOTH,
+    maxExchangers: 0,
+    maxAddresses: 0,
+    timeouts: {
+      connectMs: 0,
+      bannerMs: 0,
+      commandMs: 0,
+      tlsMs: 0,
+      deadlineMs: flags.timeout === undefined ? 0 : parseTimeout(flags.timeout),
+    },
+    limits: undefined,
+  };
+  const dnsServers = (flags.dnsServer ?? []).map(parseDnsServer);
+  if (dnsServers.length > MAX_DNS_SERVERS) {
+    throw new UsageError("--dns-server", `at most ${MAX_DNS_SERVERS} DNS servers, got ${dnsServers.length}`);
+  }
+  if (flags.caFile !== undefined && flags.caFile.trim() === "") throw new UsageError("--ca-file", "needs a file path");
+  return {
+    host,
+    isIpLiteral,
+    mx,
+    targets: ports.map((port) => ({ port, options: resolveFor(probeOptions, port, defaults.ehloName) })),
+    dnsServers,
+    caFile: flags.caFile,
+    transcript: flags.transcript ?? false,
+    json: flags.json ?? false,
+    colorAllowed: flags.color ?? true,
+  };
+}
+
+/** The engine's own check has the last word; its violations are reported against our flags. */
+function resolveFor(options: ProbeOptions, port: number, ehloName: string): ResolvedOptions {
+  try {
+    return resolveOptions(options, port, ehloName);
+  } catch (error) {
+    if (!(error instanceof InvalidOptionsError)) throw error;
+    const [first] = error.violations;
+    throw new UsageError(FIELD_FLAGS[first?.field ?? ""] ?? first?.field ?? "options", first?.message ?? error.message);
+  }
+}
+
+/** LDH labels of at most 63 octets (RFC 1035 §2.3.1, RFC 1123 §2.1). */
+const LDH_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * A host name (IDN allowed, converted to its A-label form), an IPv4 or IPv6 literal, or an
+ * address in brackets ("[2001:db8::1]", "[192.0.2.1]", as in SMTP address literals and URLs).
+ */
+export function parseHost(input: string): { host: string; isIpLiteral: boolean } {
+  const bad = (why: string): UsageError => new UsageError("host", `${quote(input)} ${why}`);
+  if (input === "") throw new UsageError("host", "must not be empty");
+  if (input.startsWith("[") || input.endsWith("]")) {
+    const inner = input.slice(1, -1);
+    if (!input.startsWith("[") || !input.endsWith("]") || isIP(inner) === 0) throw bad("is not an IP address in brackets");
+    return { host: inner, isIpLiteral: true };
+  }
+  if (isIP(input) !== 0) return { host: input, isIpLiteral: true };
+  if (/[\s\x00-\x1f\x7f/:@?#\\]/.test(input)) throw bad("is not a host name or IP address");
+  const labels = input.replace(/\.$/, "").split(".");
+  // A last label of digits is an IPv4 address gone wrong ("10.0.0.256", "1.2.3"), never a TLD.
+  if (/^\d+$/.test(labels[labels.length - 1] ?? "")) throw bad("is not a valid IP address");
+  // domainToASCII applies UTS #46 (IDN) and returns "" for what is no domain at all.
+  const ascii = domainToASCII(input);
+  if (ascii === "" || isIP(ascii) !== 0) throw bad("is not a host name or IP address");
+  const name = ascii.replace(/\.$/, "");
+  if (name.length > 253) throw bad("is longer than 253 characters");
+  if (!name.split(".").every((label) => LDH_LABEL.test(label))) {
+    throw bad("is not a valid host name (letters, digits and hyphens in dot-separated labels of up to 63 characters)");
+  }
+  return { host: ascii, isIpLiteral: false };
+}
+
+/** "25,587" and repeated flags, each 1–65535; duplicates dropped, order kept; default 25. */
+export function parsePorts(values: readonly string[]): number[] {
+  if (values.length === 0) return [DEFAULT_PORT];
+  const ports: number[] = [];
+  for (const value of values) {
+    for (const item of value.split(",")) {
+      const text = item.trim();
+      if (text === "") throw new UsageError("--port", `${quote(value)} has an empty item; write e.g. 25,587`);
+      const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
+      if (!(port >= 1 && port <= 65535)) throw new UsageError("--port", `${quote(text)} is not a port (1-65535)`);
+      if (!ports.includes(port)) ports.push(port);
+    }
+  }
+  if (ports.length > MAX_PORTS) throw new UsageError("--port", `at most ${MAX_PORTS} ports in one check, got ${ports.length}`);
+  return ports;
+}
+
+export function parseTlsMode(value: string): TlsMode {
+  const mode = TLS_MODES[value.toLowerCase()];
+  if (mode === undefined) throw new UsageError("--tls", `${quote(value)} is not a TLS mode (auto, require, implicit, none)`);
+  return mode;
+}
+
+function parseEhloName(value: string): string {
+  const problem = checkEhloName(value);
+  if (problem) throw new UsageError("--ehlo", `${quote(value)} ${problem}`);
+  return value;
+}
+
+function parseSni(value: string): string {
+  // An internationalized name goes into SNI in its A-label form (RFC 6066 §3).
+  const ascii = /^[\x00-\x7f]*$/.test(value) ? value : domainToASCII(value) || value;
+  const problem = value === "" ? "must not be empty" : checkSni(ascii);
+  if (problem) throw new UsageError("--sni", `${quote(value)} ${problem}`);
+  return ascii.replace(/\.$/, "");
+}
+
+/**
+ * The whole-probe deadline in ms: seconds by default ("10", "2.5"), or with a unit ("500ms",
+ * "10s", "1m"). More than 0, at most the engine's maximum.
+ */
+export function parseTimeout(value: string): number {
+  const match = /^(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m)?$/i.exec(value.trim());
+  if (!match) throw new UsageError("--timeout", `${quote(value)} is not a duration (e.g. 10, 2.5s, 500ms)`);
+  const unit = (match[2] ?? "s").toLowerCase();
+  const ms = Math.round(Number(match[1]) * (unit === "ms" ? 1 : unit === "s" ? 1000 : 60_000));
+  if (ms < 1) throw new UsageError("--timeout", `${quote(value)} must be at least 1 ms`);
+  if (ms > MAXIMUMS.timeoutMs) throw new UsageError("--timeout", `${quote(value)} is more than the maximum of ${MAXIMUMS.timeoutMs / 1000} s`);
+  return ms;
+}
+
+/** "IP" or "IP:PORT" ("[IPv6]:PORT" for IPv6 with a port), in the form node:dns setServers takes. */
+export function parseDnsServer(value: string): string {
+  const bad = (why: string): UsageError => new UsageError("--dns-server", `${quote(value)} ${why}`);
+  let address = value;
+  let portText: string | undefined;
+  const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(value);
+  if (bracketed) {
+    address = bracketed[1] ?? "";
+    portText = bracketed[2];
+    if (isIP(address) !== 6) throw bad("is not an IPv6 address in brackets");
+  } else if (isIP(value) === 0) {
+    const colon = value.lastIndexOf(":");
+    // An unbracketed IPv6 address cannot carry a port: its colons would be ambiguous.
+    if (colon < 0 || value.indexOf(":") !== colon) throw bad("is not an IP address (write IP, IP:PORT or [IPv6]:PORT)");
+    address = value.slice(0, colon);
+    portText = value.slice(colon + 1);
+    if (isIP(address) !== 4) throw bad("is not an IP address (write IP, IP:PORT or [IPv6]:PORT)");
+  }
+  if (portText === undefined) return address;
+  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
+  if (!(port >= 1 && port <= 65535)) throw bad(`has a bad port ${quote(portText)} (1-65535)`);
+  return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** A value the user typed, quoted for a one-line message: control characters escaped, cut at 80. */
+export function quote(value: string): string {
+  const escaped = value.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  return `"${escaped.length > 80 ? `${escaped.slice(0, 80)}…` : escaped}"`;
+}

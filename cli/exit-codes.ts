@@ -1,0 +1,44 @@
+import { Outcome, Severity, type TargetResult } from "../gen/smtpprobe/v1/handshake.js";
+
+/**
+ * Exit codes of `smtp-probe check`. When several apply, the highest in this list wins:
+ *
+ *   2    bad usage: a flag, a value or the host is wrong; nothing was probed
+ *   130  interrupted (Ctrl-C): the probes were cancelled; what was seen so far is printed
+ *   3    unreachable: on some port no handshake completed (reached QUIT) — DNS failed, the policy
+ *        denied, refused, timed out, reset, closed, rejected or deferred by the banner, TLS failed…
+ *   1    some handshake has a finding of severity error (no STARTTLS on 25, untrusted certificate
+ *        on 587, …)
+ *   0    every port had a completed handshake and no handshake has an error finding
+ *
+ * "Some port" is judged per port: with several addresses or MX exchangers behind one port, one
+ * completed handshake makes the port reachable (mail can get through), and the failed ones are
+ * shown with ✖ but count towards exit code 3 only when none of them completed. Unreachable wins
+ * over error findings because it answers the first question (can it be reached at all) and a
+ * script that gets 3 knows the findings are incomplete. 70 is kept for a bug in smtp-probe itself.
+ */
+export const ExitCode = {
+  ok: 0,
+  errorFindings: 1,
+  usage: 2,
+  unreachable: 3,
+  internal: 70,
+  interrupted: 130,
+} as const;
+
+export type ExitCodeValue = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** The exit code for a finished `check`, by the precedence above (usage errors never get here). */
+export function exitCodeFor(results: readonly TargetResult[], interrupted: boolean): ExitCodeValue {
+  if (interrupted) return ExitCode.interrupted;
+  if (results.some((result) => !isPortReachable(result))) return ExitCode.unreachable;
+  if (results.some((result) => result.handshakes.some((h) => h.findings.some((f) => f.severity === Severity.SEVERITY_ERROR)))) {
+    return ExitCode.errorFindings;
+  }
+  return ExitCode.ok;
+}
+
+/** A port is reachable when at least one of its handshakes ran to QUIT. */
+export function isPortReachable(result: TargetResult): boolean {
+  return result.handshakes.some((h) => h.outcome === Outcome.OUTCOME_OK);
+}

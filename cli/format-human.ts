@@ -1,0 +1,303 @@
+// The human form of `check` results: a summary line per (address, port), then per handshake the
+// banner, capabilities, TLS and certificates, findings and (when asked) the transcript. Pure: it
+// returns text; colour comes in as a Style that is the identity when colour is off.
+//
+// Everything the server or its certificate controls goes through `safe()` before it is coloured,
+// so a hostile banner cannot write escape sequences to the operator's terminal.
+import {
+  Direction,
+  failureSourceToJSON,
+  Outcome,
+  Severity,
+  TlsMode,
+  type Capabilities,
+  type Certificate,
+  type Finding,
+  type HandshakeResult,
+  type Reply,
+  type TargetResult,
+  type TlsInfo,
+  type Transcript,
+} from "../gen/smtpprobe/v1/handshake.js";
+import { describeReply, parseEnhancedCode } from "../agents/smtp/reply-meaning.js";
+import type { Style } from "./colors.js";
+import { formatMs, outcomeLabel, phaseLabel, plural, safe } from "./labels.js";
+
+export interface HumanOptions {
+  style: Style;
+  /** Show the timed transcript of every handshake. */
+  transcript: boolean;
+}
+
+const LABEL_WIDTH = 12;
+
+export function formatHuman(results: readonly TargetResult[], options: HumanOptions): string {
+  const { style } = options;
+  const out: string[] = [];
+  for (const result of results) {
+    if (result.mx) out.push(formatMxLine(result, style));
+  }
+  out.push(...formatSummaryLines(results, style));
+  for (const result of results) {
+    for (const handshake of result.handshakes) {
+      out.push("", ...formatHandshake(handshake, options));
+    }
+  }
+  return `${out.join("\n")}\n`;
+}
+
+function formatMxLine(result: TargetResult, style: Style): string {
+  const list = result.exchangers.length
+    ? result.exchangers.map((mx) => `${mx.preference} ${safe(mx.exchange)}`).join(", ")
+    : "none";
+  return `${style.bold("MX")} ${safe(result.host)} ${style.dim(`(port ${result.port})`)}: ${list}`;
+}
+
+/** One line per handshake (address × port), columns aligned across all of them. */
+export function formatSummaryLines(results: readonly TargetResult[], style: Style): string[] {
+  const rows: { ok: boolean; errors: number; where: string; rest: string }[] = [];
+  for (const result of results) {
+    if (result.handshakes.length === 0) {
+      rows.push({ ok: false, errors: 0, where: `${safe(result.host)}:${result.port}`, rest: "nothing to probe: no address found" });
+    }
+    for (const h of result.handshakes) {
+      const errors = countSeverity(h.findings, Severity.SEVERITY_ERROR);
+      rows.push({ ok: h.outcome === Outcome.OUTCOME_OK, errors, where: describeWhere(h), rest: summaryRest(h, style) });
+    }
+  }
+  const width = Math.max(0, ...rows.map((row) => row.where.length));
+  return rows.map((row) => {
+    const mark = row.ok ? (row.errors > 0 ? style.yellow("✔") : style.green("✔")) : style.red("✖");
+    return `${mark} ${style.bold(row.where.padEnd(width))}  ${row.rest}`;
+  });
+}
+
+/** "127.0.0.1:25", "[2001:db8::1]:25 (mx1.example.com, MX 10)", "mx.example.com:25" before an address. */
+export function describeWhere(h: HandshakeResult): string {
+  const host = safe(h.host);
+  if (!h.address) return `${host}:${h.port}`;
+  const at = h.address.includes(":") ? `[${h.address}]:${h.port}` : `${h.address}:${h.port}`;
+  const names: string[] = [];
+  if (host && host !== h.address) names.push(host);
+  if (h.exchange) names.push(`MX ${h.mxPreference}`);
+  return names.length ? `${at} (${names.join(", ")})` : at;
+}
+
+function summaryRest(h: HandshakeResult, style: Style): string {
+  const ok = h.outcome === Outcome.OUTCOME_OK;
+  const parts = [
+    ok ? style.green(outcomeLabel(h.outcome)) : style.red(outcomeLabel(h.outcome)),
+    ok ? "done" : `stopped at ${phaseLabel(h.phase)}`,
+    formatMs(h.totalMs),
+    h.tls?.protocol ? safe(h.tls.protocol) : h.tlsMode === TlsMode.TLS_MODE_NONE ? "TLS not tried" : "no TLS",
+  ];
+  const counts = findingCounts(h.findings, style);
+  if (counts) parts.push(counts);
+  const line = parts.join(" · ");
+  return ok || !h.reason ? line : `${line} — ${safe(h.reason.trim())}`;
+}
+
+function findingCounts(findings: readonly Finding[], style: Style): string {
+  const errors = countSeverity(findings, Severity.SEVERITY_ERROR);
+  const warnings = countSeverity(findings, Severity.SEVERITY_WARNING);
+  const parts: string[] = [];
+  if (errors) parts.push(style.red(plural(errors, "error")));
+  if (warnings) parts.push(style.yellow(plural(warnings, "warning")));
+  return parts.join(", ");
+}
+
+/** Lines of one handshake's block: a dim label column, values beside it, continuations indented. */
+class Block {
+  readonly lines: string[] = [];
+  constructor(private readonly style: Style) {}
+
+  row(label: string, values: string | readonly string[]): void {
+    const [first = "", ...rest] = typeof values === "string" ? [values] : values;
+    this.lines.push(`  ${label ? this.style.dim(label.padEnd(LABEL_WIDTH)) : " ".repeat(LABEL_WIDTH)}${first}`);
+    for (const value of rest) this.lines.push(`  ${" ".repeat(LABEL_WIDTH)}${value}`);
+  }
+}
+
+function formatHandshake(h: HandshakeResult, options: HumanOptions): string[] {
+  const { style } = options;
+  const block = new Block(style);
+  if (h.outcome !== Outcome.OUTCOME_OK) {
+    const source = h.failureSource ? ` (${failureSourceToJSON(h.failureSource).replace("FAILURE_SOURCE_", "").toLowerCase()})` : "";
+    block.row("Stopped", `${style.red(outcomeLabel(h.outcome))} at ${phaseLabel(h.phase)}${source}: ${safe(h.reason.trim()) || "no reason given"}`);
+  }
+  if (h.banner) block.row("Banner", formatReply(h.banner, style));
+  if (h.lastReply && !sameReply(h.lastReply, h.banner)) block.row("Last reply", formatReply(h.lastReply, style));
+  if (h.ehloName && (h.capabilities || h.capabilitiesTls)) block.row("EHLO as", safe(h.ehloName));
+  if (h.capabilities) block.row("Before TLS", formatCapabilities(h.capabilities, style));
+  else if (h.tls?.implicit) block.row("Before TLS", style.dim("nothing: implicit TLS from the first byte"));
+  if (h.capabilitiesTls) block.row("After TLS", formatCapabilities(h.capabilitiesTls, style));
+  if (h.starttlsInjection) {
+    block.row("Injected", style.red(`plaintext after the STARTTLS 220, discarded: ${safe(h.starttlsInjection)}`));
+  }
+  if (h.tls) formatTls(h.tls, style, block);
+  if (h.timings.length) {
+    block.row("Timings", h.timings.map((t) => `${phaseLabel(t.phase)} ${formatMs(t.durationMs)}`).join(style.dim(" · ")));
+  }
+  return [
+    style.bold(`── ${describeWhere(h)} `.padEnd(60, "─")),
+    ...block.lines,
+    // "No findings" would mislead when the handshake stopped before there was anything to judge.
+    ...(h.findings.length || h.outcome === Outcome.OUTCOME_OK ? formatFindings(h.findings, style) : []),
+    ...(options.transcript && h.transcript ? formatTranscript(h.transcript, style) : []),
+  ];
+}
+
+/** The reply's lines, the last one followed by the code's meaning. */
+function formatReply(reply: Reply, style: Style): string[] {
+  const lines = reply.lines.length ? reply.lines : [""];
+  const meaning = reply.meaning || describeReply(reply.code, reply.enhancedCode || undefined);
+  return lines.map((line, i) => {
+    const text = `${reply.code}${i < lines.length - 1 ? "-" : " "}${safe(line)}`.trimEnd();
+    return i === lines.length - 1 ? `${text}  ${style.dim(`— ${safe(meaning)}`)}` : text;
+  });
+}
+
+function sameReply(a: Reply, b: Reply | undefined): boolean {
+  return b !== undefined && a.code === b.code && a.lines.join("\n") === b.lines.join("\n");
+}
+
+/** The greeting line, then the extensions in a fixed order, STARTTLS first. */
+export function formatCapabilities(caps: Capabilities, style: Style): string[] {
+  if (caps.heloOnly) return [safe(caps.greeting), style.yellow("HELO only: no extensions known")];
+  const keywords: string[] = [];
+  if (caps.starttls) keywords.push(style.green("STARTTLS"));
+  if (caps.size !== undefined) keywords.push(caps.size === 0 ? "SIZE (no limit)" : `SIZE ${caps.size}`);
+  const flags: [boolean, string][] = [
+    [caps.pipelining, "PIPELINING"],
+    [caps.eightBitMime, "8BITMIME"],
+    [caps.smtputf8, "SMTPUTF8"],
+    [caps.chunking, "CHUNKING"],
+    [caps.dsn, "DSN"],
+    [caps.enhancedStatusCodes, "ENHANCEDSTATUSCODES"],
+    [caps.requiretls, "REQUIRETLS"],
+  ];
+  for (const [on, name] of flags) if (on) keywords.push(name);
+  if (caps.authMechanisms.length) keywords.push(`AUTH ${caps.authMechanisms.map(safe).join(" ")}`);
+  keywords.push(...caps.other.map(safe));
+  return [safe(caps.greeting), keywords.length ? keywords.join(style.dim(" · ")) : style.dim("no extensions")];
+}
+
+function formatTls(tls: TlsInfo, style: Style, block: Block): void {
+  const session = [
+    safe(tls.protocol) || "unknown protocol",
+    safe(tls.cipher),
+    tls.keyExchangeGroup ? `group ${safe(tls.keyExchangeGroup)}` : "",
+    tls.implicit ? "implicit TLS" : "via STARTTLS",
+    tls.sni ? `SNI ${safe(tls.sni)}` : "no SNI",
+    tls.handshakeMs ? `handshake ${formatMs(tls.handshakeMs)}` : "",
+  ].filter(Boolean);
+  block.row("TLS", session.join(style.dim(" · ")));
+  if (tls.chain.length === 0) {
+    block.row("Certificate", style.red("none sent"));
+    return;
+  }
+  block.row("Trusted", tls.trusted ? style.green("yes") : style.red(`no — ${safe(tls.trustError) || "no reason given"}`));
+  block.row(
+    "Name",
+    !tls.checkedName
+      ? style.dim("not checked (no name to check)")
+      : tls.nameMatches
+        ? style.green(`matches ${safe(tls.checkedName)}`)
+        : style.red(`does not match ${safe(tls.checkedName)} — ${safe(tls.nameError) || "no reason given"}`),
+  );
+  block.row("Expires", describeExpiry(tls.daysToExpiry, style));
+  tls.chain.forEach((cert, index) => block.row(index === 0 ? "Chain" : "", formatCertificate(cert, index, style)));
+}
+
+function describeExpiry(days: number, style: Style): string {
+  if (days < 0) return style.red(`expired ${plural(-days, "day")} ago`);
+  const text = days === 0 ? "within a day" : `in ${plural(days, "day")}`;
+  return days <= 14 ? style.yellow(text) : text;
+}
+
+export function formatCertificate(cert: Certificate, index: number, style: Style): string[] {
+  const pad = (label: string): string => `   ${style.dim(label.padEnd(10))} `;
+  const key = [cert.keyType, cert.keyBits ? `${cert.keyBits} bits` : "", cert.curve ? `(${cert.curve})` : ""].filter(Boolean).join(" ");
+  return [
+    `#${index} ${style.bold(safe(cert.subject) || "(no subject)")}${cert.selfSigned ? style.dim(" (self-signed)") : ""}`,
+    `${pad("issuer")}${safe(cert.issuer)}`,
+    `${pad("SANs")}${cert.subjectAltNames.length ? cert.subjectAltNames.map(safe).join(", ") : style.dim("none")}`,
+    `${pad("valid")}${formatDate(cert.notBefore)} → ${formatDate(cert.notAfter)}`,
+    `${pad("key")}${safe(key) || "unknown"}`,
+    `${pad("signature")}${safe(cert.signatureAlgorithm) || "unknown"}`,
+    `${pad("SHA-256")}${safe(cert.fingerprintSha256)}`,
+  ];
+}
+
+const SEVERITY_GROUPS: readonly { severity: Severity; title: string; mark: string; color: keyof Style }[] = [
+  { severity: Severity.SEVERITY_ERROR, title: "Errors", mark: "✖", color: "red" },
+  { severity: Severity.SEVERITY_WARNING, title: "Warnings", mark: "▲", color: "yellow" },
+  { severity: Severity.SEVERITY_INFO, title: "Info", mark: "ℹ", color: "cyan" },
+];
+
+/** Findings grouped by severity, errors first; each with its stable code and its sentence. */
+export function formatFindings(findings: readonly Finding[], style: Style): string[] {
+  if (findings.length === 0) return [`  ${style.dim("Findings".padEnd(LABEL_WIDTH))}${style.green("none")}`];
+  const out = [`  ${style.dim("Findings")}`];
+  for (const group of SEVERITY_GROUPS) {
+    const members = findings.filter((f) => f.severity === group.severity);
+    if (members.length === 0) continue;
+    const paint = style[group.color] as (text: string) => string;
+    out.push(`    ${paint(style.bold(`${group.title} (${members.length})`))}`);
+    for (const f of members) out.push(`      ${paint(group.mark)} ${style.dim(`[${safe(f.code)}]`)} ${safe(f.message)}`);
+  }
+  return out;
+}
+
+const ARROWS: Readonly<Record<number, string>> = {
+  [Direction.DIRECTION_CLIENT]: "→",
+  [Direction.DIRECTION_SERVER]: "←",
+  [Direction.DIRECTION_EVENT]: "•",
+};
+
+/**
+ * The timed transcript: offset, direction (→ sent, ← received, • event), a TLS marker, the text;
+ * the last line of each server reply followed by the reply's meaning.
+ */
+export function formatTranscript(transcript: Transcript, style: Style): string[] {
+  const out = [`  ${style.dim("Transcript")}`];
+  const offsets = transcript.entries.map((e) => e.offsetMs.toFixed(2));
+  const width = Math.max(0, ...offsets.map((o) => o.length));
+  let replyFirstLine: string | undefined;
+  transcript.entries.forEach((entry, i) => {
+    const text = safe(entry.text);
+    let line = `    ${style.dim(`${(offsets[i] ?? "").padStart(width)} ms`)}  ${ARROWS[entry.direction] ?? "?"} ${entry.tls ? style.cyan("TLS") : "   "} `;
+    if (entry.direction === Direction.DIRECTION_SERVER) {
+      const match = /^(\d{3})([ -]?)(.*)$/.exec(entry.text);
+      if (match) {
+        replyFirstLine ??= match[3] ?? "";
+        if (match[2] !== "-") {
+          // The last line of a reply: RFC 5321 §4.2.1, "ddd " or a bare "ddd".
+          const code = Number(match[1]);
+          const meaning = describeReply(code, parseEnhancedCode(code, replyFirstLine));
+          line += `${text}  ${style.dim(`— ${safe(meaning)}`)}`;
+          replyFirstLine = undefined;
+        } else {
+          line += text;
+        }
+      } else {
+        line += text;
+      }
+    } else {
+      line += entry.direction === Direction.DIRECTION_EVENT ? style.dim(text) : text;
+      replyFirstLine = undefined;
+    }
+    out.push(line);
+  });
+  if (transcript.truncated) out.push(`    ${style.yellow(`(truncated after ${transcript.bytes} bytes)`)}`);
+  return out;
+}
+
+function formatDate(date: Date | undefined): string {
+  if (!(date instanceof Date) || Number.isNaN(date.getTime())) return "?";
+  return `${date.toISOString().slice(0, 16).replace("T", " ")} UTC`;
+}
+
+function countSeverity(findings: readonly Finding[], severity: Severity): number {
+  return findings.filter((f) => f.severity === severity).length;
+}

@@ -1,0 +1,70 @@
+// Words and numbers for people: phase and outcome names, durations, and server text made safe
+// for a terminal. Shared by the human output and the progress line.
+import { Outcome, Phase } from "../gen/smtpprobe/v1/handshake.js";
+
+const PHASE_LABELS: Readonly<Record<number, string>> = {
+  [Phase.PHASE_UNSPECIFIED]: "start",
+  [Phase.PHASE_RESOLVE]: "DNS resolution",
+  [Phase.PHASE_POLICY]: "policy check",
+  [Phase.PHASE_CONNECT]: "TCP connect",
+  [Phase.PHASE_TLS_CONNECT]: "implicit TLS handshake",
+  [Phase.PHASE_BANNER]: "banner",
+  [Phase.PHASE_EHLO]: "EHLO",
+  [Phase.PHASE_HELO]: "HELO",
+  [Phase.PHASE_STARTTLS]: "STARTTLS",
+  [Phase.PHASE_TLS]: "TLS handshake",
+  [Phase.PHASE_EHLO_TLS]: "EHLO over TLS",
+  [Phase.PHASE_QUIT]: "QUIT",
+  [Phase.PHASE_DONE]: "done",
+};
+
+export function phaseLabel(phase: Phase): string {
+  return PHASE_LABELS[phase] ?? `phase ${phase}`;
+}
+
+const OUTCOME_LABELS: Readonly<Record<number, string>> = {
+  [Outcome.OUTCOME_UNSPECIFIED]: "unknown",
+  [Outcome.OUTCOME_OK]: "ok",
+  [Outcome.OUTCOME_DNS_FAILED]: "DNS failed",
+  [Outcome.OUTCOME_POLICY_DENIED]: "denied by policy",
+  [Outcome.OUTCOME_REFUSED]: "refused",
+  [Outcome.OUTCOME_TIMED_OUT]: "timed out",
+  [Outcome.OUTCOME_UNREACHABLE]: "unreachable",
+  [Outcome.OUTCOME_RESET]: "reset",
+  [Outcome.OUTCOME_CLOSED_BY_PEER]: "closed by the server",
+  [Outcome.OUTCOME_REJECTED]: "rejected",
+  [Outcome.OUTCOME_DEFERRED]: "deferred",
+  [Outcome.OUTCOME_PROTOCOL_ERROR]: "protocol error",
+  [Outcome.OUTCOME_TLS_FAILED]: "TLS failed",
+  [Outcome.OUTCOME_STARTTLS_UNAVAILABLE]: "STARTTLS unavailable",
+  [Outcome.OUTCOME_DEADLINE_EXCEEDED]: "deadline exceeded",
+  [Outcome.OUTCOME_CANCELLED]: "cancelled",
+  [Outcome.OUTCOME_INTERNAL_ERROR]: "internal error",
+};
+
+export function outcomeLabel(outcome: Outcome): string {
+  return OUTCOME_LABELS[outcome] ?? `outcome ${outcome}`;
+}
+
+/** "0.42 ms", "3.4 ms", "128 ms", "2.35 s". */
+export function formatMs(ms: number): string {
+  if (ms >= 1000) return `${(ms / 1000).toFixed(2)} s`;
+  if (ms >= 100) return `${Math.round(ms)} ms`;
+  if (ms >= 10) return `${ms.toFixed(1)} ms`;
+  return `${ms.toFixed(2)} ms`;
+}
+
+export function plural(n: number, unit: string): string {
+  return `${n} ${unit}${n === 1 ? "" : "s"}`;
+}
+
+/**
+ * Text from the server or its certificate, made safe for a terminal: C0 and C1 controls, DEL and
+ * the Unicode bidi and zero-width controls shown as escapes instead of acted upon.
+ */
+export function safe(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}

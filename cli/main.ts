@@ -1,0 +1,36 @@
+// The composition root of the `smtp-probe` command: the only module that touches the process
+// (argv, environment, stdio, signals, exit code). Everything below it gets what it needs passed in.
+import { readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { machineEhloName } from "../agents/smtp/options.js";
+import { ExitCode } from "./exit-codes.js";
+import { runCli } from "./program.js";
+
+const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+
+// Ctrl-C once: the probes are cancelled, and what was seen so far is printed (exit code 130).
+// Twice: out at once.
+const interrupt = new AbortController();
+const onSigint = (): void => {
+  if (interrupt.signal.aborted) process.exit(ExitCode.interrupted);
+  interrupt.abort();
+};
+process.on("SIGINT", onSigint);
+
+try {
+  process.exitCode = await runCli(process.argv.slice(2), {
+    version,
+    defaultEhloName: machineEhloName(),
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    readFile: (path) => readFile(path, "utf8"),
+    signal: interrupt.signal,
+  });
+} catch (error) {
+  // Only a bug gets here: a target that misbehaves is data in the result.
+  process.stderr.write(`smtp-probe: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exitCode = ExitCode.internal;
+} finally {
+  process.off("SIGINT", onSigint);
+}

@@ -1,0 +1,231 @@
+// `smtp-probe check` end to end: the real binary as a child process, against servers this test
+// starts on 127.0.0.1 (an smtp-server fixture, a DNS server for --mx). Nothing else is contacted.
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testPki } from "../helpers/certs.js";
+import { startDnsServer, type DnsServer } from "../helpers/dns-server.js";
+import { startSmtpFixture, type SmtpFixture } from "../helpers/smtp-fixture.js";
+import { closeServer, listenLoopback } from "../helpers/wait.js";
+
+const BIN = fileURLToPath(new URL("../../bin/smtp-probe.js", import.meta.url));
+const TEST_MS = 8_000;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the binary; killed after killMs so that a hang fails the test instead of stalling it. */
+function smtpProbe(args: string[], env: Record<string, string> = {}, killMs = 6_000): Promise<Run> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  for (const name of ["NO_COLOR", "FORCE_COLOR"]) if (!(name in env)) delete childEnv[name];
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill("SIGKILL"), killMs);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A port on 127.0.0.1 that nothing listens on (bound, then closed). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  const port = await listenLoopback(server);
+  await closeServer(server);
+  return port;
+}
+
+interface JsonHandshake {
+  host: string;
+  address: string;
+  port: number;
+  exchange?: string;
+  mxPreference?: number;
+  outcome: string;
+  phase: string;
+  banner?: { code: number; lines: string[]; meaning: string };
+  capabilities?: { starttls?: boolean; authMechanisms?: string[] };
+  capabilitiesTls?: { starttls?: boolean; authMechanisms?: string[] };
+  tls?: { protocol: string; trusted?: boolean; chain: { subject: string; fingerprintSha256: string }[] };
+  findings?: { code: string; severity: string; message: string }[];
+  transcript: { entries: { offsetMs: number; direction: string; tls?: boolean; text: string }[] };
+}
+
+interface JsonOutput {
+  results: { host: string; port: number; mx?: boolean; exchangers?: { exchange: string; preference: number }[]; handshakes: JsonHandshake[] }[];
+}
+
+describe("smtp-probe check (end to end)", () => {
+  let fixture: SmtpFixture;
+  let dir: string;
+  let caFile: string;
+
+  beforeAll(async () => {
+    fixture = await startSmtpFixture();
+    dir = await mkdtemp(join(tmpdir(), "smtp-probe-cli-"));
+    caFile = join(dir, "ca.pem");
+    await writeFile(caFile, (await testPki()).ca.certPem);
+  });
+
+  afterAll(async () => {
+    await fixture?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it(
+    "--json against a STARTTLS server: banner, capabilities before and after TLS, TLS, chain, cert_untrusted, both EHLOs",
+    async () => {
+      const run = await smtpProbe(["check", "127.0.0.1", "--port", String(fixture.port), "--json", "--timeout", "4"]);
+      expect(run.stderr).toBe("");
+      const output = JSON.parse(run.stdout) as JsonOutput;
+      expect(output.results).toHaveLength(1);
+      const [result] = output.results;
+      expect(result).toMatchObject({ host: "127.0.0.1", port: fixture.port });
+      expect(result?.handshakes).toHaveLength(1);
+      const h = result!.handshakes[0]!;
+      expect(h).toMatchObject({ address: "127.0.0.1", outcome: "OUTCOME_OK", phase: "PHASE_DONE" });
+      expect(h.banner).toMatchObject({ code: 220, lines: ["fixture.test ESMTP"] });
+      expect(h.banner?.meaning).toMatch(/^220: service ready/);
+      expect(h.capabilities?.starttls).toBe(true);
+      expect(h.capabilities?.authMechanisms).toBeUndefined();
+      expect(h.capabilitiesTls?.starttls).toBeUndefined();
+      expect(h.capabilitiesTls?.authMechanisms).toEqual(expect.arrayContaining(["PLAIN", "LOGIN"]));
+      expect(h.tls?.protocol).toMatch(/^TLSv1\.[23]$/);
+      expect(h.tls?.trusted).toBeUndefined(); // proto3 JSON leaves out false
+      expect(h.tls?.chain[0]?.subject).toBe("CN=fixture.test");
+      expect(h.tls?.chain[0]?.fingerprintSha256).toMatch(/^([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
+      expect(h.findings?.map((f) => f.code)).toContain("cert_untrusted");
+      const ehlos = h.transcript.entries.filter((e) => e.direction === "DIRECTION_CLIENT" && e.text.startsWith("EHLO "));
+      expect(ehlos.map((e) => e.tls ?? false)).toEqual([false, true]);
+      // Not on port 25, an untrusted certificate is an error finding: exit code 1.
+      expect(run.code).toBe(1);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "--ca-file with the test CA: the chain is trusted and no certificate finding remains",
+    async () => {
+      const run = await smtpProbe(["check", "127.0.0.1", "-p", String(fixture.port), "--json", "--ca-file", caFile, "--timeout", "4"]);
+      const h = (JSON.parse(run.stdout) as JsonOutput).results[0]!.handshakes[0]!;
+      expect(h.tls?.trusted).toBe(true);
+      expect(h.findings?.map((f) => f.code) ?? []).not.toContain("cert_untrusted");
+      expect(run.code).toBe(0);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "human output: the summary line, the findings by severity, the transcript; no progress or colour when piped",
+    async () => {
+      const run = await smtpProbe(["check", "127.0.0.1", "--port", String(fixture.port), "--transcript", "--timeout", "4"]);
+      expect(run.code).toBe(1);
+      expect(run.stderr).toBe("");
+      expect(run.stdout).not.toContain("\x1b");
+      const lines = run.stdout.split("\n");
+      expect(lines[0]).toMatch(new RegExp(`^✔ 127\\.0\\.0\\.1:${fixture.port}  ok · done · [\\d.]+ m?s · TLSv1\\.[23] · 1 error$`));
+      expect(run.stdout).toMatch(/ {2}Banner {6}220 fixture\.test ESMTP {2}— 220: service ready/);
+      expect(run.stdout).toMatch(/ {2}Trusted {5}no — /);
+      expect(run.stdout).toMatch(/ {4}Errors \(1\)\n {6}✖ \[cert_untrusted\] The certificate for fixture\.test/);
+      expect(run.stdout).toMatch(/ms {2}→ {5}EHLO \S+\n/);
+      expect(run.stdout).toMatch(/ms {2}→ TLS EHLO \S+\n/);
+      expect(run.stdout).toMatch(/ms {2}← TLS 221 .* {2}— 221: service closing the connection/);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "colour through a pipe only with FORCE_COLOR, and never with --no-color",
+    async () => {
+      const args = ["check", "127.0.0.1", "--port", String(fixture.port), "--timeout", "4"];
+      const [forced, refused] = await Promise.all([
+        smtpProbe(args, { FORCE_COLOR: "1" }),
+        smtpProbe([...args, "--no-color"], { FORCE_COLOR: "1" }),
+      ]);
+      expect(forced.stdout).toContain("\x1b[");
+      expect(refused.stdout).not.toContain("\x1b");
+    },
+    TEST_MS,
+  );
+
+  it(
+    "a refused port: exit code 3, even beside a port with error findings",
+    async () => {
+      const closed = await closedPort();
+      const run = await smtpProbe(["check", "127.0.0.1", "--port", `${fixture.port},${closed}`, "--timeout", "4"]);
+      expect(run.code).toBe(3);
+      const summary = run.stdout.split("\n").slice(0, 2);
+      expect(summary[0]).toMatch(new RegExp(`^✔ 127\\.0\\.0\\.1:${fixture.port} +ok · done`));
+      expect(summary[1]).toMatch(new RegExp(`^✖ 127\\.0\\.0\\.1:${closed} +refused · stopped at TCP connect · .* · no TLS — connection to 127\\.0\\.0\\.1:${closed} refused`));
+    },
+    TEST_MS,
+  );
+
+  it(
+    "a bad flag: exit code 2 and one line naming the flag, nothing on stdout",
+    async () => {
+      const run = await smtpProbe(["check", "127.0.0.1", "--port", "70000"]);
+      expect(run).toEqual({ code: 2, stdout: "", stderr: 'smtp-probe: --port: "70000" is not a port (1-65535)\n' });
+    },
+    TEST_MS,
+  );
+
+  describe("--mx against a DNS server started by the test", () => {
+    let dns: DnsServer;
+
+    beforeAll(async () => {
+      dns = await startDnsServer({
+        "example.test": {
+          MX: [
+            { exchange: "mx2.example.test", preference: 20 },
+            { exchange: "mx1.example.test", preference: 10 },
+          ],
+        },
+        "mx1.example.test": { A: ["127.0.0.1"] },
+        "mx2.example.test": { A: ["127.0.0.1"] },
+      });
+    });
+
+    afterAll(async () => {
+      await dns?.stop();
+    });
+
+    it(
+      "probes every exchanger in preference order",
+      async () => {
+        const before = fixture.servernames().length;
+        const run = await smtpProbe(["check", "example.test", "--mx", "--ipv4", "--dns-server", dns.server, "--port", String(fixture.port), "--json", "--timeout", "4"]);
+        const [result] = (JSON.parse(run.stdout) as JsonOutput).results;
+        expect(result).toMatchObject({
+          host: "example.test",
+          mx: true,
+          exchangers: [
+            { exchange: "mx1.example.test", preference: 10 },
+            { exchange: "mx2.example.test", preference: 20 },
+          ],
+        });
+        expect(result?.handshakes.map((h) => [h.exchange, h.mxPreference, h.address, h.outcome])).toEqual([
+          ["mx1.example.test", 10, "127.0.0.1", "OUTCOME_OK"],
+          ["mx2.example.test", 20, "127.0.0.1", "OUTCOME_OK"],
+        ]);
+        // Each exchanger's own name went out as SNI: both were really probed.
+        expect(fixture.servernames().slice(before).sort()).toEqual(["mx1.example.test", "mx2.example.test"]);
+        expect(dns.queries()).toEqual(expect.arrayContaining([{ name: "example.test", type: "MX" }]));
+      },
+      TEST_MS,
+    );
+  });
+});

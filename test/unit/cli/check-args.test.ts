@@ -1,0 +1,236 @@
+import { describe, expect, it } from "vitest";
+import { AddressFamily, TlsMode } from "../../../gen/smtpprobe/v1/handshake.js";
+import {
+  parseCheckArgs,
+  parseDnsServer,
+  parseHost,
+  parsePorts,
+  parseTimeout,
+  parseTlsMode,
+  type CheckFlags,
+} from "../../../cli/check-args.js";
+import { UsageError } from "../../../cli/usage-error.js";
+
+/** The UsageError a call throws, as "flag: problem", or "ok". */
+function usage(call: () => unknown): string {
+  try {
+    call();
+    return "ok";
+  } catch (error) {
+    if (error instanceof UsageError) return error.message;
+    throw error;
+  }
+}
+
+describe("parseHost", () => {
+  it.each([
+    ["mx.example.com", "mx.example.com", false],
+    ["MX.Example.COM.", "mx.example.com.", false],
+    ["localhost", "localhost", false],
+    ["bücher.de", "xn--bcher-kva.de", false],
+    ["xn--bcher-kva.de", "xn--bcher-kva.de", false],
+    ["192.0.2.1", "192.0.2.1", true],
+    ["2001:db8::1", "2001:db8::1", true],
+    ["[2001:db8::1]", "2001:db8::1", true],
+    ["[192.0.2.1]", "192.0.2.1", true],
+  ])("accepts %s as %s", (input, host, isIpLiteral) => {
+    expect(parseHost(input)).toEqual({ host, isIpLiteral });
+  });
+
+  it.each([
+    ["", "host: must not be empty"],
+    ["exa mple.com", 'host: "exa mple.com" is not a host name or IP address'],
+    ["1.2.3", 'host: "1.2.3" is not a valid IP address'],
+    ["192.0.2.256", 'host: "192.0.2.256" is not a valid IP address'],
+    ["0x7f.1", 'host: "0x7f.1" is not a valid IP address'],
+    ["[mx.example.com]", 'host: "[mx.example.com]" is not an IP address in brackets'],
+    ["[2001:db8::1", 'host: "[2001:db8::1" is not an IP address in brackets'],
+    ["a..b", 'host: "a..b" is not a valid host name'],
+    ["-mx.example.com", 'host: "-mx.example.com" is not a valid host name'],
+    ["under_score.example", 'host: "under_score.example" is not a valid host name'],
+    ["mx.example.com:25", 'host: "mx.example.com:25" is not a host name or IP address'],
+    ["user@example.com", 'host: "user@example.com" is not a host name or IP address'],
+    ["mx\r\n.example.com", 'host: "mx\\x0d\\x0a.example.com" is not a host name or IP address'],
+    [`${"a".repeat(64)}.com`, "is not a valid host name"],
+    [`${"abcdefghi.".repeat(26)}com`, "is longer than 253 characters"],
+  ])("refuses %j", (input, message) => {
+    expect(usage(() => parseHost(input))).toContain(message);
+  });
+});
+
+describe("parsePorts", () => {
+  it.each([
+    [[], [25]],
+    [["587"], [587]],
+    [["25,587"], [25, 587]],
+    [["25", "465,587"], [25, 465, 587]],
+    [["25, 587"], [25, 587]],
+    [["587,25,587"], [587, 25]],
+    [["1", "65535"], [1, 65535]],
+  ])("%j → %j", (values, ports) => {
+    expect(parsePorts(values)).toEqual(ports);
+  });
+
+  it.each([
+    [["70000"], '--port: "70000" is not a port (1-65535)'],
+    [["0"], '--port: "0" is not a port (1-65535)'],
+    [["-1"], '--port: "-1" is not a port (1-65535)'],
+    [["smtp"], '--port: "smtp" is not a port (1-65535)'],
+    [["25.5"], '--port: "25.5" is not a port (1-65535)'],
+    [["25,"], '--port: "25," has an empty item; write e.g. 25,587'],
+    [[""], '--port: "" has an empty item'],
+    [[Array.from({ length: 17 }, (_, i) => i + 1).join(",")], "--port: at most 16 ports in one check, got 17"],
+  ])("%j is refused", (values, message) => {
+    expect(usage(() => parsePorts(values))).toContain(message);
+  });
+});
+
+describe("parseTimeout", () => {
+  it.each([
+    ["10", 10_000],
+    ["2.5", 2500],
+    ["2.5s", 2500],
+    ["500ms", 500],
+    ["500MS", 500],
+    [".5", 500],
+    ["1m", 60_000],
+    ["300", 300_000],
+    ["1ms", 1],
+  ])("%s → %d ms", (value, ms) => {
+    expect(parseTimeout(value)).toBe(ms);
+  });
+
+  it.each([
+    ["abc", '--timeout: "abc" is not a duration (e.g. 10, 2.5s, 500ms)'],
+    ["-1", '--timeout: "-1" is not a duration'],
+    ["10h", '--timeout: "10h" is not a duration'],
+    ["", '--timeout: "" is not a duration'],
+    ["0", '--timeout: "0" must be at least 1 ms'],
+    ["0.0001", '--timeout: "0.0001" must be at least 1 ms'],
+    ["301", '--timeout: "301" is more than the maximum of 300 s'],
+    ["10m", '--timeout: "10m" is more than the maximum of 300 s'],
+  ])("%j is refused", (value, message) => {
+    expect(usage(() => parseTimeout(value))).toContain(message);
+  });
+});
+
+describe("parseDnsServer", () => {
+  it.each([
+    ["192.0.2.53", "192.0.2.53"],
+    ["127.0.0.1:5353", "127.0.0.1:5353"],
+    ["2001:db8::53", "2001:db8::53"],
+    ["[2001:db8::53]", "2001:db8::53"],
+    ["[2001:db8::53]:5353", "[2001:db8::53]:5353"],
+  ])("%s → %s", (value, server) => {
+    expect(parseDnsServer(value)).toBe(server);
+  });
+
+  it.each([
+    ["dns.example", '--dns-server: "dns.example" is not an IP address (write IP, IP:PORT or [IPv6]:PORT)'],
+    ["1.2.3", '--dns-server: "1.2.3" is not an IP address'],
+    ["127.0.0.1:0", '--dns-server: "127.0.0.1:0" has a bad port "0" (1-65535)'],
+    ["127.0.0.1:99999", '--dns-server: "127.0.0.1:99999" has a bad port'],
+    ["127.0.0.1:", '--dns-server: "127.0.0.1:" has a bad port ""'],
+    ["[127.0.0.1]:53", '--dns-server: "[127.0.0.1]:53" is not an IPv6 address in brackets'],
+    ["[::1]:x", '--dns-server: "[::1]:x" has a bad port "x"'],
+  ])("%j is refused", (value, message) => {
+    expect(usage(() => parseDnsServer(value))).toContain(message);
+  });
+});
+
+describe("parseTlsMode", () => {
+  it.each([
+    ["auto", TlsMode.TLS_MODE_AUTO],
+    ["require", TlsMode.TLS_MODE_REQUIRE],
+    ["implicit", TlsMode.TLS_MODE_IMPLICIT],
+    ["NONE", TlsMode.TLS_MODE_NONE],
+  ])("%s", (value, mode) => {
+    expect(parseTlsMode(value)).toBe(mode);
+  });
+
+  it("names the flag and the choices", () => {
+    expect(usage(() => parseTlsMode("starttls"))).toBe('--tls: "starttls" is not a TLS mode (auto, require, implicit, none)');
+  });
+});
+
+describe("parseCheckArgs", () => {
+  const parse = (host: string, flags: CheckFlags = {}) => parseCheckArgs(host, flags, { ehloName: "probe.test" });
+
+  it("fills the defaults: port 25, TLS auto, both families, the given EHLO name, 60 s deadline", () => {
+    const request = parse("mx.example.com");
+    expect(request).toMatchObject({ host: "mx.example.com", isIpLiteral: false, mx: false, dnsServers: [], caFile: undefined });
+    expect(request).toMatchObject({ transcript: false, json: false, colorAllowed: true });
+    expect(request.targets.map((t) => t.port)).toEqual([25]);
+    expect(request.targets[0]?.options).toMatchObject({
+      tlsMode: TlsMode.TLS_MODE_AUTO,
+      ehloName: "probe.test",
+      sni: "",
+      addressFamily: AddressFamily.ADDRESS_FAMILY_BOTH,
+      deadlineMs: 60_000,
+    });
+  });
+
+  it("gives each port its own default TLS mode (implicit on 465), unless --tls says otherwise", () => {
+    const modes = (flags: CheckFlags) => parse("mx.example.com", flags).targets.map((t) => [t.port, t.options.tlsMode]);
+    expect(modes({ port: ["25,465,587"] })).toEqual([
+      [25, TlsMode.TLS_MODE_AUTO],
+      [465, TlsMode.TLS_MODE_IMPLICIT],
+      [587, TlsMode.TLS_MODE_AUTO],
+    ]);
+    expect(modes({ port: ["465"], tls: "require" })).toEqual([[465, TlsMode.TLS_MODE_REQUIRE]]);
+  });
+
+  it("passes every flag through", () => {
+    const request = parse("example.com", {
+      port: ["587"],
+      mx: true,
+      tls: "none",
+      ehlo: "client.example.net",
+      sni: "mail.example.com",
+      ipv6: true,
+      timeout: "1500ms",
+      dnsServer: ["127.0.0.1:5353", "[::1]:53"],
+      caFile: "ca.pem",
+      transcript: true,
+      json: true,
+      color: false,
+    });
+    expect(request).toMatchObject({
+      mx: true,
+      dnsServers: ["127.0.0.1:5353", "[::1]:53"],
+      caFile: "ca.pem",
+      transcript: true,
+      json: true,
+      colorAllowed: false,
+    });
+    expect(request.targets[0]?.options).toMatchObject({
+      tlsMode: TlsMode.TLS_MODE_NONE,
+      ehloName: "client.example.net",
+      sni: "mail.example.com",
+      addressFamily: AddressFamily.ADDRESS_FAMILY_IPV6,
+      deadlineMs: 1500,
+    });
+  });
+
+  it("turns an internationalized SNI into its A-label form", () => {
+    expect(parse("192.0.2.1", { sni: "bücher.de" }).targets[0]?.options.sni).toBe("xn--bcher-kva.de");
+  });
+
+  it.each<[string, CheckFlags, string]>([
+    ["192.0.2.1", { mx: true }, '--mx: needs a mail domain, and "192.0.2.1" is an IP address'],
+    ["example.com", { ipv4: true, ipv6: true }, "--ipv4/--ipv6: choose one of them"],
+    ["example.com", { ehlo: "bad name" }, '--ehlo: "bad name" must not contain spaces or control characters'],
+    ["example.com", { ehlo: "evil\r\nMAIL FROM:<x>" }, '--ehlo: "evil\\x0d\\x0aMAIL FROM:<x>" must not contain CR or LF'],
+    ["example.com", { ehlo: "" }, '--ehlo: "" must not be empty'],
+    ["example.com", { sni: "192.0.2.1" }, '--sni: "192.0.2.1" must be a host name, not an IP address'],
+    ["example.com", { sni: "" }, '--sni: "" must not be empty'],
+    ["example.com", { sni: "a b" }, '--sni: "a b" must be a DNS host name'],
+    ["example.com", { caFile: " " }, "--ca-file: needs a file path"],
+    ["example.com", { dnsServer: Array.from({ length: 9 }, () => "127.0.0.1") }, "--dns-server: at most 8 DNS servers, got 9"],
+    ["example.com", { port: ["99999"] }, '--port: "99999" is not a port (1-65535)'],
+    ["example.com", { timeout: "soon" }, '--timeout: "soon" is not a duration'],
+    ["bad host", {}, 'host: "bad host" is not a host name or IP address'],
+  ])("%s %j → %s", (host, flags, message) => {
+    expect(usage(() => parse(host, flags))).toContain(message);
+  });
+});

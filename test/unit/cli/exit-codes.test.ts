@@ -1,0 +1,32 @@
+import { describe, expect, it } from "vitest";
+import { HandshakeResult, Outcome, Severity, TargetResult } from "../../../gen/smtpprobe/v1/handshake.js";
+import { ExitCode, exitCodeFor } from "../../../cli/exit-codes.js";
+
+const ok = (severities: Severity[] = []): HandshakeResult =>
+  HandshakeResult.fromPartial({
+    outcome: Outcome.OUTCOME_OK,
+    findings: severities.map((severity, i) => ({ code: `f${i}`, severity, message: "m" })),
+  });
+const failed = (outcome: Outcome, severities: Severity[] = []): HandshakeResult =>
+  HandshakeResult.fromPartial({ ...ok(severities), outcome });
+const port = (...handshakes: HandshakeResult[]): TargetResult => TargetResult.fromPartial({ host: "h", port: 25, handshakes });
+
+describe("exitCodeFor", () => {
+  const { SEVERITY_ERROR: E, SEVERITY_WARNING: W, SEVERITY_INFO: I } = Severity;
+  it.each<[string, TargetResult[], boolean, number]>([
+    ["one clean handshake", [port(ok())], false, ExitCode.ok],
+    ["warnings and info do not fail", [port(ok([W, I]))], false, ExitCode.ok],
+    ["an error finding", [port(ok([E, W]))], false, ExitCode.errorFindings],
+    ["an error finding on the second port", [port(ok()), port(ok([E]))], false, ExitCode.errorFindings],
+    ["a refused port", [port(failed(Outcome.OUTCOME_REFUSED))], false, ExitCode.unreachable],
+    ["DNS failed", [port(failed(Outcome.OUTCOME_DNS_FAILED))], false, ExitCode.unreachable],
+    ["a 554 banner is not a completed handshake", [port(failed(Outcome.OUTCOME_REJECTED, [E]))], false, ExitCode.unreachable],
+    ["unreachable wins over error findings", [port(ok([E])), port(failed(Outcome.OUTCOME_TIMED_OUT))], false, ExitCode.unreachable],
+    ["a port with no handshake at all", [port()], false, ExitCode.unreachable],
+    ["one completed address makes the port reachable", [port(failed(Outcome.OUTCOME_UNREACHABLE), ok())], false, ExitCode.ok],
+    ["…and a failed address's error finding still counts", [port(failed(Outcome.OUTCOME_TLS_FAILED, [E]), ok())], false, ExitCode.errorFindings],
+    ["interrupted wins over everything", [port(failed(Outcome.OUTCOME_CANCELLED))], true, ExitCode.interrupted],
+  ])("%s", (_, results, interrupted, code) => {
+    expect(exitCodeFor(results, interrupted)).toBe(code);
+  });
+});
