@@ -264,7 +264,10 @@ export function formatTranscript(transcript: Transcript, style: Style): string[]
   const offsets = transcript.entries.map((e) => e.offsetMs.toFixed(2));
   const width = Math.max(0, ...offsets.map((o) => o.length));
   let replyFirstLine: string | undefined;
+  // What a code means depends on the command it answers (220 to STARTTLS is "ready to start TLS").
+  let lastCommand: string | undefined;
   transcript.entries.forEach((entry, i) => {
+    if (entry.direction === Direction.DIRECTION_CLIENT) lastCommand = entry.text.split(" ")[0];
     const text = safe(entry.text);
     let line = `    ${style.dim(`${(offsets[i] ?? "").padStart(width)} ms`)}  ${ARROWS[entry.direction] ?? "?"} ${entry.tls ? style.cyan("TLS") : "   "} `;
     if (entry.direction === Direction.DIRECTION_SERVER) {
@@ -274,7 +277,7 @@ export function formatTranscript(transcript: Transcript, style: Style): string[]
         if (match[2] !== "-") {
           // The last line of a reply: RFC 5321 §4.2.1, "ddd " or a bare "ddd".
           const code = Number(match[1]);
-          const meaning = describeReply(code, parseEnhancedCode(code, replyFirstLine));
+          const meaning = describeReply(code, parseEnhancedCode(code, replyFirstLine), lastCommand);
           line += `${text}  ${style.dim(`— ${safe(meaning)}`)}`;
           replyFirstLine = undefined;
         } else {

@@ -135,7 +135,7 @@ const TRUST_ERRORS: Record<string, string> = {
   SELF_SIGNED_CERT_IN_CHAIN: "self-signed certificate in the chain",
   UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "issuer not found among trusted authorities",
   UNABLE_TO_GET_ISSUER_CERT: "issuer certificate not sent",
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "leaf signature cannot be verified (chain incomplete)",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "the issuer of the certificate is unknown: not sent by the server, nor trusted here",
   CERT_HAS_EXPIRED: "certificate has expired",
   CERT_NOT_YET_VALID: "certificate is not yet valid",
   CERT_REVOKED: "certificate revoked",

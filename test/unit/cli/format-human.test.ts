@@ -217,7 +217,7 @@ describe("formatHuman", () => {
       "      5.00 ms  ←     220 mx.example.com ESMTP ready  — 220: service ready — the server accepts the connection",
       "      6.00 ms  →     EHLO probe.test",
       "      7.00 ms  ←     250-mx.example.com hello",
-      "      7.01 ms  ←     250 STARTTLS  — 250: requested action completed",
+      "      7.01 ms  ←     250 STARTTLS  — 250: hello accepted, extensions listed",
       "      8.00 ms  →     MAIL FROM:<>",
       "      9.00 ms  ←     550-5.7.1 go away",
       expect.stringMatching(/^ {6}9\.50 ms {2}← {5}550 really {2}— 550 5\.7\.1: mailbox unavailable .*; 5\.7\.1: delivery not authorized/),
