@@ -118,6 +118,8 @@ const STEPS: Record<number, Step> = {
         reply,
       );
     }
+    // In auto mode the server offered STARTTLS and then refused it: say goodbye, report the refusal.
+    if (reply.code !== 220) await h.quit();
     h.expect(reply, 220, "STARTTLS");
     return Phase.PHASE_TLS;
   },
