@@ -55,6 +55,25 @@ describe("hostile and broken servers cost bounded time and memory, and the resul
     expect(sent(r)).toEqual(["EHLO probe.test", "STARTTLS", "EHLO probe.test", "QUIT"]);
   });
 
+  it("STARTTLS offered, then refused with 454: DEFERRED at STARTTLS, starttls_failed, QUIT sent", async () => {
+    const { port } = await start([
+      { send: "220 refuse.test ESMTP\r\n" },
+      { expectLine: "EHLO" },
+      { send: "250-refuse.test\r\n250 STARTTLS\r\n" },
+      { expectLine: "STARTTLS" },
+      { send: "454 4.7.0 TLS not available due to local problem\r\n" },
+      { expectLine: "QUIT" },
+      { send: "221 bye\r\n" },
+    ]);
+    const r = await probeOnce(port, short);
+    expect(r.outcome).toBe(Outcome.OUTCOME_DEFERRED);
+    expect(r.phase).toBe(Phase.PHASE_STARTTLS);
+    expect(r.lastReply?.enhancedCode).toBe("4.7.0");
+    expect(r.lastReply?.meaning).toMatch(/TLS not available/);
+    expect(codes(r)).toContain("starttls_failed");
+    expect(sent(r)).toEqual(["EHLO probe.test", "STARTTLS", "QUIT"]);
+  });
+
   it("EHLO rejected: HELO instead", async () => {
     const { port } = await start("ehlo-rejected-helo");
     const r = await probeOnce(port, short);
