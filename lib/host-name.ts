@@ -1,0 +1,71 @@
+// Host syntax shared by the CLI and the coordinator: a host name (IDN allowed), or an IP literal.
+// Pure: no DNS, no I/O. Whether an address may be connected to is the target policy's business
+// (agents/probe/target-policy.ts), not this module's.
+import { isIP } from "node:net";
+import { domainToASCII } from "node:url";
+
+/** RFC 1035 §2.3.4: 255 octets on the wire, 253 characters in text form (no final dot). */
+export const MAX_HOST_NAME_LENGTH = 253;
+
+export type HostParseResult =
+  | {
+      ok: true;
+      /** The name in its lower-case A-label form (a final dot kept), or the address without brackets. */
+      host: string;
+      isIpLiteral: boolean;
+    }
+  | {
+      ok: false;
+      /**
+       * A phrase that follows the value: `"0x7f" is a numeric look-alike of 0.0.0.127; …`. For
+       * empty input it stands alone: "must not be empty".
+       */
+      problem: string;
+    };
+
+/** LDH labels of at most 63 octets (RFC 1035 §2.3.1, RFC 1123 §2.1). */
+const LDH_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * Characters that are never part of a host name. `%` is here because domainToASCII
+ * percent-decodes ("ex%41mple.com" would become "example.com"); an IPv6 zone id ("fe80::1%eth0")
+ * is an IP literal and never reaches this check.
+ */
+const NOT_IN_A_HOST = /[\s\x00-\x1f\x7f/:@?#\\%]/;
+
+/**
+ * A host name (IDN allowed, converted to its A-label form), an IPv4 or IPv6 literal, or an
+ * address in brackets ("[2001:db8::1]", "[192.0.2.1]", as in SMTP address literals and URLs).
+ *
+ * Numeric look-alikes are refused rather than reinterpreted: "127.1", "0x7f.1", "2130706433",
+ * "010.0.0.1" all mean an address to some parser (inet_aton, WHATWG URL) and a name to others,
+ * and a probe must not connect somewhere other than what its caller read.
+ *
+ * IPv6 literals are returned as given (a zone id included); callers that cannot use a zone id
+ * refuse it themselves.
+ */
+export function parseHostName(input: string): HostParseResult {
+  const bad = (problem: string): HostParseResult => ({ ok: false, problem });
+  if (input === "") return bad("must not be empty");
+  if (input.startsWith("[") || input.endsWith("]")) {
+    const inner = input.slice(1, -1);
+    if (!input.startsWith("[") || !input.endsWith("]") || isIP(inner) === 0) return bad("is not an IP address in brackets");
+    return { ok: true, host: inner, isIpLiteral: true };
+  }
+  if (isIP(input) !== 0) return { ok: true, host: input, isIpLiteral: true };
+  if (NOT_IN_A_HOST.test(input)) return bad("is not a host name or IP address");
+  const labels = input.replace(/\.$/, "").split(".");
+  // A last label of digits is an IPv4 address gone wrong ("10.0.0.256", "1.2.3"), never a TLD.
+  if (/^\d+$/.test(labels[labels.length - 1] ?? "")) return bad("is not a valid IP address");
+  // domainToASCII applies UTS #46 (IDN) and returns "" for what is no domain at all. It also
+  // applies the WHATWG IPv4 parser, so a hex or octal look-alike comes back as an address.
+  const ascii = domainToASCII(input);
+  if (ascii === "") return bad("is not a host name or IP address");
+  if (isIP(ascii) !== 0) return bad(`is a numeric look-alike of the address ${ascii}; write the address itself`);
+  const name = ascii.replace(/\.$/, "");
+  if (name.length > MAX_HOST_NAME_LENGTH) return bad(`is longer than ${MAX_HOST_NAME_LENGTH} characters`);
+  if (!name.split(".").every((label) => LDH_LABEL.test(label))) {
+    return bad("is not a valid host name (letters, digits and hyphens in dot-separated labels of up to 63 characters)");
+  }
+  return { ok: true, host: ascii, isIpLiteral: false };
+}
