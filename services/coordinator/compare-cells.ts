@@ -1,0 +1,254 @@
+// One cell of the region × port matrix: what one region saw on one port, reduced to a state and a
+// short cause. Pure.
+import { type HandshakeResult, Outcome, Phase } from "../../gen/smtpprobe/v1/handshake.js";
+import { CellState, type MatrixCell, type TaskReport, TaskStatus } from "../../gen/smtpprobe/v1/probe_service.js";
+
+/** A cell with what the verdicts need beside it. */
+export interface CellView {
+  readonly cell: MatrixCell;
+  /** The task the cell comes from, when there is one. */
+  readonly task: TaskReport | undefined;
+  /** How the target failed this region, as a verdict names it: "dropped", "banner rejected 554". */
+  readonly how: string;
+  /** The same for a sentence, before "from <regions>": "dropped", "rejected at the banner with 554". */
+  readonly howPhrase: string;
+  /** BLOCKED, and the agent's own canary on this port fails too: the block is on the agent's side. */
+  readonly egressBlocked: boolean;
+}
+
+const NO_ANSWER_CAUSES: Readonly<Record<number, string>> = {
+  [TaskStatus.TASK_STATUS_UNSPECIFIED]: "no report",
+  [TaskStatus.TASK_STATUS_PENDING]: "pending",
+  [TaskStatus.TASK_STATUS_NO_AGENT]: "no agent",
+  [TaskStatus.TASK_STATUS_AGENT_LOST]: "agent lost",
+  [TaskStatus.TASK_STATUS_TIMED_OUT]: "no result in time",
+  [TaskStatus.TASK_STATUS_INVALID_REPORT]: "invalid report",
+  [TaskStatus.TASK_STATUS_CANCELLED]: "cancelled",
+  [TaskStatus.TASK_STATUS_AGENT_ERROR]: "agent error",
+};
+
+const PHASE_WORDS: Readonly<Record<number, string>> = {
+  [Phase.PHASE_UNSPECIFIED]: "start",
+  [Phase.PHASE_RESOLVE]: "DNS",
+  [Phase.PHASE_POLICY]: "policy",
+  [Phase.PHASE_CONNECT]: "connect",
+  [Phase.PHASE_TLS_CONNECT]: "TLS connect",
+  [Phase.PHASE_BANNER]: "banner",
+  [Phase.PHASE_EHLO]: "EHLO",
+  [Phase.PHASE_HELO]: "HELO",
+  [Phase.PHASE_STARTTLS]: "STARTTLS",
+  [Phase.PHASE_TLS]: "TLS",
+  [Phase.PHASE_EHLO_TLS]: "EHLO over TLS",
+  [Phase.PHASE_QUIT]: "QUIT",
+  [Phase.PHASE_DONE]: "done",
+};
+
+function phaseWord(phase: Phase): string {
+  return PHASE_WORDS[phase] ?? `phase ${phase}`;
+}
+
+/**
+ * Of several handshakes that failed (several addresses, several MX exchangers), the one that tells
+ * most: failures of our own (cancelled, internal) last, then the one that got furthest, then at the
+ * same phase an active answer (refused, rejected) before silence (dropped) before no route at all —
+ * an IPv6 address unreachable from an agent without IPv6 says less than the IPv4 one being dropped.
+ */
+const OUTCOME_WEIGHT: Readonly<Record<number, number>> = {
+  [Outcome.OUTCOME_REJECTED]: 7,
+  [Outcome.OUTCOME_REFUSED]: 7,
+  [Outcome.OUTCOME_DEFERRED]: 6,
+  [Outcome.OUTCOME_RESET]: 6,
+  [Outcome.OUTCOME_TIMED_OUT]: 5,
+  [Outcome.OUTCOME_DEADLINE_EXCEEDED]: 3,
+  [Outcome.OUTCOME_UNREACHABLE]: 2,
+};
+
+function isOwnFailure(outcome: Outcome): boolean {
+  return (
+    outcome === Outcome.OUTCOME_CANCELLED ||
+    outcome === Outcome.OUTCOME_INTERNAL_ERROR ||
+    outcome === Outcome.OUTCOME_UNSPECIFIED ||
+    outcome === Outcome.UNRECOGNIZED
+  );
+}
+
+function tellingRank(h: HandshakeResult): readonly number[] {
+  return [isOwnFailure(h.outcome) ? 0 : 1, h.phase, OUTCOME_WEIGHT[h.outcome] ?? 4];
+}
+
+function isMoreTelling(a: HandshakeResult, b: HandshakeResult): boolean {
+  const ra = tellingRank(a);
+  const rb = tellingRank(b);
+  for (let i = 0; i < ra.length; i++) {
+    const x = ra[i] ?? 0;
+    const y = rb[i] ?? 0;
+    if (x !== y) return x > y;
+  }
+  return false; // a tie keeps the earlier one
+}
+
+/** The handshake a cell reports: the first that reached QUIT, else the most telling failure. */
+export function representativeHandshake(handshakes: readonly HandshakeResult[]): HandshakeResult | undefined {
+  const ok = handshakes.find((h) => h.outcome === Outcome.OUTCOME_OK);
+  if (ok) return ok;
+  let best: HandshakeResult | undefined;
+  for (const h of handshakes) if (!best || isMoreTelling(h, best)) best = h;
+  return best;
+}
+
+/** The reply code that ended the dialogue, when there was one. */
+function replyCode(h: HandshakeResult): number | undefined {
+  const code = h.lastReply?.code ?? (h.phase === Phase.PHASE_BANNER ? h.banner?.code : undefined);
+  return code ? code : undefined;
+}
+
+interface Classified {
+  state: CellState;
+  cause: string;
+  how: string;
+  howPhrase: string;
+}
+
+function same(state: CellState, cause: string): Classified {
+  return { state, cause, how: cause, howPhrase: cause };
+}
+
+/** A handshake's state and cause in the matrix. */
+export function classifyHandshake(h: HandshakeResult): Classified {
+  const atConnect = h.phase === Phase.PHASE_CONNECT;
+  switch (h.outcome) {
+    case Outcome.OUTCOME_OK:
+      return same(CellState.CELL_STATE_REACHED, "");
+    case Outcome.OUTCOME_REFUSED:
+      return same(CellState.CELL_STATE_BLOCKED, "refused");
+    case Outcome.OUTCOME_UNREACHABLE:
+      return same(CellState.CELL_STATE_BLOCKED, "unreachable");
+    case Outcome.OUTCOME_DNS_FAILED:
+      return { state: CellState.CELL_STATE_DNS_FAILED, cause: "DNS failed", how: "DNS failed", howPhrase: "not resolvable" };
+    case Outcome.OUTCOME_POLICY_DENIED:
+      return {
+        state: CellState.CELL_STATE_POLICY_DENIED,
+        cause: "policy denied",
+        how: "policy denied",
+        howPhrase: "denied by the agents' target policy",
+      };
+  }
+  if (atConnect) {
+    // A SYN that nobody answers: a firewall dropping it. A deadline that ends the probe while it
+    // is still connecting means the same thing, seen from a shorter clock.
+    if (h.outcome === Outcome.OUTCOME_TIMED_OUT || h.outcome === Outcome.OUTCOME_DEADLINE_EXCEEDED) {
+      return same(CellState.CELL_STATE_BLOCKED, "dropped");
+    }
+    if (h.outcome === Outcome.OUTCOME_RESET) return same(CellState.CELL_STATE_BLOCKED, "reset");
+  }
+  const rejected = h.outcome === Outcome.OUTCOME_REJECTED;
+  const deferred = h.outcome === Outcome.OUTCOME_DEFERRED;
+  if ((rejected || deferred) && h.phase === Phase.PHASE_BANNER) {
+    const code = replyCode(h);
+    const verb = rejected ? "rejected" : "deferred";
+    return {
+      state: CellState.CELL_STATE_REJECTED,
+      cause: code ? `banner ${code}` : `banner ${verb}`,
+      how: code ? `banner ${verb} ${code}` : `banner ${verb}`,
+      howPhrase: code ? `${verb} at the banner with ${code}` : `${verb} at the banner`,
+    };
+  }
+  const cause = failureCause(h);
+  return { state: CellState.CELL_STATE_FAILED, cause, how: cause, howPhrase: `failing (${cause})` };
+}
+
+/** A short cause for a failure after connecting: "TLS failed", "timed out at banner", "EHLO 550". */
+function failureCause(h: HandshakeResult): string {
+  const at = phaseWord(h.phase);
+  switch (h.outcome) {
+    case Outcome.OUTCOME_REJECTED:
+    case Outcome.OUTCOME_DEFERRED: {
+      const code = replyCode(h);
+      return code ? `${at} ${code}` : `${h.outcome === Outcome.OUTCOME_REJECTED ? "rejected" : "deferred"} at ${at}`;
+    }
+    case Outcome.OUTCOME_TIMED_OUT:
+      return `timed out at ${at}`;
+    case Outcome.OUTCOME_RESET:
+      return `reset at ${at}`;
+    case Outcome.OUTCOME_CLOSED_BY_PEER:
+      return `closed at ${at}`;
+    case Outcome.OUTCOME_PROTOCOL_ERROR:
+      return `protocol error at ${at}`;
+    case Outcome.OUTCOME_TLS_FAILED:
+      return "TLS failed";
+    case Outcome.OUTCOME_STARTTLS_UNAVAILABLE:
+      return "STARTTLS unavailable";
+    case Outcome.OUTCOME_DEADLINE_EXCEEDED:
+      return `deadline at ${at}`;
+    case Outcome.OUTCOME_CANCELLED:
+      return "cancelled";
+    case Outcome.OUTCOME_INTERNAL_ERROR:
+      return "internal error";
+    default:
+      return `unknown outcome at ${at}`;
+  }
+}
+
+/** The agent's canary on this port failed: outbound traffic on the port is blocked at its side. */
+function hasFailingCanary(task: TaskReport | undefined, port: number): boolean {
+  const egress = task?.egress;
+  return egress !== undefined && !egress.ok && (egress.port === 0 || egress.port === port);
+}
+
+function noAnswer(region: string, port: number, task: TaskReport | undefined, cause: string): CellView {
+  return {
+    cell: {
+      region,
+      port,
+      state: CellState.CELL_STATE_NO_ANSWER,
+      cause,
+      outcome: Outcome.OUTCOME_UNSPECIFIED,
+      phase: Phase.PHASE_UNSPECIFIED,
+      totalMs: 0,
+      tlsVersion: "",
+      taskStatus: task?.status ?? TaskStatus.TASK_STATUS_UNSPECIFIED,
+    },
+    task,
+    how: cause,
+    howPhrase: cause,
+    egressBlocked: false,
+  };
+}
+
+/** The cell of one region and port, from its task report (undefined: no report at all). */
+export function buildCell(region: string, port: number, task: TaskReport | undefined): CellView {
+  if (!task) return noAnswer(region, port, task, NO_ANSWER_CAUSES[TaskStatus.TASK_STATUS_UNSPECIFIED] ?? "no report");
+  if (task.status !== TaskStatus.TASK_STATUS_DONE) {
+    return noAnswer(region, port, task, NO_ANSWER_CAUSES[task.status] ?? "no answer");
+  }
+  const h = representativeHandshake(task.result?.handshakes ?? []);
+  // DONE with nothing in it: the coordinator's validation should have caught it; no data either way.
+  if (!h) return noAnswer(region, port, task, "empty result");
+  const { state, cause, how, howPhrase } = classifyHandshake(h);
+  const egressBlocked = state === CellState.CELL_STATE_BLOCKED && hasFailingCanary(task, port);
+  return {
+    cell: {
+      region,
+      port,
+      state,
+      cause: egressBlocked ? `${cause} (agent egress)` : cause,
+      outcome: h.outcome,
+      phase: h.phase,
+      totalMs: h.totalMs,
+      tlsVersion: h.tls?.protocol ?? "",
+      taskStatus: task.status,
+    },
+    task,
+    how,
+    howPhrase,
+    egressBlocked,
+  };
+}
+
+/**
+ * The report for one region and port: a DONE one when there are several (a retry that also
+ * answered), else the last one given.
+ */
+export function pickTask(candidates: readonly TaskReport[]): TaskReport | undefined {
+  return candidates.find((t) => t.status === TaskStatus.TASK_STATUS_DONE) ?? candidates[candidates.length - 1];
+}

@@ -1,0 +1,284 @@
+// What differs between the regions that reached a port: STARTTLS, certificate, banner host,
+// capabilities, TLS version. Pure.
+import { type Capabilities, type HandshakeResult, Outcome, Severity } from "../../gen/smtpprobe/v1/handshake.js";
+import { type PortVerdict, type RegionCause, VerdictKind } from "../../gen/smtpprobe/v1/probe_service.js";
+import { compareText, listJoin, phraseJoin, quoteServerText } from "./compare-text.js";
+
+/** A region that reached the port, with its handshakes. */
+export interface ReachedRegion {
+  readonly region: string;
+  readonly handshakes: readonly HandshakeResult[];
+}
+
+/** One region's handshake with one server (the host, or one MX exchanger). */
+interface Entry {
+  readonly region: string;
+  readonly h: HandshakeResult;
+}
+
+/** The servers compared: one for a host, one per MX exchanger that several regions reached. */
+interface Unit {
+  /** The exchanger's name, empty for a host. */
+  readonly exchange: string;
+  readonly entries: readonly Entry[];
+}
+
+/** Regions that saw the same value, in the order the regions were given. */
+interface Group {
+  readonly key: string;
+  /** The value as the first region of the group saw it, for a sentence. */
+  readonly label: string;
+  /** The value in full, for the per-region causes. */
+  readonly detail: string;
+  readonly regions: string[];
+}
+
+interface Value {
+  readonly key: string;
+  readonly label: string;
+  readonly detail?: string;
+}
+
+/**
+ * Per server, the first handshake of each region that reached QUIT. With MX, regions are compared
+ * per exchanger, and only where both reached it: mx1 from one region and mx2 from another is no
+ * difference. Exchangers in preference order, then by name.
+ */
+function unitsOf(reached: readonly ReachedRegion[]): Unit[] {
+  const byExchange = new Map<string, { preference: number; entries: Entry[] }>();
+  for (const { region, handshakes } of reached) {
+    const seen = new Set<string>();
+    for (const h of handshakes) {
+      if (h.outcome !== Outcome.OUTCOME_OK || seen.has(h.exchange)) continue;
+      seen.add(h.exchange);
+      const unit = byExchange.get(h.exchange) ?? { preference: h.mxPreference, entries: [] };
+      unit.preference = Math.min(unit.preference, h.mxPreference);
+      unit.entries.push({ region, h });
+      byExchange.set(h.exchange, unit);
+    }
+  }
+  return [...byExchange.entries()]
+    .filter(([, unit]) => unit.entries.length >= 2)
+    .sort(([a, ua], [b, ub]) => ua.preference - ub.preference || compareText(a, b))
+    .map(([exchange, unit]) => ({ exchange, entries: unit.entries }));
+}
+
+/** Groups entries by a value; entries without one (undefined) take no part. */
+function groupBy(entries: readonly Entry[], valueOf: (h: HandshakeResult) => Value | undefined): Group[] {
+  const groups = new Map<string, Group>();
+  for (const { region, h } of entries) {
+    const value = valueOf(h);
+    if (!value) continue;
+    const group = groups.get(value.key);
+    if (group) group.regions.push(region);
+    else groups.set(value.key, { key: value.key, label: value.label, detail: value.detail ?? value.label, regions: [region] });
+  }
+  return [...groups.values()];
+}
+
+/** The group most regions share (a tie goes to the group of the earliest region), and the others. */
+function splitMajority(groups: readonly Group[]): { reference: Group; others: Group[] } | undefined {
+  if (groups.length < 2) return undefined;
+  let reference = groups[0] as Group;
+  for (const g of groups) if (g.regions.length > reference.regions.length) reference = g;
+  return { reference, others: groups.filter((g) => g !== reference) };
+}
+
+function where(port: number, exchange: string): string {
+  return exchange ? `Port ${port} (${quoteServerText(exchange)})` : `Port ${port}`;
+}
+
+function verdict(
+  port: number,
+  kind: VerdictKind,
+  severity: Severity,
+  regions: string[],
+  causes: RegionCause[],
+  summary: string,
+): PortVerdict {
+  return { port, kind, regions, causes, summary, severity };
+}
+
+/** "X from us-east and eu-west but Y from ap-south and Z from sa-east". */
+function contrast(reference: Group, others: readonly Group[]): string {
+  const rest = phraseJoin(others.map((g) => `${g.label} from ${listJoin(g.regions)}`));
+  return `${reference.label} from ${listJoin(reference.regions)} but ${rest}`;
+}
+
+function minorityCauses(others: readonly Group[], cause: (g: Group) => string): RegionCause[] {
+  return others.flatMap((g) => g.regions.map((region) => ({ region, cause: cause(g) })));
+}
+
+function starttlsVerdict(port: number, unit: Unit): PortVerdict | undefined {
+  // Only where EHLO ran in plaintext: implicit TLS has no STARTTLS to strip.
+  const groups = groupBy(unit.entries, (h) =>
+    h.capabilities
+      ? h.capabilities.starttls
+        ? { key: "offered", label: "offered" }
+        : { key: "missing", label: h.capabilities.heloOnly ? "STARTTLS not offered (EHLO refused, HELO only)" : "STARTTLS not offered" }
+      : undefined,
+  );
+  const offered = groups.find((g) => g.key === "offered");
+  const missing = groups.find((g) => g.key === "missing");
+  if (!offered || !missing) return undefined;
+  const cause = missing.label;
+  return verdict(
+    port,
+    VerdictKind.VERDICT_KIND_STARTTLS_DIFFERS,
+    Severity.SEVERITY_ERROR,
+    [...missing.regions],
+    missing.regions.map((region) => ({ region, cause })),
+    `${where(port, unit.exchange)}: STARTTLS is offered from ${listJoin(offered.regions)} but not from ${listJoin(missing.regions)}: ` +
+      `possible STARTTLS stripping on the path from ${listJoin(missing.regions)}.`,
+  );
+}
+
+function shortFingerprint(fingerprint: string): string {
+  const bytes = fingerprint.split(":");
+  return bytes.length > 4 ? `${bytes.slice(0, 4).join(":")}…` : fingerprint;
+}
+
+function certificateVerdict(port: number, unit: Unit): PortVerdict | undefined {
+  const groups = groupBy(unit.entries, (h) => {
+    const leaf = h.tls?.chain[0];
+    if (!leaf?.fingerprintSha256) return undefined;
+    const key = leaf.fingerprintSha256.toUpperCase();
+    // Hex and colons, as the agent writes it; anything else is not echoed.
+    const shown = key.replace(/[^0-9A-F:]/g, "?");
+    const subject = leaf.subject ? `${quoteServerText(leaf.subject)} ` : "";
+    return { key, label: `${subject}(SHA-256 ${shortFingerprint(shown)})`, detail: `${subject}(SHA-256 ${shown})` };
+  });
+  const split = splitMajority(groups);
+  if (!split) return undefined;
+  const { reference, others } = split;
+  return verdict(
+    port,
+    VerdictKind.VERDICT_KIND_CERTIFICATE_DIFFERS,
+    Severity.SEVERITY_WARNING,
+    others.flatMap((g) => g.regions),
+    minorityCauses(others, (g) => `certificate ${g.detail}, not ${reference.detail}`),
+    `${where(port, unit.exchange)}: the certificate is ${contrast(reference, others)}: ` +
+      "TLS interception, or geo-routing to other servers.",
+  );
+}
+
+/** The host name a banner starts with (RFC 5321 §4.2: "220 domain text"). */
+function bannerHost(h: HandshakeResult): Value | undefined {
+  const word = h.banner?.lines[0]?.trim().split(/\s+/)[0];
+  if (!word) return undefined;
+  return { key: word.toLowerCase().replace(/\.$/, ""), label: quoteServerText(word) };
+}
+
+function bannerVerdict(port: number, unit: Unit): PortVerdict | undefined {
+  const split = splitMajority(groupBy(unit.entries, bannerHost));
+  if (!split) return undefined;
+  const { reference, others } = split;
+  return verdict(
+    port,
+    VerdictKind.VERDICT_KIND_BANNER_DIFFERS,
+    Severity.SEVERITY_INFO,
+    others.flatMap((g) => g.regions),
+    minorityCauses(others, (g) => `banner host ${g.label}, not ${reference.label}`),
+    `${where(port, unit.exchange)}: the banner names ${contrast(reference, others)}: geo-routing or interception.`,
+  );
+}
+
+function tlsVersionVerdict(port: number, unit: Unit): PortVerdict | undefined {
+  const split = splitMajority(
+    groupBy(unit.entries, (h) => (h.tls?.protocol ? { key: h.tls.protocol, label: quoteServerText(h.tls.protocol) } : undefined)),
+  );
+  if (!split) return undefined;
+  const { reference, others } = split;
+  const odd = others.flatMap((g) => g.regions);
+  return verdict(
+    port,
+    VerdictKind.VERDICT_KIND_TLS_VERSION_DIFFERS,
+    Severity.SEVERITY_WARNING,
+    odd,
+    minorityCauses(others, (g) => `${g.label}, not ${reference.label}`),
+    `${where(port, unit.exchange)}: TLS is negotiated as ${contrast(reference, others)}: ` +
+      `another server, or a middlebox terminating TLS, on the path from ${listJoin(odd)}.`,
+  );
+}
+
+/** EHLO keywords as comparable words; STARTTLS left out (its own verdict says it). */
+function capabilityWords(c: Capabilities): string[] {
+  const words: string[] = [];
+  if (c.size !== undefined) words.push(c.size > 0 ? `SIZE ${c.size}` : "SIZE");
+  if (c.pipelining) words.push("PIPELINING");
+  if (c.eightBitMime) words.push("8BITMIME");
+  if (c.smtputf8) words.push("SMTPUTF8");
+  if (c.chunking) words.push("CHUNKING");
+  if (c.dsn) words.push("DSN");
+  if (c.enhancedStatusCodes) words.push("ENHANCEDSTATUSCODES");
+  if (c.requiretls) words.push("REQUIRETLS");
+  for (const m of c.authMechanisms) words.push(`AUTH ${m.toUpperCase()}`);
+  // RFC 5321 §2.4: keywords are case-insensitive.
+  for (const o of c.other) words.push(quoteServerText(o.trim().replace(/\s+/g, " ").toUpperCase()));
+  return [...new Set(words)].sort(compareText);
+}
+
+const MAX_LISTED_WORDS = 4;
+
+function capabilitiesVerdict(port: number, unit: Unit): PortVerdict | undefined {
+  // Like with like: over TLS when every region has EHLO over TLS, else the plaintext EHLO, so a
+  // region without TLS (see the STARTTLS verdict) is not compared with the others' TLS keywords.
+  const overTls = unit.entries.every((e) => e.h.capabilitiesTls);
+  const pick = (h: HandshakeResult): Capabilities | undefined => (overTls ? h.capabilitiesTls : h.capabilities);
+  const wordsOf = new Map<string, Set<string>>();
+  const groups = groupBy(unit.entries, (h) => {
+    const caps = pick(h);
+    if (!caps) return undefined;
+    const words = capabilityWords(caps);
+    const key = words.join("\n");
+    wordsOf.set(key, new Set(words));
+    return { key, label: words.join(" · ") };
+  });
+  const split = splitMajority(groups);
+  if (!split) return undefined;
+  const { reference, others } = split;
+  const considered = groups.flatMap((g) => g.regions);
+  const allWords = [...new Set(groups.flatMap((g) => [...(wordsOf.get(g.key) ?? [])]))].sort(compareText);
+  const differing = allWords.flatMap((word) => {
+    const having = groups.filter((g) => wordsOf.get(g.key)?.has(word)).flatMap((g) => g.regions);
+    if (having.length === considered.length) return [];
+    const lacking = considered.filter((r) => !having.includes(r));
+    return [`${word} is offered from ${listJoin(having)} but not from ${listJoin(lacking)}`];
+  });
+  const listed = differing.slice(0, MAX_LISTED_WORDS);
+  if (differing.length > listed.length) listed.push(`${differing.length - listed.length} more`);
+  const refWords = wordsOf.get(reference.key) ?? new Set<string>();
+  const causeFor = (g: Group): string => {
+    const words = wordsOf.get(g.key) ?? new Set<string>();
+    const without = [...refWords].filter((w) => !words.has(w));
+    const extra = [...words].filter((w) => !refWords.has(w));
+    return [without.length ? `without ${without.join(", ")}` : "", extra.length ? `with ${extra.join(", ")}` : ""]
+      .filter(Boolean)
+      .join("; ");
+  };
+  return verdict(
+    port,
+    VerdictKind.VERDICT_KIND_CAPABILITIES_DIFFER,
+    Severity.SEVERITY_INFO,
+    others.flatMap((g) => g.regions),
+    minorityCauses(others, causeFor),
+    `${where(port, unit.exchange)}: the EHLO capabilities ${overTls ? "over TLS" : "before TLS"} differ between regions: ${phraseJoin(listed)}.`,
+  );
+}
+
+const RULES: readonly ((port: number, unit: Unit) => PortVerdict | undefined)[] = [
+  starttlsVerdict,
+  certificateVerdict,
+  bannerVerdict,
+  capabilitiesVerdict,
+  tlsVersionVerdict,
+];
+
+/**
+ * The differences between the regions that reached a port, kind by kind (STARTTLS, certificate,
+ * banner host, capabilities, TLS version), and within a kind exchanger by exchanger.
+ */
+export function differenceVerdicts(port: number, reached: readonly ReachedRegion[]): PortVerdict[] {
+  const units = unitsOf(reached);
+  return RULES.flatMap((rule) => units.flatMap((unit) => rule(port, unit) ?? []));
+}
