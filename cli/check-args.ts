@@ -2,6 +2,7 @@
 // naming the flag. Pure: no I/O, no environment; the machine's EHLO name is passed in.
 import { isIP } from "node:net";
 import { domainToASCII } from "node:url";
+import { parseHostName } from "../lib/host-name.js";
 import { AddressFamily, TlsMode, type ProbeOptions } from "../gen/smtpprobe/v1/handshake.js";
 import { checkEhloName, checkSni, InvalidOptionsError, MAXIMUMS, resolveOptions, type ResolvedOptions } from "../agents/smtp/options.js";
 import { UsageError } from "./usage-error.js";
@@ -118,35 +119,14 @@ function resolveFor(options: ProbeOptions, port: number, ehloName: string): Reso
   }
 }
 
-/** LDH labels of at most 63 octets (RFC 1035 §2.3.1, RFC 1123 §2.1). */
-const LDH_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-
 /**
  * A host name (IDN allowed, converted to its A-label form), an IPv4 or IPv6 literal, or an
- * address in brackets ("[2001:db8::1]", "[192.0.2.1]", as in SMTP address literals and URLs).
+ * address in brackets. The syntax is shared with the coordinator (lib/host-name.ts).
  */
 export function parseHost(input: string): { host: string; isIpLiteral: boolean } {
-  const bad = (why: string): UsageError => new UsageError("host", `${quote(input)} ${why}`);
-  if (input === "") throw new UsageError("host", "must not be empty");
-  if (input.startsWith("[") || input.endsWith("]")) {
-    const inner = input.slice(1, -1);
-    if (!input.startsWith("[") || !input.endsWith("]") || isIP(inner) === 0) throw bad("is not an IP address in brackets");
-    return { host: inner, isIpLiteral: true };
-  }
-  if (isIP(input) !== 0) return { host: input, isIpLiteral: true };
-  if (/[\s\x00-\x1f\x7f/:@?#\\]/.test(input)) throw bad("is not a host name or IP address");
-  const labels = input.replace(/\.$/, "").split(".");
-  // A last label of digits is an IPv4 address gone wrong ("10.0.0.256", "1.2.3"), never a TLD.
-  if (/^\d+$/.test(labels[labels.length - 1] ?? "")) throw bad("is not a valid IP address");
-  // domainToASCII applies UTS #46 (IDN) and returns "" for what is no domain at all.
-  const ascii = domainToASCII(input);
-  if (ascii === "" || isIP(ascii) !== 0) throw bad("is not a host name or IP address");
-  const name = ascii.replace(/\.$/, "");
-  if (name.length > 253) throw bad("is longer than 253 characters");
-  if (!name.split(".").every((label) => LDH_LABEL.test(label))) {
-    throw bad("is not a valid host name (letters, digits and hyphens in dot-separated labels of up to 63 characters)");
-  }
-  return { host: ascii, isIpLiteral: false };
+  const parsed = parseHostName(input);
+  if (!parsed.ok) throw new UsageError("host", input === "" ? parsed.problem : `${quote(input)} ${parsed.problem}`);
+  return { host: parsed.host, isIpLiteral: parsed.isIpLiteral };
 }
 
 /** "25,587" and repeated flags, each 1–65535; duplicates dropped, order kept; default 25. */

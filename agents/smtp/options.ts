@@ -128,8 +128,9 @@ export function resolveOptions(
   const sni = o?.sni ?? "";
   const sniProblem = sni === "" ? undefined : checkSni(sni);
   if (sniProblem) violations.push({ field: "sni", message: sniProblem });
-  if (o?.tlsMode && !(o.tlsMode in TlsMode)) violations.push({ field: "tls_mode", message: "unknown TLS mode" });
-  if (o?.addressFamily && !(o.addressFamily in AddressFamily)) violations.push({ field: "address_family", message: "unknown address family" });
+  // ts-proto's UNRECOGNIZED (-1) is "in" the enum object: check against the real values.
+  if (o?.tlsMode && !isKnown(TlsMode, o.tlsMode)) violations.push({ field: "tls_mode", message: "unknown TLS mode" });
+  if (o?.addressFamily && !isKnown(AddressFamily, o.addressFamily)) violations.push({ field: "address_family", message: "unknown address family" });
 
   const bounded = (field: string, value: number | undefined, fallback: number, max: number): number => {
     if (!value) return fallback;

@@ -1,0 +1,90 @@
+import { Command, Option } from "commander";
+import type { z } from "zod";
+
+/**
+ * One setting of a process: a flag, an environment variable, a default, and a schema that
+ * validates and converts the text. A flag wins over the variable, the variable over the default.
+ */
+export interface Setting<T> {
+  flag: string; // "--listen"
+  env: string; // "SMTP_PROBE_LISTEN"
+  placeholder?: string; // "HOST:PORT"; none for a boolean switch
+  description: string;
+  default?: string;
+  /** Repeatable flag; the variable holds a comma-separated list. */
+  repeatable?: boolean;
+  schema: z.ZodType<T, unknown>;
+}
+
+export type Settings = Record<string, Setting<unknown>>;
+export type SettingValues<S extends Settings> = { [K in keyof S]: S[K] extends Setting<infer T> ? T : never };
+
+/** A setting that is wrong, named the way the person set it: the flag or the variable. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  constructor(
+    readonly setting: string,
+    readonly problem: string,
+  ) {
+    super(`${setting}: ${problem}`);
+  }
+}
+
+/** Adds the settings' flags to a commander command, with the variable and default in the help. */
+export function addSettingFlags(command: Command, settings: Settings): Command {
+  for (const setting of Object.values(settings)) {
+    const spec = setting.placeholder ? `${setting.flag} <${setting.placeholder}>` : setting.flag;
+    const extra = [`env ${setting.env}`, setting.default !== undefined && setting.default !== "" ? `default ${setting.default}` : ""].filter(Boolean).join(", ");
+    const option = new Option(spec, `${setting.description} (${extra})`);
+    if (setting.repeatable) option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+    command.addOption(option);
+  }
+  return command;
+}
+
+/**
+ * Resolves every setting from the parsed flags, then the environment, then the default, and
+ * validates it. Throws ConfigError naming the flag or the variable that is wrong.
+ */
+export function resolveSettings<S extends Settings>(
+  settings: S,
+  flags: Record<string, unknown>,
+  env: Readonly<Record<string, string | undefined>>,
+): SettingValues<S> {
+  const out: Record<string, unknown> = {};
+  for (const [key, setting] of Object.entries(settings)) {
+    const fromFlag = flags[camel(setting.flag)];
+    let raw: unknown;
+    let source: string;
+    if (fromFlag !== undefined) {
+      raw = fromFlag;
+      source = setting.flag;
+    } else if (env[setting.env] !== undefined && env[setting.env] !== "") {
+      const text = env[setting.env]!;
+      raw = setting.repeatable ? text.split(",").map((s) => s.trim()).filter(Boolean) : text;
+      source = setting.env;
+    } else {
+      raw = setting.repeatable ? (setting.default ? setting.default.split(",") : []) : setting.default;
+      source = `${setting.flag} (default)`;
+    }
+    const parsed = setting.schema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new ConfigError(source, `${issue?.message ?? "invalid"}${raw === undefined ? "" : ` (got ${JSON.stringify(raw)})`}`);
+    }
+    out[key] = parsed.data;
+  }
+  return out as SettingValues<S>;
+}
+
+/** The settings as a Markdown table, for the README. */
+export function settingsTable(settings: Settings): string {
+  const rows = Object.values(settings).map(
+    (s) => `| \`${s.env}\` | \`${s.flag}${s.placeholder ? ` ${s.placeholder}` : ""}\` | ${s.default ?? ""} | ${s.description} |`,
+  );
+  return ["| variable | flag | default | meaning |", "|---|---|---|---|", ...rows].join("\n");
+}
+
+function camel(flag: string): string {
+  return flag.replace(/^--/, "").replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+}

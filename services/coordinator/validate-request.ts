@@ -1,0 +1,304 @@
+// Checks a ProbeRequest at the trust boundary and turns it into what the coordinator dispatches.
+// Pure. Every problem is reported, each against its proto field path, in the shape of
+// google.rpc.BadRequest.FieldViolation, so the gRPC layer maps the list to INVALID_ARGUMENT as is.
+import { domainToASCII } from "node:url";
+import { AddressFamily, TlsMode, type ProbeOptions } from "../../gen/smtpprobe/v1/handshake.js";
+import { ProbeRequest } from "../../gen/smtpprobe/v1/probe_service.js";
+import {
+  defaultTlsMode,
+  InvalidOptionsError,
+  MAXIMUMS,
+  resolveOptions,
+  type ResolvedOptions,
+} from "../../agents/smtp/options.js";
+import { MAX_HOST_NAME_LENGTH, parseHostName } from "../../lib/host-name.js";
+
+export interface FieldViolation {
+  /** The proto field path: "host", "ports[2]", "options.timeouts.connect_ms", "tls_modes[587]". */
+  field: string;
+  description: string;
+}
+
+export interface RequestLimits {
+  /** Default 8, as the contract says. */
+  maxPorts?: number;
+  /** Default 32. */
+  maxRegions?: number;
+  /** When given, a region outside it is refused; otherwise an unknown region becomes NO_AGENT. */
+  knownRegions?: ReadonlySet<string> | readonly string[];
+  /** The coordinator's bound on options.timeouts.deadline_ms; default (and at most) the engine's. */
+  maxDeadlineMs?: number;
+}
+
+export const DEFAULT_REQUEST_LIMITS = {
+  maxPorts: 8,
+  maxRegions: 32,
+  maxDeadlineMs: MAXIMUMS.timeoutMs,
+} as const;
+
+export const DEFAULT_PORTS: readonly number[] = [25];
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 128;
+/**
+ * A region name goes into NATS subjects (smtpprobe.v1.probe.<region>): one token, no dots, no
+ * wildcards (`*`, `>`), lower case so that "EU-West" and "eu-west" are not two regions.
+ */
+export const REGION_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** One port of the request with its TLS mode resolved, and the options a task for it carries. */
+export interface NormalizedTarget {
+  port: number;
+  tlsMode: TlsMode;
+  /** `options` with this port's TLS mode. */
+  options: ProbeOptions;
+}
+
+export interface NormalizedRequest {
+  /** Lower-case A-label form of a name (a final dot kept), or an IP literal without brackets. */
+  host: string;
+  isIpLiteral: boolean;
+  mx: boolean;
+  /** In the order given; [25] when none were. */
+  ports: number[];
+  /** As given; empty means every region with a live agent. */
+  regions: string[];
+  /** Complete: SNI in A-label form, the probe deadline filled in; tls_mode as the caller gave it. */
+  options: ProbeOptions;
+  /** Every port's TLS mode: tls_modes[port], else options.tls_mode, else the port's default. */
+  tlsModes: Record<number, TlsMode>;
+  targets: NormalizedTarget[];
+  /** The whole-probe deadline of each task, in ms. */
+  deadlineMs: number;
+  idempotencyKey: string;
+  /** The request as accepted, defaults filled in (ProbeReport.request). */
+  accepted: ProbeRequest;
+}
+
+export type ValidationResult =
+  | { ok: true; value: NormalizedRequest }
+  | { ok: false; violations: FieldViolation[] };
+
+export function validateProbeRequest(request: ProbeRequest, limits: RequestLimits = {}): ValidationResult {
+  const maxPorts = limits.maxPorts ?? DEFAULT_REQUEST_LIMITS.maxPorts;
+  const maxRegions = limits.maxRegions ?? DEFAULT_REQUEST_LIMITS.maxRegions;
+  const maxDeadlineMs = Math.min(limits.maxDeadlineMs ?? DEFAULT_REQUEST_LIMITS.maxDeadlineMs, MAXIMUMS.timeoutMs);
+  const violations: FieldViolation[] = [];
+  const violate = (field: string, description: string): void => {
+    if (!violations.some((v) => v.field === field)) violations.push({ field, description });
+  };
+
+  const host = checkHost(request.host ?? "", violate);
+  const mx = request.mx ?? false;
+  if (mx && host?.isIpLiteral) violate("mx", `needs a mail domain, and ${host.host} is an IP address`);
+  const ports = checkPorts(request.ports ?? [], maxPorts, violate);
+  const portsKnown = (request.ports ?? []).length <= maxPorts;
+  const regions = checkRegions(request.regions ?? [], maxRegions, limits.knownRegions, violate);
+  const { options, resolved } = checkOptions(request.options, ports[0] ?? 25, maxDeadlineMs, violate);
+  const tlsModes = checkTlsModes(request.tlsModes ?? {}, portsKnown ? ports : undefined, options.tlsMode, violate);
+  const idempotencyKey = request.idempotencyKey ?? "";
+  if (idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+    violate("idempotency_key", `must be at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters, got ${idempotencyKey.length}`);
+  } else if (!/^[\x20-\x7e]*$/.test(idempotencyKey)) {
+    violate("idempotency_key", "must be printable ASCII");
+  }
+
+  if (violations.length > 0 || host === undefined || resolved === undefined) return { ok: false, violations };
+  const targets = ports.map((port) => ({
+    port,
+    tlsMode: tlsModes[port] ?? defaultTlsMode(port),
+    options: { ...options, tlsMode: tlsModes[port] ?? defaultTlsMode(port) },
+  }));
+  const accepted = ProbeRequest.fromPartial({
+    host: host.host,
+    mx,
+    ports,
+    regions,
+    options,
+    tlsModes,
+    idempotencyKey,
+  });
+  return {
+    ok: true,
+    value: {
+      host: host.host,
+      isIpLiteral: host.isIpLiteral,
+      mx,
+      ports,
+      regions,
+      options,
+      tlsModes,
+      targets,
+      deadlineMs: resolved.deadlineMs,
+      idempotencyKey,
+      accepted,
+    },
+  };
+}
+
+/** The part of the target policy the coordinator can apply before resolution. */
+export interface EarlyTargetPolicy {
+  checkAddress(address: string): string | undefined;
+  checkPort(port: number): string | undefined;
+}
+
+/**
+ * What the target policy forbids before anything is dispatched, so the coordinator answers
+ * PERMISSION_DENIED at once: an IP literal's address, and every port. A name is checked by the
+ * agents, on the addresses they resolve it to in their region (DESIGN.md §4).
+ */
+export function checkTargetEarly(
+  request: Pick<NormalizedRequest, "host" | "isIpLiteral" | "ports">,
+  policy: EarlyTargetPolicy,
+): { field: string; reason: string } | undefined {
+  if (request.isIpLiteral) {
+    const reason = policy.checkAddress(request.host);
+    if (reason !== undefined) return { field: "host", reason };
+  }
+  for (const [index, port] of request.ports.entries()) {
+    const reason = policy.checkPort(port);
+    if (reason !== undefined) return { field: `ports[${index}]`, reason };
+  }
+  return undefined;
+}
+
+type Violate = (field: string, description: string) => void;
+
+function checkHost(input: string, violate: Violate): { host: string; isIpLiteral: boolean } | undefined {
+  if (input === "") {
+    violate("host", "is required");
+    return undefined;
+  }
+  // Bounded before domainToASCII sees it; one more for a final dot, two for brackets.
+  if (input.length > MAX_HOST_NAME_LENGTH + 2) {
+    violate("host", `is longer than ${MAX_HOST_NAME_LENGTH} characters`);
+    return undefined;
+  }
+  const parsed = parseHostName(input);
+  if (!parsed.ok) {
+    violate("host", `${quote(input)} ${parsed.problem}`);
+    return undefined;
+  }
+  if (parsed.isIpLiteral && parsed.host.includes("%")) {
+    // A zone id names an interface of one machine; it means nothing to an agent elsewhere.
+    violate("host", `${quote(input)} has an IPv6 zone id; give the address without it`);
+    return undefined;
+  }
+  return { host: parsed.host.toLowerCase(), isIpLiteral: parsed.isIpLiteral };
+}
+
+function checkPorts(given: readonly number[], maxPorts: number, violate: Violate): number[] {
+  if (given.length === 0) return [...DEFAULT_PORTS];
+  if (given.length > maxPorts) {
+    violate("ports", `at most ${maxPorts} ports in one probe, got ${given.length}`);
+    return [];
+  }
+  const ports: number[] = [];
+  for (const [index, port] of given.entries()) {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+      violate(`ports[${index}]`, `${port} is not a port (1-65535)`);
+    } else if (ports.includes(port)) {
+      violate(`ports[${index}]`, `${port} is given twice (ports[${given.indexOf(port)}])`);
+    } else {
+      ports.push(port);
+    }
+  }
+  return ports;
+}
+
+function checkRegions(
+  given: readonly string[],
+  maxRegions: number,
+  known: ReadonlySet<string> | readonly string[] | undefined,
+  violate: Violate,
+): string[] {
+  if (given.length > maxRegions) {
+    violate("regions", `at most ${maxRegions} regions in one probe, got ${given.length}`);
+    return [];
+  }
+  const knownSet = known === undefined ? undefined : new Set(known);
+  const regions: string[] = [];
+  for (const [index, region] of given.entries()) {
+    const field = `regions[${index}]`;
+    if (!REGION_NAME.test(region)) {
+      violate(field, `${quote(region)} is not a region name (lower-case letters, digits and hyphens, at most 63, no dots)`);
+    } else if (regions.includes(region)) {
+      violate(field, `${quote(region)} is given twice (regions[${given.indexOf(region)}])`);
+    } else if (knownSet !== undefined && !knownSet.has(region)) {
+      violate(field, `${quote(region)} is not a known region (known: ${[...knownSet].sort().join(", ") || "none"})`);
+    } else {
+      regions.push(region);
+    }
+  }
+  return regions;
+}
+
+/**
+ * The engine's own check (resolveOptions) has the last word on options; its violations are
+ * reported under `options.`. No default EHLO name is passed: the agent picks its own, and the
+ * coordinator must not read its host name here.
+ */
+function checkOptions(
+  given: ProbeOptions | undefined,
+  port: number,
+  maxDeadlineMs: number,
+  violate: Violate,
+): { options: ProbeOptions; resolved: ResolvedOptions | undefined } {
+  const options: ProbeOptions = {
+    tlsMode: TlsMode.TLS_MODE_UNSPECIFIED,
+    ehloName: "",
+    sni: "",
+    addressFamily: AddressFamily.ADDRESS_FAMILY_UNSPECIFIED,
+    maxExchangers: 0,
+    maxAddresses: 0,
+    ...given,
+    timeouts: { connectMs: 0, bannerMs: 0, commandMs: 0, tlsMs: 0, deadlineMs: 0, ...given?.timeouts },
+    limits: { maxLineOctets: 0, maxReplyLines: 0, maxTranscriptBytes: 0, ...given?.limits },
+  };
+  // An internationalized SNI name goes in its A-label form (RFC 6066 §3).
+  if (/[^\x00-\x7f]/.test(options.sni)) options.sni = domainToASCII(options.sni) || options.sni;
+  if (!isKnownEnumValue(TlsMode, options.tlsMode)) violate("options.tls_mode", "unknown TLS mode");
+  if (!isKnownEnumValue(AddressFamily, options.addressFamily)) violate("options.address_family", "unknown address family");
+  let resolved: ResolvedOptions | undefined;
+  try {
+    resolved = resolveOptions(options, port, "");
+  } catch (error) {
+    if (!(error instanceof InvalidOptionsError)) throw error;
+    for (const v of error.violations) violate(`options.${v.field}`, v.message);
+  }
+  const deadlineMs = options.timeouts?.deadlineMs ?? 0;
+  if (deadlineMs > maxDeadlineMs) violate("options.timeouts.deadline_ms", `must be at most ${maxDeadlineMs} ms here, got ${deadlineMs}`);
+  if (resolved !== undefined) {
+    resolved.deadlineMs = Math.min(resolved.deadlineMs, maxDeadlineMs);
+    options.timeouts = { ...(options.timeouts ?? { connectMs: 0, bannerMs: 0, commandMs: 0, tlsMs: 0 }), deadlineMs: resolved.deadlineMs };
+  }
+  return { options, resolved };
+}
+
+function checkTlsModes(
+  given: Readonly<Record<number, TlsMode>>,
+  /** Undefined when the port list itself was refused: keys cannot be judged against it. */
+  ports: readonly number[] | undefined,
+  fallback: TlsMode,
+  violate: Violate,
+): Record<number, TlsMode> {
+  for (const [key, mode] of Object.entries(given)) {
+    const field = `tls_modes[${key}]`;
+    if (ports !== undefined && !ports.includes(Number(key))) {
+      violate(field, `port ${key} is not among the ports of the probe (${ports.join(", ")})`);
+    } else if (!isKnownEnumValue(TlsMode, mode)) {
+      violate(field, `${String(mode)} is not a TLS mode`);
+    }
+  }
+  const modes: Record<number, TlsMode> = {};
+  for (const port of ports ?? []) modes[port] = given[port] || fallback || defaultTlsMode(port);
+  return modes;
+}
+
+/** A value of the enum as the contract defines it (ts-proto's UNRECOGNIZED, -1, is not one). */
+function isKnownEnumValue(values: Record<string, string | number>, value: unknown): boolean {
+  return typeof value === "number" && Number.isInteger(value) && value >= 0 && typeof values[value] === "string";
+}
+
+/** A caller's value in a message: JSON-quoted (control characters escaped), cut at 80. */
+function quote(value: string): string {
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+}

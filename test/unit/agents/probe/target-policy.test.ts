@@ -1,0 +1,239 @@
+// Pure tests: the addresses are strings, nothing connects.
+import { describe, expect, it } from "vitest";
+import {
+  createTargetPolicy,
+  DEFAULT_ALLOWED_PORTS,
+  DENIED_IPV4_RANGES,
+  DENIED_IPV6_RANGES,
+  InvalidCidrError,
+  IPV4_EMBEDDING_RANGES,
+  parseAddress,
+  parseCidr,
+  TARGET_POLICY_RANGES,
+} from "../../../../agents/probe/target-policy.js";
+import type { TargetPolicy } from "../../../../agents/smtp/probe-target.js";
+
+const policy = createTargetPolicy();
+
+describe("the default target policy, by range", () => {
+  // [range, denied example, reason, allowed example just outside the range]
+  it.each([
+    ["0.0.0.0/8", "0.0.0.0", "0.0.0.0 is an unspecified address (0.0.0.0/8)", "1.0.0.1"],
+    ["0.0.0.0/8", "0.255.255.255", "an unspecified address", "1.0.0.0"],
+    ["10.0.0.0/8", "10.1.2.3", "10.1.2.3 is a private address (10.0.0.0/8)", "11.0.0.1"],
+    ["100.64.0.0/10", "100.64.0.1", "a CGNAT (shared address space) address (100.64.0.0/10)", "100.128.0.1"],
+    ["100.64.0.0/10", "100.127.255.254", "CGNAT", "100.63.255.255"],
+    ["127.0.0.0/8", "127.0.0.1", "127.0.0.1 is a loopback address (127.0.0.0/8)", "128.0.0.1"],
+    ["127.0.0.0/8", "127.255.255.254", "loopback", "126.255.255.255"],
+    ["169.254.0.0/16", "169.254.169.254", "169.254.169.254 is a link-local address (169.254.0.0/16)", "169.255.0.1"],
+    ["172.16.0.0/12", "172.16.0.1", "a private address (172.16.0.0/12)", "172.15.255.255"],
+    ["172.16.0.0/12", "172.31.255.254", "a private address (172.16.0.0/12)", "172.32.0.1"],
+    ["192.0.0.0/24", "192.0.0.8", "an IETF protocol assignment address (192.0.0.0/24)", "192.0.1.1"],
+    ["192.0.2.0/24", "192.0.2.1", "a documentation address (192.0.2.0/24)", "192.0.3.1"],
+    ["192.88.99.0/24", "192.88.99.1", "a 6to4 relay anycast address (192.88.99.0/24)", "192.88.98.1"],
+    ["192.168.0.0/16", "192.168.1.1", "a private address (192.168.0.0/16)", "192.169.0.1"],
+    ["198.18.0.0/15", "198.19.255.1", "a benchmarking address (198.18.0.0/15)", "198.20.0.1"],
+    ["198.51.100.0/24", "198.51.100.7", "a documentation address (198.51.100.0/24)", "198.51.101.7"],
+    ["203.0.113.0/24", "203.0.113.9", "a documentation address (203.0.113.0/24)", "203.0.114.9"],
+    ["224.0.0.0/4", "224.0.0.251", "a multicast address (224.0.0.0/4)", "223.255.255.255"],
+    ["224.0.0.0/4", "239.255.255.250", "multicast", "8.8.8.8"],
+    ["240.0.0.0/4", "240.0.0.1", "a reserved address (240.0.0.0/4)", "223.1.1.1"],
+    ["255.255.255.255/32", "255.255.255.255", "a broadcast address (255.255.255.255/32)", "1.1.1.1"],
+    ["::/128", "::", ":: is an unspecified address (::/128)", "2001:4860:4860::8888"],
+    ["::1/128", "::1", "::1 is a loopback address (::1/128)", "2606:4700:4700::1111"],
+    ["::1/128", "0:0:0:0:0:0:0:1", "a loopback address (::1/128)", "2a00:1450::1"],
+    ["100::/64", "100::1", "a discard-only address (100::/64)", "2400:cb00::1"],
+    ["2001::/23", "2001::1", "an IETF protocol assignment address (2001::/23)", "2001:200::1"],
+    ["2001:db8::/32", "2001:db8::25", "a documentation address (2001:db8::/32)", "2001:db9::25"],
+    ["3fff::/20", "3fff::1", "a documentation address (3fff::/20)", "3ffe:ffff::1"],
+    ["fc00::/7", "fd12:3456::1", "a private address (fc00::/7)", "2a01::1"],
+    ["fc00::/7", "fc00::1", "private", "2a02::1"],
+    ["fe80::/10", "fe80::1", "a link-local address (fe80::/10)", "2a03::1"],
+    ["fec0::/10", "fec0::1", "a site-local address (fec0::/10)", "2a04::1"],
+    ["ff00::/8", "ff02::1", "a multicast address (ff00::/8)", "2a05::1"],
+    ["::/3 (not global unicast)", "1000::1", "a reserved address (::/3)", "2000::1"],
+    ["4000::/2 (not global unicast)", "5f00::1", "a reserved address (4000::/2)", "3fff:f000::1"],
+    ["8000::/1 (not global unicast)", "8000::1", "a reserved address (8000::/1)", "2c0f::1"],
+    ["64:ff9b:1::/48 (local-use NAT64)", "64:ff9b:1::a00:1", "a reserved address (::/3)", "64:ff9b::808:808"],
+  ])("%s: denies %s, allows %s", (_range, denied, reason, allowed) => {
+    expect(policy(denied, 25)).toContain(reason);
+    expect(policy(allowed, 25)).toBeUndefined();
+  });
+});
+
+describe("IPv6 forms that carry an IPv4 address are judged by it", () => {
+  it.each([
+    ["::ffff:127.0.0.1", "::ffff:127.0.0.1 is an IPv4-mapped loopback address (127.0.0.0/8)"],
+    ["::ffff:7f00:1", "::ffff:7f00:1 is an IPv4-mapped loopback address (127.0.0.1, in 127.0.0.0/8)"],
+    ["::FFFF:7F00:1", "an IPv4-mapped loopback address (127.0.0.1, in 127.0.0.0/8)"],
+    ["0:0:0:0:0:ffff:7f00:1", "an IPv4-mapped loopback address"],
+    ["::ffff:10.0.0.1", "::ffff:10.0.0.1 is an IPv4-mapped private address (10.0.0.0/8)"],
+    ["::ffff:169.254.169.254", "an IPv4-mapped link-local address (169.254.0.0/16)"],
+    ["::ffff:0.0.0.0", "an IPv4-mapped unspecified address (0.0.0.0/8)"],
+    ["::ffff:192.0.2.1", "an IPv4-mapped documentation address (192.0.2.0/24)"],
+    ["::127.0.0.1", "::127.0.0.1 is an IPv4-compatible loopback address (127.0.0.0/8)"],
+    ["::7f00:1", "an IPv4-compatible loopback address (127.0.0.1, in 127.0.0.0/8)"],
+    ["::a9fe:a9fe", "an IPv4-compatible link-local address (169.254.169.254, in 169.254.0.0/16)"],
+    ["64:ff9b::a00:1", "64:ff9b::a00:1 is a NAT64 private address (10.0.0.1, in 10.0.0.0/8)"],
+    ["64:ff9b::127.0.0.1", "a NAT64 loopback address (127.0.0.0/8)"],
+    ["64:ff9b::a9fe:a9fe", "a NAT64 link-local address (169.254.169.254, in 169.254.0.0/16)"],
+    ["2002:7f00:1::", "a 6to4 loopback address (127.0.0.1, in 127.0.0.0/8)"],
+    ["2002:c0a8:101::1", "a 6to4 private address (192.168.1.1, in 192.168.0.0/16)"],
+  ])("denies %s", (address, reason) => {
+    expect(policy(address, 25)).toContain(reason);
+  });
+
+  it.each(["::ffff:8.8.8.8", "::ffff:808:808", "64:ff9b::8.8.8.8", "64:ff9b::101:101", "2002:808:808::1", "::8.8.8.8"])(
+    "allows %s (a public IPv4 address inside)",
+    (address) => {
+      expect(policy(address, 25)).toBeUndefined();
+    },
+  );
+});
+
+describe("addresses that are no addresses", () => {
+  it.each([
+    ["fe80::1%eth0", "fe80::1%eth0 has a zone id; scoped addresses are not allowed"],
+    ["2001:4860::1%1", "has a zone id"],
+    ["", '"" is not an IP address'],
+    ["mx.example.com", '"mx.example.com" is not an IP address'],
+    ["[2001:db8::1]", "is not an IP address"],
+    ["127.1", "is not an IP address"],
+    ["010.0.0.1", "is not an IP address"],
+  ])("refuses %j", (address, reason) => {
+    expect(policy(address, 25)).toContain(reason);
+  });
+});
+
+describe("ports", () => {
+  it("allows 25, 465, 587 and 2525 by default", () => {
+    expect(DEFAULT_ALLOWED_PORTS).toEqual([25, 465, 587, 2525]);
+    for (const port of DEFAULT_ALLOWED_PORTS) expect(policy("8.8.8.8", port)).toBeUndefined();
+  });
+
+  it.each([22, 80, 443, 0, 65535, 2526])("denies port %i, naming it and the allowed set", (port) => {
+    expect(policy("8.8.8.8", port)).toBe(`port ${port} is not allowed (allowed: 25, 465, 587, 2525)`);
+  });
+
+  it("takes a configured set", () => {
+    const custom = createTargetPolicy({ allowPorts: [25, 1025] });
+    expect(custom("8.8.8.8", 1025)).toBeUndefined();
+    expect(custom("8.8.8.8", 587)).toBe("port 587 is not allowed (allowed: 25, 1025)");
+  });
+
+  it("names the address before the port when both are denied", () => {
+    expect(policy("127.0.0.1", 80)).toContain("loopback");
+  });
+
+  it.each([[[]], [[0]], [[70000]], [[25.5]]])("refuses the port list %j", (allowPorts) => {
+    expect(() => createTargetPolicy({ allowPorts })).toThrow(RangeError);
+  });
+});
+
+describe("the allowlist", () => {
+  it("permits 198.18.1.2 when 198.18.0.0/15 is allowlisted, and nothing else of the table", () => {
+    const lab = createTargetPolicy({ allowCidrs: ["198.18.0.0/15"] });
+    expect(lab("198.18.1.2", 25)).toBeUndefined();
+    expect(lab("198.19.255.254", 587)).toBeUndefined();
+    expect(lab("::ffff:198.18.1.2", 25)).toBeUndefined();
+    expect(lab("127.0.0.1", 25)).toContain("loopback");
+    expect(lab("10.0.0.1", 25)).toContain("private");
+    expect(policy("198.18.1.2", 25)).toBe("198.18.1.2 is a benchmarking address (198.18.0.0/15)");
+  });
+
+  it("does not widen the ports", () => {
+    const lab = createTargetPolicy({ allowCidrs: ["198.18.0.0/15"] });
+    expect(lab("198.18.1.2", 80)).toBe("port 80 is not allowed (allowed: 25, 465, 587, 2525)");
+  });
+
+  it("permits an IPv4-mapped or NAT64 form when its IPv4 address is allowlisted", () => {
+    const lab = createTargetPolicy({ allowCidrs: ["10.0.0.0/8"] });
+    expect(lab("::ffff:10.0.0.1", 25)).toBeUndefined();
+    expect(lab("64:ff9b::a00:1", 25)).toBeUndefined();
+    expect(lab("::ffff:127.0.0.1", 25)).toContain("loopback");
+  });
+
+  it("takes IPv6 ranges and single addresses", () => {
+    const lab = createTargetPolicy({ allowCidrs: ["fd00::/8", "::1", "127.0.0.1"] });
+    expect(lab("fd00::25", 25)).toBeUndefined();
+    expect(lab("fc00::25", 25)).toContain("private");
+    expect(lab("::1", 25)).toBeUndefined();
+    expect(lab("127.0.0.1", 25)).toBeUndefined();
+    expect(lab("127.0.0.2", 25)).toContain("loopback");
+  });
+
+  it("never lets a zone id through", () => {
+    expect(createTargetPolicy({ allowCidrs: ["fe80::/10"] })("fe80::1%eth0", 25)).toContain("zone id");
+  });
+
+  it("refuses a bad range at construction", () => {
+    expect(() => createTargetPolicy({ allowCidrs: ["10.0.0.0/33"] })).toThrow(InvalidCidrError);
+  });
+});
+
+describe("the policy as the engine hook", () => {
+  it("is a TargetPolicy, and check() is the same function", () => {
+    const hook: TargetPolicy = policy;
+    expect(hook("127.0.0.1", 25)).toBe(policy.check("127.0.0.1", 25));
+    expect(policy.checkAddress("8.8.8.8")).toBeUndefined();
+    expect(policy.checkPort(80)).toContain("port 80");
+  });
+});
+
+describe("parseCidr", () => {
+  it.each([
+    ["10.0.0.0/8", 4, 8],
+    [" 192.168.0.0/16 ", 4, 16],
+    ["0.0.0.0/0", 4, 0],
+    ["203.0.113.7", 4, 32],
+    ["2001:db8::/32", 6, 32],
+    ["::/0", 6, 0],
+    ["::ffff:0:0/96", 6, 96],
+    ["fe80::1", 6, 128],
+  ])("%j", (text, family, prefix) => {
+    expect(parseCidr(text)).toMatchObject({ family, prefix, text: text.trim() });
+  });
+
+  it.each([
+    ["10.1.2.3/8", '"10.1.2.3/8" is not a CIDR range: host bits are set; the network is 10.0.0.0/8'],
+    ["2001:db8::1/32", "host bits are set; the network is 2001:db8::/32"],
+    ["fe80::1:2:3:4/64", "host bits are set; the network is fe80::/64"],
+    ["10.0.0.0/33", "the prefix length must be a number from 0 to 32"],
+    ["::/129", "the prefix length must be a number from 0 to 128"],
+    ["10.0.0.0/", "the prefix length must be a number"],
+    ["10.0.0.0/-1", "the prefix length must be a number"],
+    ["10.0.0.0/8/8", "the prefix length must be a number"],
+    ["10.0.0/8", '"10.0.0" is not an IPv4 or IPv6 address'],
+    ["example.com/8", "is not an IPv4 or IPv6 address"],
+    ["", "is not an IPv4 or IPv6 address"],
+    ["fe80::%eth0/64", "a zone id has no place in a range"],
+  ])("refuses %j", (text, message) => {
+    expect(() => parseCidr(text)).toThrow(InvalidCidrError);
+    expect(() => parseCidr(text)).toThrow(message);
+  });
+});
+
+describe("parseAddress", () => {
+  it.each([
+    ["0.0.0.0", 0n],
+    ["255.255.255.255", 0xffffffffn],
+    ["::", 0n],
+    ["::1", 1n],
+    ["1::", 1n << 112n],
+    ["::ffff:127.0.0.1", 0xffff7f000001n],
+    ["1:2:3:4:5:6:7:8", 0x00010002000300040005000600070008n],
+    ["1:2:3:4:5:6:1.2.3.4", 0x00010002000300040005000601020304n],
+    ["ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", (1n << 128n) - 1n],
+  ])("%s", (text, value) => {
+    expect(parseAddress(text)?.value).toBe(value);
+  });
+});
+
+describe("the range table", () => {
+  it("lists every range once, each a valid CIDR", () => {
+    const cidrs = TARGET_POLICY_RANGES.map((r) => r.cidr);
+    expect(new Set(cidrs).size).toBe(cidrs.length);
+    expect(cidrs).toHaveLength(DENIED_IPV4_RANGES.length + DENIED_IPV6_RANGES.length + IPV4_EMBEDDING_RANGES.length);
+    for (const cidr of cidrs) expect(() => parseCidr(cidr)).not.toThrow();
+  });
+});

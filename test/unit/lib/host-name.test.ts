@@ -1,0 +1,57 @@
+import { describe, expect, it } from "vitest";
+import { parseHostName } from "../../../lib/host-name.js";
+
+describe("parseHostName", () => {
+  it.each([
+    ["mx.example.com", "mx.example.com", false],
+    ["MX.Example.COM.", "mx.example.com.", false],
+    ["localhost", "localhost", false],
+    ["bücher.de", "xn--bcher-kva.de", false],
+    ["BÜCHER.de", "xn--bcher-kva.de", false],
+    ["xn--bcher-kva.de", "xn--bcher-kva.de", false],
+    ["1e3.example", "1e3.example", false],
+    ["192.0.2.1", "192.0.2.1", true],
+    ["2001:db8::1", "2001:db8::1", true],
+    ["::ffff:127.0.0.1", "::ffff:127.0.0.1", true],
+    ["[2001:db8::1]", "2001:db8::1", true],
+    ["[192.0.2.1]", "192.0.2.1", true],
+    // Syntax only: the zone id is the caller's to refuse (the coordinator does).
+    ["fe80::1%eth0", "fe80::1%eth0", true],
+  ])("accepts %j as %j", (input, host, isIpLiteral) => {
+    expect(parseHostName(input)).toEqual({ ok: true, host, isIpLiteral });
+  });
+
+  it.each([
+    ["", "must not be empty"],
+    ["exa mple.com", "is not a host name or IP address"],
+    ["mx.example.com:25", "is not a host name or IP address"],
+    ["user@example.com", "is not a host name or IP address"],
+    ["mx\r\n.example.com", "is not a host name or IP address"],
+    // domainToASCII would percent-decode this to example.com.
+    ["ex%41mple.com", "is not a host name or IP address"],
+    ["xn--a.com", "is not a host name or IP address"],
+    // Numeric look-alikes: an address to inet_aton or WHATWG URL, a name to others.
+    ["1.2.3", "is not a valid IP address"],
+    ["127.1", "is not a valid IP address"],
+    ["192.0.2.256", "is not a valid IP address"],
+    ["010.0.0.1", "is not a valid IP address"],
+    ["2130706433", "is not a valid IP address"],
+    ["127.0.0.1.", "is not a valid IP address"],
+    ["0x7f.1", "is not a valid IP address"],
+    ["0x7f", "is a numeric look-alike of the address 0.0.0.127"],
+    ["127.0.0.0x1", "is a numeric look-alike of the address 127.0.0.1"],
+    ["１２７.０.０.１", "is a numeric look-alike of the address 127.0.0.1"],
+    ["[mx.example.com]", "is not an IP address in brackets"],
+    ["[2001:db8::1", "is not an IP address in brackets"],
+    ["2001:db8::1]", "is not an IP address in brackets"],
+    ["a..b", "is not a valid host name"],
+    ["-mx.example.com", "is not a valid host name"],
+    ["under_score.example", "is not a valid host name"],
+    [`${"a".repeat(64)}.com`, "is not a valid host name"],
+    [`${"abcdefghi.".repeat(26)}com`, "is longer than 253 characters"],
+  ])("refuses %j: %s", (input, problem) => {
+    const result = parseHostName(input);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.problem).toContain(problem);
+  });
+});
