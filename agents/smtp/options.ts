@@ -170,3 +170,7 @@ export function resolveOptions(
   if (violations.length > 0) throw new InvalidOptionsError(violations);
   return resolved;
 }
+
+function isKnown(enumObject: Record<string, string | number>, value: number): boolean {
+  return value > 0 && typeof enumObject[value] === "string";
+}
