@@ -37,6 +37,8 @@ export interface SmtpFixtureOptions {
   disabledCommands?: string[];
   /** Idle timeout of a client connection, default 5 s. */
   socketTimeoutMs?: number;
+  /** Passed to the server's TLS context, e.g. an old protocol: { maxVersion: "TLSv1", ciphers: "DEFAULT@SECLEVEL=0" }. */
+  tlsOptions?: { minVersion?: "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3"; maxVersion?: "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3"; ciphers?: string };
 }
 
 export interface SmtpFixture {
@@ -76,6 +78,7 @@ export async function startSmtpFixture(opts: SmtpFixtureOptions = {}): Promise<S
   const tlsSockets = new Set<TLSSocket>();
 
   const options: SMTPServerOptions = {
+    ...opts.tlsOptions,
     key: cert.keyPem,
     cert: cert.certPem,
     secure: opts.implicitTls ?? false,

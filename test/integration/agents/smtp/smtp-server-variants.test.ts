@@ -93,6 +93,14 @@ describe("handshake against smtp-server variants", () => {
     expect(codes(r)).toContain("cert_weak_key");
   });
 
+  it("an old server speaking TLS 1.0 is reported, not failed", async () => {
+    const { port } = await start({ tlsOptions: { maxVersion: "TLSv1", ciphers: "DEFAULT@SECLEVEL=0" } });
+    const r = await probeOnce(port);
+    expect(r.outcome).toBe(Outcome.OUTCOME_OK);
+    expect(r.tls?.protocol).toBe("TLSv1");
+    expect(codes(r)).toContain("tls_version_old");
+  });
+
   it("hidden STARTTLS: auto mode stays in plaintext and says so; require mode finds it", async () => {
     const { port } = await start({ starttls: "hidden" });
     const auto = await probeOnce(port);

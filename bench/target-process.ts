@@ -1,0 +1,98 @@
+// The bench's targets, in a process of their own so that the server's CPU is not the client's:
+// the smtp-server test fixture (STARTTLS, test-PKI certificate, reverse lookup off) and a silent
+// TCP server that accepts and never says a word (for the held-probe memory test). Started by
+// bench/targets.ts with fork(); talks to its parent over IPC and dies with it.
+import { createServer, type Socket } from "node:net";
+import { SMTPConnection } from "smtp-server/lib/smtp-connection.js";
+import { startSmtpFixture, type SmtpFixture } from "../test/helpers/smtp-fixture.js";
+import { closeServer, listenLoopback } from "../test/helpers/wait.js";
+
+export interface TargetProcessConfig {
+  /**
+   * smtp-server waits 100 ms before its greeting to catch clients that talk too soon
+   * (SMTPConnection.init, a fixed setTimeout with no option). Off: the greeting goes out at once,
+   * so the handshake measures the client rather than that sleep.
+   */
+  earlyTalkerPause: boolean;
+  silent: boolean;
+}
+
+export type TargetProcessMessage =
+  | { type: "ready"; smtpPort: number; silentPort: number | undefined }
+  | { type: "silent-connections"; open: number; accepted: number }
+  | { type: "cpu"; us: number };
+
+export type TargetProcessRequest = { type: "silent-connections" } | { type: "cpu" } | { type: "stop" };
+
+/** Whatever happens to the parent, this process is gone after this long. */
+const MAX_LIFETIME_MS = 5 * 60_000;
+
+function removeEarlyTalkerPause(): void {
+  // The same body as SMTPConnection.prototype.init minus its `setTimeout(connectionReady, 100)`
+  // (the maxClients check is left out: the fixture sets no maxClients).
+  SMTPConnection.prototype.init = function init(this: SMTPConnection): void {
+    this._setListeners(() => this.connectionReady());
+  };
+}
+
+async function startSilentServer(): Promise<{ port: number; open: () => number; accepted: () => number; stop: () => Promise<void> }> {
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  const server = createServer((socket) => {
+    accepted += 1;
+    sockets.add(socket);
+    socket.on("error", () => undefined);
+    socket.once("close", () => sockets.delete(socket));
+  });
+  const port = await listenLoopback(server);
+  return {
+    port,
+    open: () => sockets.size,
+    accepted: () => accepted,
+    async stop() {
+      const closing = closeServer(server);
+      for (const socket of sockets) socket.destroy();
+      await closing;
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const config = JSON.parse(process.argv[2] ?? "{}") as TargetProcessConfig;
+  const send = (message: TargetProcessMessage): void => {
+    process.send?.(message);
+  };
+  if (!config.earlyTalkerPause) removeEarlyTalkerPause();
+
+  // A longer idle timeout than the fixture's 5 s default: a paused bench run is not an idle client.
+  const fixture: SmtpFixture = await startSmtpFixture({ socketTimeoutMs: 30_000 });
+  const silent = config.silent ? await startSilentServer() : undefined;
+
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopping ??= (async () => {
+      await Promise.allSettled([fixture.stop(), silent?.stop()]);
+      process.exit(0);
+    })();
+    return stopping;
+  };
+  setTimeout(() => void stop(), MAX_LIFETIME_MS).unref();
+  process.on("disconnect", () => void stop());
+  process.on("SIGTERM", () => void stop());
+  process.on("message", (request: TargetProcessRequest) => {
+    if (request.type === "stop") void stop();
+    if (request.type === "cpu") {
+      const { user, system } = process.cpuUsage();
+      send({ type: "cpu", us: user + system });
+    }
+    if (request.type === "silent-connections") {
+      send({ type: "silent-connections", open: silent?.open() ?? 0, accepted: silent?.accepted() ?? 0 });
+    }
+  });
+  send({ type: "ready", smtpPort: fixture.port, silentPort: silent?.port });
+}
+
+main().catch((error: unknown) => {
+  console.error("bench target process failed:", error);
+  process.exit(1);
+});
