@@ -16,6 +16,9 @@ const onSigint = (): void => {
   interrupt.abort();
 };
 process.on("SIGINT", onSigint);
+// SIGTERM: the coordinator and the agent drain and exit; a check stops like on Ctrl-C.
+const onSigterm = (): void => interrupt.abort();
+process.on("SIGTERM", onSigterm);
 
 try {
   process.exitCode = await runCli(process.argv.slice(2), {
@@ -33,4 +36,5 @@ try {
   process.exitCode = ExitCode.internal;
 } finally {
   process.off("SIGINT", onSigint);
+  process.off("SIGTERM", onSigterm);
 }

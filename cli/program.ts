@@ -7,6 +7,9 @@ import { parseCheckArgs, type CheckFlags } from "./check-args.js";
 import { runCheck, type CheckDeps } from "./check-command.js";
 import { ExitCode } from "./exit-codes.js";
 import { UsageError } from "./usage-error.js";
+import { ConfigError } from "../lib/config.js";
+import { agentCommand } from "../agents/probe/main.js";
+import { coordinatorCommand } from "../services/coordinator/main.js";
 
 export interface CliDeps extends CheckDeps {
   version: string;
@@ -48,7 +51,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
     await program.parseAsync([...argv], { from: "user" });
     return exitCode;
   } catch (error) {
-    if (error instanceof UsageError) {
+    if (error instanceof UsageError || error instanceof ConfigError) {
       deps.stderr.write(`smtp-probe: ${error.message}\n`);
       return ExitCode.usage;
     }
@@ -130,6 +133,11 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
       const request = parseCheckArgs(host, flags, { ehloName: deps.defaultEhloName });
       setExitCode(await runCheck(request, deps));
     });
+
+  // The long-running processes: each reads its settings (flags, then SMTP_PROBE_* variables).
+  const processDeps = { version: deps.version, env: deps.env, shutdown: deps.signal };
+  program.addCommand(coordinatorCommand(processDeps).exitOverride());
+  program.addCommand(agentCommand(processDeps).exitOverride());
 
   return program;
 }

@@ -1,0 +1,77 @@
+import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { hostname } from "node:os";
+import { Command } from "commander";
+import { addSettingFlags, resolveSettings, type Settings } from "../../lib/config.js";
+import { duration, optionalText, parseHostPort, region } from "../../lib/config-schemas.js";
+import { ENGINE_SETTINGS, LOG_SETTINGS, NATS_SETTINGS, natsUrlSetting, POLICY_SETTINGS } from "../../lib/common-settings.js";
+import { createLogger } from "../../lib/logger.js";
+import { connectNatsBus } from "../../lib/nats-bus.js";
+import type { ProcessDeps } from "../../services/coordinator/main.js";
+import { startAgent } from "./agent.js";
+import { createTargetPolicy } from "./target-policy.js";
+
+
+export const AGENT_SETTINGS = {
+  region: { flag: "--region", env: "SMTP_PROBE_REGION", placeholder: "NAME", description: "the region this agent serves (lower-case token)", schema: region },
+  nats: natsUrlSetting(true),
+  ...NATS_SETTINGS,
+  agentId: {
+    flag: "--agent-id",
+    env: "SMTP_PROBE_AGENT_ID",
+    placeholder: "ID",
+    description: "this agent's id, unique in its region (default: host name and a random suffix)",
+    schema: optionalText,
+  },
+  grace: {
+    flag: "--grace",
+    env: "SMTP_PROBE_GRACE",
+    placeholder: "DURATION",
+    default: "10s",
+    description: "on SIGTERM, how long running probes may finish before they are cancelled",
+    schema: duration,
+  },
+  ...POLICY_SETTINGS,
+  ...ENGINE_SETTINGS,
+  ...LOG_SETTINGS,
+} satisfies Settings;
+
+/** `smtp-probe agent`: serves one region's tasks from NATS until SIGTERM, then drains. */
+export function agentCommand(deps: ProcessDeps): Command {
+  const command = new Command("agent").description("serve one region's probe tasks from NATS");
+  addSettingFlags(command, AGENT_SETTINGS);
+  command.action(async (flags: Record<string, unknown>) => {
+    const s = resolveSettings(AGENT_SETTINGS, flags, deps.env);
+    const agentId = s.agentId ?? `${hostname()}-${randomBytes(3).toString("hex")}`;
+    const logger = createLogger({ name: "agent", level: s.logLevel }).child({ region: s.region, agentId });
+    const bus = await connectNatsBus({
+      servers: s.nats!,
+      name: `smtp-probe-agent@${s.region}/${agentId}`,
+      credsFile: s.natsCreds,
+      tls: s.natsCa || s.natsCert ? { caFile: s.natsCa, certFile: s.natsCert, keyFile: s.natsKey } : undefined,
+    });
+    const agent = await startAgent(
+      {
+        region: s.region,
+        agentId,
+        version: deps.version,
+        concurrency: s.concurrency,
+        canaries: s.canary.map((c) => parseHostPort(c)!),
+        canaryIntervalMs: s.canaryInterval,
+        defaultEhloName: s.ehloName,
+        dnsServers: s.dnsServer.length > 0 ? s.dnsServer : undefined,
+        extraCa: s.caFile ? await readFile(s.caFile, "utf8") : undefined,
+      },
+      { bus, policy: createTargetPolicy({ allowCidrs: s.allowCidr, allowPorts: s.allowPorts }), logger },
+    );
+    logger.info({ concurrency: s.concurrency, canaries: s.canary }, "agent serving");
+    await new Promise<void>((resolve) =>
+      deps.shutdown.aborted ? resolve() : deps.shutdown.addEventListener("abort", () => resolve(), { once: true }),
+    );
+    logger.info({ graceMs: s.grace }, "shutting down: no new tasks, finishing running ones");
+    await agent.stop(s.grace);
+    await bus.drain();
+    logger.info("stopped");
+  });
+  return command;
+}

@@ -1,0 +1,80 @@
+
+import type { Setting } from "./config.js";
+import { duration, hostPortList, integer, logLevel, natsUrl, optionalText, portList, textList } from "./config-schemas.js";
+
+/** Settings the coordinator and the agents share: NATS, the target policy, the engine, logs. */
+export const NATS_SETTINGS = {
+  natsCreds: {
+    flag: "--nats-creds",
+    env: "SMTP_PROBE_NATS_CREDS",
+    placeholder: "FILE",
+    description: "NATS credentials file (JWT and NKey seed)",
+    schema: optionalText,
+  },
+  natsCa: { flag: "--nats-ca", env: "SMTP_PROBE_NATS_CA", placeholder: "FILE", description: "CA file to verify the NATS server's TLS certificate", schema: optionalText },
+  natsCert: { flag: "--nats-cert", env: "SMTP_PROBE_NATS_CERT", placeholder: "FILE", description: "client certificate for NATS mutual TLS", schema: optionalText },
+  natsKey: { flag: "--nats-key", env: "SMTP_PROBE_NATS_KEY", placeholder: "FILE", description: "client key for NATS mutual TLS", schema: optionalText },
+} satisfies Record<string, Setting<unknown>>;
+
+export const POLICY_SETTINGS = {
+  allowCidr: {
+    flag: "--allow-cidr",
+    env: "SMTP_PROBE_ALLOW_CIDRS",
+    placeholder: "CIDR",
+    repeatable: true,
+    description: "allow targets in this range although the policy denies it (private, loopback, ...); repeatable",
+    schema: textList,
+  },
+  allowPorts: {
+    flag: "--allow-ports",
+    env: "SMTP_PROBE_ALLOW_PORTS",
+    placeholder: "PORTS",
+    repeatable: true,
+    default: "25,465,587,2525",
+    description: "the only ports that may be probed",
+    schema: portList,
+  },
+} satisfies Record<string, Setting<unknown>>;
+
+export const ENGINE_SETTINGS = {
+  ehloName: {
+    flag: "--ehlo-name",
+    env: "SMTP_PROBE_EHLO_NAME",
+    placeholder: "NAME",
+    description: "EHLO name when a request names none (default: the FQDN, else an address literal)",
+    schema: optionalText,
+  },
+  dnsServer: {
+    flag: "--dns-server",
+    env: "SMTP_PROBE_DNS_SERVERS",
+    placeholder: "IP[:PORT]",
+    repeatable: true,
+    description: "resolve targets with these DNS servers (default: the system's); repeatable",
+    schema: textList,
+  },
+  caFile: { flag: "--ca-file", env: "SMTP_PROBE_CA_FILE", placeholder: "FILE", description: "extra CA certificates (PEM) trusted when checking targets' chains", schema: optionalText },
+  concurrency: { flag: "--concurrency", env: "SMTP_PROBE_CONCURRENCY", placeholder: "N", default: "32", description: "probes an agent runs at once; more wait", schema: integer(1, 10_000) },
+  canary: {
+    flag: "--canary",
+    env: "SMTP_PROBE_CANARIES",
+    placeholder: "HOST:PORT",
+    repeatable: true,
+    description: "egress canary: a target the agent checks its own outbound connections against, per port; repeatable",
+    schema: hostPortList,
+  },
+  canaryInterval: { flag: "--canary-interval", env: "SMTP_PROBE_CANARY_INTERVAL", placeholder: "DURATION", default: "60s", description: "how often canaries are checked", schema: duration },
+} satisfies Record<string, Setting<unknown>>;
+
+export const LOG_SETTINGS = {
+  logLevel: { flag: "--log-level", env: "SMTP_PROBE_LOG_LEVEL", placeholder: "LEVEL", default: "info", description: "fatal, error, warn, info, debug, trace or silent", schema: logLevel },
+} satisfies Record<string, Setting<unknown>>;
+
+export const natsUrlSetting = (required: boolean) =>
+  ({
+    flag: "--nats",
+    env: "SMTP_PROBE_NATS_URL",
+    placeholder: "URL",
+    description: required ? "NATS server URL(s), comma-separated" : "NATS server URL(s); without it the coordinator runs embedded, with one agent in-process as region local",
+    schema: required ? natsUrl.refine((v) => v !== undefined, "is required") : natsUrl,
+  }) satisfies Setting<unknown>;
+

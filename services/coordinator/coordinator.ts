@@ -1,0 +1,106 @@
+import { readFile } from "node:fs/promises";
+import { hostname } from "node:os";
+import { startAgent, type RunningAgent } from "../../agents/probe/agent.js";
+import type { CanaryTarget } from "../../agents/probe/canary.js";
+import { createTargetPolicy } from "../../agents/probe/target-policy.js";
+import type { Bus } from "../../lib/bus.js";
+import type { Logger } from "../../lib/logger.js";
+import { MemoryBus } from "../../lib/memory-bus.js";
+import { connectNatsBus, type NatsBusOptions } from "../../lib/nats-bus.js";
+import { createProbeService } from "./probe-service.js";
+import { RegionDirectory } from "./region-directory.js";
+import { openReportStore } from "./report-store.js";
+import { startGrpcServer } from "./server.js";
+
+export interface CoordinatorConfig {
+  host: string;
+  port: number;
+  /** NATS; undefined: embedded mode, one agent in-process as region `local`. */
+  nats?: Omit<NatsBusOptions, "name">;
+  maxDeadlineMs: number;
+  heartbeatMs: number;
+  reportTtlMs: number;
+  reportStoreBytes: number;
+  allowCidrs: string[];
+  allowPorts: number[];
+  /** The embedded agent's settings. */
+  embedded: {
+    concurrency: number;
+    canaries: CanaryTarget[];
+    canaryIntervalMs: number;
+    ehloName?: string;
+    dnsServers: string[];
+    caFile?: string;
+  };
+  version: string;
+}
+
+export interface RunningCoordinator {
+  port: number;
+  mode: "embedded" | "distributed";
+  /** Stops taking calls, finishes running ones for up to graceMs, then the embedded agent, then NATS. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export const EMBEDDED_REGION = "local";
+
+/** The composition of the coordinator: bus, store, discovery, gRPC service; NATS or embedded. */
+export async function startCoordinator(config: CoordinatorConfig, logger: Logger): Promise<RunningCoordinator> {
+  const policy = createTargetPolicy({ allowCidrs: config.allowCidrs, allowPorts: config.allowPorts });
+  const bus: Bus = config.nats ? await connectNatsBus({ ...config.nats, name: `smtp-probe-coordinator@${hostname()}` }) : new MemoryBus();
+  let agent: RunningAgent | undefined;
+  if (!config.nats) {
+    const e = config.embedded;
+    agent = await startAgent(
+      {
+        region: EMBEDDED_REGION,
+        agentId: `${hostname()}-embedded`,
+        version: config.version,
+        concurrency: e.concurrency,
+        canaries: e.canaries,
+        canaryIntervalMs: e.canaryIntervalMs,
+        defaultEhloName: e.ehloName,
+        dnsServers: e.dnsServers.length > 0 ? e.dnsServers : undefined,
+        extraCa: e.caFile ? await readFile(e.caFile, "utf8") : undefined,
+      },
+      { bus, policy, logger },
+    );
+  }
+  const store = await openReportStore(bus, { ttlMs: config.reportTtlMs, maxBytes: config.reportStoreBytes, logger });
+  const directory = new RegionDirectory(bus, { discoveryTimeoutMs: 500, refreshMs: 5000, logger });
+  directory.start();
+  const service = createProbeService({
+    bus,
+    store,
+    directory,
+    policy,
+    logger,
+    limits: { maxDeadlineMs: config.maxDeadlineMs, heartbeatMs: config.heartbeatMs },
+  });
+  const server = await startGrpcServer({ host: config.host, port: config.port, service });
+  // Health follows the NATS connection: NOT_SERVING while it is down, SERVING when it is back.
+  server.setServing(bus.isConnected());
+  const removeListener = bus.onConnectionChange((connected) => {
+    server.setServing(connected);
+    logger[connected ? "info" : "warn"]({ connected }, connected ? "NATS connection back: serving" : "NATS connection lost: not serving");
+  });
+  const mode = config.nats ? "distributed" : "embedded";
+  logger.info({ listen: `${config.host}:${server.port}`, mode, store: store.kind }, "coordinator serving");
+
+  let stopping: Promise<void> | undefined;
+  return {
+    port: server.port,
+    mode,
+    stop(graceMs = 10_000) {
+      stopping ??= (async () => {
+        server.setServing(false);
+        removeListener();
+        await server.stop(graceMs);
+        directory.stop();
+        await agent?.stop(graceMs);
+        await bus.drain();
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,458 @@
+// The coordinator's dispatch: one task per (region, port) over the bus, each followed until it
+// ends — result, agent error, no agent, lost agent (retried once when time allows), deadline,
+// cancellation or a lost NATS connection. Every way a region can fail to answer is an outcome in
+// its TaskReport, never an exception: the caller always gets one report per task, by the deadline.
+//
+// Decisions where the design is silent:
+// - The heartbeat watch starts when the task is sent, not at the agent's first message: an agent
+//   that takes a task and dies before saying anything is noticed as fast as one that dies later.
+//   Agents are expected to send a progress (queued or not) as soon as they take a task.
+// - A retry sends no CancelTask for the lost attempt: CancelTask names the task, not the attempt,
+//   and would stop the retry at its new agent. The lost agent's late replies go to a reply subject
+//   nobody listens to any more. Tasks that end lost, timed out or cancelled do get a CancelTask.
+// - Each attempt has its own reply subject, so a message on it comes from that attempt's agent;
+//   the first valid agent id seen there takes the task, and other ids are ignored.
+// - A progress that fails validation is not shown to the caller but still counts as a heartbeat.
+import { SUBJECTS, checkToken, type Bus, type BusSubscription, type ReplyEvent } from "../../lib/bus.js";
+import type { Logger } from "../../lib/logger.js";
+import { Phase, phaseToJSON, type ProbeOptions, type TargetResult, type TlsMode } from "../../gen/smtpprobe/v1/handshake.js";
+import {
+  CancelTask,
+  Task,
+  TaskStatus,
+  type AgentInfo,
+  type AgentMessage,
+  type EgressCheck,
+  type TaskProgress,
+  type TaskReport,
+} from "../../gen/smtpprobe/v1/probe_service.js";
+import { agentErrorText, checkAgentId, checkTargetResult, checkTaskProgress, decodeAgentMessage } from "./validate-agent-message.js";
+
+/** What to dispatch: the request as accepted, with the regions picked and the TLS mode of each port. */
+export interface ProbePlan {
+  probeId: string;
+  host: string;
+  mx: boolean;
+  ports: number[];
+  regions: string[];
+  options: ProbeOptions;
+  /** Per port, already resolved; a port missing here gets `options.tlsMode`. */
+  tlsModes: Map<number, TlsMode>;
+  /** The caller's deadline, `Date.now()` milliseconds: every task has ended by then. */
+  deadlineAt: number;
+  /** How often agents send a heartbeat; default 1000 ms. */
+  heartbeatMs?: number;
+  /** Silence after which a task's agent counts as lost; default 3 × heartbeatMs. */
+  lostAfterMs?: number;
+}
+
+export type DispatchEvent = { kind: "progress"; progress: TaskProgress } | { kind: "task"; report: TaskReport };
+
+export interface DispatchDeps {
+  bus: Bus;
+  logger: Logger;
+  /** Aborts when the caller goes away: unfinished tasks are cancelled at the agents. */
+  signal?: AbortSignal;
+  /** Progress as it comes, and each task's report once, as it ends. */
+  onEvent?: (event: DispatchEvent) => void;
+  /** `Date.now()` unless given. */
+  now?: () => number;
+}
+
+export const DEFAULT_HEARTBEAT_MS = 1000;
+/** A lost agent's task is sent once more, to another agent of the region. */
+export const MAX_ATTEMPTS = 2;
+/** At most this much of the time left is kept back from the agent's deadline for the reply's trip. */
+export const MAX_DEADLINE_MARGIN_MS = 250;
+export const NATS_LOST_DETAIL = "the coordinator lost its connection to NATS";
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A plan the caller should have rejected: a bug on our side, not a region's outcome. */
+export class InvalidPlanError extends Error {
+  override readonly name = "InvalidPlanError";
+  constructor(
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`invalid probe plan: ${reason}`, options);
+  }
+}
+
+export function taskIdFor(probeId: string, region: string, port: number): string {
+  return `${probeId}.${region}.${port}`;
+}
+
+/**
+ * When the agent must give up: a little before the caller's deadline (a fifth of the time left,
+ * at most MAX_DEADLINE_MARGIN_MS), so that its result travels back before the deadline passes.
+ */
+export function agentDeadlineAt(deadlineAt: number, now: number): number {
+  const margin = Math.min(MAX_DEADLINE_MARGIN_MS, Math.max(0, (deadlineAt - now) / 5));
+  return Math.floor(deadlineAt - margin);
+}
+
+/** A retry is worth sending only with this much time left: a few heartbeats and a short probe. */
+export function retryBudgetMs(heartbeatMs: number): number {
+  return Math.max(1000, 2 * heartbeatMs);
+}
+
+/** Dispatches the plan's tasks and resolves with one report per task, regions then ports. */
+export async function dispatchProbe(plan: ProbePlan, deps: DispatchDeps): Promise<TaskReport[]> {
+  return new Dispatch(plan, deps).run();
+}
+
+/**
+ * Sets each report's egress from the canary check, on the report's port, of the agent that ran
+ * it; when that agent is unknown (no agent, or gone from discovery), the latest check on that port
+ * of any agent of the region. Mutates the reports and returns the same array.
+ */
+export function attachEgress(reports: TaskReport[], agents: readonly AgentInfo[]): TaskReport[] {
+  for (const report of reports) {
+    const own = report.agentId === "" ? undefined : agents.find((a) => a.agentId === report.agentId);
+    const check = own
+      ? own.egress.find((e) => e.port === report.port)
+      : latestCheck(agents.filter((a) => a.region === report.region).flatMap((a) => a.egress.filter((e) => e.port === report.port)));
+    if (check) report.egress = check;
+  }
+  return reports;
+}
+
+function latestCheck(checks: EgressCheck[]): EgressCheck | undefined {
+  let latest: EgressCheck | undefined;
+  for (const check of checks) {
+    if (!latest || (check.checkedAt?.getTime() ?? 0) > (latest.checkedAt?.getTime() ?? 0)) latest = check;
+  }
+  return latest;
+}
+
+/** "banner", "tls_connect": the style guide's phase names. */
+export function phaseName(phase: Phase): string {
+  return phaseToJSON(phase).replace(/^PHASE_/, "").toLowerCase();
+}
+
+/** One (region, port) task and its current attempt. */
+interface TaskRun {
+  readonly taskId: string;
+  readonly region: string;
+  readonly port: number;
+  attempt: number;
+  startedAt: number;
+  sub?: BusSubscription;
+  lostTimer?: NodeJS.Timeout;
+  /** The agent that took the current attempt: its first message names it. */
+  agentId: string;
+  lastPhase?: Phase;
+  queued: boolean;
+  /** How the previous attempt was lost, for the report of a retry that fails too. */
+  previousLoss?: string;
+  report?: TaskReport;
+}
+
+class Dispatch {
+  private readonly runs: TaskRun[];
+  private readonly heartbeatMs: number;
+  private readonly lostAfterMs: number;
+  private readonly now: () => number;
+  private readonly log: Logger;
+  private readonly cleanups: (() => void)[] = [];
+  private unfinished: number;
+  private resolve: (reports: TaskReport[]) => void = () => undefined;
+
+  constructor(
+    private readonly plan: ProbePlan,
+    private readonly deps: DispatchDeps,
+  ) {
+    checkPlan(plan);
+    this.heartbeatMs = plan.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
+    this.lostAfterMs = plan.lostAfterMs ?? 3 * this.heartbeatMs;
+    this.now = deps.now ?? Date.now;
+    this.log = deps.logger.child({ probeId: plan.probeId });
+    const startedAt = this.now();
+    this.runs = plan.regions.flatMap((region) =>
+      plan.ports.map((port) => ({ taskId: taskIdFor(plan.probeId, region, port), region, port, attempt: 0, startedAt, agentId: "", queued: false })),
+    );
+    this.unfinished = this.runs.length;
+  }
+
+  run(): Promise<TaskReport[]> {
+    const done = new Promise<TaskReport[]>((resolve) => (this.resolve = resolve));
+    if (this.runs.length === 0) {
+      this.complete();
+      return done;
+    }
+    const { signal, bus } = this.deps;
+    if (signal?.aborted) {
+      // Nothing was sent, so there is nothing to cancel at the agents.
+      for (const run of this.runs) this.finish(run, TaskStatus.TASK_STATUS_CANCELLED, "the caller cancelled the probe");
+      return done;
+    }
+    if (!bus.isConnected()) {
+      for (const run of this.runs) this.finish(run, TaskStatus.TASK_STATUS_AGENT_LOST, NATS_LOST_DETAIL);
+      return done;
+    }
+    const untilDeadline = this.plan.deadlineAt - this.now();
+    if (untilDeadline <= 0) {
+      for (const run of this.runs) this.finish(run, TaskStatus.TASK_STATUS_TIMED_OUT, "the deadline had passed before the task was sent");
+      return done;
+    }
+
+    // setTimeout takes at most 2^31-1 ms (a longer delay fires at once); deadlines are far shorter.
+    const deadlineTimer = setTimeout(() => this.onDeadline(), Math.min(untilDeadline, MAX_TIMER_MS));
+    this.cleanups.push(() => clearTimeout(deadlineTimer));
+    if (signal) {
+      const onAbort = (): void => this.onAbort();
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.cleanups.push(() => signal.removeEventListener("abort", onAbort));
+    }
+    const removeListener = bus.onConnectionChange((connected) => {
+      if (!connected) this.onConnectionLost();
+    });
+    this.cleanups.push(removeListener);
+
+    this.log.debug({ tasks: this.runs.length, deadlineInMs: untilDeadline }, "dispatching tasks");
+    for (const run of this.runs) {
+      if (this.unfinished === 0) break;
+      this.send(run);
+    }
+    return done;
+  }
+
+  /** Sends the task's next attempt on a fresh reply subject, and starts watching for heartbeats. */
+  private send(run: TaskRun): void {
+    run.attempt += 1;
+    run.agentId = "";
+    run.lastPhase = undefined;
+    run.queued = false;
+    const attempt = run.attempt;
+    const task: Task = {
+      taskId: run.taskId,
+      probeId: this.plan.probeId,
+      region: run.region,
+      host: this.plan.host,
+      mx: this.plan.mx,
+      port: run.port,
+      options: { ...this.plan.options, tlsMode: this.plan.tlsModes.get(run.port) ?? this.plan.options.tlsMode },
+      deadline: new Date(agentDeadlineAt(this.plan.deadlineAt, this.now())),
+      attempt,
+      heartbeatMs: this.heartbeatMs,
+    };
+    if (run.lostTimer) clearTimeout(run.lostTimer);
+    run.lostTimer = setTimeout(() => this.onSilence(run), this.lostAfterMs);
+    let sub: BusSubscription;
+    try {
+      sub = this.deps.bus.request(SUBJECTS.task(run.region), Task.encode(task).finish(), (event) => this.onReply(run, attempt, event));
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      this.finish(run, TaskStatus.TASK_STATUS_AGENT_LOST, `the coordinator could not send the task over NATS: ${reason}`);
+      return;
+    }
+    if (run.report) sub.unsubscribe();
+    else run.sub = sub;
+  }
+
+  private onReply(run: TaskRun, attempt: number, event: ReplyEvent): void {
+    if (run.report || attempt !== run.attempt) return;
+    const log = this.log.child({ region: run.region, port: run.port, taskId: run.taskId });
+    if (event.kind === "no_responders") {
+      if (attempt === 1) this.finish(run, TaskStatus.TASK_STATUS_NO_AGENT, `no agent serves region ${run.region}`);
+      else this.finish(run, TaskStatus.TASK_STATUS_AGENT_LOST, `${run.previousLoss}, and no other agent of region ${run.region} was there to retry on`);
+      return;
+    }
+    const decoded = decodeAgentMessage(event.data);
+    if (!decoded.ok) {
+      this.finish(run, TaskStatus.TASK_STATUS_INVALID_REPORT, `${this.agentName(run)} sent a message that is not valid: ${decoded.reason}`);
+      return;
+    }
+    const message = decoded.message;
+    if (message.taskId !== run.taskId) {
+      log.warn({ otherTaskId: message.taskId.slice(0, 200) }, "ignored an agent message about another task");
+      return;
+    }
+    if (run.agentId !== "" && message.agentId !== run.agentId) {
+      log.warn({ agentId: run.agentId, otherAgentId: message.agentId.slice(0, 200) }, "ignored a message from an agent that did not take the task");
+      return;
+    }
+    if (run.agentId === "") {
+      const invalidId = checkAgentId(message.agentId);
+      if (invalidId) {
+        this.finish(run, TaskStatus.TASK_STATUS_INVALID_REPORT, `the agent's message is not valid: ${invalidId}`);
+        return;
+      }
+      run.agentId = message.agentId;
+      log.debug({ agentId: run.agentId, attempt }, "an agent took the task");
+    }
+    run.lostTimer?.refresh(); // any message from the task's agent is a heartbeat
+    this.onAgentMessage(run, message, log);
+  }
+
+  private onAgentMessage(run: TaskRun, message: AgentMessage, log: Logger): void {
+    if (message.result) {
+      const invalid = checkTargetResult(message.result, { host: this.plan.host, port: run.port, mx: this.plan.mx });
+      if (invalid) {
+        log.warn({ agentId: run.agentId, reason: invalid }, "an agent's result failed validation");
+        this.finish(run, TaskStatus.TASK_STATUS_INVALID_REPORT, `agent ${run.agentId} sent a result that failed validation: ${invalid}`);
+      } else {
+        this.finish(run, TaskStatus.TASK_STATUS_DONE, "", message.result);
+      }
+    } else if (message.error !== undefined) {
+      this.finish(run, TaskStatus.TASK_STATUS_AGENT_ERROR, agentErrorText(message.error));
+    } else if (message.progress) {
+      const invalid = checkTaskProgress(message.progress);
+      if (invalid) {
+        // Still a heartbeat: the agent is alive, its progress is just not shown.
+        log.warn({ agentId: run.agentId, reason: invalid }, "ignored an agent's progress that failed validation");
+        return;
+      }
+      run.lastPhase = message.progress.phase;
+      run.queued = message.progress.queued;
+      // Built from what we know, not echoed: the task's own id, region and port.
+      this.emit({
+        kind: "progress",
+        progress: {
+          taskId: run.taskId,
+          region: run.region,
+          port: run.port,
+          agentId: run.agentId,
+          phase: message.progress.phase,
+          host: message.progress.host,
+          address: message.progress.address,
+          queued: message.progress.queued,
+        },
+      });
+    }
+    // A message with no body we know (a newer contract) counts as a heartbeat only.
+  }
+
+  /** No message from the task's agent for lostAfterMs: retry once if time allows, else lost. */
+  private onSilence(run: TaskRun): void {
+    if (run.report) return;
+    const loss =
+      run.agentId === ""
+        ? `the agent of region ${run.region} that took the task sent nothing for ${this.lostAfterMs} ms`
+        : `agent ${run.agentId} stopped sending heartbeats (last phase seen: ${this.lastSeen(run)})`;
+    const timeLeft = this.plan.deadlineAt - this.now();
+    if (run.attempt < MAX_ATTEMPTS && timeLeft >= retryBudgetMs(this.heartbeatMs)) {
+      this.log.warn({ region: run.region, port: run.port, taskId: run.taskId, agentId: run.agentId, timeLeftMs: timeLeft }, "agent lost, retrying the task");
+      run.sub?.unsubscribe();
+      run.sub = undefined;
+      run.previousLoss = loss;
+      // No CancelTask here: it names the task, and would stop the retry at its new agent.
+      this.send(run);
+      return;
+    }
+    const why =
+      run.attempt >= MAX_ATTEMPTS
+        ? `${loss} on the retry, after ${run.previousLoss ?? "the first attempt was lost"}`
+        : `${loss}, and too little time remained to retry`;
+    this.publishCancel(run);
+    this.finish(run, TaskStatus.TASK_STATUS_AGENT_LOST, why);
+  }
+
+  private onDeadline(): void {
+    for (const run of this.runs) {
+      if (run.report) continue;
+      this.publishCancel(run);
+      this.finish(run, TaskStatus.TASK_STATUS_TIMED_OUT, `no result within the deadline; last phase seen: ${this.lastSeen(run)}`);
+    }
+  }
+
+  private onAbort(): void {
+    for (const run of this.runs) {
+      if (run.report) continue;
+      this.publishCancel(run);
+      this.finish(run, TaskStatus.TASK_STATUS_CANCELLED, "the caller cancelled the probe");
+    }
+  }
+
+  private onConnectionLost(): void {
+    this.log.warn("lost the NATS connection; unfinished tasks end now");
+    for (const run of this.runs) {
+      if (run.report) continue;
+      // Buffered by the client and sent on reconnect: the agents stop work nobody will read.
+      this.publishCancel(run);
+      this.finish(run, TaskStatus.TASK_STATUS_AGENT_LOST, NATS_LOST_DETAIL);
+    }
+  }
+
+  private publishCancel(run: TaskRun): void {
+    if (run.attempt === 0) return; // never sent
+    try {
+      this.deps.bus.publish(SUBJECTS.cancel(run.region), CancelTask.encode({ taskId: run.taskId, probeId: this.plan.probeId }).finish());
+    } catch (error) {
+      this.log.warn({ err: error, region: run.region, taskId: run.taskId }, "could not publish the task's cancellation");
+    }
+  }
+
+  private finish(run: TaskRun, status: TaskStatus, detail: string, result?: TargetResult): void {
+    if (run.report) return;
+    if (run.lostTimer) clearTimeout(run.lostTimer);
+    run.lostTimer = undefined;
+    run.sub?.unsubscribe();
+    run.sub = undefined;
+    const report: TaskReport = {
+      taskId: run.taskId,
+      region: run.region,
+      port: run.port,
+      status,
+      detail,
+      agentId: run.agentId,
+      attempts: run.attempt,
+      result,
+      egress: undefined,
+      durationMs: Math.max(0, this.now() - run.startedAt),
+    };
+    run.report = report;
+    const level = status === TaskStatus.TASK_STATUS_DONE ? "debug" : "info";
+    this.log[level]({ region: run.region, port: run.port, taskId: run.taskId, agentId: run.agentId || undefined, status: TaskStatus[status], detail: detail || undefined, attempts: run.attempt }, "task ended");
+    this.emit({ kind: "task", report });
+    this.unfinished -= 1;
+    if (this.unfinished === 0) this.complete();
+  }
+
+  private complete(): void {
+    for (const cleanup of this.cleanups.splice(0)) cleanup();
+    this.resolve(this.runs.map((run) => run.report!));
+  }
+
+  private emit(event: DispatchEvent): void {
+    try {
+      this.deps.onEvent?.(event);
+    } catch (error) {
+      this.log.error({ err: error }, "a dispatch event listener threw");
+    }
+  }
+
+  private agentName(run: TaskRun): string {
+    return run.agentId === "" ? "the agent" : `agent ${run.agentId}`;
+  }
+
+  private lastSeen(run: TaskRun): string {
+    if (run.agentId === "") return run.attempt === 0 ? "none (never sent)" : "none (no agent answered)";
+    if (run.queued) return `queued at agent ${run.agentId}`;
+    if (run.lastPhase === undefined) return `taken by agent ${run.agentId}, no phase reported`;
+    return phaseName(run.lastPhase);
+  }
+}
+
+function checkPlan(plan: ProbePlan): void {
+  if (plan.probeId === "") throw new InvalidPlanError("no probe id");
+  if (!Number.isFinite(plan.deadlineAt)) throw new InvalidPlanError(`deadlineAt is ${plan.deadlineAt}`);
+  for (const [name, value] of [
+    ["heartbeatMs", plan.heartbeatMs],
+    ["lostAfterMs", plan.lostAfterMs],
+  ] as const) {
+    if (value !== undefined && !(Number.isFinite(value) && value > 0)) throw new InvalidPlanError(`${name} is ${value}`);
+  }
+  for (const region of plan.regions) {
+    try {
+      checkToken(region);
+    } catch (error) {
+      throw new InvalidPlanError(`region ${JSON.stringify(region)} is not a safe subject token`, { cause: error });
+    }
+  }
+  for (const port of plan.ports) {
+    if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new InvalidPlanError(`port ${port} is out of range`);
+  }
+  if (new Set(plan.regions).size !== plan.regions.length) throw new InvalidPlanError("a region is listed twice");
+  if (new Set(plan.ports).size !== plan.ports.length) throw new InvalidPlanError("a port is listed twice");
+}

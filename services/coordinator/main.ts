@@ -1,0 +1,99 @@
+import { Command } from "commander";
+import { addSettingFlags, resolveSettings, type Settings } from "../../lib/config.js";
+import { duration, hostPort, integer, parseHostPort } from "../../lib/config-schemas.js";
+import { ENGINE_SETTINGS, LOG_SETTINGS, NATS_SETTINGS, natsUrlSetting, POLICY_SETTINGS } from "../../lib/common-settings.js";
+import { createLogger } from "../../lib/logger.js";
+import { startCoordinator } from "./coordinator.js";
+
+export const COORDINATOR_SETTINGS = {
+  listen: {
+    flag: "--listen",
+    env: "SMTP_PROBE_LISTEN",
+    placeholder: "HOST:PORT",
+    default: "127.0.0.1:50051",
+    description: "address the gRPC API listens on",
+    schema: hostPort,
+  },
+  nats: natsUrlSetting(false),
+  ...NATS_SETTINGS,
+  maxDeadline: {
+    flag: "--max-deadline",
+    env: "SMTP_PROBE_MAX_DEADLINE",
+    placeholder: "DURATION",
+    default: "120s",
+    description: "callers' deadlines are clamped to this",
+    schema: duration,
+  },
+  heartbeat: {
+    flag: "--heartbeat",
+    env: "SMTP_PROBE_HEARTBEAT",
+    placeholder: "DURATION",
+    default: "1s",
+    description: "how often agents report progress; an agent silent for 3 of these is lost",
+    schema: duration,
+  },
+  reportTtl: { flag: "--report-ttl", env: "SMTP_PROBE_REPORT_TTL", placeholder: "DURATION", default: "24h", description: "how long reports are kept for GetProbe", schema: duration },
+  reportStoreBytes: {
+    flag: "--report-store-bytes",
+    env: "SMTP_PROBE_REPORT_STORE_BYTES",
+    placeholder: "BYTES",
+    default: "268435456",
+    description: "size bound of the JetStream KV bucket of reports",
+    schema: integer(1024 * 1024, 2 ** 40),
+  },
+  ...POLICY_SETTINGS,
+  ...ENGINE_SETTINGS,
+  ...LOG_SETTINGS,
+} satisfies Settings;
+
+export interface ProcessDeps {
+  version: string;
+  env: Readonly<Record<string, string | undefined>>;
+  /** Fires on SIGTERM or SIGINT: drain and exit. */
+  shutdown: AbortSignal;
+}
+
+/** `smtp-probe coordinator`: serves the gRPC API until SIGTERM, then drains. */
+export function coordinatorCommand(deps: ProcessDeps): Command {
+  const command = new Command("coordinator").description(
+    "serve the gRPC API; with --nats, dispatch to agents over NATS, else run embedded with one agent as region local",
+  );
+  addSettingFlags(command, COORDINATOR_SETTINGS);
+  command.action(async (flags: Record<string, unknown>) => {
+    const s = resolveSettings(COORDINATOR_SETTINGS, flags, deps.env);
+    const logger = createLogger({ name: "coordinator", level: s.logLevel });
+    const listen = parseHostPort(s.listen)!;
+    const coordinator = await startCoordinator(
+      {
+        host: listen.host,
+        port: listen.port,
+        nats: s.nats
+          ? { servers: s.nats, credsFile: s.natsCreds, tls: s.natsCa || s.natsCert ? { caFile: s.natsCa, certFile: s.natsCert, keyFile: s.natsKey } : undefined }
+          : undefined,
+        maxDeadlineMs: s.maxDeadline,
+        heartbeatMs: s.heartbeat,
+        reportTtlMs: s.reportTtl,
+        reportStoreBytes: s.reportStoreBytes,
+        allowCidrs: s.allowCidr,
+        allowPorts: s.allowPorts,
+        embedded: {
+          concurrency: s.concurrency,
+          canaries: s.canary.map((c) => parseHostPort(c)!),
+          canaryIntervalMs: s.canaryInterval,
+          ehloName: s.ehloName,
+          dnsServers: s.dnsServer,
+          caFile: s.caFile,
+        },
+        version: deps.version,
+      },
+      logger,
+    );
+    await new Promise<void>((resolve) =>
+      deps.shutdown.aborted ? resolve() : deps.shutdown.addEventListener("abort", () => resolve(), { once: true }),
+    );
+    logger.info("shutting down");
+    await coordinator.stop();
+    logger.info("stopped");
+  });
+  return command;
+}

@@ -1,0 +1,63 @@
+import { parseAgentInfo } from "../../agents/probe/agent-info.js";
+import { AgentInfo, RegionInfo } from "../../gen/smtpprobe/v1/probe_service.js";
+import { SUBJECTS, type Bus } from "../../lib/bus.js";
+import type { Logger } from "../../lib/logger.js";
+
+/**
+ * The live agents, as NATS service discovery lists them, refreshed in the background so that a
+ * probe never waits for discovery (a discovery round waits its whole timeout for answers).
+ */
+export class RegionDirectory {
+  private agents: AgentInfo[] = [];
+  private refreshedAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<AgentInfo[]> | undefined;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly options: { discoveryTimeoutMs: number; refreshMs: number; logger: Logger },
+  ) {}
+
+  start(): void {
+    void this.refresh();
+    this.timer = setInterval(() => void this.refresh(), this.options.refreshMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** The agents seen by the last round (a fresh round when none has run yet). */
+  async current(): Promise<AgentInfo[]> {
+    if (this.refreshedAt === 0) return this.refresh();
+    return this.agents;
+  }
+
+  /** Runs a discovery round now (or joins the one running). */
+  refresh(): Promise<AgentInfo[]> {
+    this.running ??= (async () => {
+      try {
+        const seenAt = new Date();
+        const found = await this.bus.discover(SUBJECTS.agentService, this.options.discoveryTimeoutMs);
+        this.agents = found.flatMap((service) => parseAgentInfo(service, seenAt) ?? []);
+        this.refreshedAt = Date.now();
+      } catch (error) {
+        this.options.logger.warn({ err: error }, "agent discovery failed");
+      } finally {
+        this.running = undefined;
+      }
+      return this.agents;
+    })();
+    return this.running;
+  }
+}
+
+/** Agents grouped by region, regions and agents sorted by name. */
+export function groupByRegion(agents: readonly AgentInfo[]): RegionInfo[] {
+  const regions = new Map<string, AgentInfo[]>();
+  for (const agent of agents) regions.set(agent.region, [...(regions.get(agent.region) ?? []), agent]);
+  return [...regions.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, list]) => RegionInfo.fromPartial({ name, agents: list.sort((a, b) => a.agentId.localeCompare(b.agentId)) }));
+}
