@@ -1,0 +1,48 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, resolveSettings, type Settings } from "../../../lib/config.js";
+import { duration, hostPort, integer, parseHostPort, portList } from "../../../lib/config-schemas.js";
+
+const SETTINGS = {
+  listen: { flag: "--listen", env: "T_LISTEN", placeholder: "HOST:PORT", default: "127.0.0.1:50051", description: "", schema: hostPort },
+  deadline: { flag: "--max-deadline", env: "T_DEADLINE", placeholder: "D", default: "120s", description: "", schema: duration },
+  ports: { flag: "--allow-ports", env: "T_PORTS", placeholder: "P", repeatable: true, default: "25,587", description: "", schema: portList },
+  workers: { flag: "--concurrency", env: "T_WORKERS", placeholder: "N", default: "32", description: "", schema: integer(1, 100) },
+} satisfies Settings;
+
+describe("resolveSettings", () => {
+  it("takes the flag over the variable over the default", () => {
+    expect(resolveSettings(SETTINGS, {}, {})).toEqual({ listen: "127.0.0.1:50051", deadline: 120_000, ports: [25, 587], workers: 32 });
+    expect(resolveSettings(SETTINGS, {}, { T_DEADLINE: "500ms", T_PORTS: "25, 2525" })).toMatchObject({ deadline: 500, ports: [25, 2525] });
+    expect(resolveSettings(SETTINGS, { maxDeadline: "2m", allowPorts: ["465", "587"] }, { T_DEADLINE: "500ms" })).toMatchObject({
+      deadline: 120_000,
+      ports: [465, 587],
+    });
+  });
+
+  it.each([
+    [{ listen: "nope" }, {}, /^--listen: must be HOST:PORT/],
+    [{}, { T_LISTEN: "1.2.3.4:99999" }, /^T_LISTEN: must be HOST:PORT/],
+    [{}, { T_DEADLINE: "soon" }, /^T_DEADLINE: must be a duration/],
+    [{}, { T_PORTS: "25,http" }, /^T_PORTS: "http" is not a port/],
+    [{ concurrency: "0" }, {}, /^--concurrency: must be at least 1/],
+    [{}, { T_WORKERS: "2.5" }, /^T_WORKERS: must be a whole number/],
+  ])("names the flag or variable that is wrong: %o %o", (flags, env, message) => {
+    const attempt = () => resolveSettings(SETTINGS, flags, env);
+    expect(attempt).toThrow(ConfigError);
+    expect(attempt).toThrow(message);
+  });
+});
+
+describe("parseHostPort", () => {
+  it.each([
+    ["127.0.0.1:50051", { host: "127.0.0.1", port: 50051 }],
+    ["[::1]:4222", { host: "::1", port: 4222 }],
+    ["coordinator.internal:443", { host: "coordinator.internal", port: 443 }],
+    ["::1:4222", undefined],
+    ["[nope]:1", undefined],
+    ["host:0", undefined],
+    ["host", undefined],
+  ])("%s", (text, expected) => {
+    expect(parseHostPort(text)).toEqual(expected);
+  });
+});
