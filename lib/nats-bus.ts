@@ -100,6 +100,8 @@ class NatsBus implements Bus {
         if (!error) spec.endpoint.handler(toBusMessage(msg));
       },
     });
+    // The endpoint's subscription must reach the server before anyone is told the agent serves.
+    await this.nc.flush();
     return { id: service.info().id, stop: async () => void (await service.stop()) };
   }
 

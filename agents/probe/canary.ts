@@ -1,0 +1,178 @@
+// The agent's check of its own egress (DESIGN.md §1): a canary target per port, chosen by the
+// operator, probed with the engine on a timer. Many clouds block outbound port 25; when the
+// canary on a port fails too, a failure on that port says more about the agent than the target.
+import { isIP } from "node:net";
+import { EgressCheck } from "../../gen/smtpprobe/v1/probe_service.js";
+import { Outcome, Phase, ProbeOptions, TlsMode, type HandshakeResult } from "../../gen/smtpprobe/v1/handshake.js";
+import type { Logger } from "../../lib/logger.js";
+import { resolveOptions } from "../smtp/options.js";
+import { allowAll, probeTarget } from "../smtp/probe-target.js";
+
+export interface CanaryTarget {
+  host: string;
+  port: number;
+}
+
+export interface EgressCanaryOptions {
+  canaries: readonly CanaryTarget[];
+  /** Between the end of one round and the start of the next. The first round runs at start(). */
+  intervalMs: number;
+  /** Deadline of one canary probe; at most 10 s (MAX_CANARY_DEADLINE_MS). */
+  deadlineMs?: number;
+  defaultEhloName?: string;
+  dnsServers?: readonly string[];
+  logger: Logger;
+}
+
+export const MAX_CANARY_DEADLINE_MS = 10_000;
+
+/** Parses "host:port" or "[IPv6]:port" (an IPv6 address needs the brackets). Throws RangeError. */
+export function parseCanary(text: string): CanaryTarget {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text.trim());
+  const host = match?.[1] ?? match?.[2];
+  const port = Number(match?.[3]);
+  if (!match || !host || !Number.isInteger(port) || port < 1 || port > 65_535) {
+    throw new RangeError(`a canary is HOST:PORT (or [IPv6]:PORT) with a port from 1 to 65535, not ${JSON.stringify(text)}`);
+  }
+  if (match[1] !== undefined && isIP(host) !== 6) throw new RangeError(`${JSON.stringify(text)}: only an IPv6 address goes in brackets`);
+  return { host, port };
+}
+
+export function formatCanary(target: CanaryTarget): string {
+  return isIP(target.host) === 6 ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
+}
+
+/**
+ * Probes one canary. The policy allows everything: canaries are the operator's own choice, and
+ * may well sit in ranges the target policy denies. No TLS and short timeouts: the question is
+ * only whether a TCP connection on the port gets out.
+ */
+export async function checkCanary(
+  target: CanaryTarget,
+  options: { deadlineMs?: number; defaultEhloName?: string; dnsServers?: readonly string[]; signal?: AbortSignal } = {},
+): Promise<EgressCheck> {
+  const deadlineMs = Math.min(options.deadlineMs ?? MAX_CANARY_DEADLINE_MS, MAX_CANARY_DEADLINE_MS);
+  const step = Math.min(5_000, deadlineMs);
+  const resolved = resolveOptions(
+    ProbeOptions.fromPartial({
+      tlsMode: TlsMode.TLS_MODE_NONE,
+      maxAddresses: 1,
+      timeouts: { connectMs: step, bannerMs: step, commandMs: step, tlsMs: step, deadlineMs },
+    }),
+    target.port,
+    options.defaultEhloName,
+  );
+  const result = await probeTarget(target, resolved, { policy: allowAll, dnsServers: options.dnsServers, signal: options.signal });
+  const furthest = furthestHandshake(result.handshakes);
+  // Any phase past CONNECT means the TCP connection was made: even a banner rejection (554)
+  // proves that egress on the port works.
+  const ok = furthest !== undefined && furthest.phase > Phase.PHASE_CONNECT;
+  return EgressCheck.fromPartial({
+    port: target.port,
+    canary: formatCanary(target),
+    ok,
+    outcome: furthest?.outcome ?? Outcome.OUTCOME_UNSPECIFIED,
+    detail: describeCheck(furthest, ok),
+    checkedAt: new Date(),
+    durationMs: result.totalMs,
+  });
+}
+
+function furthestHandshake(handshakes: readonly HandshakeResult[]): HandshakeResult | undefined {
+  let best: HandshakeResult | undefined;
+  for (const h of handshakes) if (!best || h.phase > best.phase) best = h;
+  return best;
+}
+
+function describeCheck(handshake: HandshakeResult | undefined, ok: boolean): string {
+  if (!handshake) return "the canary gave no result";
+  const at = handshake.address ? ` (${handshake.address})` : "";
+  if (handshake.outcome === Outcome.OUTCOME_OK) return `connected${at} and completed the handshake`;
+  return ok ? `connected${at}, then: ${handshake.reason}` : handshake.reason;
+}
+
+/** One check per port, in port order: an ok canary wins over a failed one on the same port. */
+export function egressPerPort(checks: readonly EgressCheck[]): EgressCheck[] {
+  const byPort = new Map<number, EgressCheck>();
+  for (const check of checks) {
+    const seen = byPort.get(check.port);
+    if (!seen || (!seen.ok && check.ok)) byPort.set(check.port, check);
+  }
+  return [...byPort.values()].sort((a, b) => a.port - b.port);
+}
+
+/** Runs the canaries every `intervalMs` and keeps the latest check per port. */
+export class EgressCanary {
+  private checks: EgressCheck[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private round: Promise<EgressCheck[]> | undefined;
+  private readonly stopSignal = new AbortController();
+
+  constructor(private readonly options: EgressCanaryOptions) {
+    if (!Number.isFinite(options.intervalMs) || options.intervalMs < 1) throw new RangeError(`canary interval must be a positive number of ms, not ${options.intervalMs}`);
+  }
+
+  /** Runs the first round now, and then one every intervalMs. Nothing to do without canaries. */
+  start(): void {
+    if (this.options.canaries.length === 0 || this.stopSignal.signal.aborted) return;
+    void this.runAndSchedule();
+  }
+
+  /** The latest check per port (empty until the first round ends). */
+  egress(): EgressCheck[] {
+    return [...this.checks];
+  }
+
+  /** Runs one round now (or joins the one running) and returns the checks per port. */
+  checkEgress(): Promise<EgressCheck[]> {
+    this.round ??= this.runRound().finally(() => {
+      this.round = undefined;
+    });
+    return this.round;
+  }
+
+  /** Stops the timer and aborts a round in progress; resolves once it has ended. */
+  async stop(): Promise<void> {
+    this.stopSignal.abort();
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.round?.catch(() => undefined);
+  }
+
+  private async runAndSchedule(): Promise<void> {
+    try {
+      await this.checkEgress();
+    } catch (error) {
+      this.options.logger.error({ err: error }, "egress canary round failed");
+    }
+    if (this.stopSignal.signal.aborted) return;
+    this.timer = setTimeout(() => void this.runAndSchedule(), this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  private async runRound(): Promise<EgressCheck[]> {
+    const { canaries, logger } = this.options;
+    if (canaries.length === 0) return [];
+    const checks = await Promise.all(
+      canaries.map((target) =>
+        checkCanary(target, {
+          deadlineMs: this.options.deadlineMs,
+          defaultEhloName: this.options.defaultEhloName,
+          dnsServers: this.options.dnsServers,
+          signal: this.stopSignal.signal,
+        }),
+      ),
+    );
+    // A round cut short by stop() says nothing about egress: keep the previous checks.
+    if (this.stopSignal.signal.aborted) return this.egress();
+    const previous = new Map(this.checks.map((c) => [c.port, c.ok]));
+    this.checks = egressPerPort(checks);
+    for (const check of this.checks) {
+      const fields = { port: check.port, canary: check.canary, ok: check.ok, outcome: Outcome[check.outcome], ms: check.durationMs };
+      // Log a change at info (and the first check), a steady state at debug.
+      if (previous.get(check.port) !== check.ok) logger[check.ok ? "info" : "warn"]({ ...fields, detail: check.detail }, "egress check");
+      else logger.debug(fields, "egress check");
+    }
+    return this.egress();
+  }
+}
