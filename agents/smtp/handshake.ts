@@ -15,7 +15,7 @@ import { defaultFindingFacts, deriveFindings } from "./findings.js";
 import { addressLiteral, type ResolvedOptions } from "./options.js";
 import { describeReply, parseEnhancedCode } from "./reply-meaning.js";
 import type { SmtpReply } from "./reply-reader.js";
-import { SessionWaitError, SmtpSession, type WaitFailure } from "./session.js";
+import { SessionWaitError, SmtpSession, waitForSocketEvent, type WaitFailure } from "./session.js";
 import { readTlsFacts } from "./tls-facts.js";
 import { elapsedSince, escapeLine, round2, TranscriptRecorder } from "./transcript.js";
 
@@ -267,28 +267,8 @@ class Handshake {
     this.socket = socket;
     // The engine adds no Nagle stall of its own: every command is one small write.
     socket.setNoDelay(true);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        cleanup();
-        socket.destroy();
-        reject(new SessionWaitError({ kind: "timeout", timeoutMs: this.options.connectMs }));
-      }, this.options.connectMs);
-      const onConnect = (): void => {
-        cleanup();
-        resolve();
-      };
-      const onError = (error: NodeJS.ErrnoException): void => {
-        cleanup();
-        reject(error);
-      };
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        socket.off("connect", onConnect);
-        socket.off("error", onError);
-      };
-      socket.once("connect", onConnect);
-      socket.once("error", onError);
-    }).catch((error: unknown) => {
+    await waitForSocketEvent(socket, "connect", this.options.connectMs).catch((error: unknown) => {
+      socket.destroy();
       throw this.connectFailure(error);
     });
     this.transcript.event(`connected to ${formatAddress(address, port)} from ${formatAddress(socket.localAddress ?? "", socket.localPort ?? 0)}`, false);

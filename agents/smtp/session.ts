@@ -3,6 +3,29 @@ import type { Socket } from "node:net";
 import { ReplyReader, type ReplyReaderLimits, type ReplyProtocolError, type SmtpReply } from "./reply-reader.js";
 import type { TranscriptRecorder } from "./transcript.js";
 
+/**
+ * Waits for a socket to reach `event` ("connect", "secureConnect"): rejects with the socket's
+ * error, with a closed failure when it closes first, or with a timeout failure.
+ */
+export function waitForSocketEvent(socket: Socket, event: "connect" | "secureConnect", timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const settle = (error?: Error): void => {
+      clearTimeout(timer);
+      socket.off(event, onEvent);
+      socket.off("error", settle);
+      socket.off("close", onClose);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onEvent = (): void => settle();
+    const onClose = (): void => settle(new SessionWaitError({ kind: "closed" }));
+    const timer = setTimeout(() => settle(new SessionWaitError({ kind: "timeout", timeoutMs })), timeoutMs);
+    socket.once(event, onEvent);
+    socket.once("error", settle);
+    socket.once("close", onClose);
+  });
+}
+
 /** Why waiting for the server ended without a reply. */
 export type WaitFailure =
   | { kind: "timeout"; timeoutMs: number }
@@ -103,33 +126,7 @@ export class SmtpSession {
     this.reader = new ReplyReader(this.limits);
     this.ended = undefined;
     this.attach(secure);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        cleanup();
-        reject(new SessionWaitError({ kind: "timeout", timeoutMs }));
-      }, timeoutMs);
-      const onSecure = (): void => {
-        cleanup();
-        resolve();
-      };
-      const onError = (error: NodeJS.ErrnoException): void => {
-        cleanup();
-        reject(error);
-      };
-      const onClose = (): void => {
-        cleanup();
-        reject(new SessionWaitError({ kind: "closed" }));
-      };
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        secure.off("secureConnect", onSecure);
-        secure.off("error", onError);
-        secure.off("close", onClose);
-      };
-      secure.once("secureConnect", onSecure);
-      secure.once("error", onError);
-      secure.once("close", onClose);
-    });
+    await waitForSocketEvent(secure, "secureConnect", timeoutMs);
     this.tls = true;
     return { socket: secure, discarded };
   }
