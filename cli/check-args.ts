@@ -23,6 +23,12 @@ export interface CheckFlags {
   json?: boolean;
   /** false with --no-color; commander's default is true. */
   color?: boolean;
+  /** Probe through this coordinator (remote-check-args.ts); SMTP_PROBE_COORDINATOR otherwise. */
+  coordinator?: string;
+  /** With a coordinator: the regions to probe from, comma list and/or repeated. */
+  regions?: string[];
+  /** Run locally even when SMTP_PROBE_COORDINATOR is set. */
+  local?: boolean;
 }
 
 export interface CheckRequest {
@@ -129,8 +135,11 @@ export function parseHost(input: string): { host: string; isIpLiteral: boolean }
   return { host: parsed.host, isIpLiteral: parsed.isIpLiteral };
 }
 
-/** "25,587" and repeated flags, each 1–65535; duplicates dropped, order kept; default 25. */
-export function parsePorts(values: readonly string[]): number[] {
+/**
+ * "25,587" and repeated flags, each 1–65535; duplicates dropped, order kept; default 25; at most
+ * `max` (the coordinator applies its own bound, so the remote mode passes Infinity).
+ */
+export function parsePorts(values: readonly string[], max: number = MAX_PORTS): number[] {
   if (values.length === 0) return [DEFAULT_PORT];
   const ports: number[] = [];
   for (const value of values) {
@@ -142,7 +151,7 @@ export function parsePorts(values: readonly string[]): number[] {
       if (!ports.includes(port)) ports.push(port);
     }
   }
-  if (ports.length > MAX_PORTS) throw new UsageError("--port", `at most ${MAX_PORTS} ports in one check, got ${ports.length}`);
+  if (ports.length > max) throw new UsageError("--port", `at most ${max} ports in one check, got ${ports.length}`);
   return ports;
 }
 

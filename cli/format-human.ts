@@ -118,7 +118,8 @@ class Block {
   }
 }
 
-function formatHandshake(h: HandshakeResult, options: HumanOptions): string[] {
+/** One handshake's block; `title` heads it (default: where, as describeWhere says). */
+export function formatHandshake(h: HandshakeResult, options: HumanOptions, title = describeWhere(h)): string[] {
   const { style } = options;
   const block = new Block(style);
   if (h.outcome !== Outcome.OUTCOME_OK) {
@@ -139,7 +140,7 @@ function formatHandshake(h: HandshakeResult, options: HumanOptions): string[] {
     block.row("Timings", h.timings.map((t) => `${phaseLabel(t.phase)} ${formatMs(t.durationMs)}`).join(style.dim(" · ")));
   }
   return [
-    style.bold(`── ${describeWhere(h)} `.padEnd(60, "─")),
+    style.bold(`── ${title} `.padEnd(60, "─")),
     ...block.lines,
     // "No findings" would mislead when the handshake stopped before there was anything to judge.
     ...(h.findings.length || h.outcome === Outcome.OUTCOME_OK ? formatFindings(h.findings, style) : []),
@@ -238,7 +239,12 @@ const SEVERITY_GROUPS: readonly { severity: Severity; title: string; mark: strin
 /** Findings grouped by severity, errors first; each with its stable code and its sentence. */
 export function formatFindings(findings: readonly Finding[], style: Style): string[] {
   if (findings.length === 0) return [`  ${style.dim("Findings".padEnd(LABEL_WIDTH))}${style.green("none")}`];
-  const out = [`  ${style.dim("Findings")}`];
+  return [`  ${style.dim("Findings")}`, ...formatFindingGroups(findings, style)];
+}
+
+/** The findings grouped by severity, errors first: a title per group (indented 4), a line per finding (6). */
+export function formatFindingGroups(findings: readonly Finding[], style: Style): string[] {
+  const out: string[] = [];
   for (const group of SEVERITY_GROUPS) {
     const members = findings.filter((f) => f.severity === group.severity);
     if (members.length === 0) continue;

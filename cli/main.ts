@@ -29,6 +29,7 @@ try {
     env: process.env,
     readFile: (path) => readFile(path, "utf8"),
     signal: interrupt.signal,
+    envCoordinator: process.env.SMTP_PROBE_COORDINATOR,
   });
 } catch (error) {
   // Only a bug gets here: a target that misbehaves is data in the result.

@@ -1,11 +1,16 @@
 // The `smtp-probe` command line: commander for parsing and help, our own validation for values
 // (check-args.ts), one place that turns every usage problem into one line and exit code 2.
-// Each command is a `command(...)` here with its action in its own module; `coordinator`,
-// `agent` and `regions` will be added beside `check`.
+// Each command is a `command(...)` here with its action in its own module: `check` (local in
+// check-command.ts, through a coordinator in remote-check.ts), `regions` (regions-command.ts),
+// and the long-running `coordinator` and `agent`.
 import { Command, CommanderError, Option } from "commander";
 import { parseCheckArgs, type CheckFlags } from "./check-args.js";
 import { runCheck, type CheckDeps } from "./check-command.js";
+import { parseCoordinatorAddress } from "./coordinator-address.js";
 import { ExitCode } from "./exit-codes.js";
+import { runRegions } from "./regions-command.js";
+import { runRemoteCheck } from "./remote-check.js";
+import { chooseCheckMode, COORDINATOR_ENV, parseRemoteCheckArgs } from "./remote-check-args.js";
 import { UsageError } from "./usage-error.js";
 import { ConfigError } from "../lib/config.js";
 import { agentCommand } from "../agents/probe/main.js";
@@ -15,9 +20,21 @@ export interface CliDeps extends CheckDeps {
   version: string;
   /** The EHLO name when --ehlo is not given: the machine's name. */
   defaultEhloName: string;
+  /** SMTP_PROBE_COORDINATOR: the coordinator when --coordinator is not given (empty: none). */
+  envCoordinator?: string;
 }
 
 const CHECK_HELP = `
+Where the probe runs:
+  Without --coordinator (and SMTP_PROBE_COORDINATOR unset, or --local): on this
+  machine. With --coordinator HOST[:PORT] (port 50051 by default): on the
+  coordinator's agents, in every region with a live agent or those of --regions;
+  the region x port matrix is drawn live on stderr (on a terminal), then the
+  matrix, the verdicts, the regions without an answer and the findings per region
+  are printed. --dns-server and --ca-file are local only (the agents use their
+  own); --ehlo defaults to the agent's name; --timeout is the probe's deadline,
+  and the call's plus 2 s.
+
 TLS modes:
   auto       STARTTLS when the server offers it (default; implicit on port 465)
   require    STARTTLS must work; nothing else is sent in plaintext otherwise
@@ -25,11 +42,17 @@ TLS modes:
   none       plaintext only, STARTTLS never sent
 
 Exit codes (the first that applies, in this order):
-  2    bad usage (a flag, a value or the host is wrong); nothing was probed
+  2    bad usage (a flag, a value or the host is wrong; with --coordinator also
+       a request the coordinator refuses, or a target its policy denies);
+       nothing was probed
   130  interrupted (Ctrl-C); the partial results are printed
   3    unreachable: on some port no handshake completed (DNS failed, refused,
-       timed out, rejected by the banner, TLS failed, ...)
-  1    some handshake has an error finding
+       timed out, rejected by the banner, TLS failed, ...); with --coordinator:
+       some port is unreachable everywhere or blocked from some region
+  4    with --coordinator: no answer - the coordinator is unreachable, the call
+       failed or ran out of time, or no region could test some port
+  1    some handshake has an error finding; with --coordinator also an
+       ERROR verdict (e.g. STARTTLS offered in some regions only)
   0    every port answered and no error finding
 
 Colour: only on a terminal; NO_COLOR turns it off, FORCE_COLOR forces it on,
@@ -39,6 +62,13 @@ Examples:
   smtp-probe check mx.example.com
   smtp-probe check example.com --mx --port 25,587 --transcript
   smtp-probe check 192.0.2.10 --port 465 --json
+  smtp-probe check mx.example.com --port 25,587 --coordinator 127.0.0.1:50051
+  smtp-probe check mx.example.com --coordinator probe.internal --regions us-east,eu-west
+`;
+
+const REGIONS_HELP = `
+Exit codes: 0 listed (also when no region has a live agent), 2 bad usage,
+4 the coordinator is unreachable or the call failed, 130 interrupted.
 `;
 
 /** Runs the command line and returns the exit code; never calls process.exit. */
@@ -113,7 +143,9 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
 
   program
     .command("check")
-    .description("probe a mail server from this machine: resolve, connect, banner, EHLO, STARTTLS, TLS, EHLO, QUIT")
+    .description(
+      "probe a mail server: resolve, connect, banner, EHLO, STARTTLS, TLS, EHLO, QUIT; from this machine, or with --coordinator from the coordinator's regions",
+    )
     .argument("<host>", "host name, IP address or [IPv6]; with --mx a mail domain")
     .addOption(new Option("-p, --port <ports>", "ports, comma-separated or repeated (default: 25)").argParser(collect))
     .option("--mx", "probe the domain's MX exchangers (in preference order) instead of the host itself")
@@ -128,10 +160,32 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
     .option("--transcript", "show the timed transcript of every handshake")
     .option("--json", "print the results as JSON (the protobuf JSON form), nothing else on stdout")
     .option("--no-color", "no colour, even on a terminal")
+    .option("--coordinator <host[:port]>", `probe through this coordinator, from its regions (env ${COORDINATOR_ENV})`)
+    .addOption(new Option("--regions <names>", "with a coordinator: the regions to probe from, comma-separated or repeated (default: every region with a live agent)").argParser(collect))
+    .option("--local", `probe from this machine even when ${COORDINATOR_ENV} is set`)
     .addHelpText("after", CHECK_HELP)
     .action(async (host: string, flags: CheckFlags) => {
+      const mode = chooseCheckMode(flags, deps.envCoordinator);
+      if (mode.kind === "remote") {
+        setExitCode(await runRemoteCheck(parseRemoteCheckArgs(host, flags, mode.coordinator), deps));
+        return;
+      }
       const request = parseCheckArgs(host, flags, { ehloName: deps.defaultEhloName });
       setExitCode(await runCheck(request, deps));
+    });
+
+  program
+    .command("regions")
+    .description("list a coordinator's regions and their live agents: version, load, last seen, egress per port")
+    .option("--coordinator <host[:port]>", `the coordinator to ask (env ${COORDINATOR_ENV})`)
+    .option("--json", "print the ListRegionsResponse as JSON (the protobuf JSON form), nothing else on stdout")
+    .option("--no-color", "no colour, even on a terminal")
+    .addHelpText("after", REGIONS_HELP)
+    .action(async (flags: { coordinator?: string; json?: boolean; color?: boolean }) => {
+      const given = flags.coordinator ?? (deps.envCoordinator?.trim() ? deps.envCoordinator : undefined);
+      if (given === undefined) throw new UsageError("--coordinator", `needed: the coordinator to ask, HOST[:PORT] (or set ${COORDINATOR_ENV})`);
+      const coordinator = parseCoordinatorAddress(given, flags.coordinator === undefined ? COORDINATOR_ENV : "--coordinator");
+      setExitCode(await runRegions({ coordinator, json: flags.json ?? false, colorAllowed: flags.color ?? true }, deps));
     });
 
   // The long-running processes: each reads its settings (flags, then SMTP_PROBE_* variables).

@@ -154,7 +154,8 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceServer {
           emit({ report });
           call.end();
         },
-        (error: unknown) => call.destroy(toServiceError(error, deps.logger)),
+        // A server stream ends with an error status through "error"; destroy() would send none.
+        (error: unknown) => call.emit("error", toServiceError(error, deps.logger)),
       );
     },
 

@@ -1,0 +1,50 @@
+// `smtp-probe regions --coordinator ADDR [--json]`: the coordinator's live agents per region.
+import { Metadata, type ServiceError } from "@grpc/grpc-js";
+import { ListRegionsResponse } from "../gen/smtpprobe/v1/probe_service.js";
+import { describeCallFailure } from "./call-errors.js";
+import type { CheckDeps } from "./check-command.js";
+import { makeStyle, shouldUseColor } from "./colors.js";
+import type { CoordinatorAddress } from "./coordinator-address.js";
+import { ExitCode, type ExitCodeValue } from "./exit-codes.js";
+import { formatRegions } from "./format-regions.js";
+import { createProbeClient } from "./grpc-client.js";
+
+export interface RegionsRequest {
+  coordinator: CoordinatorAddress;
+  json: boolean;
+  colorAllowed: boolean;
+}
+
+/** The coordinator asks its agents (discovery), which takes up to about half a second. */
+export const REGIONS_TIMEOUT_MS = 10_000;
+
+export async function runRegions(request: RegionsRequest, deps: CheckDeps): Promise<ExitCodeValue> {
+  const client = createProbeClient(request.coordinator.target);
+  let result: { response: ListRegionsResponse } | { error: ServiceError };
+  try {
+    result = await new Promise((resolve) => {
+      const cancel = (): void => call.cancel();
+      const call = client.listRegions({}, new Metadata(), { deadline: Date.now() + REGIONS_TIMEOUT_MS }, (error, response) => {
+        deps.signal.removeEventListener("abort", cancel);
+        resolve(error ? { error } : { response });
+      });
+      if (deps.signal.aborted) call.cancel();
+      else deps.signal.addEventListener("abort", cancel, { once: true });
+    });
+  } finally {
+    client.close();
+  }
+  if (deps.signal.aborted) return ExitCode.interrupted;
+  if ("error" in result) {
+    const failure = describeCallFailure(result.error, request.coordinator, REGIONS_TIMEOUT_MS);
+    for (const line of failure.lines) deps.stderr.write(`smtp-probe: ${line}\n`);
+    return failure.exitCode;
+  }
+  if (request.json) {
+    deps.stdout.write(`${JSON.stringify(ListRegionsResponse.toJSON(result.response), null, 2)}\n`);
+  } else {
+    const color = shouldUseColor({ colorAllowed: request.colorAllowed, env: deps.env, isTTY: deps.stdout.isTTY === true });
+    deps.stdout.write(formatRegions(result.response, makeStyle(color), new Date()));
+  }
+  return ExitCode.ok;
+}

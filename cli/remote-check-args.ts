@@ -1,0 +1,118 @@
+// `check` through a coordinator: which mode a command line asks for, and the ProbeRequest it
+// becomes. Pure. The CLI checks what it must parse to build the request (numbers, durations, TLS
+// mode names, flag combinations) and the host (the syntax is shared code, lib/host-name.ts, so a
+// typo is exit 2 at once, even with the coordinator down). What the service accepts beyond that —
+// how many ports, region names, EHLO and SNI names, the deadline's bound, its target policy — is
+// the coordinator's to judge: its INVALID_ARGUMENT field violations are reported against our flags
+// (call-errors.ts), so those rules live in one place and a CLI never refuses what a newer
+// coordinator accepts.
+import { AddressFamily, TlsMode } from "../gen/smtpprobe/v1/handshake.js";
+import { ProbeRequest } from "../gen/smtpprobe/v1/probe_service.js";
+import { DEFAULTS } from "../agents/smtp/options.js";
+import { parseHost, parsePorts, parseTimeout, parseTlsMode, quote, type CheckFlags } from "./check-args.js";
+import { parseCoordinatorAddress, type CoordinatorAddress } from "./coordinator-address.js";
+import { UsageError } from "./usage-error.js";
+
+export const COORDINATOR_ENV = "SMTP_PROBE_COORDINATOR";
+
+/**
+ * The gRPC deadline is the probe's deadline plus this, so that the report of the regions that did
+ * answer gets back before the call's deadline ends it (the coordinator stops its tasks at the
+ * probe's deadline, and at the latest 50 ms before the call's).
+ */
+export const CALL_GRACE_MS = 2_000;
+
+export type CheckMode = { kind: "local" } | { kind: "remote"; coordinator: CoordinatorAddress };
+
+export interface RemoteCheckRequest {
+  coordinator: CoordinatorAddress;
+  request: ProbeRequest;
+  /** The call's deadline, in ms from its start. */
+  callTimeoutMs: number;
+  transcript: boolean;
+  json: boolean;
+  colorAllowed: boolean;
+}
+
+/**
+ * Local or through a coordinator: --local wins over SMTP_PROBE_COORDINATOR (and is refused with
+ * --coordinator); --coordinator wins over the variable; an empty variable counts as unset.
+ */
+export function chooseCheckMode(flags: Pick<CheckFlags, "coordinator" | "local" | "regions">, envCoordinator: string | undefined): CheckMode {
+  if (flags.local && flags.coordinator !== undefined) {
+    throw new UsageError("--local", "cannot be combined with --coordinator: choose where the probe runs");
+  }
+  let mode: CheckMode = { kind: "local" };
+  if (flags.coordinator !== undefined) {
+    mode = { kind: "remote", coordinator: parseCoordinatorAddress(flags.coordinator, "--coordinator") };
+  } else if (!flags.local && envCoordinator !== undefined && envCoordinator.trim() !== "") {
+    mode = { kind: "remote", coordinator: parseCoordinatorAddress(envCoordinator, COORDINATOR_ENV) };
+  }
+  if (mode.kind === "local" && flags.regions !== undefined) {
+    throw new UsageError("--regions", "needs --coordinator (or SMTP_PROBE_COORDINATOR): regions are where a coordinator's agents run");
+  }
+  return mode;
+}
+
+/** Flags that only mean something on this machine, and why, for the message that refuses them. */
+const LOCAL_ONLY: readonly { key: keyof CheckFlags; flag: string; why: string }[] = [
+  { key: "dnsServer", flag: "--dns-server", why: "the agents resolve with their own DNS servers (the agent's --dns-server)" },
+  { key: "caFile", flag: "--ca-file", why: "the agents check certificate chains against their own CA store (the agent's --ca-file)" },
+];
+
+export function parseRemoteCheckArgs(hostArg: string, flags: CheckFlags, coordinator: CoordinatorAddress): RemoteCheckRequest {
+  for (const { key, flag, why } of LOCAL_ONLY) {
+    if (flags[key] === undefined) continue;
+    const via = coordinator.source === COORDINATOR_ENV ? `${COORDINATOR_ENV} is set; --local probes from here` : "drop it, or drop --coordinator to probe from here";
+    throw new UsageError(flag, `only in local mode: ${why}; ${via}`);
+  }
+  parseHost(hostArg);
+  if (flags.ipv4 && flags.ipv6) {
+    throw new UsageError("--ipv4/--ipv6", "choose one of them, or neither to probe both address families");
+  }
+  if (flags.ehlo !== undefined && flags.ehlo === "") throw new UsageError("--ehlo", "must not be empty");
+  if (flags.sni !== undefined && flags.sni === "") throw new UsageError("--sni", "must not be empty");
+  const deadlineMs = flags.timeout === undefined ? 0 : parseTimeout(flags.timeout);
+  const request = ProbeRequest.fromPartial({
+    // As typed: the coordinator normalizes it (IDN to A-labels, brackets off) and reports it so.
+    host: hostArg,
+    mx: flags.mx ?? false,
+    // Not given: the coordinator's default (25). Its bound on the count is its own.
+    ports: flags.port === undefined ? [] : parsePorts(flags.port, Number.POSITIVE_INFINITY),
+    regions: parseRegions(flags.regions ?? []),
+    options: {
+      tlsMode: flags.tls === undefined ? TlsMode.TLS_MODE_UNSPECIFIED : parseTlsMode(flags.tls),
+      // Not given: the agent's own name, never this machine's.
+      ehloName: flags.ehlo ?? "",
+      sni: flags.sni ?? "",
+      addressFamily: flags.ipv4
+        ? AddressFamily.ADDRESS_FAMILY_IPV4
+        : flags.ipv6
+          ? AddressFamily.ADDRESS_FAMILY_IPV6
+          : AddressFamily.ADDRESS_FAMILY_UNSPECIFIED,
+      // 0: the coordinator's default deadline (the engine's 60 s, or its own maximum if lower).
+      timeouts: { deadlineMs },
+    },
+  });
+  return {
+    coordinator,
+    request,
+    callTimeoutMs: (deadlineMs || DEFAULTS.deadlineMs) + CALL_GRACE_MS,
+    transcript: flags.transcript ?? false,
+    json: flags.json ?? false,
+    colorAllowed: flags.color ?? true,
+  };
+}
+
+/** "us-east,eu-west" and repeated flags; duplicates dropped, order kept. Names are the coordinator's to judge. */
+export function parseRegions(values: readonly string[]): string[] {
+  const regions: string[] = [];
+  for (const value of values) {
+    for (const item of value.split(",")) {
+      const name = item.trim();
+      if (name === "") throw new UsageError("--regions", `${quote(value)} has an empty item; write e.g. us-east,eu-west`);
+      if (!regions.includes(name)) regions.push(name);
+    }
+  }
+  return regions;
+}

@@ -1,0 +1,121 @@
+// `smtp-probe check --coordinator ADDR`: the probe runs on the coordinator's agents, through the
+// StreamProbe RPC. While it runs, the region × port matrix is drawn live on stderr (a terminal
+// only) as events arrive; at the end the report is printed once on stdout, in human form or as
+// protobuf JSON. Returns the exit code (exit-codes.ts).
+import { Metadata, type ServiceError } from "@grpc/grpc-js";
+import { ProbeReport, TaskStatus, type ProbeEvent, type ProbeServiceClient } from "../gen/smtpprobe/v1/probe_service.js";
+import { describeCallFailure } from "./call-errors.js";
+import type { CheckDeps } from "./check-command.js";
+import { makeStyle, shouldUseColor, type Style } from "./colors.js";
+import { ExitCode, exitCodeForReport, type ExitCodeValue } from "./exit-codes.js";
+import { formatMatrix, liveMatrixView, SPINNER } from "./format-matrix.js";
+import { formatReport } from "./format-report.js";
+import { createProbeClient } from "./grpc-client.js";
+import { safe } from "./labels.js";
+import { applyProbeEvent, countDone, createLiveProbe, partialReport, type LiveProbe } from "./live-probe.js";
+import { LiveView } from "./live-view.js";
+import type { RemoteCheckRequest } from "./remote-check-args.js";
+
+/** How often the spinner of the live matrix turns. */
+const FRAME_MS = 100;
+/** "✔ 167 ms TLSv1.3", "⠋ EHLO over TLS": most cells fit, so columns rarely move while they change. */
+const LIVE_CELL_WIDTH = 16;
+
+export async function runRemoteCheck(request: RemoteCheckRequest, deps: CheckDeps): Promise<ExitCodeValue> {
+  const state = createLiveProbe();
+  const view = new LiveView(deps.stderr, deps.stderr.isTTY === true);
+  const liveStyle = makeStyle(shouldUseColor({ colorAllowed: request.colorAllowed, env: deps.env, isTTY: deps.stderr.isTTY === true }));
+  let frame = 0;
+  const redraw = (): void => view.draw(liveLines(state, request, liveStyle, frame));
+  const timer = view.enabled
+    ? setInterval(() => {
+        frame += 1;
+        redraw();
+      }, FRAME_MS)
+    : undefined;
+  timer?.unref();
+  redraw();
+
+  const client = createProbeClient(request.coordinator.target);
+  let error: ServiceError | undefined;
+  try {
+    error = await streamProbe(client, request, state, deps.signal, redraw);
+  } finally {
+    clearInterval(timer);
+    view.clear();
+    client.close();
+  }
+
+  if (deps.signal.aborted) {
+    // Ctrl-C: the call was cancelled (and with it the agents' work); print what was seen.
+    const report = state.report ?? partialReport(state, request.request, TaskStatus.TASK_STATUS_CANCELLED, new Date());
+    if (report) printReport(report, request, deps);
+    else deps.stderr.write("smtp-probe: interrupted before the coordinator accepted the probe\n");
+    return ExitCode.interrupted;
+  }
+  if (error) {
+    const failure = describeCallFailure(error, request.coordinator, request.callTimeoutMs);
+    // A stream that broke after the probe was accepted still showed some regions: print them.
+    const partial = failure.exitCode === ExitCode.unavailable ? partialReport(state, request.request, TaskStatus.TASK_STATUS_TIMED_OUT, new Date()) : undefined;
+    if (partial) printReport(partial, request, deps);
+    for (const line of failure.lines) deps.stderr.write(`smtp-probe: ${line}\n`);
+    return failure.exitCode;
+  }
+  if (!state.report) {
+    deps.stderr.write(`smtp-probe: coordinator ${request.coordinator.target} ended the stream without a report\n`);
+    return ExitCode.unavailable;
+  }
+  printReport(state.report, request, deps);
+  return exitCodeForReport(state.report, false);
+}
+
+/** Runs StreamProbe to its end; resolves with the call's error, if any (never rejects). */
+function streamProbe(
+  client: ProbeServiceClient,
+  request: RemoteCheckRequest,
+  state: LiveProbe,
+  signal: AbortSignal,
+  onEvent: () => void,
+): Promise<ServiceError | undefined> {
+  return new Promise((resolve) => {
+    const call = client.streamProbe(request.request, new Metadata(), { deadline: Date.now() + request.callTimeoutMs });
+    const cancel = (): void => call.cancel();
+    let settled = false;
+    const finish = (error?: ServiceError): void => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener("abort", cancel);
+      resolve(error);
+    };
+    call.on("data", (event: ProbeEvent) => {
+      applyProbeEvent(state, event);
+      onEvent();
+    });
+    call.on("error", (error: ServiceError) => finish(error));
+    call.on("end", () => finish());
+    if (signal.aborted) cancel();
+    else signal.addEventListener("abort", cancel, { once: true });
+  });
+}
+
+function printReport(report: ProbeReport, request: RemoteCheckRequest, deps: CheckDeps): void {
+  if (request.json) {
+    deps.stdout.write(`${JSON.stringify(ProbeReport.toJSON(report), null, 2)}\n`);
+    return;
+  }
+  const color = shouldUseColor({ colorAllowed: request.colorAllowed, env: deps.env, isTTY: deps.stdout.isTTY === true });
+  deps.stdout.write(formatReport(report, { style: makeStyle(color), transcript: request.transcript }));
+}
+
+/** The live block: a status line, then the matrix once the coordinator has accepted the probe. */
+export function liveLines(state: LiveProbe, request: RemoteCheckRequest, style: Style, frame: number): string[] {
+  const spin = style.cyan(SPINNER[frame % SPINNER.length] ?? "…");
+  const host = safe(request.request.host);
+  if (!state.accepted) return [`${spin} ${host}: asking the coordinator at ${request.coordinator.target}…`];
+  const { done, total } = countDone(state, request.request);
+  return [
+    `${spin} ${style.bold(host)} via ${request.coordinator.target}: ${done} of ${total} results`,
+    "",
+    ...formatMatrix(liveMatrixView(state, request.request, frame), style, { minCellWidth: LIVE_CELL_WIDTH }),
+  ];
+}

@@ -1,0 +1,255 @@
+// `smtp-probe check --coordinator` and `smtp-probe regions` end to end: the real binary as child
+// processes — an embedded coordinator (one in-process agent, region `local`) and the CLI — against
+// an smtp-server fixture this test starts on 127.0.0.1. Nothing else is contacted.
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { credentials } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ListRegionsResponse, ProbeServiceClient } from "../../gen/smtpprobe/v1/probe_service.js";
+import { freePort } from "../helpers/free-port.js";
+import { startSmtpFixture, type SmtpFixture } from "../helpers/smtp-fixture.js";
+import { delay, withTimeout } from "../helpers/wait.js";
+
+const BIN = fileURLToPath(new URL("../../bin/smtp-probe.js", import.meta.url));
+// Each CLI run is a Node process compiling TypeScript on the fly (tsx): about 1.5 s on an idle
+// machine, much more on a loaded one. The bounds are for loaded machines; the tests take a few
+// seconds in all when the machine is idle.
+const TEST_MS = 40_000;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs the CLI; killed after killMs so that a hang fails the test instead of stalling it. */
+function smtpProbe(args: string[], env: Record<string, string> = {}, killMs = 30_000): Promise<Run> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  for (const name of ["NO_COLOR", "FORCE_COLOR", "SMTP_PROBE_COORDINATOR"]) if (!(name in env)) delete childEnv[name];
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => child.kill("SIGKILL"), killMs);
+    child.on("error", reject);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+interface Coordinator {
+  address: string;
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * `smtp-probe coordinator` in embedded mode on a free port, allowed to probe loopback on the given
+ * ports; ready once ListRegions shows the embedded agent of region `local`.
+ */
+async function startCoordinator(allowPorts: number[]): Promise<Coordinator> {
+  const port = await freePort();
+  const address = `127.0.0.1:${port}`;
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [BIN, "coordinator", "--listen", address, "--allow-cidr", "127.0.0.0/8", "--allow-ports", allowPorts.join(","), "--log-level", "warn"],
+    { env: { ...process.env, SMTP_PROBE_COORDINATOR: "" }, stdio: ["ignore", "pipe", "pipe"] },
+  );
+  let logs = "";
+  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (logs += chunk));
+  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (logs += chunk));
+  const exited = once(child, "exit");
+  const stop = async (): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill("SIGTERM");
+    await withTimeout(exited, 10_000, "coordinator exit after SIGTERM").catch(() => child.kill("SIGKILL"));
+  };
+  const client = new ProbeServiceClient(address, credentials.createInsecure());
+  try {
+    await withTimeout(
+      (async () => {
+        for (;;) {
+          if (child.exitCode !== null) throw new Error(`the coordinator exited (${child.exitCode}): ${logs}`);
+          const regions = await new Promise<ListRegionsResponse | undefined>((resolve) =>
+            client.listRegions({}, (error, response) => resolve(error ? undefined : response)),
+          );
+          if (regions?.regions.some((r) => r.name === "local" && r.agents.length > 0)) return;
+          await delay(100);
+        }
+      })(),
+      15_000,
+      "coordinator ready with region local",
+    );
+  } catch (error) {
+    await stop();
+    throw error;
+  } finally {
+    client.close();
+  }
+  return { address, logs: () => logs, stop };
+}
+
+interface JsonReport {
+  probeId: string;
+  regions: string[];
+  complete?: boolean;
+  tasks: { region: string; port: number; status: string; agentId?: string; result?: { handshakes: { outcome: string }[] } }[];
+  comparison: {
+    cells: { region: string; port: number; state: string }[];
+    verdicts: { port: number; kind: string; regions?: string[]; summary: string; severity: string }[];
+  };
+}
+
+describe.concurrent("smtp-probe check --coordinator, smtp-probe regions (end to end)", () => {
+  let fixture: SmtpFixture;
+  let closed: number;
+  let denied: number;
+  let coordinator: Coordinator;
+
+  beforeAll(async () => {
+    fixture = await startSmtpFixture();
+    closed = await freePort();
+    denied = await freePort();
+    coordinator = await startCoordinator([fixture.port, closed]);
+  });
+
+  afterAll(async () => {
+    await coordinator?.stop();
+    await fixture?.stop();
+  });
+
+  it(
+    "--json: the final ProbeReport, region local DONE, the port REACHABLE_EVERYWHERE; nothing else on stdout",
+    async () => {
+      const run = await smtpProbe(["check", "127.0.0.1", "--port", String(fixture.port), "--coordinator", coordinator.address, "--json", "--timeout", "8"]);
+      expect(run.stderr).toBe("");
+      const report = JSON.parse(run.stdout) as JsonReport;
+      expect(report.regions).toEqual(["local"]);
+      expect(report.complete).toBe(true);
+      expect(report.tasks).toHaveLength(1);
+      expect(report.tasks[0]).toMatchObject({ region: "local", port: fixture.port, status: "TASK_STATUS_DONE" });
+      expect(report.tasks[0]?.result?.handshakes[0]?.outcome).toBe("OUTCOME_OK");
+      expect(report.comparison.cells).toEqual([expect.objectContaining({ region: "local", port: fixture.port, state: "CELL_STATE_REACHED" })]);
+      expect(report.comparison.verdicts[0]).toMatchObject({ port: fixture.port, kind: "VERDICT_KIND_REACHABLE_EVERYWHERE", regions: ["local"] });
+      // The fixture's certificate comes from a test CA the agent does not trust: an error
+      // finding on a port other than 25, so exit code 1, as in local mode.
+      expect(run.code).toBe(1);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "human output (coordinator from SMTP_PROBE_COORDINATOR): the matrix, the verdict, the findings of region local",
+    async () => {
+      const run = await smtpProbe(["check", "127.0.0.1", "--port", String(fixture.port), "--timeout", "8"], { SMTP_PROBE_COORDINATOR: coordinator.address });
+      expect(run.stderr).toBe(""); // stderr is no terminal: no live view
+      const lines = run.stdout.split("\n");
+      expect(lines[0]).toMatch(new RegExp(`^127\\.0\\.0\\.1 · port ${fixture.port} · 1 region · .* · probe [0-9a-f-]{36}$`));
+      expect(lines).toContain(`region   port ${fixture.port}`);
+      expect(lines.find((l) => l.startsWith("local "))).toMatch(/^local {4}✔ \d+(\.\d)? m?s TLSv1\.[23]$/);
+      expect(run.stdout).toContain(`Verdicts\n  ✔ Port ${fixture.port} is open from local.\n`);
+      expect(run.stdout).toMatch(/Findings\n {2}local\n {4}Errors \(1\)\n {6}✖ \[cert_untrusted\] /);
+      expect(run.stdout).not.toContain("\x1b[");
+      expect(run.code).toBe(1);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "a closed port: ✖ refused, UNREACHABLE_EVERYWHERE, exit code 3",
+    async () => {
+      const run = await smtpProbe(["check", "127.0.0.1", "--port", String(closed), "--coordinator", coordinator.address, "--timeout", "5"]);
+      expect(run.stderr).toBe("");
+      expect(run.stdout.split("\n")).toContain("local    ✖ refused");
+      expect(run.stdout).toContain(`  ✖ Port ${closed} is unreachable: refused from local.`);
+      expect(run.code).toBe(3);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "a bad host: exit code 2, one line naming the field host",
+    async () => {
+      const run = await smtpProbe(["check", "bad host", "--coordinator", coordinator.address]);
+      expect(run).toMatchObject({ code: 2, stdout: "", stderr: 'smtp-probe: host: "bad host" is not a host name or IP address\n' });
+    },
+    TEST_MS,
+  );
+
+  it(
+    "INVALID_ARGUMENT from the coordinator (more ports than it takes): each field violation, exit code 2",
+    async () => {
+      const ports = [fixture.port, closed, 25, 465, 587, 2525, 2526, 2527, 2528].join(",");
+      const run = await smtpProbe(["check", "127.0.0.1", "--port", ports, "--coordinator", coordinator.address, "--timeout", "3"]);
+      expect(run).toMatchObject({ code: 2, stdout: "", stderr: "smtp-probe: --port: at most 8 ports in one probe, got 9 (field ports)\n" });
+    },
+    TEST_MS,
+  );
+
+  it(
+    "PERMISSION_DENIED from the coordinator (a port its policy does not allow): the reason, exit code 2",
+    async () => {
+      const run = await smtpProbe(["check", "127.0.0.1", "--port", String(denied), "--coordinator", coordinator.address, "--timeout", "3"]);
+      expect(run.stdout).toBe("");
+      expect(run.stderr).toMatch(new RegExp(`^smtp-probe: --port: denied by the target policy of the coordinator ${coordinator.address}: .*${denied}.*\\n$`));
+      expect(run.code).toBe(2);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "--coordinator where nothing listens: exit code 4 at once, one line",
+    async () => {
+      const nowhere = await freePort();
+      const run = await smtpProbe(["check", "127.0.0.1", "--port", String(fixture.port), "--coordinator", `127.0.0.1:${nowhere}`, "--timeout", "300"]);
+      expect(run.stdout).toBe("");
+      expect(run.stderr).toBe(
+        `smtp-probe: coordinator 127.0.0.1:${nowhere} is unavailable: connect ECONNREFUSED 127.0.0.1:${nowhere} (is it running, and on this address?)\n`,
+      );
+      expect(run.code).toBe(4);
+      // Not the 302 s of the call's deadline: a refused connection fails the call at once.
+      expect(run.ms).toBeLessThan(30_000);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "regions: region local with its embedded agent; --json the ListRegionsResponse",
+    async () => {
+      const [human, json] = await Promise.all([
+        smtpProbe(["regions", "--coordinator", coordinator.address]),
+        smtpProbe(["regions", "--coordinator", coordinator.address, "--json"]),
+      ]);
+      expect(human.stderr).toBe("");
+      const lines = human.stdout.split("\n");
+      expect(lines[0]).toMatch(/^region +agent +version +in flight +last seen +egress$/);
+      expect(lines[1]).toMatch(/^local +\S+-embedded +0\.\d+\.\d+ +\d+\/32 +(just now|\d+ s ago) +no canary$/);
+      expect(human.stdout).toContain("1 region, 1 agent");
+      expect(human.code).toBe(0);
+      const response = JSON.parse(json.stdout) as { regions: { name: string; agents: { agentId: string; region: string; capacity: number }[] }[] };
+      expect(response.regions).toEqual([
+        { name: "local", agents: [expect.objectContaining({ agentId: expect.stringMatching(/-embedded$/), region: "local", capacity: 32 })] },
+      ]);
+      expect(json.code).toBe(0);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "regions where nothing listens: exit code 4",
+    async () => {
+      const nowhere = await freePort();
+      const run = await smtpProbe(["regions", "--coordinator", `127.0.0.1:${nowhere}`]);
+      expect(run.stderr).toMatch(/^smtp-probe: coordinator 127\.0\.0\.1:\d+ is unavailable: connect ECONNREFUSED/);
+      expect(run.code).toBe(4);
+    },
+    TEST_MS,
+  );
+});
