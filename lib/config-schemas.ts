@@ -6,13 +6,18 @@ import { REGION_TOKEN } from "./bus.js";
 
 export const hostPort = z.string().refine((v) => parseHostPort(v) !== undefined, "must be HOST:PORT, e.g. 127.0.0.1:50051 or [::1]:50051");
 
-export function parseHostPort(text: string): { host: string; port: number } | undefined {
+/** An address to listen on: port 0 lets the system pick one (the process logs the port bound). */
+export const listenAddress = z
+  .string()
+  .refine((v) => parseHostPort(v, { allowZero: true }) !== undefined, "must be HOST:PORT, e.g. 127.0.0.1:50051 or [::1]:50051 (port 0: any free port)");
+
+export function parseHostPort(text: string, options: { allowZero?: boolean } = {}): { host: string; port: number } | undefined {
   const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text.trim());
   if (!m) return undefined;
   const host = m[1] ?? m[2] ?? "";
   const port = Number(m[3]);
   if (m[1] && isIP(m[1]) !== 6) return undefined;
-  if (port < 1 || port > 65535) return undefined;
+  if (port < (options.allowZero ? 0 : 1) || port > 65535) return undefined;
   return { host, port };
 }
 

@@ -22,6 +22,8 @@ export interface NatsBusOptions {
   connectTimeoutMs?: number;
 }
 
+const DRAIN_TIMEOUT_MS = 5000;
+
 /** The only module that imports `nats`: a move to the v3 `@nats-io/*` packages touches this file. */
 export async function connectNatsBus(options: NatsBusOptions): Promise<Bus> {
   const connectionOptions: ConnectionOptions = {
@@ -151,9 +153,19 @@ class NatsBus implements Bus {
     };
   }
 
+  /**
+   * Drains when connected (bounded), then closes in any case: while disconnected, the client's
+   * drain() returns without closing, and the reconnect loop would keep the process alive.
+   */
   async drain(): Promise<void> {
     if (this.nc.isClosed()) return;
-    await this.nc.drain();
+    if (this.connected) {
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, DRAIN_TIMEOUT_MS)));
+      await Promise.race([this.nc.drain().catch(() => undefined), bound]);
+      clearTimeout(timer);
+    }
+    if (!this.nc.isClosed()) await this.nc.close();
   }
 
   private async watchStatus(): Promise<void> {

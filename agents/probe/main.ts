@@ -43,7 +43,7 @@ export function agentCommand(deps: ProcessDeps): Command {
   command.action(async (flags: Record<string, unknown>) => {
     const s = resolveSettings(AGENT_SETTINGS, flags, deps.env);
     const agentId = s.agentId ?? `${hostname()}-${randomBytes(3).toString("hex")}`;
-    const logger = createLogger({ name: "agent", level: s.logLevel }).child({ region: s.region, agentId });
+    const logger = createLogger({ name: "agent", level: s.logLevel });
     const bus = await connectNatsBus({
       servers: s.nats!,
       name: `smtp-probe-agent@${s.region}/${agentId}`,

@@ -1,6 +1,6 @@
 import { Command } from "commander";
 import { addSettingFlags, resolveSettings, type Settings } from "../../lib/config.js";
-import { duration, hostPort, integer, parseHostPort } from "../../lib/config-schemas.js";
+import { duration, integer, listenAddress, parseHostPort } from "../../lib/config-schemas.js";
 import { ENGINE_SETTINGS, LOG_SETTINGS, NATS_SETTINGS, natsUrlSetting, POLICY_SETTINGS } from "../../lib/common-settings.js";
 import { createLogger } from "../../lib/logger.js";
 import { startCoordinator } from "./coordinator.js";
@@ -11,8 +11,8 @@ export const COORDINATOR_SETTINGS = {
     env: "SMTP_PROBE_LISTEN",
     placeholder: "HOST:PORT",
     default: "127.0.0.1:50051",
-    description: "address the gRPC API listens on",
-    schema: hostPort,
+    description: "address the gRPC API listens on (port 0: any free port, logged at start)",
+    schema: listenAddress,
   },
   nats: natsUrlSetting(false),
   ...NATS_SETTINGS,
@@ -62,7 +62,7 @@ export function coordinatorCommand(deps: ProcessDeps): Command {
   command.action(async (flags: Record<string, unknown>) => {
     const s = resolveSettings(COORDINATOR_SETTINGS, flags, deps.env);
     const logger = createLogger({ name: "coordinator", level: s.logLevel });
-    const listen = parseHostPort(s.listen)!;
+    const listen = parseHostPort(s.listen, { allowZero: true })!;
     const coordinator = await startCoordinator(
       {
         host: listen.host,

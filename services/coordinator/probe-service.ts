@@ -80,8 +80,8 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceServer {
       const now = Date.now();
       // The probe's own deadline, clamped by the caller's gRPC deadline (less a margin for the reply).
       const deadlineAt = Math.min(now + value.deadlineMs, callDeadline - 50, now + deps.limits.maxDeadlineMs);
-      const logger = deps.logger.child({ probeId });
-      logger.info({ host: value.host, ports: value.ports, regions, deadlineMs: deadlineAt - now }, "probe accepted");
+      const logger = deps.logger;
+      logger.info({ probeId, host: value.host, ports: value.ports, regions, deadlineMs: deadlineAt - now }, "probe accepted");
       emit?.({ accepted: { probeId, regions, ports: value.ports, deadline: new Date(deadlineAt) } });
 
       const tasks = await dispatchProbe(
@@ -117,14 +117,17 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceServer {
         durationMs: finishedAt.getTime() - startedAt.getTime(),
         complete: tasks.every((t) => t.result !== undefined),
       });
-      logger.info({ durationMs: report.durationMs, complete: report.complete }, "probe finished");
-      try {
+      logger.info({ probeId, durationMs: report.durationMs, complete: report.complete }, "probe finished");
+      const stored = (async () => {
         await deps.store.put(report);
         if (value.idempotencyKey) await deps.store.putIdempotency(value.idempotencyKey, probeId);
-      } catch (error) {
+      })().catch((error: unknown) => {
         // The caller still gets its report; only GetProbe will not find it.
-        logger.error({ err: error }, "could not store the report");
-      }
+        logger.error({ probeId, err: error }, "could not store the report");
+      });
+      // Usually stored before the answer, so GetProbe finds it at once; but a slow store (NATS
+      // gone, KV timing out) never holds the report back from the caller: it goes on behind.
+      await Promise.race([stored, sleep(Math.max(0, Math.min(STORE_WAIT_MS, callDeadline - Date.now() - 20)))]);
       return report;
     })();
 
@@ -178,6 +181,13 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceServer {
       );
     },
   };
+}
+
+/** How long a finished probe waits for its report to be stored before answering anyway. */
+const STORE_WAIT_MS = 1000;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 function liveRegions(agents: readonly { region: string }[]): string[] {

@@ -27,11 +27,19 @@ export async function natsServerAvailable(): Promise<string | undefined> {
   });
 }
 
-export async function startNatsServer(options: { jetstream?: boolean; extraArgs?: string[] } = {}): Promise<NatsServer> {
+export async function startNatsServer(
+  options: {
+    jetstream?: boolean;
+    extraArgs?: string[];
+    /** The address to listen on (and to put in the URL); default 127.0.0.1. E.g. a lab bridge's address. */
+    host?: string;
+  } = {},
+): Promise<NatsServer> {
+  const host = options.host ?? "127.0.0.1";
   const port = await freePort();
   const storeDir = await mkdtemp(join(tmpdir(), "smtp-probe-nats-"));
   let child: ChildProcess | undefined;
-  const args = ["-a", "127.0.0.1", "-p", String(port), ...(options.jetstream === false ? [] : ["-js", "-sd", storeDir]), ...(options.extraArgs ?? [])];
+  const args = ["-a", host, "-p", String(port), ...(options.jetstream === false ? [] : ["-js", "-sd", storeDir]), ...(options.extraArgs ?? [])];
 
   const start = async (): Promise<void> => {
     const proc = spawn("nats-server", args, { stdio: ["ignore", "ignore", "pipe"] });
@@ -48,7 +56,7 @@ export async function startNatsServer(options: { jetstream?: boolean; extraArgs?
 
   await start();
   return {
-    url: `nats://127.0.0.1:${port}`,
+    url: `nats://${host.includes(":") ? `[${host}]` : host}:${port}`,
     port,
     start,
     kill,
@@ -72,7 +80,7 @@ export async function startNatsServer(options: { jetstream?: boolean; extraArgs?
   async function waitForPort(p: number): Promise<void> {
     for (;;) {
       const ok = await new Promise<boolean>((resolve) => {
-        const socket = net.connect(p, "127.0.0.1");
+        const socket = net.connect(p, host);
         socket.once("connect", () => {
           socket.destroy();
           resolve(true);
