@@ -62,6 +62,14 @@ export const ENGINE_SETTINGS = {
     description: "egress canary: a target the agent checks its own outbound connections against, per port; repeatable",
     schema: hostPortList,
   },
+  canaryTimeout: {
+    flag: "--canary-timeout",
+    env: "SMTP_PROBE_CANARY_TIMEOUT",
+    placeholder: "DURATION",
+    default: "10s",
+    description: "deadline of one canary check (at most 10s)",
+    schema: duration.refine((ms) => ms >= 1 && ms <= 10_000, "must be between 1ms and 10s"),
+  },
   canaryInterval: { flag: "--canary-interval", env: "SMTP_PROBE_CANARY_INTERVAL", placeholder: "DURATION", default: "60s", description: "how often canaries are checked", schema: duration },
 } satisfies Record<string, Setting<unknown>>;
 

@@ -58,6 +58,7 @@ export function agentCommand(deps: ProcessDeps): Command {
         concurrency: s.concurrency,
         canaries: s.canary.map((c) => parseHostPort(c)!),
         canaryIntervalMs: s.canaryInterval,
+        canaryDeadlineMs: s.canaryTimeout,
         defaultEhloName: s.ehloName,
         dnsServers: s.dnsServer.length > 0 ? s.dnsServer : undefined,
         extraCa: s.caFile ? await readFile(s.caFile, "utf8") : undefined,

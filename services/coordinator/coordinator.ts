@@ -28,6 +28,7 @@ export interface CoordinatorConfig {
     concurrency: number;
     canaries: CanaryTarget[];
     canaryIntervalMs: number;
+    canaryDeadlineMs: number;
     ehloName?: string;
     dnsServers: string[];
     caFile?: string;
@@ -59,6 +60,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
         concurrency: e.concurrency,
         canaries: e.canaries,
         canaryIntervalMs: e.canaryIntervalMs,
+        canaryDeadlineMs: e.canaryDeadlineMs,
         defaultEhloName: e.ehloName,
         dnsServers: e.dnsServers.length > 0 ? e.dnsServers : undefined,
         extraCa: e.caFile ? await readFile(e.caFile, "utf8") : undefined,

@@ -80,6 +80,7 @@ export function coordinatorCommand(deps: ProcessDeps): Command {
           concurrency: s.concurrency,
           canaries: s.canary.map((c) => parseHostPort(c)!),
           canaryIntervalMs: s.canaryInterval,
+          canaryDeadlineMs: s.canaryTimeout,
           ehloName: s.ehloName,
           dnsServers: s.dnsServer,
           caFile: s.caFile,
