@@ -2,14 +2,13 @@
 // (check-args.ts), one place that turns every usage problem into one line and exit code 2.
 // Each command is a `command(...)` here with its action in its own module: `check` (local in
 // check-command.ts, through a coordinator in remote-check.ts), `regions` (regions-command.ts),
-// and the long-running `coordinator` and `agent`.
+// and the long-running `coordinator` and `agent`. Actions import their modules when they run, so
+// that starting the command does not load gRPC, NATS and the engine it will not use.
 import { Command, CommanderError, Option } from "commander";
 import { parseCheckArgs, type CheckFlags } from "./check-args.js";
-import { runCheck, type CheckDeps } from "./check-command.js";
+import type { CheckDeps } from "./check-command.js";
 import { parseCoordinatorAddress } from "./coordinator-address.js";
 import { ExitCode } from "./exit-codes.js";
-import { runRegions } from "./regions-command.js";
-import { runRemoteCheck } from "./remote-check.js";
 import { chooseCheckMode, COORDINATOR_ENV, parseRemoteCheckArgs } from "./remote-check-args.js";
 import { UsageError } from "./usage-error.js";
 import { ConfigError } from "../lib/config.js";
@@ -167,10 +166,12 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
     .action(async (host: string, flags: CheckFlags) => {
       const mode = chooseCheckMode(flags, deps.envCoordinator);
       if (mode.kind === "remote") {
+        const { runRemoteCheck } = await import("./remote-check.js");
         setExitCode(await runRemoteCheck(parseRemoteCheckArgs(host, flags, mode.coordinator), deps));
         return;
       }
       const request = parseCheckArgs(host, flags, { ehloName: deps.defaultEhloName });
+      const { runCheck } = await import("./check-command.js");
       setExitCode(await runCheck(request, deps));
     });
 
@@ -185,6 +186,7 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
       const given = flags.coordinator ?? (deps.envCoordinator?.trim() ? deps.envCoordinator : undefined);
       if (given === undefined) throw new UsageError("--coordinator", `needed: the coordinator to ask, HOST[:PORT] (or set ${COORDINATOR_ENV})`);
       const coordinator = parseCoordinatorAddress(given, flags.coordinator === undefined ? COORDINATOR_ENV : "--coordinator");
+      const { runRegions } = await import("./regions-command.js");
       setExitCode(await runRegions({ coordinator, json: flags.json ?? false, colorAllowed: flags.color ?? true }, deps));
     });
 

@@ -6,10 +6,7 @@ import { addSettingFlags, resolveSettings, type Settings } from "../../lib/confi
 import { duration, optionalText, parseHostPort, region } from "../../lib/config-schemas.js";
 import { ENGINE_SETTINGS, LOG_SETTINGS, NATS_SETTINGS, natsUrlSetting, POLICY_SETTINGS } from "../../lib/common-settings.js";
 import { createLogger } from "../../lib/logger.js";
-import { connectNatsBus } from "../../lib/nats-bus.js";
 import type { ProcessDeps } from "../../services/coordinator/main.js";
-import { startAgent } from "./agent.js";
-import { createTargetPolicy } from "./target-policy.js";
 
 
 export const AGENT_SETTINGS = {
@@ -44,6 +41,11 @@ export function agentCommand(deps: ProcessDeps): Command {
     const s = resolveSettings(AGENT_SETTINGS, flags, deps.env);
     const agentId = s.agentId ?? `${hostname()}-${randomBytes(3).toString("hex")}`;
     const logger = createLogger({ name: "agent", level: s.logLevel });
+    const [{ connectNatsBus }, { startAgent }, { createTargetPolicy }] = await Promise.all([
+      import("../../lib/nats-bus.js"),
+      import("./agent.js"),
+      import("./target-policy.js"),
+    ]);
     const bus = await connectNatsBus({
       servers: s.nats!,
       name: `smtp-probe-agent@${s.region}/${agentId}`,

@@ -3,7 +3,6 @@ import { addSettingFlags, resolveSettings, type Settings } from "../../lib/confi
 import { duration, integer, listenAddress, parseHostPort } from "../../lib/config-schemas.js";
 import { ENGINE_SETTINGS, LOG_SETTINGS, NATS_SETTINGS, natsUrlSetting, POLICY_SETTINGS } from "../../lib/common-settings.js";
 import { createLogger } from "../../lib/logger.js";
-import { startCoordinator } from "./coordinator.js";
 
 export const COORDINATOR_SETTINGS = {
   listen: {
@@ -63,6 +62,7 @@ export function coordinatorCommand(deps: ProcessDeps): Command {
     const s = resolveSettings(COORDINATOR_SETTINGS, flags, deps.env);
     const logger = createLogger({ name: "coordinator", level: s.logLevel });
     const listen = parseHostPort(s.listen, { allowZero: true })!;
+    const { startCoordinator } = await import("./coordinator.js");
     const coordinator = await startCoordinator(
       {
         host: listen.host,

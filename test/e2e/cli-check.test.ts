@@ -13,7 +13,7 @@ import { startSmtpFixture, type SmtpFixture } from "../helpers/smtp-fixture.js";
 import { closeServer, listenLoopback } from "../helpers/wait.js";
 
 const BIN = fileURLToPath(new URL("../../bin/smtp-probe.js", import.meta.url));
-const TEST_MS = 8_000;
+const TEST_MS = 40_000;
 
 interface Run {
   code: number | null;
@@ -22,7 +22,7 @@ interface Run {
 }
 
 /** Runs the binary; killed after killMs so that a hang fails the test instead of stalling it. */
-function smtpProbe(args: string[], env: Record<string, string> = {}, killMs = 6_000): Promise<Run> {
+function smtpProbe(args: string[], env: Record<string, string> = {}, killMs = 30_000): Promise<Run> {
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
   for (const name of ["NO_COLOR", "FORCE_COLOR"]) if (!(name in env)) delete childEnv[name];
   return new Promise((resolve, reject) => {
