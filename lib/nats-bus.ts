@@ -51,6 +51,9 @@ export async function connectNatsBus(options: NatsBusOptions): Promise<Bus> {
 class NatsBus implements Bus {
   readonly kind = "nats" as const;
   private connected = true;
+  private replyMux: string | undefined;
+  private nextToken = 0;
+  private readonly replyHandlers = new Map<string, (event: ReplyEvent) => void>();
   private readonly listeners = new Set<(connected: boolean) => void>();
 
   constructor(private readonly nc: NatsConnection) {
@@ -72,18 +75,32 @@ class NatsBus implements Bus {
     return { unsubscribe: () => sub.unsubscribe() };
   }
 
+  /**
+   * One wildcard subscription serves every request's replies (`<inbox>.<token>`), as nats.js does
+   * for its own requests: a subscription per request would cost a SUB and an UNSUB on the
+   * critical path of every task.
+   */
   request(subject: string, data: Uint8Array, onReply: (event: ReplyEvent) => void): BusSubscription {
-    const inbox = createInbox();
-    const sub = this.nc.subscribe(inbox, {
+    this.replyMux ??= this.startReplyMux();
+    const token = String((this.nextToken += 1));
+    this.replyHandlers.set(token, onReply);
+    this.nc.publish(subject, data, { reply: `${this.replyMux}.${token}` });
+    return { unsubscribe: () => void this.replyHandlers.delete(token) };
+  }
+
+  private startReplyMux(): string {
+    const prefix = createInbox();
+    this.nc.subscribe(`${prefix}.*`, {
       callback: (error, msg) => {
         if (error) return;
+        const handler = this.replyHandlers.get(msg.subject.slice(prefix.length + 1));
+        if (!handler) return;
         // The server answers 503 when nothing subscribes to the subject (no responders).
-        if (msg.headers?.hasError && msg.headers.code === 503) onReply({ kind: "no_responders" });
-        else onReply({ kind: "message", data: msg.data });
+        if (msg.headers?.hasError && msg.headers.code === 503) handler({ kind: "no_responders" });
+        else handler({ kind: "message", data: msg.data });
       },
     });
-    this.nc.publish(subject, data, { reply: inbox });
-    return { unsubscribe: () => sub.unsubscribe() };
+    return prefix;
   }
 
   async serve(spec: ServiceSpec): Promise<ServedService> {

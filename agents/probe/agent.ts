@@ -76,6 +76,9 @@ export const AGENT_DEFAULTS = {
 } as const;
 
 /** A task's heartbeat_ms is held within these bounds (a tiny one would flood the caller). */
+/** Phase changes closer together than this share one progress message. */
+export const PROGRESS_MIN_GAP_MS = 100;
+
 export const HEARTBEAT_BOUNDS = { minMs: 50, maxMs: 60_000 } as const;
 
 const AGENT_ID = /^[\x21-\x7e]{1,128}$/;
@@ -364,6 +367,7 @@ class TaskRun {
   private readonly arrivedLate: boolean;
   private progress: TaskProgress;
   private heartbeat: NodeJS.Timeout | undefined;
+  private lastProgressAt = 0;
   private queueDeadline: NodeJS.Timeout | undefined;
   private readonly log: Logger;
 
@@ -465,7 +469,14 @@ class TaskRun {
 
   private onProgress(p: HandshakeProgress): void {
     this.progress = { ...this.progress, phase: p.phase, host: p.host, address: p.address, queued: false };
-    this.sendProgress();
+    // A phase change goes out at once unless one went out less than PROGRESS_MIN_GAP_MS ago: each
+    // message wakes NATS and the coordinator in the middle of the handshake (bench). A phase that
+    // lasts longer is reported by the next heartbeat, which always carries the latest phase.
+    const now = performance.now();
+    if (now - this.lastProgressAt >= PROGRESS_MIN_GAP_MS) {
+      this.lastProgressAt = now;
+      this.sendProgress();
+    }
   }
 
   private stopHeartbeat(): void {

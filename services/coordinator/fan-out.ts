@@ -146,6 +146,7 @@ interface TaskRun {
   /** How the previous attempt was lost, for the report of a retry that fails too. */
   previousLoss?: string;
   report?: TaskReport;
+  log?: Logger;
 }
 
 class Dispatch {
@@ -252,7 +253,7 @@ class Dispatch {
 
   private onReply(run: TaskRun, attempt: number, event: ReplyEvent): void {
     if (run.report || attempt !== run.attempt) return;
-    const log = this.log.child({ region: run.region, port: run.port, taskId: run.taskId });
+    const log = (run.log ??= this.log.child({ region: run.region, port: run.port, taskId: run.taskId }));
     if (event.kind === "no_responders") {
       if (attempt === 1) this.finish(run, TaskStatus.TASK_STATUS_NO_AGENT, `no agent serves region ${run.region}`);
       else this.finish(run, TaskStatus.TASK_STATUS_AGENT_LOST, `${run.previousLoss}, and no other agent of region ${run.region} was there to retry on`);

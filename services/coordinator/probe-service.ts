@@ -51,7 +51,10 @@ class CallError extends Error {
  * task per region × port, compares and stores. Probe and StreamProbe share one path.
  */
 export function createProbeService(deps: ProbeServiceDeps): ProbeServiceServer {
+  /** Probes by idempotency key, from start until their report is stored. */
   const inFlightByKey = new Map<string, Promise<ProbeReport>>();
+  /** Finished reports whose store write has not completed yet (bounded by the probes in flight). */
+  const storing = new Map<string, ProbeReport>();
 
   async function runProbe(request: ProbeRequest, callDeadline: number, signal: AbortSignal, emit?: Emit): Promise<ProbeReport> {
     const validation = validateProbeRequest(request, { maxDeadlineMs: deps.limits.maxDeadlineMs });
@@ -118,22 +121,26 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceServer {
         complete: tasks.every((t) => t.result !== undefined),
       });
       logger.info({ probeId, durationMs: report.durationMs, complete: report.complete }, "probe finished");
-      const stored = (async () => {
+      // The caller is answered first; the store write goes on behind it (a JetStream round trip,
+      // or a timeout while NATS is away, never delays the report). Until it is written, GetProbe
+      // and a repeated idempotency key find the report in `storing`.
+      storing.set(probeId, report);
+      void (async () => {
         await deps.store.put(report);
         if (value.idempotencyKey) await deps.store.putIdempotency(value.idempotencyKey, probeId);
-      })().catch((error: unknown) => {
-        // The caller still gets its report; only GetProbe will not find it.
-        logger.error({ probeId, err: error }, "could not store the report");
-      });
-      // Usually stored before the answer, so GetProbe finds it at once; but a slow store (NATS
-      // gone, KV timing out) never holds the report back from the caller: it goes on behind.
-      await Promise.race([stored, sleep(Math.max(0, Math.min(STORE_WAIT_MS, callDeadline - Date.now() - 20)))]);
+      })()
+        .catch((error: unknown) => logger.error({ probeId, err: error }, "could not store the report"))
+        .finally(() => {
+          storing.delete(probeId);
+          if (value.idempotencyKey && inFlightByKey.get(value.idempotencyKey) === run) inFlightByKey.delete(value.idempotencyKey);
+        });
       return report;
     })();
 
     if (value.idempotencyKey) {
       inFlightByKey.set(value.idempotencyKey, run);
-      void run.finally(() => inFlightByKey.delete(value.idempotencyKey)).catch(() => undefined);
+      // A failed run is forgotten at once; a finished one when its report is stored (above).
+      run.catch(() => inFlightByKey.delete(value.idempotencyKey));
     }
     return run;
   }
@@ -168,6 +175,11 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceServer {
         callback(invalidArgument([{ field: "probe_id", description: "must be a probe id as returned by Probe (a UUID)" }]));
         return;
       }
+      const pending = storing.get(probeId);
+      if (pending) {
+        callback(null, pending);
+        return;
+      }
       deps.store.get(probeId).then(
         (report) => (report ? callback(null, report) : callback(serviceError(status.NOT_FOUND, `no stored report for probe ${probeId} (unknown, or expired)`))),
         (error: unknown) => callback(toServiceError(error, deps.logger)),
@@ -181,13 +193,6 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceServer {
       );
     },
   };
-}
-
-/** How long a finished probe waits for its report to be stored before answering anyway. */
-const STORE_WAIT_MS = 1000;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 function liveRegions(agents: readonly { region: string }[]): string[] {
