@@ -163,7 +163,10 @@ class Handshake {
   private readonly start = performance.now();
   private readonly startedAt = new Date();
   private readonly timings: PhaseTiming[] = [];
-  private readonly stopSignal: AbortController = new AbortController();
+  /** Set once when the probe is aborted; `stopped` rejects with it. */
+  private stopReason: HandshakeStop | undefined;
+  private rejectStopped: ((stop: HandshakeStop) => void) | undefined;
+  private readonly stopped = new Promise<never>((_resolve, reject) => (this.rejectStopped = reject));
   private phase: Phase = Phase.PHASE_CONNECT;
   private pendingTlsFacts: (() => TlsInfo) | undefined;
   /** The name sent in EHLO/HELO: the configured one, or an address literal known after connect. */
@@ -175,6 +178,7 @@ class Handshake {
     readonly options: ResolvedOptions,
     private readonly context: HandshakeContext,
   ) {
+    void this.stopped.catch(() => undefined); // rejected even when no step is waiting on it
     this.transcript = new TranscriptRecorder(this.start, options.maxTranscriptBytes);
     this.ehloName = options.ehloName;
     this.result = HandshakeResult.fromPartial({
@@ -238,19 +242,20 @@ class Handshake {
     return this.result;
   }
 
-  /** Rejects as soon as the probe is aborted, whatever the step is waiting for. */
+  /**
+   * Rejects as soon as the probe is aborted, whatever the step is waiting for. One promise per
+   * handshake serves every step (an AbortSignal listener per step costs more, bench:engine).
+   */
   private guard<T>(work: Promise<T>): Promise<T> {
-    const signal = this.stopSignal.signal;
-    return new Promise<T>((resolve, reject) => {
-      const onAbort = (): void => reject(signal.reason);
-      if (signal.aborted) return onAbort();
-      signal.addEventListener("abort", onAbort, { once: true });
-      work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-    });
+    if (this.stopReason) {
+      work.catch(() => undefined);
+      return Promise.reject(this.stopReason);
+    }
+    return Promise.race([work, this.stopped]);
   }
 
   private abort(why: "deadline" | "cancelled"): void {
-    if (this.stopSignal.signal.aborted) return;
+    if (this.stopReason) return;
     const stop =
       why === "deadline"
         ? new HandshakeStop(
@@ -260,7 +265,8 @@ class Handshake {
           )
         : new HandshakeStop(Outcome.OUTCOME_CANCELLED, FailureSource.FAILURE_SOURCE_INTERNAL, "cancelled by the caller");
     this.transcript.event(why === "deadline" ? "deadline exceeded" : "cancelled", this.session?.isTls ?? false);
-    this.stopSignal.abort(stop);
+    this.stopReason = stop;
+    this.rejectStopped?.(stop);
     this.collectTlsFacts();
     // Close the socket at once: nothing more is read or sent.
     this.session?.destroy();
