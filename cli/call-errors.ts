@@ -51,9 +51,10 @@ function violationLine(field: string, description: string): string {
 
 /**
  * Exit codes (cli/exit-codes.ts): INVALID_ARGUMENT and PERMISSION_DENIED are bad usage (2), one
- * line per field violation, or the policy's reason; every other status means the service gave no
- * answer (4): UNAVAILABLE (nothing listens, connection refused, DNS), DEADLINE_EXCEEDED,
- * FAILED_PRECONDITION (no region has a live agent), UNAUTHENTICATED, INTERNAL, ...
+ * line per field violation, or the policy's reason; UNAUTHENTICATED is bad usage too (2: wrong or
+ * missing credentials, one line); every other status means the service gave no answer (4):
+ * UNAVAILABLE (nothing listens, connection refused, DNS, a TLS handshake refused),
+ * DEADLINE_EXCEEDED, FAILED_PRECONDITION (no region has a live agent), INTERNAL, ...
  */
 export function describeCallFailure(error: CallError, coordinator: CoordinatorAddress, callTimeoutMs?: number): CallFailure {
   const details = safe(oneLine(error.details || error.message || "no details"));
@@ -69,6 +70,11 @@ export function describeCallFailure(error: CallError, coordinator: CoordinatorAd
       const label = field ? `${safe(flagOfField(field))}: ` : "";
       return { exitCode: ExitCode.usage, lines: [`${label}denied by the target policy of the ${where}: ${details}`] };
     }
+    case status.UNAUTHENTICATED:
+      return {
+        exitCode: ExitCode.usage,
+        lines: [`the ${where} refused the credentials: ${details} (give --token or SMTP_PROBE_TOKEN, or --client-cert and --client-key)`],
+      };
     case status.UNAVAILABLE:
       return { exitCode: ExitCode.unavailable, lines: [`${where} is unavailable: ${unavailableReason(details)}`] };
     case status.DEADLINE_EXCEEDED: {

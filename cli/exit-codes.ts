@@ -4,7 +4,9 @@ import { TaskStatus, VerdictKind, type ProbeReport } from "../gen/smtpprobe/v1/p
 /**
  * Exit codes of `smtp-probe check`. When several apply, the highest in this list wins:
  *
- *   2    bad usage: a flag, a value or the host is wrong; nothing was probed
+ *   2    bad usage: a flag, a value or the host is wrong; nothing was probed. Through a
+ *        coordinator also its INVALID_ARGUMENT, PERMISSION_DENIED and UNAUTHENTICATED (wrong or
+ *        missing credentials: --token, SMTP_PROBE_TOKEN, the client certificate)
  *   130  interrupted (Ctrl-C): the probes were cancelled; what was seen so far is printed
  *   3    unreachable: on some port no handshake completed (reached QUIT) — DNS failed, the policy
  *        denied, refused, timed out, reset, closed, rejected or deferred by the banner, TLS failed…

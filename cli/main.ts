@@ -30,6 +30,7 @@ try {
     readFile: (path) => readFile(path, "utf8"),
     signal: interrupt.signal,
     envCoordinator: process.env.SMTP_PROBE_COORDINATOR,
+    envToken: process.env.SMTP_PROBE_TOKEN,
   });
 } catch (error) {
   // Only a bug gets here: a target that misbehaves is data in the result.

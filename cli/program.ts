@@ -8,6 +8,7 @@ import { Command, CommanderError, Option } from "commander";
 import { parseCheckArgs, type CheckFlags } from "./check-args.js";
 import type { CheckDeps } from "./check-command.js";
 import { parseCoordinatorAddress } from "./coordinator-address.js";
+import { loadCoordinatorCredentials, refuseCredentialFlagsLocally, TOKEN_ENV, type CredentialFlags } from "./coordinator-credentials.js";
 import { ExitCode } from "./exit-codes.js";
 import { chooseCheckMode, COORDINATOR_ENV, parseRemoteCheckArgs } from "./remote-check-args.js";
 import { UsageError } from "./usage-error.js";
@@ -21,6 +22,8 @@ export interface CliDeps extends CheckDeps {
   defaultEhloName: string;
   /** SMTP_PROBE_COORDINATOR: the coordinator when --coordinator is not given (empty: none). */
   envCoordinator?: string;
+  /** SMTP_PROBE_TOKEN: the bearer token for the coordinator when --token is not given (empty: none). */
+  envToken?: string;
 }
 
 const CHECK_HELP = `
@@ -48,6 +51,8 @@ Exit codes (the first that applies, in this order):
   3    unreachable: on some port no handshake completed (DNS failed, refused,
        timed out, rejected by the banner, TLS failed, ...); with --coordinator:
        some port is unreachable everywhere or blocked from some region
+  2    also: the coordinator refused the credentials (UNAUTHENTICATED: wrong
+       or missing --token / client certificate)
   4    with --coordinator: no answer - the coordinator is unreachable, the call
        failed or ran out of time, or no region could test some port
   1    some handshake has an error finding; with --coordinator also an
@@ -66,8 +71,9 @@ Examples:
 `;
 
 const REGIONS_HELP = `
-Exit codes: 0 listed (also when no region has a live agent), 2 bad usage,
-4 the coordinator is unreachable or the call failed, 130 interrupted.
+Exit codes: 0 listed (also when no region has a live agent), 2 bad usage or
+wrong or missing credentials (UNAUTHENTICATED), 4 the coordinator is unreachable
+or the call failed, 130 interrupted.
 `;
 
 /** Runs the command line and returns the exit code; never calls process.exit. */
@@ -124,6 +130,15 @@ function suffix(text: string): string {
   return rest ? ` ${rest}` : "";
 }
 
+/** --token, --coordinator-ca, --client-cert, --client-key: how the CLI proves who it is to a coordinator. */
+function addCredentialFlags(command: Command): Command {
+  return command
+    .option("--token <token>", `with a coordinator: bearer token sent as "authorization: Bearer ..." (env ${TOKEN_ENV}); never printed`)
+    .option("--coordinator-ca <file>", "with a coordinator: connect with TLS, trusting the CA certificates (PEM) in this file")
+    .option("--client-cert <file>", "with a coordinator: TLS client certificate (PEM) for mutual TLS; needs --client-key")
+    .option("--client-key <file>", "with a coordinator: the private key (PEM) of --client-cert");
+}
+
 function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Command {
   const program = new Command("smtp-probe")
     .description("Can this mail server be reached over SMTP, on which ports, and how securely?")
@@ -140,7 +155,7 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
 
   const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
-  program
+  const check = program
     .command("check")
     .description(
       "probe a mail server: resolve, connect, banner, EHLO, STARTTLS, TLS, EHLO, QUIT; from this machine, or with --coordinator from the coordinator's regions",
@@ -161,33 +176,39 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
     .option("--no-color", "no colour, even on a terminal")
     .option("--coordinator <host[:port]>", `probe through this coordinator, from its regions (env ${COORDINATOR_ENV})`)
     .addOption(new Option("--regions <names>", "with a coordinator: the regions to probe from, comma-separated or repeated (default: every region with a live agent)").argParser(collect))
-    .option("--local", `probe from this machine even when ${COORDINATOR_ENV} is set`)
+    .option("--local", `probe from this machine even when ${COORDINATOR_ENV} is set`);
+  addCredentialFlags(check)
     .addHelpText("after", CHECK_HELP)
-    .action(async (host: string, flags: CheckFlags) => {
+    .action(async (host: string, flags: CheckFlags & CredentialFlags) => {
       const mode = chooseCheckMode(flags, deps.envCoordinator);
       if (mode.kind === "remote") {
+        const request = parseRemoteCheckArgs(host, flags, mode.coordinator);
+        request.credentials = await loadCoordinatorCredentials(flags, deps.envToken, deps.readFile);
         const { runRemoteCheck } = await import("./remote-check.js");
-        setExitCode(await runRemoteCheck(parseRemoteCheckArgs(host, flags, mode.coordinator), deps));
+        setExitCode(await runRemoteCheck(request, deps));
         return;
       }
+      refuseCredentialFlagsLocally(flags);
       const request = parseCheckArgs(host, flags, { ehloName: deps.defaultEhloName });
       const { runCheck } = await import("./check-command.js");
       setExitCode(await runCheck(request, deps));
     });
 
-  program
+  const regions = program
     .command("regions")
     .description("list a coordinator's regions and their live agents: version, load, last seen, egress per port")
     .option("--coordinator <host[:port]>", `the coordinator to ask (env ${COORDINATOR_ENV})`)
     .option("--json", "print the ListRegionsResponse as JSON (the protobuf JSON form), nothing else on stdout")
-    .option("--no-color", "no colour, even on a terminal")
+    .option("--no-color", "no colour, even on a terminal");
+  addCredentialFlags(regions)
     .addHelpText("after", REGIONS_HELP)
-    .action(async (flags: { coordinator?: string; json?: boolean; color?: boolean }) => {
+    .action(async (flags: { coordinator?: string; json?: boolean; color?: boolean } & CredentialFlags) => {
       const given = flags.coordinator ?? (deps.envCoordinator?.trim() ? deps.envCoordinator : undefined);
       if (given === undefined) throw new UsageError("--coordinator", `needed: the coordinator to ask, HOST[:PORT] (or set ${COORDINATOR_ENV})`);
       const coordinator = parseCoordinatorAddress(given, flags.coordinator === undefined ? COORDINATOR_ENV : "--coordinator");
+      const credentials = await loadCoordinatorCredentials(flags, deps.envToken, deps.readFile);
       const { runRegions } = await import("./regions-command.js");
-      setExitCode(await runRegions({ coordinator, json: flags.json ?? false, colorAllowed: flags.color ?? true }, deps));
+      setExitCode(await runRegions({ coordinator, json: flags.json ?? false, colorAllowed: flags.color ?? true, credentials }, deps));
     });
 
   // The long-running processes: each reads its settings (flags, then SMTP_PROBE_* variables).

@@ -1,30 +1,33 @@
 // `smtp-probe regions --coordinator ADDR [--json]`: the coordinator's live agents per region.
-import { Metadata, type ServiceError } from "@grpc/grpc-js";
+import type { ServiceError } from "@grpc/grpc-js";
 import { ListRegionsResponse } from "../gen/smtpprobe/v1/probe_service.js";
 import { describeCallFailure } from "./call-errors.js";
 import type { CheckDeps } from "./check-command.js";
 import { makeStyle, shouldUseColor } from "./colors.js";
 import type { CoordinatorAddress } from "./coordinator-address.js";
+import type { CoordinatorCredentials } from "./coordinator-credentials.js";
 import { ExitCode, type ExitCodeValue } from "./exit-codes.js";
 import { formatRegions } from "./format-regions.js";
-import { createProbeClient } from "./grpc-client.js";
+import { callMetadata, createProbeClient } from "./grpc-client.js";
 
 export interface RegionsRequest {
   coordinator: CoordinatorAddress;
   json: boolean;
   colorAllowed: boolean;
+  /** Token and TLS for the coordinator. */
+  credentials: CoordinatorCredentials;
 }
 
 /** The coordinator asks its agents (discovery), which takes up to about half a second. */
 export const REGIONS_TIMEOUT_MS = 10_000;
 
 export async function runRegions(request: RegionsRequest, deps: CheckDeps): Promise<ExitCodeValue> {
-  const client = createProbeClient(request.coordinator.target);
+  const client = createProbeClient(request.coordinator.target, request.credentials);
   let result: { response: ListRegionsResponse } | { error: ServiceError };
   try {
     result = await new Promise((resolve) => {
       const cancel = (): void => call.cancel();
-      const call = client.listRegions({}, new Metadata(), { deadline: Date.now() + REGIONS_TIMEOUT_MS }, (error, response) => {
+      const call = client.listRegions({}, callMetadata(request.credentials), { deadline: Date.now() + REGIONS_TIMEOUT_MS }, (error, response) => {
         deps.signal.removeEventListener("abort", cancel);
         resolve(error ? { error } : { response });
       });

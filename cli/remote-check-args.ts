@@ -11,6 +11,7 @@ import { ProbeRequest } from "../gen/smtpprobe/v1/probe_service.js";
 import { DEFAULTS } from "../agents/smtp/options.js";
 import { parseHost, parsePorts, parseTimeout, parseTlsMode, quote, type CheckFlags } from "./check-args.js";
 import { parseCoordinatorAddress, type CoordinatorAddress } from "./coordinator-address.js";
+import type { CoordinatorCredentials } from "./coordinator-credentials.js";
 import { UsageError } from "./usage-error.js";
 
 export const COORDINATOR_ENV = "SMTP_PROBE_COORDINATOR";
@@ -32,6 +33,8 @@ export interface RemoteCheckRequest {
   transcript: boolean;
   json: boolean;
   colorAllowed: boolean;
+  /** Token and TLS for the coordinator (coordinator-credentials.ts); none: plaintext, no token. */
+  credentials?: CoordinatorCredentials;
 }
 
 /**

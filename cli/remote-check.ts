@@ -2,7 +2,7 @@
 // StreamProbe RPC. While it runs, the region × port matrix is drawn live on stderr (a terminal
 // only) as events arrive; at the end the report is printed once on stdout, in human form or as
 // protobuf JSON. Returns the exit code (exit-codes.ts).
-import { Metadata, type ServiceError } from "@grpc/grpc-js";
+import type { ServiceError } from "@grpc/grpc-js";
 import { ProbeReport, TaskStatus, type ProbeEvent, type ProbeServiceClient } from "../gen/smtpprobe/v1/probe_service.js";
 import { describeCallFailure } from "./call-errors.js";
 import type { CheckDeps } from "./check-command.js";
@@ -10,7 +10,7 @@ import { makeStyle, shouldUseColor, type Style } from "./colors.js";
 import { ExitCode, exitCodeForReport, type ExitCodeValue } from "./exit-codes.js";
 import { formatMatrix, liveMatrixView, SPINNER } from "./format-matrix.js";
 import { formatReport } from "./format-report.js";
-import { createProbeClient } from "./grpc-client.js";
+import { callMetadata, createProbeClient } from "./grpc-client.js";
 import { safe } from "./labels.js";
 import { applyProbeEvent, countDone, createLiveProbe, partialReport, type LiveProbe } from "./live-probe.js";
 import { LiveView } from "./live-view.js";
@@ -36,7 +36,7 @@ export async function runRemoteCheck(request: RemoteCheckRequest, deps: CheckDep
   timer?.unref();
   redraw();
 
-  const client = createProbeClient(request.coordinator.target);
+  const client = createProbeClient(request.coordinator.target, request.credentials);
   let error: ServiceError | undefined;
   try {
     error = await streamProbe(client, request, state, deps.signal, redraw);
@@ -78,7 +78,7 @@ function streamProbe(
   onEvent: () => void,
 ): Promise<ServiceError | undefined> {
   return new Promise((resolve) => {
-    const call = client.streamProbe(request.request, new Metadata(), { deadline: Date.now() + request.callTimeoutMs });
+    const call = client.streamProbe(request.request, callMetadata(request.credentials), { deadline: Date.now() + request.callTimeoutMs });
     const cancel = (): void => call.cancel();
     let settled = false;
     const finish = (error?: ServiceError): void => {

@@ -7,6 +7,8 @@ import type { Bus } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
 import { MemoryBus } from "../../lib/memory-bus.js";
 import { connectNatsBus, type NatsBusOptions } from "../../lib/nats-bus.js";
+import { ServerCredentials } from "@grpc/grpc-js";
+import { callerAuthInterceptor } from "./caller-auth.js";
 import { createProbeService } from "./probe-service.js";
 import { RegionDirectory } from "./region-directory.js";
 import { openReportStore } from "./report-store.js";
@@ -34,6 +36,13 @@ export interface CoordinatorConfig {
     caFile?: string;
   };
   version: string;
+  /** Caller authentication; undefined: none (the caller checked that the address is loopback). */
+  auth?: {
+    /** Serve TLS with this certificate chain and key (PEM). */
+    tls?: { certPem: string; keyPem: string; /** Mutual TLS: client certificates must chain to this CA (PEM). */ clientCaPem?: string };
+    /** Bearer tokens → caller names. */
+    tokens?: ReadonlyMap<string, string>;
+  };
 }
 
 export interface RunningCoordinator {
@@ -79,7 +88,20 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
     logger,
     limits: { maxDeadlineMs: config.maxDeadlineMs, heartbeatMs: config.heartbeatMs },
   });
-  const server = await startGrpcServer({ host: config.host, port: config.port, service });
+  const tls = config.auth?.tls;
+  const server = await startGrpcServer({
+    host: config.host,
+    port: config.port,
+    service,
+    credentials: tls
+      ? ServerCredentials.createSsl(
+          tls.clientCaPem ? Buffer.from(tls.clientCaPem) : null,
+          [{ cert_chain: Buffer.from(tls.certPem), private_key: Buffer.from(tls.keyPem) }],
+          tls.clientCaPem !== undefined,
+        )
+      : undefined,
+    interceptors: [callerAuthInterceptor({ tokens: config.auth?.tokens, mutualTls: tls?.clientCaPem !== undefined })],
+  });
   // Health follows the NATS connection: NOT_SERVING while it is down, SERVING when it is back.
   server.setServing(bus.isConnected());
   const removeListener = bus.onConnectionChange((connected) => {
@@ -87,7 +109,9 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
     logger[connected ? "info" : "warn"]({ connected }, connected ? "NATS connection back: serving" : "NATS connection lost: not serving");
   });
   const mode = config.nats ? "distributed" : "embedded";
-  logger.info({ listen: `${config.host}:${server.port}`, mode, store: store.kind }, "coordinator serving");
+  const callers = [config.auth?.tokens ? "bearer tokens" : "", tls?.clientCaPem ? "mutual TLS" : ""].filter(Boolean).join(" and ");
+  if (!callers) logger.warn("no caller authentication: listening on loopback only");
+  logger.info({ listen: `${config.host}:${server.port}`, mode, store: store.kind, tls: Boolean(tls), callers: callers || "none" }, "coordinator serving");
 
   let stopping: Promise<void> | undefined;
   return {

@@ -1,8 +1,12 @@
 import { Command } from "commander";
-import { addSettingFlags, resolveSettings, type Settings } from "../../lib/config.js";
-import { duration, integer, listenAddress, parseHostPort } from "../../lib/config-schemas.js";
+import { readFile } from "node:fs/promises";
+import { createSecureContext } from "node:tls";
+import { addSettingFlags, ConfigError, resolveSettings, type Settings } from "../../lib/config.js";
+import { duration, integer, listenAddress, optionalText, parseHostPort } from "../../lib/config-schemas.js";
 import { ENGINE_SETTINGS, LOG_SETTINGS, NATS_SETTINGS, natsUrlSetting, POLICY_SETTINGS } from "../../lib/common-settings.js";
 import { createLogger } from "../../lib/logger.js";
+import { checkAuthSettings, parseTokenFile } from "./caller-auth.js";
+import type { CoordinatorConfig } from "./coordinator.js";
 
 export const COORDINATOR_SETTINGS = {
   listen: {
@@ -12,6 +16,22 @@ export const COORDINATOR_SETTINGS = {
     default: "127.0.0.1:50051",
     description: "address the gRPC API listens on (port 0: any free port, logged at start)",
     schema: listenAddress,
+  },
+  tlsCert: { flag: "--tls-cert", env: "SMTP_PROBE_TLS_CERT", placeholder: "FILE", description: "serve the gRPC API over TLS with this certificate chain (PEM); needs --tls-key", schema: optionalText },
+  tlsKey: { flag: "--tls-key", env: "SMTP_PROBE_TLS_KEY", placeholder: "FILE", description: "the private key of --tls-cert (PEM)", schema: optionalText },
+  clientCa: {
+    flag: "--client-ca",
+    env: "SMTP_PROBE_CLIENT_CA",
+    placeholder: "FILE",
+    description: "mutual TLS: callers must present a certificate issued by this CA (PEM); its subject CN, else its first DNS name, names the caller. Needs --tls-cert",
+    schema: optionalText,
+  },
+  authTokens: {
+    flag: "--auth-tokens",
+    env: "SMTP_PROBE_AUTH_TOKENS",
+    placeholder: "FILE",
+    description: "bearer tokens, one \"TOKEN CALLER-NAME\" per line (# comments; tokens of 16 characters or more); in plaintext only on a loopback address",
+    schema: optionalText,
   },
   nats: natsUrlSetting(false),
   ...NATS_SETTINGS,
@@ -62,6 +82,9 @@ export function coordinatorCommand(deps: ProcessDeps): Command {
     const s = resolveSettings(COORDINATOR_SETTINGS, flags, deps.env);
     const logger = createLogger({ name: "coordinator", level: s.logLevel });
     const listen = parseHostPort(s.listen, { allowZero: true })!;
+    // Checked and read before anything starts or binds: a wrong setting stops the process (exit 2).
+    checkAuthSettings({ listenHost: listen.host, tlsCert: s.tlsCert, tlsKey: s.tlsKey, clientCa: s.clientCa, authTokens: s.authTokens });
+    const auth = await readAuthFiles(s);
     const { startCoordinator } = await import("./coordinator.js");
     const coordinator = await startCoordinator(
       {
@@ -86,6 +109,7 @@ export function coordinatorCommand(deps: ProcessDeps): Command {
           caFile: s.caFile,
         },
         version: deps.version,
+        auth,
       },
       logger,
     );
@@ -97,4 +121,32 @@ export function coordinatorCommand(deps: ProcessDeps): Command {
     logger.info("stopped");
   });
   return command;
+}
+
+/** Reads the certificate, key, client CA and token files; any problem is a ConfigError naming the flag. */
+async function readAuthFiles(s: { tlsCert?: string; tlsKey?: string; clientCa?: string; authTokens?: string }): Promise<CoordinatorConfig["auth"]> {
+  const read = async (flag: string, file: string): Promise<string> => {
+    try {
+      return await readFile(file, "utf8");
+    } catch (error) {
+      throw new ConfigError(flag, `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    }
+  };
+  const tokens = s.authTokens ? parseTokenFile(await read("--auth-tokens", s.authTokens), s.authTokens) : undefined;
+  let tls: NonNullable<CoordinatorConfig["auth"]>["tls"];
+  if (s.tlsCert && s.tlsKey) {
+    tls = { certPem: await read("--tls-cert", s.tlsCert), keyPem: await read("--tls-key", s.tlsKey) };
+    if (s.clientCa) tls.clientCaPem = await read("--client-ca", s.clientCa);
+    try {
+      createSecureContext({ cert: tls.certPem, key: tls.keyPem });
+    } catch (error) {
+      throw new ConfigError("--tls-cert", `${s.tlsCert} and ${s.tlsKey} are not a PEM certificate and its key: ${(error as Error).message}`);
+    }
+    try {
+      if (tls.clientCaPem !== undefined) createSecureContext({ ca: tls.clientCaPem });
+    } catch (error) {
+      throw new ConfigError("--client-ca", `${s.clientCa} is not a PEM CA certificate: ${(error as Error).message}`);
+    }
+  }
+  return tokens || tls ? { tokens, tls } : undefined;
 }

@@ -12,6 +12,7 @@ import {
 import type { TargetPolicyChecker } from "../../agents/probe/target-policy.js";
 import type { Bus } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
+import { callerOf } from "./caller-auth.js";
 import { compareRegions } from "./compare.js";
 import { attachEgress, dispatchProbe } from "./fan-out.js";
 import { invalidArgument, permissionDenied, serviceError } from "./grpc-errors.js";
@@ -56,7 +57,7 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceServer {
   /** Finished reports whose store write has not completed yet (bounded by the probes in flight). */
   const storing = new Map<string, ProbeReport>();
 
-  async function runProbe(request: ProbeRequest, callDeadline: number, signal: AbortSignal, emit?: Emit): Promise<ProbeReport> {
+  async function runProbe(request: ProbeRequest, caller: string, callDeadline: number, signal: AbortSignal, emit?: Emit): Promise<ProbeReport> {
     const validation = validateProbeRequest(request, { maxDeadlineMs: deps.limits.maxDeadlineMs });
     if (!validation.ok) throw new CallError(invalidArgument(validation.violations));
     const value = validation.value;
@@ -84,7 +85,7 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceServer {
       // The probe's own deadline, clamped by the caller's gRPC deadline (less a margin for the reply).
       const deadlineAt = Math.min(now + value.deadlineMs, callDeadline - 50, now + deps.limits.maxDeadlineMs);
       const logger = deps.logger;
-      logger.info({ probeId, host: value.host, ports: value.ports, regions, deadlineMs: deadlineAt - now }, "probe accepted");
+      logger.info({ probeId, caller, host: value.host, ports: value.ports, regions, deadlineMs: deadlineAt - now }, "probe accepted");
       emit?.({ accepted: { probeId, regions, ports: value.ports, deadline: new Date(deadlineAt) } });
 
       const tasks = await dispatchProbe(
@@ -120,7 +121,7 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceServer {
         durationMs: finishedAt.getTime() - startedAt.getTime(),
         complete: tasks.every((t) => t.result !== undefined),
       });
-      logger.info({ probeId, durationMs: report.durationMs, complete: report.complete }, "probe finished");
+      logger.info({ probeId, caller, durationMs: report.durationMs, complete: report.complete }, "probe finished");
       // The caller is answered first; the store write goes on behind it (a JetStream round trip,
       // or a timeout while NATS is away, never delays the report). Until it is written, GetProbe
       // and a repeated idempotency key find the report in `storing`.
@@ -148,7 +149,7 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceServer {
   return {
     probe(call: ServerUnaryCall<ProbeRequest, ProbeReport>, callback: sendUnaryData<ProbeReport>) {
       const controller = cancelOnClose(call);
-      runProbe(call.request, deadlineOf(call), controller.signal).then(
+      runProbe(call.request, callerOf(call.metadata), deadlineOf(call), controller.signal).then(
         (report) => callback(null, report),
         (error: unknown) => callback(toServiceError(error, deps.logger)),
       );
@@ -159,7 +160,7 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceServer {
       const emit: Emit = (event) => {
         if (!call.cancelled && call.writable) call.write(event);
       };
-      runProbe(call.request, deadlineOf(call), controller.signal, emit).then(
+      runProbe(call.request, callerOf(call.metadata), deadlineOf(call), controller.signal, emit).then(
         (report) => {
           emit({ report });
           call.end();

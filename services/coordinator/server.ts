@@ -1,4 +1,4 @@
-import { Server, ServerCredentials, type UntypedServiceImplementation } from "@grpc/grpc-js";
+import { Server, ServerCredentials, type ServerInterceptor, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
@@ -24,8 +24,11 @@ export async function startGrpcServer(options: {
   port: number;
   service: UntypedServiceImplementation;
   credentials?: ServerCredentials;
+  /** Run before any handler (caller authentication, caller-auth.ts). */
+  interceptors?: ServerInterceptor[];
 }): Promise<GrpcServer> {
   const server = new Server({
+    interceptors: options.interceptors ?? [],
     // Bounded messages both ways: a request is small; a report with transcripts is not.
     "grpc.max_receive_message_length": 1024 * 1024,
     "grpc.max_send_message_length": 64 * 1024 * 1024,

@@ -26,6 +26,8 @@ export interface LeafOptions {
   selfSigned?: boolean;
   /** A new key instead of the per-process shared one of that size. */
   freshKey?: boolean;
+  /** Also usable as a TLS client certificate (extKeyUsage clientAuth), for mutual TLS. */
+  clientAuth?: boolean;
 }
 
 export interface TestPki {
@@ -111,7 +113,7 @@ async function makeLeaf(ca: PemPair, opts: LeafOptions): Promise<PemPair> {
     extensions: [
       { name: "basicConstraints", cA: false },
       { name: "keyUsage", digitalSignature: true, keyEncipherment: true, critical: true },
-      { name: "extKeyUsage", serverAuth: true },
+      { name: "extKeyUsage", serverAuth: true, ...(opts.clientAuth ? { clientAuth: true } : {}) },
       { name: "subjectAltName", altNames },
     ],
   });

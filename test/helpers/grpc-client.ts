@@ -7,6 +7,7 @@ import {
   Metadata,
   status,
   type CallOptions,
+  type ChannelCredentials,
   type ClientReadableStream,
   type ServiceError,
 } from "@grpc/grpc-js";
@@ -76,7 +77,7 @@ interface HealthClient {
 const HealthClientConstructor = makeGenericClientConstructor(
   healthServiceDefinition as unknown as ServiceDefinition,
   "grpc.health.v1.Health",
-) as unknown as new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => HealthClient;
+) as unknown as new (address: string, creds: ChannelCredentials) => HealthClient;
 
 const DEFAULT_CALL_MS = 10_000;
 
@@ -84,10 +85,23 @@ function callOptions(opts: CallOpts | undefined): Partial<CallOptions> {
   return { deadline: Date.now() + (opts?.deadlineMs ?? DEFAULT_CALL_MS) };
 }
 
-/** A client of the coordinator at host:port (plaintext, as the tests run it). */
-export function connectProbeApi(address: string): ProbeApi {
-  const raw = new ProbeServiceClient(address, credentials.createInsecure());
-  const healthClient = new HealthClientConstructor(address, credentials.createInsecure());
+export interface ConnectOptions {
+  /** Channel credentials (TLS, mutual TLS); default plaintext. */
+  channel?: ChannelCredentials;
+  /** Sent as `authorization: Bearer <token>` on the ProbeService calls (not on health checks). */
+  token?: string;
+}
+
+/** A client of the coordinator at host:port (plaintext unless `options.channel` says otherwise). */
+export function connectProbeApi(address: string, options: ConnectOptions = {}): ProbeApi {
+  const channel = options.channel ?? credentials.createInsecure();
+  const raw = new ProbeServiceClient(address, channel);
+  const healthClient = new HealthClientConstructor(address, channel);
+  const md = (): Metadata => {
+    const metadata = new Metadata();
+    if (options.token !== undefined) metadata.set("authorization", `Bearer ${options.token}`);
+    return metadata;
+  };
 
   const unary = <T>(invoke: (callback: (error: ServiceError | null, response: T) => void) => unknown): Promise<T> =>
     new Promise<T>((resolve, reject) => {
@@ -97,10 +111,10 @@ export function connectProbeApi(address: string): ProbeApi {
   const api: ProbeApi = {
     address,
     raw,
-    probe: (request, opts) => unary<ProbeReport>((cb) => raw.probe(ProbeRequest.fromPartial(request), new Metadata(), callOptions(opts), cb)),
-    streamProbe: (request, opts) => collectStream(raw.streamProbe(ProbeRequest.fromPartial(request), new Metadata(), callOptions(opts))),
-    getProbe: (probeId, opts) => unary<ProbeReport>((cb) => raw.getProbe({ probeId }, new Metadata(), callOptions(opts), cb)),
-    listRegions: (opts) => unary<ListRegionsResponse>((cb) => raw.listRegions({}, new Metadata(), callOptions(opts), cb)),
+    probe: (request, opts) => unary<ProbeReport>((cb) => raw.probe(ProbeRequest.fromPartial(request), md(), callOptions(opts), cb)),
+    streamProbe: (request, opts) => collectStream(raw.streamProbe(ProbeRequest.fromPartial(request), md(), callOptions(opts))),
+    getProbe: (probeId, opts) => unary<ProbeReport>((cb) => raw.getProbe({ probeId }, md(), callOptions(opts), cb)),
+    listRegions: (opts) => unary<ListRegionsResponse>((cb) => raw.listRegions({}, md(), callOptions(opts), cb)),
     health: (service = "", opts) =>
       new Promise<HealthStatus>((resolve, reject) => {
         healthClient.check({ service }, new Metadata(), callOptions(opts), (error, response) => {

@@ -9,7 +9,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { freePort } from "./free-port.js";
-import { connectProbeApi, describeError, type ProbeApi } from "./grpc-client.js";
+import { connectProbeApi, describeError, type ConnectOptions, type ProbeApi } from "./grpc-client.js";
 import { delay } from "./wait.js";
 
 const BIN = fileURLToPath(new URL("../../bin/smtp-probe.js", import.meta.url));
@@ -66,6 +66,8 @@ export interface CoordinatorOptions extends CommonProcessOptions {
   nats?: string;
   /** --heartbeat, e.g. "200ms". */
   heartbeat?: string;
+  /** How readiness connects (TLS, mutual TLS); default plaintext. */
+  connect?: ConnectOptions;
 }
 
 export interface AgentOptions extends CommonProcessOptions {
@@ -94,7 +96,7 @@ export async function startCoordinatorProcess(options: CoordinatorOptions = {}):
     if (options.nats) args.push("--nats", options.nats);
     if (options.heartbeat) args.push("--heartbeat", options.heartbeat);
     const child = spawnChild("coordinator", args, options.env);
-    const api = connectProbeApi(address);
+    const api = connectProbeApi(address, options.connect);
     try {
       await untilReady(child, readyTimeoutMs, async () => {
         try {
@@ -164,7 +166,8 @@ function commonArgs(options: CommonProcessOptions): string[] {
   return args;
 }
 
-function spawnChild(name: string, args: string[], extraEnv: Record<string, string> = {}): ChildHandle {
+/** `smtp-probe ARGS` as a child process (no readiness check): for processes expected to fail at start. */
+export function spawnChild(name: string, args: string[], extraEnv: Record<string, string> = {}): ChildHandle {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("SMTP_PROBE_")) env[key] = value;
   Object.assign(env, extraEnv);

@@ -59,6 +59,14 @@ describe("describeCallFailure", () => {
       ExitCode.unavailable,
       ["coordinator 127.0.0.1:50051 cannot run the probe: no region has a live agent: start an agent, or name the regions to probe"],
     ],
+    [
+      "UNAUTHENTICATED: wrong or missing credentials, bad usage",
+      serviceError(status.UNAUTHENTICATED, "missing or invalid bearer token"),
+      ExitCode.usage,
+      [
+        "the coordinator 127.0.0.1:50051 refused the credentials: missing or invalid bearer token (give --token or SMTP_PROBE_TOKEN, or --client-cert and --client-key)",
+      ],
+    ],
     ["any other status: its name", serviceError(status.INTERNAL, "internal error"), ExitCode.unavailable, ["coordinator 127.0.0.1:50051 failed the call: INTERNAL: internal error"]],
     ["text from the server is made safe", serviceError(status.INTERNAL, "a\x1b[2Jb\nc"), ExitCode.unavailable, ["coordinator 127.0.0.1:50051 failed the call: INTERNAL: a\\x1b[2Jb c"]],
   ])("%s", (_, error, exitCode, lines) => {
