@@ -77,11 +77,20 @@ export function renderTable(rows: readonly Row[]): string {
     const goal = row.goal ? `${row.goal.on === "ratio" ? "" : "engine "}${row.goal.text} ${verdict.met === null ? "?" : verdict.met ? "met" : "MISSED"}` : "";
     return [row.metric, format(row.engine, row.digits), format(row.minimal, row.digits), format(verdict.ratio ?? undefined, 2), goal];
   });
+  return layoutTable(header, body);
+}
+
+/**
+ * Lays out a five-column table: the first and last columns left-aligned, numbers right-aligned,
+ * a section title as a line of its own running into a rule.
+ */
+export function layoutTable(header: readonly string[], body: readonly (string[] | string)[]): string {
   const cells = body.filter((line): line is string[] => Array.isArray(line));
   const widths = header.map((title, i) => Math.max(title.length, ...cells.map((line) => line[i]?.length ?? 0)));
   const total = widths.reduce((sum, w) => sum + w + 3, -3);
-  const pad = (line: string[]): string =>
-    line.map((cell, i) => (i === 0 || i === 4 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join(" | ").trimEnd();
+  const last = header.length - 1;
+  const pad = (line: readonly string[]): string =>
+    line.map((cell, i) => (i === 0 || i === last ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join(" | ").trimEnd();
   const rule = widths.map((w) => "-".repeat(w)).join("-+-");
   const out = [pad(header), rule];
   for (const line of body) {
@@ -92,11 +101,11 @@ export function renderTable(rows: readonly Row[]): string {
 
 const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));
 
-/** Writes bench/results/engine-<timestamp>.json; returns its path. */
-export async function writeJson(startedAt: Date, data: unknown): Promise<string> {
+/** Writes bench/results/<name>-<timestamp>.json; returns its path. */
+export async function writeJson(startedAt: Date, data: unknown, name = "engine"): Promise<string> {
   await mkdir(resultsDir, { recursive: true });
   const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
-  const path = join(resultsDir, `engine-${stamp}.json`);
+  const path = join(resultsDir, `${name}-${stamp}.json`);
   await writeFile(path, `${JSON.stringify(data, null, 2)}\n`);
   return path;
 }

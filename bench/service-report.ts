@@ -2,9 +2,7 @@
 // and the whole run as JSON in bench/results/service-<timestamp>.json. bench/report.ts draws the
 // engine bench's table, whose columns are named engine/minimal and whose file is engine-*.json;
 // this is the same idea with the columns this bench needs.
-import { mkdir, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { layoutTable, writeJson } from "./report.js";
 import { ratio } from "./stats.js";
 
 export interface ServiceGoal {
@@ -83,26 +81,10 @@ export function renderServiceTable(rows: readonly ServiceRow[]): string {
     const goal = row.goal ? `${row.goal.text} ${v.met === null ? "?" : v.met ? "met" : "MISSED"}` : "";
     return [row.metric, format(v.value, row.digits), row.baseline === undefined ? "" : format(v.baseline, row.digits), third, goal];
   });
-  const cells = body.filter((line): line is string[] => Array.isArray(line));
-  const widths = header.map((title, i) => Math.max(title.length, ...cells.map((line) => line[i]?.length ?? 0)));
-  const total = widths.reduce((sum, w) => sum + w + 3, -3);
-  const pad = (line: string[]): string =>
-    line.map((cell, i) => (i === 0 || i === 4 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join(" | ").trimEnd();
-  const rule = widths.map((w) => "-".repeat(w)).join("-+-");
-  const out = [pad(header), rule];
-  for (const line of body) {
-    out.push(typeof line === "string" ? `${line} ${"-".repeat(Math.max(0, total - line.length - 1))}` : pad(line));
-  }
-  return out.join("\n");
+  return layoutTable(header, body);
 }
 
-const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));
-
 /** Writes bench/results/service-<timestamp>.json; returns its path. */
-export async function writeServiceJson(startedAt: Date, data: unknown): Promise<string> {
-  await mkdir(resultsDir, { recursive: true });
-  const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
-  const path = join(resultsDir, `service-${stamp}.json`);
-  await writeFile(path, `${JSON.stringify(data, null, 2)}\n`);
-  return path;
+export function writeServiceJson(startedAt: Date, data: unknown): Promise<string> {
+  return writeJson(startedAt, data, "service");
 }
