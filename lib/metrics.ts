@@ -10,7 +10,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 export const registry = new Registry();
-collectDefaultMetrics({ register: registry, prefix: "smtpprobe_process_" });
+// The standard process_* and nodejs_* series, unprefixed, as dashboards for Node.js services expect them.
+collectDefaultMetrics({ register: registry });
 
 /** Why the coordinator refused a call or a part of one, before any agent worked on it. */
 export type RejectReason =

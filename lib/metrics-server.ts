@@ -1,0 +1,67 @@
+// The HTTP side port of every process: /metrics for Prometheus, /healthz (the process is up) and
+// /readyz (it can do its work: connected to NATS) for orchestrators. A port of its own, apart from
+// the gRPC API, so a scrape or a probe never needs caller credentials and never competes with calls.
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Setting } from "./config.js";
+import { listenAddress, parseHostPort } from "./config-schemas.js";
+import { registry } from "./metrics.js";
+
+export const METRICS_SETTINGS = {
+  metricsListen: {
+    flag: "--metrics-listen",
+    env: "SMTP_PROBE_METRICS_LISTEN",
+    placeholder: "HOST:PORT",
+    description: "serve /metrics (Prometheus), /healthz and /readyz over HTTP on this address (default: not served)",
+    schema: listenAddress.optional(),
+  },
+} satisfies Record<string, Setting<unknown>>;
+
+export interface MetricsServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Bounded time for a slow scraper or a half-open connection. */
+const REQUEST_TIMEOUT_MS = 10_000;
+
+export async function startMetricsServer(options: { listen: string; ready: () => boolean }): Promise<MetricsServer> {
+  const { host, port } = parseHostPort(options.listen, { allowZero: true })!;
+  const server: Server = createServer((request, response) => {
+    const path = (request.url ?? "/").split("?")[0];
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      response.writeHead(405, { allow: "GET, HEAD" }).end();
+      return;
+    }
+    if (path === "/metrics") {
+      registry.metrics().then(
+        (text) => response.writeHead(200, { "content-type": registry.contentType }).end(text),
+        (error: unknown) => response.writeHead(500, { "content-type": "text/plain" }).end(`${String(error)}\n`),
+      );
+    } else if (path === "/healthz") {
+      response.writeHead(200, { "content-type": "text/plain" }).end("ok\n");
+    } else if (path === "/readyz") {
+      const ready = options.ready();
+      response.writeHead(ready ? 200 : 503, { "content-type": "text/plain" }).end(ready ? "ready\n" : "not ready: no NATS connection\n");
+    } else {
+      response.writeHead(404, { "content-type": "text/plain" }).end("not found: /metrics, /healthz, /readyz\n");
+    }
+  });
+  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.headersTimeout = REQUEST_TIMEOUT_MS;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
