@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { UNTHROTTLED_ARGS } from "../services/coordinator/throttle-settings.js";
 import { withTimeout } from "../test/helpers/wait.js";
 
 const binPath = fileURLToPath(new URL("../bin/smtp-probe.js", import.meta.url));
@@ -88,7 +89,8 @@ function commonArgs(flags: ServiceFlags): string[] {
 }
 
 export function spawnCoordinator(port: number, flags: ServiceFlags, nodeArgs: readonly string[] = []): ServiceProcess {
-  return spawnSmtpProbe("coordinator", ["coordinator", "--listen", `127.0.0.1:${port}`, ...commonArgs(flags)], nodeArgs);
+  // One loopback target takes the whole load: the per-destination throttle would be what is measured.
+  return spawnSmtpProbe("coordinator", ["coordinator", "--listen", `127.0.0.1:${port}`, ...commonArgs(flags), ...UNTHROTTLED_ARGS], nodeArgs);
 }
 
 export function spawnAgent(region: string, agentId: string, flags: ServiceFlags, nodeArgs: readonly string[] = []): ServiceProcess {

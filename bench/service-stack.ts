@@ -3,6 +3,7 @@
 // the gRPC client. Agents are started in parallel and waited for through the public ListRegions
 // call, i.e. when the coordinator's discovery sees them. Every wait has a deadline.
 import { get } from "node:http";
+import { UNTHROTTLED_ARGS } from "../services/coordinator/throttle-settings.js";
 import { startNatsServer, type NatsServer } from "../test/helpers/nats-server.js";
 import { freePort } from "../test/helpers/free-port.js";
 import { delay, withTimeout } from "../test/helpers/wait.js";
@@ -210,6 +211,7 @@ export async function startEmbeddedCoordinator(flags: Omit<ServiceFlags, "natsUr
     flags.allowPorts.join(","),
     "--log-level",
     "warn",
+    ...UNTHROTTLED_ARGS,
   ]);
   const client = connectServiceClient(`127.0.0.1:${port}`, host);
   const stop = async (): Promise<void> => {

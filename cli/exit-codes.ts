@@ -24,9 +24,10 @@ import { TaskStatus, VerdictKind, type ProbeReport } from "../gen/smtpprobe/v1/p
  * on the report's comparison (exitCodeForReport), and one more comes in:
  *
  *   4    no answer from the service: the coordinator cannot be reached, the call failed or ran
- *        past its deadline, or no region could test some port (no agent answered, or the only
- *        ones that did are blocked at their own egress). Ranked below 3: a port known to be
- *        blocked is the stronger fact.
+ *        past its deadline, or no region could test some port (no agent answered, the only ones
+ *        that did are blocked at their own egress, or the per-destination throttle had no slot
+ *        before the deadline: THROTTLED). Ranked below 3: a port known to be blocked is the
+ *        stronger fact.
  */
 export const ExitCode = {
   ok: 0,

@@ -40,6 +40,7 @@ const OUTCOME_LABELS: Readonly<Record<number, string>> = {
   [Outcome.OUTCOME_DEADLINE_EXCEEDED]: "deadline exceeded",
   [Outcome.OUTCOME_CANCELLED]: "cancelled",
   [Outcome.OUTCOME_INTERNAL_ERROR]: "internal error",
+  [Outcome.OUTCOME_THROTTLED]: "throttled",
 };
 
 export function outcomeLabel(outcome: Outcome): string {

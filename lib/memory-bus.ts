@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Bus, BusMessage, BusSubscription, DiscoveredService, KeyValueStore, ReplyEvent, ServedService, ServiceSpec } from "./bus.js";
+import type { Bus, BusHeaders, BusMessage, BusSubscription, DiscoveredService, KeyValueStore, ReplyEvent, ServedService, ServiceSpec } from "./bus.js";
 
 interface Subscriber {
   handler: (msg: BusMessage) => void;
@@ -7,19 +7,21 @@ interface Subscriber {
 }
 
 /**
- * The bus inside one process, for the embedded mode: exact subjects, queue groups (one member
- * gets each message), reply subjects, "no responders", and a registry for discovery. Delivery is
- * asynchronous, as over a network, so no handler runs inside the publisher's call.
+ * The bus inside one process, for the embedded mode: subjects (with NATS's `*` and `>`), queue
+ * groups (one member gets each message), reply subjects, "no responders", and a registry for
+ * discovery. Delivery is asynchronous, as over a network, so no handler runs inside the
+ * publisher's call.
  */
 export class MemoryBus implements Bus {
   readonly kind = "memory" as const;
   private readonly subjects = new Map<string, Set<Subscriber>>();
+  private readonly wildcards = new Map<string, Set<Subscriber>>();
   private readonly services = new Map<string, { spec: ServiceSpec; started: string }>();
   private closed = false;
 
-  publish(subject: string, data: Uint8Array, reply?: string): void {
+  publish(subject: string, data: Uint8Array, reply?: string, headers: BusHeaders = {}): void {
     if (this.closed) return;
-    const subscribers = [...(this.subjects.get(subject) ?? [])];
+    const subscribers = this.subscribersOf(subject);
     const plain = subscribers.filter((s) => !s.queue);
     const groups = new Map<string, Subscriber[]>();
     for (const s of subscribers) if (s.queue) groups.set(s.queue, [...(groups.get(s.queue) ?? []), s]);
@@ -27,6 +29,7 @@ export class MemoryBus implements Bus {
     const msg: BusMessage = {
       subject,
       data,
+      headers,
       respond: (answer) => {
         if (!reply) return false;
         this.publish(reply, answer);
@@ -36,24 +39,33 @@ export class MemoryBus implements Bus {
     for (const s of [...plain, ...chosen]) setImmediate(() => s.handler(msg));
   }
 
+  /** Exact subscriptions, and those with NATS wildcards: `*` one token, `>` the rest (at the end). */
+  private subscribersOf(subject: string): Subscriber[] {
+    const found = [...(this.subjects.get(subject) ?? [])];
+    for (const [pattern, set] of this.wildcards) if (matchesSubject(pattern, subject)) found.push(...set);
+    return found;
+  }
+
   subscribe(subject: string, handler: (msg: BusMessage) => void, options: { queue?: string } = {}): BusSubscription {
     const subscriber: Subscriber = { handler, queue: options.queue };
-    const set = this.subjects.get(subject) ?? new Set();
+    // Wildcard patterns apart: a publish looks its subject up, then tries the (few) patterns.
+    const map = /(^|\.)(\*|>)(\.|$)/.test(subject) ? this.wildcards : this.subjects;
+    const set = map.get(subject) ?? new Set();
     set.add(subscriber);
-    this.subjects.set(subject, set);
+    map.set(subject, set);
     return {
       unsubscribe: () => {
         set.delete(subscriber);
-        if (set.size === 0) this.subjects.delete(subject);
+        if (set.size === 0) map.delete(subject);
       },
     };
   }
 
-  request(subject: string, data: Uint8Array, onReply: (event: ReplyEvent) => void): BusSubscription {
+  request(subject: string, data: Uint8Array, onReply: (event: ReplyEvent) => void, options: { headers?: BusHeaders } = {}): BusSubscription {
     const inbox = `_INBOX.${randomUUID()}`;
     const sub = this.subscribe(inbox, (msg) => onReply({ kind: "message", data: msg.data }));
-    if (!this.subjects.has(subject)) setImmediate(() => onReply({ kind: "no_responders" }));
-    else this.publish(subject, data, inbox);
+    if (this.subscribersOf(subject).length === 0) setImmediate(() => onReply({ kind: "no_responders" }));
+    else this.publish(subject, data, inbox, options.headers);
     return sub;
   }
 
@@ -98,6 +110,17 @@ export class MemoryBus implements Bus {
   async drain(): Promise<void> {
     this.closed = true;
     this.subjects.clear();
+    this.wildcards.clear();
     this.services.clear();
   }
+}
+
+function matchesSubject(pattern: string, subject: string): boolean {
+  const want = pattern.split(".");
+  const have = subject.split(".");
+  for (let i = 0; i < want.length; i++) {
+    if (want[i] === ">") return have.length > i;
+    if (i >= have.length || (want[i] !== "*" && want[i] !== have[i])) return false;
+  }
+  return want.length === have.length;
 }

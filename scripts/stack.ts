@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { UNTHROTTLED_ARGS } from "../services/coordinator/throttle-settings.js";
 
 const NATS_PORT = Number(process.env.SMTP_PROBE_STACK_NATS_PORT ?? 4223);
 const LISTEN = process.env.SMTP_PROBE_LISTEN ?? "127.0.0.1:50051";
@@ -62,5 +63,6 @@ run("nats-server", "nats-server", ["-a", "127.0.0.1", "-p", String(NATS_PORT), "
 await waitForPort(NATS_PORT);
 const nats = `nats://127.0.0.1:${NATS_PORT}`;
 for (const region of REGIONS) run(`agent ${region}`, process.execPath, [bin, "agent", "--region", region, "--nats", nats, ...extra]);
-run("coordinator", process.execPath, [bin, "coordinator", "--listen", LISTEN, "--nats", nats]);
+// Everything probes one machine here: the per-destination throttle would only slow the demo.
+run("coordinator", process.execPath, [bin, "coordinator", "--listen", LISTEN, "--nats", nats, ...UNTHROTTLED_ARGS]);
 console.error(`[stack] nats ${nats}, coordinator ${LISTEN}, agents in ${REGIONS.join(", ")}; Ctrl-C stops`);

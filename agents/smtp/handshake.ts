@@ -44,6 +44,12 @@ export interface HandshakeContext {
   extraCa?: string;
   /** When the whole probe ends (a `performance.now()` reading); default: now + options.deadlineMs. */
   deadlineAt?: number;
+  /**
+   * Asked once the TCP connection is up, with the peer as the socket reports it: why the
+   * connection must not be used, or undefined. A reason closes it at once, before a byte is read
+   * or sent (OUTCOME_POLICY_DENIED). agents/smtp/probe-target.ts passes the target policy.
+   */
+  checkConnected?: (remoteAddress: string, remotePort: number) => string | undefined;
 }
 
 /** A handshake that cannot go on: the target misbehaved, the network failed, or time ran out. */
@@ -283,6 +289,11 @@ class Handshake {
       socket.destroy();
       throw this.connectFailure(error);
     });
+    const denied = this.context.checkConnected?.(socket.remoteAddress ?? "", socket.remotePort ?? 0);
+    if (denied !== undefined) {
+      socket.destroy();
+      throw new HandshakeStop(Outcome.OUTCOME_POLICY_DENIED, FailureSource.FAILURE_SOURCE_POLICY, `closed right after connecting: ${denied}`);
+    }
     this.transcript.event(`connected to ${formatAddress(address, port)} from ${formatAddress(socket.localAddress ?? "", socket.localPort ?? 0)}`, false);
     if (!this.ehloName) this.ehloName = this.result.ehloName = addressLiteral(socket.localAddress ?? "0.0.0.0");
     this.session = new SmtpSession(socket, this.transcript, {

@@ -25,14 +25,33 @@ export interface ProbeTarget {
  * It sees every resolved address, and the connection goes to the checked address itself, so a
  * second, different DNS answer cannot slip past it (no DNS rebinding).
  */
-export type TargetPolicy = (address: string, port: number) => string | undefined;
+export type TargetPolicy = ((address: string, port: number) => string | undefined) & {
+  /** Why a name must not be resolved (the operator's deny list), or undefined. */
+  checkName?: (name: string) => string | undefined;
+};
 
 export const allowAll: TargetPolicy = () => undefined;
 
+/**
+ * Asked for a slot before each connection, once the policy allows the address: resolves with a
+ * release (called when that handshake ends) or a denial saying which limit. It may wait, but must
+ * settle by `deadlineAt` (performance.now() ms) or when `signal` aborts. The agents ask the
+ * coordinator's per-destination throttle through it.
+ */
+export type ConnectGate = (
+  address: string,
+  port: number,
+  context: { signal?: AbortSignal; deadlineAt: number },
+) => Promise<{ release(): void } | { denied: string }>;
+
 export interface ProbeContext extends HandshakeContext {
   policy?: TargetPolicy;
+  /** Undefined: connect without asking (the CLI's local mode). */
+  gate?: ConnectGate;
   /** DNS servers as "ip" or "ip:port"; empty means the system's. */
   dnsServers?: readonly string[];
+  /** Asked before any name is resolved (the target, the mail domain, each MX exchanger); default policy.checkName. */
+  checkName?: (name: string) => string | undefined;
 }
 
 /**
@@ -48,6 +67,7 @@ export async function probeTarget(
   const start = performance.now();
   const deadlineAt = start + options.deadlineMs;
   const policy = context.policy ?? allowAll;
+  const checkName = context.checkName ?? policy.checkName;
   const resolver = new TargetResolver({ servers: context.dnsServers, timeoutMs: Math.min(options.deadlineMs, 5000) });
   const onAbort = (): void => resolver.cancel();
   context.signal?.addEventListener("abort", onAbort, { once: true });
@@ -58,6 +78,10 @@ export async function probeTarget(
     let exchangers: MxRecord[] = [];
     let names: { host: string; exchange?: string; mxPreference?: number }[];
     if (target.mx) {
+      const domainDenied = checkName?.(target.host);
+      if (domainDenied !== undefined) {
+        return { ...base, exchangers, handshakes: [nameDenial({ host: target.host }, target.port, domainDenied, options)], totalMs: elapsedSince(start) };
+      }
       context.onProgress?.({ host: target.host, address: "", port: target.port, phase: Phase.PHASE_RESOLVE });
       try {
         exchangers = (await resolver.resolveMx(target.host)).slice(0, options.maxExchangers);
@@ -71,6 +95,8 @@ export async function probeTarget(
 
     const perName = await Promise.all(
       names.map(async (name): Promise<HandshakeResult[]> => {
+        const nameDenied = isIP(name.host) === 0 ? checkName?.(name.host) : undefined;
+        if (nameDenied !== undefined) return [nameDenial(name, target.port, nameDenied, options)];
         if (isIP(name.host) === 0) context.onProgress?.({ host: name.host, address: "", port: target.port, phase: Phase.PHASE_RESOLVE });
         let addresses: string[];
         try {
@@ -99,16 +125,19 @@ export async function probeTarget(
                 }),
               );
             }
-            return runHandshake(
-              { ...name, address, port: target.port },
-              options,
-              {
-                signal: context.signal,
-                extraCa: context.extraCa,
-                deadlineAt,
-                onProgress: context.onProgress,
-              },
-            );
+            const handshake = (): Promise<HandshakeResult> =>
+              runHandshake(
+                { ...name, address, port: target.port },
+                options,
+                {
+                  signal: context.signal,
+                  extraCa: context.extraCa,
+                  deadlineAt,
+                  onProgress: context.onProgress,
+                  checkConnected: (remote, remotePort) => checkConnected(policy, address, target.port, remote, remotePort),
+                },
+              );
+            return context.gate ? gatedHandshake(context.gate, { ...name, address, port: target.port }, options, context, deadlineAt, handshake) : handshake();
           }),
         );
       }),
@@ -117,6 +146,42 @@ export async function probeTarget(
   } finally {
     clearTimeout(deadline);
     context.signal?.removeEventListener("abort", onAbort);
+  }
+}
+
+/** Runs the handshake once the gate gives a slot (the wait counts against the deadline), and frees it after. */
+async function gatedHandshake(
+  gate: ConnectGate,
+  where: { host: string; exchange?: string; mxPreference?: number; address: string; port: number },
+  options: ResolvedOptions,
+  context: ProbeContext,
+  deadlineAt: number,
+  handshake: () => Promise<HandshakeResult>,
+): Promise<HandshakeResult> {
+  const asked = performance.now();
+  // While it waits for a slot the caller sees the policy phase, not a silent connect.
+  context.onProgress?.({ host: where.host, address: where.address, port: where.port, phase: Phase.PHASE_POLICY });
+  const slot = await gate(where.address, where.port, { signal: context.signal, deadlineAt });
+  if ("denied" in slot) {
+    // A caller who went away while the probe waited cancelled it; the throttle did not stop it.
+    const cancelled = context.signal?.aborted === true;
+    return finish(
+      HandshakeResult.fromPartial({
+        ...where,
+        tlsMode: options.tlsMode,
+        outcome: cancelled ? Outcome.OUTCOME_CANCELLED : Outcome.OUTCOME_THROTTLED,
+        phase: Phase.PHASE_POLICY,
+        failureSource: cancelled ? FailureSource.FAILURE_SOURCE_INTERNAL : FailureSource.FAILURE_SOURCE_POLICY,
+        reason: cancelled ? `cancelled by the caller while waiting for a connection slot (${slot.denied})` : slot.denied,
+        startedAt: new Date(),
+        totalMs: elapsedSince(asked),
+      }),
+    );
+  }
+  try {
+    return await handshake();
+  } finally {
+    slot.release();
   }
 }
 
@@ -150,4 +215,46 @@ function resolveFailure(
 function finish(result: HandshakeResult): HandshakeResult {
   result.findings = deriveFindings(result, { ...defaultFindingFacts(), longestLineOctets: 0 });
   return result;
+}
+
+/**
+ * The peer the socket reports must be the address the policy allowed, and still allowed: the
+ * last word before a byte is exchanged (whatever resolved or rerouted on the way).
+ */
+function checkConnected(policy: TargetPolicy, checked: string, port: number, remote: string, remotePort: number): string | undefined {
+  if (remotePort !== port || (remote !== checked && canonicalIp(remote) !== canonicalIp(checked))) {
+    return `the connection reached ${remote || "an unknown address"} port ${remotePort}, not the checked ${checked} port ${port}`;
+  }
+  return policy(remote, remotePort);
+}
+
+/** One spelling per address ("::FFFF:127.0.0.1" and "::ffff:7f00:1" alike); only off the fast path. */
+function canonicalIp(address: string): string {
+  if (isIP(address) !== 6) return address;
+  try {
+    return new URL(`http://[${address}]/`).hostname;
+  } catch {
+    return address;
+  }
+}
+
+/** A name the policy forbids resolving: no DNS query is sent for it. */
+function nameDenial(
+  name: { host: string; exchange?: string; mxPreference?: number },
+  port: number,
+  denied: string,
+  options: ResolvedOptions,
+): HandshakeResult {
+  return finish(
+    HandshakeResult.fromPartial({
+      ...name,
+      port,
+      tlsMode: options.tlsMode,
+      outcome: Outcome.OUTCOME_POLICY_DENIED,
+      phase: Phase.PHASE_POLICY,
+      failureSource: FailureSource.FAILURE_SOURCE_POLICY,
+      reason: `the target policy forbids ${name.host}: ${denied}`,
+      startedAt: new Date(),
+    }),
+  );
 }

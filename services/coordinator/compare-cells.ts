@@ -66,6 +66,7 @@ const OUTCOME_WEIGHT: Readonly<Record<number, number>> = {
 function isOwnFailure(outcome: Outcome): boolean {
   return (
     outcome === Outcome.OUTCOME_CANCELLED ||
+    outcome === Outcome.OUTCOME_THROTTLED ||
     outcome === Outcome.OUTCOME_INTERNAL_ERROR ||
     outcome === Outcome.OUTCOME_UNSPECIFIED ||
     outcome === Outcome.UNRECOGNIZED
@@ -132,6 +133,9 @@ export function classifyHandshake(h: HandshakeResult): Classified {
         how: "policy denied",
         howPhrase: "denied by the agents' target policy",
       };
+    case Outcome.OUTCOME_THROTTLED:
+      // Not tried (the per-destination throttle had no slot in time): no data, never "blocked".
+      return { state: CellState.CELL_STATE_NO_ANSWER, cause: "throttled", how: "throttled", howPhrase: "throttled" };
   }
   if (atConnect) {
     // A SYN that nobody answers: a firewall dropping it. A deadline that ends the probe while it
@@ -184,6 +188,8 @@ function failureCause(h: HandshakeResult): string {
       return "cancelled";
     case Outcome.OUTCOME_INTERNAL_ERROR:
       return "internal error";
+    case Outcome.OUTCOME_THROTTLED:
+      return "throttled";
     default:
       return `unknown outcome at ${at}`;
   }

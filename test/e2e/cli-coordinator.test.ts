@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { credentials } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ListRegionsResponse, ProbeServiceClient } from "../../gen/smtpprobe/v1/probe_service.js";
+import { UNTHROTTLED_ARGS } from "../../services/coordinator/throttle-settings.js";
 import { freePort } from "../helpers/free-port.js";
 import { startSmtpFixture, type SmtpFixture } from "../helpers/smtp-fixture.js";
 import { delay, withTimeout } from "../helpers/wait.js";
@@ -59,7 +60,7 @@ async function startCoordinator(allowPorts: number[]): Promise<Coordinator> {
   const address = `127.0.0.1:${port}`;
   const child: ChildProcess = spawn(
     process.execPath,
-    [BIN, "coordinator", "--listen", address, "--allow-cidr", "127.0.0.0/8", "--allow-ports", allowPorts.join(","), "--log-level", "warn"],
+    [BIN, "coordinator", "--listen", address, "--allow-cidr", "127.0.0.0/8", "--allow-ports", allowPorts.join(","), "--log-level", "warn", ...UNTHROTTLED_ARGS],
     { env: { ...process.env, SMTP_PROBE_COORDINATOR: "" }, stdio: ["ignore", "pipe", "pipe"] },
   );
   let logs = "";

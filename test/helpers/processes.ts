@@ -8,6 +8,7 @@
 // SMTP_PROBE_* variables of the test's environment are not inherited: the test says everything.
 import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { UNTHROTTLED_ARGS } from "../../services/coordinator/throttle-settings.js";
 import { freePort } from "./free-port.js";
 import { connectProbeApi, describeError, type ConnectOptions, type ProbeApi } from "./grpc-client.js";
 import { delay } from "./wait.js";
@@ -68,6 +69,8 @@ export interface CoordinatorOptions extends CommonProcessOptions {
   heartbeat?: string;
   /** How readiness connects (TLS, mutual TLS); default plaintext. */
   connect?: ConnectOptions;
+  /** --throttle-* flags; default: limits so high the per-destination throttle never slows a test. */
+  throttle?: readonly string[];
 }
 
 export interface AgentOptions extends CommonProcessOptions {
@@ -95,6 +98,7 @@ export async function startCoordinatorProcess(options: CoordinatorOptions = {}):
     const args = ["coordinator", "--listen", address, ...commonArgs(options)];
     if (options.nats) args.push("--nats", options.nats);
     if (options.heartbeat) args.push("--heartbeat", options.heartbeat);
+    args.push(...(options.throttle ?? UNTHROTTLED_ARGS));
     const child = spawnChild("coordinator", args, options.env);
     const api = connectProbeApi(address, options.connect);
     try {

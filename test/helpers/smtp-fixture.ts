@@ -37,6 +37,8 @@ export interface SmtpFixtureOptions {
   disabledCommands?: string[];
   /** Idle timeout of a client connection, default 5 s. */
   socketTimeoutMs?: number;
+  /** Holds the greeting back this long after accepting (a slow server; connections pile up). */
+  greetingDelayMs?: number;
   /** Passed to the server's TLS context, e.g. an old protocol: { maxVersion: "TLSv1", ciphers: "DEFAULT@SECLEVEL=0" }. */
   tlsOptions?: { minVersion?: "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3"; maxVersion?: "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3"; ciphers?: string };
 }
@@ -46,6 +48,8 @@ export interface SmtpFixture {
   port: number;
   /** TCP connections accepted so far. */
   connections(): number;
+  /** The most TCP connections open at once so far. */
+  peakConnections(): number;
   /** SNI names seen in completed TLS handshakes (undefined when the client sent none). */
   servernames(): (string | undefined)[];
   /** Errors smtp-server reported (client resets, failed handshakes): for debugging a test. */
@@ -74,6 +78,8 @@ export async function startSmtpFixture(opts: SmtpFixtureOptions = {}): Promise<S
 
   const servernames: (string | undefined)[] = [];
   const errors: Error[] = [];
+  let open = 0;
+  let peak = 0;
   const rawSockets = new Set<Socket>();
   const tlsSockets = new Set<TLSSocket>();
 
@@ -94,6 +100,8 @@ export async function startSmtpFixture(opts: SmtpFixtureOptions = {}): Promise<S
     socketTimeout: opts.socketTimeoutMs ?? 5_000,
     closeTimeout: 100,
     onConnect(session: SMTPServerSession, callback: (err?: Error | null) => void): void {
+      open += 1;
+      peak = Math.max(peak, open);
       session.disabledCommands = [...plaintextDisabled];
       if (opts.rejectConnection) {
         const err: Error & { responseCode?: number } = new Error(opts.rejectConnection.message);
@@ -101,7 +109,13 @@ export async function startSmtpFixture(opts: SmtpFixtureOptions = {}): Promise<S
         callback(err);
         return;
       }
-      callback();
+      if (opts.greetingDelayMs) setTimeout(() => callback(), opts.greetingDelayMs);
+      else callback();
+    },
+    // Open connections counted by smtp-server's own hooks: a "close" listener added to the raw
+    // socket on "connection" did not fire when the client went (smtp-server 3.21).
+    onClose(): void {
+      open -= 1;
     },
     onSecure(_socket: Socket | TLSSocket, session: SMTPServerSession, callback: (err?: Error | null) => void): void {
       servernames.push(session.servername || undefined);
@@ -156,6 +170,7 @@ export async function startSmtpFixture(opts: SmtpFixtureOptions = {}): Promise<S
     host: "127.0.0.1",
     port,
     connections: () => accepted,
+    peakConnections: () => peak,
     servernames: () => [...servernames],
     errors: () => [...errors],
     stop() {

@@ -253,6 +253,12 @@ export enum Outcome {
   OUTCOME_CANCELLED = 15,
   /** OUTCOME_INTERNAL_ERROR - a bug on our side */
   OUTCOME_INTERNAL_ERROR = 16,
+  /**
+   * OUTCOME_THROTTLED - No connection was made: the coordinator's per-destination throttle (connections open and
+   * probes per minute per address and per /24 or /48, across all regions and callers) had no
+   * slot before the probe's deadline, or could not be asked. The reason names the limit.
+   */
+  OUTCOME_THROTTLED = 17,
   UNRECOGNIZED = -1,
 }
 
@@ -309,6 +315,9 @@ export function outcomeFromJSON(object: any): Outcome {
     case 16:
     case "OUTCOME_INTERNAL_ERROR":
       return Outcome.OUTCOME_INTERNAL_ERROR;
+    case 17:
+    case "OUTCOME_THROTTLED":
+      return Outcome.OUTCOME_THROTTLED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -352,6 +361,8 @@ export function outcomeToJSON(object: Outcome): string {
       return "OUTCOME_CANCELLED";
     case Outcome.OUTCOME_INTERNAL_ERROR:
       return "OUTCOME_INTERNAL_ERROR";
+    case Outcome.OUTCOME_THROTTLED:
+      return "OUTCOME_THROTTLED";
     case Outcome.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

@@ -496,6 +496,42 @@ export interface CancelTask {
   probeId: string;
 }
 
+/**
+ * Published to smtpprobe.v1.permit.<region> by an agent before each connection, with a reply
+ * subject (a request), and again without one when the connection ends (a release). The
+ * coordinator throttles connections per destination across all regions and callers.
+ */
+export interface PermitMessage {
+  /** answered with a PermitReply */
+  request?:
+    | PermitRequest
+    | undefined;
+  /** no reply */
+  release?: PermitRelease | undefined;
+}
+
+export interface PermitRequest {
+  taskId: string;
+  probeId: string;
+  /** the resolved IP address about to be connected to */
+  address: string;
+  port: number;
+  /** the agent gives up waiting by then */
+  deadline: Date | undefined;
+}
+
+export interface PermitRelease {
+  leaseId: string;
+}
+
+export interface PermitReply {
+  granted: boolean;
+  /** when granted: what the release names */
+  leaseId: string;
+  /** when denied: which limit, and how long the request waited */
+  reason: string;
+}
+
 function createBaseProbeRequest(): ProbeRequest {
   return { host: "", mx: false, ports: [], regions: [], options: undefined, tlsModes: {}, idempotencyKey: "" };
 }
@@ -3424,6 +3460,414 @@ export const CancelTask: MessageFns<CancelTask> = {
     const message = createBaseCancelTask();
     message.taskId = object.taskId ?? "";
     message.probeId = object.probeId ?? "";
+    return message;
+  },
+};
+
+function createBasePermitMessage(): PermitMessage {
+  return { request: undefined, release: undefined };
+}
+
+export const PermitMessage: MessageFns<PermitMessage> = {
+  encode(message: PermitMessage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.request !== undefined) {
+      PermitRequest.encode(message.request, writer.uint32(10).fork()).join();
+    }
+    if (message.release !== undefined) {
+      PermitRelease.encode(message.release, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PermitMessage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePermitMessage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.request = PermitRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.release = PermitRelease.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PermitMessage {
+    return {
+      request: isSet(object.request) ? PermitRequest.fromJSON(object.request) : undefined,
+      release: isSet(object.release) ? PermitRelease.fromJSON(object.release) : undefined,
+    };
+  },
+
+  toJSON(message: PermitMessage): unknown {
+    const obj: any = {};
+    if (message.request !== undefined) {
+      obj.request = PermitRequest.toJSON(message.request);
+    }
+    if (message.release !== undefined) {
+      obj.release = PermitRelease.toJSON(message.release);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PermitMessage>): PermitMessage {
+    return PermitMessage.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PermitMessage>): PermitMessage {
+    const message = createBasePermitMessage();
+    message.request = (object.request !== undefined && object.request !== null)
+      ? PermitRequest.fromPartial(object.request)
+      : undefined;
+    message.release = (object.release !== undefined && object.release !== null)
+      ? PermitRelease.fromPartial(object.release)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePermitRequest(): PermitRequest {
+  return { taskId: "", probeId: "", address: "", port: 0, deadline: undefined };
+}
+
+export const PermitRequest: MessageFns<PermitRequest> = {
+  encode(message: PermitRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== "") {
+      writer.uint32(10).string(message.taskId);
+    }
+    if (message.probeId !== "") {
+      writer.uint32(18).string(message.probeId);
+    }
+    if (message.address !== "") {
+      writer.uint32(26).string(message.address);
+    }
+    if (message.port !== 0) {
+      writer.uint32(32).uint32(message.port);
+    }
+    if (message.deadline !== undefined) {
+      Timestamp.encode(toTimestamp(message.deadline), writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PermitRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePermitRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.probeId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.port = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.deadline = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PermitRequest {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      probeId: isSet(object.probeId)
+        ? globalThis.String(object.probeId)
+        : isSet(object.probe_id)
+        ? globalThis.String(object.probe_id)
+        : "",
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      port: isSet(object.port) ? globalThis.Number(object.port) : 0,
+      deadline: isSet(object.deadline) ? fromJsonTimestamp(object.deadline) : undefined,
+    };
+  },
+
+  toJSON(message: PermitRequest): unknown {
+    const obj: any = {};
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.probeId !== "") {
+      obj.probeId = message.probeId;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.port !== 0) {
+      obj.port = Math.round(message.port);
+    }
+    if (message.deadline !== undefined) {
+      obj.deadline = message.deadline.toISOString();
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PermitRequest>): PermitRequest {
+    return PermitRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PermitRequest>): PermitRequest {
+    const message = createBasePermitRequest();
+    message.taskId = object.taskId ?? "";
+    message.probeId = object.probeId ?? "";
+    message.address = object.address ?? "";
+    message.port = object.port ?? 0;
+    message.deadline = object.deadline ?? undefined;
+    return message;
+  },
+};
+
+function createBasePermitRelease(): PermitRelease {
+  return { leaseId: "" };
+}
+
+export const PermitRelease: MessageFns<PermitRelease> = {
+  encode(message: PermitRelease, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.leaseId !== "") {
+      writer.uint32(10).string(message.leaseId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PermitRelease {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePermitRelease();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.leaseId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PermitRelease {
+    return {
+      leaseId: isSet(object.leaseId)
+        ? globalThis.String(object.leaseId)
+        : isSet(object.lease_id)
+        ? globalThis.String(object.lease_id)
+        : "",
+    };
+  },
+
+  toJSON(message: PermitRelease): unknown {
+    const obj: any = {};
+    if (message.leaseId !== "") {
+      obj.leaseId = message.leaseId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PermitRelease>): PermitRelease {
+    return PermitRelease.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PermitRelease>): PermitRelease {
+    const message = createBasePermitRelease();
+    message.leaseId = object.leaseId ?? "";
+    return message;
+  },
+};
+
+function createBasePermitReply(): PermitReply {
+  return { granted: false, leaseId: "", reason: "" };
+}
+
+export const PermitReply: MessageFns<PermitReply> = {
+  encode(message: PermitReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.granted !== false) {
+      writer.uint32(8).bool(message.granted);
+    }
+    if (message.leaseId !== "") {
+      writer.uint32(18).string(message.leaseId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PermitReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePermitReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.granted = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.leaseId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PermitReply {
+    return {
+      granted: isSet(object.granted) ? globalThis.Boolean(object.granted) : false,
+      leaseId: isSet(object.leaseId)
+        ? globalThis.String(object.leaseId)
+        : isSet(object.lease_id)
+        ? globalThis.String(object.lease_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: PermitReply): unknown {
+    const obj: any = {};
+    if (message.granted !== false) {
+      obj.granted = message.granted;
+    }
+    if (message.leaseId !== "") {
+      obj.leaseId = message.leaseId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PermitReply>): PermitReply {
+    return PermitReply.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PermitReply>): PermitReply {
+    const message = createBasePermitReply();
+    message.granted = object.granted ?? false;
+    message.leaseId = object.leaseId ?? "";
+    message.reason = object.reason ?? "";
     return message;
   },
 };

@@ -152,7 +152,8 @@ function agentContract(name: string, makeBus: () => Promise<Bus>, sharedBus: boo
         async agent(config = {}, policy = allowLoopback) {
           const bus = await connect();
           const agent = await startAgent(
-            { region: REGION, agentId: `agent-${randomUUID().slice(0, 8)}`, version: "9.9.9", heartbeatMs: 100, defaultEhloName: "probe.test", ...config },
+            // No coordinator here to grant connection permits: test/integration/services/destination-throttle.test.ts has them.
+            { region: REGION, agentId: `agent-${randomUUID().slice(0, 8)}`, version: "9.9.9", heartbeatMs: 100, defaultEhloName: "probe.test", permits: false, ...config },
             { bus, policy, logger: silentLogger() },
           );
           track({ stop: () => agent.stop(0) });
@@ -505,7 +506,7 @@ describe("agent logs", () => {
     const bus = new MemoryBus();
     const fixture = await startSmtpFixture();
     const agent = await startAgent(
-      { region: REGION, agentId: "agent-logs", version: "1", defaultEhloName: "probe.test" },
+      { region: REGION, agentId: "agent-logs", version: "1", defaultEhloName: "probe.test", permits: false },
       { bus, policy: allowLoopback, logger: pino({ level: "info" }, sink) },
     );
     try {

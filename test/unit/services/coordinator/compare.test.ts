@@ -575,6 +575,22 @@ const scenarios: Scenario[] = [
       ["d", "agent error"],
     ],
   },
+  {
+    name: "THROTTLED (not tried) is no answer, never blocked; a handshake that ran tells more",
+    regions: ["a", "b", "c"],
+    tasks: [
+      done("a", 25, [fail(Outcome.OUTCOME_THROTTLED, Phase.PHASE_POLICY)]),
+      done("b", 25, [fail(Outcome.OUTCOME_THROTTLED, Phase.PHASE_POLICY), fail(Outcome.OUTCOME_REFUSED, Phase.PHASE_CONNECT)]),
+      done("c", 25, [ok()]),
+    ],
+    cells: [
+      ["a", 25, CellState.CELL_STATE_NO_ANSWER, "throttled"],
+      ["b", 25, CellState.CELL_STATE_BLOCKED, "refused"],
+      ["c", 25, CellState.CELL_STATE_REACHED, ""],
+    ],
+    verdicts: [{ port: 25, kind: K.VERDICT_KIND_BLOCKED_FROM_REGIONS, regions: ["b"] }],
+    missing: [["a", "throttled"]],
+  },
 ];
 
 function pick(v: PortVerdict, e: ExpectedVerdict): Partial<PortVerdict> {
