@@ -11,6 +11,20 @@ export const NATS_SETTINGS = {
     description: "NATS credentials file (JWT and NKey seed)",
     schema: optionalText,
   },
+  natsUser: {
+    flag: "--nats-user",
+    env: "SMTP_PROBE_NATS_USER",
+    placeholder: "NAME",
+    description: "NATS user, for servers with users in their configuration (deploy/nats/); needs --nats-password-file",
+    schema: optionalText,
+  },
+  natsPasswordFile: {
+    flag: "--nats-password-file",
+    env: "SMTP_PROBE_NATS_PASSWORD_FILE",
+    placeholder: "FILE",
+    description: "file holding the NATS user's password (a mounted secret, so it never shows in ps)",
+    schema: optionalText,
+  },
   natsCa: { flag: "--nats-ca", env: "SMTP_PROBE_NATS_CA", placeholder: "FILE", description: "CA file to verify the NATS server's TLS certificate", schema: optionalText },
   natsCert: { flag: "--nats-cert", env: "SMTP_PROBE_NATS_CERT", placeholder: "FILE", description: "client certificate for NATS mutual TLS", schema: optionalText },
   natsKey: { flag: "--nats-key", env: "SMTP_PROBE_NATS_KEY", placeholder: "FILE", description: "client key for NATS mutual TLS", schema: optionalText },
@@ -33,6 +47,13 @@ export const POLICY_SETTINGS = {
     default: "25,465,587,2525",
     description: "the only ports that may be probed",
     schema: portList,
+  },
+  denyList: {
+    flag: "--deny-list",
+    env: "SMTP_PROBE_DENY_LIST",
+    placeholder: "FILE",
+    description: "operator's deny list: domains (with their subdomains) and addresses/CIDRs, one a line (# comments); wins over --allow-cidr; reloaded when the file changes and on SIGHUP",
+    schema: optionalText,
   },
 } satisfies Record<string, Setting<unknown>>;
 

@@ -54,8 +54,10 @@ export function parseHostName(input: string): HostParseResult {
   }
   if (isIP(input) !== 0) return { ok: true, host: input, isIpLiteral: true };
   if (NOT_IN_A_HOST.test(input)) return bad("is not a host name or IP address");
+  const numeric = describeNumericForm(input);
+  if (numeric !== undefined) return bad(numeric);
   const labels = input.replace(/\.$/, "").split(".");
-  // A last label of digits is an IPv4 address gone wrong ("10.0.0.256", "1.2.3"), never a TLD.
+  // A last label of digits is an IPv4 address gone wrong ("10.0.0.256", "1.2.3.4.5"), never a TLD.
   if (/^\d+$/.test(labels[labels.length - 1] ?? "")) return bad("is not a valid IP address");
   // domainToASCII applies UTS #46 (IDN) and returns "" for what is no domain at all. It also
   // applies the WHATWG IPv4 parser, so a hex or octal look-alike comes back as an address.
@@ -68,4 +70,40 @@ export function parseHostName(input: string): HostParseResult {
     return bad("is not a valid host name (letters, digits and hyphens in dot-separated labels of up to 63 characters)");
   }
   return { ok: true, host: ascii, isIpLiteral: false };
+}
+
+/**
+ * Input made of numbers only ("127.1", "0x7f.0.0.1", "2130706433", "0177.0.0.1", "127.0.0.1."):
+ * what inet_aton(3) and the WHATWG URL parser would read as an IPv4 address, named with the
+ * address they would read, so the caller sees why it is refused; undefined for anything else.
+ * Never an address: such input is refused, not reinterpreted.
+ */
+export function describeNumericForm(input: string): string | undefined {
+  const trailingDot = input.endsWith(".") && input.length > 1;
+  const parts = (trailingDot ? input.slice(0, -1) : input).split(".");
+  if (parts.length > 4 || !parts.every((part) => /^(?:0x[0-9a-f]*|\d+)$/i.test(part))) return undefined;
+  const forms = new Set<string>();
+  const values: number[] = [];
+  for (const part of parts) {
+    if (/^0x/i.test(part)) {
+      forms.add("hexadecimal");
+      values.push(part.length === 2 ? 0 : parseInt(part.slice(2), 16));
+    } else if (part.length > 1 && part.startsWith("0")) {
+      if (!/^[0-7]+$/.test(part)) return undefined;
+      forms.add("octal");
+      values.push(parseInt(part, 8));
+    } else {
+      values.push(Number(part));
+    }
+  }
+  if (parts.length === 1) forms.add("integer");
+  else if (parts.length < 4) forms.add("shorthand");
+  if (trailingDot) forms.add("final dot");
+  // inet_aton: every part but the last is one octet; the last fills the octets left.
+  const last = values[values.length - 1] as number;
+  if (values.slice(0, -1).some((v) => v > 255) || last >= 256 ** (5 - values.length) || !Number.isSafeInteger(last)) return undefined;
+  let value = last;
+  for (const [index, v] of values.slice(0, -1).entries()) value += v * 256 ** (3 - index);
+  const dotted = [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join(".");
+  return `is a non-canonical IPv4 form (${[...forms].join(", ")}) that inet_aton(3) and URL parsers read as ${dotted}; write the address in dotted-decimal form`;
 }

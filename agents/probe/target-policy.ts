@@ -7,8 +7,11 @@
 // against IPv4 rules), but not which range matched, and a denial must say why.
 import { isIP } from "node:net";
 import type { TargetPolicy } from "../smtp/probe-target.js";
+import type { DenyList } from "./deny-list.js";
 
 export const DEFAULT_ALLOWED_PORTS: readonly number[] = [25, 465, 587, 2525];
+/** In every denial the deny list causes, and in no other: callers tell the two apart by it. */
+export const DENY_LIST_MARK = "is on the operator's deny list";
 
 /** An IPv4 or IPv6 network. `network` has its host bits zero. */
 export interface Cidr {
@@ -143,6 +146,16 @@ export interface TargetPolicyOptions {
   allowCidrs?: readonly string[];
   /** Default DEFAULT_ALLOWED_PORTS. */
   allowPorts?: readonly number[];
+  /**
+   * The operator's deny list, asked at every check (it is replaced when the file changes).
+   * Deny wins over allow: an allowlisted range does not lift it.
+   */
+  denyList?: () => DenyList;
+  /**
+   * The addresses of this machine's interfaces (agents/probe/own-addresses.ts), asked at every
+   * check. See checkAddress for the rule.
+   */
+  ownAddresses?: () => readonly string[];
 }
 
 /**
@@ -152,6 +165,8 @@ export interface TargetPolicyOptions {
 export interface TargetPolicyChecker extends TargetPolicy {
   check: TargetPolicy;
   checkAddress(address: string): string | undefined;
+  /** A name the probe would resolve (the target, an MX exchanger): only the deny list judges names. */
+  checkName(name: string): string | undefined;
   checkPort(port: number): string | undefined;
   readonly allowCidrs: readonly Cidr[];
   readonly allowPorts: readonly number[];
@@ -167,6 +182,20 @@ export function createTargetPolicy(options: TargetPolicyOptions = {}): TargetPol
   }
   const allowedText = allowPorts.join(", ");
 
+  const isAllowlisted = (a: ParsedAddress): boolean => allowCidrs.some((cidr) => cidrContains(cidr, a));
+  const isExactlyAllowlisted = (a: ParsedAddress): boolean =>
+    allowCidrs.some((cidr) => cidr.family === a.family && cidr.prefix === (a.family === 4 ? 32 : 128) && cidr.network === a.value);
+  const own = memoOwnAddresses(options.ownAddresses);
+
+  /**
+   * In this order: a zone id or a non-address is refused; the deny list denies (the address, or
+   * the IPv4 address an IPv6 form carries); an address of one of this machine's own non-loopback
+   * interfaces is denied unless the allowlist names exactly it (a /32 or /128: a range that
+   * happens to contain the agent's own address, like 198.18.0.0/15 in a lab, does not open the
+   * agent to itself); then the allowlist allows; then the range table denies. Own loopback
+   * addresses are left to the table (127.0.0.0/8 and ::1 are denied unless allowlisted), so that
+   * test fixtures on 127.0.0.1 stay reachable with 127.0.0.0/8 allowlisted.
+   */
   const checkAddress = (address: string): string | undefined => {
     if (address.includes("%")) {
       return `${address} has a zone id; scoped addresses are not allowed`;
@@ -174,9 +203,26 @@ export function createTargetPolicy(options: TargetPolicyOptions = {}): TargetPol
     const parsed = parseAddress(address);
     if (parsed === undefined) return `${JSON.stringify(address)} is not an IP address`;
     const embedded = findIpv4Embedding(parsed);
-    const isAllowlisted = (a: ParsedAddress): boolean => allowCidrs.some((cidr) => cidrContains(cidr, a));
+    const denyList = options.denyList?.();
+    if (denyList !== undefined) {
+      const entry = denyList.matchAddress(parsed);
+      if (entry !== undefined) return `${address} ${DENY_LIST_MARK} (${entry})`;
+      const inner = embedded === undefined ? undefined : denyList.matchAddress(embedded.ipv4);
+      if (inner !== undefined) {
+        return `${address} ${DENY_LIST_MARK} (it carries ${formatAddress(embedded!.ipv4.value, 4)}, in ${inner})`;
+      }
+    }
+    const ownHit = own(parsed) ?? (embedded === undefined ? undefined : own(embedded.ipv4));
+    if (ownHit !== undefined && !isExactlyAllowlisted(ownHit.address)) {
+      const bits = ownHit.address.family === 4 ? 32 : 128;
+      return `${address} is an address of this agent's own interfaces (${ownHit.text}); only --allow-cidr ${ownHit.text}/${bits} allows it`;
+    }
     if (isAllowlisted(parsed) || (embedded !== undefined && isAllowlisted(embedded.ipv4))) return undefined;
     return describeDenial(address, parsed, embedded);
+  };
+  const checkName = (name: string): string | undefined => {
+    const entry = options.denyList?.().matchName(name);
+    return entry === undefined ? undefined : `${name} ${DENY_LIST_MARK} (${entry})`;
   };
   const checkPort = (port: number): string | undefined =>
     allowPorts.includes(port) ? undefined : `port ${port} is not allowed (allowed: ${allowedText})`;
@@ -185,10 +231,39 @@ export function createTargetPolicy(options: TargetPolicyOptions = {}): TargetPol
   return Object.assign((address: string, port: number) => check(address, port), {
     check,
     checkAddress,
+    checkName,
     checkPort,
     allowCidrs,
     allowPorts,
   });
+}
+
+/**
+ * The own-address lookup, re-parsed only when the provider hands out a new array (it caches,
+ * agents/probe/own-addresses.ts). Loopback addresses are left out: the table judges them.
+ */
+function memoOwnAddresses(
+  provider: (() => readonly string[]) | undefined,
+): (address: ParsedAddress) => { address: ParsedAddress; text: string } | undefined {
+  if (provider === undefined) return () => undefined;
+  let source: readonly string[] | undefined;
+  let parsed: { address: ParsedAddress; text: string }[] = [];
+  return (address) => {
+    const current = provider();
+    if (current !== source) {
+      source = current;
+      parsed = current.flatMap((text) => {
+        const a = parseAddress(text.split("%")[0] ?? "");
+        if (a === undefined || isLoopback(a)) return [];
+        return [{ address: a, text: formatAddress(a.value, a.family) }];
+      });
+    }
+    return parsed.find((own) => own.address.family === address.family && own.address.value === address.value);
+  };
+}
+
+function isLoopback(address: ParsedAddress): boolean {
+  return address.family === 4 ? address.value >> 24n === 127n : address.value === 1n;
 }
 
 // ---- addresses as numbers ----

@@ -12,6 +12,7 @@ import {
   type ResolvedOptions,
 } from "../../agents/smtp/options.js";
 import { MAX_HOST_NAME_LENGTH, parseHostName } from "../../lib/host-name.js";
+import { DENY_LIST_MARK } from "../../agents/probe/target-policy.js";
 
 export interface FieldViolation {
   /** The proto field path: "host", "ports[2]", "options.timeouts.connect_ms", "tls_modes[587]". */
@@ -138,6 +139,8 @@ export function validateProbeRequest(request: ProbeRequest, limits: RequestLimit
 export interface EarlyTargetPolicy {
   checkAddress(address: string): string | undefined;
   checkPort(port: number): string | undefined;
+  /** The operator's deny list on a name; absent: names are the agents' business only. */
+  checkName?(name: string): string | undefined;
 }
 
 /**
@@ -148,14 +151,19 @@ export interface EarlyTargetPolicy {
 export function checkTargetEarly(
   request: Pick<NormalizedRequest, "host" | "isIpLiteral" | "ports">,
   policy: EarlyTargetPolicy,
-): { field: string; reason: string } | undefined {
+): { field: string; reason: string; /** The metrics label (requestsRejected). */ kind: "deny_list" | "permission_denied" } | undefined {
+  const kind = (reason: string): "deny_list" | "permission_denied" => (reason.includes(DENY_LIST_MARK) ? "deny_list" : "permission_denied");
   if (request.isIpLiteral) {
     const reason = policy.checkAddress(request.host);
-    if (reason !== undefined) return { field: "host", reason };
+    if (reason !== undefined) return { field: "host", reason, kind: kind(reason) };
+  } else {
+    // The name as given; the agents check the names they meet on the way (MX exchangers) too.
+    const reason = policy.checkName?.(request.host);
+    if (reason !== undefined) return { field: "host", reason, kind: "deny_list" };
   }
   for (const [index, port] of request.ports.entries()) {
     const reason = policy.checkPort(port);
-    if (reason !== undefined) return { field: `ports[${index}]`, reason };
+    if (reason !== undefined) return { field: `ports[${index}]`, reason, kind: "permission_denied" };
   }
   return undefined;
 }

@@ -40,9 +40,9 @@ describe("parseHost", () => {
   it.each([
     ["", "host: must not be empty"],
     ["exa mple.com", 'host: "exa mple.com" is not a host name or IP address'],
-    ["1.2.3", 'host: "1.2.3" is not a valid IP address'],
+    ["1.2.3", 'host: "1.2.3" is a non-canonical IPv4 form (shorthand) that inet_aton(3) and URL parsers read as 1.2.0.3; write the address in dotted-decimal form'],
     ["192.0.2.256", 'host: "192.0.2.256" is not a valid IP address'],
-    ["0x7f.1", 'host: "0x7f.1" is not a valid IP address'],
+    ["0x7f.1", 'host: "0x7f.1" is a non-canonical IPv4 form (hexadecimal, shorthand) that inet_aton(3) and URL parsers read as 127.0.0.1; write the address in dotted-decimal form'],
     ["[mx.example.com]", 'host: "[mx.example.com]" is not an IP address in brackets'],
     ["[2001:db8::1", 'host: "[2001:db8::1" is not an IP address in brackets'],
     ["a..b", 'host: "a..b" is not a valid host name'],

@@ -118,10 +118,10 @@ describe("validateProbeRequest refuses, naming the field", () => {
     ["a label of 64 characters", { host: `${"a".repeat(64)}.com` }, "host", "is not a valid host name"],
     ["an underscore", { host: "under_score.example" }, "host", "is not a valid host name"],
     ["a bad IPv4 address", { host: "192.0.2.256" }, "host", "is not a valid IP address"],
-    ["a short IPv4 address", { host: "127.1" }, "host", "is not a valid IP address"],
-    ["a decimal IPv4 address", { host: "2130706433" }, "host", "is not a valid IP address"],
-    ["an octal IPv4 address", { host: "0177.0.0.1" }, "host", "is not a valid IP address"],
-    ["a hex IPv4 address", { host: "0x7f000001" }, "host", "is a numeric look-alike of the address 127.0.0.1"],
+    ["a short IPv4 address", { host: "127.1" }, "host", "is a non-canonical IPv4 form (shorthand) that inet_aton(3) and URL parsers read as 127.0.0.1"],
+    ["a decimal IPv4 address", { host: "2130706433" }, "host", "is a non-canonical IPv4 form (integer)"],
+    ["an octal IPv4 address", { host: "0177.0.0.1" }, "host", "is a non-canonical IPv4 form (octal)"],
+    ["a hex IPv4 address", { host: "0x7f000001" }, "host", "is a non-canonical IPv4 form (hexadecimal, integer)"],
     ["full-width digits", { host: "１２７.０.０.１" }, "host", "is a numeric look-alike of the address 127.0.0.1"],
     ["an IPv6 zone id", { host: "fe80::1%eth0" }, "host", "has an IPv6 zone id"],
     ["a bracketed name", { host: "[mx.example.com]" }, "host", "is not an IP address in brackets"],
@@ -228,8 +228,8 @@ describe("checkTargetEarly", () => {
   });
 
   it("denies a port outside the policy, for names and addresses alike", () => {
-    expect(early("mx.example.com", [25, 80])).toEqual({ field: "ports[1]", reason: "port 80 is not allowed (allowed: 25, 465, 587, 2525)" });
-    expect(early("8.8.8.8", [8025])).toEqual({ field: "ports[0]", reason: "port 8025 is not allowed (allowed: 25, 465, 587, 2525)" });
+    expect(early("mx.example.com", [25, 80])).toEqual({ field: "ports[1]", reason: "port 80 is not allowed (allowed: 25, 465, 587, 2525)", kind: "permission_denied" });
+    expect(early("8.8.8.8", [8025])).toEqual({ field: "ports[0]", reason: "port 8025 is not allowed (allowed: 25, 465, 587, 2525)", kind: "permission_denied" });
   });
 
   it("follows the allowlist", () => {
