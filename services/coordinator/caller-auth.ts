@@ -13,6 +13,8 @@ import {
   type ServerMethodDefinition,
 } from "@grpc/grpc-js";
 import { ConfigError } from "../../lib/config.js";
+import type { Logger } from "../../lib/logger.js";
+import { metrics } from "../../lib/metrics.js";
 
 /**
  * The metadata key through which the interceptor hands the authenticated caller's name to the
@@ -132,6 +134,8 @@ export interface CallerAuth {
   tokens?: ReadonlyMap<string, string>;
   /** Mutual TLS is on: the TLS layer has verified the client certificate; it names the caller. */
   mutualTls: boolean;
+  /** Refused calls are logged here, one audit line each (with the peer address: there is no caller). */
+  audit?: Logger;
 }
 
 /**
@@ -142,6 +146,7 @@ export interface CallerAuth {
  */
 export function callerAuthInterceptor(auth: CallerAuth): ServerInterceptor {
   const match = auth.tokens ? tokenMatcher(auth.tokens) : undefined;
+  const auditLog = auth.audit?.child({ audit: true });
   return (method: ServerMethodDefinition<unknown, unknown>, call: ServerInterceptingCallInterface) => {
     if (OPEN_SERVICES.some((prefix) => method.path.startsWith(prefix))) return new ServerInterceptingCall(call);
     return new ServerInterceptingCall(call, {
@@ -150,7 +155,10 @@ export function callerAuthInterceptor(auth: CallerAuth): ServerInterceptor {
           onReceiveMetadata(metadata: Metadata, nextMetadata: (metadata: Metadata) => void) {
             const caller = identify(metadata, call);
             if (caller === undefined) {
-              call.sendStatus({ code: status.UNAUTHENTICATED, details: auth.tokens ? "missing or invalid bearer token" : "the client certificate names no caller" });
+              const details = auth.tokens ? "missing or invalid bearer token" : "the client certificate names no caller";
+              metrics.requestsRejected.inc({ reason: "unauthenticated" });
+              auditLog?.info({ event: "denied", peer: call.getPeer(), method: method.path, reason: "unauthenticated", code: "UNAUTHENTICATED", detail: details }, "audit");
+              call.sendStatus({ code: status.UNAUTHENTICATED, details });
               return;
             }
             metadata.remove("authorization");

@@ -4,18 +4,73 @@ import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import { fileURLToPath } from "node:url";
 import { ProbeServiceService } from "../../gen/smtpprobe/v1/probe_service.js";
+import { UNDECODABLE } from "./grpc-errors.js";
 
 export const PROBE_SERVICE_NAME = "smtpprobe.v1.ProbeService";
 
 const PROTO_ROOT = fileURLToPath(new URL("../../proto/", import.meta.url));
+
+/**
+ * Message sizes. A request is small (a host, at most 8 ports, 32 regions, options: a few KiB at
+ * most), so 1 MiB received is ample and an oversized one is refused by gRPC itself
+ * (RESOURCE_EXHAUSTED) before it is decoded. A report carries transcripts (up to 4 MiB each by the
+ * engine's hard maximum, one per address of each region × port), hence the large send bound.
+ */
+export const MAX_RECEIVE_MESSAGE_BYTES = 1024 * 1024;
+export const MAX_SEND_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Connection management (grpc-js server options):
+ * - keepalive: the server pings every 30 s and closes a connection whose peer has not answered
+ *   within 10 s (a vanished client's calls are cancelled, and their probes with them);
+ * - a connection idle (no call) for 5 min is closed with GOAWAY; clients reconnect when needed;
+ * - a connection is closed after 30 min (GOAWAY), so that clients spread over replicas behind one
+ *   address again; calls running then get a grace of the longest probe (max deadline) and 10 s.
+ * grpc-js servers do not enforce a ping policy (no min time between pings, no max pings without
+ * data: those options exist for C-core servers only); a client pinging too often costs a frame each.
+ * There is no per-connection stream cap (grpc.max_concurrent_streams): excess calls would wait at
+ * the client, and time out, where the coordinator-wide bound of executions in flight refuses them
+ * at once with RESOURCE_EXHAUSTED.
+ */
+export const KEEPALIVE = {
+  timeMs: 30_000,
+  timeoutMs: 10_000,
+  maxConnectionIdleMs: 5 * 60_000,
+  maxConnectionAgeMs: 30 * 60_000,
+} as const;
+
+/** After the grace period, calls were ended with UNAVAILABLE: their statuses get this long to go out. */
+const STATUS_FLUSH_MS = 250;
+
+/** The service definition with deserializers that turn undecodable bytes into UNDECODABLE (grpc-errors.ts). */
+function tolerantDeserializers<D extends Record<string, { requestDeserialize: (bytes: Buffer) => unknown }>>(definition: D): D {
+  const wrapped = Object.entries(definition).map(([name, method]) => [
+    name,
+    {
+      ...method,
+      requestDeserialize: (bytes: Buffer): unknown => {
+        try {
+          return method.requestDeserialize(bytes);
+        } catch (error) {
+          return { [UNDECODABLE]: error instanceof Error ? error.message : String(error) };
+        }
+      },
+    },
+  ]);
+  return Object.fromEntries(wrapped) as D;
+}
 
 export interface GrpcServer {
   /** The port bound (useful with port 0). */
   port: number;
   /** grpc.health.v1: SERVING or NOT_SERVING, for the whole server and for the ProbeService. */
   setServing(serving: boolean): void;
-  /** Stops accepting calls, waits up to graceMs for running ones, then cancels the rest. */
-  stop(graceMs: number): Promise<void>;
+  /**
+   * Stops accepting connections (GOAWAY to the open ones) and waits up to graceMs for the running
+   * calls (`calls.idle`); then `calls.end()` answers the rest with UNAVAILABLE, and whatever is
+   * left (health watches) is closed. Call setServing(false) first.
+   */
+  stop(graceMs: number, calls?: { idle(): Promise<void>; end(): void }): Promise<void>;
 }
 
 /** Binds the ProbeService with health checking and server reflection. */
@@ -26,15 +81,20 @@ export async function startGrpcServer(options: {
   credentials?: ServerCredentials;
   /** Run before any handler (caller authentication, caller-auth.ts). */
   interceptors?: ServerInterceptor[];
+  /** The longest a probe may run (--max-deadline): connections closed for their age wait this long. */
+  maxDeadlineMs?: number;
 }): Promise<GrpcServer> {
   const server = new Server({
     interceptors: options.interceptors ?? [],
-    // Bounded messages both ways: a request is small; a report with transcripts is not.
-    "grpc.max_receive_message_length": 1024 * 1024,
-    "grpc.max_send_message_length": 64 * 1024 * 1024,
-    "grpc.keepalive_time_ms": 30_000,
+    "grpc.max_receive_message_length": MAX_RECEIVE_MESSAGE_BYTES,
+    "grpc.max_send_message_length": MAX_SEND_MESSAGE_BYTES,
+    "grpc.keepalive_time_ms": KEEPALIVE.timeMs,
+    "grpc.keepalive_timeout_ms": KEEPALIVE.timeoutMs,
+    "grpc.max_connection_idle_ms": KEEPALIVE.maxConnectionIdleMs,
+    "grpc.max_connection_age_ms": KEEPALIVE.maxConnectionAgeMs,
+    "grpc.max_connection_age_grace_ms": (options.maxDeadlineMs ?? 120_000) + 10_000,
   });
-  server.addService(ProbeServiceService, options.service);
+  server.addService(tolerantDeserializers(ProbeServiceService), options.service);
 
   const health = new HealthImplementation({ "": "NOT_SERVING", [PROBE_SERVICE_NAME]: "NOT_SERVING" });
   health.addToServer(server);
@@ -57,17 +117,24 @@ export async function startGrpcServer(options: {
       health.setStatus("", value);
       health.setStatus(PROBE_SERVICE_NAME, value);
     },
-    async stop(graceMs) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => {
-          server.forceShutdown();
-          resolve();
-        }, graceMs);
-        server.tryShutdown(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
+    async stop(graceMs, calls) {
+      const closed = new Promise<"closed">((resolve) => server.tryShutdown(() => resolve("closed")));
+      const within = <T>(promise: Promise<T>, ms: number): Promise<T | "timeout"> => {
+        let timer: NodeJS.Timeout | undefined;
+        return Promise.race([promise, new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), ms)))]).finally(() =>
+          clearTimeout(timer),
+        );
+      };
+      // Running calls get the grace period; tryShutdown alone would also wait for long-lived
+      // streams nobody ends (health watches), so the ProbeService's own count decides.
+      const idle = calls ? calls.idle().then(() => "idle" as const) : new Promise<never>(() => undefined);
+      const first = await within(Promise.race([closed, idle]), graceMs);
+      if (first === "closed") return;
+      if (first === "timeout") calls?.end();
+      // grpc-js's forceShutdown would cancel the calls (CANCELLED at the client): answered above
+      // with UNAVAILABLE, their statuses get a moment to be written before the sessions go.
+      await within(closed, STATUS_FLUSH_MS);
+      server.forceShutdown();
     },
   };
 }

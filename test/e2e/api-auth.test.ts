@@ -22,6 +22,7 @@ let dir: string;
 let ca: PemPair;
 let clientLeaf: PemPair;
 let otherClient: PemPair;
+let expiredClient: PemPair;
 let tokens: CoordinatorProcess;
 let mtls: CoordinatorProcess;
 let closedPort: number;
@@ -65,6 +66,8 @@ beforeAll(async () => {
   clientLeaf = await pki.leaf({ names: ["ci-client"], clientAuth: true });
   // Signed by a CA the coordinator does not trust.
   otherClient = await pki.leaf({ names: ["intruder"], clientAuth: true, selfSigned: true });
+  // Issued by the trusted CA, but its notAfter has passed.
+  expiredClient = await pki.leaf({ names: ["expired-client"], clientAuth: true, expired: true });
   closedPort = await freePort();
   await Promise.all([
     writeFile(file("tokens.txt"), `# callers of the test\n\n${TOKEN} ci-bot\n`),
@@ -174,9 +177,11 @@ describe("mutual TLS (--tls-cert, --tls-key, --client-ca)", () => {
 
   it.each([
     ["without a client certificate", undefined],
-    ["with a certificate the CA did not sign", "other"],
+    ["with a certificate the CA did not sign (another issuer: itself)", "other"],
+    ["with an expired certificate from the trusted CA", "expired"],
   ])("refuses a TLS client %s: the handshake fails, UNAVAILABLE", async (_, which) => {
-    const api = connectProbeApi(mtls.address, { channel: tlsChannel(which ? otherClient : undefined) });
+    const client = which === "other" ? otherClient : which === "expired" ? expiredClient : undefined;
+    const api = connectProbeApi(mtls.address, { channel: tlsChannel(client) });
     try {
       const error = await callError(api.listRegions({ deadlineMs: 5000 }));
       expect(error.code, describeError(error)).toBe(status.UNAVAILABLE);

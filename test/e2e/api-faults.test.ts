@@ -288,7 +288,8 @@ describe.skipIf(nats.skip)("ProbeService faults: nats-server goes away mid-run a
     const callDeadlineMs = 12_000;
     const started = performance.now();
     const stream = api.streamProbe(request, { deadlineMs: callDeadlineMs });
-    const unary = api.probe(request, { deadlineMs: callDeadlineMs }).then(
+    // Another probe, not a duplicate: an identical request of the same caller would join the first.
+    const unary = api.probe({ ...request, options: { timeouts: { bannerMs: 8_001, deadlineMs: 10_000 } } }, { deadlineMs: callDeadlineMs }).then(
       (report) => ({ report, error: undefined, at: performance.now() }),
       (error: unknown) => ({ report: undefined, error, at: performance.now() }),
     );
