@@ -5,9 +5,21 @@
  * and the coordinator run the same code in both.
  */
 
+/**
+ * Message headers: the probe's id and W3C trace context travel in them (BUS_HEADERS), so that one
+ * grep follows a probe across processes. Bounded on receipt (MAX_HEADERS, MAX_HEADER_LENGTH).
+ */
+export type BusHeaders = Readonly<Record<string, string>>;
+
+export const BUS_HEADERS = { probeId: "smtpprobe-probe-id", traceparent: "traceparent" } as const;
+export const MAX_HEADERS = 16;
+export const MAX_HEADER_LENGTH = 256;
+
 export interface BusMessage {
   subject: string;
   data: Uint8Array;
+  /** Empty when the message came without headers. */
+  headers: BusHeaders;
   /** Sends a message to the request's reply subject; false when there is none. */
   respond(data: Uint8Array): boolean;
 }
@@ -68,7 +80,7 @@ export interface Bus {
    * Publishes with a reply subject of its own and hands every message sent back to `onReply`,
    * until the returned subscription is unsubscribed.
    */
-  request(subject: string, data: Uint8Array, onReply: (event: ReplyEvent) => void): BusSubscription;
+  request(subject: string, data: Uint8Array, onReply: (event: ReplyEvent) => void, options?: { headers?: BusHeaders }): BusSubscription;
   /** Serves an endpoint as a discoverable service (the NATS services framework, "micro"). */
   serve(spec: ServiceSpec): Promise<ServedService>;
   /** Every live instance of a service that answers within `timeoutMs`. */
@@ -82,11 +94,27 @@ export interface Bus {
   drain(): Promise<void>;
 }
 
+/** The first MAX_HEADERS headers, each value cut to MAX_HEADER_LENGTH: what a receiver keeps. */
+export function boundHeaders(entries: Iterable<[string, string]>): BusHeaders {
+  const out: Record<string, string> = {};
+  let count = 0;
+  for (const [key, value] of entries) {
+    if (count++ >= MAX_HEADERS) break;
+    out[key.toLowerCase().slice(0, MAX_HEADER_LENGTH)] = value.slice(0, MAX_HEADER_LENGTH);
+  }
+  return out;
+}
+
 /** NATS subjects of the contract (lower-case dot tokens; regions are checked safe tokens). */
 export const SUBJECTS = {
   task: (region: string): string => `smtpprobe.v1.probe.${checkToken(region)}`,
   cancel: (region: string): string => `smtpprobe.v1.cancel.${checkToken(region)}`,
   queue: (region: string): string => `smtpprobe-${checkToken(region)}`,
+  /** An agent asks the coordinator for a connection slot (request), and gives it back (publish). */
+  permit: (region: string): string => `smtpprobe.v1.permit.${checkToken(region)}`,
+  /** What the coordinator's permit service subscribes to: every region's permit subject. */
+  permitAll: "smtpprobe.v1.permit.*",
+  permitQueue: "smtpprobe-permit",
   agentService: "smtpprobe-agent",
 } as const;
 

@@ -2,27 +2,53 @@ import {
   connect,
   createInbox,
   Events,
+  headers as natsHeaders,
   RequestStrategy,
   type ConnectionOptions,
   type KV,
   type Msg,
+  type MsgHdrs,
   type NatsConnection,
   type ServiceMsg,
 } from "nats";
+import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { boundHeaders, type BusHeaders } from "./bus.js";
 import type { Bus, BusMessage, BusSubscription, DiscoveredService, KeyValueStore, ReplyEvent, ServedService, ServiceSpec } from "./bus.js";
+import { ConfigError } from "./config.js";
 
 export interface NatsBusOptions {
   servers: string;
   name: string;
   /** A NATS credentials file (JWT + NKey). */
   credsFile?: string;
+  /** User and password, as a server with users in its configuration file wants (deploy/nats/). */
+  user?: string;
+  /** A file holding the password (a mounted secret: it never shows in `ps`); trailing newlines are ignored. */
+  passwordFile?: string;
+  /**
+   * The prefix of this connection's reply subjects (default `_INBOX`). Agents use
+   * `_INBOX.agent.<region>`, so that their permission to subscribe to their own inbox does not
+   * reach the coordinator's.
+   */
+  inboxPrefix?: string;
   /** TLS: CA to trust, and a client certificate and key for mutual TLS. */
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
   /** How long the first connection may take before start-up fails. */
   connectTimeoutMs?: number;
+  /**
+   * A message came back on a reply subject of request() that nobody listens to (any more):
+   * `late` when its request ended recently (deadline passed, task finished or retried),
+   * `unknown_reply_subject` when this connection never made that reply subject (a forgery).
+   */
+  onDroppedReply?: (reason: DroppedReplyReason) => void;
 }
 
+export type DroppedReplyReason = "late" | "unknown_reply_subject";
+
 const DRAIN_TIMEOUT_MS = 5000;
+/** Reply tokens of ended requests remembered to tell a late reply from a forged one. */
+const MAX_ENDED_TOKENS = 4096;
 
 /** The only module that imports `nats`: a move to the v3 `@nats-io/*` packages touches this file. */
 export async function connectNatsBus(options: NatsBusOptions): Promise<Bus> {
@@ -38,14 +64,32 @@ export async function connectNatsBus(options: NatsBusOptions): Promise<Bus> {
   };
   if (options.credsFile) {
     const { credsAuthenticator } = await import("nats");
-    const { readFile } = await import("node:fs/promises");
     connectionOptions.authenticator = credsAuthenticator(await readFile(options.credsFile));
   }
+  if (options.user !== undefined || options.passwordFile !== undefined) {
+    if (options.user === undefined) throw new ConfigError("--nats-user", "is required with --nats-password-file");
+    if (options.passwordFile === undefined) throw new ConfigError("--nats-password-file", "is required with --nats-user");
+    connectionOptions.user = options.user;
+    connectionOptions.pass = await readPasswordFile(options.passwordFile);
+  }
+  if (options.inboxPrefix !== undefined) connectionOptions.inboxPrefix = options.inboxPrefix;
   if (options.tls) {
     connectionOptions.tls = { caFile: options.tls.caFile, certFile: options.tls.certFile, keyFile: options.tls.keyFile };
   }
   const nc = await connect(connectionOptions);
-  return new NatsBus(nc);
+  return new NatsBus(nc, options);
+}
+
+async function readPasswordFile(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    throw new ConfigError("--nats-password-file", `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+  const password = text.replace(/[\r\n]+$/, "");
+  if (password === "") throw new ConfigError("--nats-password-file", `${file} is empty`);
+  return password;
 }
 
 class NatsBus implements Bus {
@@ -54,9 +98,14 @@ class NatsBus implements Bus {
   private replyMux: string | undefined;
   private nextToken = 0;
   private readonly replyHandlers = new Map<string, (event: ReplyEvent) => void>();
+  /** Tokens of ended requests, oldest first (a Set keeps insertion order), bounded. */
+  private readonly endedTokens = new Set<string>();
   private readonly listeners = new Set<(connected: boolean) => void>();
 
-  constructor(private readonly nc: NatsConnection) {
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly options: Pick<NatsBusOptions, "inboxPrefix" | "onDroppedReply"> = {},
+  ) {
     void this.watchStatus();
   }
 
@@ -79,22 +128,38 @@ class NatsBus implements Bus {
    * One wildcard subscription serves every request's replies (`<inbox>.<token>`), as nats.js does
    * for its own requests: a subscription per request would cost a SUB and an UNSUB on the
    * critical path of every task.
+   *
+   * The token is random, not a counter: whoever receives a request learns the inbox, and in a
+   * leaf topology nats-server lets a leaf publish to any inbox (deploy/nats/hub.conf), so a
+   * guessable token would let one region's agent answer another region's task. A counter keeps
+   * the tokens unique; 64 random bits make them unguessable.
    */
-  request(subject: string, data: Uint8Array, onReply: (event: ReplyEvent) => void): BusSubscription {
+  request(subject: string, data: Uint8Array, onReply: (event: ReplyEvent) => void, options: { headers?: BusHeaders } = {}): BusSubscription {
     this.replyMux ??= this.startReplyMux();
-    const token = String((this.nextToken += 1));
+    const token = `${(this.nextToken += 1).toString(36)}${randomBytes(8).toString("hex")}`;
     this.replyHandlers.set(token, onReply);
-    this.nc.publish(subject, data, { reply: `${this.replyMux}.${token}` });
-    return { unsubscribe: () => void this.replyHandlers.delete(token) };
+    this.nc.publish(subject, data, { reply: `${this.replyMux}.${token}`, headers: toNatsHeaders(options.headers) });
+    return {
+      unsubscribe: () => {
+        if (!this.replyHandlers.delete(token)) return;
+        this.endedTokens.add(token);
+        if (this.endedTokens.size > MAX_ENDED_TOKENS) this.endedTokens.delete(this.endedTokens.values().next().value!);
+      },
+    };
   }
 
   private startReplyMux(): string {
-    const prefix = createInbox();
+    const prefix = createInbox(this.options.inboxPrefix);
     this.nc.subscribe(`${prefix}.*`, {
       callback: (error, msg) => {
         if (error) return;
-        const handler = this.replyHandlers.get(msg.subject.slice(prefix.length + 1));
-        if (!handler) return;
+        const token = msg.subject.slice(prefix.length + 1);
+        const handler = this.replyHandlers.get(token);
+        if (!handler) {
+          // A status from the server (no responders) is not a message from anyone.
+          if (!msg.headers?.hasError) this.options.onDroppedReply?.(this.endedTokens.has(token) ? "late" : "unknown_reply_subject");
+          return;
+        }
         // The server answers 503 when nothing subscribes to the subject (no responders).
         if (msg.headers?.hasError && msg.headers.code === 503) handler({ kind: "no_responders" });
         else handler({ kind: "message", data: msg.data });
@@ -201,5 +266,21 @@ class NatsBus implements Bus {
 }
 
 function toBusMessage(msg: Msg): BusMessage {
-  return { subject: msg.subject, data: msg.data, respond: (data) => msg.respond(data) };
+  return { subject: msg.subject, data: msg.data, headers: fromNatsHeaders(msg.headers), respond: (data) => msg.respond(data) };
+}
+
+function toNatsHeaders(values: BusHeaders | undefined): MsgHdrs | undefined {
+  if (values === undefined || Object.keys(values).length === 0) return undefined;
+  const h = natsHeaders();
+  for (const [key, value] of Object.entries(values)) h.set(key, value);
+  return h;
+}
+
+const NO_HEADERS: BusHeaders = Object.freeze({});
+
+function fromNatsHeaders(h: MsgHdrs | undefined): BusHeaders {
+  if (!h) return NO_HEADERS;
+  return boundHeaders((function* () {
+    for (const key of h.keys()) yield [key, h.get(key)] as [string, string];
+  })());
 }

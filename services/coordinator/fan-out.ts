@@ -13,8 +13,16 @@
 // - Each attempt has its own reply subject, so a message on it comes from that attempt's agent;
 //   the first valid agent id seen there takes the task, and other ids are ignored.
 // - A progress that fails validation is not shown to the caller but still counts as a heartbeat.
-import { SUBJECTS, checkToken, type Bus, type BusSubscription, type ReplyEvent } from "../../lib/bus.js";
+// - What the coordinator accepts from an agent (DESIGN §4): only on the reply subject of the
+//   attempt it sent (the bus hands nothing else here; it counts replies to subjects nobody listens
+//   to, see connectNatsBus's onDroppedReply), only about that attempt's task, only from the agent
+//   that took it, only until the task has ended (its deadline included), only up to
+//   AGENT_MESSAGE_LIMITS.maxMessageBytes, checked before decoding, and only within the bounds of
+//   validate-agent-message.ts. Every message dropped is counted in
+//   smtpprobe_agent_messages_dropped_total by reason.
+import { BUS_HEADERS, SUBJECTS, checkToken, type Bus, type BusSubscription, type ReplyEvent } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
+import { metrics, type DroppedMessageReason } from "../../lib/metrics.js";
 import { Phase, phaseToJSON, type ProbeOptions, type TargetResult, type TlsMode } from "../../gen/smtpprobe/v1/handshake.js";
 import {
   CancelTask,
@@ -26,7 +34,7 @@ import {
   type TaskProgress,
   type TaskReport,
 } from "../../gen/smtpprobe/v1/probe_service.js";
-import { agentErrorText, checkAgentId, checkTargetResult, checkTaskProgress, decodeAgentMessage } from "./validate-agent-message.js";
+import { AGENT_MESSAGE_LIMITS, agentErrorText, checkAgentId, checkTargetResult, checkTaskProgress, decodeAgentMessage } from "./validate-agent-message.js";
 
 /** What to dispatch: the request as accepted, with the regions picked and the TLS mode of each port. */
 export interface ProbePlan {
@@ -44,6 +52,8 @@ export interface ProbePlan {
   heartbeatMs?: number;
   /** Silence after which a task's agent counts as lost; default 3 × heartbeatMs. */
   lostAfterMs?: number;
+  /** W3C traceparent of the probe's span, sent to the agents in each task's headers. */
+  traceparent?: string;
 }
 
 export type DispatchEvent = { kind: "progress"; progress: TaskProgress } | { kind: "task"; report: TaskReport };
@@ -158,6 +168,8 @@ class Dispatch {
   private readonly cleanups: (() => void)[] = [];
   private unfinished: number;
   private resolve: (reports: TaskReport[]) => void = () => undefined;
+  /** The probe's id and trace context, so that the agents' log lines carry them (issue 5). */
+  private readonly headers: Record<string, string>;
 
   constructor(
     private readonly plan: ProbePlan,
@@ -168,6 +180,7 @@ class Dispatch {
     this.lostAfterMs = plan.lostAfterMs ?? 3 * this.heartbeatMs;
     this.now = deps.now ?? Date.now;
     this.log = deps.logger.child({ probeId: plan.probeId });
+    this.headers = { [BUS_HEADERS.probeId]: plan.probeId, ...(plan.traceparent ? { [BUS_HEADERS.traceparent]: plan.traceparent } : {}) };
     const startedAt = this.now();
     this.runs = plan.regions.flatMap((region) =>
       plan.ports.map((port) => ({ taskId: taskIdFor(plan.probeId, region, port), region, port, attempt: 0, startedAt, agentId: "", queued: false })),
@@ -241,7 +254,7 @@ class Dispatch {
     run.lostTimer = setTimeout(() => this.onSilence(run), this.lostAfterMs);
     let sub: BusSubscription;
     try {
-      sub = this.deps.bus.request(SUBJECTS.task(run.region), Task.encode(task).finish(), (event) => this.onReply(run, attempt, event));
+      sub = this.deps.bus.request(SUBJECTS.task(run.region), Task.encode(task).finish(), (event) => this.onReply(run, attempt, event), { headers: this.headers });
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       this.finish(run, TaskStatus.TASK_STATUS_AGENT_LOST, `the coordinator could not send the task over NATS: ${reason}`);
@@ -252,30 +265,49 @@ class Dispatch {
   }
 
   private onReply(run: TaskRun, attempt: number, event: ReplyEvent): void {
-    if (run.report || attempt !== run.attempt) return;
+    if (run.report || attempt !== run.attempt) {
+      if (event.kind === "message") dropped("late");
+      return;
+    }
     const log = (run.log ??= this.log.child({ region: run.region, port: run.port, taskId: run.taskId }));
     if (event.kind === "no_responders") {
       if (attempt === 1) this.finish(run, TaskStatus.TASK_STATUS_NO_AGENT, `no agent serves region ${run.region}`);
       else this.finish(run, TaskStatus.TASK_STATUS_AGENT_LOST, `${run.previousLoss}, and no other agent of region ${run.region} was there to retry on`);
       return;
     }
+    // Measured before decoding: the decoder's work and memory grow with the message.
+    if (event.data.length > AGENT_MESSAGE_LIMITS.maxMessageBytes) {
+      dropped("too_large");
+      this.finish(
+        run,
+        TaskStatus.TASK_STATUS_INVALID_REPORT,
+        `${this.agentName(run)} sent a message of ${event.data.length} bytes (limit ${AGENT_MESSAGE_LIMITS.maxMessageBytes})`,
+      );
+      return;
+    }
     const decoded = decodeAgentMessage(event.data);
     if (!decoded.ok) {
+      dropped("undecodable");
       this.finish(run, TaskStatus.TASK_STATUS_INVALID_REPORT, `${this.agentName(run)} sent a message that is not valid: ${decoded.reason}`);
       return;
     }
     const message = decoded.message;
     if (message.taskId !== run.taskId) {
+      // The reply subject is this attempt's, so a message about another task is a forgery or a
+      // confused agent: it must not end, or speak for, either task.
+      dropped("other_task");
       log.warn({ otherTaskId: message.taskId.slice(0, 200) }, "ignored an agent message about another task");
       return;
     }
     if (run.agentId !== "" && message.agentId !== run.agentId) {
+      dropped("other_agent");
       log.warn({ agentId: run.agentId, otherAgentId: message.agentId.slice(0, 200) }, "ignored a message from an agent that did not take the task");
       return;
     }
     if (run.agentId === "") {
       const invalidId = checkAgentId(message.agentId);
       if (invalidId) {
+        dropped("invalid");
         this.finish(run, TaskStatus.TASK_STATUS_INVALID_REPORT, `the agent's message is not valid: ${invalidId}`);
         return;
       }
@@ -290,6 +322,7 @@ class Dispatch {
     if (message.result) {
       const invalid = checkTargetResult(message.result, { host: this.plan.host, port: run.port, mx: this.plan.mx });
       if (invalid) {
+        dropped("invalid");
         log.warn({ agentId: run.agentId, reason: invalid }, "an agent's result failed validation");
         this.finish(run, TaskStatus.TASK_STATUS_INVALID_REPORT, `agent ${run.agentId} sent a result that failed validation: ${invalid}`);
       } else {
@@ -301,6 +334,7 @@ class Dispatch {
       const invalid = checkTaskProgress(message.progress);
       if (invalid) {
         // Still a heartbeat: the agent is alive, its progress is just not shown.
+        dropped("invalid");
         log.warn({ agentId: run.agentId, reason: invalid }, "ignored an agent's progress that failed validation");
         return;
       }
@@ -433,6 +467,10 @@ class Dispatch {
     if (run.lastPhase === undefined) return `taken by agent ${run.agentId}, no phase reported`;
     return phaseName(run.lastPhase);
   }
+}
+
+function dropped(reason: DroppedMessageReason): void {
+  metrics.agentMessagesDropped.inc({ reason });
 }
 
 function checkPlan(plan: ProbePlan): void {

@@ -21,8 +21,12 @@ import { MAXIMUMS } from "../../agents/smtp/options.js";
 
 /** Bounds on an agent's result. Each is at least what a well-behaved agent can produce. */
 export const AGENT_MESSAGE_LIMITS = {
-  /** NATS's own ceiling on a payload; only the in-process bus could carry more. */
-  maxMessageBytes: 64 * 1024 * 1024,
+  /**
+   * The largest message taken from an agent, checked before decoding: NATS's default max_payload,
+   * which deploy/nats/ sets explicitly (agents trim a result to 900 KiB to fit it). Raise it with
+   * the servers' max_payload and the agents' result bound.
+   */
+  maxMessageBytes: 1024 * 1024,
   /**
    * Handshakes in one result: at most `MAXIMUMS.maxExchangers × MAXIMUMS.maxAddresses` (80) are
    * probed, so 64 would reject a legitimate MX probe at the largest allowed options.
