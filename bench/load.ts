@@ -24,6 +24,7 @@ import { fileURLToPath } from "node:url";
 import { credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { ProbeOptions } from "../gen/smtpprobe/v1/handshake.js";
 import { ProbeServiceClient, TaskStatus, type ProbeReport, type ProbeRequest } from "../gen/smtpprobe/v1/probe_service.js";
+import { UNTHROTTLED_ARGS } from "../services/coordinator/throttle-settings.js";
 import { freePort } from "../test/helpers/free-port.js";
 import { startNatsServer } from "../test/helpers/nats-server.js";
 import { delay, withTimeout } from "../test/helpers/wait.js";
@@ -121,9 +122,15 @@ interface CallOutcome {
 
 type Caller = { metadata: Metadata };
 
+/** Each call's EHLO name differs, so that calls are distinct probes (identical in-flight ones join). */
+let sequence = 0;
+function distinct(request: ProbeRequest): ProbeRequest {
+  return { ...request, options: { ...request.options!, ehloName: `c${(sequence++).toString(36)}.load.bench.test` } };
+}
+
 function probeCall(client: ProbeServiceClient, request: ProbeRequest, caller: Caller, scheduledAt: number): Promise<CallOutcome> {
   return new Promise((resolve) => {
-    client.probe(request, caller.metadata, { deadline: Date.now() + CALL_DEADLINE_MS }, (error: ServiceError | null, report?: ProbeReport) => {
+    client.probe(distinct(request), caller.metadata, { deadline: Date.now() + CALL_DEADLINE_MS }, (error: ServiceError | null, report?: ProbeReport) => {
       const done = !error && report !== undefined && report.tasks.every((t) => t.status === TaskStatus.TASK_STATUS_DONE);
       resolve({ code: error ? error.code : status.OK, done, latencyMs: performance.now() - scheduledAt });
     });
@@ -212,13 +219,13 @@ function cancelledCall(client: ProbeServiceClient, request: ProbeRequest, caller
   return new Promise((resolve) => {
     const cancelAfter = Math.random() * 30;
     if (streaming) {
-      const call = client.streamProbe(request, caller.metadata, { deadline: Date.now() + CALL_DEADLINE_MS });
+      const call = client.streamProbe(distinct(request), caller.metadata, { deadline: Date.now() + CALL_DEADLINE_MS });
       call.on("data", () => undefined);
       call.on("error", () => resolve());
       call.on("end", () => resolve());
       setTimeout(() => call.cancel(), cancelAfter);
     } else {
-      const call = client.probe(request, caller.metadata, { deadline: Date.now() + CALL_DEADLINE_MS }, () => resolve());
+      const call = client.probe(distinct(request), caller.metadata, { deadline: Date.now() + CALL_DEADLINE_MS }, () => resolve());
       setTimeout(() => call.cancel(), cancelAfter);
     }
   });
@@ -269,6 +276,8 @@ async function main(): Promise<void> {
       join(dir, "tokens"),
       ...policy,
       ...LOAD_COORDINATOR_FLAGS(AGENT_CONCURRENCY),
+      // One loopback target takes the whole load: the per-destination throttle is not what is measured.
+      ...UNTHROTTLED_ARGS,
     ]);
     stoppers.push(() => coordinator.stop());
     const agent = startService("agent", ["agent", "--region", "bench", "--agent-id", "bench-1", "--concurrency", String(AGENT_CONCURRENCY), ...policy]);
@@ -415,7 +424,14 @@ async function main(): Promise<void> {
  * below it, and the destination throttle is opened wide (one loopback fixture takes everything).
  */
 function LOAD_COORDINATOR_FLAGS(concurrency: number): string[] {
-  return [String(concurrency)].length ? [] : [];
+  return [
+    "--max-executions-in-flight",
+    String(concurrency),
+    "--caller-executions-in-flight",
+    String(concurrency),
+    "--caller-executions-per-minute",
+    "0",
+  ];
 }
 
 await main();

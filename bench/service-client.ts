@@ -76,9 +76,13 @@ export function connectServiceClient(address: string, host: string): ServiceClie
         error ? reject(error) : resolve(report),
       );
     });
+  // Each call's EHLO name differs, so that concurrent calls are distinct probes: the coordinator
+  // joins identical in-flight requests of one caller into one probe.
+  let sequence = 0;
   return {
     async probe(regions, port, expected = "done") {
-      const request: ProbeRequest = { host, mx: false, ports: [port], regions: [...regions], options: BENCH_OPTIONS, tlsModes: {}, idempotencyKey: "" };
+      const options: ProbeOptions = { ...BENCH_OPTIONS, ehloName: `c${(sequence++).toString(36)}.${EHLO_NAME}` };
+      const request: ProbeRequest = { host, mx: false, ports: [port], regions: [...regions], options, tlsModes: {}, idempotencyKey: "" };
       const start = performance.now();
       let report: ProbeReport;
       try {

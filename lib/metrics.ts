@@ -20,6 +20,8 @@ export type RejectReason =
   | "permission_denied"
   | "deny_list"
   | "caller_quota"
+  /** The coordinator-wide bound of executions in flight (load shedding), not one caller's quota. */
+  | "overloaded"
   | "destination_throttle"
   | "unavailable"
   | "no_region";
@@ -102,3 +104,12 @@ export async function metricValue(metric: Counter | Gauge, labels: Record<string
   const match = data.values.find((v) => Object.entries(labels).every(([k, value]) => String(v.labels[k]) === value));
   return match?.value ?? 0;
 }
+
+/** The catalog as documentation: the README's metrics table is made from this (scripts/docs.ts). */
+export const METRIC_DOCS: readonly { name: string; type: "counter" | "gauge" | "histogram"; labels: readonly string[]; help: string }[] = Object.values(metrics).map(
+  (metric) => {
+    const { name, help, labelNames } = metric as unknown as { name: string; help: string; labelNames?: readonly string[] };
+    const type = metric instanceof Histogram ? "histogram" : metric instanceof Gauge ? "gauge" : "counter";
+    return { name, type, labels: [...(labelNames ?? [])], help };
+  },
+);

@@ -3,12 +3,14 @@
 // task's reply subject, and answers with the result. It depends on the Bus interface only, so the
 // same code runs over NATS and in-process (embedded mode); main.ts only has to build the config,
 // the bus, the policy and the logger, call startAgent() and, on SIGTERM, stop() then drain.
-import { AgentMessage, CancelTask, Task, type EgressCheck, type TaskProgress } from "../../gen/smtpprobe/v1/probe_service.js";
+import { AgentMessage, CancelTask, PermitMessage, PermitReply, Task, type EgressCheck, type TaskProgress } from "../../gen/smtpprobe/v1/probe_service.js";
 import { FailureSource, HandshakeResult, Outcome, Phase, type TargetResult } from "../../gen/smtpprobe/v1/handshake.js";
-import { SUBJECTS, checkToken, type Bus, type BusMessage, type BusSubscription, type ServedService } from "../../lib/bus.js";
+import { BUS_HEADERS, SUBJECTS, checkToken, type Bus, type BusMessage, type BusSubscription, type ServedService } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
+import { metrics } from "../../lib/metrics.js";
+import { startSpan, type TracedSpan } from "../../lib/trace-context.js";
 import { checkEhloName, InvalidOptionsError, resolveOptions, type ResolvedOptions } from "../smtp/options.js";
-import { probeTarget, type TargetPolicy } from "../smtp/probe-target.js";
+import { probeTarget, type ConnectGate, type TargetPolicy } from "../smtp/probe-target.js";
 import type { HandshakeProgress } from "../smtp/handshake.js";
 import { agentStats, type AgentStats } from "./agent-info.js";
 import { EgressCanary, MAX_CANARY_DEADLINE_MS, type CanaryTarget } from "./canary.js";
@@ -38,6 +40,12 @@ export interface AgentConfig {
   extraCa?: string;
   /** Bound on one encoded AgentMessage; default 900 KiB, under NATS's default 1 MiB max payload. */
   maxResultBytes?: number;
+  /**
+   * Ask the coordinator for a slot (smtpprobe.v1.permit.<region>) before each connection: its
+   * per-destination throttle. Default true; without an answer nothing connects (fail closed).
+   * False only where no coordinator runs, as in tests of the agent alone.
+   */
+  permits?: boolean;
 }
 
 export interface AgentDeps {
@@ -73,6 +81,7 @@ export const AGENT_DEFAULTS = {
   canaryDeadlineMs: MAX_CANARY_DEADLINE_MS,
   maxResultBytes: 900 * 1024,
   stopGraceMs: 10_000,
+  permits: true,
 } as const;
 
 /** A task's heartbeat_ms is held within these bounds (a tiny one would flood the caller). */
@@ -85,6 +94,8 @@ const AGENT_ID = /^[\x21-\x7e]{1,128}$/;
 const MAX_TASK_ID = 128;
 const MAX_HOST = 255;
 const MAX_TIMER_MS = 2_147_483_647;
+/** How much sooner than the probe's deadline the coordinator gives up waiting for a slot. */
+const PERMIT_ANSWER_MARGIN_MS = 200;
 
 export class InvalidAgentConfigError extends Error {
   override readonly name = "InvalidAgentConfigError";
@@ -125,6 +136,7 @@ export function resolveAgentConfig(config: AgentConfig): ResolvedAgentConfig {
     canaryIntervalMs: integer("canaryIntervalMs", config.canaryIntervalMs, AGENT_DEFAULTS.canaryIntervalMs, 1, 24 * 3600_000),
     canaryDeadlineMs: integer("canaryDeadlineMs", config.canaryDeadlineMs, AGENT_DEFAULTS.canaryDeadlineMs, 1, MAX_CANARY_DEADLINE_MS),
     maxResultBytes: integer("maxResultBytes", config.maxResultBytes, AGENT_DEFAULTS.maxResultBytes, 1024, 64 * 1024 * 1024),
+    permits: config.permits ?? AGENT_DEFAULTS.permits,
     defaultEhloName: config.defaultEhloName,
     dnsServers: config.dnsServers,
     extraCa: config.extraCa,
@@ -322,6 +334,82 @@ class Agent {
     for (const run of targets) run.abort("cancelled");
   }
 
+  /**
+   * The engine's gate for one task: a PermitRequest to the coordinator, answered when the throttle
+   * has a slot or denies; the release is a PermitRelease. No coordinator, or no answer by the
+   * deadline, denies: the throttle protects the targets, so it fails closed.
+   */
+  permitGate(task: Task): ConnectGate {
+    const { bus } = this.deps;
+    const subject = SUBJECTS.permit(this.settings.region);
+    return (address, port, { signal, deadlineAt }) =>
+      new Promise((resolve) => {
+        const remainingMs = deadlineAt - performance.now();
+        if (remainingMs <= 0) {
+          resolve({ denied: "throttled: the probe's deadline passed before a connection slot could be asked for" });
+          return;
+        }
+        // The coordinator stops waiting a little before we do, so its answer (naming the limit)
+        // arrives instead of our bare timeout.
+        const coordinatorDeadline = new Date(Date.now() + remainingMs - Math.min(PERMIT_ANSWER_MARGIN_MS, remainingMs / 10));
+        const request = PermitMessage.encode(
+          PermitMessage.fromPartial({ request: { taskId: task.taskId, probeId: task.probeId, address, port, deadline: coordinatorDeadline } }),
+        ).finish();
+        let sub: BusSubscription | undefined;
+        let settled = false;
+        const done = (answer: { release(): void } | { denied: string }): void => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          signal?.removeEventListener("abort", onAbort);
+          sub?.unsubscribe();
+          resolve(answer);
+        };
+        const onAbort = (): void => done({ denied: "cancelled while waiting for a connection slot" });
+        const timer = setTimeout(
+          () => done({ denied: `throttled: no answer from the coordinator's throttle within the probe's deadline (${Math.round(remainingMs)} ms); no connection without a permit` }),
+          Math.min(remainingMs, MAX_TIMER_MS),
+        );
+        signal?.addEventListener("abort", onAbort, { once: true });
+        try {
+          sub = bus.request(subject, request, (event) => {
+            if (event.kind === "no_responders") {
+              done({ denied: "throttled: no coordinator answers permit requests; no connection without a permit (fail closed)" });
+              return;
+            }
+            let reply: PermitReply;
+            try {
+              reply = PermitReply.decode(event.data);
+            } catch {
+              done({ denied: "throttled: the coordinator's permit reply was not a PermitReply; no connection without a permit" });
+              return;
+            }
+            if (!reply.granted || !reply.leaseId) {
+              done({ denied: reply.reason || "throttled by the coordinator" });
+              return;
+            }
+            const leaseId = reply.leaseId;
+            let released = false;
+            done({
+              release: () => {
+                if (released) return;
+                released = true;
+                try {
+                  bus.publish(subject, PermitMessage.encode(PermitMessage.fromPartial({ release: { leaseId } })).finish());
+                } catch (error) {
+                  // The lease then ends by itself at its deadline (the throttle's TTL).
+                  this.log.warn({ err: error, taskId: task.taskId }, "could not release a connection permit");
+                }
+              },
+            });
+          });
+        } catch (error) {
+          done({ denied: `throttled: could not ask the coordinator for a connection slot (${error instanceof Error ? error.message : String(error)})` });
+        }
+        if (settled) sub?.unsubscribe();
+      });
+  }
+
   taskFinished(answered: boolean): void {
     if (answered) this.tasksDone += 1;
   }
@@ -370,6 +458,7 @@ class TaskRun {
   private lastProgressAt = 0;
   private queueDeadline: NodeJS.Timeout | undefined;
   private readonly log: Logger;
+  private readonly span: TracedSpan;
 
   constructor(
     private readonly agent: Agent,
@@ -379,7 +468,9 @@ class TaskRun {
   ) {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
     this.arrivedLate = task.deadline!.getTime() <= Date.now();
-    this.log = agent.log.child({ taskId: task.taskId, probeId: task.probeId, port: task.port });
+    // The coordinator's span is the parent (NATS headers): one trace per probe across processes.
+    this.span = startSpan("smtpprobe.task", msg.headers[BUS_HEADERS.traceparent], { "smtpprobe.probe_id": task.probeId, "smtpprobe.task_id": task.taskId, "smtpprobe.region": task.region });
+    this.log = agent.log.child({ taskId: task.taskId, probeId: task.probeId, port: task.port, traceId: this.span.traceId });
     this.progress = {
       taskId: task.taskId,
       region: task.region,
@@ -396,6 +487,7 @@ class TaskRun {
   begin(): boolean {
     if (!this.sendProgress()) {
       this.log.warn("task without a reply subject ignored");
+      this.span.span.end();
       this.resolveDone();
       return false;
     }
@@ -405,7 +497,10 @@ class TaskRun {
     // (setTimeout fires at once past 2^31-1 ms: a far deadline waits that long at most.)
     const untilDeadline = this.task.deadline!.getTime() - Date.now();
     this.queueDeadline = setTimeout(() => this.abort("deadline"), Math.min(Math.max(0, untilDeadline), MAX_TIMER_MS));
-    void this.execute().finally(() => this.resolveDone());
+    void this.execute().finally(() => {
+      this.span.span.end();
+      this.resolveDone();
+    });
     return true;
   }
 
@@ -422,13 +517,18 @@ class TaskRun {
   }
 
   private async execute(): Promise<void> {
+    const region = this.task.region;
+    metrics.tasksInFlightAgent.inc({ region, state: "queued" });
     let release: Release;
     try {
       release = await this.agent.slots.acquire(this.controller.signal);
     } catch {
+      metrics.tasksInFlightAgent.dec({ region, state: "queued" });
       this.finish(this.notRun(this.stopReason ?? "cancelled"));
       return;
     }
+    metrics.tasksInFlightAgent.dec({ region, state: "queued" });
+    metrics.tasksInFlightAgent.inc({ region, state: "running" });
     clearTimeout(this.queueDeadline);
     try {
       const remainingMs = this.task.deadline!.getTime() - Date.now();
@@ -449,6 +549,7 @@ class TaskRun {
             signal: this.controller.signal,
             onProgress: (p) => this.onProgress(p),
             policy: this.agent.deps.policy,
+            gate: this.agent.settings.permits ? this.agent.permitGate(this.task) : undefined,
             dnsServers: this.agent.settings.dnsServers,
             extraCa: this.agent.settings.extraCa,
           },
@@ -463,6 +564,7 @@ class TaskRun {
       if (this.stopReason === "shutdown") relabelShutdown(result);
       this.finish(result);
     } finally {
+      metrics.tasksInFlightAgent.dec({ region, state: "running" });
       release();
     }
   }
@@ -498,6 +600,7 @@ class TaskRun {
     }
     const ms = Math.round(performance.now() - this.received);
     const outcome = summarizeOutcome(trimmed.result);
+    countHandshakes(this.task.region, this.task.port, result);
     if (!trimmed.fits) {
       this.log.error({ bytes: trimmed.bytes, maxResultBytes, outcome, ms }, "task done: result too large even trimmed");
       this.agent.reply(this.msg, {
@@ -555,6 +658,22 @@ function relabelShutdown(result: TargetResult): void {
       handshake.failureSource = FailureSource.FAILURE_SOURCE_INTERNAL;
     }
   }
+}
+
+/** Each handshake by outcome, and each phase it completed by duration (lib/metrics.ts). */
+function countHandshakes(region: string, port: number, result: TargetResult): void {
+  const portLabel = String(port);
+  for (const handshake of result.handshakes) {
+    metrics.handshakes.inc({ region, port: portLabel, outcome: enumLabel(Outcome[handshake.outcome], "OUTCOME_") });
+    for (const timing of handshake.timings) {
+      metrics.phaseDuration.observe({ region, phase: enumLabel(Phase[timing.phase], "PHASE_") }, timing.durationMs / 1000);
+    }
+  }
+}
+
+/** "OUTCOME_REFUSED" → "refused": the label value, from a closed enum. */
+function enumLabel(name: string | undefined, prefix: string): string {
+  return name === undefined ? "unknown" : name.slice(prefix.length).toLowerCase();
 }
 
 /** The outcomes of a result's handshakes, for the log: "OUTCOME_OK" or "OUTCOME_REFUSED,OUTCOME_OK". */

@@ -6,6 +6,8 @@ import { addSettingFlags, resolveSettings, type Settings } from "../../lib/confi
 import { duration, optionalText, parseHostPort, region } from "../../lib/config-schemas.js";
 import { ENGINE_SETTINGS, LOG_SETTINGS, NATS_SETTINGS, natsUrlSetting, POLICY_SETTINGS } from "../../lib/common-settings.js";
 import { createLogger } from "../../lib/logger.js";
+import { metrics } from "../../lib/metrics.js";
+import { METRICS_SETTINGS, startMetricsServer } from "../../lib/metrics-server.js";
 import type { ProcessDeps } from "../../services/coordinator/main.js";
 
 
@@ -30,6 +32,7 @@ export const AGENT_SETTINGS = {
   },
   ...POLICY_SETTINGS,
   ...ENGINE_SETTINGS,
+  ...METRICS_SETTINGS,
   ...LOG_SETTINGS,
 } satisfies Settings;
 
@@ -41,15 +44,23 @@ export function agentCommand(deps: ProcessDeps): Command {
     const s = resolveSettings(AGENT_SETTINGS, flags, deps.env);
     const agentId = s.agentId ?? `${hostname()}-${randomBytes(3).toString("hex")}`;
     const logger = createLogger({ name: "agent", level: s.logLevel });
-    const [{ connectNatsBus }, { startAgent }, { createTargetPolicy }] = await Promise.all([
+    const [{ connectNatsBus }, { startAgent }, { createTargetPolicy }, { watchDenyList }, { createOwnAddresses }] = await Promise.all([
       import("../../lib/nats-bus.js"),
       import("./agent.js"),
       import("./target-policy.js"),
+      import("./deny-list-watcher.js"),
+      import("./own-addresses.js"),
     ]);
+    // Read before anything connects: a deny list that cannot be read stops the start (exit 2).
+    const denyList = s.denyList ? await watchDenyList({ file: s.denyList, logger, reloadOnSighup: true }) : undefined;
     const bus = await connectNatsBus({
       servers: s.nats!,
       name: `smtp-probe-agent@${s.region}/${agentId}`,
       credsFile: s.natsCreds,
+      user: s.natsUser,
+      passwordFile: s.natsPasswordFile,
+      // Its own inbox namespace: the agent's permissions (deploy/nats/) allow only this one.
+      inboxPrefix: `_INBOX.agent.${s.region}`,
       tls: s.natsCa || s.natsCert ? { caFile: s.natsCa, certFile: s.natsCert, keyFile: s.natsKey } : undefined,
     });
     const agent = await startAgent(
@@ -65,14 +76,24 @@ export function agentCommand(deps: ProcessDeps): Command {
         dnsServers: s.dnsServer.length > 0 ? s.dnsServer : undefined,
         extraCa: s.caFile ? await readFile(s.caFile, "utf8") : undefined,
       },
-      { bus, policy: createTargetPolicy({ allowCidrs: s.allowCidr, allowPorts: s.allowPorts }), logger },
+      {
+        bus,
+        policy: createTargetPolicy({ allowCidrs: s.allowCidr, allowPorts: s.allowPorts, denyList: denyList?.current, ownAddresses: createOwnAddresses() }),
+        logger,
+      },
     );
-    logger.info({ concurrency: s.concurrency, canaries: s.canary }, "agent serving");
+    metrics.natsConnected.set({ role: "agent" }, bus.isConnected() ? 1 : 0);
+    const removeConnectionListener = bus.onConnectionChange((connected) => metrics.natsConnected.set({ role: "agent" }, connected ? 1 : 0));
+    const metricsServer = s.metricsListen ? await startMetricsServer({ listen: s.metricsListen, ready: () => bus.isConnected() }) : undefined;
+    logger.info({ concurrency: s.concurrency, canaries: s.canary, metricsPort: metricsServer?.port }, "agent serving");
     await new Promise<void>((resolve) =>
       deps.shutdown.aborted ? resolve() : deps.shutdown.addEventListener("abort", () => resolve(), { once: true }),
     );
     logger.info({ graceMs: s.grace }, "shutting down: no new tasks, finishing running ones");
     await agent.stop(s.grace);
+    removeConnectionListener();
+    await metricsServer?.close();
+    denyList?.stop();
     await bus.drain();
     logger.info("stopped");
   });

@@ -2,13 +2,19 @@ import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { startAgent, type RunningAgent } from "../../agents/probe/agent.js";
 import type { CanaryTarget } from "../../agents/probe/canary.js";
+import { watchDenyList } from "../../agents/probe/deny-list-watcher.js";
+import { createOwnAddresses } from "../../agents/probe/own-addresses.js";
 import { createTargetPolicy } from "../../agents/probe/target-policy.js";
 import type { Bus } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
 import { MemoryBus } from "../../lib/memory-bus.js";
+import { metrics } from "../../lib/metrics.js";
 import { connectNatsBus, type NatsBusOptions } from "../../lib/nats-bus.js";
 import { ServerCredentials } from "@grpc/grpc-js";
 import { callerAuthInterceptor } from "./caller-auth.js";
+import { CallerQuota, type QuotaLimits } from "./caller-quota.js";
+import { DestinationThrottle, type ThrottleLimits } from "./destination-throttle.js";
+import { startPermitService } from "./permit-service.js";
 import { createProbeService } from "./probe-service.js";
 import { RegionDirectory } from "./region-directory.js";
 import { openReportStore } from "./report-store.js";
@@ -21,10 +27,16 @@ export interface CoordinatorConfig {
   nats?: Omit<NatsBusOptions, "name">;
   maxDeadlineMs: number;
   heartbeatMs: number;
+  /** Caller quotas and the coordinator-wide bound, in probe executions; undefined: no limits. */
+  quotas?: QuotaLimits;
   reportTtlMs: number;
   reportStoreBytes: number;
   allowCidrs: string[];
   allowPorts: number[];
+  /** Per-destination limits over all regions and callers; agents ask for a permit before each connection. */
+  throttle: ThrottleLimits;
+  /** The operator's deny list (--deny-list), watched for changes; SIGHUP reloads it when asked. */
+  denyList?: { file: string; pollMs?: number; reloadOnSighup?: boolean };
   /** The embedded agent's settings. */
   embedded: {
     concurrency: number;
@@ -48,6 +60,8 @@ export interface CoordinatorConfig {
 export interface RunningCoordinator {
   port: number;
   mode: "embedded" | "distributed";
+  /** Ready to take probes: connected to NATS (always, embedded). The metrics port's /readyz. */
+  ready(): boolean;
   /** Stops taking calls, finishes running ones for up to graceMs, then the embedded agent, then NATS. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -56,8 +70,22 @@ export const EMBEDDED_REGION = "local";
 
 /** The composition of the coordinator: bus, store, discovery, gRPC service; NATS or embedded. */
 export async function startCoordinator(config: CoordinatorConfig, logger: Logger): Promise<RunningCoordinator> {
-  const policy = createTargetPolicy({ allowCidrs: config.allowCidrs, allowPorts: config.allowPorts });
-  const bus: Bus = config.nats ? await connectNatsBus({ ...config.nats, name: `smtp-probe-coordinator@${hostname()}` }) : new MemoryBus();
+  const denyList = config.denyList ? await watchDenyList({ ...config.denyList, logger }) : undefined;
+  // Embedded, the agent runs on this machine: its own addresses are denied (target-policy.ts).
+  // Distributed, the coordinator's addresses are not the agents', and each agent denies its own.
+  const policy = createTargetPolicy({
+    allowCidrs: config.allowCidrs,
+    allowPorts: config.allowPorts,
+    denyList: denyList?.current,
+    ownAddresses: config.nats ? undefined : createOwnAddresses(),
+  });
+  const bus: Bus = config.nats ? await connectNatsBus({
+        ...config.nats,
+        name: `smtp-probe-coordinator@${hostname()}`,
+        onDroppedReply: (reason) => metrics.agentMessagesDropped.inc({ reason }),
+      }) : new MemoryBus();
+  // Before the embedded agent: its first connection already asks for a permit.
+  const permits = startPermitService({ bus, throttle: new DestinationThrottle(config.throttle), logger });
   let agent: RunningAgent | undefined;
   if (!config.nats) {
     const e = config.embedded;
@@ -80,19 +108,21 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
   const store = await openReportStore(bus, { ttlMs: config.reportTtlMs, maxBytes: config.reportStoreBytes, logger });
   const directory = new RegionDirectory(bus, { discoveryTimeoutMs: 500, refreshMs: 5000, logger });
   directory.start();
-  const service = createProbeService({
+  const probeService = createProbeService({
     bus,
     store,
     directory,
     policy,
     logger,
     limits: { maxDeadlineMs: config.maxDeadlineMs, heartbeatMs: config.heartbeatMs },
+    quota: config.quotas ? new CallerQuota(config.quotas) : undefined,
   });
   const tls = config.auth?.tls;
   const server = await startGrpcServer({
     host: config.host,
     port: config.port,
-    service,
+    service: probeService.service,
+    maxDeadlineMs: config.maxDeadlineMs,
     credentials: tls
       ? ServerCredentials.createSsl(
           tls.clientCaPem ? Buffer.from(tls.clientCaPem) : null,
@@ -100,12 +130,14 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
           tls.clientCaPem !== undefined,
         )
       : undefined,
-    interceptors: [callerAuthInterceptor({ tokens: config.auth?.tokens, mutualTls: tls?.clientCaPem !== undefined })],
+    interceptors: [callerAuthInterceptor({ tokens: config.auth?.tokens, mutualTls: tls?.clientCaPem !== undefined, audit: logger })],
   });
   // Health follows the NATS connection: NOT_SERVING while it is down, SERVING when it is back.
   server.setServing(bus.isConnected());
+  metrics.natsConnected.set({ role: "coordinator" }, bus.isConnected() ? 1 : 0);
   const removeListener = bus.onConnectionChange((connected) => {
     server.setServing(connected);
+    metrics.natsConnected.set({ role: "coordinator" }, connected ? 1 : 0);
     logger[connected ? "info" : "warn"]({ connected }, connected ? "NATS connection back: serving" : "NATS connection lost: not serving");
   });
   const mode = config.nats ? "distributed" : "embedded";
@@ -117,13 +149,19 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
   return {
     port: server.port,
     mode,
+    ready: () => bus.isConnected() && !stopping,
     stop(graceMs = 10_000) {
       stopping ??= (async () => {
+        // NOT_SERVING first (health watchers see it before the GOAWAY), new calls refused, running
+        // ones get graceMs, then UNAVAILABLE (server.ts).
         server.setServing(false);
+        probeService.drain();
         removeListener();
-        await server.stop(graceMs);
+        await server.stop(graceMs, { idle: () => probeService.idle(), end: () => probeService.endCalls() });
         directory.stop();
         await agent?.stop(graceMs);
+        permits.stop();
+        denyList?.stop();
         await bus.drain();
       })();
       return stopping;

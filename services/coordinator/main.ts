@@ -5,8 +5,10 @@ import { addSettingFlags, ConfigError, resolveSettings, type Settings } from "..
 import { duration, integer, listenAddress, optionalText, parseHostPort } from "../../lib/config-schemas.js";
 import { ENGINE_SETTINGS, LOG_SETTINGS, NATS_SETTINGS, natsUrlSetting, POLICY_SETTINGS } from "../../lib/common-settings.js";
 import { createLogger } from "../../lib/logger.js";
+import { METRICS_SETTINGS, startMetricsServer } from "../../lib/metrics-server.js";
 import { checkAuthSettings, parseTokenFile } from "./caller-auth.js";
 import type { CoordinatorConfig } from "./coordinator.js";
+import { THROTTLE_SETTINGS, throttleLimits } from "./throttle-settings.js";
 
 export const COORDINATOR_SETTINGS = {
   listen: {
@@ -51,6 +53,14 @@ export const COORDINATOR_SETTINGS = {
     description: "how often agents report progress; an agent silent for 3 of these is lost",
     schema: duration,
   },
+  grace: {
+    flag: "--grace",
+    env: "SMTP_PROBE_GRACE",
+    placeholder: "DURATION",
+    default: "10s",
+    description: "on SIGTERM: health NOT_SERVING and new calls refused at once; running calls may finish for this long, then get UNAVAILABLE",
+    schema: duration,
+  },
   reportTtl: { flag: "--report-ttl", env: "SMTP_PROBE_REPORT_TTL", placeholder: "DURATION", default: "24h", description: "how long reports are kept for GetProbe", schema: duration },
   reportStoreBytes: {
     flag: "--report-store-bytes",
@@ -60,8 +70,41 @@ export const COORDINATOR_SETTINGS = {
     description: "size bound of the JetStream KV bucket of reports",
     schema: integer(1024 * 1024, 2 ** 40),
   },
+  // Quotas in probe executions (regions × ports; caller-quota.ts). Defaults: a quarter of the
+  // coordinator-wide bound per caller, so four callers at full width fit; 12,000 a minute is 200
+  // a second sustained with a minute's worth as a burst, above what the embedded mode or a small
+  // deployment serves, so one caller alone is bounded by in-flight, not by rate. The coordinator
+  // bound keeps its memory bounded (a running execution holds its task and, at the end, its result
+  // with a transcript of up to 256 KiB by default). 0 turns a limit off. Per-caller overrides are
+  // not offered yet: every caller has the same limits.
+  callerExecutionsPerMinute: {
+    flag: "--caller-executions-per-minute",
+    env: "SMTP_PROBE_CALLER_EXECUTIONS_PER_MINUTE",
+    placeholder: "N",
+    default: "12000",
+    description: "probe executions (regions × ports) one caller may start per minute, a minute's worth at once at most; beyond: RESOURCE_EXHAUSTED with RetryInfo; 0: no limit",
+    schema: integer(0, 100_000_000),
+  },
+  callerExecutionsInFlight: {
+    flag: "--caller-executions-in-flight",
+    env: "SMTP_PROBE_CALLER_EXECUTIONS_IN_FLIGHT",
+    placeholder: "N",
+    default: "512",
+    description: "probe executions one caller may have running at once; 0: no limit",
+    schema: integer(0, 10_000_000),
+  },
+  maxExecutionsInFlight: {
+    flag: "--max-executions-in-flight",
+    env: "SMTP_PROBE_MAX_EXECUTIONS_IN_FLIGHT",
+    placeholder: "N",
+    default: "2048",
+    description: "probe executions of all callers running at once; beyond it calls are refused at once (RESOURCE_EXHAUSTED), never queued; 0: no limit",
+    schema: integer(0, 10_000_000),
+  },
   ...POLICY_SETTINGS,
+  ...THROTTLE_SETTINGS,
   ...ENGINE_SETTINGS,
+  ...METRICS_SETTINGS,
   ...LOG_SETTINGS,
 } satisfies Settings;
 
@@ -91,14 +134,21 @@ export function coordinatorCommand(deps: ProcessDeps): Command {
         host: listen.host,
         port: listen.port,
         nats: s.nats
-          ? { servers: s.nats, credsFile: s.natsCreds, tls: s.natsCa || s.natsCert ? { caFile: s.natsCa, certFile: s.natsCert, keyFile: s.natsKey } : undefined }
+          ? { servers: s.nats, credsFile: s.natsCreds, user: s.natsUser, passwordFile: s.natsPasswordFile, tls: s.natsCa || s.natsCert ? { caFile: s.natsCa, certFile: s.natsCert, keyFile: s.natsKey } : undefined }
           : undefined,
         maxDeadlineMs: s.maxDeadline,
         heartbeatMs: s.heartbeat,
         reportTtlMs: s.reportTtl,
         reportStoreBytes: s.reportStoreBytes,
+        quotas: {
+          callerExecutionsPerMinute: s.callerExecutionsPerMinute,
+          callerExecutionsInFlight: s.callerExecutionsInFlight,
+          maxExecutionsInFlight: s.maxExecutionsInFlight,
+        },
         allowCidrs: s.allowCidr,
         allowPorts: s.allowPorts,
+        throttle: throttleLimits(s),
+        denyList: s.denyList ? { file: s.denyList, reloadOnSighup: true } : undefined,
         embedded: {
           concurrency: s.concurrency,
           canaries: s.canary.map((c) => parseHostPort(c)!),
@@ -113,11 +163,14 @@ export function coordinatorCommand(deps: ProcessDeps): Command {
       },
       logger,
     );
+    const metricsServer = s.metricsListen ? await startMetricsServer({ listen: s.metricsListen, ready: () => coordinator.ready() }) : undefined;
+    if (metricsServer) logger.info({ metricsPort: metricsServer.port }, "metrics served on /metrics");
     await new Promise<void>((resolve) =>
       deps.shutdown.aborted ? resolve() : deps.shutdown.addEventListener("abort", () => resolve(), { once: true }),
     );
-    logger.info("shutting down");
-    await coordinator.stop();
+    logger.info({ graceMs: s.grace }, "shutting down");
+    await coordinator.stop(s.grace);
+    await metricsServer?.close();
     logger.info("stopped");
   });
   return command;

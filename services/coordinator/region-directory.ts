@@ -2,6 +2,7 @@ import { parseAgentInfo } from "../../agents/probe/agent-info.js";
 import { AgentInfo, RegionInfo } from "../../gen/smtpprobe/v1/probe_service.js";
 import { SUBJECTS, type Bus } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
+import { metrics } from "../../lib/metrics.js";
 
 /**
  * The live agents, as NATS service discovery lists them, refreshed in the background so that a
@@ -12,6 +13,8 @@ export class RegionDirectory {
   private refreshedAt = 0;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<AgentInfo[]> | undefined;
+  /** Every region an agent has served since start: its gauge goes to 0, not away, when they leave. */
+  private readonly regionsSeen = new Set<string>();
 
   constructor(
     private readonly bus: Bus,
@@ -42,6 +45,7 @@ export class RegionDirectory {
         const found = await this.bus.discover(SUBJECTS.agentService, this.options.discoveryTimeoutMs);
         this.agents = found.flatMap((service) => parseAgentInfo(service, seenAt) ?? []);
         this.refreshedAt = Date.now();
+        this.updateGauge();
       } catch (error) {
         this.options.logger.warn({ err: error }, "agent discovery failed");
       } finally {
@@ -50,6 +54,13 @@ export class RegionDirectory {
       return this.agents;
     })();
     return this.running;
+  }
+
+  private updateGauge(): void {
+    const online = new Map<string, number>();
+    for (const agent of this.agents) online.set(agent.region, (online.get(agent.region) ?? 0) + 1);
+    for (const region of online.keys()) this.regionsSeen.add(region);
+    for (const region of this.regionsSeen) metrics.agentsOnline.set({ region }, online.get(region) ?? 0);
   }
 }
 

@@ -52,3 +52,12 @@ export function closeServer(server: Server, timeoutMs = 2_000): Promise<void> {
   });
   return withTimeout(closed, timeoutMs, "close listener");
 }
+
+/** Polls `predicate` every 50 ms until it holds; rejects with HelperTimeoutError after timeoutMs. */
+export async function waitFor(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!predicate()) {
+    if (performance.now() >= deadline) throw new HelperTimeoutError(what, timeoutMs);
+    await delay(50);
+  }
+}
