@@ -14,8 +14,9 @@
 //    p50/p99 of accepted calls (from their scheduled send time), and the peak RSS of every process.
 //    The baseline of each row is the 1× row of the same callers, measured in the same run.
 // 3. Soak: SOAK_CALLS calls started and cancelled after a random 0–30 ms, half unary, half
-//    streaming; the coordinator's and the agent's heap (after a full GC) and live handles before
-//    and after.
+//    streaming, as many at once as the agent runs (so they are admitted, not shed); the
+//    coordinator's and the agent's heap (after a full GC) and live handles before, and
+//    SOAK_SETTLE_MS after (see there why it waits).
 import { fork, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
@@ -42,7 +43,16 @@ const STEP_MS = QUICK ? 3_000 : 8_000;
 const CALL_DEADLINE_MS = 10_000;
 const CALLERS = 20;
 const SOAK_CALLS = QUICK ? 2_000 : 20_000;
-const SOAK_CONCURRENCY = 64;
+/** The agent's concurrency: the calls are admitted (not shed) and reach the agent before they are cancelled. */
+const SOAK_CONCURRENCY = 8;
+/**
+ * After the soak, before the second measurement: longer than the server's keepalive ping and its
+ * timeout (30 s + 10 s, server.ts), and than the destination throttle's minute window, whose
+ * timer forgets the last grants a minute after them. A client that resets streams faster than nghttp2's rate limit
+ * gets its connection ended with GOAWAY, and grpc-js closes the socket of such a connection only
+ * when its keepalive fails; measured earlier, that socket would count as a leaked handle.
+ */
+const SOAK_SETTLE_MS = QUICK ? 3_000 : 70_000;
 const WATCHDOG_MS = 8 * 60_000;
 const RSS_LIMIT_MB = 512;
 
@@ -215,32 +225,44 @@ function summarizeStep(scenario: string, callers: number, load: number, rate: nu
 
 // ---- the soak ----
 
-function cancelledCall(client: ProbeServiceClient, request: ProbeRequest, caller: Caller, streaming: boolean): Promise<void> {
+/** The first few errors other than CANCELLED, as the client saw them. */
+const soakSamples: string[] = [];
+
+/** How the call ended as the client saw it: CANCELLED by itself, or an answer that came first. */
+function cancelledCall(client: ProbeServiceClient, request: ProbeRequest, caller: Caller, streaming: boolean): Promise<string> {
   return new Promise((resolve) => {
     const cancelAfter = Math.random() * 30;
+    const end = (error?: ServiceError | null): void => {
+      if (error && error.code !== status.CANCELLED && soakSamples.length < 5) soakSamples.push(`${status[error.code]}: ${error.details}`);
+      resolve(error ? (status[error.code] ?? String(error.code)) : "OK");
+    };
     if (streaming) {
       const call = client.streamProbe(distinct(request), caller.metadata, { deadline: Date.now() + CALL_DEADLINE_MS });
       call.on("data", () => undefined);
-      call.on("error", () => resolve());
-      call.on("end", () => resolve());
+      call.on("error", (error: ServiceError) => end(error));
+      call.on("end", () => end());
       setTimeout(() => call.cancel(), cancelAfter);
     } else {
-      const call = client.probe(distinct(request), caller.metadata, { deadline: Date.now() + CALL_DEADLINE_MS }, () => resolve());
+      const call = client.probe(distinct(request), caller.metadata, { deadline: Date.now() + CALL_DEADLINE_MS }, (error: ServiceError | null) => end(error));
       setTimeout(() => call.cancel(), cancelAfter);
     }
   });
 }
 
-async function soak(client: ProbeServiceClient, request: ProbeRequest, caller: Caller, calls: number): Promise<void> {
+/** Ends by kind: { CANCELLED: n, RESOURCE_EXHAUSTED: n, OK: n, ... }. */
+async function soak(client: ProbeServiceClient, request: ProbeRequest, caller: Caller, calls: number): Promise<Record<string, number>> {
   let next = 0;
+  const ends: Record<string, number> = {};
   await Promise.all(
     Array.from({ length: SOAK_CONCURRENCY }, async () => {
       while (next < calls) {
         const i = next++;
-        await cancelledCall(client, request, caller, i % 2 === 1);
+        const end = await cancelledCall(client, request, caller, i % 2 === 1);
+        ends[end] = (ends[end] ?? 0) + 1;
       }
     }),
   );
+  return ends;
 }
 
 const fmt = (x: number, digits = 0): string => (Number.isFinite(x) ? x.toFixed(digits) : "–");
@@ -347,10 +369,10 @@ async function main(): Promise<void> {
     const before = { coordinator: await coordinator.measure(), agent: await agent.measure() };
     const soaking = soakClient();
     const soakStart = performance.now();
-    await soak(soaking, request, soakCaller, SOAK_CALLS);
+    const soakEnds = await soak(soaking, request, soakCaller, SOAK_CALLS);
     const soakMs = performance.now() - soakStart;
     soaking.close();
-    await delay(3_000); // cancellations reach the agent; timers of ended tasks fire
+    await delay(SOAK_SETTLE_MS);
     const after = { coordinator: await coordinator.measure(), agent: await agent.measure() };
 
     // ---- output ----
@@ -388,8 +410,10 @@ async function main(): Promise<void> {
       const handles = (m: LoadProcessMeasure): number => Object.values(m.resources).reduce((x, y) => x + y, 0);
       return [name, fmt(b.heapUsedBytes / 2 ** 20, 1), fmt(a.heapUsedBytes / 2 ** 20, 1), fmt(a.heapUsedBytes / b.heapUsedBytes, 3), String(handles(b)), String(handles(a)), fmt(a.rssBytes / 2 ** 20)];
     });
-    out(`soak: ${SOAK_CALLS} calls started then cancelled in ${(soakMs / 1000).toFixed(1)} s (${SOAK_CONCURRENCY} at a time)\n`);
+    out(`soak: ${SOAK_CALLS} calls started then cancelled in ${(soakMs / 1000).toFixed(1)} s (${SOAK_CONCURRENCY} at a time); how they ended: ${JSON.stringify(soakEnds)}; measured ${SOAK_SETTLE_MS / 1000} s later\n`);
     out(layoutTable(["process", "heap before MB", "heap after MB", "ratio", "handles before", "handles after", "RSS after MB"], soakRows) + "\n");
+    const unexpected = Object.keys(soakEnds).filter((code) => !["CANCELLED", "OK", "RESOURCE_EXHAUSTED"].includes(code));
+    if (unexpected.length > 0) out(`soak calls that ended ${unexpected.join(", ")}: ${JSON.stringify(soakSamples)}; the coordinator's last log lines:\n${coordinator.stderr().slice(-4_000)}\n`);
     for (const name of ["coordinator", "agent"] as const) {
       out(`${name} handles before ${JSON.stringify(before[name].resources)} after ${JSON.stringify(after[name].resources)}\n`);
     }
@@ -410,7 +434,7 @@ async function main(): Promise<void> {
     ];
     out("\n");
     for (const g of goals) out(`goal ${g.met ? "met   " : "MISSED"}  ${g.goal}\n`);
-    const path = await writeJson(startedAt, { startedAt: startedAt.toISOString(), capacity, steps, loadPeaks, soak: { calls: SOAK_CALLS, ms: soakMs, before, after }, goals }, "load");
+    const path = await writeJson(startedAt, { startedAt: startedAt.toISOString(), capacity, steps, loadPeaks, soak: { calls: SOAK_CALLS, ms: soakMs, ends: soakEnds, settleMs: SOAK_SETTLE_MS, before, after }, goals }, "load");
     out(`\nJSON: ${path}\n`);
   } finally {
     for (const stop of stoppers.reverse()) await stop().catch((error: unknown) => log(`stop failed: ${String(error)}`));

@@ -53,7 +53,7 @@ if [ ! -f nats.env ]; then
     # that starts with a digit is taken for a number and refused.
     password="p$(openssl rand -hex 24)"
     printf '%s\n' "$password" > "nats-$user.password"
-    # coordinator -> COORDINATOR, agent-eu-west -> EU_WEST (the names deploy/nats/hub.conf uses).
+    # coordinator -> COORDINATOR, agent-eu-west -> EU_WEST: the names deploy/compose/nats.conf reads (deploy/nats/hub.conf, for the multi-region topology, names its agent users AGENT_EU_WEST).
     name="$(printf '%s' "${user#agent-}" | tr 'a-z-' 'A-Z_')"
     printf 'SMTPPROBE_NATS_%s_PASSWORD=%s\n' "$name" "$password" >> nats.env
   done

@@ -1,8 +1,8 @@
 // The deploy/nats/ topology end to end: a hub nats-server from hub.conf (JetStream) and one leaf
-// nats-server per region from leaf-eu-west.conf and leaf-us-east.conf (ports rewritten to free
+// nats-server per region from its leaf-<region>.conf (ports rewritten to free
 // loopback ports, leaf connections over TLS with a test CA), the coordinator as a process on the
 // hub and one agent process per leaf, each logged in as its user with a password file. A probe
-// through the gRPC API to an smtp-server fixture on 127.0.0.1 crosses both leaf connections:
+// through the gRPC API to an smtp-server fixture on 127.0.0.1 crosses every leaf connection:
 // tasks down, permits up and back, progress and results back. Nothing outside 127.0.0.1.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Outcome } from "../../gen/smtpprobe/v1/handshake.js";
@@ -15,7 +15,7 @@ import { startSmtpFixture, type SmtpFixture } from "../helpers/smtp-fixture.js";
 
 const nats = await need(natsServerAvailable);
 
-describe.skipIf(nats.skip)("a hub and two leaf nats-servers from deploy/nats/", () => {
+describe.skipIf(nats.skip)("a hub and a leaf nats-server per region from deploy/nats/", () => {
   let topology: DeployTopology;
   let fixture: SmtpFixture;
   let coordinator: CoordinatorProcess;
@@ -74,7 +74,7 @@ describe.skipIf(nats.skip)("a hub and two leaf nats-servers from deploy/nats/", 
     expect(stored.tasks.map((t) => t.status)).toEqual(report.tasks.map((t) => t.status));
   });
 
-  it("ListRegions sees both regions' agents through the leaf connections (discovery)", async () => {
+  it("ListRegions sees every region's agents through the leaf connections (discovery)", async () => {
     const { regions } = await api.listRegions();
     expect(regions.filter((r) => r.agents.length > 0).map((r) => r.name).sort()).toEqual([...DEPLOY_REGIONS].sort());
   });

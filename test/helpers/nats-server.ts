@@ -102,8 +102,11 @@ export async function startNatsServer(
 /** deploy/nats/, where the hub and leaf configurations live. */
 export const DEPLOY_NATS_DIR = fileURLToPath(new URL("../../deploy/nats/", import.meta.url));
 
-/** The regions deploy/nats/ has a leaf configuration for (leaf-<region>.conf). */
-export const DEPLOY_REGIONS = ["eu-west", "us-east"] as const;
+/**
+ * The regions deploy/nats/ has a leaf configuration for (leaf-<region>.conf). In alphabetical
+ * order: nats-configs.test.ts compares them with the sorted listing of the directory.
+ */
+export const DEPLOY_REGIONS = ["ap-south", "eu-west", "us-east"] as const;
 
 export interface ConfigServer {
   name: string;
