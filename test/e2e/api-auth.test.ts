@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { credentials, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testPki, type PemPair } from "../helpers/certs.js";
+import { separatePki, testPki, type PemPair } from "../helpers/certs.js";
 import { freePort } from "../helpers/free-port.js";
 import { callError, connectProbeApi, describeError, type ConnectOptions } from "../helpers/grpc-client.js";
 import { spawnChild, START_HOOK_TIMEOUT_MS, startCoordinatorProcess, startedAll, stopAll, type CoordinatorProcess } from "../helpers/processes.js";
@@ -22,6 +22,7 @@ let dir: string;
 let ca: PemPair;
 let clientLeaf: PemPair;
 let otherClient: PemPair;
+let otherCaClient: PemPair;
 let expiredClient: PemPair;
 let tokens: CoordinatorProcess;
 let mtls: CoordinatorProcess;
@@ -66,6 +67,8 @@ beforeAll(async () => {
   clientLeaf = await pki.leaf({ names: ["ci-client"], clientAuth: true });
   // Signed by a CA the coordinator does not trust.
   otherClient = await pki.leaf({ names: ["intruder"], clientAuth: true, selfSigned: true });
+  // Issued by another CA: a valid chain, to a root the coordinator does not trust.
+  otherCaClient = await (await separatePki()).leaf({ names: ["ci-client"], clientAuth: true });
   // Issued by the trusted CA, but its notAfter has passed.
   expiredClient = await pki.leaf({ names: ["expired-client"], clientAuth: true, expired: true });
   closedPort = await freePort();
@@ -178,9 +181,10 @@ describe("mutual TLS (--tls-cert, --tls-key, --client-ca)", () => {
   it.each([
     ["without a client certificate", undefined],
     ["with a certificate the CA did not sign (another issuer: itself)", "other"],
+    ["with a certificate from another CA (same caller name)", "other-ca"],
     ["with an expired certificate from the trusted CA", "expired"],
   ])("refuses a TLS client %s: the handshake fails, UNAVAILABLE", async (_, which) => {
-    const client = which === "other" ? otherClient : which === "expired" ? expiredClient : undefined;
+    const client = which === "other" ? otherClient : which === "other-ca" ? otherCaClient : which === "expired" ? expiredClient : undefined;
     const api = connectProbeApi(mtls.address, { channel: tlsChannel(client) });
     try {
       const error = await callError(api.listRegions({ deadlineMs: 5000 }));

@@ -120,6 +120,12 @@ async function makeLeaf(ca: PemPair, opts: LeafOptions): Promise<PemPair> {
   return { certPem: made.cert, keyPem: made.private };
 }
 
+/** A PKI of its own with a new CA, for a certificate that a test's main CA did not issue. */
+export async function separatePki(): Promise<TestPki> {
+  const ca = await makeCa();
+  return { ca, leaf: (opts: LeafOptions) => makeLeaf(ca, opts) };
+}
+
 let cached: Promise<TestPki> | undefined;
 
 /** The process-wide test PKI; the first call pays for the CA key. */
