@@ -2,7 +2,6 @@
 // embedded coordinator (the real binary) with bearer tokens for several callers and small limits,
 // targets on 127.0.0.1 of this test: a closed port (a probe ends at once) and a server that accepts
 // and never speaks (a probe is held until its banner timeout, or until it is cancelled).
-import net from "node:net";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,7 +13,8 @@ import { statusDetailsOf } from "../../services/coordinator/grpc-errors.js";
 import { freePort } from "../helpers/free-port.js";
 import { callError, connectProbeApi, describeError, type ProbeApi, type ProbeRequestInput } from "../helpers/grpc-client.js";
 import { START_HOOK_TIMEOUT_MS, startCoordinatorProcess, stopAll, type CoordinatorProcess } from "../helpers/processes.js";
-import { closeServer, delay, listenLoopback } from "../helpers/wait.js";
+import { startSilentServer, type SilentServer } from "../helpers/silent-server.js";
+import { delay } from "../helpers/wait.js";
 
 const CALLERS = ["rate-bot", "polite", "holder", "other", "third", "dup", "cancel-bot"] as const;
 type Caller = (typeof CALLERS)[number];
@@ -27,7 +27,7 @@ const MAX_IN_FLIGHT = 6;
 let dir: string;
 let coordinator: CoordinatorProcess;
 let closedPort: number;
-let hold: { port: number; open: () => number; accepted: () => number; stop(): Promise<void> };
+let hold: SilentServer;
 const apis = new Map<Caller, ProbeApi>();
 const api = (caller: Caller): ProbeApi => {
   let client = apis.get(caller);
@@ -75,25 +75,7 @@ function median(values: number[]): number {
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "smtp-probe-quota-"));
   await writeFile(join(dir, "tokens.txt"), CALLERS.map((c) => `${tokenOf(c)} ${c}`).join("\n"));
-  const sockets = new Set<net.Socket>();
-  let accepted = 0;
-  const server = net.createServer((socket) => {
-    accepted += 1;
-    sockets.add(socket);
-    socket.on("error", () => undefined);
-    socket.resume();
-    socket.once("close", () => sockets.delete(socket));
-  });
-  const port = await listenLoopback(server);
-  hold = {
-    port,
-    open: () => sockets.size,
-    accepted: () => accepted,
-    async stop() {
-      for (const s of sockets) s.destroy();
-      await closeServer(server);
-    },
-  };
+  hold = await startSilentServer();
   closedPort = await freePort();
   coordinator = await startCoordinatorProcess({
     allowCidrs: ["127.0.0.0/8"],

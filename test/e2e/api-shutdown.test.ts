@@ -3,7 +3,6 @@
 // Health goes NOT_SERVING first (a Watch stream sees it), new calls are refused, a probe that ends
 // within the grace period gets its report, and the ones that cannot get UNAVAILABLE when it is over
 // (not CANCELLED, not INTERNAL); then the process exits 0.
-import net from "node:net";
 import {
   credentials,
   makeGenericClientConstructor,
@@ -20,7 +19,8 @@ import type { ProbeEvent, ProbeReport } from "../../gen/smtpprobe/v1/probe_servi
 import { freePort } from "../helpers/free-port.js";
 import { connectProbeApi, describeError, type ProbeApi, type ProbeRequestInput } from "../helpers/grpc-client.js";
 import { START_HOOK_TIMEOUT_MS, startCoordinatorProcess, stopAll, type CoordinatorProcess } from "../helpers/processes.js";
-import { closeServer, delay, listenLoopback } from "../helpers/wait.js";
+import { startSilentServer, type SilentServer } from "../helpers/silent-server.js";
+import { delay } from "../helpers/wait.js";
 
 const GRACE_MS = 2_000;
 
@@ -34,7 +34,7 @@ const HealthClient = makeGenericClientConstructor(healthServiceDefinition as unk
 ) => HealthWatchClient;
 
 let coordinator: CoordinatorProcess;
-let hold: { port: number; open: () => number; stop(): Promise<void> };
+let hold: SilentServer;
 let closedPort: number;
 const clients: { close(): void }[] = [];
 
@@ -46,21 +46,7 @@ const held = (bannerMs: number): ProbeRequestInput => ({
 });
 
 beforeAll(async () => {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((socket) => {
-    sockets.add(socket);
-    socket.on("error", () => undefined);
-    socket.resume();
-    socket.once("close", () => sockets.delete(socket));
-  });
-  hold = {
-    port: await listenLoopback(server),
-    open: () => sockets.size,
-    async stop() {
-      for (const s of sockets) s.destroy();
-      await closeServer(server);
-    },
-  };
+  hold = await startSilentServer();
   closedPort = await freePort();
   coordinator = await startCoordinatorProcess({
     allowCidrs: ["127.0.0.0/8"],

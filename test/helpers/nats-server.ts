@@ -55,7 +55,7 @@ export async function startNatsServer(
     const onExit = (): void => void proc.kill("SIGKILL");
     process.once("exit", onExit);
     proc.once("exit", () => process.off("exit", onExit));
-    await withTimeout(waitForPort(port), 10_000, `nats-server on ${port}: ${stderr}`);
+    await withTimeout(waitForTcp(port, host), 10_000, `nats-server on ${port}: ${stderr}`);
   };
 
   await start();
@@ -81,20 +81,6 @@ export async function startNatsServer(
     clearTimeout(timer);
   }
 
-  async function waitForPort(p: number): Promise<void> {
-    for (;;) {
-      const ok = await new Promise<boolean>((resolve) => {
-        const socket = net.connect(p, host);
-        socket.once("connect", () => {
-          socket.destroy();
-          resolve(true);
-        });
-        socket.once("error", () => resolve(false));
-      });
-      if (ok) return;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
 }
 
 // ---- servers from configuration files: the deploy/nats/ topology ----------------------------
@@ -326,10 +312,11 @@ export async function startDeployTopology(regions: readonly string[] = []): Prom
   }
 }
 
-async function waitForTcp(port: number): Promise<void> {
+/** Until something accepts a TCP connection there; callers bound it with their own deadline. */
+async function waitForTcp(port: number, host = "127.0.0.1"): Promise<void> {
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
-      const socket = net.connect(port, "127.0.0.1");
+      const socket = net.connect(port, host);
       socket.once("connect", () => {
         socket.destroy();
         resolve(true);
