@@ -225,6 +225,29 @@ function summarizeStep(scenario: string, callers: number, load: number, rate: nu
 
 // ---- the soak ----
 
+/**
+ * The least of SETTLED_SAMPLES measurements a second apart, per figure: timers that come and go on
+ * their own (the coordinator's discovery round runs 500 ms in every 5 s and holds a timer
+ * meanwhile) must not count as leaked, nor as a baseline a leak could hide under.
+ */
+const SETTLED_SAMPLES = 6;
+async function settled(service: ServiceChild): Promise<LoadProcessMeasure> {
+  const samples: LoadProcessMeasure[] = [];
+  for (let i = 0; i < SETTLED_SAMPLES; i += 1) {
+    if (i > 0) await delay(1_000);
+    samples.push(await service.measure());
+  }
+  const kinds = new Set(samples.flatMap((m) => Object.keys(m.resources)));
+  const resources: Record<string, number> = {};
+  for (const kind of kinds) resources[kind] = Math.min(...samples.map((m) => m.resources[kind] ?? 0));
+  return {
+    type: "measure",
+    heapUsedBytes: Math.min(...samples.map((m) => m.heapUsedBytes)),
+    rssBytes: Math.min(...samples.map((m) => m.rssBytes)),
+    resources,
+  };
+}
+
 /** The first few errors other than CANCELLED, as the client saw them. */
 const soakSamples: string[] = [];
 
@@ -366,14 +389,14 @@ async function main(): Promise<void> {
     warm.close();
     client.close();
     await delay(3_000);
-    const before = { coordinator: await coordinator.measure(), agent: await agent.measure() };
+    const before = { coordinator: await settled(coordinator), agent: await settled(agent) };
     const soaking = soakClient();
     const soakStart = performance.now();
     const soakEnds = await soak(soaking, request, soakCaller, SOAK_CALLS);
     const soakMs = performance.now() - soakStart;
     soaking.close();
     await delay(SOAK_SETTLE_MS);
-    const after = { coordinator: await coordinator.measure(), agent: await agent.measure() };
+    const after = { coordinator: await settled(coordinator), agent: await settled(agent) };
 
     // ---- output ----
     const rows: string[][] = steps.map((s) => {
