@@ -179,7 +179,8 @@ class Dispatch {
     this.heartbeatMs = plan.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     this.lostAfterMs = plan.lostAfterMs ?? 3 * this.heartbeatMs;
     this.now = deps.now ?? Date.now;
-    this.log = deps.logger.child({ probeId: plan.probeId });
+    // The caller's logger may carry the probe id already (probe-service.ts); a key twice would print twice.
+    this.log = deps.logger.bindings().probeId === plan.probeId ? deps.logger : deps.logger.child({ probeId: plan.probeId });
     this.headers = { [BUS_HEADERS.probeId]: plan.probeId, ...(plan.traceparent ? { [BUS_HEADERS.traceparent]: plan.traceparent } : {}) };
     const startedAt = this.now();
     this.runs = plan.regions.flatMap((region) =>

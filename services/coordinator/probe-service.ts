@@ -272,9 +272,10 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
     // One trace per probe: under the caller's traceparent, else a new trace. Its id goes into
     // every log line of the probe, here and (through the NATS headers) at the agents.
     const traced = startSpan("smtpprobe.probe", traceparent, { "smtpprobe.probe_id": probeId, "smtpprobe.caller": caller });
-    const logger = deps.logger.child({ traceId: traced.traceId });
+    // Every line of the probe, here and in the dispatch (fan-out.ts adds region, port, task id).
+    const logger = deps.logger.child({ probeId, traceId: traced.traceId, caller });
     try {
-      logger.info({ probeId, caller, host: value.host, ports: value.ports, regions, executions, deadlineMs: deadlineAt - now }, "probe accepted");
+      logger.info({ host: value.host, ports: value.ports, regions, executions, deadlineMs: deadlineAt - now }, "probe accepted");
       shared.accepted = { accepted: { probeId, regions, ports: value.ports, deadline: new Date(deadlineAt) } };
       emitAll(shared.accepted);
 
@@ -322,7 +323,7 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
         durationMs: finishedAt.getTime() - startedAt.getTime(),
         complete: tasks.every((t) => t.result !== undefined),
       });
-      logger.info({ probeId, caller, durationMs: report.durationMs, complete: report.complete }, "probe finished");
+      logger.info({ durationMs: report.durationMs, complete: report.complete }, "probe finished");
       audit.info({ ...auditFields(report, caller, value, shared), traceId: traced.traceId }, "audit");
       // The caller is answered first; the store write goes on behind it (a JetStream round trip,
       // or a timeout while NATS is away, never delays the report). Until it is written, GetProbe
@@ -332,7 +333,7 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
         await deps.store.put(report);
         if (idempotencyKey) await deps.store.putIdempotency(idempotencyKey, probeId);
       })()
-        .catch((error: unknown) => logger.error({ probeId, err: error }, "could not store the report"))
+        .catch((error: unknown) => logger.error({ err: error }, "could not store the report"))
         .finally(() => {
           storing.delete(probeId);
           if (idempotencyKey && byIdempotencyKey.get(idempotencyKey) === shared) byIdempotencyKey.delete(idempotencyKey);
