@@ -4,6 +4,7 @@
 // connections it has open: never more than 2. Probes with time to wait all finish OK; one without
 // gets THROTTLED, naming the limit. Only 127.0.0.1 is contacted.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testCoordinatorConfig } from "../../helpers/coordinator-config.js";
 import { FailureSource, Outcome, Phase, type TargetResult } from "../../../gen/smtpprobe/v1/handshake.js";
 import { AgentMessage, CellState, Task, TaskStatus, type ProbeReport } from "../../../gen/smtpprobe/v1/probe_service.js";
 import { startAgent, type RunningAgent } from "../../../agents/probe/agent.js";
@@ -26,20 +27,12 @@ const GREETING_DELAY_MS = 300;
 const LIMIT = 2;
 
 function config(port: number, natsUrl?: string): CoordinatorConfig {
-  return {
-    host: "127.0.0.1",
-    port: 0,
+  return testCoordinatorConfig([port], {
     nats: natsUrl ? { servers: natsUrl } : undefined,
     maxDeadlineMs: 30_000,
-    heartbeatMs: 200,
-    reportTtlMs: 60_000,
-    reportStoreBytes: 1024 * 1024,
-    allowCidrs: ["127.0.0.0/8"],
-    allowPorts: [port],
     throttle: { addressConcurrent: LIMIT, addressPerMinute: 1_000, networkConcurrent: 100, networkPerMinute: 1_000 },
     embedded: { concurrency: 16, canaries: [], canaryIntervalMs: 60_000, canaryDeadlineMs: 1_000, dnsServers: [] },
-    version: "test",
-  };
+  });
 }
 
 /** Every handshake of the report, with its region. */

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testCoordinatorConfig } from "../../../helpers/coordinator-config.js";
 import { ErrorInfo } from "../../../../gen/google/rpc/error_details.js";
 import { Status } from "../../../../gen/google/rpc/status.js";
 import { Outcome } from "../../../../gen/smtpprobe/v1/handshake.js";
@@ -22,20 +23,7 @@ import { startSmtpFixture, type SmtpFixture } from "../../../helpers/smtp-fixtur
 import { delay } from "../../../helpers/wait.js";
 
 function config(port: number, denyListFile: string): CoordinatorConfig {
-  return {
-    host: "127.0.0.1",
-    port: 0,
-    maxDeadlineMs: 10_000,
-    heartbeatMs: 200,
-    reportTtlMs: 60_000,
-    reportStoreBytes: 1024 * 1024,
-    allowCidrs: ["127.0.0.0/8"],
-    allowPorts: [port],
-    denyList: { file: denyListFile, pollMs: 200 },
-    throttle: { addressConcurrent: 100, addressPerMinute: 10_000, networkConcurrent: 100, networkPerMinute: 10_000, maxWaiters: 100 },
-    embedded: { concurrency: 4, canaries: [], canaryIntervalMs: 60_000, canaryDeadlineMs: 1_000, dnsServers: [] },
-    version: "test",
-  };
+  return testCoordinatorConfig([port], { denyList: { file: denyListFile, pollMs: 200 } });
 }
 
 describe("the deny list, edited while an embedded coordinator runs", () => {

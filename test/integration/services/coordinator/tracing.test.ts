@@ -7,6 +7,7 @@ import { Metadata, type ServiceError } from "@grpc/grpc-js";
 import { trace } from "@opentelemetry/api";
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testCoordinatorConfig } from "../../../helpers/coordinator-config.js";
 import { ProbeReport, ProbeRequest, TaskStatus } from "../../../../gen/smtpprobe/v1/probe_service.js";
 import { silentLogger } from "../../../../lib/logger.js";
 import { startCoordinator, type RunningCoordinator } from "../../../../services/coordinator/coordinator.js";
@@ -29,19 +30,7 @@ describe("tracing with an OpenTelemetry SDK registered", () => {
     trace.setGlobalTracerProvider(provider);
     fixture = await startSmtpFixture();
     coordinator = await startCoordinator(
-      {
-        host: "127.0.0.1",
-        port: 0,
-        maxDeadlineMs: 10_000,
-        heartbeatMs: 200,
-        reportTtlMs: 60_000,
-        reportStoreBytes: 1024 * 1024,
-        allowCidrs: ["127.0.0.0/8"],
-        allowPorts: [fixture.port],
-        throttle: { addressConcurrent: 100, addressPerMinute: 10_000, networkConcurrent: 100, networkPerMinute: 10_000, maxWaiters: 100 },
-        embedded: { concurrency: 4, canaries: [], canaryIntervalMs: 60_000, canaryDeadlineMs: 1_000, dnsServers: [] },
-        version: "test",
-      },
+      testCoordinatorConfig([fixture.port]),
       silentLogger(),
     );
     api = connectProbeApi(`127.0.0.1:${coordinator.port}`);
