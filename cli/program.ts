@@ -213,8 +213,9 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
 
   // The long-running processes: each reads its settings (flags, then SMTP_PROBE_* variables).
   const processDeps = { version: deps.version, env: deps.env, shutdown: deps.signal };
-  program.addCommand(coordinatorCommand(processDeps).exitOverride());
-  program.addCommand(agentCommand(processDeps).exitOverride());
+  // Made apart, so they inherit nothing: they get the program's output (the injected streams).
+  program.addCommand(coordinatorCommand(processDeps).configureOutput(program.configureOutput()).exitOverride());
+  program.addCommand(agentCommand(processDeps).configureOutput(program.configureOutput()).exitOverride());
 
   return program;
 }

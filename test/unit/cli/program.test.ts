@@ -36,6 +36,16 @@ describe("runCli", () => {
     expect(check.stdout).toContain("Exit codes");
   });
 
+  it("prints the help of the long-running commands on the same stdout", async () => {
+    const coordinator = await run("coordinator", "--help");
+    expect(coordinator.code).toBe(0);
+    expect(coordinator.stdout).toContain("Usage: smtp-probe coordinator [options]");
+    expect(coordinator.stdout).toContain("--metrics-listen <HOST:PORT>");
+    const agent = await run("agent", "--help");
+    expect(agent.code).toBe(0);
+    expect(agent.stdout).toContain("--region <NAME>");
+  });
+
   it("shows the help on stderr with exit code 2 when no command is given", async () => {
     const result = await run();
     expect(result.code).toBe(2);
