@@ -1,4 +1,5 @@
 import type { Reporter, TestModule } from "vitest/node";
+import { isCi } from "./helpers/ci.js";
 
 /**
  * Closes the run with one plain line of counts, and with CI=true fails the run when any test
@@ -16,7 +17,7 @@ export default class CiReporter implements Reporter {
         if (state === "skipped") skipped.push(`${module.moduleId} > ${test.fullName}`);
       }
     }
-    const ci = process.env.CI === "true";
+    const ci = isCi();
     if (ci && skipped.length > 0) {
       console.error(`\nCI=true: ${skipped.length} skipped test(s) count as failures:\n  ${skipped.join("\n  ")}`);
       process.exitCode = 1;

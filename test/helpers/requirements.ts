@@ -6,8 +6,9 @@
 //   describe.skipIf(postfix.skip)("against Postfix", () => { ... });
 //
 // need()/requireOrSkip() register one extra test named after the missing requirement: skipped
-// locally (so the reporter shows why), failing in CI. Inside a test, use skipOrFail(ctx, reason).
-import { it, type TestContext } from "vitest";
+// locally (so the reporter shows why), failing in CI.
+import { it } from "vitest";
+import { isCi } from "./ci.js";
 
 export type RequirementCheck = () => Promise<string | undefined> | string | undefined;
 
@@ -16,11 +17,6 @@ export interface Requirement {
   skip: boolean;
   /** Why not, or undefined when everything is there. */
   reason: string | undefined;
-}
-
-export function isCi(): boolean {
-  const ci = process.env.CI?.toLowerCase();
-  return ci === "true" || ci === "1";
 }
 
 /** Registers the placeholder test for a missing requirement; returns whether to skip. */
@@ -51,11 +47,4 @@ export async function firstMissing(...checks: RequirementCheck[]): Promise<strin
 export async function need(...checks: RequirementCheck[]): Promise<Requirement> {
   const reason = await firstMissing(...checks);
   return { skip: requireOrSkip(reason), reason };
-}
-
-/** Inside a running test: skip it with the reason, or fail it under CI=true. */
-export function skipOrFail(ctx: Pick<TestContext, "skip">, reason: string | undefined): void {
-  if (reason === undefined) return;
-  if (isCi()) throw new Error(`${reason} (CI=true: a skipped requirement fails the run)`);
-  ctx.skip(reason);
 }

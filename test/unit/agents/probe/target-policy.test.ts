@@ -1,4 +1,7 @@
-// Pure tests: the addresses are strings, nothing connects.
+// Pure tests: the addresses are strings judged by the policy function; no socket is opened in
+// this file. An "allowed" example must be a public address (the test ranges are denied by the
+// very policy under test); the ones here are arbitrary, not anybody's known service, and the
+// range boundaries (0.255.255.255 inside 0.0.0.0/8, 1.0.0.0 just after it) are what is tested.
 import { describe, expect, it } from "vitest";
 import {
   createTargetPolicy,
@@ -18,7 +21,7 @@ const policy = createTargetPolicy();
 describe("the default target policy, by range", () => {
   // [range, denied example, reason, allowed example just outside the range]
   it.each([
-    ["0.0.0.0/8", "0.0.0.0", "0.0.0.0 is an unspecified address (0.0.0.0/8)", "1.0.0.1"],
+    ["0.0.0.0/8", "0.0.0.0", "0.0.0.0 is an unspecified address (0.0.0.0/8)", "1.2.3.4"],
     ["0.0.0.0/8", "0.255.255.255", "an unspecified address", "1.0.0.0"],
     ["10.0.0.0/8", "10.1.2.3", "10.1.2.3 is a private address (10.0.0.0/8)", "11.0.0.1"],
     ["100.64.0.0/10", "100.64.0.1", "a CGNAT (shared address space) address (100.64.0.0/10)", "100.128.0.1"],
@@ -36,9 +39,9 @@ describe("the default target policy, by range", () => {
     ["198.51.100.0/24", "198.51.100.7", "a documentation address (198.51.100.0/24)", "198.51.101.7"],
     ["203.0.113.0/24", "203.0.113.9", "a documentation address (203.0.113.0/24)", "203.0.114.9"],
     ["224.0.0.0/4", "224.0.0.251", "a multicast address (224.0.0.0/4)", "223.255.255.255"],
-    ["224.0.0.0/4", "239.255.255.250", "multicast", "8.8.8.8"],
+    ["224.0.0.0/4", "239.255.255.250", "multicast", "45.67.89.10"],
     ["240.0.0.0/4", "240.0.0.1", "a reserved address (240.0.0.0/4)", "223.1.1.1"],
-    ["255.255.255.255/32", "255.255.255.255", "a broadcast address (255.255.255.255/32)", "1.1.1.1"],
+    ["255.255.255.255/32", "255.255.255.255", "a broadcast address (255.255.255.255/32)", "1.2.3.4"],
     ["::/128", "::", ":: is an unspecified address (::/128)", "2001:4860:4860::8888"],
     ["::1/128", "::1", "::1 is a loopback address (::1/128)", "2606:4700:4700::1111"],
     ["::1/128", "0:0:0:0:0:0:0:1", "a loopback address (::1/128)", "2a00:1450::1"],
@@ -83,7 +86,7 @@ describe("IPv6 forms that carry an IPv4 address are judged by it", () => {
     expect(policy(address, 25)).toContain(reason);
   });
 
-  it.each(["::ffff:8.8.8.8", "::ffff:808:808", "64:ff9b::8.8.8.8", "64:ff9b::101:101", "2002:808:808::1", "::8.8.8.8"])(
+  it.each(["::ffff:45.67.89.10", "::ffff:2d43:590a", "64:ff9b::45.67.89.10", "64:ff9b::102:304", "2002:2d43:590a::1", "::45.67.89.10"])(
     "allows %s (a public IPv4 address inside)",
     (address) => {
       expect(policy(address, 25)).toBeUndefined();
@@ -108,17 +111,17 @@ describe("addresses that are no addresses", () => {
 describe("ports", () => {
   it("allows 25, 465, 587 and 2525 by default", () => {
     expect(DEFAULT_ALLOWED_PORTS).toEqual([25, 465, 587, 2525]);
-    for (const port of DEFAULT_ALLOWED_PORTS) expect(policy("8.8.8.8", port)).toBeUndefined();
+    for (const port of DEFAULT_ALLOWED_PORTS) expect(policy("45.67.89.10", port)).toBeUndefined();
   });
 
   it.each([22, 80, 443, 0, 65535, 2526])("denies port %i, naming it and the allowed set", (port) => {
-    expect(policy("8.8.8.8", port)).toBe(`port ${port} is not allowed (allowed: 25, 465, 587, 2525)`);
+    expect(policy("45.67.89.10", port)).toBe(`port ${port} is not allowed (allowed: 25, 465, 587, 2525)`);
   });
 
   it("takes a configured set", () => {
     const custom = createTargetPolicy({ allowPorts: [25, 1025] });
-    expect(custom("8.8.8.8", 1025)).toBeUndefined();
-    expect(custom("8.8.8.8", 587)).toBe("port 587 is not allowed (allowed: 25, 1025)");
+    expect(custom("45.67.89.10", 1025)).toBeUndefined();
+    expect(custom("45.67.89.10", 587)).toBe("port 587 is not allowed (allowed: 25, 1025)");
   });
 
   it("names the address before the port when both are denied", () => {
@@ -175,7 +178,7 @@ describe("the policy as the engine hook", () => {
   it("is a TargetPolicy, and check() is the same function", () => {
     const hook: TargetPolicy = policy;
     expect(hook("127.0.0.1", 25)).toBe(policy.check("127.0.0.1", 25));
-    expect(policy.checkAddress("8.8.8.8")).toBeUndefined();
+    expect(policy.checkAddress("45.67.89.10")).toBeUndefined();
     expect(policy.checkPort(80)).toContain("port 80");
   });
 });
