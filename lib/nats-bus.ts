@@ -194,15 +194,17 @@ class NatsBus implements Bus {
     const client = this.nc.services.client({ maxWait: timeoutMs, strategy: RequestStrategy.Timer });
     const found = new Map<string, DiscoveredService>();
     try {
-      for await (const info of await client.info(name)) {
-        found.set(info.id, { id: info.id, name: info.name, version: info.version, metadata: info.metadata ?? {}, started: "", data: undefined });
-      }
+      // One STATS round: a stats answer carries the service's identity and metadata too, so an
+      // INFO round before it would only double the wait (each round waits its whole timeout).
       for await (const stats of await client.stats(name)) {
-        const entry = found.get(stats.id);
-        if (entry) {
-          entry.started = stats.started;
-          entry.data = stats.endpoints?.[0]?.data;
-        }
+        found.set(stats.id, {
+          id: stats.id,
+          name: stats.name,
+          version: stats.version,
+          metadata: stats.metadata ?? {},
+          started: stats.started,
+          data: stats.endpoints?.[0]?.data,
+        });
       }
     } catch {
       // No responders or a timeout: nobody (more) to list.

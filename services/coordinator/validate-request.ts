@@ -11,6 +11,7 @@ import {
   resolveOptions,
   type ResolvedOptions,
 } from "../../agents/smtp/options.js";
+import { REGION_TOKEN } from "../../lib/bus.js";
 import { MAX_HOST_NAME_LENGTH, parseHostName } from "../../lib/host-name.js";
 import { DENY_LIST_MARK } from "../../agents/probe/target-policy.js";
 
@@ -39,11 +40,6 @@ export const DEFAULT_REQUEST_LIMITS = {
 
 export const DEFAULT_PORTS: readonly number[] = [25];
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 128;
-/**
- * A region name goes into NATS subjects (smtpprobe.v1.probe.<region>): one token, no dots, no
- * wildcards (`*`, `>`), lower case so that "EU-West" and "eu-west" are not two regions.
- */
-export const REGION_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 /** One port of the request with its TLS mode resolved, and the options a task for it carries. */
 export interface NormalizedTarget {
@@ -226,7 +222,9 @@ function checkRegions(
   const regions: string[] = [];
   for (const [index, region] of given.entries()) {
     const field = `regions[${index}]`;
-    if (!REGION_NAME.test(region)) {
+    // A region goes into NATS subjects: the bus's subject-token rule (lower case, so that
+    // "EU-West" and "eu-west" are not two regions).
+    if (!REGION_TOKEN.test(region)) {
       violate(field, `${quote(region)} is not a region name (lower-case letters, digits and hyphens, at most 63, no dots)`);
     } else if (regions.includes(region)) {
       violate(field, `${quote(region)} is given twice (regions[${given.indexOf(region)}])`);

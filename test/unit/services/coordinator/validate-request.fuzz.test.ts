@@ -5,7 +5,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createTargetPolicy } from "../../../../agents/probe/target-policy.js";
 import { ProbeRequest } from "../../../../gen/smtpprobe/v1/probe_service.js";
-import { checkTargetEarly, DEFAULT_REQUEST_LIMITS, REGION_NAME, validateProbeRequest } from "../../../../services/coordinator/validate-request.js";
+import { REGION_TOKEN } from "../../../../lib/bus.js";
+import { checkTargetEarly, DEFAULT_REQUEST_LIMITS, validateProbeRequest } from "../../../../services/coordinator/validate-request.js";
 import { probeRequestArbitrary } from "../../../helpers/probe-request-arbitrary.js";
 
 const policy = createTargetPolicy({ allowCidrs: [], allowPorts: [25, 465, 587, 2525] });
@@ -30,7 +31,7 @@ describe("validateProbeRequest + checkTargetEarly (property)", () => {
         expect(value.ports.length).toBeLessThanOrEqual(DEFAULT_REQUEST_LIMITS.maxPorts);
         for (const p of value.ports) expect(p >= 1 && p <= 65535).toBe(true);
         expect(value.regions.length).toBeLessThanOrEqual(DEFAULT_REQUEST_LIMITS.maxRegions);
-        for (const r of value.regions) expect(r).toMatch(REGION_NAME);
+        for (const r of value.regions) expect(r).toMatch(REGION_TOKEN);
         expect(value.host).not.toMatch(/[\s\u0000]/);
         expect(value.deadlineMs).toBeLessThanOrEqual(120_000);
         expect(value.options.ehloName).not.toMatch(/[\r\n]/);
