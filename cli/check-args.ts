@@ -1,8 +1,8 @@
 // Turns what the command line said for `check` into a request the engine can run, or a UsageError
 // naming the flag. Pure: no I/O, no environment; the machine's EHLO name is passed in.
-import { isIP } from "node:net";
 import { domainToASCII } from "node:url";
 import { parseHostName } from "../lib/host-name.js";
+import { parseDnsServerAddress } from "../lib/config-schemas.js";
 import { AddressFamily, TlsMode, type ProbeOptions } from "../gen/smtpprobe/v1/handshake.js";
 import { checkEhloName, checkSni, InvalidOptionsError, MAXIMUMS, resolveOptions, type ResolvedOptions } from "../agents/smtp/options.js";
 import { UsageError } from "./usage-error.js";
@@ -191,26 +191,9 @@ export function parseTimeout(value: string): number {
 
 /** "IP" or "IP:PORT" ("[IPv6]:PORT" for IPv6 with a port), in the form node:dns setServers takes. */
 export function parseDnsServer(value: string): string {
-  const bad = (why: string): UsageError => new UsageError("--dns-server", `${quote(value)} ${why}`);
-  let address = value;
-  let portText: string | undefined;
-  const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(value);
-  if (bracketed) {
-    address = bracketed[1] ?? "";
-    portText = bracketed[2];
-    if (isIP(address) !== 6) throw bad("is not an IPv6 address in brackets");
-  } else if (isIP(value) === 0) {
-    const colon = value.lastIndexOf(":");
-    // An unbracketed IPv6 address cannot carry a port: its colons would be ambiguous.
-    if (colon < 0 || value.indexOf(":") !== colon) throw bad("is not an IP address (write IP, IP:PORT or [IPv6]:PORT)");
-    address = value.slice(0, colon);
-    portText = value.slice(colon + 1);
-    if (isIP(address) !== 4) throw bad("is not an IP address (write IP, IP:PORT or [IPv6]:PORT)");
-  }
-  if (portText === undefined) return address;
-  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
-  if (!(port >= 1 && port <= 65535)) throw bad(`has a bad port ${quote(portText)} (1-65535)`);
-  return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
+  const parsed = parseDnsServerAddress(value);
+  if ("problem" in parsed) throw new UsageError("--dns-server", `${quote(value)} ${parsed.problem}`);
+  return parsed.server;
 }
 
 /** A value the user typed, quoted for a one-line message: control characters escaped, cut at 80. */

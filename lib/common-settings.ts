@@ -1,6 +1,6 @@
 
 import type { Setting } from "./config.js";
-import { duration, hostPortList, integer, logLevel, natsUrl, optionalText, portList, textList } from "./config-schemas.js";
+import { dnsServerList, duration, hostPortList, integer, logLevel, natsUrl, optionalText, portList, textList } from "./config-schemas.js";
 
 /** Settings the coordinator and the agents share: NATS, the target policy, the engine, logs. */
 export const NATS_SETTINGS = {
@@ -71,7 +71,7 @@ export const ENGINE_SETTINGS = {
     placeholder: "IP[:PORT]",
     repeatable: true,
     description: "resolve targets with these DNS servers (default: the system's); repeatable",
-    schema: textList,
+    schema: dnsServerList,
   },
   caFile: { flag: "--ca-file", env: "SMTP_PROBE_CA_FILE", placeholder: "FILE", description: "extra CA certificates (PEM) trusted when checking targets' chains", schema: optionalText },
   concurrency: { flag: "--concurrency", env: "SMTP_PROBE_CONCURRENCY", placeholder: "N", default: "32", description: "probes an agent runs at once; more wait", schema: integer(1, 10_000) },

@@ -67,3 +67,44 @@ export const logLevel = z.enum(["fatal", "error", "warn", "info", "debug", "trac
 export const textList = z.array(z.string()).transform((items) => items.flatMap((i) => i.split(",")).map((s) => s.trim()).filter(Boolean));
 
 export const hostPortList = textList.pipe(z.array(hostPort));
+
+/**
+ * "IP" or "IP:PORT" ("[IPv6]:PORT" for IPv6 with a port), in the form node:dns setServers takes,
+ * or the problem as a phrase that follows the value. Checked where it is given (a flag, a
+ * variable): node:dns would otherwise throw at the first probe, and at every one after it.
+ */
+export function parseDnsServerAddress(value: string): { server: string } | { problem: string } {
+  let address = value;
+  let portText: string | undefined;
+  const bracketed = /^\[([^\]]+)\](?::(.*))?$/.exec(value);
+  if (bracketed) {
+    address = bracketed[1] ?? "";
+    portText = bracketed[2];
+    if (isIP(address) !== 6) return { problem: "is not an IPv6 address in brackets" };
+  } else if (isIP(value) === 0) {
+    const colon = value.lastIndexOf(":");
+    // An unbracketed IPv6 address cannot carry a port: its colons would be ambiguous.
+    if (colon < 0 || value.indexOf(":") !== colon) return { problem: "is not an IP address (write IP, IP:PORT or [IPv6]:PORT)" };
+    address = value.slice(0, colon);
+    portText = value.slice(colon + 1);
+    if (isIP(address) !== 4) return { problem: "is not an IP address (write IP, IP:PORT or [IPv6]:PORT)" };
+  }
+  if (portText === undefined) return { server: address };
+  const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
+  if (!(port >= 1 && port <= 65535)) return { problem: `has a bad port ${JSON.stringify(portText)} (1-65535)` };
+  return { server: isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}` };
+}
+
+/** --dns-server, repeatable: each value checked, in node:dns's form. */
+export const dnsServerList = textList.transform((items, ctx) => {
+  const servers: string[] = [];
+  for (const item of items) {
+    const parsed = parseDnsServerAddress(item);
+    if ("problem" in parsed) {
+      ctx.addIssue({ code: "custom", message: `${JSON.stringify(item)} ${parsed.problem}` });
+      return z.NEVER;
+    }
+    servers.push(parsed.server);
+  }
+  return servers;
+});

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, resolveSettings, type Settings } from "../../../lib/config.js";
 import { duration, hostPort, integer, parseHostPort, portList } from "../../../lib/config-schemas.js";
+import { ENGINE_SETTINGS } from "../../../lib/common-settings.js";
 
 const SETTINGS = {
   listen: { flag: "--listen", env: "T_LISTEN", placeholder: "HOST:PORT", default: "127.0.0.1:50051", description: "", schema: hostPort },
@@ -44,5 +45,20 @@ describe("parseHostPort", () => {
     ["host", undefined],
   ])("%s", (text, expected) => {
     expect(parseHostPort(text)).toEqual(expected);
+  });
+});
+
+describe("the shared --dns-server setting", () => {
+  it("takes IP, IP:PORT and [IPv6]:PORT in node:dns's form", () => {
+    expect(resolveSettings({ dnsServer: ENGINE_SETTINGS.dnsServer }, { dnsServer: ["127.0.0.1:5353", "[::1]:53", "192.0.2.53"] }, {})).toEqual({
+      dnsServer: ["127.0.0.1:5353", "[::1]:53", "192.0.2.53"],
+    });
+  });
+
+  it.each([
+    [{ dnsServer: ["dns.example"] }, {}, '--dns-server: "dns.example" is not an IP address'],
+    [{}, { SMTP_PROBE_DNS_SERVERS: "127.0.0.1,127.0.0.1:0" }, 'SMTP_PROBE_DNS_SERVERS: "127.0.0.1:0" has a bad port "0"'],
+  ])("refuses a value node:dns would throw on at every probe: %o %o", (flags, env, message) => {
+    expect(() => resolveSettings({ dnsServer: ENGINE_SETTINGS.dnsServer }, flags, env)).toThrow(message);
   });
 });
