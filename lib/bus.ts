@@ -105,6 +105,13 @@ export function boundHeaders(entries: Iterable<[string, string]>): BusHeaders {
   return out;
 }
 
+/**
+ * A task's heartbeat_ms is held within these bounds by the agent (a tiny one would flood the
+ * coordinator); the coordinator's --heartbeat is refused outside them, since it declares an agent
+ * lost after 3 heartbeats it would not send.
+ */
+export const HEARTBEAT_BOUNDS = { minMs: 50, maxMs: 60_000 } as const;
+
 /** NATS subjects of the contract (lower-case dot tokens; regions are checked safe tokens). */
 export const SUBJECTS = {
   task: (region: string): string => `smtpprobe.v1.probe.${checkToken(region)}`,

@@ -5,7 +5,7 @@
 // the bus, the policy and the logger, call startAgent() and, on SIGTERM, stop() then drain.
 import { AgentMessage, CancelTask, PermitMessage, PermitReply, Task, type EgressCheck, type TaskProgress } from "../../gen/smtpprobe/v1/probe_service.js";
 import { FailureSource, HandshakeResult, Outcome, Phase, type TargetResult } from "../../gen/smtpprobe/v1/handshake.js";
-import { BUS_HEADERS, SUBJECTS, checkToken, type Bus, type BusMessage, type BusSubscription, type ServedService } from "../../lib/bus.js";
+import { BUS_HEADERS, HEARTBEAT_BOUNDS, SUBJECTS, checkToken, type Bus, type BusMessage, type BusSubscription, type ServedService } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
 import { metrics } from "../../lib/metrics.js";
 import { startSpan, type TracedSpan } from "../../lib/trace-context.js";
@@ -84,11 +84,8 @@ export const AGENT_DEFAULTS = {
   permits: true,
 } as const;
 
-/** A task's heartbeat_ms is held within these bounds (a tiny one would flood the caller). */
 /** Phase changes closer together than this share one progress message. */
 export const PROGRESS_MIN_GAP_MS = 100;
-
-export const HEARTBEAT_BOUNDS = { minMs: 50, maxMs: 60_000 } as const;
 
 const AGENT_ID = /^[\x21-\x7e]{1,128}$/;
 const MAX_TASK_ID = 128;

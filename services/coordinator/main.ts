@@ -4,6 +4,7 @@ import { createSecureContext } from "node:tls";
 import { addSettingFlags, ConfigError, resolveSettings, type Settings } from "../../lib/config.js";
 import { duration, integer, listenAddress, optionalText, parseHostPort } from "../../lib/config-schemas.js";
 import { ENGINE_SETTINGS, LOG_SETTINGS, NATS_SETTINGS, natsUrlSetting, POLICY_SETTINGS } from "../../lib/common-settings.js";
+import { HEARTBEAT_BOUNDS } from "../../lib/bus.js";
 import { createLogger } from "../../lib/logger.js";
 import { METRICS_SETTINGS, startMetricsServer } from "../../lib/metrics-server.js";
 import { checkAuthSettings, parseTokenFile } from "./caller-auth.js";
@@ -50,8 +51,8 @@ export const COORDINATOR_SETTINGS = {
     env: "SMTP_PROBE_HEARTBEAT",
     placeholder: "DURATION",
     default: "1s",
-    description: "how often agents report progress; an agent silent for 3 of these is lost",
-    schema: duration,
+    description: "how often agents report progress (50ms to 60s); an agent silent for 3 of these is lost",
+    schema: duration.refine((ms) => ms >= HEARTBEAT_BOUNDS.minMs && ms <= HEARTBEAT_BOUNDS.maxMs, "must be between 50ms and 60s (what agents send)"),
   },
   grace: {
     flag: "--grace",

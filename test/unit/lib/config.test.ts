@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ConfigError, resolveSettings, type Settings } from "../../../lib/config.js";
 import { duration, hostPort, integer, parseHostPort, portList } from "../../../lib/config-schemas.js";
 import { ENGINE_SETTINGS } from "../../../lib/common-settings.js";
+import { COORDINATOR_SETTINGS } from "../../../services/coordinator/main.js";
 
 const SETTINGS = {
   listen: { flag: "--listen", env: "T_LISTEN", placeholder: "HOST:PORT", default: "127.0.0.1:50051", description: "", schema: hostPort },
@@ -60,5 +61,16 @@ describe("the shared --dns-server setting", () => {
     [{}, { SMTP_PROBE_DNS_SERVERS: "127.0.0.1,127.0.0.1:0" }, 'SMTP_PROBE_DNS_SERVERS: "127.0.0.1:0" has a bad port "0"'],
   ])("refuses a value node:dns would throw on at every probe: %o %o", (flags, env, message) => {
     expect(() => resolveSettings({ dnsServer: ENGINE_SETTINGS.dnsServer }, flags, env)).toThrow(message);
+  });
+});
+
+describe("the coordinator's --heartbeat", () => {
+  const heartbeat = { heartbeat: COORDINATOR_SETTINGS.heartbeat };
+  it.each([["50ms", 50], ["1s", 1000], ["60s", 60_000]])("takes %s", (value, ms) => {
+    expect(resolveSettings(heartbeat, { heartbeat: value }, {})).toEqual({ heartbeat: ms });
+  });
+
+  it.each(["0", "10ms", "49ms", "61s", "1h"])("refuses %s: agents send heartbeats 50 ms to 60 s apart, and an agent silent for 3 is lost", (value) => {
+    expect(() => resolveSettings(heartbeat, { heartbeat: value }, {})).toThrow("--heartbeat: must be between 50ms and 60s");
   });
 });
