@@ -1,8 +1,6 @@
-import { X509Certificate } from "node:crypto";
+import { checkCaPem } from "../lib/ca-pem.js";
 import { quote } from "./check-args.js";
 import { UsageError } from "./usage-error.js";
-
-const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
 
 /**
  * Reads the --ca-file at start-up, so that a wrong path is a usage error before anything is
@@ -22,14 +20,9 @@ export async function readCaFile(path: string, readFile: (path: string) => Promi
 
 /** Every certificate in the PEM text must parse: a half-broken bundle is better refused than guessed at. */
 export function parseCaPem(path: string, text: string): string {
-  const blocks = text.match(PEM_BLOCK) ?? [];
-  if (blocks.length === 0) throw new UsageError("--ca-file", `${quote(path)} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
-  blocks.forEach((block, index) => {
-    try {
-      new X509Certificate(block);
-    } catch {
-      throw new UsageError("--ca-file", `${quote(path)}: certificate ${index + 1} of ${blocks.length} does not parse`);
-    }
-  });
-  return `${blocks.join("\n")}\n`;
+  const checked = checkCaPem(text);
+  if ("problem" in checked) {
+    throw new UsageError("--ca-file", checked.problem.startsWith("holds") ? `${quote(path)} ${checked.problem}` : `${quote(path)}: ${checked.problem}`);
+  }
+  return checked.pem;
 }

@@ -1,5 +1,6 @@
 
-import type { Setting } from "./config.js";
+import { checkCaPem } from "./ca-pem.js";
+import { ConfigError, readSettingFile, type Setting } from "./config.js";
 import { dnsServerList, duration, hostPortList, integer, logLevel, natsUrl, optionalText, portList, textList } from "./config-schemas.js";
 
 /** Settings the coordinator and the agents share: NATS, the target policy, the engine, logs. */
@@ -107,3 +108,10 @@ export const natsUrlSetting = (required: boolean) =>
     schema: required ? natsUrl.refine((v) => v !== undefined, "is required") : natsUrl,
   }) satisfies Setting<unknown>;
 
+
+/** --ca-file of the coordinator and the agent: read and checked at start-up, or a ConfigError naming the flag. */
+export async function readCaFileSetting(file: string): Promise<string> {
+  const checked = checkCaPem(await readSettingFile("--ca-file", file));
+  if ("problem" in checked) throw new ConfigError("--ca-file", `${file} ${checked.problem}`);
+  return checked.pem;
+}

@@ -1,4 +1,5 @@
 import { Command, Option } from "commander";
+import { readFile } from "node:fs/promises";
 import type { z } from "zod";
 
 /**
@@ -27,6 +28,15 @@ export class ConfigError extends Error {
     readonly problem: string,
   ) {
     super(`${setting}: ${problem}`);
+  }
+}
+
+/** A file a setting names, read at start-up: a file that cannot be read is a ConfigError naming the setting. */
+export async function readSettingFile(setting: string, file: string): Promise<string> {
+  try {
+    return await readFile(file, "utf8");
+  } catch (error) {
+    throw new ConfigError(setting, `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
   }
 }
 
@@ -75,14 +85,6 @@ export function resolveSettings<S extends Settings>(
     out[key] = parsed.data;
   }
   return out as SettingValues<S>;
-}
-
-/** The settings as a Markdown table, for the README. */
-export function settingsTable(settings: Settings): string {
-  const rows = Object.values(settings).map(
-    (s) => `| \`${s.env}\` | \`${s.flag}${s.placeholder ? ` ${s.placeholder}` : ""}\` | ${s.default ?? ""} | ${s.description} |`,
-  );
-  return ["| variable | flag | default | meaning |", "|---|---|---|---|", ...rows].join("\n");
 }
 
 function camel(flag: string): string {

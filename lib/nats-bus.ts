@@ -15,7 +15,7 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { boundHeaders, type BusHeaders } from "./bus.js";
 import type { Bus, BusMessage, BusSubscription, DiscoveredService, KeyValueStore, ReplyEvent, ServedService, ServiceSpec } from "./bus.js";
-import { ConfigError } from "./config.js";
+import { ConfigError, readSettingFile } from "./config.js";
 
 export interface NatsBusOptions {
   servers: string;
@@ -81,12 +81,7 @@ export async function connectNatsBus(options: NatsBusOptions): Promise<Bus> {
 }
 
 async function readPasswordFile(file: string): Promise<string> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (error) {
-    throw new ConfigError("--nats-password-file", `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
-  }
+  const text = await readSettingFile("--nats-password-file", file);
   const password = text.replace(/[\r\n]+$/, "");
   if (password === "") throw new ConfigError("--nats-password-file", `${file} is empty`);
   return password;

@@ -1,10 +1,9 @@
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { Command } from "commander";
 import { addSettingFlags, resolveSettings, type Settings } from "../../lib/config.js";
 import { duration, optionalText, parseHostPort, region } from "../../lib/config-schemas.js";
-import { ENGINE_SETTINGS, LOG_SETTINGS, NATS_SETTINGS, natsUrlSetting, POLICY_SETTINGS } from "../../lib/common-settings.js";
+import { ENGINE_SETTINGS, LOG_SETTINGS, NATS_SETTINGS, natsUrlSetting, POLICY_SETTINGS, readCaFileSetting } from "../../lib/common-settings.js";
 import { createLogger } from "../../lib/logger.js";
 import { metrics } from "../../lib/metrics.js";
 import { METRICS_SETTINGS, startMetricsServer } from "../../lib/metrics-server.js";
@@ -74,7 +73,7 @@ export function agentCommand(deps: ProcessDeps): Command {
         canaryDeadlineMs: s.canaryTimeout,
         defaultEhloName: s.ehloName,
         dnsServers: s.dnsServer.length > 0 ? s.dnsServer : undefined,
-        extraCa: s.caFile ? await readFile(s.caFile, "utf8") : undefined,
+        extraCa: s.caFile ? await readCaFileSetting(s.caFile) : undefined,
       },
       {
         bus,

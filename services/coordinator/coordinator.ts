@@ -1,4 +1,3 @@
-import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { startAgent, type RunningAgent } from "../../agents/probe/agent.js";
 import type { CanaryTarget } from "../../agents/probe/canary.js";
@@ -45,7 +44,8 @@ export interface CoordinatorConfig {
     canaryDeadlineMs: number;
     ehloName?: string;
     dnsServers: string[];
-    caFile?: string;
+    /** Extra CA certificates (PEM, checked: lib/ca-pem.ts) trusted when checking targets' chains. */
+    extraCa?: string;
   };
   version: string;
   /** Caller authentication; undefined: none (the caller checked that the address is loopback). */
@@ -100,7 +100,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
         canaryDeadlineMs: e.canaryDeadlineMs,
         defaultEhloName: e.ehloName,
         dnsServers: e.dnsServers.length > 0 ? e.dnsServers : undefined,
-        extraCa: e.caFile ? await readFile(e.caFile, "utf8") : undefined,
+        extraCa: e.extraCa,
       },
       { bus, policy, logger },
     );

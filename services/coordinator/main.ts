@@ -1,9 +1,8 @@
 import { Command } from "commander";
-import { readFile } from "node:fs/promises";
 import { createSecureContext } from "node:tls";
-import { addSettingFlags, ConfigError, resolveSettings, type Settings } from "../../lib/config.js";
+import { addSettingFlags, ConfigError, readSettingFile, resolveSettings, type Settings } from "../../lib/config.js";
 import { duration, integer, listenAddress, optionalText, parseHostPort } from "../../lib/config-schemas.js";
-import { ENGINE_SETTINGS, LOG_SETTINGS, NATS_SETTINGS, natsUrlSetting, POLICY_SETTINGS } from "../../lib/common-settings.js";
+import { ENGINE_SETTINGS, LOG_SETTINGS, NATS_SETTINGS, natsUrlSetting, POLICY_SETTINGS, readCaFileSetting } from "../../lib/common-settings.js";
 import { HEARTBEAT_BOUNDS } from "../../lib/bus.js";
 import { createLogger } from "../../lib/logger.js";
 import { METRICS_SETTINGS, startMetricsServer } from "../../lib/metrics-server.js";
@@ -157,7 +156,7 @@ export function coordinatorCommand(deps: ProcessDeps): Command {
           canaryDeadlineMs: s.canaryTimeout,
           ehloName: s.ehloName,
           dnsServers: s.dnsServer,
-          caFile: s.caFile,
+          extraCa: s.caFile ? await readCaFileSetting(s.caFile) : undefined,
         },
         version: deps.version,
         auth,
@@ -179,13 +178,7 @@ export function coordinatorCommand(deps: ProcessDeps): Command {
 
 /** Reads the certificate, key, client CA and token files; any problem is a ConfigError naming the flag. */
 async function readAuthFiles(s: { tlsCert?: string; tlsKey?: string; clientCa?: string; authTokens?: string }): Promise<CoordinatorConfig["auth"]> {
-  const read = async (flag: string, file: string): Promise<string> => {
-    try {
-      return await readFile(file, "utf8");
-    } catch (error) {
-      throw new ConfigError(flag, `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
-    }
-  };
+  const read = readSettingFile;
   const tokens = s.authTokens ? parseTokenFile(await read("--auth-tokens", s.authTokens), s.authTokens) : undefined;
   let tls: NonNullable<CoordinatorConfig["auth"]>["tls"];
   if (s.tlsCert && s.tlsKey) {

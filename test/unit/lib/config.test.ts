@@ -1,7 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, resolveSettings, type Settings } from "../../../lib/config.js";
 import { duration, hostPort, integer, parseHostPort, portList } from "../../../lib/config-schemas.js";
-import { ENGINE_SETTINGS } from "../../../lib/common-settings.js";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ENGINE_SETTINGS, readCaFileSetting } from "../../../lib/common-settings.js";
+import { testPki } from "../../helpers/certs.js";
 import { COORDINATOR_SETTINGS } from "../../../services/coordinator/main.js";
 
 const SETTINGS = {
@@ -72,5 +76,22 @@ describe("the coordinator's --heartbeat", () => {
 
   it.each(["0", "10ms", "49ms", "61s", "1h"])("refuses %s: agents send heartbeats 50 ms to 60 s apart, and an agent silent for 3 is lost", (value) => {
     expect(() => resolveSettings(heartbeat, { heartbeat: value }, {})).toThrow("--heartbeat: must be between 50ms and 60s");
+  });
+});
+
+describe("--ca-file of the coordinator and the agent", () => {
+  it("is read and checked at start-up: a file with no certificate, or a broken one, is a ConfigError naming the flag", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "smtp-probe-ca-"));
+    try {
+      const file = (name: string, text: string): Promise<string> => writeFile(join(dir, name), text).then(() => join(dir, name));
+      const good = (await testPki()).ca.certPem;
+      expect(await readCaFileSetting(await file("good.pem", `junk before\n${good}`))).toBe(`${good.trim()}\n`);
+      await expect(readCaFileSetting(await file("empty.pem", "not a certificate\n"))).rejects.toThrow(/^--ca-file: .*empty\.pem holds no PEM certificate/);
+      const broken = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+      await expect(readCaFileSetting(await file("broken.pem", `${good}${broken}`))).rejects.toThrow(/broken\.pem certificate 2 of 2 does not parse/);
+      await expect(readCaFileSetting(join(dir, "missing.pem"))).rejects.toThrow(/^--ca-file: cannot read .*missing\.pem: ENOENT/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
