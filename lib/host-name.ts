@@ -4,6 +4,11 @@
 import { isIP } from "node:net";
 import { domainToASCII } from "node:url";
 
+/** A TCP port number: a whole number from 1 to 65535. */
+export function isPort(port: number): boolean {
+  return Number.isInteger(port) && port >= 1 && port <= 65535;
+}
+
 /** RFC 1035 §2.3.4: 255 octets on the wire, 253 characters in text form (no final dot). */
 export const MAX_HOST_NAME_LENGTH = 253;
 

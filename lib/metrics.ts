@@ -96,7 +96,10 @@ export const metrics = {
   }),
 };
 
-export type Metrics = typeof metrics;
+/** "OUTCOME_REFUSED" → "refused": a label value from a closed enum of the contract (Outcome[x], Phase[x], ...). */
+export function enumLabel(name: string | undefined, prefix: string): string {
+  return name === undefined ? "unknown" : name.slice(prefix.length).toLowerCase();
+}
 
 /** The value of a counter or gauge with these labels (0 when never touched); for tests and benchmarks. */
 export async function metricValue(metric: Counter | Gauge, labels: Record<string, string> = {}): Promise<number> {

@@ -8,7 +8,7 @@
 // spans, one trace per probe. The traceparent header is read and written here by hand rather than
 // through the API's propagator, because the no-op API has no propagator and the trace id must
 // travel in both cases.
-import { context as otelContext, ROOT_CONTEXT, trace, TraceFlags, type Span, type SpanContext } from "@opentelemetry/api";
+import { ROOT_CONTEXT, trace, TraceFlags, type Span, type SpanContext } from "@opentelemetry/api";
 import { randomBytes } from "node:crypto";
 
 export const TRACEPARENT = "traceparent";
@@ -61,9 +61,4 @@ export function startSpan(name: string, parentTraceparent: string | undefined, a
   // A no-op span reports an invalid context when its parent was not remote-valid: keep the parent.
   const context = trace.isSpanContextValid(own) ? own : parent;
   return { span, traceparent: formatTraceparent(context), traceId: context.traceId };
-}
-
-/** Runs fn with the span active (for instrumentations that read the active context). */
-export function withSpan<T>(traced: TracedSpan, fn: () => T): T {
-  return otelContext.with(trace.setSpan(otelContext.active(), traced.span), fn);
 }

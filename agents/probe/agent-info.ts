@@ -5,6 +5,7 @@
 import { EgressCheck, AgentInfo } from "../../gen/smtpprobe/v1/probe_service.js";
 import { Outcome } from "../../gen/smtpprobe/v1/handshake.js";
 import { REGION_TOKEN, SUBJECTS, type DiscoveredService } from "../../lib/bus.js";
+import { isPort } from "../../lib/host-name.js";
 
 /** The JSON the agent's service returns as its stats (snake_case, like the proto fields). */
 export interface AgentStats {
@@ -40,7 +41,8 @@ export function agentStats(stats: Omit<AgentStats, "egress" | "started_at"> & { 
 const MAX_ID = 128;
 const MAX_TEXT = 1024;
 const MAX_EGRESS = 64;
-const AGENT_ID = /^[\x21-\x7e]{1,128}$/;
+/** What an agent id may be: the agent refuses any other at start, discovery ignores any other. */
+export const AGENT_ID = /^[\x21-\x7e]{1,128}$/;
 
 /**
  * An AgentInfo from a discovered agent service, or undefined when it is not one (another
@@ -82,7 +84,7 @@ function parseEgress(value: unknown): EgressCheck | undefined {
   } catch {
     return undefined;
   }
-  if (!Number.isInteger(check.port) || check.port < 1 || check.port > 65_535) return undefined;
+  if (!isPort(check.port)) return undefined;
   const outcome = check.outcome in Outcome && check.outcome !== Outcome.UNRECOGNIZED ? check.outcome : Outcome.OUTCOME_UNSPECIFIED;
   return EgressCheck.fromPartial({
     port: check.port,

@@ -7,15 +7,16 @@ import { AgentMessage, CancelTask, PermitMessage, PermitReply, Task, type Egress
 import { FailureSource, HandshakeResult, Outcome, Phase, type TargetResult } from "../../gen/smtpprobe/v1/handshake.js";
 import { BUS_HEADERS, HEARTBEAT_BOUNDS, SUBJECTS, checkToken, type Bus, type BusMessage, type BusSubscription, type ServedService } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
-import { metrics } from "../../lib/metrics.js";
+import { enumLabel, metrics } from "../../lib/metrics.js";
 import { startSpan, type TracedSpan } from "../../lib/trace-context.js";
 import { checkEhloName, InvalidOptionsError, resolveOptions, type ResolvedOptions } from "../smtp/options.js";
 import { probeTarget, type ConnectGate, type TargetPolicy } from "../smtp/probe-target.js";
 import type { HandshakeProgress } from "../smtp/handshake.js";
-import { agentStats, type AgentStats } from "./agent-info.js";
+import { AGENT_ID, agentStats, type AgentStats } from "./agent-info.js";
 import { EgressCanary, MAX_CANARY_DEADLINE_MS, type CanaryTarget } from "./canary.js";
 import { Semaphore, type Release } from "./semaphore.js";
 import { trimResult } from "./trim-result.js";
+import { isPort } from "../../lib/host-name.js";
 
 export interface AgentConfig {
   /** A safe subject token (lib/bus.ts REGION_TOKEN). */
@@ -87,7 +88,6 @@ export const AGENT_DEFAULTS = {
 /** Phase changes closer together than this share one progress message. */
 export const PROGRESS_MIN_GAP_MS = 100;
 
-const AGENT_ID = /^[\x21-\x7e]{1,128}$/;
 const MAX_TASK_ID = 128;
 const MAX_HOST = 255;
 const MAX_TIMER_MS = 2_147_483_647;
@@ -140,7 +140,7 @@ export function resolveAgentConfig(config: AgentConfig): ResolvedAgentConfig {
   };
   settings.canaries.forEach((c, i) => {
     if (!c.host) fail(`canaries[${i}].host`, "must not be empty");
-    if (!Number.isInteger(c.port) || c.port < 1 || c.port > 65_535) fail(`canaries[${i}].port`, `must be from 1 to 65535, not ${c.port}`);
+    if (!isPort(c.port)) fail(`canaries[${i}].port`, `must be from 1 to 65535, not ${c.port}`);
   });
   if (config.defaultEhloName) {
     const problem = checkEhloName(config.defaultEhloName);
@@ -306,7 +306,7 @@ class Agent {
     if (task.taskId.length > MAX_TASK_ID) return `task_id: longer than ${MAX_TASK_ID} characters`;
     if (!task.host) return "host: missing";
     if (task.host.length > MAX_HOST) return `host: longer than ${MAX_HOST} characters`;
-    if (!Number.isInteger(task.port) || task.port < 1 || task.port > 65_535) return `port: must be from 1 to 65535, not ${task.port}`;
+    if (!isPort(task.port)) return `port: must be from 1 to 65535, not ${task.port}`;
     if (!task.deadline || !Number.isFinite(task.deadline.getTime())) return "deadline: missing";
     return undefined;
   }
@@ -666,11 +666,6 @@ function countHandshakes(region: string, port: number, result: TargetResult): vo
       metrics.phaseDuration.observe({ region, phase: enumLabel(Phase[timing.phase], "PHASE_") }, timing.durationMs / 1000);
     }
   }
-}
-
-/** "OUTCOME_REFUSED" → "refused": the label value, from a closed enum. */
-function enumLabel(name: string | undefined, prefix: string): string {
-  return name === undefined ? "unknown" : name.slice(prefix.length).toLowerCase();
 }
 
 /** The outcomes of a result's handshakes, for the log: "OUTCOME_OK" or "OUTCOME_REFUSED,OUTCOME_OK". */

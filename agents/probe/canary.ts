@@ -1,10 +1,10 @@
 // The agent's check of its own egress (DESIGN.md §1): a canary target per port, chosen by the
 // operator, probed with the engine on a timer. Many clouds block outbound port 25; when the
 // canary on a port fails too, a failure on that port says more about the agent than the target.
-import { isIP } from "node:net";
 import { EgressCheck } from "../../gen/smtpprobe/v1/probe_service.js";
 import { Outcome, Phase, ProbeOptions, TlsMode, type HandshakeResult } from "../../gen/smtpprobe/v1/handshake.js";
 import type { Logger } from "../../lib/logger.js";
+import { formatAddress } from "../smtp/handshake.js";
 import { resolveOptions } from "../smtp/options.js";
 import { allowAll, probeTarget } from "../smtp/probe-target.js";
 
@@ -26,20 +26,9 @@ export interface EgressCanaryOptions {
 
 export const MAX_CANARY_DEADLINE_MS = 10_000;
 
-/** Parses "host:port" or "[IPv6]:port" (an IPv6 address needs the brackets). Throws RangeError. */
-export function parseCanary(text: string): CanaryTarget {
-  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text.trim());
-  const host = match?.[1] ?? match?.[2];
-  const port = Number(match?.[3]);
-  if (!match || !host || !Number.isInteger(port) || port < 1 || port > 65_535) {
-    throw new RangeError(`a canary is HOST:PORT (or [IPv6]:PORT) with a port from 1 to 65535, not ${JSON.stringify(text)}`);
-  }
-  if (match[1] !== undefined && isIP(host) !== 6) throw new RangeError(`${JSON.stringify(text)}: only an IPv6 address goes in brackets`);
-  return { host, port };
-}
-
+/** "host:port", "[IPv6]:port": the form --canary takes (parseHostPort) and results name. */
 export function formatCanary(target: CanaryTarget): string {
-  return isIP(target.host) === 6 ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`;
+  return formatAddress(target.host, target.port);
 }
 
 /**

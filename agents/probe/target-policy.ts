@@ -8,6 +8,7 @@
 import { isIP } from "node:net";
 import type { TargetPolicy } from "../smtp/probe-target.js";
 import type { DenyList } from "./deny-list.js";
+import { isPort } from "../../lib/host-name.js";
 
 export const DEFAULT_ALLOWED_PORTS: readonly number[] = [25, 465, 587, 2525];
 /** In every denial the deny list causes, and in no other: callers tell the two apart by it. */
@@ -323,10 +324,6 @@ function formatAddress(value: bigint, family: 4 | 6): string {
   }
   if (best.start < 0) return groups.join(":");
   return `${groups.slice(0, best.start).join(":")}::${groups.slice(best.start + best.length).join(":")}`;
-}
-
-function isPort(port: number): boolean {
-  return Number.isInteger(port) && port >= 1 && port <= 65535;
 }
 
 // ---- the table, compiled ----

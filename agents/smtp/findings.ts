@@ -9,6 +9,7 @@ import {
   type Reply,
 } from "../../gen/smtpprobe/v1/handshake.js";
 import { describeReply } from "./reply-meaning.js";
+import { escapeLine } from "./transcript.js";
 
 /** What the rules need beyond the result: the clock, what the reader measured, and thresholds. */
 export interface FindingFacts {
@@ -369,7 +370,7 @@ const INJECTION_QUOTE_CHARS = 60;
 
 /** A short, single-line, quoted prefix of text the server controls. */
 function quote(text: string, max: number): string {
-  const escaped = text.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  const escaped = escapeLine(text);
   return `"${escaped.length > max ? `${escaped.slice(0, max)}…` : escaped}"`;
 }
 

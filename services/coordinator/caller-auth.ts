@@ -33,7 +33,8 @@ const TOKEN_SYNTAX = /^[A-Za-z0-9\-._~+/]+=*$/;
 const CALLER_SYNTAX = /^[\x21-\x7e]{1,128}$/;
 
 /** Parses `TOKEN CALLER-NAME` lines (`#` comments and blank lines allowed) into token → caller. */
-export function parseTokenFile(text: string, file: string, setting = "--auth-tokens"): Map<string, string> {
+export function parseTokenFile(text: string, file: string): Map<string, string> {
+  const setting = "--auth-tokens";
   const tokens = new Map<string, string>();
   const lines = text.split(/\r?\n/);
   lines.forEach((raw, index) => {

@@ -166,7 +166,9 @@ export class DestinationThrottle {
     if (!this.ensureKeys(destination)) {
       return Promise.resolve({ granted: false, reason: `throttled: tracking ${this.limits.maxKeys} destinations already (limit), ${address} cannot be counted` });
     }
-    const queuedAhead = this.waiters.some((w) => w.destination.address === destination.address || w.destination.network === destination.network);
+    // Anyone waiting for this network (which includes this address) goes first. The keys count
+    // their waiters, so this is no scan of the waiter list (up to maxWaiters long).
+    const queuedAhead = this.keys.get(destination.network)!.waiting > 0;
     if (!queuedAhead) {
       const block = this.blockOf(destination, address, now);
       if (!block) return Promise.resolve(this.grant(destination, deadlineAt, now));
@@ -295,7 +297,8 @@ export class DestinationThrottle {
     let best = { at: now, reason: "" };
     const check = (key: string, limit: number, label: string): void => {
       const state = this.prune(key, now)!;
-      const ahead = this.waiters.filter((w) => w.destination.address === key || w.destination.network === key).length;
+      // An address key and a network key never share a string, so the key's count is the waiters ahead.
+      const ahead = state.waiting;
       // Grants needed before ours, beyond what the window holds: the (len + ahead - limit)-th oldest must expire.
       const index = state.started.length + ahead - limit;
       if (index < 0) return;

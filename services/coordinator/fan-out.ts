@@ -22,8 +22,8 @@
 //   smtpprobe_agent_messages_dropped_total by reason.
 import { BUS_HEADERS, SUBJECTS, checkToken, type Bus, type BusSubscription, type ReplyEvent } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
-import { metrics, type DroppedMessageReason } from "../../lib/metrics.js";
-import { Phase, phaseToJSON, type ProbeOptions, type TargetResult, type TlsMode } from "../../gen/smtpprobe/v1/handshake.js";
+import { enumLabel, metrics, type DroppedMessageReason } from "../../lib/metrics.js";
+import { Phase, type ProbeOptions, type TargetResult, type TlsMode } from "../../gen/smtpprobe/v1/handshake.js";
 import {
   CancelTask,
   Task,
@@ -35,6 +35,7 @@ import {
   type TaskReport,
 } from "../../gen/smtpprobe/v1/probe_service.js";
 import { AGENT_MESSAGE_LIMITS, agentErrorText, checkAgentId, checkTargetResult, checkTaskProgress, decodeAgentMessage } from "./validate-agent-message.js";
+import { isPort } from "../../lib/host-name.js";
 
 /** What to dispatch: the request as accepted, with the regions picked and the TLS mode of each port. */
 export interface ProbePlan {
@@ -50,8 +51,6 @@ export interface ProbePlan {
   deadlineAt: number;
   /** How often agents send a heartbeat; default 1000 ms. */
   heartbeatMs?: number;
-  /** Silence after which a task's agent counts as lost; default 3 × heartbeatMs. */
-  lostAfterMs?: number;
   /** W3C traceparent of the probe's span, sent to the agents in each task's headers. */
   traceparent?: string;
 }
@@ -65,8 +64,6 @@ export interface DispatchDeps {
   signal?: AbortSignal;
   /** Progress as it comes, and each task's report once, as it ends. */
   onEvent?: (event: DispatchEvent) => void;
-  /** `Date.now()` unless given. */
-  now?: () => number;
 }
 
 export const DEFAULT_HEARTBEAT_MS = 1000;
@@ -137,7 +134,7 @@ function latestCheck(checks: EgressCheck[]): EgressCheck | undefined {
 
 /** "banner", "tls_connect": the style guide's phase names. */
 export function phaseName(phase: Phase): string {
-  return phaseToJSON(phase).replace(/^PHASE_/, "").toLowerCase();
+  return enumLabel(Phase[phase], "PHASE_");
 }
 
 /** One (region, port) task and its current attempt. */
@@ -163,7 +160,6 @@ class Dispatch {
   private readonly runs: TaskRun[];
   private readonly heartbeatMs: number;
   private readonly lostAfterMs: number;
-  private readonly now: () => number;
   private readonly log: Logger;
   private readonly cleanups: (() => void)[] = [];
   private unfinished: number;
@@ -177,12 +173,12 @@ class Dispatch {
   ) {
     checkPlan(plan);
     this.heartbeatMs = plan.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
-    this.lostAfterMs = plan.lostAfterMs ?? 3 * this.heartbeatMs;
-    this.now = deps.now ?? Date.now;
+    // An agent silent for 3 heartbeats is lost.
+    this.lostAfterMs = 3 * this.heartbeatMs;
     // The caller's logger may carry the probe id already (probe-service.ts); a key twice would print twice.
     this.log = deps.logger.bindings().probeId === plan.probeId ? deps.logger : deps.logger.child({ probeId: plan.probeId });
     this.headers = { [BUS_HEADERS.probeId]: plan.probeId, ...(plan.traceparent ? { [BUS_HEADERS.traceparent]: plan.traceparent } : {}) };
-    const startedAt = this.now();
+    const startedAt = Date.now();
     this.runs = plan.regions.flatMap((region) =>
       plan.ports.map((port) => ({ taskId: taskIdFor(plan.probeId, region, port), region, port, attempt: 0, startedAt, agentId: "", queued: false })),
     );
@@ -205,7 +201,7 @@ class Dispatch {
       for (const run of this.runs) this.finish(run, TaskStatus.TASK_STATUS_AGENT_LOST, NATS_LOST_DETAIL);
       return done;
     }
-    const untilDeadline = this.plan.deadlineAt - this.now();
+    const untilDeadline = this.plan.deadlineAt - Date.now();
     if (untilDeadline <= 0) {
       for (const run of this.runs) this.finish(run, TaskStatus.TASK_STATUS_TIMED_OUT, "the deadline had passed before the task was sent");
       return done;
@@ -247,7 +243,7 @@ class Dispatch {
       mx: this.plan.mx,
       port: run.port,
       options: { ...this.plan.options, tlsMode: this.plan.tlsModes.get(run.port) ?? this.plan.options.tlsMode },
-      deadline: new Date(agentDeadlineAt(this.plan.deadlineAt, this.now())),
+      deadline: new Date(agentDeadlineAt(this.plan.deadlineAt, Date.now())),
       attempt,
       heartbeatMs: this.heartbeatMs,
     };
@@ -366,7 +362,7 @@ class Dispatch {
       run.agentId === ""
         ? `the agent of region ${run.region} that took the task sent nothing for ${this.lostAfterMs} ms`
         : `agent ${run.agentId} stopped sending heartbeats (last phase seen: ${this.lastSeen(run)})`;
-    const timeLeft = this.plan.deadlineAt - this.now();
+    const timeLeft = this.plan.deadlineAt - Date.now();
     if (run.attempt < MAX_ATTEMPTS && timeLeft >= retryBudgetMs(this.heartbeatMs)) {
       this.log.warn({ region: run.region, port: run.port, taskId: run.taskId, agentId: run.agentId, timeLeftMs: timeLeft }, "agent lost, retrying the task");
       run.sub?.unsubscribe();
@@ -435,7 +431,7 @@ class Dispatch {
       attempts: run.attempt,
       result,
       egress: undefined,
-      durationMs: Math.max(0, this.now() - run.startedAt),
+      durationMs: Math.max(0, Date.now() - run.startedAt),
     };
     run.report = report;
     const level = status === TaskStatus.TASK_STATUS_DONE ? "debug" : "info";
@@ -477,12 +473,8 @@ function dropped(reason: DroppedMessageReason): void {
 function checkPlan(plan: ProbePlan): void {
   if (plan.probeId === "") throw new InvalidPlanError("no probe id");
   if (!Number.isFinite(plan.deadlineAt)) throw new InvalidPlanError(`deadlineAt is ${plan.deadlineAt}`);
-  for (const [name, value] of [
-    ["heartbeatMs", plan.heartbeatMs],
-    ["lostAfterMs", plan.lostAfterMs],
-  ] as const) {
-    if (value !== undefined && !(Number.isFinite(value) && value > 0)) throw new InvalidPlanError(`${name} is ${value}`);
-  }
+  const heartbeat = plan.heartbeatMs;
+  if (heartbeat !== undefined && !(Number.isFinite(heartbeat) && heartbeat > 0)) throw new InvalidPlanError(`heartbeatMs is ${heartbeat}`);
   for (const region of plan.regions) {
     try {
       checkToken(region);
@@ -491,7 +483,7 @@ function checkPlan(plan: ProbePlan): void {
     }
   }
   for (const port of plan.ports) {
-    if (!Number.isInteger(port) || port < 1 || port > 65_535) throw new InvalidPlanError(`port ${port} is out of range`);
+    if (!isPort(port)) throw new InvalidPlanError(`port ${port} is out of range`);
   }
   if (new Set(plan.regions).size !== plan.regions.length) throw new InvalidPlanError("a region is listed twice");
   if (new Set(plan.ports).size !== plan.ports.length) throw new InvalidPlanError("a port is listed twice");

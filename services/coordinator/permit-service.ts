@@ -13,6 +13,7 @@ import { REGION_TOKEN, SUBJECTS, type Bus, type BusMessage, type BusSubscription
 import type { Logger } from "../../lib/logger.js";
 import { metrics } from "../../lib/metrics.js";
 import { MAX_LEASE_MS, type DestinationThrottle } from "./destination-throttle.js";
+import { isPort } from "../../lib/host-name.js";
 
 /** Bounds on a permit message: a well-formed one is under 400 bytes. */
 export const PERMIT_LIMITS = { maxMessageBytes: 4096, maxIdChars: 128, maxAddressChars: 64, maxLeaseIdChars: 64 } as const;
@@ -124,7 +125,7 @@ export function checkRequest(request: PermitRequest): string | undefined {
   if (request.address.length > PERMIT_LIMITS.maxAddressChars || isIP(request.address) === 0 || request.address.includes("%")) {
     return `address: not an IP address: ${JSON.stringify(request.address.slice(0, PERMIT_LIMITS.maxAddressChars))}`;
   }
-  if (!Number.isInteger(request.port) || request.port < 1 || request.port > 65_535) return `port: must be from 1 to 65535, not ${request.port}`;
+  if (!isPort(request.port)) return `port: must be from 1 to 65535, not ${request.port}`;
   if (!request.deadline || !Number.isFinite(request.deadline.getTime())) return "deadline: missing";
   return undefined;
 }

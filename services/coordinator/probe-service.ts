@@ -16,7 +16,7 @@ import {
 import type { TargetPolicyChecker } from "../../agents/probe/target-policy.js";
 import type { Bus } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
-import { metrics, type RejectReason } from "../../lib/metrics.js";
+import { enumLabel, metrics, type RejectReason } from "../../lib/metrics.js";
 import { startSpan, TRACEPARENT } from "../../lib/trace-context.js";
 import { callerOf } from "./caller-auth.js";
 import type { CallerQuota } from "./caller-quota.js";
@@ -65,11 +65,7 @@ type Emit = (event: ProbeEvent) => void;
 
 /** A gRPC error for the call as a whole (per-region problems are outcomes in the report). */
 class CallError extends Error {
-  constructor(
-    readonly error: ServiceError,
-    /** The metric and audit reason of a refusal. */
-    readonly reason?: RejectReason,
-  ) {
+  constructor(readonly error: ServiceError) {
     super(error.message);
   }
 }
@@ -135,7 +131,7 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
   function refuse(caller: string, reason: RejectReason, error: ServiceError): CallError {
     metrics.requestsRejected.inc({ reason });
     audit.info({ event: "denied", caller, reason, code: status[error.code], detail: error.details }, "audit");
-    return new CallError(error, reason);
+    return new CallError(error);
   }
 
   async function runProbe(request: ProbeRequest, caller: string, callDeadline: number, signal: AbortSignal, emit?: Emit, traceparent?: string): Promise<ProbeReport> {
@@ -285,7 +281,7 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
       for (const region of regions) metrics.tasksInFlightCoordinator.inc({ region: regionLabel(region) }, value.ports.length);
       const countTask = (task: TaskReport): void => {
         metrics.tasksInFlightCoordinator.dec({ region: regionLabel(task.region) });
-        metrics.tasks.inc({ region: regionLabel(task.region), port: String(task.port), status: TaskStatus[task.status]?.replace("TASK_STATUS_", "").toLowerCase() ?? "unknown" });
+        metrics.tasks.inc({ region: regionLabel(task.region), port: String(task.port), status: enumLabel(TaskStatus[task.status], "TASK_STATUS_") });
       };
       const tasks = await dispatchProbe(
         {

@@ -18,6 +18,7 @@ import {
 } from "../../gen/smtpprobe/v1/handshake.js";
 import { AgentMessage, type TaskProgress } from "../../gen/smtpprobe/v1/probe_service.js";
 import { MAXIMUMS } from "../../agents/smtp/options.js";
+import { escapeLine } from "../../agents/smtp/transcript.js";
 
 /** Bounds on an agent's result. Each is at least what a well-behaved agent can produce. */
 export const AGENT_MESSAGE_LIMITS = {
@@ -112,7 +113,7 @@ export function checkTargetResult(result: TargetResult, task: TaskTarget): strin
 
 /** An agent's error text, made safe to show: controls escaped, length bounded. */
 export function agentErrorText(error: string): string {
-  const escaped = error.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  const escaped = escapeLine(error);
   const text = escaped.length > L.maxErrorChars ? `${escaped.slice(0, L.maxErrorChars - 1)}…` : escaped;
   return text.trim() === "" ? "the agent gave no reason" : text;
 }

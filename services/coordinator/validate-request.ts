@@ -12,7 +12,7 @@ import {
   type ResolvedOptions,
 } from "../../agents/smtp/options.js";
 import { REGION_TOKEN } from "../../lib/bus.js";
-import { MAX_HOST_NAME_LENGTH, parseHostName } from "../../lib/host-name.js";
+import { isPort, MAX_HOST_NAME_LENGTH, parseHostName } from "../../lib/host-name.js";
 import { DENY_LIST_MARK } from "../../agents/probe/target-policy.js";
 
 export interface FieldViolation {
@@ -197,7 +197,7 @@ function checkPorts(given: readonly number[], maxPorts: number, violate: Violate
   }
   const ports: number[] = [];
   for (const [index, port] of given.entries()) {
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    if (!isPort(port)) {
       violate(`ports[${index}]`, `${port} is not a port (1-65535)`);
     } else if (ports.includes(port)) {
       violate(`ports[${index}]`, `${port} is given twice (ports[${given.indexOf(port)}])`);
