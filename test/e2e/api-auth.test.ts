@@ -2,19 +2,16 @@
 // binary — one with bearer tokens in plaintext on 127.0.0.1, one with TLS and mutual TLS — gRPC
 // clients with and without credentials, the CLI with good and bad tokens, and the start-up rules.
 // Nothing outside 127.0.0.1 is contacted.
-import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { credentials, status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { separatePki, testPki, type PemPair } from "../helpers/certs.js";
 import { freePort } from "../helpers/free-port.js";
 import { callError, connectProbeApi, describeError, type ConnectOptions } from "../helpers/grpc-client.js";
-import { spawnChild, START_HOOK_TIMEOUT_MS, startCoordinatorProcess, startedAll, stopAll, type CoordinatorProcess } from "../helpers/processes.js";
+import { runCli, spawnChild, START_HOOK_TIMEOUT_MS, startCoordinatorProcess, startedAll, stopAll, type CoordinatorProcess } from "../helpers/processes.js";
 
-const BIN = fileURLToPath(new URL("../../bin/smtp-probe.js", import.meta.url));
 const TOKEN = "s3cret-token-for-ci-bot-0123456789";
 const TEST_MS = 40_000;
 
@@ -32,31 +29,6 @@ const file = (name: string): string => join(dir, name);
 
 function tlsChannel(client?: PemPair): ConnectOptions["channel"] {
   return credentials.createSsl(Buffer.from(ca.certPem), client ? Buffer.from(client.keyPem) : null, client ? Buffer.from(client.certPem) : null);
-}
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The CLI, killed after killMs so that a hang fails the test. */
-function smtpProbe(args: string[], env: Record<string, string> = {}, killMs = 30_000): Promise<Run> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
-  for (const name of ["SMTP_PROBE_COORDINATOR", "SMTP_PROBE_TOKEN"]) if (!(name in env)) delete childEnv[name];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill("SIGKILL"), killMs);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
 }
 
 beforeAll(async () => {
@@ -146,10 +118,10 @@ describe("bearer tokens (--auth-tokens, plaintext on 127.0.0.1)", () => {
 
   it("the CLI: regions with the good token exits 0, with a bad or no token 2 (one line, the token never printed)", { timeout: TEST_MS }, async () => {
     const [good, bad, none, fromEnv] = await Promise.all([
-      smtpProbe(["regions", "--coordinator", tokens.address, "--token", TOKEN, "--no-color"]),
-      smtpProbe(["regions", "--coordinator", tokens.address, "--token", "wrong-token-0123456789"]),
-      smtpProbe(["regions", "--coordinator", tokens.address]),
-      smtpProbe(["regions", "--coordinator", tokens.address], { SMTP_PROBE_TOKEN: TOKEN }),
+      runCli(["regions", "--coordinator", tokens.address, "--token", TOKEN, "--no-color"]),
+      runCli(["regions", "--coordinator", tokens.address, "--token", "wrong-token-0123456789"]),
+      runCli(["regions", "--coordinator", tokens.address]),
+      runCli(["regions", "--coordinator", tokens.address], { SMTP_PROBE_TOKEN: TOKEN }),
     ]);
     expect(good.code, good.stderr).toBe(0);
     expect(good.stdout).toMatch(/^local /m);
@@ -206,8 +178,8 @@ describe("mutual TLS (--tls-cert, --tls-key, --client-ca)", () => {
 
   it("the CLI with --coordinator-ca, --client-cert and --client-key exits 0; without the certificate 4", { timeout: TEST_MS }, async () => {
     const [good, noCert] = await Promise.all([
-      smtpProbe(["regions", "--coordinator", mtls.address, "--coordinator-ca", file("ca.pem"), "--client-cert", file("client.pem"), "--client-key", file("client.key")]),
-      smtpProbe(["regions", "--coordinator", mtls.address, "--coordinator-ca", file("ca.pem")]),
+      runCli(["regions", "--coordinator", mtls.address, "--coordinator-ca", file("ca.pem"), "--client-cert", file("client.pem"), "--client-key", file("client.key")]),
+      runCli(["regions", "--coordinator", mtls.address, "--coordinator-ca", file("ca.pem")]),
     ]);
     expect(good.code, good.stderr).toBe(0);
     expect(good.stdout).toMatch(/^local /m);

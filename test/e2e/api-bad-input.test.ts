@@ -149,26 +149,49 @@ describe("ProbeService bad input (embedded coordinator, no allowlist)", () => {
     expect(fieldViolationsOf(error).map((v) => v.field)).toEqual(["probe_id"]);
   });
 
-  const forbidden: { name: string; host: string; port: () => number; field: string; says: RegExp }[] = [
+  interface Forbidden {
+    name: string;
+    host: string;
+    port: () => number;
+    field: string;
+    says: RegExp;
+  }
+
+  /** PERMISSION_DENIED from the API itself: an agent's denial would be a report with POLICY_DENIED instead. */
+  async function expectDenied({ host, port, field, says }: Forbidden): Promise<void> {
+    const error = await callError(api.probe({ host, ports: [port()], regions: ["local"] }));
+    expect(error.code, describeError(error)).toBe(status.PERMISSION_DENIED);
+    expect(error.details).toMatch(says);
+    expect(errorInfoOf(error)?.metadata.field).toBe(field);
+  }
+
+  // Targets that point at the TCP server of this test: it would see a connection.
+  const forbidden: Forbidden[] = [
     { name: "127.0.0.1", host: "127.0.0.1", port: () => tcpPort, field: "host", says: /loopback/ },
     { name: "[127.0.0.1] in brackets", host: "[127.0.0.1]", port: () => tcpPort, field: "host", says: /loopback/ },
     { name: "::1", host: "::1", port: () => tcpPort, field: "host", says: /loopback/ },
-    { name: "10.1.2.3 (private)", host: "10.1.2.3", port: () => 25, field: "host", says: /private/ },
-    { name: "169.254.169.254 (cloud metadata)", host: "169.254.169.254", port: () => 25, field: "host", says: /link-local/ },
     { name: "::ffff:127.0.0.1 (IPv4-mapped loopback)", host: "::ffff:127.0.0.1", port: () => tcpPort, field: "host", says: /loopback/ },
     { name: "::ffff:7f00:1 (IPv4-mapped loopback, hex)", host: "::ffff:7f00:1", port: () => tcpPort, field: "host", says: /loopback/ },
     { name: "0.0.0.0", host: "0.0.0.0", port: () => tcpPort, field: "host", says: /unspecified/ },
     { name: "a port not allowed", host: HARMLESS_HOST, port: () => 2526, field: "ports[0]", says: /2526/ },
   ];
 
-  it.each(forbidden)("PERMISSION_DENIED, with the reason, and no connection: $name", async ({ host, port, field, says }) => {
+  it.each(forbidden)("PERMISSION_DENIED, with the reason, and no connection: $name", async (row) => {
     const before = seen.length;
-    const error = await callError(api.probe({ host, ports: [port()], regions: ["local"] }));
-    expect(error.code, describeError(error)).toBe(status.PERMISSION_DENIED);
-    expect(error.details).toMatch(says);
-    expect(errorInfoOf(error)?.metadata.field).toBe(field);
+    await expectDenied(row);
     await delay(50);
     expect(seen.slice(before)).toEqual([]);
+  });
+
+  // Targets outside loopback, which this test does not watch: what is proved is the refusal at the
+  // API, before any agent is asked.
+  const unwatched: Forbidden[] = [
+    { name: "10.1.2.3 (private)", host: "10.1.2.3", port: () => 25, field: "host", says: /private/ },
+    { name: "169.254.169.254 (cloud metadata)", host: "169.254.169.254", port: () => 25, field: "host", says: /link-local/ },
+  ];
+
+  it.each(unwatched)("PERMISSION_DENIED, with the reason, before any agent: $name", async (row) => {
+    await expectDenied(row);
   });
 
   it.each([

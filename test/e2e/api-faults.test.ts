@@ -14,7 +14,7 @@ import { startAgentProcess, START_HOOK_TIMEOUT_MS, startCoordinatorProcess, star
 import { need } from "../helpers/requirements.js";
 import { startScriptedServer, type ScriptedServer } from "../helpers/scripted-server.js";
 import { startSmtpFixture, type SmtpFixture } from "../helpers/smtp-fixture.js";
-import { closeServer, delay, listenLoopback } from "../helpers/wait.js";
+import { closeServer, delay, listenLoopback, waitFor } from "../helpers/wait.js";
 
 const nats = await need(natsServerAvailable);
 
@@ -47,13 +47,8 @@ async function startHoldServer(): Promise<HoldServer> {
     });
   });
   const port = await listenLoopback(server);
-  const poll = async (ok: () => boolean, timeoutMs: number, what: () => string): Promise<void> => {
-    const until = Date.now() + timeoutMs;
-    while (!ok()) {
-      if (Date.now() > until) throw new Error(`hold server: ${what()} within ${timeoutMs} ms`);
-      await delay(10);
-    }
-  };
+  const poll = (ok: () => boolean, timeoutMs: number, what: () => string): Promise<void> =>
+    waitFor(ok, timeoutMs, () => `hold server: ${what()}`, 10);
   return {
     port,
     sockets,
@@ -382,11 +377,3 @@ describe.skipIf(nats.skip)("ProbeService faults: nats-server goes away mid-run a
     await server.start(); // for afterAll's stop()
   });
 });
-
-async function waitFor(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await delay(50);
-  }
-}

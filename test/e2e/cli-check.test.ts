@@ -1,52 +1,16 @@
 // `smtp-probe check` end to end: the real binary as a child process, against servers this test
 // starts on 127.0.0.1 (an smtp-server fixture, a DNS server for --mx). Nothing else is contacted.
-import { spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testPki } from "../helpers/certs.js";
 import { startDnsServer, type DnsServer } from "../helpers/dns-server.js";
+import { freePort } from "../helpers/free-port.js";
+import { runCli } from "../helpers/processes.js";
 import { startSmtpFixture, type SmtpFixture } from "../helpers/smtp-fixture.js";
-import { closeServer, listenLoopback } from "../helpers/wait.js";
 
-const BIN = fileURLToPath(new URL("../../bin/smtp-probe.js", import.meta.url));
 const TEST_MS = 40_000;
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the binary; killed after killMs so that a hang fails the test instead of stalling it. */
-function smtpProbe(args: string[], env: Record<string, string> = {}, killMs = 30_000): Promise<Run> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
-  for (const name of ["NO_COLOR", "FORCE_COLOR"]) if (!(name in env)) delete childEnv[name];
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill("SIGKILL"), killMs);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-/** A port on 127.0.0.1 that nothing listens on (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  const port = await listenLoopback(server);
-  await closeServer(server);
-  return port;
-}
 
 interface JsonHandshake {
   host: string;
@@ -88,7 +52,7 @@ describe("smtp-probe check (end to end)", () => {
   it(
     "--json against a STARTTLS server: banner, capabilities before and after TLS, TLS, chain, cert_untrusted, both EHLOs",
     async () => {
-      const run = await smtpProbe(["check", "127.0.0.1", "--port", String(fixture.port), "--json", "--timeout", "4"]);
+      const run = await runCli(["check", "127.0.0.1", "--port", String(fixture.port), "--json", "--timeout", "4"]);
       expect(run.stderr).toBe("");
       const output = JSON.parse(run.stdout) as JsonOutput;
       expect(output.results).toHaveLength(1);
@@ -119,7 +83,7 @@ describe("smtp-probe check (end to end)", () => {
   it(
     "--ca-file with the test CA: the chain is trusted and no certificate finding remains",
     async () => {
-      const run = await smtpProbe(["check", "127.0.0.1", "-p", String(fixture.port), "--json", "--ca-file", caFile, "--timeout", "4"]);
+      const run = await runCli(["check", "127.0.0.1", "-p", String(fixture.port), "--json", "--ca-file", caFile, "--timeout", "4"]);
       const h = (JSON.parse(run.stdout) as JsonOutput).results[0]!.handshakes[0]!;
       expect(h.tls?.trusted).toBe(true);
       expect(h.findings?.map((f) => f.code) ?? []).not.toContain("cert_untrusted");
@@ -131,7 +95,7 @@ describe("smtp-probe check (end to end)", () => {
   it(
     "human output: the summary line, the findings by severity, the transcript; no progress or colour when piped",
     async () => {
-      const run = await smtpProbe(["check", "127.0.0.1", "--port", String(fixture.port), "--transcript", "--timeout", "4"]);
+      const run = await runCli(["check", "127.0.0.1", "--port", String(fixture.port), "--transcript", "--timeout", "4"]);
       expect(run.code).toBe(1);
       expect(run.stderr).toBe("");
       expect(run.stdout).not.toContain("\x1b");
@@ -152,8 +116,8 @@ describe("smtp-probe check (end to end)", () => {
     async () => {
       const args = ["check", "127.0.0.1", "--port", String(fixture.port), "--timeout", "4"];
       const [forced, refused] = await Promise.all([
-        smtpProbe(args, { FORCE_COLOR: "1" }),
-        smtpProbe([...args, "--no-color"], { FORCE_COLOR: "1" }),
+        runCli(args, { FORCE_COLOR: "1" }),
+        runCli([...args, "--no-color"], { FORCE_COLOR: "1" }),
       ]);
       expect(forced.stdout).toContain("\x1b[");
       expect(refused.stdout).not.toContain("\x1b");
@@ -164,8 +128,9 @@ describe("smtp-probe check (end to end)", () => {
   it(
     "a refused port: exit code 3, even beside a port with error findings",
     async () => {
-      const closed = await closedPort();
-      const run = await smtpProbe(["check", "127.0.0.1", "--port", `${fixture.port},${closed}`, "--timeout", "4"]);
+      // A port nothing listens on: bound, then closed.
+      const closed = await freePort();
+      const run = await runCli(["check", "127.0.0.1", "--port", `${fixture.port},${closed}`, "--timeout", "4"]);
       expect(run.code).toBe(3);
       const summary = run.stdout.split("\n").slice(0, 2);
       expect(summary[0]).toMatch(new RegExp(`^✔ 127\\.0\\.0\\.1:${fixture.port} +ok · done`));
@@ -177,8 +142,8 @@ describe("smtp-probe check (end to end)", () => {
   it(
     "a bad flag: exit code 2 and one line naming the flag, nothing on stdout",
     async () => {
-      const run = await smtpProbe(["check", "127.0.0.1", "--port", "70000"]);
-      expect(run).toEqual({ code: 2, stdout: "", stderr: 'smtp-probe: --port: "70000" is not a port (1-65535)\n' });
+      const run = await runCli(["check", "127.0.0.1", "--port", "70000"]);
+      expect({ code: run.code, stdout: run.stdout, stderr: run.stderr }).toEqual({ code: 2, stdout: "", stderr: 'smtp-probe: --port: "70000" is not a port (1-65535)\n' });
     },
     TEST_MS,
   );
@@ -207,7 +172,7 @@ describe("smtp-probe check (end to end)", () => {
       "probes every exchanger in preference order",
       async () => {
         const before = fixture.servernames().length;
-        const run = await smtpProbe(["check", "example.test", "--mx", "--ipv4", "--dns-server", dns.server, "--port", String(fixture.port), "--json", "--timeout", "4"]);
+        const run = await runCli(["check", "example.test", "--mx", "--ipv4", "--dns-server", dns.server, "--port", String(fixture.port), "--json", "--timeout", "4"]);
         const [result] = (JSON.parse(run.stdout) as JsonOutput).results;
         expect(result).toMatchObject({
           host: "example.test",

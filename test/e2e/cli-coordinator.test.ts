@@ -1,100 +1,44 @@
 // `smtp-probe check --coordinator` and `smtp-probe regions` end to end: the real binary as child
 // processes — an embedded coordinator (one in-process agent, region `local`) and the CLI — against
 // an smtp-server fixture this test starts on 127.0.0.1. Nothing else is contacted.
-import { spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
-import { fileURLToPath } from "node:url";
-import { credentials } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ListRegionsResponse, ProbeServiceClient } from "../../gen/smtpprobe/v1/probe_service.js";
-import { UNTHROTTLED_ARGS } from "../../services/coordinator/throttle-settings.js";
 import { freePort } from "../helpers/free-port.js";
+import { connectProbeApi } from "../helpers/grpc-client.js";
+import { runCli, START_HOOK_TIMEOUT_MS, startCoordinatorProcess, type CoordinatorProcess } from "../helpers/processes.js";
 import { startSmtpFixture, type SmtpFixture } from "../helpers/smtp-fixture.js";
-import { delay, withTimeout } from "../helpers/wait.js";
+import { waitFor } from "../helpers/wait.js";
 
-const BIN = fileURLToPath(new URL("../../bin/smtp-probe.js", import.meta.url));
 // Each CLI run is a Node process compiling TypeScript on the fly (tsx): about 1.5 s on an idle
 // machine, much more on a loaded one. The bounds are for loaded machines; the tests take a few
 // seconds in all when the machine is idle.
 const TEST_MS = 40_000;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-/** Runs the CLI; killed after killMs so that a hang fails the test instead of stalling it. */
-function smtpProbe(args: string[], env: Record<string, string> = {}, killMs = 30_000): Promise<Run> {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
-  for (const name of ["NO_COLOR", "FORCE_COLOR", "SMTP_PROBE_COORDINATOR"]) if (!(name in env)) delete childEnv[name];
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => child.kill("SIGKILL"), killMs);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - started });
-    });
-  });
-}
-
-interface Coordinator {
-  address: string;
-  logs(): string;
-  stop(): Promise<void>;
-}
-
 /**
- * `smtp-probe coordinator` in embedded mode on a free port, allowed to probe loopback on the given
- * ports; ready once ListRegions shows the embedded agent of region `local`.
+ * `smtp-probe coordinator` in embedded mode, allowed to probe loopback on the given ports; ready
+ * once ListRegions shows the embedded agent of region `local` (health answers SERVING a little
+ * before the agent has announced itself, and the tests need it listed).
  */
-async function startCoordinator(allowPorts: number[]): Promise<Coordinator> {
-  const port = await freePort();
-  const address = `127.0.0.1:${port}`;
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [BIN, "coordinator", "--listen", address, "--allow-cidr", "127.0.0.0/8", "--allow-ports", allowPorts.join(","), "--log-level", "warn", ...UNTHROTTLED_ARGS],
-    { env: { ...process.env, SMTP_PROBE_COORDINATOR: "" }, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let logs = "";
-  child.stdout?.setEncoding("utf8").on("data", (chunk: string) => (logs += chunk));
-  child.stderr?.setEncoding("utf8").on("data", (chunk: string) => (logs += chunk));
-  const exited = once(child, "exit");
-  const stop = async (): Promise<void> => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill("SIGTERM");
-    await withTimeout(exited, 10_000, "coordinator exit after SIGTERM").catch(() => child.kill("SIGKILL"));
-  };
-  const client = new ProbeServiceClient(address, credentials.createInsecure());
+async function startCoordinator(allowPorts: number[]): Promise<CoordinatorProcess> {
+  const coordinator = await startCoordinatorProcess({ allowCidrs: ["127.0.0.0/8"], allowPorts });
+  const api = connectProbeApi(coordinator.address);
   try {
-    await withTimeout(
-      (async () => {
-        for (;;) {
-          if (child.exitCode !== null) throw new Error(`the coordinator exited (${child.exitCode}): ${logs}`);
-          const regions = await new Promise<ListRegionsResponse | undefined>((resolve) =>
-            client.listRegions({}, (error, response) => resolve(error ? undefined : response)),
-          );
-          if (regions?.regions.some((r) => r.name === "local" && r.agents.length > 0)) return;
-          await delay(100);
-        }
-      })(),
+    await waitFor(
+      async () => {
+        if (!coordinator.running()) throw new Error(`the coordinator exited: ${coordinator.output()}`);
+        const listed = await api.listRegions({ deadlineMs: 3000 }).catch(() => undefined);
+        return Boolean(listed?.regions.some((r) => r.name === "local" && r.agents.length > 0));
+      },
       15_000,
       "coordinator ready with region local",
+      100,
     );
   } catch (error) {
-    await stop();
+    await coordinator.stop();
     throw error;
   } finally {
-    client.close();
+    api.close();
   }
-  return { address, logs: () => logs, stop };
+  return coordinator;
 }
 
 interface JsonReport {
@@ -112,14 +56,14 @@ describe.concurrent("smtp-probe check --coordinator, smtp-probe regions (end to 
   let fixture: SmtpFixture;
   let closed: number;
   let denied: number;
-  let coordinator: Coordinator;
+  let coordinator: CoordinatorProcess;
 
   beforeAll(async () => {
     fixture = await startSmtpFixture();
     closed = await freePort();
     denied = await freePort();
     coordinator = await startCoordinator([fixture.port, closed]);
-  });
+  }, START_HOOK_TIMEOUT_MS);
 
   afterAll(async () => {
     await coordinator?.stop();
@@ -129,7 +73,7 @@ describe.concurrent("smtp-probe check --coordinator, smtp-probe regions (end to 
   it(
     "--json: the final ProbeReport, region local DONE, the port REACHABLE_EVERYWHERE; nothing else on stdout",
     async () => {
-      const run = await smtpProbe(["check", "127.0.0.1", "--port", String(fixture.port), "--coordinator", coordinator.address, "--json", "--timeout", "8"]);
+      const run = await runCli(["check", "127.0.0.1", "--port", String(fixture.port), "--coordinator", coordinator.address, "--json", "--timeout", "8"]);
       expect(run.stderr).toBe("");
       const report = JSON.parse(run.stdout) as JsonReport;
       expect(report.regions).toEqual(["local"]);
@@ -149,7 +93,7 @@ describe.concurrent("smtp-probe check --coordinator, smtp-probe regions (end to 
   it(
     "human output (coordinator from SMTP_PROBE_COORDINATOR): the matrix, the verdict, the findings of region local",
     async () => {
-      const run = await smtpProbe(["check", "127.0.0.1", "--port", String(fixture.port), "--timeout", "8"], { SMTP_PROBE_COORDINATOR: coordinator.address });
+      const run = await runCli(["check", "127.0.0.1", "--port", String(fixture.port), "--timeout", "8"], { SMTP_PROBE_COORDINATOR: coordinator.address });
       expect(run.stderr).toBe(""); // stderr is no terminal: no live view
       const lines = run.stdout.split("\n");
       expect(lines[0]).toMatch(new RegExp(`^127\\.0\\.0\\.1 · port ${fixture.port} · 1 region · .* · probe [0-9a-f-]{36}$`));
@@ -166,7 +110,7 @@ describe.concurrent("smtp-probe check --coordinator, smtp-probe regions (end to 
   it(
     "a closed port: ✖ refused, UNREACHABLE_EVERYWHERE, exit code 3",
     async () => {
-      const run = await smtpProbe(["check", "127.0.0.1", "--port", String(closed), "--coordinator", coordinator.address, "--timeout", "5"]);
+      const run = await runCli(["check", "127.0.0.1", "--port", String(closed), "--coordinator", coordinator.address, "--timeout", "5"]);
       expect(run.stderr).toBe("");
       expect(run.stdout.split("\n")).toContain("local    ✖ refused");
       expect(run.stdout).toContain(`  ✖ Port ${closed} is unreachable: refused from local.`);
@@ -178,7 +122,7 @@ describe.concurrent("smtp-probe check --coordinator, smtp-probe regions (end to 
   it(
     "a bad host: exit code 2, one line naming the field host",
     async () => {
-      const run = await smtpProbe(["check", "bad host", "--coordinator", coordinator.address]);
+      const run = await runCli(["check", "bad host", "--coordinator", coordinator.address]);
       expect(run).toMatchObject({ code: 2, stdout: "", stderr: 'smtp-probe: host: "bad host" is not a host name or IP address\n' });
     },
     TEST_MS,
@@ -188,7 +132,7 @@ describe.concurrent("smtp-probe check --coordinator, smtp-probe regions (end to 
     "INVALID_ARGUMENT from the coordinator (more ports than it takes): each field violation, exit code 2",
     async () => {
       const ports = [fixture.port, closed, 25, 465, 587, 2525, 2526, 2527, 2528].join(",");
-      const run = await smtpProbe(["check", "127.0.0.1", "--port", ports, "--coordinator", coordinator.address, "--timeout", "3"]);
+      const run = await runCli(["check", "127.0.0.1", "--port", ports, "--coordinator", coordinator.address, "--timeout", "3"]);
       expect(run).toMatchObject({ code: 2, stdout: "", stderr: "smtp-probe: --port: at most 8 ports in one probe, got 9 (field ports)\n" });
     },
     TEST_MS,
@@ -197,7 +141,7 @@ describe.concurrent("smtp-probe check --coordinator, smtp-probe regions (end to 
   it(
     "PERMISSION_DENIED from the coordinator (a port its policy does not allow): the reason, exit code 2",
     async () => {
-      const run = await smtpProbe(["check", "127.0.0.1", "--port", String(denied), "--coordinator", coordinator.address, "--timeout", "3"]);
+      const run = await runCli(["check", "127.0.0.1", "--port", String(denied), "--coordinator", coordinator.address, "--timeout", "3"]);
       expect(run.stdout).toBe("");
       expect(run.stderr).toMatch(new RegExp(`^smtp-probe: --port: denied by the target policy of the coordinator ${coordinator.address}: .*${denied}.*\\n$`));
       expect(run.code).toBe(2);
@@ -209,7 +153,7 @@ describe.concurrent("smtp-probe check --coordinator, smtp-probe regions (end to 
     "--coordinator where nothing listens: exit code 4 at once, one line",
     async () => {
       const nowhere = await freePort();
-      const run = await smtpProbe(["check", "127.0.0.1", "--port", String(fixture.port), "--coordinator", `127.0.0.1:${nowhere}`, "--timeout", "300"]);
+      const run = await runCli(["check", "127.0.0.1", "--port", String(fixture.port), "--coordinator", `127.0.0.1:${nowhere}`, "--timeout", "300"]);
       expect(run.stdout).toBe("");
       expect(run.stderr).toBe(
         `smtp-probe: coordinator 127.0.0.1:${nowhere} is unavailable: connect ECONNREFUSED 127.0.0.1:${nowhere} (is it running, and on this address?)\n`,
@@ -225,8 +169,8 @@ describe.concurrent("smtp-probe check --coordinator, smtp-probe regions (end to 
     "regions: region local with its embedded agent; --json the ListRegionsResponse",
     async () => {
       const [human, json] = await Promise.all([
-        smtpProbe(["regions", "--coordinator", coordinator.address]),
-        smtpProbe(["regions", "--coordinator", coordinator.address, "--json"]),
+        runCli(["regions", "--coordinator", coordinator.address]),
+        runCli(["regions", "--coordinator", coordinator.address, "--json"]),
       ]);
       expect(human.stderr).toBe("");
       const lines = human.stdout.split("\n");
@@ -247,7 +191,7 @@ describe.concurrent("smtp-probe check --coordinator, smtp-probe regions (end to 
     "regions where nothing listens: exit code 4",
     async () => {
       const nowhere = await freePort();
-      const run = await smtpProbe(["regions", "--coordinator", `127.0.0.1:${nowhere}`]);
+      const run = await runCli(["regions", "--coordinator", `127.0.0.1:${nowhere}`]);
       expect(run.stderr).toMatch(/^smtp-probe: coordinator 127\.0\.0\.1:\d+ is unavailable: connect ECONNREFUSED/);
       expect(run.code).toBe(4);
     },

@@ -4,6 +4,8 @@
 // that a failure can say what the process said. Readiness: the coordinator when its health
 // service answers SERVING, an agent when the coordinator's ListRegions lists it.
 //
+// runCli() runs the CLI to its end and returns what it printed.
+//
 // Output is captured, not printed; with LOG_LEVEL set it is passed on at that level too.
 // SMTP_PROBE_* variables of the test's environment are not inherited: the test says everything.
 import { spawn, type ChildProcess } from "node:child_process";
@@ -15,6 +17,7 @@ import { delay } from "./wait.js";
 
 const BIN = fileURLToPath(new URL("../../bin/smtp-probe.js", import.meta.url));
 const MAX_OUTPUT = 256 * 1024;
+const MAX_CLI_OUTPUT = 1024 * 1024;
 const STOP_TIMEOUT_MS = 10_000;
 const READY_TIMEOUT_MS = 45_000;
 /** For a beforeAll that starts processes: their readiness bound and some room. */
@@ -170,11 +173,57 @@ function commonArgs(options: CommonProcessOptions): string[] {
   return args;
 }
 
-/** `smtp-probe ARGS` as a child process (no readiness check): for processes expected to fail at start. */
-export function spawnChild(name: string, args: string[], extraEnv: Record<string, string> = {}): ChildHandle {
+export interface CliRun {
+  /** The exit code; null when the process was killed (a hang past killMs). */
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** Wall-clock time from spawn to exit. */
+  ms: number;
+}
+
+/**
+ * Runs the CLI (`smtp-probe ARGS`) to its end, killed after killMs so that a hang fails the test
+ * instead of stalling it. The environment is the test's without SMTP_PROBE_* (a developer's
+ * SMTP_PROBE_COORDINATOR would send "local" checks to a coordinator) and without NO_COLOR and
+ * FORCE_COLOR, unless `env` gives them. Each stream keeps its first 1 MiB.
+ */
+export function runCli(args: string[], env: Record<string, string> = {}, killMs = 30_000): Promise<CliRun> {
+  const childEnv = childEnvironment(env);
+  for (const name of ["NO_COLOR", "FORCE_COLOR"]) if (!(name in env)) delete childEnv[name];
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      if (stdout.length < MAX_CLI_OUTPUT) stdout += chunk;
+    });
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      if (stderr.length < MAX_CLI_OUTPUT) stderr += chunk;
+    });
+    const timer = setTimeout(() => child.kill("SIGKILL"), killMs);
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - started });
+    });
+  });
+}
+
+/** The test's environment without SMTP_PROBE_*, then `extraEnv`. */
+function childEnvironment(extraEnv: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("SMTP_PROBE_")) env[key] = value;
-  Object.assign(env, extraEnv);
+  return Object.assign(env, extraEnv);
+}
+
+/** `smtp-probe ARGS` as a child process (no readiness check): for processes expected to fail at start. */
+export function spawnChild(name: string, args: string[], extraEnv: Record<string, string> = {}): ChildHandle {
+  const env = childEnvironment(extraEnv);
   const proc: ChildProcess = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
   if (proc.pid === undefined) throw new Error(`${name}: could not spawn ${process.execPath} ${BIN}`);
   let output = "";

@@ -1,8 +1,9 @@
-// Hand-made task reports and probe reports for the CLI's formatting and exit-code tests. The
-// comparison is made by the coordinator's own pure function, so the reports are ones it could send.
-import { type DeepPartial, type Finding, HandshakeResult, Outcome, Phase, Severity } from "../../../gen/smtpprobe/v1/handshake.js";
-import { type Comparison, ProbeReport, TaskReport, TaskStatus } from "../../../gen/smtpprobe/v1/probe_service.js";
-import { compareRegions } from "../../../services/coordinator/compare.js";
+// Hand-made task reports and probe reports for the CLI's formatting and exit-code tests and the
+// coordinator's comparison tests. The comparison is made by the coordinator's own pure function,
+// so the reports are ones it could send.
+import { type DeepPartial, type Finding, HandshakeResult, Outcome, Phase, Severity } from "../../gen/smtpprobe/v1/handshake.js";
+import { type Comparison, ProbeReport, TaskReport, TaskStatus } from "../../gen/smtpprobe/v1/probe_service.js";
+import { compareRegions } from "../../services/coordinator/compare.js";
 
 export const FP_A = "AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA";
 
@@ -31,8 +32,9 @@ export function failed(outcome: Outcome, phase: Phase, over: DeepPartial<Handsha
   return { host: "mx.example.com", address: "192.0.2.10", outcome, phase, totalMs: 10_000, reason: "why it stopped", ...over };
 }
 
-export const refused = (): DeepPartial<HandshakeResult> => failed(Outcome.OUTCOME_REFUSED, Phase.PHASE_CONNECT, { totalMs: 2.4 });
-export const dropped = (): DeepPartial<HandshakeResult> => failed(Outcome.OUTCOME_TIMED_OUT, Phase.PHASE_CONNECT);
+export const refused = (over: DeepPartial<HandshakeResult> = {}): DeepPartial<HandshakeResult> =>
+  failed(Outcome.OUTCOME_REFUSED, Phase.PHASE_CONNECT, { totalMs: 2.4, ...over });
+export const dropped = (over: DeepPartial<HandshakeResult> = {}): DeepPartial<HandshakeResult> => failed(Outcome.OUTCOME_TIMED_OUT, Phase.PHASE_CONNECT, over);
 
 export function done(region: string, port: number, handshakes: DeepPartial<HandshakeResult>[], over: DeepPartial<TaskReport> = {}): TaskReport {
   return TaskReport.fromPartial({

@@ -53,11 +53,16 @@ export function closeServer(server: Server, timeoutMs = 2_000): Promise<void> {
   return withTimeout(closed, timeoutMs, "close listener");
 }
 
-/** Polls `predicate` every 50 ms until it holds; rejects with HelperTimeoutError after timeoutMs. */
-export async function waitFor(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
+/**
+ * Polls `predicate` every `intervalMs` (default 50) until it holds; rejects with HelperTimeoutError
+ * after timeoutMs, or with what the predicate throws. An async predicate is awaited before the
+ * deadline is looked at, so a slow check cannot outlast the deadline by more than one check.
+ * `what` may be a function, called at the timeout, so the error can tell the state it ended in.
+ */
+export async function waitFor(predicate: () => boolean | Promise<boolean>, timeoutMs: number, what: string | (() => string), intervalMs = 50): Promise<void> {
   const deadline = performance.now() + timeoutMs;
-  while (!predicate()) {
-    if (performance.now() >= deadline) throw new HelperTimeoutError(what, timeoutMs);
-    await delay(50);
+  while (!(await predicate())) {
+    if (performance.now() >= deadline) throw new HelperTimeoutError(typeof what === "string" ? what : what(), timeoutMs);
+    await delay(intervalMs);
   }
 }

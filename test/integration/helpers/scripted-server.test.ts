@@ -5,16 +5,11 @@ import { testPki } from "../../helpers/certs.js";
 import { stopAfterEach } from "../../helpers/cleanup.js";
 import { connectRaw } from "../../helpers/raw-client.js";
 import { loadServerCase, startScriptedServer, type ScriptStep } from "../../helpers/scripted-server.js";
-import { delay, HelperTimeoutError, withTimeout } from "../../helpers/wait.js";
+import { delay, HelperTimeoutError, waitFor } from "../../helpers/wait.js";
 
 const t = 500;
-
-async function waitFor(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const polling = (async () => {
-    while (!predicate()) await delay(5);
-  })();
-  await withTimeout(polling, timeoutMs, what);
-}
+// Byte counts change fast here: poll often.
+const POLL_MS = 5;
 
 describe("scripted server cases", () => {
   const track = stopAfterEach();
@@ -57,7 +52,7 @@ describe("scripted server cases", () => {
 
   it("no-crlf-10mib: 10 MiB of banner without a line end", async () => {
     const { server, client } = await open("no-crlf-10mib");
-    await waitFor(() => client.received().length >= 4 + 10 * 1024 * 1024, 3_000, "10 MiB");
+    await waitFor(() => client.received().length >= 4 + 10 * 1024 * 1024, 3_000, "10 MiB", POLL_MS);
     expect(client.received().startsWith("220 AAAA")).toBe(true);
     expect(client.received().includes("\n")).toBe(false);
     await delay(50);
@@ -69,7 +64,7 @@ describe("scripted server cases", () => {
     const { server, client } = await open("endless-continuation");
     await client.readReply();
     client.send("EHLO client.test");
-    await waitFor(() => client.received().length > 1024 * 1024, 2_000, "1 MiB of continuation lines");
+    await waitFor(() => client.received().length > 1024 * 1024, 2_000, "1 MiB of continuation lines", POLL_MS);
     expect(client.received()).toContain("250-scripted.test\r\n250-X\r\n250-X\r\n");
     expect(client.pending()).not.toMatch(/^\d{3} /m);
     client.close();
@@ -80,7 +75,7 @@ describe("scripted server cases", () => {
 
   it("one-byte-per-second: one byte, then nothing for a while", async () => {
     const { client } = await open("one-byte-per-second");
-    await waitFor(() => client.received().length > 0, t, "first byte");
+    await waitFor(() => client.received().length > 0, t, "first byte", POLL_MS);
     await delay(300);
     expect(client.received()).toBe("2");
   });
@@ -111,7 +106,7 @@ describe("scripted server cases", () => {
     await client.command("EHLO client.test");
     client.send("STARTTLS");
     expect((await client.readReply()).raw).toBe("220 go");
-    await waitFor(() => client.pending() === "250-EVIL\r\n", t, "injected bytes");
+    await waitFor(() => client.pending() === "250-EVIL\r\n", t, "injected bytes", POLL_MS);
     const secure = await client.startTls({ ca: pki.ca.certPem, servername: "scripted.test" });
     expect(secure.authorized).toBe(true);
     // This dumb client keeps the plaintext it had buffered, so the injected line shows up in

@@ -4,7 +4,7 @@ import { CellState, MatrixCell, ProbeRequest, TaskStatus } from "../../../gen/sm
 import { makeStyle } from "../../../cli/colors.js";
 import { cellViewOf, formatMatrix, liveMatrixView, reportMatrixView, type CellView } from "../../../cli/format-matrix.js";
 import { applyProbeEvent, createLiveProbe } from "../../../cli/live-probe.js";
-import { done, dropped, ok, refused, report, silent } from "./report-builders.js";
+import { done, dropped, ok, refused, report, silent } from "../../helpers/report-builders.js";
 
 const plain = makeStyle(false);
 const colour = makeStyle(true);

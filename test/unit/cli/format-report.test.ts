@@ -3,7 +3,7 @@ import { Severity } from "../../../gen/smtpprobe/v1/handshake.js";
 import { PortVerdict, TaskStatus, VerdictKind } from "../../../gen/smtpprobe/v1/probe_service.js";
 import { makeStyle } from "../../../cli/colors.js";
 import { formatHeader, formatRegionFindings, formatReport, formatVerdict } from "../../../cli/format-report.js";
-import { done, dropped, finding, ok, refused, report, silent } from "./report-builders.js";
+import { done, dropped, finding, ok, refused, report, silent } from "../../helpers/report-builders.js";
 
 const plain = makeStyle(false);
 const colour = makeStyle(true);

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { Phase } from "../../../gen/smtpprobe/v1/handshake.js";
 import { ProbeRequest, TaskStatus, VerdictKind } from "../../../gen/smtpprobe/v1/probe_service.js";
 import { applyProbeEvent, cellKey, countDone, createLiveProbe, partialReport } from "../../../cli/live-probe.js";
-import { done, ok, refused, report, silent } from "./report-builders.js";
+import { done, ok, refused, report, silent } from "../../helpers/report-builders.js";
 
 const request = ProbeRequest.fromPartial({ host: "mx.example.com", ports: [25, 587] });
 const NOW = new Date("2026-03-01T12:00:00Z");

@@ -152,7 +152,7 @@ function agentContract(name: string, makeBus: () => Promise<Bus>, sharedBus: boo
         async agent(config = {}, policy = allowLoopback) {
           const bus = await connect();
           const agent = await startAgent(
-            // No coordinator here to grant connection permits: test/integration/services/destination-throttle.test.ts has them.
+            // No coordinator here to grant connection permits: test/integration/services/coordinator/destination-throttle.test.ts has them.
             { region: REGION, agentId: `agent-${randomUUID().slice(0, 8)}`, version: "9.9.9", heartbeatMs: 100, defaultEhloName: "probe.test", permits: false, ...config },
             { bus, policy, logger: silentLogger() },
           );
@@ -340,6 +340,9 @@ function agentContract(name: string, makeBus: () => Promise<Bus>, sharedBus: boo
       ["undecodable bytes", new Uint8Array([0xff, 0xff, 0xff]), /^invalid task: not a Task message/],
       ["another region's task", { region: "us-east" }, /^invalid task: region: "us-east" is not this agent's region "eu-west"/],
       ["no task id", { taskId: "" }, /^invalid task: task_id: missing/],
+      // The agent's bounds (MAX_TASK_ID, MAX_HOST in agents/probe/agent.ts), one over.
+      ["a task id of 129 characters", { taskId: "t".repeat(129) }, /^invalid task: task_id: longer than 128 characters/],
+      ["a host of 256 characters", { host: "h".repeat(256) }, /^invalid task: host: longer than 255 characters/],
       ["port 0", { port: 0 }, /^invalid task: port: must be from 1 to 65535/],
       ["no host", { host: "" }, /^invalid task: host: missing/],
       ["no deadline", { deadline: undefined }, /^invalid task: deadline: missing/],

@@ -13,20 +13,20 @@
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createOwnAddresses } from "../../../agents/probe/own-addresses.js";
-import { createTargetPolicy } from "../../../agents/probe/target-policy.js";
-import { resolveOptions } from "../../../agents/smtp/options.js";
-import { probeTarget, type TargetPolicy } from "../../../agents/smtp/probe-target.js";
-import { FailureSource, Outcome, Phase, ProbeOptions, TlsMode } from "../../../gen/smtpprobe/v1/handshake.js";
-import { testPki } from "../../helpers/certs.js";
-import { startDnsServer, type DnsServer, type Zone } from "../../helpers/dns-server.js";
-import { createLab, type Lab, type LabHost } from "../../helpers/lab-network.js";
-import { keepTestRangeLocal, netnsAvailable } from "../../helpers/netns.js";
-import { need } from "../../helpers/requirements.js";
-import { withTimeout } from "../../helpers/wait.js";
+import { createOwnAddresses } from "../../../../agents/probe/own-addresses.js";
+import { createTargetPolicy } from "../../../../agents/probe/target-policy.js";
+import { resolveOptions } from "../../../../agents/smtp/options.js";
+import { probeTarget, type TargetPolicy } from "../../../../agents/smtp/probe-target.js";
+import { FailureSource, Outcome, Phase, ProbeOptions, TlsMode } from "../../../../gen/smtpprobe/v1/handshake.js";
+import { testPki } from "../../../helpers/certs.js";
+import { startDnsServer, type DnsServer, type Zone } from "../../../helpers/dns-server.js";
+import { createLab, type Lab, type LabHost } from "../../../helpers/lab-network.js";
+import { keepTestRangeLocal, netnsAvailable } from "../../../helpers/netns.js";
+import { need } from "../../../helpers/requirements.js";
+import { withTimeout } from "../../../helpers/wait.js";
 
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
-const TARGET_SCRIPT = fileURLToPath(new URL("../../fixtures/run-smtp-target.ts", import.meta.url));
+const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
+const TARGET_SCRIPT = fileURLToPath(new URL("../../../fixtures/run-smtp-target.ts", import.meta.url));
 const READY_MS = 30_000;
 
 const requirement = await need(netnsAvailable);

@@ -4,22 +4,22 @@
 // connections it has open: never more than 2. Probes with time to wait all finish OK; one without
 // gets THROTTLED, naming the limit. Only 127.0.0.1 is contacted.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { testCoordinatorConfig } from "../../helpers/coordinator-config.js";
-import { FailureSource, Outcome, Phase, type TargetResult } from "../../../gen/smtpprobe/v1/handshake.js";
-import { AgentMessage, CellState, Task, TaskStatus, type ProbeReport } from "../../../gen/smtpprobe/v1/probe_service.js";
-import { startAgent, type RunningAgent } from "../../../agents/probe/agent.js";
-import { createTargetPolicy } from "../../../agents/probe/target-policy.js";
-import { silentLogger } from "../../../lib/logger.js";
-import { connectNatsBus } from "../../../lib/nats-bus.js";
-import { resolveOptions } from "../../../agents/smtp/options.js";
-import { probeTarget, type ConnectGate } from "../../../agents/smtp/probe-target.js";
-import { SUBJECTS, type Bus } from "../../../lib/bus.js";
-import { startCoordinator, type CoordinatorConfig, type RunningCoordinator } from "../../../services/coordinator/coordinator.js";
-import { connectProbeApi, type ProbeApi } from "../../helpers/grpc-client.js";
-import { natsServerAvailable, startNatsServer, type NatsServer } from "../../helpers/nats-server.js";
-import { need } from "../../helpers/requirements.js";
-import { startSmtpFixture, type SmtpFixture } from "../../helpers/smtp-fixture.js";
-import { delay } from "../../helpers/wait.js";
+import { testCoordinatorConfig } from "../../../helpers/coordinator-config.js";
+import { FailureSource, Outcome, Phase, type TargetResult } from "../../../../gen/smtpprobe/v1/handshake.js";
+import { AgentMessage, CellState, Task, TaskStatus, type ProbeReport } from "../../../../gen/smtpprobe/v1/probe_service.js";
+import { startAgent, type RunningAgent } from "../../../../agents/probe/agent.js";
+import { createTargetPolicy } from "../../../../agents/probe/target-policy.js";
+import { silentLogger } from "../../../../lib/logger.js";
+import { connectNatsBus } from "../../../../lib/nats-bus.js";
+import { resolveOptions } from "../../../../agents/smtp/options.js";
+import { probeTarget, type ConnectGate } from "../../../../agents/smtp/probe-target.js";
+import { SUBJECTS, type Bus } from "../../../../lib/bus.js";
+import { startCoordinator, type CoordinatorConfig, type RunningCoordinator } from "../../../../services/coordinator/coordinator.js";
+import { connectProbeApi, type ProbeApi } from "../../../helpers/grpc-client.js";
+import { natsServerAvailable, startNatsServer, type NatsServer } from "../../../helpers/nats-server.js";
+import { need } from "../../../helpers/requirements.js";
+import { startSmtpFixture, type SmtpFixture } from "../../../helpers/smtp-fixture.js";
+import { waitFor } from "../../../helpers/wait.js";
 
 const nats = await need(natsServerAvailable);
 
@@ -27,11 +27,12 @@ const GREETING_DELAY_MS = 300;
 const LIMIT = 2;
 
 function config(port: number, natsUrl?: string): CoordinatorConfig {
+  const base = testCoordinatorConfig([port]);
   return testCoordinatorConfig([port], {
     nats: natsUrl ? { servers: natsUrl } : undefined,
     maxDeadlineMs: 30_000,
-    throttle: { addressConcurrent: LIMIT, addressPerMinute: 1_000, networkConcurrent: 100, networkPerMinute: 1_000 },
-    embedded: { concurrency: 16, canaries: [], canaryIntervalMs: 60_000, canaryDeadlineMs: 1_000, dnsServers: [] },
+    throttle: { ...base.throttle, addressConcurrent: LIMIT, addressPerMinute: 1_000, networkConcurrent: 100, networkPerMinute: 1_000 },
+    embedded: { ...base.embedded, concurrency: 16 },
   });
 }
 
@@ -68,8 +69,7 @@ function throttleCases(setup: () => { api: ProbeApi; fixture: SmtpFixture; slowF
         { deadlineMs: 15_000 },
       ),
     );
-    const until = performance.now() + 5_000;
-    while (slowFixture.connections() < LIMIT && performance.now() < until) await delay(10);
+    await waitFor(() => slowFixture.connections() >= LIMIT, 5_000, "the holders' connections", 10);
     expect(slowFixture.connections()).toBe(LIMIT);
     // ...so one with half a second to live waits, then gives up.
     const late = await api.probe({ host: "127.0.0.1", ports: [slowFixture.port], regions: [setup().regions[0]!], options: { timeouts: { deadlineMs: 500 } } }, { deadlineMs: 5_000 });
@@ -133,13 +133,16 @@ describe.skipIf(nats.skip)("the destination throttle, over NATS with agents of t
       agents.push({ agent, bus });
     }
     api = connectProbeApi(`127.0.0.1:${coordinator.port}`);
-    const until = performance.now() + 10_000;
-    for (;;) {
-      const listed = (await api.listRegions()).regions.map((r) => r.name);
-      if (REGIONS.every((r) => listed.includes(r))) break;
-      if (performance.now() > until) throw new Error(`the coordinator lists ${listed.join(", ") || "no region"}`);
-      await delay(100);
-    }
+    let listed: string[] = [];
+    await waitFor(
+      async () => {
+        listed = (await api.listRegions()).regions.map((r) => r.name);
+        return REGIONS.every((r) => listed.includes(r));
+      },
+      10_000,
+      () => `both regions listed (the coordinator lists ${listed.join(", ") || "no region"})`,
+      100,
+    );
   });
 
   afterAll(async () => {

@@ -15,7 +15,7 @@ import {
 import { openReportStore } from "../../../../services/coordinator/report-store.js";
 import { natsServerAvailable, startNatsServer, type NatsServer } from "../../../helpers/nats-server.js";
 import { need } from "../../../helpers/requirements.js";
-import { delay, withTimeout } from "../../../helpers/wait.js";
+import { delay, waitFor, withTimeout } from "../../../helpers/wait.js";
 import {
   answers,
   byAttempt,
@@ -106,13 +106,9 @@ async function runProbe(bus: Bus, plan: ProbePlan, deps: Partial<DispatchDeps> =
   return { reports, events, elapsedMs: Date.now() - began, began, deadlineAt: plan.deadlineAt };
 }
 
-async function eventually(check: () => boolean, what: string, timeoutMs = 2000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await delay(10);
-  }
-}
+// The scripted agents answer within milliseconds: poll often, give up after 2 s.
+const POLL_MS = 10;
+const EVENTUALLY_MS = 2000;
 
 function fanOutScenarios(name: string, makeHarness: () => Harness): void {
   describe(`dispatchProbe over the ${name} bus`, () => {
@@ -215,7 +211,7 @@ function fanOutScenarios(name: string, makeHarness: () => Harness): void {
       expect(run.reports[0]!.detail).toBe(`agent ${hung.id} stopped sending heartbeats (last phase seen: banner), and too little time remained to retry`);
       expect(run.elapsedMs).toBeGreaterThanOrEqual(290);
       expect(run.elapsedMs).toBeLessThan(700);
-      await eventually(() => hung.cancels.some((c) => c.taskId === run.reports[0]!.taskId), "the CancelTask");
+      await waitFor(() => hung.cancels.some((c) => c.taskId === run.reports[0]!.taskId), EVENTUALLY_MS, "the CancelTask", POLL_MS);
     });
 
     it("gives up after the retry when the agent that takes it is silent too", async () => {
@@ -243,7 +239,7 @@ function fanOutScenarios(name: string, makeHarness: () => Harness): void {
       const endedAt = run.began + run.elapsedMs;
       expect(endedAt).toBeGreaterThanOrEqual(plan.deadlineAt - 2);
       expect(endedAt - plan.deadlineAt).toBeLessThan(75);
-      await eventually(() => busy.cancels.length > 0, "the CancelTask");
+      await waitFor(() => busy.cancels.length > 0, EVENTUALLY_MS, "the CancelTask", POLL_MS);
       expect(busy.cancels).toEqual([{ taskId: run.reports[0]!.taskId, probeId: plan.probeId }]);
     });
 
@@ -254,7 +250,7 @@ function fanOutScenarios(name: string, makeHarness: () => Harness): void {
       const controller = new AbortController();
       const plan = makePlan({ regions: ["eu-west", "us-east"], deadlineInMs: 5000 });
       const running = runProbe(bus, plan, { signal: controller.signal });
-      await eventually(() => busy.tasks.length === 1 && other.tasks.length === 1, "the tasks at the agents");
+      await waitFor(() => busy.tasks.length === 1 && other.tasks.length === 1, EVENTUALLY_MS, "the tasks at the agents", POLL_MS);
       const abortedAt = Date.now();
       controller.abort();
       const run = await running;
@@ -263,7 +259,7 @@ function fanOutScenarios(name: string, makeHarness: () => Harness): void {
         [TaskStatus.TASK_STATUS_CANCELLED, "the caller cancelled the probe"],
         [TaskStatus.TASK_STATUS_CANCELLED, "the caller cancelled the probe"],
       ]);
-      await eventually(() => busy.cancels.length === 1 && other.cancels.length === 1, "the CancelTasks");
+      await waitFor(() => busy.cancels.length === 1 && other.cancels.length === 1, EVENTUALLY_MS, "the CancelTasks", POLL_MS);
       expect(busy.cancels[0]).toEqual({ taskId: `${plan.probeId}.eu-west.25`, probeId: plan.probeId });
       expect(other.cancels[0]).toEqual({ taskId: `${plan.probeId}.us-east.25`, probeId: plan.probeId });
     });
@@ -435,7 +431,7 @@ describe.skipIf(nats.skip)("with a real nats-server", () => {
 
       const plan = makePlan({ regions, ports: [25, 587], deadlineInMs: 8000 });
       const running = runProbe(bus, plan);
-      await eventually(() => scripted.every((a) => a.tasks.length === 2), "the tasks at the agents");
+      await waitFor(() => scripted.every((a) => a.tasks.length === 2), EVENTUALLY_MS, "the tasks at the agents", POLL_MS);
       const killedAt = Date.now();
       await outage.kill();
       const run = await running;
@@ -445,7 +441,7 @@ describe.skipIf(nats.skip)("with a real nats-server", () => {
 
       await outage.start();
       restored = true;
-      await eventually(() => bus.isConnected() && agentBus.isConnected(), "reconnection", 10_000);
+      await waitFor(() => bus.isConnected() && agentBus.isConnected(), 10_000, "reconnection", POLL_MS);
       for (const a of scripted) await a.ready();
       // The agents' subscriptions came back with their connection; a new probe succeeds.
       const again = await runProbe(bus, makePlan({ regions, deadlineInMs: 3000 }));

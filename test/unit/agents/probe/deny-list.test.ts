@@ -1,7 +1,7 @@
 // Pure: the deny list's format and matching, and how the target policy applies it (with the
 // own-address rule beside it).
 import { describe, expect, it } from "vitest";
-import { DenyListError, EMPTY_DENY_LIST, MAX_DENY_LIST_ENTRIES, parseDenyList } from "../../../../agents/probe/deny-list.js";
+import { DenyListError, EMPTY_DENY_LIST, MAX_DENY_LIST_BYTES, MAX_DENY_LIST_ENTRIES, parseDenyList } from "../../../../agents/probe/deny-list.js";
 import { createOwnAddresses } from "../../../../agents/probe/own-addresses.js";
 import { createTargetPolicy, DENY_LIST_MARK, parseAddress } from "../../../../agents/probe/target-policy.js";
 import { checkTargetEarly } from "../../../../services/coordinator/validate-request.js";
@@ -72,9 +72,16 @@ describe("parseDenyList", () => {
     expect(() => parseDenyList(text)).toThrow(message);
   });
 
-  it("is bounded", () => {
+  it("is bounded in entries and bytes", () => {
     const many = Array.from({ length: MAX_DENY_LIST_ENTRIES + 1 }, (_, i) => `d${i}.test`).join("\n");
     expect(() => parseDenyList(many)).toThrow(`line ${MAX_DENY_LIST_ENTRIES + 1}: more than ${MAX_DENY_LIST_ENTRIES} entries`);
+    // A comment only, so that the size alone decides: MAX_DENY_LIST_BYTES is read, one byte more is not.
+    const comment = (bytes: number): string => `# ${"x".repeat(bytes - 2)}`;
+    expect(parseDenyList(comment(MAX_DENY_LIST_BYTES)).domains).toEqual([]);
+    const tooLarge = comment(MAX_DENY_LIST_BYTES + 1);
+    expect(Buffer.byteLength(tooLarge, "utf8")).toBe(MAX_DENY_LIST_BYTES + 1);
+    expect(() => parseDenyList(tooLarge)).toThrow(new DenyListError(0, `is larger than ${MAX_DENY_LIST_BYTES} bytes`));
+    expect(() => parseDenyList(tooLarge)).toThrow(/^is larger than 4194304 bytes$/);
   });
 });
 

@@ -42,8 +42,8 @@ describe("the default target policy, by range", () => {
     ["224.0.0.0/4", "239.255.255.250", "multicast", "45.67.89.10"],
     ["240.0.0.0/4", "240.0.0.1", "a reserved address (240.0.0.0/4)", "223.1.1.1"],
     ["255.255.255.255/32", "255.255.255.255", "a broadcast address (255.255.255.255/32)", "1.2.3.4"],
-    ["::/128", "::", ":: is an unspecified address (::/128)", "2001:4860:4860::8888"],
-    ["::1/128", "::1", "::1 is a loopback address (::1/128)", "2606:4700:4700::1111"],
+    ["::/128", "::", ":: is an unspecified address (::/128)", "2a10:1234::5678"],
+    ["::1/128", "::1", "::1 is a loopback address (::1/128)", "2c0f:abcd::1"],
     ["::1/128", "0:0:0:0:0:0:0:1", "a loopback address (::1/128)", "2a00:1450::1"],
     ["100::/64", "100::1", "a discard-only address (100::/64)", "2400:cb00::1"],
     ["2001::/23", "2001::1", "an IETF protocol assignment address (2001::/23)", "2001:200::1"],
@@ -97,7 +97,7 @@ describe("IPv6 forms that carry an IPv4 address are judged by it", () => {
 describe("addresses that are no addresses", () => {
   it.each([
     ["fe80::1%eth0", "fe80::1%eth0 has a zone id; scoped addresses are not allowed"],
-    ["2001:4860::1%1", "has a zone id"],
+    ["2a10:1234::1%1", "has a zone id"],
     ["", '"" is not an IP address'],
     ["mx.example.com", '"mx.example.com" is not an IP address'],
     ["[2001:db8::1]", "is not an IP address"],

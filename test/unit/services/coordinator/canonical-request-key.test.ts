@@ -1,6 +1,8 @@
 // Which requests are "the same probe" for duplicate joining (probe-service.ts).
 import { describe, expect, it } from "vitest";
+import { TlsMode } from "../../../../gen/smtpprobe/v1/handshake.js";
 import { ProbeRequest } from "../../../../gen/smtpprobe/v1/probe_service.js";
+import { defaultTlsMode } from "../../../../agents/smtp/options.js";
 import { canonicalRequestKey } from "../../../../services/coordinator/probe-service.js";
 import { validateProbeRequest } from "../../../../services/coordinator/validate-request.js";
 
@@ -20,7 +22,7 @@ describe("canonicalRequestKey", () => {
     ["regions in another order", { ...base, regions: ["us-east", "eu-west"] }],
     ["another idempotency key", { ...base, idempotencyKey: "k-1" }],
     ["the host in upper case", { ...base, host: "MX.Example.TEST" }],
-    ["defaults spelled out (TLS modes of the ports)", { ...base, tlsModes: {} }],
+    ["defaults spelled out (TLS modes of the ports)", { ...base, tlsModes: { 25: defaultTlsMode(25), 587: defaultTlsMode(587) } }],
   ])("the same probe: %s", (_, other) => {
     expect(keyOf(other)).toBe(keyOf(base));
   });
@@ -32,6 +34,7 @@ describe("canonicalRequestKey", () => {
     ["mx asked", { ...base, host: "example.test", mx: true }],
     ["another EHLO name", { ...base, options: { ehloName: "probe.example.test" } }],
     ["another banner timeout", { ...base, options: { timeouts: { bannerMs: 5_000 } } }],
+    ["another TLS mode for a port", { ...base, tlsModes: { 587: TlsMode.TLS_MODE_REQUIRE } }],
   ])("another probe: %s", (_, other) => {
     expect(keyOf(other)).not.toBe(keyOf(base));
   });

@@ -10,50 +10,19 @@ import {
   VerdictKind,
 } from "../../../../gen/smtpprobe/v1/probe_service.js";
 import { compareRegions, describeCell } from "../../../../services/coordinator/compare.js";
+import { done, dropped, failed, FP_A, ok as okBuilder, refused, silent } from "../../../helpers/report-builders.js";
 
-const FP_A = "AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA:AA";
 const FP_B = "BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB";
 
-// ---- Builders ----
+// ---- Builders (test/helpers/report-builders.ts, and what the comparison needs beyond them) ----
 
-/** A clean STARTTLS handshake that reached QUIT. */
+/** The shared clean handshake, with more EHLO keywords (PIPELINING, SIZE, AUTH LOGIN) for the capability verdicts to compare. */
 function ok(over: DeepPartial<HandshakeResult> = {}): DeepPartial<HandshakeResult> {
-  return {
-    host: "mx.example.com",
-    address: "192.0.2.10",
-    outcome: Outcome.OUTCOME_OK,
-    phase: Phase.PHASE_DONE,
-    totalMs: 120,
-    banner: { code: 220, lines: ["mx.example.com ESMTP ready"] },
+  return okBuilder({
     capabilities: { greeting: "mx.example.com", starttls: true, pipelining: true, size: 10240000 },
     capabilitiesTls: { greeting: "mx.example.com", pipelining: true, size: 10240000, authMechanisms: ["PLAIN", "LOGIN"] },
-    tls: { protocol: "TLSv1.3", chain: [{ subject: "CN=mx.example.com", fingerprintSha256: FP_A }] },
-    ...over,
-  };
-}
-
-function fail(outcome: Outcome, phase: Phase, over: DeepPartial<HandshakeResult> = {}): DeepPartial<HandshakeResult> {
-  return { host: "mx.example.com", address: "192.0.2.10", outcome, phase, totalMs: 10_000, ...over };
-}
-
-const dropped = (over: DeepPartial<HandshakeResult> = {}) => fail(Outcome.OUTCOME_TIMED_OUT, Phase.PHASE_CONNECT, over);
-const refused = (over: DeepPartial<HandshakeResult> = {}) => fail(Outcome.OUTCOME_REFUSED, Phase.PHASE_CONNECT, over);
-
-function done(region: string, port: number, handshakes: DeepPartial<HandshakeResult>[], over: DeepPartial<TaskReport> = {}): TaskReport {
-  return TaskReport.fromPartial({
-    taskId: `${region}-${port}`,
-    region,
-    port,
-    status: TaskStatus.TASK_STATUS_DONE,
-    agentId: `agent-${region}`,
-    attempts: 1,
-    result: { host: "mx.example.com", port, handshakes: handshakes.map((h) => ({ port, ...h })) },
     ...over,
   });
-}
-
-function unanswered(region: string, port: number, status: TaskStatus): TaskReport {
-  return TaskReport.fromPartial({ taskId: `${region}-${port}`, region, port, status, detail: "why" });
 }
 
 /** A failing canary on the port: the agent's own egress is blocked. */
@@ -132,9 +101,9 @@ const scenarios: Scenario[] = [
       done("us-east", 25, [dropped()]),
       done("eu-west", 25, [ok()]),
       done("ap-south", 25, [dropped()]),
-      done("sa-east", 25, [fail(Outcome.OUTCOME_RESET, Phase.PHASE_CONNECT)]),
+      done("sa-east", 25, [failed(Outcome.OUTCOME_RESET, Phase.PHASE_CONNECT)]),
       done("af-south", 25, [
-        fail(Outcome.OUTCOME_REJECTED, Phase.PHASE_BANNER, { banner: { code: 554, lines: ["no"] }, lastReply: { code: 554 } }),
+        failed(Outcome.OUTCOME_REJECTED, Phase.PHASE_BANNER, { banner: { code: 554, lines: ["no"] }, lastReply: { code: 554 } }),
       ]),
     ],
     cells: [
@@ -200,7 +169,7 @@ const scenarios: Scenario[] = [
     name: "a failing canary does not excuse a banner rejection (the target answered)",
     tasks: [
       done("us-east", 25, [ok()]),
-      done("eu-west", 25, [fail(Outcome.OUTCOME_REJECTED, Phase.PHASE_BANNER, { lastReply: { code: 554 } })], egressFails(25)),
+      done("eu-west", 25, [failed(Outcome.OUTCOME_REJECTED, Phase.PHASE_BANNER, { lastReply: { code: 554 } })], egressFails(25)),
     ],
     regions: ["us-east", "eu-west"],
     verdicts: [{ port: 25, kind: K.VERDICT_KIND_BLOCKED_FROM_REGIONS, regions: ["eu-west"], causes: [["eu-west", "banner rejected 554"]] }],
@@ -223,7 +192,7 @@ const scenarios: Scenario[] = [
     tasks: [
       done("us-east", 25, [dropped()]),
       done("eu-west", 25, [dropped()]),
-      done("ap-south", 25, [fail(Outcome.OUTCOME_UNREACHABLE, Phase.PHASE_CONNECT)]),
+      done("ap-south", 25, [failed(Outcome.OUTCOME_UNREACHABLE, Phase.PHASE_CONNECT)]),
     ],
     verdicts: [
       {
@@ -243,9 +212,9 @@ const scenarios: Scenario[] = [
   {
     name: "unreachable from the regions that answered, one egress-blocked, one without agent",
     tasks: [
-      done("us-east", 25, [fail(Outcome.OUTCOME_TLS_FAILED, Phase.PHASE_TLS)]),
+      done("us-east", 25, [failed(Outcome.OUTCOME_TLS_FAILED, Phase.PHASE_TLS)]),
       done("eu-west", 25, [dropped()], egressFails(25)),
-      unanswered("ap-south", 25, TaskStatus.TASK_STATUS_NO_AGENT),
+      silent("ap-south", 25, TaskStatus.TASK_STATUS_NO_AGENT),
     ],
     cells: [["us-east", 25, CellState.CELL_STATE_FAILED, "TLS failed"]],
     verdicts: [
@@ -261,7 +230,7 @@ const scenarios: Scenario[] = [
   },
   {
     name: "no agent in one region: listed as missing, never as blocked",
-    tasks: [done("us-east", 25, [ok()]), done("eu-west", 25, [ok()]), unanswered("ap-south", 25, TaskStatus.TASK_STATUS_NO_AGENT)],
+    tasks: [done("us-east", 25, [ok()]), done("eu-west", 25, [ok()]), silent("ap-south", 25, TaskStatus.TASK_STATUS_NO_AGENT)],
     cells: [["ap-south", 25, CellState.CELL_STATE_NO_ANSWER, "no agent"]],
     verdicts: [
       {
@@ -275,7 +244,7 @@ const scenarios: Scenario[] = [
   },
   {
     name: "agent lost in one region while the others are blocked: unreachable, the lost one not named",
-    tasks: [done("us-east", 25, [dropped()]), unanswered("eu-west", 25, TaskStatus.TASK_STATUS_AGENT_LOST), done("ap-south", 25, [dropped()])],
+    tasks: [done("us-east", 25, [dropped()]), silent("eu-west", 25, TaskStatus.TASK_STATUS_AGENT_LOST), done("ap-south", 25, [dropped()])],
     verdicts: [
       {
         port: 25,
@@ -289,8 +258,8 @@ const scenarios: Scenario[] = [
   {
     name: "no region answered: NO_DATA, every region missing, a task absent altogether",
     tasks: [
-      unanswered("us-east", 25, TaskStatus.TASK_STATUS_NO_AGENT),
-      unanswered("eu-west", 25, TaskStatus.TASK_STATUS_TIMED_OUT),
+      silent("us-east", 25, TaskStatus.TASK_STATUS_NO_AGENT),
+      silent("eu-west", 25, TaskStatus.TASK_STATUS_TIMED_OUT),
       // ap-south: no report at all
     ],
     cells: [["ap-south", 25, CellState.CELL_STATE_NO_ANSWER, "no report"]],
@@ -465,12 +434,12 @@ const scenarios: Scenario[] = [
     tasks: [
       done("us-east", 25, [ok()]),
       done("eu-west", 25, [
-        fail(Outcome.OUTCOME_UNREACHABLE, Phase.PHASE_CONNECT, { exchange: "mx1.example.com" }),
-        fail(Outcome.OUTCOME_REJECTED, Phase.PHASE_BANNER, { exchange: "mx2.example.com", lastReply: { code: 554 } }),
+        failed(Outcome.OUTCOME_UNREACHABLE, Phase.PHASE_CONNECT, { exchange: "mx1.example.com" }),
+        failed(Outcome.OUTCOME_REJECTED, Phase.PHASE_BANNER, { exchange: "mx2.example.com", lastReply: { code: 554 } }),
         dropped({ exchange: "mx3.example.com" }),
       ]),
       done("ap-south", 25, [
-        fail(Outcome.OUTCOME_UNREACHABLE, Phase.PHASE_CONNECT, { address: "2001:db8::1" }),
+        failed(Outcome.OUTCOME_UNREACHABLE, Phase.PHASE_CONNECT, { address: "2001:db8::1" }),
         dropped({ address: "192.0.2.10" }),
       ]),
     ],
@@ -489,10 +458,10 @@ const scenarios: Scenario[] = [
       done("us-east", 465, [ok({ capabilities: undefined })]),
       done("eu-west", 25, [dropped()], egressFails(25)),
       done("eu-west", 587, [ok()]),
-      unanswered("eu-west", 465, TaskStatus.TASK_STATUS_AGENT_LOST),
-      unanswered("ap-south", 25, TaskStatus.TASK_STATUS_NO_AGENT),
-      unanswered("ap-south", 587, TaskStatus.TASK_STATUS_NO_AGENT),
-      unanswered("ap-south", 465, TaskStatus.TASK_STATUS_NO_AGENT),
+      silent("eu-west", 465, TaskStatus.TASK_STATUS_AGENT_LOST),
+      silent("ap-south", 25, TaskStatus.TASK_STATUS_NO_AGENT),
+      silent("ap-south", 587, TaskStatus.TASK_STATUS_NO_AGENT),
+      silent("ap-south", 465, TaskStatus.TASK_STATUS_NO_AGENT),
     ],
     verdicts: [
       {
@@ -515,9 +484,9 @@ const scenarios: Scenario[] = [
     regions: ["local"],
     ports: [25, 587, 2525],
     tasks: [
-      unanswered("local", 25, TaskStatus.TASK_STATUS_AGENT_LOST),
-      unanswered("local", 587, TaskStatus.TASK_STATUS_TIMED_OUT),
-      unanswered("local", 2525, TaskStatus.TASK_STATUS_TIMED_OUT),
+      silent("local", 25, TaskStatus.TASK_STATUS_AGENT_LOST),
+      silent("local", 587, TaskStatus.TASK_STATUS_TIMED_OUT),
+      silent("local", 2525, TaskStatus.TASK_STATUS_TIMED_OUT),
     ],
     verdicts: [
       { port: 25, kind: K.VERDICT_KIND_NO_DATA, regions: ["local"] },
@@ -536,15 +505,15 @@ const scenarios: Scenario[] = [
     name: "task statuses without an answer, and failures past connect",
     regions: ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"],
     tasks: [
-      unanswered("a", 25, TaskStatus.TASK_STATUS_PENDING),
-      unanswered("b", 25, TaskStatus.TASK_STATUS_INVALID_REPORT),
-      unanswered("c", 25, TaskStatus.TASK_STATUS_CANCELLED),
-      unanswered("d", 25, TaskStatus.TASK_STATUS_AGENT_ERROR),
-      done("e", 25, [fail(Outcome.OUTCOME_DNS_FAILED, Phase.PHASE_RESOLVE)]),
-      done("f", 25, [fail(Outcome.OUTCOME_POLICY_DENIED, Phase.PHASE_POLICY)]),
-      done("g", 25, [fail(Outcome.OUTCOME_TIMED_OUT, Phase.PHASE_BANNER)]),
-      done("h", 25, [fail(Outcome.OUTCOME_DEFERRED, Phase.PHASE_BANNER, { banner: { code: 421 } })]),
-      done("i", 25, [fail(Outcome.OUTCOME_REJECTED, Phase.PHASE_HELO, { lastReply: { code: 550 } })]),
+      silent("a", 25, TaskStatus.TASK_STATUS_PENDING),
+      silent("b", 25, TaskStatus.TASK_STATUS_INVALID_REPORT),
+      silent("c", 25, TaskStatus.TASK_STATUS_CANCELLED),
+      silent("d", 25, TaskStatus.TASK_STATUS_AGENT_ERROR),
+      done("e", 25, [failed(Outcome.OUTCOME_DNS_FAILED, Phase.PHASE_RESOLVE)]),
+      done("f", 25, [failed(Outcome.OUTCOME_POLICY_DENIED, Phase.PHASE_POLICY)]),
+      done("g", 25, [failed(Outcome.OUTCOME_TIMED_OUT, Phase.PHASE_BANNER)]),
+      done("h", 25, [failed(Outcome.OUTCOME_DEFERRED, Phase.PHASE_BANNER, { banner: { code: 421 } })]),
+      done("i", 25, [failed(Outcome.OUTCOME_REJECTED, Phase.PHASE_HELO, { lastReply: { code: 550 } })]),
       done("j", 25, [ok()]),
     ],
     cells: [
@@ -579,8 +548,8 @@ const scenarios: Scenario[] = [
     name: "THROTTLED (not tried) is no answer, never blocked; a handshake that ran tells more",
     regions: ["a", "b", "c"],
     tasks: [
-      done("a", 25, [fail(Outcome.OUTCOME_THROTTLED, Phase.PHASE_POLICY)]),
-      done("b", 25, [fail(Outcome.OUTCOME_THROTTLED, Phase.PHASE_POLICY), fail(Outcome.OUTCOME_REFUSED, Phase.PHASE_CONNECT)]),
+      done("a", 25, [failed(Outcome.OUTCOME_THROTTLED, Phase.PHASE_POLICY)]),
+      done("b", 25, [failed(Outcome.OUTCOME_THROTTLED, Phase.PHASE_POLICY), failed(Outcome.OUTCOME_REFUSED, Phase.PHASE_CONNECT)]),
       done("c", 25, [ok()]),
     ],
     cells: [
@@ -644,7 +613,7 @@ describe("compareRegions", () => {
     const { cells } = compareRegions(
       [
         done("us-east", 25, [dropped({ totalMs: 9000 }), ok({ totalMs: 87.5 })]),
-        unanswered("eu-west", 25, TaskStatus.TASK_STATUS_AGENT_LOST),
+        silent("eu-west", 25, TaskStatus.TASK_STATUS_AGENT_LOST),
       ],
       ["us-east", "eu-west"],
       [25],
@@ -676,7 +645,7 @@ describe("compareRegions", () => {
         done("elsewhere", 25, [dropped()]),
         done("us-east", 2525, [dropped()]),
         done("us-east", 25, [ok()]),
-        unanswered("us-east", 25, TaskStatus.TASK_STATUS_AGENT_LOST),
+        silent("us-east", 25, TaskStatus.TASK_STATUS_AGENT_LOST),
       ],
       ["us-east", "us-east"],
       [25, 25],

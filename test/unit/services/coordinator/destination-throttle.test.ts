@@ -6,7 +6,7 @@ import {
   type ThrottleAnswer,
   type ThrottleClock,
   type ThrottleLimits,
-} from "../../../services/coordinator/destination-throttle.js";
+} from "../../../../services/coordinator/destination-throttle.js";
 
 /** A clock the test moves by hand: timers fire in time order as it advances. */
 class ManualClock implements ThrottleClock {

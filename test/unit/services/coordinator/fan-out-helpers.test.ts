@@ -72,5 +72,10 @@ describe("small helpers", () => {
 
   it("task ids are unique per region and port", () => {
     expect(taskIdFor("p1", "eu-west", 25)).toBe("p1.eu-west.25");
+    const ids = ["eu-west", "us-east"].flatMap((region) => [25, 587].map((port) => taskIdFor("p1", region, port)));
+    expect(ids).toEqual(["p1.eu-west.25", "p1.eu-west.587", "p1.us-east.25", "p1.us-east.587"]);
+    expect(new Set(ids).size).toBe(4);
+    // And per probe.
+    expect(taskIdFor("p2", "eu-west", 25)).not.toBe(taskIdFor("p1", "eu-west", 25));
   });
 });

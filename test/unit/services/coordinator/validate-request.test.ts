@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { AddressFamily, TlsMode } from "../../../../gen/smtpprobe/v1/handshake.js";
 import { ProbeRequest } from "../../../../gen/smtpprobe/v1/probe_service.js";
 import { createTargetPolicy } from "../../../../agents/probe/target-policy.js";
+import { MAXIMUMS } from "../../../../agents/smtp/options.js";
 import {
   checkTargetEarly,
   validateProbeRequest,
@@ -152,6 +153,11 @@ describe("validateProbeRequest refuses, naming the field", () => {
     ["a banner timeout over the engine's maximum", { host: "mx.example.com", options: { timeouts: { bannerMs: 1e9 } } }, "options.timeouts.banner_ms", "must be between 1 and 300000"],
     ["a deadline over the coordinator's bound", { host: "mx.example.com", options: { timeouts: { deadlineMs: 30_000 } } }, "options.timeouts.deadline_ms", "must be at most 20000 ms here", { maxDeadlineMs: 20_000 }],
     ["too many exchangers", { host: "example.com", mx: true, options: { maxExchangers: 11 } }, "options.max_exchangers", "must be between 1 and 10"],
+    // The engine's MAXIMUMS (agents/smtp/options.ts), one over each.
+    ["too many addresses", { host: "mx.example.com", options: { maxAddresses: MAXIMUMS.maxAddresses + 1 } }, "options.max_addresses", "must be between 1 and 8"],
+    ["a line limit over the maximum", { host: "mx.example.com", options: { limits: { maxLineOctets: MAXIMUMS.maxLineOctets + 1 } } }, "options.limits.max_line_octets", "must be between 1 and 65536"],
+    ["a reply-line limit over the maximum", { host: "mx.example.com", options: { limits: { maxReplyLines: MAXIMUMS.maxReplyLines + 1 } } }, "options.limits.max_reply_lines", "must be between 1 and 1000"],
+    ["a transcript limit over the maximum", { host: "mx.example.com", options: { limits: { maxTranscriptBytes: MAXIMUMS.maxTranscriptBytes + 1 } } }, "options.limits.max_transcript_bytes", "must be between 1 and 4194304"],
     ["a line limit below 512", { host: "mx.example.com", options: { limits: { maxLineOctets: 100 } } }, "options.limits.max_line_octets", "must be at least 512"],
     ["a TLS mode for a port not probed", { host: "mx.example.com", ports: [25], tlsModes: { 587: TlsMode.TLS_MODE_REQUIRE } }, "tls_modes[587]", "port 587 is not among the ports of the probe (25)"],
     ["a TLS mode for port 25 when none is given but 25 is the default", { host: "mx.example.com", tlsModes: { 465: TlsMode.TLS_MODE_IMPLICIT } }, "tls_modes[465]", "not among the ports"],
@@ -224,7 +230,7 @@ describe("checkTargetEarly", () => {
 
   it("allows a public address on allowed ports", () => {
     expect(early("45.67.89.10", [25, 465, 587, 2525])).toBeUndefined();
-    expect(early("2001:4860:4860::8888")).toBeUndefined();
+    expect(early("2a10:1234::5678")).toBeUndefined();
   });
 
   it("denies a port outside the policy, for names and addresses alike", () => {
