@@ -17,6 +17,15 @@ export interface BenchTarget {
 export type RunOnce = () => Promise<void>;
 
 export const EHLO_NAME = "bench.test";
+
+let ehloSequence = 0;
+/**
+ * A new EHLO name under EHLO_NAME for each call through the service, so that concurrent calls are
+ * distinct probes: the coordinator joins identical in-flight requests of one caller into one.
+ */
+export function distinctEhloName(): string {
+  return `c${(ehloSequence++).toString(36)}.${EHLO_NAME}`;
+}
 /** Per handshake: a bench against a local server never waits long. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 

@@ -11,9 +11,9 @@
 //   3. 1,000 probes held open by a silent server: RSS per held probe, then all aborted.
 //   4. Postfix (when it can run here): the same as 1, plus the ~40 ms stall after the TLS
 //      handshake — where it sits, whether the client's setNoDelay matters, and what causes it.
-import { execFileSync, fork } from "node:child_process";
+import { fork } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { cpus, loadavg, totalmem } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Phase, type HandshakeResult } from "../gen/smtpprobe/v1/handshake.js";
 import { testPki } from "../test/helpers/certs.js";
@@ -22,7 +22,7 @@ import { withTimeout } from "../test/helpers/wait.js";
 import { engineClient, minimalClient, type BenchTarget } from "./clients.js";
 import type { HeldProbesConfig, HeldProbesMessage, HeldProbesRequest } from "./held-probes.js";
 import { measureSequential, measureThroughput, type LatencyResult, type SequentialPlan, type ThroughputPlan, type ThroughputResult } from "./measure.js";
-import { judge, renderTable, sectionRow, writeJson, type Row } from "./report.js";
+import { commandOutput, judge, machineEnvironment, renderTable, sectionOf, sectionRow, writeJson, type Row } from "./report.js";
 import { summarize, type Summary } from "./stats.js";
 import { startTargetProcess, type TargetProcess } from "./targets.js";
 
@@ -297,14 +297,6 @@ async function benchPostfix(
 
 // ---- environment and main ---------------------------------------------------------------------
 
-function commandOutput(command: string, args: string[]): string | undefined {
-  try {
-    return execFileSync(command, args, { encoding: "utf8", timeout: 5_000, stdio: ["ignore", "pipe", "ignore"] }).trim();
-  } catch {
-    return undefined;
-  }
-}
-
 function environment(): Record<string, unknown> {
   const packageVersion = (name: string): string | undefined => {
     try {
@@ -315,16 +307,10 @@ function environment(): Record<string, unknown> {
     }
   };
   return {
-    node: process.version,
+    ...machineEnvironment(["agents", "gen"]),
     openssl: process.versions.openssl,
-    platform: `${process.platform} ${process.arch}`,
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model,
-    totalMemoryMb: Math.round(totalmem() / 2 ** 20),
     smtpServer: packageVersion("smtp-server"),
     postfix: commandOutput("postconf", ["-d", "-h", "mail_version"]),
-    gitCommit: commandOutput("git", ["rev-parse", "HEAD"]),
-    gitDirty: (commandOutput("git", ["status", "--porcelain", "--", "agents", "gen"]) ?? "") !== "",
   };
 }
 
@@ -440,15 +426,6 @@ async function main(): Promise<void> {
   }
   for (const note of notes) process.stdout.write(`note: ${note}\n`);
   process.stdout.write(`\nrun took ${((finishedAt.getTime() - startedAt.getTime()) / 1000).toFixed(1)} s; JSON: ${path}\n`);
-}
-
-function sectionOf(rows: readonly Row[], row: Row): string {
-  let section = "";
-  for (const r of rows) {
-    if (r.section) section = r.section;
-    if (r === row) return section;
-  }
-  return section;
 }
 
 main().then(

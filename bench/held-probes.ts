@@ -10,6 +10,7 @@ import { Outcome, Phase } from "../gen/smtpprobe/v1/handshake.js";
 import { runHandshake } from "../agents/smtp/handshake.js";
 import { engineOptions, EHLO_NAME } from "./clients.js";
 import { minimalHandshake } from "./minimal-handshake.js";
+import { HelperTimeoutError, waitFor } from "../test/helpers/wait.js";
 
 export interface HeldProbesConfig {
   client: "engine" | "minimal";
@@ -116,13 +117,11 @@ function open(config: HeldProbesConfig, count: number): Held {
   return { controllers, settled: Promise.all(runs), connected: () => connected };
 }
 
-async function waitFor(predicate: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (!predicate()) {
-    if (performance.now() > deadline) return false;
-    await sleep(10);
-  }
-  return true;
+/** Waits up to timeoutMs for `predicate`, polling every 10 ms; a timeout is not an error here. */
+async function waitUpTo(predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  await waitFor(predicate, timeoutMs, what, 10).catch((error: unknown) => {
+    if (!(error instanceof HelperTimeoutError)) throw error;
+  });
 }
 
 function countOutcomes(outcomes: string[]): Record<string, number> {
@@ -146,7 +145,7 @@ async function main(): Promise<void> {
 
   // Warm-up: the code paths of opening, holding and aborting run once before the baseline.
   const warm = open(config, 20);
-  await waitFor(() => warm.connected() === 20, CONNECT_WAIT_MS);
+  await waitUpTo(() => warm.connected() === 20, CONNECT_WAIT_MS, "the warm-up probes connected");
   for (const controller of warm.controllers) controller.abort();
   await warm.settled;
   await sleep(200);
@@ -157,7 +156,7 @@ async function main(): Promise<void> {
   const began = performance.now();
   const held = open(config, config.count);
   // The parent sees it in `connected` when not every probe got through.
-  await waitFor(() => held.connected() === config.count, CONNECT_WAIT_MS);
+  await waitUpTo(() => held.connected() === config.count, CONNECT_WAIT_MS, "every held probe connected");
   const connectMs = performance.now() - began;
   let heldPeak = reading();
   const sampleUntil = performance.now() + config.holdMs;

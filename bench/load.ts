@@ -17,21 +17,20 @@
 //    streaming, as many at once as the agent runs (so they are admitted, not shed); the
 //    coordinator's and the agent's heap (after a full GC) and live handles before, and
 //    SOAK_SETTLE_MS after (see there why it waits).
-import { fork, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
-import { ProbeOptions } from "../gen/smtpprobe/v1/handshake.js";
-import { ProbeServiceClient, TaskStatus, type ProbeReport, type ProbeRequest } from "../gen/smtpprobe/v1/probe_service.js";
+import { ProbeRequest, ProbeServiceClient, TaskStatus, type ProbeReport } from "../gen/smtpprobe/v1/probe_service.js";
 import { UNTHROTTLED_ARGS } from "../services/coordinator/throttle-settings.js";
 import { freePort } from "../test/helpers/free-port.js";
 import { startNatsServer } from "../test/helpers/nats-server.js";
 import { delay, withTimeout } from "../test/helpers/wait.js";
+import { distinctEhloName, EHLO_NAME } from "./clients.js";
 import type { LoadProcessMeasure, LoadProcessRequest } from "./load-process.js";
 import { layoutTable, writeJson } from "./report.js";
-import { childPidsNamed, readMemory } from "./service-processes.js";
+import { childPidsNamed, readMemory, spawnSmtpProbe, type ServiceProcess } from "./service-processes.js";
 import { percentile } from "./stats.js";
 import { startTargetProcess } from "./targets.js";
 
@@ -44,7 +43,7 @@ const CALL_DEADLINE_MS = 10_000;
 const CALLERS = 20;
 const SOAK_CALLS = QUICK ? 2_000 : 20_000;
 /** The agent's concurrency: the calls are admitted (not shed) and reach the agent before they are cancelled. */
-const SOAK_CONCURRENCY = 8;
+const SOAK_CONCURRENCY = AGENT_CONCURRENCY;
 /**
  * After the soak, before the second measurement: longer than the server's keepalive ping and its
  * timeout (30 s + 10 s, server.ts), and than the destination throttle's minute window, whose
@@ -61,37 +60,26 @@ const log = (message: string): void => {
 };
 
 interface ServiceChild {
-  label: string;
-  child: ChildProcess;
-  stderr(): string;
+  process: ServiceProcess;
   measure(): Promise<LoadProcessMeasure>;
   peakRssMb(): number;
   stop(): Promise<void>;
 }
 
 const processPath = fileURLToPath(new URL("./load-process.ts", import.meta.url));
-const live = new Set<ChildProcess>();
-process.on("exit", () => {
-  for (const child of live) child.kill("SIGKILL");
-});
 
 function startService(label: string, args: string[]): ServiceChild {
-  // fork() keeps tsx's loader from process.execArgv; --expose-gc for the measure hook.
-  const child = fork(processPath, args, { execArgv: [...process.execArgv, "--expose-gc"], stdio: ["ignore", "ignore", "pipe", "ipc"] });
-  live.add(child);
-  let stderr = "";
-  child.stderr?.on("data", (chunk: Buffer) => (stderr = (stderr + chunk.toString()).slice(-20_000)));
-  child.once("exit", () => live.delete(child));
+  // --expose-gc for the measure hook.
+  const proc = spawnSmtpProbe(label, args, { nodeArgs: ["--expose-gc"], forkModule: processPath });
+  const { child } = proc;
   let peakKb = 0;
   const sample = (): void => {
-    const memory = child.pid ? readMemory(child.pid) : undefined;
+    const memory = readMemory(proc.pid);
     if (memory) peakKb = Math.max(peakKb, memory.hwmKb);
   };
   const sampler = setInterval(sample, 500);
   return {
-    label,
-    child,
-    stderr: () => stderr,
+    process: proc,
     measure: () =>
       withTimeout(
         new Promise<LoadProcessMeasure>((resolve) => {
@@ -112,10 +100,7 @@ function startService(label: string, args: string[]): ServiceChild {
     },
     async stop() {
       clearInterval(sampler);
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-      child.kill("SIGTERM");
-      await Promise.race([exited, delay(8_000).then(() => child.kill("SIGKILL"))]);
+      await proc.stop(8_000);
     },
   };
 }
@@ -133,9 +118,8 @@ interface CallOutcome {
 type Caller = { metadata: Metadata };
 
 /** Each call's EHLO name differs, so that calls are distinct probes (identical in-flight ones join). */
-let sequence = 0;
 function distinct(request: ProbeRequest): ProbeRequest {
-  return { ...request, options: { ...request.options!, ehloName: `c${(sequence++).toString(36)}.load.bench.test` } };
+  return { ...request, options: { ...request.options!, ehloName: distinctEhloName() } };
 }
 
 function probeCall(client: ProbeServiceClient, request: ProbeRequest, caller: Caller, scheduledAt: number): Promise<CallOutcome> {
@@ -320,7 +304,15 @@ async function main(): Promise<void> {
       "--auth-tokens",
       join(dir, "tokens"),
       ...policy,
-      ...LOAD_COORDINATOR_FLAGS(AGENT_CONCURRENCY),
+      // Overload: the coordinator-wide bound on executions in flight is the agent's capacity (what
+      // an operator would set); the per-caller limits do not bind below it (in flight: the same
+      // bound; per minute: none), so that it is what sheds, for 1 caller as for 20.
+      "--max-executions-in-flight",
+      String(AGENT_CONCURRENCY),
+      "--caller-executions-in-flight",
+      String(AGENT_CONCURRENCY),
+      "--caller-executions-per-minute",
+      "0",
       // One loopback target takes the whole load: the per-destination throttle is not what is measured.
       ...UNTHROTTLED_ARGS,
     ]);
@@ -337,22 +329,19 @@ async function main(): Promise<void> {
     });
     const soakCaller: Caller = { metadata: new Metadata() };
     soakCaller.metadata.set("authorization", `Bearer ${tokens[CALLERS]!}`);
-    const request: ProbeRequest = {
+    const request = ProbeRequest.fromPartial({
       host: "127.0.0.1",
-      mx: false,
       ports: [target.smtpPort],
       regions: ["bench"],
-      tlsModes: {},
-      idempotencyKey: "",
-      options: ProbeOptions.fromPartial({ ehloName: "load.bench.test", timeouts: { deadlineMs: 5_000 } }),
-    } as unknown as ProbeRequest;
+      options: { ehloName: EHLO_NAME, timeouts: { deadlineMs: 5_000 } },
+    });
 
     // Ready when a probe goes through.
     await withTimeout(
       (async () => {
         for (;;) {
-          if (coordinator.child.exitCode !== null) throw new Error(`the coordinator exited:\n${coordinator.stderr()}`);
-          if (agent.child.exitCode !== null) throw new Error(`the agent exited:\n${agent.stderr()}`);
+          if (coordinator.process.exited()) throw new Error(`the coordinator exited:\n${coordinator.process.stderr()}`);
+          if (agent.process.exited()) throw new Error(`the agent exited:\n${agent.process.stderr()}`);
           const outcome = await probeCall(client, request, callers[0]!, performance.now());
           if (outcome.code === status.OK) return;
           await delay(300);
@@ -427,16 +416,20 @@ async function main(): Promise<void> {
     );
     for (const s of steps.filter((x) => x.otherErrors > 0)) out(`other errors in "${s.scenario}": ${JSON.stringify(s.otherCodes)}\n`);
     out(`peak RSS during the load: coordinator ${fmt(loadPeaks.coordinatorMb)} MB, agent ${fmt(loadPeaks.agentMb)} MB, nats-server ${fmt(loadPeaks.natsMb)} MB (limit ${RSS_LIMIT_MB} MB)\n\n`);
+    const handles = (m: LoadProcessMeasure): number => Object.values(m.resources).reduce((x, y) => x + y, 0);
+    const handleSums = {
+      coordinator: { before: handles(before.coordinator), after: handles(after.coordinator) },
+      agent: { before: handles(before.agent), after: handles(after.agent) },
+    };
     const soakRows = (["coordinator", "agent"] as const).map((name) => {
       const b = before[name];
       const a = after[name];
-      const handles = (m: LoadProcessMeasure): number => Object.values(m.resources).reduce((x, y) => x + y, 0);
-      return [name, fmt(b.heapUsedBytes / 2 ** 20, 1), fmt(a.heapUsedBytes / 2 ** 20, 1), fmt(a.heapUsedBytes / b.heapUsedBytes, 3), String(handles(b)), String(handles(a)), fmt(a.rssBytes / 2 ** 20)];
+      return [name, fmt(b.heapUsedBytes / 2 ** 20, 1), fmt(a.heapUsedBytes / 2 ** 20, 1), fmt(a.heapUsedBytes / b.heapUsedBytes, 3), String(handleSums[name].before), String(handleSums[name].after), fmt(a.rssBytes / 2 ** 20)];
     });
     out(`soak: ${SOAK_CALLS} calls started then cancelled in ${(soakMs / 1000).toFixed(1)} s (${SOAK_CONCURRENCY} at a time); how they ended: ${JSON.stringify(soakEnds)}; measured ${SOAK_SETTLE_MS / 1000} s later\n`);
     out(layoutTable(["process", "heap before MB", "heap after MB", "ratio", "handles before", "handles after", "RSS after MB"], soakRows) + "\n");
     const unexpected = Object.keys(soakEnds).filter((code) => !["CANCELLED", "OK", "RESOURCE_EXHAUSTED"].includes(code));
-    if (unexpected.length > 0) out(`soak calls that ended ${unexpected.join(", ")}: ${JSON.stringify(soakSamples)}; the coordinator's last log lines:\n${coordinator.stderr().slice(-4_000)}\n`);
+    if (unexpected.length > 0) out(`soak calls that ended ${unexpected.join(", ")}: ${JSON.stringify(soakSamples)}; the coordinator's last log lines:\n${coordinator.process.stderr().slice(-4_000)}\n`);
     for (const name of ["coordinator", "agent"] as const) {
       out(`${name} handles before ${JSON.stringify(before[name].resources)} after ${JSON.stringify(after[name].resources)}\n`);
     }
@@ -452,7 +445,7 @@ async function main(): Promise<void> {
       { goal: "after the soak, heap within 10 % of its start (coordinator, agent)", met: (["coordinator", "agent"] as const).every((n) => after[n].heapUsedBytes <= 1.1 * before[n].heapUsedBytes) },
       {
         goal: "after the soak, no leaked handles (coordinator, agent)",
-        met: (["coordinator", "agent"] as const).every((n) => Object.values(after[n].resources).reduce((x, y) => x + y, 0) <= Object.values(before[n].resources).reduce((x, y) => x + y, 0)),
+        met: (["coordinator", "agent"] as const).every((n) => handleSums[n].after <= handleSums[n].before),
       },
     ];
     out("\n");
@@ -463,22 +456,6 @@ async function main(): Promise<void> {
     for (const stop of stoppers.reverse()) await stop().catch((error: unknown) => log(`stop failed: ${String(error)}`));
     clearTimeout(watchdog);
   }
-}
-
-/**
- * The coordinator's overload settings for the bench: the coordinator-wide bound on executions in
- * flight is the agent's capacity (what an operator would set), per-caller limits do not bind
- * below it, and the destination throttle is opened wide (one loopback fixture takes everything).
- */
-function LOAD_COORDINATOR_FLAGS(concurrency: number): string[] {
-  return [
-    "--max-executions-in-flight",
-    String(concurrency),
-    "--caller-executions-in-flight",
-    String(concurrency),
-    "--caller-executions-per-minute",
-    "0",
-  ];
 }
 
 await main();

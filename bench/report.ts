@@ -1,6 +1,9 @@
 // The bench's output: one table (metric, engine, minimal, ratio, goal) on stdout and the whole
-// run as JSON under bench/results/ (git-ignored apart from .gitkeep).
+// run as JSON under bench/results/ (git-ignored apart from .gitkeep); and what every bench's JSON
+// records about the machine and the checkout it ran on.
+import { execFileSync } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
+import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ratio } from "./stats.js";
@@ -97,6 +100,41 @@ export function layoutTable(header: readonly string[], body: readonly (string[] 
     out.push(typeof line === "string" ? `${line} ${"-".repeat(Math.max(0, total - line.length - 1))}` : pad(line));
   }
   return out.join("\n");
+}
+
+/** The section a row is under: the title of the last section row before it ("" for none). */
+export function sectionOf<R extends { section?: string }>(rows: readonly R[], row: R): string {
+  let section = "";
+  for (const r of rows) {
+    if (r.section) section = r.section;
+    if (r === row) return section;
+  }
+  return section;
+}
+
+/** A command's trimmed stdout, or undefined when it is missing or fails (an environment fact). */
+export function commandOutput(command: string, args: readonly string[]): string | undefined {
+  try {
+    return execFileSync(command, args, { encoding: "utf8", timeout: 5_000, stdio: ["ignore", "pipe", "ignore"] }).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The machine and the checkout of a run. `measuredPaths`: the directories whose uncommitted
+ * changes make the figures those of no commit (gitDirty).
+ */
+export function machineEnvironment(measuredPaths: readonly string[]): Record<string, unknown> {
+  return {
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model,
+    totalMemoryMb: Math.round(totalmem() / 2 ** 20),
+    gitCommit: commandOutput("git", ["rev-parse", "HEAD"]),
+    gitDirty: (commandOutput("git", ["status", "--porcelain", "--", ...measuredPaths]) ?? "") !== "",
+  };
 }
 
 const resultsDir = fileURLToPath(new URL("./results/", import.meta.url));

@@ -8,8 +8,8 @@ import { ProbeServiceClient, TaskStatus, type ListRegionsResponse, type ProbeRep
 import { createTargetPolicy } from "../agents/probe/target-policy.js";
 import { resolveOptions } from "../agents/smtp/options.js";
 import { probeTarget } from "../agents/smtp/probe-target.js";
+import { distinctEhloName, EHLO_NAME } from "./clients.js";
 
-export const EHLO_NAME = "bench.test";
 /** The engine's deadline per probe: a local target never takes long. */
 const PROBE_DEADLINE_MS = 10_000;
 /** The gRPC call's own deadline: past the probe's, so the probe's report always comes back. */
@@ -76,12 +76,9 @@ export function connectServiceClient(address: string, host: string): ServiceClie
         error ? reject(error) : resolve(report),
       );
     });
-  // Each call's EHLO name differs, so that concurrent calls are distinct probes: the coordinator
-  // joins identical in-flight requests of one caller into one probe.
-  let sequence = 0;
   return {
     async probe(regions, port, expected = "done") {
-      const options: ProbeOptions = { ...BENCH_OPTIONS, ehloName: `c${(sequence++).toString(36)}.${EHLO_NAME}` };
+      const options: ProbeOptions = { ...BENCH_OPTIONS, ehloName: distinctEhloName() };
       const request: ProbeRequest = { host, mx: false, ports: [port], regions: [...regions], options, tlsModes: {}, idempotencyKey: "" };
       const start = performance.now();
       let report: ProbeReport;

@@ -1,8 +1,8 @@
-// The service bench's processes: the coordinator and the agents, each a real `smtp-probe`
-// process (bin/smtp-probe.js, as an operator runs it), plus what /proc says about any process
+// The service benches' processes: the coordinator and the agents, each a real `smtp-probe`
+// process (bin/smtp-probe.js, as an operator runs it, or bench/load-process.ts around it), plus what /proc says about any process
 // (RSS, CPU time). Every process started here is remembered, stopped by its own id, and SIGKILLed
 // when the bench exits whatever way it exits.
-import { spawn, type ChildProcess } from "node:child_process";
+import { fork, spawn, type ChildProcess } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { UNTHROTTLED_ARGS } from "../services/coordinator/throttle-settings.js";
@@ -15,6 +15,8 @@ const STDERR_KEPT = 16 * 1024;
 export interface ServiceProcess {
   readonly label: string;
   readonly pid: number;
+  /** The child itself: its IPC channel, when forked with one. */
+  readonly child: ChildProcess;
   /** Whether the process has exited. */
   exited(): boolean;
   /** The end of what it wrote to stderr (its warn/error logs). */
@@ -35,13 +37,26 @@ function installExitHook(): void {
   });
 }
 
+export interface SpawnOptions {
+  /** Node flags before the script: e.g. --cpu-prof for a diagnosis, --expose-gc. */
+  nodeArgs?: readonly string[];
+  /**
+   * Fork this module instead of running bin/smtp-probe.js: a wrapper that runs the command itself
+   * (bench/load-process.ts), loaded with this process's own node flags (tsx's loader) and given
+   * an IPC channel (ServiceProcess.child).
+   */
+  forkModule?: string;
+}
+
 /**
- * Starts `node [nodeArgs] bin/smtp-probe.js <args>` (nodeArgs: e.g. --cpu-prof for a diagnosis);
+ * Starts `node [nodeArgs] bin/smtp-probe.js <args>`, or forks `forkModule` with the same args;
  * logs go to a bounded buffer, read on failure.
  */
-export function spawnSmtpProbe(label: string, args: readonly string[], nodeArgs: readonly string[] = []): ServiceProcess {
+export function spawnSmtpProbe(label: string, args: readonly string[], { nodeArgs = [], forkModule }: SpawnOptions = {}): ServiceProcess {
   installExitHook();
-  const child = spawn(process.execPath, [...nodeArgs, binPath, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = forkModule
+    ? fork(forkModule, args, { execArgv: [...process.execArgv, ...nodeArgs], stdio: ["ignore", "ignore", "pipe", "ipc"] })
+    : spawn(process.execPath, [...nodeArgs, binPath, ...args], { stdio: ["ignore", "ignore", "pipe"] });
   live.add(child);
   const pid = child.pid ?? -1;
   let stderr = "";
@@ -59,6 +74,7 @@ export function spawnSmtpProbe(label: string, args: readonly string[], nodeArgs:
   return {
     label,
     pid,
+    child,
     exited: () => child.exitCode !== null || child.signalCode !== null,
     stderr: () => stderr,
     stop(graceMs = 5_000) {
@@ -90,11 +106,11 @@ function commonArgs(flags: ServiceFlags): string[] {
 
 export function spawnCoordinator(port: number, flags: ServiceFlags, nodeArgs: readonly string[] = []): ServiceProcess {
   // One loopback target takes the whole load: the per-destination throttle would be what is measured.
-  return spawnSmtpProbe("coordinator", ["coordinator", "--listen", `127.0.0.1:${port}`, ...commonArgs(flags), ...UNTHROTTLED_ARGS], nodeArgs);
+  return spawnSmtpProbe("coordinator", ["coordinator", "--listen", `127.0.0.1:${port}`, ...commonArgs(flags), ...UNTHROTTLED_ARGS], { nodeArgs });
 }
 
 export function spawnAgent(region: string, agentId: string, flags: ServiceFlags, nodeArgs: readonly string[] = []): ServiceProcess {
-  return spawnSmtpProbe(`agent ${agentId}`, ["agent", "--region", region, "--agent-id", agentId, ...commonArgs(flags)], nodeArgs);
+  return spawnSmtpProbe(`agent ${agentId}`, ["agent", "--region", region, "--agent-id", agentId, ...commonArgs(flags)], { nodeArgs });
 }
 
 // ---- /proc ------------------------------------------------------------------------------------

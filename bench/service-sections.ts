@@ -1,12 +1,13 @@
 // The service bench's sections. Each one measures, then appends its rows, notes and raw data to
 // the report; main (bench/service.ts) owns the processes, the watchdog and the output.
 import { cpus } from "node:os";
+import { EMBEDDED_REGION } from "../services/coordinator/coordinator.js";
 import type { Expected, ProbeOnce, ProbeSample } from "./service-client.js";
 import { connectNatsPinger } from "./service-floors.js";
 import { failureTotal, measureInterleaved, measureWindow, summarizeSeries, type SeriesPlan, type SeriesSummary, type WindowResult } from "./service-measure.js";
 import type { MemorySample, ServiceFlags } from "./service-processes.js";
 import { heading, type ServiceRow } from "./service-report.js";
-import { cpuPerProbe, cpuSnapshot, EMBEDDED_REGION, startEmbeddedCoordinator, type Stack } from "./service-stack.js";
+import { cpuPerProbe, cpuSnapshot, startEmbeddedCoordinator, type Stack } from "./service-stack.js";
 import type { TargetProcess } from "./targets.js";
 
 export const PLAN = {

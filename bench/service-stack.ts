@@ -186,9 +186,6 @@ export function cpuPerProbe(before: Record<string, number>, after: Record<string
   return per;
 }
 
-/** The embedded coordinator's one region (services/coordinator/coordinator.ts EMBEDDED_REGION). */
-export const EMBEDDED_REGION = "local";
-
 export interface EmbeddedCoordinator {
   process: ServiceProcess;
   client: ServiceClient;

@@ -14,12 +14,12 @@
 //   2. Fan-out: one probe to 20 regions (20 agent processes, one per region) vs one region,
 //      interleaved; with the experiments that split coordination from CPU contention.
 //   4. RSS of the coordinator and the agents, idle and after the runs.
-import { execFileSync } from "node:child_process";
-import { cpus, loadavg, totalmem } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { freePort } from "../test/helpers/free-port.js";
 import { withTimeout } from "../test/helpers/wait.js";
+import { commandOutput, machineEnvironment, sectionOf } from "./report.js";
 import { directEngine } from "./service-client.js";
-import { judgeRow, renderServiceTable, writeServiceJson, type ServiceRow } from "./service-report.js";
+import { judgeRow, renderServiceTable, writeServiceJson } from "./service-report.js";
 import {
   fanOutSection,
   idleMemory,
@@ -49,32 +49,7 @@ const log = (message: string): void => {
 };
 
 function environment(): Record<string, unknown> {
-  const output = (command: string, args: string[]): string | undefined => {
-    try {
-      return execFileSync(command, args, { encoding: "utf8", timeout: 5_000, stdio: ["ignore", "pipe", "ignore"] }).trim();
-    } catch {
-      return undefined;
-    }
-  };
-  return {
-    node: process.version,
-    platform: `${process.platform} ${process.arch}`,
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model,
-    totalMemoryMb: Math.round(totalmem() / 2 ** 20),
-    natsServer: output("nats-server", ["--version"]),
-    gitCommit: output("git", ["rev-parse", "HEAD"]),
-    gitDirty: (output("git", ["status", "--porcelain", "--", "agents", "services", "lib", "gen"]) ?? "") !== "",
-  };
-}
-
-function sectionOf(rows: readonly ServiceRow[], row: ServiceRow): string {
-  let section = "";
-  for (const r of rows) {
-    if (r.section) section = r.section;
-    if (r === row) return section;
-  }
-  return section;
+  return { ...machineEnvironment(["agents", "services", "lib", "gen"]), natsServer: commandOutput("nats-server", ["--version"]) };
 }
 
 /** Prints the table, the goals and the notes, and writes the JSON: also for a run cut short. */

@@ -2,10 +2,9 @@
 // the smtp-server test fixture (STARTTLS, test-PKI certificate, reverse lookup off) and a silent
 // TCP server that accepts and never says a word (for the held-probe memory test). Started by
 // bench/targets.ts with fork(); talks to its parent over IPC and dies with it.
-import { createServer, type Socket } from "node:net";
 import { SMTPConnection } from "smtp-server/lib/smtp-connection.js";
 import { startSmtpFixture, type SmtpFixture } from "../test/helpers/smtp-fixture.js";
-import { closeServer, listenLoopback } from "../test/helpers/wait.js";
+import { startSilentServer } from "../test/helpers/silent-server.js";
 
 export interface TargetProcessConfig {
   /**
@@ -32,28 +31,6 @@ function removeEarlyTalkerPause(): void {
   // (the maxClients check is left out: the fixture sets no maxClients).
   SMTPConnection.prototype.init = function init(this: SMTPConnection): void {
     this._setListeners(() => this.connectionReady());
-  };
-}
-
-async function startSilentServer(): Promise<{ port: number; open: () => number; accepted: () => number; stop: () => Promise<void> }> {
-  const sockets = new Set<Socket>();
-  let accepted = 0;
-  const server = createServer((socket) => {
-    accepted += 1;
-    sockets.add(socket);
-    socket.on("error", () => undefined);
-    socket.once("close", () => sockets.delete(socket));
-  });
-  const port = await listenLoopback(server);
-  return {
-    port,
-    open: () => sockets.size,
-    accepted: () => accepted,
-    async stop() {
-      const closing = closeServer(server);
-      for (const socket of sockets) socket.destroy();
-      await closing;
-    },
   };
 }
 

@@ -1,17 +1,35 @@
 // `npm run stack`: a whole distributed stack on this machine — nats-server (JetStream) from PATH,
 // a coordinator on 127.0.0.1:50051 and three agents in regions us-east, eu-west and ap-south.
-// Ctrl-C stops everything. Extra arguments go to every agent (e.g. --allow-cidr 127.0.0.0/8).
+// Ctrl-C stops everything. Extra arguments go to every agent (e.g. --allow-cidr 127.0.0.0/8); the
+// target-policy flags among them (--allow-cidr, --allow-ports, --deny-list) go to the coordinator
+// too, because it checks IP literals and ports against its own policy before any agent sees them.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { POLICY_SETTINGS } from "../lib/common-settings.js";
 import { UNTHROTTLED_ARGS } from "../services/coordinator/throttle-settings.js";
 
 const NATS_PORT = Number(process.env.SMTP_PROBE_STACK_NATS_PORT ?? 4223);
 const LISTEN = process.env.SMTP_PROBE_LISTEN ?? "127.0.0.1:50051";
 const REGIONS = ["us-east", "eu-west", "ap-south"];
 const extra = process.argv.slice(2);
+const policyArgs = policyFlags(extra);
+
+/** The target-policy flags in args, with their values (`--flag value` or `--flag=value`). */
+function policyFlags(args: readonly string[]): string[] {
+  const flags = new Set<string>(Object.values(POLICY_SETTINGS).map((s) => s.flag));
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] ?? "";
+    if (flags.has(arg)) {
+      out.push(arg, ...args.slice(i + 1, i + 2));
+      i++;
+    } else if (flags.has(arg.split("=")[0] ?? "")) out.push(arg);
+  }
+  return out;
+}
 
 if (spawnSync("nats-server", ["--version"], { stdio: "ignore" }).error) {
   console.error("npm run stack needs nats-server on the PATH: apt-get install nats-server (Debian), or see https://docs.nats.io/running-a-nats-service/introduction/installation");
@@ -64,5 +82,5 @@ await waitForPort(NATS_PORT);
 const nats = `nats://127.0.0.1:${NATS_PORT}`;
 for (const region of REGIONS) run(`agent ${region}`, process.execPath, [bin, "agent", "--region", region, "--nats", nats, ...extra]);
 // Everything probes one machine here: the per-destination throttle would only slow the demo.
-run("coordinator", process.execPath, [bin, "coordinator", "--listen", LISTEN, "--nats", nats, ...UNTHROTTLED_ARGS]);
+run("coordinator", process.execPath, [bin, "coordinator", "--listen", LISTEN, "--nats", nats, ...UNTHROTTLED_ARGS, ...policyArgs]);
 console.error(`[stack] nats ${nats}, coordinator ${LISTEN}, agents in ${REGIONS.join(", ")}; Ctrl-C stops`);
