@@ -9,7 +9,7 @@ import { BUS_HEADERS, HEARTBEAT_BOUNDS, SUBJECTS, checkToken, type Bus, type Bus
 import type { Logger } from "../../lib/logger.js";
 import { enumLabel, metrics } from "../../lib/metrics.js";
 import { startSpan, type TracedSpan } from "../../lib/trace-context.js";
-import { checkEhloName, InvalidOptionsError, resolveOptions, type ResolvedOptions } from "../smtp/options.js";
+import { checkEhloName, InvalidOptionsError, machineEhloName, resolveOptions, type ResolvedOptions } from "../smtp/options.js";
 import { probeTarget, type ConnectGate, type TargetPolicy } from "../smtp/probe-target.js";
 import type { HandshakeProgress } from "../smtp/handshake.js";
 import { AGENT_ID, agentStats, type AgentStats } from "./agent-info.js";
@@ -134,7 +134,8 @@ export function resolveAgentConfig(config: AgentConfig): ResolvedAgentConfig {
     canaryDeadlineMs: integer("canaryDeadlineMs", config.canaryDeadlineMs, AGENT_DEFAULTS.canaryDeadlineMs, 1, MAX_CANARY_DEADLINE_MS),
     maxResultBytes: integer("maxResultBytes", config.maxResultBytes, AGENT_DEFAULTS.maxResultBytes, 1024, 64 * 1024 * 1024),
     permits: config.permits ?? AGENT_DEFAULTS.permits,
-    defaultEhloName: config.defaultEhloName,
+    // Resolved once here: resolveOptions would otherwise ask the OS for the host name per task.
+    defaultEhloName: config.defaultEhloName ?? machineEhloName(),
     dnsServers: config.dnsServers,
     extraCa: config.extraCa,
   };
