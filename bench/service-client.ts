@@ -5,7 +5,7 @@
 import { credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { Outcome, Phase, ProbeOptions, type TargetResult } from "../gen/smtpprobe/v1/handshake.js";
 import { ProbeServiceClient, TaskStatus, type ListRegionsResponse, type ProbeReport, type ProbeRequest } from "../gen/smtpprobe/v1/probe_service.js";
-import { createTargetPolicy } from "../agents/probe/target-policy.js";
+import { createTargetPolicy } from "../lib/policy/target-policy.js";
 import { resolveOptions } from "../agents/smtp/options.js";
 import { probeTarget } from "../agents/smtp/probe-target.js";
 import { distinctEhloName, EHLO_NAME } from "./clients.js";

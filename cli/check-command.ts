@@ -2,7 +2,8 @@
 // ports at once, with an allow-all target policy (the operator names the target on their own
 // machine; the policy protects a shared service, DESIGN §4). Prints the results, returns the exit code.
 import { TargetResult } from "../gen/smtpprobe/v1/handshake.js";
-import { allowAll, probeTarget } from "../agents/smtp/probe-target.js";
+import { probeTarget } from "../agents/smtp/probe-target.js";
+import { allowAll } from "../lib/policy/policy-types.js";
 import { readCaFile } from "./ca-file.js";
 import type { CheckRequest } from "./check-args.js";
 import { makeStyle, shouldUseColor } from "./colors.js";

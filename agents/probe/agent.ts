@@ -3,14 +3,18 @@
 // task's reply subject, and answers with the result. It depends on the Bus interface only, so the
 // same code runs over NATS and in-process (embedded mode); main.ts only has to build the config,
 // the bus, the policy and the logger, call startAgent() and, on SIGTERM, stop() then drain.
-import { AgentMessage, CancelTask, PermitMessage, PermitReply, Task, type EgressCheck, type TaskProgress } from "../../gen/smtpprobe/v1/probe_service.js";
-import { FailureSource, HandshakeResult, Outcome, Phase, type TargetResult } from "../../gen/smtpprobe/v1/handshake.js";
+import { type EgressCheck, type TaskProgress } from "../../gen/smtpprobe/v1/probe_service.js";
+import { AgentMessage, CancelTask, PermitMessage, PermitReply, Task } from "../../gen/smtpprobe/agent/v1/agent.js";
+import { FailureSource, Outcome, Phase, type TargetResult } from "../../gen/smtpprobe/v1/handshake.js";
+import { stoppedBeforeConnecting } from "../smtp/stopped-result.js";
 import { BUS_HEADERS, HEARTBEAT_BOUNDS, SUBJECTS, checkToken, type Bus, type BusMessage, type BusSubscription, type ServedService } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
+import { timerDelay } from "../../lib/timers.js";
 import { enumLabel, metrics } from "../../lib/metrics.js";
 import { startSpan, type TracedSpan } from "../../lib/trace-context.js";
 import { checkEhloName, InvalidOptionsError, machineEhloName, resolveOptions, type ResolvedOptions } from "../smtp/options.js";
-import { probeTarget, type ConnectGate, type TargetPolicy } from "../smtp/probe-target.js";
+import { probeTarget, type ConnectGate } from "../smtp/probe-target.js";
+import type { TargetPolicy } from "../../lib/policy/policy-types.js";
 import type { HandshakeProgress } from "../smtp/handshake.js";
 import { AGENT_ID, agentStats, type AgentStats } from "./agent-info.js";
 import { EgressCanary, MAX_CANARY_DEADLINE_MS, type CanaryTarget } from "./canary.js";
@@ -90,7 +94,6 @@ export const PROGRESS_MIN_GAP_MS = 100;
 
 const MAX_TASK_ID = 128;
 const MAX_HOST = 255;
-const MAX_TIMER_MS = 2_147_483_647;
 /** How much sooner than the probe's deadline the coordinator gives up waiting for a slot. */
 const PERMIT_ANSWER_MARGIN_MS = 200;
 
@@ -366,7 +369,7 @@ class Agent {
         const onAbort = (): void => done({ denied: "cancelled while waiting for a connection slot" });
         const timer = setTimeout(
           () => done({ denied: `throttled: no answer from the coordinator's throttle within the probe's deadline (${Math.round(remainingMs)} ms); no connection without a permit` }),
-          Math.min(remainingMs, MAX_TIMER_MS),
+          timerDelay(remainingMs),
         );
         signal?.addEventListener("abort", onAbort, { once: true });
         try {
@@ -494,7 +497,7 @@ class TaskRun {
     // While it waits for a slot, the deadline is ours to keep; once it runs, the engine keeps it.
     // (setTimeout fires at once past 2^31-1 ms: a far deadline waits that long at most.)
     const untilDeadline = this.task.deadline!.getTime() - Date.now();
-    this.queueDeadline = setTimeout(() => this.abort("deadline"), Math.min(Math.max(0, untilDeadline), MAX_TIMER_MS));
+    this.queueDeadline = setTimeout(() => this.abort("deadline"), timerDelay(untilDeadline));
     void this.execute().finally(() => {
       this.span.span.end();
       this.resolveDone();
@@ -632,15 +635,13 @@ class TaskRun {
       mx: this.task.mx,
       exchangers: [],
       handshakes: [
-        HandshakeResult.fromPartial({
-          host: this.task.host,
-          port: this.task.port,
+        stoppedBeforeConnecting({
+          where: { host: this.task.host, port: this.task.port },
           tlsMode: this.options.tlsMode,
           outcome,
           phase: Phase.PHASE_UNSPECIFIED,
           failureSource: FailureSource.FAILURE_SOURCE_INTERNAL,
           reason: text,
-          startedAt: new Date(),
         }),
       ],
       totalMs: 0,

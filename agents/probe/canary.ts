@@ -6,7 +6,8 @@ import { Outcome, Phase, ProbeOptions, TlsMode, type HandshakeResult } from "../
 import type { Logger } from "../../lib/logger.js";
 import { formatAddress } from "../smtp/handshake.js";
 import { resolveOptions } from "../smtp/options.js";
-import { allowAll, probeTarget } from "../smtp/probe-target.js";
+import { probeTarget } from "../smtp/probe-target.js";
+import { allowAll } from "../../lib/policy/policy-types.js";
 
 export interface CanaryTarget {
   host: string;

@@ -7,7 +7,7 @@ import { ENGINE_SETTINGS, LOG_SETTINGS, NATS_SETTINGS, natsUrlSetting, POLICY_SE
 import { createLogger } from "../../lib/logger.js";
 import { metrics } from "../../lib/metrics.js";
 import { METRICS_SETTINGS, startMetricsServer } from "../../lib/metrics-server.js";
-import type { ProcessDeps } from "../../services/coordinator/main.js";
+import { untilShutdown, type ProcessDeps } from "../../lib/process.js";
 
 
 export const AGENT_SETTINGS = {
@@ -46,9 +46,9 @@ export function agentCommand(deps: ProcessDeps): Command {
     const [{ connectNatsBus }, { startAgent }, { createTargetPolicy }, { watchDenyList }, { createOwnAddresses }] = await Promise.all([
       import("../../lib/nats-bus.js"),
       import("./agent.js"),
-      import("./target-policy.js"),
-      import("./deny-list-watcher.js"),
-      import("./own-addresses.js"),
+      import("../../lib/policy/target-policy.js"),
+      import("../../lib/policy/deny-list-watcher.js"),
+      import("../../lib/policy/own-addresses.js"),
     ]);
     // Read before anything connects: a deny list that cannot be read stops the start (exit 2).
     const denyList = s.denyList ? await watchDenyList({ file: s.denyList, logger, reloadOnSighup: true }) : undefined;
@@ -85,9 +85,7 @@ export function agentCommand(deps: ProcessDeps): Command {
     const removeConnectionListener = bus.onConnectionChange((connected) => metrics.natsConnected.set({ role: "agent" }, connected ? 1 : 0));
     const metricsServer = s.metricsListen ? await startMetricsServer({ listen: s.metricsListen, ready: () => bus.isConnected() }) : undefined;
     logger.info({ concurrency: s.concurrency, canaries: s.canary, metricsPort: metricsServer?.port }, "agent serving");
-    await new Promise<void>((resolve) =>
-      deps.shutdown.aborted ? resolve() : deps.shutdown.addEventListener("abort", () => resolve(), { once: true }),
-    );
+    await untilShutdown(deps.shutdown);
     logger.info({ graceMs: s.grace }, "shutting down: no new tasks, finishing running ones");
     await agent.stop(s.grace);
     removeConnectionListener();

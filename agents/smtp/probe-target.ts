@@ -7,11 +7,12 @@ import {
   type MxRecord,
   type TargetResult,
 } from "../../gen/smtpprobe/v1/handshake.js";
-import { defaultFindingFacts, deriveFindings } from "./findings.js";
 import { runHandshake, type HandshakeContext } from "./handshake.js";
 import type { ResolvedOptions } from "./options.js";
 import { ResolveError, TargetResolver } from "./resolve.js";
+import { stoppedBeforeConnecting } from "./stopped-result.js";
 import { elapsedSince } from "./transcript.js";
+import { allowAll, type TargetPolicy } from "../../lib/policy/policy-types.js";
 
 export interface ProbeTarget {
   /** A host name, an IP literal, or with `mx` a mail domain. */
@@ -19,18 +20,6 @@ export interface ProbeTarget {
   port: number;
   mx?: boolean;
 }
-
-/**
- * Decides whether an address may be connected to. Returns why not, or undefined when allowed.
- * It sees every resolved address, and the connection goes to the checked address itself, so a
- * second, different DNS answer cannot slip past it (no DNS rebinding).
- */
-export type TargetPolicy = ((address: string, port: number) => string | undefined) & {
-  /** Why a name must not be resolved (the operator's deny list), or undefined. */
-  checkName?: (name: string) => string | undefined;
-};
-
-export const allowAll: TargetPolicy = () => undefined;
 
 /**
  * Asked for a slot before each connection, once the policy allows the address: resolves with a
@@ -111,19 +100,14 @@ export async function probeTarget(
           addresses.map((address) => {
             const denied = policy(address, target.port);
             if (denied !== undefined) {
-              return finish(
-                HandshakeResult.fromPartial({
-                  ...name,
-                  address,
-                  port: target.port,
-                  tlsMode: options.tlsMode,
-                  outcome: Outcome.OUTCOME_POLICY_DENIED,
-                  phase: Phase.PHASE_POLICY,
-                  failureSource: FailureSource.FAILURE_SOURCE_POLICY,
-                  reason: `the target policy forbids ${address} port ${target.port}: ${denied}`,
-                  startedAt: new Date(),
-                }),
-              );
+              return stoppedBeforeConnecting({
+                where: { ...name, address, port: target.port },
+                tlsMode: options.tlsMode,
+                outcome: Outcome.OUTCOME_POLICY_DENIED,
+                phase: Phase.PHASE_POLICY,
+                failureSource: FailureSource.FAILURE_SOURCE_POLICY,
+                reason: `the target policy forbids ${address} port ${target.port}: ${denied}`,
+              });
             }
             const handshake = (): Promise<HandshakeResult> =>
               runHandshake(
@@ -165,18 +149,15 @@ async function gatedHandshake(
   if ("denied" in slot) {
     // A caller who went away while the probe waited cancelled it; the throttle did not stop it.
     const cancelled = context.signal?.aborted === true;
-    return finish(
-      HandshakeResult.fromPartial({
-        ...where,
-        tlsMode: options.tlsMode,
-        outcome: cancelled ? Outcome.OUTCOME_CANCELLED : Outcome.OUTCOME_THROTTLED,
-        phase: Phase.PHASE_POLICY,
-        failureSource: cancelled ? FailureSource.FAILURE_SOURCE_INTERNAL : FailureSource.FAILURE_SOURCE_POLICY,
-        reason: cancelled ? `cancelled by the caller while waiting for a connection slot (${slot.denied})` : slot.denied,
-        startedAt: new Date(),
-        totalMs: elapsedSince(asked),
-      }),
-    );
+    return stoppedBeforeConnecting({
+      where,
+      tlsMode: options.tlsMode,
+      outcome: cancelled ? Outcome.OUTCOME_CANCELLED : Outcome.OUTCOME_THROTTLED,
+      phase: Phase.PHASE_POLICY,
+      failureSource: cancelled ? FailureSource.FAILURE_SOURCE_INTERNAL : FailureSource.FAILURE_SOURCE_POLICY,
+      reason: cancelled ? `cancelled by the caller while waiting for a connection slot (${slot.denied})` : slot.denied,
+      totalMs: elapsedSince(asked),
+    });
   }
   try {
     return await handshake();
@@ -194,27 +175,18 @@ function resolveFailure(
 ): HandshakeResult {
   if (!(error instanceof ResolveError)) throw error;
   const cancelled = error.code === "ECANCELLED";
-  return finish(
-    HandshakeResult.fromPartial({
-      host,
-      port,
-      tlsMode: options.tlsMode,
-      outcome: cancelled
-        ? context.signal?.aborted
-          ? Outcome.OUTCOME_CANCELLED
-          : Outcome.OUTCOME_DEADLINE_EXCEEDED
-        : Outcome.OUTCOME_DNS_FAILED,
-      phase: Phase.PHASE_RESOLVE,
-      failureSource: cancelled ? FailureSource.FAILURE_SOURCE_INTERNAL : FailureSource.FAILURE_SOURCE_RESOLVER,
-      reason: cancelled && !context.signal?.aborted ? `the probe's deadline of ${options.deadlineMs} ms passed while resolving ${host}` : error.message,
-      startedAt: new Date(),
-    }),
-  );
-}
-
-function finish(result: HandshakeResult): HandshakeResult {
-  result.findings = deriveFindings(result, { ...defaultFindingFacts(), longestLineOctets: 0 });
-  return result;
+  return stoppedBeforeConnecting({
+    where: { host, port },
+    tlsMode: options.tlsMode,
+    outcome: cancelled
+      ? context.signal?.aborted
+        ? Outcome.OUTCOME_CANCELLED
+        : Outcome.OUTCOME_DEADLINE_EXCEEDED
+      : Outcome.OUTCOME_DNS_FAILED,
+    phase: Phase.PHASE_RESOLVE,
+    failureSource: cancelled ? FailureSource.FAILURE_SOURCE_INTERNAL : FailureSource.FAILURE_SOURCE_RESOLVER,
+    reason: cancelled && !context.signal?.aborted ? `the probe's deadline of ${options.deadlineMs} ms passed while resolving ${host}` : error.message,
+  });
 }
 
 /**
@@ -245,16 +217,12 @@ function nameDenial(
   denied: string,
   options: ResolvedOptions,
 ): HandshakeResult {
-  return finish(
-    HandshakeResult.fromPartial({
-      ...name,
-      port,
-      tlsMode: options.tlsMode,
-      outcome: Outcome.OUTCOME_POLICY_DENIED,
-      phase: Phase.PHASE_POLICY,
-      failureSource: FailureSource.FAILURE_SOURCE_POLICY,
-      reason: `the target policy forbids ${name.host}: ${denied}`,
-      startedAt: new Date(),
-    }),
-  );
+  return stoppedBeforeConnecting({
+    where: { ...name, port },
+    tlsMode: options.tlsMode,
+    outcome: Outcome.OUTCOME_POLICY_DENIED,
+    phase: Phase.PHASE_POLICY,
+    failureSource: FailureSource.FAILURE_SOURCE_POLICY,
+    reason: `the target policy forbids ${name.host}: ${denied}`,
+  });
 }

@@ -1,9 +1,9 @@
 import { hostname } from "node:os";
 import { startAgent, type RunningAgent } from "../../agents/probe/agent.js";
 import type { CanaryTarget } from "../../agents/probe/canary.js";
-import { watchDenyList } from "../../agents/probe/deny-list-watcher.js";
-import { createOwnAddresses } from "../../agents/probe/own-addresses.js";
-import { createTargetPolicy } from "../../agents/probe/target-policy.js";
+import { watchDenyList } from "../../lib/policy/deny-list-watcher.js";
+import { createOwnAddresses } from "../../lib/policy/own-addresses.js";
+import { createTargetPolicy } from "../../lib/policy/target-policy.js";
 import type { Bus } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
 import { MemoryBus } from "../../lib/memory-bus.js";

@@ -15,7 +15,8 @@
 //   hold a slot for longer than its probe could have run.
 // - Bounds: waiters in total, keys in memory. Beyond either the request is denied: this is a
 //   safety limit, so it fails closed.
-import { parseAddress } from "../../agents/probe/target-policy.js";
+import { parseAddress } from "../../lib/policy/target-policy.js";
+import { timerDelay } from "../../lib/timers.js";
 
 export interface ThrottleLimits {
   /** Connections open at once to one address. */
@@ -48,7 +49,7 @@ export interface ThrottleClock {
 export const realClock: ThrottleClock = {
   now: () => performance.now(),
   setTimer: (ms, fn) => {
-    const timer = setTimeout(fn, Math.min(Math.max(0, ms), 2_147_483_647));
+    const timer = setTimeout(fn, timerDelay(ms));
     timer.unref?.();
     return () => clearTimeout(timer);
   },

@@ -22,18 +22,11 @@
 //   smtpprobe_agent_messages_dropped_total by reason.
 import { BUS_HEADERS, SUBJECTS, checkToken, type Bus, type BusSubscription, type ReplyEvent } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
+import { timerDelay } from "../../lib/timers.js";
 import { enumLabel, metrics, type DroppedMessageReason } from "../../lib/metrics.js";
 import { Phase, type ProbeOptions, type TargetResult, type TlsMode } from "../../gen/smtpprobe/v1/handshake.js";
-import {
-  CancelTask,
-  Task,
-  TaskStatus,
-  type AgentInfo,
-  type AgentMessage,
-  type EgressCheck,
-  type TaskProgress,
-  type TaskReport,
-} from "../../gen/smtpprobe/v1/probe_service.js";
+import { TaskStatus, type AgentInfo, type EgressCheck, type TaskProgress, type TaskReport } from "../../gen/smtpprobe/v1/probe_service.js";
+import { CancelTask, Task, type AgentMessage } from "../../gen/smtpprobe/agent/v1/agent.js";
 import { AGENT_MESSAGE_LIMITS, agentErrorText, checkAgentId, checkTargetResult, checkTaskProgress, decodeAgentMessage } from "./validate-agent-message.js";
 import { isPort } from "../../lib/host-name.js";
 
@@ -72,7 +65,6 @@ export const MAX_ATTEMPTS = 2;
 /** At most this much of the time left is kept back from the agent's deadline for the reply's trip. */
 export const MAX_DEADLINE_MARGIN_MS = 250;
 export const NATS_LOST_DETAIL = "the coordinator lost its connection to NATS";
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** A plan the caller should have rejected: a bug on our side, not a region's outcome. */
 export class InvalidPlanError extends Error {
@@ -208,7 +200,7 @@ class Dispatch {
     }
 
     // setTimeout takes at most 2^31-1 ms (a longer delay fires at once); deadlines are far shorter.
-    const deadlineTimer = setTimeout(() => this.onDeadline(), Math.min(untilDeadline, MAX_TIMER_MS));
+    const deadlineTimer = setTimeout(() => this.onDeadline(), timerDelay(untilDeadline));
     this.cleanups.push(() => clearTimeout(deadlineTimer));
     if (signal) {
       const onAbort = (): void => this.onAbort();

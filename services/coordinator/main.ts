@@ -6,6 +6,7 @@ import { ENGINE_SETTINGS, LOG_SETTINGS, NATS_SETTINGS, natsUrlSetting, POLICY_SE
 import { HEARTBEAT_BOUNDS } from "../../lib/bus.js";
 import { createLogger } from "../../lib/logger.js";
 import { METRICS_SETTINGS, startMetricsServer } from "../../lib/metrics-server.js";
+import { untilShutdown, type ProcessDeps } from "../../lib/process.js";
 import { checkAuthSettings, parseTokenFile } from "./caller-auth.js";
 import type { CoordinatorConfig } from "./coordinator.js";
 import { THROTTLE_SETTINGS, throttleLimits } from "./throttle-settings.js";
@@ -108,13 +109,6 @@ export const COORDINATOR_SETTINGS = {
   ...LOG_SETTINGS,
 } satisfies Settings;
 
-export interface ProcessDeps {
-  version: string;
-  env: Readonly<Record<string, string | undefined>>;
-  /** Fires on SIGTERM or SIGINT: drain and exit. */
-  shutdown: AbortSignal;
-}
-
 /** `smtp-probe coordinator`: serves the gRPC API until SIGTERM, then drains. */
 export function coordinatorCommand(deps: ProcessDeps): Command {
   const command = new Command("coordinator").description(
@@ -165,9 +159,7 @@ export function coordinatorCommand(deps: ProcessDeps): Command {
     );
     const metricsServer = s.metricsListen ? await startMetricsServer({ listen: s.metricsListen, ready: () => coordinator.ready() }) : undefined;
     if (metricsServer) logger.info({ metricsPort: metricsServer.port }, "metrics served on /metrics");
-    await new Promise<void>((resolve) =>
-      deps.shutdown.aborted ? resolve() : deps.shutdown.addEventListener("abort", () => resolve(), { once: true }),
-    );
+    await untilShutdown(deps.shutdown);
     logger.info({ graceMs: s.grace }, "shutting down");
     await coordinator.stop(s.grace);
     await metricsServer?.close();

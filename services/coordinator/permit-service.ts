@@ -8,7 +8,7 @@
 // per coordinator instance: the deployment runs one, which then sees every region and caller.
 import { randomBytes } from "node:crypto";
 import { isIP } from "node:net";
-import { PermitMessage, PermitReply, type PermitRequest } from "../../gen/smtpprobe/v1/probe_service.js";
+import { PermitMessage, PermitReply, type PermitRequest } from "../../gen/smtpprobe/agent/v1/agent.js";
 import { REGION_TOKEN, SUBJECTS, type Bus, type BusMessage, type BusSubscription } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
 import { metrics } from "../../lib/metrics.js";

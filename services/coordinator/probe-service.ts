@@ -13,7 +13,7 @@ import {
   type ProbeEvent,
   type ProbeServiceServer,
 } from "../../gen/smtpprobe/v1/probe_service.js";
-import type { TargetPolicyChecker } from "../../agents/probe/target-policy.js";
+import type { TargetPolicyChecker } from "../../lib/policy/target-policy.js";
 import type { Bus } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
 import { enumLabel, metrics, type RejectReason } from "../../lib/metrics.js";

@@ -16,7 +16,8 @@ import {
   type TlsInfo,
   type Transcript,
 } from "../../gen/smtpprobe/v1/handshake.js";
-import { AgentMessage, type TaskProgress } from "../../gen/smtpprobe/v1/probe_service.js";
+import { type TaskProgress } from "../../gen/smtpprobe/v1/probe_service.js";
+import { AgentMessage } from "../../gen/smtpprobe/agent/v1/agent.js";
 import { MAXIMUMS } from "../../agents/smtp/options.js";
 import { escapeLine } from "../../agents/smtp/transcript.js";
 

@@ -13,7 +13,7 @@ import {
 } from "../../agents/smtp/options.js";
 import { REGION_TOKEN } from "../../lib/bus.js";
 import { isPort, MAX_HOST_NAME_LENGTH, parseHostName } from "../../lib/host-name.js";
-import { DENY_LIST_MARK } from "../../agents/probe/target-policy.js";
+import { DENY_LIST_MARK } from "../../lib/policy/target-policy.js";
 
 export interface FieldViolation {
   /** The proto field path: "host", "ports[2]", "options.timeouts.connect_ms", "tls_modes[587]". */

@@ -13,10 +13,11 @@
 import net from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createOwnAddresses } from "../../../../agents/probe/own-addresses.js";
-import { createTargetPolicy } from "../../../../agents/probe/target-policy.js";
+import { createOwnAddresses } from "../../../../lib/policy/own-addresses.js";
+import { createTargetPolicy } from "../../../../lib/policy/target-policy.js";
 import { resolveOptions } from "../../../../agents/smtp/options.js";
-import { probeTarget, type TargetPolicy } from "../../../../agents/smtp/probe-target.js";
+import { probeTarget } from "../../../../agents/smtp/probe-target.js";
+import type { TargetPolicy } from "../../../../lib/policy/policy-types.js";
 import { FailureSource, Outcome, Phase, ProbeOptions, TlsMode } from "../../../../gen/smtpprobe/v1/handshake.js";
 import { testPki } from "../../../helpers/certs.js";
 import { startDnsServer, type DnsServer, type Zone } from "../../../helpers/dns-server.js";

@@ -2,8 +2,8 @@
 // names the engine resolves (the target, the mail domain, each MX exchanger: no DNS question is
 // sent for a denied name), and the check of the peer once the TCP connection is up.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseDenyList } from "../../../../agents/probe/deny-list.js";
-import { createTargetPolicy } from "../../../../agents/probe/target-policy.js";
+import { parseDenyList } from "../../../../lib/policy/deny-list.js";
+import { createTargetPolicy } from "../../../../lib/policy/target-policy.js";
 import { resolveOptions } from "../../../../agents/smtp/options.js";
 import { runHandshake } from "../../../../agents/smtp/handshake.js";
 import { probeTarget } from "../../../../agents/smtp/probe-target.js";

@@ -13,7 +13,7 @@ import { ErrorInfo } from "../../../../gen/google/rpc/error_details.js";
 import { Status } from "../../../../gen/google/rpc/status.js";
 import { Outcome } from "../../../../gen/smtpprobe/v1/handshake.js";
 import { TaskStatus } from "../../../../gen/smtpprobe/v1/probe_service.js";
-import { watchDenyList } from "../../../../agents/probe/deny-list-watcher.js";
+import { watchDenyList } from "../../../../lib/policy/deny-list-watcher.js";
 import { ConfigError } from "../../../../lib/config.js";
 import { silentLogger } from "../../../../lib/logger.js";
 import { metrics, metricValue } from "../../../../lib/metrics.js";

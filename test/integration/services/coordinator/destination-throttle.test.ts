@@ -6,9 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testCoordinatorConfig } from "../../../helpers/coordinator-config.js";
 import { FailureSource, Outcome, Phase, type TargetResult } from "../../../../gen/smtpprobe/v1/handshake.js";
-import { AgentMessage, CellState, Task, TaskStatus, type ProbeReport } from "../../../../gen/smtpprobe/v1/probe_service.js";
+import { CellState, TaskStatus, type ProbeReport } from "../../../../gen/smtpprobe/v1/probe_service.js";
+import { AgentMessage, Task } from "../../../../gen/smtpprobe/agent/v1/agent.js";
 import { startAgent, type RunningAgent } from "../../../../agents/probe/agent.js";
-import { createTargetPolicy } from "../../../../agents/probe/target-policy.js";
+import { createTargetPolicy } from "../../../../lib/policy/target-policy.js";
 import { silentLogger } from "../../../../lib/logger.js";
 import { connectNatsBus } from "../../../../lib/nats-bus.js";
 import { resolveOptions } from "../../../../agents/smtp/options.js";

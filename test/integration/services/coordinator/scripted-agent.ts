@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { SUBJECTS, type Bus, type BusMessage, type BusSubscription } from "../../../../lib/bus.js";
 import { Direction, Outcome, Phase, TargetResult, TlsMode } from "../../../../gen/smtpprobe/v1/handshake.js";
-import { AgentMessage, CancelTask, Task } from "../../../../gen/smtpprobe/v1/probe_service.js";
+import { AgentMessage, CancelTask, Task } from "../../../../gen/smtpprobe/agent/v1/agent.js";
 
 export interface TaskHandle {
   readonly task: Task;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { PermitRequest } from "../../../../gen/smtpprobe/v1/probe_service.js";
+import { PermitRequest } from "../../../../gen/smtpprobe/agent/v1/agent.js";
 import { checkRequest } from "../../../../services/coordinator/permit-service.js";
 
 const valid = { taskId: "t1", probeId: "p1", address: "198.51.100.7", port: 25, deadline: new Date(Date.now() + 5_000) };

@@ -9,7 +9,8 @@ import {
   TlsMode,
   HandshakeResult,
 } from "../../../../gen/smtpprobe/v1/handshake.js";
-import { AgentMessage, type TaskProgress } from "../../../../gen/smtpprobe/v1/probe_service.js";
+import { type TaskProgress } from "../../../../gen/smtpprobe/v1/probe_service.js";
+import { AgentMessage } from "../../../../gen/smtpprobe/agent/v1/agent.js";
 import {
   AGENT_MESSAGE_LIMITS as L,
   agentErrorText,

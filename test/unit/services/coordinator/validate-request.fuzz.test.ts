@@ -3,7 +3,7 @@
 // every refusal names a field and says why, and what they accept is within the limits.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { createTargetPolicy } from "../../../../agents/probe/target-policy.js";
+import { createTargetPolicy } from "../../../../lib/policy/target-policy.js";
 import { ProbeRequest } from "../../../../gen/smtpprobe/v1/probe_service.js";
 import { REGION_TOKEN } from "../../../../lib/bus.js";
 import { checkTargetEarly, DEFAULT_REQUEST_LIMITS, validateProbeRequest } from "../../../../services/coordinator/validate-request.js";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AddressFamily, TlsMode } from "../../../../gen/smtpprobe/v1/handshake.js";
 import { ProbeRequest } from "../../../../gen/smtpprobe/v1/probe_service.js";
-import { createTargetPolicy } from "../../../../agents/probe/target-policy.js";
+import { createTargetPolicy } from "../../../../lib/policy/target-policy.js";
 import { MAXIMUMS } from "../../../../agents/smtp/options.js";
 import {
   checkTargetEarly,

@@ -6,9 +6,9 @@
 // wins. node:net's BlockList would answer "denied or not" (it even matches IPv4-mapped forms
 // against IPv4 rules), but not which range matched, and a denial must say why.
 import { isIP } from "node:net";
-import type { TargetPolicy } from "../smtp/probe-target.js";
+import type { TargetPolicy } from "./policy-types.js";
 import type { DenyList } from "./deny-list.js";
-import { isPort } from "../../lib/host-name.js";
+import { isPort } from "../host-name.js";
 
 export const DEFAULT_ALLOWED_PORTS: readonly number[] = [25, 465, 587, 2525];
 /** In every denial the deny list causes, and in no other: callers tell the two apart by it. */

@@ -9,7 +9,7 @@
 //   2001:db8::/32
 // A name in Unicode is stored in its A-label form. Numeric look-alikes ("127.1", "0x7f.0.0.1")
 // are refused, as in requests: an entry must mean one thing.
-import { parseHostName } from "../../lib/host-name.js";
+import { parseHostName } from "../host-name.js";
 import { InvalidCidrError, parseCidr, type Cidr, type ParsedAddress } from "./target-policy.js";
 
 /** Bounds of one file: a deny list is an operator's list, not a feed. */

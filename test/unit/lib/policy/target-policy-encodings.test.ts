@@ -9,7 +9,7 @@ import {
   DENIED_IPV6_RANGES,
   IPV4_EMBEDDING_RANGES,
   parseCidr,
-} from "../../../../agents/probe/target-policy.js";
+} from "../../../../lib/policy/target-policy.js";
 import { checkTargetEarly, validateProbeRequest } from "../../../../services/coordinator/validate-request.js";
 
 const policy = createTargetPolicy();

@@ -1,9 +1,9 @@
 // Pure: the deny list's format and matching, and how the target policy applies it (with the
 // own-address rule beside it).
 import { describe, expect, it } from "vitest";
-import { DenyListError, EMPTY_DENY_LIST, MAX_DENY_LIST_BYTES, MAX_DENY_LIST_ENTRIES, parseDenyList } from "../../../../agents/probe/deny-list.js";
-import { createOwnAddresses } from "../../../../agents/probe/own-addresses.js";
-import { createTargetPolicy, DENY_LIST_MARK, parseAddress } from "../../../../agents/probe/target-policy.js";
+import { DenyListError, EMPTY_DENY_LIST, MAX_DENY_LIST_BYTES, MAX_DENY_LIST_ENTRIES, parseDenyList } from "../../../../lib/policy/deny-list.js";
+import { createOwnAddresses } from "../../../../lib/policy/own-addresses.js";
+import { createTargetPolicy, DENY_LIST_MARK, parseAddress } from "../../../../lib/policy/target-policy.js";
 import { checkTargetEarly } from "../../../../services/coordinator/validate-request.js";
 
 const LIST = `

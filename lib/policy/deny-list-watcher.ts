@@ -9,8 +9,8 @@
 import { watch, type FSWatcher } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { basename, dirname } from "node:path";
-import { ConfigError } from "../../lib/config.js";
-import type { Logger } from "../../lib/logger.js";
+import { ConfigError } from "../config.js";
+import type { Logger } from "../logger.js";
 import { DenyListError, MAX_DENY_LIST_BYTES, parseDenyList, type DenyList } from "./deny-list.js";
 
 export const DENY_LIST_POLL_MS = 5_000;

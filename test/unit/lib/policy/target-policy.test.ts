@@ -13,8 +13,8 @@ import {
   parseAddress,
   parseCidr,
   TARGET_POLICY_RANGES,
-} from "../../../../agents/probe/target-policy.js";
-import type { TargetPolicy } from "../../../../agents/smtp/probe-target.js";
+} from "../../../../lib/policy/target-policy.js";
+import type { TargetPolicy } from "../../../../lib/policy/policy-types.js";
 
 const policy = createTargetPolicy();
 
