@@ -1,6 +1,6 @@
 // `smtp-probe check` in local mode: runs the engine in this process, one probe per port, all
 // ports at once, with an allow-all target policy (the operator names the target on their own
-// machine; the policy protects a shared service, DESIGN §4). Prints the results, returns the exit code.
+// machine; the policy protects a shared service, docs/security.md). Prints the results, returns the exit code.
 import { TargetResult } from "../gen/smtpprobe/v1/handshake.js";
 import { probeTarget } from "../agents/smtp/probe-target.js";
 import { allowAll } from "../lib/policy/policy-types.js";

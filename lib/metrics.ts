@@ -108,7 +108,7 @@ export async function metricValue(metric: Counter | Gauge, labels: Record<string
   return match?.value ?? 0;
 }
 
-/** The catalog as documentation: the README's metrics table is made from this (scripts/docs.ts). */
+/** The catalog as documentation: the metrics table of docs/operations.md is made from this (scripts/docs.ts). */
 export const METRIC_DOCS: readonly { name: string; type: "counter" | "gauge" | "histogram"; labels: readonly string[]; help: string }[] = Object.values(metrics).map(
   (metric) => {
     const { name, help, labelNames } = metric as unknown as { name: string; help: string; labelNames?: readonly string[] };

@@ -1,4 +1,4 @@
-// The regional agent (DESIGN.md §1, §3): serves its region's tasks over the bus, runs the engine
+// The regional agent (docs/design.md §1, §3): serves its region's tasks over the bus, runs the engine
 // under the target policy with bounded concurrency, streams progress (also the heartbeat) to each
 // task's reply subject, and answers with the result. It depends on the Bus interface only, so the
 // same code runs over NATS and in-process (embedded mode); main.ts only has to build the config,

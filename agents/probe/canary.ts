@@ -1,4 +1,4 @@
-// The agent's check of its own egress (DESIGN.md §1): a canary target per port, chosen by the
+// The agent's check of its own egress (docs/design.md §1): a canary target per port, chosen by the
 // operator, probed with the engine on a timer. Many clouds block outbound port 25; when the
 // canary on a port fails too, a failure on that port says more about the agent than the target.
 import { EgressCheck } from "../../gen/smtpprobe/v1/probe_service.js";

@@ -311,7 +311,7 @@ class Handshake {
       upgraded = await this.session.startTls(
         {
           servername: sni || undefined,
-          // A probe reports a bad certificate, it does not fail because of one (DESIGN §2.8).
+          // A probe reports a bad certificate, it does not fail because of one (docs/design.md §2).
           rejectUnauthorized: false,
           // The identity is checked apart (tls-facts), so that authorizationError means the chain only.
           checkServerIdentity: () => undefined,

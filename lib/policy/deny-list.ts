@@ -1,4 +1,4 @@
-// The operator's deny list (issue 4): domains and addresses no probe may touch, whatever the
+// The operator's deny list: domains and addresses no probe may touch, whatever the
 // allowlist says. Parsing and matching are pure; reading and reloading the file is
 // agents/probe/deny-list-watcher.ts.
 //

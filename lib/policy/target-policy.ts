@@ -1,4 +1,4 @@
-// The target policy of DESIGN.md §4: which addresses and ports a probe may connect to. Pure.
+// The target policy (docs/security.md): which addresses and ports a probe may connect to. Pure.
 //
 // The agent applies it to every resolved address (agents/smtp/probe-target.ts connects to the
 // checked address itself, so a second DNS answer cannot slip past it); the coordinator applies it

@@ -1,4 +1,4 @@
-// The regional comparison (DESIGN.md §3): a pure function of the task reports. A region × port
+// The regional comparison (docs/design.md §3): a pure function of the task reports. A region × port
 // matrix, the regions that gave no answer, and per port a reachability verdict followed by what
 // differs between the regions that reached it. The same input always gives the same output, in the
 // order of the regions and ports given.

@@ -1,9 +1,9 @@
-// The per-destination throttle (issue 4): across all regions and callers, at most so many
+// The per-destination throttle: across all regions and callers, at most so many
 // connections open and so many probes started per minute, per IP address and per network (/24 for
 // IPv4, /48 for IPv6; an IPv4-mapped IPv6 address counts as its IPv4 address). Pure but for the
 // clock and the one timer it sets, both injected, so the tests drive time by hand.
 //
-// Decisions where DESIGN is silent:
+// Decisions where the design (docs/design.md) is silent:
 // - Per-minute limits are a sliding log (the start times of the last minute's grants), not a token
 //   bucket: "M per minute" then holds over every 60 s window, where a bucket of M would let 2M
 //   through across a refill, and the log says exactly when the next slot opens, which the early

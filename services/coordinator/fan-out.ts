@@ -13,7 +13,7 @@
 // - Each attempt has its own reply subject, so a message on it comes from that attempt's agent;
 //   the first valid agent id seen there takes the task, and other ids are ignored.
 // - A progress that fails validation is not shown to the caller but still counts as a heartbeat.
-// - What the coordinator accepts from an agent (DESIGN §4): only on the reply subject of the
+// - What the coordinator accepts from an agent (docs/security.md): only on the reply subject of the
 //   attempt it sent (the bus hands nothing else here; it counts replies to subjects nobody listens
 //   to, see connectNatsBus's onDroppedReply), only about that attempt's task, only from the agent
 //   that took it, only until the task has ended (its deadline included), only up to
@@ -156,7 +156,7 @@ class Dispatch {
   private readonly cleanups: (() => void)[] = [];
   private unfinished: number;
   private resolve: (reports: TaskReport[]) => void = () => undefined;
-  /** The probe's id and trace context, so that the agents' log lines carry them (issue 5). */
+  /** The probe's id and trace context, so that the agents' log lines carry them. */
   private readonly headers: Record<string, string>;
 
   constructor(

@@ -1,4 +1,4 @@
-// The coordinator's per-destination throttle settings (issue 4). Defaults a careful operator would
+// The coordinator's per-destination throttle settings. Defaults a careful operator would
 // pick for other people's mail servers:
 // - 4 connections open at once to one address: below the 5 a Postfix sender opens to a destination
 //   at first (initial_destination_concurrency), so a probe never looks busier than mail delivery.

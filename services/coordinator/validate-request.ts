@@ -142,7 +142,7 @@ export interface EarlyTargetPolicy {
 /**
  * What the target policy forbids before anything is dispatched, so the coordinator answers
  * PERMISSION_DENIED at once: an IP literal's address, and every port. A name is checked by the
- * agents, on the addresses they resolve it to in their region (DESIGN.md §4).
+ * agents, on the addresses they resolve it to in their region (docs/security.md).
  */
 export function checkTargetEarly(
   request: Pick<NormalizedRequest, "host" | "isIpLiteral" | "ports">,

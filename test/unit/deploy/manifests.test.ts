@@ -32,7 +32,7 @@ const read = (path: string): string => readFileSync(join(ROOT, path), "utf8");
 
 /** The long-running commands of the image and the settings each reads. */
 const SETTINGS_OF: Record<string, Settings> = { coordinator: COORDINATOR_SETTINGS, agent: AGENT_SETTINGS };
-/** The one-host stack's three regions (issue 5). */
+/** The one-host stack's three regions. */
 const COMPOSE_REGIONS = ["ap-south", "eu-west", "us-east"];
 /** Kubernetes: one overlay per region, each rendered by the top level. */
 const K8S_REGIONS = readdirSync(join(ROOT, "deploy/k8s/overlays")).sort();
