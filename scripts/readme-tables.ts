@@ -1,13 +1,14 @@
-// The README's generated tables: every configuration variable of both processes in one table, and
-// every metric. `npm run docs` writes them between their markers; test/unit/readme.test.ts fails
-// when the README and the code disagree, so neither can drift.
+// The documentation's generated tables: every configuration variable of both processes in one
+// table (docs/configuration.md), and every metric (docs/operations.md). `npm run docs` writes them
+// between their markers; test/unit/generated-docs.test.ts fails when a page and the code disagree,
+// so neither can drift.
 import { AGENT_SETTINGS } from "../agents/probe/main.js";
 import type { Setting, Settings } from "../lib/config.js";
 import { METRIC_DOCS } from "../lib/metrics.js";
 import { COORDINATOR_SETTINGS } from "../services/coordinator/main.js";
 
 export interface GeneratedSection {
-  /** `<!-- generated:NAME -->` … `<!-- /generated:NAME -->` in README.md. */
+  /** `<!-- generated:NAME (npm run docs) -->` … `<!-- /generated:NAME -->` in its page. */
   name: string;
   content: string;
 }
@@ -44,22 +45,29 @@ export function metricsTable(): string {
   return ["| metric | type | labels | meaning |", "|---|---|---|---|", ...rows].join("\n");
 }
 
-export function generatedSections(): GeneratedSection[] {
+/** A page of docs/ and the generated sections it holds. */
+export interface GeneratedPage {
+  /** Relative to the repository root. */
+  path: string;
+  sections: GeneratedSection[];
+}
+
+export function generatedPages(): GeneratedPage[] {
   return [
-    { name: "settings", content: settingsTable({ coordinator: COORDINATOR_SETTINGS, agent: AGENT_SETTINGS }) },
-    { name: "metrics", content: metricsTable() },
+    { path: "docs/configuration.md", sections: [{ name: "settings", content: settingsTable({ coordinator: COORDINATOR_SETTINGS, agent: AGENT_SETTINGS }) }] },
+    { path: "docs/operations.md", sections: [{ name: "metrics", content: metricsTable() }] },
   ];
 }
 
-/** The README with every generated section replaced; throws when a marker is missing. */
-export function renderReadme(readme: string, sections: readonly GeneratedSection[] = generatedSections()): string {
-  let out = readme;
-  for (const { name, content } of sections) {
+/** The page's text with each of its generated sections replaced; throws when a marker is missing. */
+export function renderPage(text: string, page: GeneratedPage): string {
+  let out = text;
+  for (const { name, content } of page.sections) {
     const begin = `<!-- generated:${name} (npm run docs) -->`;
     const end = `<!-- /generated:${name} -->`;
     const from = out.indexOf(begin);
     const to = out.indexOf(end);
-    if (from < 0 || to < from) throw new Error(`README.md has no "${begin}" … "${end}" section`);
+    if (from < 0 || to < from) throw new Error(`${page.path} has no "${begin}" … "${end}" section`);
     out = `${out.slice(0, from + begin.length)}\n${content}\n${out.slice(to)}`;
   }
   return out;
