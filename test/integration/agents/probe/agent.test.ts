@@ -329,7 +329,7 @@ function agentContract(name: string, makeBus: () => Promise<Bus>, sharedBus: boo
     it("a policy that denies the address: POLICY_DENIED, and no connection is made", async () => {
       const w = world();
       const fixture = track(await startSmtpFixture());
-      await w.agent({}, (address) => `${address} is off limits in this test`);
+      await w.agent({}, (address) => ({ kind: "range", reason: `${address} is off limits in this test` }));
       const call = new TaskCall(await w.connect(), makeTask({ port: fixture.port }));
       const final = await call.final();
       expect(final.result!.handshakes[0]).toMatchObject({ outcome: Outcome.OUTCOME_POLICY_DENIED, reason: expect.stringMatching(/off limits/) });
