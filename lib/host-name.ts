@@ -1,6 +1,6 @@
 // Host syntax shared by the CLI and the coordinator: a host name (IDN allowed), or an IP literal.
 // Pure: no DNS, no I/O. Whether an address may be connected to is the target policy's business
-// (agents/probe/target-policy.ts), not this module's.
+// (lib/policy/target-policy.ts), not this module's.
 import { isIP } from "node:net";
 import { domainToASCII } from "node:url";
 

@@ -12,7 +12,7 @@ import type { ResolvedOptions } from "./options.js";
 import { ResolveError, TargetResolver } from "./resolve.js";
 import { stoppedBeforeConnecting } from "./stopped-result.js";
 import { elapsedSince } from "./transcript.js";
-import { allowAll, type TargetPolicy } from "../../lib/policy/policy-types.js";
+import { allowAll, type PolicyDenial, type TargetPolicy } from "../../lib/policy/policy-types.js";
 
 export interface ProbeTarget {
   /** A host name, an IP literal, or with `mx` a mail domain. */
@@ -40,7 +40,7 @@ export interface ProbeContext extends HandshakeContext {
   /** DNS servers as "ip" or "ip:port"; empty means the system's. */
   dnsServers?: readonly string[];
   /** Asked before any name is resolved (the target, the mail domain, each MX exchanger); default policy.checkName. */
-  checkName?: (name: string) => string | undefined;
+  checkName?: (name: string) => PolicyDenial | undefined;
 }
 
 /**
@@ -69,7 +69,7 @@ export async function probeTarget(
     if (target.mx) {
       const domainDenied = checkName?.(target.host);
       if (domainDenied !== undefined) {
-        return { ...base, exchangers, handshakes: [nameDenial({ host: target.host }, target.port, domainDenied, options)], totalMs: elapsedSince(start) };
+        return { ...base, exchangers, handshakes: [nameDenial({ host: target.host }, target.port, domainDenied.reason, options)], totalMs: elapsedSince(start) };
       }
       context.onProgress?.({ host: target.host, address: "", port: target.port, phase: Phase.PHASE_RESOLVE });
       try {
@@ -85,7 +85,7 @@ export async function probeTarget(
     const perName = await Promise.all(
       names.map(async (name): Promise<HandshakeResult[]> => {
         const nameDenied = isIP(name.host) === 0 ? checkName?.(name.host) : undefined;
-        if (nameDenied !== undefined) return [nameDenial(name, target.port, nameDenied, options)];
+        if (nameDenied !== undefined) return [nameDenial(name, target.port, nameDenied.reason, options)];
         if (isIP(name.host) === 0) context.onProgress?.({ host: name.host, address: "", port: target.port, phase: Phase.PHASE_RESOLVE });
         let addresses: string[];
         try {
@@ -106,7 +106,7 @@ export async function probeTarget(
                 outcome: Outcome.OUTCOME_POLICY_DENIED,
                 phase: Phase.PHASE_POLICY,
                 failureSource: FailureSource.FAILURE_SOURCE_POLICY,
-                reason: `the target policy forbids ${address} port ${target.port}: ${denied}`,
+                reason: `the target policy forbids ${address} port ${target.port}: ${denied.reason}`,
               });
             }
             const handshake = (): Promise<HandshakeResult> =>
@@ -197,7 +197,7 @@ function checkConnected(policy: TargetPolicy, checked: string, port: number, rem
   if (remotePort !== port || (remote !== checked && canonicalIp(remote) !== canonicalIp(checked))) {
     return `the connection reached ${remote || "an unknown address"} port ${remotePort}, not the checked ${checked} port ${port}`;
   }
-  return policy(remote, remotePort);
+  return policy(remote, remotePort)?.reason;
 }
 
 /** One spelling per address ("::FFFF:127.0.0.1" and "::ffff:7f00:1" alike); only off the fast path. */

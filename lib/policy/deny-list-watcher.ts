@@ -1,4 +1,4 @@
-// Keeps the deny list (agents/probe/deny-list.ts) current without a restart: fs.watch on the
+// Keeps the deny list (./deny-list.ts) current without a restart: fs.watch on the
 // file's directory (editors and config management replace a file by renaming a new one over it,
 // which a watch on the file itself would miss), a periodic stat as the fallback where fs.watch
 // says nothing (network file systems, some container mounts), and SIGHUP when asked.

@@ -1,6 +1,5 @@
-// The operator's deny list: domains and addresses no probe may touch, whatever the
-// allowlist says. Parsing and matching are pure; reading and reloading the file is
-// agents/probe/deny-list-watcher.ts.
+// The operator's deny list: domains and addresses no probe may touch, whatever the allowlist
+// says. Parsing and matching are pure; reading and reloading the file is ./deny-list-watcher.ts.
 //
 // Format, one entry a line, `#` starts a comment (whole line or after the entry):
 //   example.com          the domain and every name under it (mx.example.com, a.b.example.com)
@@ -10,7 +9,7 @@
 // A name in Unicode is stored in its A-label form. Numeric look-alikes ("127.1", "0x7f.0.0.1")
 // are refused, as in requests: an entry must mean one thing.
 import { parseHostName } from "../host-name.js";
-import { InvalidCidrError, parseCidr, type Cidr, type ParsedAddress } from "./target-policy.js";
+import { familyOf, InvalidCidrError, networkOf, parseCidr, type Cidr, type IpAddress } from "./cidr.js";
 
 /** Bounds of one file: a deny list is an operator's list, not a feed. */
 export const MAX_DENY_LIST_BYTES = 4 * 1024 * 1024;
@@ -35,7 +34,7 @@ export interface DenyList {
   /** The entry that denies the name (the name itself or a parent domain), or undefined. */
   matchName(name: string): string | undefined;
   /** The entry whose range holds the address, or undefined. */
-  matchAddress(address: ParsedAddress): string | undefined;
+  matchAddress(address: IpAddress): string | undefined;
 }
 
 /** Throws DenyListError naming the first bad line. */
@@ -90,13 +89,15 @@ function parseRange(text: string, lineNo: number): Cidr {
 
 function compileDenyList(domains: string[], cidrs: Cidr[]): DenyList {
   const domainSet = new Set(domains);
-  // Grouped by (family, prefix): a lookup is one Set probe per prefix length in use.
-  const byPrefix = new Map<string, { family: 4 | 6; prefix: number; networks: Map<bigint, string> }>();
+  // Grouped by (family, prefix), each network keyed by its text: a lookup is one Map probe per
+  // prefix length in use, not a scan of up to MAX_DENY_LIST_ENTRIES ranges.
+  const byPrefix = new Map<string, { family: 4 | 6; prefix: number; networks: Map<string, string> }>();
   for (const cidr of cidrs) {
     const key = `${cidr.family}/${cidr.prefix}`;
     let group = byPrefix.get(key);
     if (group === undefined) byPrefix.set(key, (group = { family: cidr.family, prefix: cidr.prefix, networks: new Map() }));
-    if (!group.networks.has(cidr.network)) group.networks.set(cidr.network, cidr.text);
+    const network = cidr.network.toNormalizedString();
+    if (!group.networks.has(network)) group.networks.set(network, cidr.text);
   }
   const groups = [...byPrefix.values()];
   return {
@@ -113,11 +114,10 @@ function compileDenyList(domains: string[], cidrs: Cidr[]): DenyList {
       }
     },
     matchAddress(address) {
-      const bits = address.family === 4 ? 32 : 128;
+      const family = familyOf(address);
       for (const group of groups) {
-        if (group.family !== address.family) continue;
-        const shift = BigInt(bits - group.prefix);
-        const entry = group.networks.get((address.value >> shift) << shift);
+        if (group.family !== family) continue;
+        const entry = group.networks.get(networkOf(address, group.prefix).toNormalizedString());
         if (entry !== undefined) return entry;
       }
       return undefined;

@@ -1,5 +1,5 @@
 // The addresses of this machine's own interfaces, for the target policy's own-address rule
-// (agents/probe/target-policy.ts): a probe must not be a way to reach the agent itself (its
+// (./target-policy.ts): a probe must not be a way to reach the agent itself (its
 // metrics, a sidecar, a service bound to its pod address) under the cover of an allowlisted range.
 //
 // Read on demand, cached for a short time: an interface that appears (a container getting a new

@@ -2,36 +2,26 @@
 //
 // The agent applies it to every resolved address (agents/smtp/probe-target.ts connects to the
 // checked address itself, so a second DNS answer cannot slip past it); the coordinator applies it
-// early to IP literals. Addresses are matched as bigints against an ordered table, first match
+// early to IP literals. Addresses (./cidr.ts) are matched against an ordered table, first match
 // wins. node:net's BlockList would answer "denied or not" (it even matches IPv4-mapped forms
 // against IPv4 rules), but not which range matched, and a denial must say why.
-import { isIP } from "node:net";
-import type { TargetPolicy } from "./policy-types.js";
+import type { PolicyDenial, TargetPolicy } from "./policy-types.js";
 import type { DenyList } from "./deny-list.js";
+import {
+  bitsOf,
+  cidrContains,
+  embeddedIpv4,
+  formatAddress,
+  isIpv6,
+  isSameAddress,
+  parseAddress,
+  parseCidr,
+  type Cidr,
+  type IpAddress,
+} from "./cidr.js";
 import { isPort } from "../host-name.js";
 
 export const DEFAULT_ALLOWED_PORTS: readonly number[] = [25, 465, 587, 2525];
-/** In every denial the deny list causes, and in no other: callers tell the two apart by it. */
-export const DENY_LIST_MARK = "is on the operator's deny list";
-
-/** An IPv4 or IPv6 network. `network` has its host bits zero. */
-export interface Cidr {
-  family: 4 | 6;
-  network: bigint;
-  prefix: number;
-  /** As written in the table or configuration. */
-  text: string;
-}
-
-export class InvalidCidrError extends Error {
-  override readonly name = "InvalidCidrError";
-  constructor(
-    readonly input: string,
-    readonly problem: string,
-  ) {
-    super(`${JSON.stringify(input)} is not a CIDR range: ${problem}`);
-  }
-}
 
 /** A range denied unless allowlisted. `kind` reads in a sentence: "a loopback address". */
 export interface DeniedRange {
@@ -109,39 +99,6 @@ export const TARGET_POLICY_RANGES: readonly { cidr: string; denied: string; sour
   ...DENIED_IPV6_RANGES.slice(2).map((r) => ({ cidr: r.cidr, denied: r.kind, source: r.source })),
 ];
 
-/**
- * "10.0.0.0/8", "2001:db8::/32", or a bare address (a /32 or /128). Host bits must be zero: a
- * range written "10.1.2.3/8" allows more than its author probably meant, so it is refused with
- * the range it would be.
- */
-export function parseCidr(text: string): Cidr {
-  const trimmed = text.trim();
-  const slash = trimmed.indexOf("/");
-  const addressText = slash < 0 ? trimmed : trimmed.slice(0, slash);
-  const prefixText = slash < 0 ? undefined : trimmed.slice(slash + 1);
-  if (addressText.includes("%")) throw new InvalidCidrError(text, "a zone id has no place in a range");
-  const address = parseAddress(addressText);
-  if (address === undefined) throw new InvalidCidrError(text, `${JSON.stringify(addressText)} is not an IPv4 or IPv6 address`);
-  const bits = address.family === 4 ? 32 : 128;
-  let prefix = bits;
-  if (prefixText !== undefined) {
-    if (!/^\d{1,3}$/.test(prefixText) || Number(prefixText) > bits) {
-      throw new InvalidCidrError(text, `the prefix length must be a number from 0 to ${bits}`);
-    }
-    prefix = Number(prefixText);
-  }
-  const network = address.value & mask(prefix, bits);
-  if (network !== address.value) {
-    throw new InvalidCidrError(text, `host bits are set; the network is ${formatAddress(network, address.family)}/${prefix}`);
-  }
-  return { family: address.family, network, prefix, text: trimmed };
-}
-
-export function cidrContains(cidr: Cidr, address: ParsedAddress): boolean {
-  const bits = cidr.family === 4 ? 32 : 128;
-  return cidr.family === address.family && (address.value & mask(cidr.prefix, bits)) === cidr.network;
-}
-
 export interface TargetPolicyOptions {
   /** Ranges that are allowed even though the table denies them. */
   allowCidrs?: readonly string[];
@@ -153,27 +110,27 @@ export interface TargetPolicyOptions {
    */
   denyList?: () => DenyList;
   /**
-   * The addresses of this machine's interfaces (agents/probe/own-addresses.ts), asked at every
-   * check. See checkAddress for the rule.
+   * The addresses of this machine's interfaces (./own-addresses.ts), asked at every check. See
+   * checkAddress for the rule.
    */
   ownAddresses?: () => readonly string[];
 }
 
 /**
  * The policy as the engine hook (call it: `policy(address, port)`) with its parts. Each check
- * returns why not, or undefined when allowed.
+ * returns the denial, or undefined when allowed.
  */
 export interface TargetPolicyChecker extends TargetPolicy {
   check: TargetPolicy;
-  checkAddress(address: string): string | undefined;
+  checkAddress(address: string): PolicyDenial | undefined;
   /** A name the probe would resolve (the target, an MX exchanger): only the deny list judges names. */
-  checkName(name: string): string | undefined;
-  checkPort(port: number): string | undefined;
+  checkName(name: string): PolicyDenial | undefined;
+  checkPort(port: number): PolicyDenial | undefined;
   readonly allowCidrs: readonly Cidr[];
   readonly allowPorts: readonly number[];
 }
 
-/** Throws InvalidCidrError for a bad range and RangeError for a bad port list. */
+/** Throws InvalidCidrError (./cidr.ts) for a bad range and RangeError for a bad port list. */
 export function createTargetPolicy(options: TargetPolicyOptions = {}): TargetPolicyChecker {
   const allowCidrs = (options.allowCidrs ?? []).map(parseCidr);
   const allowPorts = [...(options.allowPorts ?? DEFAULT_ALLOWED_PORTS)];
@@ -183,9 +140,9 @@ export function createTargetPolicy(options: TargetPolicyOptions = {}): TargetPol
   }
   const allowedText = allowPorts.join(", ");
 
-  const isAllowlisted = (a: ParsedAddress): boolean => allowCidrs.some((cidr) => cidrContains(cidr, a));
-  const isExactlyAllowlisted = (a: ParsedAddress): boolean =>
-    allowCidrs.some((cidr) => cidr.family === a.family && cidr.prefix === (a.family === 4 ? 32 : 128) && cidr.network === a.value);
+  const isAllowlisted = (a: IpAddress): boolean => allowCidrs.some((cidr) => cidrContains(cidr, a));
+  const isExactlyAllowlisted = (a: IpAddress): boolean =>
+    allowCidrs.some((cidr) => cidr.prefix === bitsOf(a) && isSameAddress(cidr.network, a));
   const own = memoOwnAddresses(options.ownAddresses);
 
   /**
@@ -197,36 +154,37 @@ export function createTargetPolicy(options: TargetPolicyOptions = {}): TargetPol
    * addresses are left to the table (127.0.0.0/8 and ::1 are denied unless allowlisted), so that
    * test fixtures on 127.0.0.1 stay reachable with 127.0.0.0/8 allowlisted.
    */
-  const checkAddress = (address: string): string | undefined => {
+  const checkAddress = (address: string): PolicyDenial | undefined => {
     if (address.includes("%")) {
-      return `${address} has a zone id; scoped addresses are not allowed`;
+      return { kind: "zone_id", reason: `${address} has a zone id; scoped addresses are not allowed` };
     }
     const parsed = parseAddress(address);
-    if (parsed === undefined) return `${JSON.stringify(address)} is not an IP address`;
+    if (parsed === undefined) return { kind: "not_an_address", reason: `${JSON.stringify(address)} is not an IP address` };
     const embedded = findIpv4Embedding(parsed);
     const denyList = options.denyList?.();
     if (denyList !== undefined) {
       const entry = denyList.matchAddress(parsed);
-      if (entry !== undefined) return `${address} ${DENY_LIST_MARK} (${entry})`;
+      if (entry !== undefined) return onDenyList(address, entry);
       const inner = embedded === undefined ? undefined : denyList.matchAddress(embedded.ipv4);
-      if (inner !== undefined) {
-        return `${address} ${DENY_LIST_MARK} (it carries ${formatAddress(embedded!.ipv4.value, 4)}, in ${inner})`;
-      }
+      if (inner !== undefined) return onDenyList(address, `it carries ${formatAddress(embedded!.ipv4)}, in ${inner}`);
     }
     const ownHit = own(parsed) ?? (embedded === undefined ? undefined : own(embedded.ipv4));
     if (ownHit !== undefined && !isExactlyAllowlisted(ownHit.address)) {
-      const bits = ownHit.address.family === 4 ? 32 : 128;
-      return `${address} is an address of this agent's own interfaces (${ownHit.text}); only --allow-cidr ${ownHit.text}/${bits} allows it`;
+      return {
+        kind: "own_address",
+        reason: `${address} is an address of this agent's own interfaces (${ownHit.text}); only --allow-cidr ${ownHit.text}/${bitsOf(ownHit.address)} allows it`,
+      };
     }
     if (isAllowlisted(parsed) || (embedded !== undefined && isAllowlisted(embedded.ipv4))) return undefined;
-    return describeDenial(address, parsed, embedded);
+    const reason = describeRangeDenial(address, parsed, embedded);
+    return reason === undefined ? undefined : { kind: "range", reason };
   };
-  const checkName = (name: string): string | undefined => {
+  const checkName = (name: string): PolicyDenial | undefined => {
     const entry = options.denyList?.().matchName(name);
-    return entry === undefined ? undefined : `${name} ${DENY_LIST_MARK} (${entry})`;
+    return entry === undefined ? undefined : onDenyList(name, entry);
   };
-  const checkPort = (port: number): string | undefined =>
-    allowPorts.includes(port) ? undefined : `port ${port} is not allowed (allowed: ${allowedText})`;
+  const checkPort = (port: number): PolicyDenial | undefined =>
+    allowPorts.includes(port) ? undefined : { kind: "port", reason: `port ${port} is not allowed (allowed: ${allowedText})` };
   const check: TargetPolicy = (address, port) => checkAddress(address) ?? checkPort(port);
 
   return Object.assign((address: string, port: number) => check(address, port), {
@@ -239,91 +197,32 @@ export function createTargetPolicy(options: TargetPolicyOptions = {}): TargetPol
   });
 }
 
+function onDenyList(subject: string, detail: string): PolicyDenial {
+  return { kind: "deny_list", reason: `${subject} is on the operator's deny list (${detail})` };
+}
+
 /**
  * The own-address lookup, re-parsed only when the provider hands out a new array (it caches,
- * agents/probe/own-addresses.ts). Loopback addresses are left out: the table judges them.
+ * ./own-addresses.ts). Loopback addresses are left out: the table judges them.
  */
 function memoOwnAddresses(
   provider: (() => readonly string[]) | undefined,
-): (address: ParsedAddress) => { address: ParsedAddress; text: string } | undefined {
+): (address: IpAddress) => { address: IpAddress; text: string } | undefined {
   if (provider === undefined) return () => undefined;
   let source: readonly string[] | undefined;
-  let parsed: { address: ParsedAddress; text: string }[] = [];
+  let parsed: { address: IpAddress; text: string }[] = [];
   return (address) => {
     const current = provider();
     if (current !== source) {
       source = current;
       parsed = current.flatMap((text) => {
         const a = parseAddress(text.split("%")[0] ?? "");
-        if (a === undefined || isLoopback(a)) return [];
-        return [{ address: a, text: formatAddress(a.value, a.family) }];
+        if (a === undefined || a.range() === "loopback") return [];
+        return [{ address: a, text: formatAddress(a) }];
       });
     }
-    return parsed.find((own) => own.address.family === address.family && own.address.value === address.value);
+    return parsed.find((own) => isSameAddress(own.address, address));
   };
-}
-
-function isLoopback(address: ParsedAddress): boolean {
-  return address.family === 4 ? address.value >> 24n === 127n : address.value === 1n;
-}
-
-// ---- addresses as numbers ----
-
-export interface ParsedAddress {
-  family: 4 | 6;
-  value: bigint;
-}
-
-/** An IPv4 or IPv6 address (no zone id, no brackets) as a number, or undefined. */
-export function parseAddress(text: string): ParsedAddress | undefined {
-  const family = isIP(text);
-  if (family === 4) return { family: 4, value: parseIpv4(text) };
-  if (family === 6 && !text.includes("%")) return { family: 6, value: parseIpv6(text) };
-  return undefined;
-}
-
-function parseIpv4(text: string): bigint {
-  return text.split(".").reduce((value, octet) => (value << 8n) | BigInt(Number(octet)), 0n);
-}
-
-/** Only for text isIP() accepted as IPv6. */
-function parseIpv6(text: string): bigint {
-  let source = text;
-  const lastColon = source.lastIndexOf(":");
-  const tail = source.slice(lastColon + 1);
-  if (tail.includes(".")) {
-    // A dotted IPv4 tail (RFC 4291 §2.2, form 3) is the last two groups.
-    const v4 = parseIpv4(tail);
-    source = `${source.slice(0, lastColon + 1)}${(v4 >> 16n).toString(16)}:${(v4 & 0xffffn).toString(16)}`;
-  }
-  const [head = "", rest] = source.split("::");
-  const headGroups = head === "" ? [] : head.split(":");
-  const restGroups = rest === undefined || rest === "" ? [] : rest.split(":");
-  const zeros: string[] = Array.from({ length: 8 - headGroups.length - restGroups.length }, () => "0");
-  const groups = rest === undefined ? headGroups : [...headGroups, ...zeros, ...restGroups];
-  return groups.reduce((value, group) => (value << 16n) | BigInt(parseInt(group, 16)), 0n);
-}
-
-function mask(prefix: number, bits: number): bigint {
-  const all = (1n << BigInt(bits)) - 1n;
-  return (all << BigInt(bits - prefix)) & all;
-}
-
-function formatAddress(value: bigint, family: 4 | 6): string {
-  if (family === 4) {
-    return [24n, 16n, 8n, 0n].map((shift) => ((value >> shift) & 0xffn).toString()).join(".");
-  }
-  const groups = Array.from({ length: 8 }, (_, i) => ((value >> BigInt(112 - 16 * i)) & 0xffffn).toString(16));
-  // Compress the longest run of two or more zero groups (RFC 5952 §4.2).
-  let best = { start: -1, length: 1 };
-  for (let i = 0; i < 8; ) {
-    let j = i;
-    while (j < 8 && groups[j] === "0") j++;
-    if (j - i > best.length) best = { start: i, length: j - i };
-    i = j === i ? i + 1 : j;
-  }
-  if (best.start < 0) return groups.join(":");
-  return `${groups.slice(0, best.start).join(":")}::${groups.slice(best.start + best.length).join(":")}`;
 }
 
 // ---- the table, compiled ----
@@ -338,27 +237,26 @@ const BEFORE_EMBEDDINGS = IPV6_TABLE.slice(0, 2);
 
 interface Embedded {
   embedding: Ipv4EmbeddingRange;
-  ipv4: ParsedAddress;
+  ipv4: IpAddress;
 }
 
-function findIpv4Embedding(address: ParsedAddress): Embedded | undefined {
-  if (address.family !== 6 || BEFORE_EMBEDDINGS.some((entry) => cidrContains(entry.cidr, address))) return undefined;
+function findIpv4Embedding(address: IpAddress): Embedded | undefined {
+  if (!isIpv6(address) || BEFORE_EMBEDDINGS.some((entry) => cidrContains(entry.cidr, address))) return undefined;
   const match = EMBEDDINGS.find((entry) => cidrContains(entry.cidr, address));
   if (match === undefined) return undefined;
-  const ipv4 = (address.value >> BigInt(128 - 32 - match.embedding.ipv4Offset)) & 0xffffffffn;
-  return { embedding: match.embedding, ipv4: { family: 4, value: ipv4 } };
+  return { embedding: match.embedding, ipv4: embeddedIpv4(address, match.embedding.ipv4Offset) };
 }
 
-function describeDenial(text: string, address: ParsedAddress, embedded: Embedded | undefined): string | undefined {
+/** Why the range table denies the address, or undefined when no range holds it. */
+function describeRangeDenial(text: string, address: IpAddress, embedded: Embedded | undefined): string | undefined {
   if (embedded !== undefined) {
     const inner = IPV4_TABLE.find((entry) => cidrContains(entry.cidr, embedded.ipv4));
     if (inner === undefined) return undefined;
-    const ipv4Text = formatAddress(embedded.ipv4.value, 4);
     // "::ffff:10.0.0.1" shows its IPv4 address; "::ffff:a00:1" does not, so the reason names it.
-    const where = text.includes(".") ? inner.range.cidr : `${ipv4Text}, in ${inner.range.cidr}`;
+    const where = text.includes(".") ? inner.range.cidr : `${formatAddress(embedded.ipv4)}, in ${inner.range.cidr}`;
     return `${text} is ${article(embedded.embedding.form)} ${embedded.embedding.form} ${inner.range.kind} address (${where})`;
   }
-  const table = address.family === 4 ? IPV4_TABLE : IPV6_TABLE;
+  const table = address.kind() === "ipv4" ? IPV4_TABLE : IPV6_TABLE;
   const match = table.find((entry) => cidrContains(entry.cidr, address));
   if (match === undefined) return undefined;
   return `${text} is ${article(match.range.kind)} ${match.range.kind} address (${match.range.cidr})`;

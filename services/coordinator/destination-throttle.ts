@@ -15,7 +15,7 @@
 //   hold a slot for longer than its probe could have run.
 // - Bounds: waiters in total, keys in memory. Beyond either the request is denied: this is a
 //   safety limit, so it fails closed.
-import { parseAddress } from "../../lib/policy/target-policy.js";
+import { isIpv6, parseAddress } from "../../lib/policy/cidr.js";
 import { timerDelay } from "../../lib/timers.js";
 
 export interface ThrottleLimits {
@@ -74,17 +74,12 @@ export interface Destination {
 export function destinationOf(text: string): Destination | undefined {
   const parsed = parseAddress(text);
   if (!parsed) return undefined;
-  let { family, value } = parsed;
   // ::ffff:a.b.c.d (RFC 4291 §2.5.5.2) reaches the same host as a.b.c.d.
-  if (family === 6 && value >> 32n === 0xffffn) {
-    family = 4;
-    value &= 0xffffffffn;
+  const address = isIpv6(parsed) && parsed.isIPv4MappedAddress() ? parsed.toIPv4Address() : parsed;
+  if (!isIpv6(address)) {
+    return { address: address.toString(), network: `${address.octets.slice(0, 3).join(".")}.0/24` };
   }
-  if (family === 4) {
-    const octets = [24n, 16n, 8n, 0n].map((shift) => Number((value >> shift) & 0xffn));
-    return { address: octets.join("."), network: `${octets.slice(0, 3).join(".")}.0/24` };
-  }
-  const groups = Array.from({ length: 8 }, (_, i) => ((value >> BigInt(112 - 16 * i)) & 0xffffn).toString(16));
+  const groups = address.parts.map((part) => part.toString(16));
   return { address: groups.join(":"), network: `${groups.slice(0, 3).join(":")}::/48` };
 }
 

@@ -144,7 +144,7 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
     if (!validation.ok) throw refuse(caller, "invalid_argument", invalidArgument(validation.violations));
     const value = validation.value;
     const denied = checkTargetEarly(value, deps.policy);
-    if (denied) throw refuse(caller, denied.kind, permissionDenied(denied.reason, denied.field));
+    if (denied) throw refuse(caller, denied.kind === "deny_list" ? "deny_list" : "permission_denied", permissionDenied(denied.reason, denied.field));
     if (!deps.bus.isConnected()) throw refuse(caller, "unavailable", unavailable("the coordinator is not connected to NATS; try again shortly"));
 
     // Idempotency keys are the caller's: another caller's identical key is another probe, so one

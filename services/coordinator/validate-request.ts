@@ -13,7 +13,7 @@ import {
 } from "../../agents/smtp/options.js";
 import { REGION_TOKEN } from "../../lib/bus.js";
 import { isPort, MAX_HOST_NAME_LENGTH, parseHostName } from "../../lib/host-name.js";
-import { DENY_LIST_MARK } from "../../lib/policy/target-policy.js";
+import type { PolicyDenial } from "../../lib/policy/policy-types.js";
 
 export interface FieldViolation {
   /** The proto field path: "host", "ports[2]", "options.timeouts.connect_ms", "tls_modes[587]". */
@@ -133,33 +133,28 @@ export function validateProbeRequest(request: ProbeRequest, limits: RequestLimit
 
 /** The part of the target policy the coordinator can apply before resolution. */
 export interface EarlyTargetPolicy {
-  checkAddress(address: string): string | undefined;
-  checkPort(port: number): string | undefined;
+  checkAddress(address: string): PolicyDenial | undefined;
+  checkPort(port: number): PolicyDenial | undefined;
   /** The operator's deny list on a name; absent: names are the agents' business only. */
-  checkName?(name: string): string | undefined;
+  checkName?(name: string): PolicyDenial | undefined;
 }
 
 /**
  * What the target policy forbids before anything is dispatched, so the coordinator answers
  * PERMISSION_DENIED at once: an IP literal's address, and every port. A name is checked by the
- * agents, on the addresses they resolve it to in their region (docs/security.md).
+ * agents, on the addresses they resolve it to in their region (docs/security.md). The denial comes
+ * with the request field it concerns.
  */
 export function checkTargetEarly(
   request: Pick<NormalizedRequest, "host" | "isIpLiteral" | "ports">,
   policy: EarlyTargetPolicy,
-): { field: string; reason: string; /** The metrics label (requestsRejected). */ kind: "deny_list" | "permission_denied" } | undefined {
-  const kind = (reason: string): "deny_list" | "permission_denied" => (reason.includes(DENY_LIST_MARK) ? "deny_list" : "permission_denied");
-  if (request.isIpLiteral) {
-    const reason = policy.checkAddress(request.host);
-    if (reason !== undefined) return { field: "host", reason, kind: kind(reason) };
-  } else {
-    // The name as given; the agents check the names they meet on the way (MX exchangers) too.
-    const reason = policy.checkName?.(request.host);
-    if (reason !== undefined) return { field: "host", reason, kind: "deny_list" };
-  }
+): (PolicyDenial & { field: string }) | undefined {
+  // The name as given; the agents check the names they meet on the way (MX exchangers) too.
+  const hostDenial = request.isIpLiteral ? policy.checkAddress(request.host) : policy.checkName?.(request.host);
+  if (hostDenial !== undefined) return { field: "host", ...hostDenial };
   for (const [index, port] of request.ports.entries()) {
-    const reason = policy.checkPort(port);
-    if (reason !== undefined) return { field: `ports[${index}]`, reason, kind: "permission_denied" };
+    const portDenial = policy.checkPort(port);
+    if (portDenial !== undefined) return { field: `ports[${index}]`, ...portDenial };
   }
   return undefined;
 }

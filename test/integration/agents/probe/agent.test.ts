@@ -1,6 +1,6 @@
 // The agent over both buses: the in-process one (embedded mode) and a real nats-server. Targets
 // are smtp-server fixtures and scripted servers on 127.0.0.1, so the policy used here allows
-// loopback (the real policy is agents/probe/target-policy.ts, tested on its own).
+// loopback (the real policy is lib/policy/target-policy.ts, tested on its own).
 import { randomUUID } from "node:crypto";
 import { Writable } from "node:stream";
 import { pino } from "pino";
@@ -330,7 +330,7 @@ function agentContract(name: string, makeBus: () => Promise<Bus>, sharedBus: boo
     it("a policy that denies the address: POLICY_DENIED, and no connection is made", async () => {
       const w = world();
       const fixture = track(await startSmtpFixture());
-      await w.agent({}, (address) => `${address} is off limits in this test`);
+      await w.agent({}, (address) => ({ kind: "range", reason: `${address} is off limits in this test` }));
       const call = new TaskCall(await w.connect(), makeTask({ port: fixture.port }));
       const final = await call.final();
       expect(final.result!.handshakes[0]).toMatchObject({ outcome: Outcome.OUTCOME_POLICY_DENIED, reason: expect.stringMatching(/off limits/) });

@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseDenyList } from "../../../../lib/policy/deny-list.js";
 import { createTargetPolicy } from "../../../../lib/policy/target-policy.js";
+import type { TargetPolicy } from "../../../../lib/policy/policy-types.js";
 import { resolveOptions } from "../../../../agents/smtp/options.js";
 import { runHandshake } from "../../../../agents/smtp/handshake.js";
 import { probeTarget } from "../../../../agents/smtp/probe-target.js";
@@ -84,6 +85,24 @@ describe("the peer, checked once the TCP connection is up", () => {
       "policy_denied: closed right after connecting: 127.0.0.1 is a loopback address (127.0.0.0/8)",
       "closed",
     ]);
+  });
+
+  it("probeTarget passes the policy's reason through when the peer is denied after connecting", async () => {
+    // Allowed when checked, denied once connected: a deny list reloaded in between.
+    const asked: string[] = [];
+    const policy: TargetPolicy = (address) => {
+      asked.push(address);
+      return asked.length === 1 ? undefined : { kind: "deny_list", reason: `${address} is on the operator's deny list (127.0.0.1)` };
+    };
+    const result = await probeOnce(fixture.port, {}, { policy });
+    expect(asked).toEqual(["127.0.0.1", "127.0.0.1"]);
+    expect(result).toMatchObject({
+      outcome: Outcome.OUTCOME_POLICY_DENIED,
+      phase: Phase.PHASE_CONNECT,
+      failureSource: FailureSource.FAILURE_SOURCE_POLICY,
+      reason: "closed right after connecting: 127.0.0.1 is on the operator's deny list (127.0.0.1)",
+    });
+    expect(result.banner).toBeUndefined();
   });
 
   it("probeTarget passes the policy: a peer that is allowed goes on", async () => {

@@ -92,7 +92,7 @@ describe("resolution through a DNS server the test started", () => {
       dnsServers: [dns.server],
       policy: (address) => {
         seen.push(address);
-        return "loopback is not allowed";
+        return { kind: "range", reason: "loopback is not allowed" };
       },
     });
     expect(seen).toEqual(["127.0.0.1"]);

@@ -3,7 +3,8 @@
 import { describe, expect, it } from "vitest";
 import { DenyListError, EMPTY_DENY_LIST, MAX_DENY_LIST_BYTES, MAX_DENY_LIST_ENTRIES, parseDenyList } from "../../../../lib/policy/deny-list.js";
 import { createOwnAddresses } from "../../../../lib/policy/own-addresses.js";
-import { createTargetPolicy, DENY_LIST_MARK, parseAddress } from "../../../../lib/policy/target-policy.js";
+import { parseAddress } from "../../../../lib/policy/cidr.js";
+import { createTargetPolicy } from "../../../../lib/policy/target-policy.js";
 import { checkTargetEarly } from "../../../../services/coordinator/validate-request.js";
 
 const LIST = `
@@ -90,38 +91,41 @@ describe("the target policy with a deny list", () => {
   const policy = createTargetPolicy({ allowCidrs: ["192.0.2.0/24", "198.51.100.0/24"], denyList: () => current });
 
   it("denies what the list holds, before the allowlist (deny wins)", () => {
-    expect(policy("192.0.2.7", 25)).toBe(`192.0.2.7 ${DENY_LIST_MARK} (192.0.2.7)`);
-    expect(policy("198.51.100.9", 25)).toBe("198.51.100.9 is on the operator's deny list (198.51.100.0/24)");
+    expect(policy("192.0.2.7", 25)).toEqual({ kind: "deny_list", reason: "192.0.2.7 is on the operator's deny list (192.0.2.7)" });
+    expect(policy("198.51.100.9", 25)).toEqual({ kind: "deny_list", reason: "198.51.100.9 is on the operator's deny list (198.51.100.0/24)" });
     expect(policy("192.0.2.8", 25)).toBeUndefined();
     expect(policy("45.67.89.10", 25)).toBeUndefined();
   });
 
   it("judges IPv6 forms by the IPv4 address they carry", () => {
-    expect(policy("::ffff:192.0.2.7", 25)).toBe("::ffff:192.0.2.7 is on the operator's deny list (it carries 192.0.2.7, in 192.0.2.7)");
-    expect(policy("64:ff9b::c000:207", 25)).toContain(DENY_LIST_MARK);
-    expect(policy("2002:c000:207::1", 25)).toContain(DENY_LIST_MARK);
+    expect(policy("::ffff:192.0.2.7", 25)).toEqual({
+      kind: "deny_list",
+      reason: "::ffff:192.0.2.7 is on the operator's deny list (it carries 192.0.2.7, in 192.0.2.7)",
+    });
+    expect(policy("64:ff9b::c000:207", 25)).toMatchObject({ kind: "deny_list", reason: expect.stringContaining("is on the operator's deny list") });
+    expect(policy("2002:c000:207::1", 25)).toMatchObject({ kind: "deny_list", reason: expect.stringContaining("is on the operator's deny list") });
   });
 
   it("judges names: the name and every parent domain", () => {
-    expect(policy.checkName("mx.example.com")).toBe("mx.example.com is on the operator's deny list (example.com)");
+    expect(policy.checkName("mx.example.com")).toEqual({ kind: "deny_list", reason: "mx.example.com is on the operator's deny list (example.com)" });
     expect(policy.checkName("example.net")).toBeUndefined();
   });
 
   it("follows the list as it is replaced", () => {
     current = parseDenyList("example.net\n");
-    expect(policy.checkName("example.net")).toContain(DENY_LIST_MARK);
+    expect(policy.checkName("example.net")).toMatchObject({ kind: "deny_list", reason: expect.stringContaining("is on the operator's deny list") });
     expect(policy("192.0.2.7", 25)).toBeUndefined();
     current = parseDenyList(LIST);
   });
 
-  it("is applied early by the coordinator: the host field, kind deny_list", () => {
+  it("is applied early by the coordinator: the host field, kind deny_list (any other denial has its own kind)", () => {
     expect(checkTargetEarly({ host: "mx.example.com.", isIpLiteral: false, ports: [25] }, policy)).toEqual({
       field: "host",
       reason: "mx.example.com. is on the operator's deny list (example.com)",
       kind: "deny_list",
     });
     expect(checkTargetEarly({ host: "192.0.2.7", isIpLiteral: true, ports: [25] }, policy)).toMatchObject({ field: "host", kind: "deny_list" });
-    expect(checkTargetEarly({ host: "127.0.0.1", isIpLiteral: true, ports: [25] }, policy)).toMatchObject({ field: "host", kind: "permission_denied" });
+    expect(checkTargetEarly({ host: "127.0.0.1", isIpLiteral: true, ports: [25] }, policy)).toMatchObject({ field: "host", kind: "range" });
     expect(checkTargetEarly({ host: "mx.example.org", isIpLiteral: false, ports: [25] }, policy)).toBeUndefined();
   });
 });
@@ -131,17 +135,18 @@ describe("the own-address rule", () => {
   const policy = (allowCidrs: string[]) => createTargetPolicy({ allowCidrs, ownAddresses: () => own });
 
   it("denies an own non-loopback address although an allowlisted range holds it", () => {
-    expect(policy(["198.18.0.0/15"])("198.18.7.2", 25)).toBe(
-      "198.18.7.2 is an address of this agent's own interfaces (198.18.7.2); only --allow-cidr 198.18.7.2/32 allows it",
-    );
+    expect(policy(["198.18.0.0/15"])("198.18.7.2", 25)).toEqual({
+      kind: "own_address",
+      reason: "198.18.7.2 is an address of this agent's own interfaces (198.18.7.2); only --allow-cidr 198.18.7.2/32 allows it",
+    });
     expect(policy(["198.18.0.0/15"])("198.18.7.3", 25)).toBeUndefined();
-    expect(policy(["2001:db8::/32"])("2001:DB8:1:0::7", 25)).toContain("own interfaces (2001:db8:1::7); only --allow-cidr 2001:db8:1::7/128");
-    expect(policy(["fe80::/10"])("fe80::1", 25)).toContain("own interfaces");
+    expect(policy(["2001:db8::/32"])("2001:DB8:1:0::7", 25)?.reason).toContain("own interfaces (2001:db8:1::7); only --allow-cidr 2001:db8:1::7/128");
+    expect(policy(["fe80::/10"])("fe80::1", 25)).toMatchObject({ kind: "own_address", reason: expect.stringContaining("own interfaces") });
   });
 
   it("also in an IPv4-mapped or NAT64 spelling", () => {
-    expect(policy(["198.18.0.0/15"])("::ffff:198.18.7.2", 25)).toContain("own interfaces (198.18.7.2)");
-    expect(policy(["198.18.0.0/15"])("64:ff9b::c612:702", 25)).toContain("own interfaces (198.18.7.2)");
+    expect(policy(["198.18.0.0/15"])("::ffff:198.18.7.2", 25)?.reason).toContain("own interfaces (198.18.7.2)");
+    expect(policy(["198.18.0.0/15"])("64:ff9b::c612:702", 25)).toMatchObject({ kind: "own_address", reason: expect.stringContaining("own interfaces (198.18.7.2)") });
   });
 
   it("allows it when the allowlist names exactly that address", () => {
@@ -151,7 +156,7 @@ describe("the own-address rule", () => {
   });
 
   it("leaves loopback to the table: denied unless allowlisted", () => {
-    expect(policy([])("127.0.0.1", 25)).toContain("a loopback address");
+    expect(policy([])("127.0.0.1", 25)).toMatchObject({ kind: "range", reason: expect.stringContaining("a loopback address") });
     expect(policy(["127.0.0.0/8"])("127.0.0.1", 25)).toBeUndefined();
     expect(policy(["::1"])("::1", 25)).toBeUndefined();
   });
@@ -166,7 +171,7 @@ describe("the own-address rule", () => {
     now = 500;
     expect(p("198.18.9.9", 25)).toBeUndefined();
     now = 1001;
-    expect(p("198.18.9.9", 25)).toContain("own interfaces");
+    expect(p("198.18.9.9", 25)).toMatchObject({ kind: "own_address", reason: expect.stringContaining("own interfaces") });
     const first = provider();
     now = 2002;
     expect(provider()).toBe(first); // unchanged set: the same array, the policy does not re-parse

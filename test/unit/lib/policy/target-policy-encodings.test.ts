@@ -3,13 +3,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ProbeRequest } from "../../../../gen/smtpprobe/v1/probe_service.js";
-import {
-  createTargetPolicy,
-  DENIED_IPV4_RANGES,
-  DENIED_IPV6_RANGES,
-  IPV4_EMBEDDING_RANGES,
-  parseCidr,
-} from "../../../../lib/policy/target-policy.js";
+import { parseCidr, type IpAddress } from "../../../../lib/policy/cidr.js";
+import { createTargetPolicy, DENIED_IPV4_RANGES, DENIED_IPV6_RANGES, IPV4_EMBEDDING_RANGES } from "../../../../lib/policy/target-policy.js";
 import { checkTargetEarly, validateProbeRequest } from "../../../../services/coordinator/validate-request.js";
 
 const policy = createTargetPolicy();
@@ -21,7 +16,10 @@ function judge(host: string): Verdict {
   const validated = validateProbeRequest(ProbeRequest.fromPartial({ host, ports: [25] }));
   if (!validated.ok) return { kind: "refused", why: validated.violations.map((v) => `${v.field}: ${v.description}`).join("; ") };
   const denied = checkTargetEarly(validated.value, policy);
-  return denied ? { kind: "denied", why: denied.reason } : { kind: "allowed" };
+  if (denied === undefined) return { kind: "allowed" };
+  // No deny list, no own addresses, port 25 allowed: only the range table can deny here.
+  expect(denied.kind).toBe("range");
+  return { kind: "denied", why: denied.reason };
 }
 
 // ---- spellings of an IPv4 address (v: 0 .. 2^32-1) ----
@@ -61,9 +59,12 @@ const NUMERIC_FORMS: Record<string, (v: number) => string> = {
   "final dot": (v) => `${octets(v).join(".")}.`,
 };
 
+/** An address as a number, for arithmetic on range bounds. */
+const valueOf = (address: IpAddress): bigint => address.toByteArray().reduce((value, byte) => (value << 8n) | BigInt(byte), 0n);
+
 const V4_RANGES = DENIED_IPV4_RANGES.map((range) => {
   const cidr = parseCidr(range.cidr);
-  const first = Number(cidr.network);
+  const first = Number(valueOf(cidr.network));
   return { ...range, first, last: first + 2 ** (32 - cidr.prefix) - 1 };
 });
 
@@ -114,9 +115,10 @@ const V6_FORMS: Record<string, (value: bigint) => string> = {
 
 const V6_RANGES = DENIED_IPV6_RANGES.map((range) => {
   const cidr = parseCidr(range.cidr);
-  return { ...range, first: cidr.network, last: cidr.network + (1n << BigInt(128 - cidr.prefix)) - 1n };
+  const first = valueOf(cidr.network);
+  return { ...range, first, last: first + (1n << BigInt(128 - cidr.prefix)) - 1n };
 });
-const EMBEDDINGS = IPV4_EMBEDDING_RANGES.map((e) => parseCidr(e.cidr));
+const EMBEDDINGS = IPV4_EMBEDDING_RANGES.map((e) => parseCidr(e.cidr)).map((c) => ({ prefix: c.prefix, network: valueOf(c.network) }));
 /** Inside an IPv4-carrying range an address is judged by its IPv4 address: tested above. */
 const carriesIpv4 = (value: bigint): boolean =>
   value > 1n && EMBEDDINGS.some((c) => (value >> BigInt(128 - c.prefix)) << BigInt(128 - c.prefix) === c.network);

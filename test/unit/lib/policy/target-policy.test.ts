@@ -8,13 +8,12 @@ import {
   DEFAULT_ALLOWED_PORTS,
   DENIED_IPV4_RANGES,
   DENIED_IPV6_RANGES,
-  InvalidCidrError,
   IPV4_EMBEDDING_RANGES,
-  parseAddress,
-  parseCidr,
   TARGET_POLICY_RANGES,
 } from "../../../../lib/policy/target-policy.js";
-import type { TargetPolicy } from "../../../../lib/policy/policy-types.js";
+import { InvalidCidrError, parseCidr } from "../../../../lib/policy/cidr.js";
+import { parseDenyList } from "../../../../lib/policy/deny-list.js";
+import type { PolicyDenial, TargetPolicy } from "../../../../lib/policy/policy-types.js";
 
 const policy = createTargetPolicy();
 
@@ -59,7 +58,8 @@ describe("the default target policy, by range", () => {
     ["8000::/1 (not global unicast)", "8000::1", "a reserved address (8000::/1)", "2c0f::1"],
     ["64:ff9b:1::/48 (local-use NAT64)", "64:ff9b:1::a00:1", "a reserved address (::/3)", "64:ff9b::808:808"],
   ])("%s: denies %s, allows %s", (_range, denied, reason, allowed) => {
-    expect(policy(denied, 25)).toContain(reason);
+    expect(policy(denied, 25)?.reason).toContain(reason);
+    expect(policy(denied, 25)?.kind).toBe("range");
     expect(policy(allowed, 25)).toBeUndefined();
   });
 });
@@ -83,7 +83,8 @@ describe("IPv6 forms that carry an IPv4 address are judged by it", () => {
     ["2002:7f00:1::", "a 6to4 loopback address (127.0.0.1, in 127.0.0.0/8)"],
     ["2002:c0a8:101::1", "a 6to4 private address (192.168.1.1, in 192.168.0.0/16)"],
   ])("denies %s", (address, reason) => {
-    expect(policy(address, 25)).toContain(reason);
+    expect(policy(address, 25)?.reason).toContain(reason);
+    expect(policy(address, 25)?.kind).toBe("range");
   });
 
   it.each(["::ffff:45.67.89.10", "::ffff:2d43:590a", "64:ff9b::45.67.89.10", "64:ff9b::102:304", "2002:2d43:590a::1", "::45.67.89.10"])(
@@ -96,15 +97,16 @@ describe("IPv6 forms that carry an IPv4 address are judged by it", () => {
 
 describe("addresses that are no addresses", () => {
   it.each([
-    ["fe80::1%eth0", "fe80::1%eth0 has a zone id; scoped addresses are not allowed"],
-    ["2a10:1234::1%1", "has a zone id"],
-    ["", '"" is not an IP address'],
-    ["mx.example.com", '"mx.example.com" is not an IP address'],
-    ["[2001:db8::1]", "is not an IP address"],
-    ["127.1", "is not an IP address"],
-    ["010.0.0.1", "is not an IP address"],
-  ])("refuses %j", (address, reason) => {
-    expect(policy(address, 25)).toContain(reason);
+    ["fe80::1%eth0", "fe80::1%eth0 has a zone id; scoped addresses are not allowed", "zone_id"],
+    ["2a10:1234::1%1", "has a zone id", "zone_id"],
+    ["", '"" is not an IP address', "not_an_address"],
+    ["mx.example.com", '"mx.example.com" is not an IP address', "not_an_address"],
+    ["[2001:db8::1]", "is not an IP address", "not_an_address"],
+    ["127.1", "is not an IP address", "not_an_address"],
+    ["010.0.0.1", "is not an IP address", "not_an_address"],
+  ])("refuses %j", (address, reason, kind) => {
+    expect(policy(address, 25)?.reason).toContain(reason);
+    expect(policy(address, 25)?.kind).toBe(kind);
   });
 });
 
@@ -115,17 +117,17 @@ describe("ports", () => {
   });
 
   it.each([22, 80, 443, 0, 65535, 2526])("denies port %i, naming it and the allowed set", (port) => {
-    expect(policy("45.67.89.10", port)).toBe(`port ${port} is not allowed (allowed: 25, 465, 587, 2525)`);
+    expect(policy("45.67.89.10", port)).toEqual({ kind: "port", reason: `port ${port} is not allowed (allowed: 25, 465, 587, 2525)` });
   });
 
   it("takes a configured set", () => {
     const custom = createTargetPolicy({ allowPorts: [25, 1025] });
     expect(custom("45.67.89.10", 1025)).toBeUndefined();
-    expect(custom("45.67.89.10", 587)).toBe("port 587 is not allowed (allowed: 25, 1025)");
+    expect(custom("45.67.89.10", 587)).toEqual({ kind: "port", reason: "port 587 is not allowed (allowed: 25, 1025)" });
   });
 
   it("names the address before the port when both are denied", () => {
-    expect(policy("127.0.0.1", 80)).toContain("loopback");
+    expect(policy("127.0.0.1", 80)).toMatchObject({ kind: "range", reason: expect.stringContaining("loopback") });
   });
 
   it.each([[[]], [[0]], [[70000]], [[25.5]]])("refuses the port list %j", (allowPorts) => {
@@ -139,34 +141,34 @@ describe("the allowlist", () => {
     expect(lab("198.18.1.2", 25)).toBeUndefined();
     expect(lab("198.19.255.254", 587)).toBeUndefined();
     expect(lab("::ffff:198.18.1.2", 25)).toBeUndefined();
-    expect(lab("127.0.0.1", 25)).toContain("loopback");
-    expect(lab("10.0.0.1", 25)).toContain("private");
-    expect(policy("198.18.1.2", 25)).toBe("198.18.1.2 is a benchmarking address (198.18.0.0/15)");
+    expect(lab("127.0.0.1", 25)?.reason).toContain("loopback");
+    expect(lab("10.0.0.1", 25)?.reason).toContain("private");
+    expect(policy("198.18.1.2", 25)).toEqual({ kind: "range", reason: "198.18.1.2 is a benchmarking address (198.18.0.0/15)" });
   });
 
   it("does not widen the ports", () => {
     const lab = createTargetPolicy({ allowCidrs: ["198.18.0.0/15"] });
-    expect(lab("198.18.1.2", 80)).toBe("port 80 is not allowed (allowed: 25, 465, 587, 2525)");
+    expect(lab("198.18.1.2", 80)).toEqual({ kind: "port", reason: "port 80 is not allowed (allowed: 25, 465, 587, 2525)" });
   });
 
   it("permits an IPv4-mapped or NAT64 form when its IPv4 address is allowlisted", () => {
     const lab = createTargetPolicy({ allowCidrs: ["10.0.0.0/8"] });
     expect(lab("::ffff:10.0.0.1", 25)).toBeUndefined();
     expect(lab("64:ff9b::a00:1", 25)).toBeUndefined();
-    expect(lab("::ffff:127.0.0.1", 25)).toContain("loopback");
+    expect(lab("::ffff:127.0.0.1", 25)?.reason).toContain("loopback");
   });
 
   it("takes IPv6 ranges and single addresses", () => {
     const lab = createTargetPolicy({ allowCidrs: ["fd00::/8", "::1", "127.0.0.1"] });
     expect(lab("fd00::25", 25)).toBeUndefined();
-    expect(lab("fc00::25", 25)).toContain("private");
+    expect(lab("fc00::25", 25)?.reason).toContain("private");
     expect(lab("::1", 25)).toBeUndefined();
     expect(lab("127.0.0.1", 25)).toBeUndefined();
-    expect(lab("127.0.0.2", 25)).toContain("loopback");
+    expect(lab("127.0.0.2", 25)?.reason).toContain("loopback");
   });
 
   it("never lets a zone id through", () => {
-    expect(createTargetPolicy({ allowCidrs: ["fe80::/10"] })("fe80::1%eth0", 25)).toContain("zone id");
+    expect(createTargetPolicy({ allowCidrs: ["fe80::/10"] })("fe80::1%eth0", 25)).toMatchObject({ kind: "zone_id", reason: expect.stringContaining("zone id") });
   });
 
   it("refuses a bad range at construction", () => {
@@ -177,58 +179,46 @@ describe("the allowlist", () => {
 describe("the policy as the engine hook", () => {
   it("is a TargetPolicy, and check() is the same function", () => {
     const hook: TargetPolicy = policy;
-    expect(hook("127.0.0.1", 25)).toBe(policy.check("127.0.0.1", 25));
+    expect(hook("127.0.0.1", 25)).toEqual(policy.check("127.0.0.1", 25));
     expect(policy.checkAddress("45.67.89.10")).toBeUndefined();
-    expect(policy.checkPort(80)).toContain("port 80");
+    expect(policy.checkPort(80)).toMatchObject({ kind: "port", reason: expect.stringContaining("port 80") });
   });
 });
 
-describe("parseCidr", () => {
-  it.each([
-    ["10.0.0.0/8", 4, 8],
-    [" 192.168.0.0/16 ", 4, 16],
-    ["0.0.0.0/0", 4, 0],
-    ["203.0.113.7", 4, 32],
-    ["2001:db8::/32", 6, 32],
-    ["::/0", 6, 0],
-    ["::ffff:0:0/96", 6, 96],
-    ["fe80::1", 6, 128],
-  ])("%j", (text, family, prefix) => {
-    expect(parseCidr(text)).toMatchObject({ family, prefix, text: text.trim() });
+describe("every kind of denial (table)", () => {
+  // One policy where every rule can fire: a lab range allowlisted, a deny list, an own address.
+  const full = createTargetPolicy({
+    allowCidrs: ["198.18.0.0/15"],
+    denyList: () => parseDenyList("blocked.example\n198.18.5.0/24\n"),
+    ownAddresses: () => ["198.18.7.2"],
   });
-
-  it.each([
-    ["10.1.2.3/8", '"10.1.2.3/8" is not a CIDR range: host bits are set; the network is 10.0.0.0/8'],
-    ["2001:db8::1/32", "host bits are set; the network is 2001:db8::/32"],
-    ["fe80::1:2:3:4/64", "host bits are set; the network is fe80::/64"],
-    ["10.0.0.0/33", "the prefix length must be a number from 0 to 32"],
-    ["::/129", "the prefix length must be a number from 0 to 128"],
-    ["10.0.0.0/", "the prefix length must be a number"],
-    ["10.0.0.0/-1", "the prefix length must be a number"],
-    ["10.0.0.0/8/8", "the prefix length must be a number"],
-    ["10.0.0/8", '"10.0.0" is not an IPv4 or IPv6 address'],
-    ["example.com/8", "is not an IPv4 or IPv6 address"],
-    ["", "is not an IPv4 or IPv6 address"],
-    ["fe80::%eth0/64", "a zone id has no place in a range"],
-  ])("refuses %j", (text, message) => {
-    expect(() => parseCidr(text)).toThrow(InvalidCidrError);
-    expect(() => parseCidr(text)).toThrow(message);
-  });
-});
-
-describe("parseAddress", () => {
-  it.each([
-    ["0.0.0.0", 0n],
-    ["255.255.255.255", 0xffffffffn],
-    ["::", 0n],
-    ["::1", 1n],
-    ["1::", 1n << 112n],
-    ["::ffff:127.0.0.1", 0xffff7f000001n],
-    ["1:2:3:4:5:6:7:8", 0x00010002000300040005000600070008n],
-    ["1:2:3:4:5:6:1.2.3.4", 0x00010002000300040005000601020304n],
-    ["ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", (1n << 128n) - 1n],
-  ])("%s", (text, value) => {
-    expect(parseAddress(text)?.value).toBe(value);
+  it.each<[string, PolicyDenial | undefined, () => PolicyDenial | undefined]>([
+    ["a text that is no address", { kind: "not_an_address", reason: '"127.1" is not an IP address' }, () => full("127.1", 25)],
+    ["a zone id", { kind: "zone_id", reason: "fe80::1%eth0 has a zone id; scoped addresses are not allowed" }, () => full("fe80::1%eth0", 25)],
+    ["an address on the deny list", { kind: "deny_list", reason: "198.18.5.9 is on the operator's deny list (198.18.5.0/24)" }, () => full("198.18.5.9", 25)],
+    [
+      "the IPv4 address an IPv6 form carries, on the deny list",
+      { kind: "deny_list", reason: "::ffff:c612:509 is on the operator's deny list (it carries 198.18.5.9, in 198.18.5.0/24)" },
+      () => full("::ffff:c612:509", 25),
+    ],
+    ["a name on the deny list", { kind: "deny_list", reason: "mx.blocked.example is on the operator's deny list (blocked.example)" }, () => full.checkName("mx.blocked.example")],
+    [
+      "an own address",
+      { kind: "own_address", reason: "198.18.7.2 is an address of this agent's own interfaces (198.18.7.2); only --allow-cidr 198.18.7.2/32 allows it" },
+      () => full("198.18.7.2", 25),
+    ],
+    ["a range of the table", { kind: "range", reason: "10.0.0.1 is a private address (10.0.0.0/8)" }, () => full("10.0.0.1", 25)],
+    [
+      "a range of the table, in an IPv6 form",
+      { kind: "range", reason: "64:ff9b::a00:1 is a NAT64 private address (10.0.0.1, in 10.0.0.0/8)" },
+      () => full("64:ff9b::a00:1", 25),
+    ],
+    ["a port", { kind: "port", reason: "port 80 is not allowed (allowed: 25, 465, 587, 2525)" }, () => full("198.18.1.2", 80)],
+    ["a port, asked alone", { kind: "port", reason: "port 80 is not allowed (allowed: 25, 465, 587, 2525)" }, () => full.checkPort(80)],
+    ["nothing: an allowlisted address on an allowed port", undefined, () => full("198.18.1.2", 25)],
+    ["nothing: a name off the deny list", undefined, () => full.checkName("mx.example.org")],
+  ])("%s", (_case, expected, denial) => {
+    expect(denial()).toEqual(expected);
   });
 });
 

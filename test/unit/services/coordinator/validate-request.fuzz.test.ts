@@ -38,6 +38,7 @@ describe("validateProbeRequest + checkTargetEarly (property)", () => {
         const denied = checkTargetEarly(value, policy);
         if (denied) {
           expect(denied.field).toMatch(/^(host|ports\[\d+\])$/);
+          expect(denied.kind).toBe(denied.field === "host" ? "range" : "port");
           expect(denied.reason.length).toBeGreaterThan(0);
         }
         // What is accepted encodes and decodes to itself (it is stored in the report).

@@ -220,6 +220,7 @@ describe("checkTargetEarly", () => {
   ])("denies the IP literal %s", (host, reason) => {
     const denial = early(host);
     expect(denial?.field).toBe("host");
+    expect(denial?.kind).toBe("range");
     expect(denial?.reason).toContain(reason);
   });
 
@@ -234,8 +235,8 @@ describe("checkTargetEarly", () => {
   });
 
   it("denies a port outside the policy, for names and addresses alike", () => {
-    expect(early("mx.example.com", [25, 80])).toEqual({ field: "ports[1]", reason: "port 80 is not allowed (allowed: 25, 465, 587, 2525)", kind: "permission_denied" });
-    expect(early("45.67.89.10", [8025])).toEqual({ field: "ports[0]", reason: "port 8025 is not allowed (allowed: 25, 465, 587, 2525)", kind: "permission_denied" });
+    expect(early("mx.example.com", [25, 80])).toEqual({ field: "ports[1]", reason: "port 80 is not allowed (allowed: 25, 465, 587, 2525)", kind: "port" });
+    expect(early("45.67.89.10", [8025])).toEqual({ field: "ports[0]", reason: "port 8025 is not allowed (allowed: 25, 465, 587, 2525)", kind: "port" });
   });
 
   it("follows the allowlist", () => {
