@@ -288,10 +288,9 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
           probeId,
           host: value.host,
           mx: value.mx,
-          ports: value.ports,
+          // Each port's options carry the TLS mode validation decided; they go to the agents as they are.
+          targets: value.targets,
           regions,
-          options: value.options,
-          tlsModes: new Map(Object.entries(value.tlsModes).map(([port, mode]) => [Number(port), mode])),
           deadlineAt,
           heartbeatMs: deps.limits.heartbeatMs,
           traceparent: traced.traceparent,
