@@ -24,22 +24,29 @@ import { BUS_HEADERS, SUBJECTS, checkToken, type Bus, type BusSubscription, type
 import type { Logger } from "../../lib/logger.js";
 import { timerDelay } from "../../lib/timers.js";
 import { enumLabel, metrics, type DroppedMessageReason } from "../../lib/metrics.js";
-import { Phase, type ProbeOptions, type TargetResult, type TlsMode } from "../../gen/smtpprobe/v1/handshake.js";
+import { Phase, TlsMode, type ProbeOptions, type TargetResult } from "../../gen/smtpprobe/v1/handshake.js";
 import { TaskStatus, type AgentInfo, type EgressCheck, type TaskProgress, type TaskReport } from "../../gen/smtpprobe/v1/probe_service.js";
 import { CancelTask, Task, type AgentMessage } from "../../gen/smtpprobe/agent/v1/agent.js";
 import { AGENT_MESSAGE_LIMITS, agentErrorText, checkAgentId, checkTargetResult, checkTaskProgress, decodeAgentMessage } from "./validate-agent-message.js";
 import { isPort } from "../../lib/host-name.js";
 
-/** What to dispatch: the request as accepted, with the regions picked and the TLS mode of each port. */
+/**
+ * One port of the probe and the options its tasks carry, exactly as they go to the agents: the
+ * TLS mode in them is final (validate-request.ts decides it), so no agent has to pick one.
+ */
+export interface PlanTarget {
+  port: number;
+  options: ProbeOptions;
+}
+
+/** What to dispatch: the request as accepted, with the regions picked. */
 export interface ProbePlan {
   probeId: string;
   host: string;
   mx: boolean;
-  ports: number[];
+  /** Each port once, in the order its reports come. */
+  targets: readonly PlanTarget[];
   regions: string[];
-  options: ProbeOptions;
-  /** Per port, already resolved; a port missing here gets `options.tlsMode`. */
-  tlsModes: Map<number, TlsMode>;
   /** The caller's deadline, `Date.now()` milliseconds: every task has ended by then. */
   deadlineAt: number;
   /** How often agents send a heartbeat; default 1000 ms. */
@@ -97,7 +104,7 @@ export function retryBudgetMs(heartbeatMs: number): number {
 
 /** Dispatches the plan's tasks and resolves with one report per task, regions then ports. */
 export async function dispatchProbe(plan: ProbePlan, deps: DispatchDeps): Promise<TaskReport[]> {
-  return new Dispatch(plan, deps).run();
+  return new ProbeDispatch(plan, deps).run();
 }
 
 /**
@@ -130,10 +137,12 @@ export function phaseName(phase: Phase): string {
 }
 
 /** One (region, port) task and its current attempt. */
-interface TaskRun {
+interface TaskDispatch {
   readonly taskId: string;
   readonly region: string;
   readonly port: number;
+  /** The target's options, TLS mode included, as the task carries them. */
+  readonly options: ProbeOptions;
   attempt: number;
   startedAt: number;
   sub?: BusSubscription;
@@ -148,8 +157,8 @@ interface TaskRun {
   log?: Logger;
 }
 
-class Dispatch {
-  private readonly runs: TaskRun[];
+class ProbeDispatch {
+  private readonly tasks: TaskDispatch[];
   private readonly heartbeatMs: number;
   private readonly lostAfterMs: number;
   private readonly log: Logger;
@@ -171,31 +180,31 @@ class Dispatch {
     this.log = deps.logger.bindings().probeId === plan.probeId ? deps.logger : deps.logger.child({ probeId: plan.probeId });
     this.headers = { [BUS_HEADERS.probeId]: plan.probeId, ...(plan.traceparent ? { [BUS_HEADERS.traceparent]: plan.traceparent } : {}) };
     const startedAt = Date.now();
-    this.runs = plan.regions.flatMap((region) =>
-      plan.ports.map((port) => ({ taskId: taskIdFor(plan.probeId, region, port), region, port, attempt: 0, startedAt, agentId: "", queued: false })),
+    this.tasks = plan.regions.flatMap((region) =>
+      plan.targets.map(({ port, options }) => ({ taskId: taskIdFor(plan.probeId, region, port), region, port, options, attempt: 0, startedAt, agentId: "", queued: false })),
     );
-    this.unfinished = this.runs.length;
+    this.unfinished = this.tasks.length;
   }
 
   run(): Promise<TaskReport[]> {
     const done = new Promise<TaskReport[]>((resolve) => (this.resolve = resolve));
-    if (this.runs.length === 0) {
+    if (this.tasks.length === 0) {
       this.complete();
       return done;
     }
     const { signal, bus } = this.deps;
     if (signal?.aborted) {
       // Nothing was sent, so there is nothing to cancel at the agents.
-      for (const run of this.runs) this.finish(run, TaskStatus.TASK_STATUS_CANCELLED, "the caller cancelled the probe");
+      for (const task of this.tasks) this.finish(task, TaskStatus.TASK_STATUS_CANCELLED, "the caller cancelled the probe");
       return done;
     }
     if (!bus.isConnected()) {
-      for (const run of this.runs) this.finish(run, TaskStatus.TASK_STATUS_AGENT_LOST, NATS_LOST_DETAIL);
+      for (const task of this.tasks) this.finish(task, TaskStatus.TASK_STATUS_AGENT_LOST, NATS_LOST_DETAIL);
       return done;
     }
     const untilDeadline = this.plan.deadlineAt - Date.now();
     if (untilDeadline <= 0) {
-      for (const run of this.runs) this.finish(run, TaskStatus.TASK_STATUS_TIMED_OUT, "the deadline had passed before the task was sent");
+      for (const task of this.tasks) this.finish(task, TaskStatus.TASK_STATUS_TIMED_OUT, "the deadline had passed before the task was sent");
       return done;
     }
 
@@ -212,131 +221,131 @@ class Dispatch {
     });
     this.cleanups.push(removeListener);
 
-    this.log.debug({ tasks: this.runs.length, deadlineInMs: untilDeadline }, "dispatching tasks");
-    for (const run of this.runs) {
+    this.log.debug({ tasks: this.tasks.length, deadlineInMs: untilDeadline }, "dispatching tasks");
+    for (const task of this.tasks) {
       if (this.unfinished === 0) break;
-      this.send(run);
+      this.send(task);
     }
     return done;
   }
 
   /** Sends the task's next attempt on a fresh reply subject, and starts watching for heartbeats. */
-  private send(run: TaskRun): void {
-    run.attempt += 1;
-    run.agentId = "";
-    run.lastPhase = undefined;
-    run.queued = false;
-    const attempt = run.attempt;
-    const task: Task = {
-      taskId: run.taskId,
+  private send(task: TaskDispatch): void {
+    task.attempt += 1;
+    task.agentId = "";
+    task.lastPhase = undefined;
+    task.queued = false;
+    const attempt = task.attempt;
+    const message: Task = {
+      taskId: task.taskId,
       probeId: this.plan.probeId,
-      region: run.region,
+      region: task.region,
       host: this.plan.host,
       mx: this.plan.mx,
-      port: run.port,
-      options: { ...this.plan.options, tlsMode: this.plan.tlsModes.get(run.port) ?? this.plan.options.tlsMode },
+      port: task.port,
+      options: task.options,
       deadline: new Date(agentDeadlineAt(this.plan.deadlineAt, Date.now())),
       attempt,
       heartbeatMs: this.heartbeatMs,
     };
-    if (run.lostTimer) clearTimeout(run.lostTimer);
-    run.lostTimer = setTimeout(() => this.onSilence(run), this.lostAfterMs);
+    if (task.lostTimer) clearTimeout(task.lostTimer);
+    task.lostTimer = setTimeout(() => this.onSilence(task), this.lostAfterMs);
     let sub: BusSubscription;
     try {
-      sub = this.deps.bus.request(SUBJECTS.task(run.region), Task.encode(task).finish(), (event) => this.onReply(run, attempt, event), { headers: this.headers });
+      sub = this.deps.bus.request(SUBJECTS.task(task.region), Task.encode(message).finish(), (event) => this.onReply(task, attempt, event), { headers: this.headers });
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
-      this.finish(run, TaskStatus.TASK_STATUS_AGENT_LOST, `the coordinator could not send the task over NATS: ${reason}`);
+      this.finish(task, TaskStatus.TASK_STATUS_AGENT_LOST, `the coordinator could not send the task over NATS: ${reason}`);
       return;
     }
-    if (run.report) sub.unsubscribe();
-    else run.sub = sub;
+    if (task.report) sub.unsubscribe();
+    else task.sub = sub;
   }
 
-  private onReply(run: TaskRun, attempt: number, event: ReplyEvent): void {
-    if (run.report || attempt !== run.attempt) {
+  private onReply(task: TaskDispatch, attempt: number, event: ReplyEvent): void {
+    if (task.report || attempt !== task.attempt) {
       if (event.kind === "message") dropped("late");
       return;
     }
-    const log = (run.log ??= this.log.child({ region: run.region, port: run.port, taskId: run.taskId }));
+    const log = (task.log ??= this.log.child({ region: task.region, port: task.port, taskId: task.taskId }));
     if (event.kind === "no_responders") {
-      if (attempt === 1) this.finish(run, TaskStatus.TASK_STATUS_NO_AGENT, `no agent serves region ${run.region}`);
-      else this.finish(run, TaskStatus.TASK_STATUS_AGENT_LOST, `${run.previousLoss}, and no other agent of region ${run.region} was there to retry on`);
+      if (attempt === 1) this.finish(task, TaskStatus.TASK_STATUS_NO_AGENT, `no agent serves region ${task.region}`);
+      else this.finish(task, TaskStatus.TASK_STATUS_AGENT_LOST, `${task.previousLoss}, and no other agent of region ${task.region} was there to retry on`);
       return;
     }
     // Measured before decoding: the decoder's work and memory grow with the message.
     if (event.data.length > AGENT_MESSAGE_LIMITS.maxMessageBytes) {
       dropped("too_large");
       this.finish(
-        run,
+        task,
         TaskStatus.TASK_STATUS_INVALID_REPORT,
-        `${this.agentName(run)} sent a message of ${event.data.length} bytes (limit ${AGENT_MESSAGE_LIMITS.maxMessageBytes})`,
+        `${this.agentName(task)} sent a message of ${event.data.length} bytes (limit ${AGENT_MESSAGE_LIMITS.maxMessageBytes})`,
       );
       return;
     }
     const decoded = decodeAgentMessage(event.data);
     if (!decoded.ok) {
       dropped("undecodable");
-      this.finish(run, TaskStatus.TASK_STATUS_INVALID_REPORT, `${this.agentName(run)} sent a message that is not valid: ${decoded.reason}`);
+      this.finish(task, TaskStatus.TASK_STATUS_INVALID_REPORT, `${this.agentName(task)} sent a message that is not valid: ${decoded.reason}`);
       return;
     }
     const message = decoded.message;
-    if (message.taskId !== run.taskId) {
+    if (message.taskId !== task.taskId) {
       // The reply subject is this attempt's, so a message about another task is a forgery or a
       // confused agent: it must not end, or speak for, either task.
       dropped("other_task");
       log.warn({ otherTaskId: message.taskId.slice(0, 200) }, "ignored an agent message about another task");
       return;
     }
-    if (run.agentId !== "" && message.agentId !== run.agentId) {
+    if (task.agentId !== "" && message.agentId !== task.agentId) {
       dropped("other_agent");
-      log.warn({ agentId: run.agentId, otherAgentId: message.agentId.slice(0, 200) }, "ignored a message from an agent that did not take the task");
+      log.warn({ agentId: task.agentId, otherAgentId: message.agentId.slice(0, 200) }, "ignored a message from an agent that did not take the task");
       return;
     }
-    if (run.agentId === "") {
+    if (task.agentId === "") {
       const invalidId = checkAgentId(message.agentId);
       if (invalidId) {
         dropped("invalid");
-        this.finish(run, TaskStatus.TASK_STATUS_INVALID_REPORT, `the agent's message is not valid: ${invalidId}`);
+        this.finish(task, TaskStatus.TASK_STATUS_INVALID_REPORT, `the agent's message is not valid: ${invalidId}`);
         return;
       }
-      run.agentId = message.agentId;
-      log.debug({ agentId: run.agentId, attempt }, "an agent took the task");
+      task.agentId = message.agentId;
+      log.debug({ agentId: task.agentId, attempt }, "an agent took the task");
     }
-    run.lostTimer?.refresh(); // any message from the task's agent is a heartbeat
-    this.onAgentMessage(run, message, log);
+    task.lostTimer?.refresh(); // any message from the task's agent is a heartbeat
+    this.onAgentMessage(task, message, log);
   }
 
-  private onAgentMessage(run: TaskRun, message: AgentMessage, log: Logger): void {
+  private onAgentMessage(task: TaskDispatch, message: AgentMessage, log: Logger): void {
     if (message.result) {
-      const invalid = checkTargetResult(message.result, { host: this.plan.host, port: run.port, mx: this.plan.mx });
+      const invalid = checkTargetResult(message.result, { host: this.plan.host, port: task.port, mx: this.plan.mx });
       if (invalid) {
         dropped("invalid");
-        log.warn({ agentId: run.agentId, reason: invalid }, "an agent's result failed validation");
-        this.finish(run, TaskStatus.TASK_STATUS_INVALID_REPORT, `agent ${run.agentId} sent a result that failed validation: ${invalid}`);
+        log.warn({ agentId: task.agentId, reason: invalid }, "an agent's result failed validation");
+        this.finish(task, TaskStatus.TASK_STATUS_INVALID_REPORT, `agent ${task.agentId} sent a result that failed validation: ${invalid}`);
       } else {
-        this.finish(run, TaskStatus.TASK_STATUS_DONE, "", message.result);
+        this.finish(task, TaskStatus.TASK_STATUS_DONE, "", message.result);
       }
     } else if (message.error !== undefined) {
-      this.finish(run, TaskStatus.TASK_STATUS_AGENT_ERROR, agentErrorText(message.error));
+      this.finish(task, TaskStatus.TASK_STATUS_AGENT_ERROR, agentErrorText(message.error));
     } else if (message.progress) {
       const invalid = checkTaskProgress(message.progress);
       if (invalid) {
         // Still a heartbeat: the agent is alive, its progress is just not shown.
         dropped("invalid");
-        log.warn({ agentId: run.agentId, reason: invalid }, "ignored an agent's progress that failed validation");
+        log.warn({ agentId: task.agentId, reason: invalid }, "ignored an agent's progress that failed validation");
         return;
       }
-      run.lastPhase = message.progress.phase;
-      run.queued = message.progress.queued;
+      task.lastPhase = message.progress.phase;
+      task.queued = message.progress.queued;
       // Built from what we know, not echoed: the task's own id, region and port.
       this.emit({
         kind: "progress",
         progress: {
-          taskId: run.taskId,
-          region: run.region,
-          port: run.port,
-          agentId: run.agentId,
+          taskId: task.taskId,
+          region: task.region,
+          port: task.port,
+          agentId: task.agentId,
           phase: message.progress.phase,
           host: message.progress.host,
           address: message.progress.address,
@@ -348,86 +357,86 @@ class Dispatch {
   }
 
   /** No message from the task's agent for lostAfterMs: retry once if time allows, else lost. */
-  private onSilence(run: TaskRun): void {
-    if (run.report) return;
+  private onSilence(task: TaskDispatch): void {
+    if (task.report) return;
     const loss =
-      run.agentId === ""
-        ? `the agent of region ${run.region} that took the task sent nothing for ${this.lostAfterMs} ms`
-        : `agent ${run.agentId} stopped sending heartbeats (last phase seen: ${this.lastSeen(run)})`;
+      task.agentId === ""
+        ? `the agent of region ${task.region} that took the task sent nothing for ${this.lostAfterMs} ms`
+        : `agent ${task.agentId} stopped sending heartbeats (last phase seen: ${this.lastSeen(task)})`;
     const timeLeft = this.plan.deadlineAt - Date.now();
-    if (run.attempt < MAX_ATTEMPTS && timeLeft >= retryBudgetMs(this.heartbeatMs)) {
-      this.log.warn({ region: run.region, port: run.port, taskId: run.taskId, agentId: run.agentId, timeLeftMs: timeLeft }, "agent lost, retrying the task");
-      run.sub?.unsubscribe();
-      run.sub = undefined;
-      run.previousLoss = loss;
+    if (task.attempt < MAX_ATTEMPTS && timeLeft >= retryBudgetMs(this.heartbeatMs)) {
+      this.log.warn({ region: task.region, port: task.port, taskId: task.taskId, agentId: task.agentId, timeLeftMs: timeLeft }, "agent lost, retrying the task");
+      task.sub?.unsubscribe();
+      task.sub = undefined;
+      task.previousLoss = loss;
       // No CancelTask here: it names the task, and would stop the retry at its new agent.
-      this.send(run);
+      this.send(task);
       return;
     }
     const why =
-      run.attempt >= MAX_ATTEMPTS
-        ? `${loss} on the retry, after ${run.previousLoss ?? "the first attempt was lost"}`
+      task.attempt >= MAX_ATTEMPTS
+        ? `${loss} on the retry, after ${task.previousLoss ?? "the first attempt was lost"}`
         : `${loss}, and too little time remained to retry`;
-    this.publishCancel(run);
-    this.finish(run, TaskStatus.TASK_STATUS_AGENT_LOST, why);
+    this.publishCancel(task);
+    this.finish(task, TaskStatus.TASK_STATUS_AGENT_LOST, why);
   }
 
   private onDeadline(): void {
-    for (const run of this.runs) {
-      if (run.report) continue;
-      this.publishCancel(run);
-      this.finish(run, TaskStatus.TASK_STATUS_TIMED_OUT, `no result within the deadline; last phase seen: ${this.lastSeen(run)}`);
+    for (const task of this.tasks) {
+      if (task.report) continue;
+      this.publishCancel(task);
+      this.finish(task, TaskStatus.TASK_STATUS_TIMED_OUT, `no result within the deadline; last phase seen: ${this.lastSeen(task)}`);
     }
   }
 
   private onAbort(): void {
-    for (const run of this.runs) {
-      if (run.report) continue;
-      this.publishCancel(run);
-      this.finish(run, TaskStatus.TASK_STATUS_CANCELLED, "the caller cancelled the probe");
+    for (const task of this.tasks) {
+      if (task.report) continue;
+      this.publishCancel(task);
+      this.finish(task, TaskStatus.TASK_STATUS_CANCELLED, "the caller cancelled the probe");
     }
   }
 
   private onConnectionLost(): void {
     this.log.warn("lost the NATS connection; unfinished tasks end now");
-    for (const run of this.runs) {
-      if (run.report) continue;
+    for (const task of this.tasks) {
+      if (task.report) continue;
       // Buffered by the client and sent on reconnect: the agents stop work nobody will read.
-      this.publishCancel(run);
-      this.finish(run, TaskStatus.TASK_STATUS_AGENT_LOST, NATS_LOST_DETAIL);
+      this.publishCancel(task);
+      this.finish(task, TaskStatus.TASK_STATUS_AGENT_LOST, NATS_LOST_DETAIL);
     }
   }
 
-  private publishCancel(run: TaskRun): void {
-    if (run.attempt === 0) return; // never sent
+  private publishCancel(task: TaskDispatch): void {
+    if (task.attempt === 0) return; // never sent
     try {
-      this.deps.bus.publish(SUBJECTS.cancel(run.region), CancelTask.encode({ taskId: run.taskId, probeId: this.plan.probeId }).finish());
+      this.deps.bus.publish(SUBJECTS.cancel(task.region), CancelTask.encode({ taskId: task.taskId, probeId: this.plan.probeId }).finish());
     } catch (error) {
-      this.log.warn({ err: error, region: run.region, taskId: run.taskId }, "could not publish the task's cancellation");
+      this.log.warn({ err: error, region: task.region, taskId: task.taskId }, "could not publish the task's cancellation");
     }
   }
 
-  private finish(run: TaskRun, status: TaskStatus, detail: string, result?: TargetResult): void {
-    if (run.report) return;
-    if (run.lostTimer) clearTimeout(run.lostTimer);
-    run.lostTimer = undefined;
-    run.sub?.unsubscribe();
-    run.sub = undefined;
+  private finish(task: TaskDispatch, status: TaskStatus, detail: string, result?: TargetResult): void {
+    if (task.report) return;
+    if (task.lostTimer) clearTimeout(task.lostTimer);
+    task.lostTimer = undefined;
+    task.sub?.unsubscribe();
+    task.sub = undefined;
     const report: TaskReport = {
-      taskId: run.taskId,
-      region: run.region,
-      port: run.port,
+      taskId: task.taskId,
+      region: task.region,
+      port: task.port,
       status,
       detail,
-      agentId: run.agentId,
-      attempts: run.attempt,
+      agentId: task.agentId,
+      attempts: task.attempt,
       result,
       egress: undefined,
-      durationMs: Math.max(0, Date.now() - run.startedAt),
+      durationMs: Math.max(0, Date.now() - task.startedAt),
     };
-    run.report = report;
+    task.report = report;
     const level = status === TaskStatus.TASK_STATUS_DONE ? "debug" : "info";
-    this.log[level]({ region: run.region, port: run.port, taskId: run.taskId, agentId: run.agentId || undefined, status: TaskStatus[status], detail: detail || undefined, attempts: run.attempt }, "task ended");
+    this.log[level]({ region: task.region, port: task.port, taskId: task.taskId, agentId: task.agentId || undefined, status: TaskStatus[status], detail: detail || undefined, attempts: task.attempt }, "task ended");
     this.emit({ kind: "task", report });
     this.unfinished -= 1;
     if (this.unfinished === 0) this.complete();
@@ -435,7 +444,7 @@ class Dispatch {
 
   private complete(): void {
     for (const cleanup of this.cleanups.splice(0)) cleanup();
-    this.resolve(this.runs.map((run) => run.report!));
+    this.resolve(this.tasks.map((task) => task.report!));
   }
 
   private emit(event: DispatchEvent): void {
@@ -446,15 +455,15 @@ class Dispatch {
     }
   }
 
-  private agentName(run: TaskRun): string {
-    return run.agentId === "" ? "the agent" : `agent ${run.agentId}`;
+  private agentName(task: TaskDispatch): string {
+    return task.agentId === "" ? "the agent" : `agent ${task.agentId}`;
   }
 
-  private lastSeen(run: TaskRun): string {
-    if (run.agentId === "") return run.attempt === 0 ? "none (never sent)" : "none (no agent answered)";
-    if (run.queued) return `queued at agent ${run.agentId}`;
-    if (run.lastPhase === undefined) return `taken by agent ${run.agentId}, no phase reported`;
-    return phaseName(run.lastPhase);
+  private lastSeen(task: TaskDispatch): string {
+    if (task.agentId === "") return task.attempt === 0 ? "none (never sent)" : "none (no agent answered)";
+    if (task.queued) return `queued at agent ${task.agentId}`;
+    if (task.lastPhase === undefined) return `taken by agent ${task.agentId}, no phase reported`;
+    return phaseName(task.lastPhase);
   }
 }
 
@@ -474,9 +483,11 @@ function checkPlan(plan: ProbePlan): void {
       throw new InvalidPlanError(`region ${JSON.stringify(region)} is not a safe subject token`, { cause: error });
     }
   }
-  for (const port of plan.ports) {
+  for (const { port, options } of plan.targets) {
     if (!isPort(port)) throw new InvalidPlanError(`port ${port} is out of range`);
+    // The mode is decided once, at validation: an agent must never have to guess it.
+    if (options.tlsMode === TlsMode.TLS_MODE_UNSPECIFIED) throw new InvalidPlanError(`port ${port} has no TLS mode`);
   }
   if (new Set(plan.regions).size !== plan.regions.length) throw new InvalidPlanError("a region is listed twice");
-  if (new Set(plan.ports).size !== plan.ports.length) throw new InvalidPlanError("a port is listed twice");
+  if (new Set(plan.targets.map((t) => t.port)).size !== plan.targets.length) throw new InvalidPlanError("a port is listed twice");
 }

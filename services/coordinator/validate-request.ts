@@ -41,11 +41,12 @@ export const DEFAULT_REQUEST_LIMITS = {
 export const DEFAULT_PORTS: readonly number[] = [25];
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 128;
 
-/** One port of the request with its TLS mode resolved, and the options a task for it carries. */
+/** One port of the request with its final TLS mode, and the options a task for it carries. */
 export interface NormalizedTarget {
   port: number;
+  /** Final: never TLS_MODE_UNSPECIFIED (finalTlsMode). */
   tlsMode: TlsMode;
-  /** `options` with this port's TLS mode. */
+  /** `options` with this port's TLS mode: what each task for the port carries, as it is. */
   options: ProbeOptions;
 }
 
@@ -60,8 +61,9 @@ export interface NormalizedRequest {
   regions: string[];
   /** Complete: SNI in A-label form, the probe deadline filled in; tls_mode as the caller gave it. */
   options: ProbeOptions;
-  /** Every port's TLS mode: tls_modes[port], else options.tls_mode, else the port's default. */
+  /** Every port's final TLS mode (finalTlsMode), as the accepted request echoes it. */
   tlsModes: Record<number, TlsMode>;
+  /** One per port, in order, each with its final TLS mode. */
   targets: NormalizedTarget[];
   /** The whole-probe deadline of each task, in ms. */
   deadlineMs: number;
@@ -90,7 +92,7 @@ export function validateProbeRequest(request: ProbeRequest, limits: RequestLimit
   const portsKnown = (request.ports ?? []).length <= maxPorts;
   const regions = checkRegions(request.regions ?? [], maxRegions, limits.knownRegions, violate);
   const { options, resolved } = checkOptions(request.options, ports[0] ?? 25, maxDeadlineMs, violate);
-  const tlsModes = checkTlsModes(request.tlsModes ?? {}, portsKnown ? ports : undefined, options.tlsMode, violate);
+  checkTlsModes(request.tlsModes ?? {}, portsKnown ? ports : undefined, violate);
   const idempotencyKey = request.idempotencyKey ?? "";
   if (idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
     violate("idempotency_key", `must be at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters, got ${idempotencyKey.length}`);
@@ -99,11 +101,11 @@ export function validateProbeRequest(request: ProbeRequest, limits: RequestLimit
   }
 
   if (violations.length > 0 || host === undefined || resolved === undefined) return { ok: false, violations };
-  const targets = ports.map((port) => ({
-    port,
-    tlsMode: tlsModes[port] ?? defaultTlsMode(port),
-    options: { ...options, tlsMode: tlsModes[port] ?? defaultTlsMode(port) },
-  }));
+  const targets = ports.map((port) => {
+    const tlsMode = finalTlsMode(port, request.tlsModes ?? {}, options.tlsMode);
+    return { port, tlsMode, options: { ...options, tlsMode } };
+  });
+  const tlsModes: Record<number, TlsMode> = Object.fromEntries(targets.map((t) => [t.port, t.tlsMode]));
   const accepted = ProbeRequest.fromPartial({
     host: host.host,
     mx,
@@ -278,9 +280,8 @@ function checkTlsModes(
   given: Readonly<Record<number, TlsMode>>,
   /** Undefined when the port list itself was refused: keys cannot be judged against it. */
   ports: readonly number[] | undefined,
-  fallback: TlsMode,
   violate: Violate,
-): Record<number, TlsMode> {
+): void {
   for (const [key, mode] of Object.entries(given)) {
     const field = `tls_modes[${key}]`;
     if (ports !== undefined && !ports.includes(Number(key))) {
@@ -289,9 +290,15 @@ function checkTlsModes(
       violate(field, `${String(mode)} is not a TLS mode`);
     }
   }
-  const modes: Record<number, TlsMode> = {};
-  for (const port of ports ?? []) modes[port] = given[port] || fallback || defaultTlsMode(port);
-  return modes;
+}
+
+/**
+ * The one place a port's TLS mode is decided: tls_modes[port], else options.tls_mode, else the
+ * port's default (implicit TLS on 465). Tasks carry it as it is, so an agent never falls back to
+ * a default of its own for a coordinator's task.
+ */
+function finalTlsMode(port: number, given: Readonly<Record<number, TlsMode>>, optionsMode: TlsMode): TlsMode {
+  return given[port] || optionsMode || defaultTlsMode(port);
 }
 
 /** A value of the enum as the contract defines it (ts-proto's UNRECOGNIZED, -1, is not one). */

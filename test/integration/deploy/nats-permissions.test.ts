@@ -94,10 +94,8 @@ function plan(regions: string[], deadlineInMs = 3000): ProbePlan {
     probeId: `p${Math.random().toString(36).slice(2, 10)}`,
     host: HOST,
     mx: false,
-    ports: [25],
+    targets: [{ port: 25, options: ProbeOptions.fromPartial({ tlsMode: TlsMode.TLS_MODE_AUTO }) }],
     regions,
-    options: ProbeOptions.fromPartial({ tlsMode: TlsMode.TLS_MODE_AUTO }),
-    tlsModes: new Map(),
     deadlineAt: Date.now() + deadlineInMs,
     heartbeatMs: 200,
   };

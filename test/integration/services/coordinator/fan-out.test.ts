@@ -74,16 +74,16 @@ interface Run {
   deadlineAt: number;
 }
 
-function makePlan(over: Partial<ProbePlan> & { deadlineInMs?: number } = {}): ProbePlan {
-  const { deadlineInMs = 3000, ...rest } = over;
+/** `ports` and `tlsModes` build the targets: each port with its mode, else TLS_MODE_AUTO. */
+function makePlan(over: Partial<ProbePlan> & { deadlineInMs?: number; ports?: number[]; tlsModes?: Map<number, TlsMode> } = {}): ProbePlan {
+  const { deadlineInMs = 3000, ports = [25], tlsModes = new Map<number, TlsMode>(), ...rest } = over;
+  const options = { tlsMode: TlsMode.TLS_MODE_AUTO, ehloName: "", sni: "", addressFamily: 0, maxExchangers: 0, maxAddresses: 0, timeouts: undefined, limits: undefined };
   return {
     probeId: `probe-${Math.random().toString(36).slice(2, 10)}`,
     host: "mx.example.com",
     mx: false,
-    ports: [25],
+    targets: ports.map((port) => ({ port, options: { ...options, tlsMode: tlsModes.get(port) ?? options.tlsMode } })),
     regions: ["eu-west"],
-    options: { tlsMode: TlsMode.TLS_MODE_AUTO, ehloName: "", sni: "", addressFamily: 0, maxExchangers: 0, maxAddresses: 0, timeouts: undefined, limits: undefined },
-    tlsModes: new Map(),
     deadlineAt: Date.now() + deadlineInMs,
     heartbeatMs: HEARTBEAT_MS,
     ...rest,
@@ -380,6 +380,14 @@ describe("dispatchProbe leaves nothing behind", () => {
   it("rejects a plan with an unsafe region before sending anything", async () => {
     await expect(dispatchProbe(makePlan({ regions: ["EU WEST"] }), { bus: new MemoryBus(), logger: silentLogger() })).rejects.toMatchObject({
       name: "InvalidPlanError",
+    });
+  });
+
+  it("rejects a plan whose port has no TLS mode: an agent must never pick one itself", async () => {
+    const plan = makePlan({ tlsModes: new Map([[25, TlsMode.TLS_MODE_UNSPECIFIED]]) });
+    await expect(dispatchProbe(plan, { bus: new MemoryBus(), logger: silentLogger() })).rejects.toMatchObject({
+      name: "InvalidPlanError",
+      reason: "port 25 has no TLS mode",
     });
   });
 

@@ -4,6 +4,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createTargetPolicy } from "../../../../lib/policy/target-policy.js";
+import { TlsMode } from "../../../../gen/smtpprobe/v1/handshake.js";
 import { ProbeRequest } from "../../../../gen/smtpprobe/v1/probe_service.js";
 import { REGION_TOKEN } from "../../../../lib/bus.js";
 import { checkTargetEarly, DEFAULT_REQUEST_LIMITS, validateProbeRequest } from "../../../../services/coordinator/validate-request.js";
@@ -35,6 +36,13 @@ describe("validateProbeRequest + checkTargetEarly (property)", () => {
         expect(value.host).not.toMatch(/[\s\u0000]/);
         expect(value.deadlineMs).toBeLessThanOrEqual(120_000);
         expect(value.options.ehloName).not.toMatch(/[\r\n]/);
+        // Each port's TLS mode is final here: what its tasks carry is what the report echoes.
+        expect(value.targets.map((t) => t.port)).toEqual(value.ports);
+        for (const t of value.targets) {
+          expect(t.tlsMode).not.toBe(TlsMode.TLS_MODE_UNSPECIFIED);
+          expect(t.options.tlsMode).toBe(t.tlsMode);
+          expect(value.accepted.tlsModes[t.port]).toBe(t.tlsMode);
+        }
         const denied = checkTargetEarly(value, policy);
         if (denied) {
           expect(denied.field).toMatch(/^(host|ports\[\d+\])$/);
