@@ -21,7 +21,8 @@ import {
 } from "../gen/smtpprobe/v1/handshake.js";
 import { describeReply, parseEnhancedCode } from "../agents/smtp/reply-meaning.js";
 import type { Style } from "./colors.js";
-import { formatMs, outcomeLabel, phaseLabel, plural, safe } from "./labels.js";
+import { phaseLabel } from "../agents/smtp/phases.js";
+import { formatMs, outcomeLabel, plural, safe } from "./labels.js";
 
 export interface HumanOptions {
   style: Style;

@@ -1,5 +1,5 @@
 import type { HandshakeProgress } from "../agents/smtp/handshake.js";
-import { phaseLabel } from "./labels.js";
+import { phaseLabel } from "../agents/smtp/phases.js";
 
 export interface ProgressStream {
   write(text: string): unknown;

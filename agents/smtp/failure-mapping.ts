@@ -2,6 +2,7 @@
 // unexpected reply, the deadline or the caller's cancel, each turned into the outcome, where the
 // failure came from and a reason a person reads. Pure: the handshake hands in what Node gave it.
 import { FailureSource, Outcome, Phase, type Reply } from "../../gen/smtpprobe/v1/handshake.js";
+import { phaseLabel } from "./phases.js";
 import { SessionWaitError, type WaitFailure } from "./session.js";
 
 /** Why a handshake stopped, as its result reports it. */
@@ -141,22 +142,7 @@ export function describeTlsError(error: { code?: string; message: string }): str
   return code ? `${code}: ${first}` : first;
 }
 
-/** What a phase waits for, as a reason names it: "timed out during the banner". */
+/** What a phase waits for, as a reason names it: "timed out during the banner", "during EHLO". */
 export function describePhaseWait(phase: Phase): string {
-  switch (phase) {
-    case Phase.PHASE_BANNER:
-      return "the banner";
-    case Phase.PHASE_EHLO:
-      return "EHLO";
-    case Phase.PHASE_HELO:
-      return "HELO";
-    case Phase.PHASE_STARTTLS:
-      return "STARTTLS";
-    case Phase.PHASE_EHLO_TLS:
-      return "EHLO over TLS";
-    case Phase.PHASE_QUIT:
-      return "QUIT";
-    default:
-      return Phase[phase].replace("PHASE_", "").toLowerCase();
-  }
+  return phase === Phase.PHASE_BANNER ? "the banner" : phaseLabel(phase);
 }
