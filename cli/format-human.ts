@@ -191,7 +191,7 @@ function formatTls(tls: TlsInfo, style: Style, block: Block): void {
     tls.keyExchangeGroup ? `group ${safe(tls.keyExchangeGroup)}` : "",
     tls.implicit ? "implicit TLS" : "via STARTTLS",
     tls.sni ? `SNI ${safe(tls.sni)}` : "no SNI",
-    tls.handshakeMs ? `handshake ${formatMs(tls.handshakeMs)}` : "",
+    // The handshake's time is not repeated here: the Timings row has it, with every other phase.
   ].filter(Boolean);
   block.row("TLS", session.join(style.dim(" · ")));
   if (tls.chain.length === 0) {

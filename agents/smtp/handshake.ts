@@ -301,6 +301,7 @@ class Handshake {
     const sni = this.sniName();
     const checkedName = this.options.sni || this.target.host;
     const began = performance.now();
+    const tlsPhase = this.phase;
     let upgraded;
     try {
       upgraded = await this.session.startTls(
@@ -325,8 +326,11 @@ class Handshake {
     const socket = upgraded.socket;
     const cipher = socket.getCipher();
     this.transcript.event(`TLS established: ${socket.getProtocol() ?? ""} ${cipher?.standardName ?? cipher?.name ?? ""}`, true);
-    const context = { implicit, sni, checkedName, handshakeMs: round2(performance.now() - began), now: this.startedAt, extraCa: this.context.extraCa };
-    this.pendingTlsFacts = () => readTlsFacts(socket, context);
+    const context = { implicit, sni, checkedName, now: this.startedAt, extraCa: this.context.extraCa };
+    const handshakeMs = round2(performance.now() - began);
+    // One clock for one handshake: the TLS block reports the phase's own timing, so the two never
+    // disagree; the reading above serves only when the facts are read before that timing is kept.
+    this.pendingTlsFacts = () => readTlsFacts(socket, { ...context, handshakeMs: this.phaseDurationMs(tlsPhase) ?? handshakeMs });
   }
 
   /**
@@ -338,6 +342,10 @@ class Handshake {
     const read = this.pendingTlsFacts;
     this.pendingTlsFacts = undefined;
     if (read) this.result.tls = read();
+  }
+
+  private phaseDurationMs(phase: Phase): number | undefined {
+    return this.timings.find((timing) => timing.phase === phase)?.durationMs;
   }
 
   /** What follows a plaintext EHLO or HELO, by TLS mode and what the server offered. */
