@@ -20,6 +20,7 @@ import {
   type Transcript,
 } from "../gen/smtpprobe/v1/handshake.js";
 import { describeReply, parseEnhancedCode } from "../agents/smtp/reply-meaning.js";
+import { formatHostPort } from "../lib/host-port.js";
 import type { Style } from "./colors.js";
 import { phaseLabel } from "../agents/smtp/phases.js";
 import { formatMs, outcomeLabel, plural, safe } from "./labels.js";
@@ -77,7 +78,7 @@ export function formatSummaryLines(results: readonly TargetResult[], style: Styl
 export function describeWhere(h: HandshakeResult): string {
   const host = safe(h.host);
   if (!h.address) return `${host}:${h.port}`;
-  const at = h.address.includes(":") ? `[${h.address}]:${h.port}` : `${h.address}:${h.port}`;
+  const at = formatHostPort(h.address, h.port);
   const names: string[] = [];
   if (host && host !== h.address) names.push(host);
   if (h.exchange) names.push(`MX ${h.mxPreference}`);

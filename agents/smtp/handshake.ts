@@ -9,6 +9,7 @@ import {
   type Reply,
   type TlsInfo,
 } from "../../gen/smtpprobe/v1/handshake.js";
+import { formatHostPort } from "../../lib/host-port.js";
 import { heloCapabilities, parseEhloReply } from "./ehlo.js";
 import {
   cancelledByCaller,
@@ -282,14 +283,14 @@ class Handshake {
     socket.setNoDelay(true);
     await waitForSocketEvent(socket, "connect", this.options.connectMs).catch((error: unknown) => {
       socket.destroy();
-      throw new HandshakeStop(classifyConnectError(error, formatAddress(address, port)));
+      throw new HandshakeStop(classifyConnectError(error, formatHostPort(address, port)));
     });
     const denied = this.context.checkConnected?.(socket.remoteAddress ?? "", socket.remotePort ?? 0);
     if (denied !== undefined) {
       socket.destroy();
       throw new HandshakeStop(connectedPeerDenied(denied));
     }
-    this.transcript.event(`connected to ${formatAddress(address, port)} from ${formatAddress(socket.localAddress ?? "", socket.localPort ?? 0)}`, false);
+    this.transcript.event(`connected to ${formatHostPort(address, port)} from ${formatHostPort(socket.localAddress ?? "", socket.localPort ?? 0)}`, false);
     if (!this.ehloName) this.ehloName = this.result.ehloName = addressLiteral(socket.localAddress ?? "0.0.0.0");
     this.session = new SmtpSession(socket, this.transcript, {
       maxLineOctets: this.options.maxLineOctets,
@@ -445,10 +446,6 @@ export function toReply(reply: SmtpReply, command?: string): Reply {
   const enhancedCode = parseEnhancedCode(reply.code, reply.lines[0] ?? "") ?? "";
   const meaning = describeReply(reply.code, enhancedCode || undefined, command);
   return { code: reply.code, enhancedCode, lines: reply.lines, meaning };
-}
-
-export function formatAddress(address: string, port: number): string {
-  return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
 
