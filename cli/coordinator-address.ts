@@ -1,6 +1,7 @@
 // Where the coordinator is: `--coordinator HOST[:PORT]` or SMTP_PROBE_COORDINATOR. Pure.
 import { isIP } from "node:net";
 import { parseHostName } from "../lib/host-name.js";
+import { formatHostPort } from "../lib/host-port.js";
 import { quote } from "./check-args.js";
 import { UsageError } from "./usage-error.js";
 
@@ -36,5 +37,5 @@ export function parseCoordinatorAddress(text: string, source: string): Coordinat
     port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
     if (!(port >= 1 && port <= 65535)) throw bad(`has a bad port ${quote(portText)} (1-65535)`);
   }
-  return { target: bracketed !== undefined ? `[${host}]:${port}` : `${host}:${port}`, source };
+  return { target: formatHostPort(host, port), source };
 }

@@ -20,8 +20,10 @@ import {
   type Transcript,
 } from "../gen/smtpprobe/v1/handshake.js";
 import { describeReply, parseEnhancedCode } from "../agents/smtp/reply-meaning.js";
+import { formatHostPort } from "../lib/host-port.js";
 import type { Style } from "./colors.js";
-import { formatMs, outcomeLabel, phaseLabel, plural, safe } from "./labels.js";
+import { phaseLabel } from "../agents/smtp/phases.js";
+import { formatMs, outcomeLabel, plural, safe } from "./labels.js";
 
 export interface HumanOptions {
   style: Style;
@@ -76,7 +78,7 @@ export function formatSummaryLines(results: readonly TargetResult[], style: Styl
 export function describeWhere(h: HandshakeResult): string {
   const host = safe(h.host);
   if (!h.address) return `${host}:${h.port}`;
-  const at = h.address.includes(":") ? `[${h.address}]:${h.port}` : `${h.address}:${h.port}`;
+  const at = formatHostPort(h.address, h.port);
   const names: string[] = [];
   if (host && host !== h.address) names.push(host);
   if (h.exchange) names.push(`MX ${h.mxPreference}`);
@@ -190,7 +192,7 @@ function formatTls(tls: TlsInfo, style: Style, block: Block): void {
     tls.keyExchangeGroup ? `group ${safe(tls.keyExchangeGroup)}` : "",
     tls.implicit ? "implicit TLS" : "via STARTTLS",
     tls.sni ? `SNI ${safe(tls.sni)}` : "no SNI",
-    tls.handshakeMs ? `handshake ${formatMs(tls.handshakeMs)}` : "",
+    // The handshake's time is not repeated here: the Timings row has it, with every other phase.
   ].filter(Boolean);
   block.row("TLS", session.join(style.dim(" · ")));
   if (tls.chain.length === 0) {

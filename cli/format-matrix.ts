@@ -5,7 +5,8 @@ import { CellState, type MatrixCell, type ProbeReport, type ProbeRequest } from 
 import { buildCell } from "../services/coordinator/compare-cells.js";
 import { describeCell } from "../services/coordinator/compare.js";
 import type { Style } from "./colors.js";
-import { phaseLabel, safe } from "./labels.js";
+import { phaseLabel } from "../agents/smtp/phases.js";
+import { safe } from "./labels.js";
 import { cellKey, plannedGrid, type LiveProbe } from "./live-probe.js";
 
 /** How a cell is coloured: reached (green), failed (red), no answer (dim), still running (cyan). */

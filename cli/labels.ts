@@ -1,26 +1,6 @@
-// Words and numbers for people: phase and outcome names, durations, and server text made safe
-// for a terminal. Shared by the human output and the progress line.
-import { Outcome, Phase } from "../gen/smtpprobe/v1/handshake.js";
-
-const PHASE_LABELS: Readonly<Record<number, string>> = {
-  [Phase.PHASE_UNSPECIFIED]: "start",
-  [Phase.PHASE_RESOLVE]: "DNS resolution",
-  [Phase.PHASE_POLICY]: "policy check",
-  [Phase.PHASE_CONNECT]: "TCP connect",
-  [Phase.PHASE_TLS_CONNECT]: "implicit TLS handshake",
-  [Phase.PHASE_BANNER]: "banner",
-  [Phase.PHASE_EHLO]: "EHLO",
-  [Phase.PHASE_HELO]: "HELO",
-  [Phase.PHASE_STARTTLS]: "STARTTLS",
-  [Phase.PHASE_TLS]: "TLS handshake",
-  [Phase.PHASE_EHLO_TLS]: "EHLO over TLS",
-  [Phase.PHASE_QUIT]: "QUIT",
-  [Phase.PHASE_DONE]: "done",
-};
-
-export function phaseLabel(phase: Phase): string {
-  return PHASE_LABELS[phase] ?? `phase ${phase}`;
-}
+// Words and numbers for people: outcome names, durations, and server text made safe for a
+// terminal. Shared by the human output and the progress line. Phase names: agents/smtp/phases.ts.
+import { Outcome } from "../gen/smtpprobe/v1/handshake.js";
 
 const OUTCOME_LABELS: Readonly<Record<number, string>> = {
   [Outcome.OUTCOME_UNSPECIFIED]: "unknown",

@@ -1,5 +1,6 @@
 import type { HandshakeProgress } from "../agents/smtp/handshake.js";
-import { phaseLabel } from "./labels.js";
+import { phaseLabel } from "../agents/smtp/phases.js";
+import { formatHostPort } from "../lib/host-port.js";
 
 export interface ProgressStream {
   write(text: string): unknown;
@@ -35,9 +36,7 @@ export class ProgressLine {
 
   update(progress: HandshakeProgress): void {
     if (!this.enabled) return;
-    const target = progress.address
-      ? `${progress.address.includes(":") ? `[${progress.address}]` : progress.address}:${progress.port}`
-      : `${progress.host}:${progress.port}`;
+    const target = progress.address ? formatHostPort(progress.address, progress.port) : `${progress.host}:${progress.port}`;
     // Once an address is known, the name it was resolved from stops being a target of its own.
     const byName = `${progress.host}:${progress.port}`;
     if (progress.address && byName !== target) this.current.delete(byName);

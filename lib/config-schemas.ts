@@ -1,6 +1,7 @@
 import { isIP } from "node:net";
 import { z } from "zod";
 import { REGION_TOKEN } from "./bus.js";
+import { formatHostPort } from "./host-port.js";
 
 /** Schemas shared by the processes' settings (lib/config.ts). */
 
@@ -92,7 +93,7 @@ export function parseDnsServerAddress(value: string): { server: string } | { pro
   if (portText === undefined) return { server: address };
   const port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
   if (!(port >= 1 && port <= 65535)) return { problem: `has a bad port ${JSON.stringify(portText)} (1-65535)` };
-  return { server: isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}` };
+  return { server: formatHostPort(address, port) };
 }
 
 /** --dns-server, repeatable: each value checked, in node:dns's form. */

@@ -3,8 +3,8 @@
 // canary on a port fails too, a failure on that port says more about the agent than the target.
 import { EgressCheck } from "../../gen/smtpprobe/v1/probe_service.js";
 import { Outcome, Phase, ProbeOptions, TlsMode, type HandshakeResult } from "../../gen/smtpprobe/v1/handshake.js";
+import { formatHostPort } from "../../lib/host-port.js";
 import type { Logger } from "../../lib/logger.js";
-import { formatAddress } from "../smtp/handshake.js";
 import { resolveOptions } from "../smtp/options.js";
 import { probeTarget } from "../smtp/probe-target.js";
 import { allowAll } from "../../lib/policy/policy-types.js";
@@ -29,7 +29,7 @@ export const MAX_CANARY_DEADLINE_MS = 10_000;
 
 /** "host:port", "[IPv6]:port": the form --canary takes (parseHostPort) and results name. */
 export function formatCanary(target: CanaryTarget): string {
-  return formatAddress(target.host, target.port);
+  return formatHostPort(target.host, target.port);
 }
 
 /**

@@ -43,7 +43,7 @@ type Rule = (result: HandshakeResult, facts: FindingFacts) => Finding | undefine
 const DAY_MS = 86_400_000;
 const OLD_TLS = /^(SSL ?v?[23](\.0)?|TLS ?v?1(\.[01])?)$/i;
 const WEAK_SIGNATURE = /sha-?1(?!\d)|md[245]/i;
-// Signature OIDs that tls-facts.ts may pass through in dotted form: dsa-with-sha1, sha1WithRSA (OIW).
+// Signature OIDs that certificate-facts.ts may pass through in dotted form: dsa-with-sha1, sha1WithRSA (OIW).
 const WEAK_SIGNATURE_OIDS = new Set(["1.2.840.10040.4.3", "1.3.14.3.2.29"]);
 
 const starttlsMissing: Rule = (r) => {

@@ -1,7 +1,6 @@
 import { connect as netConnect, isIP, type Socket } from "node:net";
 import { createSecureContext, rootCertificates, type SecureContext } from "node:tls";
 import {
-  FailureSource,
   HandshakeResult,
   Outcome,
   Phase,
@@ -10,12 +9,25 @@ import {
   type Reply,
   type TlsInfo,
 } from "../../gen/smtpprobe/v1/handshake.js";
+import { formatHostPort } from "../../lib/host-port.js";
 import { heloCapabilities, parseEhloReply } from "./ehlo.js";
+import {
+  cancelledByCaller,
+  classifyConnectError,
+  classifyUnexpectedReply,
+  classifyWaitError,
+  connectedPeerDenied,
+  deadlinePassed,
+  describePhaseWait,
+  internalError,
+  starttlsRefused,
+  type HandshakeFailure,
+} from "./failure-mapping.js";
 import { defaultFindingFacts, deriveFindings } from "./findings.js";
 import { addressLiteral, type ResolvedOptions } from "./options.js";
 import { describeReply, parseEnhancedCode } from "./reply-meaning.js";
 import type { SmtpReply } from "./reply-reader.js";
-import { SessionWaitError, SmtpSession, waitForSocketEvent, type WaitFailure } from "./session.js";
+import { SmtpSession, waitForSocketEvent } from "./session.js";
 import { readTlsFacts } from "./tls-facts.js";
 import { elapsedSince, escapeLine, round2, TranscriptRecorder } from "./transcript.js";
 
@@ -56,12 +68,10 @@ export interface HandshakeContext {
 class HandshakeStop extends Error {
   override readonly name = "HandshakeStop";
   constructor(
-    readonly outcome: Outcome,
-    readonly source: FailureSource,
-    readonly reason: string,
+    readonly failure: HandshakeFailure,
     readonly reply?: Reply,
   ) {
-    super(reason);
+    super(failure.reason);
   }
 }
 
@@ -117,14 +127,7 @@ const STEPS: Record<number, Step> = {
   },
   [Phase.PHASE_STARTTLS]: async (h) => {
     const reply = await h.command("STARTTLS");
-    if (reply.code !== 220 && h.options.tlsMode === TlsMode.TLS_MODE_REQUIRE) {
-      throw new HandshakeStop(
-        Outcome.OUTCOME_STARTTLS_UNAVAILABLE,
-        FailureSource.FAILURE_SOURCE_TARGET,
-        `TLS is required but the server answered STARTTLS with ${reply.code}`,
-        reply,
-      );
-    }
+    if (reply.code !== 220 && h.options.tlsMode === TlsMode.TLS_MODE_REQUIRE) throw new HandshakeStop(starttlsRefused(reply), reply);
     // In auto mode the server offered STARTTLS and then refused it: say goodbye, report the refusal.
     if (reply.code !== 220) await h.quit();
     h.expect(reply, 220, "STARTTLS");
@@ -262,14 +265,7 @@ class Handshake {
 
   private abort(why: "deadline" | "cancelled"): void {
     if (this.stopReason) return;
-    const stop =
-      why === "deadline"
-        ? new HandshakeStop(
-            Outcome.OUTCOME_DEADLINE_EXCEEDED,
-            FailureSource.FAILURE_SOURCE_TARGET,
-            `the probe's deadline of ${this.options.deadlineMs} ms passed`,
-          )
-        : new HandshakeStop(Outcome.OUTCOME_CANCELLED, FailureSource.FAILURE_SOURCE_INTERNAL, "cancelled by the caller");
+    const stop = new HandshakeStop(why === "deadline" ? deadlinePassed(this.options.deadlineMs) : cancelledByCaller());
     this.transcript.event(why === "deadline" ? "deadline exceeded" : "cancelled", this.session?.isTls ?? false);
     this.stopReason = stop;
     this.rejectStopped?.(stop);
@@ -287,14 +283,14 @@ class Handshake {
     socket.setNoDelay(true);
     await waitForSocketEvent(socket, "connect", this.options.connectMs).catch((error: unknown) => {
       socket.destroy();
-      throw this.connectFailure(error);
+      throw new HandshakeStop(classifyConnectError(error, formatHostPort(address, port)));
     });
     const denied = this.context.checkConnected?.(socket.remoteAddress ?? "", socket.remotePort ?? 0);
     if (denied !== undefined) {
       socket.destroy();
-      throw new HandshakeStop(Outcome.OUTCOME_POLICY_DENIED, FailureSource.FAILURE_SOURCE_POLICY, `closed right after connecting: ${denied}`);
+      throw new HandshakeStop(connectedPeerDenied(denied));
     }
-    this.transcript.event(`connected to ${formatAddress(address, port)} from ${formatAddress(socket.localAddress ?? "", socket.localPort ?? 0)}`, false);
+    this.transcript.event(`connected to ${formatHostPort(address, port)} from ${formatHostPort(socket.localAddress ?? "", socket.localPort ?? 0)}`, false);
     if (!this.ehloName) this.ehloName = this.result.ehloName = addressLiteral(socket.localAddress ?? "0.0.0.0");
     this.session = new SmtpSession(socket, this.transcript, {
       maxLineOctets: this.options.maxLineOctets,
@@ -306,6 +302,7 @@ class Handshake {
     const sni = this.sniName();
     const checkedName = this.options.sni || this.target.host;
     const began = performance.now();
+    const tlsPhase = this.phase;
     let upgraded;
     try {
       upgraded = await this.session.startTls(
@@ -330,8 +327,11 @@ class Handshake {
     const socket = upgraded.socket;
     const cipher = socket.getCipher();
     this.transcript.event(`TLS established: ${socket.getProtocol() ?? ""} ${cipher?.standardName ?? cipher?.name ?? ""}`, true);
-    const context = { implicit, sni, checkedName, handshakeMs: round2(performance.now() - began), now: this.startedAt, extraCa: this.context.extraCa };
-    this.pendingTlsFacts = () => readTlsFacts(socket, context);
+    const context = { implicit, sni, checkedName, now: this.startedAt, extraCa: this.context.extraCa };
+    const handshakeMs = round2(performance.now() - began);
+    // One clock for one handshake: the TLS block reports the phase's own timing, so the two never
+    // disagree; the reading above serves only when the facts are read before that timing is kept.
+    this.pendingTlsFacts = () => readTlsFacts(socket, { ...context, handshakeMs: this.phaseDurationMs(tlsPhase) ?? handshakeMs });
   }
 
   /**
@@ -343,6 +343,10 @@ class Handshake {
     const read = this.pendingTlsFacts;
     this.pendingTlsFacts = undefined;
     if (read) this.result.tls = read();
+  }
+
+  private phaseDurationMs(phase: Phase): number | undefined {
+    return this.timings.find((timing) => timing.phase === phase)?.durationMs;
   }
 
   /** What follows a plaintext EHLO or HELO, by TLS mode and what the server offered. */
@@ -362,7 +366,7 @@ class Handshake {
     try {
       return toReply(await this.session.readReply(timeoutMs), command);
     } catch (error) {
-      throw this.waitFailure(error, phaseWhat(this.phase));
+      throw this.waitFailure(error, describePhaseWait(this.phase));
     }
   }
 
@@ -375,16 +379,7 @@ class Handshake {
   expect(reply: Reply, code: number, what: string): void {
     if (reply.code === code) return;
     this.result.lastReply = reply;
-    const first = reply.lines[0] ?? "";
-    const reason = `${what} was answered ${reply.code}${first ? ` "${first.slice(0, 120)}"` : ""}`;
-    if (reply.code >= 500) throw new HandshakeStop(Outcome.OUTCOME_REJECTED, FailureSource.FAILURE_SOURCE_TARGET, reason, reply);
-    if (reply.code >= 400) throw new HandshakeStop(Outcome.OUTCOME_DEFERRED, FailureSource.FAILURE_SOURCE_TARGET, reason, reply);
-    throw new HandshakeStop(
-      Outcome.OUTCOME_PROTOCOL_ERROR,
-      FailureSource.FAILURE_SOURCE_TARGET,
-      `${reason}, expected ${code}`,
-      reply,
-    );
+    throw new HandshakeStop(classifyUnexpectedReply(reply, code, what), reply);
   }
 
   /** QUIT, politely: the answer is waited for briefly, and its absence changes nothing. */
@@ -402,57 +397,25 @@ class Handshake {
     return isIP(this.target.host) === 0 ? this.target.host.replace(/\.$/, "") : "";
   }
 
-  private connectFailure(error: unknown): HandshakeStop {
-    if (error instanceof SessionWaitError) return this.waitFailure(error, "the TCP connection");
-    const code = (error as NodeJS.ErrnoException).code ?? "";
-    const where = formatAddress(this.target.address, this.target.port);
-    switch (code) {
-      case "ECONNREFUSED":
-        return new HandshakeStop(Outcome.OUTCOME_REFUSED, FailureSource.FAILURE_SOURCE_TARGET, `connection to ${where} refused (nothing listens, or a firewall rejects)`);
-      case "EHOSTUNREACH":
-      case "ENETUNREACH":
-      case "EADDRNOTAVAIL":
-      case "EAFNOSUPPORT":
-        return new HandshakeStop(Outcome.OUTCOME_UNREACHABLE, FailureSource.FAILURE_SOURCE_NETWORK, `${where} is unreachable from here (${code})`);
-      case "ETIMEDOUT":
-        return new HandshakeStop(Outcome.OUTCOME_TIMED_OUT, FailureSource.FAILURE_SOURCE_NETWORK, `connecting to ${where} timed out (${code})`);
-      case "ECONNRESET":
-        return new HandshakeStop(Outcome.OUTCOME_RESET, FailureSource.FAILURE_SOURCE_NETWORK, `connection to ${where} was reset while connecting`);
-      default:
-        return new HandshakeStop(Outcome.OUTCOME_UNREACHABLE, FailureSource.FAILURE_SOURCE_NETWORK, `connecting to ${where} failed: ${code || String(error)}`);
-    }
-  }
-
-  /** Turns a failed wait into the outcome it means. */
+  /** Turns a failed wait into the stop it means; anything else is a bug and goes on up. */
   private waitFailure(error: unknown, what: string): HandshakeStop {
     if (error instanceof HandshakeStop) return error;
-    if (!(error instanceof SessionWaitError)) {
-      const e = error as NodeJS.ErrnoException;
-      if (this.phase === Phase.PHASE_TLS || this.phase === Phase.PHASE_TLS_CONNECT) {
-        return new HandshakeStop(Outcome.OUTCOME_TLS_FAILED, FailureSource.FAILURE_SOURCE_TARGET, `the TLS handshake failed: ${describeTlsError(e)}`);
-      }
-      throw error; // not a wait failure: a bug
-    }
-    return stopFor(error.failure, what, this.phase);
+    const failure = classifyWaitError(error, what, this.phase);
+    if (!failure) throw error;
+    return new HandshakeStop(failure);
   }
 
   private recordStop(error: unknown): void {
-    const stop =
-      error instanceof HandshakeStop
-        ? error
-        : new HandshakeStop(
-            Outcome.OUTCOME_INTERNAL_ERROR,
-            FailureSource.FAILURE_SOURCE_INTERNAL,
-            `internal error: ${error instanceof Error ? error.message : String(error)}`,
-          );
-    this.result.outcome = stop.outcome;
+    const stop = error instanceof HandshakeStop ? error : new HandshakeStop(internalError(error));
+    const { outcome, source, reason } = stop.failure;
+    this.result.outcome = outcome;
     this.result.phase = this.phase;
-    this.result.failureSource = stop.source;
-    this.result.reason = stop.reason;
+    this.result.failureSource = source;
+    this.result.reason = reason;
     if (stop.reply) this.result.lastReply = stop.reply;
     // Every stop is visible in the transcript, not only in the result's reason.
-    if (stop.outcome !== Outcome.OUTCOME_DEADLINE_EXCEEDED && stop.outcome !== Outcome.OUTCOME_CANCELLED) {
-      this.transcript.event(`${Outcome[stop.outcome].replace("OUTCOME_", "").toLowerCase()}: ${stop.reason}`, this.session?.isTls ?? false);
+    if (outcome !== Outcome.OUTCOME_DEADLINE_EXCEEDED && outcome !== Outcome.OUTCOME_CANCELLED) {
+      this.transcript.event(`${Outcome[outcome].replace("OUTCOME_", "").toLowerCase()}: ${reason}`, this.session?.isTls ?? false);
     }
   }
 }
@@ -479,79 +442,10 @@ function clientContext(extraCa: string | undefined): SecureContext {
   return context;
 }
 
-function stopFor(failure: WaitFailure, what: string, phase: Phase): HandshakeStop {
-  const target = FailureSource.FAILURE_SOURCE_TARGET;
-  switch (failure.kind) {
-    case "timeout":
-      return new HandshakeStop(
-        Outcome.OUTCOME_TIMED_OUT,
-        phase === Phase.PHASE_CONNECT ? FailureSource.FAILURE_SOURCE_NETWORK : target,
-        `${what} timed out after ${failure.timeoutMs} ms`,
-      );
-    case "closed":
-      return new HandshakeStop(Outcome.OUTCOME_CLOSED_BY_PEER, target, `the server closed the connection during ${what}`);
-    case "reset":
-      return new HandshakeStop(Outcome.OUTCOME_RESET, target, `the connection was reset during ${what}`);
-    case "socket_error":
-      return phase === Phase.PHASE_TLS || phase === Phase.PHASE_TLS_CONNECT
-        ? new HandshakeStop(Outcome.OUTCOME_TLS_FAILED, target, `the TLS handshake failed: ${describeTlsError(failure)}`)
-        : new HandshakeStop(Outcome.OUTCOME_RESET, target, `the connection failed during ${what}: ${failure.code || failure.message}`);
-    case "protocol":
-      return new HandshakeStop(Outcome.OUTCOME_PROTOCOL_ERROR, target, `protocol error during ${what}: ${failure.error.message}`);
-    case "aborted":
-      return new HandshakeStop(Outcome.OUTCOME_CANCELLED, FailureSource.FAILURE_SOURCE_INTERNAL, "cancelled");
-  }
-}
-
-const TLS_ERRORS: Record<string, string> = {
-  ERR_SSL_WRONG_VERSION_NUMBER: "the server did not answer with TLS (plaintext or garbage where a ServerHello was expected)",
-  ERR_SSL_PACKET_LENGTH_TOO_LONG: "the server did not answer with TLS (plaintext where a TLS record was expected)",
-  ERR_SSL_UNSUPPORTED_PROTOCOL: "no TLS version in common with the server",
-  ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE: "the server ended the handshake: no cipher or version in common",
-  ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION: "the server refused our TLS versions",
-  ERR_SSL_TLSV1_ALERT_INTERNAL_ERROR: "the server reported an internal TLS error",
-  ERR_SSL_DH_KEY_TOO_SMALL: "the server's Diffie-Hellman key is too small to accept",
-  ERR_SSL_EE_KEY_TOO_SMALL: "the server's certificate key is too small to accept",
-  ECONNRESET: "the server reset the connection during the TLS handshake",
-  EPIPE: "the server closed the connection during the TLS handshake",
-};
-
-/** An OpenSSL error in words a person reads, with its code kept for searching. */
-function describeTlsError(error: { code?: string; message: string }): string {
-  const code = error.code ?? "";
-  const known = TLS_ERRORS[code];
-  if (known) return `${known} (${code})`;
-  const first = error.message.split("\n")[0]?.trim() ?? "";
-  return code ? `${code}: ${first}` : first;
-}
-
-function phaseWhat(phase: Phase): string {
-  switch (phase) {
-    case Phase.PHASE_BANNER:
-      return "the banner";
-    case Phase.PHASE_EHLO:
-      return "EHLO";
-    case Phase.PHASE_HELO:
-      return "HELO";
-    case Phase.PHASE_STARTTLS:
-      return "STARTTLS";
-    case Phase.PHASE_EHLO_TLS:
-      return "EHLO over TLS";
-    case Phase.PHASE_QUIT:
-      return "QUIT";
-    default:
-      return Phase[phase].replace("PHASE_", "").toLowerCase();
-  }
-}
-
 export function toReply(reply: SmtpReply, command?: string): Reply {
   const enhancedCode = parseEnhancedCode(reply.code, reply.lines[0] ?? "") ?? "";
   const meaning = describeReply(reply.code, enhancedCode || undefined, command);
   return { code: reply.code, enhancedCode, lines: reply.lines, meaning };
-}
-
-export function formatAddress(address: string, port: number): string {
-  return isIP(address) === 6 ? `[${address}]:${port}` : `${address}:${port}`;
 }
 
 

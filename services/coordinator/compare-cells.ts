@@ -1,6 +1,7 @@
 // One cell of the region × port matrix: what one region saw on one port, reduced to a state and a
 // short cause. Pure.
 import { type HandshakeResult, Outcome, Phase } from "../../gen/smtpprobe/v1/handshake.js";
+import { phaseLabel } from "../../agents/smtp/phases.js";
 import { CellState, type MatrixCell, type TaskReport, TaskStatus } from "../../gen/smtpprobe/v1/probe_service.js";
 
 /** A cell with what the verdicts need beside it. */
@@ -26,26 +27,6 @@ const NO_ANSWER_CAUSES: Readonly<Record<number, string>> = {
   [TaskStatus.TASK_STATUS_CANCELLED]: "cancelled",
   [TaskStatus.TASK_STATUS_AGENT_ERROR]: "agent error",
 };
-
-const PHASE_WORDS: Readonly<Record<number, string>> = {
-  [Phase.PHASE_UNSPECIFIED]: "start",
-  [Phase.PHASE_RESOLVE]: "DNS",
-  [Phase.PHASE_POLICY]: "policy",
-  [Phase.PHASE_CONNECT]: "connect",
-  [Phase.PHASE_TLS_CONNECT]: "TLS connect",
-  [Phase.PHASE_BANNER]: "banner",
-  [Phase.PHASE_EHLO]: "EHLO",
-  [Phase.PHASE_HELO]: "HELO",
-  [Phase.PHASE_STARTTLS]: "STARTTLS",
-  [Phase.PHASE_TLS]: "TLS",
-  [Phase.PHASE_EHLO_TLS]: "EHLO over TLS",
-  [Phase.PHASE_QUIT]: "QUIT",
-  [Phase.PHASE_DONE]: "done",
-};
-
-function phaseWord(phase: Phase): string {
-  return PHASE_WORDS[phase] ?? `phase ${phase}`;
-}
 
 /**
  * Of several handshakes that failed (several addresses, several MX exchangers), the one that tells
@@ -163,7 +144,7 @@ export function classifyHandshake(h: HandshakeResult): Classified {
 
 /** A short cause for a failure after connecting: "TLS failed", "timed out at banner", "EHLO 550". */
 function failureCause(h: HandshakeResult): string {
-  const at = phaseWord(h.phase);
+  const at = phaseLabel(h.phase);
   switch (h.outcome) {
     case Outcome.OUTCOME_REJECTED:
     case Outcome.OUTCOME_DEFERRED: {

@@ -23,7 +23,8 @@
 import { BUS_HEADERS, SUBJECTS, checkToken, type Bus, type BusSubscription, type ReplyEvent } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
 import { timerDelay } from "../../lib/timers.js";
-import { enumLabel, metrics, type DroppedMessageReason } from "../../lib/metrics.js";
+import { metrics, type DroppedMessageReason } from "../../lib/metrics.js";
+import { phaseNames } from "../../agents/smtp/phases.js";
 import { Phase, TlsMode, type ProbeOptions, type TargetResult } from "../../gen/smtpprobe/v1/handshake.js";
 import { TaskStatus, type AgentInfo, type EgressCheck, type TaskProgress, type TaskReport } from "../../gen/smtpprobe/v1/probe_service.js";
 import { CancelTask, Task, type AgentMessage } from "../../gen/smtpprobe/agent/v1/agent.js";
@@ -133,7 +134,7 @@ function latestCheck(checks: EgressCheck[]): EgressCheck | undefined {
 
 /** "banner", "tls_connect": the style guide's phase names. */
 export function phaseName(phase: Phase): string {
-  return enumLabel(Phase[phase], "PHASE_");
+  return phaseNames(phase).name;
 }
 
 /** One (region, port) task and its current attempt. */

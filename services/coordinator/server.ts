@@ -4,6 +4,7 @@ import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import { fileURLToPath } from "node:url";
 import { ProbeServiceService } from "../../gen/smtpprobe/v1/probe_service.js";
+import { formatHostPort } from "../../lib/host-port.js";
 import { UNDECODABLE } from "./grpc-errors.js";
 
 export const PROBE_SERVICE_NAME = "smtpprobe.v1.ProbeService";
@@ -103,9 +104,8 @@ export async function startGrpcServer(options: {
   const definition = loadSync(["smtpprobe/v1/probe_service.proto"], { includeDirs: [PROTO_ROOT] });
   new ReflectionService(definition).addToServer(server);
 
-  const host = options.host.includes(":") ? `[${options.host}]` : options.host;
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${options.port}`, options.credentials ?? ServerCredentials.createInsecure(), (error, bound) =>
+    server.bindAsync(formatHostPort(options.host, options.port), options.credentials ?? ServerCredentials.createInsecure(), (error, bound) =>
       error ? reject(error) : resolve(bound),
     );
   });

@@ -14,6 +14,7 @@ import { startAgentProcess, START_HOOK_TIMEOUT_MS, startCoordinatorProcess, star
 import { need } from "../helpers/requirements.js";
 import { startScriptedServer, type ScriptedServer } from "../helpers/scripted-server.js";
 import { startSmtpFixture, type SmtpFixture } from "../helpers/smtp-fixture.js";
+import { CROSS_PROCESS_SLACK_MS, endsBy, wellBefore } from "../helpers/timing.js";
 import { closeServer, delay, listenLoopback, waitFor } from "../helpers/wait.js";
 
 const nats = await need(natsServerAvailable);
@@ -110,13 +111,14 @@ describe.skipIf(nats.skip)("ProbeService faults: agents die, regions are empty, 
   });
 
   it("a region without agents is NO_AGENT at once", async () => {
+    const callDeadlineMs = 10_000;
     const started = performance.now();
-    const report = await api.probe({ host: "127.0.0.1", ports: [noBanner.port, hold.port], regions: ["ap-north"] }, { deadlineMs: 10_000 });
+    const report = await api.probe({ host: "127.0.0.1", ports: [noBanner.port, hold.port], regions: ["ap-north"] }, { deadlineMs: callDeadlineMs });
     const elapsed = performance.now() - started;
     expect(report.tasks.map((t) => t.status)).toEqual([TaskStatus.TASK_STATUS_NO_AGENT, TaskStatus.TASK_STATUS_NO_AGENT]);
     expect(report.tasks.map((t) => t.attempts)).toEqual([1, 1]);
     expect(report.comparison?.missing).toEqual([{ region: "ap-north", cause: expect.stringContaining("no agent") }]);
-    expect(elapsed).toBeLessThan(1_000);
+    expect(elapsed).toBeLessThan(wellBefore(callDeadlineMs));
     expect(noBanner.connections()).toBe(0);
     expect(hold.sockets).toHaveLength(0);
   });
@@ -140,7 +142,7 @@ describe.skipIf(nats.skip)("ProbeService faults: agents die, regions are empty, 
     expect(report.complete).toBe(task?.status === TaskStatus.TASK_STATUS_DONE);
   });
 
-  it("a caller that cancels a StreamProbe: the agent closes its socket to the target within a second", async () => {
+  it("a caller that cancels a StreamProbe: the agent closes its socket to the target at once", async () => {
     const stream = api.streamProbe(
       { host: "127.0.0.1", ports: [hold.port], regions: ["eu-west"], options: { timeouts: { bannerMs: 20_000, deadlineMs: 25_000 } } },
       { deadlineMs: 30_000 },
@@ -155,11 +157,13 @@ describe.skipIf(nats.skip)("ProbeService faults: agents die, regions are empty, 
     const { error } = await stream.done;
     expect(error?.code).toBe(status.CANCELLED);
 
-    await hold.allClosed(1_000).catch((e: Error) => {
+    // At once: the cancel crosses the coordinator, NATS and the agent, and waits for nothing (the
+    // banner wait had 20 s to go).
+    await hold.allClosed(CROSS_PROCESS_SLACK_MS).catch((e: Error) => {
       throw new Error(`${e.message}\n${logs()}`);
     });
     const closedAfter = hold.sockets[0]!.closedAt! - cancelledAt;
-    expect(closedAfter).toBeLessThan(1_000);
+    expect(closedAfter).toBeLessThan(CROSS_PROCESS_SLACK_MS);
     expect(hold.sockets).toHaveLength(1);
 
     // The agent is free again soon after: nothing in flight in eu-west (its stats lag the socket).
@@ -180,8 +184,9 @@ describe.skipIf(nats.skip)("ProbeService faults: agents die, regions are empty, 
   it("the only agent of a region SIGKILLed mid-probe: AGENT_LOST, long before the deadline", async () => {
     const before = noBanner.connections();
     const started = performance.now();
+    const deadlineMs = 10_000;
     const stream = api.streamProbe(
-      { host: "127.0.0.1", ports: [noBanner.port], regions: ["us-east"], options: { timeouts: { bannerMs: 8_000, deadlineMs: 10_000 } } },
+      { host: "127.0.0.1", ports: [noBanner.port], regions: ["us-east"], options: { timeouts: { bannerMs: 8_000, deadlineMs } } },
       { deadlineMs: 15_000 },
     );
     const progress = (await stream.next(taken, 5_000)).progress!;
@@ -200,8 +205,8 @@ describe.skipIf(nats.skip)("ProbeService faults: agents die, regions are empty, 
     expect(task?.attempts).toBeLessThanOrEqual(2);
     // Noticed by the missing heartbeats (600 ms), not by the deadline (10 s).
     const endedAfterKill = performance.now() - killedAt;
-    expect(endedAfterKill).toBeLessThan(LOST_AFTER_MS + 2_000);
-    expect(performance.now() - started).toBeLessThan(10_000);
+    expect(endedAfterKill).toBeLessThan(endsBy(LOST_AFTER_MS, CROSS_PROCESS_SLACK_MS));
+    expect(performance.now() - started).toBeLessThan(deadlineMs);
     expect(noBanner.connections() - before).toBe(1);
     expect(report?.comparison?.missing.map((m) => m.region)).toEqual(["us-east"]);
   });
@@ -226,7 +231,7 @@ describe.skipIf(nats.skip)("ProbeService faults: agents die, regions are empty, 
     // The other agent takes the task once the victim's heartbeats stop.
     const retried = await stream.next((e) => e.progress?.agentId === survivor, 4_000);
     const retriedAfter = stream.times[stream.events.indexOf(retried)]! - killedAt;
-    expect(retriedAfter).toBeLessThan(LOST_AFTER_MS + 2_000);
+    expect(retriedAfter).toBeLessThan(endsBy(LOST_AFTER_MS, CROSS_PROCESS_SLACK_MS));
 
     const { events, error } = await stream.done;
     const elapsed = performance.now() - started;
@@ -321,21 +326,22 @@ describe.skipIf(nats.skip)("ProbeService faults: nats-server goes away mid-run a
     expect.soft(
       streamEndedAfter,
       `StreamProbe: report finished ${finishedAfterKill(streamed.events.at(-1)?.report)} after the kill, delivered ${Math.round(streamEndedAfter)} ms after it`,
-    ).toBeLessThan(2_000);
+    ).toBeLessThan(CROSS_PROCESS_SLACK_MS);
     expect.soft(
       unaryEnded.at - killedAt,
       `Probe: report finished ${finishedAfterKill(unaryEnded.report)} after the kill, delivered ${Math.round(unaryEnded.at - killedAt)} ms after it`,
-    ).toBeLessThan(2_000);
+    ).toBeLessThan(CROSS_PROCESS_SLACK_MS);
     expect(performance.now() - started).toBeLessThan(callDeadlineMs);
 
     await api.waitForHealth("NOT_SERVING", 2_000);
     await api.waitForHealth("NOT_SERVING", 2_000, "smtpprobe.v1.ProbeService");
     // While NATS is away, a new probe is refused at once, with a status that says so.
     const refusedAt = performance.now();
-    const refused = await callError(api.probe({ host: "127.0.0.1", ports: [fixture.port], regions: ["us-east"] }, { deadlineMs: 5_000 }));
+    const refusedCallMs = 5_000;
+    const refused = await callError(api.probe({ host: "127.0.0.1", ports: [fixture.port], regions: ["us-east"] }, { deadlineMs: refusedCallMs }));
     expect(refused.code, describeError(refused)).toBe(status.UNAVAILABLE);
     expect(refused.details).toMatch(/NATS/);
-    expect(performance.now() - refusedAt).toBeLessThan(1_000);
+    expect(performance.now() - refusedAt).toBeLessThan(wellBefore(refusedCallMs));
 
     await server.start();
     await api.waitForHealth("SERVING", 5_000).catch((e: Error) => {

@@ -161,7 +161,7 @@ describe("formatHuman", () => {
   it("shows the TLS session, trust with its reason, the name check and every certificate", () => {
     expect(text).toContain(
       [
-        "  TLS         TLSv1.3 · TLS_AES_256_GCM_SHA384 · group X25519 · via STARTTLS · SNI mx.example.com · handshake 12.5 ms",
+        "  TLS         TLSv1.3 · TLS_AES_256_GCM_SHA384 · group X25519 · via STARTTLS · SNI mx.example.com",
         "  Trusted     no — self-signed certificate (DEPTH_ZERO_SELF_SIGNED_CERT)",
         "  Name        matches mx.example.com",
         "  Expires     in 42 days",
@@ -202,6 +202,13 @@ describe("formatHuman", () => {
 
   it("shows the phase timings", () => {
     expect(text).toContain("  Timings     TCP connect 1.50 ms · banner 250 ms\n");
+  });
+
+  it("shows the TLS handshake's time once, among the timings", () => {
+    const timings = [...handshake().timings, { phase: Phase.PHASE_STARTTLS, startMs: 251.5, durationMs: 1 }, { phase: Phase.PHASE_TLS, startMs: 252.5, durationMs: 12.5 }];
+    const out = human([target(handshake({ timings }))]);
+    expect(out).toContain("  Timings     TCP connect 1.50 ms · banner 250 ms · STARTTLS 1.00 ms · TLS handshake 12.5 ms\n");
+    expect(out.match(/12\.5 ms/g)).toHaveLength(1);
   });
 
   it("leaves the transcript out unless asked", () => {

@@ -50,6 +50,9 @@ describe("handshake against smtp-server variants", () => {
       Phase.PHASE_EHLO_TLS,
       Phase.PHASE_QUIT,
     ]);
+    // One clock for the TLS handshake: the TLS block and the phase timing say the same.
+    expect(r.tls?.handshakeMs).toBeGreaterThan(0);
+    expect(r.tls?.handshakeMs).toBe(r.timings.find((t) => t.phase === Phase.PHASE_TLS)?.durationMs);
   });
 
   it("trusts the chain with an extra CA, and checks the SNI name", async () => {
@@ -131,6 +134,7 @@ describe("handshake against smtp-server variants", () => {
     expect(r.capabilities).toBeUndefined();
     expect(r.capabilitiesTls?.greeting).toMatch(/fixture\.test/);
     expect(r.timings[1]?.phase).toBe(Phase.PHASE_TLS_CONNECT);
+    expect(r.tls?.handshakeMs).toBe(r.timings[1]?.durationMs);
     expect(r.transcript!.entries.filter((e) => e.direction !== Direction.DIRECTION_EVENT).every((e) => e.tls)).toBe(true);
   });
 
