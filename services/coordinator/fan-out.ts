@@ -132,11 +132,6 @@ function latestCheck(checks: EgressCheck[]): EgressCheck | undefined {
   return latest;
 }
 
-/** "banner", "tls_connect": the style guide's phase names. */
-export function phaseName(phase: Phase): string {
-  return phaseNames(phase).name;
-}
-
 /** One (region, port) task and its current attempt. */
 interface TaskDispatch {
   readonly taskId: string;
@@ -464,7 +459,7 @@ class ProbeDispatch {
     if (task.agentId === "") return task.attempt === 0 ? "none (never sent)" : "none (no agent answered)";
     if (task.queued) return `queued at agent ${task.agentId}`;
     if (task.lastPhase === undefined) return `taken by agent ${task.agentId}, no phase reported`;
-    return phaseName(task.lastPhase);
+    return phaseNames(task.lastPhase).name;
   }
 }
 
