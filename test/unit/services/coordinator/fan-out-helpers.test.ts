@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { Outcome, Phase } from "../../../../gen/smtpprobe/v1/handshake.js";
+import { Outcome } from "../../../../gen/smtpprobe/v1/handshake.js";
 import { TaskStatus, type AgentInfo, type EgressCheck, type TaskReport } from "../../../../gen/smtpprobe/v1/probe_service.js";
-import { agentDeadlineAt, attachEgress, phaseName, retryBudgetMs, taskIdFor } from "../../../../services/coordinator/fan-out.js";
+import { agentDeadlineAt, attachEgress, retryBudgetMs, taskIdFor } from "../../../../services/coordinator/fan-out.js";
 
 function check(port: number, ok: boolean, checkedAt = "2025-06-01T12:00:00Z"): EgressCheck {
   return { port, canary: `canary.example.net:${port}`, ok, outcome: ok ? Outcome.OUTCOME_OK : Outcome.OUTCOME_TIMED_OUT, detail: "", checkedAt: new Date(checkedAt), durationMs: 5 };
@@ -63,11 +63,6 @@ describe("small helpers", () => {
   it("retries need at least a second, or two heartbeats", () => {
     expect(retryBudgetMs(100)).toBe(1000);
     expect(retryBudgetMs(1000)).toBe(2000);
-  });
-
-  it("names phases as the style guide does", () => {
-    expect(phaseName(Phase.PHASE_TLS_CONNECT)).toBe("tls_connect");
-    expect(phaseName(Phase.PHASE_BANNER)).toBe("banner");
   });
 
   it("task ids are unique per region and port", () => {
