@@ -79,7 +79,7 @@ export function connectServiceClient(address: string, host: string): ServiceClie
   return {
     async probe(regions, port, expected = "done") {
       const options: ProbeOptions = { ...BENCH_OPTIONS, ehloName: distinctEhloName() };
-      const request: ProbeRequest = { host, mx: false, ports: [port], regions: [...regions], options, tlsModes: {}, idempotencyKey: "" };
+      const request: ProbeRequest = { host, mx: false, ports: [port], regions: [...regions], options, tlsModes: {}, idempotencyKey: "", portRoles: {} };
       const start = performance.now();
       let report: ProbeReport;
       try {

@@ -3,7 +3,7 @@
 import { domainToASCII } from "node:url";
 import { parseHostName } from "../lib/host-name.js";
 import { parseDnsServerAddress } from "../lib/config-schemas.js";
-import { AddressFamily, TlsMode, type ProbeOptions } from "../gen/smtpprobe/v1/handshake.js";
+import { AddressFamily, PortRole, TlsMode, type ProbeOptions } from "../gen/smtpprobe/v1/handshake.js";
 import { checkEhloName, checkSni, InvalidOptionsError, MAXIMUMS, resolveOptions, type ResolvedOptions } from "../agents/smtp/options.js";
 import { UsageError } from "./usage-error.js";
 
@@ -78,6 +78,7 @@ export function parseCheckArgs(hostArg: string, flags: CheckFlags, defaults: { e
   }
   const probeOptions: ProbeOptions = {
     tlsMode: flags.tls === undefined ? TlsMode.TLS_MODE_UNSPECIFIED : parseTlsMode(flags.tls),
+    portRole: PortRole.PORT_ROLE_UNSPECIFIED,
     ehloName: flags.ehlo === undefined ? "" : parseEhloName(flags.ehlo),
     sni: flags.sni === undefined ? "" : parseSni(flags.sni),
     addressFamily: flags.ipv4

@@ -60,6 +60,7 @@ export function notRunResult(reason: StopReason, task: NotRunTask, wait: NotRunW
       }),
     ],
     totalMs: 0,
+    notProbed: [],
   };
 }
 

@@ -69,13 +69,13 @@ export async function probeTarget(
     if (target.mx) {
       const domainDenied = checkName?.(target.host);
       if (domainDenied !== undefined) {
-        return { ...base, exchangers, handshakes: [nameDenial({ host: target.host }, target.port, domainDenied.reason, options)], totalMs: elapsedSince(start) };
+        return { ...base, exchangers, handshakes: [nameDenial({ host: target.host }, target.port, domainDenied.reason, options)], totalMs: elapsedSince(start), notProbed: [] };
       }
       context.onProgress?.({ host: target.host, address: "", port: target.port, phase: Phase.PHASE_RESOLVE });
       try {
         exchangers = (await resolver.resolveMx(target.host)).slice(0, options.maxExchangers);
       } catch (error) {
-        return { ...base, exchangers, handshakes: [resolveFailure(target.host, target.port, error, context, options)], totalMs: elapsedSince(start) };
+        return { ...base, exchangers, handshakes: [resolveFailure(target.host, target.port, error, context, options)], totalMs: elapsedSince(start), notProbed: [] };
       }
       names = exchangers.map((mx) => ({ host: mx.exchange, exchange: mx.exchange, mxPreference: mx.preference }));
     } else {
@@ -126,7 +126,7 @@ export async function probeTarget(
         );
       }),
     );
-    return { ...base, exchangers, handshakes: perName.flat(), totalMs: elapsedSince(start) };
+    return { ...base, exchangers, handshakes: perName.flat(), totalMs: elapsedSince(start), notProbed: [] };
   } finally {
     clearTimeout(deadline);
     context.signal?.removeEventListener("abort", onAbort);

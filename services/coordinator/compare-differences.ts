@@ -96,7 +96,7 @@ function verdict(
   causes: RegionCause[],
   summary: string,
 ): PortVerdict {
-  return { port, kind, regions, causes, summary, severity };
+  return { port, kind, regions, causes, summary, severity, failedAddresses: [] };
 }
 
 /** "X from us-east and eu-west but Y from ap-south and Z from sa-east". */

@@ -60,7 +60,7 @@ export function compareRegions(tasks: readonly TaskReport[], regions: readonly s
   });
 
   const missing = regionList.flatMap((region) => missingCause(region, portList.map((port) => viewOf(region, port))));
-  return { cells, verdicts, missing };
+  return { cells, verdicts, missing, unknownRegions: [] };
 }
 
 function cellKey(region: string, port: number): string {
@@ -99,7 +99,7 @@ function reachabilityVerdicts(port: number, column: readonly CellView[], regionC
   const verdicts: PortVerdict[] = [];
   const add = (kind: VerdictKind, severity: Severity, about: readonly CellView[], summary: string): void => {
     const causes = kind === VerdictKind.VERDICT_KIND_REACHABLE_EVERYWHERE ? [] : causesOf(about);
-    verdicts.push({ port, kind, regions: regionsOf(about), causes, summary, severity });
+    verdicts.push({ port, kind, regions: regionsOf(about), causes, summary, severity, failedAddresses: [] });
   };
 
   if (answered.length === 0) {
@@ -147,6 +147,7 @@ function reachabilityVerdicts(port: number, column: readonly CellView[], regionC
         `Port ${port}: the agents in ${names} cannot reach their own ${several ? "canaries" : "canary"} on port ${port} either: ` +
         `outbound ${port} is blocked at the ${several ? "agents'" : "agent's"} side, not by the target.`,
       severity: Severity.SEVERITY_WARNING,
+      failedAddresses: [],
     });
   }
   return verdicts;

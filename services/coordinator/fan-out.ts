@@ -243,6 +243,7 @@ class ProbeDispatch {
       deadline: new Date(agentDeadlineAt(this.plan.deadlineAt, Date.now())),
       attempt,
       heartbeatMs: this.heartbeatMs,
+      deadlineFromCaller: false,
     };
     if (task.lostTimer) clearTimeout(task.lostTimer);
     task.lostTimer = setTimeout(() => this.onSilence(task), this.lostAfterMs);

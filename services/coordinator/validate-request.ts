@@ -2,7 +2,7 @@
 // Pure. Every problem is reported, each against its proto field path, in the shape of
 // google.rpc.BadRequest.FieldViolation, so the gRPC layer maps the list to INVALID_ARGUMENT as is.
 import { domainToASCII } from "node:url";
-import { AddressFamily, TlsMode, type ProbeOptions } from "../../gen/smtpprobe/v1/handshake.js";
+import { AddressFamily, PortRole, TlsMode, type ProbeOptions } from "../../gen/smtpprobe/v1/handshake.js";
 import { ProbeRequest } from "../../gen/smtpprobe/v1/probe_service.js";
 import {
   defaultTlsMode,
@@ -252,6 +252,7 @@ function checkOptions(
     addressFamily: AddressFamily.ADDRESS_FAMILY_UNSPECIFIED,
     maxExchangers: 0,
     maxAddresses: 0,
+    portRole: PortRole.PORT_ROLE_UNSPECIFIED,
     ...given,
     timeouts: { connectMs: 0, bannerMs: 0, commandMs: 0, tlsMs: 0, deadlineMs: 0, ...given?.timeouts },
     limits: { maxLineOctets: 0, maxReplyLines: 0, maxTranscriptBytes: 0, ...given?.limits },

@@ -69,6 +69,60 @@ export function tlsModeToJSON(object: TlsMode): string {
   }
 }
 
+/**
+ * What a port is for. It decides which findings apply and how severe they are: a certificate
+ * problem on an MX relay (port 25) is met by senders that fall back to opportunistic TLS, on a
+ * submission port by mail clients that refuse it.
+ */
+export enum PortRole {
+  /** PORT_ROLE_UNSPECIFIED - the port's default: MX_RELAY on 25, IMPLICIT_TLS_SUBMISSION on 465, SUBMISSION elsewhere */
+  PORT_ROLE_UNSPECIFIED = 0,
+  /** PORT_ROLE_MX_RELAY - server-to-server relay (RFC 5321): opportunistic STARTTLS, no AUTH expected */
+  PORT_ROLE_MX_RELAY = 1,
+  /** PORT_ROLE_SUBMISSION - message submission with STARTTLS (RFC 6409, port 587; 2525 by custom) */
+  PORT_ROLE_SUBMISSION = 2,
+  /** PORT_ROLE_IMPLICIT_TLS_SUBMISSION - message submission over implicit TLS (RFC 8314, port 465) */
+  PORT_ROLE_IMPLICIT_TLS_SUBMISSION = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function portRoleFromJSON(object: any): PortRole {
+  switch (object) {
+    case 0:
+    case "PORT_ROLE_UNSPECIFIED":
+      return PortRole.PORT_ROLE_UNSPECIFIED;
+    case 1:
+    case "PORT_ROLE_MX_RELAY":
+      return PortRole.PORT_ROLE_MX_RELAY;
+    case 2:
+    case "PORT_ROLE_SUBMISSION":
+      return PortRole.PORT_ROLE_SUBMISSION;
+    case 3:
+    case "PORT_ROLE_IMPLICIT_TLS_SUBMISSION":
+      return PortRole.PORT_ROLE_IMPLICIT_TLS_SUBMISSION;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return PortRole.UNRECOGNIZED;
+  }
+}
+
+export function portRoleToJSON(object: PortRole): string {
+  switch (object) {
+    case PortRole.PORT_ROLE_UNSPECIFIED:
+      return "PORT_ROLE_UNSPECIFIED";
+    case PortRole.PORT_ROLE_MX_RELAY:
+      return "PORT_ROLE_MX_RELAY";
+    case PortRole.PORT_ROLE_SUBMISSION:
+      return "PORT_ROLE_SUBMISSION";
+    case PortRole.PORT_ROLE_IMPLICIT_TLS_SUBMISSION:
+      return "PORT_ROLE_IMPLICIT_TLS_SUBMISSION";
+    case PortRole.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Which address families are resolved and probed. */
 export enum AddressFamily {
   /** ADDRESS_FAMILY_UNSPECIFIED - both */
@@ -259,6 +313,12 @@ export enum Outcome {
    * slot before the probe's deadline, or could not be asked. The reason names the limit.
    */
   OUTCOME_THROTTLED = 17,
+  /** OUTCOME_NO_BANNER - connected, but no banner came before the banner timeout (an implicit-TLS port spoken to in plaintext waits so) */
+  OUTCOME_NO_BANNER = 18,
+  /** OUTCOME_GREETING_REFUSED - the server answered EHLO (and HELO after it) with 4xx or 5xx: it refused our greeting */
+  OUTCOME_GREETING_REFUSED = 19,
+  /** OUTCOME_CALLER_DEADLINE - the caller's deadline ended the probe first; says nothing about the target */
+  OUTCOME_CALLER_DEADLINE = 20,
   UNRECOGNIZED = -1,
 }
 
@@ -318,6 +378,15 @@ export function outcomeFromJSON(object: any): Outcome {
     case 17:
     case "OUTCOME_THROTTLED":
       return Outcome.OUTCOME_THROTTLED;
+    case 18:
+    case "OUTCOME_NO_BANNER":
+      return Outcome.OUTCOME_NO_BANNER;
+    case 19:
+    case "OUTCOME_GREETING_REFUSED":
+      return Outcome.OUTCOME_GREETING_REFUSED;
+    case 20:
+    case "OUTCOME_CALLER_DEADLINE":
+      return Outcome.OUTCOME_CALLER_DEADLINE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -363,6 +432,12 @@ export function outcomeToJSON(object: Outcome): string {
       return "OUTCOME_INTERNAL_ERROR";
     case Outcome.OUTCOME_THROTTLED:
       return "OUTCOME_THROTTLED";
+    case Outcome.OUTCOME_NO_BANNER:
+      return "OUTCOME_NO_BANNER";
+    case Outcome.OUTCOME_GREETING_REFUSED:
+      return "OUTCOME_GREETING_REFUSED";
+    case Outcome.OUTCOME_CALLER_DEADLINE:
+      return "OUTCOME_CALLER_DEADLINE";
     case Outcome.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -381,8 +456,10 @@ export enum FailureSource {
   FAILURE_SOURCE_NETWORK = 3,
   /** FAILURE_SOURCE_POLICY - our own target policy */
   FAILURE_SOURCE_POLICY = 4,
-  /** FAILURE_SOURCE_INTERNAL - our own code, or the caller's cancellation */
+  /** FAILURE_SOURCE_INTERNAL - our own code, or our own shutdown */
   FAILURE_SOURCE_INTERNAL = 5,
+  /** FAILURE_SOURCE_CALLER - the caller's deadline or cancellation */
+  FAILURE_SOURCE_CALLER = 6,
   UNRECOGNIZED = -1,
 }
 
@@ -406,6 +483,9 @@ export function failureSourceFromJSON(object: any): FailureSource {
     case 5:
     case "FAILURE_SOURCE_INTERNAL":
       return FailureSource.FAILURE_SOURCE_INTERNAL;
+    case 6:
+    case "FAILURE_SOURCE_CALLER":
+      return FailureSource.FAILURE_SOURCE_CALLER;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -427,6 +507,8 @@ export function failureSourceToJSON(object: FailureSource): string {
       return "FAILURE_SOURCE_POLICY";
     case FailureSource.FAILURE_SOURCE_INTERNAL:
       return "FAILURE_SOURCE_INTERNAL";
+    case FailureSource.FAILURE_SOURCE_CALLER:
+      return "FAILURE_SOURCE_CALLER";
     case FailureSource.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -539,7 +621,11 @@ export interface ProbeOptions {
   /** addresses probed per host name, 0 = default (2) */
   maxAddresses: number;
   timeouts: Timeouts | undefined;
-  limits: Limits | undefined;
+  limits:
+    | Limits
+    | undefined;
+  /** unspecified: the port's default */
+  portRole: PortRole;
 }
 
 /** Every timeout in milliseconds; 0 means the default. */
@@ -714,7 +800,11 @@ export interface HandshakeResult {
   totalMs: number;
   findings: Finding[];
   transcript: Transcript | undefined;
-  startedAt: Date | undefined;
+  startedAt:
+    | Date
+    | undefined;
+  /** the role its findings were judged by (the port's default resolved) */
+  portRole: PortRole;
 }
 
 /** An MX record as resolved. */
@@ -732,6 +822,23 @@ export interface TargetResult {
   exchangers: MxRecord[];
   handshakes: HandshakeResult[];
   totalMs: number;
+  /** exchangers and addresses a limit left out */
+  notProbed: NotProbed[];
+}
+
+/** An exchanger or an address resolved but not probed, and the limit that left it out. */
+export interface NotProbed {
+  /** the exchanger or host name */
+  host: string;
+  /** empty when a whole exchanger was left out */
+  address: string;
+  /** the MX exchanger, when reached through MX */
+  exchange: string;
+  mxPreference: number;
+  /** "max_exchangers" or "max_addresses" (the ProbeOptions field) */
+  limit: string;
+  /** the limit's value in this probe */
+  limitValue: number;
 }
 
 function createBaseProbeOptions(): ProbeOptions {
@@ -744,6 +851,7 @@ function createBaseProbeOptions(): ProbeOptions {
     maxAddresses: 0,
     timeouts: undefined,
     limits: undefined,
+    portRole: 0,
   };
 }
 
@@ -772,6 +880,9 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
     }
     if (message.limits !== undefined) {
       Limits.encode(message.limits, writer.uint32(66).fork()).join();
+    }
+    if (message.portRole !== 0) {
+      writer.uint32(72).int32(message.portRole);
     }
     return writer;
   },
@@ -853,6 +964,14 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
             message.limits = Limits.decode(reader, reader.uint32());
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.portRole = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -895,6 +1014,11 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
         : 0,
       timeouts: isSet(object.timeouts) ? Timeouts.fromJSON(object.timeouts) : undefined,
       limits: isSet(object.limits) ? Limits.fromJSON(object.limits) : undefined,
+      portRole: isSet(object.portRole)
+        ? portRoleFromJSON(object.portRole)
+        : isSet(object.port_role)
+        ? portRoleFromJSON(object.port_role)
+        : 0,
     };
   },
 
@@ -924,6 +1048,9 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
     if (message.limits !== undefined) {
       obj.limits = Limits.toJSON(message.limits);
     }
+    if (message.portRole !== 0) {
+      obj.portRole = portRoleToJSON(message.portRole);
+    }
     return obj;
   },
 
@@ -944,6 +1071,7 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
     message.limits = (object.limits !== undefined && object.limits !== null)
       ? Limits.fromPartial(object.limits)
       : undefined;
+    message.portRole = object.portRole ?? 0;
     return message;
   },
 };
@@ -2681,6 +2809,7 @@ function createBaseHandshakeResult(): HandshakeResult {
     findings: [],
     transcript: undefined,
     startedAt: undefined,
+    portRole: 0,
   };
 }
 
@@ -2751,6 +2880,9 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
     }
     if (message.startedAt !== undefined) {
       Timestamp.encode(toTimestamp(message.startedAt), writer.uint32(178).fork()).join();
+    }
+    if (message.portRole !== 0) {
+      writer.uint32(184).int32(message.portRole);
     }
     return writer;
   },
@@ -2944,6 +3076,14 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
             message.startedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 23: {
+            if (tag !== 184) {
+              break;
+            }
+
+            message.portRole = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3020,6 +3160,11 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
         : isSet(object.started_at)
         ? fromJsonTimestamp(object.started_at)
         : undefined,
+      portRole: isSet(object.portRole)
+        ? portRoleFromJSON(object.portRole)
+        : isSet(object.port_role)
+        ? portRoleFromJSON(object.port_role)
+        : 0,
     };
   },
 
@@ -3091,6 +3236,9 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
     if (message.startedAt !== undefined) {
       obj.startedAt = message.startedAt.toISOString();
     }
+    if (message.portRole !== 0) {
+      obj.portRole = portRoleToJSON(message.portRole);
+    }
     return obj;
   },
 
@@ -3131,6 +3279,7 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
       ? Transcript.fromPartial(object.transcript)
       : undefined;
     message.startedAt = object.startedAt ?? undefined;
+    message.portRole = object.portRole ?? 0;
     return message;
   },
 };
@@ -3221,7 +3370,7 @@ export const MxRecord: MessageFns<MxRecord> = {
 };
 
 function createBaseTargetResult(): TargetResult {
-  return { host: "", port: 0, mx: false, exchangers: [], handshakes: [], totalMs: 0 };
+  return { host: "", port: 0, mx: false, exchangers: [], handshakes: [], totalMs: 0, notProbed: [] };
 }
 
 export const TargetResult: MessageFns<TargetResult> = {
@@ -3243,6 +3392,9 @@ export const TargetResult: MessageFns<TargetResult> = {
     }
     if (message.totalMs !== 0) {
       writer.uint32(49).double(message.totalMs);
+    }
+    for (const v of message.notProbed) {
+      NotProbed.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -3308,6 +3460,14 @@ export const TargetResult: MessageFns<TargetResult> = {
             message.totalMs = reader.double();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.notProbed.push(NotProbed.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3336,6 +3496,11 @@ export const TargetResult: MessageFns<TargetResult> = {
         : isSet(object.total_ms)
         ? globalThis.Number(object.total_ms)
         : 0,
+      notProbed: globalThis.Array.isArray(object?.notProbed)
+        ? object.notProbed.map((e: any) => NotProbed.fromJSON(e))
+        : globalThis.Array.isArray(object?.not_probed)
+        ? object.not_probed.map((e: any) => NotProbed.fromJSON(e))
+        : [],
     };
   },
 
@@ -3359,6 +3524,9 @@ export const TargetResult: MessageFns<TargetResult> = {
     if (message.totalMs !== 0) {
       obj.totalMs = floatToJson(message.totalMs);
     }
+    if (message.notProbed?.length) {
+      obj.notProbed = message.notProbed.map((e) => NotProbed.toJSON(e));
+    }
     return obj;
   },
 
@@ -3373,6 +3541,164 @@ export const TargetResult: MessageFns<TargetResult> = {
     message.exchangers = object.exchangers?.map((e) => MxRecord.fromPartial(e)) || [];
     message.handshakes = object.handshakes?.map((e) => HandshakeResult.fromPartial(e)) || [];
     message.totalMs = object.totalMs ?? 0;
+    message.notProbed = object.notProbed?.map((e) => NotProbed.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseNotProbed(): NotProbed {
+  return { host: "", address: "", exchange: "", mxPreference: 0, limit: "", limitValue: 0 };
+}
+
+export const NotProbed: MessageFns<NotProbed> = {
+  encode(message: NotProbed, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.host !== "") {
+      writer.uint32(10).string(message.host);
+    }
+    if (message.address !== "") {
+      writer.uint32(18).string(message.address);
+    }
+    if (message.exchange !== "") {
+      writer.uint32(26).string(message.exchange);
+    }
+    if (message.mxPreference !== 0) {
+      writer.uint32(32).uint32(message.mxPreference);
+    }
+    if (message.limit !== "") {
+      writer.uint32(42).string(message.limit);
+    }
+    if (message.limitValue !== 0) {
+      writer.uint32(48).uint32(message.limitValue);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NotProbed {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNotProbed();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.exchange = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.mxPreference = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.limit = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.limitValue = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): NotProbed {
+    return {
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      exchange: isSet(object.exchange) ? globalThis.String(object.exchange) : "",
+      mxPreference: isSet(object.mxPreference)
+        ? globalThis.Number(object.mxPreference)
+        : isSet(object.mx_preference)
+        ? globalThis.Number(object.mx_preference)
+        : 0,
+      limit: isSet(object.limit) ? globalThis.String(object.limit) : "",
+      limitValue: isSet(object.limitValue)
+        ? globalThis.Number(object.limitValue)
+        : isSet(object.limit_value)
+        ? globalThis.Number(object.limit_value)
+        : 0,
+    };
+  },
+
+  toJSON(message: NotProbed): unknown {
+    const obj: any = {};
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.exchange !== "") {
+      obj.exchange = message.exchange;
+    }
+    if (message.mxPreference !== 0) {
+      obj.mxPreference = Math.round(message.mxPreference);
+    }
+    if (message.limit !== "") {
+      obj.limit = message.limit;
+    }
+    if (message.limitValue !== 0) {
+      obj.limitValue = Math.round(message.limitValue);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<NotProbed>): NotProbed {
+    return NotProbed.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NotProbed>): NotProbed {
+    const message = createBaseNotProbed();
+    message.host = object.host ?? "";
+    message.address = object.address ?? "";
+    message.exchange = object.exchange ?? "";
+    message.mxPreference = object.mxPreference ?? 0;
+    message.limit = object.limit ?? "";
+    message.limitValue = object.limitValue ?? 0;
     return message;
   },
 };

@@ -22,12 +22,18 @@ import {
 } from "@grpc/grpc-js";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
 import {
+  AddressFamily,
+  addressFamilyFromJSON,
+  addressFamilyToJSON,
   Outcome,
   outcomeFromJSON,
   outcomeToJSON,
   Phase,
   phaseFromJSON,
   phaseToJSON,
+  PortRole,
+  portRoleFromJSON,
+  portRoleToJSON,
   ProbeOptions,
   Severity,
   severityFromJSON,
@@ -60,6 +66,10 @@ export enum TaskStatus {
   TASK_STATUS_CANCELLED = 7,
   /** TASK_STATUS_AGENT_ERROR - the agent refused or failed the task (its words in detail) */
   TASK_STATUS_AGENT_ERROR = 8,
+  /** TASK_STATUS_UNKNOWN_REGION - no agent has ever served this region: a misspelt name, not an outage */
+  TASK_STATUS_UNKNOWN_REGION = 9,
+  /** TASK_STATUS_CALLER_DEADLINE - the caller's deadline ended the task before a result came */
+  TASK_STATUS_CALLER_DEADLINE = 10,
   UNRECOGNIZED = -1,
 }
 
@@ -92,6 +102,12 @@ export function taskStatusFromJSON(object: any): TaskStatus {
     case 8:
     case "TASK_STATUS_AGENT_ERROR":
       return TaskStatus.TASK_STATUS_AGENT_ERROR;
+    case 9:
+    case "TASK_STATUS_UNKNOWN_REGION":
+      return TaskStatus.TASK_STATUS_UNKNOWN_REGION;
+    case 10:
+    case "TASK_STATUS_CALLER_DEADLINE":
+      return TaskStatus.TASK_STATUS_CALLER_DEADLINE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -119,6 +135,10 @@ export function taskStatusToJSON(object: TaskStatus): string {
       return "TASK_STATUS_CANCELLED";
     case TaskStatus.TASK_STATUS_AGENT_ERROR:
       return "TASK_STATUS_AGENT_ERROR";
+    case TaskStatus.TASK_STATUS_UNKNOWN_REGION:
+      return "TASK_STATUS_UNKNOWN_REGION";
+    case TaskStatus.TASK_STATUS_CALLER_DEADLINE:
+      return "TASK_STATUS_CALLER_DEADLINE";
     case TaskStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -137,8 +157,10 @@ export enum CellState {
   CELL_STATE_FAILED = 4,
   CELL_STATE_DNS_FAILED = 5,
   CELL_STATE_POLICY_DENIED = 6,
-  /** CELL_STATE_NO_ANSWER - no agent, agent lost, timed out, invalid report: no data */
+  /** CELL_STATE_NO_ANSWER - no agent, agent lost, timed out, invalid report, the caller's deadline: no data */
   CELL_STATE_NO_ANSWER = 7,
+  /** CELL_STATE_PARTIAL - some addresses or exchangers reached, others failed (addresses says which) */
+  CELL_STATE_PARTIAL = 8,
   UNRECOGNIZED = -1,
 }
 
@@ -168,6 +190,9 @@ export function cellStateFromJSON(object: any): CellState {
     case 7:
     case "CELL_STATE_NO_ANSWER":
       return CellState.CELL_STATE_NO_ANSWER;
+    case 8:
+    case "CELL_STATE_PARTIAL":
+      return CellState.CELL_STATE_PARTIAL;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -193,6 +218,8 @@ export function cellStateToJSON(object: CellState): string {
       return "CELL_STATE_POLICY_DENIED";
     case CellState.CELL_STATE_NO_ANSWER:
       return "CELL_STATE_NO_ANSWER";
+    case CellState.CELL_STATE_PARTIAL:
+      return "CELL_STATE_PARTIAL";
     case CellState.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -215,6 +242,8 @@ export enum VerdictKind {
   VERDICT_KIND_TLS_VERSION_DIFFERS = 9,
   /** VERDICT_KIND_NO_DATA - no region answered for this port */
   VERDICT_KIND_NO_DATA = 10,
+  /** VERDICT_KIND_PARTIALLY_REACHABLE - every region reached the port, but not on every address, exchanger or family */
+  VERDICT_KIND_PARTIALLY_REACHABLE = 11,
   UNRECOGNIZED = -1,
 }
 
@@ -253,6 +282,9 @@ export function verdictKindFromJSON(object: any): VerdictKind {
     case 10:
     case "VERDICT_KIND_NO_DATA":
       return VerdictKind.VERDICT_KIND_NO_DATA;
+    case 11:
+    case "VERDICT_KIND_PARTIALLY_REACHABLE":
+      return VerdictKind.VERDICT_KIND_PARTIALLY_REACHABLE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -284,6 +316,8 @@ export function verdictKindToJSON(object: VerdictKind): string {
       return "VERDICT_KIND_TLS_VERSION_DIFFERS";
     case VerdictKind.VERDICT_KIND_NO_DATA:
       return "VERDICT_KIND_NO_DATA";
+    case VerdictKind.VERDICT_KIND_PARTIALLY_REACHABLE:
+      return "VERDICT_KIND_PARTIALLY_REACHABLE";
     case VerdictKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -304,13 +338,20 @@ export interface ProbeRequest {
     | undefined;
   /** per port, overrides options.tls_mode */
   tlsModes: { [key: number]: TlsMode };
-  /** the same key within the store's lifetime returns the same probe */
+  /** the same key with the same request returns the same probe; with another request it is refused */
   idempotencyKey: string;
+  /** per port, overrides options.port_role */
+  portRoles: { [key: number]: PortRole };
 }
 
 export interface ProbeRequest_TlsModesEntry {
   key: number;
   value: TlsMode;
+}
+
+export interface ProbeRequest_PortRolesEntry {
+  key: number;
+  value: PortRole;
 }
 
 export interface GetProbeRequest {
@@ -390,6 +431,10 @@ export interface ProbeReport {
   durationMs: number;
   /** every task reported a result before the deadline */
   complete: boolean;
+  /** the probe's deadline as used: the request's, or the caller's gRPC deadline when that was sooner */
+  deadlineMs: number;
+  /** the caller's gRPC deadline, not the request's deadline_ms, bounded the probe */
+  callerDeadlineBound: boolean;
 }
 
 export interface ProbeEvent {
@@ -431,6 +476,27 @@ export interface MatrixCell {
   totalMs: number;
   tlsVersion: string;
   taskStatus: TaskStatus;
+  /** every address (of every exchanger) probed, as this region saw it */
+  addresses: AddressCell[];
+}
+
+/** One address of one name, as one region saw it on one port. */
+export interface AddressCell {
+  /** the name the address belongs to */
+  host: string;
+  /** the MX exchanger, when reached through MX */
+  exchange: string;
+  mxPreference: number;
+  /** empty when the name failed before an address (DNS, policy) */
+  address: string;
+  /** IPV4 or IPV6; unspecified without an address */
+  family: AddressFamily;
+  /** REACHED, or how it failed (BLOCKED, REJECTED, FAILED, DNS_FAILED, POLICY_DENIED) */
+  state: CellState;
+  /** "refused", "dropped", "banner 554", ... */
+  cause: string;
+  outcome: Outcome;
+  phase: Phase;
 }
 
 export interface RegionCause {
@@ -448,6 +514,13 @@ export interface PortVerdict {
   /** one sentence naming regions and ports */
   summary: string;
   severity: Severity;
+  /** PARTIALLY_REACHABLE (and blocked verdicts): each address that failed, where and how */
+  failedAddresses: AddressFailure[];
+}
+
+export interface AddressFailure {
+  region: string;
+  address: AddressCell | undefined;
 }
 
 export interface Comparison {
@@ -457,10 +530,21 @@ export interface Comparison {
   verdicts: PortVerdict[];
   /** regions without an answer (no agent, lost, ...), never counted as blocked */
   missing: RegionCause[];
+  /** regions asked for that no agent has ever served (not outages) */
+  unknownRegions: string[];
 }
 
 function createBaseProbeRequest(): ProbeRequest {
-  return { host: "", mx: false, ports: [], regions: [], options: undefined, tlsModes: {}, idempotencyKey: "" };
+  return {
+    host: "",
+    mx: false,
+    ports: [],
+    regions: [],
+    options: undefined,
+    tlsModes: {},
+    idempotencyKey: "",
+    portRoles: {},
+  };
 }
 
 export const ProbeRequest: MessageFns<ProbeRequest> = {
@@ -490,6 +574,9 @@ export const ProbeRequest: MessageFns<ProbeRequest> = {
     if (message.idempotencyKey !== "") {
       writer.uint32(58).string(message.idempotencyKey);
     }
+    globalThis.Object.entries(message.portRoles).forEach(([key, value]: [string, PortRole]) => {
+      ProbeRequest_PortRolesEntry.encode({ key: key as any, value }, writer.uint32(66).fork()).join();
+    });
     return writer;
   },
 
@@ -575,6 +662,17 @@ export const ProbeRequest: MessageFns<ProbeRequest> = {
             message.idempotencyKey = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            const entry8 = ProbeRequest_PortRolesEntry.decode(reader, reader.uint32());
+            if (entry8.value !== undefined) {
+              message.portRoles[entry8.key] = entry8.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -626,6 +724,33 @@ export const ProbeRequest: MessageFns<ProbeRequest> = {
         : isSet(object.idempotency_key)
         ? globalThis.String(object.idempotency_key)
         : "",
+      portRoles: isObject(object.portRoles)
+        ? (globalThis.Object.entries(object.portRoles) as [string, any][]).reduce(
+          (acc: { [key: number]: PortRole }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, globalThis.Number(key), {
+              value: portRoleFromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.port_roles)
+        ? (globalThis.Object.entries(object.port_roles) as [string, any][]).reduce(
+          (acc: { [key: number]: PortRole }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, globalThis.Number(key), {
+              value: portRoleFromJSON(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -658,6 +783,15 @@ export const ProbeRequest: MessageFns<ProbeRequest> = {
     if (message.idempotencyKey !== "") {
       obj.idempotencyKey = message.idempotencyKey;
     }
+    if (message.portRoles) {
+      const entries = globalThis.Object.entries(message.portRoles) as [string, PortRole][];
+      if (entries.length > 0) {
+        obj.portRoles = {};
+        entries.forEach(([k, v]) => {
+          obj.portRoles[k] = portRoleToJSON(v);
+        });
+      }
+    }
     return obj;
   },
 
@@ -683,6 +817,15 @@ export const ProbeRequest: MessageFns<ProbeRequest> = {
       {},
     );
     message.idempotencyKey = object.idempotencyKey ?? "";
+    message.portRoles = (globalThis.Object.entries(object.portRoles ?? {}) as [string, PortRole][]).reduce(
+      (acc: { [key: number]: PortRole }, [key, value]: [string, PortRole]) => {
+        if (value !== undefined) {
+          acc[globalThis.Number(key)] = value as PortRole;
+        }
+        return acc;
+      },
+      {},
+    );
     return message;
   },
 };
@@ -766,6 +909,91 @@ export const ProbeRequest_TlsModesEntry: MessageFns<ProbeRequest_TlsModesEntry> 
   },
   fromPartial(object: DeepPartial<ProbeRequest_TlsModesEntry>): ProbeRequest_TlsModesEntry {
     const message = createBaseProbeRequest_TlsModesEntry();
+    message.key = object.key ?? 0;
+    message.value = object.value ?? 0;
+    return message;
+  },
+};
+
+function createBaseProbeRequest_PortRolesEntry(): ProbeRequest_PortRolesEntry {
+  return { key: 0, value: 0 };
+}
+
+export const ProbeRequest_PortRolesEntry: MessageFns<ProbeRequest_PortRolesEntry> = {
+  encode(message: ProbeRequest_PortRolesEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== 0) {
+      writer.uint32(8).uint32(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(16).int32(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProbeRequest_PortRolesEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProbeRequest_PortRolesEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.key = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.value = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ProbeRequest_PortRolesEntry {
+    return {
+      key: isSet(object.key) ? globalThis.Number(object.key) : 0,
+      value: isSet(object.value) ? portRoleFromJSON(object.value) : 0,
+    };
+  },
+
+  toJSON(message: ProbeRequest_PortRolesEntry): unknown {
+    const obj: any = {};
+    if (message.key !== 0) {
+      obj.key = Math.round(message.key);
+    }
+    if (message.value !== 0) {
+      obj.value = portRoleToJSON(message.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ProbeRequest_PortRolesEntry>): ProbeRequest_PortRolesEntry {
+    return ProbeRequest_PortRolesEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ProbeRequest_PortRolesEntry>): ProbeRequest_PortRolesEntry {
+    const message = createBaseProbeRequest_PortRolesEntry();
     message.key = object.key ?? 0;
     message.value = object.value ?? 0;
     return message;
@@ -1704,6 +1932,8 @@ function createBaseProbeReport(): ProbeReport {
     finishedAt: undefined,
     durationMs: 0,
     complete: false,
+    deadlineMs: 0,
+    callerDeadlineBound: false,
   };
 }
 
@@ -1735,6 +1965,12 @@ export const ProbeReport: MessageFns<ProbeReport> = {
     }
     if (message.complete !== false) {
       writer.uint32(72).bool(message.complete);
+    }
+    if (message.deadlineMs !== 0) {
+      writer.uint32(80).uint32(message.deadlineMs);
+    }
+    if (message.callerDeadlineBound !== false) {
+      writer.uint32(88).bool(message.callerDeadlineBound);
     }
     return writer;
   },
@@ -1824,6 +2060,22 @@ export const ProbeReport: MessageFns<ProbeReport> = {
             message.complete = reader.bool();
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.deadlineMs = reader.uint32();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.callerDeadlineBound = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1863,6 +2115,16 @@ export const ProbeReport: MessageFns<ProbeReport> = {
         ? globalThis.Number(object.duration_ms)
         : 0,
       complete: isSet(object.complete) ? globalThis.Boolean(object.complete) : false,
+      deadlineMs: isSet(object.deadlineMs)
+        ? globalThis.Number(object.deadlineMs)
+        : isSet(object.deadline_ms)
+        ? globalThis.Number(object.deadline_ms)
+        : 0,
+      callerDeadlineBound: isSet(object.callerDeadlineBound)
+        ? globalThis.Boolean(object.callerDeadlineBound)
+        : isSet(object.caller_deadline_bound)
+        ? globalThis.Boolean(object.caller_deadline_bound)
+        : false,
     };
   },
 
@@ -1895,6 +2157,12 @@ export const ProbeReport: MessageFns<ProbeReport> = {
     if (message.complete !== false) {
       obj.complete = message.complete;
     }
+    if (message.deadlineMs !== 0) {
+      obj.deadlineMs = Math.round(message.deadlineMs);
+    }
+    if (message.callerDeadlineBound !== false) {
+      obj.callerDeadlineBound = message.callerDeadlineBound;
+    }
     return obj;
   },
 
@@ -1916,6 +2184,8 @@ export const ProbeReport: MessageFns<ProbeReport> = {
     message.finishedAt = object.finishedAt ?? undefined;
     message.durationMs = object.durationMs ?? 0;
     message.complete = object.complete ?? false;
+    message.deadlineMs = object.deadlineMs ?? 0;
+    message.callerDeadlineBound = object.callerDeadlineBound ?? false;
     return message;
   },
 };
@@ -2370,7 +2640,18 @@ export const TaskProgress: MessageFns<TaskProgress> = {
 };
 
 function createBaseMatrixCell(): MatrixCell {
-  return { region: "", port: 0, state: 0, cause: "", outcome: 0, phase: 0, totalMs: 0, tlsVersion: "", taskStatus: 0 };
+  return {
+    region: "",
+    port: 0,
+    state: 0,
+    cause: "",
+    outcome: 0,
+    phase: 0,
+    totalMs: 0,
+    tlsVersion: "",
+    taskStatus: 0,
+    addresses: [],
+  };
 }
 
 export const MatrixCell: MessageFns<MatrixCell> = {
@@ -2401,6 +2682,9 @@ export const MatrixCell: MessageFns<MatrixCell> = {
     }
     if (message.taskStatus !== 0) {
       writer.uint32(72).int32(message.taskStatus);
+    }
+    for (const v of message.addresses) {
+      AddressCell.encode(v!, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -2490,6 +2774,14 @@ export const MatrixCell: MessageFns<MatrixCell> = {
             message.taskStatus = reader.int32() as any;
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.addresses.push(AddressCell.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2525,6 +2817,9 @@ export const MatrixCell: MessageFns<MatrixCell> = {
         : isSet(object.task_status)
         ? taskStatusFromJSON(object.task_status)
         : 0,
+      addresses: globalThis.Array.isArray(object?.addresses)
+        ? object.addresses.map((e: any) => AddressCell.fromJSON(e))
+        : [],
     };
   },
 
@@ -2557,6 +2852,9 @@ export const MatrixCell: MessageFns<MatrixCell> = {
     if (message.taskStatus !== 0) {
       obj.taskStatus = taskStatusToJSON(message.taskStatus);
     }
+    if (message.addresses?.length) {
+      obj.addresses = message.addresses.map((e) => AddressCell.toJSON(e));
+    }
     return obj;
   },
 
@@ -2574,6 +2872,208 @@ export const MatrixCell: MessageFns<MatrixCell> = {
     message.totalMs = object.totalMs ?? 0;
     message.tlsVersion = object.tlsVersion ?? "";
     message.taskStatus = object.taskStatus ?? 0;
+    message.addresses = object.addresses?.map((e) => AddressCell.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseAddressCell(): AddressCell {
+  return { host: "", exchange: "", mxPreference: 0, address: "", family: 0, state: 0, cause: "", outcome: 0, phase: 0 };
+}
+
+export const AddressCell: MessageFns<AddressCell> = {
+  encode(message: AddressCell, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.host !== "") {
+      writer.uint32(10).string(message.host);
+    }
+    if (message.exchange !== "") {
+      writer.uint32(18).string(message.exchange);
+    }
+    if (message.mxPreference !== 0) {
+      writer.uint32(24).uint32(message.mxPreference);
+    }
+    if (message.address !== "") {
+      writer.uint32(34).string(message.address);
+    }
+    if (message.family !== 0) {
+      writer.uint32(40).int32(message.family);
+    }
+    if (message.state !== 0) {
+      writer.uint32(48).int32(message.state);
+    }
+    if (message.cause !== "") {
+      writer.uint32(58).string(message.cause);
+    }
+    if (message.outcome !== 0) {
+      writer.uint32(64).int32(message.outcome);
+    }
+    if (message.phase !== 0) {
+      writer.uint32(72).int32(message.phase);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddressCell {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAddressCell();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.exchange = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.mxPreference = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.address = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.family = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.cause = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.outcome = reader.int32() as any;
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.phase = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AddressCell {
+    return {
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+      exchange: isSet(object.exchange) ? globalThis.String(object.exchange) : "",
+      mxPreference: isSet(object.mxPreference)
+        ? globalThis.Number(object.mxPreference)
+        : isSet(object.mx_preference)
+        ? globalThis.Number(object.mx_preference)
+        : 0,
+      address: isSet(object.address) ? globalThis.String(object.address) : "",
+      family: isSet(object.family) ? addressFamilyFromJSON(object.family) : 0,
+      state: isSet(object.state) ? cellStateFromJSON(object.state) : 0,
+      cause: isSet(object.cause) ? globalThis.String(object.cause) : "",
+      outcome: isSet(object.outcome) ? outcomeFromJSON(object.outcome) : 0,
+      phase: isSet(object.phase) ? phaseFromJSON(object.phase) : 0,
+    };
+  },
+
+  toJSON(message: AddressCell): unknown {
+    const obj: any = {};
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    if (message.exchange !== "") {
+      obj.exchange = message.exchange;
+    }
+    if (message.mxPreference !== 0) {
+      obj.mxPreference = Math.round(message.mxPreference);
+    }
+    if (message.address !== "") {
+      obj.address = message.address;
+    }
+    if (message.family !== 0) {
+      obj.family = addressFamilyToJSON(message.family);
+    }
+    if (message.state !== 0) {
+      obj.state = cellStateToJSON(message.state);
+    }
+    if (message.cause !== "") {
+      obj.cause = message.cause;
+    }
+    if (message.outcome !== 0) {
+      obj.outcome = outcomeToJSON(message.outcome);
+    }
+    if (message.phase !== 0) {
+      obj.phase = phaseToJSON(message.phase);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AddressCell>): AddressCell {
+    return AddressCell.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AddressCell>): AddressCell {
+    const message = createBaseAddressCell();
+    message.host = object.host ?? "";
+    message.exchange = object.exchange ?? "";
+    message.mxPreference = object.mxPreference ?? 0;
+    message.address = object.address ?? "";
+    message.family = object.family ?? 0;
+    message.state = object.state ?? 0;
+    message.cause = object.cause ?? "";
+    message.outcome = object.outcome ?? 0;
+    message.phase = object.phase ?? 0;
     return message;
   },
 };
@@ -2664,7 +3164,7 @@ export const RegionCause: MessageFns<RegionCause> = {
 };
 
 function createBasePortVerdict(): PortVerdict {
-  return { port: 0, kind: 0, regions: [], causes: [], summary: "", severity: 0 };
+  return { port: 0, kind: 0, regions: [], causes: [], summary: "", severity: 0, failedAddresses: [] };
 }
 
 export const PortVerdict: MessageFns<PortVerdict> = {
@@ -2686,6 +3186,9 @@ export const PortVerdict: MessageFns<PortVerdict> = {
     }
     if (message.severity !== 0) {
       writer.uint32(48).int32(message.severity);
+    }
+    for (const v of message.failedAddresses) {
+      AddressFailure.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -2751,6 +3254,14 @@ export const PortVerdict: MessageFns<PortVerdict> = {
             message.severity = reader.int32() as any;
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.failedAddresses.push(AddressFailure.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2771,6 +3282,11 @@ export const PortVerdict: MessageFns<PortVerdict> = {
       causes: globalThis.Array.isArray(object?.causes) ? object.causes.map((e: any) => RegionCause.fromJSON(e)) : [],
       summary: isSet(object.summary) ? globalThis.String(object.summary) : "",
       severity: isSet(object.severity) ? severityFromJSON(object.severity) : 0,
+      failedAddresses: globalThis.Array.isArray(object?.failedAddresses)
+        ? object.failedAddresses.map((e: any) => AddressFailure.fromJSON(e))
+        : globalThis.Array.isArray(object?.failed_addresses)
+        ? object.failed_addresses.map((e: any) => AddressFailure.fromJSON(e))
+        : [],
     };
   },
 
@@ -2794,6 +3310,9 @@ export const PortVerdict: MessageFns<PortVerdict> = {
     if (message.severity !== 0) {
       obj.severity = severityToJSON(message.severity);
     }
+    if (message.failedAddresses?.length) {
+      obj.failedAddresses = message.failedAddresses.map((e) => AddressFailure.toJSON(e));
+    }
     return obj;
   },
 
@@ -2808,12 +3327,100 @@ export const PortVerdict: MessageFns<PortVerdict> = {
     message.causes = object.causes?.map((e) => RegionCause.fromPartial(e)) || [];
     message.summary = object.summary ?? "";
     message.severity = object.severity ?? 0;
+    message.failedAddresses = object.failedAddresses?.map((e) => AddressFailure.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseAddressFailure(): AddressFailure {
+  return { region: "", address: undefined };
+}
+
+export const AddressFailure: MessageFns<AddressFailure> = {
+  encode(message: AddressFailure, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.region !== "") {
+      writer.uint32(10).string(message.region);
+    }
+    if (message.address !== undefined) {
+      AddressCell.encode(message.address, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddressFailure {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAddressFailure();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.region = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.address = AddressCell.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AddressFailure {
+    return {
+      region: isSet(object.region) ? globalThis.String(object.region) : "",
+      address: isSet(object.address) ? AddressCell.fromJSON(object.address) : undefined,
+    };
+  },
+
+  toJSON(message: AddressFailure): unknown {
+    const obj: any = {};
+    if (message.region !== "") {
+      obj.region = message.region;
+    }
+    if (message.address !== undefined) {
+      obj.address = AddressCell.toJSON(message.address);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AddressFailure>): AddressFailure {
+    return AddressFailure.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AddressFailure>): AddressFailure {
+    const message = createBaseAddressFailure();
+    message.region = object.region ?? "";
+    message.address = (object.address !== undefined && object.address !== null)
+      ? AddressCell.fromPartial(object.address)
+      : undefined;
     return message;
   },
 };
 
 function createBaseComparison(): Comparison {
-  return { cells: [], verdicts: [], missing: [] };
+  return { cells: [], verdicts: [], missing: [], unknownRegions: [] };
 }
 
 export const Comparison: MessageFns<Comparison> = {
@@ -2826,6 +3433,9 @@ export const Comparison: MessageFns<Comparison> = {
     }
     for (const v of message.missing) {
       RegionCause.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.unknownRegions) {
+      writer.uint32(34).string(v!);
     }
     return writer;
   },
@@ -2867,6 +3477,14 @@ export const Comparison: MessageFns<Comparison> = {
             message.missing.push(RegionCause.decode(reader, reader.uint32()));
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.unknownRegions.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2886,6 +3504,11 @@ export const Comparison: MessageFns<Comparison> = {
         ? object.verdicts.map((e: any) => PortVerdict.fromJSON(e))
         : [],
       missing: globalThis.Array.isArray(object?.missing) ? object.missing.map((e: any) => RegionCause.fromJSON(e)) : [],
+      unknownRegions: globalThis.Array.isArray(object?.unknownRegions)
+        ? object.unknownRegions.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.unknown_regions)
+        ? object.unknown_regions.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -2900,6 +3523,9 @@ export const Comparison: MessageFns<Comparison> = {
     if (message.missing?.length) {
       obj.missing = message.missing.map((e) => RegionCause.toJSON(e));
     }
+    if (message.unknownRegions?.length) {
+      obj.unknownRegions = message.unknownRegions;
+    }
     return obj;
   },
 
@@ -2911,6 +3537,7 @@ export const Comparison: MessageFns<Comparison> = {
     message.cells = object.cells?.map((e) => MatrixCell.fromPartial(e)) || [];
     message.verdicts = object.verdicts?.map((e) => PortVerdict.fromPartial(e)) || [];
     message.missing = object.missing?.map((e) => RegionCause.fromPartial(e)) || [];
+    message.unknownRegions = object.unknownRegions?.map((e) => e) || [];
     return message;
   },
 };

@@ -54,7 +54,7 @@ describe("formatMatrix of a report", () => {
   });
 
   it("a cell missing from the comparison shows as no report", () => {
-    const r = report(["local"], [25], [], { comparison: { cells: [], verdicts: [], missing: [] } });
+    const r = report(["local"], [25], [], { comparison: { cells: [], verdicts: [], missing: [], unknownRegions: [] } });
     expect(formatMatrix(reportMatrixView(r), plain)).toEqual(["region   port 25", "local    – no report"]);
   });
 

@@ -31,6 +31,8 @@ export interface Task {
   attempt: number;
   /** how often the agent says it is alive */
   heartbeatMs: number;
+  /** the deadline is the caller's: a probe it ends is OUTCOME_CALLER_DEADLINE, not the target's failure */
+  deadlineFromCaller: boolean;
 }
 
 /** What an agent sends to a task's reply subject: progress (also the heartbeat), then one result. */
@@ -99,6 +101,7 @@ function createBaseTask(): Task {
     deadline: undefined,
     attempt: 0,
     heartbeatMs: 0,
+    deadlineFromCaller: false,
   };
 }
 
@@ -133,6 +136,9 @@ export const Task: MessageFns<Task> = {
     }
     if (message.heartbeatMs !== 0) {
       writer.uint32(80).uint32(message.heartbeatMs);
+    }
+    if (message.deadlineFromCaller !== false) {
+      writer.uint32(88).bool(message.deadlineFromCaller);
     }
     return writer;
   },
@@ -230,6 +236,14 @@ export const Task: MessageFns<Task> = {
             message.heartbeatMs = reader.uint32();
             continue;
           }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.deadlineFromCaller = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -266,6 +280,11 @@ export const Task: MessageFns<Task> = {
         : isSet(object.heartbeat_ms)
         ? globalThis.Number(object.heartbeat_ms)
         : 0,
+      deadlineFromCaller: isSet(object.deadlineFromCaller)
+        ? globalThis.Boolean(object.deadlineFromCaller)
+        : isSet(object.deadline_from_caller)
+        ? globalThis.Boolean(object.deadline_from_caller)
+        : false,
     };
   },
 
@@ -301,6 +320,9 @@ export const Task: MessageFns<Task> = {
     if (message.heartbeatMs !== 0) {
       obj.heartbeatMs = Math.round(message.heartbeatMs);
     }
+    if (message.deadlineFromCaller !== false) {
+      obj.deadlineFromCaller = message.deadlineFromCaller;
+    }
     return obj;
   },
 
@@ -321,6 +343,7 @@ export const Task: MessageFns<Task> = {
     message.deadline = object.deadline ?? undefined;
     message.attempt = object.attempt ?? 0;
     message.heartbeatMs = object.heartbeatMs ?? 0;
+    message.deadlineFromCaller = object.deadlineFromCaller ?? false;
     return message;
   },
 };

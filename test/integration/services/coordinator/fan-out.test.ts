@@ -77,7 +77,7 @@ interface Run {
 /** `ports` and `tlsModes` build the targets: each port with its mode, else TLS_MODE_AUTO. */
 function makePlan(over: Partial<ProbePlan> & { deadlineInMs?: number; ports?: number[]; tlsModes?: Map<number, TlsMode> } = {}): ProbePlan {
   const { deadlineInMs = 3000, ports = [25], tlsModes = new Map<number, TlsMode>(), ...rest } = over;
-  const options = { tlsMode: TlsMode.TLS_MODE_AUTO, ehloName: "", sni: "", addressFamily: 0, maxExchangers: 0, maxAddresses: 0, timeouts: undefined, limits: undefined };
+  const options = { tlsMode: TlsMode.TLS_MODE_AUTO, ehloName: "", sni: "", addressFamily: 0, maxExchangers: 0, maxAddresses: 0, timeouts: undefined, limits: undefined, portRole: 0 };
   return {
     probeId: `probe-${Math.random().toString(36).slice(2, 10)}`,
     host: "mx.example.com",
@@ -465,7 +465,7 @@ describe.skipIf(nats.skip)("with a real nats-server", () => {
         expect(store.kind).toBe("kv");
         const report: ProbeReport = {
           probeId: "0b9d6f2e-8f6e-4a8e-9a53-1c7c3f0f6a11",
-          request: { host: "mx.example.com", mx: false, ports: [25], regions: ["eu-west"], options: undefined, tlsModes: { 25: TlsMode.TLS_MODE_AUTO }, idempotencyKey: "order 42 / *" },
+          request: { host: "mx.example.com", mx: false, ports: [25], regions: ["eu-west"], options: undefined, tlsModes: { 25: TlsMode.TLS_MODE_AUTO }, idempotencyKey: "order 42 / *", portRoles: {} },
           regions: ["eu-west"],
           tasks: [
             {
@@ -476,7 +476,7 @@ describe.skipIf(nats.skip)("with a real nats-server", () => {
               detail: "",
               agentId: "agent-1",
               attempts: 1,
-              result: resultFor({ taskId: "t1", probeId: "p", region: "eu-west", host: "mx.example.com", mx: false, port: 25, options: undefined, deadline: undefined, attempt: 1, heartbeatMs: 100 }),
+              result: resultFor({ taskId: "t1", probeId: "p", region: "eu-west", host: "mx.example.com", mx: false, port: 25, options: undefined, deadline: undefined, attempt: 1, heartbeatMs: 100, deadlineFromCaller: false }),
               egress: undefined,
               durationMs: 42,
             },
@@ -486,6 +486,8 @@ describe.skipIf(nats.skip)("with a real nats-server", () => {
           finishedAt: new Date("2025-06-01T12:00:01Z"),
           durationMs: 1000,
           complete: true,
+          deadlineMs: 0,
+          callerDeadlineBound: false,
         };
         await store.put(report);
         await store.putIdempotency("order 42 / *", report.probeId);

@@ -34,6 +34,8 @@ function report(probeId: string, over: Partial<ProbeReport> = {}): ProbeReport {
     finishedAt: new Date("2025-06-01T12:00:01Z"),
     durationMs: 1000,
     complete: false,
+    deadlineMs: 0,
+    callerDeadlineBound: false,
     ...over,
   };
 }
