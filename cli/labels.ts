@@ -21,6 +21,9 @@ const OUTCOME_LABELS: Readonly<Record<number, string>> = {
   [Outcome.OUTCOME_CANCELLED]: "cancelled",
   [Outcome.OUTCOME_INTERNAL_ERROR]: "internal error",
   [Outcome.OUTCOME_THROTTLED]: "throttled",
+  [Outcome.OUTCOME_NO_BANNER]: "no banner",
+  [Outcome.OUTCOME_GREETING_REFUSED]: "greeting refused",
+  [Outcome.OUTCOME_CALLER_DEADLINE]: "cut short by the caller's deadline",
 };
 
 export function outcomeLabel(outcome: Outcome): string {

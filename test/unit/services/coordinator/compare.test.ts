@@ -683,9 +683,9 @@ describe("compareRegions", () => {
   });
 
   it("is empty without regions or ports, and says no region was probed", () => {
-    expect(compareRegions([], ["us-east"], [])).toEqual({ cells: [], verdicts: [], missing: [] });
+    expect(compareRegions([], ["us-east"], [])).toEqual({ cells: [], verdicts: [], missing: [], unknownRegions: [] });
     expect(compareRegions([], [], [25]).verdicts).toEqual([
-      { port: 25, kind: K.VERDICT_KIND_NO_DATA, regions: [], causes: [], summary: "Port 25: no region was probed.", severity: WARNING },
+      { port: 25, kind: K.VERDICT_KIND_NO_DATA, regions: [], causes: [], summary: "Port 25: no region was probed.", severity: WARNING, failedAddresses: [] },
     ]);
   });
 });

@@ -75,7 +75,7 @@ const INVALID: Case[] = [
   ["transcript bytes claimed over the bound", (r) => (h0(r).transcript!.bytes = 5 * 1024 * 1024), /transcript\.bytes is 5242880/],
   ["outcome out of range", (r) => (h0(r).outcome = 99 as Outcome), "result.handshakes[0].outcome is 99, not a known value"],
   ["phase out of range", (r) => (h0(r).phase = -1 as Phase), "result.handshakes[0].phase is -1, not a known value"],
-  ["failure source out of range", (r) => (h0(r).failureSource = 6 as FailureSource), /failure_source is 6/],
+  ["failure source out of range", (r) => (h0(r).failureSource = 7 as FailureSource), /failure_source is 7/],
   ["tls mode out of range", (r) => (h0(r).tlsMode = 5 as TlsMode), /tls_mode is 5/],
   ["direction out of range", (r) => (h0(r).transcript!.entries[0]!.direction = 4 as Direction), /transcript\.entries\[0\]\.direction is 4/],
   ["severity out of range", (r) => (h0(r).findings[0]!.severity = 7 as Severity), /findings\[0\]\.severity is 7/],
