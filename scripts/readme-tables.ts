@@ -1,10 +1,10 @@
 // The README's generated tables: every configuration variable of both processes in one table, and
 // every metric. `npm run docs` writes them between their markers; test/unit/readme.test.ts fails
 // when the README and the code disagree, so neither can drift.
-import { AGENT_SETTINGS } from "../agents/probe/main.js";
+import { AGENT_SETTINGS } from "../agents/probe/settings.js";
 import type { Setting, Settings } from "../lib/config.js";
 import { METRIC_DOCS } from "../lib/metrics.js";
-import { COORDINATOR_SETTINGS } from "../services/coordinator/main.js";
+import { COORDINATOR_SETTINGS } from "../services/coordinator/settings.js";
 
 export interface GeneratedSection {
   /** `<!-- generated:NAME -->` … `<!-- /generated:NAME -->` in README.md. */
