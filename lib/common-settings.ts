@@ -3,7 +3,7 @@ import { checkCaPem } from "./ca-pem.js";
 import { ConfigError, readSettingFile, type Setting } from "./config.js";
 import { dnsServerList, duration, hostPortList, integer, listenAddress, logLevel, natsUrl, optionalText, portList, textList } from "./config-schemas.js";
 
-/** Settings the coordinator and the agents share: NATS, the target policy, the engine, logs. */
+/** Settings the coordinator and the agents share: NATS, the target policy, the engine, the metrics port, logs. */
 export const NATS_SETTINGS = {
   natsCreds: {
     flag: "--nats-creds",
