@@ -13,7 +13,8 @@ export default tseslint.config(
     },
   },
   {
-    files: ["bin/**/*.js", "*.js"],
-    languageOptions: { globals: { process: "readonly", console: "readonly" } },
+    // Plain JavaScript run by node as it is: the launcher, the build script, the module-load observer.
+    files: ["bin/**/*.js", "scripts/**/*.js", "**/*.mjs", "*.js"],
+    languageOptions: { globals: { process: "readonly", console: "readonly", URL: "readonly" } },
   },
 );

@@ -3,10 +3,11 @@
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { machineEhloName } from "../agents/smtp/options.js";
+import { packagePath } from "../lib/package-root.js";
 import { ExitCode } from "./exit-codes.js";
 import { runCli } from "./program.js";
 
-const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string };
+const { version } = JSON.parse(readFileSync(packagePath("package.json"), "utf8")) as { version: string };
 
 // Ctrl-C once: the probes are cancelled, and what was seen so far is printed (exit code 130).
 // Twice: out at once.

@@ -2,19 +2,19 @@
 // (check-args.ts), one place that turns every usage problem into one line and exit code 2.
 // Each command is a `command(...)` here with its action in its own module: `check` (local in
 // check-command.ts, through a coordinator in remote-check.ts), `regions` (regions-command.ts),
-// and the long-running `coordinator` and `agent`. Actions import their modules when they run, so
-// that starting the command does not load gRPC, NATS and the engine it will not use.
+// and the long-running `coordinator` and `agent` (process-commands.ts). Actions import their
+// modules when they run, so that starting the command does not load gRPC, NATS and the engine it
+// will not use (test/e2e/cli-startup.test.ts holds it to that).
 import { Command, CommanderError, Option } from "commander";
 import { parseCheckArgs, type CheckFlags } from "./check-args.js";
 import type { CheckDeps } from "./check-command.js";
 import { parseCoordinatorAddress } from "./coordinator-address.js";
 import { loadCoordinatorCredentials, refuseCredentialFlagsLocally, TOKEN_ENV, type CredentialFlags } from "./coordinator-credentials.js";
 import { ExitCode } from "./exit-codes.js";
-import { chooseCheckMode, COORDINATOR_ENV, parseRemoteCheckArgs } from "./remote-check-args.js";
+import { chooseCheckMode, COORDINATOR_ENV } from "./check-mode.js";
 import { UsageError } from "./usage-error.js";
 import { ConfigError } from "../lib/config.js";
-import { agentCommand } from "../agents/probe/main.js";
-import { coordinatorCommand } from "../services/coordinator/main.js";
+import { agentCommand, coordinatorCommand } from "./process-commands.js";
 
 export interface CliDeps extends CheckDeps {
   version: string;
@@ -182,6 +182,7 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
     .action(async (host: string, flags: CheckFlags & CredentialFlags) => {
       const mode = chooseCheckMode(flags, deps.envCoordinator);
       if (mode.kind === "remote") {
+        const { parseRemoteCheckArgs } = await import("./remote-check-args.js");
         const request = parseRemoteCheckArgs(host, flags, mode.coordinator);
         request.credentials = await loadCoordinatorCredentials(flags, deps.envToken, deps.readFile);
         const { runRemoteCheck } = await import("./remote-check.js");

@@ -1,20 +1,18 @@
-// `check` through a coordinator: which mode a command line asks for, and the ProbeRequest it
-// becomes. Pure. The CLI checks what it must parse to build the request (numbers, durations, TLS
-// mode names, flag combinations) and the host (the syntax is shared code, lib/host-name.ts, so a
-// typo is exit 2 at once, even with the coordinator down). What the service accepts beyond that —
-// how many ports, region names, EHLO and SNI names, the deadline's bound, its target policy — is
-// the coordinator's to judge: its INVALID_ARGUMENT field violations are reported against our flags
-// (call-errors.ts), so those rules live in one place and a CLI never refuses what a newer
-// coordinator accepts.
+// `check` through a coordinator: the ProbeRequest a command line becomes. Pure. The CLI checks
+// what it must parse to build the request (numbers, durations, TLS mode names, flag combinations)
+// and the host (the syntax is shared code, lib/host-name.ts, so a typo is exit 2 at once, even with
+// the coordinator down). What the service accepts beyond that — how many ports, region names, EHLO
+// and SNI names, the deadline's bound, its target policy — is the coordinator's to judge: its
+// INVALID_ARGUMENT field violations are reported against our flags (call-errors.ts), so those
+// rules live in one place and a CLI never refuses what a newer coordinator accepts.
 import { AddressFamily, TlsMode } from "../gen/smtpprobe/v1/handshake.js";
 import { ProbeRequest } from "../gen/smtpprobe/v1/probe_service.js";
 import { DEFAULTS } from "../agents/smtp/options.js";
 import { parseHost, parsePorts, parseTimeout, parseTlsMode, quote, type CheckFlags } from "./check-args.js";
-import { parseCoordinatorAddress, type CoordinatorAddress } from "./coordinator-address.js";
+import { COORDINATOR_ENV } from "./check-mode.js";
+import type { CoordinatorAddress } from "./coordinator-address.js";
 import type { CoordinatorCredentials } from "./coordinator-credentials.js";
 import { UsageError } from "./usage-error.js";
-
-export const COORDINATOR_ENV = "SMTP_PROBE_COORDINATOR";
 
 /**
  * The gRPC deadline is the probe's deadline plus this, so that the report of the regions that did
@@ -22,8 +20,6 @@ export const COORDINATOR_ENV = "SMTP_PROBE_COORDINATOR";
  * probe's deadline, and at the latest 50 ms before the call's).
  */
 export const CALL_GRACE_MS = 2_000;
-
-export type CheckMode = { kind: "local" } | { kind: "remote"; coordinator: CoordinatorAddress };
 
 export interface RemoteCheckRequest {
   coordinator: CoordinatorAddress;
@@ -35,26 +31,6 @@ export interface RemoteCheckRequest {
   colorAllowed: boolean;
   /** Token and TLS for the coordinator (coordinator-credentials.ts); none: plaintext, no token. */
   credentials?: CoordinatorCredentials;
-}
-
-/**
- * Local or through a coordinator: --local wins over SMTP_PROBE_COORDINATOR (and is refused with
- * --coordinator); --coordinator wins over the variable; an empty variable counts as unset.
- */
-export function chooseCheckMode(flags: Pick<CheckFlags, "coordinator" | "local" | "regions">, envCoordinator: string | undefined): CheckMode {
-  if (flags.local && flags.coordinator !== undefined) {
-    throw new UsageError("--local", "cannot be combined with --coordinator: choose where the probe runs");
-  }
-  let mode: CheckMode = { kind: "local" };
-  if (flags.coordinator !== undefined) {
-    mode = { kind: "remote", coordinator: parseCoordinatorAddress(flags.coordinator, "--coordinator") };
-  } else if (!flags.local && envCoordinator !== undefined && envCoordinator.trim() !== "") {
-    mode = { kind: "remote", coordinator: parseCoordinatorAddress(envCoordinator, COORDINATOR_ENV) };
-  }
-  if (mode.kind === "local" && flags.regions !== undefined) {
-    throw new UsageError("--regions", "needs --coordinator (or SMTP_PROBE_COORDINATOR): regions are where a coordinator's agents run");
-  }
-  return mode;
 }
 
 /** Flags that only mean something on this machine, and why, for the message that refuses them. */

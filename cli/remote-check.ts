@@ -7,7 +7,8 @@ import { ProbeReport, TaskStatus, type ProbeEvent, type ProbeServiceClient } fro
 import { describeCallFailure } from "./call-errors.js";
 import type { CheckDeps } from "./check-command.js";
 import { makeStyle, shouldUseColor, type Style } from "./colors.js";
-import { ExitCode, exitCodeForReport, type ExitCodeValue } from "./exit-codes.js";
+import { ExitCode, type ExitCodeValue } from "./exit-codes.js";
+import { exitCodeForReport } from "./report-exit-code.js";
 import { formatMatrix, liveMatrixView, SPINNER } from "./format-matrix.js";
 import { formatReport } from "./format-report.js";
 import { callMetadata, createProbeClient } from "./grpc-client.js";

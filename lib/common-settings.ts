@@ -1,9 +1,9 @@
 
 import { checkCaPem } from "./ca-pem.js";
 import { ConfigError, readSettingFile, type Setting } from "./config.js";
-import { dnsServerList, duration, hostPortList, integer, logLevel, natsUrl, optionalText, portList, textList } from "./config-schemas.js";
+import { dnsServerList, duration, hostPortList, integer, listenAddress, logLevel, natsUrl, optionalText, portList, textList } from "./config-schemas.js";
 
-/** Settings the coordinator and the agents share: NATS, the target policy, the engine, logs. */
+/** Settings the coordinator and the agents share: NATS, the target policy, the engine, the metrics port, logs. */
 export const NATS_SETTINGS = {
   natsCreds: {
     flag: "--nats-creds",
@@ -93,6 +93,17 @@ export const ENGINE_SETTINGS = {
     schema: duration.refine((ms) => ms >= 1 && ms <= 10_000, "must be between 1ms and 10s"),
   },
   canaryInterval: { flag: "--canary-interval", env: "SMTP_PROBE_CANARY_INTERVAL", placeholder: "DURATION", default: "60s", description: "how often canaries are checked", schema: duration },
+} satisfies Record<string, Setting<unknown>>;
+
+/** The HTTP port of /metrics, /healthz and /readyz (lib/metrics-server.ts). */
+export const METRICS_SETTINGS = {
+  metricsListen: {
+    flag: "--metrics-listen",
+    env: "SMTP_PROBE_METRICS_LISTEN",
+    placeholder: "HOST:PORT",
+    description: "serve /metrics (Prometheus), /healthz and /readyz over HTTP on this address (default: not served)",
+    schema: listenAddress.optional(),
+  },
 } satisfies Record<string, Setting<unknown>>;
 
 export const LOG_SETTINGS = {

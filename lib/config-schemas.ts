@@ -1,16 +1,55 @@
 import { isIP } from "node:net";
-import { z } from "zod";
 import { REGION_TOKEN } from "./bus.js";
 import { formatHostPort } from "./host-port.js";
 
-/** Schemas shared by the processes' settings (lib/config.ts). */
+/**
+ * Schemas of the processes' settings (lib/config.ts): each takes the raw value (the text of a
+ * flag, a variable or a default; a list for a repeatable setting; undefined when none is set) and
+ * gives the converted value or the problem, as a phrase that follows the setting's name. Our own
+ * few lines rather than a validation library: every process checks its settings once, at start,
+ * and a library of that size would stay loaded (and in memory) for the process's whole life.
+ */
+export type Parsed<T> = { value: T } | { problem: string };
 
-export const hostPort = z.string().refine((v) => parseHostPort(v) !== undefined, "must be HOST:PORT, e.g. 127.0.0.1:50051 or [::1]:50051");
+export class Schema<T> {
+  constructor(private readonly check: (raw: unknown) => Parsed<T>) {}
+
+  parse(raw: unknown): Parsed<T> {
+    return this.check(raw);
+  }
+
+  /** This schema, then the value's conversion to another (or a problem). */
+  to<U>(convert: (value: T) => Parsed<U>): Schema<U> {
+    return new Schema((raw) => {
+      const parsed = this.check(raw);
+      return "problem" in parsed ? parsed : convert(parsed.value);
+    });
+  }
+
+  /** This schema, then one more condition on the value. */
+  refine(holds: (value: T) => boolean, problem: string): Schema<T> {
+    return this.to<T>((value) => (holds(value) ? { value } : { problem }));
+  }
+
+  /** Unset (undefined) is a value too. */
+  optional(): Schema<T | undefined> {
+    return new Schema<T | undefined>((raw) => (raw === undefined ? { value: undefined } : this.check(raw)));
+  }
+}
+
+const text = new Schema<string>((raw) => (typeof raw === "string" ? { value: raw } : { problem: raw === undefined ? "is required" : "must be text" }));
+
+const texts = new Schema<string[]>((raw) =>
+  Array.isArray(raw) && raw.every((item) => typeof item === "string") ? { value: raw as string[] } : { problem: "must be a list of text" },
+);
+
+export const hostPort = text.refine((v) => parseHostPort(v) !== undefined, "must be HOST:PORT, e.g. 127.0.0.1:50051 or [::1]:50051");
 
 /** An address to listen on: port 0 lets the system pick one (the process logs the port bound). */
-export const listenAddress = z
-  .string()
-  .refine((v) => parseHostPort(v, { allowZero: true }) !== undefined, "must be HOST:PORT, e.g. 127.0.0.1:50051 or [::1]:50051 (port 0: any free port)");
+export const listenAddress = text.refine(
+  (v) => parseHostPort(v, { allowZero: true }) !== undefined,
+  "must be HOST:PORT, e.g. 127.0.0.1:50051 or [::1]:50051 (port 0: any free port)",
+);
 
 export function parseHostPort(text: string, options: { allowZero?: boolean } = {}): { host: string; port: number } | undefined {
   const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text.trim());
@@ -22,52 +61,53 @@ export function parseHostPort(text: string, options: { allowZero?: boolean } = {
   return { host, port };
 }
 
-export const optionalText = z
-  .string()
-  .optional()
-  .transform((v) => (v === undefined || v === "" ? undefined : v));
+export const optionalText = text.optional().to<string | undefined>((v) => ({ value: v === undefined || v === "" ? undefined : v }));
 
 export const natsUrl = optionalText.refine(
   (v) => v === undefined || v.split(",").every((u) => /^(nats|tls|wss?):\/\/[^\s]+$|^[^\s/:]+:\d+$/.test(u.trim())),
   "must be a NATS URL like nats://127.0.0.1:4222 (several separated by commas)",
 );
 
-export const region = z.string().regex(REGION_TOKEN, "must be a region name: lower-case letters, digits and hyphens, 1-63 characters");
+export const region = text.refine((v) => REGION_TOKEN.test(v), "must be a region name: lower-case letters, digits and hyphens, 1-63 characters");
 
-export function integer(min: number, max: number) {
-  return z.coerce.number().int(`must be a whole number`).min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
+/** A whole number from its text, in [min, max]. */
+export function integer(min: number, max: number): Schema<number> {
+  return text
+    .to<number>((v) => {
+      const n = v.trim() === "" ? NaN : Number(v);
+      return Number.isInteger(n) ? { value: n } : { problem: "must be a whole number" };
+    })
+    .refine((n) => n >= min, `must be at least ${min}`)
+    .refine((n) => n <= max, `must be at most ${max}`);
 }
 
-export const portList = z.array(z.string()).transform((items, ctx) => {
+export const portList = texts.to<number[]>((items) => {
   const ports = items.flatMap((i) => i.split(",")).map((s) => s.trim()).filter(Boolean);
   const bad = ports.find((p) => !/^\d{1,5}$/.test(p) || Number(p) < 1 || Number(p) > 65535);
-  if (bad !== undefined) {
-    ctx.addIssue({ code: "custom", message: `"${bad}" is not a port (1-65535)` });
-    return z.NEVER;
-  }
-  return [...new Set(ports.map(Number))];
+  if (bad !== undefined) return { problem: `"${bad}" is not a port (1-65535)` };
+  return { value: [...new Set(ports.map(Number))] };
 });
 
 /** "30s", "500ms", "2m" or a number of milliseconds. */
-export const duration = z
-  .string()
-  .transform((v, ctx) => {
-    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
-    if (!m) {
-      ctx.addIssue({ code: "custom", message: "must be a duration like 500ms, 30s or 2m" });
-      return z.NEVER;
-    }
-    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? "ms"] ?? 1;
-    return Math.round(Number(m[1]) * unit);
-  });
-
-export const logLevel = z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], {
-  message: "must be one of fatal, error, warn, info, debug, trace, silent",
+export const duration = text.to<number>((v) => {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  if (!m) return { problem: "must be a duration like 500ms, 30s or 2m" };
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? "ms"] ?? 1;
+  return { value: Math.round(Number(m[1]) * unit) };
 });
 
-export const textList = z.array(z.string()).transform((items) => items.flatMap((i) => i.split(",")).map((s) => s.trim()).filter(Boolean));
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
-export const hostPortList = textList.pipe(z.array(hostPort));
+export const logLevel = text.to<(typeof LOG_LEVELS)[number]>((v) =>
+  (LOG_LEVELS as readonly string[]).includes(v) ? { value: v as (typeof LOG_LEVELS)[number] } : { problem: `must be one of ${LOG_LEVELS.join(", ")}` },
+);
+
+export const textList = texts.to<string[]>((items) => ({ value: items.flatMap((i) => i.split(",")).map((s) => s.trim()).filter(Boolean) }));
+
+export const hostPortList = textList.to<string[]>((items) => {
+  const bad = items.find((item) => parseHostPort(item) === undefined);
+  return bad === undefined ? { value: items } : { problem: `${JSON.stringify(bad)} must be HOST:PORT, e.g. 127.0.0.1:50051 or [::1]:50051` };
+});
 
 /**
  * "IP" or "IP:PORT" ("[IPv6]:PORT" for IPv6 with a port), in the form node:dns setServers takes,
@@ -97,15 +137,12 @@ export function parseDnsServerAddress(value: string): { server: string } | { pro
 }
 
 /** --dns-server, repeatable: each value checked, in node:dns's form. */
-export const dnsServerList = textList.transform((items, ctx) => {
+export const dnsServerList = textList.to<string[]>((items) => {
   const servers: string[] = [];
   for (const item of items) {
     const parsed = parseDnsServerAddress(item);
-    if ("problem" in parsed) {
-      ctx.addIssue({ code: "custom", message: `${JSON.stringify(item)} ${parsed.problem}` });
-      return z.NEVER;
-    }
+    if ("problem" in parsed) return { problem: `${JSON.stringify(item)} ${parsed.problem}` };
     servers.push(parsed.server);
   }
-  return servers;
+  return { value: servers };
 });

@@ -1,6 +1,6 @@
 import { Command, Option } from "commander";
 import { readFile } from "node:fs/promises";
-import type { z } from "zod";
+import type { Schema } from "./config-schemas.js";
 
 /**
  * One setting of a process: a flag, an environment variable, a default, and a schema that
@@ -14,7 +14,7 @@ export interface Setting<T> {
   default?: string;
   /** Repeatable flag; the variable holds a comma-separated list. */
   repeatable?: boolean;
-  schema: z.ZodType<T, unknown>;
+  schema: Schema<T>;
 }
 
 export type Settings = Record<string, Setting<unknown>>;
@@ -77,12 +77,9 @@ export function resolveSettings<S extends Settings>(
       raw = setting.repeatable ? (setting.default ? setting.default.split(",") : []) : setting.default;
       source = `${setting.flag} (default)`;
     }
-    const parsed = setting.schema.safeParse(raw);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      throw new ConfigError(source, `${issue?.message ?? "invalid"}${raw === undefined ? "" : ` (got ${JSON.stringify(raw)})`}`);
-    }
-    out[key] = parsed.data;
+    const parsed = setting.schema.parse(raw);
+    if ("problem" in parsed) throw new ConfigError(source, `${parsed.problem}${raw === undefined ? "" : ` (got ${JSON.stringify(raw)})`}`);
+    out[key] = parsed.value;
   }
   return out as SettingValues<S>;
 }

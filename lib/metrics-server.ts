@@ -3,19 +3,8 @@
 // the gRPC API, so a scrape or a probe never needs caller credentials and never competes with calls.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Setting } from "./config.js";
-import { listenAddress, parseHostPort } from "./config-schemas.js";
+import { parseHostPort } from "./config-schemas.js";
 import { registry } from "./metrics.js";
-
-export const METRICS_SETTINGS = {
-  metricsListen: {
-    flag: "--metrics-listen",
-    env: "SMTP_PROBE_METRICS_LISTEN",
-    placeholder: "HOST:PORT",
-    description: "serve /metrics (Prometheus), /healthz and /readyz over HTTP on this address (default: not served)",
-    schema: listenAddress.optional(),
-  },
-} satisfies Record<string, Setting<unknown>>;
 
 export interface MetricsServer {
   port: number;

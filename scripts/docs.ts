@@ -1,6 +1,6 @@
-// `npm run docs`: rewrites the generated tables of docs/ (scripts/readme-tables.ts).
+// `npm run docs`: rewrites the generated tables of docs/ (scripts/docs-tables.ts).
 import { readFile, writeFile } from "node:fs/promises";
-import { generatedPages, renderPage } from "./readme-tables.js";
+import { generatedPages, renderPage } from "./docs-tables.js";
 
 for (const page of generatedPages()) {
   const path = new URL(`../${page.path}`, import.meta.url);

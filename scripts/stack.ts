@@ -3,12 +3,14 @@
 // Ctrl-C stops everything. Extra arguments go to every agent (e.g. --allow-cidr 127.0.0.0/8); the
 // target-policy flags among them (--allow-cidr, --allow-ports, --deny-list) go to the coordinator
 // too, because it checks IP literals and ports against its own policy before any agent sees them.
+// It runs compiled (dist/scripts/stack.js, tsconfig.build.json), like the processes it starts.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { POLICY_SETTINGS } from "../lib/common-settings.js";
+import { packagePath } from "../lib/package-root.js";
 import { UNTHROTTLED_ARGS } from "../services/coordinator/throttle-settings.js";
 
 const NATS_PORT = Number(process.env.SMTP_PROBE_STACK_NATS_PORT ?? 4223);
@@ -38,7 +40,7 @@ if (spawnSync("nats-server", ["--version"], { stdio: "ignore" }).error) {
 
 const children: ChildProcess[] = [];
 const store = mkdtempSync(join(tmpdir(), "smtp-probe-stack-"));
-const bin = new URL("../bin/smtp-probe.js", import.meta.url).pathname;
+const bin = packagePath("bin/smtp-probe.js");
 
 function run(name: string, command: string, args: string[]): ChildProcess {
   const child = spawn(command, args, { stdio: ["ignore", "inherit", "inherit"] });

@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
 import { startAgent, type RunningAgent } from "../../agents/probe/agent.js";
-import type { CanaryTarget } from "../../agents/probe/canary.js";
+import type { AgentEngineConfig } from "../../agents/probe/settings.js";
 import { watchDenyList } from "../../lib/policy/deny-list-watcher.js";
 import { createOwnAddresses } from "../../lib/policy/own-addresses.js";
 import { createTargetPolicy } from "../../lib/policy/target-policy.js";
@@ -36,17 +36,8 @@ export interface CoordinatorConfig {
   throttle: ThrottleLimits;
   /** The operator's deny list (--deny-list), watched for changes; SIGHUP reloads it when asked. */
   denyList?: { file: string; pollMs?: number; reloadOnSighup?: boolean };
-  /** The embedded agent's settings. */
-  embedded: {
-    concurrency: number;
-    canaries: CanaryTarget[];
-    canaryIntervalMs: number;
-    canaryDeadlineMs: number;
-    ehloName?: string;
-    dnsServers: string[];
-    /** Extra CA certificates (PEM, checked: lib/ca-pem.ts) trusted when checking targets' chains. */
-    extraCa?: string;
-  };
+  /** The embedded agent's engine settings (agentEngineConfig maps the command's settings to them). */
+  embedded: AgentEngineConfig;
   version: string;
   /** Caller authentication; undefined: none (the caller checked that the address is loopback). */
   auth?: {
@@ -88,22 +79,8 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
   const permits = startPermitService({ bus, throttle: new DestinationThrottle(config.throttle), logger });
   let agent: RunningAgent | undefined;
   if (!config.nats) {
-    const e = config.embedded;
-    agent = await startAgent(
-      {
-        region: EMBEDDED_REGION,
-        agentId: `${hostname()}-embedded`,
-        version: config.version,
-        concurrency: e.concurrency,
-        canaries: e.canaries,
-        canaryIntervalMs: e.canaryIntervalMs,
-        canaryDeadlineMs: e.canaryDeadlineMs,
-        defaultEhloName: e.ehloName,
-        dnsServers: e.dnsServers.length > 0 ? e.dnsServers : undefined,
-        extraCa: e.extraCa,
-      },
-      { bus, policy, logger },
-    );
+    const identity = { region: EMBEDDED_REGION, agentId: `${hostname()}-embedded`, version: config.version };
+    agent = await startAgent({ ...config.embedded, ...identity }, { bus, policy, logger });
   }
   const store = await openReportStore(bus, { ttlMs: config.reportTtlMs, maxBytes: config.reportStoreBytes, logger });
   const directory = new RegionDirectory(bus, { discoveryTimeoutMs: 500, refreshMs: 5000, logger });

@@ -2,14 +2,12 @@ import { Server, ServerCredentials, type ServerInterceptor, type UntypedServiceI
 import { loadSync } from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
-import { fileURLToPath } from "node:url";
 import { ProbeServiceService } from "../../gen/smtpprobe/v1/probe_service.js";
 import { formatHostPort } from "../../lib/host-port.js";
 import { UNDECODABLE } from "./grpc-errors.js";
+import { packagePath } from "../../lib/package-root.js";
 
 export const PROBE_SERVICE_NAME = "smtpprobe.v1.ProbeService";
-
-const PROTO_ROOT = fileURLToPath(new URL("../../proto/", import.meta.url));
 
 /**
  * Message sizes. A request is small (a host, at most 8 ports, 32 regions, options: a few KiB at
@@ -101,7 +99,7 @@ export async function startGrpcServer(options: {
   health.addToServer(server);
 
   // Reflection describes the contract as the .proto files state it (grpcurl, grpcui, Postman).
-  const definition = loadSync(["smtpprobe/v1/probe_service.proto"], { includeDirs: [PROTO_ROOT] });
+  const definition = loadSync(["smtpprobe/v1/probe_service.proto"], { includeDirs: [packagePath("proto")] });
   new ReflectionService(definition).addToServer(server);
 
   const port = await new Promise<number>((resolve, reject) => {

@@ -1,5 +1,6 @@
 // The coordinator and the agents as child processes of the test, through the real binary
-// (bin/smtp-probe.js), as an operator runs them. Each handle has stop() (SIGTERM, wait for the
+// (bin/smtp-probe.js, which runs the compiled dist/: test/build-dist.ts builds it before the
+// tests), as an operator runs them. Each handle has stop() (SIGTERM, wait for the
 // exit, SIGKILL after a bound) and kill() (SIGKILL: a crash), and keeps the process's output so
 // that a failure can say what the process said. Readiness: the coordinator when its health
 // service answers SERVING, an agent when the coordinator's ListRegions lists it.
@@ -186,14 +187,15 @@ export interface CliRun {
  * Runs the CLI (`smtp-probe ARGS`) to its end, killed after killMs so that a hang fails the test
  * instead of stalling it. The environment is the test's without SMTP_PROBE_* (a developer's
  * SMTP_PROBE_COORDINATOR would send "local" checks to a coordinator) and without NO_COLOR and
- * FORCE_COLOR, unless `env` gives them. Each stream keeps its first 1 MiB.
+ * FORCE_COLOR, unless `env` gives them. Each stream keeps its first 1 MiB. `nodeArgs` go to node
+ * before the script (e.g. --import of a module-load observer).
  */
-export function runCli(args: string[], env: Record<string, string> = {}, killMs = 30_000): Promise<CliRun> {
+export function runCli(args: string[], env: Record<string, string> = {}, killMs = 30_000, nodeArgs: readonly string[] = []): Promise<CliRun> {
   const childEnv = childEnvironment(env);
   for (const name of ["NO_COLOR", "FORCE_COLOR"]) if (!(name in env)) delete childEnv[name];
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [...nodeArgs, BIN, ...args], { env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => {

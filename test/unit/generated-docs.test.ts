@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { generatedPages, renderPage } from "../../scripts/readme-tables.js";
+import { generatedPages, renderPage } from "../../scripts/docs-tables.js";
 
 describe("docs/", () => {
   it.each(generatedPages().map((page) => [page.path, page] as const))(

@@ -17,12 +17,12 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { parse, parseAllDocuments } from "yaml";
-import { AGENT_SETTINGS } from "../../../agents/probe/main.js";
+import { AGENT_SETTINGS } from "../../../agents/probe/settings.js";
 import { runCli, type CliDeps } from "../../../cli/program.js";
 import { resolveSettings, type Settings } from "../../../lib/config.js";
 import { parseHostPort } from "../../../lib/config-schemas.js";
 import { checkAuthSettings, parseTokenFile } from "../../../services/coordinator/caller-auth.js";
-import { COORDINATOR_SETTINGS } from "../../../services/coordinator/main.js";
+import { COORDINATOR_SETTINGS } from "../../../services/coordinator/settings.js";
 import { need } from "../../helpers/requirements.js";
 import { composeContainers, composeEnvironment, kubernetesContainers, parseDockerfile, type ProbeContainer } from "./deploy-files.js";
 

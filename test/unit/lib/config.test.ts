@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ENGINE_SETTINGS, readCaFileSetting } from "../../../lib/common-settings.js";
 import { testPki } from "../../helpers/certs.js";
-import { COORDINATOR_SETTINGS } from "../../../services/coordinator/main.js";
+import { COORDINATOR_SETTINGS } from "../../../services/coordinator/settings.js";
 
 const SETTINGS = {
   listen: { flag: "--listen", env: "T_LISTEN", placeholder: "HOST:PORT", default: "127.0.0.1:50051", description: "", schema: hostPort },

@@ -2,10 +2,10 @@
 // table (docs/configuration.md), and every metric (docs/operations.md). `npm run docs` writes them
 // between their markers; test/unit/generated-docs.test.ts fails when a page and the code disagree,
 // so neither can drift.
-import { AGENT_SETTINGS } from "../agents/probe/main.js";
+import { AGENT_SETTINGS } from "../agents/probe/settings.js";
 import type { Setting, Settings } from "../lib/config.js";
 import { METRIC_DOCS } from "../lib/metrics.js";
-import { COORDINATOR_SETTINGS } from "../services/coordinator/main.js";
+import { COORDINATOR_SETTINGS } from "../services/coordinator/settings.js";
 
 export interface GeneratedSection {
   /** `<!-- generated:NAME (npm run docs) -->` … `<!-- /generated:NAME -->` in its page. */

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { Outcome, Phase, Severity } from "../../../gen/smtpprobe/v1/handshake.js";
 import { type ProbeReport, TaskStatus, VerdictKind } from "../../../gen/smtpprobe/v1/probe_service.js";
-import { ExitCode, exitCodeForReport } from "../../../cli/exit-codes.js";
+import { ExitCode } from "../../../cli/exit-codes.js";
+import { exitCodeForReport } from "../../../cli/report-exit-code.js";
 import { done, dropped, failed, finding, ok, refused, report, silent } from "../../helpers/report-builders.js";
 
 const { SEVERITY_ERROR: E, SEVERITY_WARNING: W } = Severity;

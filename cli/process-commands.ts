@@ -1,0 +1,37 @@
+// The long-running commands, `coordinator` and `agent`: their flags come from the settings tables
+// (settings.ts beside each process), and the action resolves the settings (a wrong one is a
+// ConfigError, exit 2) before it imports the process's main.ts, so that the help, the other
+// commands and a wrong setting never load gRPC, NATS or the metrics registry.
+import { Command } from "commander";
+import { AGENT_SETTINGS } from "../agents/probe/settings.js";
+import { addSettingFlags, resolveSettings, type Settings, type SettingValues } from "../lib/config.js";
+import type { ProcessDeps } from "../lib/process.js";
+import { COORDINATOR_SETTINGS } from "../services/coordinator/settings.js";
+
+/** `smtp-probe coordinator`: serves the gRPC API until SIGTERM, then drains. */
+export function coordinatorCommand(deps: ProcessDeps): Command {
+  return processCommand(
+    "coordinator",
+    "serve the gRPC API; with --nats, dispatch to agents over NATS, else run embedded with one agent as region local",
+    COORDINATOR_SETTINGS,
+    async (settings) => (await import("../services/coordinator/main.js")).runCoordinator(settings, deps),
+    deps,
+  );
+}
+
+/** `smtp-probe agent`: serves one region's tasks from NATS until SIGTERM, then drains. */
+export function agentCommand(deps: ProcessDeps): Command {
+  return processCommand(
+    "agent",
+    "serve one region's probe tasks from NATS",
+    AGENT_SETTINGS,
+    async (settings) => (await import("../agents/probe/main.js")).runAgent(settings, deps),
+    deps,
+  );
+}
+
+function processCommand<S extends Settings>(name: string, description: string, settings: S, run: (values: SettingValues<S>) => Promise<void>, deps: ProcessDeps): Command {
+  const command = new Command(name).description(description);
+  addSettingFlags(command, settings);
+  return command.action((flags: Record<string, unknown>) => run(resolveSettings(settings, flags, deps.env)));
+}

@@ -1,0 +1,107 @@
+// The settings of `smtp-probe coordinator` (flags and SMTP_PROBE_* variables). Light on purpose:
+// the command line loads it for --help and the docs read it, without the coordinator.
+import { type Settings, type SettingValues } from "../../lib/config.js";
+import { duration, integer, listenAddress, optionalText } from "../../lib/config-schemas.js";
+import { ENGINE_SETTINGS, LOG_SETTINGS, METRICS_SETTINGS, NATS_SETTINGS, natsUrlSetting, POLICY_SETTINGS } from "../../lib/common-settings.js";
+import { HEARTBEAT_BOUNDS } from "../../lib/bus.js";
+import { THROTTLE_SETTINGS } from "./throttle-settings.js";
+
+export const COORDINATOR_SETTINGS = {
+  listen: {
+    flag: "--listen",
+    env: "SMTP_PROBE_LISTEN",
+    placeholder: "HOST:PORT",
+    default: "127.0.0.1:50051",
+    description: "address the gRPC API listens on (port 0: any free port, logged at start)",
+    schema: listenAddress,
+  },
+  tlsCert: { flag: "--tls-cert", env: "SMTP_PROBE_TLS_CERT", placeholder: "FILE", description: "serve the gRPC API over TLS with this certificate chain (PEM); needs --tls-key", schema: optionalText },
+  tlsKey: { flag: "--tls-key", env: "SMTP_PROBE_TLS_KEY", placeholder: "FILE", description: "the private key of --tls-cert (PEM)", schema: optionalText },
+  clientCa: {
+    flag: "--client-ca",
+    env: "SMTP_PROBE_CLIENT_CA",
+    placeholder: "FILE",
+    description: "mutual TLS: callers must present a certificate issued by this CA (PEM); its subject CN, else its first DNS name, names the caller. Needs --tls-cert",
+    schema: optionalText,
+  },
+  authTokens: {
+    flag: "--auth-tokens",
+    env: "SMTP_PROBE_AUTH_TOKENS",
+    placeholder: "FILE",
+    description: "bearer tokens, one \"TOKEN CALLER-NAME\" per line (# comments; tokens of 16 characters or more); in plaintext only on a loopback address",
+    schema: optionalText,
+  },
+  nats: natsUrlSetting(false),
+  ...NATS_SETTINGS,
+  maxDeadline: {
+    flag: "--max-deadline",
+    env: "SMTP_PROBE_MAX_DEADLINE",
+    placeholder: "DURATION",
+    default: "120s",
+    description: "callers' deadlines are clamped to this",
+    schema: duration,
+  },
+  heartbeat: {
+    flag: "--heartbeat",
+    env: "SMTP_PROBE_HEARTBEAT",
+    placeholder: "DURATION",
+    default: "1s",
+    description: "how often agents report progress (50ms to 60s); an agent silent for 3 of these is lost",
+    schema: duration.refine((ms) => ms >= HEARTBEAT_BOUNDS.minMs && ms <= HEARTBEAT_BOUNDS.maxMs, "must be between 50ms and 60s (what agents send)"),
+  },
+  grace: {
+    flag: "--grace",
+    env: "SMTP_PROBE_GRACE",
+    placeholder: "DURATION",
+    default: "10s",
+    description: "on SIGTERM: health NOT_SERVING and new calls refused at once; running calls may finish for this long, then get UNAVAILABLE",
+    schema: duration,
+  },
+  reportTtl: { flag: "--report-ttl", env: "SMTP_PROBE_REPORT_TTL", placeholder: "DURATION", default: "24h", description: "how long reports are kept for GetProbe", schema: duration },
+  reportStoreBytes: {
+    flag: "--report-store-bytes",
+    env: "SMTP_PROBE_REPORT_STORE_BYTES",
+    placeholder: "BYTES",
+    default: "268435456",
+    description: "size bound of the JetStream KV bucket of reports",
+    schema: integer(1024 * 1024, 2 ** 40),
+  },
+  // Quotas in probe executions (regions × ports; caller-quota.ts). Defaults: a quarter of the
+  // coordinator-wide bound per caller, so four callers at full width fit; 12,000 a minute is 200
+  // a second sustained with a minute's worth as a burst, above what the embedded mode or a small
+  // deployment serves, so one caller alone is bounded by in-flight, not by rate. The coordinator
+  // bound keeps its memory bounded (a running execution holds its task and, at the end, its result
+  // with a transcript of up to 256 KiB by default). 0 turns a limit off. Per-caller overrides are
+  // not offered yet: every caller has the same limits.
+  callerExecutionsPerMinute: {
+    flag: "--caller-executions-per-minute",
+    env: "SMTP_PROBE_CALLER_EXECUTIONS_PER_MINUTE",
+    placeholder: "N",
+    default: "12000",
+    description: "probe executions (regions × ports) one caller may start per minute, a minute's worth at once at most; beyond: RESOURCE_EXHAUSTED with RetryInfo; 0: no limit",
+    schema: integer(0, 100_000_000),
+  },
+  callerExecutionsInFlight: {
+    flag: "--caller-executions-in-flight",
+    env: "SMTP_PROBE_CALLER_EXECUTIONS_IN_FLIGHT",
+    placeholder: "N",
+    default: "512",
+    description: "probe executions one caller may have running at once; 0: no limit",
+    schema: integer(0, 10_000_000),
+  },
+  maxExecutionsInFlight: {
+    flag: "--max-executions-in-flight",
+    env: "SMTP_PROBE_MAX_EXECUTIONS_IN_FLIGHT",
+    placeholder: "N",
+    default: "2048",
+    description: "probe executions of all callers running at once; beyond it calls are refused at once (RESOURCE_EXHAUSTED), never queued; 0: no limit",
+    schema: integer(0, 10_000_000),
+  },
+  ...POLICY_SETTINGS,
+  ...THROTTLE_SETTINGS,
+  ...ENGINE_SETTINGS,
+  ...METRICS_SETTINGS,
+  ...LOG_SETTINGS,
+} satisfies Settings;
+
+export type CoordinatorSettings = SettingValues<typeof COORDINATOR_SETTINGS>;
