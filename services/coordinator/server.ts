@@ -1,11 +1,9 @@
 import { Server, ServerCredentials, type ServerInterceptor, type UntypedServiceImplementation } from "@grpc/grpc-js";
-import { loadSync } from "@grpc/proto-loader";
-import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import { ProbeServiceService } from "../../gen/smtpprobe/v1/probe_service.js";
 import { formatHostPort } from "../../lib/host-port.js";
 import { UNDECODABLE } from "./grpc-errors.js";
-import { packagePath } from "../../lib/package-root.js";
+import { addReflectionService } from "./reflection-service.js";
 
 export const PROBE_SERVICE_NAME = "smtpprobe.v1.ProbeService";
 
@@ -99,8 +97,7 @@ export async function startGrpcServer(options: {
   health.addToServer(server);
 
   // Reflection describes the contract as the .proto files state it (grpcurl, grpcui, Postman).
-  const definition = loadSync(["smtpprobe/v1/probe_service.proto"], { includeDirs: [packagePath("proto")] });
-  new ReflectionService(definition).addToServer(server);
+  addReflectionService(server);
 
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(formatHostPort(options.host, options.port), options.credentials ?? ServerCredentials.createInsecure(), (error, bound) =>
