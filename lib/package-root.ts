@@ -1,5 +1,5 @@
-// The package's files that are not modules: package.json (the version) and proto/ (gRPC server
-// reflection). The code runs from the sources (lib/package-root.ts, as the tests run it), compiled
+// The package's files that are not modules: package.json (the version) and bin/ (the command the
+// stack starts). The code runs from the sources (lib/package-root.ts, as the tests run it), compiled
 // from dist/ (dist/lib/package-root.js) or, in the image, from /app (/app/lib/package-root.js):
 // the package root is the nearest folder above this module that holds a package.json.
 import { existsSync } from "node:fs";
@@ -8,13 +8,13 @@ import { fileURLToPath } from "node:url";
 
 let root: string | undefined;
 
-/** The folder of the package's package.json and proto/. */
+/** The folder of the package's package.json. */
 export function packageRoot(): string {
   root ??= findPackageRoot(dirname(fileURLToPath(import.meta.url)));
   return root;
 }
 
-/** A file or folder of the package, by its path from the package root ("package.json", "proto/"). */
+/** A file or folder of the package, by its path from the package root ("package.json", "bin/smtp-probe.js"). */
 export function packagePath(path: string): string {
   return join(packageRoot(), path);
 }

@@ -1,6 +1,6 @@
 import { Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { Any } from "../../gen/google/protobuf/any.js";
-import { BadRequest, ErrorInfo, QuotaFailure, RetryInfo } from "../../gen/google/rpc/error_details.js";
+import { BadRequest, ErrorInfo, QuotaFailure, ResourceInfo, RetryInfo } from "../../gen/google/rpc/error_details.js";
 import { Status } from "../../gen/google/rpc/status.js";
 
 /**
@@ -36,6 +36,12 @@ export function invalidArgument(violations: readonly FieldViolation[]): ServiceE
 export function permissionDenied(reason: string, field: string): ServiceError {
   const details = ErrorInfo.encode({ reason: "TARGET_POLICY", domain: "smtp-probe", metadata: { field } }).finish();
   return withDetails(status.PERMISSION_DENIED, reason, ERROR_INFO, details);
+}
+
+/** NOT_FOUND with google.rpc.ResourceInfo naming what was looked for. */
+export function notFound(resourceType: string, resourceName: string, description: string): ServiceError {
+  const details = ResourceInfo.encode({ resourceType, resourceName, owner: "", description }).finish();
+  return withDetails(status.NOT_FOUND, description, RESOURCE_INFO, details);
 }
 
 export function serviceError(code: status, message: string): ServiceError {
@@ -76,6 +82,7 @@ const BAD_REQUEST = "type.googleapis.com/google.rpc.BadRequest";
 const ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo";
 const QUOTA_FAILURE = "type.googleapis.com/google.rpc.QuotaFailure";
 const RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo";
+const RESOURCE_INFO = "type.googleapis.com/google.rpc.ResourceInfo";
 
 function durationOf(ms: number): { seconds: number; nanos: number } {
   const whole = Math.max(0, Math.ceil(ms));

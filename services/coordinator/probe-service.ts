@@ -3,7 +3,7 @@
 // one (shared-probes.ts), which probe-run.ts runs; call-tracker.ts answers each call once and lets
 // shutdown end them.
 import { createHash } from "node:crypto";
-import { status, type Metadata, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from "@grpc/grpc-js";
+import { type Metadata, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from "@grpc/grpc-js";
 import {
   ProbeRequest,
   type GetProbeRequest,
@@ -22,7 +22,7 @@ import { AuditTrail } from "./audit-trail.js";
 import { callerOf } from "./caller-auth.js";
 import type { CallerQuota } from "./caller-quota.js";
 import { CallError, CallTracker, shuttingDown } from "./call-tracker.js";
-import { invalidArgument, isUndecodable, permissionDenied, serviceError, UNDECODABLE, unavailable } from "./grpc-errors.js";
+import { invalidArgument, isUndecodable, notFound, permissionDenied, UNDECODABLE, unavailable } from "./grpc-errors.js";
 import { ProbeRunner, type ProbeCall, type ProbeRunLimits } from "./probe-run.js";
 import { groupByRegion, type RegionDirectory } from "./region-directory.js";
 import type { ReportStore } from "./report-store.js";
@@ -133,7 +133,7 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
       }
       calls.serveUnary(callback, async () => {
         const report = await runner.findReport(probeId);
-        if (!report) throw new CallError(serviceError(status.NOT_FOUND, `no stored report for probe ${probeId} (unknown, or expired)`));
+        if (!report) throw new CallError(notFound("smtpprobe.v1.ProbeReport", probeId, `no stored report for probe ${probeId} (unknown, or expired)`));
         return report;
       });
     },

@@ -298,6 +298,8 @@ def run(args):
         check(error.code() == grpc.StatusCode.NOT_FOUND, f"GetProbe unknown: {error.code()} {error.details()}")
         check(UNKNOWN_PROBE_ID in error.details(), f"NOT_FOUND does not name the probe: {error.details()}")
         status, details = status_details(error, pool, status_class)
+        resources = [d for name, d in details if name == "google.rpc.ResourceInfo"]
+        check(resources and resources[0].resource_name == UNKNOWN_PROBE_ID, f"NOT_FOUND without google.rpc.ResourceInfo naming the probe: {details}")
         summary["not_found"] = {"message": error.details(), "detail_types": [name for name, _ in details]}
     symbol_message = v1.not_found(file_containing_symbol="smtpprobe.v1.NoSuchMessage")
     check("smtpprobe.v1.NoSuchMessage" in symbol_message, f"reflection NOT_FOUND does not name the symbol: {symbol_message}")

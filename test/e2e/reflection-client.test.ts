@@ -192,6 +192,7 @@ describe("the gRPC API through clients of others, against an SMTP target from `n
         expect(summary.invalid_argument.detail_types).toEqual(["google.rpc.BadRequest"]);
         expect(summary.invalid_argument.fields).toEqual(expect.arrayContaining(["host", "ports[0]", "tls_modes[587]", "options.timeouts.deadline_ms"]));
         expect(summary.not_found.message).toContain("00000000-0000-4000-8000-000000000000");
+        expect(summary.not_found.detail_types).toEqual(["google.rpc.ResourceInfo"]);
         expect(summary.reflection_not_found).toEqual(["symbol not found: smtpprobe.v1.NoSuchMessage", "file not found: smtpprobe/v1/no_such_file.proto"]);
       },
       CLIENT_MS + 10_000,
