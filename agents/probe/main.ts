@@ -77,7 +77,7 @@ export function agentCommand(deps: ProcessDeps): Command {
       },
       {
         bus,
-        policy: createTargetPolicy({ allowCidrs: s.allowCidr, allowPorts: s.allowPorts, denyList: denyList?.current, ownAddresses: createOwnAddresses() }),
+        policy: createTargetPolicy({ allowCidrs: s.allowCidr, allowPorts: s.allowPorts, allowNames: s.allowName, denyList: denyList?.current, ownAddresses: createOwnAddresses() }),
         logger,
       },
     );

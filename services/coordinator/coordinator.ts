@@ -32,6 +32,8 @@ export interface CoordinatorConfig {
   reportStoreBytes: number;
   allowCidrs: string[];
   allowPorts: number[];
+  /** Special-use names the policy allows all the same (--allow-name); default none. */
+  allowNames?: string[];
   /** Per-destination limits over all regions and callers; agents ask for a permit before each connection. */
   throttle: ThrottleLimits;
   /** The operator's deny list (--deny-list), watched for changes; SIGHUP reloads it when asked. */
@@ -76,6 +78,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
   const policy = createTargetPolicy({
     allowCidrs: config.allowCidrs,
     allowPorts: config.allowPorts,
+    allowNames: config.allowNames,
     denyList: denyList?.current,
     ownAddresses: config.nats ? undefined : createOwnAddresses(),
   });

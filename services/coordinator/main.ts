@@ -141,6 +141,7 @@ export function coordinatorCommand(deps: ProcessDeps): Command {
         },
         allowCidrs: s.allowCidr,
         allowPorts: s.allowPorts,
+        allowNames: s.allowName,
         throttle: throttleLimits(s),
         denyList: s.denyList ? { file: s.denyList, reloadOnSighup: true } : undefined,
         embedded: {

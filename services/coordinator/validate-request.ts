@@ -137,15 +137,16 @@ export function validateProbeRequest(request: ProbeRequest, limits: RequestLimit
 export interface EarlyTargetPolicy {
   checkAddress(address: string): PolicyDenial | undefined;
   checkPort(port: number): PolicyDenial | undefined;
-  /** The operator's deny list on a name; absent: names are the agents' business only. */
+  /** The policy on a name (deny list, special-use names); absent: names are the agents' business only. */
   checkName?(name: string): PolicyDenial | undefined;
 }
 
 /**
  * What the target policy forbids before anything is dispatched, so the coordinator answers
- * PERMISSION_DENIED at once: an IP literal's address, and every port. A name is checked by the
- * agents, on the addresses they resolve it to in their region (docs/security.md). The denial comes
- * with the request field it concerns.
+ * PERMISSION_DENIED at once: an IP literal's address, a name the policy refuses by name (the
+ * operator's deny list, a special-use name such as localhost), and every port. The addresses a name
+ * resolves to are checked by the agents, in their region (docs/security.md). The denial comes with
+ * the request field it concerns.
  */
 export function checkTargetEarly(
   request: Pick<NormalizedRequest, "host" | "isIpLiteral" | "ports">,

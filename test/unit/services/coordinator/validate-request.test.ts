@@ -225,8 +225,23 @@ describe("checkTargetEarly", () => {
   });
 
   it("leaves names to the agents, which check the addresses they resolve", () => {
-    expect(early("localhost")).toBeUndefined();
     expect(early("mx.example.com")).toBeUndefined();
+    expect(early("mx.example.test")).toBeUndefined();
+  });
+
+  it.each(["localhost", "x.localhost", "LOCALHOST.", "printer.local", "mail.corp.internal", "x.onion", "router.home.arpa", "mx.invalid"])(
+    "denies the special-use name %s by name, before any DNS query",
+    (host) => {
+      const denial = early(host);
+      expect(denial).toMatchObject({ field: "host", kind: "special_use_name" });
+      expect(denial?.reason).toMatch(/special-use name \((RFC \d+|reserved)/);
+    },
+  );
+
+  it("lets --allow-name lift one special-use name", () => {
+    const lab = createTargetPolicy({ allowNames: ["localhost"] });
+    expect(checkTargetEarly(accept({ host: "localhost" }), lab)).toBeUndefined();
+    expect(checkTargetEarly(accept({ host: "x.localhost" }), lab)?.kind).toBe("special_use_name");
   });
 
   it("allows a public address on allowed ports", () => {
