@@ -16,7 +16,7 @@ import { DestinationThrottle, type ThrottleLimits } from "./destination-throttle
 import { startPermitService } from "./permit-service.js";
 import { createProbeService } from "./probe-service.js";
 import { RegionDirectory } from "./region-directory.js";
-import { openReportStore } from "./report-store.js";
+import { KvReportStore, openReportStore } from "./report-store.js";
 import { startGrpcServer } from "./server.js";
 
 export interface CoordinatorConfig {
@@ -109,7 +109,14 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
     );
   }
   const store = await openReportStore(bus, { ttlMs: config.reportTtlMs, maxBytes: config.reportStoreBytes, logger });
-  const directory = new RegionDirectory(bus, { discoveryTimeoutMs: 500, refreshMs: 5000, logger });
+  const directory = new RegionDirectory(bus, {
+    discoveryTimeoutMs: 500,
+    refreshMs: 5000,
+    logger,
+    // Beside the reports, so that a restarted coordinator still knows which regions were served.
+    servedStore: store instanceof KvReportStore ? store : undefined,
+    servedRewriteMs: Math.min(3_600_000, config.reportTtlMs / 2),
+  });
   directory.start();
   const probeService = createProbeService({
     bus,
