@@ -42,7 +42,7 @@ export function notRunReason(
         outcome: task.deadlineFromCaller ? Outcome.OUTCOME_CALLER_DEADLINE : Outcome.OUTCOME_DEADLINE_EXCEEDED,
         source: task.deadlineFromCaller ? FailureSource.FAILURE_SOURCE_CALLER : FailureSource.FAILURE_SOURCE_INTERNAL,
         text: wait.arrivedLate
-          ? `${whose} (${task.deadline.toISOString()}) had passed when the task reached the agent`
+          ? `${whose} (${task.deadline.toISOString()}) had passed when it reached the agent`
           : `${whose} passed after ${wait.waitedMs} ms waiting for a free slot at the agent (all ${wait.concurrency} busy)`,
       };
     }

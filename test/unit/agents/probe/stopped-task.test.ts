@@ -17,9 +17,9 @@ const WAITED = { arrivedLate: false, waitedMs: 1234, concurrency: 8 };
 describe("notRunReason", () => {
   const cases: [string, StopReason, boolean, boolean, Outcome, FailureSource, string][] = [
     ["a deadline passed in the queue", "deadline", false, false, Outcome.OUTCOME_DEADLINE_EXCEEDED, INTERNAL, "the task's deadline passed after 1234 ms waiting for a free slot at the agent (all 8 busy)"],
-    ["a deadline passed before arrival", "deadline", true, false, Outcome.OUTCOME_DEADLINE_EXCEEDED, INTERNAL, "the task's deadline (2030-01-02T03:04:05.000Z) had passed when the task reached the agent"],
+    ["a deadline passed before arrival", "deadline", true, false, Outcome.OUTCOME_DEADLINE_EXCEEDED, INTERNAL, "the task's deadline (2030-01-02T03:04:05.000Z) had passed when it reached the agent"],
     ["the caller's deadline passed in the queue", "deadline", false, true, Outcome.OUTCOME_CALLER_DEADLINE, CALLER, "the caller's deadline passed after 1234 ms waiting for a free slot at the agent (all 8 busy)"],
-    ["the caller's deadline passed before arrival", "deadline", true, true, Outcome.OUTCOME_CALLER_DEADLINE, CALLER, "the caller's deadline (2030-01-02T03:04:05.000Z) had passed when the task reached the agent"],
+    ["the caller's deadline passed before arrival", "deadline", true, true, Outcome.OUTCOME_CALLER_DEADLINE, CALLER, "the caller's deadline (2030-01-02T03:04:05.000Z) had passed when it reached the agent"],
     ["the agent's shutdown", "shutdown", false, true, Outcome.OUTCOME_CANCELLED, INTERNAL, "the agent shut down before the task got a free slot"],
     ["the caller's cancel", "cancelled", false, false, Outcome.OUTCOME_CANCELLED, CALLER, "cancelled by the caller while waiting for a free slot at the agent"],
   ];
