@@ -1,23 +1,14 @@
 
-import { z } from "zod";
 import { checkCaPem } from "./ca-pem.js";
 import { ConfigError, readSettingFile, type Setting } from "./config.js";
 import { dnsServerList, duration, hostPortList, integer, logLevel, natsUrl, optionalText, portList, textList } from "./config-schemas.js";
 import { parseHostName } from "./host-name.js";
 
-/** --allow-name, repeatable: host names (not addresses), each in its lower-case A-label form. */
-const hostNameList = textList.transform((items, ctx) => {
-  const names: string[] = [];
-  for (const item of items) {
-    const parsed = parseHostName(item);
-    if (!parsed.ok || parsed.isIpLiteral) {
-      ctx.addIssue({ code: "custom", message: `${JSON.stringify(item)} ${parsed.ok ? "is an IP address; --allow-cidr allows addresses" : parsed.problem}` });
-      return z.NEVER;
-    }
-    names.push(parsed.host.toLowerCase());
-  }
-  return names;
-});
+/** A name --allow-name can allow: a host name, not an IP address (--allow-cidr allows those). */
+function isHostName(value: string): boolean {
+  const parsed = parseHostName(value);
+  return parsed.ok && !parsed.isIpLiteral;
+}
 
 /** Settings the coordinator and the agents share: NATS, the target policy, the engine, logs. */
 export const NATS_SETTINGS = {
@@ -72,7 +63,7 @@ export const POLICY_SETTINGS = {
     repeatable: true,
     description:
       "allow this special-use name although the policy refuses it (localhost, *.localhost, *.invalid, *.local, *.onion, *.internal, *.home.arpa); exactly this name, not the names under it; repeatable",
-    schema: hostNameList,
+    schema: textList.refine((names) => names.every(isHostName), "must be host names, not IP addresses (--allow-cidr allows addresses)"),
   },
   denyList: {
     flag: "--deny-list",

@@ -6,6 +6,7 @@
 // cannot slip past it); the coordinator applies it early to IP literals and to the target's name. Addresses (./cidr.ts) are matched against an ordered table, first match
 // wins. node:net's BlockList would answer "denied or not" (it even matches IPv4-mapped forms
 // against IPv4 rules), but not which range matched, and a denial must say why.
+import { domainToASCII } from "node:url";
 import type { PolicyDenial, TargetPolicy } from "./policy-types.js";
 import type { DenyList } from "./deny-list.js";
 import {
@@ -152,7 +153,8 @@ export function createTargetPolicy(options: TargetPolicyOptions = {}): TargetPol
     if (!isPort(port)) throw new RangeError(`${port} is not a port (1-65535)`);
   }
   const allowedText = allowPorts.join(", ");
-  const allowNames = [...new Set((options.allowNames ?? []).map(normalizeName))];
+  // Names are checked in their A-label form (the request's host, the resolver's exchangers).
+  const allowNames = [...new Set((options.allowNames ?? []).map((name) => normalizeName(domainToASCII(name) || name)))];
 
   const isAllowlisted = (a: IpAddress): boolean => allowCidrs.some((cidr) => cidrContains(cidr, a));
   const isExactlyAllowlisted = (a: IpAddress): boolean =>

@@ -74,6 +74,11 @@ describe("--allow-name", () => {
     expect(lab.checkName("x.printer.local")?.kind).toBe("special_use_name");
   });
 
+  it("matches a Unicode name in its A-label form, as names are checked", () => {
+    const lab = createTargetPolicy({ allowNames: ["bücher.local"] });
+    expect(lab.checkName("xn--bcher-kva.local")).toBeUndefined();
+  });
+
   it("does not lift the operator's deny list", () => {
     const denyList = parseDenyList("localhost\n");
     const lab = createTargetPolicy({ allowNames: ["localhost"], denyList: () => denyList });
