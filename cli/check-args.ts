@@ -19,6 +19,8 @@ export interface CheckFlags {
   timeout?: string;
   dnsServer?: string[];
   caFile?: string;
+  /** Special-use names allowed all the same (local mode only): repeated and/or comma lists. */
+  allowName?: string[];
   transcript?: boolean;
   json?: boolean;
   /** false with --no-color; commander's default is true. */
@@ -41,6 +43,8 @@ export interface CheckRequest {
   /** For node:dns setServers: "ip", "ip:port" or "[ipv6]:port". */
   dnsServers: string[];
   caFile: string | undefined;
+  /** Special-use names the local policy allows all the same (--allow-name), lower-case A-labels. */
+  allowNames: string[];
   transcript: boolean;
   json: boolean;
   /** false when --no-color was given; colour is otherwise decided by the terminal and environment. */
@@ -109,6 +113,7 @@ export function parseCheckArgs(hostArg: string, flags: CheckFlags, defaults: { e
     targets: ports.map((port) => ({ port, options: resolveFor(probeOptions, port, defaults.ehloName) })),
     dnsServers,
     caFile: flags.caFile,
+    allowNames: (flags.allowName ?? []).flatMap((value) => value.split(",")).map(parseAllowName),
     transcript: flags.transcript ?? false,
     json: flags.json ?? false,
     colorAllowed: flags.color ?? true,
@@ -188,6 +193,14 @@ export function parseTimeout(value: string): number {
   if (ms < 1) throw new UsageError("--timeout", `${quote(value)} must be at least 1 ms`);
   if (ms > MAXIMUMS.timeoutMs) throw new UsageError("--timeout", `${quote(value)} is more than the maximum of ${MAXIMUMS.timeoutMs / 1000} s`);
   return ms;
+}
+
+/** A special-use name to allow (--allow-name): a host name, never an address. */
+function parseAllowName(value: string): string {
+  const parsed = parseHostName(value.trim());
+  if (!parsed.ok) throw new UsageError("--allow-name", `${quote(value)} ${parsed.problem}`);
+  if (parsed.isIpLiteral) throw new UsageError("--allow-name", `${quote(value)} is an IP address; the local mode probes any address`);
+  return parsed.host.toLowerCase();
 }
 
 /** "IP" or "IP:PORT" ("[IPv6]:PORT" for IPv6 with a port), in the form node:dns setServers takes. */

@@ -1,10 +1,15 @@
 // `smtp-probe check` in local mode: runs the engine in this process, one probe per port, all
-// ports at once, with an allow-all target policy (the operator names the target on their own
-// machine; the policy protects a shared service, docs/security.md). Prints the results, returns the exit code.
+// ports at once, with a target policy that allows every address and port (the operator names the
+// target on their own machine; the policy protects a shared service, docs/security.md) but, like
+// the service's, no special-use name unless --allow-name names it: "localhost" would be sent to the
+// configured resolver, and a name under .local or .internal means another network's server.
+// Prints the results, returns the exit code.
 import { TargetResult } from "../gen/smtpprobe/v1/handshake.js";
 import { probeTarget } from "../agents/smtp/probe-target.js";
-import { allowAll } from "../lib/policy/policy-types.js";
+import type { TargetPolicy } from "../lib/policy/policy-types.js";
+import { checkSpecialUseName, isLocalhostName, specialUseSuffixOf } from "../lib/policy/special-use-names.js";
 import { readCaFile } from "./ca-file.js";
+import { UsageError } from "./usage-error.js";
 import type { CheckRequest } from "./check-args.js";
 import { makeStyle, shouldUseColor } from "./colors.js";
 import { exitCodeFor, type ExitCodeValue } from "./exit-codes.js";
@@ -25,6 +30,9 @@ export interface CheckDeps {
 }
 
 export async function runCheck(request: CheckRequest, deps: CheckDeps): Promise<ExitCodeValue> {
+  refuseSpecialUseHost(request);
+  // Every address and port; names (the host, MX exchangers) are checked before they are resolved.
+  const policy: TargetPolicy = Object.assign(() => undefined, { checkName: (name: string) => checkSpecialUseName(name, request.allowNames) });
   // Read before anything is probed: a wrong path is a usage error, not a TLS failure per handshake.
   const extraCa = request.caFile === undefined ? undefined : await readCaFile(request.caFile, deps.readFile);
   const progress = new ProgressLine(deps.stderr, deps.stderr.isTTY === true);
@@ -38,7 +46,7 @@ export async function runCheck(request: CheckRequest, deps: CheckDeps): Promise<
           onProgress: (p) => progress.update(p),
           dnsServers: request.dnsServers,
           extraCa,
-          policy: allowAll,
+          policy,
         });
         progress.finishPort(port);
         return result;
@@ -55,4 +63,13 @@ export async function runCheck(request: CheckRequest, deps: CheckDeps): Promise<
     deps.stdout.write(formatHuman(results, { style: makeStyle(color), transcript: request.transcript }));
   }
   return exitCodeFor(results, deps.signal.aborted);
+}
+
+/** A special-use host (not allowed by --allow-name) is a usage error: nothing is resolved. */
+function refuseSpecialUseHost(request: Pick<CheckRequest, "host" | "isIpLiteral" | "allowNames">): void {
+  if (request.isIpLiteral || checkSpecialUseName(request.host, request.allowNames) === undefined) return;
+  const special = specialUseSuffixOf(request.host)!;
+  const name = request.host.replace(/\.$/, "");
+  const instead = isLocalhostName(name) ? "probe 127.0.0.1 or ::1 instead" : "probe the server's IP address instead";
+  throw new UsageError("host", `"${name}" is a special-use name (${special.source}), never looked up in public DNS; ${instead}, or allow it with --allow-name ${name}`);
 }

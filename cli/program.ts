@@ -171,6 +171,7 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
     .option("--timeout <duration>", "deadline for the whole probe of a port: seconds, or 500ms, 10s, 1m (default: 60)")
     .addOption(new Option("--dns-server <ip[:port]>", "DNS server to resolve with, repeatable (default: the system's)").argParser(collect))
     .option("--ca-file <path>", "PEM file of extra CA certificates to trust")
+    .addOption(new Option("--allow-name <name>", "probe this special-use name all the same (localhost, *.local, *.internal, ...), repeatable").argParser(collect))
     .option("--transcript", "show the timed transcript of every handshake")
     .option("--json", "print the results as JSON (the protobuf JSON form), nothing else on stdout")
     .option("--no-color", "no colour, even on a terminal")

@@ -37,6 +37,7 @@ export interface RemoteCheckRequest {
 const LOCAL_ONLY: readonly { key: keyof CheckFlags; flag: string; why: string }[] = [
   { key: "dnsServer", flag: "--dns-server", why: "the agents resolve with their own DNS servers (the agent's --dns-server)" },
   { key: "caFile", flag: "--ca-file", why: "the agents check certificate chains against their own CA store (the agent's --ca-file)" },
+  { key: "allowName", flag: "--allow-name", why: "the coordinator's and the agents' target policy decides (their --allow-name)" },
 ];
 
 export function parseRemoteCheckArgs(hostArg: string, flags: CheckFlags, coordinator: CoordinatorAddress): RemoteCheckRequest {

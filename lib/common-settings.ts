@@ -2,6 +2,13 @@
 import { checkCaPem } from "./ca-pem.js";
 import { ConfigError, readSettingFile, type Setting } from "./config.js";
 import { dnsServerList, duration, hostPortList, integer, listenAddress, logLevel, natsUrl, optionalText, portList, textList } from "./config-schemas.js";
+import { parseHostName } from "./host-name.js";
+
+/** A name --allow-name can allow: a host name, not an IP address (--allow-cidr allows those). */
+function isHostName(value: string): boolean {
+  const parsed = parseHostName(value);
+  return parsed.ok && !parsed.isIpLiteral;
+}
 
 /** Settings the coordinator and the agents share: NATS, the target policy, the engine, the metrics port, logs. */
 export const NATS_SETTINGS = {
@@ -48,6 +55,15 @@ export const POLICY_SETTINGS = {
     default: "25,465,587,2525",
     description: "the only ports that may be probed",
     schema: portList,
+  },
+  allowName: {
+    flag: "--allow-name",
+    env: "SMTP_PROBE_ALLOW_NAMES",
+    placeholder: "NAME",
+    repeatable: true,
+    description:
+      "allow this special-use name although the policy refuses it (localhost, *.localhost, *.invalid, *.local, *.onion, *.internal, *.home.arpa); exactly this name, not the names under it; repeatable",
+    schema: textList.refine((names) => names.every(isHostName), "must be host names, not IP addresses (--allow-cidr allows addresses)"),
   },
   denyList: {
     flag: "--deny-list",

@@ -24,7 +24,11 @@ export type RejectReason =
   | "overloaded"
   | "destination_throttle"
   | "unavailable"
-  | "no_region";
+  | "no_region"
+  /** The call's gRPC deadline leaves less than the shortest probe (probe-deadline.ts). */
+  | "deadline_too_short"
+  /** An idempotency key first used with another request (AIP-155). */
+  | "idempotency_key_reused";
 
 /** Why the coordinator dropped a message an agent sent. */
 export type DroppedMessageReason = "undecodable" | "other_task" | "other_agent" | "invalid" | "late" | "unknown_reply_subject" | "too_large";

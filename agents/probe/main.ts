@@ -36,7 +36,7 @@ export async function runAgent(s: AgentSettings, deps: ProcessDeps): Promise<voi
     { ...engine, region: s.region, agentId, version: deps.version },
     {
       bus,
-      policy: createTargetPolicy({ allowCidrs: s.allowCidr, allowPorts: s.allowPorts, denyList: denyList?.current, ownAddresses: createOwnAddresses() }),
+      policy: createTargetPolicy({ allowCidrs: s.allowCidr, allowNames: s.allowName, allowPorts: s.allowPorts, denyList: denyList?.current, ownAddresses: createOwnAddresses() }),
       logger,
     },
   );

@@ -13,7 +13,7 @@ import type { HandshakeProgress } from "../smtp/handshake.js";
 import type { ResolvedOptions } from "../smtp/options.js";
 import { probeTarget, type ProbeContext } from "../smtp/probe-target.js";
 import type { Release } from "./semaphore.js";
-import { notRunResult, relabelShutdown, type StopReason } from "./stopped-task.js";
+import { notRunResult, relabelStopped, type StopReason } from "./stopped-task.js";
 import { trimResult } from "./trim-result.js";
 
 /** Phase changes closer together than this share one progress message. */
@@ -137,10 +137,11 @@ export class TaskRun {
       const waitedMs = Math.round(performance.now() - this.received);
       this.log.info({ host: this.task.host, mx: this.task.mx, attempt: this.task.attempt, waitedMs }, "task started");
       let result: TargetResult;
+      // The task's deadline bounds the probe's: the engine reports DEADLINE_EXCEEDED itself.
+      const taskDeadlineBinds = remainingMs <= this.deps.options.deadlineMs;
       try {
         result = await probeTarget(
           { host: this.task.host, port: this.task.port, mx: this.task.mx },
-          // The task's deadline bounds the probe's: the engine reports DEADLINE_EXCEEDED itself.
           { ...this.deps.options, deadlineMs: Math.max(1, Math.min(this.deps.options.deadlineMs, remainingMs)) },
           { ...this.deps.engine, signal: this.controller.signal, onProgress: (p) => this.onProgress(p) },
         );
@@ -151,7 +152,8 @@ export class TaskRun {
         this.deps.reply({ taskId: this.task.taskId, error: `internal error in the agent: ${error instanceof Error ? error.message : String(error)}` });
         return;
       }
-      if (this.stopReason === "shutdown") relabelShutdown(result);
+      // A deadline that is the caller's ended it only when it, not the request's own, bound the run.
+      relabelStopped(result, { stopReason: this.stopReason, callerDeadline: this.task.deadlineFromCaller && taskDeadlineBinds });
       this.finish(result);
     } finally {
       metrics.tasksInFlightAgent.dec({ region, state: "running" });
@@ -207,7 +209,7 @@ export class TaskRun {
     const { task } = this;
     return notRunResult(
       reason,
-      { host: task.host, port: task.port, mx: task.mx, tlsMode: this.deps.options.tlsMode, deadline: task.deadline! },
+      { host: task.host, port: task.port, mx: task.mx, tlsMode: this.deps.options.tlsMode, deadline: task.deadline!, deadlineFromCaller: task.deadlineFromCaller },
       { arrivedLate: this.arrivedLate, waitedMs: Math.round(performance.now() - this.received), concurrency: this.deps.concurrency },
     );
   }

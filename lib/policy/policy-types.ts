@@ -15,7 +15,9 @@ export type PolicyDenialKind =
   /** A range of the policy's table (loopback, private, documentation…) not allowlisted. */
   | "range"
   /** A port outside the allowed set. */
-  | "port";
+  | "port"
+  /** A special-use name (RFC 6761 and beside it: localhost, .local, .onion...) not allowed by name. */
+  | "special_use_name";
 
 export interface PolicyDenial {
   kind: PolicyDenialKind;
@@ -29,7 +31,7 @@ export interface PolicyDenial {
  * second, different DNS answer cannot slip past it (no DNS rebinding).
  */
 export type TargetPolicy = ((address: string, port: number) => PolicyDenial | undefined) & {
-  /** The denial of a name that must not be resolved (the operator's deny list), or undefined. */
+  /** The denial of a name that must not be resolved (the operator's deny list, a special-use name), or undefined. */
   checkName?: (name: string) => PolicyDenial | undefined;
 };
 

@@ -1,10 +1,12 @@
-// The target policy (docs/security.md): which addresses and ports a probe may connect to. Pure.
+// The target policy (docs/security.md): which names may be resolved, and which addresses and ports
+// a probe may connect to. Pure.
 //
-// The agent applies it to every resolved address (agents/smtp/probe-target.ts connects to the
-// checked address itself, so a second DNS answer cannot slip past it); the coordinator applies it
-// early to IP literals. Addresses (./cidr.ts) are matched against an ordered table, first match
+// The agent applies it to every name before resolving it and to every resolved address
+// (agents/smtp/probe-target.ts connects to the checked address itself, so a second DNS answer
+// cannot slip past it); the coordinator applies it early to IP literals and to the target's name. Addresses (./cidr.ts) are matched against an ordered table, first match
 // wins. node:net's BlockList would answer "denied or not" (it even matches IPv4-mapped forms
 // against IPv4 rules), but not which range matched, and a denial must say why.
+import { domainToASCII } from "node:url";
 import type { PolicyDenial, TargetPolicy } from "./policy-types.js";
 import type { DenyList } from "./deny-list.js";
 import {
@@ -20,6 +22,7 @@ import {
   type IpAddress,
 } from "./cidr.js";
 import { isPort } from "../host-name.js";
+import { checkSpecialUseName, normalizeName } from "./special-use-names.js";
 
 export const DEFAULT_ALLOWED_PORTS: readonly number[] = [25, 465, 587, 2525];
 
@@ -114,6 +117,12 @@ export interface TargetPolicyOptions {
    * checkAddress for the rule.
    */
   ownAddresses?: () => readonly string[];
+  /**
+   * Special-use names (./special-use-names.ts) that may be resolved all the same, each exactly
+   * (case and a final dot aside): "localhost" allows localhost, not a.localhost. The deny list
+   * still wins.
+   */
+  allowNames?: readonly string[];
 }
 
 /**
@@ -123,11 +132,16 @@ export interface TargetPolicyOptions {
 export interface TargetPolicyChecker extends TargetPolicy {
   check: TargetPolicy;
   checkAddress(address: string): PolicyDenial | undefined;
-  /** A name the probe would resolve (the target, an MX exchanger): only the deny list judges names. */
+  /**
+   * A name the probe would resolve (the target, an MX exchanger), before any DNS query: the deny
+   * list, then the special-use names not allowed by name.
+   */
   checkName(name: string): PolicyDenial | undefined;
   checkPort(port: number): PolicyDenial | undefined;
   readonly allowCidrs: readonly Cidr[];
   readonly allowPorts: readonly number[];
+  /** Normalized (lower case, no final dot). */
+  readonly allowNames: readonly string[];
 }
 
 /** Throws InvalidCidrError (./cidr.ts) for a bad range and RangeError for a bad port list. */
@@ -139,6 +153,8 @@ export function createTargetPolicy(options: TargetPolicyOptions = {}): TargetPol
     if (!isPort(port)) throw new RangeError(`${port} is not a port (1-65535)`);
   }
   const allowedText = allowPorts.join(", ");
+  // Names are checked in their A-label form (the request's host, the resolver's exchangers).
+  const allowNames = [...new Set((options.allowNames ?? []).map((name) => normalizeName(domainToASCII(name) || name)))];
 
   const isAllowlisted = (a: IpAddress): boolean => allowCidrs.some((cidr) => cidrContains(cidr, a));
   const isExactlyAllowlisted = (a: IpAddress): boolean =>
@@ -181,7 +197,7 @@ export function createTargetPolicy(options: TargetPolicyOptions = {}): TargetPol
   };
   const checkName = (name: string): PolicyDenial | undefined => {
     const entry = options.denyList?.().matchName(name);
-    return entry === undefined ? undefined : onDenyList(name, entry);
+    return entry === undefined ? checkSpecialUseName(name, allowNames) : onDenyList(name, entry);
   };
   const checkPort = (port: number): PolicyDenial | undefined =>
     allowPorts.includes(port) ? undefined : { kind: "port", reason: `port ${port} is not allowed (allowed: ${allowedText})` };
@@ -194,6 +210,7 @@ export function createTargetPolicy(options: TargetPolicyOptions = {}): TargetPol
     checkPort,
     allowCidrs,
     allowPorts,
+    allowNames,
   });
 }
 

@@ -46,6 +46,10 @@ export class AuditTrail {
         ports: probe.ports,
         verdict: report.comparison?.verdicts.map((v) => ({ port: v.port, kind: verdictKindToJSON(v.kind).replace(/^VERDICT_KIND_/, ""), regions: v.regions })) ?? [],
         complete: report.complete,
+        // A probe the caller's gRPC deadline cut short: its verdicts are about what it had time for.
+        deadlineMs: report.deadlineMs,
+        callerDeadlineBound: report.callerDeadlineBound,
+        unknownRegions: report.comparison?.unknownRegions ?? [],
         joined: Math.max(0, joined),
         durationMs: report.durationMs,
         traceId: probe.traceId,

@@ -17,6 +17,9 @@ export interface CellView {
   readonly egressBlocked: boolean;
 }
 
+/** The caller's deadline ended it: no data about the target (a task status, or a handshake's outcome). */
+export const CALLER_DEADLINE_CAUSE = "cut short by the caller's deadline";
+
 const NO_ANSWER_CAUSES: Readonly<Record<number, string>> = {
   [TaskStatus.TASK_STATUS_UNSPECIFIED]: "no report",
   [TaskStatus.TASK_STATUS_PENDING]: "pending",
@@ -26,6 +29,8 @@ const NO_ANSWER_CAUSES: Readonly<Record<number, string>> = {
   [TaskStatus.TASK_STATUS_INVALID_REPORT]: "invalid report",
   [TaskStatus.TASK_STATUS_CANCELLED]: "cancelled",
   [TaskStatus.TASK_STATUS_AGENT_ERROR]: "agent error",
+  [TaskStatus.TASK_STATUS_UNKNOWN_REGION]: "unknown region",
+  [TaskStatus.TASK_STATUS_CALLER_DEADLINE]: CALLER_DEADLINE_CAUSE,
 };
 
 /**
@@ -47,6 +52,7 @@ const OUTCOME_WEIGHT: Readonly<Record<number, number>> = {
 function isOwnFailure(outcome: Outcome): boolean {
   return (
     outcome === Outcome.OUTCOME_CANCELLED ||
+    outcome === Outcome.OUTCOME_CALLER_DEADLINE ||
     outcome === Outcome.OUTCOME_THROTTLED ||
     outcome === Outcome.OUTCOME_INTERNAL_ERROR ||
     outcome === Outcome.OUTCOME_UNSPECIFIED ||
@@ -117,6 +123,9 @@ export function classifyHandshake(h: HandshakeResult): Classified {
     case Outcome.OUTCOME_THROTTLED:
       // Not tried (the per-destination throttle had no slot in time): no data, never "blocked".
       return { state: CellState.CELL_STATE_NO_ANSWER, cause: "throttled", how: "throttled", howPhrase: "throttled" };
+    case Outcome.OUTCOME_CALLER_DEADLINE:
+      // The caller stopped waiting: says nothing about the target, never "blocked" nor "failed".
+      return same(CellState.CELL_STATE_NO_ANSWER, CALLER_DEADLINE_CAUSE);
   }
   if (atConnect) {
     // A SYN that nobody answers: a firewall dropping it. A deadline that ends the probe while it

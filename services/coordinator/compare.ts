@@ -10,6 +10,7 @@ import {
   type PortVerdict,
   type RegionCause,
   type TaskReport,
+  TaskStatus,
   VerdictKind,
 } from "../../gen/smtpprobe/v1/probe_service.js";
 import { buildCell, type CellView, pickTask } from "./compare-cells.js";
@@ -24,6 +25,8 @@ import { formatCellMs, listJoin, phraseJoin, portsText } from "./compare-text.js
  *   are ignored; of several reports for one cell the DONE one counts.
  * - `missing`: one entry per region that did not answer on some port (no agent, agent lost, ...).
  *   Such regions are never counted as blocked nor as unreachable.
+ * - `unknownRegions`: the regions no agent has ever served (every task UNKNOWN_REGION), apart
+ *   from `missing`: a name nobody knows, not an outage.
  * - `verdicts`: per port in the order given, the reachability verdict (REACHABLE_EVERYWHERE,
  *   BLOCKED_FROM_REGIONS, UNREACHABLE_EVERYWHERE or NO_DATA; AGENT_EGRESS_BLOCKED alone when the
  *   only regions that answered are blocked at their own egress), then AGENT_EGRESS_BLOCKED, then
@@ -59,8 +62,10 @@ export function compareRegions(tasks: readonly TaskReport[], regions: readonly s
     return [...reachabilityVerdicts(port, column, regionList.length), ...differenceVerdicts(port, reached)];
   });
 
-  const missing = regionList.flatMap((region) => missingCause(region, portList.map((port) => viewOf(region, port))));
-  return { cells, verdicts, missing, unknownRegions: [] };
+  // A region no agent has ever served is a name nobody knows, not an outage: named apart.
+  const unknownRegions = regionList.filter((region) => portList.length > 0 && portList.every((port) => viewOf(region, port).cell.taskStatus === TaskStatus.TASK_STATUS_UNKNOWN_REGION));
+  const missing = regionList.filter((region) => !unknownRegions.includes(region)).flatMap((region) => missingCause(region, portList.map((port) => viewOf(region, port))));
+  return { cells, verdicts, missing, unknownRegions };
 }
 
 function cellKey(region: string, port: number): string {

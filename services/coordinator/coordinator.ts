@@ -16,7 +16,7 @@ import { DestinationThrottle, type ThrottleLimits } from "./destination-throttle
 import { startPermitService } from "./permit-service.js";
 import { createProbeService } from "./probe-service.js";
 import { RegionDirectory } from "./region-directory.js";
-import { openReportStore } from "./report-store.js";
+import { KvReportStore, openReportStore } from "./report-store.js";
 import { startGrpcServer } from "./server.js";
 
 export interface CoordinatorConfig {
@@ -32,6 +32,8 @@ export interface CoordinatorConfig {
   reportStoreBytes: number;
   allowCidrs: string[];
   allowPorts: number[];
+  /** Special-use names the policy allows all the same (--allow-name); default none. */
+  allowNames?: string[];
   /** Per-destination limits over all regions and callers; agents ask for a permit before each connection. */
   throttle: ThrottleLimits;
   /** The operator's deny list (--deny-list), watched for changes; SIGHUP reloads it when asked. */
@@ -67,6 +69,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
   const policy = createTargetPolicy({
     allowCidrs: config.allowCidrs,
     allowPorts: config.allowPorts,
+    allowNames: config.allowNames,
     denyList: denyList?.current,
     ownAddresses: config.nats ? undefined : createOwnAddresses(),
   });
@@ -83,7 +86,14 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
     agent = await startAgent({ ...config.embedded, ...identity }, { bus, policy, logger });
   }
   const store = await openReportStore(bus, { ttlMs: config.reportTtlMs, maxBytes: config.reportStoreBytes, logger });
-  const directory = new RegionDirectory(bus, { discoveryTimeoutMs: 500, refreshMs: 5000, logger });
+  const directory = new RegionDirectory(bus, {
+    discoveryTimeoutMs: 500,
+    refreshMs: 5000,
+    logger,
+    // Beside the reports, so that a restarted coordinator still knows which regions were served.
+    servedStore: store instanceof KvReportStore ? store : undefined,
+    servedRewriteMs: Math.min(3_600_000, config.reportTtlMs / 2),
+  });
   directory.start();
   const probeService = createProbeService({
     bus,

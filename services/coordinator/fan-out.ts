@@ -13,6 +13,13 @@
 // - Each attempt has its own reply subject, so a message on it comes from that attempt's agent;
 //   the first valid agent id seen there takes the task, and other ids are ignored.
 // - A progress that fails validation is not shown to the caller but still counts as a heartbeat.
+// - A deadline that is the caller's (ProbePlan.deadlineFromCaller: its gRPC deadline came before
+//   the request's deadline_ms) ends the tasks it cuts short as CALLER_DEADLINE, never TIMED_OUT,
+//   and each task tells its agent so (Task.deadline_from_caller), so that a result the deadline
+//   ended says OUTCOME_CALLER_DEADLINE rather than blaming the target.
+// - A region nobody answers for is NO_AGENT when an agent has served it before (its agents went
+//   away: an outage), UNKNOWN_REGION when none ever has (ProbePlan.servedRegions: a misspelt name),
+//   whose detail lists the live regions.
 // - What the coordinator accepts from an agent (docs/security.md): only on the reply subject of the
 //   attempt it sent (the bus hands nothing else here; it counts replies to subjects nobody listens
 //   to, see connectNatsBus's onDroppedReply), only about that attempt's task, only from the agent
@@ -48,8 +55,17 @@ export interface ProbePlan {
   /** Each port once, in the order its reports come. */
   targets: readonly PlanTarget[];
   regions: string[];
-  /** The caller's deadline, `Date.now()` milliseconds: every task has ended by then. */
+  /** The probe's deadline, `Date.now()` milliseconds: every task has ended by then. */
   deadlineAt: number;
+  /** deadlineAt is the caller's gRPC deadline, not the request's deadline_ms (probe-deadline.ts). */
+  deadlineFromCaller?: boolean;
+  /**
+   * Every region an agent has ever served (region-directory.ts): a region outside it that nobody
+   * answers for is UNKNOWN_REGION. Undefined: every such region is NO_AGENT.
+   */
+  servedRegions?: ReadonlySet<string>;
+  /** The regions with a live agent now, named in an UNKNOWN_REGION's detail. */
+  liveRegions?: readonly string[];
   /** How often agents send a heartbeat; default 1000 ms. */
   heartbeatMs?: number;
   /** W3C traceparent of the probe's span, sent to the agents in each task's headers. */
@@ -200,7 +216,7 @@ class ProbeDispatch {
     }
     const untilDeadline = this.plan.deadlineAt - Date.now();
     if (untilDeadline <= 0) {
-      for (const task of this.tasks) this.finish(task, TaskStatus.TASK_STATUS_TIMED_OUT, "the deadline had passed before the task was sent");
+      for (const task of this.tasks) this.finish(task, this.deadlineStatus, `${this.deadlineName} had passed before the task was sent`);
       return done;
     }
 
@@ -243,7 +259,7 @@ class ProbeDispatch {
       deadline: new Date(agentDeadlineAt(this.plan.deadlineAt, Date.now())),
       attempt,
       heartbeatMs: this.heartbeatMs,
-      deadlineFromCaller: false,
+      deadlineFromCaller: this.plan.deadlineFromCaller ?? false,
     };
     if (task.lostTimer) clearTimeout(task.lostTimer);
     task.lostTimer = setTimeout(() => this.onSilence(task), this.lostAfterMs);
@@ -266,7 +282,7 @@ class ProbeDispatch {
     }
     const log = (task.log ??= this.log.child({ region: task.region, port: task.port, taskId: task.taskId }));
     if (event.kind === "no_responders") {
-      if (attempt === 1) this.finish(task, TaskStatus.TASK_STATUS_NO_AGENT, `no agent serves region ${task.region}`);
+      if (attempt === 1) this.finishUnserved(task);
       else this.finish(task, TaskStatus.TASK_STATUS_AGENT_LOST, `${task.previousLoss}, and no other agent of region ${task.region} was there to retry on`);
       return;
     }
@@ -382,8 +398,28 @@ class ProbeDispatch {
     for (const task of this.tasks) {
       if (task.report) continue;
       this.publishCancel(task);
-      this.finish(task, TaskStatus.TASK_STATUS_TIMED_OUT, `no result within the deadline; last phase seen: ${this.lastSeen(task)}`);
+      this.finish(task, this.deadlineStatus, `no result within ${this.deadlineName}; last phase seen: ${this.lastSeen(task)}`);
     }
+  }
+
+  /** How a task the deadline ends is reported: the caller's deadline is not a timeout of ours. */
+  private get deadlineStatus(): TaskStatus {
+    return this.plan.deadlineFromCaller ? TaskStatus.TASK_STATUS_CALLER_DEADLINE : TaskStatus.TASK_STATUS_TIMED_OUT;
+  }
+
+  private get deadlineName(): string {
+    return this.plan.deadlineFromCaller ? "the caller's deadline" : "the deadline";
+  }
+
+  /** Nobody answers for the task's region: its agents went away, or none has ever served it. */
+  private finishUnserved(task: TaskDispatch): void {
+    const served = this.plan.servedRegions;
+    if (served === undefined || served.has(task.region)) {
+      this.finish(task, TaskStatus.TASK_STATUS_NO_AGENT, `no agent serves region ${task.region}`);
+      return;
+    }
+    const live = [...new Set(this.plan.liveRegions ?? [])].sort();
+    this.finish(task, TaskStatus.TASK_STATUS_UNKNOWN_REGION, `unknown region ${task.region}; ${live.length > 0 ? `live regions: ${live.join(", ")}` : "no region has a live agent"}`);
   }
 
   private onAbort(): void {

@@ -44,6 +44,27 @@ export function notFound(resourceType: string, resourceName: string, description
   return withDetails(status.NOT_FOUND, description, RESOURCE_INFO, details);
 }
 
+/**
+ * FAILED_PRECONDITION for an idempotency key sent again with another request (Google AIP-155), with
+ * google.rpc.ErrorInfo: reason IDEMPOTENCY_KEY_REUSED, metadata.probe_id the probe of the first.
+ */
+export function idempotencyKeyReused(probeId: string): ServiceError {
+  const message =
+    `idempotency_key: was first used with another request (probe ${probeId}); ` +
+    "the same key must come with the same request: use a new key for a new request, or GetProbe for the first one's report";
+  const details = ErrorInfo.encode({ reason: "IDEMPOTENCY_KEY_REUSED", domain: "smtp-probe", metadata: { probe_id: probeId, field: "idempotency_key" } }).finish();
+  return withDetails(status.FAILED_PRECONDITION, message, ERROR_INFO, details);
+}
+
+/**
+ * DEADLINE_EXCEEDED at once for a call whose gRPC deadline is too short to probe anything, with
+ * google.rpc.ErrorInfo: reason DEADLINE_TOO_SHORT, metadata.minimum_ms the shortest call deadline.
+ */
+export function deadlineTooShort(message: string, minimumCallMs: number): ServiceError {
+  const details = ErrorInfo.encode({ reason: "DEADLINE_TOO_SHORT", domain: "smtp-probe", metadata: { minimum_ms: String(minimumCallMs) } }).finish();
+  return withDetails(status.DEADLINE_EXCEEDED, message, ERROR_INFO, details);
+}
+
 export function serviceError(code: status, message: string): ServiceError {
   return Object.assign(new Error(message), { code, details: message, metadata: new Metadata() });
 }

@@ -37,6 +37,7 @@ export async function runCoordinator(s: CoordinatorSettings, deps: ProcessDeps):
         maxExecutionsInFlight: s.maxExecutionsInFlight,
       },
       allowCidrs: s.allowCidr,
+      allowNames: s.allowName,
       allowPorts: s.allowPorts,
       throttle: throttleLimits(s),
       denyList: s.denyList ? { file: s.denyList, reloadOnSighup: true } : undefined,

@@ -1,10 +1,10 @@
 // Running one accepted probe: the regions it goes to, its admission against the quotas, the
-// dispatch of one task per region × port (fan-out.ts), egress, the regional comparison, the report
-// and its audit line. The report is stored behind the answer.
-import { randomUUID } from "node:crypto";
+// dispatch of one task per region × port (fan-out.ts) under the deadline admitted for it
+// (probe-deadline.ts), egress, the regional comparison, the report and its audit line. The report
+// is stored behind the answer.
 import { SpanStatusCode } from "@opentelemetry/api";
 import { status } from "@grpc/grpc-js";
-import { ProbeReport, TaskStatus, type TaskReport } from "../../gen/smtpprobe/v1/probe_service.js";
+import { ProbeReport, ProbeRequest, TaskStatus, type TaskReport } from "../../gen/smtpprobe/v1/probe_service.js";
 import type { Bus } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
 import { enumLabel, metrics } from "../../lib/metrics.js";
@@ -14,13 +14,14 @@ import type { CallerQuota } from "./caller-quota.js";
 import { compareRegions } from "./compare.js";
 import { attachEgress, dispatchProbe } from "./fan-out.js";
 import { resourceExhausted, serviceError } from "./grpc-errors.js";
+import type { ProbeDeadline } from "./probe-deadline.js";
 import type { RegionDirectory } from "./region-directory.js";
 import type { ReportStore } from "./report-store.js";
 import type { RunningProbe } from "./shared-probes.js";
 import type { NormalizedRequest } from "./validate-request.js";
 
 export interface ProbeRunLimits {
-  /** A caller's deadline (gRPC or deadline_ms) is clamped to this. */
+  /** The bound on a request's deadline_ms (validate-request.ts); a gRPC deadline only shortens it. */
   maxDeadlineMs: number;
   /** Heartbeat period asked of the agents. */
   heartbeatMs: number;
@@ -60,17 +61,16 @@ export class ProbeRunner {
   /**
    * Runs the probe to its report: the outcome of every task, whatever happened to it. Throws a
    * CallError when the probe cannot start (no region, a quota), and rethrows our own errors.
+   * `deadline` is the one admitted for the call (probe-deadline.ts).
    */
-  async run(value: NormalizedRequest, call: ProbeCall, probe: RunningProbe): Promise<ProbeReport> {
+  async run(value: NormalizedRequest, deadline: ProbeDeadline, call: ProbeCall, probe: RunningProbe): Promise<ProbeReport> {
     const { deps } = this;
     const { caller } = call;
     const regions = value.regions.length > 0 ? value.regions : liveRegions(await deps.directory.current());
     if (regions.length === 0) {
       throw deps.audit.refuse(caller, "no_region", serviceError(status.FAILED_PRECONDITION, "no region has a live agent: start an agent, or name the regions to probe"));
     }
-    const now = Date.now();
-    // The probe's own deadline, clamped by the caller's gRPC deadline (less a margin for the reply).
-    const deadlineAt = Math.min(now + value.deadlineMs, call.deadline - 50, now + deps.limits.maxDeadlineMs);
+    const { deadlineAt, callerBound } = deadline;
     const executions = regions.length * value.ports.length;
     const admission = deps.quota?.admit(caller, executions, deadlineAt);
     if (admission && !admission.ok) {
@@ -82,7 +82,7 @@ export class ProbeRunner {
       );
     }
     const lease = admission?.lease;
-    const probeId = randomUUID();
+    const probeId = probe.probeId;
     const startedAt = new Date();
     // One trace per probe: under the caller's traceparent, else a new trace. Its id goes into
     // every log line of the probe, here and (through the NATS headers) at the agents.
@@ -91,11 +91,12 @@ export class ProbeRunner {
     const logger = deps.logger.child({ probeId, traceId: traced.traceId, caller });
     const audited = { caller, probeId, traceId: traced.traceId, host: value.host, mx: value.mx, ports: value.ports };
     try {
-      logger.info({ host: value.host, ports: value.ports, regions, executions, deadlineMs: deadlineAt - now }, "probe accepted");
+      logger.info({ host: value.host, ports: value.ports, regions, executions, deadlineMs: deadline.deadlineMs, callerDeadlineBound: callerBound }, "probe accepted");
       probe.emit({ accepted: { probeId, regions, ports: value.ports, deadline: new Date(deadlineAt) } });
 
       // Metric labels: a region no agent serves is "unknown" (callers may name any region).
-      const served = new Set((await deps.directory.current()).map((a) => a.region));
+      const agents = await deps.directory.current();
+      const served = new Set(agents.map((a) => a.region));
       const regionLabel = (region: string): string => (served.has(region) ? region : "unknown");
       for (const region of regions) metrics.tasksInFlightCoordinator.inc({ region: regionLabel(region) }, value.ports.length);
       const countTask = (task: TaskReport): void => {
@@ -111,6 +112,9 @@ export class ProbeRunner {
           targets: value.targets,
           regions,
           deadlineAt,
+          deadlineFromCaller: callerBound,
+          servedRegions: await deps.directory.servedRegions(),
+          liveRegions: [...served],
           heartbeatMs: deps.limits.heartbeatMs,
           traceparent: traced.traceparent,
         },
@@ -124,11 +128,12 @@ export class ProbeRunner {
           },
         },
       );
+      deps.directory.noteServed(tasks.filter((t) => t.agentId !== "").map((t) => t.region));
       attachEgress(tasks, await deps.directory.current());
       const finishedAt = new Date();
       const report = ProbeReport.fromPartial({
         probeId,
-        request: value.accepted,
+        request: withDeadline(value.accepted, deadline.deadlineMs),
         regions,
         tasks,
         comparison: compareRegions(tasks, regions, value.ports),
@@ -136,6 +141,8 @@ export class ProbeRunner {
         finishedAt,
         durationMs: finishedAt.getTime() - startedAt.getTime(),
         complete: tasks.every((t) => t.result !== undefined),
+        deadlineMs: deadline.deadlineMs,
+        callerDeadlineBound: callerBound,
       });
       logger.info({ durationMs: report.durationMs, complete: report.complete }, "probe finished");
       deps.audit.probeFinished(audited, report, probe.joined);
@@ -170,6 +177,13 @@ export class ProbeRunner {
       .then((written) => probe.reportStored(report, written))
       .finally(() => this.storing.delete(report.probeId));
   }
+}
+
+/** The accepted request as the report echoes it: with the deadline the probe actually ran with. */
+function withDeadline(accepted: ProbeRequest, deadlineMs: number): ProbeRequest {
+  const echo = ProbeRequest.fromPartial(accepted);
+  if (echo.options) echo.options.timeouts = { connectMs: 0, bannerMs: 0, commandMs: 0, tlsMs: 0, ...echo.options.timeouts, deadlineMs };
+  return echo;
 }
 
 function liveRegions(agents: readonly { region: string }[]): string[] {

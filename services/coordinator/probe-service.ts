@@ -22,11 +22,12 @@ import { AuditTrail } from "./audit-trail.js";
 import { callerOf } from "./caller-auth.js";
 import type { CallerQuota } from "./caller-quota.js";
 import { CallError, CallTracker, shuttingDown } from "./call-tracker.js";
-import { invalidArgument, isUndecodable, notFound, permissionDenied, UNDECODABLE, unavailable } from "./grpc-errors.js";
+import { deadlineTooShort, idempotencyKeyReused, invalidArgument, isUndecodable, notFound, permissionDenied, UNDECODABLE, unavailable } from "./grpc-errors.js";
+import { CALLER_REPLY_MARGIN_MS, MIN_PROBE_DEADLINE_MS, probeDeadline, type ProbeDeadline } from "./probe-deadline.js";
 import { ProbeRunner, type ProbeCall, type ProbeRunLimits } from "./probe-run.js";
 import { groupByRegion, type RegionDirectory } from "./region-directory.js";
 import type { ReportStore } from "./report-store.js";
-import { SharedProbes, type Emit, type Waiter } from "./shared-probes.js";
+import { IdempotencyKeyReusedError, SharedProbes, type Emit, type Waiter } from "./shared-probes.js";
 import { checkTargetEarly, validateProbeRequest, type NormalizedRequest } from "./validate-request.js";
 
 export interface ProbeServiceDeps {
@@ -77,16 +78,34 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
     return value;
   }
 
+  /**
+   * The deadline a new probe would run with. A call whose gRPC deadline leaves less than the
+   * shortest probe is refused at once (DEADLINE_EXCEEDED, saying the minimum), never answered with
+   * a report in which nothing could happen.
+   */
+  function admitDeadline(value: NormalizedRequest, call: ProbeCall): ProbeDeadline {
+    const decided = probeDeadline({ now: Date.now(), requestDeadlineMs: value.deadlineMs, callDeadline: call.deadline });
+    if (!decided.ok) throw audit.refuse(call.caller, "deadline_too_short", deadlineTooShort(decided.message, MIN_PROBE_DEADLINE_MS + CALLER_REPLY_MARGIN_MS));
+    return decided.deadline;
+  }
+
   /** Probe and StreamProbe: the report of the probe the request asks for, joined or started. */
   async function probeFor(request: ProbeRequest, call: ProbeCall, waiter: Waiter): Promise<ProbeReport> {
     const value = admit(request, call.caller);
+    const deadline = admitDeadline(value, call);
     // Idempotency keys are the caller's: another caller's identical key is another probe, so one
-    // caller can never read another's report by guessing its key.
+    // caller can never read another's report by guessing its key. The request key never depends
+    // on the call's gRPC deadline: the same request with a shorter call deadline is the same probe.
     const keys = {
       request: `${call.caller}\u0000${canonicalRequestKey(value)}`,
       idempotency: value.idempotencyKey ? `${call.caller}\u0000${value.idempotencyKey}` : "",
     };
-    return probes.startOrJoin(keys, waiter, (probe) => runner.run(value, call, probe));
+    try {
+      return await probes.startOrJoin(keys, waiter, (probe) => runner.run(value, deadline, call, probe));
+    } catch (error) {
+      if (error instanceof IdempotencyKeyReusedError) throw audit.refuse(call.caller, "idempotency_key_reused", idempotencyKeyReused(error.probeId));
+      throw error;
+    }
   }
 
   const service: ProbeServiceServer = {
@@ -154,7 +173,8 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
 /**
  * What makes two requests the same probe: the request as accepted (defaults filled in, host
  * lower-cased) without its idempotency key, ports and regions in a fixed order. Hashed, so the
- * map key is bounded whatever the options hold.
+ * map key is bounded whatever the options hold. Its deadline is the request's (validation's
+ * `accepted`), never the one a caller's gRPC deadline made (the report's echo shows that one).
  */
 export function canonicalRequestKey(value: Pick<NormalizedRequest, "accepted">): string {
   const accepted = value.accepted;

@@ -3,10 +3,23 @@ import { AgentInfo, RegionInfo } from "../../gen/smtpprobe/v1/probe_service.js";
 import { SUBJECTS, type Bus } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
 import { metrics } from "../../lib/metrics.js";
+import { ServedRegions, type ServedRegionsStore } from "./served-regions.js";
+
+export interface RegionDirectoryOptions {
+  discoveryTimeoutMs: number;
+  refreshMs: number;
+  logger: Logger;
+  /** Where the regions ever served are kept beyond this process (the KV store); absent: memory only. */
+  servedStore?: ServedRegionsStore;
+  /** How often that list is written again to keep it from expiring; default one hour. */
+  servedRewriteMs?: number;
+}
 
 /**
  * The live agents, as NATS service discovery lists them, refreshed in the background so that a
- * probe never waits for discovery (a discovery round waits its whole timeout for answers).
+ * probe never waits for discovery (a discovery round waits its whole timeout for answers); and the
+ * regions agents have ever served (served-regions.ts), which tell a region whose agents went away
+ * from one nobody has ever served.
  */
 export class RegionDirectory {
   private agents: AgentInfo[] = [];
@@ -15,13 +28,17 @@ export class RegionDirectory {
   private running: Promise<AgentInfo[]> | undefined;
   /** Every region an agent has served since start: its gauge goes to 0, not away, when they leave. */
   private readonly regionsSeen = new Set<string>();
+  private readonly served: ServedRegions;
 
   constructor(
     private readonly bus: Bus,
-    private readonly options: { discoveryTimeoutMs: number; refreshMs: number; logger: Logger },
-  ) {}
+    private readonly options: RegionDirectoryOptions,
+  ) {
+    this.served = new ServedRegions({ store: options.servedStore, rewriteMs: options.servedRewriteMs, logger: options.logger });
+  }
 
   start(): void {
+    void this.served.load();
     void this.refresh();
     this.timer = setInterval(() => void this.refresh(), this.options.refreshMs);
     this.timer.unref();
@@ -29,6 +46,21 @@ export class RegionDirectory {
 
   stop(): void {
     clearInterval(this.timer);
+  }
+
+  /** Every region an agent has served: seen by discovery or noted, since start or (stored) before. */
+  servedRegions(): Promise<ReadonlySet<string>> {
+    return this.served.current();
+  }
+
+  /** Regions whose agents answered tasks (one may answer before discovery has listed it). */
+  noteServed(regions: Iterable<string>): void {
+    this.served.note(regions);
+  }
+
+  /** Resolves when the served regions are written (for tests). */
+  idle(): Promise<void> {
+    return this.served.idle();
   }
 
   /** The agents seen by the last round (a fresh round when none has run yet). */
@@ -60,6 +92,7 @@ export class RegionDirectory {
     const online = new Map<string, number>();
     for (const agent of this.agents) online.set(agent.region, (online.get(agent.region) ?? 0) + 1);
     for (const region of online.keys()) this.regionsSeen.add(region);
+    this.served.note(online.keys());
     for (const region of this.regionsSeen) metrics.agentsOnline.set({ region }, online.get(region) ?? 0);
   }
 }

@@ -5,6 +5,17 @@ import { createHash } from "node:crypto";
 import type { Bus, KeyValueStore } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
 import { ProbeReport } from "../../gen/smtpprobe/v1/probe_service.js";
+import type { ServedRegionsStore } from "./served-regions.js";
+
+/** What an idempotency key names: the probe it started, and the request it was first used with. */
+export interface IdempotencyRecord {
+  probeId: string;
+  /**
+   * The caller-scoped canonical request (probe-service.ts canonicalRequestKey): the same key with
+   * another request is refused. Undefined in a record written before it was kept.
+   */
+  request?: string;
+}
 
 export interface ReportStore {
   readonly kind: "kv" | "memory";
@@ -13,11 +24,11 @@ export interface ReportStore {
   /** The report, or undefined when unknown or expired. */
   get(probeId: string): Promise<ProbeReport | undefined>;
   /**
-   * Remembers which probe an idempotency key started. Last writer wins: the KV interface has no
-   * create-if-absent, so two concurrent first requests with one key may both run.
+   * Remembers which probe an idempotency key started, and for which request. Last writer wins: the
+   * KV interface has no create-if-absent, so two concurrent first requests with one key may both run.
    */
-  putIdempotency(key: string, probeId: string): Promise<void>;
-  getIdempotency(key: string): Promise<string | undefined>;
+  putIdempotency(key: string, record: IdempotencyRecord): Promise<void>;
+  getIdempotency(key: string): Promise<IdempotencyRecord | undefined>;
 }
 
 export const DEFAULT_MAX_REPORTS = 1000;
@@ -48,7 +59,7 @@ export interface MemoryReportStoreOptions {
 export class MemoryReportStore implements ReportStore {
   readonly kind = "memory" as const;
   private readonly reports: ExpiringMap<Uint8Array>;
-  private readonly keys: ExpiringMap<string>;
+  private readonly keys: ExpiringMap<IdempotencyRecord>;
 
   constructor(options: MemoryReportStoreOptions) {
     const maxEntries = options.maxReports ?? DEFAULT_MAX_REPORTS;
@@ -68,12 +79,13 @@ export class MemoryReportStore implements ReportStore {
     return bytes && ProbeReport.decode(bytes);
   }
 
-  async putIdempotency(key: string, probeId: string): Promise<void> {
-    this.keys.set(key, probeId);
+  async putIdempotency(key: string, record: IdempotencyRecord): Promise<void> {
+    this.keys.set(key, { ...record });
   }
 
-  async getIdempotency(key: string): Promise<string | undefined> {
-    return this.keys.get(key);
+  async getIdempotency(key: string): Promise<IdempotencyRecord | undefined> {
+    const record = this.keys.get(key);
+    return record && { ...record };
   }
 
   /** Live entries, for tests and metrics. */
@@ -147,8 +159,15 @@ function sha256Hex(text: string): string {
   return createHash("sha256").update(text, "utf8").digest("hex");
 }
 
-/** Reports protobuf-encoded in a JetStream KV bucket; the bucket's TTL expires them. */
-export class KvReportStore implements ReportStore {
+/** The KV key of the regions agents have served (served-regions.ts), kept beside the reports. */
+export const SERVED_REGIONS_KEY = "regions.served";
+
+/**
+ * Reports protobuf-encoded in a JetStream KV bucket; the bucket's TTL expires them. The bucket also
+ * keeps the regions agents have served (a JSON list), the one thing a restarted coordinator needs
+ * to tell a region whose agents went away from one nobody has served.
+ */
+export class KvReportStore implements ReportStore, ServedRegionsStore {
   readonly kind = "kv" as const;
 
   constructor(private readonly kv: KeyValueStore) {}
@@ -168,14 +187,49 @@ export class KvReportStore implements ReportStore {
     }
   }
 
-  async putIdempotency(key: string, probeId: string): Promise<void> {
-    await this.kv.put(idempotencyKey(key), new TextEncoder().encode(probeId));
+  async putIdempotency(key: string, record: IdempotencyRecord): Promise<void> {
+    await this.kv.put(idempotencyKey(key), new TextEncoder().encode(JSON.stringify({ probeId: record.probeId, request: record.request })));
   }
 
-  async getIdempotency(key: string): Promise<string | undefined> {
-    const bytes = await this.kv.get(idempotencyKey(key));
-    return bytes && new TextDecoder().decode(bytes);
+  async getIdempotency(key: string): Promise<IdempotencyRecord | undefined> {
+    const kvKey = idempotencyKey(key);
+    const bytes = await this.kv.get(kvKey);
+    return bytes && decodeIdempotencyRecord(new TextDecoder().decode(bytes), kvKey);
   }
+
+  async putServedRegions(regions: string[]): Promise<void> {
+    await this.kv.put(SERVED_REGIONS_KEY, new TextEncoder().encode(JSON.stringify(regions)));
+  }
+
+  /** The list as stored; its entries are checked by the reader (served-regions.ts). */
+  async getServedRegions(): Promise<string[] | undefined> {
+    const bytes = await this.kv.get(SERVED_REGIONS_KEY);
+    if (!bytes) return undefined;
+    let value: unknown;
+    try {
+      value = JSON.parse(new TextDecoder().decode(bytes));
+    } catch (error) {
+      throw new ReportStoreError(`the stored ${SERVED_REGIONS_KEY} is not JSON`, SERVED_REGIONS_KEY, { cause: error });
+    }
+    if (!Array.isArray(value)) throw new ReportStoreError(`the stored ${SERVED_REGIONS_KEY} is not a list`, SERVED_REGIONS_KEY);
+    return value.filter((v): v is string => typeof v === "string");
+  }
+}
+
+/** JSON; a plain probe id is a record written before the request was kept beside it. */
+function decodeIdempotencyRecord(text: string, key: string): IdempotencyRecord {
+  if (!text.startsWith("{")) return { probeId: text };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new ReportStoreError(`the stored idempotency record ${key} is not JSON`, key, { cause: error });
+  }
+  const record = value as { probeId?: unknown; request?: unknown };
+  if (typeof record.probeId !== "string" || (record.request !== undefined && typeof record.request !== "string")) {
+    throw new ReportStoreError(`the stored idempotency record ${key} has no probe id`, key);
+  }
+  return record.request === undefined ? { probeId: record.probeId } : { probeId: record.probeId, request: record.request };
 }
 
 export interface OpenReportStoreOptions {

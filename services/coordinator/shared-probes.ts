@@ -6,8 +6,14 @@
 // - by its request (caller + canonical request): while it runs; once its report exists, the same
 //   request is a new probe;
 // - by an idempotency key (the first caller's, or one a joiner brought): until the report is stored
-//   and the key written to the store beside it; from then on the store answers.
+//   and the key written to the store beside it, with the request it names; from then on the store
+//   answers.
 // A probe everyone left, or whose run failed, can be found by nobody any more.
+//
+// An idempotency key names one request (Google AIP-155): the same key with another request is
+// refused (IdempotencyKeyReusedError), while the probe runs and after its report is stored, rather
+// than answered with the report of a question the caller did not ask.
+import { randomUUID } from "node:crypto";
 import { ProbeReport, type ProbeEvent } from "../../gen/smtpprobe/v1/probe_service.js";
 import type { Logger } from "../../lib/logger.js";
 import type { ReportStore } from "./report-store.js";
@@ -29,8 +35,21 @@ export interface Waiter {
   emit?: Emit;
 }
 
+/** The same idempotency key as an earlier request, with another request. */
+export class IdempotencyKeyReusedError extends Error {
+  override readonly name = "IdempotencyKeyReusedError";
+  constructor(
+    /** The probe the key names: the first request's. */
+    readonly probeId: string,
+  ) {
+    super(`the idempotency key was first used for another request (probe ${probeId})`);
+  }
+}
+
 /** A shared probe as its runner sees it. */
 export interface RunningProbe {
+  /** Chosen when the probe is registered, so that a refusal can name it before the run starts. */
+  readonly probeId: string;
   /** Aborts once every waiting call has left. */
   readonly signal: AbortSignal;
   /** Calls that joined after the first, so far. */
@@ -54,6 +73,7 @@ export interface SharedProbesDeps {
 }
 
 interface SharedProbe {
+  readonly probeId: string;
   readonly requestKey: string;
   report: Promise<ProbeReport>;
   /** The accepted event, once sent: a call joining later gets it first. */
@@ -89,9 +109,13 @@ export class SharedProbes {
     const running = this.find(keys);
     if (running) return this.join(running, keys.idempotency, waiter);
     if (keys.idempotency) {
-      const probeId = await this.deps.keys.getIdempotency(keys.idempotency);
-      const stored = probeId ? await this.deps.findReport(probeId) : undefined;
-      if (stored) return stored;
+      const record = await this.deps.keys.getIdempotency(keys.idempotency);
+      const stored = record ? await this.deps.findReport(record.probeId) : undefined;
+      if (record && stored) {
+        // A record written before requests were kept beside keys names no request: not judged.
+        if (record.request !== undefined && record.request !== keys.request) throw new IdempotencyKeyReusedError(record.probeId);
+        return stored;
+      }
       // Another call may have started the same probe during the lookups.
       const started = this.find(keys);
       if (started) return this.join(started, keys.idempotency, waiter);
@@ -100,6 +124,7 @@ export class SharedProbes {
     // From here on, synchronously until the probe is registered: a duplicate arriving meanwhile
     // finds it and joins instead of starting a second one.
     const probe: SharedProbe = {
+      probeId: randomUUID(),
       requestKey: keys.request,
       report: Promise.resolve(ProbeReport.fromPartial({})),
       listeners: new Set(),
@@ -117,8 +142,11 @@ export class SharedProbes {
     return this.join(probe, keys.idempotency, waiter);
   }
 
+  /** The probe the keys name; throws IdempotencyKeyReusedError when the key names another request's. */
   private find(keys: ProbeKeys): SharedProbe | undefined {
-    return (keys.idempotency ? this.byIdempotencyKey.get(keys.idempotency) : undefined) ?? this.byRequest.get(keys.request);
+    const byKey = keys.idempotency ? this.byIdempotencyKey.get(keys.idempotency) : undefined;
+    if (byKey && byKey.requestKey !== keys.request) throw new IdempotencyKeyReusedError(byKey.probeId);
+    return byKey ?? this.byRequest.get(keys.request);
   }
 
   /** Waits for a probe as one more call: its events from now on, its report, its share of the cancellation. */
@@ -160,6 +188,7 @@ export class SharedProbes {
 
   private runningView(probe: SharedProbe): RunningProbe {
     return {
+      probeId: probe.probeId,
       signal: probe.controller.signal,
       get joined() {
         return probe.joined;
@@ -176,7 +205,7 @@ export class SharedProbes {
     if (written) {
       await Promise.all(
         [...probe.idempotencyKeys].map((key) =>
-          this.deps.keys.putIdempotency(key, probeId).catch((error: unknown) => this.deps.logger.error({ probeId, err: error }, "could not store the idempotency key")),
+          this.deps.keys.putIdempotency(key, { probeId, request: probe.requestKey }).catch((error: unknown) => this.deps.logger.error({ probeId, err: error }, "could not store the idempotency key")),
         ),
       );
     }

@@ -14,6 +14,7 @@ import {
 import { REGION_TOKEN } from "../../lib/bus.js";
 import { isPort, MAX_HOST_NAME_LENGTH, parseHostName } from "../../lib/host-name.js";
 import type { PolicyDenial } from "../../lib/policy/policy-types.js";
+import { MIN_PROBE_DEADLINE_MS } from "./probe-deadline.js";
 
 export interface FieldViolation {
   /** The proto field path: "host", "ports[2]", "options.timeouts.connect_ms", "tls_modes[587]". */
@@ -137,15 +138,16 @@ export function validateProbeRequest(request: ProbeRequest, limits: RequestLimit
 export interface EarlyTargetPolicy {
   checkAddress(address: string): PolicyDenial | undefined;
   checkPort(port: number): PolicyDenial | undefined;
-  /** The operator's deny list on a name; absent: names are the agents' business only. */
+  /** The policy on a name (deny list, special-use names); absent: names are the agents' business only. */
   checkName?(name: string): PolicyDenial | undefined;
 }
 
 /**
  * What the target policy forbids before anything is dispatched, so the coordinator answers
- * PERMISSION_DENIED at once: an IP literal's address, and every port. A name is checked by the
- * agents, on the addresses they resolve it to in their region (docs/security.md). The denial comes
- * with the request field it concerns.
+ * PERMISSION_DENIED at once: an IP literal's address, a name the policy refuses by name (the
+ * operator's deny list, a special-use name such as localhost), and every port. The addresses a name
+ * resolves to are checked by the agents, in their region (docs/security.md). The denial comes with
+ * the request field it concerns.
  */
 export function checkTargetEarly(
   request: Pick<NormalizedRequest, "host" | "isIpLiteral" | "ports">,
@@ -270,6 +272,10 @@ function checkOptions(
   }
   const deadlineMs = options.timeouts?.deadlineMs ?? 0;
   if (deadlineMs > maxDeadlineMs) violate("options.timeouts.deadline_ms", `must be at most ${maxDeadlineMs} ms here, got ${deadlineMs}`);
+  // 0 is the default; a shorter deadline could only end every task on it (probe-deadline.ts).
+  if (deadlineMs > 0 && deadlineMs < MIN_PROBE_DEADLINE_MS) {
+    violate("options.timeouts.deadline_ms", `must be at least ${MIN_PROBE_DEADLINE_MS} ms (the time a probe needs to be dispatched and answered), got ${deadlineMs}`);
+  }
   if (resolved !== undefined) {
     resolved.deadlineMs = Math.min(resolved.deadlineMs, maxDeadlineMs);
     options.timeouts = { ...(options.timeouts ?? { connectMs: 0, bannerMs: 0, commandMs: 0, tlsMs: 0 }), deadlineMs: resolved.deadlineMs };

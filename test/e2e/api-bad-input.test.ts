@@ -46,6 +46,8 @@ describe("ProbeService bad input (embedded coordinator, no allowlist)", () => {
       "loopback.example.test": { A: ["127.0.0.1"] },
       // dns2 encodes the dotted form "::ffff:127.0.0.1" wrongly (as ::255.255.1.39): the hex form.
       "mapped.example.test": { AAAA: ["::ffff:7f00:1"] },
+      // Mail for it goes to special-use names: the agent refuses each by name.
+      "special-mx.example.test": { MX: [{ exchange: "localhost", preference: 10 }, { exchange: "mx.x.localhost", preference: 20 }] },
     });
     // The TCP server's port is allowed, so a denial of 127.0.0.1 is the address's, not the port's.
     coordinator = await startCoordinatorProcess({ allowPorts: [25, tcpPort], dnsServers: [dns.server] });
@@ -216,6 +218,37 @@ describe("ProbeService bad input (embedded coordinator, no allowlist)", () => {
     expect(report.comparison?.cells.map((c) => c.state)).toEqual([CellState.CELL_STATE_POLICY_DENIED]);
     await delay(50);
     expect(seen.slice(before)).toEqual([]);
+  });
+
+  it.each(["localhost", "x.localhost", "LocalHost.", "printer.local", "mail.corp.internal"])(
+    "the special-use name %s: PERMISSION_DENIED on host, naming the RFC, before any DNS query",
+    async (host) => {
+      const before = seen.length;
+      const error = await callError(api.probe({ host, ports: [tcpPort], regions: ["local"] }));
+      expect(error.code, describeError(error)).toBe(status.PERMISSION_DENIED);
+      expect(error.details).toMatch(/is a special-use name \((RFC \d+|reserved for private use by ICANN)/);
+      expect(error.details).toContain("--allow-name");
+      expect(errorInfoOf(error)?.metadata.field).toBe("host");
+      await delay(50);
+      expect(dns.queries().map((q) => q.name)).not.toContain(host.toLowerCase().replace(/\.$/, ""));
+      expect(seen.slice(before)).toEqual([]);
+    },
+  );
+
+  it("MX exchangers with special-use names: the agent refuses each by name (POLICY_DENIED), no query for them", async () => {
+    const report = await api.probe({ host: "special-mx.example.test", mx: true, ports: [tcpPort], regions: ["local"] });
+    const [task] = report.tasks;
+    expect(task?.status, task?.detail).toBe(TaskStatus.TASK_STATUS_DONE);
+    const handshakes = task?.result?.handshakes ?? [];
+    expect(handshakes.map((h) => [h.exchange, Outcome[h.outcome], FailureSource[h.failureSource]])).toEqual([
+      ["localhost", "OUTCOME_POLICY_DENIED", "FAILURE_SOURCE_POLICY"],
+      ["mx.x.localhost", "OUTCOME_POLICY_DENIED", "FAILURE_SOURCE_POLICY"],
+    ]);
+    for (const h of handshakes) expect(h.reason).toContain("RFC 6761 §6.3");
+    const asked = dns.queries().map((q) => q.name);
+    expect(asked).toContain("special-mx.example.test");
+    expect(asked).not.toContain("localhost");
+    expect(asked).not.toContain("mx.x.localhost");
   });
 
   it("the TCP server never saw a connection in this file", () => {

@@ -6,8 +6,8 @@
 import net from "node:net";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Outcome, Phase } from "../../gen/smtpprobe/v1/handshake.js";
-import { TaskStatus, type ProbeEvent, type ProbeReport, type TaskReport } from "../../gen/smtpprobe/v1/probe_service.js";
+import { FailureSource, Outcome, Phase } from "../../gen/smtpprobe/v1/handshake.js";
+import { CellState, TaskStatus, VerdictKind, type ProbeEvent, type ProbeReport, type TaskReport } from "../../gen/smtpprobe/v1/probe_service.js";
 import { callError, connectProbeApi, describeError, type ProbeApi } from "../helpers/grpc-client.js";
 import { natsServerAvailable, startNatsServer, type NatsServer } from "../helpers/nats-server.js";
 import { startAgentProcess, START_HOOK_TIMEOUT_MS, startCoordinatorProcess, startedAll, stopAll, type AgentProcess, type ChildHandle, type CoordinatorProcess } from "../helpers/processes.js";
@@ -110,20 +110,22 @@ describe.skipIf(nats.skip)("ProbeService faults: agents die, regions are empty, 
     await Promise.all([server?.stop(), noBanner?.stop(), hold?.stop()]);
   });
 
-  it("a region without agents is NO_AGENT at once", async () => {
+  it("a region no agent has ever served is UNKNOWN_REGION at once, named apart, never missing", async () => {
     const callDeadlineMs = 10_000;
     const started = performance.now();
     const report = await api.probe({ host: "127.0.0.1", ports: [noBanner.port, hold.port], regions: ["ap-north"] }, { deadlineMs: callDeadlineMs });
     const elapsed = performance.now() - started;
-    expect(report.tasks.map((t) => t.status)).toEqual([TaskStatus.TASK_STATUS_NO_AGENT, TaskStatus.TASK_STATUS_NO_AGENT]);
+    expect(report.tasks.map((t) => t.status)).toEqual([TaskStatus.TASK_STATUS_UNKNOWN_REGION, TaskStatus.TASK_STATUS_UNKNOWN_REGION]);
     expect(report.tasks.map((t) => t.attempts)).toEqual([1, 1]);
-    expect(report.comparison?.missing).toEqual([{ region: "ap-north", cause: expect.stringContaining("no agent") }]);
+    expect(report.tasks[0]?.detail).toBe("unknown region ap-north; live regions: eu-west, us-east");
+    expect(report.comparison?.unknownRegions).toEqual(["ap-north"]);
+    expect(report.comparison?.missing).toEqual([]);
     expect(elapsed).toBeLessThan(wellBefore(callDeadlineMs));
     expect(noBanner.connections()).toBe(0);
     expect(hold.sockets).toHaveLength(0);
   });
 
-  it("a caller's short gRPC deadline is honoured: the report comes before it, the unfinished task timed out", async () => {
+  it("a caller's short gRPC deadline is honoured: the report comes before it, the unfinished task is the caller's deadline's", async () => {
     const callDeadlineMs = 1_500;
     const started = performance.now();
     const report = await api
@@ -132,14 +134,41 @@ describe.skipIf(nats.skip)("ProbeService faults: agents die, regions are empty, 
         throw new Error(`the call failed instead of answering within its deadline: ${describeError(error)}\n${logs()}`);
       });
     expect(performance.now() - started).toBeLessThan(callDeadlineMs);
+    expect(report.callerDeadlineBound).toBe(true);
+    expect(report.deadlineMs).toBeLessThanOrEqual(callDeadlineMs - 50);
     const task = report.tasks[0];
-    // Either the agent gave up by its own deadline (a result), or the coordinator stopped waiting.
+    // Either the agent gave up by its own deadline (a result that says whose), or the coordinator stopped waiting.
     if (task?.status === TaskStatus.TASK_STATUS_DONE) {
-      expect([Outcome.OUTCOME_DEADLINE_EXCEEDED, Outcome.OUTCOME_TIMED_OUT], taskText(task)).toContain(task.result?.handshakes[0]?.outcome);
+      expect(task.result?.handshakes[0]?.outcome, taskText(task)).toBe(Outcome.OUTCOME_CALLER_DEADLINE);
     } else {
-      expect(task?.status, taskText(task)).toBe(TaskStatus.TASK_STATUS_TIMED_OUT);
+      expect(task?.status, taskText(task)).toBe(TaskStatus.TASK_STATUS_CALLER_DEADLINE);
     }
     expect(report.complete).toBe(task?.status === TaskStatus.TASK_STATUS_DONE);
+  });
+
+  it("a gRPC deadline of 200 ms through an agent process: the caller's deadline, never the target's failure; stored as such in the KV bucket", async () => {
+    const before = noBanner.connections();
+    let stream = api.streamProbe({ host: "127.0.0.1", ports: [noBanner.port], regions: ["eu-west"] }, { deadlineMs: 200 });
+    // A call that reaches the coordinator with less than 150 ms left is refused: tried again, at most twice.
+    for (let retries = 2; retries > 0; retries -= 1) {
+      const { events, error } = await stream.done;
+      if (events.length > 0 || !error?.details.startsWith("the call's deadline leaves")) break;
+      stream = api.streamProbe({ host: "127.0.0.1", ports: [noBanner.port], regions: ["eu-west"] }, { deadlineMs: 200 });
+    }
+    const probeId = (await stream.next((e) => e.accepted !== undefined, 2_000)).accepted!.probeId;
+    let report: ProbeReport | undefined;
+    await waitFor(async () => (report = await api.getProbe(probeId).catch(() => undefined)) !== undefined, 5_000, "the stored report");
+    expect(report!).toMatchObject({ callerDeadlineBound: true });
+    expect(report!.request?.options?.timeouts?.deadlineMs).toBe(report!.deadlineMs);
+    const task = report!.tasks[0];
+    if (task?.status === TaskStatus.TASK_STATUS_DONE) {
+      expect(task.result?.handshakes.map((h) => [h.outcome, h.failureSource]), taskText(task)).toEqual([[Outcome.OUTCOME_CALLER_DEADLINE, FailureSource.FAILURE_SOURCE_CALLER]]);
+      expect(noBanner.connections()).toBeGreaterThan(before);
+    } else {
+      expect(task?.status, taskText(task)).toBe(TaskStatus.TASK_STATUS_CALLER_DEADLINE);
+    }
+    expect(report!.comparison?.cells.map((c) => [c.state, c.cause])).toEqual([[CellState.CELL_STATE_NO_ANSWER, "cut short by the caller's deadline"]]);
+    expect(report!.comparison?.verdicts.map((v) => v.kind)).toEqual([VerdictKind.VERDICT_KIND_NO_DATA]);
   });
 
   it("a caller that cancels a StreamProbe: the agent closes its socket to the target at once", async () => {
@@ -248,6 +277,28 @@ describe.skipIf(nats.skip)("ProbeService faults: agents die, regions are empty, 
     // No progress from the victim after the retry was taken.
     const late = stream.events.filter((e, i) => e.progress?.agentId === first.agentId && stream.times[i]! > killedAt + 100);
     expect(late).toEqual([]);
+  });
+
+  it("a region whose agents went away is NO_AGENT (missing, an outage); one never served is UNKNOWN_REGION; a restarted coordinator still tells them apart", async () => {
+    // us-east's only agent was SIGKILLed above.
+    const expectApart = async (): Promise<void> => {
+      const report = await api.probe({ host: "127.0.0.1", ports: [noBanner.port], regions: ["us-east", "eu-wst"] }, { deadlineMs: 10_000 });
+      const byRegion = new Map(report.tasks.map((t) => [t.region, t]));
+      expect(byRegion.get("us-east"), `${taskText(byRegion.get("us-east"))}\n${logs()}`).toMatchObject({ status: TaskStatus.TASK_STATUS_NO_AGENT, detail: "no agent serves region us-east" });
+      expect(byRegion.get("eu-wst")?.status).toBe(TaskStatus.TASK_STATUS_UNKNOWN_REGION);
+      expect(byRegion.get("eu-wst")?.detail).toMatch(/^unknown region eu-wst; live regions: .*eu-west/);
+      expect(report.comparison?.missing).toEqual([{ region: "us-east", cause: "no agent" }]);
+      expect(report.comparison?.unknownRegions).toEqual(["eu-wst"]);
+    };
+    await expectApart();
+
+    // The regions served are kept in the JetStream KV bucket beside the reports.
+    await coordinator.stop();
+    const policy = { allowCidrs: ["127.0.0.0/8"], allowPorts: [noBanner.port, hold.port] };
+    coordinator = await startCoordinatorProcess({ nats: server.url, heartbeat: HEARTBEAT, ...policy });
+    api.close();
+    api = connectProbeApi(coordinator.address);
+    await expectApart();
   });
 });
 

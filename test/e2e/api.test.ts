@@ -198,7 +198,7 @@ describe.skipIf(nats.skip)("ProbeService end to end (NATS, four agents in three 
     for (const name of REGIONS) expect(done(name), `tasks done in ${name}`).toBeGreaterThanOrEqual(1);
   });
 
-  it("a named region with no agent is NO_AGENT at once, listed as missing, never counted as blocked", async () => {
+  it("a named region no agent has ever served is UNKNOWN_REGION at once, named apart, never counted as blocked", async () => {
     const started = performance.now();
     const stream = api.streamProbe({ host: "127.0.0.1", ports: [fixture.port, closedPort], regions: ["us-east", "sa-east"] }, { deadlineMs: CALL_DEADLINE_MS });
     const noAgent = await stream.next((e) => e.task?.region === "sa-east", 3_000);
@@ -214,17 +214,18 @@ describe.skipIf(nats.skip)("ProbeService end to end (NATS, four agents in three 
     expect(events.indexOf(noAgent), summarize(events)).toBeLessThan(usEastOnFixture);
     expect(report.regions).toEqual(["us-east", "sa-east"]);
     const saEast = report.tasks.filter((t) => t.region === "sa-east");
-    expect(saEast.map((t) => t.status)).toEqual([TaskStatus.TASK_STATUS_NO_AGENT, TaskStatus.TASK_STATUS_NO_AGENT]);
+    expect(saEast.map((t) => t.status)).toEqual([TaskStatus.TASK_STATUS_UNKNOWN_REGION, TaskStatus.TASK_STATUS_UNKNOWN_REGION]);
     for (const t of saEast) {
       expect(t.durationMs).toBeLessThan(wellBefore(CALL_DEADLINE_MS));
-      expect(t.detail).toContain("sa-east");
+      expect(t.detail).toBe("unknown region sa-east; live regions: ap-south, eu-west, us-east");
       expect(t.result).toBeUndefined();
     }
     expect(report.tasks.filter((t) => t.region === "us-east").map((t) => t.status)).toEqual([TaskStatus.TASK_STATUS_DONE, TaskStatus.TASK_STATUS_DONE]);
     expect(report.complete).toBe(false);
 
     const comparison = report.comparison!;
-    expect(comparison.missing).toEqual([{ region: "sa-east", cause: expect.stringContaining("no agent") }]);
+    expect(comparison.missing).toEqual([]);
+    expect(comparison.unknownRegions).toEqual(["sa-east"]);
     expect(comparison.cells.filter((c) => c.region === "sa-east").map((c) => c.state)).toEqual([CellState.CELL_STATE_NO_ANSWER, CellState.CELL_STATE_NO_ANSWER]);
     for (const verdict of comparison.verdicts) {
       expect(verdict.regions, verdict.summary).not.toContain("sa-east");

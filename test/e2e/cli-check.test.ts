@@ -148,6 +148,67 @@ describe("smtp-probe check (end to end)", () => {
     TEST_MS,
   );
 
+  describe("special-use names, with a DNS server started by the test", () => {
+    let dns: DnsServer;
+
+    beforeAll(async () => {
+      dns = await startDnsServer({ "special-mx.example.test": { MX: [{ exchange: "localhost", preference: 10 }] } });
+    });
+
+    afterAll(async () => {
+      await dns?.stop();
+    });
+
+    it.each(["localhost", "x.localhost", "LOCALHOST."])(
+      "%s is refused as usage (exit 2), suggesting the IP literal or --allow-name; nothing is resolved",
+      async (host) => {
+        const run = await runCli(["check", host, "--dns-server", dns.server, "--port", String(fixture.port), "--timeout", "2"]);
+        const name = host.toLowerCase().replace(/\.$/, "");
+        expect({ code: run.code, stdout: run.stdout }).toEqual({ code: 2, stdout: "" });
+        expect(run.stderr).toBe(
+          `smtp-probe: host: "${name}" is a special-use name (RFC 6761 §6.3: the local machine's loopback names), never looked up in public DNS; ` +
+            `probe 127.0.0.1 or ::1 instead, or allow it with --allow-name ${name}\n`,
+        );
+        expect(dns.queries()).toEqual([]);
+      },
+      TEST_MS,
+    );
+
+    it(
+      "printer.local is refused too, suggesting the server's address",
+      async () => {
+        const run = await runCli(["check", "printer.local", "--dns-server", dns.server]);
+        expect(run.code).toBe(2);
+        expect(run.stderr).toContain("RFC 6762");
+        expect(run.stderr).toContain("probe the server's IP address instead, or allow it with --allow-name printer.local");
+        expect(dns.queries()).toEqual([]);
+      },
+      TEST_MS,
+    );
+
+    it(
+      "an MX exchanger named localhost is denied by name in the results, never resolved",
+      async () => {
+        const run = await runCli(["check", "special-mx.example.test", "--mx", "--dns-server", dns.server, "--port", String(fixture.port), "--json", "--timeout", "2"]);
+        const [result] = (JSON.parse(run.stdout) as JsonOutput).results;
+        expect(result?.handshakes.map((h) => [h.exchange, h.outcome])).toEqual([["localhost", "OUTCOME_POLICY_DENIED"]]);
+        expect(dns.queries().map((q) => q.name)).toEqual(["special-mx.example.test"]);
+      },
+      TEST_MS,
+    );
+
+    it(
+      "--allow-name localhost lifts it: the name goes to the resolver it was given",
+      async () => {
+        const before = dns.queries().length;
+        const run = await runCli(["check", "localhost", "--allow-name", "localhost", "--dns-server", dns.server, "--port", String(fixture.port), "--json", "--timeout", "2"]);
+        expect(run.code, run.stderr).not.toBe(2);
+        expect(dns.queries().slice(before).map((q) => q.name)).toContain("localhost");
+      },
+      TEST_MS,
+    );
+  });
+
   describe("--mx against a DNS server started by the test", () => {
     let dns: DnsServer;
 

@@ -212,6 +212,11 @@ describe("parseCheckArgs", () => {
     });
   });
 
+  it("--allow-name: repeated or comma lists, lower case, the final dot kept as given", () => {
+    expect(parse("localhost").allowNames).toEqual([]);
+    expect(parse("localhost", { allowName: ["LocalHost", "printer.local,x.internal."] }).allowNames).toEqual(["localhost", "printer.local", "x.internal."]);
+  });
+
   it("turns an internationalized SNI into its A-label form", () => {
     expect(parse("192.0.2.1", { sni: "bücher.de" }).targets[0]?.options.sni).toBe("xn--bcher-kva.de");
   });
@@ -230,6 +235,8 @@ describe("parseCheckArgs", () => {
     ["example.com", { port: ["99999"] }, '--port: "99999" is not a port (1-65535)'],
     ["example.com", { timeout: "soon" }, '--timeout: "soon" is not a duration'],
     ["bad host", {}, 'host: "bad host" is not a host name or IP address'],
+    ["localhost", { allowName: ["127.0.0.1"] }, '--allow-name: "127.0.0.1" is an IP address; the local mode probes any address'],
+    ["localhost", { allowName: ["bad name"] }, '--allow-name: "bad name" is not a host name or IP address'],
   ])("%s %j → %s", (host, flags, message) => {
     expect(usage(() => parse(host, flags))).toContain(message);
   });

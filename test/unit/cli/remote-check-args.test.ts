@@ -40,6 +40,7 @@ describe("parseRemoteCheckArgs", () => {
   it.each<[string, CheckFlags, string]>([
     ["--dns-server", { dnsServer: ["192.0.2.53"] }, "--dns-server: only in local mode: the agents resolve with their own DNS servers (the agent's --dns-server); drop it, or drop --coordinator to probe from here"],
     ["--ca-file", { caFile: "ca.pem" }, "--ca-file: only in local mode: the agents check certificate chains against their own CA store"],
+    ["--allow-name", { allowName: ["localhost"] }, "--allow-name: only in local mode: the coordinator's and the agents' target policy decides (their --allow-name)"],
     ["--ipv4 with --ipv6", { ipv4: true, ipv6: true }, "--ipv4/--ipv6: choose one of them"],
     ["a port that is no port", { port: ["70000"] }, '--port: "70000" is not a port (1-65535)'],
     ["a TLS mode that is none", { tls: "maybe" }, '--tls: "maybe" is not a TLS mode'],

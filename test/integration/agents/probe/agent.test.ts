@@ -9,7 +9,7 @@ import { parseAgentInfo } from "../../../../agents/probe/agent-info.js";
 import type { AgentConfig } from "../../../../agents/probe/agent-config.js";
 import { startAgent, type RunningAgent } from "../../../../agents/probe/agent.js";
 import type { TargetPolicy } from "../../../../lib/policy/policy-types.js";
-import { Outcome, Phase, TlsMode, type Timeouts } from "../../../../gen/smtpprobe/v1/handshake.js";
+import { FailureSource, Outcome, Phase, TlsMode, type Timeouts } from "../../../../gen/smtpprobe/v1/handshake.js";
 import { type DeepPartial } from "../../../../gen/smtpprobe/v1/probe_service.js";
 import { AgentMessage, CancelTask, Task } from "../../../../gen/smtpprobe/agent/v1/agent.js";
 import { SUBJECTS, type Bus, type ReplyEvent } from "../../../../lib/bus.js";
@@ -254,6 +254,8 @@ function agentContract(name: string, makeBus: () => Promise<Bus>, sharedBus: boo
       const final = await call.final(1000);
       expect(performance.now() - sent).toBeLessThan(300);
       expect(final.result!.handshakes[0]).toMatchObject({ outcome: Outcome.OUTCOME_CANCELLED, phase: Phase.PHASE_BANNER });
+      // Only the caller cancels a task: never the target's failure, nor ours.
+      expect(final.result!.handshakes[0]!.failureSource).toBe(FailureSource.FAILURE_SOURCE_CALLER);
       call.stop();
     });
 
@@ -307,6 +309,38 @@ function agentContract(name: string, makeBus: () => Promise<Bus>, sharedBus: boo
       expect(final.result!.handshakes[0]!.outcome).toBe(Outcome.OUTCOME_DEADLINE_EXCEEDED);
       expect(call.finalAfterMs()).toBeGreaterThan(300);
       expect(call.finalAfterMs()).toBeLessThan(900);
+      call.stop();
+    });
+
+    it("a deadline the task says is the caller's: the probe it ends is OUTCOME_CALLER_DEADLINE, the caller's doing", async () => {
+      const w = world();
+      const silent = track(await startScriptedServer("no-banner"));
+      await w.agent();
+      const call = new TaskCall(
+        await w.connect(),
+        makeTask({ port: silent.port, deadline: new Date(Date.now() + 400), deadlineFromCaller: true, options: { timeouts: { bannerMs: 5000 } } }),
+      );
+      const final = await call.final(2000);
+      expect(final.result!.handshakes[0]).toMatchObject({
+        outcome: Outcome.OUTCOME_CALLER_DEADLINE,
+        failureSource: FailureSource.FAILURE_SOURCE_CALLER,
+        phase: Phase.PHASE_BANNER,
+        reason: expect.stringMatching(/^the caller's deadline ended the probe at banner after \d+ ms; it says nothing about the target$/),
+      });
+      expect(silent.connections()).toBe(1);
+      call.stop();
+    });
+
+    it("a caller's deadline that did not bound the run: the request's own deadline ended it, as before", async () => {
+      const w = world();
+      const silent = track(await startScriptedServer("no-banner"));
+      await w.agent();
+      const call = new TaskCall(
+        await w.connect(),
+        makeTask({ port: silent.port, deadline: new Date(Date.now() + 5000), deadlineFromCaller: true, options: { timeouts: { bannerMs: 5000, deadlineMs: 300 } } }),
+      );
+      const final = await call.final(2000);
+      expect(final.result!.handshakes[0]).toMatchObject({ outcome: Outcome.OUTCOME_DEADLINE_EXCEEDED, phase: Phase.PHASE_BANNER });
       call.stop();
     });
 

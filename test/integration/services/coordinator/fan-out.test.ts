@@ -177,6 +177,21 @@ function fanOutScenarios(name: string, makeHarness: () => Harness): void {
       expect(noAgent.at).toBeLessThan(100);
     });
 
+    it("tells a region no agent has ever served (UNKNOWN_REGION, naming the live regions) from one whose agents went away (NO_AGENT)", async () => {
+      await agent("eu-west", answers(20));
+      await agent("us-east", answers(20));
+      const bus = await harness.coordinatorBus();
+      const plan = makePlan({ regions: ["eu-west", "eu-wst", "sa-east"], servedRegions: new Set(["eu-west", "us-east", "sa-east"]), liveRegions: ["us-east", "eu-west"] });
+      const run = await runProbe(bus, plan);
+      expect(run.reports.map((r) => [r.region, r.status, r.detail])).toEqual([
+        ["eu-west", DONE, ""],
+        ["eu-wst", TaskStatus.TASK_STATUS_UNKNOWN_REGION, "unknown region eu-wst; live regions: eu-west, us-east"],
+        ["sa-east", TaskStatus.TASK_STATUS_NO_AGENT, "no agent serves region sa-east"],
+      ]);
+      const none = await runProbe(bus, makePlan({ regions: ["mars"], servedRegions: new Set(), liveRegions: [] }));
+      expect(none.reports[0]).toMatchObject({ status: TaskStatus.TASK_STATUS_UNKNOWN_REGION, detail: "unknown region mars; no region has a live agent" });
+    });
+
     it("retries a task whose agent went silent on the region's other agent", async () => {
       const script = byAttempt(progressThenDies, answers());
       const [a1, a2] = [await agent("eu-west", script), await agent("eu-west", script)];
@@ -241,6 +256,24 @@ function fanOutScenarios(name: string, makeHarness: () => Harness): void {
       expect(endedAt - plan.deadlineAt).toBeLessThan(75);
       await waitFor(() => busy.cancels.length > 0, EVENTUALLY_MS, "the CancelTask", POLL_MS);
       expect(busy.cancels).toEqual([{ taskId: run.reports[0]!.taskId, probeId: plan.probeId }]);
+    });
+
+    it("ends an unfinished task CALLER_DEADLINE when the deadline is the caller's, and tells the agent so", async () => {
+      const busy = await agent("eu-west", heartbeatsForever(Phase.PHASE_BANNER));
+      const bus = await harness.coordinatorBus();
+      const plan = makePlan({ deadlineInMs: 300, deadlineFromCaller: true });
+      const run = await runProbe(bus, plan);
+      expect(run.reports[0]).toMatchObject({
+        status: TaskStatus.TASK_STATUS_CALLER_DEADLINE,
+        detail: "no result within the caller's deadline; last phase seen: banner",
+        agentId: busy.id,
+      });
+      expect(busy.tasks.map((t) => t.deadlineFromCaller)).toEqual([true]);
+      await waitFor(() => busy.cancels.length > 0, EVENTUALLY_MS, "the CancelTask", POLL_MS);
+      // The request's own deadline is not the caller's: the task says so.
+      const own = await runProbe(bus, makePlan({ deadlineInMs: 300 }));
+      expect(own.reports[0]?.status).toBe(TaskStatus.TASK_STATUS_TIMED_OUT);
+      expect(busy.tasks.map((t) => t.deadlineFromCaller)).toEqual([true, false]);
     });
 
     it("cancels the agents' work when the caller goes away", async () => {
@@ -490,9 +523,9 @@ describe.skipIf(nats.skip)("with a real nats-server", () => {
           callerDeadlineBound: false,
         };
         await store.put(report);
-        await store.putIdempotency("order 42 / *", report.probeId);
+        await store.putIdempotency("order 42 / *", { probeId: report.probeId, request: "caller\u0000hash" });
         expect(await store.get(report.probeId)).toEqual(report);
-        expect(await store.getIdempotency("order 42 / *")).toBe(report.probeId);
+        expect(await store.getIdempotency("order 42 / *")).toEqual({ probeId: report.probeId, request: "caller\u0000hash" });
         expect(await store.get("no such probe")).toBeUndefined();
         expect(await store.get("a.b.*")).toBeUndefined();
         expect(await store.getIdempotency("never used")).toBeUndefined();

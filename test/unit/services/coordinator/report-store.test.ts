@@ -8,6 +8,7 @@ import {
   idempotencyKey,
   openReportStore,
   reportKey,
+  SERVED_REGIONS_KEY,
 } from "../../../../services/coordinator/report-store.js";
 
 function report(probeId: string, over: Partial<ProbeReport> = {}): ProbeReport {
@@ -95,12 +96,12 @@ describe("MemoryReportStore", () => {
   it("keeps idempotency keys, bounded and expiring the same way", async () => {
     const { now, advance } = clock();
     const store = new MemoryReportStore({ maxReports: 2, ttlMs: 1000, now });
-    await store.putIdempotency("key a", "p1");
-    await store.putIdempotency("key b", "p2");
-    expect(await store.getIdempotency("key a")).toBe("p1");
-    await store.putIdempotency("key c", "p3");
+    await store.putIdempotency("key a", { probeId: "p1", request: "r1" });
+    await store.putIdempotency("key b", { probeId: "p2", request: "r2" });
+    expect(await store.getIdempotency("key a")).toEqual({ probeId: "p1", request: "r1" });
+    await store.putIdempotency("key c", { probeId: "p3", request: "r3" });
     expect(await store.getIdempotency("key a")).toBeUndefined();
-    expect(await store.getIdempotency("key c")).toBe("p3");
+    expect(await store.getIdempotency("key c")).toEqual({ probeId: "p3", request: "r3" });
     advance(1000);
     expect(await store.getIdempotency("key c")).toBeUndefined();
   });
@@ -151,12 +152,31 @@ describe("KvReportStore", () => {
     const kv = new StrictKv();
     const store = new KvReportStore(kv);
     await store.put(report("p1"));
-    await store.putIdempotency("caller's key: order 42/*", "p1");
+    await store.putIdempotency("caller's key: order 42/*", { probeId: "p1", request: "alice\u0000hash" });
     expect(await store.get("p1")).toEqual(report("p1"));
-    expect(await store.getIdempotency("caller's key: order 42/*")).toBe("p1");
+    expect(await store.getIdempotency("caller's key: order 42/*")).toEqual({ probeId: "p1", request: "alice\u0000hash" });
     expect(await store.get("not there")).toBeUndefined();
     expect(await store.getIdempotency("unknown")).toBeUndefined();
     expect(store.kind).toBe("kv");
+  });
+
+  it("reads an idempotency record written as a bare probe id (before the request was kept) as naming no request", async () => {
+    const kv = new StrictKv();
+    kv.values.set(idempotencyKey("k"), new TextEncoder().encode("p1"));
+    expect(await new KvReportStore(kv).getIdempotency("k")).toEqual({ probeId: "p1" });
+    kv.values.set(idempotencyKey("bad"), new TextEncoder().encode("{not json"));
+    await expect(new KvReportStore(kv).getIdempotency("bad")).rejects.toMatchObject({ name: "ReportStoreError" });
+  });
+
+  it("keeps the regions agents have served beside the reports", async () => {
+    const kv = new StrictKv();
+    const store = new KvReportStore(kv);
+    expect(await store.getServedRegions()).toBeUndefined();
+    await store.putServedRegions(["eu-west", "us-east"]);
+    expect(await store.getServedRegions()).toEqual(["eu-west", "us-east"]);
+    expect([...kv.values.keys()]).toEqual([SERVED_REGIONS_KEY]);
+    kv.values.set(SERVED_REGIONS_KEY, new TextEncoder().encode('{"not":"a list"}'));
+    await expect(store.getServedRegions()).rejects.toMatchObject({ name: "ReportStoreError", key: SERVED_REGIONS_KEY });
   });
 
   it("a stored value that does not decode is an error, not a report", async () => {

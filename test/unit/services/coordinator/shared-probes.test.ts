@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { ProbeReport, type ProbeEvent } from "../../../../gen/smtpprobe/v1/probe_service.js";
 import { silentLogger, type Logger } from "../../../../lib/logger.js";
 import { MemoryReportStore, type ReportStore } from "../../../../services/coordinator/report-store.js";
-import { SharedProbes, type ProbeKeys, type RunningProbe } from "../../../../services/coordinator/shared-probes.js";
+import { IdempotencyKeyReusedError, SharedProbes, type ProbeKeys, type RunningProbe } from "../../../../services/coordinator/shared-probes.js";
 
 interface Run {
   probe: RunningProbe;
@@ -60,7 +60,6 @@ const keys = (request: string, idempotency = ""): ProbeKeys => ({ request: `alic
 describe("SharedProbes: joining a running probe", () => {
   it.each<[string, ProbeKeys, ProbeKeys, number]>([
     ["the same request", keys("r1"), keys("r1"), 1],
-    ["the same idempotency key, whatever the request", keys("r1", "k1"), keys("r2", "k1"), 1],
     ["the same request with a key of its own", keys("r1"), keys("r1", "k2"), 1],
     ["the same request with another key", keys("r1", "k1"), keys("r1", "k2"), 1],
     ["another request", keys("r1"), keys("r2"), 2],
@@ -145,7 +144,7 @@ describe("SharedProbes: joining a running probe", () => {
 });
 
 describe("SharedProbes: idempotency keys", () => {
-  it("a key finds the stored report: no new run, whatever the request", async () => {
+  it("a key finds the stored report of the same request: no new run", async () => {
     const h = harness();
     const first = h.call(keys("r1", "k1"));
     await settle();
@@ -154,11 +153,9 @@ describe("SharedProbes: idempotency keys", () => {
     await first.report;
     await h.store.put(report);
     await run.probe.reportStored(report, true);
-    for (const again of [keys("r1", "k1"), keys("r2", "k1")]) {
-      const call = h.call(again);
-      expect(await call.report).toEqual(report);
-      expect(call.events).toEqual([]);
-    }
+    const call = h.call(keys("r1", "k1"));
+    expect(await call.report).toEqual(report);
+    expect(call.events).toEqual([]);
     expect(h.runs).toHaveLength(1);
     // Without the key, the same request once the report exists is a new probe.
     h.call(keys("r1"));
@@ -179,15 +176,16 @@ describe("SharedProbes: idempotency keys", () => {
     await Promise.all([first.report, joiner.report]);
     // Answered, not stored yet: the keys still find the probe, the request no longer does.
     expect(h.probes.size).toEqual({ requests: 0, idempotencyKeys: 2 });
-    const meanwhile = h.call(keys("r2", "k2"));
+    const meanwhile = h.call(keys("r1", "k2"));
     expect(await meanwhile.report).toEqual(report);
     expect(h.runs).toHaveLength(1);
 
     await store.put(report);
     await run.probe.reportStored(report, true);
     expect(h.probes.size).toEqual({ requests: 0, idempotencyKeys: 0 });
-    expect(await store.getIdempotency(keys("", "k1").idempotency)).toBe("probe-1");
-    expect(await store.getIdempotency(keys("", "k2").idempotency)).toBe("probe-1");
+    // Each key with the request it names.
+    expect(await store.getIdempotency(keys("", "k1").idempotency)).toEqual({ probeId: "probe-1", request: keys("r1").request });
+    expect(await store.getIdempotency(keys("", "k2").idempotency)).toEqual({ probeId: "probe-1", request: keys("r1").request });
   });
 
   it("a key that names a newer probe stays when the older one's report is stored", async () => {
@@ -201,7 +199,7 @@ describe("SharedProbes: idempotency keys", () => {
     const [older, newer] = h.runs as [Run, Run];
     await older.probe.reportStored(older.succeed("older"), true);
     expect(h.probes.size).toEqual({ requests: 1, idempotencyKeys: 1 });
-    const c = h.call(keys("r2", "k1"));
+    const c = h.call(keys("r1", "k1"));
     await settle();
     expect(h.runs).toHaveLength(2);
     const report = newer.succeed("newer");
@@ -237,7 +235,7 @@ describe("SharedProbes: failures", () => {
     expect(outcomes[0]).toEqual(outcomes[1]);
     expect(h.probes.size).toEqual({ requests: 0, idempotencyKeys: 0 });
     for (const key of ["k1", "k2"]) {
-      expect(await store.getIdempotency(keys("", key).idempotency)).toBe(written === "written" ? "probe-1" : undefined);
+      expect((await store.getIdempotency(keys("", key).idempotency))?.probeId).toBe(written === "written" ? "probe-1" : undefined);
     }
     // A repeated key: the stored report, else a new probe.
     const again = h.call(keys("r1", "k1"));
@@ -278,10 +276,74 @@ describe("SharedProbes: failures", () => {
 
   it("a key naming a report that has expired starts a new probe", async () => {
     const store = new MemoryReportStore({ ttlMs: 60_000 });
-    await store.putIdempotency(keys("", "k1").idempotency, "gone");
+    await store.putIdempotency(keys("", "k1").idempotency, { probeId: "gone", request: keys("r2").request });
     const h = harness(store);
     h.call(keys("r1", "k1"));
     await settle();
     expect(h.runs).toHaveLength(1);
+  });
+});
+
+describe("SharedProbes: a key names one request (AIP-155)", () => {
+  it("the same key with another request is refused while the first runs, naming its probe; the first goes on", async () => {
+    const h = harness();
+    const first = h.call(keys("r1", "k1"));
+    await settle();
+    const run = h.runs[0]!;
+    const other = await h.call(keys("r2", "k1")).outcome;
+    expect(other.error).toBeInstanceOf(IdempotencyKeyReusedError);
+    expect((other.error as IdempotencyKeyReusedError).probeId).toBe(run.probe.probeId);
+    expect(run.probe.probeId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(h.runs).toHaveLength(1);
+    expect(run.probe.signal.aborted).toBe(false);
+    // The same key with the same request still joins it.
+    const again = h.call(keys("r1", "k1"));
+    const report = run.succeed();
+    expect(await first.report).toEqual(report);
+    expect(await again.report).toEqual(report);
+  });
+
+  it("refused between the answer and the store write too", async () => {
+    const h = harness();
+    const first = h.call(keys("r1", "k1"));
+    await settle();
+    const run = h.runs[0]!;
+    run.succeed("probe-1");
+    await first.report;
+    expect((await h.call(keys("r2", "k1")).outcome).error).toBeInstanceOf(IdempotencyKeyReusedError);
+  });
+
+  it("refused after the report is stored, naming the stored probe; the same request still gets it", async () => {
+    const h = harness();
+    const first = h.call(keys("r1", "k1"));
+    await settle();
+    const run = h.runs[0]!;
+    const report = run.succeed("probe-1");
+    await first.report;
+    await h.store.put(report);
+    await run.probe.reportStored(report, true);
+    const other = await h.call(keys("r2", "k1")).outcome;
+    expect(other.error).toBeInstanceOf(IdempotencyKeyReusedError);
+    expect((other.error as IdempotencyKeyReusedError).probeId).toBe("probe-1");
+    expect(await h.call(keys("r1", "k1")).report).toEqual(report);
+    expect(h.runs).toHaveLength(1);
+  });
+
+  it("a record that names no request (written before requests were kept) is not judged", async () => {
+    const h = harness();
+    await h.store.put(ProbeReport.fromPartial({ probeId: "old" }));
+    await h.store.putIdempotency(keys("", "k1").idempotency, { probeId: "old" });
+    expect((await h.call(keys("r9", "k1")).report).probeId).toBe("old");
+  });
+
+  it("another caller's identical key is another key", async () => {
+    const h = harness();
+    h.call(keys("r1", "k1"));
+    await settle();
+    const bob = h.call({ request: "bob\u0000r2", idempotency: "bob\u0000k1" });
+    await settle();
+    expect(h.runs).toHaveLength(2);
+    for (const run of h.runs) run.succeed();
+    await bob.report;
   });
 });

@@ -100,6 +100,10 @@ describe("validateProbeRequest accepts", () => {
     expect(accept({ host: "mx.example.com", regions: ["eu-west"] }, { knownRegions: ["eu-west", "us-east"] }).regions).toEqual(["eu-west"]);
   });
 
+  it("a deadline at the shortest a probe runs with", () => {
+    expect(accept({ host: "mx.example.com", options: { timeouts: { deadlineMs: 100 } } }).deadlineMs).toBe(100);
+  });
+
   it("the coordinator's deadline bound: a default above it is lowered to it", () => {
     expect(accept({ host: "mx.example.com" }, { maxDeadlineMs: 20_000 }).deadlineMs).toBe(20_000);
     expect(accept({ host: "mx.example.com" }, { maxDeadlineMs: 20_000 }).targets[0]?.options.timeouts?.deadlineMs).toBe(20_000);
@@ -152,6 +156,8 @@ describe("validateProbeRequest refuses, naming the field", () => {
     ["a connect timeout over the engine's maximum", { host: "mx.example.com", options: { timeouts: { connectMs: 300_001 } } }, "options.timeouts.connect_ms", "must be between 1 and 300000"],
     ["a banner timeout over the engine's maximum", { host: "mx.example.com", options: { timeouts: { bannerMs: 1e9 } } }, "options.timeouts.banner_ms", "must be between 1 and 300000"],
     ["a deadline over the coordinator's bound", { host: "mx.example.com", options: { timeouts: { deadlineMs: 30_000 } } }, "options.timeouts.deadline_ms", "must be at most 20000 ms here", { maxDeadlineMs: 20_000 }],
+    ["a deadline too short to probe anything", { host: "mx.example.com", options: { timeouts: { deadlineMs: 20 } } }, "options.timeouts.deadline_ms", "must be at least 100 ms (the time a probe needs to be dispatched and answered), got 20"],
+    ["a deadline one ms short of the minimum", { host: "mx.example.com", options: { timeouts: { deadlineMs: 99 } } }, "options.timeouts.deadline_ms", "must be at least 100 ms"],
     ["too many exchangers", { host: "example.com", mx: true, options: { maxExchangers: 11 } }, "options.max_exchangers", "must be between 1 and 10"],
     // The engine's MAXIMUMS (agents/smtp/options.ts), one over each.
     ["too many addresses", { host: "mx.example.com", options: { maxAddresses: MAXIMUMS.maxAddresses + 1 } }, "options.max_addresses", "must be between 1 and 8"],
@@ -225,8 +231,23 @@ describe("checkTargetEarly", () => {
   });
 
   it("leaves names to the agents, which check the addresses they resolve", () => {
-    expect(early("localhost")).toBeUndefined();
     expect(early("mx.example.com")).toBeUndefined();
+    expect(early("mx.example.test")).toBeUndefined();
+  });
+
+  it.each(["localhost", "x.localhost", "LOCALHOST.", "printer.local", "mail.corp.internal", "x.onion", "router.home.arpa", "mx.invalid"])(
+    "denies the special-use name %s by name, before any DNS query",
+    (host) => {
+      const denial = early(host);
+      expect(denial).toMatchObject({ field: "host", kind: "special_use_name" });
+      expect(denial?.reason).toMatch(/special-use name \((RFC \d+|reserved)/);
+    },
+  );
+
+  it("lets --allow-name lift one special-use name", () => {
+    const lab = createTargetPolicy({ allowNames: ["localhost"] });
+    expect(checkTargetEarly(accept({ host: "localhost" }), lab)).toBeUndefined();
+    expect(checkTargetEarly(accept({ host: "x.localhost" }), lab)?.kind).toBe("special_use_name");
   });
 
   it("allows a public address on allowed ports", () => {
