@@ -112,7 +112,7 @@ export function bannerNotReceived(timeoutMs: number, octets: number, firstBytes:
   return failure(
     Outcome.OUTCOME_TIMED_OUT,
     TARGET,
-    `the banner timed out after ${timeoutMs} ms: the server sent ${octets} byte${octets === 1 ? "" : "s"} but no complete reply ("${shown}"${octets > firstBytes.length ? "…" : ""}${tls})`,
+    `the banner timed out after ${timeoutMs} ms: the server sent ${octets} byte${octets === 1 ? "" : "s"} but no complete reply ("${shown}${octets > firstBytes.length ? "…" : ""}"${tls})`,
   );
 }
 
