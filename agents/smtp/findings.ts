@@ -273,16 +273,18 @@ const greetingRefused: Rule = (r) => {
   const command = r.phase === Phase.PHASE_EHLO_TLS ? "EHLO over TLS" : verb;
   const after = r.phase === Phase.PHASE_HELO ? " (after EHLO was not known)" : "";
   const said = `${server(r)} refused the greeting: ${command} ${r.ehloName || "(no name)"}${after} was answered ${replyText(r.lastReply, { kind: "command", verb })}`;
-  const causes =
-    "servers refuse a greeting by their policy on the client's reverse DNS (no PTR record, or one that does not resolve back to the address) or on the name given in EHLO/HELO (an address literal, or a name that does not resolve)";
   if (Math.trunc(r.lastReply.code / 100) === 4) {
     return finding(
       "greeting_refused",
       Severity.SEVERITY_WARNING,
-      `${said}; a 4xx is temporary, so the same probe may pass later, but ${causes}, and a lookup that did not complete in time defers it, so check both for the probing address.`,
+      `${said}; a 4xx is temporary, so the same probe may pass later, and most often a check of this client's reverse DNS or of the name given in EHLO/HELO could not complete in time.`,
     );
   }
-  return finding("greeting_refused", Severity.SEVERITY_ERROR, `${said}; ${causes}, so check both for the probing address.`);
+  return finding(
+    "greeting_refused",
+    Severity.SEVERITY_ERROR,
+    `${said}; the likely cause is the server's policy on this client's reverse DNS (no PTR record for its address, or one whose name does not resolve back to it) or on the name given in EHLO/HELO (an address literal, or a name that does not resolve).`,
+  );
 };
 
 const replyLineLong: Rule = (r, facts) => {

@@ -23,7 +23,7 @@ export function parseEnhancedCode(code: number, firstLineText: string): string |
  * another to EHLO, another sent on its own. Without it, the meaning a code has in general.
  */
 export function describeReply(code: number, enhancedCode?: string, moment?: ReplyMoment): string {
-  const enhanced = enhancedCode ? describeEnhancedCode(enhancedCode) : undefined;
+  const enhanced = enhancedCode ? describeEnhancedCode(enhancedCode, moment) : undefined;
   const head = enhanced ? `${code} ${enhancedCode}` : `${code}`;
   const base = `${head}: ${meaningAt(code, moment)}`;
   return enhanced ? `${base}; ${enhancedCode}: ${enhanced}` : base;
@@ -69,6 +69,12 @@ function meaningAt(code: number, moment: ReplyMoment | undefined): string {
   if (specific !== undefined) return specific;
   // Whatever it says, a reply nobody asked for is not an answer to anything.
   return moment?.kind === "unsolicited" ? `sent on its own, not in answer to a command — ${general}` : general;
+}
+
+const BEFORE_MAIL: ReadonlySet<string> = new Set(["EHLO", "HELO", "STARTTLS", "QUIT"]);
+
+function isBeforeMail(moment: ReplyMoment): boolean {
+  return moment.kind !== "command" || BEFORE_MAIL.has(moment.verb);
 }
 
 function momentKey(moment: ReplyMoment): string {
@@ -266,12 +272,19 @@ const DETAILS: Readonly<Record<string, string>> = {
   "7.30": "REQUIRETLS support required (RFC 8689)",
 };
 
-function describeEnhancedCode(enhancedCode: string): string | undefined {
+// Before any mail is sent (the banner, the greeting, STARTTLS, a reply on its own) nothing is
+// delivered: a detail that speaks of delivery says what it means for the connection instead.
+const CONNECTION_DETAILS: Readonly<Record<string, string>> = {
+  "7.1": "not authorized — refused by the server's policy (often a blocklist or a check of the client)",
+};
+
+function describeEnhancedCode(enhancedCode: string, moment?: ReplyMoment): string | undefined {
   const match = /^([245])\.(\d{1,3})\.(\d{1,3})$/.exec(enhancedCode);
   if (!match) return undefined;
   const [, klass, subject, detail] = match;
   // Leading zeros do not change a number: "5.07.001" is 5.7.1.
-  const meaning = DETAILS[`${Number(subject)}.${Number(detail)}`];
+  const key = `${Number(subject)}.${Number(detail)}`;
+  const meaning = (moment && isBeforeMail(moment) ? CONNECTION_DETAILS[key] : undefined) ?? DETAILS[key];
   if (klass === "2") return meaning && Number(detail) !== 0 ? `success, ${meaning}` : "success";
   return meaning ?? SUBJECTS[String(Number(subject))] ?? "an unknown kind of problem";
 }

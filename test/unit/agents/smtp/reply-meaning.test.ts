@@ -166,10 +166,14 @@ describe("describeReply at a moment: what the reply answers changes what its cod
     if (saysNot) expect(text).not.toContain(saysNot);
   });
 
-  it("keeps the enhanced code's meaning after the moment's", () => {
+  it("keeps the enhanced code's meaning after the moment's, and before any mail it speaks of no delivery", () => {
     expect(describeReply(550, "5.7.1", banner)).toBe(
-      "550 5.7.1: the server refuses connections from this client — a policy refusal of the connection (often a blocklist, or the client's address or reverse DNS), not about any mailbox; 5.7.1: delivery not authorized, message refused (often relaying denied or a policy block)",
+      "550 5.7.1: the server refuses connections from this client — a policy refusal of the connection (often a blocklist, or the client's address or reverse DNS), not about any mailbox; 5.7.1: not authorized — refused by the server's policy (often a blocklist or a check of the client)",
     );
+    expect(describeReply(550, "5.7.1", to("EHLO"))).toContain("; 5.7.1: not authorized — refused by the server's policy");
+    expect(describeReply(550, "5.7.1", unsolicited)).toContain("; 5.7.1: not authorized");
+    expect(describeReply(550, "5.7.1", to("RCPT"))).toContain("; 5.7.1: delivery not authorized, message refused");
+    expect(describeReply(550, "5.7.1")).toContain("; 5.7.1: delivery not authorized, message refused");
   });
 
   it("gives 454 one text to STARTTLS, whoever asks", () => {
