@@ -205,13 +205,16 @@ const authBeforeTls: Rule = (r) => {
       `${server(r)} offers AUTH (${mechanisms.join(", ")}) before TLS on an MX relay port, where servers that deliver mail never log in, so AUTH here only serves clients that belong on a submission port (587 or 465) and invites password guessing from anywhere.`,
     );
   }
-  // PLAIN and LOGIN are auth_plaintext_password's; the others keep the password off the wire.
+  // Where clients log in, AUTH belongs after STARTTLS. PLAIN and LOGIN give the password away
+  // (auth_plaintext_password); the others keep it off the wire, and what they do send is said.
   const others = mechanisms.filter((m) => !isPasswordMechanism(m));
-  if (others.length === 0) return undefined;
+  const sends = others.length === 0
+    ? ""
+    : `; ${joinAnd(others)} ${others.length === 1 ? "does" : "do"} not send the password in cleartext, but what ${others.length === 1 ? "it sends" : "they send"} is in view: ${others.map(describeMechanism).join("; ")}`;
   return finding(
     "auth_before_tls",
     Severity.SEVERITY_WARNING,
-    `${server(r)} offers ${joinAnd(others)} before TLS, which do not send the password in cleartext, but what they do send is in view: ${others.map(describeMechanism).join("; ")}; a client that logs in only after STARTTLS exposes none of it.`,
+    `${server(r)} offers AUTH (${mechanisms.join(", ")}) before TLS, where a submission server should offer it only after STARTTLS, so that no client logs in over a cleartext connection${sends}.`,
   );
 };
 

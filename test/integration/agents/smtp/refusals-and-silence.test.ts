@@ -93,6 +93,29 @@ describe("a refused greeting: QUIT, GREETING_REFUSED, and a finding that says wh
     expect(codes(r)).not.toContain("starttls_missing");
   });
 
+  it("EHLO over TLS refused: QUIT inside TLS, GREETING_REFUSED at EHLO over TLS", async () => {
+    const server = await start([
+      { send: "220 refuse.test ESMTP\r\n" },
+      { expectLine: "EHLO" },
+      { send: "250-refuse.test\r\n250 STARTTLS\r\n" },
+      { expectLine: "STARTTLS" },
+      { send: "220 go\r\n" },
+      { startTls: true },
+      { expectLine: "EHLO" },
+      { send: "554 5.7.1 not from you\r\n" },
+      { expectLine: "QUIT" },
+      { send: "221 bye\r\n" },
+    ]);
+    const r = await probeOnce(server.port, short);
+    expect(r.outcome).toBe(Outcome.OUTCOME_GREETING_REFUSED);
+    expect(r.phase).toBe(Phase.PHASE_EHLO_TLS);
+    expect(sent(r)).toEqual(["EHLO probe.test", "STARTTLS", "EHLO probe.test", "QUIT"]);
+    expect(r.transcript?.entries.find((e) => e.text === "QUIT")?.tls).toBe(true);
+    expect(findingOf(r, "greeting_refused")?.message).toContain("EHLO over TLS probe.test was answered 554 5.7.1: the server refuses the greeting");
+    // The TLS facts were read all the same.
+    expect(r.tls?.protocol).toMatch(/^TLSv1\.[23]$/);
+  });
+
   it("a 550 banner means the server refuses this client, not a mailbox", async () => {
     const server = await start([{ send: "550 5.7.1 Access denied for 127.0.0.1\r\n" }, { expectLine: "QUIT" }, { send: "221 bye\r\n" }]);
     const r = await probeOnce(server.port, short);
@@ -158,7 +181,9 @@ describe("AUTH before TLS, by what the mechanisms send", () => {
     expect(r.capabilities?.authMechanisms).toEqual(["CRAM-MD5"]);
     const found = findingOf(r, "auth_before_tls");
     expect(found?.severity).toBe(Severity.SEVERITY_WARNING);
-    expect(found?.message).toContain("offers CRAM-MD5 before TLS, which do not send the password in cleartext");
+    expect(found?.message).toContain("offers AUTH (CRAM-MD5) before TLS");
+    expect(found?.message).toContain("CRAM-MD5 does not send the password in cleartext");
+    expect(found?.message).not.toMatch(/sends its password in cleartext|cleartext password/);
     expect(found?.message).toContain("crack offline");
     expect(codes(r)).not.toContain("auth_plaintext_password");
   });
