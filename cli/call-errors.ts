@@ -32,6 +32,7 @@ const FIELD_FLAGS: readonly [RegExp, string][] = [
   [/^ports(\[\d+\])?$/, "--port"],
   [/^regions(\[\d+\])?$/, "--regions"],
   [/^(options\.tls_mode|tls_modes(\[\d+\])?)$/, "--tls"],
+  [/^(options\.port_role|port_roles(\[\d+\])?)$/, "--port-role"],
   [/^options\.ehlo_name$/, "--ehlo"],
   [/^options\.sni$/, "--sni"],
   [/^options\.address_family$/, "--ipv4/--ipv6"],

@@ -10,6 +10,8 @@ import { UsageError } from "./usage-error.js";
 /** The option values as commander hands them over: strings, string lists and booleans. */
 export interface CheckFlags {
   port?: string[];
+  /** "PORT=ROLE" items, comma list and/or repeated. */
+  portRole?: string[];
   mx?: boolean;
   tls?: string;
   ehlo?: string;
@@ -38,7 +40,7 @@ export interface CheckRequest {
   host: string;
   isIpLiteral: boolean;
   mx: boolean;
-  /** One entry per port, in the order given, each with its options resolved (TLS mode defaults per port). */
+  /** One entry per port, in the order given, each with its options resolved (TLS mode and role default per port). */
   targets: { port: number; options: ResolvedOptions }[];
   /** For node:dns setServers: "ip", "ip:port" or "[ipv6]:port". */
   dnsServers: string[];
@@ -55,6 +57,13 @@ export const DEFAULT_PORT = 25;
 /** More ports than this in one run is a typo or a port scan, not a mail-server check. */
 export const MAX_PORTS = 16;
 export const MAX_DNS_SERVERS = 8;
+
+/** The roles --port-role takes, by the name a person types. */
+export const PORT_ROLES: Readonly<Record<string, PortRole>> = {
+  relay: PortRole.PORT_ROLE_MX_RELAY,
+  submission: PortRole.PORT_ROLE_SUBMISSION,
+  "implicit-submission": PortRole.PORT_ROLE_IMPLICIT_TLS_SUBMISSION,
+};
 
 const TLS_MODES: Readonly<Record<string, TlsMode>> = {
   auto: TlsMode.TLS_MODE_AUTO,
@@ -75,6 +84,10 @@ const FIELD_FLAGS: Readonly<Record<string, string>> = {
 export function parseCheckArgs(hostArg: string, flags: CheckFlags, defaults: { ehloName: string }): CheckRequest {
   const { host, isIpLiteral } = parseHost(hostArg);
   const ports = parsePorts(flags.port ?? []);
+  const portRoles = parsePortRoles(flags.portRole ?? []);
+  for (const port of portRoles.keys()) {
+    if (!ports.includes(port)) throw new UsageError("--port-role", `port ${port} is not among the ports of the check (${ports.join(", ")}); add it with --port`);
+  }
   const mx = flags.mx ?? false;
   if (mx && isIpLiteral) throw new UsageError("--mx", `needs a mail domain, and ${quote(hostArg)} is an IP address`);
   if (flags.ipv4 && flags.ipv6) {
@@ -110,7 +123,10 @@ export function parseCheckArgs(hostArg: string, flags: CheckFlags, defaults: { e
     host,
     isIpLiteral,
     mx,
-    targets: ports.map((port) => ({ port, options: resolveFor(probeOptions, port, defaults.ehloName) })),
+    targets: ports.map((port) => ({
+      port,
+      options: resolveFor({ ...probeOptions, portRole: portRoles.get(port) ?? PortRole.PORT_ROLE_UNSPECIFIED }, port, defaults.ehloName),
+    })),
     dnsServers,
     caFile: flags.caFile,
     allowNames: (flags.allowName ?? []).flatMap((value) => value.split(",")).map(parseAllowName),
@@ -159,6 +175,31 @@ export function parsePorts(values: readonly string[], max: number = MAX_PORTS): 
   }
   if (ports.length > max) throw new UsageError("--port", `at most ${max} ports in one check, got ${ports.length}`);
   return ports;
+}
+
+/**
+ * "2525=relay,587=submission" and repeated flags: what each port is for, which decides the
+ * findings' severity and advice (a port without one has its default: relay on 25, implicit-TLS
+ * submission on 465, submission elsewhere). A port given twice must get the same role.
+ */
+export function parsePortRoles(values: readonly string[]): Map<number, PortRole> {
+  const roles = new Map<number, PortRole>();
+  for (const value of values) {
+    for (const item of value.split(",")) {
+      const text = item.trim();
+      if (text === "") throw new UsageError("--port-role", `${quote(value)} has an empty item; write e.g. 2525=relay,587=submission`);
+      const match = /^(\d{1,5})\s*=\s*([A-Za-z-]+)$/.exec(text);
+      if (!match) throw new UsageError("--port-role", `${quote(text)} is not PORT=ROLE (e.g. 2525=relay)`);
+      const port = Number(match[1]);
+      if (!(port >= 1 && port <= 65535)) throw new UsageError("--port-role", `${quote(match[1] ?? "")} is not a port (1-65535)`);
+      const role = PORT_ROLES[(match[2] ?? "").toLowerCase()];
+      if (role === undefined) throw new UsageError("--port-role", `${quote(match[2] ?? "")} is not a role (${Object.keys(PORT_ROLES).join(", ")})`);
+      const before = roles.get(port);
+      if (before !== undefined && before !== role) throw new UsageError("--port-role", `port ${port} is given two roles`);
+      roles.set(port, role);
+    }
+  }
+  return roles;
 }
 
 export function parseTlsMode(value: string): TlsMode {

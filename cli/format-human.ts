@@ -19,7 +19,7 @@ import {
   type TlsInfo,
   type Transcript,
 } from "../gen/smtpprobe/v1/handshake.js";
-import { describeReply, parseEnhancedCode } from "../agents/smtp/reply-meaning.js";
+import { describeReply, transcriptReplyMeanings } from "../agents/smtp/reply-meaning.js";
 import { formatHostPort } from "../lib/host-port.js";
 import type { Style } from "./colors.js";
 import { phaseLabel } from "../agents/smtp/phases.js";
@@ -271,33 +271,15 @@ export function formatTranscript(transcript: Transcript, style: Style): string[]
   const out = [`  ${style.dim("Transcript")}`];
   const offsets = transcript.entries.map((e) => e.offsetMs.toFixed(2));
   const width = Math.max(0, ...offsets.map((o) => o.length));
-  let replyFirstLine: string | undefined;
-  // What a code means depends on the command it answers (220 to STARTTLS is "ready to start TLS").
-  let lastCommand: string | undefined;
+  // What a code means depends on what it answers (a 550 banner, a 220 to STARTTLS): the same
+  // meaning the engine gave the result's replies.
+  const meanings = transcriptReplyMeanings(transcript.entries);
   transcript.entries.forEach((entry, i) => {
-    if (entry.direction === Direction.DIRECTION_CLIENT) lastCommand = entry.text.split(" ")[0];
     const text = safe(entry.text);
     let line = `    ${style.dim(`${(offsets[i] ?? "").padStart(width)} ms`)}  ${ARROWS[entry.direction] ?? "?"} ${entry.tls ? style.cyan("TLS") : "   "} `;
-    if (entry.direction === Direction.DIRECTION_SERVER) {
-      const match = /^(\d{3})([ -]?)(.*)$/.exec(entry.text);
-      if (match) {
-        replyFirstLine ??= match[3] ?? "";
-        if (match[2] !== "-") {
-          // The last line of a reply: RFC 5321 §4.2.1, "ddd " or a bare "ddd".
-          const code = Number(match[1]);
-          const meaning = describeReply(code, parseEnhancedCode(code, replyFirstLine), lastCommand);
-          line += `${text}  ${style.dim(`— ${safe(meaning)}`)}`;
-          replyFirstLine = undefined;
-        } else {
-          line += text;
-        }
-      } else {
-        line += text;
-      }
-    } else {
-      line += entry.direction === Direction.DIRECTION_EVENT ? style.dim(text) : text;
-      replyFirstLine = undefined;
-    }
+    const meaning = meanings.get(i);
+    if (meaning !== undefined) line += `${text}  ${style.dim(`— ${safe(meaning)}`)}`;
+    else line += entry.direction === Direction.DIRECTION_EVENT ? style.dim(text) : text;
     out.push(line);
   });
   if (transcript.truncated) out.push(`    ${style.yellow(`(truncated after ${transcript.bytes} bytes)`)}`);

@@ -43,6 +43,16 @@ TLS modes:
   implicit   TLS from the first byte (port 465, RFC 8314)
   none       plaintext only, STARTTLS never sent
 
+Port roles (--port-role PORT=ROLE, comma-separated or repeated): what a port is
+for decides how severe its findings are and what they advise.
+  relay                MX relay, server to server (default on 25): a bad
+                       certificate or no STARTTLS is a warning, since senders
+                       fall back to opportunistic TLS or cleartext
+  submission           mail clients log in, with STARTTLS (default on 587,
+                       2525 and any other port): the same is an error
+  implicit-submission  mail clients log in over implicit TLS (default on 465)
+  e.g. --port 25,2525 --port-role 2525=relay for a relay on 2525.
+
 Exit codes (the first that applies, in this order):
   2    bad usage (a flag, a value or the host is wrong; with --coordinator also
        a request the coordinator refuses, or a target its policy denies);
@@ -66,6 +76,7 @@ Examples:
   smtp-probe check mx.example.com
   smtp-probe check example.com --mx --port 25,587 --transcript
   smtp-probe check 192.0.2.10 --port 465 --json
+  smtp-probe check mx.example.com --port 25,2525 --port-role 2525=relay
   smtp-probe check mx.example.com --port 25,587 --coordinator 127.0.0.1:50051
   smtp-probe check mx.example.com --coordinator probe.internal --regions us-east,eu-west
 `;
@@ -164,6 +175,9 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
     .addOption(new Option("-p, --port <ports>", "ports, comma-separated or repeated (default: 25)").argParser(collect))
     .option("--mx", "probe the domain's MX exchangers (in preference order) instead of the host itself")
     .option("--tls <mode>", "auto | require | implicit | none (default: auto, implicit on 465)")
+    .addOption(
+      new Option("--port-role <port=role>", "what a port is for, e.g. 2525=relay: relay | submission | implicit-submission, comma-separated or repeated (default: by port, see below)").argParser(collect),
+    )
     .option("--ehlo <name>", "name to send in EHLO/HELO (default: this machine's name)")
     .option("--sni <name>", "server name for TLS SNI and the certificate check (default: the host name)")
     .option("-4, --ipv4", "IPv4 addresses only")

@@ -8,7 +8,7 @@
 import { AddressFamily, TlsMode } from "../gen/smtpprobe/v1/handshake.js";
 import { ProbeRequest } from "../gen/smtpprobe/v1/probe_service.js";
 import { DEFAULTS } from "../agents/smtp/options.js";
-import { parseHost, parsePorts, parseTimeout, parseTlsMode, quote, type CheckFlags } from "./check-args.js";
+import { parseHost, parsePortRoles, parsePorts, parseTimeout, parseTlsMode, quote, type CheckFlags } from "./check-args.js";
 import { COORDINATOR_ENV } from "./check-mode.js";
 import type { CoordinatorAddress } from "./coordinator-address.js";
 import type { CoordinatorCredentials } from "./coordinator-credentials.js";
@@ -60,6 +60,8 @@ export function parseRemoteCheckArgs(hostArg: string, flags: CheckFlags, coordin
     // Not given: the coordinator's default (25). Its bound on the count is its own.
     ports: flags.port === undefined ? [] : parsePorts(flags.port, Number.POSITIVE_INFINITY),
     regions: parseRegions(flags.regions ?? []),
+    // Whether each port is among the probe's is the coordinator's to judge (port_roles[PORT]).
+    portRoles: Object.fromEntries(parsePortRoles(flags.portRole ?? [])),
     options: {
       tlsMode: flags.tls === undefined ? TlsMode.TLS_MODE_UNSPECIFIED : parseTlsMode(flags.tls),
       // Not given: the agent's own name, never this machine's.

@@ -4,6 +4,7 @@
 import { FailureSource, Outcome, Phase, type Reply } from "../../gen/smtpprobe/v1/handshake.js";
 import { phaseLabel } from "./phases.js";
 import { SessionWaitError, type WaitFailure } from "./session.js";
+import { escapeLine } from "./transcript.js";
 
 /** Why a handshake stopped, as its result reports it. */
 export interface HandshakeFailure {
@@ -78,14 +79,52 @@ export function classifyWaitFailure(wait: WaitFailure, what: string, phase: Phas
 
 /**
  * A reply other than the one expected: 5xx rejected, 4xx deferred (RFC 5321 §4.2.1), anything
- * else a protocol error. `what` names the command or greeting it answered.
+ * else a protocol error. `what` names the command or greeting it answered; `unsolicited`: the
+ * reply came before that command was sent, so it answers nothing (reply-moment.ts).
  */
-export function classifyUnexpectedReply(reply: Reply, expected: number, what: string): HandshakeFailure {
-  const first = reply.lines[0] ?? "";
-  const reason = `${what} was answered ${reply.code}${first ? ` "${first.slice(0, 120)}"` : ""}`;
+export function classifyUnexpectedReply(reply: Reply, expected: number, what: string, unsolicited = false): HandshakeFailure {
+  const said = `${reply.code}${quotedFirstLine(reply)}`;
+  const reason = unsolicited ? `before ${what} was answered, the server sent ${said} on its own` : `${what} was answered ${said}`;
   if (reply.code >= 500) return failure(Outcome.OUTCOME_REJECTED, TARGET, reason);
   if (reply.code >= 400) return failure(Outcome.OUTCOME_DEFERRED, TARGET, reason);
   return failure(Outcome.OUTCOME_PROTOCOL_ERROR, TARGET, `${reason}, expected ${expected}`);
+}
+
+/**
+ * The server answered our greeting (EHLO, or HELO after EHLO was not known) with 4xx or 5xx: it
+ * will not talk to this client, by its policy on the client's address or the name it gave.
+ */
+export function greetingRefused(reply: Reply, command: string): HandshakeFailure {
+  return failure(Outcome.OUTCOME_GREETING_REFUSED, TARGET, `${command} was answered ${reply.code}${quotedFirstLine(reply)}`);
+}
+
+/**
+ * The banner timeout passed. Silence since the connection was made (`octets` 0) is NO_BANNER: an
+ * implicit-TLS port waits so for the client's hello. Bytes that made no complete reply are a
+ * timeout, and the reason says what they were.
+ */
+export function bannerNotReceived(timeoutMs: number, octets: number, firstBytes: Buffer): HandshakeFailure {
+  if (octets === 0) {
+    return failure(Outcome.OUTCOME_NO_BANNER, TARGET, `the banner timed out after ${timeoutMs} ms: the server sent nothing since the connection was made`);
+  }
+  const shown = escapeLine(firstBytes.toString("latin1")).slice(0, 120);
+  const tls = looksLikeTlsRecord(firstBytes) ? ", a TLS record: the port speaks TLS from the first byte" : "";
+  return failure(
+    Outcome.OUTCOME_TIMED_OUT,
+    TARGET,
+    `the banner timed out after ${timeoutMs} ms: the server sent ${octets} byte${octets === 1 ? "" : "s"} but no complete reply ("${shown}${octets > firstBytes.length ? "…" : ""}"${tls})`,
+  );
+}
+
+/** A TLS record header (RFC 8446 §5.1): content type 20-23, then legacy version 3.x. */
+function looksLikeTlsRecord(bytes: Buffer): boolean {
+  const [type = 0, major = 0, minor = 0] = bytes;
+  return bytes.length >= 3 && type >= 20 && type <= 23 && major === 3 && minor <= 4;
+}
+
+function quotedFirstLine(reply: Reply): string {
+  const first = reply.lines[0] ?? "";
+  return first ? ` "${first.slice(0, 120)}"` : "";
 }
 
 /** TLS required, and the server would not start it. */

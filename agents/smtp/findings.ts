@@ -2,13 +2,16 @@ import {
   Finding,
   Outcome,
   Phase,
+  PortRole,
   Severity,
   TlsMode,
   type Certificate,
   type HandshakeResult,
   type Reply,
 } from "../../gen/smtpprobe/v1/handshake.js";
+import { defaultPortRole } from "./options.js";
 import { describeReply } from "./reply-meaning.js";
+import { BANNER, type ReplyMoment } from "./reply-moment.js";
 import { escapeLine } from "./transcript.js";
 
 /** What the rules need beyond the result: the clock, what the reader measured, and thresholds. */
@@ -41,6 +44,7 @@ export function deriveFindings(result: HandshakeResult, facts: FindingFacts): Fi
 type Rule = (result: HandshakeResult, facts: FindingFacts) => Finding | undefined;
 
 const DAY_MS = 86_400_000;
+const STARTTLS: ReplyMoment = { kind: "command", verb: "STARTTLS" };
 const OLD_TLS = /^(SSL ?v?[23](\.0)?|TLS ?v?1(\.[01])?)$/i;
 const WEAK_SIGNATURE = /sha-?1(?!\d)|md[245]/i;
 // Signature OIDs that certificate-facts.ts may pass through in dotted form: dsa-with-sha1, sha1WithRSA (OIW).
@@ -55,11 +59,19 @@ const starttlsMissing: Rule = (r) => {
   // With TLS required, starttls_unavailable_required already says it; one fact, one finding.
   if (r.outcome === Outcome.OUTCOME_STARTTLS_UNAVAILABLE) return undefined;
   const why = caps.heloOnly ? " (it answered HELO only, which advertises no extensions)" : "";
-  return finding(
-    "starttls_missing",
-    Severity.SEVERITY_ERROR,
-    `${server(r)} does not offer STARTTLS${why}, so mail to it travels in cleartext that anyone on the path can read or alter.`,
-  );
+  // A relay without STARTTLS still receives mail, in cleartext; a submission port without it
+  // takes passwords in cleartext.
+  return isRelay(r)
+    ? finding(
+        "starttls_missing",
+        Severity.SEVERITY_WARNING,
+        `${server(r)} does not offer STARTTLS${why}, so senders cannot encrypt and mail to it travels in cleartext that anyone on the path can read or alter.`,
+      )
+    : finding(
+        "starttls_missing",
+        Severity.SEVERITY_ERROR,
+        `${server(r)} does not offer STARTTLS${why}, so mail clients that log in here send their passwords and mail in cleartext, or refuse to send at all.`,
+      );
 };
 
 const starttlsFailed: Rule = (r) => {
@@ -70,15 +82,12 @@ const starttlsFailed: Rule = (r) => {
   if (r.outcome === Outcome.OUTCOME_STARTTLS_UNAVAILABLE) return undefined;
   const what =
     r.phase === Phase.PHASE_STARTTLS && r.lastReply
-      ? `refused the STARTTLS command with ${replyText(r.lastReply)}`
+      ? `refused the STARTTLS command with ${replyText(r.lastReply, STARTTLS)}`
       : r.phase === Phase.PHASE_STARTTLS
         ? `did not complete the STARTTLS command (${reasonText(r)})`
         : `failed the TLS handshake after STARTTLS (${reasonText(r)})`;
-  return finding(
-    "starttls_failed",
-    Severity.SEVERITY_ERROR,
-    `${server(r)} offers STARTTLS but ${what}, so senders fall back to cleartext or give up.`,
-  );
+  const then = isRelay(r) ? "senders fall back to cleartext or give up" : "mail clients cannot protect their login and refuse to send, or send passwords in cleartext";
+  return finding("starttls_failed", Severity.SEVERITY_ERROR, `${server(r)} offers STARTTLS but ${what}, so ${then}.`);
 };
 
 const starttlsUnavailableRequired: Rule = (r) => {
@@ -86,22 +95,24 @@ const starttlsUnavailableRequired: Rule = (r) => {
   const what = !r.capabilities?.starttls
     ? "the server does not offer STARTTLS"
     : r.lastReply
-      ? `the server refused STARTTLS with ${replyText(r.lastReply)}`
+      ? `the server refused STARTTLS with ${replyText(r.lastReply, STARTTLS)}`
       : `STARTTLS failed (${reasonText(r)})`;
-  return finding(
-    "starttls_unavailable_required",
-    Severity.SEVERITY_ERROR,
-    `TLS was required on ${where(r)} but ${what}, so senders that insist on TLS (MTA-STS, DANE, REQUIRETLS) cannot deliver.`,
-  );
+  const then = isRelay(r)
+    ? "senders that insist on TLS (MTA-STS, DANE, REQUIRETLS) cannot deliver"
+    : "mail clients, which insist on TLS before they send a password, cannot log in";
+  return finding("starttls_unavailable_required", Severity.SEVERITY_ERROR, `TLS was required on ${where(r)} but ${what}, so ${then}.`);
 };
 
 const tlsVersionOld: Rule = (r) => {
   const protocol = r.tls?.protocol ?? "";
   if (!OLD_TLS.test(protocol)) return undefined;
+  const then = isRelay(r)
+    ? "senders whose TLS library refuses them (current OpenSSL does) cannot use TLS here and fall back to cleartext or give up"
+    : "current mail clients refuse to connect";
   return finding(
     "tls_version_old",
     Severity.SEVERITY_ERROR,
-    `${server(r)} negotiated ${protocol}; versions below TLS 1.2 are deprecated (RFC 8996) and refused by current clients.`,
+    `${server(r)} negotiated ${protocol}; versions below TLS 1.2 are deprecated (RFC 8996), and ${then}.`,
   );
 };
 
@@ -111,8 +122,8 @@ const certExpired: Rule = (r, facts) => {
   const ago = Math.floor((facts.now.getTime() - leaf.notAfter.getTime()) / DAY_MS);
   return finding(
     "cert_expired",
-    Severity.SEVERITY_ERROR,
-    `The certificate for ${certName(leaf)} on ${where(r)} expired on ${formatDate(leaf.notAfter)} (${ago === 0 ? "less than a day" : plural(ago, "day")} ago), so clients that check certificates refuse it.`,
+    certSeverity(r),
+    `The certificate for ${certName(leaf)} on ${where(r)} expired on ${formatDate(leaf.notAfter)} (${ago === 0 ? "less than a day" : plural(ago, "day")} ago); ${certConsequence(r)}`,
   );
 };
 
@@ -121,8 +132,8 @@ const certNotYetValid: Rule = (r, facts) => {
   if (!leaf || !isValidDate(leaf.notBefore) || leaf.notBefore.getTime() <= facts.now.getTime()) return undefined;
   return finding(
     "cert_not_yet_valid",
-    Severity.SEVERITY_ERROR,
-    `The certificate for ${certName(leaf)} on ${where(r)} is not valid before ${formatDate(leaf.notBefore)}, so clients that check certificates refuse it (installed too early, or a clock is wrong).`,
+    certSeverity(r),
+    `The certificate for ${certName(leaf)} on ${where(r)} is not valid before ${formatDate(leaf.notBefore)} (installed too early, or a clock is wrong); ${certConsequence(r)}`,
   );
 };
 
@@ -135,7 +146,7 @@ const certExpiring: Rule = (r, facts) => {
   return finding(
     "cert_expiring",
     Severity.SEVERITY_WARNING,
-    `The certificate for ${certName(leaf)} on ${where(r)} expires on ${formatDate(leaf.notAfter)}, ${days === 0 ? "within a day" : `in ${plural(days, "day")}`}; renew it before clients start refusing it.`,
+    `The certificate for ${certName(leaf)} on ${where(r)} expires on ${formatDate(leaf.notAfter)}, ${days === 0 ? "within a day" : `in ${plural(days, "day")}`}; renew it before ${isRelay(r) ? "senders enforcing MTA-STS" : "mail clients"} start refusing it.`,
   );
 };
 
@@ -144,8 +155,8 @@ const certUntrusted: Rule = (r) => {
   if (!leaf || r.tls?.trusted !== false) return undefined;
   return finding(
     "cert_untrusted",
-    certSeverity(r.port),
-    `The certificate for ${certName(leaf)} on ${where(r)} is not trusted: ${r.tls.trustError || "no reason given"}; ${certConsequence(r.port)}`,
+    certSeverity(r),
+    `The certificate for ${certName(leaf)} on ${where(r)} is not trusted: ${r.tls.trustError || "no reason given"}; ${certConsequence(r)}`,
   );
 };
 
@@ -155,8 +166,8 @@ const certNameMismatch: Rule = (r) => {
   if (!leaf || !r.tls || r.tls.nameMatches || r.tls.checkedName === "") return undefined;
   return finding(
     "cert_name_mismatch",
-    certSeverity(r.port),
-    `The certificate for ${certName(leaf)} on ${where(r)} does not match the name ${r.tls.checkedName}: ${r.tls.nameError || "no reason given"}; ${certConsequence(r.port)}`,
+    certSeverity(r),
+    `The certificate for ${certName(leaf)} on ${where(r)} does not match the name ${r.tls.checkedName}: ${r.tls.nameError || "no reason given"}; ${certConsequence(r)}`,
   );
 };
 
@@ -167,7 +178,7 @@ const certWeakKey: Rule = (r) => {
   return finding(
     "cert_weak_key",
     Severity.SEVERITY_ERROR,
-    `${server(r)} presents ${joinAnd(list)}; keys this small can be broken (RSA and DSA need at least 2048 bits, EC at least 224).`,
+    `${server(r)} presents ${joinAnd(list)}; keys this small can be broken (RSA and DSA need at least 2048 bits, EC at least 224), and ${isRelay(r) ? "senders whose TLS library refuses them cannot use TLS here and fall back to cleartext or give up" : "current mail clients refuse them"}.`,
   );
 };
 
@@ -179,48 +190,103 @@ const certSha1Signature: Rule = (r) => {
   return finding(
     "cert_sha1_signature",
     Severity.SEVERITY_WARNING,
-    `On ${where(r)} ${joinAnd(list)}; SHA-1 and MD5 signatures can be forged and current clients refuse them.`,
+    `On ${where(r)} ${joinAnd(list)}; SHA-1 and MD5 signatures can be forged, and ${isRelay(r) ? "senders that check certificates (MTA-STS) refuse them" : "current mail clients refuse them"}.`,
   );
 };
 
 const authBeforeTls: Rule = (r) => {
   const mechanisms = plaintextMechanisms(r);
   if (mechanisms.length === 0) return undefined;
+  if (isRelay(r)) {
+    // Servers that relay mail to an MX never log in: AUTH there serves only misplaced clients.
+    return finding(
+      "auth_before_tls",
+      Severity.SEVERITY_WARNING,
+      `${server(r)} offers AUTH (${mechanisms.join(", ")}) before TLS on an MX relay port, where servers that deliver mail never log in, so AUTH here only serves clients that belong on a submission port (587 or 465) and invites password guessing from anywhere.`,
+    );
+  }
+  // Where clients log in, AUTH belongs after STARTTLS. PLAIN and LOGIN give the password away
+  // (auth_plaintext_password); the others keep it off the wire, and what they do send is said.
+  const others = mechanisms.filter((m) => !isPasswordMechanism(m));
+  const sends = others.length === 0
+    ? ""
+    : `; ${joinAnd(others)} ${others.length === 1 ? "does" : "do"} not send the password in cleartext, but what ${others.length === 1 ? "it sends" : "they send"} is in view: ${others.map(describeMechanism).join("; ")}`;
   return finding(
     "auth_before_tls",
     Severity.SEVERITY_WARNING,
-    `${server(r)} offers AUTH (${mechanisms.join(", ")}) before TLS, so clients may log in over a cleartext connection.`,
+    `${server(r)} offers AUTH (${mechanisms.join(", ")}) before TLS, where a submission server should offer it only after STARTTLS, so that no client logs in over a cleartext connection${sends}.`,
   );
 };
 
 const authPlaintextPassword: Rule = (r) => {
-  const exposed = plaintextMechanisms(r).filter((m) => m === "PLAIN" || m === "LOGIN");
+  const exposed = plaintextMechanisms(r).filter(isPasswordMechanism);
   if (exposed.length === 0) return undefined;
   // RFC 4954 §4: servers should not permit plaintext password mechanisms without TLS.
+  const relay = isRelay(r) ? "; a relay port needs no AUTH at all" : "";
   return finding(
     "auth_plaintext_password",
     Severity.SEVERITY_ERROR,
-    `${server(r)} offers ${joinAnd(exposed)} before TLS, so a client that logs in sends its password in cleartext (base64 is not encryption; RFC 4954 §4).`,
+    `${server(r)} offers ${joinAnd(exposed)} before TLS, so a client that logs in sends its password in cleartext (base64 is not encryption; RFC 4954 §4)${relay}.`,
   );
 };
 
 const bannerRejected: Rule = (r) => {
   if (!r.banner || Math.trunc(r.banner.code / 100) !== 5) return undefined;
-  return finding("banner_rejected", Severity.SEVERITY_ERROR, `${server(r)} rejected the connection in its banner with ${replyText(r.banner)}.`);
+  return finding("banner_rejected", Severity.SEVERITY_ERROR, `${server(r)} rejected the connection in its banner with ${replyText(r.banner, BANNER)}.`);
 };
 
 const bannerDeferred: Rule = (r) => {
   if (!r.banner || Math.trunc(r.banner.code / 100) !== 4) return undefined;
-  return finding("banner_deferred", Severity.SEVERITY_WARNING, `${server(r)} turned the connection away for now in its banner with ${replyText(r.banner)}.`);
+  return finding("banner_deferred", Severity.SEVERITY_WARNING, `${server(r)} turned the connection away for now in its banner with ${replyText(r.banner, BANNER)}.`);
 };
 
 const bannerSlow: Rule = (r, facts) => {
+  // Only a banner that came can have been slow; none at all is no_banner.
+  if (!r.banner) return undefined;
   const timing = r.timings.find((t) => t.phase === Phase.PHASE_BANNER);
   if (!timing || !(timing.durationMs > facts.slowBannerMs)) return undefined;
   return finding(
     "banner_slow",
     Severity.SEVERITY_WARNING,
     `${server(r)} took ${seconds(timing.durationMs)} to send its banner (more than ${seconds(facts.slowBannerMs)}), often a slow reverse-DNS lookup or a deliberate greeting delay, and impatient clients give up.`,
+  );
+};
+
+const noBanner: Rule = (r) => {
+  if (r.outcome !== Outcome.OUTCOME_NO_BANNER) return undefined;
+  const timing = r.timings.find((t) => t.phase === Phase.PHASE_BANNER);
+  const waited = timing ? ` in ${seconds(timing.durationMs)}` : "";
+  if (mayBeImplicitTls(r)) {
+    return finding(
+      "no_banner",
+      Severity.SEVERITY_ERROR,
+      `${server(r)} accepted the connection but sent nothing${waited}, as a port that speaks implicit TLS (RFC 8314) does while it waits for the client's TLS handshake; probe it with --tls implicit (tls_mode TLS_MODE_IMPLICIT).`,
+    );
+  }
+  return finding(
+    "no_banner",
+    Severity.SEVERITY_ERROR,
+    `${server(r)} accepted the connection but sent no banner${waited}, although an SMTP server speaks first (RFC 5321 §3.1), so clients give up; it is overloaded, stuck, deliberately silent (a tarpit), or not an SMTP server.`,
+  );
+};
+
+const greetingRefused: Rule = (r) => {
+  if (r.outcome !== Outcome.OUTCOME_GREETING_REFUSED || !r.lastReply) return undefined;
+  const verb = r.phase === Phase.PHASE_HELO ? "HELO" : "EHLO";
+  const command = r.phase === Phase.PHASE_EHLO_TLS ? "EHLO over TLS" : verb;
+  const after = r.phase === Phase.PHASE_HELO ? " (after EHLO was not known)" : "";
+  const said = `${server(r)} refused the greeting: ${command} ${r.ehloName || "(no name)"}${after} was answered ${replyText(r.lastReply, { kind: "command", verb })}`;
+  if (Math.trunc(r.lastReply.code / 100) === 4) {
+    return finding(
+      "greeting_refused",
+      Severity.SEVERITY_WARNING,
+      `${said}; a 4xx is temporary, so the same probe may pass later, and most often a check of this client's reverse DNS or of the name given in EHLO/HELO could not complete in time.`,
+    );
+  }
+  return finding(
+    "greeting_refused",
+    Severity.SEVERITY_ERROR,
+    `${said}; the likely cause is the server's policy on this client's reverse DNS (no PTR record for its address, or one whose name does not resolve back to it) or on the name given in EHLO/HELO (an address literal, or a name that does not resolve).`,
   );
 };
 
@@ -286,6 +352,8 @@ const RULES: readonly Rule[] = [
   bannerRejected,
   bannerDeferred,
   bannerSlow,
+  noBanner,
+  greetingRefused,
   replyLineLong,
   starttlsInjection,
   heloFallback,
@@ -309,16 +377,53 @@ function server(r: HandshakeResult): string {
   return named.startsWith("the ") ? `The${named.slice(3)}` : named;
 }
 
-// Opportunistic TLS between MTAs does not authenticate the server (RFC 7435), so on port 25 a bad
-// certificate costs only the senders that enforce it; where clients log in, it exposes passwords.
-function certSeverity(port: number): Severity {
-  return port === 25 ? Severity.SEVERITY_WARNING : Severity.SEVERITY_ERROR;
+/** The port's role as the result says it; a result without one (an older agent) gets the port's default. */
+function roleOf(r: HandshakeResult): PortRole {
+  return r.portRole || defaultPortRole(r.port);
 }
 
-function certConsequence(port: number): string {
-  return port === 25
-    ? "senders using opportunistic TLS (RFC 7435) still deliver, but senders enforcing MTA-STS refuse it."
+function isRelay(r: HandshakeResult): boolean {
+  return roleOf(r) === PortRole.PORT_ROLE_MX_RELAY;
+}
+
+// Opportunistic TLS between MTAs does not authenticate the server (RFC 7435), so on a relay a bad
+// certificate costs only the senders that enforce it; where clients log in, it exposes passwords.
+function certSeverity(r: HandshakeResult): Severity {
+  return isRelay(r) ? Severity.SEVERITY_WARNING : Severity.SEVERITY_ERROR;
+}
+
+function certConsequence(r: HandshakeResult): string {
+  return isRelay(r)
+    ? "senders fall back to opportunistic TLS (RFC 7435) and deliver without checking it, but senders enforcing MTA-STS (RFC 8461) refuse to deliver."
     : "mail clients connecting here refuse it or ask their users to accept it before sending a password.";
+}
+
+// Ports that speak plaintext first (RFC 5321, RFC 6409, and 2525 by custom); any other may be implicit TLS.
+const PLAINTEXT_PORTS: ReadonlySet<number> = new Set([25, 587, 2525]);
+
+function mayBeImplicitTls(r: HandshakeResult): boolean {
+  if (r.tlsMode === TlsMode.TLS_MODE_IMPLICIT) return false;
+  return roleOf(r) === PortRole.PORT_ROLE_IMPLICIT_TLS_SUBMISSION || !PLAINTEXT_PORTS.has(r.port);
+}
+
+function isPasswordMechanism(mechanism: string): boolean {
+  return mechanism === "PLAIN" || mechanism === "LOGIN";
+}
+
+/** What a SASL mechanism puts on the wire when used without TLS, as a clause. */
+function describeMechanism(mechanism: string): string {
+  if (mechanism === "CRAM-MD5" || mechanism === "DIGEST-MD5") {
+    return `${mechanism} sends an MD5 hash keyed with the password over the server's challenge, which anyone on the path can record and crack offline`;
+  }
+  if (mechanism.startsWith("SCRAM-")) {
+    return `${mechanism} proves the password without sending it, but the exchange shows the user name and lets an eavesdropper guess the password offline, slowed by its iteration count`;
+  }
+  if (mechanism === "XOAUTH2" || mechanism === "OAUTHBEARER") {
+    return `${mechanism} sends an OAuth access token in cleartext, which anyone on the path can replay until it expires`;
+  }
+  if (mechanism === "NTLM") return "NTLM sends a challenge response that can be cracked offline or relayed";
+  if (mechanism === "GSSAPI") return "GSSAPI uses Kerberos tickets, with the user's name in view";
+  return `${mechanism} sends whatever that mechanism sends in cleartext`;
 }
 
 function leafOf(r: HandshakeResult): Certificate | undefined {
@@ -353,8 +458,12 @@ function certName(cert: Certificate): string {
   return cn || cert.subject || cert.subjectAltNames[0] || "(no subject)";
 }
 
-function replyText(reply: Reply): string {
-  const meaning = describeReply(reply.code, reply.enhancedCode || undefined);
+/**
+ * The reply's meaning as the engine gave it (the transcript shows the same), then what the server
+ * said. A reply without one (an older agent) gets the meaning its code has at `moment`.
+ */
+function replyText(reply: Reply, moment: ReplyMoment): string {
+  const meaning = reply.meaning || describeReply(reply.code, reply.enhancedCode || undefined, moment);
   // The enhanced code is already in the meaning; the rest often names the blocklist or the cause.
   let text = (reply.lines[0] ?? "").trim();
   if (reply.enhancedCode && text.startsWith(reply.enhancedCode)) text = text.slice(reply.enhancedCode.length).trim();

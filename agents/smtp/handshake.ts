@@ -12,6 +12,7 @@ import {
 import { formatHostPort } from "../../lib/host-port.js";
 import { heloCapabilities, parseEhloReply } from "./ehlo.js";
 import {
+  bannerNotReceived,
   cancelledByCaller,
   classifyConnectError,
   classifyUnexpectedReply,
@@ -19,6 +20,7 @@ import {
   connectedPeerDenied,
   deadlinePassed,
   describePhaseWait,
+  greetingRefused,
   internalError,
   starttlsRefused,
   type HandshakeFailure,
@@ -26,8 +28,8 @@ import {
 import { defaultFindingFacts, deriveFindings } from "./findings.js";
 import { addressLiteral, type ResolvedOptions } from "./options.js";
 import { describeReply, parseEnhancedCode } from "./reply-meaning.js";
-import type { SmtpReply } from "./reply-reader.js";
-import { SmtpSession, waitForSocketEvent } from "./session.js";
+import type { ReplyMoment } from "./reply-moment.js";
+import { SessionWaitError, SmtpSession, waitForSocketEvent, type SessionReply } from "./session.js";
 import { readTlsFacts } from "./tls-facts.js";
 import { elapsedSince, escapeLine, round2, TranscriptRecorder } from "./transcript.js";
 
@@ -77,6 +79,17 @@ class HandshakeStop extends Error {
 
 type Step = (h: Handshake) => Promise<Phase>;
 
+/** A reply as the result keeps it, and what it answered (reply-moment.ts). */
+interface Answer {
+  reply: Reply;
+  moment: ReplyMoment;
+}
+
+/** The reply answers this command, not something before it nor nothing at all. */
+function answers(answer: Answer, verb: string): boolean {
+  return answer.moment.kind === "command" && answer.moment.verb === verb;
+}
+
 /**
  * The state machine: each phase's step returns the next phase. The table of what may follow
  * what is checked at every transition, so a step cannot wander.
@@ -104,33 +117,39 @@ const STEPS: Record<number, Step> = {
   },
   [Phase.PHASE_BANNER]: async (h) => {
     h.collectTlsFacts(); // implicit TLS: while the greeting is on its way
-    const reply = await h.read(h.options.bannerMs);
-    h.result.banner = reply;
+    const answer = await h.readBanner();
+    h.result.banner = answer.reply;
     // RFC 5321 §3.1: after a 554 (or 421) greeting the client should still say QUIT.
-    if (reply.code !== 220) await h.quit();
-    h.expect(reply, 220, "the banner");
+    if (answer.reply.code !== 220) await h.quit();
+    h.expect(answer, 220, "the banner");
     return h.session.isTls ? Phase.PHASE_EHLO_TLS : Phase.PHASE_EHLO;
   },
   [Phase.PHASE_EHLO]: async (h) => {
-    const reply = await h.command(`EHLO ${h.ehloName}`);
-    // RFC 5321 §3.2: a server that does not know EHLO answers 500/502; the client falls back to HELO.
-    if (reply.code >= 500 && reply.code <= 504) return Phase.PHASE_HELO;
-    h.expect(reply, 250, "EHLO");
-    h.result.capabilities = parseEhloReply(reply.lines);
+    const answer = await h.command(`EHLO ${h.ehloName}`);
+    const { code } = answer.reply;
+    if (answers(answer, "EHLO")) {
+      // RFC 5321 §3.2: a server that does not know EHLO answers 500/502; the client falls back to HELO.
+      if (code >= 500 && code <= 504) return Phase.PHASE_HELO;
+      if (code >= 400) await h.refuseGreeting(answer, "EHLO");
+    }
+    h.expect(answer, 250, "EHLO");
+    h.result.capabilities = parseEhloReply(answer.reply.lines);
     return h.afterPlaintextGreeting(h.result.capabilities.starttls);
   },
   [Phase.PHASE_HELO]: async (h) => {
-    const reply = await h.command(`HELO ${h.ehloName}`);
-    h.expect(reply, 250, "HELO");
-    h.result.capabilities = heloCapabilities(reply.lines[0] ?? "");
+    const answer = await h.command(`HELO ${h.ehloName}`);
+    if (answers(answer, "HELO") && answer.reply.code >= 400) await h.refuseGreeting(answer, "HELO");
+    h.expect(answer, 250, "HELO");
+    h.result.capabilities = heloCapabilities(answer.reply.lines[0] ?? "");
     return h.afterPlaintextGreeting(false);
   },
   [Phase.PHASE_STARTTLS]: async (h) => {
-    const reply = await h.command("STARTTLS");
+    const answer = await h.command("STARTTLS");
+    const { reply } = answer;
     if (reply.code !== 220 && h.options.tlsMode === TlsMode.TLS_MODE_REQUIRE) throw new HandshakeStop(starttlsRefused(reply), reply);
     // In auto mode the server offered STARTTLS and then refused it: say goodbye, report the refusal.
     if (reply.code !== 220) await h.quit();
-    h.expect(reply, 220, "STARTTLS");
+    h.expect(answer, 220, "STARTTLS");
     return Phase.PHASE_TLS;
   },
   [Phase.PHASE_TLS]: async (h) => {
@@ -141,9 +160,10 @@ const STEPS: Record<number, Step> = {
     // RFC 3207 §4.2: the client forgets what it knew and asks again over TLS.
     h.session.send(`EHLO ${h.ehloName}`);
     h.collectTlsFacts(); // while the server answers
-    const reply = await h.read(h.options.commandMs, "EHLO");
-    h.expect(reply, 250, "EHLO over TLS");
-    h.result.capabilitiesTls = parseEhloReply(reply.lines);
+    const answer = await h.read(h.options.commandMs);
+    if (answers(answer, "EHLO") && answer.reply.code >= 400) await h.refuseGreeting(answer, "EHLO over TLS");
+    h.expect(answer, 250, "EHLO over TLS");
+    h.result.capabilitiesTls = parseEhloReply(answer.reply.lines);
     return Phase.PHASE_QUIT;
   },
   [Phase.PHASE_QUIT]: async (h) => {
@@ -197,6 +217,7 @@ class Handshake {
       exchange: target.exchange ?? "",
       mxPreference: target.mxPreference ?? 0,
       tlsMode: options.tlsMode,
+      portRole: options.portRole,
       ehloName: options.ehloName,
       startedAt: this.startedAt,
     });
@@ -362,24 +383,45 @@ class Handshake {
     }
   }
 
-  async read(timeoutMs: number, command?: string): Promise<Reply> {
+  async read(timeoutMs: number): Promise<Answer> {
     try {
-      return toReply(await this.session.readReply(timeoutMs), command);
+      return toAnswer(await this.session.readReply(timeoutMs));
     } catch (error) {
       throw this.waitFailure(error, describePhaseWait(this.phase));
     }
   }
 
-  async command(line: string): Promise<Reply> {
+  /** The banner; its timeout tells silence (NO_BANNER) from bytes that made no reply. */
+  async readBanner(): Promise<Answer> {
+    const timeoutMs = this.options.bannerMs;
+    try {
+      return toAnswer(await this.session.readReply(timeoutMs));
+    } catch (error) {
+      if (error instanceof SessionWaitError && error.failure.kind === "timeout") {
+        throw new HandshakeStop(bannerNotReceived(timeoutMs, this.session.receivedOctets, this.session.firstBytes));
+      }
+      throw this.waitFailure(error, describePhaseWait(this.phase));
+    }
+  }
+
+  async command(line: string): Promise<Answer> {
     this.session.send(line);
-    return this.read(this.options.commandMs, line.split(" ")[0]);
+    return this.read(this.options.commandMs);
   }
 
   /** Stops the handshake unless the reply has the expected code. */
-  expect(reply: Reply, code: number, what: string): void {
+  expect(answer: Answer, code: number, what: string): void {
+    const { reply } = answer;
     if (reply.code === code) return;
     this.result.lastReply = reply;
-    throw new HandshakeStop(classifyUnexpectedReply(reply, code, what), reply);
+    throw new HandshakeStop(classifyUnexpectedReply(reply, code, what, answer.moment.kind === "unsolicited"), reply);
+  }
+
+  /** The server refused our greeting: QUIT, politely (RFC 5321 §4.1.1.10), and stop. */
+  async refuseGreeting(answer: Answer, command: string): Promise<never> {
+    await this.quit();
+    this.result.lastReply = answer.reply;
+    throw new HandshakeStop(greetingRefused(answer.reply, command), answer.reply);
   }
 
   /** QUIT, politely: the answer is waited for briefly, and its absence changes nothing. */
@@ -442,10 +484,11 @@ function clientContext(extraCa: string | undefined): SecureContext {
   return context;
 }
 
-export function toReply(reply: SmtpReply, command?: string): Reply {
+/** A reply as the result keeps it, its meaning the one its moment gives it. */
+function toAnswer(reply: SessionReply): Answer {
   const enhancedCode = parseEnhancedCode(reply.code, reply.lines[0] ?? "") ?? "";
-  const meaning = describeReply(reply.code, enhancedCode || undefined, command);
-  return { code: reply.code, enhancedCode, lines: reply.lines, meaning };
+  const meaning = describeReply(reply.code, enhancedCode || undefined, reply.moment);
+  return { reply: { code: reply.code, enhancedCode, lines: reply.lines, meaning }, moment: reply.moment };
 }
 
 

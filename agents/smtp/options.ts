@@ -1,10 +1,12 @@
 import { hostname } from "node:os";
 import { isIP } from "node:net";
-import { AddressFamily, TlsMode, type ProbeOptions } from "../../gen/smtpprobe/v1/handshake.js";
+import { AddressFamily, PortRole, TlsMode, type ProbeOptions } from "../../gen/smtpprobe/v1/handshake.js";
 
 /** The options of one probe with every default filled in. */
 export interface ResolvedOptions {
   tlsMode: TlsMode;
+  /** What the port is for: it decides the findings' severity and advice (findings.ts). */
+  portRole: PortRole;
   /** Empty: the address literal of the connection's local address (RFC 5321 §4.1.4). */
   ehloName: string;
   /** Empty: the target host name, none for an IP literal. */
@@ -65,6 +67,17 @@ export function defaultTlsMode(port: number): TlsMode {
   return port === 465 ? TlsMode.TLS_MODE_IMPLICIT : TlsMode.TLS_MODE_AUTO;
 }
 
+/**
+ * The role a port has when none is asked for: 25 is where MX relays receive mail (RFC 5321), 465
+ * is submission over implicit TLS (RFC 8314), and 587, 2525 and any other port are taken as
+ * submission with STARTTLS (RFC 6409), so a relay elsewhere must be said to be one.
+ */
+export function defaultPortRole(port: number): PortRole {
+  if (port === 25) return PortRole.PORT_ROLE_MX_RELAY;
+  if (port === 465) return PortRole.PORT_ROLE_IMPLICIT_TLS_SUBMISSION;
+  return PortRole.PORT_ROLE_SUBMISSION;
+}
+
 /** LDH labels separated by dots, an optional final dot (RFC 1123 §2.1). */
 const HOST_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/;
 
@@ -112,7 +125,7 @@ export function addressLiteral(address: string): string {
 }
 
 /**
- * Fills in defaults and checks bounds. `port` picks the default TLS mode. Throws
+ * Fills in defaults and checks bounds. `port` picks the default TLS mode and port role. Throws
  * InvalidOptionsError listing every problem, each with its field.
  */
 export function resolveOptions(
@@ -131,6 +144,7 @@ export function resolveOptions(
   // ts-proto's UNRECOGNIZED (-1) is "in" the enum object: check against the real values.
   if (o?.tlsMode && !isKnown(TlsMode, o.tlsMode)) violations.push({ field: "tls_mode", message: "unknown TLS mode" });
   if (o?.addressFamily && !isKnown(AddressFamily, o.addressFamily)) violations.push({ field: "address_family", message: "unknown address family" });
+  if (o?.portRole && !isKnown(PortRole, o.portRole)) violations.push({ field: "port_role", message: "unknown port role" });
 
   const bounded = (field: string, value: number | undefined, fallback: number, max: number): number => {
     if (!value) return fallback;
@@ -144,6 +158,7 @@ export function resolveOptions(
   const l = o?.limits;
   const resolved: ResolvedOptions = {
     tlsMode: o?.tlsMode || defaultTlsMode(port),
+    portRole: o?.portRole || defaultPortRole(port),
     ehloName,
     sni,
     addressFamily: o?.addressFamily || AddressFamily.ADDRESS_FAMILY_BOTH,

@@ -1,5 +1,7 @@
 // Plain-language meanings of SMTP reply codes and enhanced status codes, for operators.
 // The wording is part of the product: it ends up in findings, the CLI and the API.
+import { Direction, type TranscriptEntry } from "../../gen/smtpprobe/v1/handshake.js";
+import { ReplyMoments, type ReplyMoment } from "./reply-moment.js";
 
 // RFC 3463 §2: class "." subject "." detail; class 2, 4 or 5, subject and detail 1 to 3 digits.
 const ENHANCED_CODE = /^[ \t]*([245])\.(\d{1,3})\.(\d{1,3})(?=[ \t]|$)/;
@@ -17,23 +19,102 @@ export function parseEnhancedCode(code: number, firstLineText: string): string |
 /**
  * One sentence saying what a reply means, e.g.
  * "550 5.7.1: mailbox unavailable or action refused — ...; 5.7.1: delivery not authorized, ...".
+ * `moment` is what the reply answers (reply-moment.ts): the same code means one thing as a banner,
+ * another to EHLO, another sent on its own. Without it, the meaning a code has in general.
  */
-export function describeReply(code: number, enhancedCode?: string, command?: string): string {
-  const enhanced = enhancedCode ? describeEnhancedCode(enhancedCode) : undefined;
+export function describeReply(code: number, enhancedCode?: string, moment?: ReplyMoment): string {
+  const enhanced = enhancedCode ? describeEnhancedCode(enhancedCode, moment) : undefined;
   const head = enhanced ? `${code} ${enhancedCode}` : `${code}`;
-  const meaning = (command && COMMAND_REPLIES[`${command.toUpperCase()} ${code}`]) ?? REPLY_CODES[code] ?? genericMeaning(code);
-  const base = `${head}: ${meaning}`;
+  const base = `${head}: ${meaningAt(code, moment)}`;
   return enhanced ? `${base}; ${enhancedCode}: ${enhanced}` : base;
 }
 
-// Where the command answered changes what a code means.
-const COMMAND_REPLIES: Readonly<Record<string, string>> = {
+/**
+ * The meaning of every reply in a transcript, by the index of the entry that holds the reply's
+ * last line: the moment of each reply replayed from the recorded order of lines, as the session
+ * decided it when they arrived, so the transcript and the result's replies say the same.
+ */
+export function transcriptReplyMeanings(entries: readonly TranscriptEntry[]): Map<number, string> {
+  const meanings = new Map<number, string>();
+  const moments = new ReplyMoments();
+  let firstLine: string | undefined;
+  let tls = false;
+  entries.forEach((entry, index) => {
+    if (entry.tls && !tls) {
+      // The session drops an unfinished plaintext reply when TLS starts (RFC 3207 §6).
+      moments.dropUnfinished();
+      firstLine = undefined;
+    }
+    tls ||= entry.tls;
+    if (entry.direction === Direction.DIRECTION_CLIENT) moments.sent(entry.text);
+    if (entry.direction !== Direction.DIRECTION_SERVER || !REPLY_LINE.test(entry.text)) return;
+    firstLine ??= entry.text.slice(4);
+    const moment = moments.received(entry.text);
+    if (!moment) return;
+    const code = Number(entry.text.slice(0, 3));
+    meanings.set(index, describeReply(code, parseEnhancedCode(code, firstLine), moment));
+    firstLine = undefined;
+  });
+  return meanings;
+}
+
+// A line the reply reader takes as part of a reply (anything else stops the session there).
+const REPLY_LINE = /^[2-5]\d\d([- ]|$)/;
+
+function meaningAt(code: number, moment: ReplyMoment | undefined): string {
+  const key = moment === undefined ? undefined : momentKey(moment);
+  const klass = `${Math.trunc(code / 100)}xx`;
+  const specific = key === undefined ? undefined : (MOMENT_REPLIES[`${key} ${code}`] ?? MOMENT_REPLIES[`${key} ${klass}`]);
+  const general = REPLY_CODES[code] ?? genericMeaning(code);
+  if (specific !== undefined) return specific;
+  // Whatever it says, a reply nobody asked for is not an answer to anything.
+  return moment?.kind === "unsolicited" ? `sent on its own, not in answer to a command — ${general}` : general;
+}
+
+const BEFORE_MAIL: ReadonlySet<string> = new Set(["EHLO", "HELO", "STARTTLS", "QUIT"]);
+
+function isBeforeMail(moment: ReplyMoment): boolean {
+  return moment.kind !== "command" || BEFORE_MAIL.has(moment.verb);
+}
+
+function momentKey(moment: ReplyMoment): string {
+  return moment.kind === "command" ? moment.verb : moment.kind;
+}
+
+const GREETING_REPLIES = (verb: "EHLO" | "HELO"): Record<string, string> => ({
+  [`${verb} 421`]: `the server closes the connection instead of answering ${verb} — a temporary refusal (often a connection limit or overload), try again later`,
+  [`${verb} 501`]: `the server refused the name given in ${verb} as malformed (RFC 5321 §4.1.4)`,
+  [`${verb} 4xx`]: `the server turns the greeting away for now — often a check of the client's reverse DNS or of the ${verb} name that did not complete, try again later`,
+  [`${verb} 5xx`]: `the server refuses the greeting — often its policy on the client's reverse DNS or on the name given in ${verb}`,
+});
+
+// What a code means at a moment, where that differs from its general meaning: "<moment> <code>",
+// then "<moment> <class>xx". Moments: "banner", "unsolicited", or a command's verb.
+const MOMENT_REPLIES: Readonly<Record<string, string>> = {
+  // RFC 5321 §3.1, §4.3.2: a server greets with 220, or refuses the client with 554 (or 421 for now).
+  "banner 421": "the server turns the connection away for now and closes it — a temporary refusal (often overload, a connection limit or rate limiting), try again later",
+  "banner 521": "the host does not accept mail at all (RFC 7504)",
+  "banner 550": "the server refuses connections from this client — a policy refusal of the connection (often a blocklist, or the client's address or reverse DNS), not about any mailbox",
+  "banner 554": "the server refuses to talk to us — it turns away connections from this client (RFC 5321 §3.1), often a blocklist or policy rejection",
+  "banner 4xx": "the server turns the connection away for now, try again later",
+  "banner 5xx": "the server refuses connections from this client",
+  "EHLO 250": "hello accepted, extensions listed",
+  // RFC 5321 §3.2: a server without EHLO answers 500 or 502; the client falls back to HELO.
+  "EHLO 500": "EHLO not recognized — a server without SMTP extensions; the client falls back to HELO (RFC 5321 §3.2)",
+  "EHLO 502": "EHLO not implemented — a server without SMTP extensions; the client falls back to HELO (RFC 5321 §3.2)",
+  "EHLO 504": "EHLO parameter not implemented; the client falls back to HELO (RFC 5321 §3.2)",
+  ...GREETING_REPLIES("EHLO"),
+  "HELO 250": "hello accepted (no extensions with HELO)",
+  ...GREETING_REPLIES("HELO"),
   "STARTTLS 220": "ready to start TLS (RFC 3207 §4)",
   "STARTTLS 454": "TLS not available for now (RFC 3207 §4), try again later",
   "STARTTLS 501": "STARTTLS takes no parameters (RFC 3207 §4)",
-  "EHLO 250": "hello accepted, extensions listed",
-  "HELO 250": "hello accepted (no extensions with HELO)",
-  "QUIT 221": "service closing the connection, as asked",
+  "STARTTLS 500": "STARTTLS not recognized — the server does not support TLS",
+  "STARTTLS 502": "STARTTLS not implemented — the server does not support TLS",
+  "STARTTLS 4xx": "TLS not available for now, try again later",
+  "STARTTLS 5xx": "the server refuses to start TLS",
+  // A server closes an idle session with 421 (RFC 5321 §3.8, §4.5.3.2.7).
+  "unsolicited 421": "the server closed the session on its own, not in answer to a command — usually its idle timeout, or it is shutting down",
 };
 
 // RFC 5321 §4.2.2 and §4.2.3, plus the extension codes an operator meets during a handshake.
@@ -191,12 +272,19 @@ const DETAILS: Readonly<Record<string, string>> = {
   "7.30": "REQUIRETLS support required (RFC 8689)",
 };
 
-function describeEnhancedCode(enhancedCode: string): string | undefined {
+// Before any mail is sent (the banner, the greeting, STARTTLS, a reply on its own) nothing is
+// delivered: a detail that speaks of delivery says what it means for the connection instead.
+const CONNECTION_DETAILS: Readonly<Record<string, string>> = {
+  "7.1": "not authorized — refused by the server's policy (often a blocklist or a check of the client)",
+};
+
+function describeEnhancedCode(enhancedCode: string, moment?: ReplyMoment): string | undefined {
   const match = /^([245])\.(\d{1,3})\.(\d{1,3})$/.exec(enhancedCode);
   if (!match) return undefined;
   const [, klass, subject, detail] = match;
   // Leading zeros do not change a number: "5.07.001" is 5.7.1.
-  const meaning = DETAILS[`${Number(subject)}.${Number(detail)}`];
+  const key = `${Number(subject)}.${Number(detail)}`;
+  const meaning = (moment && isBeforeMail(moment) ? CONNECTION_DETAILS[key] : undefined) ?? DETAILS[key];
   if (klass === "2") return meaning && Number(detail) !== 0 ? `success, ${meaning}` : "success";
   return meaning ?? SUBJECTS[String(Number(subject))] ?? "an unknown kind of problem";
 }

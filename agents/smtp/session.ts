@@ -1,6 +1,7 @@
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from "node:tls";
 import type { Socket } from "node:net";
 import { ReplyReader, type ReplyReaderLimits, type ReplyProtocolError, type SmtpReply } from "./reply-reader.js";
+import { ReplyMoments, UNSOLICITED, type ReplyMoment } from "./reply-moment.js";
 import type { TranscriptRecorder } from "./transcript.js";
 
 /**
@@ -42,8 +43,16 @@ export class SessionWaitError extends Error {
   }
 }
 
+/** A reply, and what it answers (reply-moment.ts). */
+export interface SessionReply extends SmtpReply {
+  moment: ReplyMoment;
+}
+
+/** Bytes of the start of what the server sent that are kept, to say what it was. */
+const FIRST_BYTES = 64;
+
 interface Waiter {
-  resolve: (reply: SmtpReply) => void;
+  resolve: (reply: SessionReply) => void;
   reject: (error: SessionWaitError) => void;
   timer: NodeJS.Timeout;
 }
@@ -60,6 +69,11 @@ export class SmtpSession {
   private ended: WaitFailure | undefined;
   private tls = false;
   private longest = 0;
+  /** What each reply answers, decided as its lines arrive; one per complete reply in the reader. */
+  private readonly moments = new ReplyMoments();
+  private completedMoments: ReplyMoment[] = [];
+  private received = 0;
+  private head = Buffer.alloc(0);
 
   constructor(
     socket: Socket,
@@ -83,14 +97,24 @@ export class SmtpSession {
     return Math.max(this.longest, this.reader.longestLineOctets);
   }
 
+  /** Bytes the server has sent on this connection (inside TLS: the decrypted ones); 0 is silence. */
+  get receivedOctets(): number {
+    return this.received;
+  }
+
+  /** The first bytes the server sent (at most 64), to say what they were when no reply came of them. */
+  get firstBytes(): Buffer {
+    return this.head;
+  }
+
   /** Waits for the next complete reply. */
-  readReply(timeoutMs: number): Promise<SmtpReply> {
-    const ready = this.reader.next();
+  readReply(timeoutMs: number): Promise<SessionReply> {
+    const ready = this.nextReply();
     if (ready) return Promise.resolve(ready);
     const stopped = this.reader.error ? ({ kind: "protocol", error: this.reader.error } as const) : this.ended;
     if (stopped) return Promise.reject(new SessionWaitError(stopped));
     if (this.waiter) return Promise.reject(new Error("readReply while a read is pending"));
-    return new Promise<SmtpReply>((resolve, reject) => {
+    return new Promise<SessionReply>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiter = undefined;
         reject(new SessionWaitError({ kind: "timeout", timeoutMs }));
@@ -100,7 +124,7 @@ export class SmtpSession {
   }
 
   /** Sends one command line (CRLF added) and waits for its reply. */
-  command(line: string, timeoutMs: number): Promise<SmtpReply> {
+  command(line: string, timeoutMs: number): Promise<SessionReply> {
     this.send(line);
     return this.readReply(timeoutMs);
   }
@@ -108,6 +132,7 @@ export class SmtpSession {
   send(line: string): void {
     if (this.ended) return;
     this.transcript.client(line, this.tls);
+    this.moments.sent(line);
     this.socket.write(`${line}\r\n`);
   }
 
@@ -120,6 +145,8 @@ export class SmtpSession {
     const plain = this.socket;
     this.longest = this.longestLineOctets;
     const discarded = this.reader.takeBuffered();
+    this.completedMoments = [];
+    this.moments.dropUnfinished();
     this.detach(plain);
     const secure = tlsConnect({ ...options, socket: plain });
     this.socket = secure;
@@ -138,7 +165,13 @@ export class SmtpSession {
   }
 
   private readonly onData = (chunk: Buffer): void => {
-    for (const line of this.reader.push(chunk)) this.transcript.server(line.text, this.tls);
+    this.received += chunk.length;
+    if (this.head.length < FIRST_BYTES) this.head = Buffer.concat([this.head, chunk.subarray(0, FIRST_BYTES - this.head.length)]);
+    for (const line of this.reader.push(chunk)) {
+      this.transcript.server(line.text, this.tls);
+      const moment = this.moments.received(line.text);
+      if (moment) this.completedMoments.push(moment);
+    }
     if (this.reader.error) {
       this.failWaiter({ kind: "protocol", error: this.reader.error });
       // Stop reading: the bound is reached, the rest is not worth memory.
@@ -146,7 +179,7 @@ export class SmtpSession {
       return;
     }
     if (this.waiter) {
-      const reply = this.reader.next();
+      const reply = this.nextReply();
       if (reply) {
         const { resolve, timer } = this.waiter;
         clearTimeout(timer);
@@ -170,6 +203,13 @@ export class SmtpSession {
     this.ended ??= { kind: "closed" };
     this.failWaiter(this.ended);
   };
+
+  /** The reader's next complete reply with its moment: both queues hold one entry per reply. */
+  private nextReply(): SessionReply | undefined {
+    const reply = this.reader.next();
+    if (!reply) return undefined;
+    return { ...reply, moment: this.completedMoments.shift() ?? UNSOLICITED };
+  }
 
   private attach(socket: Socket): void {
     socket.on("data", this.onData);

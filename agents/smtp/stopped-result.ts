@@ -1,13 +1,16 @@
 // The result of a handshake that stopped before a connection was made: the policy forbade the
 // address or name, the throttle gave no slot, DNS failed, or the task never got to run. One
 // builder, so that every such result has the same shape and its findings derived the same way.
-import { FailureSource, HandshakeResult, Outcome, Phase, type TlsMode } from "../../gen/smtpprobe/v1/handshake.js";
+import { FailureSource, HandshakeResult, Outcome, Phase, type PortRole, type TlsMode } from "../../gen/smtpprobe/v1/handshake.js";
 import { defaultFindingFacts, deriveFindings } from "./findings.js";
+import { defaultPortRole } from "./options.js";
 
 export interface StoppedBeforeConnecting {
   /** What was to be probed: the host, and where known the exchanger and the address. */
   where: { host: string; port: number; exchange?: string; mxPreference?: number; address?: string };
   tlsMode: TlsMode;
+  /** The port's role in this probe; default: the port's (options.ts defaultPortRole). */
+  portRole?: PortRole;
   outcome: Outcome;
   /** Where it stopped: PHASE_POLICY, PHASE_RESOLVE, or PHASE_UNSPECIFIED when it never started. */
   phase: Phase;
@@ -22,6 +25,7 @@ export function stoppedBeforeConnecting(stop: StoppedBeforeConnecting): Handshak
   const result = HandshakeResult.fromPartial({
     ...stop.where,
     tlsMode: stop.tlsMode,
+    portRole: stop.portRole || defaultPortRole(stop.where.port),
     outcome: stop.outcome,
     phase: stop.phase,
     failureSource: stop.failureSource,

@@ -5,6 +5,7 @@ import { domainToASCII } from "node:url";
 import { AddressFamily, PortRole, TlsMode, type ProbeOptions } from "../../gen/smtpprobe/v1/handshake.js";
 import { ProbeRequest } from "../../gen/smtpprobe/v1/probe_service.js";
 import {
+  defaultPortRole,
   defaultTlsMode,
   InvalidOptionsError,
   MAXIMUMS,
@@ -17,7 +18,7 @@ import type { PolicyDenial } from "../../lib/policy/policy-types.js";
 import { MIN_PROBE_DEADLINE_MS } from "./probe-deadline.js";
 
 export interface FieldViolation {
-  /** The proto field path: "host", "ports[2]", "options.timeouts.connect_ms", "tls_modes[587]". */
+  /** The proto field path: "host", "ports[2]", "options.timeouts.connect_ms", "tls_modes[587]", "port_roles[2525]". */
   field: string;
   description: string;
 }
@@ -42,12 +43,14 @@ export const DEFAULT_REQUEST_LIMITS = {
 export const DEFAULT_PORTS: readonly number[] = [25];
 export const MAX_IDEMPOTENCY_KEY_LENGTH = 128;
 
-/** One port of the request with its final TLS mode, and the options a task for it carries. */
+/** One port of the request with its final TLS mode and role, and the options a task for it carries. */
 export interface NormalizedTarget {
   port: number;
   /** Final: never TLS_MODE_UNSPECIFIED (finalTlsMode). */
   tlsMode: TlsMode;
-  /** `options` with this port's TLS mode: what each task for the port carries, as it is. */
+  /** Final: never PORT_ROLE_UNSPECIFIED (finalPortRole). */
+  portRole: PortRole;
+  /** `options` with this port's TLS mode and role: what each task for the port carries, as it is. */
   options: ProbeOptions;
 }
 
@@ -64,7 +67,9 @@ export interface NormalizedRequest {
   options: ProbeOptions;
   /** Every port's final TLS mode (finalTlsMode), as the accepted request echoes it. */
   tlsModes: Record<number, TlsMode>;
-  /** One per port, in order, each with its final TLS mode. */
+  /** Every port's final role (finalPortRole), as the accepted request echoes it. */
+  portRoles: Record<number, PortRole>;
+  /** One per port, in order, each with its final TLS mode and role. */
   targets: NormalizedTarget[];
   /** The whole-probe deadline of each task, in ms. */
   deadlineMs: number;
@@ -93,7 +98,8 @@ export function validateProbeRequest(request: ProbeRequest, limits: RequestLimit
   const portsKnown = (request.ports ?? []).length <= maxPorts;
   const regions = checkRegions(request.regions ?? [], maxRegions, limits.knownRegions, violate);
   const { options, resolved } = checkOptions(request.options, ports[0] ?? 25, maxDeadlineMs, violate);
-  checkTlsModes(request.tlsModes ?? {}, portsKnown ? ports : undefined, violate);
+  checkPerPort("tls_modes", "a TLS mode", TlsMode, request.tlsModes ?? {}, portsKnown ? ports : undefined, violate);
+  checkPerPort("port_roles", "a port role", PortRole, request.portRoles ?? {}, portsKnown ? ports : undefined, violate);
   const idempotencyKey = request.idempotencyKey ?? "";
   if (idempotencyKey.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
     violate("idempotency_key", `must be at most ${MAX_IDEMPOTENCY_KEY_LENGTH} characters, got ${idempotencyKey.length}`);
@@ -104,9 +110,11 @@ export function validateProbeRequest(request: ProbeRequest, limits: RequestLimit
   if (violations.length > 0 || host === undefined || resolved === undefined) return { ok: false, violations };
   const targets = ports.map((port) => {
     const tlsMode = finalTlsMode(port, request.tlsModes ?? {}, options.tlsMode);
-    return { port, tlsMode, options: { ...options, tlsMode } };
+    const portRole = finalPortRole(port, request.portRoles ?? {}, options.portRole);
+    return { port, tlsMode, portRole, options: { ...options, tlsMode, portRole } };
   });
   const tlsModes: Record<number, TlsMode> = Object.fromEntries(targets.map((t) => [t.port, t.tlsMode]));
+  const portRoles: Record<number, PortRole> = Object.fromEntries(targets.map((t) => [t.port, t.portRole]));
   const accepted = ProbeRequest.fromPartial({
     host: host.host,
     mx,
@@ -115,6 +123,7 @@ export function validateProbeRequest(request: ProbeRequest, limits: RequestLimit
     options,
     tlsModes,
     idempotencyKey,
+    portRoles,
   });
   return {
     ok: true,
@@ -126,6 +135,7 @@ export function validateProbeRequest(request: ProbeRequest, limits: RequestLimit
       regions,
       options,
       tlsModes,
+      portRoles,
       targets,
       deadlineMs: resolved.deadlineMs,
       idempotencyKey,
@@ -262,6 +272,7 @@ function checkOptions(
   // An internationalized SNI name goes in its A-label form (RFC 6066 §3).
   if (/[^\x00-\x7f]/.test(options.sni)) options.sni = domainToASCII(options.sni) || options.sni;
   if (!isKnownEnumValue(TlsMode, options.tlsMode)) violate("options.tls_mode", "unknown TLS mode");
+  if (!isKnownEnumValue(PortRole, options.portRole)) violate("options.port_role", "unknown port role");
   if (!isKnownEnumValue(AddressFamily, options.addressFamily)) violate("options.address_family", "unknown address family");
   let resolved: ResolvedOptions | undefined;
   try {
@@ -283,18 +294,22 @@ function checkOptions(
   return { options, resolved };
 }
 
-function checkTlsModes(
-  given: Readonly<Record<number, TlsMode>>,
+/** A per-port map (tls_modes, port_roles): each key one of the probe's ports, each value the enum's. */
+function checkPerPort(
+  name: "tls_modes" | "port_roles",
+  what: string,
+  values: Record<string, string | number>,
+  given: Readonly<Record<number, number>>,
   /** Undefined when the port list itself was refused: keys cannot be judged against it. */
   ports: readonly number[] | undefined,
   violate: Violate,
 ): void {
-  for (const [key, mode] of Object.entries(given)) {
-    const field = `tls_modes[${key}]`;
+  for (const [key, value] of Object.entries(given)) {
+    const field = `${name}[${key}]`;
     if (ports !== undefined && !ports.includes(Number(key))) {
       violate(field, `port ${key} is not among the ports of the probe (${ports.join(", ")})`);
-    } else if (!isKnownEnumValue(TlsMode, mode)) {
-      violate(field, `${String(mode)} is not a TLS mode`);
+    } else if (!isKnownEnumValue(values, value)) {
+      violate(field, `${String(value)} is not ${what}`);
     }
   }
 }
@@ -306,6 +321,14 @@ function checkTlsModes(
  */
 function finalTlsMode(port: number, given: Readonly<Record<number, TlsMode>>, optionsMode: TlsMode): TlsMode {
   return given[port] || optionsMode || defaultTlsMode(port);
+}
+
+/**
+ * The one place a port's role is decided, as its TLS mode is: port_roles[port], else
+ * options.port_role, else the port's default (options.ts defaultPortRole). Tasks carry it.
+ */
+function finalPortRole(port: number, given: Readonly<Record<number, PortRole>>, optionsRole: PortRole): PortRole {
+  return given[port] || optionsRole || defaultPortRole(port);
 }
 
 /** A value of the enum as the contract defines it (ts-proto's UNRECOGNIZED, -1, is not one). */

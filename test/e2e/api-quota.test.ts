@@ -255,7 +255,7 @@ describe("duplicate requests of one caller join the running probe", () => {
     const task = ended.events.at(-1)?.report?.tasks[0];
     // Held until the banner timeout: the probe ran to its end, it was not cancelled.
     expect(task?.status).toBe(TaskStatus.TASK_STATUS_DONE);
-    expect(task?.result?.handshakes[0]?.outcome).toBe(Outcome.OUTCOME_TIMED_OUT);
+    expect(task?.result?.handshakes[0]?.outcome).toBe(Outcome.OUTCOME_NO_BANNER);
 
     const c = api("cancel-bot").streamProbe(held(20_000), { deadlineMs: 30_000 });
     await c.next(isAccepted, 5_000);

@@ -108,6 +108,38 @@ describe.concurrent("smtp-probe check --coordinator, smtp-probe regions (end to 
   );
 
   it(
+    "--port-role through the coordinator: the report echoes it, the agent judges by it (an untrusted certificate on a relay is a warning)",
+    async () => {
+      const port = fixture.port;
+      const run = await runCli(["check", "127.0.0.1", "--port", String(port), "--port-role", `${port}=relay`, "--coordinator", coordinator.address, "--json", "--timeout", "8"]);
+      expect(run.stderr).toBe("");
+      const report = JSON.parse(run.stdout) as JsonReport & {
+        request: { portRoles?: Record<string, string> };
+        tasks: { result?: { handshakes: { portRole?: string; findings?: { code: string; severity: string }[] }[] } }[];
+      };
+      expect(report.request.portRoles).toEqual({ [port]: "PORT_ROLE_MX_RELAY" });
+      const handshake = report.tasks[0]?.result?.handshakes[0];
+      expect(handshake?.portRole).toBe("PORT_ROLE_MX_RELAY");
+      expect(handshake?.findings?.find((f) => f.code === "cert_untrusted")?.severity).toBe("SEVERITY_WARNING");
+      expect(run.code).toBe(0);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "--port-role for a port not probed: the coordinator's field violation, against --port-role, exit code 2",
+    async () => {
+      const run = await runCli(["check", "127.0.0.1", "--port", String(fixture.port), "--port-role", "2525=relay", "--coordinator", coordinator.address, "--timeout", "3"]);
+      expect(run).toMatchObject({
+        code: 2,
+        stdout: "",
+        stderr: `smtp-probe: --port-role: port 2525 is not among the ports of the probe (${fixture.port}) (field port_roles[2525])\n`,
+      });
+    },
+    TEST_MS,
+  );
+
+  it(
     "a closed port: ✖ refused, UNREACHABLE_EVERYWHERE, exit code 3",
     async () => {
       const run = await runCli(["check", "127.0.0.1", "--port", String(closed), "--coordinator", coordinator.address, "--timeout", "5"]);

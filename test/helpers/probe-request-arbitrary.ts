@@ -72,6 +72,7 @@ export function probeRequestArbitrary(opts: RequestArbitraryOptions = {}): fc.Ar
         ),
         options: mostly(fc.constant({}), options),
         tlsModes: mostly(fc.constant({}), fc.dictionary(port.map(String), enumValue, { maxKeys: 10 })),
+        portRoles: mostly(fc.constant({}), fc.dictionary(port.map(String), enumValue, { maxKeys: 10 })),
         idempotencyKey: mostly(fc.stringMatching(/^[a-z0-9-]{0,40}$/), fc.oneof(text(40), fc.string({ minLength: 120, maxLength: 200 }))),
       },
       { requiredKeys: [] },

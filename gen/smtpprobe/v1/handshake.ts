@@ -291,7 +291,7 @@ export enum Outcome {
   OUTCOME_RESET = 7,
   /** OUTCOME_CLOSED_BY_PEER - the server closed the connection */
   OUTCOME_CLOSED_BY_PEER = 8,
-  /** OUTCOME_REJECTED - a 5xx reply ended the dialogue (banner 554, EHLO and HELO refused) */
+  /** OUTCOME_REJECTED - a 5xx reply ended the dialogue (banner 554, STARTTLS refused) */
   OUTCOME_REJECTED = 9,
   /** OUTCOME_DEFERRED - a 4xx reply ended the dialogue (banner 421) */
   OUTCOME_DEFERRED = 10,
@@ -313,9 +313,9 @@ export enum Outcome {
    * slot before the probe's deadline, or could not be asked. The reason names the limit.
    */
   OUTCOME_THROTTLED = 17,
-  /** OUTCOME_NO_BANNER - connected, but no banner came before the banner timeout (an implicit-TLS port spoken to in plaintext waits so) */
+  /** OUTCOME_NO_BANNER - connected, and not a byte came before the banner timeout (an implicit-TLS port spoken to in plaintext waits so); bytes that make no reply are TIMED_OUT */
   OUTCOME_NO_BANNER = 18,
-  /** OUTCOME_GREETING_REFUSED - the server answered EHLO (and HELO after it) with 4xx or 5xx: it refused our greeting */
+  /** OUTCOME_GREETING_REFUSED - the server answered EHLO (or HELO after it, or EHLO over TLS) with 4xx or 5xx: it refused our greeting; QUIT was sent */
   OUTCOME_GREETING_REFUSED = 19,
   /** OUTCOME_CALLER_DEADLINE - the caller's deadline ended the probe first; says nothing about the target */
   OUTCOME_CALLER_DEADLINE = 20,
@@ -655,7 +655,7 @@ export interface Reply {
   enhancedCode: string;
   /** text of each line, code and separator removed */
   lines: string[];
-  /** plain-language meaning of the code (and enhanced code) */
+  /** plain-language meaning of the code (and enhanced code) where it came: a 550 banner refuses the client, a 550 to EHLO the greeting */
   meaning: string;
 }
 

@@ -26,14 +26,21 @@ describe("scripted server cases", () => {
     expect(names.sort()).toEqual(
       [
         "close-on-connect",
+        "cram-md5-before-tls",
+        "ehlo-refused-421",
+        "ehlo-refused-550",
         "ehlo-rejected-helo",
         "endless-continuation",
         "garbage-instead-of-serverhello",
+        "helo-refused-421",
+        "helo-refused-550",
+        "idle-421-after-banner",
         "no-banner",
         "no-crlf-10mib",
         "one-byte-per-second",
         "reset-after-banner",
         "starttls-injection",
+        "tls-alert-instead-of-banner",
       ].sort(),
     );
     for (const name of names) {

@@ -95,6 +95,8 @@ describe("flagOfField", () => {
     ["ports[3]", "--port"],
     ["tls_modes[465]", "--tls"],
     ["options.tls_mode", "--tls"],
+    ["port_roles[2525]", "--port-role"],
+    ["options.port_role", "--port-role"],
     ["options.sni", "--sni"],
     ["options.address_family", "--ipv4/--ipv6"],
     ["options.timeouts.connect_ms", "options.timeouts.connect_ms"],

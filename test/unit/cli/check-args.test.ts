@@ -1,9 +1,10 @@
 import { describe, expect, it } from "vitest";
-import { AddressFamily, TlsMode } from "../../../gen/smtpprobe/v1/handshake.js";
+import { AddressFamily, PortRole, TlsMode } from "../../../gen/smtpprobe/v1/handshake.js";
 import {
   parseCheckArgs,
   parseDnsServer,
   parseHost,
+  parsePortRoles,
   parsePorts,
   parseTimeout,
   parseTlsMode,
@@ -153,6 +154,32 @@ describe("parseTlsMode", () => {
   });
 });
 
+describe("parsePortRoles", () => {
+  const { PORT_ROLE_MX_RELAY: RELAY, PORT_ROLE_SUBMISSION: SUBMISSION, PORT_ROLE_IMPLICIT_TLS_SUBMISSION: IMPLICIT } = PortRole;
+
+  it.each<[string, string[], [number, PortRole][]]>([
+    ["none", [], []],
+    ["one", ["2525=relay"], [[2525, RELAY]]],
+    ["a comma list", ["2525=relay,587=submission, 10465 = implicit-submission"], [[2525, RELAY], [587, SUBMISSION], [10465, IMPLICIT]]],
+    ["repeated, in any case", ["25=Submission", "2526=RELAY"], [[25, SUBMISSION], [2526, RELAY]]],
+    ["the same role twice", ["2525=relay", "2525=relay"], [[2525, RELAY]]],
+  ])("%s", (_, values, roles) => {
+    expect([...parsePortRoles(values)]).toEqual(roles);
+  });
+
+  it.each([
+    ["2525", '--port-role: "2525" is not PORT=ROLE (e.g. 2525=relay)'],
+    ["relay=2525", '--port-role: "relay=2525" is not PORT=ROLE'],
+    ["70000=relay", '--port-role: "70000" is not a port (1-65535)'],
+    ["0=relay", '--port-role: "0" is not a port (1-65535)'],
+    ["2525=mx", '--port-role: "mx" is not a role (relay, submission, implicit-submission)'],
+    ["2525=relay,", '--port-role: "2525=relay," has an empty item; write e.g. 2525=relay,587=submission'],
+    ["2525=relay,2525=submission", "--port-role: port 2525 is given two roles"],
+  ])("%j is bad usage", (value, message) => {
+    expect(usage(() => parsePortRoles([value]))).toContain(message);
+  });
+});
+
 describe("parseCheckArgs", () => {
   const parse = (host: string, flags: CheckFlags = {}) => parseCheckArgs(host, flags, { ehloName: "probe.test" });
 
@@ -178,6 +205,30 @@ describe("parseCheckArgs", () => {
       [587, TlsMode.TLS_MODE_AUTO],
     ]);
     expect(modes({ port: ["465"], tls: "require" })).toEqual([[465, TlsMode.TLS_MODE_REQUIRE]]);
+  });
+
+  it("gives each port its role: --port-role, else the port's default", () => {
+    const roles = (flags: CheckFlags) => parse("mx.example.com", flags).targets.map((t) => [t.port, t.options.portRole]);
+    expect(roles({ port: ["25,465,587,2525,10025"] })).toEqual([
+      [25, PortRole.PORT_ROLE_MX_RELAY],
+      [465, PortRole.PORT_ROLE_IMPLICIT_TLS_SUBMISSION],
+      [587, PortRole.PORT_ROLE_SUBMISSION],
+      [2525, PortRole.PORT_ROLE_SUBMISSION],
+      [10025, PortRole.PORT_ROLE_SUBMISSION],
+    ]);
+    expect(roles({ port: ["25,2525"], portRole: ["2525=relay", "25=submission"] })).toEqual([
+      [25, PortRole.PORT_ROLE_SUBMISSION],
+      [2525, PortRole.PORT_ROLE_MX_RELAY],
+    ]);
+    // The role does not change the TLS mode: a relay on 465 is still probed with implicit TLS.
+    expect(parse("mx.example.com", { port: ["465"], portRole: ["465=relay"] }).targets[0]?.options).toMatchObject({
+      tlsMode: TlsMode.TLS_MODE_IMPLICIT,
+      portRole: PortRole.PORT_ROLE_MX_RELAY,
+    });
+  });
+
+  it("refuses a role for a port that is not checked", () => {
+    expect(usage(() => parse("mx.example.com", { portRole: ["2525=relay"] }))).toBe("--port-role: port 2525 is not among the ports of the check (25); add it with --port");
   });
 
   it("passes every flag through", () => {

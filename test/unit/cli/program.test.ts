@@ -30,7 +30,7 @@ describe("runCli", () => {
     expect(top.stdout).toContain("check [options] <host>");
     const check = await run("check", "--help");
     expect(check.code).toBe(0);
-    for (const flag of ["--port", "--mx", "--tls", "--ehlo", "--sni", "--ipv4", "--ipv6", "--timeout", "--dns-server", "--ca-file", "--transcript", "--json", "--no-color"]) {
+    for (const flag of ["--port", "--mx", "--tls", "--port-role", "--ehlo", "--sni", "--ipv4", "--ipv6", "--timeout", "--dns-server", "--ca-file", "--transcript", "--json", "--no-color"]) {
       expect(check.stdout).toContain(flag);
     }
     expect(check.stdout).toContain("Exit codes");

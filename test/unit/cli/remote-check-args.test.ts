@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AddressFamily, TlsMode } from "../../../gen/smtpprobe/v1/handshake.js";
+import { AddressFamily, PortRole, TlsMode } from "../../../gen/smtpprobe/v1/handshake.js";
 import type { CheckFlags } from "../../../cli/check-args.js";
 import { CALL_GRACE_MS, parseRegions, parseRemoteCheckArgs } from "../../../cli/remote-check-args.js";
 
@@ -33,6 +33,12 @@ describe("parseRemoteCheckArgs", () => {
     expect(parsed.callTimeoutMs).toBe(60_000 + CALL_GRACE_MS);
   });
 
+  it("sends --port-role as port_roles; whether each port is probed is the coordinator's to judge", () => {
+    expect(parseRemoteCheckArgs("h.example", { port: ["25,2525"], portRole: ["2525=relay"] }, viaFlag).request.portRoles).toEqual({ 2525: PortRole.PORT_ROLE_MX_RELAY });
+    expect(parseRemoteCheckArgs("h.example", { portRole: ["2526=submission"] }, viaFlag).request.portRoles).toEqual({ 2526: PortRole.PORT_ROLE_SUBMISSION });
+    expect(parseRemoteCheckArgs("h.example", {}, viaFlag).request.portRoles).toEqual({});
+  });
+
   it("leaves the port count to the coordinator (its bound is 8; local mode's is 16)", () => {
     expect(parseRemoteCheckArgs("h.example", { port: ["1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17"] }, viaFlag).request.ports).toHaveLength(17);
   });
@@ -44,6 +50,7 @@ describe("parseRemoteCheckArgs", () => {
     ["--ipv4 with --ipv6", { ipv4: true, ipv6: true }, "--ipv4/--ipv6: choose one of them"],
     ["a port that is no port", { port: ["70000"] }, '--port: "70000" is not a port (1-65535)'],
     ["a TLS mode that is none", { tls: "maybe" }, '--tls: "maybe" is not a TLS mode'],
+    ["a port role that is none", { portRole: ["2525=mx"] }, '--port-role: "mx" is not a role'],
     ["a duration that is none", { timeout: "soon" }, '--timeout: "soon" is not a duration'],
     ["an empty EHLO name", { ehlo: "" }, "--ehlo: must not be empty"],
     ["an empty region", { regions: ["a,,b"] }, '--regions: "a,,b" has an empty item'],

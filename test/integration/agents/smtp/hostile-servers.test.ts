@@ -3,6 +3,7 @@ import { FailureSource, Outcome, Phase } from "../../../../gen/smtpprobe/v1/hand
 import { freePort } from "../../../helpers/free-port.js";
 import { startScriptedServer, type ScriptedServer, type ScriptStep } from "../../../helpers/scripted-server.js";
 import { endsBy, wellBefore } from "../../../helpers/timing.js";
+import { transcriptReplyMeanings } from "../../../../agents/smtp/reply-meaning.js";
 import { codes, probeOnce, sent } from "./probe-helpers.js";
 
 let server: ScriptedServer | undefined;
@@ -20,10 +21,12 @@ const short = { timeouts: { bannerMs: 300, commandMs: 300, tlsMs: 300, connectMs
 
 describe("hostile and broken servers cost bounded time and memory, and the result says what they did", () => {
   it.each([
-    ["no-banner", "OUTCOME_TIMED_OUT", "PHASE_BANNER", /banner timed out after 300 ms/],
+    // Silence since the connection was made is its own outcome; bytes that make no reply are a timeout.
+    ["no-banner", "OUTCOME_NO_BANNER", "PHASE_BANNER", /banner timed out after 300 ms: the server sent nothing/],
+    ["tls-alert-instead-of-banner", "OUTCOME_TIMED_OUT", "PHASE_BANNER", /sent 7 bytes but no complete reply .*a TLS record/],
     ["no-crlf-10mib", "OUTCOME_PROTOCOL_ERROR", "PHASE_BANNER", /longer than 8192 octets/],
     ["endless-continuation", "OUTCOME_PROTOCOL_ERROR", "PHASE_EHLO", /longer than 200 lines/],
-    ["one-byte-per-second", "OUTCOME_TIMED_OUT", "PHASE_BANNER", /banner timed out/],
+    ["one-byte-per-second", "OUTCOME_TIMED_OUT", "PHASE_BANNER", /banner timed out after 300 ms: the server sent \d+ bytes? but no complete reply \("2/],
     ["close-on-connect", "OUTCOME_CLOSED_BY_PEER", "PHASE_BANNER", /closed the connection/],
     ["reset-after-banner", "OUTCOME_RESET", "PHASE_EHLO", /reset/],
     ["garbage-instead-of-serverhello", "OUTCOME_TLS_FAILED", "PHASE_TLS", /did not answer with TLS/],
@@ -72,6 +75,10 @@ describe("hostile and broken servers cost bounded time and memory, and the resul
     expect(r.lastReply?.enhancedCode).toBe("4.7.0");
     expect(r.lastReply?.meaning).toMatch(/TLS not available/);
     expect(codes(r)).toContain("starttls_failed");
+    // One text for 454: the result's reply, the finding that quotes it, and the transcript.
+    expect(r.findings.find((f) => f.code === "starttls_failed")?.message).toContain(r.lastReply?.meaning);
+    const entries = r.transcript?.entries ?? [];
+    expect(transcriptReplyMeanings(entries).get(entries.findIndex((e) => e.text.startsWith("454 ")))).toBe(r.lastReply?.meaning);
     expect(sent(r)).toEqual(["EHLO probe.test", "STARTTLS", "QUIT"]);
   });
 

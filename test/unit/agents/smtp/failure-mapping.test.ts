@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { FailureSource, Outcome, Phase, type Reply } from "../../../../gen/smtpprobe/v1/handshake.js";
 import {
+  bannerNotReceived,
   cancelledByCaller,
   classifyConnectError,
   classifyUnexpectedReply,
@@ -9,6 +10,7 @@ import {
   connectedPeerDenied,
   deadlinePassed,
   describePhaseWait,
+  greetingRefused,
   internalError,
   starttlsRefused,
   type HandshakeFailure,
@@ -148,6 +150,47 @@ describe("classifyUnexpectedReply", () => {
     { name: "a long first line cut at 120", reply: reply(550, "x".repeat(500)), expected: 250, what: "HELO", outcome: Outcome.OUTCOME_REJECTED, reason: `HELO was answered 550 "${"x".repeat(120)}"` },
   ])("$name", ({ reply, expected, what, outcome, reason }) => {
     expectFailure(classifyUnexpectedReply(reply, expected, what), outcome, TARGET, reason);
+  });
+
+  it("says so when the reply came on its own, before the command was answered", () => {
+    expectFailure(
+      classifyUnexpectedReply(reply(421, "4.4.2 timeout exceeded"), 250, "EHLO", true),
+      Outcome.OUTCOME_DEFERRED,
+      TARGET,
+      'before EHLO was answered, the server sent 421 "4.4.2 timeout exceeded" on its own',
+    );
+  });
+});
+
+describe("greetingRefused", () => {
+  const reply = (code: number, first?: string): Reply => ({ code, enhancedCode: "", lines: first === undefined ? [] : [first], meaning: "" });
+  it.each([
+    { name: "550 to EHLO", reply: reply(550, "5.7.1 no PTR"), command: "EHLO", reason: 'EHLO was answered 550 "5.7.1 no PTR"' },
+    { name: "421 to EHLO", reply: reply(421), command: "EHLO", reason: "EHLO was answered 421" },
+    { name: "554 to HELO", reply: reply(554, "go away"), command: "HELO", reason: 'HELO was answered 554 "go away"' },
+  ])("$name", ({ reply, command, reason }) => {
+    expectFailure(greetingRefused(reply, command), Outcome.OUTCOME_GREETING_REFUSED, TARGET, reason);
+  });
+});
+
+describe("bannerNotReceived: silence, or bytes that made no reply", () => {
+  it.each([
+    { name: "nothing at all", octets: 0, bytes: "", outcome: Outcome.OUTCOME_NO_BANNER, reason: "the banner timed out after 300 ms: the server sent nothing since the connection was made" },
+    { name: "half a banner", octets: 5, bytes: "220 s", outcome: Outcome.OUTCOME_TIMED_OUT, reason: 'the banner timed out after 300 ms: the server sent 5 bytes but no complete reply ("220 s")' },
+    { name: "one byte", octets: 1, bytes: "2", outcome: Outcome.OUTCOME_TIMED_OUT, reason: 'the server sent 1 byte but no complete reply ("2")' },
+    { name: "more than was kept", octets: 5000, bytes: "A".repeat(64), outcome: Outcome.OUTCOME_TIMED_OUT, reason: `sent 5000 bytes but no complete reply ("${"A".repeat(64)}…")` },
+    {
+      name: "a TLS record (an alert)",
+      octets: 7,
+      bytes: "\x15\x03\x03\x00\x02\x02\x28",
+      outcome: Outcome.OUTCOME_TIMED_OUT,
+      reason: 'sent 7 bytes but no complete reply ("\\x15\\x03\\x03\\x00\\x02\\x02(", a TLS record: the port speaks TLS from the first byte)',
+    },
+  ])("$name", ({ octets, bytes, outcome, reason }) => {
+    const failure = bannerNotReceived(300, octets, Buffer.from(bytes, "latin1"));
+    expect(failure.outcome).toBe(outcome);
+    expect(failure.source).toBe(TARGET);
+    expect(failure.reason).toContain(reason);
   });
 });
 

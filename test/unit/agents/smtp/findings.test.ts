@@ -5,6 +5,7 @@ import {
   HandshakeResult,
   Outcome,
   Phase,
+  PortRole,
   Severity,
   type TlsInfo,
   TlsMode,
@@ -77,14 +78,25 @@ interface Row {
 }
 
 const noStarttls = { greeting: "mx.example.com", starttls: false };
+
+/** Connected, and nothing came before the banner timeout. */
+function silent(bannerMs: number): DeepPartial<HandshakeResult> {
+  return { banner: undefined, capabilities: undefined, capabilitiesTls: undefined, tls: undefined, outcome: Outcome.OUTCOME_NO_BANNER, phase: Phase.PHASE_BANNER, timings: [{ phase: Phase.PHASE_BANNER, durationMs: bannerMs }] };
+}
+
+/** The greeting answered with `lastReply` in `phase`. */
+function refusedGreeting(phase: Phase, lastReply: DeepPartial<HandshakeResult["lastReply"]>): DeepPartial<HandshakeResult> {
+  return { outcome: Outcome.OUTCOME_GREETING_REFUSED, phase, ehloName: "[192.0.2.7]", lastReply, capabilities: undefined, capabilitiesTls: undefined, tls: phase === Phase.PHASE_EHLO_TLS ? tls() : undefined };
+}
 const refused454 = { code: 454, enhancedCode: "4.7.0", lines: ["4.7.0 TLS not available due to local problem"] };
 
 const rows: Row[] = [
   // starttls_missing
-  { name: "no STARTTLS on 25", over: { capabilities: noStarttls, tls: undefined }, code: "starttls_missing", severity: ERROR, says: ["mx.example.com port 25", "cleartext"] },
-  { name: "no STARTTLS on 587", over: { port: 587, capabilities: noStarttls, tls: undefined }, code: "starttls_missing", severity: ERROR, says: ["port 587"] },
+  // On an MX relay (25) a warning: mail still arrives, in cleartext. Where clients log in, an error.
+  { name: "no STARTTLS on 25", over: { capabilities: noStarttls, tls: undefined }, code: "starttls_missing", severity: WARNING, says: ["mx.example.com port 25", "cleartext", "senders cannot encrypt"] },
+  { name: "no STARTTLS on 587", over: { port: 587, capabilities: noStarttls, tls: undefined }, code: "starttls_missing", severity: ERROR, says: ["port 587", "passwords"] },
   { name: "no STARTTLS on 2525", over: { port: 2525, capabilities: noStarttls, tls: undefined }, code: "starttls_missing", severity: ERROR, says: ["port 2525"] },
-  { name: "HELO only on 25", over: { capabilities: { greeting: "mx", heloOnly: true }, tls: undefined }, code: "starttls_missing", severity: ERROR, says: ["HELO only"] },
+  { name: "HELO only on 25", over: { capabilities: { greeting: "mx", heloOnly: true }, tls: undefined }, code: "starttls_missing", severity: WARNING, says: ["HELO only"] },
   { name: "STARTTLS offered", code: "starttls_missing", severity: null },
   { name: "no STARTTLS on another port in auto mode", over: { port: 10025, capabilities: noStarttls, tls: undefined }, code: "starttls_missing", severity: ERROR, says: ["port 10025"] },
   { name: "no STARTTLS in mode NONE", over: { tlsMode: TlsMode.TLS_MODE_NONE, capabilities: noStarttls, tls: undefined }, code: "starttls_missing", severity: null },
@@ -166,22 +178,36 @@ const rows: Row[] = [
 
   // cert_expired
   {
-    name: "leaf expired 3 days ago",
+    name: "leaf expired 3 days ago, on 25 (a relay: senders fall back to opportunistic TLS)",
     over: { tls: tls({ chain: [cert({ notAfter: new Date("2025-05-29T08:30:00Z") }), INTERMEDIATE] }) },
     code: "cert_expired",
+    severity: WARNING,
+    says: ["mx.example.com", "2025-05-29 08:30 UTC", "3 days ago", "opportunistic TLS"],
+  },
+  {
+    name: "leaf expired 3 days ago, on 587",
+    over: { port: 587, tls: tls({ chain: [cert({ notAfter: new Date("2025-05-29T08:30:00Z") }), INTERMEDIATE] }) },
+    code: "cert_expired",
     severity: ERROR,
-    says: ["mx.example.com", "2025-05-29 08:30 UTC", "3 days ago"],
+    says: ["3 days ago", "password"],
   },
   { name: "leaf valid", code: "cert_expired", severity: null },
   { name: "intermediate expired, leaf valid", over: { tls: tls({ chain: [cert(), cert({ ...INTERMEDIATE, notAfter: days(-1) })] }) }, code: "cert_expired", severity: null },
 
   // cert_not_yet_valid
   {
-    name: "leaf valid only from tomorrow",
+    name: "leaf valid only from tomorrow, on 25",
     over: { tls: tls({ chain: [cert({ notBefore: new Date("2025-06-02T12:00:00Z") })] }) },
     code: "cert_not_yet_valid",
+    severity: WARNING,
+    says: ["2025-06-02 12:00 UTC", "opportunistic TLS"],
+  },
+  {
+    name: "leaf valid only from tomorrow, on 465",
+    over: { port: 465, tls: tls({ chain: [cert({ notBefore: new Date("2025-06-02T12:00:00Z") })] }) },
+    code: "cert_not_yet_valid",
     severity: ERROR,
-    says: ["2025-06-02 12:00 UTC"],
+    says: ["2025-06-02 12:00 UTC", "mail clients"],
   },
   { name: "leaf already valid", code: "cert_not_yet_valid", severity: null },
   { name: "leaf without dates", over: { tls: tls({ chain: [cert({ notBefore: undefined, notAfter: undefined })] }) }, code: "cert_not_yet_valid", severity: null },
@@ -243,6 +269,14 @@ const rows: Row[] = [
 
   // auth_before_tls
   { name: "AUTH before TLS", over: { capabilities: { starttls: true, authMechanisms: ["CRAM-MD5", "SCRAM-SHA-256"] } }, code: "auth_before_tls", severity: WARNING, says: ["CRAM-MD5, SCRAM-SHA-256"] },
+  {
+    name: "CRAM-MD5 only before TLS on 587: no cleartext password, and what it does send",
+    over: { port: 587, capabilities: { starttls: true, authMechanisms: ["CRAM-MD5"] } },
+    code: "auth_before_tls",
+    severity: WARNING,
+    says: ["AUTH (CRAM-MD5)", "CRAM-MD5 does not send the password in cleartext", "crack offline"],
+  },
+  { name: "PLAIN only before TLS on 587", over: { port: 587, capabilities: { starttls: true, authMechanisms: ["PLAIN"] } }, code: "auth_before_tls", severity: WARNING, says: ["AUTH (PLAIN)", "only after STARTTLS"] },
   { name: "AUTH only after TLS", code: "auth_before_tls", severity: null },
   { name: "implicit TLS", over: { port: 465, tlsMode: TlsMode.TLS_MODE_IMPLICIT, capabilities: { authMechanisms: ["PLAIN"] }, tls: tls({ implicit: true }) }, code: "auth_before_tls", severity: null },
 
@@ -274,6 +308,59 @@ const rows: Row[] = [
   { name: "banner after exactly 5 s", over: { timings: [{ phase: Phase.PHASE_BANNER, durationMs: 5000 }] }, code: "banner_slow", severity: null },
   { name: "banner fast", code: "banner_slow", severity: null },
   { name: "a slow phase that is not the banner", over: { timings: [{ phase: Phase.PHASE_CONNECT, durationMs: 9000 }] }, code: "banner_slow", severity: null },
+  {
+    name: "no banner came: the banner timeout is not a slow banner",
+    over: { banner: undefined, capabilities: undefined, tls: undefined, outcome: Outcome.OUTCOME_NO_BANNER, phase: Phase.PHASE_BANNER, timings: [{ phase: Phase.PHASE_BANNER, durationMs: 30_000 }] },
+    code: "banner_slow",
+    severity: null,
+  },
+  {
+    name: "bytes but no complete banner: not a slow banner either",
+    over: { banner: undefined, capabilities: undefined, tls: undefined, outcome: Outcome.OUTCOME_TIMED_OUT, phase: Phase.PHASE_BANNER, timings: [{ phase: Phase.PHASE_BANNER, durationMs: 30_000 }] },
+    code: "banner_slow",
+    severity: null,
+  },
+
+  // no_banner: silence after connecting; on a port that may speak implicit TLS, say so
+  {
+    name: "silence on 465 probed in auto mode",
+    over: { port: 465, ...silent(30_000) },
+    code: "no_banner",
+    severity: ERROR,
+    says: ["mx.example.com port 465", "sent nothing in 30.0 s", "implicit TLS (RFC 8314)", "--tls implicit", "TLS_MODE_IMPLICIT"],
+  },
+  { name: "silence on an arbitrary port in auto mode", over: { port: 10465, ...silent(300) }, code: "no_banner", severity: ERROR, says: ["port 10465", "0.3 s", "--tls implicit"] },
+  { name: "silence on 2525 given the implicit-TLS submission role", over: { port: 2525, portRole: PortRole.PORT_ROLE_IMPLICIT_TLS_SUBMISSION, ...silent(300) }, code: "no_banner", severity: ERROR, says: ["--tls implicit"] },
+  { name: "silence on 25: not implicit TLS, a silent server", over: { port: 25, ...silent(300) }, code: "no_banner", severity: ERROR, says: ["sent no banner in 0.3 s", "RFC 5321 §3.1", "tarpit"] },
+  { name: "silence inside implicit TLS", over: { port: 465, ...silent(300), tlsMode: TlsMode.TLS_MODE_IMPLICIT, tls: tls({ implicit: true }) }, code: "no_banner", severity: ERROR, says: ["sent no banner"] },
+  { name: "a banner came", code: "no_banner", severity: null },
+  { name: "bytes that were no banner", over: { ...silent(300), outcome: Outcome.OUTCOME_TIMED_OUT }, code: "no_banner", severity: null },
+
+  // greeting_refused: EHLO (or HELO after it) answered 4xx/5xx
+  {
+    name: "EHLO answered 550 5.7.1",
+    over: refusedGreeting(Phase.PHASE_EHLO, { code: 550, enhancedCode: "5.7.1", lines: ["5.7.1 Client host rejected: cannot find your reverse hostname"], meaning: "550 5.7.1: the server refuses the greeting (as the engine said it)" }),
+    code: "greeting_refused",
+    severity: ERROR,
+    says: ["mx.example.com port 25 refused the greeting", "EHLO [192.0.2.7] was answered 550 5.7.1: the server refuses the greeting (as the engine said it)", '"Client host rejected: cannot find your reverse hostname"', "reverse DNS", "name given in EHLO/HELO"],
+  },
+  {
+    name: "EHLO answered 421: temporary",
+    over: refusedGreeting(Phase.PHASE_EHLO, { code: 421, enhancedCode: "4.7.0", lines: ["4.7.0 Temporary lookup failure"] }),
+    code: "greeting_refused",
+    severity: WARNING,
+    says: ["421 4.7.0: the server closes the connection instead of answering EHLO", '"Temporary lookup failure"', "a 4xx is temporary", "reverse DNS"],
+  },
+  {
+    name: "HELO answered 554 after EHLO was not known",
+    over: refusedGreeting(Phase.PHASE_HELO, { code: 554, lines: ["go away"] }),
+    code: "greeting_refused",
+    severity: ERROR,
+    says: ["HELO [192.0.2.7] (after EHLO was not known) was answered 554: the server refuses the greeting", '"go away"'],
+  },
+  { name: "EHLO over TLS answered 550", over: refusedGreeting(Phase.PHASE_EHLO_TLS, { code: 550, lines: ["no"] }), code: "greeting_refused", severity: ERROR, says: ["EHLO over TLS [192.0.2.7]"] },
+  { name: "greeting accepted", code: "greeting_refused", severity: null },
+  { name: "rejected elsewhere", over: { outcome: Outcome.OUTCOME_REJECTED, phase: Phase.PHASE_EHLO, lastReply: { code: 550, lines: [] } }, code: "greeting_refused", severity: null },
 
   // reply_line_long
   { name: "a 1000-octet reply line", facts: { longestLineOctets: 1000 }, code: "reply_line_long", severity: WARNING, says: ["1000 octets", "RFC 5321 §4.5.3.1.5"] },
@@ -343,6 +430,124 @@ describe("deriveFindings", () => {
   it("names the server by port alone when it has no name", () => {
     const [found] = deriveFindings(result({ host: "", address: "", capabilities: noStarttls, tls: undefined }), facts());
     expect(found?.message).toMatch(/^The server on port 25 does not offer STARTTLS/);
+  });
+});
+
+const { PORT_ROLE_MX_RELAY: RELAY, PORT_ROLE_SUBMISSION: SUBMISSION, PORT_ROLE_IMPLICIT_TLS_SUBMISSION: IMPLICIT } = PortRole;
+
+interface RoleRow {
+  code: string;
+  /** The result's facts that raise the finding; the role comes on top. */
+  over: DeepPartial<HandshakeResult>;
+  role: PortRole;
+  severity: Severity;
+  says: string[];
+  /** Words that belong to the other role's advice. */
+  saysNot?: string[];
+}
+
+const selfSigned = { tls: tls({ chain: [cert({ selfSigned: true })], trusted: false, trustError: "self-signed certificate (DEPTH_ZERO_SELF_SIGNED_CERT)" }) };
+const untrusted = { tls: tls({ trusted: false, trustError: "unable to get local issuer certificate" }) };
+const mismatch = { tls: tls({ nameMatches: false, checkedName: "mail.example.org", nameError: "not in the altnames" }) };
+const expired = { tls: tls({ chain: [cert({ notAfter: days(-3) })] }) };
+const notYetValid = { tls: tls({ chain: [cert({ notBefore: days(1) })] }) };
+const RELAY_CERT = ["opportunistic TLS (RFC 7435)", "without checking", "MTA-STS"];
+const CLIENT_CERT = ["mail clients", "password"];
+
+const roleRows: RoleRow[] = [
+  // Certificate problems: a relay's senders fall back to opportunistic TLS and do not check; mail clients refuse.
+  ...[
+    ["cert_untrusted", selfSigned],
+    ["cert_untrusted", untrusted],
+    ["cert_name_mismatch", mismatch],
+    ["cert_expired", expired],
+    ["cert_not_yet_valid", notYetValid],
+  ].flatMap(([code, over]): RoleRow[] => [
+    { code: code as string, over: over as DeepPartial<HandshakeResult>, role: RELAY, severity: WARNING, says: RELAY_CERT, saysNot: ["password"] },
+    { code: code as string, over: over as DeepPartial<HandshakeResult>, role: SUBMISSION, severity: ERROR, says: CLIENT_CERT, saysNot: ["RFC 7435"] },
+    { code: code as string, over: { ...(over as DeepPartial<HandshakeResult>), tlsMode: TlsMode.TLS_MODE_IMPLICIT, capabilities: undefined }, role: IMPLICIT, severity: ERROR, says: CLIENT_CERT },
+  ]),
+  { code: "cert_expiring", over: { tls: tls({ chain: [cert({ notAfter: days(5) })] }) }, role: RELAY, severity: WARNING, says: ["senders enforcing MTA-STS"] },
+  { code: "cert_expiring", over: { tls: tls({ chain: [cert({ notAfter: days(5) })] }) }, role: SUBMISSION, severity: WARNING, says: ["mail clients"] },
+  { code: "cert_weak_key", over: { tls: tls({ chain: [cert({ keyBits: 1024 })] }) }, role: RELAY, severity: ERROR, says: ["fall back to cleartext"] },
+  { code: "cert_weak_key", over: { tls: tls({ chain: [cert({ keyBits: 1024 })] }) }, role: SUBMISSION, severity: ERROR, says: ["mail clients refuse them"] },
+  { code: "cert_sha1_signature", over: { tls: tls({ chain: [cert({ signatureAlgorithm: "sha1WithRSAEncryption" })] }) }, role: RELAY, severity: WARNING, says: ["MTA-STS"] },
+  { code: "cert_sha1_signature", over: { tls: tls({ chain: [cert({ signatureAlgorithm: "sha1WithRSAEncryption" })] }) }, role: SUBMISSION, severity: WARNING, says: ["mail clients refuse them"] },
+  { code: "tls_version_old", over: { tls: tls({ protocol: "TLSv1" }) }, role: RELAY, severity: ERROR, says: ["fall back to cleartext"] },
+  { code: "tls_version_old", over: { tls: tls({ protocol: "TLSv1" }) }, role: SUBMISSION, severity: ERROR, says: ["mail clients refuse to connect"] },
+
+  // STARTTLS missing: a relay's mail travels in cleartext; a submission port's passwords do.
+  { code: "starttls_missing", over: { capabilities: noStarttls, tls: undefined }, role: RELAY, severity: WARNING, says: ["senders cannot encrypt", "cleartext"], saysNot: ["password"] },
+  { code: "starttls_missing", over: { capabilities: noStarttls, tls: undefined }, role: SUBMISSION, severity: ERROR, says: ["passwords", "cleartext"] },
+  // 465 probed in auto mode against a plaintext server: it is still a port where clients log in.
+  { code: "starttls_missing", over: { capabilities: noStarttls, tls: undefined }, role: IMPLICIT, severity: ERROR, says: ["passwords"] },
+  { code: "starttls_failed", over: { outcome: Outcome.OUTCOME_TLS_FAILED, phase: Phase.PHASE_TLS, reason: "x", tls: undefined }, role: RELAY, severity: ERROR, says: ["senders fall back to cleartext"] },
+  { code: "starttls_failed", over: { outcome: Outcome.OUTCOME_TLS_FAILED, phase: Phase.PHASE_TLS, reason: "x", tls: undefined }, role: SUBMISSION, severity: ERROR, says: ["mail clients cannot protect their login"] },
+  {
+    code: "starttls_unavailable_required",
+    over: { tlsMode: TlsMode.TLS_MODE_REQUIRE, capabilities: noStarttls, tls: undefined, outcome: Outcome.OUTCOME_STARTTLS_UNAVAILABLE, phase: Phase.PHASE_STARTTLS },
+    role: RELAY,
+    severity: ERROR,
+    says: ["MTA-STS, DANE, REQUIRETLS"],
+  },
+  {
+    code: "starttls_unavailable_required",
+    over: { tlsMode: TlsMode.TLS_MODE_REQUIRE, capabilities: noStarttls, tls: undefined, outcome: Outcome.OUTCOME_STARTTLS_UNAVAILABLE, phase: Phase.PHASE_STARTTLS },
+    role: SUBMISSION,
+    severity: ERROR,
+    says: ["mail clients", "cannot log in"],
+  },
+
+  // AUTH before TLS: on a relay AUTH itself is the point; on submission, what each mechanism sends.
+  { code: "auth_before_tls", over: { capabilities: { starttls: true, authMechanisms: ["CRAM-MD5"] } }, role: RELAY, severity: WARNING, says: ["AUTH (CRAM-MD5)", "MX relay port", "never log in", "submission port"], saysNot: ["cleartext password"] },
+  { code: "auth_before_tls", over: { capabilities: { starttls: true, authMechanisms: ["PLAIN"] } }, role: RELAY, severity: WARNING, says: ["AUTH (PLAIN)", "MX relay port"] },
+  {
+    code: "auth_before_tls",
+    over: { capabilities: { starttls: true, authMechanisms: ["CRAM-MD5"] } },
+    role: SUBMISSION,
+    severity: WARNING,
+    says: ["offers AUTH (CRAM-MD5) before TLS", "only after STARTTLS", "CRAM-MD5 does not send the password in cleartext", "MD5 hash keyed with the password", "crack offline"],
+    saysNot: ["sends its password in cleartext"],
+  },
+  {
+    code: "auth_before_tls",
+    over: { capabilities: { starttls: true, authMechanisms: ["PLAIN", "SCRAM-SHA-256", "XOAUTH2"] } },
+    role: SUBMISSION,
+    severity: WARNING,
+    says: ["offers AUTH (PLAIN, SCRAM-SHA-256, XOAUTH2) before TLS", "SCRAM-SHA-256 and XOAUTH2 do not send the password in cleartext", "proves the password without sending it", "OAuth access token in cleartext", "replay"],
+    saysNot: ["PLAIN does", "PLAIN sends"],
+  },
+  { code: "auth_plaintext_password", over: { capabilities: { starttls: true, authMechanisms: ["PLAIN", "LOGIN"] } }, role: SUBMISSION, severity: ERROR, says: ["PLAIN and LOGIN", "password in cleartext"], saysNot: ["relay"] },
+  { code: "auth_plaintext_password", over: { capabilities: { starttls: true, authMechanisms: ["LOGIN"] } }, role: RELAY, severity: ERROR, says: ["password in cleartext", "a relay port needs no AUTH"] },
+];
+
+describe("findings follow the port's role", () => {
+  it.each(roleRows.map((row) => ({ ...row, roleName: PortRole[row.role] })))("$code as $roleName: $severity", ({ code, over, role, severity, says, saysNot }) => {
+    // A port whose default role is none of them (10025), so only the role set decides.
+    const found = deriveFindings(result({ port: 10025, ...over, portRole: role }), facts());
+    const hit = found.find((f) => f.code === code);
+    expect(hit?.severity, JSON.stringify(found)).toBe(severity);
+    for (const text of says) expect(hit?.message).toContain(text);
+    for (const text of saysNot ?? []) expect(hit?.message).not.toContain(text);
+    expect(hit?.message).not.toMatch(/undefined|NaN|\[object|\n/);
+  });
+
+  it.each([
+    { name: "25 is an MX relay", port: 25, severity: WARNING },
+    { name: "587 is submission", port: 587, severity: ERROR },
+    { name: "465 is implicit-TLS submission", port: 465, severity: ERROR },
+    { name: "2525 is submission", port: 2525, severity: ERROR },
+    { name: "any other port is submission", port: 10025, severity: ERROR },
+  ])("without a role in the result, the port's default decides: $name", ({ port, severity }) => {
+    const found = deriveFindings(result({ port, portRole: PortRole.PORT_ROLE_UNSPECIFIED, ...untrusted }), facts());
+    expect(found.find((f) => f.code === "cert_untrusted")?.severity).toBe(severity);
+  });
+
+  it("a role set for the port wins over the port's default, both ways", () => {
+    const relayOn2525 = deriveFindings(result({ port: 2525, portRole: RELAY, ...untrusted }), facts());
+    const submissionOn25 = deriveFindings(result({ port: 25, portRole: SUBMISSION, ...untrusted }), facts());
+    expect(relayOn2525.find((f) => f.code === "cert_untrusted")?.severity).toBe(WARNING);
+    expect(submissionOn25.find((f) => f.code === "cert_untrusted")?.severity).toBe(ERROR);
   });
 });
 

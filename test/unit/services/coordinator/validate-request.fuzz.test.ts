@@ -4,7 +4,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { createTargetPolicy } from "../../../../lib/policy/target-policy.js";
-import { TlsMode } from "../../../../gen/smtpprobe/v1/handshake.js";
+import { PortRole, TlsMode } from "../../../../gen/smtpprobe/v1/handshake.js";
 import { ProbeRequest } from "../../../../gen/smtpprobe/v1/probe_service.js";
 import { REGION_TOKEN } from "../../../../lib/bus.js";
 import { checkTargetEarly, DEFAULT_REQUEST_LIMITS, validateProbeRequest } from "../../../../services/coordinator/validate-request.js";
@@ -20,7 +20,7 @@ describe("validateProbeRequest + checkTargetEarly (property)", () => {
         if (!result.ok) {
           expect(result.violations.length).toBeGreaterThan(0);
           for (const v of result.violations) {
-            expect(v.field).toMatch(/^(host|mx|ports|regions|options|tls_modes|idempotency_key)(\[\d+\]|\.[a-z_.]+)?/);
+            expect(v.field).toMatch(/^(host|mx|ports|regions|options|tls_modes|port_roles|idempotency_key)(\[\d+\]|\.[a-z_.]+)?/);
             expect(v.description.length).toBeGreaterThan(0);
             // Bounded: a message never carries a caller's megabyte back.
             expect(v.description.length).toBeLessThan(400);
@@ -42,6 +42,10 @@ describe("validateProbeRequest + checkTargetEarly (property)", () => {
           expect(t.tlsMode).not.toBe(TlsMode.TLS_MODE_UNSPECIFIED);
           expect(t.options.tlsMode).toBe(t.tlsMode);
           expect(value.accepted.tlsModes[t.port]).toBe(t.tlsMode);
+          // And its role, the same way.
+          expect(t.portRole).not.toBe(PortRole.PORT_ROLE_UNSPECIFIED);
+          expect(t.options.portRole).toBe(t.portRole);
+          expect(value.accepted.portRoles[t.port]).toBe(t.portRole);
         }
         const denied = checkTargetEarly(value, policy);
         if (denied) {

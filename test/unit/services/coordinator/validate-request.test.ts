@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { AddressFamily, TlsMode } from "../../../../gen/smtpprobe/v1/handshake.js";
+import { AddressFamily, PortRole, TlsMode } from "../../../../gen/smtpprobe/v1/handshake.js";
 import { ProbeRequest } from "../../../../gen/smtpprobe/v1/probe_service.js";
 import { createTargetPolicy } from "../../../../lib/policy/target-policy.js";
 import { MAXIMUMS } from "../../../../agents/smtp/options.js";
@@ -38,7 +38,14 @@ describe("validateProbeRequest accepts", () => {
       deadlineMs: 60_000,
       idempotencyKey: "",
     });
-    expect(value.targets).toEqual([{ port: 25, tlsMode: TlsMode.TLS_MODE_AUTO, options: expect.objectContaining({ tlsMode: TlsMode.TLS_MODE_AUTO }) }]);
+    expect(value.targets).toEqual([
+      {
+        port: 25,
+        tlsMode: TlsMode.TLS_MODE_AUTO,
+        portRole: PortRole.PORT_ROLE_MX_RELAY,
+        options: expect.objectContaining({ tlsMode: TlsMode.TLS_MODE_AUTO, portRole: PortRole.PORT_ROLE_MX_RELAY }),
+      },
+    ]);
     expect(value.accepted).toMatchObject({ host: "mx.example.com", ports: [25], tlsModes: { 25: TlsMode.TLS_MODE_AUTO } });
     expect(value.accepted.options?.timeouts?.deadlineMs).toBe(60_000);
   });
@@ -76,6 +83,33 @@ describe("validateProbeRequest accepts", () => {
 
     const none = accept({ host: "mx.example.com", ports: [25, 465], options: { tlsMode: TlsMode.TLS_MODE_NONE }, tlsModes: { 465: TlsMode.TLS_MODE_IMPLICIT } });
     expect(none.tlsModes).toEqual({ 25: TlsMode.TLS_MODE_NONE, 465: TlsMode.TLS_MODE_IMPLICIT });
+  });
+
+  it("per-port roles: port_roles[port], else options.port_role, else the port's default; the echo spells every port's out", () => {
+    const { MX_RELAY, SUBMISSION, IMPLICIT } = {
+      MX_RELAY: PortRole.PORT_ROLE_MX_RELAY,
+      SUBMISSION: PortRole.PORT_ROLE_SUBMISSION,
+      IMPLICIT: PortRole.PORT_ROLE_IMPLICIT_TLS_SUBMISSION,
+    };
+    const defaults = accept({ host: "mx.example.com", ports: [25, 465, 587, 2525, 10025] });
+    expect(defaults.portRoles).toEqual({ 25: MX_RELAY, 465: IMPLICIT, 587: SUBMISSION, 2525: SUBMISSION, 10025: SUBMISSION });
+    expect(defaults.accepted.portRoles).toEqual(defaults.portRoles);
+    expect(defaults.targets.map((t) => [t.port, t.portRole, t.options.portRole])).toEqual([
+      [25, MX_RELAY, MX_RELAY],
+      [465, IMPLICIT, IMPLICIT],
+      [587, SUBMISSION, SUBMISSION],
+      [2525, SUBMISSION, SUBMISSION],
+      [10025, SUBMISSION, SUBMISSION],
+    ]);
+
+    const relayOn2525 = accept({ host: "mx.example.com", ports: [25, 2525], portRoles: { 2525: MX_RELAY } });
+    expect(relayOn2525.accepted.portRoles).toEqual({ 25: MX_RELAY, 2525: MX_RELAY });
+    expect(relayOn2525.targets[1]?.options.portRole).toBe(MX_RELAY);
+
+    const allRelays = accept({ host: "mx.example.com", ports: [25, 587, 2526], options: { portRole: MX_RELAY }, portRoles: { 587: SUBMISSION } });
+    expect(allRelays.portRoles).toEqual({ 25: MX_RELAY, 587: SUBMISSION, 2526: MX_RELAY });
+    // The role is decided apart from the TLS mode: a relay on 465 is still probed with implicit TLS.
+    expect(accept({ host: "mx.example.com", ports: [465], portRoles: { 465: MX_RELAY } }).targets[0]).toMatchObject({ tlsMode: TlsMode.TLS_MODE_IMPLICIT, portRole: MX_RELAY });
   });
 
   it("eight ports, 32 regions, a 128-character key, timeouts at the engine's maximum", () => {
@@ -168,6 +202,10 @@ describe("validateProbeRequest refuses, naming the field", () => {
     ["a TLS mode for a port not probed", { host: "mx.example.com", ports: [25], tlsModes: { 587: TlsMode.TLS_MODE_REQUIRE } }, "tls_modes[587]", "port 587 is not among the ports of the probe (25)"],
     ["a TLS mode for port 25 when none is given but 25 is the default", { host: "mx.example.com", tlsModes: { 465: TlsMode.TLS_MODE_IMPLICIT } }, "tls_modes[465]", "not among the ports"],
     ["an unknown per-port TLS mode", { host: "mx.example.com", ports: [587], tlsModes: { 587: 12 as TlsMode } }, "tls_modes[587]", "12 is not a TLS mode"],
+    ["a port role for a port not probed", { host: "mx.example.com", ports: [25], portRoles: { 2525: PortRole.PORT_ROLE_MX_RELAY } }, "port_roles[2525]", "port 2525 is not among the ports of the probe (25)"],
+    ["an unknown per-port role", { host: "mx.example.com", ports: [2525], portRoles: { 2525: 9 as PortRole } }, "port_roles[2525]", "9 is not a port role"],
+    ["an unrecognized per-port role", { host: "mx.example.com", ports: [2525], portRoles: { 2525: PortRole.UNRECOGNIZED } }, "port_roles[2525]", "-1 is not a port role"],
+    ["an unknown port role in the options", { host: "mx.example.com", options: { portRole: 9 as PortRole } }, "options.port_role", "unknown port role"],
     ["an idempotency key of 129 characters", { host: "mx.example.com", idempotencyKey: "k".repeat(129) }, "idempotency_key", "at most 128 characters, got 129"],
     ["an idempotency key with a newline", { host: "mx.example.com", idempotencyKey: "abc\n" }, "idempotency_key", "must be printable ASCII"],
     ["a non-ASCII idempotency key", { host: "mx.example.com", idempotencyKey: "clé" }, "idempotency_key", "must be printable ASCII"],
