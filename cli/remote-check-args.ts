@@ -3,13 +3,14 @@
 // mode names, flag combinations) and the host (the syntax is shared code, lib/host-name.ts, so a
 // typo is exit 2 at once, even with the coordinator down). What the service accepts beyond that —
 // how many ports, region names, EHLO and SNI names, the deadline's bound, its target policy — is
-// the coordinator's to judge: its INVALID_ARGUMENT field violations are reported against our flags
+// the coordinator's to judge (--max-exchangers and --max-addresses are checked here too, against the
+// engine's bounds, which are the coordinator's): its INVALID_ARGUMENT field violations are reported against our flags
 // (call-errors.ts), so those rules live in one place and a CLI never refuses what a newer
 // coordinator accepts.
 import { AddressFamily, TlsMode } from "../gen/smtpprobe/v1/handshake.js";
 import { ProbeRequest } from "../gen/smtpprobe/v1/probe_service.js";
 import { DEFAULTS } from "../agents/smtp/options.js";
-import { parseHost, parsePorts, parseTimeout, parseTlsMode, quote, type CheckFlags } from "./check-args.js";
+import { parseHost, parseLimitFlags, parsePorts, parseTimeout, parseTlsMode, quote, type CheckFlags } from "./check-args.js";
 import { parseCoordinatorAddress, type CoordinatorAddress } from "./coordinator-address.js";
 import type { CoordinatorCredentials } from "./coordinator-credentials.js";
 import { UsageError } from "./usage-error.js";
@@ -93,6 +94,8 @@ export function parseRemoteCheckArgs(hostArg: string, flags: CheckFlags, coordin
         : flags.ipv6
           ? AddressFamily.ADDRESS_FAMILY_IPV6
           : AddressFamily.ADDRESS_FAMILY_UNSPECIFIED,
+      // 0: the engine's defaults (3 exchangers, 2 addresses per name).
+      ...parseLimitFlags(flags),
       // 0: the coordinator's default deadline (the engine's 60 s, or its own maximum if lower).
       timeouts: { deadlineMs },
     },

@@ -5,9 +5,9 @@
 // did and others failed. Addresses our side never really tried (throttled, cancelled, our own
 // error) are listed but count neither way: they say nothing about the target.
 import { isIP } from "node:net";
-import { AddressFamily, type HandshakeResult, Outcome, Phase } from "../../gen/smtpprobe/v1/handshake.js";
+import { AddressFamily, type HandshakeResult, Outcome, Phase, type TargetResult } from "../../gen/smtpprobe/v1/handshake.js";
 import { phaseLabel } from "../../agents/smtp/phases.js";
-import { type AddressCell, CellState, type MatrixCell, type TaskReport, TaskStatus } from "../../gen/smtpprobe/v1/probe_service.js";
+import { type AddressCell, CellState, type MatrixCell, TaskReport, TaskStatus } from "../../gen/smtpprobe/v1/probe_service.js";
 import { partialCause } from "./compare-partial.js";
 
 /** One address's cell with how it failed, for the verdicts' sentences. */
@@ -350,6 +350,14 @@ export function buildCell(region: string, port: number, task: TaskReport | undef
     egressBlocked,
     addresses,
   };
+}
+
+/**
+ * The cell of one result, as the comparison would make it for a region that reported it: for a
+ * caller with results in hand and no report (the CLI's local mode).
+ */
+export function resultCell(result: TargetResult, region = ""): MatrixCell {
+  return buildCell(region, result.port, { ...TaskReport.fromPartial({ region, port: result.port, status: TaskStatus.TASK_STATUS_DONE }), result }).cell;
 }
 
 /**
