@@ -3,7 +3,7 @@
 // sentence ("on IPv4 (127.0.0.1)", "IPv6 (::1) is refused"). Pure.
 import { AddressFamily } from "../../gen/smtpprobe/v1/handshake.js";
 import type { AddressCell } from "../../gen/smtpprobe/v1/probe_service.js";
-import { boundedListJoin, listJoin, phraseJoin, quoteServerText } from "./compare-text.js";
+import { boundedListJoin, phraseJoin, quoteServerText } from "./compare-text.js";
 
 /** A failed address with how it failed, as a sentence says it after "is": "refused", "rejected at the banner with 554". */
 export interface FailedAddress {
@@ -77,10 +77,9 @@ export function describePartial(reached: readonly AddressCell[], failed: readonl
     reached,
     failed.map((f) => f.cell),
   );
-  const over = (family: AddressFamily): string => (split ? ` over ${familyName(family)}` : "");
   let reachedText: string;
   if (mx) {
-    reachedText = `through ${boundedListJoin(unique(reached.map((c) => quoteServerText(c.exchange))))}${split ? over(split.ok) : ""}`;
+    reachedText = `through ${boundedListJoin(unique(reached.map((c) => quoteServerText(c.exchange))))}${split ? ` over ${familyName(split.ok)}` : ""}`;
   } else {
     const addresses = boundedListJoin(unique(reached.map((c) => quoteServerText(c.address))));
     reachedText = split ? `on ${familyName(split.ok)} (${addresses})` : `on ${addresses}`;
@@ -89,7 +88,7 @@ export function describePartial(reached: readonly AddressCell[], failed: readonl
   // Items: what failed, one per (name or family, how); then items grouped by how.
   const items = new Map<string, { name: string; addresses: string[]; howPhrase: string }>();
   for (const { cell, howPhrase } of failed) {
-    const name = mx ? `${quoteServerText(cell.exchange)}${split ? over(split.bad) : ""}` : split ? familyName(split.bad) : "";
+    const name = mx ? `${quoteServerText(cell.exchange)}${split ? ` over ${familyName(split.bad)}` : ""}` : split ? familyName(split.bad) : "";
     const key = `${name}\u0000${howPhrase}`;
     const item = items.get(key) ?? { name, addresses: [], howPhrase };
     if (cell.address) item.addresses.push(quoteServerText(cell.address));
@@ -108,7 +107,7 @@ export function describePartial(reached: readonly AddressCell[], failed: readonl
     byHow.set(item.howPhrase, group);
   }
   const failedText = phraseJoin(
-    [...byHow].map(([howPhrase, { labels, count }]) => `${listJoin(labels)} ${count > 1 ? "are" : "is"} ${howPhrase}`),
+    [...byHow].map(([howPhrase, { labels, count }]) => `${boundedListJoin(labels)} ${count > 1 ? "are" : "is"} ${howPhrase}`),
   );
   return { reached: reachedText, failed: failedText, mx };
 }

@@ -622,6 +622,25 @@ const scenarios: Scenario[] = [
     ],
   },
   {
+    name: "MX: every exchanger answers on IPv4, not on IPv6: the family is named with the exchanger",
+    regions: ["us-east"],
+    tasks: [
+      done("us-east", 25, [
+        ok({ host: "mx1.example.test", exchange: "mx1.example.test", mxPreference: 10, address: "192.0.2.1" }),
+        refused({ host: "mx1.example.test", exchange: "mx1.example.test", mxPreference: 10, address: "2001:db8::1" }),
+      ]),
+    ],
+    cells: [["us-east", 25, CellState.CELL_STATE_PARTIAL, "v4 ok, v6 refused"]],
+    verdicts: [
+      {
+        port: 25,
+        kind: K.VERDICT_KIND_PARTIALLY_REACHABLE,
+        regions: ["us-east"],
+        summary: "Port 25 is open from us-east through mx1.example.test over IPv4, but mx1.example.test over IPv6 (2001:db8::1) is refused.",
+      },
+    ],
+  },
+  {
     name: "MX: an exchanger that does not resolve is named without an address",
     regions: ["us-east"],
     tasks: [
