@@ -37,6 +37,8 @@ const FIELD_FLAGS: readonly [RegExp, string][] = [
   [/^options\.sni$/, "--sni"],
   [/^options\.address_family$/, "--ipv4/--ipv6"],
   [/^options\.timeouts\.deadline_ms$/, "--timeout"],
+  [/^options\.max_exchangers$/, "--max-exchangers"],
+  [/^options\.max_addresses$/, "--max-addresses"],
 ];
 
 export function flagOfField(field: string): string {

@@ -19,6 +19,10 @@ export interface CheckFlags {
   ipv4?: boolean;
   ipv6?: boolean;
   timeout?: string;
+  /** With --mx: how many exchangers to probe (ProbeOptions.max_exchangers). */
+  maxExchangers?: string;
+  /** How many addresses of each name to probe (ProbeOptions.max_addresses). */
+  maxAddresses?: string;
   dnsServer?: string[];
   caFile?: string;
   /** Special-use names allowed all the same (local mode only): repeated and/or comma lists. */
@@ -79,6 +83,8 @@ const FIELD_FLAGS: Readonly<Record<string, string>> = {
   tls_mode: "--tls",
   address_family: "--ipv4/--ipv6",
   "timeouts.deadline_ms": "--timeout",
+  max_exchangers: "--max-exchangers",
+  max_addresses: "--max-addresses",
 };
 
 export function parseCheckArgs(hostArg: string, flags: CheckFlags, defaults: { ehloName: string }): CheckRequest {
@@ -103,8 +109,7 @@ export function parseCheckArgs(hostArg: string, flags: CheckFlags, defaults: { e
       : flags.ipv6
         ? AddressFamily.ADDRESS_FAMILY_IPV6
         : AddressFamily.ADDRESS_FAMILY_BOTH,
-    maxExchangers: 0,
-    maxAddresses: 0,
+    ...parseLimitFlags(flags),
     timeouts: {
       connectMs: 0,
       bannerMs: 0,
@@ -242,6 +247,37 @@ function parseAllowName(value: string): string {
   if (!parsed.ok) throw new UsageError("--allow-name", `${quote(value)} ${parsed.problem}`);
   if (parsed.isIpLiteral) throw new UsageError("--allow-name", `${quote(value)} is an IP address; the local mode probes any address`);
   return parsed.host.toLowerCase();
+}
+
+/**
+ * The limits a limit flag sets: its ProbeOptions field, its flag and its upper bound, the engine's
+ * own (MAXIMUMS in agents/smtp/options.ts, which the coordinator's validation applies too), so the
+ * CLI refuses exactly what the API refuses, in both modes.
+ */
+export const LIMIT_FLAGS = {
+  maxExchangers: { flag: "--max-exchangers", max: MAXIMUMS.maxExchangers },
+  maxAddresses: { flag: "--max-addresses", max: MAXIMUMS.maxAddresses },
+} as const;
+
+/** The flag that raises a ProbeOptions limit, by the name NotProbed.limit gives it. */
+export const LIMIT_FLAG_OF_FIELD: Readonly<Record<string, string>> = {
+  max_exchangers: LIMIT_FLAGS.maxExchangers.flag,
+  max_addresses: LIMIT_FLAGS.maxAddresses.flag,
+};
+
+/** --max-exchangers and --max-addresses as ProbeOptions fields; 0 (not given) is the engine's default. */
+export function parseLimitFlags(flags: Pick<CheckFlags, "maxExchangers" | "maxAddresses">): { maxExchangers: number; maxAddresses: number } {
+  return {
+    maxExchangers: flags.maxExchangers === undefined ? 0 : parseLimit(flags.maxExchangers, LIMIT_FLAGS.maxExchangers),
+    maxAddresses: flags.maxAddresses === undefined ? 0 : parseLimit(flags.maxAddresses, LIMIT_FLAGS.maxAddresses),
+  };
+}
+
+function parseLimit(value: string, { flag, max }: { flag: string; max: number }): number {
+  const text = value.trim();
+  const n = /^\d{1,6}$/.test(text) ? Number(text) : NaN;
+  if (!(n >= 1 && n <= max)) throw new UsageError(flag, `${quote(value)} is not a whole number from 1 to ${max}`);
+  return n;
 }
 
 /** "IP" or "IP:PORT" ("[IPv6]:PORT" for IPv6 with a port), in the form node:dns setServers takes. */

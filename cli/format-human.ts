@@ -1,5 +1,7 @@
-// The human form of `check` results: a summary line per (address, port), then per handshake the
-// banner, capabilities, TLS and certificates, findings and (when asked) the transcript. Pure: it
+// The human form of `check` results: a summary line per (address, port), a verdict per port (open,
+// partly reachable — naming the addresses or exchangers that failed —, unreachable) and what the
+// limits left out, then per handshake the banner, capabilities, TLS and certificates, findings and
+// (when asked) the transcript. Pure: it
 // returns text; colour comes in as a Style that is the identity when colour is off.
 //
 // Everything the server or its certificate controls goes through `safe()` before it is coloured,
@@ -24,6 +26,8 @@ import { formatHostPort } from "../lib/host-port.js";
 import type { Style } from "./colors.js";
 import { phaseLabel } from "../agents/smtp/phases.js";
 import { formatMs, outcomeLabel, plural, safe } from "./labels.js";
+import { formatNotProbed, formatVerdict } from "./format-verdict.js";
+import { compareLocalResults } from "./local-verdicts.js";
 
 export interface HumanOptions {
   style: Style;
@@ -40,6 +44,8 @@ export function formatHuman(results: readonly TargetResult[], options: HumanOpti
     if (result.mx) out.push(formatMxLine(result, style));
   }
   out.push(...formatSummaryLines(results, style));
+  const verdicts = formatPortVerdicts(results, style);
+  if (verdicts.length > 0) out.push("", ...verdicts);
   for (const result of results) {
     for (const handshake of result.handshakes) {
       out.push("", ...formatHandshake(handshake, options));
@@ -72,6 +78,17 @@ export function formatSummaryLines(results: readonly TargetResult[], style: Styl
     const mark = row.ok ? (row.errors > 0 ? style.yellow("✔") : style.green("✔")) : style.red("✖");
     return `${mark} ${style.bold(row.where.padEnd(width))}  ${row.rest}`;
   });
+}
+
+/**
+ * Per port, its reachability verdict as the coordinator would give it for one region, this machine
+ * ("◐ Port 25 is open from this machine on IPv4 (127.0.0.1), but IPv6 (::1) is refused."), then a
+ * line per limit that left exchangers or addresses out.
+ */
+export function formatPortVerdicts(results: readonly TargetResult[], style: Style): string[] {
+  const verdicts = compareLocalResults(results).verdicts.map((v) => formatVerdict(v, style));
+  const notProbed = formatNotProbed(results.map((r) => ({ port: r.port, region: "", notProbed: r.notProbed, omitted: r.notProbedOmitted })));
+  return [...verdicts, ...notProbed.map((line) => style.dim(line))];
 }
 
 /** "127.0.0.1:25", "[2001:db8::1]:25 (mx1.example.com, MX 10)", "mx.example.com:25" before an address. */

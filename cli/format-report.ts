@@ -1,12 +1,14 @@
-// The human form of a ProbeReport from the coordinator: a header, the region × port matrix, the
-// verdicts (one line each, coloured by severity), the regions that gave no answer, the findings per
-// region, and with --transcript each region's handshakes in full. Pure: text out, colour through a
+// The human form of a ProbeReport from the coordinator: a header, the region × port matrix (a row
+// per address family when both were probed), the verdicts (one line each, coloured by severity)
+// and what the limits left out, the regions that gave no answer, the findings per region, and with
+// --transcript each region's handshakes in full. Pure: text out, colour through a
 // Style; everything the coordinator or a server sent goes through safe().
 import { Outcome, Severity, type Finding, type HandshakeResult } from "../gen/smtpprobe/v1/handshake.js";
-import { TaskStatus, VerdictKind, type PortVerdict, type ProbeReport } from "../gen/smtpprobe/v1/probe_service.js";
+import { TaskStatus, type ProbeReport } from "../gen/smtpprobe/v1/probe_service.js";
 import type { Style } from "./colors.js";
 import { formatFindingGroups, formatHandshake, describeWhere } from "./format-human.js";
 import { formatMatrix, reportMatrixView } from "./format-matrix.js";
+import { formatNotProbed, formatVerdict, type NotProbedSource } from "./format-verdict.js";
 import { formatMs, plural, safe } from "./labels.js";
 
 export interface ReportOptions {
@@ -19,7 +21,10 @@ export function formatReport(report: ProbeReport, options: ReportOptions): strin
   const { style } = options;
   const out = [formatHeader(report, style), "", ...formatMatrix(reportMatrixView(report), style)];
   const verdicts = report.comparison?.verdicts ?? [];
-  if (verdicts.length > 0) out.push("", style.bold("Verdicts"), ...verdicts.map((v) => `  ${formatVerdict(v, style)}`));
+  const notProbed = formatNotProbed(notProbedOf(report));
+  if (verdicts.length > 0 || notProbed.length > 0) {
+    out.push("", style.bold("Verdicts"), ...verdicts.map((v) => `  ${formatVerdict(v, style)}`), ...notProbed.map((line) => `  ${style.dim(line)}`));
+  }
   const missing = report.comparison?.missing ?? [];
   if (missing.length > 0) {
     out.push("", style.bold("No answer from"), ...missing.map((m) => `  ${style.dim("–")} ${style.bold(safe(m.region))}: ${safe(m.cause)}`));
@@ -49,19 +54,11 @@ export function formatHeader(report: ProbeReport, style: Style): string {
   return parts.join(style.dim(" · "));
 }
 
-/** One verdict: a mark coloured by severity (✔ for a port open everywhere), then its sentence. */
-export function formatVerdict(verdict: PortVerdict, style: Style): string {
-  const summary = safe(verdict.summary) || `port ${verdict.port}: ${safe(String(verdict.kind))}`;
-  switch (verdict.severity) {
-    case Severity.SEVERITY_ERROR:
-      return `${style.red("✖")} ${style.red(summary)}`;
-    case Severity.SEVERITY_WARNING:
-      return `${style.yellow("▲")} ${style.yellow(summary)}`;
-    case Severity.SEVERITY_INFO:
-      return verdict.kind === VerdictKind.VERDICT_KIND_REACHABLE_EVERYWHERE ? `${style.green("✔")} ${summary}` : `${style.cyan("ℹ")} ${summary}`;
-    default:
-      return `${style.dim("·")} ${summary}`;
-  }
+/** What each region's result left out, for the regions that answered, in the planned order. */
+function notProbedOf(report: ProbeReport): NotProbedSource[] {
+  return report.tasks
+    .filter((t) => t.status === TaskStatus.TASK_STATUS_DONE && t.result)
+    .map((t) => ({ port: t.port, region: t.region, notProbed: t.result?.notProbed ?? [], omitted: t.result?.notProbedOmitted ?? 0 }));
 }
 
 /** Every handshake of the regions that answered, regions in the planned order, then ports. */

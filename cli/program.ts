@@ -65,9 +65,14 @@ Exit codes (the first that applies, in this order):
        or missing --token / client certificate)
   4    with --coordinator: no answer - the coordinator is unreachable, the call
        failed or ran out of time, or no region could test some port
+  5    partly reachable: every port answered (from every region), but not on
+       every address, exchanger or address family (e.g. IPv6 refused)
   1    some handshake has an error finding; with --coordinator also an
        ERROR verdict (e.g. STARTTLS offered in some regions only)
-  0    every port answered and no error finding
+  0    every port answered on every address and no error finding
+
+Limits: --max-exchangers and --max-addresses bound what is probed; what they
+leave out is listed ("not probed: ...") and in --json (not_probed).
 
 Colour: only on a terminal; NO_COLOR turns it off, FORCE_COLOR forces it on,
 --no-color wins over both. Progress goes to stderr, on a terminal only.
@@ -183,6 +188,8 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
     .option("-4, --ipv4", "IPv4 addresses only")
     .option("-6, --ipv6", "IPv6 addresses only")
     .option("--timeout <duration>", "deadline for the whole probe of a port: seconds, or 500ms, 10s, 1m (default: 60)")
+    .option("--max-exchangers <n>", "with --mx: how many exchangers to probe, in preference order, 1-10 (default: 3)")
+    .option("--max-addresses <n>", "how many addresses of each name to probe, IPv4 and IPv6 taken in turn, 1-8 (default: 2)")
     .addOption(new Option("--dns-server <ip[:port]>", "DNS server to resolve with, repeatable (default: the system's)").argParser(collect))
     .option("--ca-file <path>", "PEM file of extra CA certificates to trust")
     .addOption(new Option("--allow-name <name>", "probe this special-use name all the same (localhost, *.local, *.internal, ...), repeatable").argParser(collect))

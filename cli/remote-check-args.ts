@@ -2,13 +2,15 @@
 // what it must parse to build the request (numbers, durations, TLS mode names, flag combinations)
 // and the host (the syntax is shared code, lib/host-name.ts, so a typo is exit 2 at once, even with
 // the coordinator down). What the service accepts beyond that — how many ports, region names, EHLO
-// and SNI names, the deadline's bound, its target policy — is the coordinator's to judge: its
-// INVALID_ARGUMENT field violations are reported against our flags (call-errors.ts), so those
-// rules live in one place and a CLI never refuses what a newer coordinator accepts.
+// and SNI names, the deadline's bound, its target policy — is the coordinator's to judge
+// (--max-exchangers and --max-addresses are checked here too, against the engine's bounds, which
+// are the coordinator's): its INVALID_ARGUMENT field violations are reported against our flags
+// (call-errors.ts), so those rules live in one place and a CLI never refuses what a newer
+// coordinator accepts.
 import { AddressFamily, TlsMode } from "../gen/smtpprobe/v1/handshake.js";
 import { ProbeRequest } from "../gen/smtpprobe/v1/probe_service.js";
 import { DEFAULTS } from "../agents/smtp/options.js";
-import { parseHost, parsePortRoles, parsePorts, parseTimeout, parseTlsMode, quote, type CheckFlags } from "./check-args.js";
+import { parseHost, parseLimitFlags, parsePortRoles, parsePorts, parseTimeout, parseTlsMode, quote, type CheckFlags } from "./check-args.js";
 import { COORDINATOR_ENV } from "./check-mode.js";
 import type { CoordinatorAddress } from "./coordinator-address.js";
 import type { CoordinatorCredentials } from "./coordinator-credentials.js";
@@ -72,6 +74,8 @@ export function parseRemoteCheckArgs(hostArg: string, flags: CheckFlags, coordin
         : flags.ipv6
           ? AddressFamily.ADDRESS_FAMILY_IPV6
           : AddressFamily.ADDRESS_FAMILY_UNSPECIFIED,
+      // 0: the engine's defaults (3 exchangers, 2 addresses per name).
+      ...parseLimitFlags(flags),
       // 0: the coordinator's default deadline (the engine's 60 s, or its own maximum if lower).
       timeouts: { deadlineMs },
     },

@@ -8,6 +8,7 @@ import { ExitCode, type ExitCodeValue } from "./exit-codes.js";
 /** Verdicts that say whether a port is reachable from the regions that could test it. */
 const REACHABILITY: ReadonlySet<VerdictKind> = new Set([
   VerdictKind.VERDICT_KIND_REACHABLE_EVERYWHERE,
+  VerdictKind.VERDICT_KIND_PARTIALLY_REACHABLE,
   VerdictKind.VERDICT_KIND_BLOCKED_FROM_REGIONS,
   VerdictKind.VERDICT_KIND_UNREACHABLE_EVERYWHERE,
 ]);
@@ -21,6 +22,8 @@ const REACHABILITY: ReadonlySet<VerdictKind> = new Set([
  *        nothing about the target)
  *   4    some port has no reachability verdict: no region could test it (NO_DATA, or only
  *        AGENT_EGRESS_BLOCKED)
+ *   5    some port is PARTIALLY_REACHABLE: every region that tested it reached it, not on every
+ *        address, exchanger or family
  *   1    a verdict of severity ERROR (e.g. STARTTLS offered in some regions only), or an error
  *        finding in any region's handshake
  *   0    otherwise. Regions that did not answer (no agent, agent lost) are listed, and do not
@@ -36,6 +39,7 @@ export function exitCodeForReport(report: ProbeReport, interrupted: boolean): Ex
   const ports = new Set([...(report.request?.ports ?? []), ...(report.comparison?.cells ?? []).map((c) => c.port)]);
   const tested = new Set(verdicts.filter((v) => REACHABILITY.has(v.kind)).map((v) => v.port));
   if (ports.size === 0 || [...ports].some((port) => !tested.has(port))) return ExitCode.unavailable;
+  if (verdicts.some((v) => v.kind === VerdictKind.VERDICT_KIND_PARTIALLY_REACHABLE)) return ExitCode.partlyReachable;
   if (verdicts.some((v) => v.severity === Severity.SEVERITY_ERROR)) return ExitCode.errorFindings;
   const handshakes = report.tasks.filter((t) => t.status === TaskStatus.TASK_STATUS_DONE).flatMap((t) => t.result?.handshakes ?? []);
   if (handshakes.some((h) => h.findings.some((f) => f.severity === Severity.SEVERITY_ERROR))) return ExitCode.errorFindings;

@@ -5,10 +5,12 @@ import {
   Outcome,
   Phase,
   type MxRecord,
+  type NotProbed,
   type TargetResult,
 } from "../../gen/smtpprobe/v1/handshake.js";
 import { runHandshake, type HandshakeContext } from "./handshake.js";
 import type { ResolvedOptions } from "./options.js";
+import { addressesNotProbed, boundNotProbed, exchangersNotProbed, splitAtLimit } from "./not-probed.js";
 import { ResolveError, TargetResolver } from "./resolve.js";
 import { stoppedBeforeConnecting } from "./stopped-result.js";
 import { elapsedSince } from "./transcript.js";
@@ -46,7 +48,8 @@ export interface ProbeContext extends HandshakeContext {
 /**
  * Probes one port of one target: resolves it (through MX when asked), applies the policy to every
  * address, and runs a handshake per address, in parallel, under one deadline. Always returns a
- * result; every failure is one of its handshakes.
+ * result; every failure is one of its handshakes, and every exchanger or address a limit
+ * (max_exchangers, max_addresses) left out is in not_probed.
  */
 export async function probeTarget(
   target: ProbeTarget,
@@ -65,17 +68,22 @@ export async function probeTarget(
 
   try {
     let exchangers: MxRecord[] = [];
+    // Exchangers first, in preference order, then each probed name's addresses, in name order.
+    const leftOut: NotProbed[] = [];
+    const addressesLeftOut: NotProbed[][] = [];
     let names: { host: string; exchange?: string; mxPreference?: number }[];
     if (target.mx) {
       const domainDenied = checkName?.(target.host);
       if (domainDenied !== undefined) {
-        return { ...base, exchangers, handshakes: [nameDenial({ host: target.host }, target.port, domainDenied.reason, options)], totalMs: elapsedSince(start), notProbed: [] };
+        return { ...base, exchangers, handshakes: [nameDenial({ host: target.host }, target.port, domainDenied.reason, options)], totalMs: elapsedSince(start), ...boundNotProbed([]) };
       }
       context.onProgress?.({ host: target.host, address: "", port: target.port, phase: Phase.PHASE_RESOLVE });
       try {
-        exchangers = (await resolver.resolveMx(target.host)).slice(0, options.maxExchangers);
+        const { kept, left } = splitAtLimit(await resolver.resolveMx(target.host), options.maxExchangers);
+        exchangers = kept;
+        leftOut.push(...exchangersNotProbed(left, options.maxExchangers));
       } catch (error) {
-        return { ...base, exchangers, handshakes: [resolveFailure(target.host, target.port, error, context, options)], totalMs: elapsedSince(start), notProbed: [] };
+        return { ...base, exchangers, handshakes: [resolveFailure(target.host, target.port, error, context, options)], totalMs: elapsedSince(start), ...boundNotProbed([]) };
       }
       names = exchangers.map((mx) => ({ host: mx.exchange, exchange: mx.exchange, mxPreference: mx.preference }));
     } else {
@@ -83,13 +91,15 @@ export async function probeTarget(
     }
 
     const perName = await Promise.all(
-      names.map(async (name): Promise<HandshakeResult[]> => {
+      names.map(async (name, nameIndex): Promise<HandshakeResult[]> => {
         const nameDenied = isIP(name.host) === 0 ? checkName?.(name.host) : undefined;
         if (nameDenied !== undefined) return [nameDenial(name, target.port, nameDenied.reason, options)];
         if (isIP(name.host) === 0) context.onProgress?.({ host: name.host, address: "", port: target.port, phase: Phase.PHASE_RESOLVE });
         let addresses: string[];
         try {
-          addresses = await resolver.resolveAddresses(name.host, options.addressFamily, options.maxAddresses);
+          const { kept, left } = splitAtLimit(await resolver.resolveAddresses(name.host, options.addressFamily), options.maxAddresses);
+          addresses = kept;
+          addressesLeftOut[nameIndex] = addressesNotProbed(name, left, options.maxAddresses);
         } catch (error) {
           const failed = resolveFailure(name.host, target.port, error, context, options);
           failed.exchange = name.exchange ?? "";
@@ -126,7 +136,8 @@ export async function probeTarget(
         );
       }),
     );
-    return { ...base, exchangers, handshakes: perName.flat(), totalMs: elapsedSince(start), notProbed: [] };
+    const notProbed = boundNotProbed([...leftOut, ...addressesLeftOut.flatMap((entries) => entries ?? [])]);
+    return { ...base, exchangers, handshakes: perName.flat(), totalMs: elapsedSince(start), ...notProbed };
   } finally {
     clearTimeout(deadline);
     context.signal?.removeEventListener("abort", onAbort);

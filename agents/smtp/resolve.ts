@@ -58,10 +58,10 @@ export class TargetResolver {
   }
 
   /**
-   * The addresses of a host, IPv4 and IPv6 interleaved when both are asked for (so a small
-   * `max` still covers both families). An IP literal is returned as it is.
+   * Every address of a host, IPv4 and IPv6 interleaved when both are asked for, so that the first
+   * few (what max_addresses keeps) cover both families. An IP literal is returned as it is.
    */
-  async resolveAddresses(host: string, family: AddressFamily, max: number): Promise<string[]> {
+  async resolveAddresses(host: string, family: AddressFamily): Promise<string[]> {
     if (isIP(host)) return [host];
     const want4 = family !== AddressFamily.ADDRESS_FAMILY_IPV6;
     const want6 = family !== AddressFamily.ADDRESS_FAMILY_IPV4;
@@ -76,7 +76,7 @@ export class TargetResolver {
       if (a[i]) merged.push(a[i]!);
       if (aaaa[i]) merged.push(aaaa[i]!);
     }
-    if (merged.length > 0) return merged.slice(0, max);
+    if (merged.length > 0) return merged;
     // Nothing found: report the most telling failure (a real error over "no such record").
     const failures = [v4, v6].flatMap((r) => (r.status === "rejected" ? [r.reason as unknown] : []));
     const telling = failures.find((e) => (e as NodeJS.ErrnoException).code !== "ENODATA") ?? failures[0];

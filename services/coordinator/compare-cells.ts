@@ -1,8 +1,23 @@
 // One cell of the region × port matrix: what one region saw on one port, reduced to a state and a
-// short cause. Pure.
-import { type HandshakeResult, Outcome, Phase } from "../../gen/smtpprobe/v1/handshake.js";
+// short cause, with every address (of every exchanger) it probed beside it. Pure.
+//
+// Every address counts: a cell is REACHED only when every address tried answered, PARTIAL when some
+// did and others failed. Addresses our side never really tried (throttled, cancelled, our own
+// error) are listed but count neither way: they say nothing about the target.
+import { isIP } from "node:net";
+import { AddressFamily, type HandshakeResult, Outcome, Phase, type TargetResult } from "../../gen/smtpprobe/v1/handshake.js";
 import { phaseLabel } from "../../agents/smtp/phases.js";
-import { CellState, type MatrixCell, type TaskReport, TaskStatus } from "../../gen/smtpprobe/v1/probe_service.js";
+import { type AddressCell, CellState, type MatrixCell, TaskReport, TaskStatus } from "../../gen/smtpprobe/v1/probe_service.js";
+import { partialCause } from "./compare-partial.js";
+
+/** One address's cell with how it failed, for the verdicts' sentences. */
+export interface AddressView {
+  readonly cell: AddressCell;
+  /** As CellView.how. */
+  readonly how: string;
+  /** As CellView.howPhrase. */
+  readonly howPhrase: string;
+}
 
 /** A cell with what the verdicts need beside it. */
 export interface CellView {
@@ -15,6 +30,8 @@ export interface CellView {
   readonly howPhrase: string;
   /** BLOCKED, and the agent's own canary on this port fails too: the block is on the agent's side. */
   readonly egressBlocked: boolean;
+  /** Every handshake of the cell, in the result's order (cell.addresses, with how each failed). */
+  readonly addresses: readonly AddressView[];
 }
 
 /** The caller's deadline ended it: no data about the target (a task status, or a handshake's outcome). */
@@ -60,11 +77,17 @@ function isOwnFailure(outcome: Outcome): boolean {
   );
 }
 
-function tellingRank(h: HandshakeResult): readonly number[] {
+/** What the choice of a cell's representative looks at: a HandshakeResult or an AddressCell. */
+interface Ended {
+  readonly outcome: Outcome;
+  readonly phase: Phase;
+}
+
+function tellingRank(h: Ended): readonly number[] {
   return [isOwnFailure(h.outcome) ? 0 : 1, h.phase, OUTCOME_WEIGHT[h.outcome] ?? 4];
 }
 
-function isMoreTelling(a: HandshakeResult, b: HandshakeResult): boolean {
+function isMoreTelling(a: Ended, b: Ended): boolean {
   const ra = tellingRank(a);
   const rb = tellingRank(b);
   for (let i = 0; i < ra.length; i++) {
@@ -75,14 +98,103 @@ function isMoreTelling(a: HandshakeResult, b: HandshakeResult): boolean {
   return false; // a tie keeps the earlier one
 }
 
-/** The handshake a cell reports: the first that reached QUIT, else the most telling failure. */
-export function representativeHandshake(handshakes: readonly HandshakeResult[]): HandshakeResult | undefined {
+/**
+ * The handshake whose time, TLS version and (when none reached QUIT) cause a cell shows: the first
+ * that reached QUIT, else the most telling failure. Whether the cell is REACHED or PARTIAL is
+ * decided by every handshake (summarizeAddresses), not by this one.
+ */
+export function representativeHandshake<T extends Ended>(handshakes: readonly T[]): T | undefined {
   const ok = handshakes.find((h) => h.outcome === Outcome.OUTCOME_OK);
   if (ok) return ok;
-  let best: HandshakeResult | undefined;
+  let best: T | undefined;
   for (const h of handshakes) if (!best || isMoreTelling(h, best)) best = h;
   return best;
 }
+
+/**
+ * An address that counts against the target: tried, and failed (refused, dropped, rejected, TLS
+ * failed, DNS failed, denied by policy, ...). Not one that reached QUIT, nor one our side never
+ * really tried (throttled, cancelled, our own error, the caller's deadline).
+ */
+export function countsAgainstTarget(a: AddressCell): boolean {
+  return a.state !== CellState.CELL_STATE_REACHED && a.state !== CellState.CELL_STATE_NO_ANSWER && !isOwnFailure(a.outcome);
+}
+
+export function familyOf(address: string): AddressFamily {
+  const version = isIP(address);
+  return version === 4 ? AddressFamily.ADDRESS_FAMILY_IPV4 : version === 6 ? AddressFamily.ADDRESS_FAMILY_IPV6 : AddressFamily.ADDRESS_FAMILY_UNSPECIFIED;
+}
+
+/** One handshake as an address of a cell. */
+export function addressViewOf(h: HandshakeResult): AddressView {
+  const { state, cause, how, howPhrase } = classifyHandshake(h);
+  return {
+    cell: {
+      host: h.host,
+      exchange: h.exchange,
+      mxPreference: h.mxPreference,
+      address: h.address,
+      family: familyOf(h.address),
+      state,
+      cause,
+      outcome: h.outcome,
+      phase: h.phase,
+      totalMs: h.totalMs,
+      tlsVersion: h.tls?.protocol ?? "",
+    },
+    how,
+    howPhrase,
+  };
+}
+
+/** What a cell shows, from its addresses: the representative's, or PARTIAL when some reached and others failed. */
+export interface CellSummary {
+  state: CellState;
+  cause: string;
+  /** The address the cell's outcome, phase, time and TLS version come from. */
+  representative: AddressCell;
+}
+
+export function summarizeAddresses(addresses: readonly AddressCell[]): CellSummary | undefined {
+  const representative = representativeHandshake(addresses);
+  if (!representative) return undefined;
+  const failed = addresses.filter(countsAgainstTarget);
+  if (representative.state !== CellState.CELL_STATE_REACHED || failed.length === 0) {
+    return { state: representative.state, cause: representative.cause, representative };
+  }
+  const reached = addresses.filter((a) => a.state === CellState.CELL_STATE_REACHED);
+  return { state: CellState.CELL_STATE_PARTIAL, cause: partialCause(reached, failed), representative };
+}
+
+/**
+ * The cell as seen on one address family, for a matrix drawn per family: the family's addresses,
+ * and the names that failed before an address (DNS, policy), which concern both. Undefined when
+ * the cell has addresses, none of this family. A cell without any address (no answer, a name that
+ * did not resolve) is the same in both families.
+ */
+export function familyCell(cell: MatrixCell, family: AddressFamily): MatrixCell | undefined {
+  const addressed = cell.addresses.filter((a) => a.family !== AddressFamily.ADDRESS_FAMILY_UNSPECIFIED);
+  if (addressed.length === 0) return cell;
+  if (!addressed.some((a) => a.family === family)) return undefined;
+  const addresses = cell.addresses.filter((a) => a.family === family || a.family === AddressFamily.ADDRESS_FAMILY_UNSPECIFIED);
+  const summary = summarizeAddresses(addresses);
+  if (!summary) return cell;
+  const { representative: r } = summary;
+  const egress = cell.cause.endsWith(AGENT_EGRESS_MARK) && summary.state === CellState.CELL_STATE_BLOCKED;
+  return {
+    ...cell,
+    state: summary.state,
+    cause: egress ? `${summary.cause}${AGENT_EGRESS_MARK}` : summary.cause,
+    outcome: r.outcome,
+    phase: r.phase,
+    totalMs: r.totalMs,
+    tlsVersion: r.tlsVersion,
+    addresses,
+  };
+}
+
+/** Appended to a blocked cell's cause when the agent's own canary fails too. */
+const AGENT_EGRESS_MARK = " (agent egress)";
 
 /** The reply code that ended the dialogue, when there was one. */
 function replyCode(h: HandshakeResult): number | undefined {
@@ -209,6 +321,7 @@ function noAnswer(region: string, port: number, task: TaskReport | undefined, ca
     how: cause,
     howPhrase: cause,
     egressBlocked: false,
+    addresses: [],
   };
 }
 
@@ -218,29 +331,41 @@ export function buildCell(region: string, port: number, task: TaskReport | undef
   if (task.status !== TaskStatus.TASK_STATUS_DONE) {
     return noAnswer(region, port, task, NO_ANSWER_CAUSES[task.status] ?? "no answer");
   }
-  const h = representativeHandshake(task.result?.handshakes ?? []);
+  const addresses = (task.result?.handshakes ?? []).map(addressViewOf);
+  const summary = summarizeAddresses(addresses.map((a) => a.cell));
   // DONE with nothing in it: the coordinator's validation should have caught it; no data either way.
-  if (!h) return noAnswer(region, port, task, "empty result");
-  const { state, cause, how, howPhrase } = classifyHandshake(h);
+  if (!summary) return noAnswer(region, port, task, "empty result");
+  const { state, cause, representative: r } = summary;
+  const partial = state === CellState.CELL_STATE_PARTIAL;
+  const view = addresses.find((a) => a.cell === r);
   const egressBlocked = state === CellState.CELL_STATE_BLOCKED && hasFailingCanary(task, port);
   return {
     cell: {
       region,
       port,
       state,
-      cause: egressBlocked ? `${cause} (agent egress)` : cause,
-      outcome: h.outcome,
-      phase: h.phase,
-      totalMs: h.totalMs,
-      tlsVersion: h.tls?.protocol ?? "",
+      cause: egressBlocked ? `${cause}${AGENT_EGRESS_MARK}` : cause,
+      outcome: r.outcome,
+      phase: r.phase,
+      totalMs: r.totalMs,
+      tlsVersion: r.tlsVersion,
       taskStatus: task.status,
-      addresses: [],
+      addresses: addresses.map((a) => a.cell),
     },
     task,
-    how,
-    howPhrase,
+    how: partial ? cause : (view?.how ?? cause),
+    howPhrase: partial ? cause : (view?.howPhrase ?? cause),
     egressBlocked,
+    addresses,
   };
+}
+
+/**
+ * The cell of one result, as the comparison would make it for a region that reported it: for a
+ * caller with results in hand and no report (the CLI's local mode).
+ */
+export function resultCell(result: TargetResult, region = ""): MatrixCell {
+  return buildCell(region, result.port, { ...TaskReport.fromPartial({ region, port: result.port, status: TaskStatus.TASK_STATUS_DONE }), result }).cell;
 }
 
 /**

@@ -1,7 +1,9 @@
 // What differs between the regions that reached a port: STARTTLS, certificate, banner host,
 // capabilities, TLS version. Pure.
-import { type Capabilities, type HandshakeResult, Outcome, Severity } from "../../gen/smtpprobe/v1/handshake.js";
+import { AddressFamily, type Capabilities, type HandshakeResult, Outcome, Severity } from "../../gen/smtpprobe/v1/handshake.js";
 import { type PortVerdict, type RegionCause, VerdictKind } from "../../gen/smtpprobe/v1/probe_service.js";
+import { familyOf } from "./compare-cells.js";
+import { familyName } from "./compare-partial.js";
 import { compareText, listJoin, phraseJoin, quoteServerText } from "./compare-text.js";
 
 /** A region that reached the port, with its handshakes. */
@@ -16,10 +18,13 @@ interface Entry {
   readonly h: HandshakeResult;
 }
 
-/** The servers compared: one for a host, one per MX exchanger that several regions reached. */
+/** The servers compared: per exchanger (one for a host) and address family, reached by several regions. */
 interface Unit {
   /** The exchanger's name, empty for a host. */
   readonly exchange: string;
+  readonly family: AddressFamily;
+  /** Named in the sentence ("Port 25 (IPv6)") when the verdict holds on this family only. */
+  readonly showFamily: boolean;
   readonly entries: readonly Entry[];
 }
 
@@ -40,27 +45,37 @@ interface Value {
 }
 
 /**
- * Per server, the first handshake of each region that reached QUIT. With MX, regions are compared
- * per exchanger, and only where both reached it: mx1 from one region and mx2 from another is no
- * difference. Exchangers in preference order, then by name.
+ * Like with like. A region's cell may hold several addresses, of several exchangers and both
+ * families, and only some of them reached. The rule: regions are compared per exchanger (the host,
+ * without MX) and per address family, each region with the first handshake of that exchanger and
+ * family that reached QUIT, and only where at least two regions reached it: mx1 from one region
+ * and mx2 from another, or IPv4 from one and IPv6 from another, may be different machines and is no
+ * difference. Addresses within a family are not matched one to one: regions may resolve a name to
+ * different addresses, and another server behind the same name is exactly what the verdicts are
+ * for. Exchangers in preference order, then by name; IPv4 before IPv6.
  */
 function unitsOf(reached: readonly ReachedRegion[]): Unit[] {
-  const byExchange = new Map<string, { preference: number; entries: Entry[] }>();
+  const byServer = new Map<string, { exchange: string; family: AddressFamily; preference: number; entries: Entry[] }>();
   for (const { region, handshakes } of reached) {
     const seen = new Set<string>();
     for (const h of handshakes) {
-      if (h.outcome !== Outcome.OUTCOME_OK || seen.has(h.exchange)) continue;
-      seen.add(h.exchange);
-      const unit = byExchange.get(h.exchange) ?? { preference: h.mxPreference, entries: [] };
+      const family = familyOf(h.address);
+      const key = `${h.exchange}\u0000${family}`;
+      if (h.outcome !== Outcome.OUTCOME_OK || seen.has(key)) continue;
+      seen.add(key);
+      const unit = byServer.get(key) ?? { exchange: h.exchange, family, preference: h.mxPreference, entries: [] };
       unit.preference = Math.min(unit.preference, h.mxPreference);
       unit.entries.push({ region, h });
-      byExchange.set(h.exchange, unit);
+      byServer.set(key, unit);
     }
   }
-  return [...byExchange.entries()]
-    .filter(([, unit]) => unit.entries.length >= 2)
-    .sort(([a, ua], [b, ub]) => ua.preference - ub.preference || compareText(a, b))
-    .map(([exchange, unit]) => ({ exchange, entries: unit.entries }));
+  const units = [...byServer.values()]
+    .filter((unit) => unit.entries.length >= 2)
+    .sort((a, b) => a.preference - b.preference || compareText(a.exchange, b.exchange) || a.family - b.family);
+  // The family is named only where an exchanger is compared on both.
+  const families = new Map<string, number>();
+  for (const u of units) families.set(u.exchange, (families.get(u.exchange) ?? 0) + 1);
+  return units.map((u) => ({ exchange: u.exchange, family: u.family, showFamily: (families.get(u.exchange) ?? 0) > 1, entries: u.entries }));
 }
 
 /** Groups entries by a value; entries without one (undefined) take no part. */
@@ -84,8 +99,9 @@ function splitMajority(groups: readonly Group[]): { reference: Group; others: Gr
   return { reference, others: groups.filter((g) => g !== reference) };
 }
 
-function where(port: number, exchange: string): string {
-  return exchange ? `Port ${port} (${quoteServerText(exchange)})` : `Port ${port}`;
+function where(port: number, unit: Unit): string {
+  const names = [unit.exchange ? quoteServerText(unit.exchange) : "", unit.showFamily ? familyName(unit.family) : ""].filter(Boolean);
+  return names.length > 0 ? `Port ${port} (${names.join(", ")})` : `Port ${port}`;
 }
 
 function verdict(
@@ -128,7 +144,7 @@ function starttlsVerdict(port: number, unit: Unit): PortVerdict | undefined {
     Severity.SEVERITY_ERROR,
     [...missing.regions],
     missing.regions.map((region) => ({ region, cause })),
-    `${where(port, unit.exchange)}: STARTTLS is offered from ${listJoin(offered.regions)} but not from ${listJoin(missing.regions)}: ` +
+    `${where(port, unit)}: STARTTLS is offered from ${listJoin(offered.regions)} but not from ${listJoin(missing.regions)}: ` +
       `possible STARTTLS stripping on the path from ${listJoin(missing.regions)}.`,
   );
 }
@@ -157,7 +173,7 @@ function certificateVerdict(port: number, unit: Unit): PortVerdict | undefined {
     Severity.SEVERITY_WARNING,
     others.flatMap((g) => g.regions),
     minorityCauses(others, (g) => `certificate ${g.detail}, not ${reference.detail}`),
-    `${where(port, unit.exchange)}: the certificate is ${contrast(reference, others)}: ` +
+    `${where(port, unit)}: the certificate is ${contrast(reference, others)}: ` +
       "TLS interception, or geo-routing to other servers.",
   );
 }
@@ -179,7 +195,7 @@ function bannerVerdict(port: number, unit: Unit): PortVerdict | undefined {
     Severity.SEVERITY_INFO,
     others.flatMap((g) => g.regions),
     minorityCauses(others, (g) => `banner host ${g.label}, not ${reference.label}`),
-    `${where(port, unit.exchange)}: the banner names ${contrast(reference, others)}: geo-routing or interception.`,
+    `${where(port, unit)}: the banner names ${contrast(reference, others)}: geo-routing or interception.`,
   );
 }
 
@@ -196,7 +212,7 @@ function tlsVersionVerdict(port: number, unit: Unit): PortVerdict | undefined {
     Severity.SEVERITY_WARNING,
     odd,
     minorityCauses(others, (g) => `${g.label}, not ${reference.label}`),
-    `${where(port, unit.exchange)}: TLS is negotiated as ${contrast(reference, others)}: ` +
+    `${where(port, unit)}: TLS is negotiated as ${contrast(reference, others)}: ` +
       `another server, or a middlebox terminating TLS, on the path from ${listJoin(odd)}.`,
   );
 }
@@ -262,7 +278,7 @@ function capabilitiesVerdict(port: number, unit: Unit): PortVerdict | undefined 
     Severity.SEVERITY_INFO,
     others.flatMap((g) => g.regions),
     minorityCauses(others, causeFor),
-    `${where(port, unit.exchange)}: the EHLO capabilities ${overTls ? "over TLS" : "before TLS"} differ between regions: ${phraseJoin(listed)}.`,
+    `${where(port, unit)}: the EHLO capabilities ${overTls ? "over TLS" : "before TLS"} differ between regions: ${phraseJoin(listed)}.`,
   );
 }
 
@@ -276,9 +292,27 @@ const RULES: readonly ((port: number, unit: Unit) => PortVerdict | undefined)[] 
 
 /**
  * The differences between the regions that reached a port, kind by kind (STARTTLS, certificate,
- * banner host, capabilities, TLS version), and within a kind exchanger by exchanger.
+ * banner host, capabilities, TLS version), and within a kind exchanger by exchanger. Where an
+ * exchanger differs the same way on both families (the same regions, the same causes), one
+ * verdict says so without naming a family.
  */
 export function differenceVerdicts(port: number, reached: readonly ReachedRegion[]): PortVerdict[] {
   const units = unitsOf(reached);
-  return RULES.flatMap((rule) => units.flatMap((unit) => rule(port, unit) ?? []));
+  return RULES.flatMap((rule) => {
+    const found = units.flatMap((unit) => {
+      const v = rule(port, unit);
+      return v ? [{ unit, v }] : [];
+    });
+    return found.flatMap(({ unit, v }, i) => {
+      const twin = found.findIndex((f) => f.unit.exchange === unit.exchange && f.unit.family !== unit.family);
+      const other = found[twin];
+      if (!other || !sameFacts(other.v, v)) return [v];
+      // The same on both families: one verdict, without a family, in the place of the first.
+      return twin > i ? [rule(port, { ...unit, showFamily: false }) ?? v] : [];
+    });
+  });
+}
+
+function sameFacts(a: PortVerdict, b: PortVerdict): boolean {
+  return a.kind === b.kind && JSON.stringify([a.regions, a.causes]) === JSON.stringify([b.regions, b.causes]);
 }

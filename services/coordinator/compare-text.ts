@@ -47,3 +47,11 @@ export function quoteServerText(text: string): string {
 export function compareText(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
+
+const MAX_LISTED = 4;
+
+/** listJoin, with at most four items named: "a, b, c, d and 2 more". */
+export function boundedListJoin(items: readonly string[], max: number = MAX_LISTED): string {
+  if (items.length <= max) return listJoin(items);
+  return `${items.slice(0, max).join(", ")} and ${items.length - max} more`;
+}

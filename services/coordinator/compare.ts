@@ -4,6 +4,7 @@
 // order of the regions and ports given.
 import { Severity } from "../../gen/smtpprobe/v1/handshake.js";
 import {
+  type AddressFailure,
   CellState,
   type Comparison,
   type MatrixCell,
@@ -13,8 +14,9 @@ import {
   TaskStatus,
   VerdictKind,
 } from "../../gen/smtpprobe/v1/probe_service.js";
-import { buildCell, type CellView, pickTask } from "./compare-cells.js";
+import { buildCell, type CellView, countsAgainstTarget, pickTask } from "./compare-cells.js";
 import { differenceVerdicts } from "./compare-differences.js";
+import { describePartial } from "./compare-partial.js";
 import { formatCellMs, listJoin, phraseJoin, portsText } from "./compare-text.js";
 
 /**
@@ -28,9 +30,12 @@ import { formatCellMs, listJoin, phraseJoin, portsText } from "./compare-text.js
  * - `unknownRegions`: the regions no agent has ever served (every task UNKNOWN_REGION), apart
  *   from `missing`: a name nobody knows, not an outage.
  * - `verdicts`: per port in the order given, the reachability verdict (REACHABLE_EVERYWHERE,
- *   BLOCKED_FROM_REGIONS, UNREACHABLE_EVERYWHERE or NO_DATA; AGENT_EGRESS_BLOCKED alone when the
- *   only regions that answered are blocked at their own egress), then AGENT_EGRESS_BLOCKED, then
- *   the differences between the regions that reached the port.
+ *   PARTIALLY_REACHABLE, BLOCKED_FROM_REGIONS, UNREACHABLE_EVERYWHERE or NO_DATA;
+ *   AGENT_EGRESS_BLOCKED alone when the only regions that answered are blocked at their own
+ *   egress), then AGENT_EGRESS_BLOCKED, then the differences between the regions that reached the
+ *   port. Every address counts: REACHABLE_EVERYWHERE only when every address (of every exchanger)
+ *   answered in every region that could test the port; the failed ones are named in the summary
+ *   and listed in `failed_addresses` of the other verdicts.
  */
 export function compareRegions(tasks: readonly TaskReport[], regions: readonly string[], ports: readonly number[]): Comparison {
   const regionList = [...new Set(regions)];
@@ -57,7 +62,7 @@ export function compareRegions(tasks: readonly TaskReport[], regions: readonly s
   const verdicts = portList.flatMap((port) => {
     const column = regionList.map((region) => viewOf(region, port));
     const reached = column
-      .filter((v) => v.cell.state === CellState.CELL_STATE_REACHED)
+      .filter((v) => isReached(v.cell.state))
       .map((v) => ({ region: v.cell.region, handshakes: v.task?.result?.handshakes ?? [] }));
     return [...reachabilityVerdicts(port, column, regionList.length), ...differenceVerdicts(port, reached)];
   });
@@ -70,6 +75,57 @@ export function compareRegions(tasks: readonly TaskReport[], regions: readonly s
 
 function cellKey(region: string, port: number): string {
   return `${port}\u0000${region}`;
+}
+
+/** The region reached the port: on every address (REACHED) or on some (PARTIAL). */
+function isReached(state: CellState): boolean {
+  return state === CellState.CELL_STATE_REACHED || state === CellState.CELL_STATE_PARTIAL;
+}
+
+/** Each address that failed (and counts against the target), with its region, regions in order. */
+function failuresOf(views: readonly CellView[]): AddressFailure[] {
+  return views.flatMap((v) => v.cell.addresses.filter(countsAgainstTarget).map((address) => ({ region: v.cell.region, address })));
+}
+
+interface PartialGroup {
+  regions: string[];
+  reached: string;
+  failed: string;
+  mx: boolean;
+}
+
+/** Partial regions grouped by what they reached and what failed how, in the order given. */
+function partialGroups(views: readonly CellView[]): PartialGroup[] {
+  const groups = new Map<string, PartialGroup>();
+  for (const v of views) {
+    if (v.cell.state !== CellState.CELL_STATE_PARTIAL) continue;
+    const reached = v.addresses.filter((a) => a.cell.state === CellState.CELL_STATE_REACHED).map((a) => a.cell);
+    const failed = v.addresses.filter((a) => countsAgainstTarget(a.cell));
+    const text = describePartial(reached, failed);
+    const key = `${text.reached}\u0000${text.failed}`;
+    const group = groups.get(key);
+    if (group) group.regions.push(v.cell.region);
+    else groups.set(key, { regions: [v.cell.region], ...text });
+  }
+  return [...groups.values()];
+}
+
+/** "from eu-west, IPv6 (::1) is refused; from ap-south, 192.0.2.2 is dropped". */
+function partialClauses(groups: readonly PartialGroup[]): string {
+  return groups.map((g) => `from ${listJoin(g.regions)}, ${g.failed}`).join("; ");
+}
+
+/**
+ * PARTIALLY_REACHABLE's sentence: "Port 25 is open from local on IPv4 (127.0.0.1), but IPv6 (::1)
+ * is refused." when the regions saw the same; else each group of regions with what failed there.
+ */
+function partialSummary(port: number, reached: readonly CellView[], groups: readonly PartialGroup[]): string {
+  const [only] = groups;
+  if (groups.length === 1 && only && only.regions.length === reached.length) {
+    return `Port ${port} is open from ${listJoin(only.regions)} ${only.reached}, but ${only.failed}.`;
+  }
+  const every = groups.some((g) => g.mx) ? "through every exchanger" : "on every address";
+  return `Port ${port} is open from ${listJoin(regionsOf(reached))}, but not ${every}: ${partialClauses(groups)}.`;
 }
 
 /** "dropped from eu-west and refused from ap-south": regions grouped by how, in the order given. */
@@ -99,12 +155,19 @@ function reachabilityVerdicts(port: number, column: readonly CellView[], regionC
   const answered = column.filter((v) => v.cell.state !== CellState.CELL_STATE_NO_ANSWER);
   const egressBlocked = answered.filter((v) => v.egressBlocked);
   const testing = answered.filter((v) => !v.egressBlocked);
-  const reached = testing.filter((v) => v.cell.state === CellState.CELL_STATE_REACHED);
-  const notReached = testing.filter((v) => v.cell.state !== CellState.CELL_STATE_REACHED);
+  const reached = testing.filter((v) => isReached(v.cell.state));
+  const notReached = testing.filter((v) => !isReached(v.cell.state));
+  const partial = partialGroups(reached);
   const verdicts: PortVerdict[] = [];
-  const add = (kind: VerdictKind, severity: Severity, about: readonly CellView[], summary: string): void => {
-    const causes = kind === VerdictKind.VERDICT_KIND_REACHABLE_EVERYWHERE ? [] : causesOf(about);
-    verdicts.push({ port, kind, regions: regionsOf(about), causes, summary, severity, failedAddresses: [] });
+  const add = (
+    kind: VerdictKind,
+    severity: Severity,
+    about: readonly CellView[],
+    summary: string,
+    extra: { causes?: RegionCause[]; failedAddresses?: AddressFailure[] } = {},
+  ): void => {
+    const causes = extra.causes ?? (kind === VerdictKind.VERDICT_KIND_REACHABLE_EVERYWHERE ? [] : causesOf(about));
+    verdicts.push({ port, kind, regions: regionsOf(about), causes, summary, severity, failedAddresses: extra.failedAddresses ?? [] });
   };
 
   if (answered.length === 0) {
@@ -113,7 +176,14 @@ function reachabilityVerdicts(port: number, column: readonly CellView[], regionC
   }
   // "every region" only when every region planned could test the port.
   const everywhere = testing.length === regionCount;
-  if (testing.length > 0 && notReached.length === 0) {
+  if (testing.length > 0 && notReached.length === 0 && partial.length > 0) {
+    // Every region reached the port, not on every address: which failed, where and how.
+    const partialViews = reached.filter((v) => v.cell.state === CellState.CELL_STATE_PARTIAL);
+    add(VerdictKind.VERDICT_KIND_PARTIALLY_REACHABLE, Severity.SEVERITY_WARNING, partialViews, partialSummary(port, reached, partial), {
+      causes: partial.flatMap((g) => g.regions.map((region) => ({ region, cause: g.failed }))),
+      failedAddresses: failuresOf(partialViews),
+    });
+  } else if (testing.length > 0 && notReached.length === 0) {
     const names = listJoin(regionsOf(reached));
     const summary =
       regionCount === 1 && everywhere
@@ -125,11 +195,14 @@ function reachabilityVerdicts(port: number, column: readonly CellView[], regionC
             : `Port ${port} is open from every region that could test it: ${names}.`;
     add(VerdictKind.VERDICT_KIND_REACHABLE_EVERYWHERE, Severity.SEVERITY_INFO, reached, summary);
   } else if (reached.length > 0) {
+    // The regions that reached it may have done so on some addresses only: said too.
+    const alsoPartial = partial.length > 0 ? `; ${partialClauses(partial)}` : "";
     add(
       VerdictKind.VERDICT_KIND_BLOCKED_FROM_REGIONS,
       Severity.SEVERITY_WARNING,
       notReached,
-      `Port ${port} is ${howText(notReached)}, open from ${listJoin(regionsOf(reached))}.`,
+      `Port ${port} is ${howText(notReached)}, open from ${listJoin(regionsOf(reached))}${alsoPartial}.`,
+      { failedAddresses: failuresOf(testing) },
     );
   } else if (notReached.length > 0) {
     const from = testing.length === 1 ? "" : everywhere ? " from every region" : " from every region that could test it";
@@ -138,6 +211,7 @@ function reachabilityVerdicts(port: number, column: readonly CellView[], regionC
       Severity.SEVERITY_ERROR,
       notReached,
       `Port ${port} is unreachable${from}: ${howText(notReached)}.`,
+      { failedAddresses: failuresOf(notReached) },
     );
   }
   if (egressBlocked.length > 0) {
@@ -188,12 +262,14 @@ function missingCause(region: string, row: readonly CellView[]): RegionCause[] {
 
 /**
  * A matrix cell in a few words for a person, no colours: "✔ 120 ms TLSv1.3", "✔ 95 ms no TLS",
- * "✖ dropped", "✖ banner 554", "– no agent".
+ * "◐ v4 ok, v6 refused", "✖ dropped", "✖ banner 554", "– no agent".
  */
 export function describeCell(cell: MatrixCell): string {
   switch (cell.state) {
     case CellState.CELL_STATE_REACHED:
       return `✔ ${formatCellMs(cell.totalMs)} ${cell.tlsVersion || "no TLS"}`;
+    case CellState.CELL_STATE_PARTIAL:
+      return `◐ ${cell.cause || "partly reached"}`;
     case CellState.CELL_STATE_NO_ANSWER:
       return `– ${cell.cause || "no answer"}`;
     case CellState.CELL_STATE_UNSPECIFIED:

@@ -19,6 +19,7 @@ import {
 import { type TaskProgress } from "../../gen/smtpprobe/v1/probe_service.js";
 import { AgentMessage } from "../../gen/smtpprobe/agent/v1/agent.js";
 import { MAXIMUMS } from "../../agents/smtp/options.js";
+import { LIMIT_FIELDS, MAX_NOT_PROBED_LISTED } from "../../agents/smtp/not-probed.js";
 import { escapeLine } from "../../agents/smtp/transcript.js";
 
 /** Bounds on an agent's result. Each is at least what a well-behaved agent can produce. */
@@ -35,6 +36,8 @@ export const AGENT_MESSAGE_LIMITS = {
    */
   maxHandshakes: Math.max(64, MAXIMUMS.maxExchangers * MAXIMUMS.maxAddresses),
   maxExchangers: 64,
+  /** Exchangers and addresses a limit left out, listed: the engine lists at most this many. */
+  maxNotProbed: MAX_NOT_PROBED_LISTED,
   /** Characters of text in one transcript: the engine's largest transcript bound (4 MiB). */
   maxTranscriptChars: MAXIMUMS.maxTranscriptBytes,
   maxTranscriptEntries: 262_144,
@@ -53,6 +56,7 @@ export const AGENT_MESSAGE_LIMITS = {
 } as const;
 
 const L = AGENT_MESSAGE_LIMITS;
+const LIMIT_NAMES: ReadonlySet<string> = new Set(Object.values(LIMIT_FIELDS));
 
 export type DecodedAgentMessage = { ok: true; message: AgentMessage } | { ok: false; reason: string };
 
@@ -109,6 +113,14 @@ export function checkTargetResult(result: TargetResult, task: TaskTarget): strin
     result.exchangers.forEach((mx, i) => checkText(`result.exchangers[${i}].exchange`, mx.exchange, L.maxNameChars));
     checkList("result.handshakes", result.handshakes, L.maxHandshakes);
     result.handshakes.forEach((h, i) => checkHandshake(`result.handshakes[${i}]`, h, task.port));
+    checkList("result.not_probed", result.notProbed, L.maxNotProbed);
+    result.notProbed.forEach((n, i) => {
+      const path = `result.not_probed[${i}]`;
+      checkText(`${path}.host`, n.host, L.maxNameChars);
+      checkText(`${path}.address`, n.address, L.maxAddressChars);
+      checkText(`${path}.exchange`, n.exchange, L.maxNameChars);
+      if (!LIMIT_NAMES.has(n.limit)) fail(`${path}.limit is ${quote(n.limit)}, not one of ${[...LIMIT_NAMES].join(", ")}`);
+    });
   });
 }
 

@@ -1,5 +1,6 @@
 // `smtp-probe check` end to end: the real binary as a child process, against servers this test
-// starts on 127.0.0.1 (an smtp-server fixture, a DNS server for --mx). Nothing else is contacted.
+// starts on loopback (an smtp-server fixture on 127.0.0.1, relays to it on 127.0.0.2-4, a DNS
+// server for names and --mx). Nothing else is contacted.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testPki } from "../helpers/certs.js";
 import { startDnsServer, type DnsServer } from "../helpers/dns-server.js";
 import { freePort } from "../helpers/free-port.js";
+import { relayLoopback, type LoopbackRelay } from "../helpers/loopback-relay.js";
 import { runCli } from "../helpers/processes.js";
 import { startSmtpFixture, type SmtpFixture } from "../helpers/smtp-fixture.js";
 
@@ -250,6 +252,112 @@ describe("smtp-probe check (end to end)", () => {
         // Each exchanger's own name went out as SNI: both were really probed.
         expect(fixture.servernames().slice(before).sort()).toEqual(["mx1.example.test", "mx2.example.test"]);
         expect(dns.queries()).toEqual(expect.arrayContaining([{ name: "example.test", type: "MX" }]));
+      },
+      TEST_MS,
+    );
+  });
+
+  describe("every address counts, and limits are visible (a DNS server and loopback relays started by the test)", () => {
+    let dns: DnsServer;
+    let relay: LoopbackRelay;
+    const five = [1, 2, 3, 4, 5].map((n) => `mx${n}.five.test`);
+
+    beforeAll(async () => {
+      // 127.0.0.2-4 lead to the fixture too: four.test answers on all four addresses. Nothing
+      // listens on [::1] or 127.0.0.9 at the fixture's port: refused.
+      relay = await relayLoopback(fixture.port, ["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+      dns = await startDnsServer({
+        "dual.test": { A: ["127.0.0.1"], AAAA: ["::1"] },
+        "deadprimary.test": { MX: [{ exchange: "mx1.deadprimary.test", preference: 10 }, { exchange: "mx2.deadprimary.test", preference: 20 }] },
+        "mx1.deadprimary.test": { A: ["127.0.0.9"] },
+        "mx2.deadprimary.test": { A: ["127.0.0.1"] },
+        "five.test": { MX: five.map((exchange, i) => ({ exchange, preference: (i + 1) * 10 })) },
+        ...Object.fromEntries(five.map((name) => [name, { A: ["127.0.0.1"] }])),
+        "four.test": { A: ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"] },
+      });
+    });
+
+    afterAll(async () => {
+      await dns?.stop();
+      await relay?.stop();
+    });
+
+    const check = (...args: string[]) => runCli(["check", ...args, "--dns-server", dns.server, "--port", String(fixture.port), "--timeout", "4"]);
+
+    it(
+      "a dual-stack host where only IPv4 listens: IPv6 refused, the port partly reachable, exit code 5",
+      async () => {
+        const run = await check("dual.test");
+        expect(run.stderr).toBe("");
+        const lines = run.stdout.split("\n");
+        expect(lines[0]).toMatch(new RegExp(`^✔ 127\\.0\\.0\\.1:${fixture.port} \\(dual\\.test\\) +ok · done`));
+        expect(lines[1]).toMatch(new RegExp(`^✖ \\[::1\\]:${fixture.port} \\(dual\\.test\\) +refused · stopped at TCP connect`));
+        expect(lines.slice(2, 4)).toEqual(["", `◐ Port ${fixture.port} is open from this machine on IPv4 (127.0.0.1), but IPv6 (::1) is refused.`]);
+        expect(run.code).toBe(5);
+      },
+      TEST_MS,
+    );
+
+    it(
+      "an MX domain whose primary exchanger refuses: the secondary answers, the primary is named, exit code 5",
+      async () => {
+        const run = await check("deadprimary.test", "--mx");
+        expect(run.stdout).toContain(
+          `◐ Port ${fixture.port} is open from this machine through mx2.deadprimary.test, but mx1.deadprimary.test (127.0.0.9) is refused.\n`,
+        );
+        expect(run.code).toBe(5);
+      },
+      TEST_MS,
+    );
+
+    it(
+      "five MX records: three probed and the other two named with the limit; --max-exchangers 5 probes all five",
+      async () => {
+        const [byDefault, raised, json] = await Promise.all([
+          check("five.test", "--mx"),
+          check("five.test", "--mx", "--max-exchangers", "5"),
+          check("five.test", "--mx", "--json"),
+        ]);
+        expect(byDefault.stdout).toContain(
+          `✔ Port ${fixture.port} is open from this machine.\nnot probed: mx4.five.test, mx5.five.test (max_exchangers 3; raise with --max-exchangers)\n`,
+        );
+        expect(byDefault.stdout.split("\n").filter((l) => /^✔ 127\.0\.0\.1:/.test(l))).toHaveLength(3);
+        expect(raised.stdout.split("\n").filter((l) => /^✔ 127\.0\.0\.1:/.test(l))).toHaveLength(5);
+        expect(raised.stdout).not.toContain("not probed");
+        const [result] = (JSON.parse(json.stdout) as { results: { notProbed?: { host: string; limit: string; limitValue: number }[] }[] }).results;
+        expect(result?.notProbed).toEqual([
+          expect.objectContaining({ host: "mx4.five.test", exchange: "mx4.five.test", mxPreference: 40, limit: "max_exchangers", limitValue: 3 }),
+          expect.objectContaining({ host: "mx5.five.test", exchange: "mx5.five.test", mxPreference: 50, limit: "max_exchangers", limitValue: 3 }),
+        ]);
+        // The fixture's certificate is for fixture.test, not the exchangers: error findings, exit 1.
+        expect([byDefault.code, raised.code, json.code]).toEqual([1, 1, 1]);
+      },
+      TEST_MS,
+    );
+
+    it(
+      "a host with four addresses: two probed and two named; --max-addresses 4 probes all four",
+      async () => {
+        const [byDefault, raised] = await Promise.all([check("four.test"), check("four.test", "--max-addresses", "4")]);
+        const probed = (stdout: string) => stdout.split("\n").flatMap((l) => /^✔ (127\.0\.0\.\d):/.exec(l)?.[1] ?? []);
+        expect(probed(byDefault.stdout)).toEqual(["127.0.0.1", "127.0.0.2"]);
+        expect(byDefault.stdout).toContain("not probed: 127.0.0.3, 127.0.0.4 of four.test (max_addresses 2; raise with --max-addresses)\n");
+        expect(probed(raised.stdout)).toEqual(["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+        expect(raised.stdout).toContain(`✔ Port ${fixture.port} is open from this machine.\n`);
+        expect(raised.stdout).not.toContain("not probed");
+      },
+      TEST_MS,
+    );
+
+    it(
+      "a limit beyond what the API allows: exit code 2, the flag named",
+      async () => {
+        const run = await runCli(["check", "five.test", "--mx", "--max-exchangers", "11"]);
+        expect({ code: run.code, stdout: run.stdout, stderr: run.stderr }).toEqual({
+          code: 2,
+          stdout: "",
+          stderr: 'smtp-probe: --max-exchangers: "11" is not a whole number from 1 to 10\n',
+        });
       },
       TEST_MS,
     );

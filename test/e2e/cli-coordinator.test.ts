@@ -1,7 +1,9 @@
 // `smtp-probe check --coordinator` and `smtp-probe regions` end to end: the real binary as child
 // processes — an embedded coordinator (one in-process agent, region `local`) and the CLI — against
-// an smtp-server fixture this test starts on 127.0.0.1. Nothing else is contacted.
+// an smtp-server fixture this test starts on 127.0.0.1 and a DNS server it starts for names.
+// Nothing else is contacted.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startDnsServer, type DnsServer } from "../helpers/dns-server.js";
 import { freePort } from "../helpers/free-port.js";
 import { connectProbeApi } from "../helpers/grpc-client.js";
 import { runCli, START_HOOK_TIMEOUT_MS, startCoordinatorProcess, type CoordinatorProcess } from "../helpers/processes.js";
@@ -14,12 +16,13 @@ import { waitFor } from "../helpers/wait.js";
 const TEST_MS = 40_000;
 
 /**
- * `smtp-probe coordinator` in embedded mode, allowed to probe loopback on the given ports; ready
- * once ListRegions shows the embedded agent of region `local` (health answers SERVING a little
- * before the agent has announced itself, and the tests need it listed).
+ * `smtp-probe coordinator` in embedded mode, allowed to probe loopback (IPv4 and IPv6) on the given
+ * ports, resolving with the given DNS server; ready once ListRegions shows the embedded agent of
+ * region `local` (health answers SERVING a little before the agent has announced itself, and the
+ * tests need it listed).
  */
-async function startCoordinator(allowPorts: number[]): Promise<CoordinatorProcess> {
-  const coordinator = await startCoordinatorProcess({ allowCidrs: ["127.0.0.0/8"], allowPorts });
+async function startCoordinator(allowPorts: number[], dnsServer: string): Promise<CoordinatorProcess> {
+  const coordinator = await startCoordinatorProcess({ allowCidrs: ["127.0.0.0/8", "::1/128"], allowPorts, dnsServers: [dnsServer] });
   const api = connectProbeApi(coordinator.address);
   try {
     await waitFor(
@@ -45,10 +48,23 @@ interface JsonReport {
   probeId: string;
   regions: string[];
   complete?: boolean;
-  tasks: { region: string; port: number; status: string; agentId?: string; result?: { handshakes: { outcome: string }[] } }[];
+  tasks: {
+    region: string;
+    port: number;
+    status: string;
+    agentId?: string;
+    result?: { handshakes: { outcome: string; exchange?: string }[]; notProbed?: unknown[] };
+  }[];
   comparison: {
-    cells: { region: string; port: number; state: string }[];
-    verdicts: { port: number; kind: string; regions?: string[]; summary: string; severity: string }[];
+    cells: { region: string; port: number; state: string; cause?: string; addresses?: { address?: string; family?: string; state: string; cause?: string }[] }[];
+    verdicts: {
+      port: number;
+      kind: string;
+      regions?: string[];
+      summary: string;
+      severity: string;
+      failedAddresses?: { region: string; address: { address?: string; family?: string; cause?: string } }[];
+    }[];
   };
 }
 
@@ -57,16 +73,25 @@ describe.concurrent("smtp-probe check --coordinator, smtp-probe regions (end to 
   let closed: number;
   let denied: number;
   let coordinator: CoordinatorProcess;
+  let dns: DnsServer;
+  const five = [1, 2, 3, 4, 5].map((n) => `mx${n}.five.test`);
 
   beforeAll(async () => {
     fixture = await startSmtpFixture();
     closed = await freePort();
     denied = await freePort();
-    coordinator = await startCoordinator([fixture.port, closed]);
+    // Nothing listens on [::1] at the fixture's port: dual.test's IPv6 address is refused.
+    dns = await startDnsServer({
+      "dual.test": { A: ["127.0.0.1"], AAAA: ["::1"] },
+      "five.test": { MX: five.map((exchange, i) => ({ exchange, preference: (i + 1) * 10 })) },
+      ...Object.fromEntries(five.map((name) => [name, { A: ["127.0.0.1"] }])),
+    });
+    coordinator = await startCoordinator([fixture.port, closed], dns.server);
   }, START_HOOK_TIMEOUT_MS);
 
   afterAll(async () => {
     await coordinator?.stop();
+    await dns?.stop();
     await fixture?.stop();
   });
 
@@ -147,6 +172,67 @@ describe.concurrent("smtp-probe check --coordinator, smtp-probe regions (end to 
       expect(run.stdout.split("\n")).toContain("local    ✖ refused");
       expect(run.stdout).toContain(`  ✖ Port ${closed} is unreachable: refused from local.`);
       expect(run.code).toBe(3);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "a dual-stack host where only IPv4 listens: a row per family, IPv6 refused, PARTIALLY_REACHABLE, exit code 5",
+    async () => {
+      const args = ["check", "dual.test", "--port", String(fixture.port), "--coordinator", coordinator.address, "--timeout", "8"];
+      const [human, json] = await Promise.all([runCli(args), runCli([...args, "--json"])]);
+      expect(human.stderr).toBe("");
+      const lines = human.stdout.split("\n");
+      const header = lines.findIndex((l) => l.startsWith("region "));
+      expect(lines[header]).toBe(`region          port ${fixture.port}`);
+      expect(lines[header + 1]).toMatch(/^local {4}IPv4 {3}✔ \d+(\.\d)? m?s TLSv1\.[23]$/);
+      expect(lines[header + 2]).toBe("         IPv6   ✖ refused");
+      expect(human.stdout).toContain(`Verdicts\n  ◐ Port ${fixture.port} is open from local on IPv4 (127.0.0.1), but IPv6 (::1) is refused.\n`);
+      expect(human.stdout).not.toContain("REACHABLE_EVERYWHERE");
+      expect(human.code).toBe(5);
+
+      const report = JSON.parse(json.stdout) as JsonReport;
+      expect(report.comparison.cells).toEqual([
+        expect.objectContaining({
+          state: "CELL_STATE_PARTIAL",
+          cause: "v4 ok, v6 refused",
+          addresses: [
+            expect.objectContaining({ address: "127.0.0.1", family: "ADDRESS_FAMILY_IPV4", state: "CELL_STATE_REACHED" }),
+            expect.objectContaining({ address: "::1", family: "ADDRESS_FAMILY_IPV6", state: "CELL_STATE_BLOCKED", cause: "refused" }),
+          ],
+        }),
+      ]);
+      expect(report.comparison.verdicts[0]).toMatchObject({
+        kind: "VERDICT_KIND_PARTIALLY_REACHABLE",
+        regions: ["local"],
+        severity: "SEVERITY_WARNING",
+        failedAddresses: [{ region: "local", address: expect.objectContaining({ address: "::1", family: "ADDRESS_FAMILY_IPV6", cause: "refused" }) }],
+      });
+      expect(json.code).toBe(5);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "five MX records: the two left out are listed with the limit; --max-exchangers 5 probes all five",
+    async () => {
+      const args = ["check", "five.test", "--mx", "--port", String(fixture.port), "--coordinator", coordinator.address, "--timeout", "8"];
+      const [byDefault, raised] = await Promise.all([runCli(args), runCli([...args, "--max-exchangers", "5", "--json"])]);
+      expect(byDefault.stdout).toContain(
+        `  ✔ Port ${fixture.port} is open from local.\n  not probed: mx4.five.test, mx5.five.test (max_exchangers 3; raise with --max-exchangers)\n`,
+      );
+      const report = JSON.parse(raised.stdout) as JsonReport;
+      expect(report.tasks[0]?.result?.handshakes.map((h) => h.exchange)).toEqual(five);
+      expect(report.tasks[0]?.result?.notProbed).toBeUndefined();
+    },
+    TEST_MS,
+  );
+
+  it(
+    "--max-addresses beyond what the API allows: exit code 2 before the coordinator is asked",
+    async () => {
+      const run = await runCli(["check", "dual.test", "--max-addresses", "9", "--coordinator", coordinator.address]);
+      expect(run).toMatchObject({ code: 2, stdout: "", stderr: 'smtp-probe: --max-addresses: "9" is not a whole number from 1 to 8\n' });
     },
     TEST_MS,
   );

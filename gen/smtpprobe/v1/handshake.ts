@@ -824,6 +824,8 @@ export interface TargetResult {
   totalMs: number;
   /** exchangers and addresses a limit left out */
   notProbed: NotProbed[];
+  /** more left out than not_probed lists (the list is bounded) */
+  notProbedOmitted: number;
 }
 
 /** An exchanger or an address resolved but not probed, and the limit that left it out. */
@@ -3370,7 +3372,16 @@ export const MxRecord: MessageFns<MxRecord> = {
 };
 
 function createBaseTargetResult(): TargetResult {
-  return { host: "", port: 0, mx: false, exchangers: [], handshakes: [], totalMs: 0, notProbed: [] };
+  return {
+    host: "",
+    port: 0,
+    mx: false,
+    exchangers: [],
+    handshakes: [],
+    totalMs: 0,
+    notProbed: [],
+    notProbedOmitted: 0,
+  };
 }
 
 export const TargetResult: MessageFns<TargetResult> = {
@@ -3395,6 +3406,9 @@ export const TargetResult: MessageFns<TargetResult> = {
     }
     for (const v of message.notProbed) {
       NotProbed.encode(v!, writer.uint32(58).fork()).join();
+    }
+    if (message.notProbedOmitted !== 0) {
+      writer.uint32(64).uint32(message.notProbedOmitted);
     }
     return writer;
   },
@@ -3468,6 +3482,14 @@ export const TargetResult: MessageFns<TargetResult> = {
             message.notProbed.push(NotProbed.decode(reader, reader.uint32()));
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.notProbedOmitted = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3501,6 +3523,11 @@ export const TargetResult: MessageFns<TargetResult> = {
         : globalThis.Array.isArray(object?.not_probed)
         ? object.not_probed.map((e: any) => NotProbed.fromJSON(e))
         : [],
+      notProbedOmitted: isSet(object.notProbedOmitted)
+        ? globalThis.Number(object.notProbedOmitted)
+        : isSet(object.not_probed_omitted)
+        ? globalThis.Number(object.not_probed_omitted)
+        : 0,
     };
   },
 
@@ -3527,6 +3554,9 @@ export const TargetResult: MessageFns<TargetResult> = {
     if (message.notProbed?.length) {
       obj.notProbed = message.notProbed.map((e) => NotProbed.toJSON(e));
     }
+    if (message.notProbedOmitted !== 0) {
+      obj.notProbedOmitted = Math.round(message.notProbedOmitted);
+    }
     return obj;
   },
 
@@ -3542,6 +3572,7 @@ export const TargetResult: MessageFns<TargetResult> = {
     message.handshakes = object.handshakes?.map((e) => HandshakeResult.fromPartial(e)) || [];
     message.totalMs = object.totalMs ?? 0;
     message.notProbed = object.notProbed?.map((e) => NotProbed.fromPartial(e)) || [];
+    message.notProbedOmitted = object.notProbedOmitted ?? 0;
     return message;
   },
 };

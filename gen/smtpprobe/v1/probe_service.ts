@@ -497,6 +497,10 @@ export interface AddressCell {
   cause: string;
   outcome: Outcome;
   phase: Phase;
+  /** this handshake's time */
+  totalMs: number;
+  /** "TLSv1.3", empty without TLS */
+  tlsVersion: string;
 }
 
 export interface RegionCause {
@@ -2878,7 +2882,19 @@ export const MatrixCell: MessageFns<MatrixCell> = {
 };
 
 function createBaseAddressCell(): AddressCell {
-  return { host: "", exchange: "", mxPreference: 0, address: "", family: 0, state: 0, cause: "", outcome: 0, phase: 0 };
+  return {
+    host: "",
+    exchange: "",
+    mxPreference: 0,
+    address: "",
+    family: 0,
+    state: 0,
+    cause: "",
+    outcome: 0,
+    phase: 0,
+    totalMs: 0,
+    tlsVersion: "",
+  };
 }
 
 export const AddressCell: MessageFns<AddressCell> = {
@@ -2909,6 +2925,12 @@ export const AddressCell: MessageFns<AddressCell> = {
     }
     if (message.phase !== 0) {
       writer.uint32(72).int32(message.phase);
+    }
+    if (message.totalMs !== 0) {
+      writer.uint32(81).double(message.totalMs);
+    }
+    if (message.tlsVersion !== "") {
+      writer.uint32(90).string(message.tlsVersion);
     }
     return writer;
   },
@@ -2998,6 +3020,22 @@ export const AddressCell: MessageFns<AddressCell> = {
             message.phase = reader.int32() as any;
             continue;
           }
+          case 10: {
+            if (tag !== 81) {
+              break;
+            }
+
+            message.totalMs = reader.double();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.tlsVersion = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3025,6 +3063,16 @@ export const AddressCell: MessageFns<AddressCell> = {
       cause: isSet(object.cause) ? globalThis.String(object.cause) : "",
       outcome: isSet(object.outcome) ? outcomeFromJSON(object.outcome) : 0,
       phase: isSet(object.phase) ? phaseFromJSON(object.phase) : 0,
+      totalMs: isSet(object.totalMs)
+        ? globalThis.Number(object.totalMs)
+        : isSet(object.total_ms)
+        ? globalThis.Number(object.total_ms)
+        : 0,
+      tlsVersion: isSet(object.tlsVersion)
+        ? globalThis.String(object.tlsVersion)
+        : isSet(object.tls_version)
+        ? globalThis.String(object.tls_version)
+        : "",
     };
   },
 
@@ -3057,6 +3105,12 @@ export const AddressCell: MessageFns<AddressCell> = {
     if (message.phase !== 0) {
       obj.phase = phaseToJSON(message.phase);
     }
+    if (message.totalMs !== 0) {
+      obj.totalMs = floatToJson(message.totalMs);
+    }
+    if (message.tlsVersion !== "") {
+      obj.tlsVersion = message.tlsVersion;
+    }
     return obj;
   },
 
@@ -3074,6 +3128,8 @@ export const AddressCell: MessageFns<AddressCell> = {
     message.cause = object.cause ?? "";
     message.outcome = object.outcome ?? 0;
     message.phase = object.phase ?? 0;
+    message.totalMs = object.totalMs ?? 0;
+    message.tlsVersion = object.tlsVersion ?? "";
     return message;
   },
 };

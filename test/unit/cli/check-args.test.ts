@@ -1,8 +1,10 @@
 import { describe, expect, it } from "vitest";
 import { AddressFamily, PortRole, TlsMode } from "../../../gen/smtpprobe/v1/handshake.js";
+import { MAXIMUMS } from "../../../agents/smtp/options.js";
 import {
   parseCheckArgs,
   parseDnsServer,
+  parseLimitFlags,
   parseHost,
   parsePortRoles,
   parsePorts,
@@ -112,6 +114,34 @@ describe("parseTimeout", () => {
     ["10m", '--timeout: "10m" is more than the maximum of 300 s'],
   ])("%j is refused", (value, message) => {
     expect(usage(() => parseTimeout(value))).toContain(message);
+  });
+});
+
+describe("parseLimitFlags (--max-exchangers, --max-addresses)", () => {
+  it.each<[CheckFlags, { maxExchangers: number; maxAddresses: number }]>([
+    [{}, { maxExchangers: 0, maxAddresses: 0 }],
+    [{ maxExchangers: "5" }, { maxExchangers: 5, maxAddresses: 0 }],
+    [{ maxAddresses: " 4 " }, { maxExchangers: 0, maxAddresses: 4 }],
+    [{ maxExchangers: String(MAXIMUMS.maxExchangers), maxAddresses: String(MAXIMUMS.maxAddresses) }, { maxExchangers: 10, maxAddresses: 8 }],
+  ])("%j → %j (0: the engine's default)", (flags, limits) => {
+    expect(parseLimitFlags(flags)).toEqual(limits);
+  });
+
+  it.each<[CheckFlags, string]>([
+    [{ maxExchangers: "0" }, '--max-exchangers: "0" is not a whole number from 1 to 10'],
+    [{ maxExchangers: "11" }, '--max-exchangers: "11" is not a whole number from 1 to 10'],
+    [{ maxExchangers: "2.5" }, '--max-exchangers: "2.5" is not a whole number from 1 to 10'],
+    [{ maxAddresses: "9" }, '--max-addresses: "9" is not a whole number from 1 to 8'],
+    [{ maxAddresses: "-1" }, '--max-addresses: "-1" is not a whole number from 1 to 8'],
+    [{ maxAddresses: "many" }, '--max-addresses: "many" is not a whole number from 1 to 8'],
+  ])("%j is refused, naming the flag", (flags, message) => {
+    expect(usage(() => parseLimitFlags(flags))).toBe(message);
+  });
+
+  it("reach the engine's options in local mode", () => {
+    const request = parseCheckArgs("example.com", { mx: true, maxExchangers: "5", maxAddresses: "4" }, { ehloName: "probe.test" });
+    expect(request.targets[0]?.options).toMatchObject({ maxExchangers: 5, maxAddresses: 4 });
+    expect(parseCheckArgs("example.com", {}, { ehloName: "probe.test" }).targets[0]?.options).toMatchObject({ maxExchangers: 3, maxAddresses: 2 });
   });
 });
 

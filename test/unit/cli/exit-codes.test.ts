@@ -23,8 +23,10 @@ describe("exitCodeFor", () => {
     ["a 554 banner is not a completed handshake", [port(failed(Outcome.OUTCOME_REJECTED, [E]))], false, ExitCode.unreachable],
     ["unreachable wins over error findings", [port(ok([E])), port(failed(Outcome.OUTCOME_TIMED_OUT))], false, ExitCode.unreachable],
     ["a port with no handshake at all", [port()], false, ExitCode.unreachable],
-    ["one completed address makes the port reachable", [port(failed(Outcome.OUTCOME_UNREACHABLE), ok())], false, ExitCode.ok],
-    ["…and a failed address's error finding still counts", [port(failed(Outcome.OUTCOME_TLS_FAILED, [E]), ok())], false, ExitCode.errorFindings],
+    ["one completed address makes the port reachable, not on every address: partly reachable", [port(failed(Outcome.OUTCOME_UNREACHABLE), ok())], false, ExitCode.partlyReachable],
+    ["partly reachable wins over error findings", [port(failed(Outcome.OUTCOME_TLS_FAILED, [E]), ok([E]))], false, ExitCode.partlyReachable],
+    ["unreachable wins over partly reachable", [port(failed(Outcome.OUTCOME_REFUSED), ok()), port(failed(Outcome.OUTCOME_REFUSED))], false, ExitCode.unreachable],
+    ["an address our side never finished (cancelled) is no failure; its error finding still counts", [port(failed(Outcome.OUTCOME_CANCELLED, [E]), ok())], false, ExitCode.errorFindings],
     ["interrupted wins over everything", [port(failed(Outcome.OUTCOME_CANCELLED))], true, ExitCode.interrupted],
   ])("%s", (_, results, interrupted, code) => {
     expect(exitCodeFor(results, interrupted)).toBe(code);

@@ -11,7 +11,7 @@ import {
   type DeepPartial,
 } from "../../../gen/smtpprobe/v1/handshake.js";
 import { makeStyle } from "../../../cli/colors.js";
-import { formatHuman, formatSummaryLines } from "../../../cli/format-human.js";
+import { formatHuman, formatPortVerdicts, formatSummaryLines } from "../../../cli/format-human.js";
 
 const plain = makeStyle(false);
 const FINGERPRINT = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89";
@@ -304,5 +304,63 @@ describe("formatHuman", () => {
     expect(out).not.toMatch(/[\x1b\x07\x9b\u202e]/);
     expect(out).toContain("220 evil \\x1b]0;owned\\x07 \\x9b31m");
     expect(out).toContain("CN=\\u202egoogle.com");
+  });
+});
+
+describe("formatPortVerdicts (local mode: a verdict per port, as a person reads it)", () => {
+  const at = (address: string, port = 2525, over: DeepPartial<HandshakeResult> = {}) => handshake({ host: "dual.test", address, port, findings: [], ...over });
+  const refusedAt = (address: string, port = 2525, over: DeepPartial<HandshakeResult> = {}) =>
+    HandshakeResult.fromPartial({ host: "dual.test", address, port, outcome: Outcome.OUTCOME_REFUSED, phase: Phase.PHASE_CONNECT, ...over });
+
+  it.each<[string, TargetResult[], string[]]>([
+    ["one address answered", [target(at("127.0.0.1"))], ["✔ Port 2525 is open from this machine."]],
+    [
+      "dual stack, IPv6 refused: partly reachable, the family named",
+      [target(at("127.0.0.1"), refusedAt("::1"))],
+      ["◐ Port 2525 is open from this machine on IPv4 (127.0.0.1), but IPv6 (::1) is refused."],
+    ],
+    [
+      "a dead primary exchanger",
+      [
+        TargetResult.fromPartial({
+          host: "example.test",
+          port: 25,
+          mx: true,
+          handshakes: [
+            refusedAt("127.0.0.1", 25, { host: "mx1.example.test", exchange: "mx1.example.test", mxPreference: 10 }),
+            at("127.0.0.2", 25, { host: "mx2.example.test", exchange: "mx2.example.test", mxPreference: 20 }),
+          ],
+        }),
+      ],
+      ["◐ Port 25 is open from this machine through mx2.example.test, but mx1.example.test (127.0.0.1) is refused."],
+    ],
+    ["every address refused", [target(refusedAt("127.0.0.1"), refusedAt("::1"))], ["✖ Port 2525 is unreachable: refused from this machine."]],
+    [
+      "what a limit left out",
+      [
+        TargetResult.fromPartial({
+          host: "four.test",
+          port: 2525,
+          handshakes: [at("127.0.0.1"), at("127.0.0.2")],
+          notProbed: [
+            { host: "four.test", address: "127.0.0.3", limit: "max_addresses", limitValue: 2 },
+            { host: "four.test", address: "127.0.0.4", limit: "max_addresses", limitValue: 2 },
+          ],
+        }),
+      ],
+      ["✔ Port 2525 is open from this machine.", "not probed: 127.0.0.3, 127.0.0.4 of four.test (max_addresses 2; raise with --max-addresses)"],
+    ],
+  ])("%s", (_, results, lines) => {
+    expect(formatPortVerdicts(results, plain)).toEqual(lines);
+  });
+
+  it("come after the summary lines, before the handshakes", () => {
+    const lines = human([target(at("127.0.0.1"), refusedAt("::1"))]).split("\n");
+    expect(lines.slice(0, 4)).toEqual([
+      "✔ 127.0.0.1:2525 (dual.test)  ok · done · 123 ms · TLSv1.3",
+      "✖ [::1]:2525 (dual.test)      refused · stopped at TCP connect · 0.00 ms · no TLS",
+      "",
+      "◐ Port 2525 is open from this machine on IPv4 (127.0.0.1), but IPv6 (::1) is refused.",
+    ]);
   });
 });

@@ -17,6 +17,7 @@ describe("cellViewOf", () => {
     ["rejected", { state: CellState.CELL_STATE_REJECTED, cause: "banner 554" }, { text: "✖ banner 554", tone: "failed" }],
     ["failed after connecting", { state: CellState.CELL_STATE_FAILED, cause: "TLS failed" }, { text: "✖ TLS failed", tone: "failed" }],
     ["no answer", { state: CellState.CELL_STATE_NO_ANSWER, cause: "no agent" }, { text: "– no agent", tone: "silent" }],
+    ["partly reached", { state: CellState.CELL_STATE_PARTIAL, cause: "v4 ok, v6 refused" }, { text: "◐ v4 ok, v6 refused", tone: "partial" }],
     ["a hostile cause is escaped", { state: CellState.CELL_STATE_FAILED, cause: "x\x1b[2Jy" }, { text: "✖ x\\x1b[2Jy", tone: "failed" }],
   ])("%s", (_, cell, view) => {
     expect(cellViewOf(MatrixCell.fromPartial(cell))).toEqual(view);
@@ -56,6 +57,39 @@ describe("formatMatrix of a report", () => {
   it("a cell missing from the comparison shows as no report", () => {
     const r = report(["local"], [25], [], { comparison: { cells: [], verdicts: [], missing: [], unknownRegions: [] } });
     expect(formatMatrix(reportMatrixView(r), plain)).toEqual(["region   port 25", "local    – no report"]);
+  });
+
+  it("both families probed: a row per family under each region, each cell what that family saw", () => {
+    const r = report(
+      ["us-east", "eu-west"],
+      [25, 587],
+      [
+        done("us-east", 25, [ok({ totalMs: 12 }), refused({ address: "2001:db8::10" })]),
+        done("us-east", 587, [ok({ totalMs: 20 }), ok({ address: "2001:db8::10", totalMs: 25 })]),
+        done("eu-west", 25, [ok({ totalMs: 30 })]),
+        silent("eu-west", 587, TaskStatus.TASK_STATUS_NO_AGENT),
+      ],
+    );
+    expect(formatMatrix(reportMatrixView(r), plain)).toEqual([
+      "region           port 25             port 587",
+      "us-east   IPv4   ✔ 12 ms TLSv1.3     ✔ 20 ms TLSv1.3",
+      "          IPv6   ✖ refused           ✔ 25 ms TLSv1.3",
+      "eu-west   IPv4   ✔ 30 ms TLSv1.3     – no agent",
+      "          IPv6   – no IPv6 address   – no agent",
+    ]);
+  });
+
+  it("one family probed: one row per region, a partial cell in words and in yellow", () => {
+    const r = report(["local"], [25], [done("local", 25, [ok(), refused({ exchange: "mx2.example.test", address: "192.0.2.20" })])]);
+    expect(formatMatrix(reportMatrixView(r), plain)).toEqual(["region   port 25", "local    ◐ 1 of 2 ok, 1 refused"]);
+    expect(formatMatrix(reportMatrixView(r), colour)[1]).toContain("\x1b[33m◐\x1b[39m 1 of 2 ok");
+  });
+
+  it("the live matrix keeps one row per region, a partial cell as the coordinator says it", () => {
+    const state = createLiveProbe();
+    applyProbeEvent(state, { accepted: { probeId: "p", regions: ["local"], ports: [25], deadline: undefined } });
+    applyProbeEvent(state, { task: done("local", 25, [ok({ address: "127.0.0.1" }), refused({ address: "::1" })]) });
+    expect(formatMatrix(liveMatrixView(state, ProbeRequest.fromPartial({ host: "h" })), plain)).toEqual(["region   port 25", "local    ◐ v4 ok, v6 refused"]);
   });
 
   it("region names from the coordinator are made safe", () => {

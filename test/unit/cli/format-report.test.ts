@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { Severity } from "../../../gen/smtpprobe/v1/handshake.js";
+import { type NotProbed, Severity } from "../../../gen/smtpprobe/v1/handshake.js";
 import { PortVerdict, TaskStatus, VerdictKind } from "../../../gen/smtpprobe/v1/probe_service.js";
 import { makeStyle } from "../../../cli/colors.js";
-import { formatHeader, formatRegionFindings, formatReport, formatVerdict } from "../../../cli/format-report.js";
+import { formatHeader, formatRegionFindings, formatReport } from "../../../cli/format-report.js";
+import { formatNotProbed, formatVerdict, type NotProbedSource } from "../../../cli/format-verdict.js";
 import { done, dropped, finding, ok, refused, report, silent } from "../../helpers/report-builders.js";
 
 const plain = makeStyle(false);
@@ -81,6 +82,33 @@ describe("formatReport", () => {
     expect(text).toContain("  – eu-west: agent lost");
   });
 
+  it("an MX domain with a dead primary and two exchangers left out: the partial cell, the verdict naming the exchanger, the limit", () => {
+    const leftOut = (exchange: string, mxPreference: number) => ({ host: exchange, address: "", exchange, mxPreference, limit: "max_exchangers", limitValue: 3 });
+    const task = done("local", 25, [
+      refused({ host: "mx1.five.test", exchange: "mx1.five.test", mxPreference: 10, address: "127.0.0.1" }),
+      ok({ host: "mx2.five.test", exchange: "mx2.five.test", mxPreference: 20, address: "127.0.0.2", totalMs: 40 }),
+      ok({ host: "mx3.five.test", exchange: "mx3.five.test", mxPreference: 30, address: "127.0.0.3", totalMs: 41 }),
+    ]);
+    task.result!.notProbed = [leftOut("mx4.five.test", 40), leftOut("mx5.five.test", 50)];
+    const r = report(["local"], [25], [task], { host: "five.test", mx: true });
+    expect(formatReport(r, { style: plain, transcript: false })).toBe(
+      [
+        "five.test (MX) · port 25 · 1 region · 1.23 s · probe 1b4e28ba-2fa1-11d2-883f-0016d3cca427",
+        "",
+        "region   port 25",
+        "local    ◐ 2 of 3 ok, 1 refused",
+        "",
+        "Verdicts",
+        "  ◐ Port 25 is open from local through mx2.five.test and mx3.five.test, but mx1.five.test (127.0.0.1) is refused.",
+        "  not probed: mx4.five.test, mx5.five.test (max_exchangers 3; raise with --max-exchangers)",
+        "",
+        "Findings",
+        "  local  no errors or warnings",
+        "",
+      ].join("\n"),
+    );
+  });
+
   it("MX mode shows in the header", () => {
     const r = report(["local"], [25], [done("local", 25, [ok()])], { host: "example.com", mx: true });
     expect(formatHeader(r, plain)).toMatch(/^example\.com \(MX\) · port 25 · 1 region/);
@@ -94,6 +122,7 @@ describe("formatVerdict", () => {
     ["another info verdict", verdict(VerdictKind.VERDICT_KIND_BANNER_DIFFERS, I, "Banners differ."), "ℹ Banners differ.", "\x1b[36mℹ\x1b[39m Banners differ."],
     ["a warning, yellow", verdict(VerdictKind.VERDICT_KIND_BLOCKED_FROM_REGIONS, W, "Blocked."), "▲ Blocked.", "\x1b[33m▲\x1b[39m \x1b[33mBlocked.\x1b[39m"],
     ["an error, red", verdict(VerdictKind.VERDICT_KIND_STARTTLS_DIFFERS, E, "Stripped?"), "✖ Stripped?", "\x1b[31m✖\x1b[39m \x1b[31mStripped?\x1b[39m"],
+    ["partly reachable: a half-filled circle, yellow", verdict(VerdictKind.VERDICT_KIND_PARTIALLY_REACHABLE, W, "Half."), "◐ Half.", "\x1b[33m◐\x1b[39m \x1b[33mHalf.\x1b[39m"],
     ["a summary with controls is escaped", verdict(VerdictKind.VERDICT_KIND_BANNER_DIFFERS, I, "a\x1b]0;x\x07b"), "ℹ a\\x1b]0;x\\x07b", "\x1b[36mℹ\x1b[39m a\\x1b]0;x\\x07b"],
   ])("%s", (_, v, text, coloured) => {
     expect(formatVerdict(v, plain)).toBe(text);
@@ -122,5 +151,28 @@ describe("formatRegionFindings", () => {
       "      ✖ [starttls_missing] No STARTTLS.",
       "  c  no errors or warnings",
     ]);
+  });
+});
+
+describe("formatNotProbed", () => {
+  const exchanger = (name: string, limitValue = 3): NotProbed => ({ host: name, address: "", exchange: name, mxPreference: 40, limit: "max_exchangers", limitValue });
+  const address = (host: string, a: string, limitValue = 2): NotProbed => ({ host, address: a, exchange: "", mxPreference: 0, limit: "max_addresses", limitValue });
+  const source = (port: number, region: string, notProbed: NotProbed[], omitted = 0): NotProbedSource => ({ port, region, notProbed, omitted });
+
+  it.each<[string, NotProbedSource[], string[]]>([
+    ["nothing left out", [source(25, "", [])], []],
+    ["exchangers", [source(25, "", [exchanger("mx4.five.test"), exchanger("mx5.five.test")])], ["not probed: mx4.five.test, mx5.five.test (max_exchangers 3; raise with --max-exchangers)"]],
+    ["addresses, by their name", [source(25, "", [address("four.test", "127.0.0.3"), address("four.test", "127.0.0.4")])], ["not probed: 127.0.0.3, 127.0.0.4 of four.test (max_addresses 2; raise with --max-addresses)"]],
+    [
+      "both limits: a line each; the same on every port is said once",
+      [25, 587].map((port) => source(port, "", [exchanger("mx4.test"), address("mx1.test", "192.0.2.3")])),
+      ["not probed: mx4.test (max_exchangers 3; raise with --max-exchangers)", "not probed: 192.0.2.3 of mx1.test (max_addresses 2; raise with --max-addresses)"],
+    ],
+    ["at the maximum: nothing to raise", [source(25, "", [address("big.test", "192.0.2.9", 8)])], ["not probed: 192.0.2.9 of big.test (max_addresses 8, the most allowed)"]],
+    ["more than the list holds", [source(25, "", [exchanger("mx4.test")], 7)], ["not probed: mx4.test and 7 more (max_exchangers 3; raise with --max-exchangers)"]],
+    ["only in some regions: says where", [source(25, "us-east", [exchanger("mx4.test")]), source(25, "eu-west", [])], ["not probed: mx4.test (max_exchangers 3; raise with --max-exchangers) — port 25 from us-east"]],
+    ["names from DNS are made safe", [source(25, "", [exchanger("mx\x1b[2J.test")])], ["not probed: mx\\x1b[2J.test (max_exchangers 3; raise with --max-exchangers)"]],
+  ])("%s", (_, sources, lines) => {
+    expect(formatNotProbed(sources)).toEqual(lines);
   });
 });

@@ -30,10 +30,11 @@ describe("runCli", () => {
     expect(top.stdout).toContain("check [options] <host>");
     const check = await run("check", "--help");
     expect(check.code).toBe(0);
-    for (const flag of ["--port", "--mx", "--tls", "--port-role", "--ehlo", "--sni", "--ipv4", "--ipv6", "--timeout", "--dns-server", "--ca-file", "--transcript", "--json", "--no-color"]) {
+    for (const flag of ["--port", "--mx", "--tls", "--port-role", "--ehlo", "--sni", "--ipv4", "--ipv6", "--timeout", "--max-exchangers", "--max-addresses", "--dns-server", "--ca-file", "--transcript", "--json", "--no-color"]) {
       expect(check.stdout).toContain(flag);
     }
     expect(check.stdout).toContain("Exit codes");
+    expect(check.stdout).toMatch(/ 5 {4}partly reachable: every port answered/);
   });
 
   it("prints the help of the long-running commands on the same stdout", async () => {

@@ -39,6 +39,12 @@ describe("parseRemoteCheckArgs", () => {
     expect(parseRemoteCheckArgs("h.example", {}, viaFlag).request.portRoles).toEqual({});
   });
 
+  it("sends --max-exchangers and --max-addresses as options.max_exchangers and options.max_addresses", () => {
+    const parsed = parseRemoteCheckArgs("five.test", { mx: true, maxExchangers: "5", maxAddresses: "8" }, viaFlag);
+    expect(parsed.request.options).toMatchObject({ maxExchangers: 5, maxAddresses: 8 });
+    expect(parseRemoteCheckArgs("five.test", {}, viaFlag).request.options).toMatchObject({ maxExchangers: 0, maxAddresses: 0 });
+  });
+
   it("leaves the port count to the coordinator (its bound is 8; local mode's is 16)", () => {
     expect(parseRemoteCheckArgs("h.example", { port: ["1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17"] }, viaFlag).request.ports).toHaveLength(17);
   });
@@ -54,6 +60,8 @@ describe("parseRemoteCheckArgs", () => {
     ["a duration that is none", { timeout: "soon" }, '--timeout: "soon" is not a duration'],
     ["an empty EHLO name", { ehlo: "" }, "--ehlo: must not be empty"],
     ["an empty region", { regions: ["a,,b"] }, '--regions: "a,,b" has an empty item'],
+    ["more exchangers than the API allows", { maxExchangers: "11" }, '--max-exchangers: "11" is not a whole number from 1 to 10'],
+    ["more addresses than the API allows", { maxAddresses: "9" }, '--max-addresses: "9" is not a whole number from 1 to 8'],
   ])("%s is bad usage", (_, flags, message) => {
     expect(() => parseRemoteCheckArgs("mx.example.com", flags, viaFlag)).toThrow(message);
   });

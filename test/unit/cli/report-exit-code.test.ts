@@ -28,9 +28,20 @@ describe("exitCodeForReport", () => {
       done("us-east", 25, [refused()]), silent("us-east", 587, TaskStatus.TASK_STATUS_NO_AGENT),
       done("eu-west", 25, [refused()]), silent("eu-west", 587, TaskStatus.TASK_STATUS_NO_AGENT),
     ]), ExitCode.unreachable],
-    ["an error finding of a failed handshake on a reachable port still counts", report(["us-east"], [25], [
-      done("us-east", 25, [failed(Outcome.OUTCOME_TLS_FAILED, Phase.PHASE_TLS, { findings: [finding("tls_version_old", E)] }), ok()]),
+    ["IPv6 refused while IPv4 answers: partly reachable (5), over the failed handshake's error finding", report(["us-east"], [25], [
+      done("us-east", 25, [failed(Outcome.OUTCOME_TLS_FAILED, Phase.PHASE_TLS, { address: "2001:db8::10", findings: [finding("tls_version_old", E)] }), ok()]),
+    ]), ExitCode.partlyReachable],
+    ["an error finding of a handshake our side never finished still counts", report(["us-east"], [25], [
+      done("us-east", 25, [failed(Outcome.OUTCOME_CANCELLED, Phase.PHASE_TLS, { findings: [finding("tls_version_old", E)] }), ok()]),
     ]), ExitCode.errorFindings],
+    ["a blocked port outranks a partly reachable one", report(two, [25, 587], [
+      done("us-east", 25, [ok(), refused({ address: "2001:db8::10" })]), done("us-east", 587, [refused()]),
+      done("eu-west", 25, [ok()]), done("eu-west", 587, [ok()]),
+    ]), ExitCode.unreachable],
+    ["a port without data outranks a partly reachable one", report(two, [25, 587], [
+      done("us-east", 25, [ok(), refused({ address: "2001:db8::10" })]), silent("us-east", 587, TaskStatus.TASK_STATUS_NO_AGENT),
+      done("eu-west", 25, [ok()]), silent("eu-west", 587, TaskStatus.TASK_STATUS_NO_AGENT),
+    ]), ExitCode.unavailable],
     ["an empty report", report([], [], []), ExitCode.unavailable],
   ])("%s", (_, probeReport, code) => {
     expect(exitCodeForReport(probeReport, false)).toBe(code);

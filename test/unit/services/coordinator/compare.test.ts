@@ -1,5 +1,6 @@
+import { isIP } from "node:net";
 import { describe, expect, it } from "vitest";
-import { type DeepPartial, HandshakeResult, Outcome, Phase, Severity } from "../../../../gen/smtpprobe/v1/handshake.js";
+import { AddressFamily, type DeepPartial, HandshakeResult, Outcome, Phase, Severity } from "../../../../gen/smtpprobe/v1/handshake.js";
 import {
   CellState,
   type Comparison,
@@ -10,6 +11,7 @@ import {
   VerdictKind,
 } from "../../../../gen/smtpprobe/v1/probe_service.js";
 import { compareRegions, describeCell } from "../../../../services/coordinator/compare.js";
+import { familyCell } from "../../../../services/coordinator/compare-cells.js";
 import { done, dropped, failed, FP_A, ok as okBuilder, refused, silent } from "../../../helpers/report-builders.js";
 
 const FP_B = "BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB:BB";
@@ -43,6 +45,8 @@ interface ExpectedVerdict {
   causes?: [string, string][];
   severity?: Severity;
   summary?: string;
+  /** failed_addresses as [region, address (or the name, without one), cause] */
+  failed?: [string, string, string][];
 }
 
 interface Scenario {
@@ -393,7 +397,7 @@ const scenarios: Scenario[] = [
     ],
   },
   {
-    name: "MX with several exchangers: one reached is enough; differences compared per exchanger",
+    name: "MX with several exchangers: a failed exchanger makes the port partly reachable; differences compared per exchanger",
     tasks: [
       done("us-east", 25, [
         ok({ host: "mx1.example.com", exchange: "mx1.example.com", mxPreference: 10 }),
@@ -413,9 +417,29 @@ const scenarios: Scenario[] = [
         refused({ host: "mx2.example.com", exchange: "mx2.example.com", mxPreference: 20 }),
       ]),
     ],
-    cells: REGIONS.map((r) => [r, 25, CellState.CELL_STATE_REACHED, ""]),
+    cells: [
+      ["us-east", 25, CellState.CELL_STATE_REACHED, ""],
+      ["eu-west", 25, CellState.CELL_STATE_PARTIAL, "1 of 2 ok, 1 dropped"],
+      ["ap-south", 25, CellState.CELL_STATE_PARTIAL, "1 of 2 ok, 1 refused"],
+    ],
     verdicts: [
-      { port: 25, kind: K.VERDICT_KIND_REACHABLE_EVERYWHERE, regions: REGIONS },
+      {
+        port: 25,
+        kind: K.VERDICT_KIND_PARTIALLY_REACHABLE,
+        regions: ["eu-west", "ap-south"],
+        severity: WARNING,
+        causes: [
+          ["eu-west", "mx1.example.com (192.0.2.10) is dropped"],
+          ["ap-south", "mx2.example.com (192.0.2.10) is refused"],
+        ],
+        summary:
+          "Port 25 is open from us-east, eu-west and ap-south, but not through every exchanger: " +
+          "from eu-west, mx1.example.com (192.0.2.10) is dropped; from ap-south, mx2.example.com (192.0.2.10) is refused.",
+        failed: [
+          ["eu-west", "192.0.2.10", "dropped"],
+          ["ap-south", "192.0.2.10", "refused"],
+        ],
+      },
       // mx1 compared between us-east and ap-south, mx2 between us-east and eu-west: a tie of one
       // region each, the earlier region is the reference.
       {
@@ -560,6 +584,259 @@ const scenarios: Scenario[] = [
     verdicts: [{ port: 25, kind: K.VERDICT_KIND_BLOCKED_FROM_REGIONS, regions: ["b"] }],
     missing: [["a", "throttled"]],
   },
+  {
+    name: "dual stack, one region: IPv4 answers, IPv6 is refused — partly reachable, never everywhere",
+    regions: ["local"],
+    tasks: [done("local", 25, [ok({ address: "127.0.0.1" }), refused({ address: "::1" })])],
+    cells: [["local", 25, CellState.CELL_STATE_PARTIAL, "v4 ok, v6 refused"]],
+    verdicts: [
+      {
+        port: 25,
+        kind: K.VERDICT_KIND_PARTIALLY_REACHABLE,
+        regions: ["local"],
+        severity: WARNING,
+        causes: [["local", "IPv6 (::1) is refused"]],
+        summary: "Port 25 is open from local on IPv4 (127.0.0.1), but IPv6 (::1) is refused.",
+        failed: [["local", "::1", "refused"]],
+      },
+    ],
+  },
+  {
+    name: "MX: a dead primary, a working secondary",
+    regions: ["us-east"],
+    tasks: [
+      done("us-east", 25, [
+        refused({ host: "mx1.example.test", exchange: "mx1.example.test", mxPreference: 10, address: "192.0.2.1" }),
+        ok({ host: "mx2.example.test", exchange: "mx2.example.test", mxPreference: 20, address: "192.0.2.2" }),
+      ]),
+    ],
+    cells: [["us-east", 25, CellState.CELL_STATE_PARTIAL, "1 of 2 ok, 1 refused"]],
+    verdicts: [
+      {
+        port: 25,
+        kind: K.VERDICT_KIND_PARTIALLY_REACHABLE,
+        regions: ["us-east"],
+        summary: "Port 25 is open from us-east through mx2.example.test, but mx1.example.test (192.0.2.1) is refused.",
+        failed: [["us-east", "192.0.2.1", "refused"]],
+      },
+    ],
+  },
+  {
+    name: "MX: every exchanger answers on IPv4, not on IPv6: the family is named with the exchanger",
+    regions: ["us-east"],
+    tasks: [
+      done("us-east", 25, [
+        ok({ host: "mx1.example.test", exchange: "mx1.example.test", mxPreference: 10, address: "192.0.2.1" }),
+        refused({ host: "mx1.example.test", exchange: "mx1.example.test", mxPreference: 10, address: "2001:db8::1" }),
+      ]),
+    ],
+    cells: [["us-east", 25, CellState.CELL_STATE_PARTIAL, "v4 ok, v6 refused"]],
+    verdicts: [
+      {
+        port: 25,
+        kind: K.VERDICT_KIND_PARTIALLY_REACHABLE,
+        regions: ["us-east"],
+        summary: "Port 25 is open from us-east through mx1.example.test over IPv4, but mx1.example.test over IPv6 (2001:db8::1) is refused.",
+      },
+    ],
+  },
+  {
+    name: "MX: an exchanger that does not resolve is named without an address",
+    regions: ["us-east"],
+    tasks: [
+      done("us-east", 25, [
+        failed(Outcome.OUTCOME_DNS_FAILED, Phase.PHASE_RESOLVE, { host: "mx1.example.test", exchange: "mx1.example.test", mxPreference: 10, address: "" }),
+        ok({ host: "mx2.example.test", exchange: "mx2.example.test", mxPreference: 20, address: "192.0.2.2" }),
+      ]),
+    ],
+    cells: [["us-east", 25, CellState.CELL_STATE_PARTIAL, "1 of 2 ok, 1 DNS failed"]],
+    verdicts: [
+      {
+        port: 25,
+        kind: K.VERDICT_KIND_PARTIALLY_REACHABLE,
+        regions: ["us-east"],
+        summary: "Port 25 is open from us-east through mx2.example.test, but mx1.example.test is not resolvable.",
+        failed: [["us-east", "mx1.example.test", "DNS failed"]],
+      },
+    ],
+  },
+  {
+    name: "four addresses, two failing in different ways",
+    regions: ["local"],
+    tasks: [
+      done("local", 25, [
+        ok({ address: "127.0.0.1" }),
+        refused({ address: "127.0.0.2" }),
+        dropped({ address: "127.0.0.3" }),
+        ok({ address: "127.0.0.4" }),
+      ]),
+    ],
+    cells: [["local", 25, CellState.CELL_STATE_PARTIAL, "2 of 4 ok, 1 refused, 1 dropped"]],
+    verdicts: [
+      {
+        port: 25,
+        kind: K.VERDICT_KIND_PARTIALLY_REACHABLE,
+        regions: ["local"],
+        summary: "Port 25 is open from local on 127.0.0.1 and 127.0.0.4, but 127.0.0.2 is refused and 127.0.0.3 is dropped.",
+        failed: [
+          ["local", "127.0.0.2", "refused"],
+          ["local", "127.0.0.3", "dropped"],
+        ],
+      },
+    ],
+  },
+  {
+    name: "the same family failing the same way in two regions: one sentence for both",
+    regions: ["us-east", "eu-west"],
+    tasks: ["us-east", "eu-west"].map((r) =>
+      done(r, 25, [ok(), failed(Outcome.OUTCOME_TLS_FAILED, Phase.PHASE_TLS, { address: "2001:db8::10" }), failed(Outcome.OUTCOME_TLS_FAILED, Phase.PHASE_TLS, { address: "2001:db8::11" })]),
+    ),
+    cells: [["eu-west", 25, CellState.CELL_STATE_PARTIAL, "v4 ok, v6 TLS failed"]],
+    verdicts: [
+      {
+        port: 25,
+        kind: K.VERDICT_KIND_PARTIALLY_REACHABLE,
+        regions: ["us-east", "eu-west"],
+        summary: "Port 25 is open from us-east and eu-west on IPv4 (192.0.2.10), but IPv6 (2001:db8::10 and 2001:db8::11) is failing (TLS failed).",
+      },
+    ],
+  },
+  {
+    name: "regions failing on different addresses: each named with its region, the fully reached one not",
+    tasks: [
+      done("us-east", 25, [ok(), ok({ address: "2001:db8::10" })]),
+      done("eu-west", 25, [ok(), dropped({ address: "2001:db8::10" })]),
+      done("ap-south", 25, [ok(), refused({ address: "192.0.2.11" })]),
+    ],
+    cells: [
+      ["us-east", 25, CellState.CELL_STATE_REACHED, ""],
+      ["eu-west", 25, CellState.CELL_STATE_PARTIAL, "v4 ok, v6 dropped"],
+      ["ap-south", 25, CellState.CELL_STATE_PARTIAL, "1 of 2 ok, 1 refused"],
+    ],
+    verdicts: [
+      {
+        port: 25,
+        kind: K.VERDICT_KIND_PARTIALLY_REACHABLE,
+        regions: ["eu-west", "ap-south"],
+        causes: [
+          ["eu-west", "IPv6 (2001:db8::10) is dropped"],
+          ["ap-south", "192.0.2.11 is refused"],
+        ],
+        summary:
+          "Port 25 is open from us-east, eu-west and ap-south, but not on every address: " +
+          "from eu-west, IPv6 (2001:db8::10) is dropped; from ap-south, 192.0.2.11 is refused.",
+      },
+    ],
+  },
+  {
+    name: "blocked from one region, partly reached in another: both said, every failed address listed",
+    regions: ["us-east", "eu-west"],
+    tasks: [
+      done("us-east", 25, [ok(), refused({ address: "2001:db8::10" })]),
+      done("eu-west", 25, [dropped(), dropped({ address: "2001:db8::10" })]),
+    ],
+    cells: [
+      ["us-east", 25, CellState.CELL_STATE_PARTIAL, "v4 ok, v6 refused"],
+      ["eu-west", 25, CellState.CELL_STATE_BLOCKED, "dropped"],
+    ],
+    verdicts: [
+      {
+        port: 25,
+        kind: K.VERDICT_KIND_BLOCKED_FROM_REGIONS,
+        regions: ["eu-west"],
+        causes: [["eu-west", "dropped"]],
+        summary: "Port 25 is dropped from eu-west, open from us-east; from us-east, IPv6 (2001:db8::10) is refused.",
+        failed: [
+          ["us-east", "2001:db8::10", "refused"],
+          ["eu-west", "192.0.2.10", "dropped"],
+          ["eu-west", "2001:db8::10", "dropped"],
+        ],
+      },
+    ],
+  },
+  {
+    name: "unreachable everywhere lists every failed address",
+    regions: ["local"],
+    tasks: [done("local", 25, [refused({ address: "127.0.0.1" }), refused({ address: "::1" })])],
+    cells: [["local", 25, CellState.CELL_STATE_BLOCKED, "refused"]],
+    verdicts: [
+      {
+        port: 25,
+        kind: K.VERDICT_KIND_UNREACHABLE_EVERYWHERE,
+        regions: ["local"],
+        summary: "Port 25 is unreachable: refused from local.",
+        failed: [
+          ["local", "127.0.0.1", "refused"],
+          ["local", "::1", "refused"],
+        ],
+      },
+    ],
+  },
+  {
+    name: "an address our side never tried (throttled, cancelled) is listed but does not make the cell partial",
+    regions: ["local"],
+    tasks: [
+      done("local", 25, [
+        ok({ address: "127.0.0.1" }),
+        failed(Outcome.OUTCOME_THROTTLED, Phase.PHASE_POLICY, { address: "::1" }),
+        failed(Outcome.OUTCOME_CANCELLED, Phase.PHASE_BANNER, { address: "127.0.0.2" }),
+      ]),
+    ],
+    cells: [["local", 25, CellState.CELL_STATE_REACHED, ""]],
+    verdicts: [{ port: 25, kind: K.VERDICT_KIND_REACHABLE_EVERYWHERE, regions: ["local"], summary: "Port 25 is open from local." }],
+  },
+  {
+    name: "like with like: a region that reached IPv6 only is compared on IPv6, not with another region's IPv4",
+    regions: ["us-east", "eu-west"],
+    tasks: [
+      done("us-east", 25, [
+        ok(),
+        ok({ address: "2001:db8::10", tls: { protocol: "TLSv1.3", chain: [{ subject: "CN=v6.example.com", fingerprintSha256: FP_B }] } }),
+      ]),
+      done("eu-west", 25, [
+        refused(),
+        ok({ address: "2001:db8::10", tls: { protocol: "TLSv1.3", chain: [{ subject: "CN=v6.example.com", fingerprintSha256: FP_B }] } }),
+      ]),
+    ],
+    verdicts: [
+      {
+        port: 25,
+        kind: K.VERDICT_KIND_PARTIALLY_REACHABLE,
+        regions: ["eu-west"],
+        summary: "Port 25 is open from us-east and eu-west, but not on every address: from eu-west, IPv4 (192.0.2.10) is refused.",
+      },
+      // No CERTIFICATE_DIFFERS: us-east's IPv4 certificate is not compared with eu-west's IPv6 one.
+    ],
+  },
+  {
+    name: "a difference on both families is said once, one on IPv6 only names the family",
+    ports: [25, 587],
+    regions: ["us-east", "eu-west"],
+    tasks: [
+      done("us-east", 25, [ok(), ok({ address: "2001:db8::10" })]),
+      done("eu-west", 25, [ok({ tls: { protocol: "TLSv1.2", chain: [] } }), ok({ address: "2001:db8::10", tls: { protocol: "TLSv1.2", chain: [] } })]),
+      done("us-east", 587, [ok(), ok({ address: "2001:db8::10" })]),
+      done("eu-west", 587, [ok(), ok({ address: "2001:db8::10", tls: { protocol: "TLSv1.2", chain: [] } })]),
+    ],
+    verdicts: [
+      { port: 25, kind: K.VERDICT_KIND_REACHABLE_EVERYWHERE, regions: ["us-east", "eu-west"] },
+      {
+        port: 25,
+        kind: K.VERDICT_KIND_TLS_VERSION_DIFFERS,
+        regions: ["eu-west"],
+        summary:
+          "Port 25: TLS is negotiated as TLSv1.3 from us-east but TLSv1.2 from eu-west: another server, or a middlebox terminating TLS, on the path from eu-west.",
+      },
+      { port: 587, kind: K.VERDICT_KIND_REACHABLE_EVERYWHERE, regions: ["us-east", "eu-west"] },
+      {
+        port: 587,
+        kind: K.VERDICT_KIND_TLS_VERSION_DIFFERS,
+        regions: ["eu-west"],
+        summary:
+          "Port 587 (IPv6): TLS is negotiated as TLSv1.3 from us-east but TLSv1.2 from eu-west: another server, or a middlebox terminating TLS, on the path from eu-west.",
+      },
+    ],
+  },
 ];
 
 function pick(v: PortVerdict, e: ExpectedVerdict): Partial<PortVerdict> {
@@ -570,6 +847,7 @@ function pick(v: PortVerdict, e: ExpectedVerdict): Partial<PortVerdict> {
     ...(e.causes ? { causes: v.causes } : {}),
     ...(e.severity !== undefined ? { severity: v.severity } : {}),
     ...(e.summary !== undefined ? { summary: v.summary } : {}),
+    ...(e.failed ? { failedAddresses: v.failedAddresses } : {}),
   };
 }
 
@@ -581,6 +859,13 @@ function want(e: ExpectedVerdict): Partial<PortVerdict> {
     ...(e.causes ? { causes: e.causes.map(([region, cause]) => ({ region, cause })) } : {}),
     ...(e.severity !== undefined ? { severity: e.severity } : {}),
     ...(e.summary !== undefined ? { summary: e.summary } : {}),
+    ...(e.failed
+      ? {
+          failedAddresses: e.failed.map(([region, where, cause]) =>
+            expect.objectContaining({ region, address: expect.objectContaining(isIP(where) !== 0 ? { address: where, cause } : { host: where, address: "", cause }) }),
+          ),
+        }
+      : {}),
   };
 }
 
@@ -600,6 +885,12 @@ describe("compareRegions", () => {
     expect(comparison.verdicts.map((v, i) => pick(v, s.verdicts[i] ?? { port: 0, kind: 0, regions: [] }))).toEqual(s.verdicts.map(want));
     if (s.missing) expect(comparison.missing).toEqual(s.missing.map(([region, cause]) => ({ region, cause })));
 
+    // Every address counts: no REACHABLE_EVERYWHERE while one of its regions saw an address fail.
+    for (const v of comparison.verdicts.filter((x) => x.kind === K.VERDICT_KIND_REACHABLE_EVERYWHERE)) {
+      const column = comparison.cells.filter((c) => c.port === v.port && v.regions.includes(c.region));
+      expect(column.flatMap((c) => c.addresses.filter((a) => a.state !== CellState.CELL_STATE_REACHED && a.state !== CellState.CELL_STATE_NO_ANSWER && a.outcome !== Outcome.OUTCOME_CANCELLED))).toEqual([]);
+    }
+
     // Every summary is one sentence naming its port, and the output is stable.
     for (const v of comparison.verdicts) {
       expect(v.summary).toMatch(new RegExp(`^Port ${v.port}\\b.*\\.$`));
@@ -609,10 +900,10 @@ describe("compareRegions", () => {
     expect(compareRegions([...s.tasks].reverse(), regions, ports)).toEqual(comparison);
   });
 
-  it("fills outcome, phase, time, TLS version and task status in the cells", () => {
+  it("fills outcome, phase, time, TLS version, task status and every address in the cells", () => {
     const { cells } = compareRegions(
       [
-        done("us-east", 25, [dropped({ totalMs: 9000 }), ok({ totalMs: 87.5 })]),
+        done("us-east", 25, [dropped({ address: "2001:db8::10", totalMs: 9000 }), ok({ totalMs: 87.5 })]),
         silent("eu-west", 25, TaskStatus.TASK_STATUS_AGENT_LOST),
       ],
       ["us-east", "eu-west"],
@@ -622,12 +913,36 @@ describe("compareRegions", () => {
       MatrixCell.fromPartial({
         region: "us-east",
         port: 25,
-        state: CellState.CELL_STATE_REACHED,
+        // The time and TLS version of the address that answered; the state and cause of them all.
+        state: CellState.CELL_STATE_PARTIAL,
+        cause: "v4 ok, v6 dropped",
         outcome: Outcome.OUTCOME_OK,
         phase: Phase.PHASE_DONE,
         totalMs: 87.5,
         tlsVersion: "TLSv1.3",
         taskStatus: TaskStatus.TASK_STATUS_DONE,
+        addresses: [
+          {
+            host: "mx.example.com",
+            address: "2001:db8::10",
+            family: AddressFamily.ADDRESS_FAMILY_IPV6,
+            state: CellState.CELL_STATE_BLOCKED,
+            cause: "dropped",
+            outcome: Outcome.OUTCOME_TIMED_OUT,
+            phase: Phase.PHASE_CONNECT,
+            totalMs: 9000,
+          },
+          {
+            host: "mx.example.com",
+            address: "192.0.2.10",
+            family: AddressFamily.ADDRESS_FAMILY_IPV4,
+            state: CellState.CELL_STATE_REACHED,
+            outcome: Outcome.OUTCOME_OK,
+            phase: Phase.PHASE_DONE,
+            totalMs: 87.5,
+            tlsVersion: "TLSv1.3",
+          },
+        ],
       }),
       MatrixCell.fromPartial({
         region: "eu-west",
@@ -636,6 +951,17 @@ describe("compareRegions", () => {
         cause: "agent lost",
         taskStatus: TaskStatus.TASK_STATUS_AGENT_LOST,
       }),
+    ]);
+  });
+
+  it("an MX exchanger that failed before an address is an entry without address or family", () => {
+    const { cells } = compareRegions(
+      [done("us-east", 25, [failed(Outcome.OUTCOME_POLICY_DENIED, Phase.PHASE_POLICY, { host: "mx1.example.test", exchange: "mx1.example.test", mxPreference: 10, address: "" })])],
+      ["us-east"],
+      [25],
+    );
+    expect(cells[0]?.addresses).toEqual([
+      expect.objectContaining({ host: "mx1.example.test", exchange: "mx1.example.test", mxPreference: 10, address: "", family: AddressFamily.ADDRESS_FAMILY_UNSPECIFIED, state: CellState.CELL_STATE_POLICY_DENIED }),
     ]);
   });
 
@@ -696,6 +1022,7 @@ describe("describeCell", () => {
     [cell({ state: CellState.CELL_STATE_REACHED, totalMs: 120.4, tlsVersion: "TLSv1.3" }), "✔ 120 ms TLSv1.3"],
     [cell({ state: CellState.CELL_STATE_REACHED, totalMs: 3.42 }), "✔ 3.4 ms no TLS"],
     [cell({ state: CellState.CELL_STATE_REACHED, totalMs: 2345, tlsVersion: "TLSv1.2" }), "✔ 2.35 s TLSv1.2"],
+    [cell({ state: CellState.CELL_STATE_PARTIAL, cause: "v4 ok, v6 refused" }), "◐ v4 ok, v6 refused"],
     [cell({ state: CellState.CELL_STATE_BLOCKED, cause: "dropped" }), "✖ dropped"],
     [cell({ state: CellState.CELL_STATE_REJECTED, cause: "banner 554" }), "✖ banner 554"],
     [cell({ state: CellState.CELL_STATE_FAILED, cause: "TLS failed" }), "✖ TLS failed"],
@@ -703,5 +1030,61 @@ describe("describeCell", () => {
     [cell({}), "?"],
   ])("%#: %s", (c, text) => {
     expect(describeCell(c)).toBe(text);
+  });
+});
+
+describe("familyCell", () => {
+  const { ADDRESS_FAMILY_IPV4: V4, ADDRESS_FAMILY_IPV6: V6 } = AddressFamily;
+  const cellOf = (task: TaskReport): MatrixCell => compareRegions([task], [task.region], [task.port]).cells[0] as MatrixCell;
+  const seen = (c: MatrixCell | undefined) => c && [c.state, describeCell(c)];
+
+  it.each<[string, TaskReport, [CellState, string] | undefined, [CellState, string] | undefined]>([
+    [
+      "IPv4 answered, IPv6 refused: each family its own cell",
+      done("local", 25, [ok({ address: "127.0.0.1", totalMs: 12 }), refused({ address: "::1" })]),
+      [CellState.CELL_STATE_REACHED, "✔ 12 ms TLSv1.3"],
+      [CellState.CELL_STATE_BLOCKED, "✖ refused"],
+    ],
+    [
+      "two exchangers on IPv4, one refused; IPv6 answered",
+      done("local", 25, [
+        refused({ exchange: "mx1.example.test", address: "192.0.2.1" }),
+        ok({ exchange: "mx2.example.test", address: "192.0.2.2", totalMs: 30 }),
+        ok({ exchange: "mx2.example.test", address: "2001:db8::2", totalMs: 40 }),
+      ]),
+      [CellState.CELL_STATE_PARTIAL, "◐ 1 of 2 ok, 1 refused"],
+      [CellState.CELL_STATE_REACHED, "✔ 40 ms TLSv1.3"],
+    ],
+    [
+      "no IPv6 address at all: nothing to show for IPv6",
+      done("local", 25, [ok({ address: "127.0.0.1", totalMs: 12 })]),
+      [CellState.CELL_STATE_REACHED, "✔ 12 ms TLSv1.3"],
+      undefined,
+    ],
+    [
+      "an exchanger that did not resolve concerns both families",
+      done("local", 25, [
+        failed(Outcome.OUTCOME_DNS_FAILED, Phase.PHASE_RESOLVE, { exchange: "mx1.example.test", address: "" }),
+        ok({ exchange: "mx2.example.test", address: "192.0.2.2", totalMs: 30 }),
+        ok({ exchange: "mx2.example.test", address: "2001:db8::2", totalMs: 40 }),
+      ]),
+      [CellState.CELL_STATE_PARTIAL, "◐ 1 of 2 ok, 1 DNS failed"],
+      [CellState.CELL_STATE_PARTIAL, "◐ 1 of 2 ok, 1 DNS failed"],
+    ],
+    [
+      "a name that did not resolve at all is the same cell in both families",
+      done("local", 25, [failed(Outcome.OUTCOME_DNS_FAILED, Phase.PHASE_RESOLVE, { address: "" })]),
+      [CellState.CELL_STATE_DNS_FAILED, "✖ DNS failed"],
+      [CellState.CELL_STATE_DNS_FAILED, "✖ DNS failed"],
+    ],
+  ])("%s", (_, task, v4, v6) => {
+    const cell = cellOf(task);
+    expect([seen(familyCell(cell, V4)), seen(familyCell(cell, V6))]).toEqual([v4, v6]);
+  });
+
+  it("a cell without an answer is the same in both families", () => {
+    const cell = cellOf(silent("local", 25, TaskStatus.TASK_STATUS_NO_AGENT));
+    expect(familyCell(cell, V4)).toBe(cell);
+    expect(familyCell(cell, V6)).toBe(cell);
   });
 });

@@ -8,6 +8,7 @@ import {
   TargetResult,
   TlsMode,
   HandshakeResult,
+  type NotProbed,
 } from "../../../../gen/smtpprobe/v1/handshake.js";
 import { type TaskProgress } from "../../../../gen/smtpprobe/v1/probe_service.js";
 import { AgentMessage } from "../../../../gen/smtpprobe/agent/v1/agent.js";
@@ -61,6 +62,8 @@ type Case = [name: string, change: (r: TargetResult) => void, reason: string | R
 
 const h0 = (r: TargetResult): HandshakeResult => r.handshakes[0]!;
 
+const notProbed = (over: Partial<NotProbed> = {}): NotProbed => ({ host: "mx4.example.com", address: "", exchange: "mx4.example.com", mxPreference: 40, limit: "max_exchangers", limitValue: 3, ...over });
+
 const INVALID: Case[] = [
   ["another port", (r) => (r.port = 26), "result.port is 26, the task's port is 25"],
   ["another host", (r) => (r.host = "evil.example.org"), 'result.host is "evil.example.org", the task\'s host is "mx.example.com"'],
@@ -95,6 +98,9 @@ const INVALID: Case[] = [
   ["an infinite offset", (r) => (h0(r).transcript!.entries[1]!.offsetMs = Infinity), /entries\[1\]\.offset_ms is Infinity/],
   ["too many exchangers", (r) => (r.exchangers = Array.from({ length: L.maxExchangers + 1 }, () => ({ exchange: "mx", preference: 10 }))), /result\.exchangers has 65 items/],
   ["a long finding code", (r) => (h0(r).findings[0]!.code = "c".repeat(65)), /findings\[0\]\.code has 65/],
+  ["too many entries left out", (r) => (r.notProbed = Array.from({ length: L.maxNotProbed + 1 }, () => notProbed())), /result\.not_probed has 65 items/],
+  ["a huge name left out", (r) => (r.notProbed = [notProbed({ host: "a".repeat(L.maxNameChars + 1) })]), /not_probed\[0\]\.host has 256 characters/],
+  ["a limit the contract does not name", (r) => (r.notProbed = [notProbed({ limit: "max_everything" })]), 'result.not_probed[0].limit is "max_everything", not one of max_exchangers, max_addresses'],
 ];
 
 describe("checkTargetResult", () => {
