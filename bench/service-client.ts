@@ -4,7 +4,8 @@
 // sample or throws a ProbeFailure that says which kind of failure it was.
 import { credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { Outcome, Phase, ProbeOptions, type TargetResult } from "../gen/smtpprobe/v1/handshake.js";
-import { ProbeServiceClient, TaskStatus, type ListRegionsResponse, type ProbeReport, type ProbeRequest } from "../gen/smtpprobe/v1/probe_service.js";
+import { TaskStatus, type ListRegionsResponse, type ProbeReport, type ProbeRequest } from "../gen/smtpprobe/v1/probe_service.js";
+import { ProbeServiceClient } from "../lib/probe-service-client.js";
 import { createTargetPolicy } from "../lib/policy/target-policy.js";
 import { resolveOptions } from "../agents/smtp/options.js";
 import { probeTarget } from "../agents/smtp/probe-target.js";

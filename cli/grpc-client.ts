@@ -1,5 +1,5 @@
 import { credentials, Metadata } from "@grpc/grpc-js";
-import { ProbeServiceClient } from "../gen/smtpprobe/v1/probe_service.js";
+import { ProbeServiceClient } from "../lib/probe-service-client.js";
 import type { CoordinatorCredentials } from "./coordinator-credentials.js";
 
 /**

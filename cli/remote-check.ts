@@ -3,7 +3,8 @@
 // only) as events arrive; at the end the report is printed once on stdout, in human form or as
 // protobuf JSON. Returns the exit code (exit-codes.ts).
 import type { ServiceError } from "@grpc/grpc-js";
-import { ProbeReport, TaskStatus, type ProbeEvent, type ProbeServiceClient } from "../gen/smtpprobe/v1/probe_service.js";
+import { ProbeReport, TaskStatus, type ProbeEvent } from "../gen/smtpprobe/v1/probe_service.js";
+import type { ProbeServiceClient } from "../lib/probe-service-client.js";
 import { describeCallFailure } from "./call-errors.js";
 import type { CheckDeps } from "./check-command.js";
 import { makeStyle, shouldUseColor, type Style } from "./colors.js";

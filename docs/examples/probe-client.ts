@@ -2,7 +2,8 @@
 // region saw and the verdict per port. Run from the repository:
 //   npx tsx docs/examples/probe-client.ts 127.0.0.1:50051 127.0.0.1 2525
 import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
-import { ProbeRequest, ProbeServiceClient, taskStatusToJSON, type ProbeReport } from "../../gen/smtpprobe/v1/probe_service.js";
+import { ProbeRequest, taskStatusToJSON, type ProbeReport } from "../../gen/smtpprobe/v1/probe_service.js";
+import { ProbeServiceClient } from "../../lib/probe-service-client.js";
 import { outcomeToJSON } from "../../gen/smtpprobe/v1/handshake.js";
 
 const [address = "127.0.0.1:50051", host = "127.0.0.1", port = "2525"] = process.argv.slice(2);

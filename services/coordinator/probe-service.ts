@@ -11,10 +11,11 @@ import {
   type ListRegionsResponse,
   type ProbeEvent,
   type ProbeReport,
-  type ProbeServiceServer,
+  type ProbeServiceDefinition,
 } from "../../gen/smtpprobe/v1/probe_service.js";
 import type { TargetPolicyChecker } from "../../lib/policy/target-policy.js";
 import type { Bus } from "../../lib/bus.js";
+import type { GrpcServerImplementation } from "../../lib/grpc-service.js";
 import type { Logger } from "../../lib/logger.js";
 import { metrics } from "../../lib/metrics.js";
 import { TRACEPARENT } from "../../lib/trace-context.js";
@@ -44,7 +45,7 @@ export interface ProbeServiceDeps {
 
 /** The ProbeService and what the coordinator's shutdown needs of it. */
 export interface ProbeServiceHandle {
-  service: ProbeServiceServer;
+  service: GrpcServerImplementation<ProbeServiceDefinition>;
   /** From now on new calls are refused with UNAVAILABLE (the coordinator is stopping). */
   drain(): void;
   /**
@@ -108,7 +109,7 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
     }
   }
 
-  const service: ProbeServiceServer = {
+  const service: GrpcServerImplementation<ProbeServiceDefinition> = {
     probe(call: ServerUnaryCall<ProbeRequest, ProbeReport>, callback: sendUnaryData<ProbeReport>) {
       const probeCall = probeCallOf(call);
       calls.serve<ProbeReport>(

@@ -3,8 +3,9 @@
 // the google.rpc error details and their imports, and gRPC's health and reflection services.
 import type { Server, ServerDuplexStream } from "@grpc/grpc-js";
 import { GRPC_SERVICES_DESCRIPTOR_SET, SMTPPROBE_V1_DESCRIPTOR_SET } from "../../gen/descriptors/descriptor-sets.js";
-import { ServerReflectionService, type ServerReflectionRequest, type ServerReflectionResponse } from "../../gen/grpc/reflection/v1/reflection.js";
-import { ServerReflectionService as ServerReflectionV1alphaService } from "../../gen/grpc/reflection/v1alpha/reflection.js";
+import { ServerReflectionDefinition, type ServerReflectionRequest, type ServerReflectionResponse } from "../../gen/grpc/reflection/v1/reflection.js";
+import { ServerReflectionDefinition as ServerReflectionV1alphaDefinition } from "../../gen/grpc/reflection/v1alpha/reflection.js";
+import { grpcServiceDefinition } from "../../lib/grpc-service.js";
 import { answerReflectionRequest, buildReflectionIndex, type ReflectionIndex } from "./reflection-index.js";
 
 let served: ReflectionIndex | undefined;
@@ -34,6 +35,6 @@ export function addReflectionService(server: Server, descriptors: () => Reflecti
       call.on("error", () => undefined); // the client went away: nothing is left to answer
     },
   };
-  server.addService(ServerReflectionService, implementation);
-  server.addService(ServerReflectionV1alphaService, implementation);
+  server.addService(grpcServiceDefinition(ServerReflectionDefinition), implementation);
+  server.addService(grpcServiceDefinition(ServerReflectionV1alphaDefinition), implementation);
 }

@@ -1,6 +1,7 @@
 import { Server, ServerCredentials, type ServerInterceptor, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
-import { ProbeServiceService } from "../../gen/smtpprobe/v1/probe_service.js";
+import { ProbeServiceDefinition } from "../../gen/smtpprobe/v1/probe_service.js";
+import { grpcServiceDefinition } from "../../lib/grpc-service.js";
 import { formatHostPort } from "../../lib/host-port.js";
 import { UNDECODABLE } from "./grpc-errors.js";
 import { addReflectionService } from "./reflection-service.js";
@@ -91,7 +92,7 @@ export async function startGrpcServer(options: {
     "grpc.max_connection_age_ms": KEEPALIVE.maxConnectionAgeMs,
     "grpc.max_connection_age_grace_ms": (options.maxDeadlineMs ?? 120_000) + 10_000,
   });
-  server.addService(tolerantDeserializers(ProbeServiceService), options.service);
+  server.addService(tolerantDeserializers(grpcServiceDefinition(ProbeServiceDefinition)), options.service);
 
   const health = new HealthImplementation({ "": "NOT_SERVING", [PROBE_SERVICE_NAME]: "NOT_SERVING" });
   health.addToServer(server);

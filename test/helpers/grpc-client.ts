@@ -17,9 +17,9 @@ import {
   ListRegionsResponse,
   ProbeReport,
   ProbeRequest,
-  ProbeServiceClient,
   type ProbeEvent,
 } from "../../gen/smtpprobe/v1/probe_service.js";
+import { ProbeServiceClient } from "../../lib/probe-service-client.js";
 import { delay } from "./wait.js";
 
 /** What the request builders accept: any part of a ProbeRequest, nested parts too. */

@@ -6,20 +6,6 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import {
-  type CallOptions,
-  type ChannelCredentials,
-  Client,
-  type ClientOptions,
-  type ClientReadableStream,
-  type ClientUnaryCall,
-  type handleServerStreamingCall,
-  type handleUnaryCall,
-  makeGenericClientConstructor,
-  type Metadata,
-  type ServiceError,
-  type UntypedServiceImplementation,
-} from "@grpc/grpc-js";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
 import {
   AddressFamily,
@@ -3599,142 +3585,55 @@ export const Comparison: MessageFns<Comparison> = {
 };
 
 /** Probes a mail server from several regions and compares what each region saw. */
-export type ProbeServiceService = typeof ProbeServiceService;
-export const ProbeServiceService = {
-  /**
-   * Returns when every (region, port) task has reported or the deadline has passed, whichever
-   * comes first. Regions that did not answer are in the report, never an error of the call.
-   */
-  probe: {
-    path: "/smtpprobe.v1.ProbeService/Probe" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: ProbeRequest): Buffer => Buffer.from(ProbeRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): ProbeRequest => ProbeRequest.decode(value),
-    responseSerialize: (value: ProbeReport): Buffer => Buffer.from(ProbeReport.encode(value).finish()),
-    responseDeserialize: (value: Buffer): ProbeReport => ProbeReport.decode(value),
-  },
-  /**
-   * The same probe, streamed: accepted (id and plan), progress per task, each task's result as it
-   * lands, then the final report.
-   */
-  streamProbe: {
-    path: "/smtpprobe.v1.ProbeService/StreamProbe" as const,
-    requestStream: false as const,
-    responseStream: true as const,
-    requestSerialize: (value: ProbeRequest): Buffer => Buffer.from(ProbeRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): ProbeRequest => ProbeRequest.decode(value),
-    responseSerialize: (value: ProbeEvent): Buffer => Buffer.from(ProbeEvent.encode(value).finish()),
-    responseDeserialize: (value: Buffer): ProbeEvent => ProbeEvent.decode(value),
-  },
-  /** A stored report by id. */
-  getProbe: {
-    path: "/smtpprobe.v1.ProbeService/GetProbe" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: GetProbeRequest): Buffer => Buffer.from(GetProbeRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): GetProbeRequest => GetProbeRequest.decode(value),
-    responseSerialize: (value: ProbeReport): Buffer => Buffer.from(ProbeReport.encode(value).finish()),
-    responseDeserialize: (value: Buffer): ProbeReport => ProbeReport.decode(value),
-  },
-  /** The regions with live agents, and each agent's state. */
-  listRegions: {
-    path: "/smtpprobe.v1.ProbeService/ListRegions" as const,
-    requestStream: false as const,
-    responseStream: false as const,
-    requestSerialize: (value: ListRegionsRequest): Buffer => Buffer.from(ListRegionsRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): ListRegionsRequest => ListRegionsRequest.decode(value),
-    responseSerialize: (value: ListRegionsResponse): Buffer => Buffer.from(ListRegionsResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): ListRegionsResponse => ListRegionsResponse.decode(value),
+export type ProbeServiceDefinition = typeof ProbeServiceDefinition;
+export const ProbeServiceDefinition = {
+  name: "ProbeService",
+  fullName: "smtpprobe.v1.ProbeService",
+  methods: {
+    /**
+     * Returns when every (region, port) task has reported or the deadline has passed, whichever
+     * comes first. Regions that did not answer are in the report, never an error of the call.
+     */
+    probe: {
+      name: "Probe",
+      requestType: ProbeRequest as typeof ProbeRequest,
+      requestStream: false,
+      responseType: ProbeReport as typeof ProbeReport,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * The same probe, streamed: accepted (id and plan), progress per task, each task's result as it
+     * lands, then the final report.
+     */
+    streamProbe: {
+      name: "StreamProbe",
+      requestType: ProbeRequest as typeof ProbeRequest,
+      requestStream: false,
+      responseType: ProbeEvent as typeof ProbeEvent,
+      responseStream: true,
+      options: {},
+    },
+    /** A stored report by id. */
+    getProbe: {
+      name: "GetProbe",
+      requestType: GetProbeRequest as typeof GetProbeRequest,
+      requestStream: false,
+      responseType: ProbeReport as typeof ProbeReport,
+      responseStream: false,
+      options: {},
+    },
+    /** The regions with live agents, and each agent's state. */
+    listRegions: {
+      name: "ListRegions",
+      requestType: ListRegionsRequest as typeof ListRegionsRequest,
+      requestStream: false,
+      responseType: ListRegionsResponse as typeof ListRegionsResponse,
+      responseStream: false,
+      options: {},
+    },
   },
 } as const;
-
-export interface ProbeServiceServer extends UntypedServiceImplementation {
-  /**
-   * Returns when every (region, port) task has reported or the deadline has passed, whichever
-   * comes first. Regions that did not answer are in the report, never an error of the call.
-   */
-  probe: handleUnaryCall<ProbeRequest, ProbeReport>;
-  /**
-   * The same probe, streamed: accepted (id and plan), progress per task, each task's result as it
-   * lands, then the final report.
-   */
-  streamProbe: handleServerStreamingCall<ProbeRequest, ProbeEvent>;
-  /** A stored report by id. */
-  getProbe: handleUnaryCall<GetProbeRequest, ProbeReport>;
-  /** The regions with live agents, and each agent's state. */
-  listRegions: handleUnaryCall<ListRegionsRequest, ListRegionsResponse>;
-}
-
-export interface ProbeServiceClient extends Client {
-  /**
-   * Returns when every (region, port) task has reported or the deadline has passed, whichever
-   * comes first. Regions that did not answer are in the report, never an error of the call.
-   */
-  probe(request: ProbeRequest, callback: (error: ServiceError | null, response: ProbeReport) => void): ClientUnaryCall;
-  probe(
-    request: ProbeRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: ProbeReport) => void,
-  ): ClientUnaryCall;
-  probe(
-    request: ProbeRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: ProbeReport) => void,
-  ): ClientUnaryCall;
-  /**
-   * The same probe, streamed: accepted (id and plan), progress per task, each task's result as it
-   * lands, then the final report.
-   */
-  streamProbe(request: ProbeRequest, options?: Partial<CallOptions>): ClientReadableStream<ProbeEvent>;
-  streamProbe(
-    request: ProbeRequest,
-    metadata?: Metadata,
-    options?: Partial<CallOptions>,
-  ): ClientReadableStream<ProbeEvent>;
-  /** A stored report by id. */
-  getProbe(
-    request: GetProbeRequest,
-    callback: (error: ServiceError | null, response: ProbeReport) => void,
-  ): ClientUnaryCall;
-  getProbe(
-    request: GetProbeRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: ProbeReport) => void,
-  ): ClientUnaryCall;
-  getProbe(
-    request: GetProbeRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: ProbeReport) => void,
-  ): ClientUnaryCall;
-  /** The regions with live agents, and each agent's state. */
-  listRegions(
-    request: ListRegionsRequest,
-    callback: (error: ServiceError | null, response: ListRegionsResponse) => void,
-  ): ClientUnaryCall;
-  listRegions(
-    request: ListRegionsRequest,
-    metadata: Metadata,
-    callback: (error: ServiceError | null, response: ListRegionsResponse) => void,
-  ): ClientUnaryCall;
-  listRegions(
-    request: ListRegionsRequest,
-    metadata: Metadata,
-    options: Partial<CallOptions>,
-    callback: (error: ServiceError | null, response: ListRegionsResponse) => void,
-  ): ClientUnaryCall;
-}
-
-export const ProbeServiceClient = makeGenericClientConstructor(
-  ProbeServiceService,
-  "smtpprobe.v1.ProbeService",
-) as unknown as {
-  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): ProbeServiceClient;
-  service: typeof ProbeServiceService;
-  serviceName: string;
-};
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
   return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;

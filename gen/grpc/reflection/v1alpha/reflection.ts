@@ -6,17 +6,6 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import {
-  type CallOptions,
-  type ChannelCredentials,
-  Client,
-  type ClientDuplexStream,
-  type ClientOptions,
-  type handleBidiStreamingCall,
-  makeGenericClientConstructor,
-  type Metadata,
-  type UntypedServiceImplementation,
-} from "@grpc/grpc-js";
 
 export const protobufPackage = "grpc.reflection.v1alpha";
 
@@ -1033,56 +1022,25 @@ export const ErrorResponse: MessageFns<ErrorResponse> = {
   },
 };
 
-export type ServerReflectionService = typeof ServerReflectionService;
-export const ServerReflectionService = {
-  /**
-   * The reflection service is structured as a bidirectional stream, ensuring
-   * all related requests go to a single server.
-   */
-  serverReflectionInfo: {
-    path: "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo" as const,
-    requestStream: true as const,
-    responseStream: true as const,
-    requestSerialize: (value: ServerReflectionRequest): Buffer =>
-      Buffer.from(ServerReflectionRequest.encode(value).finish()),
-    requestDeserialize: (value: Buffer): ServerReflectionRequest => ServerReflectionRequest.decode(value),
-    responseSerialize: (value: ServerReflectionResponse): Buffer =>
-      Buffer.from(ServerReflectionResponse.encode(value).finish()),
-    responseDeserialize: (value: Buffer): ServerReflectionResponse => ServerReflectionResponse.decode(value),
+export type ServerReflectionDefinition = typeof ServerReflectionDefinition;
+export const ServerReflectionDefinition = {
+  name: "ServerReflection",
+  fullName: "grpc.reflection.v1alpha.ServerReflection",
+  methods: {
+    /**
+     * The reflection service is structured as a bidirectional stream, ensuring
+     * all related requests go to a single server.
+     */
+    serverReflectionInfo: {
+      name: "ServerReflectionInfo",
+      requestType: ServerReflectionRequest as typeof ServerReflectionRequest,
+      requestStream: true,
+      responseType: ServerReflectionResponse as typeof ServerReflectionResponse,
+      responseStream: true,
+      options: {},
+    },
   },
 } as const;
-
-export interface ServerReflectionServer extends UntypedServiceImplementation {
-  /**
-   * The reflection service is structured as a bidirectional stream, ensuring
-   * all related requests go to a single server.
-   */
-  serverReflectionInfo: handleBidiStreamingCall<ServerReflectionRequest, ServerReflectionResponse>;
-}
-
-export interface ServerReflectionClient extends Client {
-  /**
-   * The reflection service is structured as a bidirectional stream, ensuring
-   * all related requests go to a single server.
-   */
-  serverReflectionInfo(): ClientDuplexStream<ServerReflectionRequest, ServerReflectionResponse>;
-  serverReflectionInfo(
-    options: Partial<CallOptions>,
-  ): ClientDuplexStream<ServerReflectionRequest, ServerReflectionResponse>;
-  serverReflectionInfo(
-    metadata: Metadata,
-    options?: Partial<CallOptions>,
-  ): ClientDuplexStream<ServerReflectionRequest, ServerReflectionResponse>;
-}
-
-export const ServerReflectionClient = makeGenericClientConstructor(
-  ServerReflectionService,
-  "grpc.reflection.v1alpha.ServerReflection",
-) as unknown as {
-  new (address: string, credentials: ChannelCredentials, options?: Partial<ClientOptions>): ServerReflectionClient;
-  service: typeof ServerReflectionService;
-  serviceName: string;
-};
 
 function bytesFromBase64(b64: string): Uint8Array {
   return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
