@@ -13,7 +13,7 @@ import { loadCoordinatorCredentials, refuseCredentialFlagsLocally, TOKEN_ENV, ty
 import { ExitCode } from "./exit-codes.js";
 import { chooseCheckMode, COORDINATOR_ENV } from "./check-mode.js";
 import { UsageError } from "./usage-error.js";
-import { ConfigError } from "../lib/config.js";
+import { ConfigError, UnavailableError, UnreadableFileError } from "../lib/config.js";
 import { agentCommand, coordinatorCommand } from "./process-commands.js";
 
 export interface CliDeps extends CheckDeps {
@@ -70,6 +70,14 @@ Examples:
   smtp-probe check mx.example.com --coordinator probe.internal --regions us-east,eu-west
 `;
 
+const PROGRAM_HELP = `
+Exit codes: each command's --help has its own. Everywhere: 0 done, 2 bad usage
+(one line names the flag), 130 interrupted, and 70 a bug in smtp-probe, only
+that (please report it, with the lines printed). The coordinator and the agent
+also exit 66 (a file a setting names cannot be read) and 69 (the environment
+lacks what they need: the listen address is taken, ...).
+`;
+
 const REGIONS_HELP = `
 Exit codes: 0 listed (also when no region has a live agent), 2 bad usage or
 wrong or missing credentials (UNAUTHENTICATED), 4 the coordinator is unreachable
@@ -86,9 +94,17 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
     await program.parseAsync([...argv], { from: "user" });
     return exitCode;
   } catch (error) {
+    if (error instanceof UnreadableFileError) {
+      deps.stderr.write(`smtp-probe: ${error.message} (${error.hint})\n`);
+      return ExitCode.unreadableFile;
+    }
     if (error instanceof UsageError || error instanceof ConfigError) {
       deps.stderr.write(`smtp-probe: ${error.message}\n`);
       return ExitCode.usage;
+    }
+    if (error instanceof UnavailableError) {
+      deps.stderr.write(`smtp-probe: ${error.message}\n`);
+      return ExitCode.environment;
     }
     if (error instanceof CommanderError) {
       // Help and --version end with exit code 0; `smtp-probe` alone shows the help on stderr.
@@ -151,7 +167,8 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
       outputError: () => undefined,
     })
     .exitOverride()
-    .showSuggestionAfterError(true);
+    .showSuggestionAfterError(true)
+    .addHelpText("after", PROGRAM_HELP);
 
   const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
