@@ -1,5 +1,5 @@
 // Regions as network namespaces (root): the regional comparison end to end, through the gRPC API,
-// with real network paths that differ per region. The lab (test/helpers/lab-network.ts) is one
+// with real network paths that differ per region. The lab (scripts/lab/lab-network.ts) is one
 // bridge, 198.19.<x>.1/24 in the host's namespace (nats-server listens there; the coordinator
 // runs in the host's namespace too), and one namespace per lab host:
 //
@@ -21,20 +21,20 @@ import { Outcome } from "../../gen/smtpprobe/v1/handshake.js";
 import { CellState, TaskStatus, VerdictKind, type ListRegionsResponse, type ProbeReport, type PortVerdict } from "../../gen/smtpprobe/v1/probe_service.js";
 import { testPki } from "../helpers/certs.js";
 import { connectProbeApi, describeError, type ProbeApi } from "../helpers/grpc-client.js";
-import { createLab, egressRules, type Lab, type LabHost, type LabProcess } from "../helpers/lab-network.js";
+import { createLab, egressRules, type Lab, type LabHost, type LabProcess } from "../../scripts/lab/lab-network.js";
 import { natsServerAvailable, startNatsServer, type NatsServer } from "../helpers/nats-server.js";
-import { keepTestRangeLocal, netnsAvailable } from "../helpers/netns.js";
+import { keepTestRangeLocal, netnsAvailable } from "../../scripts/lab/netns-support.js";
 import { startCoordinatorProcess, type CoordinatorProcess } from "../helpers/processes.js";
 import { connectRaw, type RawClient } from "../helpers/raw-client.js";
 import { need } from "../helpers/requirements.js";
 import { startSmtpFixture, type SmtpFixture } from "../helpers/smtp-fixture.js";
-import { STARTTLS_REFUSAL, startStarttlsStripper, type StarttlsStripper } from "../helpers/starttls-stripper.js";
+import { STARTTLS_REFUSAL, startStarttlsStripper, type StarttlsStripper } from "../../scripts/lab/starttls-stripper.js";
 import { CROSS_PROCESS_SLACK_MS, endsBy, notBefore } from "../helpers/timing.js";
 import { delay } from "../helpers/wait.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BIN = fileURLToPath(new URL("../../bin/smtp-probe.js", import.meta.url));
-const TARGET_SCRIPT = fileURLToPath(new URL("../fixtures/run-smtp-target.ts", import.meta.url));
+const TARGET_SCRIPT = fileURLToPath(new URL("../../scripts/lab/smtp-target.ts", import.meta.url));
 
 describe("STARTTLS stripper (on 127.0.0.1)", () => {
   let fixture: SmtpFixture;
