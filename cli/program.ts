@@ -110,33 +110,37 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
       // Help and --version end with exit code 0; `smtp-probe` alone shows the help on stderr.
       if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return ExitCode.ok;
       if (error.code === "commander.help") return ExitCode.usage;
-      deps.stderr.write(`smtp-probe: ${commanderMessage(error)}\n`);
+      deps.stderr.write(`smtp-probe: ${commanderMessage(error, argv[0])}\n`);
       return ExitCode.usage;
     }
     throw error;
   }
 }
 
+/** The commands whose help a usage message points at. */
+const COMMANDS = new Set(["check", "regions", "coordinator", "agent"]);
+
 /**
  * commander's message as "flag: problem" on one line, like our own, with a pointer to the help.
  * Its wording is kept where we have nothing better (suggestions such as "Did you mean --port?").
  */
-export function commanderMessage(error: Pick<CommanderError, "code" | "message">): string {
+export function commanderMessage(error: Pick<CommanderError, "code" | "message">, command = "check"): string {
   const text = error.message.replace(/^error: /, "").replace(/\s*\n\s*/g, " ").trim();
+  const help = `(see smtp-probe ${COMMANDS.has(command) ? command : "check"} --help)`;
   const flag = /'(?:-\w, )?(--?[\w-]+)[^']*'/.exec(text)?.[1];
   switch (error.code) {
     case "commander.unknownOption":
-      return `${flag ?? "option"}: unknown option${suffix(text)} (see smtp-probe check --help)`;
+      return `${flag ?? "option"}: unknown option${suffix(text)} ${help}`;
     case "commander.optionMissingArgument":
-      return `${flag ?? "option"}: needs a value (see smtp-probe check --help)`;
+      return `${flag ?? "option"}: needs a value ${help}`;
     case "commander.missingArgument":
-      return `${/'([^']+)'/.exec(text)?.[1] ?? "argument"}: missing (see smtp-probe check --help)`;
+      return `${/'([^']+)'/.exec(text)?.[1] ?? "argument"}: missing ${help}`;
     case "commander.excessArguments":
-      return `host: one host per check, got ${/got (\d+)/.exec(text)?.[1] ?? "more"} arguments (see smtp-probe check --help)`;
+      return `host: one host per check, got ${/got (\d+)/.exec(text)?.[1] ?? "more"} arguments ${help}`;
     case "commander.unknownCommand":
       return `${text} (see smtp-probe --help)`;
     default:
-      return `${text} (see smtp-probe check --help)`;
+      return `${text} ${help}`;
   }
 }
 
