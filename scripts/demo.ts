@@ -18,7 +18,7 @@
 // target is probed on 25 and 587 through the coordinator, and the CLI's own output is printed: the
 // regions and their egress, then the matrix and the verdicts. Everything is removed on exit and on
 // Ctrl-C (processes, namespaces with their nft rules, veths, the bridge, the CA file). The run is
-// bounded (RUN_BOUND_MS); it takes about 10 to 20 s.
+// bounded: 30 s (SMTP_PROBE_DEMO_TIMEOUT, in seconds, for a slow machine); it takes about 15 s.
 //
 // Without root, ip, nft or nats-server it says what it needs and exits 69 (cli/exit-codes.ts).
 // It runs compiled (dist/scripts/demo.js), like the processes it starts.
@@ -37,10 +37,8 @@ import { createLab, egressRules, type EgressRule, type Lab, type LabHost, type L
 import { netnsAvailable } from "./lab/netns-support.js";
 import type { TargetConfig } from "./lab/smtp-target.js";
 
-/** The whole run, set-up to clean-up; beyond it the demo gives up (and still cleans up). */
-const RUN_BOUND_MS = 60_000;
-/** Each wait for something started (a server listening, every agent's first canary round). */
-const READY_MS = 25_000;
+/** The whole run, set-up to clean-up, by default; beyond it the demo gives up (and still cleans up). */
+const RUN_BOUND_S = 30;
 /** The lab subnet tried first (198.19.<x>.0/24): away from the tests', which start at 0. */
 const LAB_SUBNET = 128;
 const TARGET_HOST = 100;
@@ -96,11 +94,11 @@ function freePortOn(host: string): Promise<number> {
 }
 
 /** Runs the CLI to its end (bounded), its stdout and stderr passed through; resolves with its exit code. */
-async function runCli(args: string[]): Promise<number | null> {
+async function runCli(args: string[], timeoutMs: number): Promise<number | null> {
   const cli = startChild("smtp-probe", process.execPath, [packagePath("bin/smtp-probe.js"), ...args], {
     onLine: (line, stream) => (stream === "stdout" ? process.stdout : process.stderr).write(`${line}\n`),
   });
-  const timer = setTimeout(() => void cli.kill(), 20_000);
+  const timer = setTimeout(() => void cli.kill(), timeoutMs);
   const exit = await cli.exited;
   clearTimeout(timer);
   return exit.code;
@@ -112,7 +110,14 @@ async function main(): Promise<void> {
     say(`cannot run: ${missing}`);
     process.exit(ExitCode.environment);
   }
+  const boundS = Number(process.env.SMTP_PROBE_DEMO_TIMEOUT || RUN_BOUND_S);
+  if (!(boundS > 0 && boundS <= 600)) {
+    say(`SMTP_PROBE_DEMO_TIMEOUT: "${process.env.SMTP_PROBE_DEMO_TIMEOUT}" is not a number of seconds (0-600)`);
+    process.exit(ExitCode.usage);
+  }
   const started = performance.now();
+  /** What is left of the bound: every wait gets at most this. */
+  const remainingMs = (): number => Math.max(0, started + boundS * 1000 - performance.now());
   const elapsed = (): string => `${((performance.now() - started) / 1000).toFixed(1)} s`;
   let lab: Lab | undefined;
   const files = mkdtempSync(join(tmpdir(), "smtp-probe-demo-"));
@@ -130,9 +135,9 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => void end(ExitCode.interrupted));
   process.on("SIGTERM", () => void end(ExitCode.interrupted));
   setTimeout(() => {
-    say(`did not finish within ${RUN_BOUND_MS / 1000} s; giving up`);
+    say(`did not finish within ${boundS} s; giving up (SMTP_PROBE_DEMO_TIMEOUT gives a slow machine more)`);
     void end(ExitCode.environment);
-  }, RUN_BOUND_MS).unref();
+  }, boundS * 1000).unref();
 
   try {
     lab = await createLab({ subnet: LAB_SUBNET });
@@ -173,13 +178,13 @@ async function main(): Promise<void> {
     );
     const processes = [...servers, natsServer, coordinator, ...agents];
 
-    await Promise.all(servers.map((server) => server.waitForOutput(/^READY$/m, READY_MS)));
+    await Promise.all(servers.map((server) => server.waitForOutput(/^READY$/m, remainingMs())));
     // Ready: health SERVING and every region's agent listed with its first canary round on port 25
     // done (ap-south's waits out its canary timeout), so that the egress verdict has what it needs.
     const readiness = coordinatorReadiness(listen);
     try {
       let why = "not checked yet";
-      for (const until = performance.now() + READY_MS; ; ) {
+      for (;;) {
         const gone = processes.find((p) => !p.running());
         if (gone) throw new Error(`${gone.name} exited (${describeExit(await gone.exited)}); its last lines:\n${gone.stderrTail(8).join("\n")}`);
         const problem = await readiness.check(
@@ -188,7 +193,7 @@ async function main(): Promise<void> {
         );
         if (problem === undefined) break;
         why = problem;
-        if (performance.now() >= until) throw new Error(`the lab was not ready after ${READY_MS / 1000} s: ${why}`);
+        if (remainingMs() === 0) throw new Error(`the lab was not ready within ${boundS} s: ${why}`);
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
     } finally {
@@ -197,11 +202,13 @@ async function main(): Promise<void> {
     say(`lab ready after ${elapsed()}. The regions, and what is on each one's path to ${target}:`);
     for (const region of REGIONS) say(`  ${region.name.padEnd(9)} ${region.path}`);
     say(`smtp-probe regions --coordinator ${listen}`);
-    await runCli(["regions", "--coordinator", listen]);
+    await runCli(["regions", "--coordinator", listen], remainingMs());
     say(`smtp-probe check ${target} --port ${PORTS.join(",")} --coordinator ${listen} --timeout ${PROBE_TIMEOUT_S}`);
-    const code = await runCli(["check", target, "--port", PORTS.join(","), "--coordinator", listen, "--timeout", String(PROBE_TIMEOUT_S)]);
+    const code = await runCli(["check", target, "--port", PORTS.join(","), "--coordinator", listen, "--timeout", String(PROBE_TIMEOUT_S)], remainingMs());
     say(`check exited ${code} (3: some port is blocked from some region); the demo took ${elapsed()}`);
   } catch (error) {
+    // Stopped meanwhile (Ctrl-C, the bound): its processes are gone because they were stopped.
+    if (cleaning) return void (await cleaning);
     say(`failed: ${error instanceof Error ? error.message : String(error)}`);
     await end(ExitCode.environment);
   }
