@@ -32,6 +32,20 @@ import { resultCell } from "../services/coordinator/compare-cells.js";
  *        that did are blocked at their own egress, or the per-destination throttle had no slot
  *        before the deadline: THROTTLED). Ranked below 3: a port known to be blocked is the
  *        stronger fact; above 5: with a port untested, the picture is incomplete.
+ *
+ * The long-running commands (`coordinator`, `agent`) and the scripts (`npm run stack`,
+ * `npm run demo`) fail to start with one line naming the setting and what to do, and one of
+ * (from sysexits.h, so that a supervisor can tell them apart):
+ *
+ *   2    bad usage: a setting's value is wrong — a flag, a variable, the content of a file it
+ *        names (not PEM, no token), credentials the NATS server refuses, TLS it cannot verify
+ *   66   EX_NOINPUT: a file a setting names cannot be read (missing, not readable by this user,
+ *        a folder) — the value may be right and the file not there yet (a secret not mounted)
+ *   69   EX_UNAVAILABLE: the environment lacks what the process needs — its listen address is
+ *        taken or not this machine's; for the scripts: root, ip, nft, nats-server
+ *
+ * NATS not answering yet is none of these: the coordinator and the agent wait for it, and say so.
+ * 70 (EX_SOFTWARE) is a bug in smtp-probe, and only that.
  */
 export const ExitCode = {
   ok: 0,
@@ -40,6 +54,8 @@ export const ExitCode = {
   unreachable: 3,
   unavailable: 4,
   partlyReachable: 5,
+  unreadableFile: 66,
+  environment: 69,
   internal: 70,
   interrupted: 130,
 } as const;

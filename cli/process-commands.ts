@@ -1,7 +1,8 @@
 // The long-running commands, `coordinator` and `agent`: their flags come from the settings tables
 // (settings.ts beside each process), and the action resolves the settings (a wrong one is a
 // ConfigError, exit 2) before it imports the process's main.ts, so that the help, the other
-// commands and a wrong setting never load gRPC, NATS or the metrics registry.
+// commands and a wrong setting never load gRPC, NATS or the metrics registry. What a failed start
+// prints and its exit code: PROCESS_HELP below, cli/exit-codes.ts.
 import { Command } from "commander";
 import { AGENT_SETTINGS } from "../agents/probe/settings.js";
 import { addSettingFlags, resolveSettings, type Settings, type SettingValues } from "../lib/config.js";
@@ -30,8 +31,28 @@ export function agentCommand(deps: ProcessDeps): Command {
   );
 }
 
+/**
+ * The exit codes of a failed start (cli/exit-codes.ts). A start that fails prints one line: the
+ * setting, what is wrong, what to do.
+ */
+const PROCESS_HELP = `
+Start-up: a wrong setting stops the process with one line naming the flag (or
+variable) and what to do. NATS not answering yet is normal: the process waits
+for it, logs each attempt (every 2 s), and exits cleanly on SIGTERM meanwhile;
+the coordinator already listens, with health NOT_SERVING until NATS answers.
+
+Exit codes:
+  0    stopped by SIGTERM or SIGINT, after draining
+  2    bad usage: a setting's value is wrong (a flag, a variable, a file's
+       content), or NATS refuses the credentials or its TLS cannot be verified
+  66   a file a setting names cannot be read (missing, permissions)
+  69   the environment lacks what is needed: the listen address (--listen,
+       --metrics-listen) is already in use or not this machine's
+  70   a bug in smtp-probe, and only that
+`;
+
 function processCommand<S extends Settings>(name: string, description: string, settings: S, run: (values: SettingValues<S>) => Promise<void>, deps: ProcessDeps): Command {
-  const command = new Command(name).description(description);
+  const command = new Command(name).description(description).addHelpText("after", PROCESS_HELP);
   addSettingFlags(command, settings);
   return command.action((flags: Record<string, unknown>) => run(resolveSettings(settings, flags, deps.env)));
 }

@@ -13,7 +13,7 @@ import { loadCoordinatorCredentials, refuseCredentialFlagsLocally, TOKEN_ENV, ty
 import { ExitCode } from "./exit-codes.js";
 import { chooseCheckMode, COORDINATOR_ENV } from "./check-mode.js";
 import { UsageError } from "./usage-error.js";
-import { ConfigError } from "../lib/config.js";
+import { ConfigError, UnavailableError, UnreadableFileError } from "../lib/config.js";
 import { agentCommand, coordinatorCommand } from "./process-commands.js";
 
 export interface CliDeps extends CheckDeps {
@@ -86,6 +86,14 @@ Examples:
   smtp-probe check mx.example.com --coordinator probe.internal --regions us-east,eu-west
 `;
 
+const PROGRAM_HELP = `
+Exit codes: each command's --help has its own. Everywhere: 0 done, 2 bad usage
+(one line names the flag), 130 interrupted, and 70 a bug in smtp-probe, only
+that (please report it, with the lines printed). The coordinator and the agent
+also exit 66 (a file a setting names cannot be read) and 69 (the environment
+lacks what they need: the listen address is taken, ...).
+`;
+
 const REGIONS_HELP = `
 Exit codes: 0 listed (also when no region has a live agent), 2 bad usage or
 wrong or missing credentials (UNAUTHENTICATED), 4 the coordinator is unreachable
@@ -102,41 +110,53 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
     await program.parseAsync([...argv], { from: "user" });
     return exitCode;
   } catch (error) {
+    if (error instanceof UnreadableFileError) {
+      deps.stderr.write(`smtp-probe: ${error.message} (${error.hint})\n`);
+      return ExitCode.unreadableFile;
+    }
     if (error instanceof UsageError || error instanceof ConfigError) {
       deps.stderr.write(`smtp-probe: ${error.message}\n`);
       return ExitCode.usage;
+    }
+    if (error instanceof UnavailableError) {
+      deps.stderr.write(`smtp-probe: ${error.message}\n`);
+      return ExitCode.environment;
     }
     if (error instanceof CommanderError) {
       // Help and --version end with exit code 0; `smtp-probe` alone shows the help on stderr.
       if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return ExitCode.ok;
       if (error.code === "commander.help") return ExitCode.usage;
-      deps.stderr.write(`smtp-probe: ${commanderMessage(error)}\n`);
+      deps.stderr.write(`smtp-probe: ${commanderMessage(error, argv[0])}\n`);
       return ExitCode.usage;
     }
     throw error;
   }
 }
 
+/** The commands whose help a usage message points at. */
+const COMMANDS = new Set(["check", "regions", "coordinator", "agent"]);
+
 /**
  * commander's message as "flag: problem" on one line, like our own, with a pointer to the help.
  * Its wording is kept where we have nothing better (suggestions such as "Did you mean --port?").
  */
-export function commanderMessage(error: Pick<CommanderError, "code" | "message">): string {
+export function commanderMessage(error: Pick<CommanderError, "code" | "message">, command = "check"): string {
   const text = error.message.replace(/^error: /, "").replace(/\s*\n\s*/g, " ").trim();
+  const help = `(see smtp-probe ${COMMANDS.has(command) ? command : "check"} --help)`;
   const flag = /'(?:-\w, )?(--?[\w-]+)[^']*'/.exec(text)?.[1];
   switch (error.code) {
     case "commander.unknownOption":
-      return `${flag ?? "option"}: unknown option${suffix(text)} (see smtp-probe check --help)`;
+      return `${flag ?? "option"}: unknown option${suffix(text)} ${help}`;
     case "commander.optionMissingArgument":
-      return `${flag ?? "option"}: needs a value (see smtp-probe check --help)`;
+      return `${flag ?? "option"}: needs a value ${help}`;
     case "commander.missingArgument":
-      return `${/'([^']+)'/.exec(text)?.[1] ?? "argument"}: missing (see smtp-probe check --help)`;
+      return `${/'([^']+)'/.exec(text)?.[1] ?? "argument"}: missing ${help}`;
     case "commander.excessArguments":
-      return `host: one host per check, got ${/got (\d+)/.exec(text)?.[1] ?? "more"} arguments (see smtp-probe check --help)`;
+      return `host: one host per check, got ${/got (\d+)/.exec(text)?.[1] ?? "more"} arguments ${help}`;
     case "commander.unknownCommand":
       return `${text} (see smtp-probe --help)`;
     default:
-      return `${text} (see smtp-probe check --help)`;
+      return `${text} ${help}`;
   }
 }
 
@@ -167,7 +187,8 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
       outputError: () => undefined,
     })
     .exitOverride()
-    .showSuggestionAfterError(true);
+    .showSuggestionAfterError(true)
+    .addHelpText("after", PROGRAM_HELP);
 
   const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 

@@ -31,12 +31,59 @@ export class ConfigError extends Error {
   }
 }
 
-/** A file a setting names, read at start-up: a file that cannot be read is a ConfigError naming the setting. */
+/**
+ * A file a setting names that cannot be read (missing, not readable by this user, a folder): exit
+ * code 66 rather than 2, because the value may be right and the file not there yet (a secret not
+ * mounted). Still a ConfigError, and named so, to everything that catches those.
+ */
+export class UnreadableFileError extends ConfigError {
+  constructor(
+    setting: string,
+    readonly file: string,
+    /** The errno code: ENOENT, EACCES, EISDIR, ... */
+    readonly code: string | undefined,
+  ) {
+    super(setting, `cannot read ${file}: ${code ?? "unknown error"}`);
+  }
+
+  /** What to do about it, in a few words. */
+  get hint(): string {
+    switch (this.code) {
+      case "ENOENT":
+        return "no such file: check the path, and that the file (or the volume holding it) is there";
+      case "EACCES":
+      case "EPERM":
+        return `permission denied: make it readable by the user this runs as (uid ${process.getuid?.() ?? "?"})`;
+      case "EISDIR":
+        return "it is a folder: give the file in it";
+      default:
+        return "check the path and the file";
+    }
+  }
+}
+
+/**
+ * Something the process needs from its environment is not available: its listen address is taken
+ * or not this machine's, a server it must reach refuses it for good. Exit code 69; `setting` names
+ * the flag whose value points at it.
+ */
+export class UnavailableError extends Error {
+  override readonly name = "UnavailableError";
+  constructor(
+    readonly setting: string,
+    readonly problem: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${setting}: ${problem}`, options);
+  }
+}
+
+/** A file a setting names, read at start-up: a file that cannot be read is an UnreadableFileError naming the setting. */
 export async function readSettingFile(setting: string, file: string): Promise<string> {
   try {
     return await readFile(file, "utf8");
   } catch (error) {
-    throw new ConfigError(setting, `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new UnreadableFileError(setting, file, (error as NodeJS.ErrnoException).code);
   }
 }
 

@@ -4,6 +4,8 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { parseHostPort } from "./config-schemas.js";
+import { formatHostPort } from "./host-port.js";
+import { ListenError } from "./listen-error.js";
 import { registry } from "./metrics.js";
 
 export interface MetricsServer {
@@ -39,9 +41,10 @@ export async function startMetricsServer(options: { listen: string; ready: () =>
   server.requestTimeout = REQUEST_TIMEOUT_MS;
   server.headersTimeout = REQUEST_TIMEOUT_MS;
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
+    const fail = (error: NodeJS.ErrnoException): void => reject(new ListenError(formatHostPort(host, port), error.code, { cause: error }));
+    server.once("error", fail);
     server.listen(port, host, () => {
-      server.off("error", reject);
+      server.off("error", fail);
       resolve();
     });
   });

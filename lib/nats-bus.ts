@@ -12,10 +12,11 @@ import {
   type ServiceMsg,
 } from "nats";
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { createSecureContext } from "node:tls";
 import { boundHeaders, type BusHeaders } from "./bus.js";
 import type { Bus, BusMessage, BusSubscription, DiscoveredService, KeyValueStore, ReplyEvent, ServedService, ServiceSpec } from "./bus.js";
-import { ConfigError, readSettingFile } from "./config.js";
+import { ConfigError, readSettingFile, UnavailableError } from "./config.js";
+import { classifyNatsConnectError, redactNatsUrl, type NatsConnectVerdict } from "./nats-connect-errors.js";
 
 export interface NatsBusOptions {
   servers: string;
@@ -34,8 +35,13 @@ export interface NatsBusOptions {
   inboxPrefix?: string;
   /** TLS: CA to trust, and a client certificate and key for mutual TLS. */
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
-  /** How long the first connection may take before start-up fails. */
+  /** How long one connection attempt may take. */
   connectTimeoutMs?: number;
+  /**
+   * Keep trying while NATS does not answer (refused, timed out, name not found): normal when a
+   * process comes up before NATS. Without it, the first failure throws.
+   */
+  wait?: NatsWait;
   /**
    * A message came back on a reply subject of request() that nobody listens to (any more):
    * `late` when its request ended recently (deadline passed, task finished or retried),
@@ -44,13 +50,39 @@ export interface NatsBusOptions {
   onDroppedReply?: (reason: DroppedReplyReason) => void;
 }
 
+export interface NatsWait {
+  /** Between attempts; default NATS_RETRY_MS. */
+  retryMs?: number;
+  /** After each attempt that found no NATS server: for a log line. */
+  onRetry(event: NatsRetry): void;
+  /** Ends the waiting: connectNatsBus then rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+export interface NatsRetry {
+  attempt: number;
+  /** The URL(s), user and password taken out. */
+  servers: string;
+  /** "connection refused", "timed out", "host name not found", ... */
+  problem: string;
+  retryMs: number;
+}
+
 export type DroppedReplyReason = "late" | "unknown_reply_subject";
 
 const DRAIN_TIMEOUT_MS = 5000;
 /** Reply tokens of ended requests remembered to tell a late reply from a forged one. */
 const MAX_ENDED_TOKENS = 4096;
+/** Between first-connection attempts while NATS does not answer. */
+export const NATS_RETRY_MS = 2000;
 
-/** The only module that imports `nats`: a move to the v3 `@nats-io/*` packages touches this file. */
+/**
+ * The only module that imports `nats`: a move to the v3 `@nats-io/*` packages touches this file.
+ * The files the settings name are read first, so that a missing one is named (UnreadableFileError)
+ * instead of surfacing as a failed connection; a failure to connect is classified
+ * (nats-connect-errors.ts): waited out when NATS is not there yet and `wait` is given, else thrown
+ * as a ConfigError or UnavailableError naming the setting.
+ */
 export async function connectNatsBus(options: NatsBusOptions): Promise<Bus> {
   const connectionOptions: ConnectionOptions = {
     servers: options.servers.split(",").map((s) => s.trim()),
@@ -64,7 +96,7 @@ export async function connectNatsBus(options: NatsBusOptions): Promise<Bus> {
   };
   if (options.credsFile) {
     const { credsAuthenticator } = await import("nats");
-    connectionOptions.authenticator = credsAuthenticator(await readFile(options.credsFile));
+    connectionOptions.authenticator = credsAuthenticator(new TextEncoder().encode(await readSettingFile("--nats-creds", options.credsFile)));
   }
   if (options.user !== undefined || options.passwordFile !== undefined) {
     if (options.user === undefined) throw new ConfigError("--nats-user", "is required with --nats-password-file");
@@ -73,11 +105,64 @@ export async function connectNatsBus(options: NatsBusOptions): Promise<Bus> {
     connectionOptions.pass = await readPasswordFile(options.passwordFile);
   }
   if (options.inboxPrefix !== undefined) connectionOptions.inboxPrefix = options.inboxPrefix;
-  if (options.tls) {
-    connectionOptions.tls = { caFile: options.tls.caFile, certFile: options.tls.certFile, keyFile: options.tls.keyFile };
-  }
-  const nc = await connect(connectionOptions);
+  if (options.tls) connectionOptions.tls = await readTlsFiles(options.tls);
+  const nc = await connectOrWait(connectionOptions, options);
   return new NatsBus(nc, options);
+}
+
+async function connectOrWait(connectionOptions: ConnectionOptions, options: NatsBusOptions): Promise<NatsConnection> {
+  const context = { servers: options.servers, credsFile: options.credsFile, user: options.user, tls: options.tls };
+  const retryMs = options.wait?.retryMs ?? NATS_RETRY_MS;
+  for (let attempt = 1; ; attempt += 1) {
+    options.wait?.signal?.throwIfAborted();
+    let verdict: NatsConnectVerdict;
+    try {
+      return await connect(connectionOptions);
+    } catch (error) {
+      verdict = classifyNatsConnectError(error, context);
+    }
+    if (!verdict.retry) throw verdict.error;
+    if (!options.wait) {
+      throw new UnavailableError("--nats", `no NATS server answers at ${redactNatsUrl(options.servers)} (${verdict.problem}): start it, or correct the URL (--nats, SMTP_PROBE_NATS_URL)`);
+    }
+    options.wait.onRetry({ attempt, servers: redactNatsUrl(options.servers), problem: verdict.problem, retryMs });
+    await sleep(retryMs, options.wait.signal);
+  }
+}
+
+/** Resolves after ms, or rejects with the signal's reason when it fires first. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+/** The TLS files as PEM text, each read here so that one that cannot be read names its flag. */
+async function readTlsFiles(files: NonNullable<NatsBusOptions["tls"]>): Promise<NonNullable<ConnectionOptions["tls"]>> {
+  const tls: NonNullable<ConnectionOptions["tls"]> = {};
+  if (files.caFile) tls.ca = await readSettingFile("--nats-ca", files.caFile);
+  if (files.certFile) tls.cert = await readSettingFile("--nats-cert", files.certFile);
+  if (files.keyFile) tls.key = await readSettingFile("--nats-key", files.keyFile);
+  try {
+    if (tls.ca !== undefined) createSecureContext({ ca: tls.ca });
+  } catch (error) {
+    throw new ConfigError("--nats-ca", `${files.caFile} is not a PEM CA certificate: ${(error as Error).message}`);
+  }
+  try {
+    if (tls.cert !== undefined || tls.key !== undefined) createSecureContext({ cert: tls.cert, key: tls.key });
+  } catch (error) {
+    throw new ConfigError("--nats-cert", `${files.certFile} and ${files.keyFile} are not a PEM certificate and its key: ${(error as Error).message}`);
+  }
+  return tls;
 }
 
 async function readPasswordFile(file: string): Promise<string> {

@@ -3,12 +3,15 @@
 // dist/, so that what runs is plain JavaScript with no compiler at start-up.
 //
 // esbuild bundles each entry point (dist/cli/main.js, the `smtp-probe` command; dist/scripts/stack.js,
-// `npm run stack`) with what it imports, split at the dynamic imports (dist/chunks/): a command
-// loads a few files instead of a few hundred modules, and only the chunks its action imports.
+// `npm run stack`; dist/scripts/demo.js, `npm run demo`, and dist/scripts/lab/smtp-target.js, the
+// SMTP server the demo starts in a namespace) with what it imports, split at the dynamic imports
+// (dist/chunks/): a command loads a few files instead of a few hundred modules, and only the chunks
+// its action imports.
 // Bundled too, tree-shaken: the small pure packages (commander, picocolors, @bufbuild/protobuf's
 // wire format). Left to node_modules: the packages that only the long-running commands and the
 // coordinator's client load, each in its own chunk's imports (gRPC, NATS, pino, prom-client), and
-// @opentelemetry/api, which must be the one instance an OpenTelemetry SDK registers with.
+// @opentelemetry/api, which must be the one instance an OpenTelemetry SDK registers with; and the
+// demo's dev dependencies (smtp-server, selfsigned), which `npm ci` installs.
 //
 // esbuild only strips types (about a second); `npm run typecheck` (tsc) is what checks them. The
 // tree is written to a fresh folder first and then put in place of dist/, so nothing of an older
@@ -20,8 +23,8 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DIST = join(ROOT, "dist");
-const ENTRY_POINTS = ["cli/main.ts", "scripts/stack.ts"];
-const EXTERNAL = ["@grpc/*", "grpc-health-check", "nats", "pino", "prom-client", "@opentelemetry/api"];
+const ENTRY_POINTS = ["cli/main.ts", "scripts/stack.ts", "scripts/demo.ts", "scripts/lab/smtp-target.ts"];
+const EXTERNAL = ["@grpc/*", "grpc-health-check", "nats", "pino", "prom-client", "@opentelemetry/api", "smtp-server", "selfsigned"];
 // The bundled CommonJS packages (commander, picocolors) call require() for node's modules, which
 // an ES module does not have: each output file gets one.
 const REQUIRE_SHIM = 'import { createRequire as __smtpProbeCreateRequire } from "node:module"; const require = __smtpProbeCreateRequire(import.meta.url);';

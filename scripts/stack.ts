@@ -1,27 +1,74 @@
 // `npm run stack`: a whole distributed stack on this machine — nats-server (JetStream) from PATH,
-// a coordinator on 127.0.0.1:50051 and three agents in regions us-east, eu-west and ap-south.
-// Ctrl-C stops everything. Extra arguments go to every agent (e.g. --allow-cidr 127.0.0.0/8); the
-// target-policy flags among them (--allow-cidr, --allow-ports, --deny-list) go to the coordinator
-// too, because it checks IP literals and ports against its own policy before any agent sees them.
-// It runs compiled (dist/scripts/stack.js, tsconfig.build.json), like the processes it starts.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+// a coordinator and three agents in regions us-east, eu-west and ap-south — that fails fast and
+// honestly: every address it will use is checked free first (something else answering on the gRPC
+// port must never pass for the stack); if any process exits, or the stack is not ready within the
+// bound (health SERVING, every region listed by ListRegions), it says which and why (the last
+// lines the process wrote), stops the rest and exits non-zero. Ready, it prints the addresses it
+// uses and commands to paste. Ctrl-C stops everything.
+//
+// Extra arguments go to every agent (e.g. --allow-cidr 127.0.0.0/8); the target-policy flags among
+// them (--allow-cidr, --allow-ports, --deny-list) go to the coordinator too, because it checks IP
+// literals and ports against its own policy before any agent sees them, and so does --log-level.
+// It runs compiled (dist/scripts/stack.js), like the processes it starts.
+//
+// Exit codes: 0 stopped by Ctrl-C or SIGTERM; 69 nats-server missing, an address taken, or not
+// ready within the bound; a process that exited: its own exit code (2 a bad flag, 66, 69, ...),
+// 1 when it had none to give (a signal).
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { POLICY_SETTINGS } from "../lib/common-settings.js";
+import { ExitCode } from "../cli/exit-codes.js";
+import { LOG_SETTINGS, POLICY_SETTINGS } from "../lib/common-settings.js";
+import { parseHostPort } from "../lib/config-schemas.js";
+import { formatHostPort } from "../lib/host-port.js";
+import { diagnoseListen } from "../lib/listen-error.js";
 import { packagePath } from "../lib/package-root.js";
 import { UNTHROTTLED_ARGS } from "../services/coordinator/throttle-settings.js";
+import { describeExit, startChild, type Child } from "./child-process.js";
+import { coordinatorReadiness } from "./coordinator-readiness.js";
 
-const NATS_PORT = Number(process.env.SMTP_PROBE_STACK_NATS_PORT ?? 4223);
-const LISTEN = process.env.SMTP_PROBE_LISTEN ?? "127.0.0.1:50051";
 const REGIONS = ["us-east", "eu-west", "ap-south"];
-const extra = process.argv.slice(2);
-const policyArgs = policyFlags(extra);
+/** Lines of a failed process's stderr shown. */
+const TAIL_LINES = 12;
+/** Between readiness checks. */
+const POLL_MS = 250;
+/** How long the processes get to end on Ctrl-C before SIGKILL. */
+const STOP_TIMEOUT_MS = 12_000;
 
-/** The target-policy flags in args, with their values (`--flag value` or `--flag=value`). */
-function policyFlags(args: readonly string[]): string[] {
-  const flags = new Set<string>(Object.values(POLICY_SETTINGS).map((s) => s.flag));
+interface StackAddresses {
+  listen: { host: string; port: number };
+  natsPort: number;
+  /** The coordinator's, then one per region. */
+  metricsPorts: number[];
+  readyTimeoutMs: number;
+}
+
+/** The addresses and bound from the environment; a bad value ends the start (exit 2). */
+function addressesFrom(env: NodeJS.ProcessEnv): StackAddresses {
+  const port = (name: string, fallback: number): number => {
+    const text = env[name] ?? String(fallback);
+    const value = Number(text);
+    if (!Number.isInteger(value) || value < 1 || value > 65535) fail(ExitCode.usage, `${name}: "${text}" is not a port (1-65535)`);
+    return value;
+  };
+  const listenText = env.SMTP_PROBE_LISTEN || "127.0.0.1:50051";
+  const listen = parseHostPort(listenText);
+  if (!listen) fail(ExitCode.usage, `SMTP_PROBE_LISTEN: "${listenText}" is not HOST:PORT`);
+  const metricsBase = port("SMTP_PROBE_STACK_METRICS_PORT", 9464);
+  const readySeconds = Number(env.SMTP_PROBE_STACK_READY_TIMEOUT ?? 30);
+  if (!(readySeconds > 0 && readySeconds <= 600)) fail(ExitCode.usage, `SMTP_PROBE_STACK_READY_TIMEOUT: "${env.SMTP_PROBE_STACK_READY_TIMEOUT}" is not a number of seconds (0-600)`);
+  return {
+    listen,
+    natsPort: port("SMTP_PROBE_STACK_NATS_PORT", 4223),
+    metricsPorts: [0, ...REGIONS.map((_, i) => i + 1)].map((offset) => metricsBase + offset),
+    readyTimeoutMs: readySeconds * 1000,
+  };
+}
+
+/** The target-policy flags and --log-level in args, with their values (`--flag value` or `--flag=value`). */
+function coordinatorFlags(args: readonly string[]): string[] {
+  const flags = new Set<string>([...Object.values(POLICY_SETTINGS), ...Object.values(LOG_SETTINGS)].map((s) => s.flag));
   const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i] ?? "";
@@ -33,56 +80,113 @@ function policyFlags(args: readonly string[]): string[] {
   return out;
 }
 
-if (spawnSync("nats-server", ["--version"], { stdio: "ignore" }).error) {
-  console.error("npm run stack needs nats-server on the PATH: apt-get install nats-server (Debian), or see https://docs.nats.io/running-a-nats-service/introduction/installation");
-  process.exit(1);
+function say(text: string): void {
+  process.stderr.write(`[stack] ${text}\n`);
 }
 
-const children: ChildProcess[] = [];
-const store = mkdtempSync(join(tmpdir(), "smtp-probe-stack-"));
-const bin = packagePath("bin/smtp-probe.js");
-
-function run(name: string, command: string, args: string[]): ChildProcess {
-  const child = spawn(command, args, { stdio: ["ignore", "inherit", "inherit"] });
-  child.on("exit", (code, signal) => {
-    if (!stopping) console.error(`[stack] ${name} exited (${signal ?? code})`);
-  });
-  children.push(child);
-  return child;
+function fail(code: number, text: string): never {
+  say(text);
+  process.exit(code);
 }
 
-async function waitForPort(port: number, host = "127.0.0.1"): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, host, () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on("error", () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
+/** Every address the stack will listen on must be free: whatever holds one would answer for it. */
+async function checkFree(addresses: StackAddresses): Promise<void> {
+  const wanted: { host: string; port: number; what: string; variable: string }[] = [
+    { ...addresses.listen, what: "the gRPC API", variable: "SMTP_PROBE_LISTEN" },
+    { host: "127.0.0.1", port: addresses.natsPort, what: "NATS", variable: "SMTP_PROBE_STACK_NATS_PORT" },
+    ...addresses.metricsPorts.map((port) => ({ host: "127.0.0.1", port, what: "a metrics port", variable: "SMTP_PROBE_STACK_METRICS_PORT (the first of four)" })),
+  ];
+  for (const { host, port, what, variable } of wanted) {
+    const code = await diagnoseListen(host, port);
+    if (code === undefined) continue;
+    const why = code === "EADDRINUSE" ? "is already in use (EADDRINUSE): stop what holds it (an earlier npm run stack?), or" : `cannot be listened on (${code}):`;
+    fail(ExitCode.environment, `${formatHostPort(host, port)}, ${what}, ${why} choose another with ${variable}`);
   }
-  throw new Error(`nothing listens on ${host}:${port}`);
 }
 
-let stopping = false;
-async function stop(): Promise<void> {
+async function main(): Promise<void> {
+  const extra = process.argv.slice(2);
+  const addresses = addressesFrom(process.env);
+  if (spawnSync("nats-server", ["--version"], { stdio: "ignore" }).error) {
+    fail(ExitCode.environment, "npm run stack needs nats-server on the PATH: apt-get install nats-server (Debian, Ubuntu), or see https://docs.nats.io/running-a-nats-service/introduction/installation");
+  }
+  await checkFree(addresses);
+
+  const listen = formatHostPort(addresses.listen.host, addresses.listen.port);
+  const nats = `nats://127.0.0.1:${addresses.natsPort}`;
+  const store = mkdtempSync(join(tmpdir(), "smtp-probe-stack-"));
+  const bin = packagePath("bin/smtp-probe.js");
+  const children: Child[] = [];
+  let stopping = false;
+  let ready = false;
+  const run = (name: string, command: string, args: string[], show: (line: string) => boolean = () => true): Child => {
+    const child = startChild(name, command, args, { onLine: (line) => void (show(line) && process.stderr.write(`[${name}] ${line}\n`)) });
+    children.push(child);
+    void child.exited.then((exit) => {
+      if (stopping) return;
+      const tail = child.stderrTail(TAIL_LINES);
+      say(`${name} exited (${describeExit(exit)})${ready ? "" : " before the stack was ready"}; its last lines:\n${tail.map((l) => `    ${l}`).join("\n") || "    (none)"}`);
+      void stopAll(exit.code !== null && exit.code !== 0 ? exit.code : 1);
+    });
+    return child;
+  };
+  const stopAll = async (exitCode: number): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    say("stopping");
+    // The coordinator and the agents drain first; NATS last, so that they can say goodbye.
+    const [natsServer, ...rest] = children;
+    await Promise.all(rest.map((c) => c.stop(STOP_TIMEOUT_MS)));
+    await natsServer?.stop(STOP_TIMEOUT_MS);
+    rmSync(store, { recursive: true, force: true });
+    process.exit(exitCode);
+  };
+  process.on("SIGINT", () => void stopAll(ExitCode.ok));
+  process.on("SIGTERM", () => void stopAll(ExitCode.ok));
+
+  const started = performance.now();
+  // nats-server's start-up banner is long: only its warnings and errors are shown.
+  run("nats-server", "nats-server", ["-a", "127.0.0.1", "-p", String(addresses.natsPort), "-js", "-sd", store], (line) => /\[(WRN|ERR|FTL)\]/.test(line));
+  const [coordinatorMetrics, ...agentMetrics] = addresses.metricsPorts;
+  const metricsFlag = (port: number | undefined): string[] => ["--metrics-listen", `127.0.0.1:${port}`];
+  REGIONS.forEach((region, i) => run(region, process.execPath, [bin, "agent", "--region", region, "--nats", nats, ...metricsFlag(agentMetrics[i]), ...extra]));
+  // Everything probes from one machine here: the per-destination throttle would only slow it down.
+  run("coordinator", process.execPath, [bin, "coordinator", "--listen", listen, "--nats", nats, ...metricsFlag(coordinatorMetrics), ...UNTHROTTLED_ARGS, ...coordinatorFlags(extra)]);
+
+  const readiness = coordinatorReadiness(listen);
+  let why = "not checked yet";
+  for (const until = performance.now() + addresses.readyTimeoutMs; !stopping; ) {
+    const problem = await readiness.check(REGIONS);
+    if (problem === undefined) break;
+    why = problem;
+    if (performance.now() >= until) {
+      readiness.close();
+      say(`not ready after ${addresses.readyTimeoutMs / 1000} s: ${why}`);
+      for (const child of children) say(`${child.name}, its last lines:\n${child.stderrTail(4).map((l) => `    ${l}`).join("\n") || "    (none)"}`);
+      return stopAll(ExitCode.environment);
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+  readiness.close();
   if (stopping) return;
-  stopping = true;
-  console.error("[stack] stopping");
-  for (const child of children.slice(1).reverse()) child.kill("SIGTERM");
-  await Promise.all(children.slice(1).map((c) => (c.exitCode === null ? new Promise((r) => c.once("exit", r)) : undefined)));
-  children[0]?.kill("SIGTERM");
-  rmSync(store, { recursive: true, force: true });
+  ready = true;
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  const metricsLines = [`coordinator  http://127.0.0.1:${coordinatorMetrics}/metrics`, ...REGIONS.map((r, i) => `${r.padEnd(11)}  http://127.0.0.1:${agentMetrics[i]}/metrics`)];
+  process.stdout.write(
+    [
+      "",
+      `smtp-probe stack ready in ${seconds} s:`,
+      `  gRPC API   ${listen}  (the coordinator; health SERVING)`,
+      `  NATS       ${nats}  (JetStream, store in ${store})`,
+      `  metrics    ${metricsLines.join("\n             ")}`,
+      `  regions    ${REGIONS.join(", ")}  (every agent on this machine: the same network path, so the same verdicts; npm run demo shows regions that differ)`,
+      "Try:",
+      `  npx smtp-probe regions --coordinator ${listen}`,
+      `  npx smtp-probe check gmail-smtp-in.l.google.com --port 25 --coordinator ${listen}`,
+      "Ctrl-C stops everything.",
+      "",
+    ].join("\n"),
+  );
 }
-process.on("SIGINT", () => void stop());
-process.on("SIGTERM", () => void stop());
 
-run("nats-server", "nats-server", ["-a", "127.0.0.1", "-p", String(NATS_PORT), "-js", "-sd", store]);
-await waitForPort(NATS_PORT);
-const nats = `nats://127.0.0.1:${NATS_PORT}`;
-for (const region of REGIONS) run(`agent ${region}`, process.execPath, [bin, "agent", "--region", region, "--nats", nats, ...extra]);
-// Everything probes one machine here: the per-destination throttle would only slow the demo.
-run("coordinator", process.execPath, [bin, "coordinator", "--listen", LISTEN, "--nats", nats, ...UNTHROTTLED_ARGS, ...policyArgs]);
-console.error(`[stack] nats ${nats}, coordinator ${LISTEN}, agents in ${REGIONS.join(", ")}; Ctrl-C stops`);
+await main();

@@ -9,7 +9,7 @@
 import { watch, type FSWatcher } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { basename, dirname } from "node:path";
-import { ConfigError } from "../config.js";
+import { ConfigError, UnreadableFileError } from "../config.js";
 import type { Logger } from "../logger.js";
 import { DenyListError, MAX_DENY_LIST_BYTES, parseDenyList, type DenyList } from "./deny-list.js";
 
@@ -45,7 +45,8 @@ export async function watchDenyList(options: DenyListWatcherOptions): Promise<De
     ({ text: lastText, stamp: lastStat } = await readBounded(file));
     current = parseDenyList(lastText);
   } catch (error) {
-    throw new ConfigError(setting, describe(file, error));
+    const code = (error as NodeJS.ErrnoException).code;
+    throw code !== undefined ? new UnreadableFileError(setting, file, code) : new ConfigError(setting, describe(file, error));
   }
   logger.info({ file, domains: current.domains.length, ranges: current.cidrs.length }, "deny list loaded");
 

@@ -9,15 +9,17 @@ import type { Logger } from "../../lib/logger.js";
 import { MemoryBus } from "../../lib/memory-bus.js";
 import { metrics } from "../../lib/metrics.js";
 import { connectNatsBus, type NatsBusOptions } from "../../lib/nats-bus.js";
+import { redactNatsUrl } from "../../lib/nats-connect-errors.js";
 import { ServerCredentials } from "@grpc/grpc-js";
 import { callerAuthInterceptor } from "./caller-auth.js";
 import { CallerQuota, type QuotaLimits } from "./caller-quota.js";
 import { DestinationThrottle, type ThrottleLimits } from "./destination-throttle.js";
 import { startPermitService } from "./permit-service.js";
-import { createProbeService } from "./probe-service.js";
+import { createProbeService, type ProbeServiceHandle } from "./probe-service.js";
 import { RegionDirectory } from "./region-directory.js";
 import { KvReportStore, openReportStore } from "./report-store.js";
-import { startGrpcServer } from "./server.js";
+import { startGrpcServer, type GrpcServer } from "./server.js";
+import { deferredProbeService } from "./deferred-service.js";
 
 export interface CoordinatorConfig {
   host: string;
@@ -61,9 +63,26 @@ export interface RunningCoordinator {
 
 export const EMBEDDED_REGION = "local";
 
-/** The composition of the coordinator: bus, store, discovery, gRPC service; NATS or embedded. */
-export async function startCoordinator(config: CoordinatorConfig, logger: Logger): Promise<RunningCoordinator> {
+export interface StartOptions {
+  /**
+   * Fires on SIGTERM: a start still waiting for NATS gives up, and startCoordinator rejects with
+   * the signal's reason after undoing what it had started.
+   */
+  shutdown?: AbortSignal;
+}
+
+/**
+ * The composition of the coordinator: bus, store, discovery, gRPC service; NATS or embedded.
+ *
+ * The gRPC port is bound first, before anything else starts: an address that cannot be bound stops
+ * the start at once (ListenError), and while NATS does not answer yet the coordinator is already
+ * there to say so — health NOT_SERVING, calls UNAVAILABLE (deferred-service.ts), a log line per
+ * attempt — and becomes SERVING once NATS answers. Whatever fails on the way undoes what was started,
+ * so that a failed start ends the process instead of leaving it alive without a listener.
+ */
+export async function startCoordinator(config: CoordinatorConfig, logger: Logger, options: StartOptions = {}): Promise<RunningCoordinator> {
   const denyList = config.denyList ? await watchDenyList({ ...config.denyList, logger }) : undefined;
+  const undo: (() => unknown)[] = [() => denyList?.stop()];
   // Embedded, the agent runs on this machine: its own addresses are denied (target-policy.ts).
   // Distributed, the coordinator's addresses are not the agents', and each agent denies its own.
   const policy = createTargetPolicy({
@@ -73,52 +92,99 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
     denyList: denyList?.current,
     ownAddresses: config.nats ? undefined : createOwnAddresses(),
   });
-  const bus: Bus = config.nats ? await connectNatsBus({
-        ...config.nats,
-        name: `smtp-probe-coordinator@${hostname()}`,
-        onDroppedReply: (reason) => metrics.agentMessagesDropped.inc({ reason }),
-      }) : new MemoryBus();
-  // Before the embedded agent: its first connection already asks for a permit.
-  const permits = startPermitService({ bus, throttle: new DestinationThrottle(config.throttle), logger });
-  let agent: RunningAgent | undefined;
-  if (!config.nats) {
-    const identity = { region: EMBEDDED_REGION, agentId: `${hostname()}-embedded`, version: config.version };
-    agent = await startAgent({ ...config.embedded, ...identity }, { bus, policy, logger });
-  }
-  const store = await openReportStore(bus, { ttlMs: config.reportTtlMs, maxBytes: config.reportStoreBytes, logger });
-  const directory = new RegionDirectory(bus, {
-    discoveryTimeoutMs: 500,
-    refreshMs: 5000,
-    logger,
-    // Beside the reports, so that a restarted coordinator still knows which regions were served.
-    servedStore: store instanceof KvReportStore ? store : undefined,
-    servedRewriteMs: Math.min(3_600_000, config.reportTtlMs / 2),
-  });
-  directory.start();
-  const probeService = createProbeService({
-    bus,
-    store,
-    directory,
-    policy,
-    logger,
-    limits: { maxDeadlineMs: config.maxDeadlineMs, heartbeatMs: config.heartbeatMs },
-    quota: config.quotas ? new CallerQuota(config.quotas) : undefined,
-  });
   const tls = config.auth?.tls;
-  const server = await startGrpcServer({
-    host: config.host,
-    port: config.port,
-    service: probeService.service,
-    maxDeadlineMs: config.maxDeadlineMs,
-    credentials: tls
-      ? ServerCredentials.createSsl(
-          tls.clientCaPem ? Buffer.from(tls.clientCaPem) : null,
-          [{ cert_chain: Buffer.from(tls.certPem), private_key: Buffer.from(tls.keyPem) }],
-          tls.clientCaPem !== undefined,
-        )
-      : undefined,
-    interceptors: [callerAuthInterceptor({ tokens: config.auth?.tokens, mutualTls: tls?.clientCaPem !== undefined, audit: logger })],
-  });
+  const natsServers = config.nats ? redactNatsUrl(config.nats.servers) : undefined;
+  const deferred = deferredProbeService(() => (natsServers ? `waiting for NATS at ${natsServers}` : "not ready yet"));
+  let server: GrpcServer;
+  try {
+    server = await startGrpcServer({
+      host: config.host,
+      port: config.port,
+      service: deferred.service,
+      maxDeadlineMs: config.maxDeadlineMs,
+      credentials: tls
+        ? ServerCredentials.createSsl(
+            tls.clientCaPem ? Buffer.from(tls.clientCaPem) : null,
+            [{ cert_chain: Buffer.from(tls.certPem), private_key: Buffer.from(tls.keyPem) }],
+            tls.clientCaPem !== undefined,
+          )
+        : undefined,
+      interceptors: [callerAuthInterceptor({ tokens: config.auth?.tokens, mutualTls: tls?.clientCaPem !== undefined, audit: logger })],
+    });
+  } catch (error) {
+    denyList?.stop();
+    throw error;
+  }
+  undo.push(() => server.stop(0));
+  const listen = `${config.host}:${server.port}`;
+  try {
+    const bus: Bus = config.nats
+      ? await connectNatsBus({
+          ...config.nats,
+          name: `smtp-probe-coordinator@${hostname()}`,
+          onDroppedReply: (reason) => metrics.agentMessagesDropped.inc({ reason }),
+          wait: {
+            signal: options.shutdown,
+            onRetry: ({ attempt, servers, problem, retryMs }) =>
+              logger.warn(
+                { listen, nats: servers, attempt, retryMs },
+                `NATS at ${servers} does not answer (${problem}): health NOT_SERVING, calls UNAVAILABLE; trying again every ${retryMs / 1000} s`,
+              ),
+          },
+        })
+      : new MemoryBus();
+    undo.push(() => bus.drain());
+    // Before the embedded agent: its first connection already asks for a permit.
+    const permits = startPermitService({ bus, throttle: new DestinationThrottle(config.throttle), logger });
+    undo.push(() => permits.stop());
+    let agent: RunningAgent | undefined;
+    if (!config.nats) {
+      const identity = { region: EMBEDDED_REGION, agentId: `${hostname()}-embedded`, version: config.version };
+      agent = await startAgent({ ...config.embedded, ...identity }, { bus, policy, logger });
+      undo.push(() => agent?.stop(0));
+    }
+    const store = await openReportStore(bus, { ttlMs: config.reportTtlMs, maxBytes: config.reportStoreBytes, logger });
+    const directory = new RegionDirectory(bus, {
+      discoveryTimeoutMs: 500,
+      refreshMs: 5000,
+      logger,
+      // Beside the reports, so that a restarted coordinator still knows which regions were served.
+      servedStore: store instanceof KvReportStore ? store : undefined,
+      servedRewriteMs: Math.min(3_600_000, config.reportTtlMs / 2),
+    });
+    directory.start();
+    undo.push(() => directory.stop());
+    const probeService = createProbeService({
+      bus,
+      store,
+      directory,
+      policy,
+      logger,
+      limits: { maxDeadlineMs: config.maxDeadlineMs, heartbeatMs: config.heartbeatMs },
+      quota: config.quotas ? new CallerQuota(config.quotas) : undefined,
+    });
+    deferred.serve(probeService.service);
+    return serving({ server, bus, probeService, directory, agent, permits, denyList }, { mode: config.nats ? "distributed" : "embedded", listen, store: store.kind, auth: config.auth, logger });
+  } catch (error) {
+    for (const step of undo.reverse()) await Promise.resolve(step()).catch(() => undefined);
+    throw error;
+  }
+}
+
+interface ComposedParts {
+  server: GrpcServer;
+  bus: Bus;
+  probeService: ProbeServiceHandle;
+  directory: RegionDirectory;
+  agent: RunningAgent | undefined;
+  permits: { stop(): void };
+  denyList: { stop(): void } | undefined;
+}
+
+/** The composed coordinator at work: health follows NATS; the stop order. */
+function serving(parts: ComposedParts, about: { mode: RunningCoordinator["mode"]; listen: string; store: string; auth: CoordinatorConfig["auth"]; logger: Logger }): RunningCoordinator {
+  const { server, bus, probeService, directory, agent, permits, denyList } = parts;
+  const { mode, listen, auth, logger } = about;
   // Health follows the NATS connection: NOT_SERVING while it is down, SERVING when it is back.
   server.setServing(bus.isConnected());
   metrics.natsConnected.set({ role: "coordinator" }, bus.isConnected() ? 1 : 0);
@@ -127,10 +193,9 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
     metrics.natsConnected.set({ role: "coordinator" }, connected ? 1 : 0);
     logger[connected ? "info" : "warn"]({ connected }, connected ? "NATS connection back: serving" : "NATS connection lost: not serving");
   });
-  const mode = config.nats ? "distributed" : "embedded";
-  const callers = [config.auth?.tokens ? "bearer tokens" : "", tls?.clientCaPem ? "mutual TLS" : ""].filter(Boolean).join(" and ");
+  const callers = [auth?.tokens ? "bearer tokens" : "", auth?.tls?.clientCaPem ? "mutual TLS" : ""].filter(Boolean).join(" and ");
   if (!callers) logger.warn("no caller authentication: listening on loopback only");
-  logger.info({ listen: `${config.host}:${server.port}`, mode, store: store.kind, tls: Boolean(tls), callers: callers || "none" }, "coordinator serving");
+  logger.info({ listen, mode, store: about.store, tls: Boolean(auth?.tls), callers: callers || "none" }, "coordinator serving");
 
   let stopping: Promise<void> | undefined;
   return {

@@ -3,57 +3,97 @@
 // the settings (COORDINATOR_SETTINGS, settings.ts) and imports this module only when it runs.
 import { createSecureContext } from "node:tls";
 import { agentEngineConfig } from "../../agents/probe/settings.js";
-import { ConfigError, readSettingFile } from "../../lib/config.js";
+import { setLogger } from "@grpc/grpc-js";
+import { METRICS_SETTINGS } from "../../lib/common-settings.js";
+import { ConfigError, readSettingFile, UnavailableError } from "../../lib/config.js";
 import { parseHostPort } from "../../lib/config-schemas.js";
-import { createLogger } from "../../lib/logger.js";
+import { ListenError, describeListenError } from "../../lib/listen-error.js";
+import { createLogger, type Logger } from "../../lib/logger.js";
 import { startMetricsServer } from "../../lib/metrics-server.js";
 import { untilShutdown, type ProcessDeps } from "../../lib/process.js";
 import { checkAuthSettings, parseTokenFile } from "./caller-auth.js";
-import { startCoordinator, type CoordinatorConfig } from "./coordinator.js";
-import type { CoordinatorSettings } from "./settings.js";
+import { startCoordinator, type CoordinatorConfig, type RunningCoordinator } from "./coordinator.js";
+import { COORDINATOR_SETTINGS, type CoordinatorSettings } from "./settings.js";
 import { throttleLimits } from "./throttle-settings.js";
 
-/** Serves the gRPC API until the shutdown signal, then drains. */
+/**
+ * Serves the gRPC API until the shutdown signal, then drains. An address that cannot be bound is an
+ * UnavailableError naming --listen or --metrics-listen (exit code 69); a shutdown while NATS has not
+ * answered yet ends the start quietly.
+ */
 export async function runCoordinator(s: CoordinatorSettings, deps: ProcessDeps): Promise<void> {
   const logger = createLogger({ name: "coordinator", level: s.logLevel });
+  routeGrpcLogs(logger);
   const listen = parseHostPort(s.listen, { allowZero: true })!;
   // Checked and read before anything starts or binds: a wrong setting stops the process (exit 2).
   checkAuthSettings({ listenHost: listen.host, tlsCert: s.tlsCert, tlsKey: s.tlsKey, clientCa: s.clientCa, authTokens: s.authTokens });
   const auth = await readAuthFiles(s);
-  const coordinator = await startCoordinator(
-    {
-      host: listen.host,
-      port: listen.port,
-      nats: s.nats
-        ? { servers: s.nats, credsFile: s.natsCreds, user: s.natsUser, passwordFile: s.natsPasswordFile, tls: s.natsCa || s.natsCert ? { caFile: s.natsCa, certFile: s.natsCert, keyFile: s.natsKey } : undefined }
-        : undefined,
-      maxDeadlineMs: s.maxDeadline,
-      heartbeatMs: s.heartbeat,
-      reportTtlMs: s.reportTtl,
-      reportStoreBytes: s.reportStoreBytes,
-      quotas: {
-        callerExecutionsPerMinute: s.callerExecutionsPerMinute,
-        callerExecutionsInFlight: s.callerExecutionsInFlight,
-        maxExecutionsInFlight: s.maxExecutionsInFlight,
-      },
-      allowCidrs: s.allowCidr,
-      allowNames: s.allowName,
-      allowPorts: s.allowPorts,
-      throttle: throttleLimits(s),
-      denyList: s.denyList ? { file: s.denyList, reloadOnSighup: true } : undefined,
-      embedded: await agentEngineConfig(s),
-      version: deps.version,
-      auth,
-    },
-    logger,
-  );
-  const metricsServer = s.metricsListen ? await startMetricsServer({ listen: s.metricsListen, ready: () => coordinator.ready() }) : undefined;
+  const embedded = await agentEngineConfig(s);
+  let coordinator: RunningCoordinator | undefined;
+  // First, so that /healthz answers and /readyz says "not ready" while NATS is awaited.
+  const metricsServer = s.metricsListen
+    ? await startMetricsServer({ listen: s.metricsListen, ready: () => coordinator?.ready() ?? false }).catch((error: unknown) => {
+        throw unavailableListen(error, METRICS_SETTINGS.metricsListen);
+      })
+    : undefined;
   if (metricsServer) logger.info({ metricsPort: metricsServer.port }, "metrics served on /metrics");
+  try {
+    coordinator = await startCoordinator(
+      {
+        host: listen.host,
+        port: listen.port,
+        nats: s.nats
+          ? { servers: s.nats, credsFile: s.natsCreds, user: s.natsUser, passwordFile: s.natsPasswordFile, tls: s.natsCa || s.natsCert ? { caFile: s.natsCa, certFile: s.natsCert, keyFile: s.natsKey } : undefined }
+          : undefined,
+        maxDeadlineMs: s.maxDeadline,
+        heartbeatMs: s.heartbeat,
+        reportTtlMs: s.reportTtl,
+        reportStoreBytes: s.reportStoreBytes,
+        quotas: {
+          callerExecutionsPerMinute: s.callerExecutionsPerMinute,
+          callerExecutionsInFlight: s.callerExecutionsInFlight,
+          maxExecutionsInFlight: s.maxExecutionsInFlight,
+        },
+        allowCidrs: s.allowCidr,
+        allowNames: s.allowName,
+        allowPorts: s.allowPorts,
+        throttle: throttleLimits(s),
+        denyList: s.denyList ? { file: s.denyList, reloadOnSighup: true } : undefined,
+        embedded,
+        version: deps.version,
+        auth,
+      },
+      logger,
+      { shutdown: deps.shutdown },
+    );
+  } catch (error) {
+    await metricsServer?.close();
+    if (deps.shutdown.aborted) {
+      logger.info("stopped before NATS answered");
+      return;
+    }
+    throw unavailableListen(error, COORDINATOR_SETTINGS.listen);
+  }
   await untilShutdown(deps.shutdown);
   logger.info({ graceMs: s.grace }, "shutting down");
   await coordinator.stop(s.grace);
   await metricsServer?.close();
   logger.info("stopped");
+}
+
+/** A ListenError as the UnavailableError naming the setting of that address; anything else as it is. */
+function unavailableListen(error: unknown, setting: { flag: string; env: string }): unknown {
+  return error instanceof ListenError ? new UnavailableError(setting.flag, describeListenError(error, setting), { cause: error }) : error;
+}
+
+/**
+ * grpc-js logs, to stderr, what it then reports to us as an error (a failed bind: "No address
+ * added out of total 1 resolved"); the coordinator reports those itself, once, in its own words.
+ * Its lines go to the log at debug level.
+ */
+function routeGrpcLogs(logger: Logger): void {
+  const debug = (...args: unknown[]): void => logger.debug({ component: "grpc-js" }, args.map(String).join(" "));
+  setLogger({ error: debug, info: debug, debug });
 }
 
 /** Reads the certificate, key, client CA and token files; any problem is a ConfigError naming the flag. */

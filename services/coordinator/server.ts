@@ -3,6 +3,7 @@ import { HealthImplementation } from "grpc-health-check";
 import { ProbeServiceDefinition } from "../../gen/smtpprobe/v1/probe_service.js";
 import { grpcServiceDefinition } from "../../lib/grpc-service.js";
 import { formatHostPort } from "../../lib/host-port.js";
+import { listenErrorFor } from "../../lib/listen-error.js";
 import { UNDECODABLE } from "./grpc-errors.js";
 import { addReflectionService } from "./reflection-service.js";
 
@@ -104,6 +105,9 @@ export async function startGrpcServer(options: {
     server.bindAsync(formatHostPort(options.host, options.port), options.credentials ?? ServerCredentials.createInsecure(), (error, bound) =>
       error ? reject(error) : resolve(bound),
     );
+  }).catch(async (error: unknown) => {
+    // grpc-js's message ("No address added out of total 1 resolved ...") has lost the errno code.
+    throw await listenErrorFor(options.host, options.port, error);
   });
 
   return {

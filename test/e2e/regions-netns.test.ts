@@ -1,5 +1,5 @@
 // Regions as network namespaces (root): the regional comparison end to end, through the gRPC API,
-// with real network paths that differ per region. The lab (test/helpers/lab-network.ts) is one
+// with real network paths that differ per region. The lab (scripts/lab/lab-network.ts) is one
 // bridge, 198.19.<x>.1/24 in the host's namespace (nats-server listens there; the coordinator
 // runs in the host's namespace too), and one namespace per lab host:
 //
@@ -13,81 +13,25 @@
 //
 // Every agent allowlists 198.18.0.0/15 and ports 25 and 587. Nothing else is contacted: the
 // namespaces have no default route, and keepTestRangeLocal() blackholes the test range.
-// The STARTTLS stripper itself is checked first, on 127.0.0.1 (no root needed).
+// The STARTTLS stripper itself: test/integration/scripts/lab/starttls-stripper.test.ts.
 import { X509Certificate } from "node:crypto";
 import { fileURLToPath } from "node:url";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Outcome } from "../../gen/smtpprobe/v1/handshake.js";
 import { CellState, TaskStatus, VerdictKind, type ListRegionsResponse, type ProbeReport, type PortVerdict } from "../../gen/smtpprobe/v1/probe_service.js";
 import { testPki } from "../helpers/certs.js";
 import { connectProbeApi, describeError, type ProbeApi } from "../helpers/grpc-client.js";
-import { createLab, egressRules, type Lab, type LabHost, type LabProcess } from "../helpers/lab-network.js";
+import { createLab, egressRules, type Lab, type LabHost, type LabProcess } from "../../scripts/lab/lab-network.js";
 import { natsServerAvailable, startNatsServer, type NatsServer } from "../helpers/nats-server.js";
-import { keepTestRangeLocal, netnsAvailable } from "../helpers/netns.js";
+import { keepTestRangeLocal, netnsAvailable } from "../../scripts/lab/netns-support.js";
 import { startCoordinatorProcess, type CoordinatorProcess } from "../helpers/processes.js";
-import { connectRaw, type RawClient } from "../helpers/raw-client.js";
 import { need } from "../helpers/requirements.js";
-import { startSmtpFixture, type SmtpFixture } from "../helpers/smtp-fixture.js";
-import { STARTTLS_REFUSAL, startStarttlsStripper, type StarttlsStripper } from "../helpers/starttls-stripper.js";
 import { CROSS_PROCESS_SLACK_MS, endsBy, notBefore } from "../helpers/timing.js";
 import { delay } from "../helpers/wait.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const BIN = fileURLToPath(new URL("../../bin/smtp-probe.js", import.meta.url));
-const TARGET_SCRIPT = fileURLToPath(new URL("../fixtures/run-smtp-target.ts", import.meta.url));
-
-describe("STARTTLS stripper (on 127.0.0.1)", () => {
-  let fixture: SmtpFixture;
-  let stripper: StarttlsStripper;
-  let client: RawClient | undefined;
-
-  beforeAll(async () => {
-    fixture = await startSmtpFixture();
-    stripper = await startStarttlsStripper({ upstream: { host: fixture.host, port: fixture.port } });
-  });
-  afterEach(() => client?.close());
-  afterAll(async () => {
-    await stripper?.stop();
-    await fixture?.stop();
-  });
-
-  it("removes STARTTLS from the EHLO reply and keeps the reply well formed", async () => {
-    const direct = await connectRaw({ host: fixture.host, port: fixture.port });
-    await direct.readReply();
-    const original = await direct.command("EHLO probe.test");
-    direct.close();
-    expect(original.lines).toContain("STARTTLS");
-    expect(original.lines[original.lines.length - 1]).toBe("STARTTLS"); // the fixture sends it last
-
-    client = await connectRaw({ host: "127.0.0.1", port: stripper.port });
-    expect((await client.readReply()).code).toBe(220);
-    const ehlo = await client.command("EHLO probe.test");
-    expect(ehlo.code).toBe(250);
-    expect(ehlo.lines).toEqual(original.lines.filter((l) => l !== "STARTTLS"));
-    const raw = ehlo.raw.split("\r\n").filter(Boolean);
-    expect(raw.slice(0, -1).every((l) => l.startsWith("250-"))).toBe(true);
-    expect(raw[raw.length - 1]).toMatch(/^250 /);
-    expect(client.pending()).toBe(""); // nothing after the last line
-    expect((await client.command("QUIT")).code).toBe(221);
-    expect(stripper.strippedReplies()).toBeGreaterThanOrEqual(1);
-  });
-
-  it("answers STARTTLS itself with 502, in its turn after pipelined commands", async () => {
-    client = await connectRaw({ host: "127.0.0.1", port: stripper.port });
-    await client.readReply();
-    const refusedBefore = stripper.refusedStarttls();
-    client.send("EHLO probe.test");
-    client.send("STARTTLS");
-    client.send("NOOP");
-    const ehlo = await client.readReply();
-    expect(ehlo.code).toBe(250);
-    expect(ehlo.lines).not.toContain("STARTTLS");
-    const starttls = await client.readReply();
-    expect(starttls.raw.trim()).toBe(STARTTLS_REFUSAL);
-    expect((await client.readReply()).code).toBe(250); // NOOP, from the server, still plaintext
-    expect(stripper.refusedStarttls()).toBe(refusedBefore + 1);
-  });
-});
+const TARGET_SCRIPT = fileURLToPath(new URL("../../scripts/lab/smtp-target.ts", import.meta.url));
 
 const requirement = await need(netnsAvailable, natsServerAvailable);
 

@@ -14,6 +14,7 @@
 import { execFile, execFileSync } from "node:child_process";
 import { randomInt } from "node:crypto";
 import { promisify } from "node:util";
+import { keepTestRangeLocal, netnsAvailable } from "../../scripts/lab/netns-support.js";
 
 const execFileAsync = promisify(execFile);
 
@@ -54,24 +55,6 @@ async function runQuietly(command: string, args: string[]): Promise<void> {
   }
 }
 
-async function hasCommand(command: string, versionArgs: string[]): Promise<boolean> {
-  try {
-    await run(command, versionArgs);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** undefined when createBlackholeHost() can run here, else why not. */
-export async function netnsAvailable(): Promise<string | undefined> {
-  if (process.platform !== "linux") return `network namespaces need Linux, not ${process.platform}`;
-  if (process.getuid?.() !== 0) return "network namespaces need root";
-  if (!(await hasCommand("ip", ["-V"]))) return "the ip command (iproute2) is not installed";
-  if (!(await hasCommand("nft", ["--version"]))) return "the nft command (nftables) is not installed";
-  return undefined;
-}
-
 function nftRules(opts: BlackholeOptions): string {
   const set = (ports: number[]): string => `{ ${ports.join(", ")} }`;
   const drop = opts.drop ?? [25];
@@ -95,15 +78,6 @@ async function isSubnetFree(x: number): Promise<boolean> {
   const routed = await run("ip", ["-4", "route", "show", "to", "match", `198.18.${x}.1`]);
   // The default route matches everything; only a more specific route means someone uses it.
   return inUse.trim() === "" && !routed.split("\n").some((line) => line.startsWith("198.18."));
-}
-
-/**
- * Keeps the whole test range on this machine: without it, an address of a namespace that is gone
- * would follow the default route off the machine. The /30 routes of live namespaces are more
- * specific and still win. Idempotent; left in place (it only ever drops lab traffic).
- */
-export async function keepTestRangeLocal(): Promise<void> {
-  await run("ip", ["route", "replace", "blackhole", "198.18.0.0/15"]);
 }
 
 export async function createBlackholeHost(opts: BlackholeOptions = {}): Promise<BlackholeHost> {

@@ -1,24 +1,9 @@
 // Small waiting primitives shared by the helpers: every wait in a test helper has a deadline.
 import type { Server } from "node:net";
+import { HelperTimeoutError, withTimeout } from "../../scripts/with-timeout.js";
 
-export class HelperTimeoutError extends Error {
-  override readonly name = "HelperTimeoutError";
-  constructor(
-    readonly what: string,
-    readonly timeoutMs: number,
-  ) {
-    super(`${what} did not finish within ${timeoutMs} ms`);
-  }
-}
-
-/** Settles like `promise`, or rejects with HelperTimeoutError after `timeoutMs`. */
-export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new HelperTimeoutError(what, timeoutMs)), timeoutMs);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
+// The deadline itself lives with the scripts (npm run stack, npm run demo), which use it too.
+export { HelperTimeoutError, withTimeout } from "../../scripts/with-timeout.js";
 
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -3,7 +3,8 @@ import net from "node:net";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { stopAfterEach } from "../../helpers/cleanup.js";
-import { createBlackholeHost, netnsAvailable } from "../../helpers/netns.js";
+import { netnsAvailable } from "../../../scripts/lab/netns-support.js";
+import { createBlackholeHost } from "../../helpers/netns.js";
 import { need } from "../../helpers/requirements.js";
 
 const netns = await need(netnsAvailable);

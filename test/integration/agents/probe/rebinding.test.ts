@@ -1,6 +1,6 @@
 // DNS rebinding against the engine, with proof on the wire (root: a network namespace and nft).
 //
-// A lab (test/helpers/lab-network.ts) namespace "target" holds 198.19.x.100 and 198.19.x.101,
+// A lab (scripts/lab/lab-network.ts) namespace "target" holds 198.19.x.100 and 198.19.x.101,
 // an smtp-server listening on port 25 of both, and nft counters on its input of each: a probe that
 // connected to the forbidden address would be counted. The policy allowlists 198.19.x.100/32
 // only, so .101 stays denied (198.18.0.0/15, benchmarking). The test's DNS server (127.0.0.1)
@@ -21,13 +21,13 @@ import type { TargetPolicy } from "../../../../lib/policy/policy-types.js";
 import { FailureSource, Outcome, Phase, ProbeOptions, TlsMode } from "../../../../gen/smtpprobe/v1/handshake.js";
 import { testPki } from "../../../helpers/certs.js";
 import { startDnsServer, type DnsServer, type Zone } from "../../../helpers/dns-server.js";
-import { createLab, type Lab, type LabHost } from "../../../helpers/lab-network.js";
-import { keepTestRangeLocal, netnsAvailable } from "../../../helpers/netns.js";
+import { createLab, type Lab, type LabHost } from "../../../../scripts/lab/lab-network.js";
+import { keepTestRangeLocal, netnsAvailable } from "../../../../scripts/lab/netns-support.js";
 import { need } from "../../../helpers/requirements.js";
 import { withTimeout } from "../../../helpers/wait.js";
 
 const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
-const TARGET_SCRIPT = fileURLToPath(new URL("../../../fixtures/run-smtp-target.ts", import.meta.url));
+const TARGET_SCRIPT = fileURLToPath(new URL("../../../../scripts/lab/smtp-target.ts", import.meta.url));
 const READY_MS = 30_000;
 
 const requirement = await need(netnsAvailable);

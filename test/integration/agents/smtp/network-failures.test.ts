@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FailureSource, Outcome, Phase, TlsMode } from "../../../../gen/smtpprobe/v1/handshake.js";
-import { createBlackholeHost, netnsAvailable, type BlackholeHost } from "../../../helpers/netns.js";
+import { netnsAvailable } from "../../../../scripts/lab/netns-support.js";
+import { createBlackholeHost, type BlackholeHost } from "../../../helpers/netns.js";
 import { need } from "../../../helpers/requirements.js";
 import { endsBy } from "../../../helpers/timing.js";
 import { probeOnce } from "./probe-helpers.js";

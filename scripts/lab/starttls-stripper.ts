@@ -1,4 +1,4 @@
-// A STARTTLS-stripping middlebox for tests: a TCP relay in front of an SMTP server that removes
+// A STARTTLS-stripping middlebox for the lab (`npm run demo`, the tests): a TCP relay in front of an SMTP server that removes
 // STARTTLS from the server's EHLO replies and answers the client's STARTTLS itself with
 // "502 5.5.1 not implemented", as the "SMTP fixup" of some firewalls does. The rest of an EHLO
 // reply stays well formed ("250-" on every line but the last, "250 " on the last), whichever line
@@ -9,7 +9,7 @@
 // answers that command) bytes are relayed as they are: message content is not commands. Lines are
 // bounded (maxLineBytes): a longer one cuts the connection.
 import net from "node:net";
-import { listenLoopback, withTimeout } from "./wait.js";
+import { withTimeout } from "../with-timeout.js";
 
 export interface StarttlsStripperOptions {
   /** The SMTP server relayed to. */
@@ -63,7 +63,7 @@ export async function startStarttlsStripper(options: StarttlsStripperOptions): P
   });
 
   const host = options.host ?? "127.0.0.1";
-  const port = host === "127.0.0.1" ? await listenLoopback(server, 2_000, options.port ?? 0) : await listenOn(server, host, options.port ?? 0);
+  const port = await listenOn(server, host, options.port ?? 0);
 
   let stopped: Promise<void> | undefined;
   return {

@@ -1,31 +1,32 @@
-// A lab network for end-to-end tests of the regional comparison (root only). One Linux bridge in
+// A lab network of regions on one machine (root only), for `npm run demo` and the end-to-end tests
+// of the regional comparison. One Linux bridge in
 // the host's namespace holds 198.19.<x>.1/24; each lab "host" is a network namespace joined to the
 // bridge by a veth pair, with 198.19.<x>.<n>/24 (and more addresses of that /24 when asked).
 // 198.18.0.0/15 is the benchmarking range (RFC 2544), never on the internet; test/helpers/netns.ts
-// uses 198.18.64-254.x, the lab 198.19.x.0/24 (x = 0 unless another lab holds it). Namespaces
-// have no default route: a lab host reaches the bridge's /24 and nothing else.
+// uses 198.18.64-254.x, the lab 198.19.x.0/24 (x = 0 unless another lab holds it; `npm run demo`
+// starts looking at another x, so that it and a test run do not compete). Namespaces have no
+// default route: a lab host reaches the bridge's /24 and nothing else.
 //
 // Names start with `splab<x>`: bridge splab<x>br, namespaces splab<x>-<name>, veths
 // splab<x>h<n> (host side) and splab<x>n<n> (namespace side). The bridge is the lock on <x>:
 // `ip link add` fails when it exists. Its alias records the owner's pid, so a lab left behind by
-// a test process that was killed is recognised (owner gone) and removed before <x> is reused.
+// a process that was killed is recognised (owner gone) and removed before <x> is reused.
 // Processes started through the lab are killed with it: by stop(), by a process "exit" handler,
-// and, where util-linux's setpriv is there, by the kernel when the test process dies by a signal.
+// and, where util-linux's setpriv is there, by the kernel when the owning process dies by a signal.
+// nft rules live inside the namespaces and go with them.
 //
 //   const lab = await createLab();
 //   const east = await lab.addHost("us-east", 11);        // splab0-us-east, 198.19.0.11
 //   await east.nft(egressRules([{ action: "drop", to: lab.address(100), port: 25 }]));
 //   const agent = east.spawn("agent us-east", process.execPath, [BIN, "agent", ...]);
 //   await lab.stop();   // processes, namespaces, veths, bridge; also on process exit
-import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { promisify } from "node:util";
-import { HelperTimeoutError, withTimeout } from "./wait.js";
+import { startChild, type Child } from "../child-process.js";
 
 const execFileAsync = promisify(execFile);
 
 const PREFIX = "splab";
-const MAX_OUTPUT = 256 * 1024;
-const STOP_TIMEOUT_MS = 5_000;
 
 export interface LabOptions {
   /** The third octet tried first (198.19.<x>.0/24); default 0. The next ones are tried when taken. */
@@ -66,27 +67,18 @@ export interface LabHost {
 }
 
 export interface SpawnOptions {
-  /** Added to the environment (SMTP_PROBE_* of the test's own environment are not passed on). */
+  /** Added to the environment (SMTP_PROBE_* of this process's own environment are not passed on). */
   env?: Record<string, string>;
-  /** Keep the child's stdin open as a pipe: a child that exits on EOF dies with the test process. */
+  /** Keep the child's stdin open as a pipe: a child that exits on EOF dies with this process. */
   lifeline?: boolean;
-  /** Working directory; default the test process's. */
+  /** Working directory; default this process's. */
   cwd?: string;
+  /** Each line the process writes; default: shown on stderr as `[name] line` when LOG_LEVEL is set. */
+  onLine?: (line: string, stream: "stdout" | "stderr") => void;
 }
 
-export interface LabProcess {
-  readonly name: string;
-  readonly pid: number;
-  /** stdout and stderr, interleaved (the last 256 KiB). */
-  output(): string;
-  running(): boolean;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  /** Resolves with the first match in stdout; rejects when the process exits first or after timeoutMs. */
-  waitForOutput(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray>;
-  /** SIGTERM, SIGKILL after timeoutMs (default 5 s); resolves once it has exited. Idempotent. */
-  stop(timeoutMs?: number): Promise<void>;
-  kill(): Promise<void>;
-}
+/** A process of the lab (scripts/child-process.ts). */
+export type LabProcess = Child;
 
 /** An egress rule of a lab host, in its output hook. `to` undefined: any address. */
 export type EgressRule =
@@ -210,7 +202,7 @@ async function acquire(x: number): Promise<boolean> {
   return false;
 }
 
-/** Creates the bridge of a free lab subnet; call keepTestRangeLocal() (netns.ts) first. */
+/** Creates the bridge of a free lab subnet; call keepTestRangeLocal() (netns-support.ts) first when anything in this namespace may connect to a lab address after the lab is gone. */
 export async function createLab(options: LabOptions = {}): Promise<Lab> {
   const first = options.subnet ?? 0;
   for (let i = 0; i < 16; i += 1) {
@@ -324,72 +316,6 @@ function startProcess(name: string, command: string, args: string[], options: Sp
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("SMTP_PROBE_")) env[key] = value;
   Object.assign(env, options.env);
-  const child: ChildProcess = spawn(command, args, { env, cwd: options.cwd, stdio: [options.lifeline ? "pipe" : "ignore", "pipe", "pipe"] });
-  if (child.pid === undefined) throw new Error(`${name}: could not spawn ${command}`);
-  const pid = child.pid;
-  let output = "";
-  let stdout = "";
-  const listeners = new Set<() => void>();
-  const passOn = Boolean(process.env.LOG_LEVEL);
-  const capture =
-    (isStdout: boolean) =>
-    (chunk: Buffer): void => {
-      const text = chunk.toString("utf8");
-      output = (output + text).slice(-MAX_OUTPUT);
-      if (isStdout) stdout = (stdout + text).slice(-MAX_OUTPUT);
-      if (passOn) process.stderr.write(`[${name}] ${text}`);
-      for (const listener of [...listeners]) listener();
-    };
-  child.stdout?.on("data", capture(true));
-  child.stderr?.on("data", capture(false));
-  child.stdin?.on("error", () => undefined); // EPIPE once the child is gone
-
-  let exitInfo: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once("exit", (code, signal) => {
-      exitInfo = { code, signal };
-      for (const listener of [...listeners]) listener();
-      resolve(exitInfo);
-    });
-  });
-
-  let stopping: Promise<void> | undefined;
-  return {
-    name,
-    pid,
-    output: () => output,
-    running: () => exitInfo === undefined,
-    exited,
-    waitForOutput(pattern, timeoutMs) {
-      let listener = (): void => undefined;
-      const found = new Promise<RegExpMatchArray>((resolve, reject) => {
-        listener = () => {
-          const match = pattern.exec(stdout);
-          if (match) resolve(match);
-          else if (exitInfo) reject(new Error(`${name} exited (${exitInfo.signal ?? `code ${exitInfo.code}`}) before printing ${pattern}; its output:\n${output.slice(-8000)}`));
-        };
-        listeners.add(listener);
-        listener();
-      });
-      return withTimeout(found, timeoutMs, `${name} printing ${pattern}`)
-        .catch((error: unknown) => {
-          throw error instanceof HelperTimeoutError ? new Error(`${error.message}; its output:\n${output.slice(-8000)}`, { cause: error }) : error;
-        })
-        .finally(() => listeners.delete(listener));
-    },
-    stop(timeoutMs = STOP_TIMEOUT_MS) {
-      stopping ??= (async () => {
-        if (exitInfo) return;
-        child.kill("SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-        await exited;
-        clearTimeout(timer);
-      })();
-      return stopping;
-    },
-    async kill() {
-      if (!exitInfo) child.kill("SIGKILL");
-      await exited;
-    },
-  };
+  const passOn = process.env.LOG_LEVEL ? (line: string): void => void process.stderr.write(`[${name}] ${line}\n`) : undefined;
+  return startChild(name, command, args, { env, cwd: options.cwd, lifeline: options.lifeline, onLine: options.onLine ?? passOn });
 }
