@@ -78,7 +78,7 @@ describe.skipIf(nats.skip)("npm run stack", () => {
       expect(lines).toContain(`  metrics    coordinator  http://127.0.0.1:${ports.metrics}/metrics`);
       expect(lines).toContain(`             ap-south     http://127.0.0.1:${ports.metrics + 3}/metrics`);
       expect(lines).toContain(`  npx smtp-probe regions --coordinator ${listen}`);
-      expect(lines).toContain(`  npx smtp-probe check gmail-smtp-in.l.google.com --port 25 --coordinator ${listen}`);
+      expect(lines).toContain(`  npx smtp-probe check MX-HOST --port 25 --coordinator ${listen}`);
 
       const regions = await runCli(["regions", "--coordinator", listen, "--json"]);
       const listed = JSON.parse(regions.stdout) as { regions: { name: string }[] };
