@@ -2,7 +2,7 @@
 // the agent's shutdown, or the task's deadline. A deadline that is the caller's (the task says so:
 // Task.deadline_from_caller) is OUTCOME_CALLER_DEADLINE, and a cancel is the caller's too
 // (FAILURE_SOURCE_CALLER): neither says anything about the target. Pure; task-run.ts decides when.
-import { FailureSource, Outcome, Phase, type TargetResult, type TlsMode } from "../../gen/smtpprobe/v1/handshake.js";
+import { FailureSource, Outcome, Phase, type PortRole, type TargetResult, type TlsMode } from "../../gen/smtpprobe/v1/handshake.js";
 import { phaseLabel } from "../smtp/phases.js";
 import { stoppedBeforeConnecting } from "../smtp/stopped-result.js";
 
@@ -14,6 +14,7 @@ export interface NotRunTask {
   port: number;
   mx: boolean;
   tlsMode: TlsMode;
+  portRole: PortRole;
   /** The task's deadline, named when it had passed on arrival. */
   deadline: Date;
   /** The deadline is the caller's gRPC deadline (Task.deadline_from_caller). */
@@ -65,6 +66,7 @@ export function notRunResult(reason: StopReason, task: NotRunTask, wait: NotRunW
       stoppedBeforeConnecting({
         where: { host: task.host, port: task.port },
         tlsMode: task.tlsMode,
+        portRole: task.portRole,
         outcome,
         phase: Phase.PHASE_UNSPECIFIED,
         failureSource: source,

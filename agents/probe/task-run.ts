@@ -209,7 +209,7 @@ export class TaskRun {
     const { task } = this;
     return notRunResult(
       reason,
-      { host: task.host, port: task.port, mx: task.mx, tlsMode: this.deps.options.tlsMode, deadline: task.deadline!, deadlineFromCaller: task.deadlineFromCaller },
+      { host: task.host, port: task.port, mx: task.mx, tlsMode: this.deps.options.tlsMode, portRole: this.deps.options.portRole, deadline: task.deadline!, deadlineFromCaller: task.deadlineFromCaller },
       { arrivedLate: this.arrivedLate, waitedMs: Math.round(performance.now() - this.received), concurrency: this.deps.concurrency },
     );
   }

@@ -113,6 +113,7 @@ export async function probeTarget(
               return stoppedBeforeConnecting({
                 where: { ...name, address, port: target.port },
                 tlsMode: options.tlsMode,
+    portRole: options.portRole,
                 outcome: Outcome.OUTCOME_POLICY_DENIED,
                 phase: Phase.PHASE_POLICY,
                 failureSource: FailureSource.FAILURE_SOURCE_POLICY,
@@ -163,6 +164,7 @@ async function gatedHandshake(
     return stoppedBeforeConnecting({
       where,
       tlsMode: options.tlsMode,
+    portRole: options.portRole,
       outcome: cancelled ? Outcome.OUTCOME_CANCELLED : Outcome.OUTCOME_THROTTLED,
       phase: Phase.PHASE_POLICY,
       failureSource: cancelled ? FailureSource.FAILURE_SOURCE_INTERNAL : FailureSource.FAILURE_SOURCE_POLICY,
@@ -189,6 +191,7 @@ function resolveFailure(
   return stoppedBeforeConnecting({
     where: { host, port },
     tlsMode: options.tlsMode,
+    portRole: options.portRole,
     outcome: cancelled
       ? context.signal?.aborted
         ? Outcome.OUTCOME_CANCELLED
@@ -231,6 +234,7 @@ function nameDenial(
   return stoppedBeforeConnecting({
     where: { ...name, port },
     tlsMode: options.tlsMode,
+    portRole: options.portRole,
     outcome: Outcome.OUTCOME_POLICY_DENIED,
     phase: Phase.PHASE_POLICY,
     failureSource: FailureSource.FAILURE_SOURCE_POLICY,

@@ -284,6 +284,12 @@ function failureCause(h: HandshakeResult): string {
       return "TLS failed";
     case Outcome.OUTCOME_STARTTLS_UNAVAILABLE:
       return "STARTTLS unavailable";
+    case Outcome.OUTCOME_NO_BANNER:
+      return "no banner";
+    case Outcome.OUTCOME_GREETING_REFUSED: {
+      const code = replyCode(h);
+      return code ? `greeting refused ${code}` : "greeting refused";
+    }
     case Outcome.OUTCOME_DEADLINE_EXCEEDED:
       return `deadline at ${at}`;
     case Outcome.OUTCOME_CANCELLED:

@@ -6,6 +6,7 @@ import {
   FailureSource,
   Outcome,
   Phase,
+  PortRole,
   Severity,
   TlsMode,
   type Capabilities,
@@ -160,6 +161,7 @@ function checkHandshake(path: string, h: HandshakeResult, port: number): void {
   checkEnum(`${path}.phase`, h.phase, Phase);
   checkEnum(`${path}.failure_source`, h.failureSource, FailureSource);
   checkEnum(`${path}.tls_mode`, h.tlsMode, TlsMode);
+  checkEnum(`${path}.port_role`, h.portRole, PortRole);
   checkText(`${path}.reason`, h.reason, L.maxTextChars);
   checkText(`${path}.ehlo_name`, h.ehloName, L.maxNameChars);
   checkText(`${path}.starttls_injection`, h.starttlsInjection, L.maxTextChars);

@@ -7,10 +7,10 @@ import {
   relabelStopped,
   type StopReason,
 } from "../../../../agents/probe/stopped-task.js";
-import { FailureSource, HandshakeResult, Outcome, Phase, TargetResult, TlsMode } from "../../../../gen/smtpprobe/v1/handshake.js";
+import { FailureSource, HandshakeResult, Outcome, Phase, PortRole, TargetResult, TlsMode } from "../../../../gen/smtpprobe/v1/handshake.js";
 
 const DEADLINE = new Date("2030-01-02T03:04:05.000Z");
-const TASK = { host: "mx.example.org", port: 587, mx: true, tlsMode: TlsMode.TLS_MODE_REQUIRE, deadline: DEADLINE, deadlineFromCaller: false };
+const TASK = { host: "mx.example.org", port: 587, mx: true, tlsMode: TlsMode.TLS_MODE_REQUIRE, portRole: PortRole.PORT_ROLE_MX_RELAY, deadline: DEADLINE, deadlineFromCaller: false };
 const { FAILURE_SOURCE_INTERNAL: INTERNAL, FAILURE_SOURCE_CALLER: CALLER } = FailureSource;
 const WAITED = { arrivedLate: false, waitedMs: 1234, concurrency: 8 };
 
@@ -38,6 +38,8 @@ describe("notRunResult", () => {
       port: 587,
       address: "",
       tlsMode: TlsMode.TLS_MODE_REQUIRE,
+      // The role the task was given, not 587's default (submission).
+      portRole: PortRole.PORT_ROLE_MX_RELAY,
       outcome: Outcome.OUTCOME_CANCELLED,
       phase: Phase.PHASE_UNSPECIFIED,
       failureSource: FailureSource.FAILURE_SOURCE_CALLER,

@@ -233,6 +233,27 @@ const scenarios: Scenario[] = [
     missing: [["ap-south", "no agent"]],
   },
   {
+    name: "no banner in one region, a refused greeting in another: each cell says which",
+    tasks: [
+      done("us-east", 465, [failed(Outcome.OUTCOME_NO_BANNER, Phase.PHASE_BANNER)]),
+      done("eu-west", 465, [failed(Outcome.OUTCOME_GREETING_REFUSED, Phase.PHASE_EHLO, { lastReply: { code: 550, lines: ["go away"] } })]),
+    ],
+    regions: ["us-east", "eu-west"],
+    ports: [465],
+    cells: [
+      ["us-east", 465, CellState.CELL_STATE_FAILED, "no banner"],
+      ["eu-west", 465, CellState.CELL_STATE_FAILED, "greeting refused 550"],
+    ],
+    verdicts: [
+      {
+        port: 465,
+        kind: K.VERDICT_KIND_UNREACHABLE_EVERYWHERE,
+        regions: ["us-east", "eu-west"],
+        summary: "Port 465 is unreachable from every region: failing (no banner) from us-east and failing (greeting refused 550) from eu-west.",
+      },
+    ],
+  },
+  {
     name: "no agent in one region: listed as missing, never as blocked",
     tasks: [done("us-east", 25, [ok()]), done("eu-west", 25, [ok()]), silent("ap-south", 25, TaskStatus.TASK_STATUS_NO_AGENT)],
     cells: [["ap-south", 25, CellState.CELL_STATE_NO_ANSWER, "no agent"]],
