@@ -68,7 +68,8 @@ export function formatUnknownRegions(report: ProbeReport, style: Style, width = 
     const detail = report.tasks.find((t) => t.region === region && t.status === TaskStatus.TASK_STATUS_UNKNOWN_REGION)?.detail;
     return wrapHanging(`  ${style.red("✖")} `, safe(detail || `unknown region ${region}`), width);
   });
-  return [style.bold(unknown.length === 1 ? "Unknown region (not probed; smtp-probe regions lists the live ones)" : "Unknown regions (not probed; smtp-probe regions lists the live ones)"), ...lines.flat()];
+  const heading = `${unknown.length === 1 ? "Unknown region" : "Unknown regions"} (not probed; smtp-probe regions lists the live ones)`;
+  return [...wrapHanging("", style.bold(heading), width, 2), ...lines.flat()];
 }
 
 /** "mx.example.com · ports 25, 587 · 3 regions · 1.24 s · probe 1b4e28ba" (and "incomplete" when it is). */
