@@ -36,7 +36,8 @@ export function localReport(run: LocalRun): ProbeReport {
       host: run.request.host,
       mx: run.request.mx,
       ports,
-      regions: [region],
+      // None asked for, as a coordinator echoes a request without regions; `regions` below has it.
+      regions: [],
       options: { ...run.request.options, timeouts: { ...run.request.options.timeouts, deadlineMs } },
       tlsModes: Object.fromEntries(run.request.targets.map((t) => [t.port, t.options.tlsMode])),
       portRoles: Object.fromEntries(run.request.targets.map((t) => [t.port, t.options.portRole])),

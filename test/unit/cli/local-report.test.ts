@@ -33,7 +33,7 @@ describe("localReport: the local results as a coordinator's ProbeReport", () => 
   });
 
   it("the request as run: host, ports, the region, the options given, each port's TLS mode and role, the deadline used", () => {
-    expect(report.request).toMatchObject({ host: "mx.example.com", mx: false, ports: [25, 2525], regions: ["local"] });
+    expect(report.request).toMatchObject({ host: "mx.example.com", mx: false, ports: [25, 2525], regions: [] });
     expect(report.request?.options?.timeouts?.deadlineMs).toBe(10_000);
     expect(report.request?.tlsModes).toEqual({ 25: TlsMode.TLS_MODE_AUTO, 2525: TlsMode.TLS_MODE_AUTO });
     expect(report.request?.portRoles).toEqual({ 25: PortRole.PORT_ROLE_MX_RELAY, 2525: PortRole.PORT_ROLE_MX_RELAY });
