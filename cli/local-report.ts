@@ -3,10 +3,9 @@
 // TargetResult, the coordinator's comparison, the request as run, the timings. So `--json` has one
 // shape whether the probe ran here or through a coordinator, and one parser reads both. Pure.
 import type { TargetResult } from "../gen/smtpprobe/v1/handshake.js";
-import { ProbeReport, ProbeRequest } from "../gen/smtpprobe/v1/probe_service.js";
-import { compareRegions } from "../services/coordinator/compare.js";
+import { type Comparison, ProbeReport, ProbeRequest } from "../gen/smtpprobe/v1/probe_service.js";
 import type { CheckRequest } from "./check-args.js";
-import { localTasks } from "./local-verdicts.js";
+import { compareLocalResults, LOCAL_REGION, localTasks } from "./local-verdicts.js";
 
 /** The one region of a local report. */
 export const LOCAL_REPORT_REGION = "local";
@@ -44,7 +43,9 @@ export function localReport(run: LocalRun): ProbeReport {
     }),
     regions: [region],
     tasks,
-    comparison: compareRegions(tasks, [region], ports),
+    // The sentences as the human form prints them ("Port 25 is open from this machine."), the
+    // region named `local` wherever a program reads it.
+    comparison: renameRegion(compareLocalResults(run.results, LOCAL_REGION), LOCAL_REGION, region),
     startedAt: run.startedAt,
     finishedAt: run.finishedAt,
     durationMs: run.finishedAt.getTime() - run.startedAt.getTime(),
@@ -52,4 +53,20 @@ export function localReport(run: LocalRun): ProbeReport {
     deadlineMs,
     callerDeadlineBound: false,
   });
+}
+
+/** The comparison with one region's name replaced in every field that names a region (not in the sentences). */
+export function renameRegion(comparison: Comparison, from: string, to: string): Comparison {
+  const name = (region: string): string => (region === from ? to : region);
+  return {
+    cells: comparison.cells.map((c) => ({ ...c, region: name(c.region) })),
+    verdicts: comparison.verdicts.map((v) => ({
+      ...v,
+      regions: v.regions.map(name),
+      causes: v.causes.map((c) => ({ ...c, region: name(c.region) })),
+      failedAddresses: v.failedAddresses.map((f) => ({ ...f, region: name(f.region) })),
+    })),
+    missing: comparison.missing.map((m) => ({ ...m, region: name(m.region) })),
+    unknownRegions: comparison.unknownRegions.map(name),
+  };
 }

@@ -32,6 +32,26 @@ describe("localReport: the local results as a coordinator's ProbeReport", () => 
     expect(report.comparison?.unknownRegions).toEqual([]);
   });
 
+  it("the sentences read as the human form prints them; every field a program reads names the region local", () => {
+    const partly = localReport({
+      probeId: "p-3",
+      request,
+      results: [TargetResult.fromPartial({ host: "dual.test", port: 25, handshakes: [HandshakeResult.fromPartial({ port: 25, ...ok({ address: "127.0.0.1" }) }), HandshakeResult.fromPartial({ port: 25, ...refused({ address: "::1" }) })] }), result(2525, refused())],
+      startedAt,
+      finishedAt,
+      interrupted: false,
+    });
+    expect(partly.comparison?.verdicts.map((v) => v.summary)).toEqual([
+      expect.stringMatching(/^Port 25 is open from this machine on IPv4 \(127\.0\.0\.1\), but IPv6 \(::1\) is refused\.$/),
+      "Port 2525 is unreachable: refused from this machine.",
+    ]);
+    // Outside the sentences, "this machine" is nowhere: cells, verdicts' regions, causes, failed addresses.
+    const json = JSON.stringify(probeReportJson(partly), (key, value: unknown) => (key === "summary" ? undefined : value));
+    expect(json).not.toContain("this machine");
+    expect(partly.comparison?.verdicts[0]?.failedAddresses.map((f) => f.region)).toEqual(["local"]);
+    expect(partly.comparison?.verdicts[1]?.causes.map((c) => c.region)).toEqual(["local"]);
+  });
+
   it("the request as run: host, ports, the region, the options given, each port's TLS mode and role, the deadline used", () => {
     expect(report.request).toMatchObject({ host: "mx.example.com", mx: false, ports: [25, 2525], regions: [] });
     expect(report.request?.options?.timeouts?.deadlineMs).toBe(10_000);
