@@ -109,7 +109,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
       if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return ExitCode.ok;
       if (error.code === "commander.help") return ExitCode.usage;
       const message = commanderMessage(error);
-      const flag = /^(--?[\w-]+|host|[\w-]+): /.exec(message)?.[1];
+      const flag = /^(-{0,2}[\w-]+): /.exec(message)?.[1];
       return usage(message, flag, flag === undefined ? undefined : message.slice(flag.length + 2));
     }
     // A bug: main.ts prints it and exits 70; a script reading stdout still gets its document.

@@ -42,8 +42,8 @@ export async function identifyServer(host: string, port: number, options: Identi
 }
 
 /**
- * What the first bytes of a server say about it. Pure. `solicited`: they answered our HTTP/2
- * preface (a server that speaks first is classified the same way, by what it said).
+ * What the first bytes of a server say about it, whether it spoke first (SMTP does) or answered
+ * our HTTP/2 preface. Pure.
  */
 export function classifyFirstBytes(bytes: Buffer): ServerIdentity {
   if (bytes.length === 0) return { kind: "silent" };

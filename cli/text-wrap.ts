@@ -29,14 +29,6 @@ export function wrapHanging(head: string, body: string, width: number, indent: n
   return wrapWords(body, first, rest).map((line, i) => (i === 0 ? head + line : " ".repeat(hang) + line));
 }
 
-/** Each line of a block wrapped on its own, continuation lines under the text after its leading spaces. */
-export function wrapLines(lines: readonly string[], width: number): string[] {
-  return lines.flatMap((line) => {
-    const lead = /^ */.exec(line)?.[0] ?? "";
-    return wrapHanging(lead, line.slice(lead.length), width);
-  });
-}
-
 /** The body cut into lines: the first at most `first` columns, the others at most `rest`. */
 export function wrapWords(body: string, first: number, rest: number): string[] {
   const lines: string[] = [];

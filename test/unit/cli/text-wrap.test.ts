@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { makeStyle } from "../../../cli/colors.js";
-import { visibleWidth, wrapHanging, wrapLines, wrapWords } from "../../../cli/text-wrap.js";
+import { visibleWidth, wrapHanging, wrapWords } from "../../../cli/text-wrap.js";
 
 const color = makeStyle(true);
 
@@ -61,11 +61,5 @@ describe("wrapHanging", () => {
     expect(lines.length).toBeGreaterThan(1);
     expect(Math.max(...lines.map(visibleWidth))).toBeLessThanOrEqual(width);
     expect(lines.slice(1).every((l) => l.startsWith(" ".repeat(8)))).toBe(true);
-  });
-});
-
-describe("wrapLines", () => {
-  it("wraps each line under the text after its own leading spaces", () => {
-    expect(wrapLines(["  aaa bbb ccc", "dd"], 9)).toEqual(["  aaa bbb", "  ccc", "dd"]);
   });
 });
