@@ -1,12 +1,17 @@
 // What a failed gRPC call to the coordinator means for the person at the terminal: the lines to
-// print and the exit code. Pure: the error comes in, text goes out.
+// print and the exit code; for a script (--json), the same as a google.rpc.Status. When the call
+// got no answer at all, what listens at the address (server-identity.ts) says why: an SMTP or
+// HTTP server, TLS on one side only. Pure: the error comes in, text goes out.
 import { status, type Metadata } from "@grpc/grpc-js";
+import type { Any } from "../gen/google/protobuf/any.js";
 import { ErrorInfo } from "../gen/google/rpc/error_details.js";
 import { Status } from "../gen/google/rpc/status.js";
 import { fieldViolationsOf } from "../services/coordinator/grpc-errors.js";
-import type { CoordinatorAddress } from "./coordinator-address.js";
+import { DEFAULT_COORDINATOR_PORT, type CoordinatorAddress } from "./coordinator-address.js";
 import { ExitCode, type ExitCodeValue } from "./exit-codes.js";
 import { safe } from "./labels.js";
+import { statusJson, type JsonObject } from "./proto-json.js";
+import type { ServerIdentity } from "./server-identity.js";
 
 /** The shape of a grpc-js ServiceError that matters here. */
 export interface CallError {
@@ -20,7 +25,12 @@ export interface CallFailure {
   exitCode: ExitCodeValue;
   /** Each printed as "smtp-probe: <line>" on stderr. */
   lines: string[];
+  /** Our own diagnosis, as google.rpc.ErrorInfo's reason in the JSON status: NOT_GRPC, TLS_REQUIRED, ... */
+  reason?: string;
 }
+
+/** The ErrorInfo domain of the diagnoses the CLI makes itself. */
+export const ERROR_DOMAIN = "smtp-probe";
 
 /**
  * The flag a field of ProbeRequest comes from, for the coordinator's field violations:
@@ -90,6 +100,89 @@ export function describeCallFailure(error: CallError, coordinator: CoordinatorAd
       const name = error.code === undefined ? "error" : (status[error.code] ?? `status ${error.code}`);
       return { exitCode: ExitCode.unavailable, lines: [`${where} failed the call: ${name}: ${details}`] };
     }
+  }
+}
+
+/**
+ * Whether the call got no answer from a gRPC server at all (grpc-js's UNAVAILABLE: "Protocol error",
+ * "Failed to connect", a TLS error), so that what listens there is worth asking (server-identity.ts).
+ */
+export function isWorthIdentifying(error: CallError): boolean {
+  return error.code === status.UNAVAILABLE;
+}
+
+/**
+ * The failure of a call that got no answer, told by what listens at the address, or undefined when
+ * that adds nothing (nothing listens: the call's own error says so; a gRPC server over the same
+ * transport: the error is something else). Wrong address or TLS on one side only is bad usage (2):
+ * trying again cannot help. A TLS server whose handshake failed is still "no answer" (4).
+ */
+export function diagnoseNoAnswer(error: CallError, identity: ServerIdentity, coordinator: CoordinatorAddress, tls: boolean): CallFailure | undefined {
+  const given = `${coordinator.source} ${coordinator.target}`;
+  const port = `the coordinator listens on ${DEFAULT_COORDINATOR_PORT} by default`;
+  const notGrpc = (what: string): CallFailure => ({
+    exitCode: ExitCode.usage,
+    lines: [`${given} does not speak gRPC: ${what}; ${port}`],
+    reason: "NOT_GRPC",
+  });
+  switch (identity.kind) {
+    case "smtp":
+      return notGrpc(`it is an SMTP server (it greeted "${safe(identity.greeting)}")`);
+    case "http1":
+      return notGrpc(`it is an HTTP/1 server (it answered "${safe(identity.statusLine)}")`);
+    case "other":
+      return notGrpc(`it answered "${safe(identity.firstLine)}" (is it an SMTP or HTTP server?)`);
+    case "tls":
+      if (!tls) {
+        return {
+          exitCode: ExitCode.usage,
+          lines: [`coordinator ${coordinator.target} speaks TLS, and this call was plaintext: give --coordinator-ca FILE, the CA certificate (PEM) that issued the coordinator's certificate`],
+          reason: "TLS_REQUIRED",
+        };
+      }
+      return {
+        exitCode: ExitCode.unavailable,
+        lines: [
+          `coordinator ${coordinator.target}: the TLS handshake failed: ${unavailableReason(safe(oneLine(error.details || error.message || "no details")))} (is --coordinator-ca the CA that issued the coordinator's certificate? With mutual TLS, --client-cert and --client-key too)`,
+        ],
+        reason: "TLS_HANDSHAKE_FAILED",
+      };
+    case "http2":
+      if (!tls) return undefined;
+      return {
+        exitCode: ExitCode.usage,
+        lines: [
+          `coordinator ${coordinator.target} speaks plaintext gRPC, and this call used TLS (--coordinator-ca or --client-cert): leave them out, or run the coordinator with --tls-cert and --tls-key`,
+        ],
+        reason: "TLS_NOT_SPOKEN",
+      };
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * A failed call as google.rpc.Status for --json: the call's code (UNKNOWN when it has none), the
+ * lines printed on stderr as its message, the coordinator's own details (BadRequest, ErrorInfo,
+ * RetryInfo, ...), and our diagnosis as an ErrorInfo naming the coordinator.
+ */
+export function failureStatus(error: CallError, failure: CallFailure, coordinator: CoordinatorAddress): JsonObject {
+  const details: Any[] = [...statusDetailsOf(error)];
+  if (failure.reason) {
+    const info = ErrorInfo.encode({ reason: failure.reason, domain: ERROR_DOMAIN, metadata: { coordinator: coordinator.target } }).finish();
+    details.push({ typeUrl: "type.googleapis.com/google.rpc.ErrorInfo", value: Buffer.from(info) });
+  }
+  return statusJson(error.code ?? status.UNKNOWN, failure.lines.join("; "), details);
+}
+
+/** The details of the call's grpc-status-details-bin, or none when it has none or they do not decode. */
+function statusDetailsOf(error: { metadata?: Metadata }): Any[] {
+  const raw = error.metadata?.get("grpc-status-details-bin")[0];
+  if (!raw || typeof raw === "string") return [];
+  try {
+    return Status.decode(raw).details;
+  } catch {
+    return [];
   }
 }
 

@@ -46,6 +46,8 @@ export interface CheckRequest {
   mx: boolean;
   /** One entry per port, in the order given, each with its options resolved (TLS mode and role default per port). */
   targets: { port: number; options: ResolvedOptions }[];
+  /** The options as the flags gave them (0 and empty: the engine's defaults), for the report's request. */
+  options: ProbeOptions;
   /** For node:dns setServers: "ip", "ip:port" or "[ipv6]:port". */
   dnsServers: string[];
   caFile: string | undefined;
@@ -132,6 +134,7 @@ export function parseCheckArgs(hostArg: string, flags: CheckFlags, defaults: { e
       port,
       options: resolveFor({ ...probeOptions, portRole: portRoles.get(port) ?? PortRole.PORT_ROLE_UNSPECIFIED }, port, defaults.ehloName),
     })),
+    options: probeOptions,
     dnsServers,
     caFile: flags.caFile,
     allowNames: (flags.allowName ?? []).flatMap((value) => value.split(",")).map(parseAllowName),
@@ -158,8 +161,26 @@ function resolveFor(options: ProbeOptions, port: number, ehloName: string): Reso
  */
 export function parseHost(input: string): { host: string; isIpLiteral: boolean } {
   const parsed = parseHostName(input);
-  if (!parsed.ok) throw new UsageError("host", input === "" ? parsed.problem : `${quote(input)} ${parsed.problem}`);
+  if (!parsed.ok) {
+    const split = splitHostPort(input);
+    const hint = split ? `: did you mean ${split.host} --port ${split.port}?` : "";
+    throw new UsageError("host", input === "" ? parsed.problem : `${quote(input)} ${parsed.problem}${hint}`);
+  }
   return { host: parsed.host, isIpLiteral: parsed.isIpLiteral };
+}
+
+/**
+ * "127.0.0.1:2525", "mx.example.com:587", "[::1]:25": a host with a port, as swaks and many other
+ * tools take it; here the port goes in --port. Undefined when the text is not HOST:PORT with a
+ * host that parses on its own.
+ */
+export function splitHostPort(input: string): { host: string; port: number } | undefined {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(input.trim());
+  if (!match) return undefined;
+  const host = match[1] ?? match[2] ?? "";
+  const port = Number(match[3]);
+  if (!(port >= 1 && port <= 65535) || !parseHostName(host).ok) return undefined;
+  return { host, port };
 }
 
 /**

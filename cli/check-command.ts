@@ -4,7 +4,9 @@
 // the service's, no special-use name unless --allow-name names it: "localhost" would be sent to the
 // configured resolver, and a name under .local or .internal means another network's server.
 // Prints the results, returns the exit code.
-import { TargetResult } from "../gen/smtpprobe/v1/handshake.js";
+import { randomUUID } from "node:crypto";
+import type { TargetResult } from "../gen/smtpprobe/v1/handshake.js";
+import { mayBeImplicitTls } from "../agents/smtp/findings.js";
 import { probeTarget } from "../agents/smtp/probe-target.js";
 import type { TargetPolicy } from "../lib/policy/policy-types.js";
 import { checkSpecialUseName, isLocalhostName, specialUseSuffixOf } from "../lib/policy/special-use-names.js";
@@ -14,7 +16,10 @@ import type { CheckRequest } from "./check-args.js";
 import { makeStyle, shouldUseColor } from "./colors.js";
 import { exitCodeFor, type ExitCodeValue } from "./exit-codes.js";
 import { formatHuman } from "./format-human.js";
+import { localReport } from "./local-report.js";
+import { outputWidth } from "./output-width.js";
 import { ProgressLine, type ProgressStream } from "./progress.js";
+import { probeReportJson } from "./proto-json.js";
 
 export interface OutputStream extends ProgressStream {
   isTTY?: boolean;
@@ -35,7 +40,9 @@ export async function runCheck(request: CheckRequest, deps: CheckDeps): Promise<
   const policy: TargetPolicy = Object.assign(() => undefined, { checkName: (name: string) => checkSpecialUseName(name, request.allowNames) });
   // Read before anything is probed: a wrong path is a usage error, not a TLS failure per handshake.
   const extraCa = request.caFile === undefined ? undefined : await readCaFile(request.caFile, deps.readFile);
-  const progress = new ProgressLine(deps.stderr, deps.stderr.isTTY === true);
+  const silentMayBeTls = new Map(request.targets.map((t) => [t.port, mayBeImplicitTls({ port: t.port, tlsMode: t.options.tlsMode, portRole: t.options.portRole })]));
+  const progress = new ProgressLine(deps.stderr, deps.stderr.isTTY === true, { mayBeImplicitTls: (port) => silentMayBeTls.get(port) === true });
+  const startedAt = new Date();
   progress.start();
   let results: TargetResult[];
   try {
@@ -57,10 +64,12 @@ export async function runCheck(request: CheckRequest, deps: CheckDeps): Promise<
   }
 
   if (request.json) {
-    deps.stdout.write(`${JSON.stringify({ results: results.map((r) => TargetResult.toJSON(r)) }, null, 2)}\n`);
+    // The ProbeReport a coordinator would return, with this machine as region `local`.
+    const report = localReport({ probeId: randomUUID(), request, results, startedAt, finishedAt: new Date(), interrupted: deps.signal.aborted });
+    deps.stdout.write(`${JSON.stringify(probeReportJson(report), null, 2)}\n`);
   } else {
     const color = shouldUseColor({ colorAllowed: request.colorAllowed, env: deps.env, isTTY: deps.stdout.isTTY === true });
-    deps.stdout.write(formatHuman(results, { style: makeStyle(color), transcript: request.transcript }));
+    deps.stdout.write(formatHuman(results, { style: makeStyle(color), transcript: request.transcript, width: outputWidth(deps.stdout, deps.env) }));
   }
   return exitCodeFor(results, deps.signal.aborted);
 }

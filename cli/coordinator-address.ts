@@ -39,3 +39,9 @@ export function parseCoordinatorAddress(text: string, source: string): Coordinat
   }
   return { target: formatHostPort(host, port), source };
 }
+
+/** The host of a target made by parseCoordinatorAddress: "127.0.0.1", "::1", "coordinator.internal". */
+export function hostOfTarget(target: string): string {
+  const match = /^(?:\[([^\]]*)\]|([^:]*)):\d+$/.exec(target);
+  return match?.[1] ?? match?.[2] ?? target;
+}

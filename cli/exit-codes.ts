@@ -1,6 +1,7 @@
 import { Outcome, Severity, type TargetResult } from "../gen/smtpprobe/v1/handshake.js";
 import { CellState } from "../gen/smtpprobe/v1/probe_service.js";
 import { resultCell } from "../services/coordinator/compare-cells.js";
+import { wrapHanging } from "./text-wrap.js";
 
 /**
  * Exit codes of `smtp-probe check`. When several apply, the highest in this list wins:
@@ -81,4 +82,62 @@ export function isPortReachable(result: TargetResult): boolean {
 /** Reachable, but some address or exchanger failed: the comparison's PARTIAL cell, for one result. */
 export function isPortPartlyReachable(result: TargetResult): boolean {
   return resultCell(result).state === CellState.CELL_STATE_PARTIAL;
+}
+
+/** One exit code as `--help` tells it. */
+export interface ExitCodeHelp {
+  code: ExitCodeValue;
+  when: string;
+}
+
+/**
+ * The exit codes of `check`, for its --help (generated from this list, so the help and the codes
+ * cannot drift), in the order they are decided: the first that applies wins. 70 comes last: it is
+ * no verdict, it is a bug.
+ */
+export const CHECK_EXIT_CODES: readonly ExitCodeHelp[] = [
+  {
+    code: ExitCode.usage,
+    when:
+      "bad usage: a flag, a value or the host is wrong; nothing was probed. With --coordinator also a request the coordinator refuses, a target its policy denies, wrong or missing credentials (UNAUTHENTICATED: --token, the client certificate), a --coordinator that is no gRPC server, TLS on one side only (--coordinator-ca), or --regions naming only regions no agent serves",
+  },
+  { code: ExitCode.interrupted, when: "interrupted (Ctrl-C); the partial results are printed" },
+  {
+    code: ExitCode.unreachable,
+    when: "unreachable: on some port no handshake completed (DNS failed, refused, timed out, no banner, rejected by the banner, TLS failed, ...); with --coordinator: some port is unreachable everywhere or blocked from some region",
+  },
+  {
+    code: ExitCode.unavailable,
+    when: "with --coordinator: no answer - the coordinator is unreachable, the call failed or ran out of time, or no region could test some port",
+  },
+  {
+    code: ExitCode.partlyReachable,
+    when: "partly reachable: every port answered (from every region), but not on every address, exchanger or address family (e.g. IPv6 refused)",
+  },
+  {
+    code: ExitCode.errorFindings,
+    when: "some handshake has an error finding; with --coordinator also an ERROR verdict (e.g. STARTTLS offered in some regions only)",
+  },
+  {
+    code: ExitCode.ok,
+    when: "every port answered on every address and no error finding (regions without an answer, or unknown to the coordinator, do not count while another region tested each port)",
+  },
+  { code: ExitCode.internal, when: "a bug in smtp-probe: please report it, with the lines printed" },
+];
+
+/** The exit codes of `regions`, for its --help. */
+export const REGIONS_EXIT_CODES: readonly ExitCodeHelp[] = [
+  { code: ExitCode.ok, when: "listed (also when no region has a live agent)" },
+  {
+    code: ExitCode.usage,
+    when: "bad usage, wrong or missing credentials (UNAUTHENTICATED), a --coordinator that is no gRPC server, or TLS on one side only (--coordinator-ca)",
+  },
+  { code: ExitCode.unavailable, when: "the coordinator is unreachable or the call failed" },
+  { code: ExitCode.interrupted, when: "interrupted (Ctrl-C)" },
+  { code: ExitCode.internal, when: "a bug in smtp-probe: please report it, with the lines printed" },
+];
+
+/** "  2    bad usage: …" with the text wrapped under its column, for a help of `width` columns. */
+export function formatExitCodeHelp(codes: readonly ExitCodeHelp[], width = 80): string {
+  return codes.flatMap(({ code, when }) => wrapHanging(`  ${String(code).padEnd(5)}`, when, width)).join("\n");
 }

@@ -10,6 +10,7 @@ import {
   Direction,
   failureSourceToJSON,
   Outcome,
+  Phase,
   Severity,
   TlsMode,
   type Capabilities,
@@ -21,6 +22,7 @@ import {
   type TlsInfo,
   type Transcript,
 } from "../gen/smtpprobe/v1/handshake.js";
+import { mayBeImplicitTls } from "../agents/smtp/findings.js";
 import { describeReply, transcriptReplyMeanings } from "../agents/smtp/reply-meaning.js";
 import { formatHostPort } from "../lib/host-port.js";
 import type { Style } from "./colors.js";
@@ -28,24 +30,33 @@ import { phaseLabel } from "../agents/smtp/phases.js";
 import { formatMs, outcomeLabel, plural, safe } from "./labels.js";
 import { formatNotProbed, formatVerdict } from "./format-verdict.js";
 import { compareLocalResults } from "./local-verdicts.js";
+import { wrapHanging } from "./text-wrap.js";
 
 export interface HumanOptions {
   style: Style;
   /** Show the timed transcript of every handshake. */
   transcript: boolean;
+  /**
+   * The columns to fit (output-width.ts): longer lines wrap, each under its own value column.
+   * Absent: lines are never wrapped.
+   */
+  width?: number;
 }
 
 const LABEL_WIDTH = 12;
 
 export function formatHuman(results: readonly TargetResult[], options: HumanOptions): string {
   const { style } = options;
+  const width = options.width ?? Number.POSITIVE_INFINITY;
   const out: string[] = [];
   for (const result of results) {
-    if (result.mx) out.push(formatMxLine(result, style));
+    if (result.mx) out.push(...wrapHanging("", formatMxLine(result, style), width, 4));
   }
-  out.push(...formatSummaryLines(results, style));
-  const verdicts = formatPortVerdicts(results, style);
+  out.push(...formatSummaryLines(results, style, width));
+  const verdicts = formatPortVerdicts(results, style, width);
   if (verdicts.length > 0) out.push("", ...verdicts);
+  const hints = formatImplicitTlsHints(results, style, width);
+  if (hints.length > 0) out.push("", ...hints);
   for (const result of results) {
     for (const handshake of result.handshakes) {
       out.push("", ...formatHandshake(handshake, options));
@@ -61,8 +72,8 @@ function formatMxLine(result: TargetResult, style: Style): string {
   return `${style.bold("MX")} ${safe(result.host)} ${style.dim(`(port ${result.port})`)}: ${list}`;
 }
 
-/** One line per handshake (address × port), columns aligned across all of them. */
-export function formatSummaryLines(results: readonly TargetResult[], style: Style): string[] {
+/** One line per handshake (address × port), columns aligned across all of them; wrapped under the text column. */
+export function formatSummaryLines(results: readonly TargetResult[], style: Style, width = Number.POSITIVE_INFINITY): string[] {
   const rows: { ok: boolean; errors: number; where: string; rest: string }[] = [];
   for (const result of results) {
     if (result.handshakes.length === 0) {
@@ -73,10 +84,10 @@ export function formatSummaryLines(results: readonly TargetResult[], style: Styl
       rows.push({ ok: h.outcome === Outcome.OUTCOME_OK, errors, where: describeWhere(h), rest: summaryRest(h, style) });
     }
   }
-  const width = Math.max(0, ...rows.map((row) => row.where.length));
-  return rows.map((row) => {
+  const whereWidth = Math.max(0, ...rows.map((row) => row.where.length));
+  return rows.flatMap((row) => {
     const mark = row.ok ? (row.errors > 0 ? style.yellow("✔") : style.green("✔")) : style.red("✖");
-    return `${mark} ${style.bold(row.where.padEnd(width))}  ${row.rest}`;
+    return wrapHanging(`${mark} ${style.bold(row.where.padEnd(whereWidth))}  `, row.rest, width);
   });
 }
 
@@ -85,10 +96,46 @@ export function formatSummaryLines(results: readonly TargetResult[], style: Styl
  * ("◐ Port 25 is open from this machine on IPv4 (127.0.0.1), but IPv6 (::1) is refused."), then a
  * line per limit that left exchangers or addresses out.
  */
-export function formatPortVerdicts(results: readonly TargetResult[], style: Style): string[] {
-  const verdicts = compareLocalResults(results).verdicts.map((v) => formatVerdict(v, style));
+export function formatPortVerdicts(results: readonly TargetResult[], style: Style, width = Number.POSITIVE_INFINITY): string[] {
+  const verdicts = compareLocalResults(results).verdicts.flatMap((v) => wrapMarked(formatVerdict(v, style), width));
   const notProbed = formatNotProbed(results.map((r) => ({ port: r.port, region: "", notProbed: r.notProbed, omitted: r.notProbedOmitted })));
-  return [...verdicts, ...notProbed.map((line) => style.dim(line))];
+  return [...verdicts, ...notProbed.flatMap((line) => wrapHanging("", style.dim(line), width, 2))];
+}
+
+/**
+ * A line that starts with a mark ("✔ ", "  ◐ ", "      ✖ "): wrapped with its continuation lines
+ * under the text after the mark.
+ */
+export function wrapMarked(line: string, width: number): string[] {
+  const head = /^ *\S+ /.exec(line)?.[0] ?? "";
+  return wrapHanging(head, line.slice(head.length), width);
+}
+
+/**
+ * Local mode: a port that accepted the connection and sent no banner — silent until the banner
+ * timeout (NO_BANNER), or until the probe's deadline —, where implicit TLS is possible (not 25,
+ * 587 or 2525, no --tls implicit), gets the command that probes it with implicit TLS. A suggestion
+ * rather than a second probe of our own: the result stays the probe that was asked for, nothing
+ * more is sent to the server, and the person decides whether the port is meant to speak TLS first.
+ */
+export function formatImplicitTlsHints(results: readonly TargetResult[], style: Style, width = Number.POSITIVE_INFINITY): string[] {
+  const out: string[] = [];
+  for (const result of results) {
+    const silent = result.handshakes.find((h) => isSilentBeforeBanner(h) && mayBeImplicitTls(h));
+    if (!silent) continue;
+    const waited = silent.timings.find((t) => t.phase === Phase.PHASE_BANNER)?.durationMs;
+    const where = formatHostPort(silent.address || silent.host, silent.port);
+    const command = `smtp-probe check ${safe(result.host)}${result.mx ? " --mx" : ""} --port ${result.port} --tls implicit`;
+    const text = `${where} sent no banner${waited === undefined ? "" : ` in ${formatMs(waited)}`}: a port that speaks implicit TLS (RFC 8314) waits like that for the client's TLS handshake. Try: ${style.bold(command)}`;
+    out.push(...wrapHanging(`${style.cyan("hint:")} `, text, width));
+  }
+  return out;
+}
+
+/** Connected, and no banner came before the banner timeout or the probe's deadline. */
+function isSilentBeforeBanner(h: HandshakeResult): boolean {
+  if (h.banner) return false;
+  return h.outcome === Outcome.OUTCOME_NO_BANNER || (h.outcome === Outcome.OUTCOME_DEADLINE_EXCEEDED && h.phase === Phase.PHASE_BANNER);
 }
 
 /** "127.0.0.1:25", "[2001:db8::1]:25 (mx1.example.com, MX 10)", "mx.example.com:25" before an address. */
@@ -125,22 +172,37 @@ function findingCounts(findings: readonly Finding[], style: Style): string {
   return parts.join(", ");
 }
 
-/** Lines of one handshake's block: a dim label column, values beside it, continuations indented. */
+/**
+ * Lines of one handshake's block: a dim label column, values beside it, continuations indented;
+ * a value too long for the width wraps under the value column, never under the labels.
+ */
 class Block {
   readonly lines: string[] = [];
-  constructor(private readonly style: Style) {}
+  constructor(
+    private readonly style: Style,
+    private readonly width: number,
+  ) {}
 
   row(label: string, values: string | readonly string[]): void {
     const [first = "", ...rest] = typeof values === "string" ? [values] : values;
-    this.lines.push(`  ${label ? this.style.dim(label.padEnd(LABEL_WIDTH)) : " ".repeat(LABEL_WIDTH)}${first}`);
-    for (const value of rest) this.lines.push(`  ${" ".repeat(LABEL_WIDTH)}${value}`);
+    this.lines.push(...wrapHanging(`  ${label ? this.style.dim(label.padEnd(LABEL_WIDTH)) : " ".repeat(LABEL_WIDTH)}`, first, this.width));
+    for (const value of rest) this.lines.push(...wrapHanging(`  ${" ".repeat(LABEL_WIDTH)}`, value, this.width));
+  }
+
+  /** Rows under a row: each a title and a value ("#0 CN=…", then "issuer  CN=…"), values wrapped under their own column. */
+  subRows(label: string, rows: readonly (readonly [string, string])[]): void {
+    rows.forEach(([head, value], i) => {
+      const lead = `  ${i === 0 && label ? this.style.dim(label.padEnd(LABEL_WIDTH)) : " ".repeat(LABEL_WIDTH)}`;
+      this.lines.push(...wrapHanging(lead + head, value, this.width));
+    });
   }
 }
 
 /** One handshake's block; `title` heads it (default: where, as describeWhere says). */
 export function formatHandshake(h: HandshakeResult, options: HumanOptions, title = describeWhere(h)): string[] {
   const { style } = options;
-  const block = new Block(style);
+  const width = options.width ?? Number.POSITIVE_INFINITY;
+  const block = new Block(style, width);
   if (h.outcome !== Outcome.OUTCOME_OK) {
     const source = h.failureSource ? ` (${failureSourceToJSON(h.failureSource).replace("FAILURE_SOURCE_", "").toLowerCase()})` : "";
     block.row("Stopped", `${style.red(outcomeLabel(h.outcome))} at ${phaseLabel(h.phase)}${source}: ${safe(h.reason.trim()) || "no reason given"}`);
@@ -159,11 +221,11 @@ export function formatHandshake(h: HandshakeResult, options: HumanOptions, title
     block.row("Timings", h.timings.map((t) => `${phaseLabel(t.phase)} ${formatMs(t.durationMs)}`).join(style.dim(" · ")));
   }
   return [
-    style.bold(`── ${title} `.padEnd(60, "─")),
+    style.bold(`── ${title} `.padEnd(Math.min(60, width), "─")),
     ...block.lines,
     // "No findings" would mislead when the handshake stopped before there was anything to judge.
-    ...(h.findings.length || h.outcome === Outcome.OUTCOME_OK ? formatFindings(h.findings, style) : []),
-    ...(options.transcript && h.transcript ? formatTranscript(h.transcript, style) : []),
+    ...(h.findings.length || h.outcome === Outcome.OUTCOME_OK ? formatFindings(h.findings, style, width) : []),
+    ...(options.transcript && h.transcript ? formatTranscript(h.transcript, style, width) : []),
   ];
 }
 
@@ -226,7 +288,7 @@ function formatTls(tls: TlsInfo, style: Style, block: Block): void {
         : style.red(`does not match ${safe(tls.checkedName)} — ${safe(tls.nameError) || "no reason given"}`),
   );
   block.row("Expires", describeExpiry(tls.daysToExpiry, style));
-  tls.chain.forEach((cert, index) => block.row(index === 0 ? "Chain" : "", formatCertificate(cert, index, style)));
+  tls.chain.forEach((cert, index) => block.subRows(index === 0 ? "Chain" : "", certificateRows(cert, index, style)));
 }
 
 function describeExpiry(days: number, style: Style): string {
@@ -236,16 +298,21 @@ function describeExpiry(days: number, style: Style): string {
 }
 
 export function formatCertificate(cert: Certificate, index: number, style: Style): string[] {
+  return certificateRows(cert, index, style).map(([head, value]) => head + value);
+}
+
+/** A certificate as rows of the Chain: its number and subject, then a dim title and a value per fact. */
+function certificateRows(cert: Certificate, index: number, style: Style): [string, string][] {
   const pad = (label: string): string => `   ${style.dim(label.padEnd(10))} `;
   const key = [cert.keyType, cert.keyBits ? `${cert.keyBits} bits` : "", cert.curve ? `(${cert.curve})` : ""].filter(Boolean).join(" ");
   return [
-    `#${index} ${style.bold(safe(cert.subject) || "(no subject)")}${cert.selfSigned ? style.dim(" (self-signed)") : ""}`,
-    `${pad("issuer")}${safe(cert.issuer)}`,
-    `${pad("SANs")}${cert.subjectAltNames.length ? cert.subjectAltNames.map(safe).join(", ") : style.dim("none")}`,
-    `${pad("valid")}${formatDate(cert.notBefore)} → ${formatDate(cert.notAfter)}`,
-    `${pad("key")}${safe(key) || "unknown"}`,
-    `${pad("signature")}${safe(cert.signatureAlgorithm) || "unknown"}`,
-    `${pad("SHA-256")}${safe(cert.fingerprintSha256)}`,
+    [`#${index} `, `${style.bold(safe(cert.subject) || "(no subject)")}${cert.selfSigned ? style.dim(" (self-signed)") : ""}`],
+    [pad("issuer"), safe(cert.issuer)],
+    [pad("SANs"), cert.subjectAltNames.length ? cert.subjectAltNames.map(safe).join(", ") : style.dim("none")],
+    [pad("valid"), `${formatDate(cert.notBefore)} → ${formatDate(cert.notAfter)}`],
+    [pad("key"), safe(key) || "unknown"],
+    [pad("signature"), safe(cert.signatureAlgorithm) || "unknown"],
+    [pad("SHA-256"), safe(cert.fingerprintSha256)],
   ];
 }
 
@@ -256,20 +323,23 @@ const SEVERITY_GROUPS: readonly { severity: Severity; title: string; mark: strin
 ];
 
 /** Findings grouped by severity, errors first; each with its stable code and its sentence. */
-export function formatFindings(findings: readonly Finding[], style: Style): string[] {
+export function formatFindings(findings: readonly Finding[], style: Style, width = Number.POSITIVE_INFINITY): string[] {
   if (findings.length === 0) return [`  ${style.dim("Findings".padEnd(LABEL_WIDTH))}${style.green("none")}`];
-  return [`  ${style.dim("Findings")}`, ...formatFindingGroups(findings, style)];
+  return [`  ${style.dim("Findings")}`, ...formatFindingGroups(findings, style, width)];
 }
 
-/** The findings grouped by severity, errors first: a title per group (indented 4), a line per finding (6). */
-export function formatFindingGroups(findings: readonly Finding[], style: Style): string[] {
+/**
+ * The findings grouped by severity, errors first: a title per group (indented 4), a line per
+ * finding (6), wrapped under the text after its mark.
+ */
+export function formatFindingGroups(findings: readonly Finding[], style: Style, width = Number.POSITIVE_INFINITY): string[] {
   const out: string[] = [];
   for (const group of SEVERITY_GROUPS) {
     const members = findings.filter((f) => f.severity === group.severity);
     if (members.length === 0) continue;
     const paint = style[group.color] as (text: string) => string;
     out.push(`    ${paint(style.bold(`${group.title} (${members.length})`))}`);
-    for (const f of members) out.push(`      ${paint(group.mark)} ${style.dim(`[${safe(f.code)}]`)} ${safe(f.message)}`);
+    for (const f of members) out.push(...wrapHanging(`      ${paint(group.mark)} `, `${style.dim(`[${safe(f.code)}]`)} ${safe(f.message)}`, width));
   }
   return out;
 }
@@ -284,20 +354,19 @@ const ARROWS: Readonly<Record<number, string>> = {
  * The timed transcript: offset, direction (→ sent, ← received, • event), a TLS marker, the text;
  * the last line of each server reply followed by the reply's meaning.
  */
-export function formatTranscript(transcript: Transcript, style: Style): string[] {
+export function formatTranscript(transcript: Transcript, style: Style, width = Number.POSITIVE_INFINITY): string[] {
   const out = [`  ${style.dim("Transcript")}`];
   const offsets = transcript.entries.map((e) => e.offsetMs.toFixed(2));
-  const width = Math.max(0, ...offsets.map((o) => o.length));
+  const offsetWidth = Math.max(0, ...offsets.map((o) => o.length));
   // What a code means depends on what it answers (a 550 banner, a 220 to STARTTLS): the same
   // meaning the engine gave the result's replies.
   const meanings = transcriptReplyMeanings(transcript.entries);
   transcript.entries.forEach((entry, i) => {
     const text = safe(entry.text);
-    let line = `    ${style.dim(`${(offsets[i] ?? "").padStart(width)} ms`)}  ${ARROWS[entry.direction] ?? "?"} ${entry.tls ? style.cyan("TLS") : "   "} `;
+    const head = `    ${style.dim(`${(offsets[i] ?? "").padStart(offsetWidth)} ms`)}  ${ARROWS[entry.direction] ?? "?"} ${entry.tls ? style.cyan("TLS") : "   "} `;
     const meaning = meanings.get(i);
-    if (meaning !== undefined) line += `${text}  ${style.dim(`— ${safe(meaning)}`)}`;
-    else line += entry.direction === Direction.DIRECTION_EVENT ? style.dim(text) : text;
-    out.push(line);
+    const body = meaning !== undefined ? `${text}  ${style.dim(`— ${safe(meaning)}`)}` : entry.direction === Direction.DIRECTION_EVENT ? style.dim(text) : text;
+    out.push(...wrapHanging(head, body, width));
   });
   if (transcript.truncated) out.push(`    ${style.yellow(`(truncated after ${transcript.bytes} bytes)`)}`);
   return out;

@@ -4,7 +4,7 @@
 // families were probed gets a row per family under each region ("IPv4", "IPv6"), each cell then
 // what that family saw. Pure: text in, text out; colour through a Style.
 import { AddressFamily } from "../gen/smtpprobe/v1/handshake.js";
-import { CellState, type MatrixCell, type ProbeReport, type ProbeRequest } from "../gen/smtpprobe/v1/probe_service.js";
+import { CellState, TaskStatus, type MatrixCell, type ProbeReport, type ProbeRequest } from "../gen/smtpprobe/v1/probe_service.js";
 import { buildCell, familyCell } from "../services/coordinator/compare-cells.js";
 import { describeCell } from "../services/coordinator/compare.js";
 import { familyName } from "../services/coordinator/compare-partial.js";
@@ -60,11 +60,16 @@ function familiesProbed(cells: readonly MatrixCell[]): AddressFamily[] {
   return BOTH_FAMILIES.every((f) => seen.has(f)) ? [...BOTH_FAMILIES] : [];
 }
 
-/** The matrix of a finished report: its comparison's cells, regions as planned, ports as requested. */
+/**
+ * The matrix of a finished report: its comparison's cells, regions as planned, ports as requested.
+ * Regions no agent has ever served (unknown_regions) are left out: no row of "unknown region"
+ * cells that would read like an outage; the report names them apart (format-report.ts).
+ */
 export function reportMatrixView(report: ProbeReport): MatrixView {
-  const cells = report.comparison?.cells ?? [];
+  const unknown = new Set(report.comparison?.unknownRegions ?? []);
+  const cells = (report.comparison?.cells ?? []).filter((c) => !unknown.has(c.region));
   const byKey = new Map(cells.map((c) => [cellKey(c.region, c.port), c]));
-  const regions = unique([...report.regions, ...cells.map((c) => c.region)]);
+  const regions = unique([...report.regions, ...cells.map((c) => c.region)]).filter((r) => !unknown.has(r));
   const ports = unique([...(report.request?.ports ?? []), ...cells.map((c) => c.port)]);
   return {
     regions,
@@ -86,7 +91,12 @@ export function reportMatrixView(report: ProbeReport): MatrixView {
  * `frame` turns the spinner; undefined draws "…" instead.
  */
 export function liveMatrixView(state: LiveProbe, request: ProbeRequest, frame?: number): MatrixView {
-  const { regions, ports } = plannedGrid(state, request);
+  const planned = plannedGrid(state, request);
+  const { ports } = planned;
+  // A region whose every task came back UNKNOWN_REGION leaves the live matrix as it leaves the report's.
+  const isUnknown = (region: string): boolean =>
+    ports.length > 0 && ports.every((port) => state.tasks.get(cellKey(region, port))?.status === TaskStatus.TASK_STATUS_UNKNOWN_REGION);
+  const regions = planned.regions.filter((region) => !isUnknown(region));
   const spin = frame === undefined ? "…" : (SPINNER[frame % SPINNER.length] ?? "…");
   return {
     regions,

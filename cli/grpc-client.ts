@@ -1,5 +1,9 @@
-import { credentials, Metadata } from "@grpc/grpc-js";
+import { connect as tlsConnect, checkServerIdentity, createSecureContext, type SecureContext } from "node:tls";
+import { isIP } from "node:net";
+import { CallCredentials, ChannelCredentials, credentials, Metadata, type ChannelOptions } from "@grpc/grpc-js";
+import type { SecureConnector } from "@grpc/grpc-js/build/src/channel-credentials.js";
 import { ProbeServiceClient } from "../lib/probe-service-client.js";
+import { hostOfTarget } from "./coordinator-address.js";
 import type { CoordinatorCredentials } from "./coordinator-credentials.js";
 
 /**
@@ -10,16 +14,71 @@ import type { CoordinatorCredentials } from "./coordinator-credentials.js";
  */
 export function createProbeClient(target: string, auth: CoordinatorCredentials = {}): ProbeServiceClient {
   const tls = auth.tls;
-  const channel = tls
-    ? credentials.createSsl(
-        tls.caPem === undefined ? null : Buffer.from(tls.caPem),
-        tls.client ? Buffer.from(tls.client.keyPem) : null,
-        tls.client ? Buffer.from(tls.client.certPem) : null,
-      )
-    : credentials.createInsecure();
+  const host = hostOfTarget(target);
+  let channel: ChannelCredentials;
+  if (!tls) channel = credentials.createInsecure();
+  else if (isIP(host) !== 0) channel = new IpAddressTlsCredentials(secureContextOf(tls), host);
+  else {
+    // A name: grpc-js sends it as SNI and checks the certificate against it.
+    channel = credentials.createSsl(
+      tls.caPem === undefined ? null : Buffer.from(tls.caPem),
+      tls.client ? Buffer.from(tls.client.keyPem) : null,
+      tls.client ? Buffer.from(tls.client.certPem) : null,
+    );
+  }
   return new ProbeServiceClient(target, channel, {
     "grpc.max_receive_message_length": 64 * 1024 * 1024,
   });
+}
+
+function secureContextOf(tls: NonNullable<CoordinatorCredentials["tls"]>): SecureContext {
+  // No ca: Node's own store, as grpc-js's createSsl without root certificates.
+  return createSecureContext({ ca: tls.caPem, cert: tls.client?.certPem, key: tls.client?.keyPem });
+}
+
+/**
+ * TLS to a coordinator named by its IP address. grpc-js always sets the TLS servername to the
+ * target's host, and an IP address there is what RFC 6066 §3 forbids (SNI carries host names
+ * only): Node warns (DEP0123) on every call. So the connection is made here, as grpc-js makes it
+ * (ALPN h2, the certificate verified), with no servername, and the certificate checked against the
+ * address itself (its IP SAN).
+ */
+class IpAddressTlsCredentials extends ChannelCredentials {
+  constructor(
+    private readonly secureContext: SecureContext,
+    private readonly address: string,
+  ) {
+    super();
+  }
+
+  override _isSecure(): boolean {
+    return true;
+  }
+
+  override _equals(other: ChannelCredentials): boolean {
+    return other === this;
+  }
+
+  override _createSecureConnector(_target: unknown, _options: ChannelOptions, callCredentials?: CallCredentials): SecureConnector {
+    const { secureContext, address } = this;
+    const perCall = callCredentials ?? CallCredentials.createEmpty();
+    return {
+      connect: (socket) =>
+        new Promise((resolve, reject) => {
+          const tlsSocket = tlsConnect(
+            { socket, secureContext, ALPNProtocols: ["h2"], checkServerIdentity: (_name, cert) => checkServerIdentity(address, cert) },
+            () => {
+              if (!tlsSocket.authorized) reject(tlsSocket.authorizationError);
+              else resolve({ socket: tlsSocket, secure: true });
+            },
+          );
+          tlsSocket.on("error", reject);
+        }),
+      waitForReady: () => Promise.resolve(),
+      getCallCredentials: () => perCall,
+      destroy: () => undefined,
+    };
+  }
 }
 
 /** The metadata of every call: `authorization: Bearer <token>` when a token is given. */

@@ -10,10 +10,11 @@ import { parseCheckArgs, type CheckFlags } from "./check-args.js";
 import type { CheckDeps } from "./check-command.js";
 import { parseCoordinatorAddress } from "./coordinator-address.js";
 import { loadCoordinatorCredentials, refuseCredentialFlagsLocally, TOKEN_ENV, type CredentialFlags } from "./coordinator-credentials.js";
-import { ExitCode } from "./exit-codes.js";
+import { CHECK_EXIT_CODES, ExitCode, formatExitCodeHelp, REGIONS_EXIT_CODES } from "./exit-codes.js";
 import { chooseCheckMode, COORDINATOR_ENV } from "./check-mode.js";
 import { UsageError } from "./usage-error.js";
 import { ConfigError, UnavailableError, UnreadableFileError } from "../lib/config.js";
+import { RpcCode, statusJson, usageErrorStatus } from "./proto-json.js";
 import { agentCommand, coordinatorCommand } from "./process-commands.js";
 
 export interface CliDeps extends CheckDeps {
@@ -54,22 +55,15 @@ for decides how severe its findings are and what they advise.
   e.g. --port 25,2525 --port-role 2525=relay for a relay on 2525.
 
 Exit codes (the first that applies, in this order):
-  2    bad usage (a flag, a value or the host is wrong; with --coordinator also
-       a request the coordinator refuses, or a target its policy denies);
-       nothing was probed
-  130  interrupted (Ctrl-C); the partial results are printed
-  3    unreachable: on some port no handshake completed (DNS failed, refused,
-       timed out, rejected by the banner, TLS failed, ...); with --coordinator:
-       some port is unreachable everywhere or blocked from some region
-  2    also: the coordinator refused the credentials (UNAUTHENTICATED: wrong
-       or missing --token / client certificate)
-  4    with --coordinator: no answer - the coordinator is unreachable, the call
-       failed or ran out of time, or no region could test some port
-  5    partly reachable: every port answered (from every region), but not on
-       every address, exchanger or address family (e.g. IPv6 refused)
-  1    some handshake has an error finding; with --coordinator also an
-       ERROR verdict (e.g. STARTTLS offered in some regions only)
-  0    every port answered on every address and no error finding
+${formatExitCodeHelp(CHECK_EXIT_CODES)}
+
+JSON: --json prints one document on stdout, the same shape locally and through a
+coordinator: a ProbeReport (locally with one region, "local"), in the protobuf
+JSON form (64-bit integers as strings); a call or a command line that fails
+prints a google.rpc.Status instead ({"code", "message", "details"}).
+
+No banner: a port other than 25, 587 and 2525 that accepts the connection and
+says nothing may speak implicit TLS; the output suggests --tls implicit.
 
 Limits: --max-exchangers and --max-addresses bound what is probed; what they
 leave out is listed ("not probed: ...") and in --json (not_probed).
@@ -95,9 +89,8 @@ lacks what they need: the listen address is taken, ...).
 `;
 
 const REGIONS_HELP = `
-Exit codes: 0 listed (also when no region has a live agent), 2 bad usage or
-wrong or missing credentials (UNAUTHENTICATED), 4 the coordinator is unreachable
-or the call failed, 130 interrupted.
+Exit codes:
+${formatExitCodeHelp(REGIONS_EXIT_CODES)}
 `;
 
 /** Runs the command line and returns the exit code; never calls process.exit. */
@@ -106,35 +99,48 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
   const program = buildProgram(deps, (code) => {
     exitCode = code;
   });
+  // With --json, a command line that fails still prints one JSON document (google.rpc.Status).
+  const json = wantsJson(argv);
+  const usage = (message: string, flag?: string, problem?: string, code: number = ExitCode.usage): number => {
+    deps.stderr.write(`smtp-probe: ${message}\n`);
+    if (json) deps.stdout.write(`${JSON.stringify(usageErrorStatus(message, flag, problem), null, 2)}\n`);
+    return code;
+  };
   try {
     await program.parseAsync([...argv], { from: "user" });
     return exitCode;
   } catch (error) {
     if (error instanceof UnreadableFileError) {
-      deps.stderr.write(`smtp-probe: ${error.message} (${error.hint})\n`);
-      return ExitCode.unreadableFile;
+      return usage(`${error.message} (${error.hint})`, error.setting, error.problem, ExitCode.unreadableFile);
     }
-    if (error instanceof UsageError || error instanceof ConfigError) {
-      deps.stderr.write(`smtp-probe: ${error.message}\n`);
-      return ExitCode.usage;
-    }
+    if (error instanceof UsageError) return usage(error.message, error.flag, error.problem);
+    if (error instanceof ConfigError) return usage(error.message, error.setting, error.problem);
     if (error instanceof UnavailableError) {
       deps.stderr.write(`smtp-probe: ${error.message}\n`);
+      if (json) deps.stdout.write(`${JSON.stringify(statusJson(RpcCode.UNAVAILABLE, error.message), null, 2)}\n`);
       return ExitCode.environment;
     }
     if (error instanceof CommanderError) {
       // Help and --version end with exit code 0; `smtp-probe` alone shows the help on stderr.
       if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return ExitCode.ok;
       if (error.code === "commander.help") return ExitCode.usage;
-      deps.stderr.write(`smtp-probe: ${commanderMessage(error, argv[0])}\n`);
-      return ExitCode.usage;
+      const message = commanderMessage(error, argv[0]);
+      const flag = /^(-{0,2}[\w-]+): /.exec(message)?.[1];
+      return usage(message, flag, flag === undefined ? undefined : message.slice(flag.length + 2));
     }
+    // A bug: main.ts prints it and exits 70; a script reading stdout still gets its document.
+    if (json) deps.stdout.write(`${JSON.stringify(statusJson(RpcCode.INTERNAL, `internal error in smtp-probe: ${String(error)}`), null, 2)}\n`);
     throw error;
   }
 }
 
 /** The commands whose help a usage message points at. */
 const COMMANDS = new Set(["check", "regions", "coordinator", "agent"]);
+/** --json among the options (not after "--", where it would be an argument). */
+export function wantsJson(argv: readonly string[]): boolean {
+  const end = argv.indexOf("--");
+  return (end < 0 ? argv : argv.slice(0, end)).includes("--json");
+}
 
 /**
  * commander's message as "flag: problem" on one line, like our own, with a pointer to the help.
@@ -215,7 +221,7 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
     .option("--ca-file <path>", "PEM file of extra CA certificates to trust")
     .addOption(new Option("--allow-name <name>", "probe this special-use name all the same (localhost, *.local, *.internal, ...), repeatable").argParser(collect))
     .option("--transcript", "show the timed transcript of every handshake")
-    .option("--json", "print the results as JSON (the protobuf JSON form), nothing else on stdout")
+    .option("--json", "print the ProbeReport as JSON (the protobuf JSON form; locally one region, local), nothing else on stdout; a failure prints a google.rpc.Status")
     .option("--no-color", "no colour, even on a terminal")
     .option("--coordinator <host[:port]>", `probe through this coordinator, from its regions (env ${COORDINATOR_ENV})`)
     .addOption(new Option("--regions <names>", "with a coordinator: the regions to probe from, comma-separated or repeated (default: every region with a live agent)").argParser(collect))
@@ -242,7 +248,7 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
     .command("regions")
     .description("list a coordinator's regions and their live agents: version, load, last seen, egress per port")
     .option("--coordinator <host[:port]>", `the coordinator to ask (env ${COORDINATOR_ENV})`)
-    .option("--json", "print the ListRegionsResponse as JSON (the protobuf JSON form), nothing else on stdout")
+    .option("--json", "print the ListRegionsResponse as JSON (the protobuf JSON form), nothing else on stdout; a failure prints a google.rpc.Status")
     .option("--no-color", "no colour, even on a terminal");
   addCredentialFlags(regions)
     .addHelpText("after", REGIONS_HELP)

@@ -1,7 +1,7 @@
 // `smtp-probe regions --coordinator ADDR [--json]`: the coordinator's live agents per region.
 import type { ServiceError } from "@grpc/grpc-js";
-import { ListRegionsResponse } from "../gen/smtpprobe/v1/probe_service.js";
-import { describeCallFailure } from "./call-errors.js";
+import type { ListRegionsResponse } from "../gen/smtpprobe/v1/probe_service.js";
+import { reportCallFailure } from "./call-failure-output.js";
 import type { CheckDeps } from "./check-command.js";
 import { makeStyle, shouldUseColor } from "./colors.js";
 import type { CoordinatorAddress } from "./coordinator-address.js";
@@ -9,6 +9,7 @@ import type { CoordinatorCredentials } from "./coordinator-credentials.js";
 import { ExitCode, type ExitCodeValue } from "./exit-codes.js";
 import { formatRegions } from "./format-regions.js";
 import { callMetadata, createProbeClient } from "./grpc-client.js";
+import { listRegionsJson } from "./proto-json.js";
 
 export interface RegionsRequest {
   coordinator: CoordinatorAddress;
@@ -39,12 +40,14 @@ export async function runRegions(request: RegionsRequest, deps: CheckDeps): Prom
   }
   if (deps.signal.aborted) return ExitCode.interrupted;
   if ("error" in result) {
-    const failure = describeCallFailure(result.error, request.coordinator, REGIONS_TIMEOUT_MS);
-    for (const line of failure.lines) deps.stderr.write(`smtp-probe: ${line}\n`);
-    return failure.exitCode;
+    const { error } = result;
+    return reportCallFailure(
+      { error, coordinator: request.coordinator, tls: request.credentials.tls !== undefined, callTimeoutMs: REGIONS_TIMEOUT_MS, json: request.json, answered: false },
+      deps,
+    );
   }
   if (request.json) {
-    deps.stdout.write(`${JSON.stringify(ListRegionsResponse.toJSON(result.response), null, 2)}\n`);
+    deps.stdout.write(`${JSON.stringify(listRegionsJson(result.response), null, 2)}\n`);
   } else {
     const color = shouldUseColor({ colorAllowed: request.colorAllowed, env: deps.env, isTTY: deps.stdout.isTTY === true });
     deps.stdout.write(formatRegions(result.response, makeStyle(color), new Date()));

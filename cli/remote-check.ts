@@ -6,12 +6,15 @@ import type { ServiceError } from "@grpc/grpc-js";
 import { ProbeReport, TaskStatus, type ProbeEvent } from "../gen/smtpprobe/v1/probe_service.js";
 import type { ProbeServiceClient } from "../lib/probe-service-client.js";
 import { describeCallFailure } from "./call-errors.js";
+import { reportCallFailure } from "./call-failure-output.js";
 import type { CheckDeps } from "./check-command.js";
 import { makeStyle, shouldUseColor, type Style } from "./colors.js";
 import { ExitCode, type ExitCodeValue } from "./exit-codes.js";
 import { exitCodeForReport } from "./report-exit-code.js";
 import { formatMatrix, liveMatrixView, SPINNER } from "./format-matrix.js";
 import { formatReport } from "./format-report.js";
+import { outputWidth } from "./output-width.js";
+import { probeReportJson, RpcCode, statusJson } from "./proto-json.js";
 import { callMetadata, createProbeClient } from "./grpc-client.js";
 import { safe } from "./labels.js";
 import { applyProbeEvent, countDone, createLiveProbe, partialReport, type LiveProbe } from "./live-probe.js";
@@ -57,14 +60,26 @@ export async function runRemoteCheck(request: RemoteCheckRequest, deps: CheckDep
   }
   if (error) {
     const failure = describeCallFailure(error, request.coordinator, request.callTimeoutMs);
-    // A stream that broke after the probe was accepted still showed some regions: print them.
+    // A stream that broke after the probe was accepted still showed some regions: print them (with
+    // --json that report is the one document on stdout; the error is on stderr).
     const partial = failure.exitCode === ExitCode.unavailable ? partialReport(state, request.request, TaskStatus.TASK_STATUS_TIMED_OUT, new Date()) : undefined;
     if (partial) printReport(partial, request, deps);
-    for (const line of failure.lines) deps.stderr.write(`smtp-probe: ${line}\n`);
-    return failure.exitCode;
+    return reportCallFailure(
+      {
+        error,
+        coordinator: request.coordinator,
+        tls: request.credentials?.tls !== undefined,
+        callTimeoutMs: request.callTimeoutMs,
+        json: request.json && !partial,
+        answered: state.accepted !== undefined,
+      },
+      deps,
+    );
   }
   if (!state.report) {
-    deps.stderr.write(`smtp-probe: coordinator ${request.coordinator.target} ended the stream without a report\n`);
+    const message = `coordinator ${request.coordinator.target} ended the stream without a report`;
+    deps.stderr.write(`smtp-probe: ${message}\n`);
+    if (request.json) deps.stdout.write(`${JSON.stringify(statusJson(RpcCode.UNAVAILABLE, message), null, 2)}\n`);
     return ExitCode.unavailable;
   }
   printReport(state.report, request, deps);
@@ -102,11 +117,20 @@ function streamProbe(
 
 function printReport(report: ProbeReport, request: RemoteCheckRequest, deps: CheckDeps): void {
   if (request.json) {
-    deps.stdout.write(`${JSON.stringify(ProbeReport.toJSON(report), null, 2)}\n`);
+    deps.stdout.write(`${JSON.stringify(probeReportJson(report), null, 2)}\n`);
+    // The report names them (comparison.unknown_regions); a person reading stderr learns it too.
+    for (const line of unknownRegionLines(report)) deps.stderr.write(`smtp-probe: --regions: ${line}\n`);
     return;
   }
   const color = shouldUseColor({ colorAllowed: request.colorAllowed, env: deps.env, isTTY: deps.stdout.isTTY === true });
-  deps.stdout.write(formatReport(report, { style: makeStyle(color), transcript: request.transcript }));
+  deps.stdout.write(formatReport(report, { style: makeStyle(color), transcript: request.transcript, width: outputWidth(deps.stdout, deps.env) }));
+}
+
+/** The coordinator's sentence for each region asked for that no agent has ever served. */
+function unknownRegionLines(report: ProbeReport): string[] {
+  return (report.comparison?.unknownRegions ?? []).map(
+    (region) => safe(report.tasks.find((t) => t.region === region && t.status === TaskStatus.TASK_STATUS_UNKNOWN_REGION)?.detail || `unknown region ${region}`),
+  );
 }
 
 /** The live block: a status line, then the matrix once the coordinator has accepted the probe. */

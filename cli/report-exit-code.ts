@@ -28,9 +28,15 @@ const REACHABILITY: ReadonlySet<VerdictKind> = new Set([
  *        finding in any region's handshake
  *   0    otherwise. Regions that did not answer (no agent, agent lost) are listed, and do not
  *        change the code as long as another region tested each port.
+ *
+ * Regions no agent has ever served (comparison.unknown_regions: a misspelt --regions name) are no
+ * outage and never count as one: they change nothing while another region was probed, and when
+ * every region asked for is unknown nothing was probed, which is bad usage (2), not "no answer" (4).
  */
 export function exitCodeForReport(report: ProbeReport, interrupted: boolean): ExitCodeValue {
   if (interrupted) return ExitCode.interrupted;
+  const unknown = new Set(report.comparison?.unknownRegions ?? []);
+  if (unknown.size > 0 && report.regions.every((region) => unknown.has(region))) return ExitCode.usage;
   const verdicts = report.comparison?.verdicts ?? [];
   const blocked = verdicts.some(
     (v) => v.kind === VerdictKind.VERDICT_KIND_BLOCKED_FROM_REGIONS || v.kind === VerdictKind.VERDICT_KIND_UNREACHABLE_EVERYWHERE,

@@ -122,13 +122,23 @@ export function resolveSettings<S extends Settings>(
       source = setting.env;
     } else {
       raw = setting.repeatable ? (setting.default ? setting.default.split(",") : []) : setting.default;
-      source = `${setting.flag} (default)`;
+      // Neither was set: the message names both ways to set it.
+      source = `${setting.flag} (or ${setting.env})`;
     }
     const parsed = setting.schema.parse(raw);
-    if ("problem" in parsed) throw new ConfigError(source, `${parsed.problem}${raw === undefined ? "" : ` (got ${JSON.stringify(raw)})`}`);
+    if ("problem" in parsed) throw new ConfigError(source, problemText(setting, raw, parsed.problem));
     out[key] = parsed.value;
   }
   return out as SettingValues<S>;
+}
+
+/**
+ * What is wrong, for a person: "required: the region this agent serves" when nothing set it (the
+ * setting's own description, without its parenthesis), else the schema's phrase and the value.
+ */
+function problemText(setting: Setting<unknown>, raw: unknown, problem: string): string {
+  if (raw === undefined) return `required: ${setting.description.replace(/\s*\([^()]*\)$/, "")}`;
+  return `${problem} (got ${JSON.stringify(raw)})`;
 }
 
 function camel(flag: string): string {

@@ -401,9 +401,10 @@ function certConsequence(r: HandshakeResult): string {
 // Ports that speak plaintext first (RFC 5321, RFC 6409, and 2525 by custom); any other may be implicit TLS.
 const PLAINTEXT_PORTS: ReadonlySet<number> = new Set([25, 587, 2525]);
 
-function mayBeImplicitTls(r: HandshakeResult): boolean {
+/** Whether silence on this port may be implicit TLS spoken to in plaintext (the CLI's hint asks it too). */
+export function mayBeImplicitTls(r: Pick<HandshakeResult, "tlsMode" | "portRole" | "port">): boolean {
   if (r.tlsMode === TlsMode.TLS_MODE_IMPLICIT) return false;
-  return roleOf(r) === PortRole.PORT_ROLE_IMPLICIT_TLS_SUBMISSION || !PLAINTEXT_PORTS.has(r.port);
+  return (r.portRole || defaultPortRole(r.port)) === PortRole.PORT_ROLE_IMPLICIT_TLS_SUBMISSION || !PLAINTEXT_PORTS.has(r.port);
 }
 
 function isPasswordMechanism(mechanism: string): boolean {

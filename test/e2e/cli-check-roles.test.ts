@@ -1,12 +1,16 @@
 // `smtp-probe check` end to end on what a port is for and on a refused greeting: the real binary
 // as a child process, against servers this test starts on 127.0.0.1. Nothing else is contacted.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCli } from "../helpers/processes.js";
+import { runCli as runCliProcess, type CliRun } from "../helpers/processes.js";
 import { startScriptedServer, type ScriptedServer } from "../helpers/scripted-server.js";
 import { startSmtpFixture, type SmtpFixture } from "../helpers/smtp-fixture.js";
 
 // A CLI run compiles TypeScript on the fly: seconds on a loaded machine.
 const TEST_MS = 40_000;
+
+// The assertions here are about content: lines are not wrapped (COLUMNS wide); the width has tests
+// of its own (cli-width.test.ts).
+const runCli = (args: string[], env: Record<string, string> = {}): Promise<CliRun> => runCliProcess(args, { COLUMNS: "9999", ...env });
 
 interface JsonHandshake {
   portRole?: string;
@@ -45,7 +49,8 @@ describe.concurrent("smtp-probe check: port roles and a refused greeting (end to
       expect(asRelay.stdout).toMatch(/ {4}Warnings \(\d\)\n(?: {6}▲ .*\n)* {6}▲ \[cert_untrusted\] The certificate for fixture\.test .*senders fall back to opportunistic TLS \(RFC 7435\)/);
       expect(asRelay.stdout).not.toContain("Errors (");
       expect(asRelay.code).toBe(0);
-      const [handshake] = (JSON.parse(asRelayJson.stdout) as { results: { handshakes: JsonHandshake[] }[] }).results[0]?.handshakes ?? [];
+      // --json is a ProbeReport, locally too: one region, local, a task per port.
+      const [handshake] = (JSON.parse(asRelayJson.stdout) as { tasks: { result?: { handshakes: JsonHandshake[] } }[] }).tasks[0]?.result?.handshakes ?? [];
       expect(handshake?.portRole).toBe("PORT_ROLE_MX_RELAY");
       expect(handshake?.findings?.find((f) => f.code === "cert_untrusted")?.severity).toBe("SEVERITY_WARNING");
     },

@@ -9,7 +9,7 @@ import { testPki } from "../helpers/certs.js";
 import { startDnsServer, type DnsServer } from "../helpers/dns-server.js";
 import { freePort } from "../helpers/free-port.js";
 import { relayLoopback, type LoopbackRelay } from "../helpers/loopback-relay.js";
-import { runCli } from "../helpers/processes.js";
+import { runCli as runCliProcess, type CliRun } from "../helpers/processes.js";
 import { startSmtpFixture, type SmtpFixture } from "../helpers/smtp-fixture.js";
 
 const TEST_MS = 40_000;
@@ -30,9 +30,25 @@ interface JsonHandshake {
   transcript: { entries: { offsetMs: number; direction: string; tls?: boolean; text: string }[] };
 }
 
-interface JsonOutput {
-  results: { host: string; port: number; mx?: boolean; exchangers?: { exchange: string; preference: number }[]; handshakes: JsonHandshake[] }[];
+interface JsonResult {
+  host: string;
+  port: number;
+  mx?: boolean;
+  exchangers?: { exchange: string; preference: number }[];
+  handshakes: JsonHandshake[];
+  notProbed?: { host: string; limit: string; limitValue: number }[];
 }
+
+/** --json is a ProbeReport, locally too (one region, local): each port's TargetResult, in order. */
+function resultsOf(stdout: string): JsonResult[] {
+  const report = JSON.parse(stdout) as { regions: string[]; tasks: { region: string; result: JsonResult }[] };
+  expect(report.regions).toEqual(["local"]);
+  return report.tasks.map((t) => t.result);
+}
+
+// The assertions here are about content: lines are not wrapped (COLUMNS wide); the width has tests
+// of its own (cli-width.test.ts).
+const runCli = (args: string[], env: Record<string, string> = {}): Promise<CliRun> => runCliProcess(args, { COLUMNS: "9999", ...env });
 
 describe("smtp-probe check (end to end)", () => {
   let fixture: SmtpFixture;
@@ -56,9 +72,9 @@ describe("smtp-probe check (end to end)", () => {
     async () => {
       const run = await runCli(["check", "127.0.0.1", "--port", String(fixture.port), "--json", "--timeout", "4"]);
       expect(run.stderr).toBe("");
-      const output = JSON.parse(run.stdout) as JsonOutput;
-      expect(output.results).toHaveLength(1);
-      const [result] = output.results;
+      const results = resultsOf(run.stdout);
+      expect(results).toHaveLength(1);
+      const [result] = results;
       expect(result).toMatchObject({ host: "127.0.0.1", port: fixture.port });
       expect(result?.handshakes).toHaveLength(1);
       const h = result!.handshakes[0]!;
@@ -86,7 +102,7 @@ describe("smtp-probe check (end to end)", () => {
     "--ca-file with the test CA: the chain is trusted and no certificate finding remains",
     async () => {
       const run = await runCli(["check", "127.0.0.1", "-p", String(fixture.port), "--json", "--ca-file", caFile, "--timeout", "4"]);
-      const h = (JSON.parse(run.stdout) as JsonOutput).results[0]!.handshakes[0]!;
+      const h = resultsOf(run.stdout)[0]!.handshakes[0]!;
       expect(h.tls?.trusted).toBe(true);
       expect(h.findings?.map((f) => f.code) ?? []).not.toContain("cert_untrusted");
       expect(run.code).toBe(0);
@@ -192,7 +208,7 @@ describe("smtp-probe check (end to end)", () => {
       "an MX exchanger named localhost is denied by name in the results, never resolved",
       async () => {
         const run = await runCli(["check", "special-mx.example.test", "--mx", "--dns-server", dns.server, "--port", String(fixture.port), "--json", "--timeout", "2"]);
-        const [result] = (JSON.parse(run.stdout) as JsonOutput).results;
+        const [result] = resultsOf(run.stdout);
         expect(result?.handshakes.map((h) => [h.exchange, h.outcome])).toEqual([["localhost", "OUTCOME_POLICY_DENIED"]]);
         expect(dns.queries().map((q) => q.name)).toEqual(["special-mx.example.test"]);
       },
@@ -236,7 +252,7 @@ describe("smtp-probe check (end to end)", () => {
       async () => {
         const before = fixture.servernames().length;
         const run = await runCli(["check", "example.test", "--mx", "--ipv4", "--dns-server", dns.server, "--port", String(fixture.port), "--json", "--timeout", "4"]);
-        const [result] = (JSON.parse(run.stdout) as JsonOutput).results;
+        const [result] = resultsOf(run.stdout);
         expect(result).toMatchObject({
           host: "example.test",
           mx: true,
@@ -324,7 +340,7 @@ describe("smtp-probe check (end to end)", () => {
         expect(byDefault.stdout.split("\n").filter((l) => /^✔ 127\.0\.0\.1:/.test(l))).toHaveLength(3);
         expect(raised.stdout.split("\n").filter((l) => /^✔ 127\.0\.0\.1:/.test(l))).toHaveLength(5);
         expect(raised.stdout).not.toContain("not probed");
-        const [result] = (JSON.parse(json.stdout) as { results: { notProbed?: { host: string; limit: string; limitValue: number }[] }[] }).results;
+        const [result] = resultsOf(json.stdout);
         expect(result?.notProbed).toEqual([
           expect.objectContaining({ host: "mx4.five.test", exchange: "mx4.five.test", mxPreference: 40, limit: "max_exchangers", limitValue: 3 }),
           expect.objectContaining({ host: "mx5.five.test", exchange: "mx5.five.test", mxPreference: 50, limit: "max_exchangers", limitValue: 3 }),

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDnsServer, type DnsServer } from "../helpers/dns-server.js";
 import { freePort } from "../helpers/free-port.js";
 import { connectProbeApi } from "../helpers/grpc-client.js";
-import { runCli, START_HOOK_TIMEOUT_MS, startCoordinatorProcess, type CoordinatorProcess } from "../helpers/processes.js";
+import { runCli as runCliProcess, START_HOOK_TIMEOUT_MS, startCoordinatorProcess, type CliRun, type CoordinatorProcess } from "../helpers/processes.js";
 import { startSmtpFixture, type SmtpFixture } from "../helpers/smtp-fixture.js";
 import { waitFor } from "../helpers/wait.js";
 
@@ -14,6 +14,10 @@ import { waitFor } from "../helpers/wait.js";
 // machine, much more on a loaded one. The bounds are for loaded machines; the tests take a few
 // seconds in all when the machine is idle.
 const TEST_MS = 40_000;
+
+// The assertions here are about content: lines are not wrapped (COLUMNS wide); the width has tests
+// of its own (cli-width.test.ts).
+const runCli = (args: string[], env: Record<string, string> = {}): Promise<CliRun> => runCliProcess(args, { COLUMNS: "9999", ...env });
 
 /**
  * `smtp-probe coordinator` in embedded mode, allowed to probe loopback (IPv4 and IPv6) on the given

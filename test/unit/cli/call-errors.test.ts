@@ -1,6 +1,7 @@
 import { Metadata, status } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
-import { describeCallFailure, flagOfField, policyFieldOf, unavailableReason, type CallError } from "../../../cli/call-errors.js";
+import { describeCallFailure, diagnoseNoAnswer, failureStatus, flagOfField, isWorthIdentifying, policyFieldOf, unavailableReason, type CallError } from "../../../cli/call-errors.js";
+import type { ServerIdentity } from "../../../cli/server-identity.js";
 import { ExitCode } from "../../../cli/exit-codes.js";
 import { invalidArgument, permissionDenied, serviceError } from "../../../services/coordinator/grpc-errors.js";
 
@@ -109,5 +110,69 @@ describe("unavailableReason", () => {
   it("keeps text it does not recognise", () => {
     expect(unavailableReason("Name resolution failed for target dns:nowhere.invalid:50051")).toBe("Name resolution failed for target dns:nowhere.invalid:50051");
     expect(unavailableReason("No connection established. Last error: Error: read ECONNRESET (2025-01-01T00:00:00.000Z)")).toBe("read ECONNRESET");
+  });
+});
+
+describe("diagnoseNoAnswer: what listens where the call got no answer", () => {
+  const unavailable = serviceError(status.UNAVAILABLE, "Protocol error");
+  it.each<[string, ServerIdentity, boolean, number | undefined, string | undefined, RegExp | undefined]>([
+    [
+      "an SMTP server",
+      { kind: "smtp", greeting: "220 mx.test ESMTP" },
+      false,
+      ExitCode.usage,
+      "NOT_GRPC",
+      /^--coordinator 127\.0\.0\.1:50051 does not speak gRPC: it is an SMTP server \(it greeted "220 mx\.test ESMTP"\); the coordinator listens on 50051 by default$/,
+    ],
+    ["an HTTP/1 server", { kind: "http1", statusLine: "HTTP/1.1 400 Bad Request" }, false, ExitCode.usage, "NOT_GRPC", /does not speak gRPC: it is an HTTP\/1 server \(it answered "HTTP\/1\.1 400 Bad Request"\)/],
+    ["something else", { kind: "other", firstLine: "SSH-2.0-x" }, true, ExitCode.usage, "NOT_GRPC", /does not speak gRPC: it answered "SSH-2\.0-x" \(is it an SMTP or HTTP server\?\)/],
+    ["TLS, called in plaintext: name --coordinator-ca", { kind: "tls" }, false, ExitCode.usage, "TLS_REQUIRED", /^coordinator 127\.0\.0\.1:50051 speaks TLS, and this call was plaintext: give --coordinator-ca FILE/],
+    ["TLS, and the TLS handshake failed", { kind: "tls" }, true, ExitCode.unavailable, "TLS_HANDSHAKE_FAILED", /the TLS handshake failed: Protocol error \(is --coordinator-ca the CA that issued/],
+    ["plaintext gRPC, called with TLS: name --coordinator-ca", { kind: "http2" }, true, ExitCode.usage, "TLS_NOT_SPOKEN", /speaks plaintext gRPC, and this call used TLS \(--coordinator-ca or --client-cert\): leave them out/],
+    ["plaintext gRPC called in plaintext: nothing to add", { kind: "http2" }, false, undefined, undefined, undefined],
+    ["nothing listens: the call's own error says it", { kind: "unreachable" }, false, undefined, undefined, undefined],
+    ["silent: nothing to add", { kind: "silent" }, true, undefined, undefined, undefined],
+  ])("%s", (_, identity, tls, exitCode, reason, line) => {
+    const failure = diagnoseNoAnswer(unavailable, identity, flagAddress, tls);
+    expect(failure?.exitCode).toBe(exitCode);
+    expect(failure?.reason).toBe(reason);
+    if (line) expect(failure?.lines).toEqual([expect.stringMatching(line)]);
+  });
+
+  it("text the server sent is made safe", () => {
+    const failure = diagnoseNoAnswer(unavailable, { kind: "smtp", greeting: "220 \x1b[2J" }, flagAddress, false);
+    expect(failure?.lines[0]).toContain('"220 \\x1b[2J"');
+  });
+
+  it("only a call that got no answer (UNAVAILABLE) is worth asking about", () => {
+    expect(isWorthIdentifying(unavailable)).toBe(true);
+    expect(isWorthIdentifying(serviceError(status.DEADLINE_EXCEEDED, "x"))).toBe(false);
+    expect(isWorthIdentifying(invalidArgument([{ field: "host", description: "bad" }]))).toBe(false);
+  });
+});
+
+describe("failureStatus: a failed call as google.rpc.Status", () => {
+  it("the coordinator's code and details, the lines as the message", () => {
+    const error = invalidArgument([{ field: "ports", description: "at most 8 ports in one probe, got 9" }]);
+    const failure = describeCallFailure(error, flagAddress);
+    expect(failureStatus(error, failure, flagAddress)).toEqual({
+      code: status.INVALID_ARGUMENT,
+      message: "--port: at most 8 ports in one probe, got 9 (field ports)",
+      details: [{ "@type": "type.googleapis.com/google.rpc.BadRequest", fieldViolations: [{ field: "ports", description: "at most 8 ports in one probe, got 9" }] }],
+    });
+  });
+
+  it("our own diagnosis as an ErrorInfo naming the coordinator", () => {
+    const error = serviceError(status.UNAVAILABLE, "Protocol error");
+    const failure = diagnoseNoAnswer(error, { kind: "tls" }, flagAddress, false)!;
+    expect(failureStatus(error, failure, flagAddress)).toEqual({
+      code: status.UNAVAILABLE,
+      message: failure.lines[0],
+      details: [{ "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "TLS_REQUIRED", domain: "smtp-probe", metadata: { coordinator: "127.0.0.1:50051" } }],
+    });
+  });
+
+  it("a failure without a code is UNKNOWN", () => {
+    expect(failureStatus({ details: "?" }, { exitCode: ExitCode.unavailable, lines: ["x"] }, flagAddress)).toEqual({ code: status.UNKNOWN, message: "x" });
   });
 });

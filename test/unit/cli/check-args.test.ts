@@ -6,6 +6,7 @@ import {
   parseDnsServer,
   parseLimitFlags,
   parseHost,
+  splitHostPort,
   parsePortRoles,
   parsePorts,
   parseTimeout,
@@ -320,5 +321,24 @@ describe("parseCheckArgs", () => {
     ["localhost", { allowName: ["bad name"] }, '--allow-name: "bad name" is not a host name or IP address'],
   ])("%s %j → %s", (host, flags, message) => {
     expect(usage(() => parse(host, flags))).toContain(message);
+  });
+});
+
+describe("a host with a port (the swaks habit)", () => {
+  it.each([
+    ["127.0.0.1:2525", "did you mean 127.0.0.1 --port 2525?"],
+    ["mx.example.com:587", "did you mean mx.example.com --port 587?"],
+    ["[2001:db8::1]:25", "did you mean 2001:db8::1 --port 25?"],
+  ])("%s: suggests HOST --port PORT", (input, hint) => {
+    expect(usage(() => parseHost(input))).toMatch(new RegExp(`^host: ".*" is not .*: ${hint.replace(/[.?[\]]/g, "\\$&")}$`));
+  });
+
+  it.each([
+    ["a port out of range", "127.0.0.1:70000"],
+    ["a host that is no host", "exa mple:25"],
+    ["no port at all", "user@example.com"],
+  ])("%s: no suggestion", (_, input) => {
+    expect(splitHostPort(input)).toBeUndefined();
+    expect(usage(() => parseHost(input))).not.toContain("did you mean");
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { HandshakeResult, Outcome, Severity, TargetResult } from "../../../gen/smtpprobe/v1/handshake.js";
-import { ExitCode, exitCodeFor } from "../../../cli/exit-codes.js";
+import { CHECK_EXIT_CODES, ExitCode, exitCodeFor, formatExitCodeHelp, REGIONS_EXIT_CODES } from "../../../cli/exit-codes.js";
 
 const ok = (severities: Severity[] = []): HandshakeResult =>
   HandshakeResult.fromPartial({
@@ -30,5 +30,26 @@ describe("exitCodeFor", () => {
     ["interrupted wins over everything", [port(failed(Outcome.OUTCOME_CANCELLED))], true, ExitCode.interrupted],
   ])("%s", (_, results, interrupted, code) => {
     expect(exitCodeFor(results, interrupted)).toBe(code);
+  });
+});
+
+describe("the exit codes in --help", () => {
+  it("check's list has every code check can end with, 70 included, each once, in the order they are decided", () => {
+    expect(CHECK_EXIT_CODES.map((c) => c.code)).toEqual([2, 130, 3, 4, 5, 1, 0, 70]);
+    expect(new Set(CHECK_EXIT_CODES.map((c) => c.code))).toEqual(new Set(Object.values(ExitCode)));
+    expect(CHECK_EXIT_CODES.find((c) => c.code === ExitCode.internal)?.when).toMatch(/^a bug in smtp-probe: please report it/);
+  });
+
+  it("regions' list: 0, 2, 4, 130 and 70", () => {
+    expect(REGIONS_EXIT_CODES.map((c) => c.code)).toEqual([0, 2, 4, 130, 70]);
+  });
+
+  it("is text in two columns, the meaning wrapped under its own column, within the width", () => {
+    const text = formatExitCodeHelp(CHECK_EXIT_CODES, 80);
+    const lines = text.split("\n");
+    expect(lines[0]).toMatch(/^ {2}2 {4}bad usage: /);
+    expect(lines).toContain("  70   a bug in smtp-probe: please report it, with the lines printed");
+    expect(lines.every((l) => l.length <= 80)).toBe(true);
+    expect(lines.every((l) => /^ {2}\d+ +\S/.test(l) || /^ {7}\S/.test(l))).toBe(true);
   });
 });

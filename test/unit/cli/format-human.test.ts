@@ -11,7 +11,7 @@ import {
   type DeepPartial,
 } from "../../../gen/smtpprobe/v1/handshake.js";
 import { makeStyle } from "../../../cli/colors.js";
-import { formatHuman, formatPortVerdicts, formatSummaryLines } from "../../../cli/format-human.js";
+import { formatHuman, formatImplicitTlsHints, formatPortVerdicts, formatSummaryLines } from "../../../cli/format-human.js";
 
 const plain = makeStyle(false);
 const FINGERPRINT = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89";
@@ -362,5 +362,71 @@ describe("formatPortVerdicts (local mode: a verdict per port, as a person reads 
       "",
       "◐ Port 2525 is open from this machine on IPv4 (127.0.0.1), but IPv6 (::1) is refused.",
     ]);
+  });
+});
+
+describe("a silent port that may speak implicit TLS (local mode)", () => {
+  const silentAt = (port: number, over: DeepPartial<HandshakeResult> = {}): HandshakeResult =>
+    HandshakeResult.fromPartial({
+      host: "127.0.0.1",
+      address: "127.0.0.1",
+      port,
+      outcome: Outcome.OUTCOME_NO_BANNER,
+      phase: Phase.PHASE_BANNER,
+      tlsMode: TlsMode.TLS_MODE_AUTO,
+      timings: [{ phase: Phase.PHASE_BANNER, startMs: 1, durationMs: 30_000 }],
+      ...over,
+    });
+
+  it.each<[string, HandshakeResult, string[]]>([
+    [
+      "no banner on 5870: the command with --tls implicit",
+      silentAt(5870),
+      ["hint: 127.0.0.1:5870 sent no banner in 30.00 s: a port that speaks implicit TLS (RFC 8314) waits like that for the client's TLS handshake. Try: smtp-probe check 127.0.0.1 --port 5870 --tls implicit"],
+    ],
+    [
+      "the probe's deadline ended the wait for the banner: the same",
+      silentAt(5870, { outcome: Outcome.OUTCOME_DEADLINE_EXCEEDED, timings: [{ phase: Phase.PHASE_BANNER, startMs: 1, durationMs: 1990 }] }),
+      ["hint: 127.0.0.1:5870 sent no banner in 1.99 s: a port that speaks implicit TLS (RFC 8314) waits like that for the client's TLS handshake. Try: smtp-probe check 127.0.0.1 --port 5870 --tls implicit"],
+    ],
+    ["port 25 speaks plaintext first: no hint", silentAt(25), []],
+    ["587 and 2525 too", silentAt(2525), []],
+    ["already --tls implicit: no hint", silentAt(5870, { tlsMode: TlsMode.TLS_MODE_IMPLICIT }), []],
+    ["a deadline at another phase says nothing of the banner", silentAt(5870, { outcome: Outcome.OUTCOME_DEADLINE_EXCEEDED, phase: Phase.PHASE_EHLO }), []],
+  ])("%s", (_, h, lines) => {
+    expect(formatImplicitTlsHints([target(h)], plain)).toEqual(lines);
+    if (lines.length > 0) expect(human([target(h)])).toContain(`\n\n${lines[0]}\n`);
+  });
+
+  it("with --mx the command keeps it", () => {
+    const result = TargetResult.fromPartial({ host: "example.com", port: 5870, mx: true, handshakes: [silentAt(5870, { host: "mx1.example.com" })] });
+    expect(formatImplicitTlsHints([result], plain)[0]).toContain("Try: smtp-probe check example.com --mx --port 5870 --tls implicit");
+  });
+});
+
+describe("formatHuman fits the width", () => {
+  it.each([60, 100])("%i columns: every line fits, continuations under their value column, never under the labels", (width) => {
+    const long = handshake({
+      findings: [{ code: "cert_untrusted", severity: Severity.SEVERITY_ERROR, message: "The certificate for mx.example.com on 192.0.2.10 port 25 is not trusted: self-signed certificate (DEPTH_ZERO_SELF_SIGNED_CERT); senders fall back to opportunistic TLS." }],
+    });
+    const lines = formatHuman([target(long), target(refused())], { style: plain, transcript: true, width }).trimEnd().split("\n");
+    expect(Math.max(...lines.map((l) => Array.from(l).length))).toBeLessThanOrEqual(width);
+    // In a handshake's block, a line that continues a row starts at the value column (14) or further.
+    const block = lines.slice(lines.findIndex((l) => l.startsWith("── ")), lines.findIndex((l) => l.startsWith("  Findings")));
+    for (const line of block.slice(1)) expect(line).toMatch(/^ {2}(?:[A-Z][\w ]{0,10}\S? +\S| {12}\S| {12} +\S)/);
+    const sha = lines.findIndex((l) => l.includes("SHA-256"));
+    if (width < 100) expect(lines[sha + 1]).toMatch(/^ {28}\S/);
+    const finding = lines.findIndex((l) => l.startsWith("      ✖ [cert_untrusted]"));
+    expect(lines[finding + 1]).toMatch(/^ {8}\S/);
+  });
+
+  it("colour escapes do not count: the same lines with and without colour", () => {
+    const strip = (text: string) => text.replace(/\x1b\[[0-9;]*m/g, "");
+    const colored = formatHuman([target(handshake())], { style: makeStyle(true), transcript: true, width: 60 });
+    expect(strip(colored)).toBe(formatHuman([target(handshake())], { style: plain, transcript: true, width: 60 }));
+  });
+
+  it("without a width, nothing is wrapped", () => {
+    expect(human([target(handshake())])).toBe(formatHuman([target(handshake())], { style: plain, transcript: false, width: Number.POSITIVE_INFINITY }));
   });
 });

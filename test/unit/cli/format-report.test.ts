@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type NotProbed, Severity } from "../../../gen/smtpprobe/v1/handshake.js";
-import { PortVerdict, TaskStatus, VerdictKind } from "../../../gen/smtpprobe/v1/probe_service.js";
+import { PortVerdict, TaskReport, TaskStatus, VerdictKind } from "../../../gen/smtpprobe/v1/probe_service.js";
 import { makeStyle } from "../../../cli/colors.js";
 import { formatHeader, formatRegionFindings, formatReport } from "../../../cli/format-report.js";
 import { formatNotProbed, formatVerdict, type NotProbedSource } from "../../../cli/format-verdict.js";
@@ -174,5 +174,38 @@ describe("formatNotProbed", () => {
     ["names from DNS are made safe", [source(25, "", [exchanger("mx\x1b[2J.test")])], ["not probed: mx\\x1b[2J.test (max_exchangers 3; raise with --max-exchangers)"]],
   ])("%s", (_, sources, lines) => {
     expect(formatNotProbed(sources)).toEqual(lines);
+  });
+});
+
+describe("formatReport: regions no agent has ever served", () => {
+  const unknown = (region: string, port: number): TaskReport =>
+    TaskReport.fromPartial({ region, port, status: TaskStatus.TASK_STATUS_UNKNOWN_REGION, detail: `unknown region ${region}; live regions: ap-south, eu-west, us-east` });
+
+  it("are named apart with the live regions, not in the matrix nor among the regions without an answer", () => {
+    const r = report(["us-east", "eu-wst"], [25], [done("us-east", 25, [ok()]), unknown("eu-wst", 25)]);
+    const text = formatReport(r, { style: plain, transcript: false });
+    expect(text).toContain("mx.example.com · port 25 · 1 region (1 unknown) · 1.23 s · probe");
+    expect(text).not.toContain("incomplete");
+    expect(text).toContain("region    port 25\nus-east   ✔ 120 ms TLSv1.3\n");
+    expect(text).not.toMatch(/eu-wst +–/);
+    expect(text).toContain("Unknown region (not probed; smtp-probe regions lists the live ones)\n  ✖ unknown region eu-wst; live regions: ap-south, eu-west, us-east\n");
+    expect(text).not.toContain("No answer from");
+  });
+
+  it("every region unknown: no matrix and no verdicts, only the names", () => {
+    const r = report(["eu-wst"], [25], [unknown("eu-wst", 25)]);
+    expect(formatReport(r, { style: plain, transcript: false })).toBe(
+      "mx.example.com · port 25 · 0 regions (1 unknown) · 1.23 s · probe 1b4e28ba-2fa1-11d2-883f-0016d3cca427\n\n" +
+        "Unknown region (not probed; smtp-probe regions lists the live ones)\n  ✖ unknown region eu-wst; live regions: ap-south, eu-west, us-east\n",
+    );
+  });
+
+  it.each([60, 100])("fits %i columns, continuation lines under the text of their line", (width) => {
+    const long = finding("cert_untrusted", E, "The certificate for mx.example.com on 192.0.2.10 port 25 is not trusted: the issuer of the certificate is unknown (UNABLE_TO_VERIFY_LEAF_SIGNATURE).");
+    const r = report(["us-east", "eu-wst"], [25], [done("us-east", 25, [ok({ findings: [long] })]), unknown("eu-wst", 25)]);
+    const lines = formatReport(r, { style: plain, transcript: true, width }).trimEnd().split("\n");
+    expect(Math.max(...lines.map((l) => l.length))).toBeLessThanOrEqual(width);
+    const at = lines.findIndex((l) => l.startsWith("      ✖ [cert_untrusted]"));
+    expect(lines[at + 1]).toMatch(/^ {8}\S/);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { Outcome, Phase, Severity } from "../../../gen/smtpprobe/v1/handshake.js";
-import { type ProbeReport, TaskStatus, VerdictKind } from "../../../gen/smtpprobe/v1/probe_service.js";
+import { type ProbeReport, TaskReport, TaskStatus, VerdictKind } from "../../../gen/smtpprobe/v1/probe_service.js";
 import { ExitCode } from "../../../cli/exit-codes.js";
 import { exitCodeForReport } from "../../../cli/report-exit-code.js";
 import { done, dropped, failed, finding, ok, refused, report, silent } from "../../helpers/report-builders.js";
@@ -61,5 +61,21 @@ describe("exitCodeForReport", () => {
   it("a task that is not DONE has no findings that count (its result is not trusted)", () => {
     const untrusted = done("us-east", 25, [ok({ findings: [finding("cert_expired", E)] })], { status: TaskStatus.TASK_STATUS_INVALID_REPORT });
     expect(exitCodeForReport(report(two, [25], [untrusted, done("eu-west", 25, [ok()])]), false)).toBe(ExitCode.ok);
+  });
+});
+
+describe("exitCodeForReport: regions no agent has ever served", () => {
+  const unknown = (region: string, port: number): TaskReport =>
+    TaskReport.fromPartial({ region, port, status: TaskStatus.TASK_STATUS_UNKNOWN_REGION, detail: `unknown region ${region}; live regions: us-east` });
+
+  it.each<[string, ProbeReport, number]>([
+    ["beside a region that reached the port: not counted, 0", report(["us-east", "eu-wst"], [25], [done("us-east", 25, [ok()]), unknown("eu-wst", 25)]), ExitCode.ok],
+    ["beside a region that was refused: 3, as without it", report(["us-east", "eu-wst"], [25], [done("us-east", 25, [refused()]), unknown("eu-wst", 25)]), ExitCode.unreachable],
+    ["every region asked for unknown: nothing probed, bad usage (2), not no answer (4)", report(["eu-wst", "us-est"], [25, 587], [
+      unknown("eu-wst", 25), unknown("eu-wst", 587), unknown("us-est", 25), unknown("us-est", 587),
+    ]), ExitCode.usage],
+    ["an outage beside an unknown name: no answer (4)", report(["us-east", "eu-wst"], [25], [silent("us-east", 25, TaskStatus.TASK_STATUS_NO_AGENT), unknown("eu-wst", 25)]), ExitCode.unavailable],
+  ])("%s", (_, r, code) => {
+    expect(exitCodeForReport(r, false)).toBe(code);
   });
 });
