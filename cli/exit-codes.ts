@@ -137,6 +137,21 @@ export const REGIONS_EXIT_CODES: readonly ExitCodeHelp[] = [
   { code: ExitCode.internal, when: "a bug in smtp-probe: please report it, with the lines printed" },
 ];
 
+/** The exit codes of the long-running commands, `coordinator` and `agent`, for their --help. */
+export const PROCESS_EXIT_CODES: readonly ExitCodeHelp[] = [
+  { code: ExitCode.ok, when: "stopped by SIGTERM or SIGINT, after draining" },
+  {
+    code: ExitCode.usage,
+    when: "bad usage: a setting's value is wrong (a flag, a variable, a file's content), or NATS refuses the credentials or its TLS cannot be verified",
+  },
+  { code: ExitCode.unreadableFile, when: "a file a setting names cannot be read (missing, permissions)" },
+  {
+    code: ExitCode.environment,
+    when: "the environment lacks what is needed: the listen address (--listen, --metrics-listen) is already in use or not this machine's",
+  },
+  { code: ExitCode.internal, when: "a bug in smtp-probe: please report it, with the lines printed" },
+];
+
 /** "  2    bad usage: …" with the text wrapped under its column, for a help of `width` columns. */
 export function formatExitCodeHelp(codes: readonly ExitCodeHelp[], width = 80): string {
   return codes.flatMap(({ code, when }) => wrapHanging(`  ${String(code).padEnd(5)}`, when, width)).join("\n");

@@ -6,6 +6,7 @@
 import { Command } from "commander";
 import { AGENT_SETTINGS } from "../agents/probe/settings.js";
 import { addSettingFlags, resolveSettings, type Settings, type SettingValues } from "../lib/config.js";
+import { formatExitCodeHelp, PROCESS_EXIT_CODES } from "./exit-codes.js";
 import type { ProcessDeps } from "../lib/process.js";
 import { COORDINATOR_SETTINGS } from "../services/coordinator/settings.js";
 
@@ -42,13 +43,7 @@ for it, logs each attempt (every 2 s), and exits cleanly on SIGTERM meanwhile;
 the coordinator already listens, with health NOT_SERVING until NATS answers.
 
 Exit codes:
-  0    stopped by SIGTERM or SIGINT, after draining
-  2    bad usage: a setting's value is wrong (a flag, a variable, a file's
-       content), or NATS refuses the credentials or its TLS cannot be verified
-  66   a file a setting names cannot be read (missing, permissions)
-  69   the environment lacks what is needed: the listen address (--listen,
-       --metrics-listen) is already in use or not this machine's
-  70   a bug in smtp-probe, and only that
+${formatExitCodeHelp(PROCESS_EXIT_CODES)}
 `;
 
 function processCommand<S extends Settings>(name: string, description: string, settings: S, run: (values: SettingValues<S>) => Promise<void>, deps: ProcessDeps): Command {

@@ -121,7 +121,7 @@ describe("a start that fails: one line naming the setting, its own exit code", (
     "coordinator --help: the start-up exit codes, 70 for a bug only",
     async () => {
       const run = await runCli(["coordinator", "--help"]);
-      for (const text of ["Exit codes:", "  2    bad usage", "  66   a file a setting names cannot be read", "  69   the environment lacks", "  70   a bug in smtp-probe, and only that"]) {
+      for (const text of ["Exit codes:", "  2    bad usage", "  66   a file a setting names cannot be read", "  69   the environment lacks", "  70   a bug in smtp-probe: please report it"]) {
         expect(run.stdout).toContain(text);
       }
       const top = await runCli(["--help"]);

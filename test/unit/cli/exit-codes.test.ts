@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { HandshakeResult, Outcome, Severity, TargetResult } from "../../../gen/smtpprobe/v1/handshake.js";
-import { CHECK_EXIT_CODES, ExitCode, exitCodeFor, formatExitCodeHelp, REGIONS_EXIT_CODES } from "../../../cli/exit-codes.js";
+import { CHECK_EXIT_CODES, ExitCode, exitCodeFor, formatExitCodeHelp, PROCESS_EXIT_CODES, REGIONS_EXIT_CODES } from "../../../cli/exit-codes.js";
 
 const ok = (severities: Severity[] = []): HandshakeResult =>
   HandshakeResult.fromPartial({
@@ -36,8 +36,14 @@ describe("exitCodeFor", () => {
 describe("the exit codes in --help", () => {
   it("check's list has every code check can end with, 70 included, each once, in the order they are decided", () => {
     expect(CHECK_EXIT_CODES.map((c) => c.code)).toEqual([2, 130, 3, 4, 5, 1, 0, 70]);
-    expect(new Set(CHECK_EXIT_CODES.map((c) => c.code))).toEqual(new Set(Object.values(ExitCode)));
+    // Every code but the long-running commands' own (66, 69: their --help lists them).
+    const processOnly = new Set<number>([ExitCode.unreadableFile, ExitCode.environment]);
+    expect(new Set(CHECK_EXIT_CODES.map((c) => c.code))).toEqual(new Set(Object.values(ExitCode).filter((code) => !processOnly.has(code))));
     expect(CHECK_EXIT_CODES.find((c) => c.code === ExitCode.internal)?.when).toMatch(/^a bug in smtp-probe: please report it/);
+  });
+
+  it("the long-running commands' list: 0, 2, 66, 69 and 70", () => {
+    expect(PROCESS_EXIT_CODES.map((c) => c.code)).toEqual([0, 2, 66, 69, 70]);
   });
 
   it("regions' list: 0, 2, 4, 130 and 70", () => {
