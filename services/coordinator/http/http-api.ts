@@ -23,6 +23,7 @@ import { API_ROUTES, routeMatcher, type ApiRoute } from "./api-routes.js";
 import { httpErrorOf, httpLayerError, type HttpError } from "./http-status.js";
 import { parseRequestJson } from "./request-json.js";
 import { checkLoopbackHost, checkStateChanging } from "./request-guard.js";
+import { SECURITY_HEADERS } from "./security-headers.js";
 import { SseWriter } from "./sse.js";
 
 export interface HttpApiDeps {
@@ -40,7 +41,7 @@ export interface HttpApiDeps {
 /** The answer a route handler gives: JSON, or an error; a stream answers by itself (undefined). */
 type Answer = { json: unknown } | { error: ServiceError } | undefined;
 
-const JSON_HEADERS = { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
+const JSON_HEADERS = { ...SECURITY_HEADERS, "content-type": "application/json; charset=utf-8", "cache-control": "no-store" };
 
 /** The API's routes under /v1/; anything else there is a 404 in the same Status form. */
 export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
@@ -150,7 +151,7 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
     }
     // The stream's headers go with its first event: an error before it (a quota, no region) is
     // still an HTTP error with its status, Retry-After and all.
-    const sse = new SseWriter(response, {});
+    const sse = new SseWriter(response, SECURITY_HEADERS);
     const emit = (event: ProbeEvent): void => sse.send(eventName(event), ProbeEvent.toJSON(event));
     operations.calls.serve<ProbeReport>(
       {

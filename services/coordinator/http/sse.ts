@@ -22,7 +22,7 @@ export class SseWriter {
 
   constructor(
     private readonly response: ServerResponse,
-    private readonly headers: Record<string, string>,
+    private readonly headers: Readonly<Record<string, string>>,
   ) {}
 
   get started(): boolean {
