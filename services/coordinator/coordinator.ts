@@ -262,8 +262,11 @@ function serving(parts: ComposedParts, about: { mode: RunningCoordinator["mode"]
         server.setServing(false);
         probeService.drain();
         removeListener();
-        // The HTTP API's calls are the ProbeService's too: drained and ended with the gRPC ones.
+        const graceEnds = Date.now() + graceMs;
         await server.stop(graceMs, { idle: () => probeService.idle(), end: () => probeService.endCalls() });
+        // The HTTP API's calls are the ProbeService's too, but the gRPC server's stop returns as
+        // soon as its own connections are gone: they get the rest of the grace, then UNAVAILABLE.
+        if (http) await endHttpCalls(probeService, graceEnds - Date.now());
         await http?.close();
         directory.stop();
         await agent?.stop(graceMs);
@@ -275,3 +278,17 @@ function serving(parts: ComposedParts, about: { mode: RunningCoordinator["mode"]
     },
   };
 }
+
+/** Waits up to `ms` for the calls still running, ends the rest, and lets their answers go out. */
+async function endHttpCalls(probeService: ProbeServiceHandle, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), Math.max(0, ms))));
+  const first = await Promise.race([probeService.idle().then(() => "idle" as const), timeout]);
+  clearTimeout(timer);
+  if (first === "idle") return;
+  probeService.endCalls();
+  await new Promise((resolve) => setTimeout(resolve, HTTP_ANSWER_FLUSH_MS));
+}
+
+/** After the grace period, HTTP calls were answered 503: their answers get this long to be written. */
+const HTTP_ANSWER_FLUSH_MS = 100;
