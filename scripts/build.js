@@ -15,13 +15,15 @@
 //
 // The web page the coordinator serves (web/) is bundled too, for browsers: dist/page/app.js (minified,
 // with the generated messages and the CLI's pure view code it shares), style.css, index.html and
-// the icon, which the coordinator reads from dist/page/ (services/coordinator/http/page-assets.ts).
+// the icon, each with its brotli and gzip copy (.br, .gz), which the coordinator serves from
+// dist/page/ (services/coordinator/http/page-assets.ts).
 //
 // esbuild only strips types (about a second); `npm run typecheck` (tsc) is what checks them. The
 // tree is written to a fresh folder first and then put in place of dist/, so nothing of an older
 // build lingers, and a failed build leaves the previous one. Without esbuild (a production install,
 // `npm ci --omit=dev`) an existing dist/ is kept as it is.
-import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -89,6 +91,12 @@ async function buildPage(out) {
   });
   mkdirSync(out, { recursive: true });
   for (const file of ["index.html", "icon.svg"]) copyFileSync(join(ROOT, "web", file), join(out, file));
+  // Compressed once here, at the best levels, so that the coordinator serves them as they are.
+  for (const file of readdirSync(out)) {
+    const content = readFileSync(join(out, file));
+    writeFileSync(join(out, `${file}.br`), brotliCompressSync(content, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }));
+    writeFileSync(join(out, `${file}.gz`), gzipSync(content, { level: 9 }));
+  }
 }
 
 const previous = `${staging}-old`;

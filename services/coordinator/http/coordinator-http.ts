@@ -7,5 +7,5 @@ import { httpApiRoute, type HttpApiDeps } from "./http-api.js";
 import { pageRoute } from "./page-assets.js";
 
 export function coordinatorHttpRoutes(api: HttpApiDeps, more: readonly HttpRoute[] = []): HttpRoute[] {
-  return [httpApiRoute(api), ...more, pageRoute({ openApi: () => JSON.stringify(openApiDocument) })];
+  return [httpApiRoute(api), ...more, pageRoute({ openApi: JSON.stringify(openApiDocument) })];
 }
