@@ -125,6 +125,12 @@ describe.skipIf(chromium.skip)("the web page, in Chromium", () => {
     expect(await shared.textContent("#report .summary")).toContain(`127.0.0.1 · ports ${fixture.port}`);
     expect(pageErrors).toEqual([]);
     expect(firstRenderMs).toBeLessThan(5_000);
+
+    // On a phone: nothing wider than the screen but what scrolls in its own box (matrix, transcript).
+    await shared.setViewportSize({ width: 390, height: 844 });
+    await shared.click("#report details.task > summary");
+    expect(await shared.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+    await shared.screenshot({ path: browser.screenshotPath("report-phone"), fullPage: true });
   });
 
   it("shows a validation error next to its field, in the API's words", { timeout: TEST_MS }, async () => {
