@@ -1,10 +1,13 @@
 // The web page in a real browser (Debian's Chromium through playwright-core) against the real
 // binary's coordinator and SMTP fixtures this test starts on 127.0.0.1: a probe submitted from the
 // form with the matrix filling live, a transcript opened, the share link followed, a validation
-// error shown next to its field; and a target whose banner, greeting and certificate carry markup
+// error shown next to its field, a token asked for and sent as a header only; and a target whose banner, greeting and certificate carry markup
 // and script, whose report must show them as text and run nothing — live and through the share
 // link (a stored report must not become stored cross-site scripting). Screenshots are kept in
 // test-output/screenshots/.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testPki } from "../helpers/certs.js";
@@ -15,6 +18,7 @@ import { START_HOOK_TIMEOUT_MS, startCoordinatorProcess, type CoordinatorProcess
 import { startSmtpFixture, type SmtpFixture } from "../helpers/smtp-fixture.js";
 
 const TEST_MS = 60_000;
+const TOKEN = "a-token-for-the-page-0123456789";
 /** Markup a hostile server sends; each would set window.__pwned (or open a dialog) if it ever ran. */
 const HOSTILE_BANNER = `<img src=x onerror="window.__pwned='banner'"><script>window.__pwned='script'</script>`;
 const HOSTILE_NAME = `<svg/onload=window.__pwned='greeting'>`;
@@ -24,6 +28,9 @@ const chromium = await need(chromiumAvailable);
 
 describe.skipIf(chromium.skip)("the web page, in Chromium", () => {
   let coordinator: CoordinatorProcess;
+  let guarded: CoordinatorProcess;
+  let guardedBase: string;
+  let dir: string;
   let fixture: SmtpFixture;
   let hostile: SmtpFixture;
   let browser: Browser;
@@ -37,10 +44,15 @@ describe.skipIf(chromium.skip)("the web page, in Chromium", () => {
     // A slow greeting: the matrix shows the task at work before it lands.
     fixture = await startSmtpFixture({ greetingDelayMs: 1_000 });
     hostile = await startSmtpFixture({ banner: HOSTILE_BANNER, name: HOSTILE_NAME, tls: hostileCert });
-    const httpPort = await freePort();
+    const [httpPort, guardedPort] = [await freePort(), await freePort()];
     base = `http://127.0.0.1:${httpPort}`;
-    [coordinator, browser] = await Promise.all([
-      startCoordinatorProcess({ allowCidrs: ["127.0.0.0/8"], allowPorts: [fixture.port, hostile.port], extraArgs: ["--http-listen", `127.0.0.1:${httpPort}`] }),
+    guardedBase = `http://127.0.0.1:${guardedPort}`;
+    dir = await mkdtemp(join(tmpdir(), "smtp-probe-page-"));
+    await writeFile(join(dir, "tokens.txt"), `${TOKEN} page-user\n`);
+    const policy = { allowCidrs: ["127.0.0.0/8"], allowPorts: [fixture.port, hostile.port] };
+    [coordinator, guarded, browser] = await Promise.all([
+      startCoordinatorProcess({ ...policy, extraArgs: ["--http-listen", `127.0.0.1:${httpPort}`] }),
+      startCoordinatorProcess({ ...policy, extraArgs: ["--http-listen", `127.0.0.1:${guardedPort}`, "--auth-tokens", join(dir, "tokens.txt")], connect: { token: TOKEN } }),
       launchBrowser(),
     ]);
     browser.context.on("page", (page) => watch(page));
@@ -49,6 +61,8 @@ describe.skipIf(chromium.skip)("the web page, in Chromium", () => {
   afterAll(async () => {
     await browser?.close();
     await coordinator?.stop();
+    await guarded?.stop();
+    if (dir) await rm(dir, { recursive: true, force: true });
     await fixture?.stop();
     await hostile?.stop();
   });
@@ -131,6 +145,30 @@ describe.skipIf(chromium.skip)("the web page, in Chromium", () => {
     await shared.click("#report details.task > summary");
     expect(await shared.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
     await shared.screenshot({ path: browser.screenshotPath("report-phone"), fullPage: true });
+  });
+
+  it("asks for a token when the coordinator wants one, sends it as a header, never in a URL", { timeout: TEST_MS }, async () => {
+    const page = await browser.context.newPage();
+    const requests: { url: string; authorization?: string }[] = [];
+    page.on("request", (request) => requests.push({ url: request.url(), authorization: request.headers().authorization }));
+    await page.goto(`${guardedBase}/`);
+    await page.waitForSelector("#region-list .error");
+    expect(await page.textContent("#region-list")).toContain("missing or invalid bearer token");
+    expect(await page.getAttribute("#token-box", "open")).not.toBeNull();
+    await page.fill("#token", TOKEN);
+    await page.dispatchEvent("#token", "change");
+    await page.reload();
+    await submitProbe(page, fixture.port);
+    await page.waitForSelector("#report:not([hidden]) #verdicts", { timeout: 30_000 });
+    const api = requests.filter((r) => new URL(r.url).pathname.startsWith("/v1/"));
+    expect(api.at(-1)?.authorization).toBe(`Bearer ${TOKEN}`);
+    expect(requests.some((r) => r.url.includes(TOKEN))).toBe(false);
+    expect(page.url()).not.toContain(TOKEN);
+    expect(await page.getAttribute("#share-link", "href")).not.toContain(TOKEN);
+    // Kept for this tab only: another tab (another session) has no token.
+    const other = await browser.context.newPage();
+    await other.goto(`${guardedBase}/`);
+    expect(await other.evaluate(() => sessionStorage.length)).toBe(0);
   });
 
   it("shows a validation error next to its field, in the API's words", { timeout: TEST_MS }, async () => {
