@@ -1,7 +1,9 @@
 // The HTTP side port of every process: /metrics for Prometheus, /healthz (the process is up) and
-// /readyz (it can do its work: connected to NATS) for orchestrators. A port of its own, apart from
-// the gRPC API, so a scrape or a probe never needs caller credentials and never competes with calls.
+// /readyz (it can do its work: connected to NATS) for orchestrators. An agent serves only these;
+// the coordinator's HTTP listener is this server too, with its page and HTTP/JSON API mounted as
+// routes beside them (services/coordinator/http/), over TLS when the coordinator has a certificate.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { parseHostPort } from "./config-schemas.js";
 import { formatHostPort } from "./host-port.js";
@@ -10,6 +12,8 @@ import { registry } from "./metrics.js";
 
 export interface MetricsServer {
   port: number;
+  /** "http" or "https". */
+  scheme: "http" | "https";
   close(): Promise<void>;
 }
 
@@ -20,12 +24,24 @@ export interface MetricsServer {
  */
 export type HttpRoute = (request: IncomingMessage, response: ServerResponse, path: string) => boolean;
 
-/** Bounded time for a slow scraper or a half-open connection. */
+/**
+ * HTTPS instead of HTTP. With a client CA the TLS layer asks every client for a certificate and
+ * verifies it against the CA, but does not refuse the connection without one: /healthz, /readyz
+ * and /metrics stay open to load balancers and scrapers (as gRPC health is), and the routes that
+ * need a caller see `socket.authorized` (services/coordinator/http-caller.ts) and answer 401.
+ */
+export interface HttpTls {
+  certPem: string;
+  keyPem: string;
+  clientCaPem?: string;
+}
+
+/** Bounded time to receive a request's headers and body (not the answer: a probe streams for minutes). */
 const REQUEST_TIMEOUT_MS = 10_000;
 
-export async function startMetricsServer(options: { listen: string; ready: () => boolean; routes?: readonly HttpRoute[] }): Promise<MetricsServer> {
+export async function startMetricsServer(options: { listen: string; ready: () => boolean; routes?: readonly HttpRoute[]; tls?: HttpTls }): Promise<MetricsServer> {
   const { host, port } = parseHostPort(options.listen, { allowZero: true })!;
-  const server: Server = createServer((request, response) => {
+  const handle = (request: IncomingMessage, response: ServerResponse): void => {
     const path = (request.url ?? "/").split("?")[0] ?? "/";
     for (const route of options.routes ?? []) if (route(request, response, path)) return;
     if (request.method !== "GET" && request.method !== "HEAD") {
@@ -45,7 +61,14 @@ export async function startMetricsServer(options: { listen: string; ready: () =>
     } else {
       response.writeHead(404, { "content-type": "text/plain" }).end("not found: /metrics, /healthz, /readyz\n");
     }
-  });
+  };
+  const tls = options.tls;
+  const server: Server = tls
+    ? createTlsServer(
+        { cert: tls.certPem, key: tls.keyPem, ca: tls.clientCaPem, requestCert: tls.clientCaPem !== undefined, rejectUnauthorized: false },
+        handle,
+      )
+    : createServer(handle);
   server.requestTimeout = REQUEST_TIMEOUT_MS;
   server.headersTimeout = REQUEST_TIMEOUT_MS;
   await new Promise<void>((resolve, reject) => {
@@ -58,6 +81,7 @@ export async function startMetricsServer(options: { listen: string; ready: () =>
   });
   return {
     port: (server.address() as AddressInfo).port,
+    scheme: tls ? "https" : "http",
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -13,11 +13,17 @@
 // @opentelemetry/api, which must be the one instance an OpenTelemetry SDK registers with; and the
 // demo's dev dependencies (smtp-server, selfsigned), which `npm ci` installs.
 //
+// The web page the coordinator serves (web/) is bundled too, for browsers: dist/page/app.js (minified,
+// with the generated messages and the CLI's pure view code it shares), style.css, index.html and
+// the icon, each with its brotli and gzip copy (.br, .gz), which the coordinator serves from
+// dist/page/ (services/coordinator/http/page-assets.ts).
+//
 // esbuild only strips types (about a second); `npm run typecheck` (tsc) is what checks them. The
 // tree is written to a fresh folder first and then put in place of dist/, so nothing of an older
 // build lingers, and a failed build leaves the previous one. Without esbuild (a production install,
 // `npm ci --omit=dev`) an existing dist/ is kept as it is.
-import { existsSync, renameSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -59,11 +65,40 @@ try {
     tsconfig: join(ROOT, "tsconfig.build.json"),
     logLevel: "warning",
   });
+  await buildPage(join(staging, "page"));
 } catch {
   // esbuild has printed the errors.
   rmSync(staging, { recursive: true, force: true });
   process.exit(1);
 }
+/** The page: its script and style minified, its HTML and icon copied. */
+async function buildPage(out) {
+  await esbuild.build({
+    entryPoints: { app: join(ROOT, "web", "main.ts"), style: join(ROOT, "web", "style.css") },
+    outdir: out,
+    bundle: true,
+    minify: true,
+    format: "esm",
+    platform: "browser",
+    target: ["es2022", "chrome110", "firefox110", "safari16"],
+    // The report's cells are built by code the coordinator shares; the one Node module it asks
+    // (isIP) has a small stand-in.
+    alias: { "node:net": join(ROOT, "web", "shims", "node-net.ts") },
+    define: { "process.env.BUF_BIGINT_DISABLE": "undefined" },
+    legalComments: "none",
+    tsconfig: join(ROOT, "tsconfig.json"),
+    logLevel: "warning",
+  });
+  mkdirSync(out, { recursive: true });
+  for (const file of ["index.html", "icon.svg"]) copyFileSync(join(ROOT, "web", file), join(out, file));
+  // Compressed once here, at the best levels, so that the coordinator serves them as they are.
+  for (const file of readdirSync(out)) {
+    const content = readFileSync(join(out, file));
+    writeFileSync(join(out, `${file}.br`), brotliCompressSync(content, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }));
+    writeFileSync(join(out, `${file}.gz`), gzipSync(content, { level: 9 }));
+  }
+}
+
 const previous = `${staging}-old`;
 if (existsSync(DIST)) renameSync(DIST, previous);
 renameSync(staging, DIST);

@@ -167,7 +167,7 @@ async function main(): Promise<void> {
     const listen = `127.0.0.1:${await freePortOn("127.0.0.1")}`;
     const bin = packagePath("bin/smtp-probe.js");
     const quiet = ["--log-level", process.env.LOG_LEVEL || "warn"];
-    const coordinator = lab.spawn("coordinator", process.execPath, [bin, "coordinator", "--listen", listen, "--nats", natsUrl, ...ALLOW, ...UNTHROTTLED_ARGS, ...quiet]);
+    const coordinator = lab.spawn("coordinator", process.execPath, [bin, "coordinator", "--listen", listen, "--http-listen", "off", "--nats", natsUrl, ...ALLOW, ...UNTHROTTLED_ARGS, ...quiet]);
     const agents = REGIONS.map((region, i) =>
       (regionHosts[i] as LabHost).spawn(`agent ${region.name}`, process.execPath, [
         bin,

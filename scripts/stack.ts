@@ -38,6 +38,8 @@ const STOP_TIMEOUT_MS = 12_000;
 
 interface StackAddresses {
   listen: { host: string; port: number };
+  /** The coordinator's HTTP listener: the page and the HTTP/JSON API. */
+  http: { host: string; port: number };
   natsPort: number;
   /** The coordinator's, then one per region. */
   metricsPorts: number[];
@@ -55,11 +57,15 @@ function addressesFrom(env: NodeJS.ProcessEnv): StackAddresses {
   const listenText = env.SMTP_PROBE_LISTEN || "127.0.0.1:50051";
   const listen = parseHostPort(listenText);
   if (!listen) fail(ExitCode.usage, `SMTP_PROBE_LISTEN: "${listenText}" is not HOST:PORT`);
+  const httpText = env.SMTP_PROBE_HTTP_LISTEN || "127.0.0.1:8080";
+  const http = parseHostPort(httpText);
+  if (!http) fail(ExitCode.usage, `SMTP_PROBE_HTTP_LISTEN: "${httpText}" is not HOST:PORT`);
   const metricsBase = port("SMTP_PROBE_STACK_METRICS_PORT", 9464);
   const readySeconds = Number(env.SMTP_PROBE_STACK_READY_TIMEOUT ?? 30);
   if (!(readySeconds > 0 && readySeconds <= 600)) fail(ExitCode.usage, `SMTP_PROBE_STACK_READY_TIMEOUT: "${env.SMTP_PROBE_STACK_READY_TIMEOUT}" is not a number of seconds (0-600)`);
   return {
     listen,
+    http,
     natsPort: port("SMTP_PROBE_STACK_NATS_PORT", 4223),
     metricsPorts: [0, ...REGIONS.map((_, i) => i + 1)].map((offset) => metricsBase + offset),
     readyTimeoutMs: readySeconds * 1000,
@@ -93,6 +99,7 @@ function fail(code: number, text: string): never {
 async function checkFree(addresses: StackAddresses): Promise<void> {
   const wanted: { host: string; port: number; what: string; variable: string }[] = [
     { ...addresses.listen, what: "the gRPC API", variable: "SMTP_PROBE_LISTEN" },
+    { ...addresses.http, what: "the page and the HTTP/JSON API", variable: "SMTP_PROBE_HTTP_LISTEN" },
     { host: "127.0.0.1", port: addresses.natsPort, what: "NATS", variable: "SMTP_PROBE_STACK_NATS_PORT" },
     ...addresses.metricsPorts.map((port) => ({ host: "127.0.0.1", port, what: "a metrics port", variable: "SMTP_PROBE_STACK_METRICS_PORT (the first of four)" })),
   ];
@@ -113,6 +120,7 @@ async function main(): Promise<void> {
   await checkFree(addresses);
 
   const listen = formatHostPort(addresses.listen.host, addresses.listen.port);
+  const http = formatHostPort(addresses.http.host, addresses.http.port);
   const nats = `nats://127.0.0.1:${addresses.natsPort}`;
   const store = mkdtempSync(join(tmpdir(), "smtp-probe-stack-"));
   const bin = packagePath("bin/smtp-probe.js");
@@ -151,7 +159,7 @@ async function main(): Promise<void> {
   const metricsFlag = (port: number | undefined): string[] => ["--metrics-listen", `127.0.0.1:${port}`];
   REGIONS.forEach((region, i) => run(region, process.execPath, [bin, "agent", "--region", region, "--nats", nats, ...metricsFlag(agentMetrics[i]), ...extra]));
   // Everything probes from one machine here: the per-destination throttle would only slow it down.
-  run("coordinator", process.execPath, [bin, "coordinator", "--listen", listen, "--nats", nats, ...metricsFlag(coordinatorMetrics), ...UNTHROTTLED_ARGS, ...coordinatorFlags(extra)]);
+  run("coordinator", process.execPath, [bin, "coordinator", "--listen", listen, "--http-listen", http, "--nats", nats, ...metricsFlag(coordinatorMetrics), ...UNTHROTTLED_ARGS, ...coordinatorFlags(extra)]);
 
   const readiness = coordinatorReadiness(listen);
   let why = "not checked yet";
@@ -177,6 +185,7 @@ async function main(): Promise<void> {
       "",
       `smtp-probe stack ready in ${seconds} s:`,
       `  gRPC API   ${listen}  (the coordinator; health SERVING)`,
+      `  web page   http://${http}/  (and the HTTP/JSON API, /v1/...)`,
       `  NATS       ${nats}  (JetStream, store in ${store})`,
       `  metrics    ${metricsLines.join("\n             ")}`,
       `  regions    ${REGIONS.join(", ")}  (every agent on this machine: the same network path, so the same verdicts; npm run demo shows regions that differ)`,

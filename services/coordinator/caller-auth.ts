@@ -70,6 +70,8 @@ export function isLoopbackHost(host: string): boolean {
 
 export interface AuthSettings {
   listenHost: string;
+  /** The flag of that address: --listen (gRPC, the default) or --http-listen (the HTTP listener). */
+  listenFlag?: string;
   tlsCert?: string;
   tlsKey?: string;
   clientCa?: string;
@@ -90,13 +92,13 @@ export function checkAuthSettings(s: AuthSettings): { unauthenticated: boolean }
   if (s.authTokens && !tls && !loopback) {
     throw new ConfigError(
       "--auth-tokens",
-      `bearer tokens over plaintext only on a loopback listen address (got ${s.listenHost}): add --tls-cert and --tls-key, or listen on 127.0.0.1`,
+      `bearer tokens over plaintext only on a loopback listen address (got ${s.listenHost}${s.listenFlag ? ` for ${s.listenFlag}` : ""}): add --tls-cert and --tls-key, or listen on 127.0.0.1`,
     );
   }
   const unauthenticated = !s.authTokens && !s.clientCa;
   if (unauthenticated && !loopback) {
     throw new ConfigError(
-      "--listen",
+      s.listenFlag ?? "--listen",
       `without caller authentication (--auth-tokens or --client-ca) the coordinator listens on loopback only (127.0.0.0/8, ::1, localhost), got ${s.listenHost}`,
     );
   }

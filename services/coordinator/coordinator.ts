@@ -10,12 +10,16 @@ import { MemoryBus } from "../../lib/memory-bus.js";
 import { metrics } from "../../lib/metrics.js";
 import { connectNatsBus, type NatsBusOptions } from "../../lib/nats-bus.js";
 import { redactNatsUrl } from "../../lib/nats-connect-errors.js";
+import { formatHostPort } from "../../lib/host-port.js";
+import { ListenError } from "../../lib/listen-error.js";
+import { startMetricsServer, type HttpRoute, type MetricsServer } from "../../lib/metrics-server.js";
 import { ServerCredentials } from "@grpc/grpc-js";
 import { callerAuthInterceptor } from "./caller-auth.js";
+import { coordinatorHttpRoutes } from "./http/coordinator-http.js";
 import { CallerQuota, type QuotaLimits } from "./caller-quota.js";
 import { DestinationThrottle, type ThrottleLimits } from "./destination-throttle.js";
 import { startPermitService } from "./permit-service.js";
-import { createProbeService, type ProbeServiceHandle } from "./probe-service.js";
+import { createProbeService, type ProbeOperations, type ProbeServiceHandle } from "./probe-service.js";
 import { RegionDirectory } from "./region-directory.js";
 import { KvReportStore, openReportStore } from "./report-store.js";
 import { startGrpcServer, type GrpcServer } from "./server.js";
@@ -43,6 +47,12 @@ export interface CoordinatorConfig {
   /** The embedded agent's engine settings (agentEngineConfig maps the command's settings to them). */
   embedded: AgentEngineConfig;
   version: string;
+  /**
+   * The HTTP listener (--http-listen): the page, the HTTP/JSON API, /openapi.json, and /metrics,
+   * /healthz, /readyz; over TLS with auth.tls, callers known as over gRPC. undefined: none.
+   * `routes`: more of the coordinator's HTTP features, mounted beside the API.
+   */
+  http?: { host: string; port: number; routes?: readonly HttpRoute[] };
   /** Caller authentication; undefined: none (the caller checked that the address is loopback). */
   auth?: {
     /** Serve TLS with this certificate chain and key (PEM). */
@@ -54,6 +64,8 @@ export interface CoordinatorConfig {
 
 export interface RunningCoordinator {
   port: number;
+  /** The HTTP listener's port and scheme, when it has one. */
+  http?: { port: number; scheme: "http" | "https" };
   mode: "embedded" | "distributed";
   /** Ready to take probes: connected to NATS (always, embedded). The metrics port's /readyz. */
   ready(): boolean;
@@ -62,6 +74,9 @@ export interface RunningCoordinator {
 }
 
 export const EMBEDDED_REGION = "local";
+
+/** The HTTP listener's address cannot be bound (the gRPC one is a plain ListenError). */
+export class HttpListenError extends ListenError {}
 
 export interface StartOptions {
   /**
@@ -117,6 +132,39 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
   }
   undo.push(() => server.stop(0));
   const listen = `${config.host}:${server.port}`;
+  // Bound next, for the same reasons: the page and the API answer 503 with the reason until the
+  // coordinator is composed, and /readyz says "not ready".
+  let operations: ProbeOperations | undefined;
+  let ready = (): boolean => false;
+  let http: MetricsServer | undefined;
+  if (config.http) {
+    const unauthenticated = !config.auth?.tokens && tls?.clientCaPem === undefined;
+    const scheme = tls ? "https" : "http";
+    try {
+      http = await startMetricsServer({
+        listen: formatHostPort(config.http.host, config.http.port),
+        ready: () => ready(),
+        tls,
+        routes: coordinatorHttpRoutes(
+          {
+            operations: () => operations,
+            notReady: () => (natsServers ? `waiting for NATS at ${natsServers}` : "not ready yet"),
+            auth: { tokens: config.auth?.tokens, mutualTls: tls?.clientCaPem !== undefined },
+            unauthenticated,
+            scheme,
+            logger,
+          },
+          config.http.routes,
+        ),
+      });
+    } catch (error) {
+      denyList?.stop();
+      await server.stop(0);
+      throw error instanceof ListenError ? new HttpListenError(error.address, error.code, { cause: error.cause }) : error;
+    }
+    const bound = http;
+    undo.push(() => bound.close());
+  }
   try {
     const bus: Bus = config.nats
       ? await connectNatsBus({
@@ -164,7 +212,10 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
       quota: config.quotas ? new CallerQuota(config.quotas) : undefined,
     });
     deferred.serve(probeService.service);
-    return serving({ server, bus, probeService, directory, agent, permits, denyList }, { mode: config.nats ? "distributed" : "embedded", listen, store: store.kind, auth: config.auth, logger });
+    operations = probeService.operations;
+    const running = serving({ server, http, bus, probeService, directory, agent, permits, denyList }, { mode: config.nats ? "distributed" : "embedded", listen, store: store.kind, auth: config.auth, logger });
+    ready = running.ready;
+    return running;
   } catch (error) {
     for (const step of undo.reverse()) await Promise.resolve(step()).catch(() => undefined);
     throw error;
@@ -173,6 +224,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
 
 interface ComposedParts {
   server: GrpcServer;
+  http: MetricsServer | undefined;
   bus: Bus;
   probeService: ProbeServiceHandle;
   directory: RegionDirectory;
@@ -183,7 +235,7 @@ interface ComposedParts {
 
 /** The composed coordinator at work: health follows NATS; the stop order. */
 function serving(parts: ComposedParts, about: { mode: RunningCoordinator["mode"]; listen: string; store: string; auth: CoordinatorConfig["auth"]; logger: Logger }): RunningCoordinator {
-  const { server, bus, probeService, directory, agent, permits, denyList } = parts;
+  const { server, http, bus, probeService, directory, agent, permits, denyList } = parts;
   const { mode, listen, auth, logger } = about;
   // Health follows the NATS connection: NOT_SERVING while it is down, SERVING when it is back.
   server.setServing(bus.isConnected());
@@ -195,11 +247,12 @@ function serving(parts: ComposedParts, about: { mode: RunningCoordinator["mode"]
   });
   const callers = [auth?.tokens ? "bearer tokens" : "", auth?.tls?.clientCaPem ? "mutual TLS" : ""].filter(Boolean).join(" and ");
   if (!callers) logger.warn("no caller authentication: listening on loopback only");
-  logger.info({ listen, mode, store: about.store, tls: Boolean(auth?.tls), callers: callers || "none" }, "coordinator serving");
+  logger.info({ listen, mode, store: about.store, tls: Boolean(auth?.tls), callers: callers || "none", httpPort: http?.port }, "coordinator serving");
 
   let stopping: Promise<void> | undefined;
   return {
     port: server.port,
+    http: http ? { port: http.port, scheme: http.scheme } : undefined,
     mode,
     ready: () => bus.isConnected() && !stopping,
     stop(graceMs = 10_000) {
@@ -209,7 +262,12 @@ function serving(parts: ComposedParts, about: { mode: RunningCoordinator["mode"]
         server.setServing(false);
         probeService.drain();
         removeListener();
+        const graceEnds = Date.now() + graceMs;
         await server.stop(graceMs, { idle: () => probeService.idle(), end: () => probeService.endCalls() });
+        // The HTTP API's calls are the ProbeService's too, but the gRPC server's stop returns as
+        // soon as its own connections are gone: they get the rest of the grace, then UNAVAILABLE.
+        if (http) await endHttpCalls(probeService, graceEnds - Date.now());
+        await http?.close();
         directory.stop();
         await agent?.stop(graceMs);
         permits.stop();
@@ -220,3 +278,17 @@ function serving(parts: ComposedParts, about: { mode: RunningCoordinator["mode"]
     },
   };
 }
+
+/** Waits up to `ms` for the calls still running, ends the rest, and lets their answers go out. */
+async function endHttpCalls(probeService: ProbeServiceHandle, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), Math.max(0, ms))));
+  const first = await Promise.race([probeService.idle().then(() => "idle" as const), timeout]);
+  clearTimeout(timer);
+  if (first === "idle") return;
+  probeService.endCalls();
+  await new Promise((resolve) => setTimeout(resolve, HTTP_ANSWER_FLUSH_MS));
+}
+
+/** After the grace period, HTTP calls were answered 503: their answers get this long to be written. */
+const HTTP_ANSWER_FLUSH_MS = 100;

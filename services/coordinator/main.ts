@@ -7,19 +7,20 @@ import { setLogger } from "@grpc/grpc-js";
 import { METRICS_SETTINGS } from "../../lib/common-settings.js";
 import { ConfigError, readSettingFile, UnavailableError } from "../../lib/config.js";
 import { parseHostPort } from "../../lib/config-schemas.js";
+import { formatHostPort } from "../../lib/host-port.js";
 import { ListenError, describeListenError } from "../../lib/listen-error.js";
 import { createLogger, type Logger } from "../../lib/logger.js";
 import { startMetricsServer } from "../../lib/metrics-server.js";
 import { untilShutdown, type ProcessDeps } from "../../lib/process.js";
 import { checkAuthSettings, parseTokenFile } from "./caller-auth.js";
-import { startCoordinator, type CoordinatorConfig, type RunningCoordinator } from "./coordinator.js";
+import { HttpListenError, startCoordinator, type CoordinatorConfig, type RunningCoordinator } from "./coordinator.js";
 import { COORDINATOR_SETTINGS, type CoordinatorSettings } from "./settings.js";
 import { throttleLimits } from "./throttle-settings.js";
 
 /**
- * Serves the gRPC API until the shutdown signal, then drains. An address that cannot be bound is an
- * UnavailableError naming --listen or --metrics-listen (exit code 69); a shutdown while NATS has not
- * answered yet ends the start quietly.
+ * Serves the gRPC API and the HTTP listener until the shutdown signal, then drains. An address that
+ * cannot be bound is an UnavailableError naming --listen, --http-listen or --metrics-listen (exit
+ * code 69); a shutdown while NATS has not answered yet ends the start quietly.
  */
 export async function runCoordinator(s: CoordinatorSettings, deps: ProcessDeps): Promise<void> {
   const logger = createLogger({ name: "coordinator", level: s.logLevel });
@@ -27,6 +28,9 @@ export async function runCoordinator(s: CoordinatorSettings, deps: ProcessDeps):
   const listen = parseHostPort(s.listen, { allowZero: true })!;
   // Checked and read before anything starts or binds: a wrong setting stops the process (exit 2).
   checkAuthSettings({ listenHost: listen.host, tlsCert: s.tlsCert, tlsKey: s.tlsKey, clientCa: s.clientCa, authTokens: s.authTokens });
+  // The HTTP listener takes the same callers as gRPC, so the same rules hold for its address.
+  const http = s.httpListen ? parseHostPort(s.httpListen, { allowZero: true })! : undefined;
+  if (http) checkAuthSettings({ listenHost: http.host, listenFlag: COORDINATOR_SETTINGS.httpListen.flag, tlsCert: s.tlsCert, tlsKey: s.tlsKey, clientCa: s.clientCa, authTokens: s.authTokens });
   const auth = await readAuthFiles(s);
   const embedded = await agentEngineConfig(s);
   let coordinator: RunningCoordinator | undefined;
@@ -42,6 +46,7 @@ export async function runCoordinator(s: CoordinatorSettings, deps: ProcessDeps):
       {
         host: listen.host,
         port: listen.port,
+        http,
         nats: s.nats
           ? { servers: s.nats, credsFile: s.natsCreds, user: s.natsUser, passwordFile: s.natsPasswordFile, tls: s.natsCa || s.natsCert ? { caFile: s.natsCa, certFile: s.natsCert, keyFile: s.natsKey } : undefined }
           : undefined,
@@ -72,8 +77,9 @@ export async function runCoordinator(s: CoordinatorSettings, deps: ProcessDeps):
       logger.info("stopped before NATS answered");
       return;
     }
-    throw unavailableListen(error, COORDINATOR_SETTINGS.listen);
+    throw unavailableListen(error, error instanceof HttpListenError ? COORDINATOR_SETTINGS.httpListen : COORDINATOR_SETTINGS.listen);
   }
+  if (coordinator.http) logger.info({ httpPort: coordinator.http.port }, `the page and the HTTP/JSON API on ${coordinator.http.scheme}://${formatHostPort(http!.host, coordinator.http.port)}/`);
   await untilShutdown(deps.shutdown);
   logger.info({ graceMs: s.grace }, "shutting down");
   await coordinator.stop(s.grace);

@@ -1,9 +1,11 @@
-// The ProbeService's gRPC handlers. Probe and StreamProbe share one path: the request is admitted
-// (validation, the target policy's early checks, NATS), then joins the probe it repeats or starts
-// one (shared-probes.ts), which probe-run.ts runs; call-tracker.ts answers each call once and lets
-// shutdown end them.
+// The ProbeService: what every transport asks of it (ProbeOperations), and its gRPC handlers on top.
+// Probe and StreamProbe share one path: the request is admitted (validation, the target policy's
+// early checks, NATS), then joins the probe it repeats or starts one (shared-probes.ts), which
+// probe-run.ts runs; call-tracker.ts answers each call once and lets shutdown end them. The HTTP/JSON
+// API (http/) calls the same operations and the same tracker, so quotas, validation, duplicate
+// joining and draining are one for both.
 import { createHash } from "node:crypto";
-import { type Metadata, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from "@grpc/grpc-js";
+import { type Metadata, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type ServiceError } from "@grpc/grpc-js";
 import {
   ProbeRequest,
   type GetProbeRequest,
@@ -43,9 +45,24 @@ export interface ProbeServiceDeps {
   quota?: CallerQuota;
 }
 
+/**
+ * The ProbeService apart from any transport: each throws CallError (a gRPC status with its details,
+ * grpc-errors.ts) for the call as a whole; a transport maps that to its own form.
+ */
+export interface ProbeOperations {
+  /** Probe and StreamProbe: the request admitted, its probe joined or started, the report. */
+  probe(request: ProbeRequest, call: ProbeCall, waiter: Waiter): Promise<ProbeReport>;
+  /** GetProbe of an id that checkProbeId accepted: the report, or NOT_FOUND. */
+  getProbe(probeId: string): Promise<ProbeReport>;
+  listRegions(): Promise<ListRegionsResponse>;
+  /** The calls running, for every transport: a call served here is drained and ended at shutdown. */
+  calls: CallTracker;
+}
+
 /** The ProbeService and what the coordinator's shutdown needs of it. */
 export interface ProbeServiceHandle {
   service: GrpcServerImplementation<ProbeServiceDefinition>;
+  operations: ProbeOperations;
   /** From now on new calls are refused with UNAVAILABLE (the coordinator is stopping). */
   drain(): void;
   /**
@@ -109,6 +126,17 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
     }
   }
 
+  const operations: ProbeOperations = {
+    probe: probeFor,
+    async getProbe(probeId) {
+      const report = await runner.findReport(probeId);
+      if (!report) throw new CallError(notFound("smtpprobe.v1.ProbeReport", probeId, `no stored report for probe ${probeId} (unknown, or expired)`));
+      return report;
+    },
+    listRegions: async () => ({ regions: groupByRegion(await deps.directory.refresh()) }),
+    calls,
+  };
+
   const service: GrpcServerImplementation<ProbeServiceDefinition> = {
     probe(call: ServerUnaryCall<ProbeRequest, ProbeReport>, callback: sendUnaryData<ProbeReport>) {
       const probeCall = probeCallOf(call);
@@ -147,28 +175,31 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
 
     getProbe(call: ServerUnaryCall<GetProbeRequest, ProbeReport>, callback: sendUnaryData<ProbeReport>) {
       const probeId = call.request.probeId ?? "";
-      if (!/^[0-9a-f-]{36}$/.test(probeId)) {
-        callback(invalidArgument([{ field: "probe_id", description: "must be a probe id as returned by Probe (a UUID)" }]));
+      const invalid = checkProbeId(probeId);
+      if (invalid) {
+        callback(invalid);
         return;
       }
-      calls.serveUnary(callback, async () => {
-        const report = await runner.findReport(probeId);
-        if (!report) throw new CallError(notFound("smtpprobe.v1.ProbeReport", probeId, `no stored report for probe ${probeId} (unknown, or expired)`));
-        return report;
-      });
+      calls.serveUnary(callback, () => operations.getProbe(probeId));
     },
 
     listRegions(_call: ServerUnaryCall<ListRegionsRequest, ListRegionsResponse>, callback: sendUnaryData<ListRegionsResponse>) {
-      calls.serveUnary(callback, async () => ({ regions: groupByRegion(await deps.directory.refresh()) }));
+      calls.serveUnary(callback, () => operations.listRegions());
     },
   };
 
   return {
     service,
+    operations,
     drain: () => calls.drain(),
     endCalls: (message) => calls.endCalls(message),
     idle: () => calls.idle(),
   };
+}
+
+/** INVALID_ARGUMENT for what cannot be a probe id (GetProbe's probe_id); undefined when it can. */
+export function checkProbeId(probeId: string): ServiceError | undefined {
+  return /^[0-9a-f-]{36}$/.test(probeId) ? undefined : invalidArgument([{ field: "probe_id", description: "must be a probe id as returned by Probe (a UUID)" }]);
 }
 
 /**

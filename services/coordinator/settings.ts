@@ -1,10 +1,20 @@
 // The settings of `smtp-probe coordinator` (flags and SMTP_PROBE_* variables). Light on purpose:
 // the command line loads it for --help and the docs read it, without the coordinator.
 import { type Settings, type SettingValues } from "../../lib/config.js";
-import { duration, integer, listenAddress, optionalText } from "../../lib/config-schemas.js";
+import { duration, integer, listenAddress, optionalText, parseHostPort, Schema } from "../../lib/config-schemas.js";
 import { ENGINE_SETTINGS, LOG_SETTINGS, METRICS_SETTINGS, NATS_SETTINGS, natsUrlSetting, POLICY_SETTINGS } from "../../lib/common-settings.js";
 import { HEARTBEAT_BOUNDS } from "../../lib/bus.js";
 import { THROTTLE_SETTINGS } from "./throttle-settings.js";
+
+/** A listen address, or "off". */
+const listenAddressOrOff = new Schema<string | undefined>((raw) => {
+  if (raw === "off") return { value: undefined };
+  if (typeof raw === "string" && parseHostPort(raw, { allowZero: true })) return { value: raw };
+  return { problem: 'must be HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080 (port 0: any free port), or "off"' };
+});
+
+/** Where the HTTP listener is when nothing says otherwise: what `npm start` opens in a browser. */
+export const DEFAULT_HTTP_LISTEN = "127.0.0.1:8080";
 
 export const COORDINATOR_SETTINGS = {
   listen: {
@@ -15,7 +25,22 @@ export const COORDINATOR_SETTINGS = {
     description: "address the gRPC API listens on (port 0: any free port, logged at start)",
     schema: listenAddress,
   },
-  tlsCert: { flag: "--tls-cert", env: "SMTP_PROBE_TLS_CERT", placeholder: "FILE", description: "serve the gRPC API over TLS with this certificate chain (PEM); needs --tls-key", schema: optionalText },
+  httpListen: {
+    flag: "--http-listen",
+    env: "SMTP_PROBE_HTTP_LISTEN",
+    placeholder: "HOST:PORT",
+    default: DEFAULT_HTTP_LISTEN,
+    description:
+      "address of the HTTP listener: the web page, the HTTP/JSON API (/v1/...), /openapi.json, and /metrics, /healthz, /readyz; HTTPS with --tls-cert, callers as on --listen; \"off\": none",
+    schema: listenAddressOrOff,
+  },
+  tlsCert: {
+    flag: "--tls-cert",
+    env: "SMTP_PROBE_TLS_CERT",
+    placeholder: "FILE",
+    description: "serve the gRPC API and the HTTP listener over TLS with this certificate chain (PEM); needs --tls-key",
+    schema: optionalText,
+  },
   tlsKey: { flag: "--tls-key", env: "SMTP_PROBE_TLS_KEY", placeholder: "FILE", description: "the private key of --tls-cert (PEM)", schema: optionalText },
   clientCa: {
     flag: "--client-ca",

@@ -21,6 +21,8 @@ const TEST_MS = 90_000;
 
 interface StackPorts {
   grpc: number;
+  /** The coordinator's HTTP listener. */
+  http: number;
   nats: number;
   /** The first of four: the coordinator's, then one per region. */
   metrics: number;
@@ -32,7 +34,7 @@ async function stackPorts(): Promise<StackPorts> {
     const metrics = await freePort();
     if (metrics > 65_000) continue;
     const taken = await Promise.all([1, 2, 3].map((offset) => diagnoseListen("127.0.0.1", metrics + offset)));
-    if (taken.every((code) => code === undefined)) return { grpc: await freePort(), nats: await freePort(), metrics };
+    if (taken.every((code) => code === undefined)) return { grpc: await freePort(), http: await freePort(), nats: await freePort(), metrics };
   }
   throw new Error("no four free ports in a row");
 }
@@ -43,6 +45,7 @@ function environment(ports: StackPorts, extra: Record<string, string> = {}): Nod
   return {
     ...env,
     SMTP_PROBE_LISTEN: `127.0.0.1:${ports.grpc}`,
+    SMTP_PROBE_HTTP_LISTEN: `127.0.0.1:${ports.http}`,
     SMTP_PROBE_STACK_NATS_PORT: String(ports.nats),
     SMTP_PROBE_STACK_METRICS_PORT: String(ports.metrics),
     SMTP_PROBE_STACK_READY_TIMEOUT: "60",
@@ -52,7 +55,7 @@ function environment(ports: StackPorts, extra: Record<string, string> = {}): Nod
 
 /** Every port of the stack can be bound again: nothing of it is left running. */
 async function expectAllFree(ports: StackPorts): Promise<void> {
-  const all = [ports.grpc, ports.nats, ports.metrics, ports.metrics + 1, ports.metrics + 2, ports.metrics + 3];
+  const all = [ports.grpc, ports.http, ports.nats, ports.metrics, ports.metrics + 1, ports.metrics + 2, ports.metrics + 3];
   await waitFor(async () => (await Promise.all(all.map((port) => diagnoseListen("127.0.0.1", port)))).every((code) => code === undefined), 5_000, "every port of the stack free again", 100);
 }
 
@@ -74,6 +77,7 @@ describe.skipIf(nats.skip)("npm run stack", () => {
       const lines = stack.output().split("\n");
       const listen = `127.0.0.1:${ports.grpc}`;
       expect(lines).toContain(`  gRPC API   ${listen}  (the coordinator; health SERVING)`);
+      expect(lines).toContain(`  web page   http://127.0.0.1:${ports.http}/  (and the HTTP/JSON API, /v1/...)`);
       expect(lines.some((l) => l.startsWith(`  NATS       nats://127.0.0.1:${ports.nats}  (JetStream`))).toBe(true);
       expect(lines).toContain(`  metrics    coordinator  http://127.0.0.1:${ports.metrics}/metrics`);
       expect(lines).toContain(`             ap-south     http://127.0.0.1:${ports.metrics + 3}/metrics`);
@@ -85,6 +89,8 @@ describe.skipIf(nats.skip)("npm run stack", () => {
       expect(listed.regions.map((r) => r.name).sort()).toEqual(["ap-south", "eu-west", "us-east"]);
       const metrics = await fetch(`http://127.0.0.1:${ports.metrics + 1}/readyz`);
       expect(metrics.status).toBe(200);
+      const overHttp = await fetch(`http://127.0.0.1:${ports.http}/v1/regions`);
+      expect(overHttp.status).toBe(200);
 
       process.kill(stack.pid, "SIGINT");
       expect(await stack.exited).toEqual({ code: 0, signal: null });

@@ -63,6 +63,28 @@ describe("a start that fails: one line naming the setting, its own exit code", (
     TEST_MS,
   );
 
+  it(
+    "--http-listen already in use names --http-listen and SMTP_PROBE_HTTP_LISTEN; exit 69",
+    async () => {
+      const result = await failedStart(["coordinator", "--listen", "127.0.0.1:0", "--http-listen", `127.0.0.1:${busyPort}`, "--log-level", "silent"]);
+      expect(result.lines).toEqual([
+        `smtp-probe: --http-listen: 127.0.0.1:${busyPort} is already in use (EADDRINUSE): stop what listens there (another smtp-probe?), or choose another with --http-listen HOST:PORT (or SMTP_PROBE_HTTP_LISTEN)`,
+      ]);
+      expect(result.code).toBe(ExitCode.environment);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "--http-listen beyond loopback without caller authentication: the same start-up rule as --listen; exit 2",
+    async () => {
+      const result = await failedStart(["coordinator", "--listen", "127.0.0.1:0", "--http-listen", "0.0.0.0:0", "--log-level", "silent"]);
+      expect(result.lines).toEqual([expect.stringMatching(/^smtp-probe: --http-listen: without caller authentication \(--auth-tokens or --client-ca\) the coordinator listens on loopback only/)]);
+      expect(result.code).toBe(ExitCode.usage);
+    },
+    TEST_MS,
+  );
+
   it.each([
     ["coordinator", ["coordinator", "--listen", "127.0.0.1:0"]],
     ["agent", ["agent", "--region", "us-east", "--nats", "nats://127.0.0.1:1"]],

@@ -220,6 +220,9 @@ export function runCli(args: string[], env: Record<string, string> = {}, killMs 
 function childEnvironment(extraEnv: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) if (!key.startsWith("SMTP_PROBE_")) env[key] = value;
+  // The coordinator's HTTP listener defaults to 127.0.0.1:8080: tests run many coordinators at
+  // once, so each gets a free port unless the test names one (--http-listen wins over this).
+  env.SMTP_PROBE_HTTP_LISTEN = "127.0.0.1:0";
   return Object.assign(env, extraEnv);
 }
 

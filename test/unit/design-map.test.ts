@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 /** The folders whose every file must be on the map, one by one or through a folder row. */
-const MAPPED = ["agents", "lib", "services", "scripts", "bin", "cli"];
+const MAPPED = ["agents", "lib", "services", "scripts", "bin", "cli", "web"];
 
 /** The table's rows: each row's first cell as the paths it names. */
 function mapEntries(): string[] {

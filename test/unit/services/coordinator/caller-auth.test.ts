@@ -68,6 +68,8 @@ describe("checkAuthSettings: the start-up rules", () => {
     ["--client-ca without TLS", { listenHost: "127.0.0.1", clientCa: "ca" }, error("--client-ca", "needs --tls-cert and --tls-key")],
     ["--tls-key without --tls-cert", { listenHost: "127.0.0.1", tlsKey: "k" }, error("--tls-key", "needs --tls-cert")],
     ["--tls-cert without --tls-key", { listenHost: "127.0.0.1", tlsCert: "c" }, error("--tls-cert", "needs --tls-key")],
+    ["the HTTP listener without auth on 0.0.0.0: refused, naming its flag", { listenHost: "0.0.0.0", listenFlag: "--http-listen" }, error("--http-listen", "loopback only")],
+    ["the HTTP listener with tokens in plaintext on 0.0.0.0: refused", { listenHost: "0.0.0.0", listenFlag: "--http-listen", authTokens: "t" }, error("--auth-tokens", "got 0.0.0.0 for --http-listen")],
   ])("%s", (_, settings, expected) => {
     if ("unauthenticated" in expected) {
       expect(checkAuthSettings(settings)).toEqual(expected);
