@@ -10,7 +10,7 @@ import { fieldViolationsOf } from "../services/coordinator/grpc-errors.js";
 import { DEFAULT_COORDINATOR_PORT, type CoordinatorAddress } from "./coordinator-address.js";
 import { ExitCode, type ExitCodeValue } from "./exit-codes.js";
 import { safe } from "./labels.js";
-import { statusJson, type JsonObject } from "./proto-json.js";
+import { statusJson, type JsonObject } from "../lib/proto-json.js";
 import type { ServerIdentity } from "./server-identity.js";
 
 /** The shape of a grpc-js ServiceError that matters here. */

@@ -19,7 +19,7 @@ import { formatHuman } from "./format-human.js";
 import { localReport } from "./local-report.js";
 import { outputWidth } from "./output-width.js";
 import { ProgressLine, type ProgressStream } from "./progress.js";
-import { probeReportJson } from "./proto-json.js";
+import { probeReportJson } from "../lib/proto-json.js";
 
 export interface OutputStream extends ProgressStream {
   isTTY?: boolean;

@@ -14,7 +14,6 @@ import { CHECK_EXIT_CODES, ExitCode, formatExitCodeHelp, REGIONS_EXIT_CODES } fr
 import { chooseCheckMode, COORDINATOR_ENV } from "./check-mode.js";
 import { UsageError } from "./usage-error.js";
 import { ConfigError, UnavailableError, UnreadableFileError } from "../lib/config.js";
-import { RpcCode, statusJson, usageErrorStatus } from "./proto-json.js";
 import { agentCommand, coordinatorCommand } from "./process-commands.js";
 
 export interface CliDeps extends CheckDeps {
@@ -101,9 +100,13 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
   });
   // With --json, a command line that fails still prints one JSON document (google.rpc.Status).
   const json = wantsJson(argv);
-  const usage = (message: string, flag?: string, problem?: string, code: number = ExitCode.usage): number => {
+  // The JSON writer (descriptors and all) is loaded only when a document is due.
+  const printStatus = async (status: (s: typeof import("./cli-status.js")) => object): Promise<void> => {
+    if (json) deps.stdout.write(`${JSON.stringify(status(await import("./cli-status.js")), null, 2)}\n`);
+  };
+  const usage = async (message: string, flag?: string, problem?: string, code: number = ExitCode.usage): Promise<number> => {
     deps.stderr.write(`smtp-probe: ${message}\n`);
-    if (json) deps.stdout.write(`${JSON.stringify(usageErrorStatus(message, flag, problem), null, 2)}\n`);
+    await printStatus((s) => s.usageErrorStatus(message, flag, problem));
     return code;
   };
   try {
@@ -117,7 +120,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
     if (error instanceof ConfigError) return usage(error.message, error.setting, error.problem);
     if (error instanceof UnavailableError) {
       deps.stderr.write(`smtp-probe: ${error.message}\n`);
-      if (json) deps.stdout.write(`${JSON.stringify(statusJson(RpcCode.UNAVAILABLE, error.message), null, 2)}\n`);
+      await printStatus((s) => s.unavailableStatus(error.message));
       return ExitCode.environment;
     }
     if (error instanceof CommanderError) {
@@ -129,7 +132,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
       return usage(message, flag, flag === undefined ? undefined : message.slice(flag.length + 2));
     }
     // A bug: main.ts prints it and exits 70; a script reading stdout still gets its document.
-    if (json) deps.stdout.write(`${JSON.stringify(statusJson(RpcCode.INTERNAL, `internal error in smtp-probe: ${String(error)}`), null, 2)}\n`);
+    await printStatus((s) => s.internalStatus(`internal error in smtp-probe: ${String(error)}`));
     throw error;
   }
 }

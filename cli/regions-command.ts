@@ -9,7 +9,7 @@ import type { CoordinatorCredentials } from "./coordinator-credentials.js";
 import { ExitCode, type ExitCodeValue } from "./exit-codes.js";
 import { formatRegions } from "./format-regions.js";
 import { callMetadata, createProbeClient } from "./grpc-client.js";
-import { listRegionsJson } from "./proto-json.js";
+import { listRegionsJson } from "../lib/proto-json.js";
 
 export interface RegionsRequest {
   coordinator: CoordinatorAddress;

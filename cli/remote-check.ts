@@ -14,7 +14,8 @@ import { exitCodeForReport } from "./report-exit-code.js";
 import { formatMatrix, liveMatrixView, SPINNER } from "./format-matrix.js";
 import { formatReport } from "./format-report.js";
 import { outputWidth } from "./output-width.js";
-import { probeReportJson, RpcCode, statusJson } from "./proto-json.js";
+import { probeReportJson } from "../lib/proto-json.js";
+import { unavailableStatus } from "./cli-status.js";
 import { callMetadata, createProbeClient } from "./grpc-client.js";
 import { safe } from "./labels.js";
 import { applyProbeEvent, countDone, createLiveProbe, partialReport, type LiveProbe } from "./live-probe.js";
@@ -79,7 +80,7 @@ export async function runRemoteCheck(request: RemoteCheckRequest, deps: CheckDep
   if (!state.report) {
     const message = `coordinator ${request.coordinator.target} ended the stream without a report`;
     deps.stderr.write(`smtp-probe: ${message}\n`);
-    if (request.json) deps.stdout.write(`${JSON.stringify(statusJson(RpcCode.UNAVAILABLE, message), null, 2)}\n`);
+    if (request.json) deps.stdout.write(`${JSON.stringify(unavailableStatus(message), null, 2)}\n`);
     return ExitCode.unavailable;
   }
   printReport(state.report, request, deps);

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ScalarType, type DescEnum, type DescField, type DescFile, type DescMessage } from "@bufbuild/protobuf";
 import { API_ROUTES } from "../services/coordinator/http/api-routes.js";
-import { apiMessage } from "../services/coordinator/http/api-schema.js";
+import { apiMessage } from "../lib/api-schema.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const OUT = join(ROOT, "gen", "openapi");

@@ -6,7 +6,8 @@
 // draining), and an error is google.rpc.Status with its HTTP status (http-status.ts).
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { status, type ServiceError } from "@grpc/grpc-js";
-import { ListRegionsResponse, ProbeEvent, ProbeReport, ProbeRequest } from "../../../gen/smtpprobe/v1/probe_service.js";
+import { ProbeRequest, type ProbeEvent, type ProbeReport } from "../../../gen/smtpprobe/v1/probe_service.js";
+import { listRegionsJson, probeEventJson, probeReportJson } from "../../../lib/proto-json.js";
 import type { Logger } from "../../../lib/logger.js";
 import type { HttpRoute } from "../../../lib/metrics-server.js";
 import { metrics, type RejectReason } from "../../../lib/metrics.js";
@@ -18,7 +19,7 @@ import { invalidArgument, serviceError } from "../grpc-errors.js";
 import { httpCallerAuth } from "../http-caller.js";
 import { checkProbeId, type ProbeOperations } from "../probe-service.js";
 import { MAX_RECEIVE_MESSAGE_BYTES } from "../server.js";
-import { apiMessage } from "./api-schema.js";
+import { apiMessage } from "../../../lib/api-schema.js";
 import { API_ROUTES, routeMatcher, type ApiRoute } from "./api-routes.js";
 import { httpErrorOf, httpLayerError, type HttpError } from "./http-status.js";
 import { parseRequestJson } from "./request-json.js";
@@ -110,10 +111,10 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
       case "GetProbe": {
         const probeId = params.probe_id ?? "";
         const invalid = checkProbeId(probeId);
-        return answer(response, invalid ? { error: invalid } : await unary(operations, response, async () => ProbeReport.toJSON(await operations.getProbe(probeId))));
+        return answer(response, invalid ? { error: invalid } : await unary(operations, response, async () => probeReportJson(await operations.getProbe(probeId))));
       }
       case "ListRegions":
-        return answer(response, await unary(operations, response, async () => ListRegionsResponse.toJSON(await operations.listRegions())));
+        return answer(response, await unary(operations, response, async () => listRegionsJson(await operations.listRegions())));
       default:
         throw new Error(`no handler for the route of ${route.rpc}`);
     }
@@ -140,7 +141,7 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
         {
           ok: (report) => {
             metrics.probes.inc({ complete: String(report.complete), call: "unary" });
-            sendJson(response, 200, ProbeReport.toJSON(report));
+            sendJson(response, 200, probeReportJson(report));
           },
           fail: (error) => sendError(response, httpErrorOf(error)),
         },
@@ -152,7 +153,7 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
     // The stream's headers go with its first event: an error before it (a quota, no region) is
     // still an HTTP error with its status, Retry-After and all.
     const sse = new SseWriter(response, SECURITY_HEADERS);
-    const emit = (event: ProbeEvent): void => sse.send(eventName(event), ProbeEvent.toJSON(event));
+    const emit = (event: ProbeEvent): void => sse.send(eventName(event), probeEventJson(event));
     operations.calls.serve<ProbeReport>(
       {
         ok: (report) => {

@@ -6,7 +6,7 @@ import { status, type ServiceError } from "@grpc/grpc-js";
 import { fromBinary, toJson } from "@bufbuild/protobuf";
 import { Status } from "../../../gen/google/rpc/status.js";
 import { statusDetailsOf } from "../grpc-errors.js";
-import { apiMessage, apiRegistry } from "./api-schema.js";
+import { apiMessage, apiRegistry } from "../../../lib/api-schema.js";
 
 /** gRPC code → HTTP status. */
 export const HTTP_STATUS_OF_CODE: Readonly<Record<number, number>> = {

@@ -3,7 +3,7 @@ import { HandshakeResult, Outcome, Phase, PortRole, TargetResult, TlsMode } from
 import { TaskStatus, VerdictKind } from "../../../gen/smtpprobe/v1/probe_service.js";
 import { parseCheckArgs } from "../../../cli/check-args.js";
 import { LOCAL_REPORT_REGION, localReport } from "../../../cli/local-report.js";
-import { probeReportJson } from "../../../cli/proto-json.js";
+import { probeReportJson } from "../../../lib/proto-json.js";
 import { ok, refused } from "../../helpers/report-builders.js";
 
 const request = parseCheckArgs("mx.example.com", { port: ["25,2525"], portRole: ["2525=relay"], timeout: "10" }, { ehloName: "probe.test" });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { TlsMode } from "../../../../../gen/smtpprobe/v1/handshake.js";
 import { ProbeRequest } from "../../../../../gen/smtpprobe/v1/probe_service.js";
-import { apiMessage } from "../../../../../services/coordinator/http/api-schema.js";
+import { apiMessage } from "../../../../../lib/api-schema.js";
 import { parseRequestJson } from "../../../../../services/coordinator/http/request-json.js";
 
 const PROBE_REQUEST = apiMessage("smtpprobe.v1.ProbeRequest");

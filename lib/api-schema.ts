@@ -4,7 +4,7 @@
 // from. Built once, on first use (a few milliseconds).
 import { createFileRegistry, fromBinary, type DescMessage, type FileRegistry } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema } from "@bufbuild/protobuf/wkt";
-import { SMTPPROBE_V1_DESCRIPTOR_SET } from "../../../gen/descriptors/descriptor-sets.js";
+import { SMTPPROBE_V1_DESCRIPTOR_SET } from "../gen/descriptors/descriptor-sets.js";
 
 let registry: FileRegistry | undefined;
 
