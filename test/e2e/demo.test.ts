@@ -44,7 +44,15 @@ describe.skipIf(requirement.skip)("npm run demo (root)", () => {
       expect(matrixRow("sa-east")).toMatch(/^sa-east +✔ .*TLSv1\.[23] +✔ .*no TLS$/);
 
       // The verdicts a user came for.
-      const verdicts = stdout.slice(stdout.indexOf("Verdicts\n")).split("\n");
+      // A verdict wraps at the output width: its continuation lines (indented deeper) join it again.
+      const verdicts = stdout
+        .slice(stdout.indexOf("Verdicts\n"))
+        .split("\n")
+        .reduce<string[]>((joined, line) => {
+          if (/^ {4}\S/.test(line) && joined.length > 0) joined[joined.length - 1] += ` ${line.trim()}`;
+          else joined.push(line);
+          return joined;
+        }, []);
       const verdict = (...parts: RegExp[]): string | undefined => verdicts.find((line) => parts.every((part) => part.test(line)));
       expect(verdict(/Port 25\b/, /dropped from eu-west/), stdout).toBeDefined();
       expect(verdict(/Port 25\b/, /dropped from eu-west/)).not.toMatch(/ap-south/);
