@@ -28,6 +28,10 @@ export interface CheckFlags {
   /** Special-use names allowed all the same (local mode only): repeated and/or comma lists. */
   allowName?: string[];
   transcript?: boolean;
+  /** Scan each port's TLS profile (ProbeOptions.tls_scan). */
+  tlsScan?: boolean;
+  /** Check whether each port demands STARTTLS before mail (ProbeOptions.check_starttls_enforcement). */
+  starttlsEnforcement?: boolean;
   json?: boolean;
   /** false with --no-color; commander's default is true. */
   color?: boolean;
@@ -120,6 +124,8 @@ export function parseCheckArgs(hostArg: string, flags: CheckFlags, defaults: { e
       deadlineMs: flags.timeout === undefined ? 0 : parseTimeout(flags.timeout),
     },
     limits: undefined,
+    tlsScan: flags.tlsScan ?? false,
+    checkStarttlsEnforcement: flags.starttlsEnforcement ?? false,
   };
   const dnsServers = (flags.dnsServer ?? []).map(parseDnsServer);
   if (dnsServers.length > MAX_DNS_SERVERS) {

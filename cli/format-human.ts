@@ -7,22 +7,31 @@
 // Everything the server or its certificate controls goes through `safe()` before it is coloured,
 // so a hostile banner cannot write escape sequences to the operator's terminal.
 import {
+  CipherGrade,
+  CipherOrder,
   Direction,
   failureSourceToJSON,
   Outcome,
   Phase,
   Severity,
+  StarttlsEnforcementStatus,
   TlsMode,
+  TlsScanStatus,
+  VersionSupport,
   type Capabilities,
   type Certificate,
   type Finding,
   type HandshakeResult,
   type Reply,
+  type StarttlsEnforcement,
   type TargetResult,
   type TlsInfo,
+  type TlsProfile,
   type Transcript,
 } from "../gen/smtpprobe/v1/handshake.js";
 import { mayBeImplicitTls } from "../agents/smtp/findings.js";
+import { weaknessLabel } from "../agents/smtp/tls-scan/cipher-catalogue.js";
+import { versionLabel } from "../agents/smtp/tls-scan/tls-registry.js";
 import { describeReply, transcriptReplyMeanings } from "../agents/smtp/reply-meaning.js";
 import { formatHostPort } from "../lib/host-port.js";
 import type { Style } from "./colors.js";
@@ -217,6 +226,8 @@ export function formatHandshake(h: HandshakeResult, options: HumanOptions, title
     block.row("Injected", style.red(`plaintext after the STARTTLS 220, discarded: ${safe(h.starttlsInjection)}`));
   }
   if (h.tls) formatTls(h.tls, style, block);
+  if (h.tlsProfile) formatTlsProfile(h.tlsProfile, style, block);
+  if (h.starttlsEnforcement) block.row("Enforcement", formatEnforcement(h.starttlsEnforcement, style));
   if (h.timings.length) {
     block.row("Timings", h.timings.map((t) => `${phaseLabel(t.phase)} ${formatMs(t.durationMs)}`).join(style.dim(" · ")));
   }
@@ -289,6 +300,94 @@ function formatTls(tls: TlsInfo, style: Style, block: Block): void {
   );
   block.row("Expires", describeExpiry(tls.daysToExpiry, style));
   tls.chain.forEach((cert, index) => block.subRows(index === 0 ? "Chain" : "", certificateRows(cert, index, style)));
+}
+
+/**
+ * The TLS scan, compactly: which versions are accepted, per accepted version how many suites and
+ * the weakest with its grade, the groups, the cipher order, the chains per key type when they
+ * differ. --json has every suite.
+ */
+function formatTlsProfile(profile: TlsProfile, style: Style, block: Block): void {
+  if (profile.status === TlsScanStatus.TLS_SCAN_STATUS_NOT_SCANNED) {
+    block.row("TLS scan", style.dim(`not scanned: ${safe(profile.reason) || "no reason given"}`));
+    return;
+  }
+  const named = (support: VersionSupport): string[] => profile.versions.filter((v) => v.support === support).map((v) => versionLabel(v.version));
+  const parts = [
+    named(VersionSupport.VERSION_SUPPORT_ACCEPTED).length ? `accepts ${named(VersionSupport.VERSION_SUPPORT_ACCEPTED).join(", ")}` : style.red("accepts no version"),
+    named(VersionSupport.VERSION_SUPPORT_REFUSED).length ? `refuses ${named(VersionSupport.VERSION_SUPPORT_REFUSED).join(", ")}` : "",
+    named(VersionSupport.VERSION_SUPPORT_UNKNOWN).length ? style.yellow(`unknown ${named(VersionSupport.VERSION_SUPPORT_UNKNOWN).join(", ")}`) : "",
+    style.dim(`${plural(profile.connections, "connection")}, ${formatMs(profile.totalMs)}`),
+  ].filter(Boolean);
+  const rows = [parts.join(style.dim(" · "))];
+  if (profile.status === TlsScanStatus.TLS_SCAN_STATUS_PARTIAL) rows.push(style.yellow(`incomplete: ${safe(profile.reason) || "no reason given"}`));
+  block.row("TLS scan", rows);
+  for (const version of profile.versions) {
+    if (version.support !== VersionSupport.VERSION_SUPPORT_ACCEPTED) continue;
+    const count = `${plural(version.ciphers.length, "suite")}${version.ciphersComplete ? "" : "+"}`;
+    const weakest = [...version.ciphers].sort((a, b) => b.grade - a.grade)[0];
+    const worst = !weakest
+      ? ""
+      : weakest.grade === CipherGrade.CIPHER_GRADE_STRONG
+        ? style.green("all strong")
+        : `weakest ${safe(weakest.name)} ${gradePaint(weakest.grade, style)(`(${gradeName(weakest.grade)}: ${weaknessWords(weakest.weaknesses)})`)}`;
+    block.row("", `${versionLabel(version.version).padEnd(9)}${[count, worst].filter(Boolean).join(", ")}`);
+  }
+  const groups = profile.groups.map((g) => safe(g.name));
+  if (profile.dhePrimeBits) groups.push(profile.dhePrimeBits < 2048 ? style.yellow(`DHE ${profile.dhePrimeBits}-bit`) : `DHE ${profile.dhePrimeBits}-bit`);
+  if (groups.length || !profile.groupsComplete) block.row("Groups", `${groups.join(", ") || style.dim("none found")}${profile.groupsComplete ? "" : style.dim(" (not all tried)")}`);
+  if (profile.cipherOrder !== CipherOrder.CIPHER_ORDER_UNSPECIFIED) {
+    const whose = profile.cipherOrder === CipherOrder.CIPHER_ORDER_SERVER ? "the server's own" : "the client's";
+    block.row("Suite order", `${whose} ${style.dim(`(tested in ${versionLabel(profile.cipherOrderVersion)})`)}`);
+  }
+  profile.chains.forEach((c, i) => {
+    const leaf = c.chain[0];
+    const fingerprint = leaf ? ` ${style.dim(`SHA-256 ${safe(leaf.fingerprintSha256).slice(0, 23)}…`)}` : "";
+    block.row(i === 0 ? "Chains" : "", `${safe(c.keyType)}: ${safe(leaf?.subject ?? "") || "(no subject)"}${fingerprint}`);
+  });
+}
+
+/** "RSA key exchange, CBC in TLS 1.2": a suite's weaknesses in a few words each. */
+function weaknessWords(codes: readonly string[]): string {
+  return codes.map((code) => safe(weaknessLabel(code))).join(", ");
+}
+
+function gradeName(grade: CipherGrade): string {
+  switch (grade) {
+    case CipherGrade.CIPHER_GRADE_INSECURE:
+      return "insecure";
+    case CipherGrade.CIPHER_GRADE_WEAK:
+      return "weak";
+    case CipherGrade.CIPHER_GRADE_ACCEPTABLE:
+      return "acceptable";
+    case CipherGrade.CIPHER_GRADE_STRONG:
+      return "strong";
+    default:
+      return "ungraded";
+  }
+}
+
+function gradePaint(grade: CipherGrade, style: Style): (text: string) => string {
+  if (grade === CipherGrade.CIPHER_GRADE_INSECURE) return style.red;
+  if (grade === CipherGrade.CIPHER_GRADE_WEAK) return style.yellow;
+  return style.dim;
+}
+
+/** "STARTTLS required before mail — MAIL FROM:<> before STARTTLS got 530 5.7.0 Must issue a STARTTLS command first". */
+export function formatEnforcement(e: StarttlsEnforcement, style: Style): string {
+  const reply = e.reply ? ` — MAIL FROM:<> before STARTTLS got ${e.reply.code} ${safe(e.reply.lines[0] ?? "")}`.trimEnd() : "";
+  switch (e.status) {
+    case StarttlsEnforcementStatus.STARTTLS_ENFORCEMENT_STATUS_REQUIRED:
+      return `${style.green("STARTTLS required before mail")}${reply}`;
+    case StarttlsEnforcementStatus.STARTTLS_ENFORCEMENT_STATUS_NOT_REQUIRED:
+      return `none: mail is taken without TLS${reply}`;
+    case StarttlsEnforcementStatus.STARTTLS_ENFORCEMENT_STATUS_AUTH_REQUIRED:
+      return `authentication required before mail${reply}`;
+    case StarttlsEnforcementStatus.STARTTLS_ENFORCEMENT_STATUS_REFUSED:
+      return `mail refused for another reason${reply}`;
+    default:
+      return style.dim(`not checked: ${safe(e.reason) || "no reason given"}`);
+  }
 }
 
 function describeExpiry(days: number, style: Style): string {

@@ -64,6 +64,14 @@ prints a google.rpc.Status instead ({"code", "message", "details"}).
 No banner: a port other than 25, 587 and 2525 that accepts the connection and
 says nothing may speak implicit TLS; the output suggests --tls implicit.
 
+TLS scan and STARTTLS enforcement (off unless asked: more connections):
+  --tls-scan              the versions and cipher suites the port accepts,
+                          graded, its groups and cipher order, from hand-built
+                          ClientHellos; at most 48 connections per address
+  --starttls-enforcement  MAIL FROM:<> before STARTTLS on a session of its own,
+                          then RSET and QUIT (never RCPT or DATA): does the
+                          server demand TLS first? (RFC 3207: 530 5.7.0)
+
 Limits: --max-exchangers and --max-addresses bound what is probed; what they
 leave out is listed ("not probed: ...") and in --json (not_probed).
 
@@ -224,6 +232,8 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
     .option("--ca-file <path>", "PEM file of extra CA certificates to trust")
     .addOption(new Option("--allow-name <name>", "probe this special-use name all the same (localhost, *.local, *.internal, ...), repeatable").argParser(collect))
     .option("--transcript", "show the timed transcript of every handshake")
+    .option("--tls-scan", "also scan each port's TLS: versions, cipher suites graded, groups, cipher order (up to 48 more connections per address)")
+    .option("--starttls-enforcement", "also check on a plaintext session whether the server demands STARTTLS before MAIL (one more connection per address; never RCPT or DATA)")
     .option("--json", "print the ProbeReport as JSON (the protobuf JSON form; locally one region, local), nothing else on stdout; a failure prints a google.rpc.Status")
     .option("--no-color", "no colour, even on a terminal")
     .option("--coordinator <host[:port]>", `probe through this coordinator, from its regions (env ${COORDINATOR_ENV})`)

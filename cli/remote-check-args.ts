@@ -78,6 +78,8 @@ export function parseRemoteCheckArgs(hostArg: string, flags: CheckFlags, coordin
       ...parseLimitFlags(flags),
       // 0: the coordinator's default deadline (the engine's 60 s, or its own maximum if lower).
       timeouts: { deadlineMs },
+      tlsScan: flags.tlsScan ?? false,
+      checkStarttlsEnforcement: flags.starttlsEnforcement ?? false,
     },
   });
   return {

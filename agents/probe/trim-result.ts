@@ -181,7 +181,7 @@ function cutTexts(handshake: HandshakeResult, cap: number): void {
   };
   handshake.reason = cut(handshake.reason);
   handshake.starttlsInjection = cut(handshake.starttlsInjection);
-  for (const reply of [handshake.banner, handshake.lastReply]) {
+  for (const reply of [handshake.banner, handshake.lastReply, handshake.starttlsEnforcement?.reply]) {
     if (!reply) continue;
     reply.lines = cutList(reply.lines);
     reply.meaning = cut(reply.meaning);
@@ -193,6 +193,25 @@ function cutTexts(handshake: HandshakeResult, cap: number): void {
     caps.authMechanisms = cutList(caps.authMechanisms);
   }
   for (const finding of handshake.findings) finding.message = cut(finding.message);
+  if (handshake.starttlsEnforcement) handshake.starttlsEnforcement.reason = cut(handshake.starttlsEnforcement.reason);
+  // The TLS profile is bounded by the scan's own bound (48 connections: at most 48 suites and
+  // groups); its texts are cut like any, and the per-key-type chains, only shown when they differ,
+  // lose their SAN lists first.
+  const profile = handshake.tlsProfile;
+  if (profile) {
+    profile.reason = cut(profile.reason);
+    for (const version of profile.versions) {
+      version.detail = cut(version.detail);
+      for (const cipher of version.ciphers) cipher.reason = cut(cipher.reason);
+    }
+    for (const { chain } of profile.chains) {
+      for (const cert of chain) {
+        cert.subject = cut(cert.subject);
+        cert.issuer = cut(cert.issuer);
+        cert.subjectAltNames = cutList(cert.subjectAltNames);
+      }
+    }
+  }
   if (handshake.transcript) {
     for (const entry of handshake.transcript.entries) entry.text = cut(entry.text);
   }

@@ -1,18 +1,27 @@
 import {
+  CipherGrade,
+  CipherOrder,
   Finding,
   Outcome,
   Phase,
   PortRole,
   Severity,
+  StarttlsEnforcementStatus,
   TlsMode,
+  TlsScanStatus,
+  TlsVersion,
+  VersionSupport,
   type Certificate,
   type HandshakeResult,
   type Reply,
+  type TlsCipher,
+  type TlsVersionProfile,
 } from "../../gen/smtpprobe/v1/handshake.js";
 import { defaultPortRole } from "./options.js";
 import { describeReply } from "./reply-meaning.js";
 import { BANNER, type ReplyMoment } from "./reply-moment.js";
 import { escapeLine } from "./transcript.js";
+import { versionLabel } from "./tls-scan/tls-registry.js";
 
 /** What the rules need beyond the result: the clock, what the reader measured, and thresholds. */
 export interface FindingFacts {
@@ -33,11 +42,28 @@ export function defaultFindingFacts(now: Date = new Date()): FindingFacts {
 
 /** Every finding the result supports, errors first, then by code. */
 export function deriveFindings(result: HandshakeResult, facts: FindingFacts): Finding[] {
+  return sortFindings(applyRules([...RULES, ...CHECK_RULES], result, facts));
+}
+
+/**
+ * Adds the findings of the checks that run after the handshake (the TLS profile, STARTTLS
+ * enforcement) to those the handshake already has, in the same order.
+ */
+export function addCheckFindings(result: HandshakeResult, facts: FindingFacts = defaultFindingFacts()): void {
+  const codes = new Set(CHECK_CODES);
+  result.findings = sortFindings([...result.findings.filter((f) => !codes.has(f.code)), ...applyRules(CHECK_RULES, result, facts)]);
+}
+
+function applyRules(rules: readonly Rule[], result: HandshakeResult, facts: FindingFacts): Finding[] {
   const found: Finding[] = [];
-  for (const rule of RULES) {
+  for (const rule of rules) {
     const finding = rule(result, facts);
     if (finding) found.push(finding);
   }
+  return found;
+}
+
+function sortFindings(found: Finding[]): Finding[] {
   return found.sort((a, b) => b.severity - a.severity || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
 }
 
@@ -359,6 +385,173 @@ const RULES: readonly Rule[] = [
   heloFallback,
   transcriptTruncated,
   tlsNotAttempted,
+];
+
+// ---- the checks after the handshake: the TLS profile and STARTTLS enforcement ----
+
+const OLD_VERSIONS: readonly TlsVersion[] = [TlsVersion.TLS_VERSION_SSL_3_0, TlsVersion.TLS_VERSION_TLS_1_0, TlsVersion.TLS_VERSION_TLS_1_1];
+
+function acceptedVersions(r: HandshakeResult): TlsVersionProfile[] {
+  return (r.tlsProfile?.versions ?? []).filter((v) => v.support === VersionSupport.VERSION_SUPPORT_ACCEPTED);
+}
+
+const tlsOldVersionsAccepted: Rule = (r) => {
+  const old = acceptedVersions(r).filter((v) => OLD_VERSIONS.includes(v.version));
+  if (old.length === 0) return undefined;
+  const names = joinAnd(old.map((v) => versionLabel(v.version)));
+  const ssl3 = old.some((v) => v.version === TlsVersion.TLS_VERSION_SSL_3_0);
+  const said = `${server(r)} accepts ${names}${ssl3 ? " (SSL 3.0 is broken by POODLE and prohibited by RFC 7568)" : ""}, deprecated by RFC 8996`;
+  if (isRelay(r)) {
+    return finding(
+      "tls_old_versions_accepted",
+      ssl3 ? Severity.SEVERITY_ERROR : Severity.SEVERITY_WARNING,
+      `${said}; on a relay they serve only senders too old for TLS 1.2, so turn them off once the logs show none (Postfix: smtpd_tls_protocols = >=TLSv1.2).`,
+    );
+  }
+  return finding(
+    "tls_old_versions_accepted",
+    Severity.SEVERITY_ERROR,
+    `${said}; mail clients have spoken TLS 1.2 for a decade, so accept TLS 1.2 and 1.3 only (Postfix: smtpd_tls_mandatory_protocols = >=TLSv1.2 on the submission service).`,
+  );
+};
+
+/** Per version, the accepted suites of a grade or worse, the worst first. */
+function suitesAtLeast(r: HandshakeResult, grade: CipherGrade): { version: TlsVersion; ciphers: TlsCipher[] }[] {
+  return acceptedVersions(r)
+    .map((v) => ({ version: v.version, ciphers: v.ciphers.filter((c) => c.grade >= grade).sort((a, b) => b.grade - a.grade) }))
+    .filter((v) => v.ciphers.length > 0);
+}
+
+/** "2 in TLS 1.0 and 6 in TLS 1.2, such as TLS_RSA_WITH_RC4_128_SHA (RC4: ...)": counts per version, and the worst. */
+function describeSuites(groups: { version: TlsVersion; ciphers: TlsCipher[] }[]): string {
+  const counts = joinAnd(groups.map(({ version, ciphers }) => `${ciphers.length} in ${versionLabel(version)}`));
+  const worst = groups.flatMap((g) => g.ciphers).sort((a, b) => b.grade - a.grade)[0];
+  return worst ? `${counts}, such as ${worst.name} (${worst.reason})` : counts;
+}
+
+const tlsCiphersInsecure: Rule = (r) => {
+  const groups = suitesAtLeast(r, CipherGrade.CIPHER_GRADE_INSECURE).map((g) => ({ ...g, ciphers: g.ciphers.filter((c) => c.grade === CipherGrade.CIPHER_GRADE_INSECURE) }));
+  if (groups.length === 0) return undefined;
+  const said = `${server(r)} accepts insecure cipher suites: ${describeSuites(groups)}`;
+  // Opportunistic TLS authenticates nobody anyway (RFC 7435), and Postfix offers anonymous suites
+  // on port 25 by default: on a relay they are a lesser evil than the others.
+  const onlyAnonymous = groups.every((g) => g.ciphers.every((c) => c.weaknesses.length === 1 && c.weaknesses[0] === "anonymous"));
+  if (isRelay(r) && onlyAnonymous) {
+    return finding(
+      "tls_ciphers_insecure",
+      Severity.SEVERITY_WARNING,
+      `${said}; on a relay they only spare senders that do not check certificates anyway, but senders that do (DANE, MTA-STS) never use them, so they can go (Postfix: smtpd_tls_exclude_ciphers = aNULL).`,
+    );
+  }
+  return finding(
+    "tls_ciphers_insecure",
+    Severity.SEVERITY_ERROR,
+    `${said}; ${isRelay(r) ? "a sender that offers one gets no protection worth the name" : "a mail client that offers one sends its password and mail unprotected"}, so remove them (Postfix: smtpd_tls_exclude_ciphers = aNULL, eNULL, EXPORT, RC4, DES, MD5).`,
+  );
+};
+
+const tlsCiphersWeak: Rule = (r) => {
+  const groups = suitesAtLeast(r, CipherGrade.CIPHER_GRADE_WEAK).map((g) => ({ ...g, ciphers: g.ciphers.filter((c) => c.grade === CipherGrade.CIPHER_GRADE_WEAK) }));
+  const present = groups.filter((g) => g.ciphers.length > 0);
+  if (present.length === 0) return undefined;
+  const said = `${server(r)} accepts weak cipher suites: ${describeSuites(present)}`;
+  return isRelay(r)
+    ? finding(
+        "tls_ciphers_weak",
+        Severity.SEVERITY_INFO,
+        `${said}; on a relay they serve old senders and beat cleartext, but prefer forward-secret AEAD suites and drop 3DES (Postfix: tls_preempt_cipherlist = yes, smtpd_tls_exclude_ciphers = 3DES).`,
+      )
+    : finding(
+        "tls_ciphers_weak",
+        Severity.SEVERITY_WARNING,
+        `${said}; mail clients all speak forward-secret AEAD suites, so accept only those (Postfix: smtpd_tls_mandatory_ciphers = high and smtpd_tls_mandatory_exclude_ciphers = kRSA, 3DES on the submission service).`,
+      );
+};
+
+const tlsClientCipherOrder: Rule = (r) => {
+  if (r.tlsProfile?.cipherOrder !== CipherOrder.CIPHER_ORDER_CLIENT) return undefined;
+  if (suitesAtLeast(r, CipherGrade.CIPHER_GRADE_WEAK).length === 0) return undefined;
+  return finding(
+    "tls_client_cipher_order",
+    Severity.SEVERITY_INFO,
+    `${server(r)} takes the client's preferred cipher suite (tested in ${versionLabel(r.tlsProfile.cipherOrderVersion)}) and accepts weak ones, so a client that lists a weak suite first gets it; let the server choose (Postfix: tls_preempt_cipherlist = yes).`,
+  );
+};
+
+const tlsDhWeak: Rule = (r) => {
+  const bits = r.tlsProfile?.dhePrimeBits ?? 0;
+  if (bits === 0 || bits >= 2048) return undefined;
+  return finding(
+    "tls_dh_weak",
+    bits < 1024 ? Severity.SEVERITY_ERROR : Severity.SEVERITY_WARNING,
+    `${server(r)} uses a ${bits}-bit prime for DHE key exchange; primes under 2048 bits are within reach of well-funded attackers (Logjam), so use a 2048-bit or larger group (Postfix: smtpd_tls_dh1024_param_file with 2048-bit parameters) or drop DHE for ECDHE.`,
+  );
+};
+
+const tlsScanIncomplete: Rule = (r) => {
+  if (r.tlsProfile?.status !== TlsScanStatus.TLS_SCAN_STATUS_PARTIAL) return undefined;
+  return finding(
+    "tls_scan_incomplete",
+    Severity.SEVERITY_INFO,
+    `The TLS scan of ${where(r)} is incomplete after ${plural(r.tlsProfile.connections, "connection")}: ${r.tlsProfile.reason || "no reason given"}; what it lists was seen, what it lacks is unknown.`,
+  );
+};
+
+const MAIL: ReplyMoment = { kind: "command", verb: "MAIL" };
+
+const starttlsNotEnforced: Rule = (r) => {
+  const e = r.starttlsEnforcement;
+  if (e?.status !== StarttlsEnforcementStatus.STARTTLS_ENFORCEMENT_STATUS_NOT_REQUIRED || isRelay(r)) return undefined;
+  // Without STARTTLS at all, starttls_missing says more.
+  if (!r.capabilities?.starttls) return undefined;
+  const reply = e.reply ? ` (MAIL FROM:<> was answered ${replyText(e.reply, MAIL)})` : "";
+  return finding(
+    "starttls_not_enforced",
+    Severity.SEVERITY_WARNING,
+    `${server(r)} takes mail before STARTTLS${reply}, so a mail client set up without TLS submits in cleartext instead of being told to use it; require TLS on the submission service (Postfix: -o smtpd_tls_security_level=encrypt in master.cf, RFC 3207 §4: 530 5.7.0).`,
+  );
+};
+
+const relayRefusesPlaintextMail: Rule = (r) => {
+  const e = r.starttlsEnforcement;
+  if (!e || !isRelay(r) || !e.reply) return undefined;
+  const refused =
+    e.status === StarttlsEnforcementStatus.STARTTLS_ENFORCEMENT_STATUS_REQUIRED ||
+    e.status === StarttlsEnforcementStatus.STARTTLS_ENFORCEMENT_STATUS_AUTH_REQUIRED ||
+    e.status === StarttlsEnforcementStatus.STARTTLS_ENFORCEMENT_STATUS_REFUSED;
+  if (!refused) return undefined;
+  const demand =
+    e.status === StarttlsEnforcementStatus.STARTTLS_ENFORCEMENT_STATUS_REQUIRED
+      ? "demands STARTTLS before mail, which RFC 3207 §4 forbids a publicly referenced server to do: senders without TLS cannot deliver (Postfix: smtpd_tls_security_level = may on port 25)"
+      : "refuses mail before STARTTLS, so senders without TLS cannot deliver; if this port is for clients that log in, give it the submission role";
+  return finding(
+    "relay_refuses_plaintext_mail",
+    Severity.SEVERITY_WARNING,
+    `${server(r)} ${demand} (MAIL FROM:<> was answered ${replyText(e.reply, MAIL)}).`,
+  );
+};
+
+/** The rules of the checks that run after the handshake; addCheckFindings replaces their findings. */
+const CHECK_RULES: readonly Rule[] = [
+  tlsOldVersionsAccepted,
+  tlsCiphersInsecure,
+  tlsCiphersWeak,
+  tlsClientCipherOrder,
+  tlsDhWeak,
+  tlsScanIncomplete,
+  starttlsNotEnforced,
+  relayRefusesPlaintextMail,
+];
+
+const CHECK_CODES: readonly string[] = [
+  "tls_old_versions_accepted",
+  "tls_ciphers_insecure",
+  "tls_ciphers_weak",
+  "tls_client_cipher_order",
+  "tls_dh_weak",
+  "tls_scan_incomplete",
+  "starttls_not_enforced",
+  "relay_refuses_plaintext_mail",
 ];
 
 function finding(code: string, severity: Severity, message: string): Finding {

@@ -22,6 +22,10 @@ export interface ResolvedOptions {
   maxLineOctets: number;
   maxReplyLines: number;
   maxTranscriptBytes: number;
+  /** Scan the port's TLS profile after the handshake (tls-scan/run-tls-scan.ts). */
+  tlsScan: boolean;
+  /** Check whether the server demands STARTTLS before MAIL (starttls-enforcement.ts). */
+  checkStarttlsEnforcement: boolean;
 }
 
 export const DEFAULTS = {
@@ -177,6 +181,8 @@ export function resolveOptions(
       DEFAULTS.maxTranscriptBytes,
       MAXIMUMS.maxTranscriptBytes,
     ),
+    tlsScan: o?.tlsScan ?? false,
+    checkStarttlsEnforcement: o?.checkStarttlsEnforcement ?? false,
   };
   if (resolved.maxLineOctets < 512 && l?.maxLineOctets) {
     // RFC 5321 §4.5.3.1.5: 512 octets is the limit every server may use; less would abort on valid replies.

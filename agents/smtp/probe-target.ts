@@ -8,7 +8,9 @@ import {
   type NotProbed,
   type TargetResult,
 } from "../../gen/smtpprobe/v1/handshake.js";
+import { checkConnectedPeer, type ConnectGate } from "./extra-connections.js";
 import { runHandshake, type HandshakeContext } from "./handshake.js";
+import { noteTlsChecksNotRun, runTlsChecks } from "./tls-checks.js";
 import type { ResolvedOptions } from "./options.js";
 import { addressesNotProbed, boundNotProbed, exchangersNotProbed, splitAtLimit } from "./not-probed.js";
 import { ResolveError, TargetResolver } from "./resolve.js";
@@ -23,17 +25,8 @@ export interface ProbeTarget {
   mx?: boolean;
 }
 
-/**
- * Asked for a slot before each connection, once the policy allows the address: resolves with a
- * release (called when that handshake ends) or a denial saying which limit. It may wait, but must
- * settle by `deadlineAt` (performance.now() ms) or when `signal` aborts. The agents ask the
- * coordinator's per-destination throttle through it.
- */
-export type ConnectGate = (
-  address: string,
-  port: number,
-  context: { signal?: AbortSignal; deadlineAt: number },
-) => Promise<{ release(): void } | { denied: string }>;
+// The gate is defined with the connections it guards; it is part of this module's interface too.
+export type { ConnectGate } from "./extra-connections.js";
 
 export interface ProbeContext extends HandshakeContext {
   policy?: TargetPolicy;
@@ -107,7 +100,7 @@ export async function probeTarget(
           return [failed];
         }
         return Promise.all(
-          addresses.map((address) => {
+          addresses.map(async (address) => {
             const denied = policy(address, target.port);
             if (denied !== undefined) {
               return stoppedBeforeConnecting({
@@ -129,14 +122,17 @@ export async function probeTarget(
                   extraCa: context.extraCa,
                   deadlineAt,
                   onProgress: context.onProgress,
-                  checkConnected: (remote, remotePort) => checkConnected(policy, address, target.port, remote, remotePort),
+                  checkConnected: (remote, remotePort) => checkConnectedPeer(policy, address, target.port, remote, remotePort),
                 },
               );
-            return context.gate ? gatedHandshake(context.gate, { ...name, address, port: target.port }, options, context, deadlineAt, handshake) : handshake();
+            const result = await (context.gate ? gatedHandshake(context.gate, { ...name, address, port: target.port }, options, context, deadlineAt, handshake) : handshake());
+            // After the handshake, its slot given back: the checks ask for their own, connection by connection.
+            return runTlsChecks(result, options, { policy, gate: context.gate, signal: context.signal, deadlineAt });
           }),
         );
       }),
     );
+    for (const h of perName.flat()) noteTlsChecksNotRun(h, options);
     const notProbed = boundNotProbed([...leftOut, ...addressesLeftOut.flatMap((entries) => entries ?? [])]);
     return { ...base, exchangers, handshakes: perName.flat(), totalMs: elapsedSince(start), ...notProbed };
   } finally {
@@ -201,27 +197,6 @@ function resolveFailure(
     failureSource: cancelled ? FailureSource.FAILURE_SOURCE_INTERNAL : FailureSource.FAILURE_SOURCE_RESOLVER,
     reason: cancelled && !context.signal?.aborted ? `the probe's deadline of ${options.deadlineMs} ms passed while resolving ${host}` : error.message,
   });
-}
-
-/**
- * The peer the socket reports must be the address the policy allowed, and still allowed: the
- * last word before a byte is exchanged (whatever resolved or rerouted on the way).
- */
-function checkConnected(policy: TargetPolicy, checked: string, port: number, remote: string, remotePort: number): string | undefined {
-  if (remotePort !== port || (remote !== checked && canonicalIp(remote) !== canonicalIp(checked))) {
-    return `the connection reached ${remote || "an unknown address"} port ${remotePort}, not the checked ${checked} port ${port}`;
-  }
-  return policy(remote, remotePort)?.reason;
-}
-
-/** One spelling per address ("::FFFF:127.0.0.1" and "::ffff:7f00:1" alike); only off the fast path. */
-function canonicalIp(address: string): string {
-  if (isIP(address) !== 6) return address;
-  try {
-    return new URL(`http://[${address}]/`).hostname;
-  } catch {
-    return address;
-  }
 }
 
 /** A name the policy forbids resolving: no DNS query is sent for it. */

@@ -1,6 +1,17 @@
 // What differs between the regions that reached a port: STARTTLS, certificate, banner host,
-// capabilities, TLS version. Pure.
-import { AddressFamily, type Capabilities, type HandshakeResult, Outcome, Severity } from "../../gen/smtpprobe/v1/handshake.js";
+// capabilities, TLS version, and with the TLS scan the versions (and cipher grades) accepted. Pure.
+import {
+  AddressFamily,
+  type Capabilities,
+  CipherGrade,
+  type HandshakeResult,
+  Outcome,
+  Severity,
+  type TlsProfile,
+  TlsScanStatus,
+  VersionSupport,
+} from "../../gen/smtpprobe/v1/handshake.js";
+import { versionLabel } from "../../agents/smtp/tls-scan/tls-registry.js";
 import { type PortVerdict, type RegionCause, VerdictKind } from "../../gen/smtpprobe/v1/probe_service.js";
 import { familyOf } from "./compare-cells.js";
 import { familyName } from "./compare-partial.js";
@@ -217,6 +228,47 @@ function tlsVersionVerdict(port: number, unit: Unit): PortVerdict | undefined {
   );
 }
 
+/**
+ * What the TLS scan found a sender can negotiate: the versions accepted, and with `grades` the
+ * versions whose weakest accepted suite is WEAK or INSECURE. A profile with a version left unknown
+ * (a bound, the throttle) compares with nothing: an untested version is no difference.
+ */
+function acceptedProfile(profile: TlsProfile | undefined, grades: boolean): Value | undefined {
+  if (!profile || profile.status === TlsScanStatus.TLS_SCAN_STATUS_NOT_SCANNED) return undefined;
+  if (profile.versions.length === 0 || profile.versions.some((v) => v.support !== VersionSupport.VERSION_SUPPORT_ACCEPTED && v.support !== VersionSupport.VERSION_SUPPORT_REFUSED)) return undefined;
+  const accepted = profile.versions.filter((v) => v.support === VersionSupport.VERSION_SUPPORT_ACCEPTED).sort((a, b) => a.version - b.version);
+  const versions = accepted.length > 0 ? listJoin(accepted.map((v) => versionLabel(v.version))) : "no TLS version";
+  const weak = grades
+    ? accepted.flatMap((v) => {
+        const worst = Math.max(0, ...v.ciphers.map((c) => c.grade));
+        if (worst === CipherGrade.CIPHER_GRADE_INSECURE) return [`insecure suites in ${versionLabel(v.version)}`];
+        return worst === CipherGrade.CIPHER_GRADE_WEAK ? [`weak suites in ${versionLabel(v.version)}`] : [];
+      })
+    : [];
+  const label = weak.length > 0 ? `${versions} (${listJoin(weak)})` : versions;
+  const key = accepted.map((v) => `${v.version}:${grades ? Math.max(0, ...v.ciphers.map((c) => c.grade)) : ""}`).join(",");
+  return { key, label };
+}
+
+function tlsProfileVerdict(port: number, unit: Unit): PortVerdict | undefined {
+  // Grades compare only where every region's scan tried every suite; versions wherever each is known.
+  const grades = unit.entries.every((e) => e.h.tlsProfile?.status === TlsScanStatus.TLS_SCAN_STATUS_COMPLETE);
+  const split = splitMajority(groupBy(unit.entries, (h) => acceptedProfile(h.tlsProfile, grades)));
+  if (!split) return undefined;
+  const { reference, others } = split;
+  const odd = others.flatMap((g) => g.regions);
+  const sees = [reference, ...others].map((g) => `a sender in ${listJoin(g.regions)} can negotiate ${g.label}`);
+  return verdict(
+    port,
+    VerdictKind.VERDICT_KIND_TLS_PROFILE_DIFFERS,
+    Severity.SEVERITY_WARNING,
+    odd,
+    minorityCauses(others, (g) => `${g.label}, not ${reference.label}`),
+    `${where(port, unit)}: the TLS scan differs between regions: ${phraseJoin(sees)}: ` +
+      `a middlebox that terminates or filters TLS, or another server, on the path from ${listJoin(odd)}.`,
+  );
+}
+
 /** EHLO keywords as comparable words; STARTTLS left out (its own verdict says it). */
 function capabilityWords(c: Capabilities): string[] {
   const words: string[] = [];
@@ -288,11 +340,12 @@ const RULES: readonly ((port: number, unit: Unit) => PortVerdict | undefined)[] 
   bannerVerdict,
   capabilitiesVerdict,
   tlsVersionVerdict,
+  tlsProfileVerdict,
 ];
 
 /**
  * The differences between the regions that reached a port, kind by kind (STARTTLS, certificate,
- * banner host, capabilities, TLS version), and within a kind exchanger by exchanger. Where an
+ * banner host, capabilities, TLS version, TLS profile), and within a kind exchanger by exchanger. Where an
  * exchanger differs the same way on both families (the same regions, the same causes), one
  * verdict says so without naming a family.
  */

@@ -2,24 +2,34 @@
 // validate at both ends of every trust boundary): a message that fails here becomes a recorded
 // failure of its region (INVALID_REPORT, with the reason), never data in a report. Pure.
 import {
+  CipherGrade,
+  CipherOrder,
   Direction,
   FailureSource,
   Outcome,
   Phase,
   PortRole,
   Severity,
+  StarttlsEnforcementStatus,
   TlsMode,
+  TlsScanStatus,
+  TlsVersion,
+  VersionSupport,
   type Capabilities,
   type Certificate,
   type HandshakeResult,
   type Reply,
+  type StarttlsEnforcement,
   type TargetResult,
   type TlsInfo,
+  type TlsProfile,
   type Transcript,
 } from "../../gen/smtpprobe/v1/handshake.js";
 import { type TaskProgress } from "../../gen/smtpprobe/v1/probe_service.js";
 import { AgentMessage } from "../../gen/smtpprobe/agent/v1/agent.js";
 import { MAXIMUMS } from "../../agents/smtp/options.js";
+import { CIPHER_SUITES } from "../../agents/smtp/tls-scan/cipher-catalogue.js";
+import { GROUPS } from "../../agents/smtp/tls-scan/tls-registry.js";
 import { LIMIT_FIELDS, MAX_NOT_PROBED_LISTED } from "../../agents/smtp/not-probed.js";
 import { escapeLine } from "../../agents/smtp/transcript.js";
 
@@ -54,6 +64,14 @@ export const AGENT_MESSAGE_LIMITS = {
   maxListItems: MAXIMUMS.maxReplyLines,
   /** An agent's error text is shortened to this, not rejected: it is its words for a person. */
   maxErrorChars: 1024,
+  /** A TLS profile: versions tested, suites per version (the catalogue's, at most), groups (the registry's), chains per key type. */
+  maxScanVersions: 8,
+  maxScanCiphers: Math.max(512, CIPHER_SUITES.length),
+  maxScanGroups: Math.max(64, GROUPS.length),
+  maxScanChains: 8,
+  /** A catalogue code ("static_rsa") or an IANA name ("TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"). */
+  maxScanNameChars: 128,
+  maxScanWeaknesses: 16,
 } as const;
 
 const L = AGENT_MESSAGE_LIMITS;
@@ -185,6 +203,56 @@ function checkHandshake(path: string, h: HandshakeResult, port: number): void {
   });
   if (h.transcript) checkTranscript(`${path}.transcript`, h.transcript);
   checkDate(`${path}.started_at`, h.startedAt);
+  if (h.tlsProfile) checkTlsProfile(`${path}.tls_profile`, h.tlsProfile);
+  if (h.starttlsEnforcement) checkStarttlsEnforcement(`${path}.starttls_enforcement`, h.starttlsEnforcement);
+}
+
+function checkTlsProfile(path: string, p: TlsProfile): void {
+  checkEnum(`${path}.status`, p.status, TlsScanStatus);
+  checkText(`${path}.reason`, p.reason, L.maxTextChars);
+  checkEnum(`${path}.cipher_order`, p.cipherOrder, CipherOrder);
+  checkEnum(`${path}.cipher_order_version`, p.cipherOrderVersion, TlsVersion);
+  checkDuration(`${path}.total_ms`, p.totalMs);
+  checkList(`${path}.versions`, p.versions, L.maxScanVersions);
+  p.versions.forEach((v, i) => {
+    const at = `${path}.versions[${i}]`;
+    checkEnum(`${at}.version`, v.version, TlsVersion);
+    checkEnum(`${at}.support`, v.support, VersionSupport);
+    checkText(`${at}.detail`, v.detail, L.maxTextChars);
+    checkList(`${at}.ciphers`, v.ciphers, L.maxScanCiphers);
+    v.ciphers.forEach((c, j) => {
+      const cipher = `${at}.ciphers[${j}]`;
+      checkCodePoint(`${cipher}.code_point`, c.codePoint);
+      checkText(`${cipher}.name`, c.name, L.maxScanNameChars);
+      checkEnum(`${cipher}.grade`, c.grade, CipherGrade);
+      checkList(`${cipher}.weaknesses`, c.weaknesses, L.maxScanWeaknesses);
+      c.weaknesses.forEach((w, k) => checkText(`${cipher}.weaknesses[${k}]`, w, L.maxScanNameChars));
+      checkText(`${cipher}.reason`, c.reason, L.maxTextChars);
+    });
+  });
+  checkList(`${path}.groups`, p.groups, L.maxScanGroups);
+  p.groups.forEach((g, i) => {
+    checkCodePoint(`${path}.groups[${i}].code_point`, g.codePoint);
+    checkText(`${path}.groups[${i}].name`, g.name, L.maxScanNameChars);
+  });
+  checkList(`${path}.chains`, p.chains, L.maxScanChains);
+  p.chains.forEach((c, i) => {
+    checkText(`${path}.chains[${i}].key_type`, c.keyType, L.maxScanNameChars);
+    checkList(`${path}.chains[${i}].chain`, c.chain, L.maxListItems);
+    c.chain.forEach((cert, j) => checkCertificate(`${path}.chains[${i}].chain[${j}]`, cert));
+  });
+}
+
+function checkStarttlsEnforcement(path: string, e: StarttlsEnforcement): void {
+  checkEnum(`${path}.status`, e.status, StarttlsEnforcementStatus);
+  if (e.reply) checkReply(`${path}.reply`, e.reply);
+  checkText(`${path}.reason`, e.reason, L.maxTextChars);
+  checkDuration(`${path}.total_ms`, e.totalMs);
+}
+
+/** A TLS code point is two bytes (RFC 8446 §B.4, §4.2.7). */
+function checkCodePoint(path: string, value: number): void {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffff) fail(`${path} is ${value}, not a two-byte code point`);
 }
 
 function checkReply(path: string, reply: Reply): void {

@@ -265,6 +265,8 @@ function checkOptions(
     maxExchangers: 0,
     maxAddresses: 0,
     portRole: PortRole.PORT_ROLE_UNSPECIFIED,
+    tlsScan: false,
+    checkStarttlsEnforcement: false,
     ...given,
     timeouts: { connectMs: 0, bannerMs: 0, commandMs: 0, tlsMs: 0, deadlineMs: 0, ...given?.timeouts },
     limits: { maxLineOctets: 0, maxReplyLines: 0, maxTranscriptBytes: 0, ...given?.limits },

@@ -142,11 +142,13 @@ function mainCf(dir: string, paths: PostfixPaths, opts: PostfixOptions, myhostna
 
 function masterCf(port: number): string {
   // No chroot (column 5 "n"): the instance has no chroot tree. Only what smtpd needs to answer
-  // EHLO and STARTTLS: tlsmgr (TLS session cache/PRNG), anvil, and postlogd for maillog_file.
+  // EHLO, STARTTLS and MAIL: tlsmgr (TLS session cache/PRNG), anvil, trivial-rewrite (which MAIL
+  // asks about the sender, started on demand), and postlogd for maillog_file.
   return [
     `127.0.0.1:${port} inet n - n - - smtpd`,
     "tlsmgr    unix  -  -  n  1000?  1  tlsmgr",
     "anvil     unix  -  -  n  -      1  anvil",
+    "rewrite   unix  -  -  n  -      -  trivial-rewrite",
     "postlog   unix-dgram n  -  n  -  1  postlogd",
     "",
   ].join("\n");

@@ -40,7 +40,13 @@ export interface SmtpFixtureOptions {
   /** Holds the greeting back this long after accepting (a slow server; connections pile up). */
   greetingDelayMs?: number;
   /** Passed to the server's TLS context, e.g. an old protocol: { maxVersion: "TLSv1", ciphers: "DEFAULT@SECLEVEL=0" }. */
-  tlsOptions?: { minVersion?: "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3"; maxVersion?: "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3"; ciphers?: string };
+  tlsOptions?: {
+    minVersion?: "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3";
+    maxVersion?: "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3";
+    ciphers?: string;
+    /** smtp-server's default is true: the server's own order. */
+    honorCipherOrder?: boolean;
+  };
 }
 
 export interface SmtpFixture {

@@ -608,6 +608,327 @@ export function directionToJSON(object: Direction): string {
   }
 }
 
+/** A protocol version the TLS scan tests. */
+export enum TlsVersion {
+  TLS_VERSION_UNSPECIFIED = 0,
+  TLS_VERSION_SSL_3_0 = 1,
+  TLS_VERSION_TLS_1_0 = 2,
+  TLS_VERSION_TLS_1_1 = 3,
+  TLS_VERSION_TLS_1_2 = 4,
+  TLS_VERSION_TLS_1_3 = 5,
+  UNRECOGNIZED = -1,
+}
+
+export function tlsVersionFromJSON(object: any): TlsVersion {
+  switch (object) {
+    case 0:
+    case "TLS_VERSION_UNSPECIFIED":
+      return TlsVersion.TLS_VERSION_UNSPECIFIED;
+    case 1:
+    case "TLS_VERSION_SSL_3_0":
+      return TlsVersion.TLS_VERSION_SSL_3_0;
+    case 2:
+    case "TLS_VERSION_TLS_1_0":
+      return TlsVersion.TLS_VERSION_TLS_1_0;
+    case 3:
+    case "TLS_VERSION_TLS_1_1":
+      return TlsVersion.TLS_VERSION_TLS_1_1;
+    case 4:
+    case "TLS_VERSION_TLS_1_2":
+      return TlsVersion.TLS_VERSION_TLS_1_2;
+    case 5:
+    case "TLS_VERSION_TLS_1_3":
+      return TlsVersion.TLS_VERSION_TLS_1_3;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return TlsVersion.UNRECOGNIZED;
+  }
+}
+
+export function tlsVersionToJSON(object: TlsVersion): string {
+  switch (object) {
+    case TlsVersion.TLS_VERSION_UNSPECIFIED:
+      return "TLS_VERSION_UNSPECIFIED";
+    case TlsVersion.TLS_VERSION_SSL_3_0:
+      return "TLS_VERSION_SSL_3_0";
+    case TlsVersion.TLS_VERSION_TLS_1_0:
+      return "TLS_VERSION_TLS_1_0";
+    case TlsVersion.TLS_VERSION_TLS_1_1:
+      return "TLS_VERSION_TLS_1_1";
+    case TlsVersion.TLS_VERSION_TLS_1_2:
+      return "TLS_VERSION_TLS_1_2";
+    case TlsVersion.TLS_VERSION_TLS_1_3:
+      return "TLS_VERSION_TLS_1_3";
+    case TlsVersion.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** How the TLS scan of a port went. */
+export enum TlsScanStatus {
+  TLS_SCAN_STATUS_UNSPECIFIED = 0,
+  /** TLS_SCAN_STATUS_COMPLETE - every version, cipher suite and group of the catalogue was tried */
+  TLS_SCAN_STATUS_COMPLETE = 1,
+  /** TLS_SCAN_STATUS_PARTIAL - a bound (connections, time), the throttle, the deadline or the server's answers left something untried; reason says what */
+  TLS_SCAN_STATUS_PARTIAL = 2,
+  /** TLS_SCAN_STATUS_NOT_SCANNED - nothing was scanned: TLS mode NONE, STARTTLS not offered, the handshake did not get that far; reason says why */
+  TLS_SCAN_STATUS_NOT_SCANNED = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function tlsScanStatusFromJSON(object: any): TlsScanStatus {
+  switch (object) {
+    case 0:
+    case "TLS_SCAN_STATUS_UNSPECIFIED":
+      return TlsScanStatus.TLS_SCAN_STATUS_UNSPECIFIED;
+    case 1:
+    case "TLS_SCAN_STATUS_COMPLETE":
+      return TlsScanStatus.TLS_SCAN_STATUS_COMPLETE;
+    case 2:
+    case "TLS_SCAN_STATUS_PARTIAL":
+      return TlsScanStatus.TLS_SCAN_STATUS_PARTIAL;
+    case 3:
+    case "TLS_SCAN_STATUS_NOT_SCANNED":
+      return TlsScanStatus.TLS_SCAN_STATUS_NOT_SCANNED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return TlsScanStatus.UNRECOGNIZED;
+  }
+}
+
+export function tlsScanStatusToJSON(object: TlsScanStatus): string {
+  switch (object) {
+    case TlsScanStatus.TLS_SCAN_STATUS_UNSPECIFIED:
+      return "TLS_SCAN_STATUS_UNSPECIFIED";
+    case TlsScanStatus.TLS_SCAN_STATUS_COMPLETE:
+      return "TLS_SCAN_STATUS_COMPLETE";
+    case TlsScanStatus.TLS_SCAN_STATUS_PARTIAL:
+      return "TLS_SCAN_STATUS_PARTIAL";
+    case TlsScanStatus.TLS_SCAN_STATUS_NOT_SCANNED:
+      return "TLS_SCAN_STATUS_NOT_SCANNED";
+    case TlsScanStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** Whether the server accepts a protocol version. */
+export enum VersionSupport {
+  VERSION_SUPPORT_UNSPECIFIED = 0,
+  /** VERSION_SUPPORT_ACCEPTED - it answered a hello for this version with a ServerHello (or a HelloRetryRequest) of this version */
+  VERSION_SUPPORT_ACCEPTED = 1,
+  /** VERSION_SUPPORT_REFUSED - an alert, a ServerHello of another version, or the connection closed without one */
+  VERSION_SUPPORT_REFUSED = 2,
+  /** VERSION_SUPPORT_UNKNOWN - not tested (a bound, the throttle), or an answer that was not TLS; detail says which */
+  VERSION_SUPPORT_UNKNOWN = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function versionSupportFromJSON(object: any): VersionSupport {
+  switch (object) {
+    case 0:
+    case "VERSION_SUPPORT_UNSPECIFIED":
+      return VersionSupport.VERSION_SUPPORT_UNSPECIFIED;
+    case 1:
+    case "VERSION_SUPPORT_ACCEPTED":
+      return VersionSupport.VERSION_SUPPORT_ACCEPTED;
+    case 2:
+    case "VERSION_SUPPORT_REFUSED":
+      return VersionSupport.VERSION_SUPPORT_REFUSED;
+    case 3:
+    case "VERSION_SUPPORT_UNKNOWN":
+      return VersionSupport.VERSION_SUPPORT_UNKNOWN;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return VersionSupport.UNRECOGNIZED;
+  }
+}
+
+export function versionSupportToJSON(object: VersionSupport): string {
+  switch (object) {
+    case VersionSupport.VERSION_SUPPORT_UNSPECIFIED:
+      return "VERSION_SUPPORT_UNSPECIFIED";
+    case VersionSupport.VERSION_SUPPORT_ACCEPTED:
+      return "VERSION_SUPPORT_ACCEPTED";
+    case VersionSupport.VERSION_SUPPORT_REFUSED:
+      return "VERSION_SUPPORT_REFUSED";
+    case VersionSupport.VERSION_SUPPORT_UNKNOWN:
+      return "VERSION_SUPPORT_UNKNOWN";
+    case VersionSupport.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/**
+ * A cipher suite's grade in the catalogue (agents/smtp/tls-scan/cipher-catalogue.ts): the worst
+ * of its weaknesses, in the version it was accepted in.
+ */
+export enum CipherGrade {
+  CIPHER_GRADE_UNSPECIFIED = 0,
+  /** CIPHER_GRADE_STRONG - forward secret key exchange and authenticated encryption (AEAD) */
+  CIPHER_GRADE_STRONG = 1,
+  /** CIPHER_GRADE_ACCEPTABLE - sound but dated: CBC with HMAC (padding-oracle prone), kept for old peers */
+  CIPHER_GRADE_ACCEPTABLE = 2,
+  /** CIPHER_GRADE_WEAK - no forward secrecy (static RSA or DH key exchange), or a 64-bit block cipher (3DES: Sweet32) */
+  CIPHER_GRADE_WEAK = 3,
+  /** CIPHER_GRADE_INSECURE - broken: no encryption (NULL), no authentication (anonymous), EXPORT, RC4, DES */
+  CIPHER_GRADE_INSECURE = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function cipherGradeFromJSON(object: any): CipherGrade {
+  switch (object) {
+    case 0:
+    case "CIPHER_GRADE_UNSPECIFIED":
+      return CipherGrade.CIPHER_GRADE_UNSPECIFIED;
+    case 1:
+    case "CIPHER_GRADE_STRONG":
+      return CipherGrade.CIPHER_GRADE_STRONG;
+    case 2:
+    case "CIPHER_GRADE_ACCEPTABLE":
+      return CipherGrade.CIPHER_GRADE_ACCEPTABLE;
+    case 3:
+    case "CIPHER_GRADE_WEAK":
+      return CipherGrade.CIPHER_GRADE_WEAK;
+    case 4:
+    case "CIPHER_GRADE_INSECURE":
+      return CipherGrade.CIPHER_GRADE_INSECURE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return CipherGrade.UNRECOGNIZED;
+  }
+}
+
+export function cipherGradeToJSON(object: CipherGrade): string {
+  switch (object) {
+    case CipherGrade.CIPHER_GRADE_UNSPECIFIED:
+      return "CIPHER_GRADE_UNSPECIFIED";
+    case CipherGrade.CIPHER_GRADE_STRONG:
+      return "CIPHER_GRADE_STRONG";
+    case CipherGrade.CIPHER_GRADE_ACCEPTABLE:
+      return "CIPHER_GRADE_ACCEPTABLE";
+    case CipherGrade.CIPHER_GRADE_WEAK:
+      return "CIPHER_GRADE_WEAK";
+    case CipherGrade.CIPHER_GRADE_INSECURE:
+      return "CIPHER_GRADE_INSECURE";
+    case CipherGrade.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** Whose preference picks the cipher suite. */
+export enum CipherOrder {
+  /** CIPHER_ORDER_UNSPECIFIED - not determined (fewer than two suites accepted in any version) */
+  CIPHER_ORDER_UNSPECIFIED = 0,
+  /** CIPHER_ORDER_SERVER - the server picks by its own order, whatever the client prefers */
+  CIPHER_ORDER_SERVER = 1,
+  /** CIPHER_ORDER_CLIENT - the server takes the client's first acceptable suite */
+  CIPHER_ORDER_CLIENT = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function cipherOrderFromJSON(object: any): CipherOrder {
+  switch (object) {
+    case 0:
+    case "CIPHER_ORDER_UNSPECIFIED":
+      return CipherOrder.CIPHER_ORDER_UNSPECIFIED;
+    case 1:
+    case "CIPHER_ORDER_SERVER":
+      return CipherOrder.CIPHER_ORDER_SERVER;
+    case 2:
+    case "CIPHER_ORDER_CLIENT":
+      return CipherOrder.CIPHER_ORDER_CLIENT;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return CipherOrder.UNRECOGNIZED;
+  }
+}
+
+export function cipherOrderToJSON(object: CipherOrder): string {
+  switch (object) {
+    case CipherOrder.CIPHER_ORDER_UNSPECIFIED:
+      return "CIPHER_ORDER_UNSPECIFIED";
+    case CipherOrder.CIPHER_ORDER_SERVER:
+      return "CIPHER_ORDER_SERVER";
+    case CipherOrder.CIPHER_ORDER_CLIENT:
+      return "CIPHER_ORDER_CLIENT";
+    case CipherOrder.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** Whether the server demands STARTTLS before it takes mail. */
+export enum StarttlsEnforcementStatus {
+  STARTTLS_ENFORCEMENT_STATUS_UNSPECIFIED = 0,
+  /** STARTTLS_ENFORCEMENT_STATUS_REQUIRED - MAIL before STARTTLS was answered 530 asking for STARTTLS (RFC 3207 §4) */
+  STARTTLS_ENFORCEMENT_STATUS_REQUIRED = 1,
+  /** STARTTLS_ENFORCEMENT_STATUS_NOT_REQUIRED - MAIL before STARTTLS was accepted (2xx): mail can come in cleartext */
+  STARTTLS_ENFORCEMENT_STATUS_NOT_REQUIRED = 2,
+  /** STARTTLS_ENFORCEMENT_STATUS_AUTH_REQUIRED - 530 asking for authentication first (RFC 4954 §6), not for TLS */
+  STARTTLS_ENFORCEMENT_STATUS_AUTH_REQUIRED = 3,
+  /** STARTTLS_ENFORCEMENT_STATUS_REFUSED - another 4xx or 5xx: the reply says why */
+  STARTTLS_ENFORCEMENT_STATUS_REFUSED = 4,
+  /** STARTTLS_ENFORCEMENT_STATUS_NOT_CHECKED - the session did not get to MAIL; reason says why */
+  STARTTLS_ENFORCEMENT_STATUS_NOT_CHECKED = 5,
+  UNRECOGNIZED = -1,
+}
+
+export function starttlsEnforcementStatusFromJSON(object: any): StarttlsEnforcementStatus {
+  switch (object) {
+    case 0:
+    case "STARTTLS_ENFORCEMENT_STATUS_UNSPECIFIED":
+      return StarttlsEnforcementStatus.STARTTLS_ENFORCEMENT_STATUS_UNSPECIFIED;
+    case 1:
+    case "STARTTLS_ENFORCEMENT_STATUS_REQUIRED":
+      return StarttlsEnforcementStatus.STARTTLS_ENFORCEMENT_STATUS_REQUIRED;
+    case 2:
+    case "STARTTLS_ENFORCEMENT_STATUS_NOT_REQUIRED":
+      return StarttlsEnforcementStatus.STARTTLS_ENFORCEMENT_STATUS_NOT_REQUIRED;
+    case 3:
+    case "STARTTLS_ENFORCEMENT_STATUS_AUTH_REQUIRED":
+      return StarttlsEnforcementStatus.STARTTLS_ENFORCEMENT_STATUS_AUTH_REQUIRED;
+    case 4:
+    case "STARTTLS_ENFORCEMENT_STATUS_REFUSED":
+      return StarttlsEnforcementStatus.STARTTLS_ENFORCEMENT_STATUS_REFUSED;
+    case 5:
+    case "STARTTLS_ENFORCEMENT_STATUS_NOT_CHECKED":
+      return StarttlsEnforcementStatus.STARTTLS_ENFORCEMENT_STATUS_NOT_CHECKED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return StarttlsEnforcementStatus.UNRECOGNIZED;
+  }
+}
+
+export function starttlsEnforcementStatusToJSON(object: StarttlsEnforcementStatus): string {
+  switch (object) {
+    case StarttlsEnforcementStatus.STARTTLS_ENFORCEMENT_STATUS_UNSPECIFIED:
+      return "STARTTLS_ENFORCEMENT_STATUS_UNSPECIFIED";
+    case StarttlsEnforcementStatus.STARTTLS_ENFORCEMENT_STATUS_REQUIRED:
+      return "STARTTLS_ENFORCEMENT_STATUS_REQUIRED";
+    case StarttlsEnforcementStatus.STARTTLS_ENFORCEMENT_STATUS_NOT_REQUIRED:
+      return "STARTTLS_ENFORCEMENT_STATUS_NOT_REQUIRED";
+    case StarttlsEnforcementStatus.STARTTLS_ENFORCEMENT_STATUS_AUTH_REQUIRED:
+      return "STARTTLS_ENFORCEMENT_STATUS_AUTH_REQUIRED";
+    case StarttlsEnforcementStatus.STARTTLS_ENFORCEMENT_STATUS_REFUSED:
+      return "STARTTLS_ENFORCEMENT_STATUS_REFUSED";
+    case StarttlsEnforcementStatus.STARTTLS_ENFORCEMENT_STATUS_NOT_CHECKED:
+      return "STARTTLS_ENFORCEMENT_STATUS_NOT_CHECKED";
+    case StarttlsEnforcementStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** What a probe is asked to do, beyond the target itself. */
 export interface ProbeOptions {
   tlsMode: TlsMode;
@@ -626,6 +947,21 @@ export interface ProbeOptions {
     | undefined;
   /** unspecified: the port's default */
   portRole: PortRole;
+  /**
+   * Scan the port's TLS profile with hand-built ClientHellos: versions, cipher suites per
+   * version graded, key-exchange groups, cipher order, chains per key type. Opens more
+   * connections (at most 48 per address, each through the target policy and the destination
+   * throttle); HandshakeResult.tls_profile. With tls_mode NONE, or without STARTTLS, nothing is
+   * scanned and the profile says why.
+   */
+  tlsScan: boolean;
+  /**
+   * Check on a plaintext session whether the server demands STARTTLS before mail (RFC 3207 §4):
+   * MAIL FROM:<> before STARTTLS, then RSET and QUIT; never RCPT or DATA. One more connection
+   * per address; HandshakeResult.starttls_enforcement. With tls_mode IMPLICIT there is no
+   * plaintext session, and the result says so.
+   */
+  checkStarttlsEnforcement: boolean;
 }
 
 /** Every timeout in milliseconds; 0 means the default. */
@@ -805,6 +1141,97 @@ export interface HandshakeResult {
     | undefined;
   /** the role its findings were judged by (the port's default resolved) */
   portRole: PortRole;
+  /** with ProbeOptions.tls_scan: what the scan found */
+  tlsProfile:
+    | TlsProfile
+    | undefined;
+  /** with ProbeOptions.check_starttls_enforcement */
+  starttlsEnforcement: StarttlsEnforcement | undefined;
+}
+
+/**
+ * What a port's TLS accepts, from hand-built ClientHellos (RFC 5246 §7.4.1, RFC 8446 §4.1) whose
+ * ServerHello (or alert) is read and the handshake never completed.
+ */
+export interface TlsProfile {
+  status: TlsScanStatus;
+  /** why PARTIAL or NOT_SCANNED */
+  reason: string;
+  /** every version tested, oldest first */
+  versions: TlsVersionProfile[];
+  /** key-exchange groups accepted, in the order found (the server's preference first) */
+  groups: TlsGroup[];
+  /** every group of the catalogue was tried */
+  groupsComplete: boolean;
+  cipherOrder: CipherOrder;
+  /** the version the order was tested in */
+  cipherOrderVersion: TlsVersion;
+  /** the chain per key type the client allowed, only when they differ */
+  chains: KeyTypeChain[];
+  /** the smallest finite-field DHE prime the server sent (TLS 1.2 and below), 0 when none */
+  dhePrimeBits: number;
+  /** connections the scan opened */
+  connections: number;
+  totalMs: number;
+}
+
+/** One protocol version: accepted or not, and the cipher suites accepted in it. */
+export interface TlsVersionProfile {
+  version: TlsVersion;
+  support: VersionSupport;
+  /** how it was refused or why unknown: "alert protocol_version", "answered with TLS 1.0" */
+  detail: string;
+  /** accepted, in the order found */
+  ciphers: TlsCipher[];
+  /** every suite of the catalogue valid in this version was tried */
+  ciphersComplete: boolean;
+}
+
+/** One cipher suite a version accepts, graded. */
+export interface TlsCipher {
+  /** the IANA value, e.g. 49199 (0xC02F) */
+  codePoint: number;
+  /** the IANA name, e.g. "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" */
+  name: string;
+  grade: CipherGrade;
+  /** catalogue codes, worst first: "rc4", "cbc_sha1", "static_rsa", ... */
+  weaknesses: string[];
+  /** the worst weakness in one line; empty when STRONG */
+  reason: string;
+}
+
+/** A key-exchange group (RFC 8446 §4.2.7; elliptic curves of RFC 8422 in TLS 1.2). */
+export interface TlsGroup {
+  /** the IANA value, e.g. 29 */
+  codePoint: number;
+  /** the IANA name, e.g. "x25519" */
+  name: string;
+}
+
+/**
+ * The chain a server sends to a client that allows one kind of key only, read from TLS 1.2 (and
+ * older) flights: a TLS 1.3 certificate is encrypted.
+ */
+export interface KeyTypeChain {
+  /** "RSA", "ECDSA", "DSA" */
+  keyType: string;
+  /** leaf first, as sent */
+  chain: Certificate[];
+}
+
+/**
+ * The answer to MAIL FROM:<> on a plaintext session, before STARTTLS (then RSET and QUIT; never
+ * RCPT or DATA).
+ */
+export interface StarttlsEnforcement {
+  status: StarttlsEnforcementStatus;
+  /** the reply to MAIL FROM:<> */
+  reply:
+    | Reply
+    | undefined;
+  /** why NOT_CHECKED, or what the status rests on */
+  reason: string;
+  totalMs: number;
 }
 
 /** An MX record as resolved. */
@@ -854,6 +1281,8 @@ function createBaseProbeOptions(): ProbeOptions {
     timeouts: undefined,
     limits: undefined,
     portRole: 0,
+    tlsScan: false,
+    checkStarttlsEnforcement: false,
   };
 }
 
@@ -885,6 +1314,12 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
     }
     if (message.portRole !== 0) {
       writer.uint32(72).int32(message.portRole);
+    }
+    if (message.tlsScan !== false) {
+      writer.uint32(80).bool(message.tlsScan);
+    }
+    if (message.checkStarttlsEnforcement !== false) {
+      writer.uint32(88).bool(message.checkStarttlsEnforcement);
     }
     return writer;
   },
@@ -974,6 +1409,22 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
             message.portRole = reader.int32() as any;
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.tlsScan = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.checkStarttlsEnforcement = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1021,6 +1472,16 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
         : isSet(object.port_role)
         ? portRoleFromJSON(object.port_role)
         : 0,
+      tlsScan: isSet(object.tlsScan)
+        ? globalThis.Boolean(object.tlsScan)
+        : isSet(object.tls_scan)
+        ? globalThis.Boolean(object.tls_scan)
+        : false,
+      checkStarttlsEnforcement: isSet(object.checkStarttlsEnforcement)
+        ? globalThis.Boolean(object.checkStarttlsEnforcement)
+        : isSet(object.check_starttls_enforcement)
+        ? globalThis.Boolean(object.check_starttls_enforcement)
+        : false,
     };
   },
 
@@ -1053,6 +1514,12 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
     if (message.portRole !== 0) {
       obj.portRole = portRoleToJSON(message.portRole);
     }
+    if (message.tlsScan !== false) {
+      obj.tlsScan = message.tlsScan;
+    }
+    if (message.checkStarttlsEnforcement !== false) {
+      obj.checkStarttlsEnforcement = message.checkStarttlsEnforcement;
+    }
     return obj;
   },
 
@@ -1074,6 +1541,8 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
       ? Limits.fromPartial(object.limits)
       : undefined;
     message.portRole = object.portRole ?? 0;
+    message.tlsScan = object.tlsScan ?? false;
+    message.checkStarttlsEnforcement = object.checkStarttlsEnforcement ?? false;
     return message;
   },
 };
@@ -2812,6 +3281,8 @@ function createBaseHandshakeResult(): HandshakeResult {
     transcript: undefined,
     startedAt: undefined,
     portRole: 0,
+    tlsProfile: undefined,
+    starttlsEnforcement: undefined,
   };
 }
 
@@ -2885,6 +3356,12 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
     }
     if (message.portRole !== 0) {
       writer.uint32(184).int32(message.portRole);
+    }
+    if (message.tlsProfile !== undefined) {
+      TlsProfile.encode(message.tlsProfile, writer.uint32(194).fork()).join();
+    }
+    if (message.starttlsEnforcement !== undefined) {
+      StarttlsEnforcement.encode(message.starttlsEnforcement, writer.uint32(202).fork()).join();
     }
     return writer;
   },
@@ -3086,6 +3563,22 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
             message.portRole = reader.int32() as any;
             continue;
           }
+          case 24: {
+            if (tag !== 194) {
+              break;
+            }
+
+            message.tlsProfile = TlsProfile.decode(reader, reader.uint32());
+            continue;
+          }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.starttlsEnforcement = StarttlsEnforcement.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3167,6 +3660,16 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
         : isSet(object.port_role)
         ? portRoleFromJSON(object.port_role)
         : 0,
+      tlsProfile: isSet(object.tlsProfile)
+        ? TlsProfile.fromJSON(object.tlsProfile)
+        : isSet(object.tls_profile)
+        ? TlsProfile.fromJSON(object.tls_profile)
+        : undefined,
+      starttlsEnforcement: isSet(object.starttlsEnforcement)
+        ? StarttlsEnforcement.fromJSON(object.starttlsEnforcement)
+        : isSet(object.starttls_enforcement)
+        ? StarttlsEnforcement.fromJSON(object.starttls_enforcement)
+        : undefined,
     };
   },
 
@@ -3241,6 +3744,12 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
     if (message.portRole !== 0) {
       obj.portRole = portRoleToJSON(message.portRole);
     }
+    if (message.tlsProfile !== undefined) {
+      obj.tlsProfile = TlsProfile.toJSON(message.tlsProfile);
+    }
+    if (message.starttlsEnforcement !== undefined) {
+      obj.starttlsEnforcement = StarttlsEnforcement.toJSON(message.starttlsEnforcement);
+    }
     return obj;
   },
 
@@ -3282,6 +3791,850 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
       : undefined;
     message.startedAt = object.startedAt ?? undefined;
     message.portRole = object.portRole ?? 0;
+    message.tlsProfile = (object.tlsProfile !== undefined && object.tlsProfile !== null)
+      ? TlsProfile.fromPartial(object.tlsProfile)
+      : undefined;
+    message.starttlsEnforcement = (object.starttlsEnforcement !== undefined && object.starttlsEnforcement !== null)
+      ? StarttlsEnforcement.fromPartial(object.starttlsEnforcement)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseTlsProfile(): TlsProfile {
+  return {
+    status: 0,
+    reason: "",
+    versions: [],
+    groups: [],
+    groupsComplete: false,
+    cipherOrder: 0,
+    cipherOrderVersion: 0,
+    chains: [],
+    dhePrimeBits: 0,
+    connections: 0,
+    totalMs: 0,
+  };
+}
+
+export const TlsProfile: MessageFns<TlsProfile> = {
+  encode(message: TlsProfile, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== 0) {
+      writer.uint32(8).int32(message.status);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    for (const v of message.versions) {
+      TlsVersionProfile.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.groups) {
+      TlsGroup.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.groupsComplete !== false) {
+      writer.uint32(40).bool(message.groupsComplete);
+    }
+    if (message.cipherOrder !== 0) {
+      writer.uint32(48).int32(message.cipherOrder);
+    }
+    if (message.cipherOrderVersion !== 0) {
+      writer.uint32(56).int32(message.cipherOrderVersion);
+    }
+    for (const v of message.chains) {
+      KeyTypeChain.encode(v!, writer.uint32(66).fork()).join();
+    }
+    if (message.dhePrimeBits !== 0) {
+      writer.uint32(72).uint32(message.dhePrimeBits);
+    }
+    if (message.connections !== 0) {
+      writer.uint32(80).uint32(message.connections);
+    }
+    if (message.totalMs !== 0) {
+      writer.uint32(89).double(message.totalMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TlsProfile {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTlsProfile();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.versions.push(TlsVersionProfile.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.groups.push(TlsGroup.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.groupsComplete = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.cipherOrder = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.cipherOrderVersion = reader.int32() as any;
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.chains.push(KeyTypeChain.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.dhePrimeBits = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.connections = reader.uint32();
+            continue;
+          }
+          case 11: {
+            if (tag !== 89) {
+              break;
+            }
+
+            message.totalMs = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TlsProfile {
+    return {
+      status: isSet(object.status) ? tlsScanStatusFromJSON(object.status) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      versions: globalThis.Array.isArray(object?.versions)
+        ? object.versions.map((e: any) => TlsVersionProfile.fromJSON(e))
+        : [],
+      groups: globalThis.Array.isArray(object?.groups) ? object.groups.map((e: any) => TlsGroup.fromJSON(e)) : [],
+      groupsComplete: isSet(object.groupsComplete)
+        ? globalThis.Boolean(object.groupsComplete)
+        : isSet(object.groups_complete)
+        ? globalThis.Boolean(object.groups_complete)
+        : false,
+      cipherOrder: isSet(object.cipherOrder)
+        ? cipherOrderFromJSON(object.cipherOrder)
+        : isSet(object.cipher_order)
+        ? cipherOrderFromJSON(object.cipher_order)
+        : 0,
+      cipherOrderVersion: isSet(object.cipherOrderVersion)
+        ? tlsVersionFromJSON(object.cipherOrderVersion)
+        : isSet(object.cipher_order_version)
+        ? tlsVersionFromJSON(object.cipher_order_version)
+        : 0,
+      chains: globalThis.Array.isArray(object?.chains) ? object.chains.map((e: any) => KeyTypeChain.fromJSON(e)) : [],
+      dhePrimeBits: isSet(object.dhePrimeBits)
+        ? globalThis.Number(object.dhePrimeBits)
+        : isSet(object.dhe_prime_bits)
+        ? globalThis.Number(object.dhe_prime_bits)
+        : 0,
+      connections: isSet(object.connections) ? globalThis.Number(object.connections) : 0,
+      totalMs: isSet(object.totalMs)
+        ? globalThis.Number(object.totalMs)
+        : isSet(object.total_ms)
+        ? globalThis.Number(object.total_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: TlsProfile): unknown {
+    const obj: any = {};
+    if (message.status !== 0) {
+      obj.status = tlsScanStatusToJSON(message.status);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.versions?.length) {
+      obj.versions = message.versions.map((e) => TlsVersionProfile.toJSON(e));
+    }
+    if (message.groups?.length) {
+      obj.groups = message.groups.map((e) => TlsGroup.toJSON(e));
+    }
+    if (message.groupsComplete !== false) {
+      obj.groupsComplete = message.groupsComplete;
+    }
+    if (message.cipherOrder !== 0) {
+      obj.cipherOrder = cipherOrderToJSON(message.cipherOrder);
+    }
+    if (message.cipherOrderVersion !== 0) {
+      obj.cipherOrderVersion = tlsVersionToJSON(message.cipherOrderVersion);
+    }
+    if (message.chains?.length) {
+      obj.chains = message.chains.map((e) => KeyTypeChain.toJSON(e));
+    }
+    if (message.dhePrimeBits !== 0) {
+      obj.dhePrimeBits = Math.round(message.dhePrimeBits);
+    }
+    if (message.connections !== 0) {
+      obj.connections = Math.round(message.connections);
+    }
+    if (message.totalMs !== 0) {
+      obj.totalMs = floatToJson(message.totalMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TlsProfile>): TlsProfile {
+    return TlsProfile.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TlsProfile>): TlsProfile {
+    const message = createBaseTlsProfile();
+    message.status = object.status ?? 0;
+    message.reason = object.reason ?? "";
+    message.versions = object.versions?.map((e) => TlsVersionProfile.fromPartial(e)) || [];
+    message.groups = object.groups?.map((e) => TlsGroup.fromPartial(e)) || [];
+    message.groupsComplete = object.groupsComplete ?? false;
+    message.cipherOrder = object.cipherOrder ?? 0;
+    message.cipherOrderVersion = object.cipherOrderVersion ?? 0;
+    message.chains = object.chains?.map((e) => KeyTypeChain.fromPartial(e)) || [];
+    message.dhePrimeBits = object.dhePrimeBits ?? 0;
+    message.connections = object.connections ?? 0;
+    message.totalMs = object.totalMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseTlsVersionProfile(): TlsVersionProfile {
+  return { version: 0, support: 0, detail: "", ciphers: [], ciphersComplete: false };
+}
+
+export const TlsVersionProfile: MessageFns<TlsVersionProfile> = {
+  encode(message: TlsVersionProfile, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== 0) {
+      writer.uint32(8).int32(message.version);
+    }
+    if (message.support !== 0) {
+      writer.uint32(16).int32(message.support);
+    }
+    if (message.detail !== "") {
+      writer.uint32(26).string(message.detail);
+    }
+    for (const v of message.ciphers) {
+      TlsCipher.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.ciphersComplete !== false) {
+      writer.uint32(40).bool(message.ciphersComplete);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TlsVersionProfile {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTlsVersionProfile();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.version = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.support = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.detail = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.ciphers.push(TlsCipher.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.ciphersComplete = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TlsVersionProfile {
+    return {
+      version: isSet(object.version) ? tlsVersionFromJSON(object.version) : 0,
+      support: isSet(object.support) ? versionSupportFromJSON(object.support) : 0,
+      detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+      ciphers: globalThis.Array.isArray(object?.ciphers) ? object.ciphers.map((e: any) => TlsCipher.fromJSON(e)) : [],
+      ciphersComplete: isSet(object.ciphersComplete)
+        ? globalThis.Boolean(object.ciphersComplete)
+        : isSet(object.ciphers_complete)
+        ? globalThis.Boolean(object.ciphers_complete)
+        : false,
+    };
+  },
+
+  toJSON(message: TlsVersionProfile): unknown {
+    const obj: any = {};
+    if (message.version !== 0) {
+      obj.version = tlsVersionToJSON(message.version);
+    }
+    if (message.support !== 0) {
+      obj.support = versionSupportToJSON(message.support);
+    }
+    if (message.detail !== "") {
+      obj.detail = message.detail;
+    }
+    if (message.ciphers?.length) {
+      obj.ciphers = message.ciphers.map((e) => TlsCipher.toJSON(e));
+    }
+    if (message.ciphersComplete !== false) {
+      obj.ciphersComplete = message.ciphersComplete;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TlsVersionProfile>): TlsVersionProfile {
+    return TlsVersionProfile.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TlsVersionProfile>): TlsVersionProfile {
+    const message = createBaseTlsVersionProfile();
+    message.version = object.version ?? 0;
+    message.support = object.support ?? 0;
+    message.detail = object.detail ?? "";
+    message.ciphers = object.ciphers?.map((e) => TlsCipher.fromPartial(e)) || [];
+    message.ciphersComplete = object.ciphersComplete ?? false;
+    return message;
+  },
+};
+
+function createBaseTlsCipher(): TlsCipher {
+  return { codePoint: 0, name: "", grade: 0, weaknesses: [], reason: "" };
+}
+
+export const TlsCipher: MessageFns<TlsCipher> = {
+  encode(message: TlsCipher, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.codePoint !== 0) {
+      writer.uint32(8).uint32(message.codePoint);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.grade !== 0) {
+      writer.uint32(24).int32(message.grade);
+    }
+    for (const v of message.weaknesses) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.reason !== "") {
+      writer.uint32(42).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TlsCipher {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTlsCipher();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.codePoint = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.grade = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.weaknesses.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TlsCipher {
+    return {
+      codePoint: isSet(object.codePoint)
+        ? globalThis.Number(object.codePoint)
+        : isSet(object.code_point)
+        ? globalThis.Number(object.code_point)
+        : 0,
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      grade: isSet(object.grade) ? cipherGradeFromJSON(object.grade) : 0,
+      weaknesses: globalThis.Array.isArray(object?.weaknesses)
+        ? object.weaknesses.map((e: any) => globalThis.String(e))
+        : [],
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: TlsCipher): unknown {
+    const obj: any = {};
+    if (message.codePoint !== 0) {
+      obj.codePoint = Math.round(message.codePoint);
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.grade !== 0) {
+      obj.grade = cipherGradeToJSON(message.grade);
+    }
+    if (message.weaknesses?.length) {
+      obj.weaknesses = message.weaknesses;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TlsCipher>): TlsCipher {
+    return TlsCipher.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TlsCipher>): TlsCipher {
+    const message = createBaseTlsCipher();
+    message.codePoint = object.codePoint ?? 0;
+    message.name = object.name ?? "";
+    message.grade = object.grade ?? 0;
+    message.weaknesses = object.weaknesses?.map((e) => e) || [];
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseTlsGroup(): TlsGroup {
+  return { codePoint: 0, name: "" };
+}
+
+export const TlsGroup: MessageFns<TlsGroup> = {
+  encode(message: TlsGroup, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.codePoint !== 0) {
+      writer.uint32(8).uint32(message.codePoint);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TlsGroup {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTlsGroup();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.codePoint = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TlsGroup {
+    return {
+      codePoint: isSet(object.codePoint)
+        ? globalThis.Number(object.codePoint)
+        : isSet(object.code_point)
+        ? globalThis.Number(object.code_point)
+        : 0,
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+    };
+  },
+
+  toJSON(message: TlsGroup): unknown {
+    const obj: any = {};
+    if (message.codePoint !== 0) {
+      obj.codePoint = Math.round(message.codePoint);
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TlsGroup>): TlsGroup {
+    return TlsGroup.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TlsGroup>): TlsGroup {
+    const message = createBaseTlsGroup();
+    message.codePoint = object.codePoint ?? 0;
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseKeyTypeChain(): KeyTypeChain {
+  return { keyType: "", chain: [] };
+}
+
+export const KeyTypeChain: MessageFns<KeyTypeChain> = {
+  encode(message: KeyTypeChain, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.keyType !== "") {
+      writer.uint32(10).string(message.keyType);
+    }
+    for (const v of message.chain) {
+      Certificate.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KeyTypeChain {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKeyTypeChain();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.keyType = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.chain.push(Certificate.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KeyTypeChain {
+    return {
+      keyType: isSet(object.keyType)
+        ? globalThis.String(object.keyType)
+        : isSet(object.key_type)
+        ? globalThis.String(object.key_type)
+        : "",
+      chain: globalThis.Array.isArray(object?.chain) ? object.chain.map((e: any) => Certificate.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: KeyTypeChain): unknown {
+    const obj: any = {};
+    if (message.keyType !== "") {
+      obj.keyType = message.keyType;
+    }
+    if (message.chain?.length) {
+      obj.chain = message.chain.map((e) => Certificate.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<KeyTypeChain>): KeyTypeChain {
+    return KeyTypeChain.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<KeyTypeChain>): KeyTypeChain {
+    const message = createBaseKeyTypeChain();
+    message.keyType = object.keyType ?? "";
+    message.chain = object.chain?.map((e) => Certificate.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseStarttlsEnforcement(): StarttlsEnforcement {
+  return { status: 0, reply: undefined, reason: "", totalMs: 0 };
+}
+
+export const StarttlsEnforcement: MessageFns<StarttlsEnforcement> = {
+  encode(message: StarttlsEnforcement, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== 0) {
+      writer.uint32(8).int32(message.status);
+    }
+    if (message.reply !== undefined) {
+      Reply.encode(message.reply, writer.uint32(18).fork()).join();
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    if (message.totalMs !== 0) {
+      writer.uint32(33).double(message.totalMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StarttlsEnforcement {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStarttlsEnforcement();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reply = Reply.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.totalMs = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StarttlsEnforcement {
+    return {
+      status: isSet(object.status) ? starttlsEnforcementStatusFromJSON(object.status) : 0,
+      reply: isSet(object.reply) ? Reply.fromJSON(object.reply) : undefined,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      totalMs: isSet(object.totalMs)
+        ? globalThis.Number(object.totalMs)
+        : isSet(object.total_ms)
+        ? globalThis.Number(object.total_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: StarttlsEnforcement): unknown {
+    const obj: any = {};
+    if (message.status !== 0) {
+      obj.status = starttlsEnforcementStatusToJSON(message.status);
+    }
+    if (message.reply !== undefined) {
+      obj.reply = Reply.toJSON(message.reply);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.totalMs !== 0) {
+      obj.totalMs = floatToJson(message.totalMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StarttlsEnforcement>): StarttlsEnforcement {
+    return StarttlsEnforcement.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StarttlsEnforcement>): StarttlsEnforcement {
+    const message = createBaseStarttlsEnforcement();
+    message.status = object.status ?? 0;
+    message.reply = (object.reply !== undefined && object.reply !== null) ? Reply.fromPartial(object.reply) : undefined;
+    message.reason = object.reason ?? "";
+    message.totalMs = object.totalMs ?? 0;
     return message;
   },
 };

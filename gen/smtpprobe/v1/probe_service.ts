@@ -230,6 +230,8 @@ export enum VerdictKind {
   VERDICT_KIND_NO_DATA = 10,
   /** VERDICT_KIND_PARTIALLY_REACHABLE - every region reached the port, but not on every address, exchanger or family */
   VERDICT_KIND_PARTIALLY_REACHABLE = 11,
+  /** VERDICT_KIND_TLS_PROFILE_DIFFERS - the TLS scan found other accepted versions (or cipher grades) in some regions: a middlebox, or other servers */
+  VERDICT_KIND_TLS_PROFILE_DIFFERS = 12,
   UNRECOGNIZED = -1,
 }
 
@@ -271,6 +273,9 @@ export function verdictKindFromJSON(object: any): VerdictKind {
     case 11:
     case "VERDICT_KIND_PARTIALLY_REACHABLE":
       return VerdictKind.VERDICT_KIND_PARTIALLY_REACHABLE;
+    case 12:
+    case "VERDICT_KIND_TLS_PROFILE_DIFFERS":
+      return VerdictKind.VERDICT_KIND_TLS_PROFILE_DIFFERS;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -304,6 +309,8 @@ export function verdictKindToJSON(object: VerdictKind): string {
       return "VERDICT_KIND_NO_DATA";
     case VerdictKind.VERDICT_KIND_PARTIALLY_REACHABLE:
       return "VERDICT_KIND_PARTIALLY_REACHABLE";
+    case VerdictKind.VERDICT_KIND_TLS_PROFILE_DIFFERS:
+      return "VERDICT_KIND_TLS_PROFILE_DIFFERS";
     case VerdictKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

@@ -342,3 +342,21 @@ describe("a host with a port (the swaks habit)", () => {
     expect(usage(() => parseHost(input))).not.toContain("did you mean");
   });
 });
+
+describe("--tls-scan and --starttls-enforcement", () => {
+  const parse = (flags: CheckFlags = {}) => parseCheckArgs("mx.example.com", { port: ["25,587"], ...flags }, { ehloName: "probe.test" });
+
+  it("are off unless given", () => {
+    expect(parse().targets.map((t) => [t.options.tlsScan, t.options.checkStarttlsEnforcement])).toEqual([
+      [false, false],
+      [false, false],
+    ]);
+  });
+
+  it("ask every port for the scan and the check", () => {
+    expect(parse({ tlsScan: true, starttlsEnforcement: true }).targets.map((t) => [t.options.tlsScan, t.options.checkStarttlsEnforcement])).toEqual([
+      [true, true],
+      [true, true],
+    ]);
+  });
+});

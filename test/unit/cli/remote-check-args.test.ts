@@ -80,3 +80,11 @@ describe("parseRegions", () => {
     expect(parseRegions(["us-east, eu-west", "EU-West", "us-east"])).toEqual(["us-east", "eu-west", "EU-West"]);
   });
 });
+
+describe("--tls-scan and --starttls-enforcement through a coordinator", () => {
+  it("become options.tls_scan and options.check_starttls_enforcement", () => {
+    const { request } = parseRemoteCheckArgs("mx.example.com", { tlsScan: true, starttlsEnforcement: true }, viaFlag);
+    expect(request.options).toMatchObject({ tlsScan: true, checkStarttlsEnforcement: true });
+    expect(parseRemoteCheckArgs("mx.example.com", {}, viaFlag).request.options).toMatchObject({ tlsScan: false, checkStarttlsEnforcement: false });
+  });
+});

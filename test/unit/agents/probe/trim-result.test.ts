@@ -116,6 +116,34 @@ describe("trimResult", () => {
     expect(out.result.handshakes[0]!.findings[0]!.message).toMatch(/long texts were cut/);
   });
 
+  it("cuts the texts of the TLS profile and the enforcement check too", () => {
+    const long = "z".repeat(20_000);
+    const h = handshake("192.0.2.1", entries(2, 10, "a"), {
+      tlsProfile: {
+        status: 2,
+        reason: long,
+        versions: [{ version: 4, support: 1, detail: long, ciphers: [{ codePoint: 1, name: "x", grade: 4, weaknesses: [], reason: long }], ciphersComplete: false }],
+        groups: [],
+        groupsComplete: false,
+        cipherOrder: 0,
+        cipherOrderVersion: 0,
+        chains: [{ keyType: "RSA", chain: [{ subject: long, issuer: long, subjectAltNames: Array.from({ length: 40 }, () => "DNS:a") } as never] }],
+        dhePrimeBits: 0,
+        connections: 3,
+        totalMs: 1,
+      },
+      starttlsEnforcement: { status: 2, reply: { code: 250, enhancedCode: "", lines: [long], meaning: long }, reason: long, totalMs: 1 },
+    });
+    const out = trimResult(target(h), 40 * 1024);
+    expect(out.fits).toBe(true);
+    const { tlsProfile, starttlsEnforcement } = out.result.handshakes[0]!;
+    for (const text of [tlsProfile!.reason, tlsProfile!.versions[0]!.detail, tlsProfile!.versions[0]!.ciphers[0]!.reason, tlsProfile!.chains[0]!.chain[0]!.subject, starttlsEnforcement!.reason, starttlsEnforcement!.reply!.lines[0]!]) {
+      expect(text.length).toBeLessThan(4200);
+      expect(text).toMatch(/cut by the agent/);
+    }
+    expect(tlsProfile!.chains[0]!.chain[0]!.subjectAltNames).toHaveLength(17);
+  });
+
   it("says when even the trimmed result does not fit", () => {
     const many = Array.from({ length: 50 }, (_, i) => handshake(`192.0.2.${i}`, entries(3, 10, "x"), { reason: "r".repeat(100) }));
     const out = trimResult(target(...many), 2000);

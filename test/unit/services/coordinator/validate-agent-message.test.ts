@@ -9,6 +9,10 @@ import {
   TlsMode,
   HandshakeResult,
   type NotProbed,
+  type CipherGrade,
+  type StarttlsEnforcementStatus,
+  type TlsProfile,
+  type TlsScanStatus,
 } from "../../../../gen/smtpprobe/v1/handshake.js";
 import { type TaskProgress } from "../../../../gen/smtpprobe/v1/probe_service.js";
 import { AgentMessage } from "../../../../gen/smtpprobe/agent/v1/agent.js";
@@ -58,6 +62,24 @@ function result(): TargetResult {
   return TargetResult.fromPartial({ host: "mx.example.com", port: 25, mx: false, handshakes: [handshake()], totalMs: 81 });
 }
 
+/** A complete, valid profile with some fields replaced. */
+function profileWith(over: Partial<TlsProfile>): TlsProfile {
+  return {
+    status: 1,
+    reason: "",
+    versions: [{ version: 4, support: 1, detail: "", ciphers: [{ codePoint: 0xc02f, name: "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", grade: 1, weaknesses: [], reason: "" }], ciphersComplete: true }],
+    groups: [{ codePoint: 29, name: "x25519" }],
+    groupsComplete: true,
+    cipherOrder: 1,
+    cipherOrderVersion: 4,
+    chains: [],
+    dhePrimeBits: 0,
+    connections: 12,
+    totalMs: 300,
+    ...over,
+  };
+}
+
 type Case = [name: string, change: (r: TargetResult) => void, reason: string | RegExp];
 
 const h0 = (r: TargetResult): HandshakeResult => r.handshakes[0]!;
@@ -101,9 +123,26 @@ const INVALID: Case[] = [
   ["too many entries left out", (r) => (r.notProbed = Array.from({ length: L.maxNotProbed + 1 }, () => notProbed())), /result\.not_probed has 65 items/],
   ["a huge name left out", (r) => (r.notProbed = [notProbed({ host: "a".repeat(L.maxNameChars + 1) })]), /not_probed\[0\]\.host has 256 characters/],
   ["a limit the contract does not name", (r) => (r.notProbed = [notProbed({ limit: "max_everything" })]), 'result.not_probed[0].limit is "max_everything", not one of max_exchangers, max_addresses'],
+  // The TLS profile and the enforcement check: bounded counts, known enums, two-byte code points.
+  ["a profile with too many versions", (r) => (h0(r).tlsProfile = profileWith({ versions: Array.from({ length: 9 }, () => ({ version: 4, support: 1, detail: "", ciphers: [], ciphersComplete: true })) })), "result.handshakes[0].tls_profile.versions has 9 items (limit 8)"],
+  ["a profile status out of range", (r) => (h0(r).tlsProfile = profileWith({ status: 9 as TlsScanStatus })), "result.handshakes[0].tls_profile.status is 9, not a known value"],
+  ["a cipher code point over two bytes", (r) => (h0(r).tlsProfile = profileWith({ versions: [{ version: 4, support: 1, detail: "", ciphers: [{ codePoint: 0x10000, name: "x", grade: 1, weaknesses: [], reason: "" }], ciphersComplete: true }] })), "result.handshakes[0].tls_profile.versions[0].ciphers[0].code_point is 65536, not a two-byte code point"],
+  ["a cipher grade out of range", (r) => (h0(r).tlsProfile = profileWith({ versions: [{ version: 4, support: 1, detail: "", ciphers: [{ codePoint: 1, name: "x", grade: 7 as CipherGrade, weaknesses: [], reason: "" }], ciphersComplete: true }] })), "result.handshakes[0].tls_profile.versions[0].ciphers[0].grade is 7, not a known value"],
+  ["too many suites in a version", (r) => (h0(r).tlsProfile = profileWith({ versions: [{ version: 4, support: 1, detail: "", ciphers: Array.from({ length: L.maxScanCiphers + 1 }, () => ({ codePoint: 1, name: "x", grade: 1, weaknesses: [], reason: "" })), ciphersComplete: true }] })), `result.handshakes[0].tls_profile.versions[0].ciphers has ${L.maxScanCiphers + 1} items (limit ${L.maxScanCiphers})`],
+  ["a long group name", (r) => (h0(r).tlsProfile = profileWith({ groups: [{ codePoint: 29, name: "x".repeat(200) }] })), "result.handshakes[0].tls_profile.groups[0].name has 200 characters (limit 128)"],
+  ["too many chains", (r) => (h0(r).tlsProfile = profileWith({ chains: Array.from({ length: 9 }, () => ({ keyType: "RSA", chain: [] })) })), "result.handshakes[0].tls_profile.chains has 9 items (limit 8)"],
+  ["an enforcement status out of range", (r) => (h0(r).starttlsEnforcement = { status: 12 as StarttlsEnforcementStatus, reply: undefined, reason: "", totalMs: 1 }), "result.handshakes[0].starttls_enforcement.status is 12, not a known value"],
+  ["an enforcement reply of four digits", (r) => (h0(r).starttlsEnforcement = { status: 1, reply: { code: 5300, enhancedCode: "", lines: [], meaning: "" }, reason: "", totalMs: 1 }), "result.handshakes[0].starttls_enforcement.reply.code is 5300, not a three-digit reply code"],
 ];
 
 describe("checkTargetResult", () => {
+  it("accepts a result with a TLS profile and an enforcement check", () => {
+    const r = result();
+    h0(r).tlsProfile = profileWith({});
+    h0(r).starttlsEnforcement = { status: 1, reply: { code: 530, enhancedCode: "5.7.0", lines: ["5.7.0 Must issue a STARTTLS command first"], meaning: "" }, reason: "", totalMs: 5 };
+    expect(checkTargetResult(r, TASK)).toBeUndefined();
+  });
+
   it("accepts a well-formed result", () => {
     expect(checkTargetResult(result(), TASK)).toBeUndefined();
   });
