@@ -1,6 +1,7 @@
 // `smtp-probe check --tls-scan --starttls-enforcement`, end to end: the real binary in local mode,
 // and through an embedded coordinator (its agent in region `local`) at the destination throttle's
 // default limits, against an smtp-server fixture this test starts on 127.0.0.1.
+// The assertions are about content: lines are not wrapped (COLUMNS wide); the width has tests of its own.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli, START_HOOK_TIMEOUT_MS, startCoordinatorProcess, type CoordinatorProcess } from "../helpers/processes.js";
 import { startSmtpFixture, type SmtpFixture } from "../helpers/smtp-fixture.js";
@@ -28,7 +29,7 @@ describe("smtp-probe check --tls-scan --starttls-enforcement (end to end)", () =
   it(
     "local mode: the TLS scan block and the enforcement line",
     async () => {
-      const run = await runCli(["check", "127.0.0.1", "--port", String(fixture.port), "--tls-scan", "--starttls-enforcement", "--no-color", "--timeout", "40"], {}, 60_000);
+      const run = await runCli(["check", "127.0.0.1", "--port", String(fixture.port), "--tls-scan", "--starttls-enforcement", "--no-color", "--timeout", "40"], { COLUMNS: "9999" }, 60_000);
       expect(run.stderr).toBe("");
       expect(run.stdout).toMatch(/ {2}TLS scan {4}accepts TLS 1\.2, TLS 1\.3 · refuses SSL 3\.0, TLS 1\.0, TLS 1\.1 · \d+ connections/);
       expect(run.stdout).toContain("TLS 1.2  2 suites, weakest TLS_RSA_WITH_AES_128_CBC_SHA (weak: RSA key exchange, no forward secrecy, CBC with SHA-1, CBC in TLS 1.2)");
