@@ -1,3 +1,4 @@
+import type { X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
 import {
   FailureSource,
@@ -8,6 +9,7 @@ import {
   TlsMode,
   type MailPolicy,
   type MxRecord,
+  type TlsaLookup,
   type NotProbed,
   type TargetResult,
 } from "../../gen/smtpprobe/v1/handshake.js";
@@ -90,6 +92,9 @@ export async function probeTarget(
     } else {
       names = [{ host: target.host }];
     }
+    // DANE: each exchanger's TLSA records, asked while it is probed (RFC 7672 §2.2).
+    const tlsa = mailPolicy ? lookupTlsaRecords(names.map((n) => n.host).filter((h) => isIP(h) === 0), context, options, start) : undefined;
+    const chains = new Map<string, X509Certificate[]>();
 
     const perName = await Promise.all(
       names.map(async (name, nameIndex): Promise<HandshakeResult[]> => {
@@ -131,6 +136,7 @@ export async function probeTarget(
                   deadlineAt,
                   onProgress: context.onProgress,
                   checkConnected: (remote, remotePort) => checkConnectedPeer(policy, address, target.port, remote, remotePort),
+                  onPeerChain: mailPolicy ? (chain) => chains.set(chainKey(name.host, address), chain) : undefined,
                 },
               );
             const result = await (context.gate ? gatedHandshake(context.gate, { ...name, address, port: target.port }, options, context, deadlineAt, handshake) : handshake());
@@ -142,7 +148,7 @@ export async function probeTarget(
     );
     for (const h of perName.flat()) noteTlsChecksNotRun(h, options);
     const notProbed = boundNotProbed([...leftOut, ...addressesLeftOut.flatMap((entries) => entries ?? [])]);
-    const judged = mailPolicy ? await judgeByPolicy(perName.flat(), await mailPolicy) : undefined;
+    const judged = mailPolicy ? await judgeByPolicy(perName.flat(), await mailPolicy, (await tlsa) ?? [], chains) : undefined;
     return { ...base, exchangers, handshakes: perName.flat(), totalMs: elapsedSince(start), ...notProbed, mailPolicy: judged };
   } finally {
     clearTimeout(deadline);
@@ -194,12 +200,34 @@ async function lookupPolicy(
 /** MTA-STS fetches get at most this long (RFC 8461 §3.3 leaves it to the sender; a probe is in a hurry). */
 const MTA_STS_FETCH_MS = 15_000;
 
-async function judgeByPolicy(handshakes: HandshakeResult[], mailPolicy: MailPolicy | undefined): Promise<MailPolicy | undefined> {
+async function judgeByPolicy(
+  handshakes: HandshakeResult[],
+  mailPolicy: MailPolicy | undefined,
+  tlsa: TlsaLookup[],
+  chains: ReadonlyMap<string, X509Certificate[]>,
+): Promise<MailPolicy | undefined> {
   if (!mailPolicy) return undefined;
-  const { applyMailPolicy } = await import("./mail-policy/policy-findings.js");
-  for (const h of handshakes) applyMailPolicy(h, mailPolicy);
+  const { applyMailPolicy, domainFindings } = await import("./mail-policy/policy-findings.js");
+  mailPolicy.tlsa = tlsa;
+  mailPolicy.findings = domainFindings(mailPolicy);
+  for (const h of handshakes) applyMailPolicy(h, mailPolicy, chains.get(chainKey(h.host, h.address)));
   return mailPolicy;
 }
+
+function chainKey(host: string, address: string): string {
+  return `${host}\u0000${address}`;
+}
+
+/** The TLSA lookups of the names probed, bounded by the probe's deadline; never rejects. */
+async function lookupTlsaRecords(names: string[], context: ProbeContext, options: ResolvedOptions, start: number): Promise<TlsaLookup[]> {
+  const { lookupTlsa } = await import("./mail-policy/mail-policy-lookup.js");
+  const timeoutMs = Math.max(500, Math.min(TLSA_LOOKUP_MS, options.deadlineMs - elapsedSince(start) - 500));
+  const unique = [...new Set(names.map((n) => n.toLowerCase().replace(/\.$/, "")))];
+  return Promise.all(unique.map((name) => lookupTlsa(name, { servers: context.dnsServers, timeoutMs, signal: context.signal })));
+}
+
+/** A TLSA lookup waits at most this long per server and transport. */
+const TLSA_LOOKUP_MS = 5_000;
 
 /** Runs the handshake once the gate gives a slot (the wait counts against the deadline), and frees it after. */
 async function gatedHandshake(
