@@ -43,7 +43,12 @@ export function formatPolicyBlocks(sources: readonly PolicySource[], style: Styl
     for (const [value, regions] of grouped(senders)) lines.push({ label: labelFor("Sender", regions), value });
     const findings = here.flatMap((s) => (s.result.mailPolicy?.findings ?? []).map((f) => [s.region, findingLine(f, style)] as [string, string]));
     for (const [value, regions] of grouped(findings)) lines.push({ label: regions.some(Boolean) ? regions.map(safe).join(", ") : "", value });
-    for (const { label, value } of lines) {
+    let previous = "";
+    for (const line of lines) {
+      // A label said once for the lines under it ("DANE" over each exchanger's line).
+      const label = line.label === previous ? "" : line.label;
+      previous = line.label;
+      const { value } = line;
       const head = label.length > LABEL ? `  ${style.dim(label)}\n  ${" ".repeat(LABEL)}` : `  ${style.dim(label.padEnd(LABEL))}`;
       const [first, second] = head.split("\n");
       if (second === undefined) out.push(...wrapHanging(first ?? "", value, width));
