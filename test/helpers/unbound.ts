@@ -46,7 +46,8 @@ export async function unboundAvailable(): Promise<string | undefined> {
   }
 }
 
-export async function startUnbound(zones: readonly UnboundZone[]): Promise<Unbound> {
+export async function startUnbound(zones: readonly UnboundZone[], options: { address?: string } = {}): Promise<Unbound> {
+  const address = options.address ?? "127.0.0.1";
   const dir = await mkdtemp(join(tmpdir(), "smtp-probe-unbound-"));
   const anchors: string[] = [];
   const authZones: string[] = [];
@@ -57,7 +58,7 @@ export async function startUnbound(zones: readonly UnboundZone[]): Promise<Unbou
       "$TTL 300",
       `@ IN SOA ns.${zone.name}. admin.${zone.name}. 1 3600 600 86400 300`,
       `@ IN NS ns.${zone.name}.`,
-      "ns IN A 127.0.0.1",
+      `ns IN A ${address}`,
       ...zone.records,
       "",
     ].join("\n");
@@ -76,7 +77,9 @@ export async function startUnbound(zones: readonly UnboundZone[]): Promise<Unbou
   const port = await freePort();
   const config = [
     "server:",
-    "  interface: 127.0.0.1",
+    `  interface: ${address}`,
+    // Clients in the lab's namespaces too (the default allows only localhost).
+    "  access-control: 0.0.0.0/0 allow",
     `  port: ${port}`,
     "  do-daemonize: no",
     '  username: ""',
@@ -106,7 +109,7 @@ export async function startUnbound(zones: readonly UnboundZone[]): Promise<Unbou
   proc.stdout?.on("data", keep);
   proc.stderr?.on("data", keep);
   const exited = new Promise<void>((resolve) => proc.once("exit", () => resolve()));
-  const server = `127.0.0.1:${port}`;
+  const server = `${address}:${port}`;
   const stop = async (): Promise<void> => {
     if (proc.exitCode === null && proc.signalCode === null) {
       proc.kill("SIGTERM");
