@@ -211,6 +211,8 @@ async function judgeByPolicy(
   mailPolicy.tlsa = tlsa;
   mailPolicy.findings = domainFindings(mailPolicy);
   for (const h of handshakes) applyMailPolicy(h, mailPolicy, chains.get(chainKey(h.host, h.address)));
+  const { compactTlsaData } = await import("./mail-policy/dane.js");
+  for (const lookup of tlsa) compactTlsaData(lookup);
   return mailPolicy;
 }
 

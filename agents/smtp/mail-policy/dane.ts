@@ -121,6 +121,18 @@ export function checkDane(
   };
 }
 
+/**
+ * The records as the report keeps them, once matched: exact-match data over 64 bytes (a whole
+ * certificate or key) becomes "sha256:" and its digest, so that a result stays small.
+ */
+export function compactTlsaData(lookup: TlsaLookup): void {
+  for (const record of lookup.records) {
+    if (record.data.length > 128 && !record.data.startsWith("sha256:")) {
+      record.data = `sha256:${createHash("sha256").update(Buffer.from(record.data, "hex")).digest("hex")}`;
+    }
+  }
+}
+
 export function recordText(r: Pick<TlsaRecord, "usage" | "selector" | "matchingType" | "data">): string {
   const data = r.data.length > 16 ? `${r.data.slice(0, 16)}…` : r.data;
   return `${r.usage} ${r.selector} ${r.matchingType} ${data}`;

@@ -1570,7 +1570,7 @@ export interface TlsaRecord {
   selector: number;
   /** 0 exact, 1 SHA-256, 2 SHA-512 */
   matchingType: number;
-  /** hex; empty when over 8 KiB (the record is then not usable) */
+  /** hex; exact-match data over 64 bytes as "sha256:" and its SHA-256; empty when over 8 KiB (the record is then not usable) */
   data: string;
   /** usable for SMTP (RFC 7672 §3.1) */
   usable: boolean;
