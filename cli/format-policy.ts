@@ -126,6 +126,8 @@ function tlsaLine(lookup: TlsaLookup, style: Style): string {
       return `${name}: ${style.red(`lookup failed: ${safe(lookup.reason)}`)}`;
     case DaneStatus.DANE_STATUS_NO_RECORDS:
       return `${name}: ${style.dim("no TLSA records")}`;
+    case DaneStatus.DANE_STATUS_MX_INSECURE:
+      return `${name}: ${style.yellow("authenticated, but the MX answer was not: DANE does not apply")} · ${records}`;
     default:
       return `${name}: ${style.dim("not checked")}`;
   }

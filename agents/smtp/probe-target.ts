@@ -93,7 +93,9 @@ export async function probeTarget(
       names = [{ host: target.host }];
     }
     // DANE: each exchanger's TLSA records, asked while it is probed (RFC 7672 §2.2).
-    const tlsa = mailPolicy ? lookupTlsaRecords(names.map((n) => n.host).filter((h) => isIP(h) === 0), context, options, start) : undefined;
+    const tlsa = mailPolicy
+      ? lookupTlsaRecords(names.map((n) => n.host).filter((h) => isIP(h) === 0), target.mx ? domain : undefined, context, options, start)
+      : undefined;
     const chains = new Map<string, X509Certificate[]>();
 
     const perName = await Promise.all(
@@ -148,7 +150,7 @@ export async function probeTarget(
     );
     for (const h of perName.flat()) noteTlsChecksNotRun(h, options);
     const notProbed = boundNotProbed([...leftOut, ...addressesLeftOut.flatMap((entries) => entries ?? [])]);
-    const judged = mailPolicy ? await judgeByPolicy(perName.flat(), await mailPolicy, (await tlsa) ?? [], chains) : undefined;
+    const judged = mailPolicy ? await judgeByPolicy(perName.flat(), await mailPolicy, await tlsa, chains) : undefined;
     return { ...base, exchangers, handshakes: perName.flat(), totalMs: elapsedSince(start), ...notProbed, mailPolicy: judged };
   } finally {
     clearTimeout(deadline);
@@ -203,16 +205,18 @@ const MTA_STS_FETCH_MS = 15_000;
 async function judgeByPolicy(
   handshakes: HandshakeResult[],
   mailPolicy: MailPolicy | undefined,
-  tlsa: TlsaLookup[],
+  dane: DaneLookups | undefined,
   chains: ReadonlyMap<string, X509Certificate[]>,
 ): Promise<MailPolicy | undefined> {
   if (!mailPolicy) return undefined;
   const { applyMailPolicy, domainFindings } = await import("./mail-policy/policy-findings.js");
-  mailPolicy.tlsa = tlsa;
+  mailPolicy.tlsa = dane?.tlsa ?? [];
+  mailPolicy.mxAuthenticated = dane?.mx?.authenticated ?? false;
+  mailPolicy.mxLookupError = dane?.mx?.error ?? "";
   mailPolicy.findings = domainFindings(mailPolicy);
   for (const h of handshakes) applyMailPolicy(h, mailPolicy, chains.get(chainKey(h.host, h.address)));
   const { compactTlsaData } = await import("./mail-policy/dane.js");
-  for (const lookup of tlsa) compactTlsaData(lookup);
+  for (const lookup of mailPolicy.tlsa) compactTlsaData(lookup);
   return mailPolicy;
 }
 
@@ -220,12 +224,26 @@ function chainKey(host: string, address: string): string {
   return `${host}\u0000${address}`;
 }
 
-/** The TLSA lookups of the names probed, bounded by the probe's deadline; never rejects. */
-async function lookupTlsaRecords(names: string[], context: ProbeContext, options: ResolvedOptions, start: number): Promise<TlsaLookup[]> {
-  const { lookupTlsa } = await import("./mail-policy/mail-policy-lookup.js");
+interface DaneLookups {
+  tlsa: TlsaLookup[];
+  /** With mx: whether the MX answer was authenticated (RFC 7672 §2.2.1). */
+  mx?: { authenticated: boolean; error: string };
+}
+
+/**
+ * The TLSA lookups of the names probed and, for an MX probe, the MX answer's AD flag, bounded by
+ * the probe's deadline; never rejects.
+ */
+async function lookupTlsaRecords(names: string[], mxDomain: string | undefined, context: ProbeContext, options: ResolvedOptions, start: number): Promise<DaneLookups> {
+  const { lookupTlsa, lookupMxAuthentication } = await import("./mail-policy/mail-policy-lookup.js");
+  const { withMxAuthentication } = await import("./mail-policy/dane.js");
   const timeoutMs = Math.max(500, Math.min(TLSA_LOOKUP_MS, options.deadlineMs - elapsedSince(start) - 500));
+  const lookup = { servers: context.dnsServers, timeoutMs, signal: context.signal };
   const unique = [...new Set(names.map((n) => n.toLowerCase().replace(/\.$/, "")))];
-  return Promise.all(unique.map((name) => lookupTlsa(name, { servers: context.dnsServers, timeoutMs, signal: context.signal })));
+  const [tlsa, mx] = await Promise.all([Promise.all(unique.map((name) => lookupTlsa(name, lookup))), mxDomain === undefined ? undefined : lookupMxAuthentication(mxDomain, lookup)]);
+  if (!mx || mxDomain === undefined) return { tlsa };
+  // An exchanger that is the domain itself (no MX records: RFC 5321 §5.1) was not found through MX.
+  return { tlsa: tlsa.map((t) => (t.exchanger === mxDomain ? t : withMxAuthentication(t, mx.authenticated, mxDomain))), mx };
 }
 
 /** A TLSA lookup waits at most this long per server and transport. */

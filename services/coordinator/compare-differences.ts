@@ -352,6 +352,8 @@ function senderUnderDane(h: HandshakeResult): (Value & { refuses: boolean }) | u
       return { key: "unusable", label: "would require TLS but check no certificate (no usable TLSA record there)", refuses: false };
     case DaneStatus.DANE_STATUS_NO_RECORDS:
       return { key: "none", label: "would not use DANE (no TLSA records seen there)", refuses: false };
+    case DaneStatus.DANE_STATUS_MX_INSECURE:
+      return { key: "mx-insecure", label: "would not use DANE (the MX answer was not authenticated there)", refuses: false };
     default:
       return undefined;
   }

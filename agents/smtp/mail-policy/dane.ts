@@ -91,6 +91,19 @@ export function readTlsaAnswer(exchanger: string, answer: TlsaAnswer): TlsaLooku
 }
 
 /**
+ * RFC 7672 §2.2.1: DANE applies to an exchanger found through MX only when the MX answer was
+ * authenticated too. A lookup whose records would count is marked so when it was not.
+ */
+export function withMxAuthentication(lookup: TlsaLookup, mxAuthenticated: boolean, domain: string): TlsaLookup {
+  if (mxAuthenticated || (lookup.status !== DaneStatus.DANE_STATUS_SECURE && lookup.status !== DaneStatus.DANE_STATUS_UNUSABLE)) return lookup;
+  return {
+    ...lookup,
+    status: DaneStatus.DANE_STATUS_MX_INSECURE,
+    reason: `${lookup.exchanger} has authenticated TLSA records, but the MX answer for ${domain} was not authenticated (no AD): senders do not use DANE for an exchanger they found through it (RFC 7672 §2.2.1)`,
+  };
+}
+
+/**
  * The presented chain (leaf first) against the lookup. `tlsReached` false: the handshake never got
  * to TLS, `starttlsMissing` true: the server offered none (a failure under DANE, RFC 7672 §2.2).
  */

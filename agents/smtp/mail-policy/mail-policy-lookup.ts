@@ -18,7 +18,7 @@ export interface MailPolicyContext extends Omit<PolicyFetchContext, "resolveAddr
 export async function lookupMailPolicy(domain: string, context: MailPolicyContext): Promise<MailPolicy> {
   const start = performance.now();
   const [mtaSts, tlsRpt] = await Promise.all([lookupMtaSts(domain, context), lookupTlsRpt(domain, context)]);
-  const policy: MailPolicy = { domain, mtaSts, tlsRpt, findings: [], totalMs: performance.now() - start, tlsa: [] };
+  const policy: MailPolicy = { domain, mtaSts, tlsRpt, findings: [], totalMs: performance.now() - start, tlsa: [], mxAuthenticated: false, mxLookupError: "" };
   return policy;
 }
 
@@ -79,5 +79,16 @@ export async function lookupTlsa(exchanger: string, context: TlsaLookupContext):
   } catch (error) {
     if (!(error instanceof SecureQueryError)) throw error;
     return readTlsaAnswer(exchanger, { ok: false, reason: error.message, ms: performance.now() - start });
+  }
+}
+
+/** Whether the resolver authenticated the domain's MX answer (its AD flag); never throws for DNS trouble. */
+export async function lookupMxAuthentication(domain: string, context: TlsaLookupContext): Promise<{ authenticated: boolean; error: string }> {
+  try {
+    const answer = await secureQuery(domain, "MX", { servers: context.servers, timeoutMs: context.timeoutMs, signal: context.signal });
+    return { authenticated: answer.authenticated && answer.rcode === "NOERROR", error: answer.rcode === "NOERROR" ? "" : `the MX lookup answered ${answer.rcode}` };
+  } catch (error) {
+    if (!(error instanceof SecureQueryError)) throw error;
+    return { authenticated: false, error: error.message };
   }
 }

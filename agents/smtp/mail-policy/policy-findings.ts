@@ -68,6 +68,8 @@ export function domainFindings(policy: MailPolicy): Finding[] {
       found.push(finding("dane_unauthenticated", Severity.SEVERITY_WARNING, `${x} has TLSA records, but ${lookup.reason}.`));
     } else if (lookup.status === DaneStatus.DANE_STATUS_LOOKUP_FAILED) {
       found.push(finding("dane_lookup_failed", Severity.SEVERITY_ERROR, `The TLSA lookup for ${x} failed: ${lookup.reason}.`));
+    } else if (lookup.status === DaneStatus.DANE_STATUS_MX_INSECURE) {
+      found.push(finding("dane_mx_unauthenticated", Severity.SEVERITY_WARNING, `${lookup.reason}; sign ${d}'s zone for DANE to apply.`));
     } else if (lookup.status === DaneStatus.DANE_STATUS_UNUSABLE) {
       found.push(finding("dane_unusable", Severity.SEVERITY_WARNING, `${x} publishes ${lookup.reason}.`));
     } else if (lookup.status === DaneStatus.DANE_STATUS_SECURE) {

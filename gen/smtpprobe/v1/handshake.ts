@@ -941,6 +941,8 @@ export enum DaneStatus {
   DANE_STATUS_UNUSABLE = 4,
   /** DANE_STATUS_LOOKUP_FAILED - the lookup failed (SERVFAIL: DNSSEC validation failed, or the resolver could not answer; a timeout): senders validating DNSSEC defer the mail (RFC 7672 §2.2.1) */
   DANE_STATUS_LOOKUP_FAILED = 5,
+  /** DANE_STATUS_MX_INSECURE - authenticated TLSA records, but the exchanger came from an MX answer without AD: senders do not use DANE for it (RFC 7672 §2.2.1) */
+  DANE_STATUS_MX_INSECURE = 6,
   UNRECOGNIZED = -1,
 }
 
@@ -964,6 +966,9 @@ export function daneStatusFromJSON(object: any): DaneStatus {
     case 5:
     case "DANE_STATUS_LOOKUP_FAILED":
       return DaneStatus.DANE_STATUS_LOOKUP_FAILED;
+    case 6:
+    case "DANE_STATUS_MX_INSECURE":
+      return DaneStatus.DANE_STATUS_MX_INSECURE;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -985,6 +990,8 @@ export function daneStatusToJSON(object: DaneStatus): string {
       return "DANE_STATUS_UNUSABLE";
     case DaneStatus.DANE_STATUS_LOOKUP_FAILED:
       return "DANE_STATUS_LOOKUP_FAILED";
+    case DaneStatus.DANE_STATUS_MX_INSECURE:
+      return "DANE_STATUS_MX_INSECURE";
     case DaneStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -1560,6 +1567,10 @@ export interface MailPolicy {
   totalMs: number;
   /** per exchanger probed: its TLSA records at _25._tcp.<exchanger> (DANE, RFC 7672) */
   tlsa: TlsaLookup[];
+  /** with mx: the resolver set AD on the MX answer (DANE applies to exchangers found through an authenticated MX only, RFC 7672 §2.2.1) */
+  mxAuthenticated: boolean;
+  /** with mx: why the MX answer's AD flag could not be read */
+  mxLookupError: string;
 }
 
 /** One TLSA record (RFC 6698 §2.1). */
@@ -5418,7 +5429,16 @@ export const TargetResult: MessageFns<TargetResult> = {
 };
 
 function createBaseMailPolicy(): MailPolicy {
-  return { domain: "", mtaSts: undefined, tlsRpt: undefined, findings: [], totalMs: 0, tlsa: [] };
+  return {
+    domain: "",
+    mtaSts: undefined,
+    tlsRpt: undefined,
+    findings: [],
+    totalMs: 0,
+    tlsa: [],
+    mxAuthenticated: false,
+    mxLookupError: "",
+  };
 }
 
 export const MailPolicy: MessageFns<MailPolicy> = {
@@ -5440,6 +5460,12 @@ export const MailPolicy: MessageFns<MailPolicy> = {
     }
     for (const v of message.tlsa) {
       TlsaLookup.encode(v!, writer.uint32(50).fork()).join();
+    }
+    if (message.mxAuthenticated !== false) {
+      writer.uint32(56).bool(message.mxAuthenticated);
+    }
+    if (message.mxLookupError !== "") {
+      writer.uint32(66).string(message.mxLookupError);
     }
     return writer;
   },
@@ -5505,6 +5531,22 @@ export const MailPolicy: MessageFns<MailPolicy> = {
             message.tlsa.push(TlsaLookup.decode(reader, reader.uint32()));
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.mxAuthenticated = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.mxLookupError = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5537,6 +5579,16 @@ export const MailPolicy: MessageFns<MailPolicy> = {
         ? globalThis.Number(object.total_ms)
         : 0,
       tlsa: globalThis.Array.isArray(object?.tlsa) ? object.tlsa.map((e: any) => TlsaLookup.fromJSON(e)) : [],
+      mxAuthenticated: isSet(object.mxAuthenticated)
+        ? globalThis.Boolean(object.mxAuthenticated)
+        : isSet(object.mx_authenticated)
+        ? globalThis.Boolean(object.mx_authenticated)
+        : false,
+      mxLookupError: isSet(object.mxLookupError)
+        ? globalThis.String(object.mxLookupError)
+        : isSet(object.mx_lookup_error)
+        ? globalThis.String(object.mx_lookup_error)
+        : "",
     };
   },
 
@@ -5560,6 +5612,12 @@ export const MailPolicy: MessageFns<MailPolicy> = {
     if (message.tlsa?.length) {
       obj.tlsa = message.tlsa.map((e) => TlsaLookup.toJSON(e));
     }
+    if (message.mxAuthenticated !== false) {
+      obj.mxAuthenticated = message.mxAuthenticated;
+    }
+    if (message.mxLookupError !== "") {
+      obj.mxLookupError = message.mxLookupError;
+    }
     return obj;
   },
 
@@ -5578,6 +5636,8 @@ export const MailPolicy: MessageFns<MailPolicy> = {
     message.findings = object.findings?.map((e) => Finding.fromPartial(e)) || [];
     message.totalMs = object.totalMs ?? 0;
     message.tlsa = object.tlsa?.map((e) => TlsaLookup.fromPartial(e)) || [];
+    message.mxAuthenticated = object.mxAuthenticated ?? false;
+    message.mxLookupError = object.mxLookupError ?? "";
     return message;
   },
 };

@@ -77,6 +77,8 @@ describe.skipIf(requirement.skip)("DANE through a validating resolver (unbound)"
     const zones = (address: string) => [
       { name: "signed.example", dnssec: "signed" as const, records: signed(address) },
       { name: "unsigned.example", dnssec: "unsigned" as const, records: ["@ IN MX 10 mx", "mx IN A 127.0.0.1", `_25._tcp.mx IN TLSA 3 1 1 ${hex(spki, "sha256")}`] },
+      // Unsigned, its MX naming an exchanger of the signed zone: DANE does not apply (RFC 7672 §2.2.1).
+      { name: "mixed.example", dnssec: "unsigned" as const, records: ["@ IN MX 10 mx1.signed.example."] },
       { name: "broken.example", dnssec: "bogus" as const, records: ["@ IN MX 10 mx", "mx IN A 127.0.0.1", `_25._tcp.mx IN TLSA 3 1 1 ${hex(spki, "sha256")}`] },
     ];
     [east, west] = await Promise.all([startUnbound(zones("127.0.0.1")), startUnbound(zones("127.0.0.2"))]);
@@ -149,6 +151,16 @@ describe.skipIf(requirement.skip)("DANE through a validating resolver (unbound)"
     expect(lookup?.reason).toMatch(/did not set the AD flag .* unsigned, or the resolver .* does not validate DNSSEC/);
     expect(r.handshakes[0]?.dane?.result).toBe(PolicyResult.POLICY_RESULT_NOT_APPLICABLE);
     expect(codes(r)).toContain("dane_unauthenticated");
+  });
+
+  it("authenticated TLSA records do not count for an exchanger found through an unauthenticated MX", async () => {
+    const r = await probe("mixed.example", east);
+    expect(r.mailPolicy?.mxAuthenticated).toBe(false);
+    expect(r.mailPolicy?.tlsa[0]).toMatchObject({ exchanger: "mx1.signed.example", status: DaneStatus.DANE_STATUS_MX_INSECURE, authenticated: true });
+    expect(r.handshakes[0]?.dane?.result).toBe(PolicyResult.POLICY_RESULT_NOT_APPLICABLE);
+    expect(codes(r)).toContain("dane_mx_unauthenticated");
+    const signed = await probe("signed.example", east);
+    expect(signed.mailPolicy?.mxAuthenticated).toBe(true);
   });
 
   it("a TLSA answer that fails validation is an error: senders defer", async () => {

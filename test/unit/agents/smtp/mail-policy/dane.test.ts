@@ -1,6 +1,6 @@
 import { createHash, X509Certificate } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
-import { checkDane, readTlsaAnswer, unusableBecause, type TlsaAnswer } from "../../../../../agents/smtp/mail-policy/dane.js";
+import { checkDane, readTlsaAnswer, unusableBecause, withMxAuthentication, type TlsaAnswer } from "../../../../../agents/smtp/mail-policy/dane.js";
 import { DaneStatus, PolicyResult, type TlsaLookup } from "../../../../../gen/smtpprobe/v1/handshake.js";
 import { testPki } from "../../../../helpers/certs.js";
 
@@ -102,5 +102,20 @@ describe("checkDane: the presented chain against usable records", () => {
   it("without authenticated usable records it does not apply", () => {
     const insecure = readTlsaAnswer("mx.example.com", answer([{ usage: 3, selector: 1, matchingType: 1, data: hash(spki(other)) }], false));
     expect(checkDane(insecure, presented([leaf]), now).result).toBe(PolicyResult.POLICY_RESULT_NOT_APPLICABLE);
+  });
+});
+
+describe("withMxAuthentication (RFC 7672 §2.2.1)", () => {
+  const good = { usage: 3, selector: 1, matchingType: 1, data: Buffer.alloc(32, 1) };
+  it.each([
+    ["authenticated MX: unchanged", answer([good]), true, DaneStatus.DANE_STATUS_SECURE],
+    ["unauthenticated MX: DANE does not apply", answer([good]), false, DaneStatus.DANE_STATUS_MX_INSECURE],
+    ["unauthenticated MX, unusable records: DANE does not apply", answer([{ ...good, usage: 0 }]), false, DaneStatus.DANE_STATUS_MX_INSECURE],
+    ["unauthenticated MX, unauthenticated TLSA: stays insecure", answer([good], false), false, DaneStatus.DANE_STATUS_INSECURE],
+    ["unauthenticated MX, a failed lookup: stays failed", answer([], false, "SERVFAIL"), false, DaneStatus.DANE_STATUS_LOOKUP_FAILED],
+  ])("%s", (_name, a, mxAuthenticated, status) => {
+    const lookup = withMxAuthentication(readTlsaAnswer("mx.example.com", a), mxAuthenticated, "example.com");
+    expect(lookup.status).toBe(status);
+    if (status === DaneStatus.DANE_STATUS_MX_INSECURE) expect(lookup.reason).toMatch(/MX answer for example\.com was not authenticated/);
   });
 });
