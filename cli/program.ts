@@ -26,7 +26,8 @@ export interface CliDeps extends CheckDeps {
   envToken?: string;
 }
 
-const CHECK_HELP = `
+// Help texts are functions: the exit-code tables are formatted only when help is printed.
+const checkHelp = (): string => `
 Where the probe runs:
   Without --coordinator (and SMTP_PROBE_COORDINATOR unset, or --local): on this
   machine. With --coordinator HOST[:PORT] (port 50051 by default): on the
@@ -95,7 +96,7 @@ also exit 66 (a file a setting names cannot be read) and 69 (the environment
 lacks what they need: the listen address is taken, ...).
 `;
 
-const REGIONS_HELP = `
+const regionsHelp = (): string => `
 Exit codes:
 ${formatExitCodeHelp(REGIONS_EXIT_CODES)}
 `;
@@ -240,7 +241,7 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
     .addOption(new Option("--regions <names>", "with a coordinator: the regions to probe from, comma-separated or repeated (default: every region with a live agent)").argParser(collect))
     .option("--local", `probe from this machine even when ${COORDINATOR_ENV} is set`);
   addCredentialFlags(check)
-    .addHelpText("after", CHECK_HELP)
+    .addHelpText("after", checkHelp)
     .action(async (host: string, flags: CheckFlags & CredentialFlags) => {
       const mode = chooseCheckMode(flags, deps.envCoordinator);
       if (mode.kind === "remote") {
@@ -264,7 +265,7 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
     .option("--json", "print the ListRegionsResponse as JSON (the protobuf JSON form), nothing else on stdout; a failure prints a google.rpc.Status")
     .option("--no-color", "no colour, even on a terminal");
   addCredentialFlags(regions)
-    .addHelpText("after", REGIONS_HELP)
+    .addHelpText("after", regionsHelp)
     .action(async (flags: { coordinator?: string; json?: boolean; color?: boolean } & CredentialFlags) => {
       const given = flags.coordinator ?? (deps.envCoordinator?.trim() ? deps.envCoordinator : undefined);
       if (given === undefined) throw new UsageError("--coordinator", `needed: the coordinator to ask, HOST[:PORT] (or set ${COORDINATOR_ENV})`);
