@@ -202,6 +202,8 @@ export async function startEmbeddedCoordinator(flags: Omit<ServiceFlags, "natsUr
     "coordinator",
     "--listen",
     `127.0.0.1:${port}`,
+    "--http-listen",
+    "off",
     "--allow-cidr",
     flags.allowCidr,
     "--allow-ports",
