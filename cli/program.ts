@@ -73,6 +73,12 @@ TLS scan and STARTTLS enforcement (off unless asked: more connections):
                           then RSET and QUIT (never RCPT or DATA): does the
                           server demand TLS first? (RFC 3207: 530 5.7.0)
 
+Mail-security policy: with --mx on an MX relay port (25, or --port-role relay),
+the domain's MTA-STS policy (the _mta-sts record, the policy over HTTPS) and its
+TLS-RPT record are read from each region, and each exchanger and certificate is
+judged against them: shown in a Policy block, in full with --json.
+--policy-domain judges a host probed without --mx by its mail domain's policy.
+
 Limits: --max-exchangers and --max-addresses bound what is probed; what they
 leave out is listed ("not probed: ...") and in --json (not_probed).
 
@@ -234,6 +240,7 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
     .addOption(new Option("--allow-name <name>", "probe this special-use name all the same (localhost, *.local, *.internal, ...), repeatable").argParser(collect))
     .option("--transcript", "show the timed transcript of every handshake")
     .option("--tls-scan", "also scan each port's TLS: versions, cipher suites graded, groups, cipher order (up to 48 more connections per address)")
+    .option("--policy-domain <domain>", "judge a host (probed without --mx) as an exchanger of this mail domain: its MTA-STS policy and TLS-RPT record")
     .option("--starttls-enforcement", "also check on a plaintext session whether the server demands STARTTLS before MAIL (one more connection per address; never RCPT or DATA)")
     .option("--json", "print the ProbeReport as JSON (the protobuf JSON form; locally one region, local), nothing else on stdout; a failure prints a google.rpc.Status")
     .option("--no-color", "no colour, even on a terminal")

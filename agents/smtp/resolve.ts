@@ -74,6 +74,20 @@ export class TargetResolver {
   }
 
   /**
+   * The TXT records at a name, each as its strings (RFC 1035 §3.3.14: a record may be split into
+   * several strings of up to 255 octets; the reader joins them). No record, or no such name: [].
+   */
+  async resolveTxt(name: string): Promise<string[][]> {
+    try {
+      return await this.resolver.resolveTxt(name);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? "";
+      if (code === "ENODATA" || code === "ENOTFOUND") return [];
+      throw resolveError(name, "TXT", error);
+    }
+  }
+
+  /**
    * Every address of a host, IPv4 and IPv6 interleaved when both are asked for, so that the first
    * few (what max_addresses keeps) cover both families. An IP literal is returned as it is.
    */

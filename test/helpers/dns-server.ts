@@ -20,7 +20,8 @@ export interface ZoneEntry {
   AAAA?: string[];
   MX?: MxRecord[];
   CNAME?: string;
-  TXT?: string[];
+  /** One entry per record; an array is one record of several strings (RFC 1035 §3.3.14). */
+  TXT?: (string | string[])[];
   /** Instead of answering: SERVFAIL, REFUSED, or no reply at all ("drop": the resolver times out). */
   behavior?: "servfail" | "refused" | "drop";
 }

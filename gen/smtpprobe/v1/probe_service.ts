@@ -232,6 +232,8 @@ export enum VerdictKind {
   VERDICT_KIND_PARTIALLY_REACHABLE = 11,
   /** VERDICT_KIND_TLS_PROFILE_DIFFERS - the TLS scan found other accepted versions (or cipher grades) in some regions: a middlebox, or other servers */
   VERDICT_KIND_TLS_PROFILE_DIFFERS = 12,
+  /** VERDICT_KIND_MTA_STS_DIFFERS - a sender honouring the domain's MTA-STS would deliver from some regions and not from others (policy not fetched, certificate failing) */
+  VERDICT_KIND_MTA_STS_DIFFERS = 13,
   UNRECOGNIZED = -1,
 }
 
@@ -276,6 +278,9 @@ export function verdictKindFromJSON(object: any): VerdictKind {
     case 12:
     case "VERDICT_KIND_TLS_PROFILE_DIFFERS":
       return VerdictKind.VERDICT_KIND_TLS_PROFILE_DIFFERS;
+    case 13:
+    case "VERDICT_KIND_MTA_STS_DIFFERS":
+      return VerdictKind.VERDICT_KIND_MTA_STS_DIFFERS;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -311,6 +316,8 @@ export function verdictKindToJSON(object: VerdictKind): string {
       return "VERDICT_KIND_PARTIALLY_REACHABLE";
     case VerdictKind.VERDICT_KIND_TLS_PROFILE_DIFFERS:
       return "VERDICT_KIND_TLS_PROFILE_DIFFERS";
+    case VerdictKind.VERDICT_KIND_MTA_STS_DIFFERS:
+      return "VERDICT_KIND_MTA_STS_DIFFERS";
     case VerdictKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
