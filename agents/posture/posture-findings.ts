@@ -66,7 +66,8 @@ function* walk(node: SpfRecordNode): Generator<SpfRecordNode> {
 
 export function dmarcFindings(domain: string, dmarc: DmarcPosture): Finding[] {
   if (dmarc.error === "no DMARC record") {
-    return [finding("dmarc_missing", WARNING, `${domain} publishes no DMARC record (nor does ${dmarc.organizationalDomain}): receivers get no policy for mail that fails SPF and DKIM, and no reports are sent.`)];
+    const org = dmarc.organizationalDomain !== domain ? ` (nor does its organisational domain ${dmarc.organizationalDomain})` : "";
+    return [finding("dmarc_missing", WARNING, `${domain} publishes no DMARC record${org}: receivers get no policy for mail that fails SPF and DKIM, and no reports are sent.`)];
   }
   if (dmarc.record === "") return [finding("dmarc_dns_error", WARNING, `The DMARC record of ${domain} could not be read: ${dmarc.error}.`)];
   if (/DMARC records/.test(dmarc.error)) {
