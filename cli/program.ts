@@ -8,6 +8,7 @@
 import { Command, CommanderError, Option } from "commander";
 import { parseCheckArgs, type CheckFlags } from "./check-args.js";
 import type { CheckDeps } from "./check-command.js";
+import type { DomainFlags } from "./domain-args.js";
 import { parseCoordinatorAddress } from "./coordinator-address.js";
 import { loadCoordinatorCredentials, refuseCredentialFlagsLocally, TOKEN_ENV, type CredentialFlags } from "./coordinator-credentials.js";
 import { CHECK_EXIT_CODES, ExitCode, formatExitCodeHelp, REGIONS_EXIT_CODES } from "./exit-codes.js";
@@ -26,7 +27,8 @@ export interface CliDeps extends CheckDeps {
   envToken?: string;
 }
 
-const CHECK_HELP = `
+// Help texts are functions: the exit-code tables are formatted only when help is printed.
+const checkHelp = (): string => `
 Where the probe runs:
   Without --coordinator (and SMTP_PROBE_COORDINATOR unset, or --local): on this
   machine. With --coordinator HOST[:PORT] (port 50051 by default): on the
@@ -101,7 +103,24 @@ also exit 66 (a file a setting names cannot be read) and 69 (the environment
 lacks what they need: the listen address is taken, ...).
 `;
 
-const REGIONS_HELP = `
+const DOMAIN_HELP = `
+Only DNS is asked, through --dns-server (else the system's resolver); nothing is
+sent to the domain's mail servers. Each question is asked once per check.
+
+Exit codes:
+  0    no finding of severity error
+  1    some finding of severity error (+all, over 10 SPF lookups, an RSA key
+       under 1024 bits, an exchanger without address, ...)
+  2    bad usage; nothing was checked
+  130  interrupted
+
+Examples:
+  smtp-probe domain example.com
+  smtp-probe domain example.com --dkim-selector s1,s2 --json
+  smtp-probe domain example.com --common-dkim-selectors --dns-server 192.0.2.53
+`;
+
+const regionsHelp = (): string => `
 Exit codes:
 ${formatExitCodeHelp(REGIONS_EXIT_CODES)}
 `;
@@ -152,7 +171,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
 }
 
 /** The commands whose help a usage message points at. */
-const COMMANDS = new Set(["check", "regions", "coordinator", "agent"]);
+const COMMANDS = new Set(["check", "domain", "regions", "coordinator", "agent"]);
 /** --json among the options (not after "--", where it would be an argument). */
 export function wantsJson(argv: readonly string[]): boolean {
   const end = argv.indexOf("--");
@@ -247,7 +266,7 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
     .addOption(new Option("--regions <names>", "with a coordinator: the regions to probe from, comma-separated or repeated (default: every region with a live agent)").argParser(collect))
     .option("--local", `probe from this machine even when ${COORDINATOR_ENV} is set`);
   addCredentialFlags(check)
-    .addHelpText("after", CHECK_HELP)
+    .addHelpText("after", checkHelp)
     .action(async (host: string, flags: CheckFlags & CredentialFlags) => {
       const mode = chooseCheckMode(flags, deps.envCoordinator);
       if (mode.kind === "remote") {
@@ -264,6 +283,24 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
       setExitCode(await runCheck(request, deps));
     });
 
+  program
+    .command("domain")
+    .description("check a mail domain's published posture from this machine: MX and its provider, SPF with its include tree and lookup counts, DMARC, DKIM keys; only DNS is asked")
+    .argument("<domain>", "the mail domain (IDN allowed)")
+    .addOption(new Option("--dkim-selector <selectors>", "DKIM selectors to look up, comma-separated or repeated (at most 16)").argParser(collect))
+    .option("--common-dkim-selectors", "also try a short fixed list of common DKIM selectors (default, selector1, google, ...)")
+    .addOption(new Option("--dns-server <ip[:port]>", "DNS server to resolve with, repeatable (default: the system's)").argParser(collect))
+    .option("--timeout <duration>", "deadline for the whole check: seconds, or 500ms, 10s, 1m (default: 30)")
+    .option("--json", "print the DomainCheckReport as JSON (the protobuf JSON form; one posture, region local), nothing else on stdout")
+    .option("--no-color", "no colour, even on a terminal")
+    .addHelpText("after", DOMAIN_HELP)
+    .action(async (domain: string, flags: DomainFlags) => {
+      const { parseDomainArgs } = await import("./domain-args.js");
+      const request = parseDomainArgs(domain, flags);
+      const { runDomainCheck } = await import("./domain-command.js");
+      setExitCode(await runDomainCheck(request, deps));
+    });
+
   const regions = program
     .command("regions")
     .description("list a coordinator's regions and their live agents: version, load, last seen, egress per port")
@@ -271,7 +308,7 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
     .option("--json", "print the ListRegionsResponse as JSON (the protobuf JSON form), nothing else on stdout; a failure prints a google.rpc.Status")
     .option("--no-color", "no colour, even on a terminal");
   addCredentialFlags(regions)
-    .addHelpText("after", REGIONS_HELP)
+    .addHelpText("after", regionsHelp)
     .action(async (flags: { coordinator?: string; json?: boolean; color?: boolean } & CredentialFlags) => {
       const given = flags.coordinator ?? (deps.envCoordinator?.trim() ? deps.envCoordinator : undefined);
       if (given === undefined) throw new UsageError("--coordinator", `needed: the coordinator to ask, HOST[:PORT] (or set ${COORDINATOR_ENV})`);

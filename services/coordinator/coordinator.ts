@@ -67,6 +67,8 @@ export interface RunningCoordinator {
   /** The HTTP listener's port and scheme, when it has one. */
   http?: { port: number; scheme: "http" | "https" };
   mode: "embedded" | "distributed";
+  /** The ProbeService's operations, for the transports composed outside (the metrics port's /probe). */
+  operations: ProbeOperations;
   /** Ready to take probes: connected to NATS (always, embedded). The metrics port's /readyz. */
   ready(): boolean;
   /** Stops taking calls, finishes running ones for up to graceMs, then the embedded agent, then NATS. */
@@ -210,6 +212,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
       logger,
       limits: { maxDeadlineMs: config.maxDeadlineMs, heartbeatMs: config.heartbeatMs },
       quota: config.quotas ? new CallerQuota(config.quotas) : undefined,
+      permits,
     });
     deferred.serve(probeService.service);
     operations = probeService.operations;
@@ -254,6 +257,7 @@ function serving(parts: ComposedParts, about: { mode: RunningCoordinator["mode"]
     port: server.port,
     http: http ? { port: http.port, scheme: http.scheme } : undefined,
     mode,
+    operations: probeService.operations,
     ready: () => bus.isConnected() && !stopping,
     stop(graceMs = 10_000) {
       stopping ??= (async () => {

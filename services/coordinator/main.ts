@@ -13,6 +13,7 @@ import { createLogger, type Logger } from "../../lib/logger.js";
 import { startMetricsServer } from "../../lib/metrics-server.js";
 import { untilShutdown, type ProcessDeps } from "../../lib/process.js";
 import { checkAuthSettings, parseTokenFile } from "./caller-auth.js";
+import { probeExporterRoute } from "./http/probe-exporter.js";
 import { HttpListenError, startCoordinator, type CoordinatorConfig, type RunningCoordinator } from "./coordinator.js";
 import { COORDINATOR_SETTINGS, type CoordinatorSettings } from "./settings.js";
 import { throttleLimits } from "./throttle-settings.js";
@@ -31,16 +32,19 @@ export async function runCoordinator(s: CoordinatorSettings, deps: ProcessDeps):
   // The HTTP listener takes the same callers as gRPC, so the same rules hold for its address.
   const http = s.httpListen ? parseHostPort(s.httpListen, { allowZero: true })! : undefined;
   if (http) checkAuthSettings({ listenHost: http.host, listenFlag: COORDINATOR_SETTINGS.httpListen.flag, tlsCert: s.tlsCert, tlsKey: s.tlsKey, clientCa: s.clientCa, authTokens: s.authTokens });
+  if (s.scrapeProbes && !s.metricsListen) throw new ConfigError(COORDINATOR_SETTINGS.scrapeProbes.flag, "serves /probe on the metrics port: give --metrics-listen HOST:PORT too");
   const auth = await readAuthFiles(s);
   const embedded = await agentEngineConfig(s);
   let coordinator: RunningCoordinator | undefined;
-  // First, so that /healthz answers and /readyz says "not ready" while NATS is awaited.
+  // First, so that /healthz answers and /readyz says "not ready" while NATS is awaited; /probe
+  // (Prometheus's multi-target probes) answers 503 until the coordinator is composed.
+  const routes = s.scrapeProbes ? [probeExporterRoute({ operations: () => coordinator?.operations })] : [];
   const metricsServer = s.metricsListen
-    ? await startMetricsServer({ listen: s.metricsListen, ready: () => coordinator?.ready() ?? false }).catch((error: unknown) => {
+    ? await startMetricsServer({ listen: s.metricsListen, ready: () => coordinator?.ready() ?? false, routes }).catch((error: unknown) => {
         throw unavailableListen(error, METRICS_SETTINGS.metricsListen);
       })
     : undefined;
-  if (metricsServer) logger.info({ metricsPort: metricsServer.port }, "metrics served on /metrics");
+  if (metricsServer) logger.info({ metricsPort: metricsServer.port, scrapeProbes: s.scrapeProbes }, s.scrapeProbes ? "metrics served on /metrics, probes for Prometheus on /probe" : "metrics served on /metrics");
   try {
     coordinator = await startCoordinator(
       {

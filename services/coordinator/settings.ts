@@ -13,6 +13,13 @@ const listenAddressOrOff = new Schema<string | undefined>((raw) => {
   return { problem: 'must be HOST:PORT, e.g. 127.0.0.1:8080 or [::1]:8080 (port 0: any free port), or "off"' };
 });
 
+/** "on" or "off". */
+const onOff = new Schema<boolean>((raw) => {
+  if (raw === "on") return { value: true };
+  if (raw === "off") return { value: false };
+  return { problem: 'must be "on" or "off"' };
+});
+
 /** Where the HTTP listener is when nothing says otherwise: what `npm start` opens in a browser. */
 export const DEFAULT_HTTP_LISTEN = "127.0.0.1:8080";
 
@@ -126,6 +133,17 @@ export const COORDINATOR_SETTINGS = {
   ...THROTTLE_SETTINGS,
   ...ENGINE_SETTINGS,
   ...METRICS_SETTINGS,
+  // Off by default: the metrics port takes no caller credentials, and the image publishes it on
+  // 0.0.0.0 for scrapers, so a probe trigger there is the operator's choice (docs/prometheus.md).
+  scrapeProbes: {
+    flag: "--scrape-probes",
+    env: "SMTP_PROBE_SCRAPE_PROBES",
+    placeholder: "on/off",
+    default: "off",
+    description:
+      "on: the --metrics-listen port also serves /probe?target=HOST&port=N&region=R, probes for Prometheus as blackbox_exporter serves them, as caller \"prometheus\" (its quota, the target policy and the throttle apply)",
+    schema: onOff,
+  },
   ...LOG_SETTINGS,
 } satisfies Settings;
 

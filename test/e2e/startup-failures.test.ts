@@ -85,6 +85,16 @@ describe("a start that fails: one line naming the setting, its own exit code", (
     TEST_MS,
   );
 
+  it(
+    "--scrape-probes on without --metrics-listen: no port to serve /probe on; exit 2",
+    async () => {
+      const result = await failedStart(["coordinator", "--listen", "127.0.0.1:0", "--scrape-probes", "on", "--log-level", "silent"]);
+      expect(result.lines).toEqual(["smtp-probe: --scrape-probes: serves /probe on the metrics port: give --metrics-listen HOST:PORT too"]);
+      expect(result.code).toBe(ExitCode.usage);
+    },
+    TEST_MS,
+  );
+
   it.each([
     ["coordinator", ["coordinator", "--listen", "127.0.0.1:0"]],
     ["agent", ["agent", "--region", "us-east", "--nats", "nats://127.0.0.1:1"]],

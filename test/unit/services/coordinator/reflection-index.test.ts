@@ -52,6 +52,7 @@ describe("reflection index: the served descriptor sets", () => {
       "grpc/health/v1/health.proto",
       "grpc/reflection/v1/reflection.proto",
       "grpc/reflection/v1alpha/reflection.proto",
+      "smtpprobe/v1/domain.proto",
       "smtpprobe/v1/handshake.proto",
       "smtpprobe/v1/probe_service.proto",
     ]);
