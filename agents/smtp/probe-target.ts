@@ -68,6 +68,8 @@ export async function probeTarget(
   const domain = policyDomainOf(target, options);
   // The domain's policy is looked up while the exchangers are probed; it judges them at the end.
   const mailPolicy = domain === "" || (target.mx && checkName?.(domain)) ? undefined : lookupPolicy(domain, target.port, resolver, options, context, policy, start);
+  // A probe that stops before its handshakes (MX failed) never awaits it: no unhandled rejection then.
+  mailPolicy?.catch(() => undefined);
 
   try {
     let exchangers: MxRecord[] = [];
