@@ -25,7 +25,7 @@ import {
 import { RELAY_CERT_CONSEQUENCE } from "../findings.js";
 import { defaultPortRole } from "../options.js";
 import { checkDane } from "./dane.js";
-import { matchExchanger, modeName } from "./mta-sts.js";
+import { matchExchanger } from "./mta-sts.js";
 
 /** The codes this module adds to a handshake's findings. */
 export const POLICY_HANDSHAKE_CODES: readonly string[] = ["mta_sts_mx_not_listed", "mta_sts_certificate_invalid", "dane_mismatch"];
@@ -227,20 +227,6 @@ export function applyMailPolicy(h: HandshakeResult, policy: MailPolicy, presente
     added.push(finding("mta_sts_certificate_invalid", Severity.SEVERITY_ERROR, `${check.mtaStsReason}; ${consequence}`));
   }
   h.findings = [...judged, ...added].sort((a, b) => b.severity - a.severity || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
-}
-
-/** One line on what a sender honouring the policy does, for people (the CLI, the comparison). */
-export function senderAction(check: PolicyCheck): string {
-  switch (check.mtaSts) {
-    case PolicyResult.POLICY_RESULT_PASS:
-      return `delivers under MTA-STS (${modeName(check.mtaStsMode)})`;
-    case PolicyResult.POLICY_RESULT_FAIL:
-      return check.mtaStsMode === MtaStsMode.MTA_STS_MODE_ENFORCE ? "defers the mail (MTA-STS enforce fails)" : "delivers and reports a failure (MTA-STS testing)";
-    case PolicyResult.POLICY_RESULT_UNKNOWN:
-      return "cannot tell (TLS not reached)";
-    default:
-      return "delivers with opportunistic TLS (no usable MTA-STS policy)";
-  }
 }
 
 function finding(code: string, severity: Severity, message: string): Finding {
