@@ -20,6 +20,8 @@ export interface BusMessage {
   data: Uint8Array;
   /** Empty when the message came without headers. */
   headers: BusHeaders;
+  /** Whether the message came with a reply subject (respond() can send). */
+  canRespond: boolean;
   /** Sends a message to the request's reply subject; false when there is none. */
   respond(data: Uint8Array): boolean;
 }

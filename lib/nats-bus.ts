@@ -348,7 +348,7 @@ class NatsBus implements Bus {
 }
 
 function toBusMessage(msg: Msg): BusMessage {
-  return { subject: msg.subject, data: msg.data, headers: fromNatsHeaders(msg.headers), respond: (data) => msg.respond(data) };
+  return { subject: msg.subject, data: msg.data, headers: fromNatsHeaders(msg.headers), canRespond: Boolean(msg.reply), respond: (data) => msg.respond(data) };
 }
 
 function toNatsHeaders(values: BusHeaders | undefined): MsgHdrs | undefined {

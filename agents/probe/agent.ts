@@ -173,6 +173,7 @@ class Agent {
       options: checked.options,
       traceparent: msg.headers[BUS_HEADERS.traceparent],
       reply: (message) => this.reply(msg, message),
+      canReply: msg.canRespond,
       acquireSlot: (signal) => this.slots.acquire(signal),
       concurrency: this.settings.concurrency,
       engine: {

@@ -6,7 +6,8 @@
 // Decisions where the design is silent:
 // - The heartbeat watch starts when the task is sent, not at the agent's first message: an agent
 //   that takes a task and dies before saying anything is noticed as fast as one that dies later.
-//   Agents are expected to send a progress (queued or not) as soon as they take a task.
+//   Agents send their first progress (queued or not) 100 ms after they take a task, unless its
+//   result comes first (agents/probe/task-run.ts, QUIET_START_MS): well within the watch.
 // - A retry sends no CancelTask for the lost attempt: CancelTask names the task, not the attempt,
 //   and would stop the retry at its new agent. The lost agent's late replies go to a reply subject
 //   nobody listens to any more. Tasks that end lost, timed out or cancelled do get a CancelTask.
