@@ -28,6 +28,7 @@
 //   AGENT_MESSAGE_LIMITS.maxMessageBytes, checked before decoding, and only within the bounds of
 //   validate-agent-message.ts. Every message dropped is counted in
 //   smtpprobe_agent_messages_dropped_total by reason.
+import { isIP } from "node:net";
 import { BUS_HEADERS, SUBJECTS, checkToken, type Bus, type BusSubscription, type ReplyEvent } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
 import { timerDelay } from "../../lib/timers.js";
@@ -73,6 +74,16 @@ export interface ProbePlan {
   traceparent?: string;
 }
 
+/**
+ * Permits granted with a task (permit-service.ts): a task to an IP literal carries the permit for
+ * its one connection, so the agent connects without a round trip to the throttle.
+ */
+export interface TaskPermits {
+  /** A lease id when a slot is free now, else undefined (the agent asks as usual). */
+  grantWithTask(address: string, deadline: Date): string | undefined;
+  releaseTaskLease(leaseId: string): void;
+}
+
 export type DispatchEvent = { kind: "progress"; progress: TaskProgress } | { kind: "task"; report: TaskReport };
 
 export interface DispatchDeps {
@@ -82,6 +93,8 @@ export interface DispatchDeps {
   signal?: AbortSignal;
   /** Progress as it comes, and each task's report once, as it ends. */
   onEvent?: (event: DispatchEvent) => void;
+  /** Undefined: agents ask for every permit. */
+  permits?: TaskPermits;
 }
 
 export const DEFAULT_HEARTBEAT_MS = 1000;
@@ -166,6 +179,8 @@ interface TaskDispatch {
   queued: boolean;
   /** How the previous attempt was lost, for the report of a retry that fails too. */
   previousLoss?: string;
+  /** The permit granted with the first attempt, if any. */
+  leaseId?: string;
   report?: TaskReport;
   log?: Logger;
 }
@@ -249,6 +264,11 @@ class ProbeDispatch {
     task.lastPhase = undefined;
     task.queued = false;
     const attempt = task.attempt;
+    const deadline = new Date(agentDeadlineAt(this.plan.deadlineAt, Date.now()));
+    // Only the first attempt: a retry's agent asks, while the lost attempt's lease runs out.
+    if (attempt === 1 && this.deps.permits && !this.plan.mx && isIP(this.plan.host) !== 0) {
+      task.leaseId = this.deps.permits.grantWithTask(this.plan.host, deadline);
+    }
     const message: Task = {
       taskId: task.taskId,
       probeId: this.plan.probeId,
@@ -257,10 +277,11 @@ class ProbeDispatch {
       mx: this.plan.mx,
       port: task.port,
       options: task.options,
-      deadline: new Date(agentDeadlineAt(this.plan.deadlineAt, Date.now())),
+      deadline,
       attempt,
       heartbeatMs: this.heartbeatMs,
       deadlineFromCaller: this.plan.deadlineFromCaller ?? false,
+      permitLeaseId: attempt === 1 ? (task.leaseId ?? "") : "",
     };
     if (task.lostTimer) clearTimeout(task.lostTimer);
     task.lostTimer = setTimeout(() => this.onSilence(task), this.lostAfterMs);
@@ -452,6 +473,11 @@ class ProbeDispatch {
 
   private finish(task: TaskDispatch, status: TaskStatus, detail: string, result?: TargetResult): void {
     if (task.report) return;
+    // The lease ends now only when its connection is surely over: the first attempt's agent
+    // answered (the result is sent after the handshake), or nobody took the task. Otherwise (lost,
+    // deadline, cancelled, an invalid message) the agent may still be connected: the lease runs
+    // out at the deadline plus the throttle's grace, as a release that never came would.
+    if (task.leaseId !== undefined && task.attempt === 1 && LEASE_ENDS_WITH.has(status)) this.deps.permits?.releaseTaskLease(task.leaseId);
     if (task.lostTimer) clearTimeout(task.lostTimer);
     task.lostTimer = undefined;
     task.sub?.unsubscribe();
@@ -500,6 +526,14 @@ class ProbeDispatch {
     return phaseNames(task.lastPhase).name;
   }
 }
+
+/** The ends of a task after which its first attempt's connection is over. */
+const LEASE_ENDS_WITH: ReadonlySet<TaskStatus> = new Set([
+  TaskStatus.TASK_STATUS_DONE,
+  TaskStatus.TASK_STATUS_AGENT_ERROR,
+  TaskStatus.TASK_STATUS_NO_AGENT,
+  TaskStatus.TASK_STATUS_UNKNOWN_REGION,
+]);
 
 function dropped(reason: DroppedMessageReason): void {
   metrics.agentMessagesDropped.inc({ reason });

@@ -12,7 +12,7 @@ import { startSpan } from "../../lib/trace-context.js";
 import type { AuditTrail } from "./audit-trail.js";
 import type { CallerQuota } from "./caller-quota.js";
 import { compareRegions } from "./compare.js";
-import { attachEgress, dispatchProbe } from "./fan-out.js";
+import { attachEgress, dispatchProbe, type TaskPermits } from "./fan-out.js";
 import { resourceExhausted, serviceError } from "./grpc-errors.js";
 import type { ProbeDeadline } from "./probe-deadline.js";
 import type { RegionDirectory } from "./region-directory.js";
@@ -36,6 +36,8 @@ export interface ProbeRunnerDeps {
   limits: ProbeRunLimits;
   /** Caller quotas and the coordinator-wide bound (caller-quota.ts); undefined: no limits. */
   quota?: CallerQuota;
+  /** Permits granted with the tasks (permit-service.ts); undefined: agents ask for each. */
+  permits?: TaskPermits;
 }
 
 /** Who asked for a probe, by when, under which trace. */
@@ -122,6 +124,7 @@ export class ProbeRunner {
           bus: deps.bus,
           logger,
           signal: probe.signal,
+          permits: deps.permits,
           onEvent: (e) => {
             if (e.kind === "task") countTask(e.report);
             probe.emit(e.kind === "progress" ? { progress: e.progress } : { task: e.report });

@@ -28,6 +28,7 @@ import { CallError, CallTracker, shuttingDown } from "./call-tracker.js";
 import { deadlineTooShort, idempotencyKeyReused, invalidArgument, isUndecodable, notFound, permissionDenied, UNDECODABLE, unavailable } from "./grpc-errors.js";
 import { CALLER_REPLY_MARGIN_MS, MIN_PROBE_DEADLINE_MS, probeDeadline, type ProbeDeadline } from "./probe-deadline.js";
 import { ProbeRunner, type ProbeCall, type ProbeRunLimits } from "./probe-run.js";
+import type { TaskPermits } from "./fan-out.js";
 import { groupByRegion, type RegionDirectory } from "./region-directory.js";
 import type { ReportStore } from "./report-store.js";
 import { IdempotencyKeyReusedError, SharedProbes, type Emit, type Waiter } from "./shared-probes.js";
@@ -43,6 +44,8 @@ export interface ProbeServiceDeps {
   limits: ProbeRunLimits;
   /** Caller quotas and the coordinator-wide bound (caller-quota.ts); undefined: no limits. */
   quota?: CallerQuota;
+  /** Permits granted with the tasks (permit-service.ts); undefined: agents ask for each. */
+  permits?: TaskPermits;
 }
 
 /**
@@ -77,7 +80,7 @@ export interface ProbeServiceHandle {
 export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
   const calls = new CallTracker(deps.logger);
   const audit = new AuditTrail(deps.logger);
-  const runner = new ProbeRunner({ bus: deps.bus, store: deps.store, directory: deps.directory, logger: deps.logger, audit, limits: deps.limits, quota: deps.quota });
+  const runner = new ProbeRunner({ bus: deps.bus, store: deps.store, directory: deps.directory, logger: deps.logger, audit, limits: deps.limits, quota: deps.quota, permits: deps.permits });
   const probes = new SharedProbes({ keys: deps.store, findReport: (probeId) => runner.findReport(probeId), logger: deps.logger });
 
   /** What a request must pass before it may run; each refusal is counted and audited. */

@@ -33,6 +33,12 @@ export interface Task {
   heartbeatMs: number;
   /** the deadline is the caller's: a probe it ends is OUTCOME_CALLER_DEADLINE, not the target's failure */
   deadlineFromCaller: boolean;
+  /**
+   * A permit the coordinator granted with the task, for its first connection to `host` when the
+   * host is an IP literal (no MX): the agent connects without a PermitRequest, and the coordinator
+   * ends the lease when the task's answer comes (else at the deadline). Empty: ask as usual.
+   */
+  permitLeaseId: string;
 }
 
 /** What an agent sends to a task's reply subject: progress (also the heartbeat), then one result. */
@@ -102,6 +108,7 @@ function createBaseTask(): Task {
     attempt: 0,
     heartbeatMs: 0,
     deadlineFromCaller: false,
+    permitLeaseId: "",
   };
 }
 
@@ -139,6 +146,9 @@ export const Task: MessageFns<Task> = {
     }
     if (message.deadlineFromCaller !== false) {
       writer.uint32(88).bool(message.deadlineFromCaller);
+    }
+    if (message.permitLeaseId !== "") {
+      writer.uint32(98).string(message.permitLeaseId);
     }
     return writer;
   },
@@ -244,6 +254,14 @@ export const Task: MessageFns<Task> = {
             message.deadlineFromCaller = reader.bool();
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.permitLeaseId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -285,6 +303,11 @@ export const Task: MessageFns<Task> = {
         : isSet(object.deadline_from_caller)
         ? globalThis.Boolean(object.deadline_from_caller)
         : false,
+      permitLeaseId: isSet(object.permitLeaseId)
+        ? globalThis.String(object.permitLeaseId)
+        : isSet(object.permit_lease_id)
+        ? globalThis.String(object.permit_lease_id)
+        : "",
     };
   },
 
@@ -323,6 +346,9 @@ export const Task: MessageFns<Task> = {
     if (message.deadlineFromCaller !== false) {
       obj.deadlineFromCaller = message.deadlineFromCaller;
     }
+    if (message.permitLeaseId !== "") {
+      obj.permitLeaseId = message.permitLeaseId;
+    }
     return obj;
   },
 
@@ -344,6 +370,7 @@ export const Task: MessageFns<Task> = {
     message.attempt = object.attempt ?? 0;
     message.heartbeatMs = object.heartbeatMs ?? 0;
     message.deadlineFromCaller = object.deadlineFromCaller ?? false;
+    message.permitLeaseId = object.permitLeaseId ?? "";
     return message;
   },
 };
