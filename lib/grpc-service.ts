@@ -14,6 +14,7 @@ import {
   type ServiceDefinition,
   type ServiceError,
 } from "@grpc/grpc-js";
+import { earlierEncoding } from "./encode-once.js";
 
 /** What the generated code gives each message type that a method takes or returns. */
 interface MessageCodec {
@@ -84,7 +85,11 @@ export function grpcServiceDefinition<D extends GenericServiceDefinition>(defini
         responseStream: method.responseStream,
         requestSerialize: (value: unknown) => Buffer.from(request.encode(value).finish()),
         requestDeserialize: (bytes: Buffer) => request.decode(bytes),
-        responseSerialize: (value: unknown) => Buffer.from(response.encode(value).finish()),
+        // A report the store encoded already is sent as those bytes (lib/encode-once.ts).
+        responseSerialize: (value: unknown) => {
+          const bytes = earlierEncoding(value) ?? response.encode(value).finish();
+          return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        },
         responseDeserialize: (bytes: Buffer) => response.decode(bytes),
       },
     ] as const;

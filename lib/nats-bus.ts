@@ -11,7 +11,7 @@ import {
   type NatsConnection,
   type ServiceMsg,
 } from "nats";
-import { randomBytes } from "node:crypto";
+import { randomHex } from "./random-hex.js";
 import { createSecureContext } from "node:tls";
 import { boundHeaders, type BusHeaders } from "./bus.js";
 import type { Bus, BusMessage, BusSubscription, DiscoveredService, KeyValueStore, ReplyEvent, ServedService, ServiceSpec } from "./bus.js";
@@ -216,7 +216,7 @@ class NatsBus implements Bus {
    */
   request(subject: string, data: Uint8Array, onReply: (event: ReplyEvent) => void, options: { headers?: BusHeaders } = {}): BusSubscription {
     this.replyMux ??= this.startReplyMux();
-    const token = `${(this.nextToken += 1).toString(36)}${randomBytes(8).toString("hex")}`;
+    const token = `${(this.nextToken += 1).toString(36)}${randomHex(8)}`;
     this.replyHandlers.set(token, onReply);
     this.nc.publish(subject, data, { reply: `${this.replyMux}.${token}`, headers: toNatsHeaders(options.headers) });
     return {

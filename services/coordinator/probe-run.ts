@@ -134,7 +134,10 @@ export class ProbeRunner {
       deps.directory.noteServed(tasks.filter((t) => t.agentId !== "").map((t) => t.region));
       attachEgress(tasks, await deps.directory.current());
       const finishedAt = new Date();
-      const report = ProbeReport.fromPartial({
+      // Built from the finished parts as they are: fromPartial would copy every task's result
+      // (transcripts, chains) once more. The defaults first, for the fields not set here.
+      const report: ProbeReport = {
+        ...ProbeReport.fromPartial({}),
         probeId,
         request: withDeadline(value.accepted, deadline.deadlineMs),
         regions,
@@ -146,7 +149,7 @@ export class ProbeRunner {
         complete: tasks.every((t) => t.result !== undefined),
         deadlineMs: deadline.deadlineMs,
         callerDeadlineBound: callerBound,
-      });
+      };
       logger.info({ durationMs: report.durationMs, complete: report.complete }, "probe finished");
       deps.audit.probeFinished(audited, report, probe.joined);
       this.storeBehind(report, probe, logger);
