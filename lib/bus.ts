@@ -86,8 +86,11 @@ export interface WorkQueue {
   add(subject: string, data: Uint8Array, id: string): Promise<void>;
   /** How many more items the queue takes now. */
   room(): Promise<number>;
-  /** Up to `max` items, waiting at most `expiresMs` for them; fewer (or none) when no more wait. */
-  take(max: number, expiresMs: number): Promise<WorkItem[]>;
+  /**
+   * Up to `max` items, each as soon as it is handed out, for at most `expiresMs`; fewer (or none)
+   * when no more wait.
+   */
+  take(max: number, expiresMs: number): AsyncIterable<WorkItem>;
 }
 
 export interface WorkItem {

@@ -355,11 +355,10 @@ class NatsBus implements Bus {
         const info = await jsm.streams.info(spec.name);
         return Math.max(0, spec.maxItems - info.state.messages);
       },
-      take: async (max, expiresMs) => {
-        const items: WorkItem[] = [];
+      async *take(max, expiresMs) {
         const messages = await consumer.fetch({ max_messages: max, expires: Math.max(1000, expiresMs) });
         for await (const m of messages) {
-          items.push({
+          const item: WorkItem = {
             subject: m.subject,
             data: m.data,
             deliveries: m.info.redeliveryCount,
@@ -367,9 +366,9 @@ class NatsBus implements Bus {
             retry: (delayMs) => m.nak(delayMs),
             working: () => m.working(),
             drop: () => m.term(),
-          });
+          };
+          yield item;
         }
-        return items;
       },
     };
   }
@@ -495,8 +494,11 @@ async function ensureStream(jsm: JetStreamManager, config: Parameters<JetStreamM
 
 /**
  * A subject's records through an ephemeral consumer of our own (no acks, removed at the end and by
- * the server after FOLLOW_IDLE_MS without a reader), read by repeated pulls. Not the client's
- * ordered consumer: its consume() never starts on nats-server 2.9 (Debian 12's).
+ * the server after FOLLOW_IDLE_MS without a reader), read by repeated pulls. Without acks a record
+ * the server sent to a pull that had just expired is gone from that consumer: the consumer's own
+ * delivery sequence shows the gap, and a new consumer starts again after the last record read —
+ * what the client's ordered consumer does, whose consume() never starts on nats-server 2.9
+ * (Debian 12's).
  */
 async function* followRecords(
   jsm: JetStreamManager,
@@ -506,26 +508,40 @@ async function* followRecords(
   after: number,
   signal: AbortSignal,
 ): AsyncIterable<{ sequence: number; data: Uint8Array; pending: number }> {
-  const info = await jsm.consumers.add(stream, {
-    filter_subject: subject,
-    ack_policy: AckPolicy.None,
-    inactive_threshold: nanos(FOLLOW_IDLE_MS),
-    ...(after > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 } : { deliver_policy: DeliverPolicy.All }),
-  });
-  try {
-    const consumer = await js.consumers.get(stream, info.name);
-    while (!signal.aborted) {
-      const messages = await consumer.fetch({ max_messages: FOLLOW_BATCH, expires: FOLLOW_PULL_MS });
-      const stop = (): void => void messages.stop();
-      signal.addEventListener("abort", stop, { once: true });
-      try {
-        for await (const m of messages) yield { sequence: m.seq, data: m.data, pending: m.info.pending };
-      } finally {
-        signal.removeEventListener("abort", stop);
+  let last = after;
+  while (!signal.aborted) {
+    const info = await jsm.consumers.add(stream, {
+      filter_subject: subject,
+      ack_policy: AckPolicy.None,
+      inactive_threshold: nanos(FOLLOW_IDLE_MS),
+      ...(last > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: last + 1 } : { deliver_policy: DeliverPolicy.All }),
+    });
+    try {
+      const consumer = await js.consumers.get(stream, info.name);
+      let delivered = 0;
+      let gap = false;
+      while (!signal.aborted && !gap) {
+        const messages = await consumer.fetch({ max_messages: FOLLOW_BATCH, expires: FOLLOW_PULL_MS });
+        const stop = (): void => void messages.stop();
+        signal.addEventListener("abort", stop, { once: true });
+        try {
+          for await (const m of messages) {
+            if (m.info.deliverySequence !== delivered + 1) {
+              gap = true; // a record went to an expired pull: start again after `last`
+              messages.stop();
+              break;
+            }
+            delivered = m.info.deliverySequence;
+            last = m.seq;
+            yield { sequence: m.seq, data: m.data, pending: m.info.pending };
+          }
+        } finally {
+          signal.removeEventListener("abort", stop);
+        }
       }
+    } finally {
+      await jsm.consumers.delete(stream, info.name).catch(() => undefined);
     }
-  } finally {
-    await jsm.consumers.delete(stream, info.name).catch(() => undefined);
   }
 }
 

@@ -3,13 +3,16 @@
 // of 1,000 items through two coordinators, one killed (SIGKILL) halfway — every item is reported
 // exactly once; a watch resumed after a sequence; a cancelled batch; bad batches refused naming the
 // field; an embedded coordinator (no JetStream) saying batches need it.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { status, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BatchItemStatus, BatchState, type BatchEvent } from "../../gen/smtpprobe/v1/batch.js";
 import { connectBatchApi, type BatchApi } from "../helpers/batch-client.js";
 import { connectProbeApi } from "../helpers/grpc-client.js";
 import { natsServerAvailable, startNatsServer, type NatsServer } from "../helpers/nats-server.js";
-import { startAgentProcess, START_HOOK_TIMEOUT_MS, startCoordinatorProcess, stopAll, type AgentProcess, type CoordinatorProcess } from "../helpers/processes.js";
+import { runCli, startAgentProcess, START_HOOK_TIMEOUT_MS, startCoordinatorProcess, stopAll, type AgentProcess, type CoordinatorProcess } from "../helpers/processes.js";
 import { need } from "../helpers/requirements.js";
 import { startSmtpFixture, type SmtpFixture } from "../helpers/smtp-fixture.js";
 
@@ -29,7 +32,10 @@ describe.skipIf(nats.skip)("batches through two coordinators sharing JetStream",
 
   const targets = (n: number, port: number) => Array.from({ length: n }, () => ({ host: "127.0.0.1", ports: [port] }));
 
+  let dir: string;
+
   beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "smtp-probe-batch-"));
     // A server that takes its time to greet, so that the batch is still running when one coordinator dies.
     [server, fixture] = await Promise.all([startNatsServer(), startSmtpFixture({ greetingDelayMs: 20 })]);
     const policy = { allowCidrs: ["127.0.0.0/8"], allowPorts: [fixture.port] };
@@ -53,6 +59,7 @@ describe.skipIf(nats.skip)("batches through two coordinators sharing JetStream",
     apiB?.close();
     await stopAll([a, b, agent]);
     await Promise.all([server?.stop(), fixture?.stop()]);
+    await rm(dir, { recursive: true, force: true });
   });
 
   const items = (events: BatchEvent[]) => events.flatMap((e) => (e.item ? [e.item] : []));
@@ -118,6 +125,43 @@ describe.skipIf(nats.skip)("batches through two coordinators sharing JetStream",
     const error = (await apiB.create({ targets: [{ host: "127.0.0.1", ports: [fixture.port] }, { host: "127.0.0.1", ports: [26] }] }).catch((e: unknown) => e)) as ServiceError;
     expect(error.code).toBe(status.PERMISSION_DENIED);
     expect(error.details).toContain("targets[1]");
+  });
+
+  it(
+    "smtp-probe batch FILE --json: one BatchItemReport per line, each target once; --resume --after the rest",
+    async () => {
+      const file = join(dir, "targets.txt");
+      const lines = ["# mail servers", ...Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? "127.0.0.1" : `127.0.0.1,${fixture.port}`)), ""];
+      await writeFile(file, lines.join("\n"));
+      const run = await runCli(["batch", file, "--coordinator", b.address, "--port", String(fixture.port), "--regions", REGION, "--json"], {}, 60_000);
+      expect(run.code, run.stderr).toBe(0);
+      const reports = run.stdout.trim().split("\n").map((line) => JSON.parse(line) as { index?: number; host: string; status: string; sequence: string });
+      // The protobuf JSON form leaves out fields at their default: index 0 has none.
+      expect(reports.map((r) => r.index ?? 0).sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+      expect(reports.every((r) => r.status === "BATCH_ITEM_STATUS_PROBED" && r.host === "127.0.0.1")).toBe(true);
+      const batchId = /batch ([0-9a-f-]{36}): 20 targets queued/.exec(run.stderr)?.[1];
+      expect(batchId, run.stderr).toBeDefined();
+      expect(run.stderr).toContain(`batch ${batchId} done: 20 probed, 0 refused, 0 cancelled`);
+
+      const resumed = await runCli(["batch", "--resume", batchId!, "--after", reports[14]!.sequence, "--coordinator", b.address], {}, 60_000);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      const hostLines = resumed.stdout.trim().split("\n");
+      expect(hostLines).toHaveLength(5);
+      expect(hostLines.every((line) => line.startsWith("127.0.0.1: Port ") && line.includes(`from ${REGION}`))).toBe(true);
+    },
+    90_000,
+  );
+
+  it.each([
+    [["batch", "FILE:3"], ["127.0.0.1", "127.0.0.1,99999"], "FILE: targets.txt:3"],
+    [["batch"], [], "FILE: missing"],
+  ])("smtp-probe %j with a bad targets file is a usage error naming the line (exit 2)", async (_args, content, message) => {
+    const file = join(dir, "targets.txt");
+    await writeFile(file, ["# comment", ...content].join("\n"));
+    const args = content.length > 0 ? ["batch", file] : ["batch"];
+    const run = await runCli([...args, "--coordinator", b.address], {}, 30_000);
+    expect(run.code).toBe(2);
+    expect(run.stderr.replace(file, "targets.txt")).toContain(message);
   });
 
   it("another caller's batch id, or one that is not an id, is refused", async () => {

@@ -112,16 +112,24 @@ export function createBatchOperations(deps: BatchServiceDeps): BatchOperations {
       const after = request.afterSequence;
       await send({ progress: await batchOf(record) });
       const last = await store.lastSequence(record.batchId);
-      if ((await store.reportedCount(record.batchId)) >= record.total && last <= after) return;
+      const reported = await store.reportedCount(record.batchId);
+      if (reported >= record.total && last <= after) return;
+      // The watch ends with the batch's last report: once every item has one, the sequence of the
+      // last is known, and the watch ends when it has sent that one. (A record's `pending` alone
+      // cannot say it: the server counts records sent to this reader but still in its buffer.)
+      let lastOfBatch = reported >= record.total ? last : undefined;
       let progressAt = Date.now();
       for await (const { report, pending } of store.follow(record.batchId, after, signal)) {
         await send({ item: report });
         const now = Date.now();
-        if (pending > 0 && now - progressAt < PROGRESS_EVERY_MS) continue;
+        if (lastOfBatch === undefined && (pending === 0 || now - progressAt >= PROGRESS_EVERY_MS)) {
+          if ((await store.reportedCount(record.batchId)) >= record.total) lastOfBatch = await store.lastSequence(record.batchId);
+        }
+        const finished = lastOfBatch !== undefined && report.sequence >= lastOfBatch;
+        if (!finished && now - progressAt < PROGRESS_EVERY_MS) continue;
         progressAt = now;
-        const batch = await batchOf((await store.getRecord(record.batchId, true)) ?? record);
-        await send({ progress: batch });
-        if (pending === 0 && batch.reported >= batch.total) return;
+        await send({ progress: await batchOf((await store.getRecord(record.batchId, true)) ?? record) });
+        if (finished) return;
       }
     },
   };

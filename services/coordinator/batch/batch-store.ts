@@ -103,7 +103,7 @@ export class BatchStore {
     return { queued };
   }
 
-  take(max: number, expiresMs: number): Promise<WorkItem[]> {
+  take(max: number, expiresMs: number): AsyncIterable<WorkItem> {
     return this.queue.take(max, expiresMs);
   }
 

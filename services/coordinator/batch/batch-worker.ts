@@ -64,28 +64,26 @@ export class BatchWorker {
         await new Promise<void>((resolve) => (this.slotFreed = resolve));
         continue;
       }
-      let items: WorkItem[];
       try {
-        items = await store.take(free, TAKE_WAIT_MS);
+        // Each item starts as soon as it is handed out; the pull asks only for the free slots.
+        for await (const item of store.take(free, TAKE_WAIT_MS)) {
+          if (!this.running) {
+            item.retry(0);
+            continue;
+          }
+          const controller = new AbortController();
+          this.inFlight.set(item, controller);
+          void this.run(item, controller.signal).finally(() => {
+            this.inFlight.delete(item);
+            const wake = this.slotFreed;
+            this.slotFreed = undefined;
+            wake?.();
+          });
+        }
       } catch (error) {
         if (!this.running) break;
         logger.warn({ err: error }, "batch items could not be taken from JetStream; trying again");
         await new Promise((resolve) => setTimeout(resolve, PULL_ERROR_PAUSE_MS));
-        continue;
-      }
-      for (const item of items) {
-        if (!this.running) {
-          item.retry(0);
-          continue;
-        }
-        const controller = new AbortController();
-        this.inFlight.set(item, controller);
-        void this.run(item, controller.signal).finally(() => {
-          this.inFlight.delete(item);
-          const wake = this.slotFreed;
-          this.slotFreed = undefined;
-          wake?.();
-        });
       }
     }
   }
