@@ -167,6 +167,7 @@ describe("the gRPC API through clients of others, against an SMTP target from `n
           "grpc.health.v1.Health",
           "grpc.reflection.v1.ServerReflection",
           "grpc.reflection.v1alpha.ServerReflection",
+          "smtpprobe.v1.BatchService",
           "smtpprobe.v1.ProbeService",
         ]);
         // Real file names, the agents' protocol nowhere.
@@ -179,6 +180,7 @@ describe("the gRPC API through clients of others, against an SMTP target from `n
           "grpc/health/v1/health.proto",
           "grpc/reflection/v1/reflection.proto",
           "grpc/reflection/v1alpha/reflection.proto",
+          "smtpprobe/v1/batch.proto",
           "smtpprobe/v1/handshake.proto",
           "smtpprobe/v1/probe_service.proto",
         ]);

@@ -38,6 +38,7 @@ describe("reflection index: the served descriptor sets", () => {
       "grpc.health.v1.Health",
       "grpc.reflection.v1.ServerReflection",
       "grpc.reflection.v1alpha.ServerReflection",
+      "smtpprobe.v1.BatchService",
       "smtpprobe.v1.ProbeService",
     ]);
   });
@@ -52,6 +53,7 @@ describe("reflection index: the served descriptor sets", () => {
       "grpc/health/v1/health.proto",
       "grpc/reflection/v1/reflection.proto",
       "grpc/reflection/v1alpha/reflection.proto",
+      "smtpprobe/v1/batch.proto",
       "smtpprobe/v1/domain.proto",
       "smtpprobe/v1/handshake.proto",
       "smtpprobe/v1/probe_service.proto",
