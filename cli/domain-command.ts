@@ -25,7 +25,13 @@ export async function runDomainCheck(request: DomainRequest, deps: CheckDeps): P
   let posture: DomainPosture;
   try {
     posture = await checkDomain(
-      { domain: request.domain, dkimSelectors: request.dkimSelectors, commonDkimSelectors: request.commonDkimSelectors, region: "local" },
+      {
+        domain: request.domain,
+        dkimSelectors: request.dkimSelectors,
+        commonDkimSelectors: request.commonDkimSelectors,
+        region: "local",
+        blocklistZones: request.blocklistZones,
+      },
       resolver,
     );
   } finally {
@@ -34,7 +40,14 @@ export async function runDomainCheck(request: DomainRequest, deps: CheckDeps): P
   }
   const report: DomainCheckReport = {
     checkId: randomUUID(),
-    request: { domain: request.domain, dkimSelectors: request.dkimSelectors, commonDkimSelectors: request.commonDkimSelectors, regions: [] },
+    request: {
+      domain: request.domain,
+      dkimSelectors: request.dkimSelectors,
+      commonDkimSelectors: request.commonDkimSelectors,
+      regions: [],
+      blocklistZones: request.blocklistZones,
+      skipBlocklists: request.blocklistZones.length === 0,
+    },
     postures: [posture],
     differences: [],
     startedAt,

@@ -282,6 +282,8 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
     .addOption(new Option("--dkim-selector <selectors>", "DKIM selectors to look up, comma-separated or repeated (at most 16)").argParser(collect))
     .option("--common-dkim-selectors", "also try a short fixed list of common DKIM selectors (default, selector1, google, ...)")
     .addOption(new Option("--dns-server <ip[:port]>", "DNS server to resolve with, repeatable (default: the system's)").argParser(collect))
+    .addOption(new Option("--dnsbl <zones>", "DNS blocklist zones to look the exchangers' addresses up in, comma-separated or repeated, at most 8 (default: zen.spamhaus.org, bl.spamcop.net, b.barracudacentral.org)").argParser(collect))
+    .option("--no-dnsbl", "look up no blocklist")
     .option("--timeout <duration>", "deadline for the whole check: seconds, or 500ms, 10s, 1m (default: 30)")
     .option("--json", "print the DomainCheckReport as JSON (the protobuf JSON form; one posture, region local), nothing else on stdout")
     .option("--no-color", "no colour, even on a terminal")

@@ -7,6 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
+import { AddressPosture } from "./address_posture.js";
 import { Finding } from "./handshake.js";
 
 export const protobufPackage = "smtpprobe.v1";
@@ -92,6 +93,10 @@ export interface DomainCheckRequest {
   commonDkimSelectors: boolean;
   /** through a coordinator: the regions to check from (empty: all) */
   regions: string[];
+  /** DNS blocklist zones for the exchangers' addresses (at most 8) */
+  blocklistZones: string[];
+  /** ask no blocklist (else blocklist_zones, or the default zones when empty) */
+  skipBlocklists: boolean;
 }
 
 /** One domain check: the request as run and one posture per region. */
@@ -269,10 +274,19 @@ export interface MxExchanger {
   addresses: string[];
   provider: string;
   error: string;
+  /** reverse DNS and blocklists of each address */
+  addressPostures: AddressPosture[];
 }
 
 function createBaseDomainCheckRequest(): DomainCheckRequest {
-  return { domain: "", dkimSelectors: [], commonDkimSelectors: false, regions: [] };
+  return {
+    domain: "",
+    dkimSelectors: [],
+    commonDkimSelectors: false,
+    regions: [],
+    blocklistZones: [],
+    skipBlocklists: false,
+  };
 }
 
 export const DomainCheckRequest: MessageFns<DomainCheckRequest> = {
@@ -288,6 +302,12 @@ export const DomainCheckRequest: MessageFns<DomainCheckRequest> = {
     }
     for (const v of message.regions) {
       writer.uint32(34).string(v!);
+    }
+    for (const v of message.blocklistZones) {
+      writer.uint32(42).string(v!);
+    }
+    if (message.skipBlocklists !== false) {
+      writer.uint32(48).bool(message.skipBlocklists);
     }
     return writer;
   },
@@ -337,6 +357,22 @@ export const DomainCheckRequest: MessageFns<DomainCheckRequest> = {
             message.regions.push(reader.string());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.blocklistZones.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.skipBlocklists = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -363,6 +399,16 @@ export const DomainCheckRequest: MessageFns<DomainCheckRequest> = {
         ? globalThis.Boolean(object.common_dkim_selectors)
         : false,
       regions: globalThis.Array.isArray(object?.regions) ? object.regions.map((e: any) => globalThis.String(e)) : [],
+      blocklistZones: globalThis.Array.isArray(object?.blocklistZones)
+        ? object.blocklistZones.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.blocklist_zones)
+        ? object.blocklist_zones.map((e: any) => globalThis.String(e))
+        : [],
+      skipBlocklists: isSet(object.skipBlocklists)
+        ? globalThis.Boolean(object.skipBlocklists)
+        : isSet(object.skip_blocklists)
+        ? globalThis.Boolean(object.skip_blocklists)
+        : false,
     };
   },
 
@@ -380,6 +426,12 @@ export const DomainCheckRequest: MessageFns<DomainCheckRequest> = {
     if (message.regions?.length) {
       obj.regions = message.regions;
     }
+    if (message.blocklistZones?.length) {
+      obj.blocklistZones = message.blocklistZones;
+    }
+    if (message.skipBlocklists !== false) {
+      obj.skipBlocklists = message.skipBlocklists;
+    }
     return obj;
   },
 
@@ -392,6 +444,8 @@ export const DomainCheckRequest: MessageFns<DomainCheckRequest> = {
     message.dkimSelectors = object.dkimSelectors?.map((e) => e) || [];
     message.commonDkimSelectors = object.commonDkimSelectors ?? false;
     message.regions = object.regions?.map((e) => e) || [];
+    message.blocklistZones = object.blocklistZones?.map((e) => e) || [];
+    message.skipBlocklists = object.skipBlocklists ?? false;
     return message;
   },
 };
@@ -2370,7 +2424,7 @@ export const MxPosture: MessageFns<MxPosture> = {
 };
 
 function createBaseMxExchanger(): MxExchanger {
-  return { exchange: "", preference: 0, addresses: [], provider: "", error: "" };
+  return { exchange: "", preference: 0, addresses: [], provider: "", error: "", addressPostures: [] };
 }
 
 export const MxExchanger: MessageFns<MxExchanger> = {
@@ -2389,6 +2443,9 @@ export const MxExchanger: MessageFns<MxExchanger> = {
     }
     if (message.error !== "") {
       writer.uint32(42).string(message.error);
+    }
+    for (const v of message.addressPostures) {
+      AddressPosture.encode(v!, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -2446,6 +2503,14 @@ export const MxExchanger: MessageFns<MxExchanger> = {
             message.error = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.addressPostures.push(AddressPosture.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2467,6 +2532,11 @@ export const MxExchanger: MessageFns<MxExchanger> = {
         : [],
       provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
       error: isSet(object.error) ? globalThis.String(object.error) : "",
+      addressPostures: globalThis.Array.isArray(object?.addressPostures)
+        ? object.addressPostures.map((e: any) => AddressPosture.fromJSON(e))
+        : globalThis.Array.isArray(object?.address_postures)
+        ? object.address_postures.map((e: any) => AddressPosture.fromJSON(e))
+        : [],
     };
   },
 
@@ -2487,6 +2557,9 @@ export const MxExchanger: MessageFns<MxExchanger> = {
     if (message.error !== "") {
       obj.error = message.error;
     }
+    if (message.addressPostures?.length) {
+      obj.addressPostures = message.addressPostures.map((e) => AddressPosture.toJSON(e));
+    }
     return obj;
   },
 
@@ -2500,6 +2573,7 @@ export const MxExchanger: MessageFns<MxExchanger> = {
     message.addresses = object.addresses?.map((e) => e) || [];
     message.provider = object.provider ?? "";
     message.error = object.error ?? "";
+    message.addressPostures = object.addressPostures?.map((e) => AddressPosture.fromPartial(e)) || [];
     return message;
   },
 };
