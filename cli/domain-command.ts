@@ -33,6 +33,7 @@ export async function runDomainCheck(request: DomainRequest, deps: CheckDeps): P
         blocklistZones: request.blocklistZones,
       },
       resolver,
+      { deadlineAt: Date.now() + request.timeoutMs },
     );
   } finally {
     clearTimeout(timer);
@@ -47,9 +48,11 @@ export async function runDomainCheck(request: DomainRequest, deps: CheckDeps): P
       regions: [],
       blocklistZones: request.blocklistZones,
       skipBlocklists: request.blocklistZones.length === 0,
+      deadlineMs: request.timeoutMs,
     },
     postures: [posture],
     differences: [],
+    missing: [],
     startedAt,
     finishedAt: new Date(),
   };

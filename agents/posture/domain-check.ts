@@ -27,12 +27,14 @@ export interface DomainCheckLimits {
   maxSpfAddresses?: number;
   /** MX addresses whose reverse DNS and blocklist listings are read. */
   maxCheckedAddresses?: number;
+  /** Date.now() milliseconds after which no question is sent. */
+  deadlineAt?: number;
 }
 
 export async function checkDomain(input: DomainCheckInput, resolver: AgentResolver, limits: DomainCheckLimits = {}): Promise<DomainPosture> {
   const started = performance.now();
   const domain = normalizeDnsName(input.domain) ?? input.domain;
-  const session = resolver.session(limits.maxQuestions ?? 200);
+  const session = resolver.session(limits.maxQuestions ?? 200, limits.deadlineAt);
   // The parts at once; the SPF record's evaluation for the MX addresses waits for the MX.
   const [mx, spfTree, dmarc, dkimKeys] = await Promise.all([
     checkMx(domain, session),

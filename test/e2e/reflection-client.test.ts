@@ -183,7 +183,7 @@ describe("the gRPC API through clients of others, against an SMTP target from `n
           "smtpprobe/v1/probe_service.proto",
         ]);
         expect(summary.probe_request_fields).toEqual(["host", "mx", "ports", "regions", "options", "tls_modes", "idempotency_key", "port_roles"]);
-        expect(summary.methods).toEqual(["Probe", "StreamProbe", "GetProbe", "ListRegions"]);
+        expect(summary.methods).toEqual(["Probe", "StreamProbe", "GetProbe", "ListRegions", "CheckDomain", "GetDomainCheck"]);
         expect(summary.health).toBe("SERVING");
         expect(summary.regions).toEqual(["local"]);
         expect(summary.probe).toMatchObject({ task: "TASK_STATUS_DONE", outcome: "OUTCOME_OK", verdicts: ["VERDICT_KIND_REACHABLE_EVERYWHERE"] });
