@@ -30,6 +30,7 @@ export function formatDomainReport(report: DomainCheckReport, style: Style, widt
   const out: string[] = [];
   for (const posture of report.postures) out.push(...formatPosture(posture, style, width), "");
   for (const difference of report.differences) out.push(...wrapHanging(`${style.yellow("≠")} `, safe(difference.summary), width));
+  for (const missing of report.missing) out.push(...wrapHanging(`${style.red("✖")} `, `${safe(missing.region)}: ${safe(missing.reason)}`, width));
   if (out[out.length - 1] === "") out.pop();
   return out;
 }

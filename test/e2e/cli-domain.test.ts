@@ -1,14 +1,17 @@
 // `smtp-probe domain` end to end: the compiled binary against a DNS server this test starts.
+import { credentials, Metadata } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { DomainCheckReport } from "../../gen/smtpprobe/v1/domain.js";
+import { ProbeServiceClient } from "../../lib/probe-service-client.js";
 import { startDnsServer, type DnsServer } from "../helpers/dns-server.js";
-import { runCli as runCliProcess, type CliRun } from "../helpers/processes.js";
+import { runCli as runCliProcess, startCoordinatorProcess, stopAll, type CliRun, type CoordinatorProcess } from "../helpers/processes.js";
 import { postureZone } from "../fixtures/posture/zone.js";
 
 const runCli = (args: string[]): Promise<CliRun> => runCliProcess(args, { COLUMNS: "9999", NO_COLOR: "1" });
 
 interface JsonReport {
   checkId: string;
-  request: { domain: string; dkimSelectors?: string[] };
+  request: { domain: string; dkimSelectors?: string[]; blocklistZones?: string[]; deadlineMs?: number };
   postures: {
     domain: string;
     region: string;
@@ -35,7 +38,7 @@ describe("smtp-probe domain (end to end)", () => {
     expect(run.stderr).toBe("");
     expect(run.code).toBe(1); // the 512-bit key
     const report = JSON.parse(run.stdout) as JsonReport;
-    expect(report.request).toEqual({ domain: "good.test", dkimSelectors: ["s2048", "s512", "old"], blocklistZones: ["bl.test"] });
+    expect(report.request).toEqual({ domain: "good.test", dkimSelectors: ["s2048", "s512", "old"], blocklistZones: ["bl.test"], deadlineMs: 30000 });
     expect(report.postures).toHaveLength(1);
     const [p] = report.postures;
     expect(p).toMatchObject({ domain: "good.test", region: "local", dmarc: { policy: "reject" } });
@@ -84,4 +87,51 @@ describe("smtp-probe domain (end to end)", () => {
     expect(run.stdout).toBe("");
     expect(run.stderr).toMatch(message);
   });
+});
+
+describe("smtp-probe domain --coordinator (end to end)", () => {
+  let dns: DnsServer;
+  let coordinator: CoordinatorProcess;
+  beforeAll(async () => {
+    dns = await startDnsServer(postureZone());
+    // Embedded: one agent, region local, resolving with the test's DNS server.
+    coordinator = await startCoordinatorProcess({ dnsServers: [dns.server] });
+  }, 60_000);
+  afterAll(async () => {
+    await stopAll([coordinator]);
+    await dns?.stop();
+  });
+
+  it("checks from the coordinator's regions, and GetDomainCheck returns the stored report", async () => {
+    const run = await runCli(["domain", "many.test", "--coordinator", coordinator.address, "--no-dnsbl", "--json"]);
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(1);
+    const report = JSON.parse(run.stdout) as JsonReport;
+    expect(report.postures.map((p) => [p.region, p.spf.dnsLookups])).toEqual([["local", 11]]);
+    const client = new ProbeServiceClient(coordinator.address, credentials.createInsecure());
+    try {
+      const stored = await new Promise<DomainCheckReport>((resolve, reject) =>
+        client.getDomainCheck({ checkId: report.checkId }, new Metadata(), { deadline: Date.now() + 5_000 }, (error, value) => (error ? reject(error) : resolve(value))),
+      );
+      expect(stored.postures[0]?.domain).toBe("many.test");
+      const unknown = await new Promise<{ code?: number }>((resolve) =>
+        client.getDomainCheck({ checkId: "00000000-0000-0000-0000-000000000000" }, new Metadata(), { deadline: Date.now() + 5_000 }, (error) => resolve(error ?? {})),
+      );
+      expect(unknown.code).toBe(5); // NOT_FOUND
+    } finally {
+      client.close();
+    }
+  }, 30_000);
+
+  it("the human form, with a region nobody serves; bad input is INVALID_ARGUMENT naming the field", async () => {
+    const run = await runCli(["domain", "good.test", "--coordinator", coordinator.address, "--regions", "local,ap-south", "--no-dnsbl"]);
+    expect(run.stdout).toMatch(/^Domain good\.test from local:/);
+    expect(run.stdout).toContain("✖ ap-south: no agent serves region ap-south");
+    const bad = await runCli(["domain", "good.test", "--coordinator", coordinator.address, "--regions", "Bad Region"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("regions[0]");
+    const local = await runCli(["domain", "good.test", "--coordinator", coordinator.address, "--dns-server", dns.server]);
+    expect(local.code).toBe(2);
+    expect(local.stderr).toMatch(/--dns-server: local only/);
+  }, 30_000);
 });

@@ -179,6 +179,8 @@ describe("the gRPC API through clients of others, against an SMTP target from `n
           "grpc/health/v1/health.proto",
           "grpc/reflection/v1/reflection.proto",
           "grpc/reflection/v1alpha/reflection.proto",
+          "smtpprobe/v1/address_posture.proto",
+          "smtpprobe/v1/domain.proto",
           "smtpprobe/v1/handshake.proto",
           "smtpprobe/v1/probe_service.proto",
         ]);
