@@ -298,19 +298,36 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
       setExitCode(await runCheck(request, deps));
     });
 
-  program
+  const domainCommand = program
     .command("domain")
     .description("check a mail domain's published posture from this machine: MX and its provider, SPF with its include tree and lookup counts, DMARC, DKIM keys; only DNS is asked")
     .argument("<domain>", "the mail domain (IDN allowed)")
     .addOption(new Option("--dkim-selector <selectors>", "DKIM selectors to look up, comma-separated or repeated (at most 16)").argParser(collect))
     .option("--common-dkim-selectors", "also try a short fixed list of common DKIM selectors (default, selector1, google, ...)")
     .addOption(new Option("--dns-server <ip[:port]>", "DNS server to resolve with, repeatable (default: the system's)").argParser(collect))
+    .addOption(new Option("--dnsbl <zones>", "DNS blocklist zones to look the exchangers' addresses up in, comma-separated or repeated, at most 8 (default: zen.spamhaus.org, bl.spamcop.net, b.barracudacentral.org)").argParser(collect))
+    .option("--no-dnsbl", "look up no blocklist")
     .option("--timeout <duration>", "deadline for the whole check: seconds, or 500ms, 10s, 1m (default: 30)")
-    .option("--json", "print the DomainCheckReport as JSON (the protobuf JSON form; one posture, region local), nothing else on stdout")
+    .option("--json", "print the DomainCheckReport as JSON (the protobuf JSON form; locally one posture, region local), nothing else on stdout")
     .option("--no-color", "no colour, even on a terminal")
+    .option("--coordinator <host[:port]>", `check from the coordinator's regions, each with its agents' resolvers (env ${COORDINATOR_ENV})`)
+    .addOption(new Option("--regions <names>", "with a coordinator: the regions to check from, comma-separated or repeated (default: every region with a live agent)").argParser(collect))
+    .option("--local", `check from this machine even when ${COORDINATOR_ENV} is set`);
+  addCredentialFlags(domainCommand)
     .addHelpText("after", DOMAIN_HELP)
-    .action(async (domain: string, flags: DomainFlags) => {
+    .action(async (domain: string, flags: DomainFlags & CredentialFlags & { coordinator?: string; regions?: string[]; local?: boolean }) => {
       const { parseDomainArgs } = await import("./domain-args.js");
+      const mode = chooseCheckMode(flags, deps.envCoordinator);
+      if (mode.kind === "remote") {
+        if (flags.dnsServer !== undefined) throw new UsageError("--dns-server", "local only: with a coordinator each region's agents use their own resolvers");
+        const request = parseDomainArgs(domain, flags);
+        const regions = [...new Set((flags.regions ?? []).flatMap((v) => v.split(",")).map((r) => r.trim()).filter((r) => r !== ""))];
+        const credentials = await loadCoordinatorCredentials(flags, deps.envToken, deps.readFile);
+        const { runRemoteDomainCheck } = await import("./remote-domain.js");
+        setExitCode(await runRemoteDomainCheck({ ...request, coordinator: mode.coordinator, credentials, regions }, deps));
+        return;
+      }
+      refuseCredentialFlagsLocally(flags);
       const request = parseDomainArgs(domain, flags);
       const { runDomainCheck } = await import("./domain-command.js");
       setExitCode(await runDomainCheck(request, deps));

@@ -209,6 +209,8 @@ export const SUBJECTS = {
   /** What the coordinator's permit service subscribes to: every region's permit subject. */
   permitAll: "smtpprobe.v1.permit.*",
   permitQueue: "smtpprobe-permit",
+  /** A domain check (DomainTask) for one agent of the region's queue group, answered once. */
+  domain: (region: string): string => `smtpprobe.v1.domain.${checkToken(region)}`,
   agentService: "smtpprobe-agent",
 } as const;
 

@@ -18,6 +18,7 @@ import { createPermitClient, type PermitClient } from "./permit-client.js";
 import { Semaphore } from "./semaphore.js";
 import { checkTask, heartbeatPeriodMs } from "./task-check.js";
 import { TaskRun } from "./task-run.js";
+import { serveDomainChecks, type DomainService } from "./domain-service.js";
 
 export interface AgentDeps {
   bus: Bus;
@@ -62,6 +63,7 @@ class Agent {
   private tasksDone = 0;
   private served: ServedService | undefined;
   private cancelSub: BusSubscription | undefined;
+  private domainChecks: DomainService | undefined;
   private stopping: Promise<void> | undefined;
   /** Undefined when the config turns permits off. */
   private readonly permits: PermitClient | undefined;
@@ -99,9 +101,11 @@ class Agent {
       });
     } catch (error) {
       this.cancelSub.unsubscribe();
+      this.domainChecks?.stop();
       throw error;
     }
     this.canary.start();
+    this.domainChecks = serveDomainChecks({ bus, region, agentId, dnsServers: this.settings.dnsServers, logger: this.log });
     this.log.info(
       { concurrency: this.settings.concurrency, canaries: this.settings.canaries.length, serviceId: this.served.id, bus: bus.kind },
       "agent started",
@@ -230,6 +234,8 @@ class Agent {
     this.stopping ??= (async () => {
       this.accepting = false;
       const canaryStopped = this.canary.stop();
+      // A domain check is DNS questions only: it stops with the agent, its caller sees no answer.
+      this.domainChecks?.stop();
       try {
         await this.served?.stop();
       } catch (error) {

@@ -54,12 +54,16 @@ function normalize(name: string): string {
   return name.toLowerCase().replace(/\.$/, "");
 }
 
-export async function startDnsServer(zone: Zone, opts: { ttl?: number } = {}): Promise<DnsServer> {
+export async function startDnsServer(zone: Zone, opts: { ttl?: number; delayMs?: number } = {}): Promise<DnsServer> {
   const ttl = opts.ttl ?? 60;
+  // Every answer this much later: a resolver far away (the domain-check bench).
+  const delayMs = opts.delayMs ?? 0;
   const entries = new Map(Object.entries(zone).map(([name, entry]) => [normalize(name), entry]));
   const queries: DnsQuery[] = [];
 
-  const handle = (request: dns2.Packet, send: (response: dns2.Packet) => Promise<unknown>): void => {
+  const handle = (request: dns2.Packet, reply: (response: dns2.Packet) => Promise<unknown>): void => {
+    const send = (response: dns2.Packet): Promise<unknown> =>
+      delayMs > 0 ? new Promise((resolve) => setTimeout(resolve, delayMs)).then(() => reply(response)) : reply(response);
     const response = Packet.createResponseFromRequest(request);
     response.header.aa = 1;
     response.header.ra = 1;
