@@ -20,7 +20,9 @@ export function compareDomainPostures(postures: readonly DomainPosture[]): Domai
     if (groups.size < 2) return;
     const regions = [...groups.values()].flat().sort();
     const sides = [...groups.entries()].map(([value, rs]) => `${shorten(value)} from ${rs.sort().join(", ")}`);
-    out.push({ part, regions, summary: `${what} differs: ${sides.join("; ")}.` });
+    // "The addresses of …", "The SPF tree's DNS lookups": plural subjects take "differ".
+    const verb = /^The (addresses|SPF tree's DNS lookups)\b/.test(what) ? "differ" : "differs";
+    out.push({ part, regions, summary: `${what} ${verb}: ${sides.join("; ")}.` });
   };
 
   differ("mx", "The MX", (p) => (p.mx ? (p.mx.error || (p.mx.nullMx ? "a null MX" : p.mx.exchangers.map((e) => `${e.preference} ${e.exchange}`).join(", ") || "none")) : undefined));
