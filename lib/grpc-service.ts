@@ -14,7 +14,7 @@ import {
   type ServiceDefinition,
   type ServiceError,
 } from "@grpc/grpc-js";
-import { earlierEncoding } from "./encode-once.js";
+import { encodeOnce, type Encoder } from "./encode-once.js";
 
 /** What the generated code gives each message type that a method takes or returns. */
 interface MessageCodec {
@@ -85,9 +85,10 @@ export function grpcServiceDefinition<D extends GenericServiceDefinition>(defini
         responseStream: method.responseStream,
         requestSerialize: (value: unknown) => Buffer.from(request.encode(value).finish()),
         requestDeserialize: (bytes: Buffer) => request.decode(bytes),
-        // A report the store encoded already is sent as those bytes (lib/encode-once.ts).
+        // Kept with the message: the coordinator stores the report it answered with as these
+        // bytes (lib/encode-once.ts). A response is built for its call and not changed after.
         responseSerialize: (value: unknown) => {
-          const bytes = earlierEncoding(value) ?? response.encode(value).finish();
+          const bytes = typeof value === "object" && value !== null ? encodeOnce(response as Encoder<object>, value) : response.encode(value as never).finish();
           return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         },
         responseDeserialize: (bytes: Buffer) => response.decode(bytes),

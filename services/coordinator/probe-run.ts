@@ -166,13 +166,15 @@ export class ProbeRunner {
 
   /**
    * The caller is answered first; the store write goes on behind it (a JetStream round trip, or a
-   * timeout while NATS is away, never delays the report). Until it is written, GetProbe and a
-   * repeated idempotency key find the report here.
+   * timeout while NATS is away, never delays the report), and starts after the answer is written
+   * (setImmediate): its publish costs a socket write, and the answer's encoding is the one it
+   * stores (lib/encode-once.ts). Until it is written, GetProbe and a repeated idempotency key find
+   * the report here.
    */
   private storeBehind(report: ProbeReport, probe: RunningProbe, logger: Logger): void {
     this.storing.set(report.probeId, report);
-    void this.deps.store
-      .put(report)
+    void new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.deps.store.put(report))
       .then(
         () => true,
         (error: unknown) => {
