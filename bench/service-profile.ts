@@ -17,6 +17,8 @@ const HOST = "127.0.0.1";
 const WINDOW_MS = Number(process.env.BENCH_PROFILE_WINDOW_MS ?? 6_000);
 const CONCURRENCY = 32;
 const TOP = Number(process.env.BENCH_PROFILE_TOP ?? 25);
+/** BENCH_PROFILE_TARGET=refused: a port nothing listens on (no handshake: what is left is the service's own work). */
+const REFUSED = process.env.BENCH_PROFILE_TARGET === "refused";
 
 interface ProfileNode {
   id: number;
@@ -90,7 +92,10 @@ async function main(): Promise<void> {
   const pki = await testPki();
   const leaf = await pki.leaf({ names: ["postfix.test", "localhost", "127.0.0.1"] });
   const postfix = await startPostfix({ certPem: leaf.certPem, keyPem: leaf.keyPem, mainCf: { smtpd_tls_protocols: ">=TLSv1.2, <=TLSv1.2", tls_ssl_options: "NO_TICKET" } });
-  const flags = { allowCidr: "127.0.0.0/8", allowPorts: [postfix.port, await freePort()] };
+  const refusedPort = await freePort();
+  const flags = { allowCidr: "127.0.0.0/8", allowPorts: [postfix.port, refusedPort] };
+  const port = REFUSED ? refusedPort : postfix.port;
+  const expected = REFUSED ? "refused" : "done";
   const prof = (dir: string): string[] => ["--cpu-prof", `--cpu-prof-dir=${dir}`];
   let natsProbes = 0;
   let embeddedProbes = 0;
@@ -99,7 +104,7 @@ async function main(): Promise<void> {
     try {
       const started = await stack.startAgents([{ region: "solo", agentId: "solo-1" }], 30_000);
       if (started.discovered.length === 0) throw new Error("the agent was not discovered");
-      const run = (): ReturnType<typeof stack.client.probe> => stack.client.probe(["solo"], postfix.port);
+      const run = (): ReturnType<typeof stack.client.probe> => stack.client.probe(["solo"], port, expected);
       await measureWindow(run, CONCURRENCY, 1_000, 100_000);
       const w = await measureWindow(run, CONCURRENCY, WINDOW_MS, 100_000);
       natsProbes = w.completed;
@@ -109,7 +114,7 @@ async function main(): Promise<void> {
     }
     const embedded = await startEmbeddedCoordinator(flags, HOST, 30_000, prof(dirs.embedded));
     try {
-      const run = (): ReturnType<typeof embedded.client.probe> => embedded.client.probe(["local"], postfix.port);
+      const run = (): ReturnType<typeof embedded.client.probe> => embedded.client.probe(["local"], port, expected);
       await measureWindow(run, CONCURRENCY, 1_000, 100_000);
       const w = await measureWindow(run, CONCURRENCY, WINDOW_MS, 100_000);
       embeddedProbes = w.completed;

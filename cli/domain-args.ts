@@ -1,5 +1,6 @@
 // `smtp-probe domain`'s flags checked and turned into what the check needs; every problem a
 // UsageError naming the flag. Pure.
+import { DEFAULT_BLOCKLIST_ZONES, MAX_BLOCKLIST_ZONES, normalizeBlocklistZone } from "../agents/posture/blocklist-answer.js";
 import { isValidSelector } from "../agents/posture/dkim-key.js";
 import { parseHostName } from "../lib/host-name.js";
 import { parseDnsServer, parseTimeout, quote } from "./check-args.js";
@@ -9,6 +10,7 @@ export interface DomainFlags {
   dkimSelector?: string[];
   commonDkimSelectors?: boolean;
   dnsServer?: string[];
+  dnsbl?: string[] | false;
   timeout?: string;
   json?: boolean;
   color?: boolean;
@@ -19,6 +21,8 @@ export interface DomainRequest {
   dkimSelectors: string[];
   commonDkimSelectors: boolean;
   dnsServers: string[];
+  /** Blocklist zones the exchangers' addresses are looked up in; empty with --no-dnsbl. */
+  blocklistZones: string[];
   /** The whole check's deadline. */
   timeoutMs: number;
   json: boolean;
@@ -40,11 +44,22 @@ export function parseDomainArgs(domain: string, flags: DomainFlags): DomainReque
   if (selectors.length > MAX_DKIM_SELECTORS) throw new UsageError("--dkim-selector", `at most ${MAX_DKIM_SELECTORS} selectors, got ${selectors.length}`);
   const dnsServers = (flags.dnsServer ?? []).map(parseDnsServer);
   if (dnsServers.length > MAX_DNS_SERVERS) throw new UsageError("--dns-server", `at most ${MAX_DNS_SERVERS} DNS servers, got ${dnsServers.length}`);
+  let blocklistZones: string[] = [...DEFAULT_BLOCKLIST_ZONES];
+  if (flags.dnsbl === false) blocklistZones = [];
+  else if (flags.dnsbl !== undefined) {
+    blocklistZones = [...new Set(flags.dnsbl.flatMap((v) => v.split(",")).map((zone) => {
+      const normalized = normalizeBlocklistZone(zone);
+      if (normalized === undefined) throw new UsageError("--dnsbl", `${quote(zone)} is not a DNS zone name`);
+      return normalized;
+    }))];
+    if (blocklistZones.length > MAX_BLOCKLIST_ZONES) throw new UsageError("--dnsbl", `at most ${MAX_BLOCKLIST_ZONES} zones, got ${blocklistZones.length}`);
+  }
   return {
     domain: parsed.host.replace(/\.$/, "").toLowerCase(),
     dkimSelectors: selectors,
     commonDkimSelectors: flags.commonDkimSelectors ?? false,
     dnsServers,
+    blocklistZones,
     timeoutMs: flags.timeout === undefined ? DEFAULT_TIMEOUT_MS : parseTimeout(flags.timeout),
     json: flags.json ?? false,
     colorAllowed: flags.color ?? true,

@@ -25,8 +25,15 @@ export async function runDomainCheck(request: DomainRequest, deps: CheckDeps): P
   let posture: DomainPosture;
   try {
     posture = await checkDomain(
-      { domain: request.domain, dkimSelectors: request.dkimSelectors, commonDkimSelectors: request.commonDkimSelectors, region: "local" },
+      {
+        domain: request.domain,
+        dkimSelectors: request.dkimSelectors,
+        commonDkimSelectors: request.commonDkimSelectors,
+        region: "local",
+        blocklistZones: request.blocklistZones,
+      },
       resolver,
+      { deadlineAt: Date.now() + request.timeoutMs },
     );
   } finally {
     clearTimeout(timer);
@@ -34,9 +41,18 @@ export async function runDomainCheck(request: DomainRequest, deps: CheckDeps): P
   }
   const report: DomainCheckReport = {
     checkId: randomUUID(),
-    request: { domain: request.domain, dkimSelectors: request.dkimSelectors, commonDkimSelectors: request.commonDkimSelectors, regions: [] },
+    request: {
+      domain: request.domain,
+      dkimSelectors: request.dkimSelectors,
+      commonDkimSelectors: request.commonDkimSelectors,
+      regions: [],
+      blocklistZones: request.blocklistZones,
+      skipBlocklists: request.blocklistZones.length === 0,
+      deadlineMs: request.timeoutMs,
+    },
     postures: [posture],
     differences: [],
+    missing: [],
     startedAt,
     finishedAt: new Date(),
   };

@@ -1,6 +1,7 @@
 // The domain check for people: per region a compact block (MX, SPF with its include tree, DMARC,
 // DKIM keys), its findings grouped by severity, and the differences between regions. Everything
 // read from DNS is published by the domain's owner and goes through safe() before the terminal.
+import type { AddressPosture } from "../gen/smtpprobe/v1/address_posture.js";
 import { SpfResult, type DkimKey, type DomainCheckReport, type DomainPosture, type SpfRecordNode } from "../gen/smtpprobe/v1/domain.js";
 import type { Style } from "./colors.js";
 import { formatFindingGroups } from "./format-human.js";
@@ -29,6 +30,7 @@ export function formatDomainReport(report: DomainCheckReport, style: Style, widt
   const out: string[] = [];
   for (const posture of report.postures) out.push(...formatPosture(posture, style, width), "");
   for (const difference of report.differences) out.push(...wrapHanging(`${style.yellow("≠")} `, safe(difference.summary), width));
+  for (const missing of report.missing) out.push(...wrapHanging(`${style.red("✖")} `, `${safe(missing.region)}: ${safe(missing.reason)}`, width));
   if (out[out.length - 1] === "") out.pop();
   return out;
 }
@@ -52,6 +54,7 @@ function formatPosture(p: DomainPosture, style: Style, width: number): string[] 
       const text = `${mx.implicit ? "none; implicit:" : e.preference} ${safe(e.exchange)}  ${e.addresses.length > 0 ? e.addresses.join(", ") : style.red(safe(e.error))}`;
       if (i === 0) row("MX", text);
       else more(text);
+      for (const a of e.addressPostures) more(addressLine(a, style), 2);
     });
     if (mx.provider) more(`provider: ${safe(mx.provider)}`);
   }
@@ -93,6 +96,18 @@ function formatPosture(p: DomainPosture, style: Style, width: number): string[] 
   if (p.findings.length === 0) out.push(`  ${style.dim("Findings".padEnd(LABEL))}${style.green("none")}`);
   else out.push(`  ${style.dim("Findings")}`, ...formatFindingGroups(p.findings, style, width));
   return out;
+}
+
+function addressLine(a: AddressPosture, style: Style): string {
+  const rdns = a.reverseDns;
+  const ptr = !rdns || rdns.ptrNames.length === 0
+    ? style.yellow("no PTR")
+    : `PTR ${rdns.ptrNames.map(safe).join(", ")}${rdns.forwardConfirmed ? " (forward-confirmed)" : style.yellow(" (not forward-confirmed)")}`;
+  const listed = a.blocklists.filter((b) => b.listed).map((b) => style.red(`listed in ${safe(b.zone)} (${b.codes.join(", ")})`));
+  const failed = a.blocklists.filter((b) => !b.listed && b.error !== "").map((b) => style.dim(`${safe(b.zone)}: no answer`));
+  const clean = a.blocklists.filter((b) => !b.listed && b.error === "").length;
+  const lists = [...listed, ...failed, ...(clean > 0 ? [`not listed in ${plural(clean, "blocklist")}`] : [])];
+  return `${a.address}: ${[ptr, ...lists].join("; ")}`;
 }
 
 function treeLines(node: SpfRecordNode, depth: number): string[] {

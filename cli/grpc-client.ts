@@ -2,6 +2,7 @@ import { connect as tlsConnect, checkServerIdentity, createSecureContext, type S
 import { isIP } from "node:net";
 import { CallCredentials, ChannelCredentials, credentials, Metadata, type ChannelOptions } from "@grpc/grpc-js";
 import type { SecureConnector } from "@grpc/grpc-js/build/src/channel-credentials.js";
+import { BatchServiceClient } from "../lib/batch-service-client.js";
 import { ProbeServiceClient } from "../lib/probe-service-client.js";
 import { hostOfTarget } from "./coordinator-address.js";
 import type { CoordinatorCredentials } from "./coordinator-credentials.js";
@@ -13,22 +14,27 @@ import type { CoordinatorCredentials } from "./coordinator-credentials.js";
  * send (64 MiB).
  */
 export function createProbeClient(target: string, auth: CoordinatorCredentials = {}): ProbeServiceClient {
+  return new ProbeServiceClient(target, channelCredentials(target, auth), CLIENT_OPTIONS);
+}
+
+/** A BatchService client for `smtp-probe batch`, with the same credentials and bounds. */
+export function createBatchClient(target: string, auth: CoordinatorCredentials = {}): BatchServiceClient {
+  return new BatchServiceClient(target, channelCredentials(target, auth), CLIENT_OPTIONS);
+}
+
+const CLIENT_OPTIONS = { "grpc.max_receive_message_length": 64 * 1024 * 1024 };
+
+function channelCredentials(target: string, auth: CoordinatorCredentials): ChannelCredentials {
   const tls = auth.tls;
   const host = hostOfTarget(target);
-  let channel: ChannelCredentials;
-  if (!tls) channel = credentials.createInsecure();
-  else if (isIP(host) !== 0) channel = new IpAddressTlsCredentials(secureContextOf(tls), host);
-  else {
-    // A name: grpc-js sends it as SNI and checks the certificate against it.
-    channel = credentials.createSsl(
-      tls.caPem === undefined ? null : Buffer.from(tls.caPem),
-      tls.client ? Buffer.from(tls.client.keyPem) : null,
-      tls.client ? Buffer.from(tls.client.certPem) : null,
-    );
-  }
-  return new ProbeServiceClient(target, channel, {
-    "grpc.max_receive_message_length": 64 * 1024 * 1024,
-  });
+  if (!tls) return credentials.createInsecure();
+  if (isIP(host) !== 0) return new IpAddressTlsCredentials(secureContextOf(tls), host);
+  // A name: grpc-js sends it as SNI and checks the certificate against it.
+  return credentials.createSsl(
+    tls.caPem === undefined ? null : Buffer.from(tls.caPem),
+    tls.client ? Buffer.from(tls.client.keyPem) : null,
+    tls.client ? Buffer.from(tls.client.certPem) : null,
+  );
 }
 
 function secureContextOf(tls: NonNullable<CoordinatorCredentials["tls"]>): SecureContext {

@@ -6,6 +6,8 @@
 // modules when they run, so that starting the command does not load gRPC, NATS and the engine it
 // will not use (test/e2e/cli-startup.test.ts holds it to that).
 import { Command, CommanderError, Option } from "commander";
+import { planBatch, type BatchFlags } from "./batch-args.js";
+import { parseBatchFile } from "./batch-file.js";
 import { parseCheckArgs, type CheckFlags } from "./check-args.js";
 import type { CheckDeps } from "./check-command.js";
 import type { DomainFlags } from "./domain-args.js";
@@ -120,6 +122,19 @@ Examples:
   smtp-probe domain example.com --common-dkim-selectors --dns-server 192.0.2.53
 `;
 
+const BATCH_HELP = `
+The batch runs on the coordinators (it needs NATS with JetStream): its items
+wait there and are probed as capacity and your quotas allow. This command
+creates it, prints its id on stderr, and watches it: one line per target as its
+report lands, and on a terminal a progress line (items, rate, time left).
+Ctrl-C or a lost connection stops the watch, not the batch: the message says
+how to resume (--resume BATCH_ID --after SEQUENCE).
+
+Exit codes: 0 the batch ended (each line says how its target went), 2 bad usage
+(a flag, or a line of FILE, named), 4 the coordinator could not be reached or
+refused the batch, 130 interrupted.
+`;
+
 const regionsHelp = (): string => `
 Exit codes:
 ${formatExitCodeHelp(REGIONS_EXIT_CODES)}
@@ -171,7 +186,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
 }
 
 /** The commands whose help a usage message points at. */
-const COMMANDS = new Set(["check", "domain", "regions", "coordinator", "agent"]);
+const COMMANDS = new Set(["check", "domain", "batch", "regions", "coordinator", "agent"]);
 /** --json among the options (not after "--", where it would be an argument). */
 export function wantsJson(argv: readonly string[]): boolean {
   const end = argv.indexOf("--");
@@ -283,19 +298,36 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
       setExitCode(await runCheck(request, deps));
     });
 
-  program
+  const domainCommand = program
     .command("domain")
     .description("check a mail domain's published posture from this machine: MX and its provider, SPF with its include tree and lookup counts, DMARC, DKIM keys; only DNS is asked")
     .argument("<domain>", "the mail domain (IDN allowed)")
     .addOption(new Option("--dkim-selector <selectors>", "DKIM selectors to look up, comma-separated or repeated (at most 16)").argParser(collect))
     .option("--common-dkim-selectors", "also try a short fixed list of common DKIM selectors (default, selector1, google, ...)")
     .addOption(new Option("--dns-server <ip[:port]>", "DNS server to resolve with, repeatable (default: the system's)").argParser(collect))
+    .addOption(new Option("--dnsbl <zones>", "DNS blocklist zones to look the exchangers' addresses up in, comma-separated or repeated, at most 8 (default: zen.spamhaus.org, bl.spamcop.net, b.barracudacentral.org)").argParser(collect))
+    .option("--no-dnsbl", "look up no blocklist")
     .option("--timeout <duration>", "deadline for the whole check: seconds, or 500ms, 10s, 1m (default: 30)")
-    .option("--json", "print the DomainCheckReport as JSON (the protobuf JSON form; one posture, region local), nothing else on stdout")
+    .option("--json", "print the DomainCheckReport as JSON (the protobuf JSON form; locally one posture, region local), nothing else on stdout")
     .option("--no-color", "no colour, even on a terminal")
+    .option("--coordinator <host[:port]>", `check from the coordinator's regions, each with its agents' resolvers (env ${COORDINATOR_ENV})`)
+    .addOption(new Option("--regions <names>", "with a coordinator: the regions to check from, comma-separated or repeated (default: every region with a live agent)").argParser(collect))
+    .option("--local", `check from this machine even when ${COORDINATOR_ENV} is set`);
+  addCredentialFlags(domainCommand)
     .addHelpText("after", DOMAIN_HELP)
-    .action(async (domain: string, flags: DomainFlags) => {
+    .action(async (domain: string, flags: DomainFlags & CredentialFlags & { coordinator?: string; regions?: string[]; local?: boolean }) => {
       const { parseDomainArgs } = await import("./domain-args.js");
+      const mode = chooseCheckMode(flags, deps.envCoordinator);
+      if (mode.kind === "remote") {
+        if (flags.dnsServer !== undefined) throw new UsageError("--dns-server", "local only: with a coordinator each region's agents use their own resolvers");
+        const request = parseDomainArgs(domain, flags);
+        const regions = [...new Set((flags.regions ?? []).flatMap((v) => v.split(",")).map((r) => r.trim()).filter((r) => r !== ""))];
+        const credentials = await loadCoordinatorCredentials(flags, deps.envToken, deps.readFile);
+        const { runRemoteDomainCheck } = await import("./remote-domain.js");
+        setExitCode(await runRemoteDomainCheck({ ...request, coordinator: mode.coordinator, credentials, regions }, deps));
+        return;
+      }
+      refuseCredentialFlagsLocally(flags);
       const request = parseDomainArgs(domain, flags);
       const { runDomainCheck } = await import("./domain-command.js");
       setExitCode(await runDomainCheck(request, deps));
@@ -318,6 +350,40 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
       setExitCode(await runRegions({ coordinator, json: flags.json ?? false, colorAllowed: flags.color ?? true, credentials }, deps));
     });
 
+  const batch = program
+    .command("batch")
+    .description("probe many mail servers through a coordinator: a batch of FILE's targets, watched as each report lands (or --resume one)")
+    .argument("[file]", "the targets, one per line: host, or host,port[,port...]; # comments")
+    .option("--coordinator <host[:port]>", `the coordinator (env ${COORDINATOR_ENV})`)
+    .option("--port <ports>", "ports for the targets that name none, comma-separated (default 25)")
+    .addOption(new Option("--regions <names>", "the regions to probe from, comma-separated or repeated (default: every region with a live agent)").argParser(collect))
+    .option("--tls <mode>", "TLS mode of every item: auto, require, implicit, none")
+    .option("--resume <batch-id>", "watch a batch created before instead of creating one")
+    .option("--after <sequence>", "with --resume: only the items after this sequence (printed when a watch stopped)")
+    .option("--json", "one BatchItemReport per line on stdout (the protobuf JSON form)");
+  addCredentialFlags(batch)
+    .addHelpText("after", BATCH_HELP)
+    .action(async (file: string | undefined, flags: BatchFlags & { coordinator?: string } & CredentialFlags) => {
+      const given = flags.coordinator ?? (deps.envCoordinator?.trim() ? deps.envCoordinator : undefined);
+      if (given === undefined) throw new UsageError("--coordinator", `needed: batches run on a coordinator, HOST[:PORT] (or set ${COORDINATOR_ENV})`);
+      const coordinator = parseCoordinatorAddress(given, flags.coordinator === undefined ? COORDINATOR_ENV : "--coordinator");
+      const plan = planBatch(file, flags);
+      const credentials = await loadCoordinatorCredentials(flags, deps.envToken, deps.readFile);
+      const targets = plan.kind === "create" ? parseBatchFile(await readTargetsFile(plan.file, deps.readFile), plan.file) : undefined;
+      const { runBatch } = await import("./batch-command.js");
+      setExitCode(
+        await runBatch(
+          {
+            coordinator,
+            credentials,
+            json: flags.json ?? false,
+            ...(plan.kind === "create" ? { targets, options: plan.options } : { resume: { batchId: plan.batchId, after: plan.after } }),
+          },
+          deps,
+        ),
+      );
+    });
+
   // The long-running processes: each reads its settings (flags, then SMTP_PROBE_* variables).
   const processDeps = { version: deps.version, env: deps.env, shutdown: deps.signal };
   // Made apart, so they inherit nothing: they get the program's output (the injected streams).
@@ -325,4 +391,14 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
   program.addCommand(agentCommand(processDeps).configureOutput(program.configureOutput()).exitOverride());
 
   return program;
+}
+
+/** FILE read; a file that cannot be read is a usage error naming it. */
+async function readTargetsFile(file: string, readFile: (path: string) => Promise<string>): Promise<string> {
+  try {
+    return await readFile(file);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? "unreadable";
+    throw new UsageError("FILE", `cannot read ${file}: ${code}`);
+  }
 }

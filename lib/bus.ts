@@ -74,6 +74,87 @@ export interface KeyValueStore {
   get(key: string): Promise<Uint8Array | undefined>;
 }
 
+/**
+ * A durable queue of work items (a JetStream work-queue stream) with one taker shared by every
+ * process that takes from it (a durable pull consumer): an item is handed to one taker at a time,
+ * and given to another when its taker neither finishes it nor says it is still working within the
+ * ack wait (a process that died).
+ */
+export interface WorkQueue {
+  /**
+   * Adds an item; an add repeated with the same id within the queue's duplicate window is a no-op.
+   * Throws QueueFullError when the queue already holds its bound.
+   */
+  add(subject: string, data: Uint8Array, id: string): Promise<void>;
+  /** How many more items the queue takes now. */
+  room(): Promise<number>;
+  /**
+   * Up to `max` items, each as soon as it is handed out, for at most `expiresMs`; fewer (or none)
+   * when no more wait.
+   */
+  take(max: number, expiresMs: number): AsyncIterable<WorkItem>;
+}
+
+export interface WorkItem {
+  subject: string;
+  data: Uint8Array;
+  /** 1 the first time the item is handed out, more when it was handed out before. */
+  deliveries: number;
+  /** Finished: the item leaves the queue (resolves once the server has confirmed it). */
+  done(): Promise<void>;
+  /** Not now: the item is handed out again (to any taker) after delayMs. */
+  retry(delayMs: number): void;
+  /** Still working on it: the ack wait starts again. */
+  working(): void;
+  /** Removed without being done (an item that cannot be read). */
+  drop(): void;
+}
+
+/** The work queue is at its bound: the caller should try again later. */
+export class QueueFullError extends Error {
+  override readonly name = "QueueFullError";
+}
+
+/**
+ * An append-only log of records by subject (a JetStream stream with limits): each record has a
+ * sequence, appends repeated with the same id within the duplicate window are no-ops, and a reader
+ * follows a subject's records in order from any sequence.
+ */
+export interface RecordLog {
+  append(subject: string, data: Uint8Array, id: string): Promise<{ sequence: number; duplicate: boolean }>;
+  /** Records held for the subject. */
+  count(subject: string): Promise<number>;
+  /** The sequence of the subject's last record; 0 when it has none. */
+  lastSequence(subject: string): Promise<number>;
+  /**
+   * The subject's records after sequence `after` in order, then new ones as they are appended,
+   * until the signal aborts; `pending` is how many more were there when the record was read.
+   */
+  follow(subject: string, after: number, signal: AbortSignal): AsyncIterable<{ sequence: number; data: Uint8Array; pending: number }>;
+}
+
+export interface WorkQueueSpec {
+  /** The stream's name (upper case, no dots). */
+  name: string;
+  /** The subjects it holds (a wildcard). */
+  subjects: string;
+  /** The durable consumer shared by every taker. */
+  consumer: string;
+  maxItems: number;
+  maxAgeMs: number;
+  /** An item handed out and neither finished nor worked on for this long is handed out again. */
+  ackWaitMs: number;
+}
+
+export interface RecordLogSpec {
+  name: string;
+  subjects: string;
+  maxAgeMs: number;
+  maxBytes: number;
+  /** Appends with the same id within this window are stored once. */
+  duplicateWindowMs: number;
+}
+
 export interface Bus {
   readonly kind: "nats" | "memory";
   publish(subject: string, data: Uint8Array): void;
@@ -92,6 +173,10 @@ export interface Bus {
   onConnectionChange(listener: (connected: boolean) => void): () => void;
   /** A key-value bucket with a TTL, or undefined when the bus has no such store (no JetStream). */
   keyValue(bucket: string, options: { ttlMs: number; maxBytes: number }): Promise<KeyValueStore | undefined>;
+  /** A durable work queue, or undefined when the bus has none (no JetStream). */
+  workQueue(spec: WorkQueueSpec): Promise<WorkQueue | undefined>;
+  /** A durable record log, or undefined when the bus has none (no JetStream). */
+  recordLog(spec: RecordLogSpec): Promise<RecordLog | undefined>;
   /** Lets in-flight messages go out, then closes. */
   drain(): Promise<void>;
 }
@@ -124,6 +209,8 @@ export const SUBJECTS = {
   /** What the coordinator's permit service subscribes to: every region's permit subject. */
   permitAll: "smtpprobe.v1.permit.*",
   permitQueue: "smtpprobe-permit",
+  /** A domain check (DomainTask) for one agent of the region's queue group, answered once. */
+  domain: (region: string): string => `smtpprobe.v1.domain.${checkToken(region)}`,
   agentService: "smtpprobe-agent",
 } as const;
 

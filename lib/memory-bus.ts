@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Bus, BusHeaders, BusMessage, BusSubscription, DiscoveredService, KeyValueStore, ReplyEvent, ServedService, ServiceSpec } from "./bus.js";
+import type { Bus, BusHeaders, BusMessage, BusSubscription, DiscoveredService, KeyValueStore, RecordLog, ReplyEvent, ServedService, ServiceSpec, WorkQueue } from "./bus.js";
 
 interface Subscriber {
   handler: (msg: BusMessage) => void;
@@ -106,6 +106,14 @@ export class MemoryBus implements Bus {
 
   async keyValue(): Promise<KeyValueStore | undefined> {
     return undefined; // the coordinator keeps reports in its bounded memory store
+  }
+
+  async workQueue(): Promise<WorkQueue | undefined> {
+    return undefined; // batches need JetStream: their items must outlive the process
+  }
+
+  async recordLog(): Promise<RecordLog | undefined> {
+    return undefined;
   }
 
   async drain(): Promise<void> {

@@ -1,5 +1,12 @@
 import {
+  AckPolicy,
   connect,
+  DeliverPolicy,
+  DiscardPolicy,
+  nanos,
+  RetentionPolicy,
+  StorageType,
+  type JetStreamManager,
   createInbox,
   Events,
   headers as natsHeaders,
@@ -11,10 +18,11 @@ import {
   type NatsConnection,
   type ServiceMsg,
 } from "nats";
-import { randomBytes } from "node:crypto";
+import { randomHex } from "./random-hex.js";
 import { createSecureContext } from "node:tls";
 import { boundHeaders, type BusHeaders } from "./bus.js";
-import type { Bus, BusMessage, BusSubscription, DiscoveredService, KeyValueStore, ReplyEvent, ServedService, ServiceSpec } from "./bus.js";
+import { QueueFullError } from "./bus.js";
+import type { Bus, BusMessage, BusSubscription, DiscoveredService, KeyValueStore, RecordLog, RecordLogSpec, ReplyEvent, ServedService, ServiceSpec, WorkItem, WorkQueue, WorkQueueSpec } from "./bus.js";
 import { ConfigError, readSettingFile, UnavailableError } from "./config.js";
 import { classifyNatsConnectError, redactNatsUrl, type NatsConnectVerdict } from "./nats-connect-errors.js";
 
@@ -216,7 +224,7 @@ class NatsBus implements Bus {
    */
   request(subject: string, data: Uint8Array, onReply: (event: ReplyEvent) => void, options: { headers?: BusHeaders } = {}): BusSubscription {
     this.replyMux ??= this.startReplyMux();
-    const token = `${(this.nextToken += 1).toString(36)}${randomBytes(8).toString("hex")}`;
+    const token = `${(this.nextToken += 1).toString(36)}${randomHex(8)}`;
     this.replyHandlers.set(token, onReply);
     this.nc.publish(subject, data, { reply: `${this.replyMux}.${token}`, headers: toNatsHeaders(options.headers) });
     return {
@@ -317,6 +325,97 @@ class NatsBus implements Bus {
     };
   }
 
+  async workQueue(spec: WorkQueueSpec): Promise<WorkQueue | undefined> {
+    const jsm = await this.jetStreamManager();
+    if (!jsm) return undefined;
+    await ensureStream(jsm, {
+      name: spec.name,
+      subjects: [spec.subjects],
+      retention: RetentionPolicy.Workqueue,
+      discard: DiscardPolicy.New,
+      max_msgs: spec.maxItems,
+      max_age: nanos(spec.maxAgeMs),
+      duplicate_window: nanos(Math.min(spec.maxAgeMs, DUPLICATE_WINDOW_MS)),
+      storage: StorageType.File,
+    });
+    // The same durable for every process: each item goes to one of them.
+    await jsm.consumers.add(spec.name, { durable_name: spec.consumer, ack_policy: AckPolicy.Explicit, ack_wait: nanos(spec.ackWaitMs), max_ack_pending: -1 });
+    const js = this.nc.jetstream();
+    const consumer = await js.consumers.get(spec.name, spec.consumer);
+    return {
+      add: async (subject, data, id) => {
+        try {
+          await js.publish(subject, data, { msgID: id });
+        } catch (error) {
+          if (jetStreamErrorCode(error) === JS_STREAM_FULL) throw new QueueFullError(`the queue ${spec.name} holds its bound of ${spec.maxItems} items`, { cause: error });
+          throw error;
+        }
+      },
+      room: async () => {
+        const info = await jsm.streams.info(spec.name);
+        return Math.max(0, spec.maxItems - info.state.messages);
+      },
+      async *take(max, expiresMs) {
+        const messages = await consumer.fetch({ max_messages: max, expires: Math.max(1000, expiresMs) });
+        for await (const m of messages) {
+          const item: WorkItem = {
+            subject: m.subject,
+            data: m.data,
+            deliveries: m.info.redeliveryCount,
+            done: async () => void (await m.ackAck()),
+            retry: (delayMs) => m.nak(delayMs),
+            working: () => m.working(),
+            drop: () => m.term(),
+          };
+          yield item;
+        }
+      },
+    };
+  }
+
+  async recordLog(spec: RecordLogSpec): Promise<RecordLog | undefined> {
+    const jsm = await this.jetStreamManager();
+    if (!jsm) return undefined;
+    await ensureStream(jsm, {
+      name: spec.name,
+      subjects: [spec.subjects],
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      max_age: nanos(spec.maxAgeMs),
+      max_bytes: spec.maxBytes,
+      duplicate_window: nanos(Math.min(spec.maxAgeMs, spec.duplicateWindowMs)),
+      storage: StorageType.File,
+    });
+    const js = this.nc.jetstream();
+    return {
+      append: async (subject, data, id) => {
+        const ack = await js.publish(subject, data, { msgID: id });
+        return { sequence: ack.seq, duplicate: ack.duplicate };
+      },
+      count: async (subject) => {
+        const info = await jsm.streams.info(spec.name, { subjects_filter: subject });
+        return info.state.subjects?.[subject] ?? 0;
+      },
+      lastSequence: async (subject) => {
+        try {
+          return (await jsm.streams.getMessage(spec.name, { last_by_subj: subject })).seq;
+        } catch {
+          return 0; // no message on the subject
+        }
+      },
+      follow: (subject, after, signal) => followRecords(jsm, js, spec.name, subject, after, signal),
+    };
+  }
+
+  /** JetStream's manager, or undefined when the server has no JetStream. */
+  private async jetStreamManager(): Promise<JetStreamManager | undefined> {
+    try {
+      return await this.nc.jetstreamManager();
+    } catch {
+      return undefined;
+    }
+  }
+
   /**
    * Drains when connected (bounded), then closes in any case: while disconnected, the client's
    * drain() returns without closing, and the reconnect loop would keep the process alive.
@@ -366,3 +465,88 @@ function fromNatsHeaders(h: MsgHdrs | undefined): BusHeaders {
     for (const key of h.keys()) yield [key, h.get(key)] as [string, string];
   })());
 }
+
+/** How long a repeated add or append (the same id) is recognised: covers a process dying between a write and its acknowledgement. */
+const DUPLICATE_WINDOW_MS = 3_600_000;
+
+/** JetStream's error code for "maximum messages exceeded" (a stream with discard new at its bound). */
+const JS_STREAM_FULL = 10077;
+
+function jetStreamErrorCode(error: unknown): number | undefined {
+  const api = (error as { api_error?: { err_code?: number } } | undefined)?.api_error;
+  return api?.err_code;
+}
+
+/** Creates the stream, or updates its limits when another process (or an older version) made it. */
+async function ensureStream(jsm: JetStreamManager, config: Parameters<JetStreamManager["streams"]["add"]>[0] & { name: string }): Promise<void> {
+  try {
+    await jsm.streams.info(config.name);
+  } catch {
+    try {
+      await jsm.streams.add(config);
+      return;
+    } catch {
+      // made meanwhile by another process: fall through to the update
+    }
+  }
+  await jsm.streams.update(config.name, config).catch(() => undefined);
+}
+
+/**
+ * A subject's records through an ephemeral consumer of our own (no acks, removed at the end and by
+ * the server after FOLLOW_IDLE_MS without a reader), read by repeated pulls. Without acks a record
+ * the server sent to a pull that had just expired is gone from that consumer: the consumer's own
+ * delivery sequence shows the gap, and a new consumer starts again after the last record read —
+ * what the client's ordered consumer does, whose consume() never starts on nats-server 2.9
+ * (Debian 12's).
+ */
+async function* followRecords(
+  jsm: JetStreamManager,
+  js: ReturnType<NatsConnection["jetstream"]>,
+  stream: string,
+  subject: string,
+  after: number,
+  signal: AbortSignal,
+): AsyncIterable<{ sequence: number; data: Uint8Array; pending: number }> {
+  let last = after;
+  while (!signal.aborted) {
+    const info = await jsm.consumers.add(stream, {
+      filter_subject: subject,
+      ack_policy: AckPolicy.None,
+      inactive_threshold: nanos(FOLLOW_IDLE_MS),
+      ...(last > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: last + 1 } : { deliver_policy: DeliverPolicy.All }),
+    });
+    try {
+      const consumer = await js.consumers.get(stream, info.name);
+      let delivered = 0;
+      let gap = false;
+      while (!signal.aborted && !gap) {
+        const messages = await consumer.fetch({ max_messages: FOLLOW_BATCH, expires: FOLLOW_PULL_MS });
+        const stop = (): void => void messages.stop();
+        signal.addEventListener("abort", stop, { once: true });
+        try {
+          for await (const m of messages) {
+            if (m.info.deliverySequence !== delivered + 1) {
+              gap = true; // a record went to an expired pull: start again after `last`
+              messages.stop();
+              break;
+            }
+            delivered = m.info.deliverySequence;
+            last = m.seq;
+            yield { sequence: m.seq, data: m.data, pending: m.info.pending };
+          }
+        } finally {
+          signal.removeEventListener("abort", stop);
+        }
+      }
+    } finally {
+      await jsm.consumers.delete(stream, info.name).catch(() => undefined);
+    }
+  }
+}
+
+/** Records pulled at once by a follower, and how long one pull waits for them. */
+const FOLLOW_BATCH = 256;
+const FOLLOW_PULL_MS = 5_000;
+/** A follower's consumer left behind (its process died) is removed by the server after this. */
+const FOLLOW_IDLE_MS = 60_000;

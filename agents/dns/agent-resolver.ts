@@ -7,7 +7,7 @@
 // `defaultTtlMs` (60 s), never longer than `maxTtlMs`. Answers that found nothing (NXDOMAIN,
 // NODATA) are cached for `negativeTtlMs`; failures (timeout, SERVFAIL, refused) are not cached.
 import { Resolver } from "node:dns/promises";
-import { BAD_NAME, DnsLookupError, LOOKUP_LIMIT, isEmptyAnswer } from "./dns-errors.js";
+import { BAD_NAME, DEADLINE_PASSED, DnsLookupError, LOOKUP_LIMIT, isEmptyAnswer } from "./dns-errors.js";
 import { normalizeDnsName } from "./dns-name.js";
 
 export interface DnsAnswers {
@@ -76,9 +76,12 @@ export class AgentResolver {
     if (options.servers && options.servers.length > 0) this.resolver.setServers([...options.servers]);
   }
 
-  /** A session for one check: its own counts and bound, the agent's cache. */
-  session(maxQuestions = 200): LookupSession {
-    return new LookupSession(this, maxQuestions);
+  /**
+   * A session for one check: its own counts and bound, the agent's cache. After `deadlineAt`
+   * (Date.now() milliseconds) it sends nothing more: the check ends with what it has read.
+   */
+  session(maxQuestions = 200, deadlineAt = Number.POSITIVE_INFINITY): LookupSession {
+    return new LookupSession(this, maxQuestions, deadlineAt);
   }
 
   /** Forgets every cached answer. */
@@ -162,6 +165,7 @@ export class LookupSession {
   constructor(
     private readonly resolver: AgentResolver,
     private readonly maxQuestions: number,
+    private readonly deadlineAt = Number.POSITIVE_INFINITY,
   ) {}
 
   /** The records of a name; throws DnsLookupError (ENOTFOUND, ENODATA, ETIMEOUT, …) when none. */
@@ -171,6 +175,10 @@ export class LookupSession {
     if (this.asked >= this.maxQuestions) {
       this.limitReached = true;
       throw new DnsLookupError(LOOKUP_LIMIT, normalized, type);
+    }
+    if (Date.now() >= this.deadlineAt) {
+      this.failed += 1;
+      throw new DnsLookupError(DEADLINE_PASSED, normalized, type);
     }
     this.asked += 1;
     const { settled, source } = await this.resolver.lookup(normalized, type);

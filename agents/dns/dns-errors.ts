@@ -22,6 +22,7 @@ export function isEmptyAnswer(code: string): boolean {
 /** Our own codes, next to Node's. */
 export const LOOKUP_LIMIT = "ELOOKUPLIMIT";
 export const BAD_NAME = "EBADNAME";
+export const DEADLINE_PASSED = "EDEADLINE";
 
 const DESCRIPTIONS: Record<string, string> = {
   ENOTFOUND: "found no such name (NXDOMAIN)",
@@ -34,6 +35,7 @@ const DESCRIPTIONS: Record<string, string> = {
   EBADNAME: "was not sent: the name is not a valid DNS name",
   EBADRESP: "got a malformed answer",
   [LOOKUP_LIMIT]: "was not sent: the check's bound on DNS questions was reached",
+  [DEADLINE_PASSED]: "was not sent: the check's deadline had passed",
 };
 
 export function describeDnsCode(code: string): string {

@@ -7,7 +7,8 @@ import { normalizeDnsName } from "../dns/dns-name.js";
 import { checkDkim } from "./dkim-check.js";
 import { checkDmarc } from "./dmarc-check.js";
 import { checkMx } from "./mx-check.js";
-import { dkimFindings, dmarcFindings, mxFindings, sortFindings, spfFindings } from "./posture-findings.js";
+import { checkAddress } from "./address-posture.js";
+import { addressFindings, dkimFindings, dmarcFindings, mxFindings, sortFindings, spfFindings } from "./posture-findings.js";
 import { checkSpf, evaluateSpf } from "./spf-check.js";
 
 export interface DomainCheckInput {
@@ -15,6 +16,8 @@ export interface DomainCheckInput {
   dkimSelectors: readonly string[];
   commonDkimSelectors: boolean;
   region: string;
+  /** DNS blocklist zones the exchangers' addresses are looked up in (empty: none). */
+  blocklistZones: readonly string[];
 }
 
 export interface DomainCheckLimits {
@@ -22,12 +25,16 @@ export interface DomainCheckLimits {
   maxQuestions?: number;
   /** MX addresses the SPF record is evaluated for. */
   maxSpfAddresses?: number;
+  /** MX addresses whose reverse DNS and blocklist listings are read. */
+  maxCheckedAddresses?: number;
+  /** Date.now() milliseconds after which no question is sent. */
+  deadlineAt?: number;
 }
 
 export async function checkDomain(input: DomainCheckInput, resolver: AgentResolver, limits: DomainCheckLimits = {}): Promise<DomainPosture> {
   const started = performance.now();
   const domain = normalizeDnsName(input.domain) ?? input.domain;
-  const session = resolver.session(limits.maxQuestions ?? 200);
+  const session = resolver.session(limits.maxQuestions ?? 200, limits.deadlineAt);
   // The parts at once; the SPF record's evaluation for the MX addresses waits for the MX.
   const [mx, spfTree, dmarc, dkimKeys] = await Promise.all([
     checkMx(domain, session),
@@ -35,10 +42,20 @@ export async function checkDomain(input: DomainCheckInput, resolver: AgentResolv
     checkDmarc(domain, session),
     checkDkim(domain, input.dkimSelectors, input.commonDkimSelectors, session),
   ]);
-  const addresses = mx.exchangers.flatMap((e) => e.addresses).slice(0, limits.maxSpfAddresses ?? 4);
-  const spf = { ...spfTree, evaluations: await Promise.all(addresses.map((address) => evaluateSpf(domain, address, session))) };
+  const addresses = mx.exchangers.flatMap((e) => e.addresses);
+  const checked = new Set(addresses.slice(0, limits.maxCheckedAddresses ?? 16));
+  const [evaluations, postures] = await Promise.all([
+    Promise.all(addresses.slice(0, limits.maxSpfAddresses ?? 4).map((address) => evaluateSpf(domain, address, session))),
+    Promise.all([...checked].map((address) => checkAddress(address, input.blocklistZones, session))),
+  ]);
+  const byAddress = new Map(postures.map((p) => [p.address, p]));
+  for (const exchanger of mx.exchangers) {
+    exchanger.addressPostures = exchanger.addresses.flatMap((a) => byAddress.get(a) ?? []);
+  }
+  const spf = { ...spfTree, evaluations };
   const findings = sortFindings([
     ...mxFindings(domain, mx),
+    ...mx.exchangers.flatMap((e) => e.addressPostures.flatMap((p) => addressFindings(e.exchange, p))),
     ...spfFindings(domain, spf),
     ...dmarcFindings(domain, dmarc),
     ...dkimFindings(domain, dkimKeys),

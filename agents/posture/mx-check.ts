@@ -33,7 +33,7 @@ export async function checkMx(domain: string, session: LookupSession, options: M
 }
 
 async function exchanger(exchange: string, preference: number, session: LookupSession, resolve: boolean): Promise<MxExchanger> {
-  const entry: MxExchanger = { exchange, preference, addresses: [], provider: mxProvider(exchange), error: "" };
+  const entry: MxExchanger = { exchange, preference, addresses: [], provider: mxProvider(exchange), error: "", addressPostures: [] };
   if (exchange === "") return { ...entry, error: "an empty exchanger beside other records (RFC 7505 §3)" };
   if (!resolve) return { ...entry, error: "not resolved: beyond the exchangers the check resolves" };
   const [a, aaaa] = await Promise.allSettled([session.resolve(exchange, "A"), session.resolve(exchange, "AAAA")]);

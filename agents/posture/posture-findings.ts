@@ -1,6 +1,7 @@
 // The domain check's findings: one rule per code, each with its severity and one sentence. Pure:
 // they read the posture's parts, never DNS.
 import { Severity, type Finding } from "../../gen/smtpprobe/v1/handshake.js";
+import type { AddressPosture } from "../../gen/smtpprobe/v1/address_posture.js";
 import { SpfResult, type DkimKey, type DmarcPosture, type MxPosture, type SpfPosture, type SpfRecordNode } from "../../gen/smtpprobe/v1/domain.js";
 import { policyStrength } from "./dmarc-record.js";
 
@@ -121,6 +122,34 @@ export function mxFindings(domain: string, mx: MxPosture): Finding[] {
   for (const exchanger of mx.exchangers) {
     if (exchanger.addresses.length === 0 && !exchanger.error.startsWith("not resolved")) {
       out.push(finding("mx_no_address", ERROR, `The exchanger ${exchanger.exchange || "(empty)"} of ${domain} has no address: ${exchanger.error}.`));
+    }
+  }
+  return out;
+}
+
+/**
+ * A mail server address's reverse DNS and blocklist listings. `expectedNames` are the names the
+ * server goes by (its exchanger name, and where a handshake was made its banner's and EHLO's host
+ * names): a PTR name among them is what receivers and senders check.
+ */
+export function addressFindings(name: string, posture: AddressPosture, expectedNames: readonly string[] = []): Finding[] {
+  const out: Finding[] = [];
+  const where = `${posture.address} (${name})`;
+  const rdns = posture.reverseDns;
+  if (rdns) {
+    if (rdns.ptrNames.length === 0) {
+      out.push(finding("ptr_missing", WARNING, `${where} has no reverse DNS (${rdns.error}): many receivers refuse mail from an address without a PTR name.`));
+    } else if (!rdns.forwardConfirmed) {
+      out.push(finding("ptr_not_confirmed", WARNING, `The PTR name of ${where}, ${rdns.ptrNames.join(", ")}, does not resolve back to it: the reverse DNS is not forward-confirmed, which receivers check.`));
+    } else if (expectedNames.length > 0 && !expectedNames.some((n) => n.toLowerCase().replace(/\.$/, "") === rdns.confirmedName)) {
+      out.push(finding("ptr_name_mismatch", INFO, `The reverse DNS of ${where} is ${rdns.confirmedName}, not the name it goes by (${expectedNames.join(", ")}).`));
+    }
+  }
+  for (const list of posture.blocklists) {
+    if (list.listed) {
+      out.push(finding("dnsbl_listed", ERROR, `${where} is listed in ${list.zone} (${list.codes.join(", ")})${list.reason ? `: ${list.reason}` : ""}.`));
+    } else if (list.error !== "") {
+      out.push(finding("dnsbl_query_failed", INFO, `The blocklist ${list.zone} gave no answer for ${where}: ${list.error}. This is not a listing.`));
     }
   }
   return out;

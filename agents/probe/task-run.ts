@@ -67,7 +67,7 @@ export class TaskRun {
   private heartbeat: NodeJS.Timeout | undefined;
   private lastProgressAt = 0;
   private queueDeadline: NodeJS.Timeout | undefined;
-  private readonly log: Logger;
+  private taskLog: Logger | undefined;
   private readonly span: TracedSpan;
 
   constructor(private readonly deps: TaskRunDeps) {
@@ -77,7 +77,6 @@ export class TaskRun {
     this.arrivedLate = task.deadline!.getTime() <= Date.now();
     // The coordinator's span is the parent (NATS headers): one trace per probe across processes.
     this.span = startSpan("smtpprobe.task", deps.traceparent, { "smtpprobe.probe_id": task.probeId, "smtpprobe.task_id": task.taskId, "smtpprobe.region": task.region });
-    this.log = deps.logger.child({ taskId: task.taskId, probeId: task.probeId, port: task.port, traceId: this.span.traceId });
     this.progress = {
       taskId: task.taskId,
       region: task.region,
@@ -88,6 +87,11 @@ export class TaskRun {
       address: "",
       queued: true,
     };
+  }
+
+  /** The run's logger, with the task's ids: made when something is logged (pino's child costs). */
+  private get log(): Logger {
+    return (this.taskLog ??= this.deps.logger.child({ taskId: this.task.taskId, probeId: this.task.probeId, port: this.task.port, traceId: this.span.traceId }));
   }
 
   /**
@@ -153,7 +157,7 @@ export class TaskRun {
       }
       this.progress = { ...this.progress, queued: false };
       const waitedMs = Math.round(performance.now() - this.received);
-      this.log.info({ host: this.task.host, mx: this.task.mx, attempt: this.task.attempt, waitedMs }, "task started");
+      if (this.deps.logger.isLevelEnabled("info")) this.log.info({ host: this.task.host, mx: this.task.mx, attempt: this.task.attempt, waitedMs }, "task started");
       let result: TargetResult;
       // The task's deadline bounds the probe's: the engine reports DEADLINE_EXCEEDED itself.
       const taskDeadlineBinds = remainingMs <= this.deps.options.deadlineMs;
@@ -223,7 +227,7 @@ export class TaskRun {
       return;
     }
     if (this.deps.reply({ taskId: this.task.taskId, result: trimmed.result })) this.deps.onAnswered();
-    this.log.info({ outcome, ms, stopped: this.stopReason }, "task done");
+    if (this.deps.logger.isLevelEnabled("info")) this.log.info({ outcome, ms, stopped: this.stopReason }, "task done");
   }
 
   private notRun(reason: StopReason): TargetResult {

@@ -23,7 +23,11 @@ import { createProbeService, type ProbeOperations, type ProbeServiceHandle } fro
 import { RegionDirectory } from "./region-directory.js";
 import { KvReportStore, openReportStore } from "./report-store.js";
 import { startGrpcServer, type GrpcServer } from "./server.js";
-import { deferredProbeService } from "./deferred-service.js";
+import { deferredProbeService, deferredService } from "./deferred-service.js";
+import { BatchServiceDefinition } from "../../gen/smtpprobe/v1/batch.js";
+import { batchGrpcService, createBatchOperations } from "./batch/batch-service.js";
+import { BatchStore } from "./batch/batch-store.js";
+import { BatchWorker } from "./batch/batch-worker.js";
 
 export interface CoordinatorConfig {
   host: string;
@@ -53,6 +57,8 @@ export interface CoordinatorConfig {
    * `routes`: more of the coordinator's HTTP features, mounted beside the API.
    */
   http?: { host: string; port: number; routes?: readonly HttpRoute[] };
+  /** Batches (batch/): their bounds, and how many items this coordinator probes at once (0: none). */
+  batch?: BatchLimits;
   /** Caller authentication; undefined: none (the caller checked that the address is loopback). */
   auth?: {
     /** Serve TLS with this certificate chain and key (PEM). */
@@ -76,6 +82,23 @@ export interface RunningCoordinator {
 }
 
 export const EMBEDDED_REGION = "local";
+
+export interface BatchLimits {
+  /** Targets in one CreateBatch at most. */
+  maxTargets: number;
+  /** Items waiting over all batches at most (the work queue's bound). */
+  maxQueuedItems: number;
+  /** Items this coordinator probes at once; 0: it queues and reports batches but probes none. */
+  concurrency: number;
+}
+
+export const DEFAULT_BATCH_LIMITS: BatchLimits = { maxTargets: 10_000, maxQueuedItems: 100_000, concurrency: 64 };
+
+/**
+ * A batch item a coordinator took and stopped saying it works on (it died) is handed to another
+ * after this; a running item says so three times within it.
+ */
+export const BATCH_ACK_WAIT_MS = 10_000;
 
 /** The HTTP listener's address cannot be bound (the gRPC one is a plain ListenError). */
 export class HttpListenError extends ListenError {}
@@ -111,13 +134,16 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
   });
   const tls = config.auth?.tls;
   const natsServers = config.nats ? redactNatsUrl(config.nats.servers) : undefined;
-  const deferred = deferredProbeService(() => (natsServers ? `waiting for NATS at ${natsServers}` : "not ready yet"));
+  const notReady = (): string => (natsServers ? `waiting for NATS at ${natsServers}` : "not ready yet");
+  const deferred = deferredProbeService(notReady);
+  const deferredBatches = deferredService(BatchServiceDefinition, notReady);
   let server: GrpcServer;
   try {
     server = await startGrpcServer({
       host: config.host,
       port: config.port,
       service: deferred.service,
+      batchService: deferredBatches.service,
       maxDeadlineMs: config.maxDeadlineMs,
       credentials: tls
         ? ServerCredentials.createSsl(
@@ -216,7 +242,23 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
     });
     deferred.serve(probeService.service);
     operations = probeService.operations;
-    const running = serving({ server, http, bus, probeService, directory, agent, permits, denyList }, { mode: config.nats ? "distributed" : "embedded", listen, store: store.kind, auth: config.auth, logger });
+    const batchLimits = config.batch ?? DEFAULT_BATCH_LIMITS;
+    const batchStore = await BatchStore.open(bus, { ttlMs: config.reportTtlMs, maxQueuedItems: batchLimits.maxQueuedItems, reportBytes: config.reportStoreBytes, ackWaitMs: BATCH_ACK_WAIT_MS });
+    const batchOperations = createBatchOperations({
+      store: batchStore,
+      policy,
+      logger,
+      calls: probeService.operations.calls,
+      limits: { maxTargets: batchLimits.maxTargets, maxDeadlineMs: config.maxDeadlineMs },
+    });
+    deferredBatches.serve(batchGrpcService(batchOperations, probeService.operations.calls));
+    const batchWorker =
+      batchStore && batchLimits.concurrency > 0
+        ? new BatchWorker({ store: batchStore, operations: probeService.operations, logger, concurrency: batchLimits.concurrency, ackWaitMs: BATCH_ACK_WAIT_MS })
+        : undefined;
+    batchWorker?.start();
+    undo.push(() => batchWorker?.stop());
+    const running = serving({ server, http, bus, probeService, directory, agent, permits, denyList, batchWorker }, { mode: config.nats ? "distributed" : "embedded", listen, store: store.kind, auth: config.auth, logger });
     ready = running.ready;
     return running;
   } catch (error) {
@@ -234,11 +276,12 @@ interface ComposedParts {
   agent: RunningAgent | undefined;
   permits: { stop(): void };
   denyList: { stop(): void } | undefined;
+  batchWorker: BatchWorker | undefined;
 }
 
 /** The composed coordinator at work: health follows NATS; the stop order. */
 function serving(parts: ComposedParts, about: { mode: RunningCoordinator["mode"]; listen: string; store: string; auth: CoordinatorConfig["auth"]; logger: Logger }): RunningCoordinator {
-  const { server, http, bus, probeService, directory, agent, permits, denyList } = parts;
+  const { server, http, bus, probeService, directory, agent, permits, denyList, batchWorker } = parts;
   const { mode, listen, auth, logger } = about;
   // Health follows the NATS connection: NOT_SERVING while it is down, SERVING when it is back.
   server.setServing(bus.isConnected());
@@ -266,6 +309,8 @@ function serving(parts: ComposedParts, about: { mode: RunningCoordinator["mode"]
         server.setServing(false);
         probeService.drain();
         removeListener();
+        // The batch items it holds go back to the queue at once, for the other coordinators.
+        await batchWorker?.stop();
         const graceEnds = Date.now() + graceMs;
         await server.stop(graceMs, { idle: () => probeService.idle(), end: () => probeService.endCalls() });
         // The HTTP API's calls are the ProbeService's too, but the gRPC server's stop returns as

@@ -1,4 +1,4 @@
-// The ProbeService's handlers before the coordinator can take probes. The gRPC port is bound
+// The coordinator's services' handlers (the ProbeService's, the BatchService's) before the coordinator can take probes. The gRPC port is bound
 // first, while the coordinator still waits for NATS: health answers NOT_SERVING (orchestrators,
 // `npm run stack`), and every call gets UNAVAILABLE with the reason, instead of a refused
 // connection or, worse, an answer from whatever else holds the port. Once the coordinator is
@@ -6,21 +6,26 @@
 import type { sendUnaryData, ServerUnaryCall, ServerWritableStream, UntypedHandleCall, UntypedServiceImplementation } from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import { ProbeServiceDefinition } from "../../gen/smtpprobe/v1/probe_service.js";
-import type { GrpcServerImplementation } from "../../lib/grpc-service.js";
+import type { GenericServiceDefinition, GrpcServerImplementation } from "../../lib/grpc-service.js";
 import { serviceError } from "./grpc-errors.js";
 
-export interface DeferredService {
+export interface DeferredService<D extends GenericServiceDefinition = typeof ProbeServiceDefinition> {
   /** What the gRPC server serves from the start. */
   service: UntypedServiceImplementation;
   /** From now on calls go to `service`. */
-  serve(service: GrpcServerImplementation<typeof ProbeServiceDefinition>): void;
+  serve(service: GrpcServerImplementation<D>): void;
 }
 
 /** `reason()`: why calls are refused meanwhile ("waiting for NATS at nats://..."). */
 export function deferredProbeService(reason: () => string): DeferredService {
+  return deferredService(ProbeServiceDefinition, reason);
+}
+
+/** Any service of the coordinator (the BatchService too), deferred the same way. */
+export function deferredService<D extends GenericServiceDefinition>(definition: D, reason: () => string): DeferredService<D> {
   let target: UntypedServiceImplementation | undefined;
   const service: UntypedServiceImplementation = {};
-  for (const [name, method] of Object.entries(ProbeServiceDefinition.methods)) {
+  for (const [name, method] of Object.entries(definition.methods)) {
     const refusal = () => serviceError(status.UNAVAILABLE, `the coordinator is starting: ${reason()}; try again shortly`);
     const handler = method.responseStream
       ? (call: ServerWritableStream<unknown, unknown>): void => {

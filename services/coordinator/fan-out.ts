@@ -302,7 +302,7 @@ class ProbeDispatch {
       if (event.kind === "message") dropped("late");
       return;
     }
-    const log = (task.log ??= this.log.child({ region: task.region, port: task.port, taskId: task.taskId }));
+    const log = (): Logger => (task.log ??= this.log.child({ region: task.region, port: task.port, taskId: task.taskId }));
     if (event.kind === "no_responders") {
       if (attempt === 1) this.finishUnserved(task);
       else this.finish(task, TaskStatus.TASK_STATUS_AGENT_LOST, `${task.previousLoss}, and no other agent of region ${task.region} was there to retry on`);
@@ -329,12 +329,12 @@ class ProbeDispatch {
       // The reply subject is this attempt's, so a message about another task is a forgery or a
       // confused agent: it must not end, or speak for, either task.
       dropped("other_task");
-      log.warn({ otherTaskId: message.taskId.slice(0, 200) }, "ignored an agent message about another task");
+      log().warn({ otherTaskId: message.taskId.slice(0, 200) }, "ignored an agent message about another task");
       return;
     }
     if (task.agentId !== "" && message.agentId !== task.agentId) {
       dropped("other_agent");
-      log.warn({ agentId: task.agentId, otherAgentId: message.agentId.slice(0, 200) }, "ignored a message from an agent that did not take the task");
+      log().warn({ agentId: task.agentId, otherAgentId: message.agentId.slice(0, 200) }, "ignored a message from an agent that did not take the task");
       return;
     }
     if (task.agentId === "") {
@@ -345,18 +345,18 @@ class ProbeDispatch {
         return;
       }
       task.agentId = message.agentId;
-      log.debug({ agentId: task.agentId, attempt }, "an agent took the task");
+      if (this.log.isLevelEnabled("debug")) log().debug({ agentId: task.agentId, attempt }, "an agent took the task");
     }
     task.lostTimer?.refresh(); // any message from the task's agent is a heartbeat
     this.onAgentMessage(task, message, log);
   }
 
-  private onAgentMessage(task: TaskDispatch, message: AgentMessage, log: Logger): void {
+  private onAgentMessage(task: TaskDispatch, message: AgentMessage, log: () => Logger): void {
     if (message.result) {
       const invalid = checkTargetResult(message.result, { host: this.plan.host, port: task.port, mx: this.plan.mx });
       if (invalid) {
         dropped("invalid");
-        log.warn({ agentId: task.agentId, reason: invalid }, "an agent's result failed validation");
+        log().warn({ agentId: task.agentId, reason: invalid }, "an agent's result failed validation");
         this.finish(task, TaskStatus.TASK_STATUS_INVALID_REPORT, `agent ${task.agentId} sent a result that failed validation: ${invalid}`);
       } else {
         this.finish(task, TaskStatus.TASK_STATUS_DONE, "", message.result);
@@ -368,7 +368,7 @@ class ProbeDispatch {
       if (invalid) {
         // Still a heartbeat: the agent is alive, its progress is just not shown.
         dropped("invalid");
-        log.warn({ agentId: task.agentId, reason: invalid }, "ignored an agent's progress that failed validation");
+        log().warn({ agentId: task.agentId, reason: invalid }, "ignored an agent's progress that failed validation");
         return;
       }
       task.lastPhase = message.progress.phase;

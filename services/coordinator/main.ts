@@ -58,6 +58,7 @@ export async function runCoordinator(s: CoordinatorSettings, deps: ProcessDeps):
         heartbeatMs: s.heartbeat,
         reportTtlMs: s.reportTtl,
         reportStoreBytes: s.reportStoreBytes,
+        batch: { concurrency: s.batchConcurrency, maxTargets: s.maxBatchTargets, maxQueuedItems: s.batchQueueItems },
         quotas: {
           callerExecutionsPerMinute: s.callerExecutionsPerMinute,
           callerExecutionsInFlight: s.callerExecutionsInFlight,

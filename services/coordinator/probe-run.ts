@@ -134,7 +134,10 @@ export class ProbeRunner {
       deps.directory.noteServed(tasks.filter((t) => t.agentId !== "").map((t) => t.region));
       attachEgress(tasks, await deps.directory.current());
       const finishedAt = new Date();
-      const report = ProbeReport.fromPartial({
+      // Built from the finished parts as they are: fromPartial would copy every task's result
+      // (transcripts, chains) once more. The defaults first, for the fields not set here.
+      const report: ProbeReport = {
+        ...ProbeReport.fromPartial({}),
         probeId,
         request: withDeadline(value.accepted, deadline.deadlineMs),
         regions,
@@ -146,7 +149,7 @@ export class ProbeRunner {
         complete: tasks.every((t) => t.result !== undefined),
         deadlineMs: deadline.deadlineMs,
         callerDeadlineBound: callerBound,
-      });
+      };
       logger.info({ durationMs: report.durationMs, complete: report.complete }, "probe finished");
       deps.audit.probeFinished(audited, report, probe.joined);
       this.storeBehind(report, probe, logger);
@@ -163,13 +166,15 @@ export class ProbeRunner {
 
   /**
    * The caller is answered first; the store write goes on behind it (a JetStream round trip, or a
-   * timeout while NATS is away, never delays the report). Until it is written, GetProbe and a
-   * repeated idempotency key find the report here.
+   * timeout while NATS is away, never delays the report), and starts after the answer is written
+   * (setImmediate): its publish costs a socket write, and the answer's encoding is the one it
+   * stores (lib/encode-once.ts). Until it is written, GetProbe and a repeated idempotency key find
+   * the report here.
    */
   private storeBehind(report: ProbeReport, probe: RunningProbe, logger: Logger): void {
     this.storing.set(report.probeId, report);
-    void this.deps.store
-      .put(report)
+    void new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.deps.store.put(report))
       .then(
         () => true,
         (error: unknown) => {

@@ -1,5 +1,6 @@
 import { Server, ServerCredentials, type ServerInterceptor, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
+import { BatchServiceDefinition } from "../../gen/smtpprobe/v1/batch.js";
 import { ProbeServiceDefinition } from "../../gen/smtpprobe/v1/probe_service.js";
 import { grpcServiceDefinition } from "../../lib/grpc-service.js";
 import { formatHostPort } from "../../lib/host-port.js";
@@ -8,6 +9,7 @@ import { UNDECODABLE } from "./grpc-errors.js";
 import { addReflectionService } from "./reflection-service.js";
 
 export const PROBE_SERVICE_NAME = "smtpprobe.v1.ProbeService";
+export const BATCH_SERVICE_NAME = "smtpprobe.v1.BatchService";
 
 /**
  * Message sizes. A request is small (a host, at most 8 ports, 32 regions, options: a few KiB at
@@ -77,6 +79,8 @@ export async function startGrpcServer(options: {
   host: string;
   port: number;
   service: UntypedServiceImplementation;
+  /** The BatchService (batch-service.ts), served beside the ProbeService. */
+  batchService?: UntypedServiceImplementation;
   credentials?: ServerCredentials;
   /** Run before any handler (caller authentication, caller-auth.ts). */
   interceptors?: ServerInterceptor[];
@@ -94,8 +98,10 @@ export async function startGrpcServer(options: {
     "grpc.max_connection_age_grace_ms": (options.maxDeadlineMs ?? 120_000) + 10_000,
   });
   server.addService(tolerantDeserializers(grpcServiceDefinition(ProbeServiceDefinition)), options.service);
+  if (options.batchService) server.addService(grpcServiceDefinition(BatchServiceDefinition), options.batchService);
+  const healthNames = options.batchService ? [PROBE_SERVICE_NAME, BATCH_SERVICE_NAME] : [PROBE_SERVICE_NAME];
 
-  const health = new HealthImplementation({ "": "NOT_SERVING", [PROBE_SERVICE_NAME]: "NOT_SERVING" });
+  const health = new HealthImplementation({ "": "NOT_SERVING", ...Object.fromEntries(healthNames.map((name) => [name, "NOT_SERVING"])) });
   health.addToServer(server);
 
   // Reflection describes the contract as the .proto files state it (grpcurl, grpcui, Postman).
@@ -115,7 +121,7 @@ export async function startGrpcServer(options: {
     setServing(serving) {
       const value = serving ? "SERVING" : "NOT_SERVING";
       health.setStatus("", value);
-      health.setStatus(PROBE_SERVICE_NAME, value);
+      for (const name of healthNames) health.setStatus(name, value);
     },
     async stop(graceMs, calls) {
       const closed = new Promise<"closed">((resolve) => server.tryShutdown(() => resolve("closed")));

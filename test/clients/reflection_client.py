@@ -31,6 +31,7 @@ TIMEOUT_S = 30
 PROBE_SERVICE = "smtpprobe.v1.ProbeService"
 EXPECTED_SERVICES = {
     PROBE_SERVICE,
+    "smtpprobe.v1.BatchService",
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",

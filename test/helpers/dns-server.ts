@@ -54,12 +54,16 @@ function normalize(name: string): string {
   return name.toLowerCase().replace(/\.$/, "");
 }
 
-export async function startDnsServer(zone: Zone, opts: { ttl?: number } = {}): Promise<DnsServer> {
+export async function startDnsServer(zone: Zone, opts: { ttl?: number; delayMs?: number } = {}): Promise<DnsServer> {
   const ttl = opts.ttl ?? 60;
+  // Every answer this much later: a resolver far away (the domain-check bench).
+  const delayMs = opts.delayMs ?? 0;
   const entries = new Map(Object.entries(zone).map(([name, entry]) => [normalize(name), entry]));
   const queries: DnsQuery[] = [];
 
-  const handle = (request: dns2.Packet, send: (response: dns2.Packet) => Promise<unknown>): void => {
+  const handle = (request: dns2.Packet, reply: (response: dns2.Packet) => Promise<unknown>): void => {
+    const send = (response: dns2.Packet): Promise<unknown> =>
+      delayMs > 0 ? new Promise((resolve) => setTimeout(resolve, delayMs)).then(() => reply(response)) : reply(response);
     const response = Packet.createResponseFromRequest(request);
     response.header.aa = 1;
     response.header.ra = 1;
@@ -85,21 +89,43 @@ export async function startDnsServer(zone: Zone, opts: { ttl?: number } = {}): P
     void send(response).catch(() => undefined);
   };
 
-  const server = dns2.createUDPServer();
-  server.on("requestError", () => undefined); // a malformed datagram must not crash a test
-  server.on("error", () => undefined);
-  server.on("request", handle);
-  await withTimeout(server.listen(0, "127.0.0.1"), 2_000, "DNS server bind");
-  const { port } = server.address() as AddressInfo;
-  // TCP on the same port, for answers too large for a datagram (the resolver retries over TCP
-  // when the UDP answer is truncated, RFC 7766).
-  const tcp = dns2.createTCPServer();
-  tcp.on("error", () => undefined);
-  tcp.on("request", handle);
-  await withTimeout(new Promise<void>((resolve, reject) => {
-    tcp.once("error", reject);
-    tcp.listen(port, "127.0.0.1", () => resolve());
-  }), 2_000, "DNS server TCP bind");
+  // UDP on a free port, and TCP on the same port, for answers too large for a datagram (the
+  // resolver retries over TCP when the UDP answer is truncated, RFC 7766). The TCP port may be
+  // taken by another process while the UDP one is free: then both are given up and tried again.
+  const bind = async (): Promise<{ server: ReturnType<typeof dns2.createUDPServer>; tcp: ReturnType<typeof dns2.createTCPServer>; port: number }> => {
+    const server = dns2.createUDPServer();
+    server.on("requestError", () => undefined); // a malformed datagram must not crash a test
+    server.on("error", () => undefined);
+    server.on("request", handle);
+    await withTimeout(server.listen(0, "127.0.0.1"), 2_000, "DNS server bind");
+    const { port } = server.address() as AddressInfo;
+    const tcp = dns2.createTCPServer();
+    tcp.on("request", handle);
+    try {
+      await withTimeout(
+        new Promise<void>((resolve, reject) => {
+          tcp.once("error", reject);
+          tcp.listen(port, "127.0.0.1", () => resolve());
+        }),
+        2_000,
+        "DNS server TCP bind",
+      );
+    } catch (error) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      throw error;
+    }
+    tcp.on("error", () => undefined);
+    return { server, tcp, port };
+  };
+  let bound: Awaited<ReturnType<typeof bind>> | undefined;
+  for (let attempt = 1; !bound; attempt += 1) {
+    try {
+      bound = await bind();
+    } catch (error) {
+      if (attempt >= 5 || (error as NodeJS.ErrnoException).code !== "EADDRINUSE") throw error;
+    }
+  }
+  const { server, tcp, port } = bound;
 
   let stopped: Promise<void> | undefined;
   return {

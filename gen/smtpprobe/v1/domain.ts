@@ -7,6 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
+import { AddressPosture } from "./address_posture.js";
 import { Finding } from "./handshake.js";
 
 export const protobufPackage = "smtpprobe.v1";
@@ -92,6 +93,35 @@ export interface DomainCheckRequest {
   commonDkimSelectors: boolean;
   /** through a coordinator: the regions to check from (empty: all) */
   regions: string[];
+  /** DNS blocklist zones for the exchangers' addresses (at most 8) */
+  blocklistZones: string[];
+  /** ask no blocklist (else blocklist_zones, or the default zones when empty) */
+  skipBlocklists: boolean;
+  /** the whole check; 0: 30 000; at most the coordinator's maximum deadline */
+  deadlineMs: number;
+}
+
+export interface GetDomainCheckRequest {
+  checkId: string;
+}
+
+/** CheckDomain's events: accepted once, a posture per region as it lands, then the report. */
+export interface DomainCheckEvent {
+  accepted?: DomainCheckAccepted | undefined;
+  posture?: DomainPosture | undefined;
+  report?: DomainCheckReport | undefined;
+}
+
+export interface DomainCheckAccepted {
+  checkId: string;
+  regions: string[];
+  deadlineMs: number;
+}
+
+/** A region that gave no posture, and why (no agent, timed out, an invalid answer). */
+export interface DomainRegionMissing {
+  region: string;
+  reason: string;
 }
 
 /** One domain check: the request as run and one posture per region. */
@@ -105,7 +135,11 @@ export interface DomainCheckReport {
   /** what differs between the regions' postures */
   differences: DomainDifference[];
   startedAt: Date | undefined;
-  finishedAt: Date | undefined;
+  finishedAt:
+    | Date
+    | undefined;
+  /** regions asked that gave no posture */
+  missing: DomainRegionMissing[];
 }
 
 /** Something two or more regions saw differently, in one sentence. */
@@ -269,10 +303,20 @@ export interface MxExchanger {
   addresses: string[];
   provider: string;
   error: string;
+  /** reverse DNS and blocklists of each address */
+  addressPostures: AddressPosture[];
 }
 
 function createBaseDomainCheckRequest(): DomainCheckRequest {
-  return { domain: "", dkimSelectors: [], commonDkimSelectors: false, regions: [] };
+  return {
+    domain: "",
+    dkimSelectors: [],
+    commonDkimSelectors: false,
+    regions: [],
+    blocklistZones: [],
+    skipBlocklists: false,
+    deadlineMs: 0,
+  };
 }
 
 export const DomainCheckRequest: MessageFns<DomainCheckRequest> = {
@@ -288,6 +332,15 @@ export const DomainCheckRequest: MessageFns<DomainCheckRequest> = {
     }
     for (const v of message.regions) {
       writer.uint32(34).string(v!);
+    }
+    for (const v of message.blocklistZones) {
+      writer.uint32(42).string(v!);
+    }
+    if (message.skipBlocklists !== false) {
+      writer.uint32(48).bool(message.skipBlocklists);
+    }
+    if (message.deadlineMs !== 0) {
+      writer.uint32(56).uint32(message.deadlineMs);
     }
     return writer;
   },
@@ -337,6 +390,30 @@ export const DomainCheckRequest: MessageFns<DomainCheckRequest> = {
             message.regions.push(reader.string());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.blocklistZones.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.skipBlocklists = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.deadlineMs = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -363,6 +440,21 @@ export const DomainCheckRequest: MessageFns<DomainCheckRequest> = {
         ? globalThis.Boolean(object.common_dkim_selectors)
         : false,
       regions: globalThis.Array.isArray(object?.regions) ? object.regions.map((e: any) => globalThis.String(e)) : [],
+      blocklistZones: globalThis.Array.isArray(object?.blocklistZones)
+        ? object.blocklistZones.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.blocklist_zones)
+        ? object.blocklist_zones.map((e: any) => globalThis.String(e))
+        : [],
+      skipBlocklists: isSet(object.skipBlocklists)
+        ? globalThis.Boolean(object.skipBlocklists)
+        : isSet(object.skip_blocklists)
+        ? globalThis.Boolean(object.skip_blocklists)
+        : false,
+      deadlineMs: isSet(object.deadlineMs)
+        ? globalThis.Number(object.deadlineMs)
+        : isSet(object.deadline_ms)
+        ? globalThis.Number(object.deadline_ms)
+        : 0,
     };
   },
 
@@ -380,6 +472,15 @@ export const DomainCheckRequest: MessageFns<DomainCheckRequest> = {
     if (message.regions?.length) {
       obj.regions = message.regions;
     }
+    if (message.blocklistZones?.length) {
+      obj.blocklistZones = message.blocklistZones;
+    }
+    if (message.skipBlocklists !== false) {
+      obj.skipBlocklists = message.skipBlocklists;
+    }
+    if (message.deadlineMs !== 0) {
+      obj.deadlineMs = Math.round(message.deadlineMs);
+    }
     return obj;
   },
 
@@ -392,6 +493,383 @@ export const DomainCheckRequest: MessageFns<DomainCheckRequest> = {
     message.dkimSelectors = object.dkimSelectors?.map((e) => e) || [];
     message.commonDkimSelectors = object.commonDkimSelectors ?? false;
     message.regions = object.regions?.map((e) => e) || [];
+    message.blocklistZones = object.blocklistZones?.map((e) => e) || [];
+    message.skipBlocklists = object.skipBlocklists ?? false;
+    message.deadlineMs = object.deadlineMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetDomainCheckRequest(): GetDomainCheckRequest {
+  return { checkId: "" };
+}
+
+export const GetDomainCheckRequest: MessageFns<GetDomainCheckRequest> = {
+  encode(message: GetDomainCheckRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checkId !== "") {
+      writer.uint32(10).string(message.checkId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetDomainCheckRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetDomainCheckRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checkId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetDomainCheckRequest {
+    return {
+      checkId: isSet(object.checkId)
+        ? globalThis.String(object.checkId)
+        : isSet(object.check_id)
+        ? globalThis.String(object.check_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetDomainCheckRequest): unknown {
+    const obj: any = {};
+    if (message.checkId !== "") {
+      obj.checkId = message.checkId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetDomainCheckRequest>): GetDomainCheckRequest {
+    return GetDomainCheckRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetDomainCheckRequest>): GetDomainCheckRequest {
+    const message = createBaseGetDomainCheckRequest();
+    message.checkId = object.checkId ?? "";
+    return message;
+  },
+};
+
+function createBaseDomainCheckEvent(): DomainCheckEvent {
+  return { accepted: undefined, posture: undefined, report: undefined };
+}
+
+export const DomainCheckEvent: MessageFns<DomainCheckEvent> = {
+  encode(message: DomainCheckEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.accepted !== undefined) {
+      DomainCheckAccepted.encode(message.accepted, writer.uint32(10).fork()).join();
+    }
+    if (message.posture !== undefined) {
+      DomainPosture.encode(message.posture, writer.uint32(18).fork()).join();
+    }
+    if (message.report !== undefined) {
+      DomainCheckReport.encode(message.report, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DomainCheckEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDomainCheckEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.accepted = DomainCheckAccepted.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.posture = DomainPosture.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.report = DomainCheckReport.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DomainCheckEvent {
+    return {
+      accepted: isSet(object.accepted) ? DomainCheckAccepted.fromJSON(object.accepted) : undefined,
+      posture: isSet(object.posture) ? DomainPosture.fromJSON(object.posture) : undefined,
+      report: isSet(object.report) ? DomainCheckReport.fromJSON(object.report) : undefined,
+    };
+  },
+
+  toJSON(message: DomainCheckEvent): unknown {
+    const obj: any = {};
+    if (message.accepted !== undefined) {
+      obj.accepted = DomainCheckAccepted.toJSON(message.accepted);
+    }
+    if (message.posture !== undefined) {
+      obj.posture = DomainPosture.toJSON(message.posture);
+    }
+    if (message.report !== undefined) {
+      obj.report = DomainCheckReport.toJSON(message.report);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DomainCheckEvent>): DomainCheckEvent {
+    return DomainCheckEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DomainCheckEvent>): DomainCheckEvent {
+    const message = createBaseDomainCheckEvent();
+    message.accepted = (object.accepted !== undefined && object.accepted !== null)
+      ? DomainCheckAccepted.fromPartial(object.accepted)
+      : undefined;
+    message.posture = (object.posture !== undefined && object.posture !== null)
+      ? DomainPosture.fromPartial(object.posture)
+      : undefined;
+    message.report = (object.report !== undefined && object.report !== null)
+      ? DomainCheckReport.fromPartial(object.report)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDomainCheckAccepted(): DomainCheckAccepted {
+  return { checkId: "", regions: [], deadlineMs: 0 };
+}
+
+export const DomainCheckAccepted: MessageFns<DomainCheckAccepted> = {
+  encode(message: DomainCheckAccepted, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checkId !== "") {
+      writer.uint32(10).string(message.checkId);
+    }
+    for (const v of message.regions) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.deadlineMs !== 0) {
+      writer.uint32(24).uint32(message.deadlineMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DomainCheckAccepted {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDomainCheckAccepted();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checkId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.regions.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.deadlineMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DomainCheckAccepted {
+    return {
+      checkId: isSet(object.checkId)
+        ? globalThis.String(object.checkId)
+        : isSet(object.check_id)
+        ? globalThis.String(object.check_id)
+        : "",
+      regions: globalThis.Array.isArray(object?.regions) ? object.regions.map((e: any) => globalThis.String(e)) : [],
+      deadlineMs: isSet(object.deadlineMs)
+        ? globalThis.Number(object.deadlineMs)
+        : isSet(object.deadline_ms)
+        ? globalThis.Number(object.deadline_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: DomainCheckAccepted): unknown {
+    const obj: any = {};
+    if (message.checkId !== "") {
+      obj.checkId = message.checkId;
+    }
+    if (message.regions?.length) {
+      obj.regions = message.regions;
+    }
+    if (message.deadlineMs !== 0) {
+      obj.deadlineMs = Math.round(message.deadlineMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DomainCheckAccepted>): DomainCheckAccepted {
+    return DomainCheckAccepted.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DomainCheckAccepted>): DomainCheckAccepted {
+    const message = createBaseDomainCheckAccepted();
+    message.checkId = object.checkId ?? "";
+    message.regions = object.regions?.map((e) => e) || [];
+    message.deadlineMs = object.deadlineMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseDomainRegionMissing(): DomainRegionMissing {
+  return { region: "", reason: "" };
+}
+
+export const DomainRegionMissing: MessageFns<DomainRegionMissing> = {
+  encode(message: DomainRegionMissing, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.region !== "") {
+      writer.uint32(10).string(message.region);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DomainRegionMissing {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDomainRegionMissing();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.region = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DomainRegionMissing {
+    return {
+      region: isSet(object.region) ? globalThis.String(object.region) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: DomainRegionMissing): unknown {
+    const obj: any = {};
+    if (message.region !== "") {
+      obj.region = message.region;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DomainRegionMissing>): DomainRegionMissing {
+    return DomainRegionMissing.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DomainRegionMissing>): DomainRegionMissing {
+    const message = createBaseDomainRegionMissing();
+    message.region = object.region ?? "";
+    message.reason = object.reason ?? "";
     return message;
   },
 };
@@ -404,6 +882,7 @@ function createBaseDomainCheckReport(): DomainCheckReport {
     differences: [],
     startedAt: undefined,
     finishedAt: undefined,
+    missing: [],
   };
 }
 
@@ -426,6 +905,9 @@ export const DomainCheckReport: MessageFns<DomainCheckReport> = {
     }
     if (message.finishedAt !== undefined) {
       Timestamp.encode(toTimestamp(message.finishedAt), writer.uint32(50).fork()).join();
+    }
+    for (const v of message.missing) {
+      DomainRegionMissing.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -491,6 +973,14 @@ export const DomainCheckReport: MessageFns<DomainCheckReport> = {
             message.finishedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.missing.push(DomainRegionMissing.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -527,6 +1017,9 @@ export const DomainCheckReport: MessageFns<DomainCheckReport> = {
         : isSet(object.finished_at)
         ? fromJsonTimestamp(object.finished_at)
         : undefined,
+      missing: globalThis.Array.isArray(object?.missing)
+        ? object.missing.map((e: any) => DomainRegionMissing.fromJSON(e))
+        : [],
     };
   },
 
@@ -550,6 +1043,9 @@ export const DomainCheckReport: MessageFns<DomainCheckReport> = {
     if (message.finishedAt !== undefined) {
       obj.finishedAt = message.finishedAt.toISOString();
     }
+    if (message.missing?.length) {
+      obj.missing = message.missing.map((e) => DomainRegionMissing.toJSON(e));
+    }
     return obj;
   },
 
@@ -566,6 +1062,7 @@ export const DomainCheckReport: MessageFns<DomainCheckReport> = {
     message.differences = object.differences?.map((e) => DomainDifference.fromPartial(e)) || [];
     message.startedAt = object.startedAt ?? undefined;
     message.finishedAt = object.finishedAt ?? undefined;
+    message.missing = object.missing?.map((e) => DomainRegionMissing.fromPartial(e)) || [];
     return message;
   },
 };
@@ -2370,7 +2867,7 @@ export const MxPosture: MessageFns<MxPosture> = {
 };
 
 function createBaseMxExchanger(): MxExchanger {
-  return { exchange: "", preference: 0, addresses: [], provider: "", error: "" };
+  return { exchange: "", preference: 0, addresses: [], provider: "", error: "", addressPostures: [] };
 }
 
 export const MxExchanger: MessageFns<MxExchanger> = {
@@ -2389,6 +2886,9 @@ export const MxExchanger: MessageFns<MxExchanger> = {
     }
     if (message.error !== "") {
       writer.uint32(42).string(message.error);
+    }
+    for (const v of message.addressPostures) {
+      AddressPosture.encode(v!, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -2446,6 +2946,14 @@ export const MxExchanger: MessageFns<MxExchanger> = {
             message.error = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.addressPostures.push(AddressPosture.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2467,6 +2975,11 @@ export const MxExchanger: MessageFns<MxExchanger> = {
         : [],
       provider: isSet(object.provider) ? globalThis.String(object.provider) : "",
       error: isSet(object.error) ? globalThis.String(object.error) : "",
+      addressPostures: globalThis.Array.isArray(object?.addressPostures)
+        ? object.addressPostures.map((e: any) => AddressPosture.fromJSON(e))
+        : globalThis.Array.isArray(object?.address_postures)
+        ? object.address_postures.map((e: any) => AddressPosture.fromJSON(e))
+        : [],
     };
   },
 
@@ -2487,6 +3000,9 @@ export const MxExchanger: MessageFns<MxExchanger> = {
     if (message.error !== "") {
       obj.error = message.error;
     }
+    if (message.addressPostures?.length) {
+      obj.addressPostures = message.addressPostures.map((e) => AddressPosture.toJSON(e));
+    }
     return obj;
   },
 
@@ -2500,6 +3016,7 @@ export const MxExchanger: MessageFns<MxExchanger> = {
     message.addresses = object.addresses?.map((e) => e) || [];
     message.provider = object.provider ?? "";
     message.error = object.error ?? "";
+    message.addressPostures = object.addressPostures?.map((e) => AddressPosture.fromPartial(e)) || [];
     return message;
   },
 };

@@ -7,6 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
+import { DomainCheckEvent, DomainCheckReport, DomainCheckRequest, GetDomainCheckRequest } from "./domain.js";
 import {
   AddressFamily,
   addressFamilyFromJSON,
@@ -3650,6 +3651,28 @@ export const ProbeServiceDefinition = {
       requestType: ListRegionsRequest as typeof ListRegionsRequest,
       requestStream: false,
       responseType: ListRegionsResponse as typeof ListRegionsResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * A mail domain's published posture (MX, SPF, DMARC, DKIM, reverse DNS, blocklists) from each
+     * region, streamed: accepted, each region's posture as it lands, then the report with the
+     * differences between regions. Only DNS is asked.
+     */
+    checkDomain: {
+      name: "CheckDomain",
+      requestType: DomainCheckRequest as typeof DomainCheckRequest,
+      requestStream: false,
+      responseType: DomainCheckEvent as typeof DomainCheckEvent,
+      responseStream: true,
+      options: {},
+    },
+    /** A stored domain check by id. */
+    getDomainCheck: {
+      name: "GetDomainCheck",
+      requestType: GetDomainCheckRequest as typeof GetDomainCheckRequest,
+      requestStream: false,
+      responseType: DomainCheckReport as typeof DomainCheckReport,
       responseStream: false,
       options: {},
     },

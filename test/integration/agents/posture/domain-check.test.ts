@@ -18,10 +18,11 @@ afterAll(async () => {
 function resolver(): AgentResolver {
   return new AgentResolver({ servers: [dns.server], timeoutMs: 500 });
 }
-async function check(domain: string, dkimSelectors: string[] = [], r = resolver()): Promise<DomainPosture> {
-  return checkDomain({ domain, dkimSelectors, commonDkimSelectors: false, region: "local" }, r);
+async function check(domain: string, dkimSelectors: string[] = [], r = resolver(), blocklistZones: string[] = []): Promise<DomainPosture> {
+  return checkDomain({ domain, dkimSelectors, commonDkimSelectors: false, region: "local", blocklistZones }, r);
 }
-const codes = (p: DomainPosture): string[] => p.findings.map((f) => f.code);
+/** The findings' codes, without those about the exchangers' addresses (tested on their own). */
+const codes = (p: DomainPosture): string[] => p.findings.map((f) => f.code).filter((c) => !/^(ptr|dnsbl)_/.test(c));
 
 describe("domain check", () => {
   it("reads MX, SPF with its include tree, DMARC with report destinations, DKIM keys", async () => {
@@ -126,6 +127,29 @@ describe("domain check", () => {
   ])("DMARC of %s: %j", async (domain, dmarcCodes) => {
     const p = await check(domain);
     expect(codes(p).filter((c) => c.startsWith("dmarc_"))).toEqual(dmarcCodes);
+  });
+
+  it("reads each exchanger address's reverse DNS and blocklist listings", async () => {
+    const p = await check("good.test", [], resolver(), ["bl.test", "refusing.test"]);
+    const postures = Object.fromEntries(p.mx!.exchangers.flatMap((e) => e.addressPostures).map((a) => [a.address, a]));
+    expect(postures["198.18.0.10"]?.reverseDns).toEqual({ ptrNames: ["mx1.good.test"], forwardConfirmed: true, confirmedName: "mx1.good.test", error: "" });
+    expect(postures["198.18.0.11"]?.reverseDns).toMatchObject({ ptrNames: ["other.good.test"], forwardConfirmed: false });
+    expect(postures["2001:db8::11"]?.reverseDns?.error).toBe(`no PTR record at 1.1.${"0.".repeat(22)}8.b.d.0.1.0.0.2.ip6.arpa`);
+    expect(postures["198.18.0.10"]?.blocklists).toEqual([
+      { zone: "bl.test", listed: false, codes: [], reason: "", error: "" },
+      { zone: "refusing.test", listed: false, codes: ["127.255.255.254"], reason: "", error: expect.stringMatching(/refuses queries through this resolver/) as string },
+    ]);
+    expect(postures["198.18.0.11"]?.blocklists[0]).toEqual({ zone: "bl.test", listed: true, codes: ["127.0.0.2"], reason: "listed for a test", error: "" });
+    expect(postures["2001:db8::11"]?.blocklists[0]).toMatchObject({ listed: true, codes: ["127.0.0.4"] });
+    expect(p.findings.map((f) => f.code).filter((c) => /^(ptr|dnsbl)_/.test(c))).toEqual([
+      "dnsbl_listed",
+      "dnsbl_listed",
+      "ptr_not_confirmed",
+      "ptr_missing",
+      "dnsbl_query_failed",
+      "dnsbl_query_failed",
+      "dnsbl_query_failed",
+    ]);
   });
 
   it("recognises the provider, a null MX, an exchanger without address", async () => {

@@ -95,9 +95,11 @@ function permitContract(name: string, makeBus: () => Promise<Bus>, sharedBus: bo
       const request = throttle.requests[0]!;
       expect(request).toMatchObject({ taskId: "task-1", probeId: "probe-1", address: "127.0.0.1", port: 2525 });
       // The coordinator is told to give up PERMIT_ANSWER_MARGIN_MS before the probe does.
+      // Measured from before the ask: the time until the gate read the clock is added (a loaded machine).
       const coordinatorInMs = request.deadline!.getTime() - before;
+      const elapsedMs = Date.now() - before;
       expect(coordinatorInMs).toBeGreaterThan(2_000 - PERMIT_ANSWER_MARGIN_MS - 100);
-      expect(coordinatorInMs).toBeLessThanOrEqual(2_000 - PERMIT_ANSWER_MARGIN_MS + 1);
+      expect(coordinatorInMs).toBeLessThanOrEqual(2_000 - PERMIT_ANSWER_MARGIN_MS + elapsedMs + 1);
 
       expect("release" in answer).toBe(true);
       if (!("release" in answer)) return;

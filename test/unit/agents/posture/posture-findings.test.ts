@@ -98,11 +98,11 @@ describe("dkimFindings", () => {
 describe("mxFindings", () => {
   const mx = (more: Partial<MxPosture>): MxPosture => ({ exchangers: [], nullMx: false, implicit: false, provider: "", error: "", ...more });
   it.each<[string, MxPosture, string[]]>([
-    ["an exchanger with an address", mx({ exchangers: [{ exchange: "mx.example.com", preference: 10, addresses: ["192.0.2.1"], provider: "", error: "" }] }), []],
-    ["one without", mx({ exchangers: [{ exchange: "mx.example.com", preference: 10, addresses: [], provider: "", error: "no A or AAAA record" }] }), ["mx_no_address"]],
-    ["one not resolved by the bound", mx({ exchangers: [{ exchange: "mx.example.com", preference: 10, addresses: [], provider: "", error: "not resolved: beyond" }] }), []],
+    ["an exchanger with an address", mx({ exchangers: [{ exchange: "mx.example.com", preference: 10, addresses: ["192.0.2.1"], provider: "", error: "", addressPostures: [] }] }), []],
+    ["one without", mx({ exchangers: [{ exchange: "mx.example.com", preference: 10, addresses: [], provider: "", error: "no A or AAAA record", addressPostures: [] }] }), ["mx_no_address"]],
+    ["one not resolved by the bound", mx({ exchangers: [{ exchange: "mx.example.com", preference: 10, addresses: [], provider: "", error: "not resolved: beyond", addressPostures: [] }] }), []],
     ["null MX", mx({ nullMx: true }), ["mx_null"]],
-    ["implicit", mx({ implicit: true, exchangers: [{ exchange: "example.com", preference: 0, addresses: ["192.0.2.1"], provider: "", error: "" }] }), ["mx_implicit"]],
+    ["implicit", mx({ implicit: true, exchangers: [{ exchange: "example.com", preference: 0, addresses: ["192.0.2.1"], provider: "", error: "", addressPostures: [] }] }), ["mx_implicit"]],
     ["a DNS failure", mx({ error: "MX lookup timed out" }), ["mx_dns_error"]],
   ])("%s", (_, posture, expected) => {
     expect(codes(mxFindings("example.com", posture))).toEqual(expected);

@@ -1,0 +1,133 @@
+// A CreateBatchRequest checked, and the records a batch keeps in JetStream: the batch itself (its
+// caller, size, shared options, whether it was cancelled) and one work item per target. Each item's
+// ProbeRequest is the shared options with the target's host and ports, checked here as a Probe call
+// would check it, so that a batch with a bad target is refused whole, naming the target. Pure.
+import type { BatchTarget, CreateBatchRequest } from "../../../gen/smtpprobe/v1/batch.js";
+import { ProbeRequest } from "../../../gen/smtpprobe/v1/probe_service.js";
+import { validateProbeRequest, type FieldViolation, type NormalizedRequest, type RequestLimits } from "../validate-request.js";
+
+/** Targets in one batch at most, by default: a bound on what one call queues. */
+export const DEFAULT_MAX_BATCH_TARGETS = 10_000;
+
+/** Violations reported at most for one batch: the first ones say enough. */
+const MAX_VIOLATIONS = 20;
+
+export interface CheckedBatch {
+  /** The shared options as accepted (host and idempotency key empty). */
+  options: ProbeRequest;
+  /** One per target, in order: its request and what validation made of it. */
+  items: { host: string; ports: number[]; value: NormalizedRequest }[];
+}
+
+export type BatchCheck = { ok: true; value: CheckedBatch } | { ok: false; violations: FieldViolation[] };
+
+/** The item's request: the shared options with the target's host, and its ports when it has any. */
+export function itemRequest(options: ProbeRequest, target: Pick<BatchTarget, "host" | "ports">): ProbeRequest {
+  return ProbeRequest.fromPartial({ ...options, host: target.host, ports: target.ports.length > 0 ? target.ports : options.ports, idempotencyKey: "" });
+}
+
+export function checkBatchRequest(request: CreateBatchRequest, limits: RequestLimits & { maxTargets: number }): BatchCheck {
+  const violations: FieldViolation[] = [];
+  const targets = request.targets ?? [];
+  if (targets.length === 0) violations.push({ field: "targets", description: "is empty: give at least one target" });
+  if (targets.length > limits.maxTargets) violations.push({ field: "targets", description: `at most ${limits.maxTargets} targets in one batch, got ${targets.length}` });
+  const options = ProbeRequest.fromPartial(request.options ?? {});
+  if (options.host !== "") violations.push({ field: "options.host", description: "must be empty: each target names its host" });
+  if (options.idempotencyKey !== "") violations.push({ field: "options.idempotency_key", description: "must be empty: a batch is created once per call" });
+  if (violations.length > 0) return { ok: false, violations };
+
+  const items: CheckedBatch["items"] = [];
+  for (const [index, target] of targets.entries()) {
+    const checked = validateProbeRequest(itemRequest(options, target), limits);
+    if (checked.ok) {
+      items.push({ host: checked.value.host, ports: target.ports, value: checked.value });
+      continue;
+    }
+    for (const violation of checked.violations) {
+      violations.push({ field: itemField(index, target, violation.field), description: violation.description });
+    }
+    if (violations.length >= MAX_VIOLATIONS) break;
+  }
+  if (violations.length > 0) return { ok: false, violations: dedupe(violations).slice(0, MAX_VIOLATIONS) };
+  return { ok: true, value: { options, items } };
+}
+
+/** A field of an item's request as a field of the CreateBatchRequest: the target's, or the shared options'. */
+function itemField(index: number, target: BatchTarget, field: string): string {
+  if (field === "host") return `targets[${index}].host`;
+  if (field.startsWith("ports") && target.ports.length > 0) return `targets[${index}].${field}`;
+  return `options.${field}`;
+}
+
+/** A shared option that is wrong is wrong for every target: said once. */
+function dedupe(violations: FieldViolation[]): FieldViolation[] {
+  const seen = new Set<string>();
+  return violations.filter((v) => (seen.has(v.field) ? false : (seen.add(v.field), true)));
+}
+
+// ---- the records kept in JetStream ---------------------------------------------------------
+
+/** The batch as the key-value bucket keeps it. */
+export interface BatchRecord {
+  batchId: string;
+  caller: string;
+  total: number;
+  /** Date.now() milliseconds. */
+  createdAt: number;
+  cancelled: boolean;
+  options: ProbeRequest;
+}
+
+/** One target waiting in the work queue. */
+export interface BatchItem {
+  batchId: string;
+  index: number;
+  host: string;
+  ports: number[];
+}
+
+const BATCH_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function isBatchId(text: string): boolean {
+  return BATCH_ID.test(text);
+}
+
+export function encodeBatchRecord(record: BatchRecord): Uint8Array {
+  return Buffer.from(JSON.stringify({ ...record, options: ProbeRequest.toJSON(record.options) }));
+}
+
+/** The record, or undefined when the bytes are not one (another writer, another version). */
+export function decodeBatchRecord(data: Uint8Array): BatchRecord | undefined {
+  const json = parseObject(data);
+  if (!json) return undefined;
+  const { batchId, caller, total, createdAt, cancelled, options } = json;
+  if (typeof batchId !== "string" || !isBatchId(batchId) || typeof caller !== "string" || typeof cancelled !== "boolean") return undefined;
+  if (!isCount(total) || !isCount(createdAt) || typeof options !== "object" || options === null) return undefined;
+  return { batchId, caller, total, createdAt, cancelled, options: ProbeRequest.fromJSON(options) };
+}
+
+export function encodeBatchItem(item: BatchItem): Uint8Array {
+  return Buffer.from(JSON.stringify(item));
+}
+
+export function decodeBatchItem(data: Uint8Array): BatchItem | undefined {
+  const json = parseObject(data);
+  if (!json) return undefined;
+  const { batchId, index, host, ports } = json;
+  if (typeof batchId !== "string" || !isBatchId(batchId) || !isCount(index) || typeof host !== "string") return undefined;
+  if (!Array.isArray(ports) || !ports.every((p) => isCount(p) && p <= 65535)) return undefined;
+  return { batchId, index, host, ports: ports as number[] };
+}
+
+function parseObject(data: Uint8Array): Record<string, unknown> | undefined {
+  try {
+    const json: unknown = JSON.parse(Buffer.from(data).toString("utf8"));
+    return typeof json === "object" && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}

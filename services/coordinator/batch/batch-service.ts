@@ -1,0 +1,176 @@
+// The BatchService: CreateBatch checks every target (as Probe would, and against the target
+// policy), writes the batch's record and queues one item per target in JetStream; the coordinators'
+// workers (batch-worker.ts) probe them; GetBatch, WatchBatch and CancelBatch read and change what
+// JetStream holds, so any coordinator answers for any batch. A batch is its caller's: another
+// caller's id is NOT_FOUND.
+import { randomUUID } from "node:crypto";
+import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type ServiceError } from "@grpc/grpc-js";
+import {
+  BatchState,
+  type Batch,
+  type BatchEvent,
+  type BatchServiceDefinition,
+  type CancelBatchRequest,
+  type CreateBatchRequest,
+  type GetBatchRequest,
+  type WatchBatchRequest,
+} from "../../../gen/smtpprobe/v1/batch.js";
+import { QueueFullError } from "../../../lib/bus.js";
+import type { GrpcServerImplementation } from "../../../lib/grpc-service.js";
+import type { Logger } from "../../../lib/logger.js";
+import type { TargetPolicyChecker } from "../../../lib/policy/target-policy.js";
+import { AuditTrail } from "../audit-trail.js";
+import { callerOf } from "../caller-auth.js";
+import { CallError, type CallTracker } from "../call-tracker.js";
+import { invalidArgument, notFound, permissionDenied, serviceError, unavailable } from "../grpc-errors.js";
+import { checkTargetEarly } from "../validate-request.js";
+import { checkBatchRequest, isBatchId, type BatchItem, type BatchRecord } from "./batch-request.js";
+import type { BatchStore } from "./batch-store.js";
+
+export interface BatchServiceDeps {
+  /** undefined: no JetStream (embedded mode); every call is FAILED_PRECONDITION. */
+  store: BatchStore | undefined;
+  policy: TargetPolicyChecker;
+  logger: Logger;
+  /** The ProbeService's tracker: batch calls drain and end with the probe calls at shutdown. */
+  calls: CallTracker;
+  limits: { maxTargets: number; maxDeadlineMs: number };
+}
+
+/** While a watch runs, progress goes out at most this often. */
+const PROGRESS_EVERY_MS = 1_000;
+
+export interface BatchOperations {
+  create(request: CreateBatchRequest, caller: string): Promise<Batch>;
+  get(batchId: string, caller: string): Promise<Batch>;
+  cancel(batchId: string, caller: string): Promise<Batch>;
+  /**
+   * Sends each item's report after `after` and progress to `send` until every item has one; the
+   * next report is read only once `send` has resolved (the caller's stream took the last one).
+   */
+  watch(request: WatchBatchRequest, caller: string, send: (event: BatchEvent) => Promise<void>, signal: AbortSignal): Promise<void>;
+}
+
+export function createBatchOperations(deps: BatchServiceDeps): BatchOperations {
+  const audit = new AuditTrail(deps.logger);
+
+  const storeOf = (): BatchStore => {
+    if (!deps.store) throw new CallError(serviceError(status.FAILED_PRECONDITION, "batches need JetStream: run the coordinator with --nats and a NATS server with JetStream"));
+    return deps.store;
+  };
+
+  async function recordOf(batchId: string, caller: string): Promise<BatchRecord> {
+    if (!isBatchId(batchId)) throw new CallError(invalidArgument([{ field: "batch_id", description: "must be a batch id as returned by CreateBatch (a UUID)" }]));
+    const record = await storeOf().getRecord(batchId);
+    if (!record || record.caller !== caller) throw new CallError(notFound("smtpprobe.v1.Batch", batchId, `no batch ${batchId} (unknown, another caller's, or expired)`));
+    return record;
+  }
+
+  async function batchOf(record: BatchRecord): Promise<Batch> {
+    const reported = Math.min(record.total, await storeOf().reportedCount(record.batchId));
+    const state = record.cancelled ? BatchState.BATCH_STATE_CANCELLED : reported >= record.total ? BatchState.BATCH_STATE_DONE : BatchState.BATCH_STATE_RUNNING;
+    return { batchId: record.batchId, state, total: record.total, reported, createdAt: new Date(record.createdAt), options: record.options };
+  }
+
+  return {
+    async create(request, caller) {
+      const store = storeOf();
+      const checked = checkBatchRequest(request, deps.limits);
+      if (!checked.ok) throw audit.refuse(caller, "invalid_argument", invalidArgument(checked.violations));
+      for (const [index, item] of checked.value.items.entries()) {
+        const denied = checkTargetEarly(item.value, deps.policy);
+        const field = denied?.field === "host" ? `targets[${index}].host` : `targets[${index}].${denied?.field ?? ""}`;
+        if (denied) throw audit.refuse(caller, denied.kind === "deny_list" ? "deny_list" : "permission_denied", permissionDenied(`${field}: ${denied.reason}`, field));
+      }
+      const total = checked.value.items.length;
+      if ((await store.room()) < total) throw new CallError(queueFull(total));
+      const record: BatchRecord = { batchId: randomUUID(), caller, total, createdAt: Date.now(), cancelled: false, options: checked.value.options };
+      await store.putRecord(record);
+      const items: BatchItem[] = checked.value.items.map((item, index) => ({ batchId: record.batchId, index, host: item.host, ports: item.ports }));
+      const { queued, error } = await store.enqueue(items);
+      if (error !== undefined) {
+        // Some items are queued and will be probed; the rest never will: the batch is what got in.
+        await store.putRecord({ ...record, total: queued, cancelled: true });
+        deps.logger.warn({ err: error, batchId: record.batchId, queued, total }, "a batch could be queued only in part");
+        throw new CallError(error instanceof QueueFullError ? queueFull(total) : unavailable("JetStream did not take the batch's items; try again shortly", 1_000));
+      }
+      deps.logger.info({ batchId: record.batchId, caller, total }, "batch queued");
+      return batchOf(record);
+    },
+
+    get: async (batchId, caller) => batchOf(await recordOf(batchId, caller)),
+
+    async cancel(batchId, caller) {
+      const record = await recordOf(batchId, caller);
+      if (!record.cancelled) await storeOf().putRecord({ ...record, cancelled: true });
+      return batchOf({ ...record, cancelled: true });
+    },
+
+    async watch(request, caller, send, signal) {
+      const store = storeOf();
+      const record = await recordOf(request.batchId, caller);
+      const after = request.afterSequence;
+      await send({ progress: await batchOf(record) });
+      const last = await store.lastSequence(record.batchId);
+      const reported = await store.reportedCount(record.batchId);
+      if (reported >= record.total && last <= after) return;
+      // The watch ends with the batch's last report: once every item has one, the sequence of the
+      // last is known, and the watch ends when it has sent that one. (A record's `pending` alone
+      // cannot say it: the server counts records sent to this reader but still in its buffer.)
+      let lastOfBatch = reported >= record.total ? last : undefined;
+      let progressAt = Date.now();
+      for await (const { report, pending } of store.follow(record.batchId, after, signal)) {
+        await send({ item: report });
+        const now = Date.now();
+        if (lastOfBatch === undefined && (pending === 0 || now - progressAt >= PROGRESS_EVERY_MS)) {
+          if ((await store.reportedCount(record.batchId)) >= record.total) lastOfBatch = await store.lastSequence(record.batchId);
+        }
+        const finished = lastOfBatch !== undefined && report.sequence >= lastOfBatch;
+        if (!finished && now - progressAt < PROGRESS_EVERY_MS) continue;
+        progressAt = now;
+        await send({ progress: await batchOf((await store.getRecord(record.batchId, true)) ?? record) });
+        if (finished) return;
+      }
+    },
+  };
+}
+
+function queueFull(total: number): ServiceError {
+  return unavailable(`the batch queue has no room for ${total} more items now; try again when running batches have progressed`, 5_000);
+}
+
+/** The gRPC handlers on the operations, each tracked by the calls tracker (drain and end at shutdown). */
+export function batchGrpcService(operations: BatchOperations, calls: CallTracker): GrpcServerImplementation<BatchServiceDefinition> {
+  return {
+    createBatch(call: ServerUnaryCall<CreateBatchRequest, Batch>, callback: sendUnaryData<Batch>) {
+      calls.serveUnary(callback, () => operations.create(call.request, callerOf(call.metadata)));
+    },
+    getBatch(call: ServerUnaryCall<GetBatchRequest, Batch>, callback: sendUnaryData<Batch>) {
+      calls.serveUnary(callback, () => operations.get(call.request.batchId ?? "", callerOf(call.metadata)));
+    },
+    cancelBatch(call: ServerUnaryCall<CancelBatchRequest, Batch>, callback: sendUnaryData<Batch>) {
+      calls.serveUnary(callback, () => operations.cancel(call.request.batchId ?? "", callerOf(call.metadata)));
+    },
+    watchBatch(call: ServerWritableStream<WatchBatchRequest, BatchEvent>) {
+      // A slow reader holds the watch back (write's own buffer is the only one), never the queue.
+      const send = (event: BatchEvent): Promise<void> => {
+        if (call.cancelled || !call.writable) return Promise.resolve();
+        if (call.write(event)) return Promise.resolve();
+        return new Promise((resolve) => {
+          const done = (): void => {
+            call.off("drain", done);
+            call.off("close", done);
+            resolve();
+          };
+          call.on("drain", done);
+          call.on("close", done);
+        });
+      };
+      calls.serve<void>(
+        { ok: () => call.end(), fail: (error) => call.emit("error", error) },
+        (signal) => operations.watch(call.request, callerOf(call.metadata), send, signal),
+        call,
+      );
+    },
+  };
+}

@@ -1,0 +1,136 @@
+// Where batches live, shared by every coordinator through JetStream: the batch records in a
+// key-value bucket, the items waiting in a work-queue stream (one durable consumer for all
+// coordinators), and the items' reports in a stream of their own, one subject per batch — written
+// once per item (deduplicated by batch and index), read back in order from any point.
+import { BatchItemReport } from "../../../gen/smtpprobe/v1/batch.js";
+import type { Bus, KeyValueStore, RecordLog, WorkItem, WorkQueue } from "../../../lib/bus.js";
+import { decodeBatchRecord, encodeBatchItem, encodeBatchRecord, type BatchItem, type BatchRecord } from "./batch-request.js";
+
+export const BATCH_STREAMS = {
+  items: "SMTPPROBE_BATCH_ITEMS",
+  reports: "SMTPPROBE_BATCH_REPORTS",
+  consumer: "smtpprobe-batch-workers",
+  bucket: "smtpprobe-batches",
+} as const;
+
+/** Batch ids are UUIDs (checked before use): safe subject tokens. */
+export const BATCH_SUBJECTS = {
+  item: (batchId: string): string => `smtpprobe.v1.batch.item.${batchId}`,
+  items: "smtpprobe.v1.batch.item.*",
+  report: (batchId: string): string => `smtpprobe.v1.batch.report.${batchId}`,
+  reports: "smtpprobe.v1.batch.report.*",
+} as const;
+
+export interface BatchStoreOptions {
+  /** How long batches, their waiting items and their reports are kept. */
+  ttlMs: number;
+  /** Items waiting over all batches at most; a batch that does not fit is refused. */
+  maxQueuedItems: number;
+  /** Size bound of the reports' stream (the oldest go first). */
+  reportBytes: number;
+  /** An item taken by a coordinator that stops saying it works on it is handed out again after this. */
+  ackWaitMs: number;
+}
+
+/** Items published at once while a batch is queued: bounds the publishes in flight. */
+const ENQUEUE_WINDOW = 256;
+
+/** A record read this recently is used again (a worker reads its batch's record for every item). */
+const RECORD_CACHE_MS = 1_000;
+const RECORD_CACHE_ENTRIES = 1_000;
+
+export class BatchStore {
+  private readonly cache = new Map<string, { record: BatchRecord; at: number }>();
+
+  private constructor(
+    private readonly records: KeyValueStore,
+    private readonly queue: WorkQueue,
+    private readonly reports: RecordLog,
+  ) {}
+
+  /** The store, or undefined without JetStream (embedded mode): batches need durable items. */
+  static async open(bus: Bus, options: BatchStoreOptions): Promise<BatchStore | undefined> {
+    const records = await bus.keyValue(BATCH_STREAMS.bucket, { ttlMs: options.ttlMs, maxBytes: 64 * 1024 * 1024 });
+    if (!records) return undefined;
+    const queue = await bus.workQueue({
+      name: BATCH_STREAMS.items,
+      subjects: BATCH_SUBJECTS.items,
+      consumer: BATCH_STREAMS.consumer,
+      maxItems: options.maxQueuedItems,
+      maxAgeMs: options.ttlMs,
+      ackWaitMs: options.ackWaitMs,
+    });
+    const reports = await bus.recordLog({ name: BATCH_STREAMS.reports, subjects: BATCH_SUBJECTS.reports, maxAgeMs: options.ttlMs, maxBytes: options.reportBytes, duplicateWindowMs: 3_600_000 });
+    return queue && reports ? new BatchStore(records, queue, reports) : undefined;
+  }
+
+  async putRecord(record: BatchRecord): Promise<void> {
+    await this.records.put(record.batchId, encodeBatchRecord(record));
+    this.cache.delete(record.batchId);
+  }
+
+  /** The record (at most RECORD_CACHE_MS old when `cached`), or undefined: unknown or expired. */
+  async getRecord(batchId: string, cached = false): Promise<BatchRecord | undefined> {
+    const hit = this.cache.get(batchId);
+    if (cached && hit && Date.now() - hit.at < RECORD_CACHE_MS) return hit.record;
+    const data = await this.records.get(batchId);
+    const record = data ? decodeBatchRecord(data) : undefined;
+    if (record) {
+      if (this.cache.size >= RECORD_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(batchId, { record, at: Date.now() });
+    }
+    return record;
+  }
+
+  /** How many more items the queue takes now. */
+  room(): Promise<number> {
+    return this.queue.room();
+  }
+
+  /**
+   * Queues the items, ENQUEUE_WINDOW publishes at a time; returns how many were queued before the
+   * queue filled (QueueFullError) or anything else failed (the error), all of them otherwise.
+   */
+  async enqueue(items: readonly BatchItem[]): Promise<{ queued: number; error?: unknown }> {
+    let queued = 0;
+    for (let start = 0; start < items.length; start += ENQUEUE_WINDOW) {
+      const window = items.slice(start, start + ENQUEUE_WINDOW);
+      const results = await Promise.allSettled(window.map((item) => this.queue.add(BATCH_SUBJECTS.item(item.batchId), encodeBatchItem(item), `${item.batchId}.${item.index}`)));
+      const failed = results.findIndex((r) => r.status === "rejected");
+      if (failed >= 0) return { queued: queued + failed, error: (results[failed] as PromiseRejectedResult).reason };
+      queued += window.length;
+    }
+    return { queued };
+  }
+
+  take(max: number, expiresMs: number): AsyncIterable<WorkItem> {
+    return this.queue.take(max, expiresMs);
+  }
+
+  /** Stores an item's report once: a second report of the same item is dropped. */
+  async appendReport(batchId: string, report: BatchItemReport): Promise<{ duplicate: boolean }> {
+    const { duplicate } = await this.reports.append(BATCH_SUBJECTS.report(batchId), BatchItemReport.encode(report).finish(), `${batchId}.${report.index}`);
+    return { duplicate };
+  }
+
+  reportedCount(batchId: string): Promise<number> {
+    return this.reports.count(BATCH_SUBJECTS.report(batchId));
+  }
+
+  lastSequence(batchId: string): Promise<number> {
+    return this.reports.lastSequence(BATCH_SUBJECTS.report(batchId));
+  }
+
+  /** The batch's reports after `after`, in order, then as they land; each with its sequence. */
+  async *follow(batchId: string, after: number, signal: AbortSignal): AsyncIterable<{ report: BatchItemReport; pending: number }> {
+    for await (const record of this.reports.follow(BATCH_SUBJECTS.report(batchId), after, signal)) {
+      let report: BatchItemReport;
+      try {
+        report = BatchItemReport.decode(record.data);
+      } catch {
+        continue; // not ours: nothing else writes there with the coordinators' permissions
+      }
+      yield { report: { ...report, sequence: record.sequence }, pending: record.pending };
+    }
+  }
+}

@@ -1,0 +1,146 @@
+// Takes batch items from the shared work queue and probes them, at most `concurrency` at a time:
+// the queue is pulled only for free slots, so waiting items stay in JetStream, never in memory.
+// Each item is one Probe call of the batch's caller through the ProbeService operation (quotas,
+// the coordinator-wide bound, the target policy, the destination throttle); a probe refused for
+// load (RESOURCE_EXHAUSTED, UNAVAILABLE) goes back to the queue for later, anything else becomes
+// the item's report. The item leaves the queue only once its report is stored, so a coordinator
+// that dies mid-item loses nothing (another takes it after the ack wait), and the report is
+// stored once (batch-store.ts deduplicates it).
+import { status } from "@grpc/grpc-js";
+import { BatchItemStatus, type BatchItemReport } from "../../../gen/smtpprobe/v1/batch.js";
+import type { WorkItem } from "../../../lib/bus.js";
+import type { Logger } from "../../../lib/logger.js";
+import { CallError } from "../call-tracker.js";
+import { statusDetailsOf } from "../grpc-errors.js";
+import type { ProbeOperations } from "../probe-service.js";
+import { decodeBatchItem, itemRequest, type BatchItem } from "./batch-request.js";
+import type { BatchStore } from "./batch-store.js";
+
+export interface BatchWorkerOptions {
+  store: BatchStore;
+  operations: ProbeOperations;
+  logger: Logger;
+  /** Items probed at once by this coordinator. */
+  concurrency: number;
+  /** The queue's ack wait: a running item says it is still worked on three times within it. */
+  ackWaitMs: number;
+}
+
+/** How long one pull waits for items when none are there. */
+const TAKE_WAIT_MS = 2_000;
+/** An item refused for load without a retry delay is handed out again after this. */
+const LOAD_RETRY_MS = 1_000;
+/** After a failure to reach JetStream, the next pull waits this long. */
+const PULL_ERROR_PAUSE_MS = 1_000;
+
+export class BatchWorker {
+  private running = false;
+  private readonly inFlight = new Map<WorkItem, AbortController>();
+  private slotFreed: (() => void) | undefined;
+  private loop: Promise<void> | undefined;
+
+  constructor(private readonly options: BatchWorkerOptions) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.pull();
+  }
+
+  /** Takes no more items; those running are stopped and handed back to the queue at once. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.slotFreed?.();
+    for (const controller of this.inFlight.values()) controller.abort();
+    await this.loop;
+    while (this.inFlight.size > 0) await new Promise<void>((resolve) => (this.slotFreed = resolve));
+  }
+
+  private async pull(): Promise<void> {
+    const { store, concurrency, logger } = this.options;
+    while (this.running) {
+      const free = concurrency - this.inFlight.size;
+      if (free <= 0) {
+        await new Promise<void>((resolve) => (this.slotFreed = resolve));
+        continue;
+      }
+      try {
+        // Each item starts as soon as it is handed out; the pull asks only for the free slots.
+        for await (const item of store.take(free, TAKE_WAIT_MS)) {
+          if (!this.running) {
+            item.retry(0);
+            continue;
+          }
+          const controller = new AbortController();
+          this.inFlight.set(item, controller);
+          void this.run(item, controller.signal).finally(() => {
+            this.inFlight.delete(item);
+            const wake = this.slotFreed;
+            this.slotFreed = undefined;
+            wake?.();
+          });
+        }
+      } catch (error) {
+        if (!this.running) break;
+        logger.warn({ err: error }, "batch items could not be taken from JetStream; trying again");
+        await new Promise((resolve) => setTimeout(resolve, PULL_ERROR_PAUSE_MS));
+      }
+    }
+  }
+
+  private async run(work: WorkItem, signal: AbortSignal): Promise<void> {
+    const { store, logger } = this.options;
+    const item = decodeBatchItem(work.data);
+    if (!item) {
+      logger.warn({ subject: work.subject }, "a batch item that is not one was dropped");
+      work.drop();
+      return;
+    }
+    const heartbeat = setInterval(() => work.working(), Math.max(100, Math.floor(this.options.ackWaitMs / 3)));
+    try {
+      const record = await store.getRecord(item.batchId, true);
+      if (!record) {
+        // The batch expired (or its record was lost): nobody can read the item's report.
+        logger.warn({ batchId: item.batchId, index: item.index }, "a batch item without its batch was dropped");
+        work.drop();
+        return;
+      }
+      const outcome = record.cancelled ? cancelledReport(item) : await this.probe(item, record.caller, record.options, signal);
+      if ("retryMs" in outcome || signal.aborted) {
+        work.retry("retryMs" in outcome ? outcome.retryMs : 0);
+        return;
+      }
+      await store.appendReport(item.batchId, outcome);
+      await work.done();
+    } catch (error) {
+      // JetStream unreachable mid-item: the item comes back after the ack wait, to any coordinator.
+      logger.warn({ err: error, batchId: item.batchId, index: item.index }, "a batch item could not be finished; it will be handed out again");
+      work.retry(LOAD_RETRY_MS);
+    } finally {
+      clearInterval(heartbeat);
+    }
+  }
+
+  /** The item's report, or how long to wait when the probe was refused for load. */
+  private async probe(item: BatchItem, caller: string, options: BatchItemOptions, signal: AbortSignal): Promise<BatchItemReport | { retryMs: number }> {
+    const request = itemRequest(options, item);
+    try {
+      const report = await this.options.operations.probe(request, { caller, deadline: Number.POSITIVE_INFINITY }, { signal });
+      return { index: item.index, host: item.host, status: BatchItemStatus.BATCH_ITEM_STATUS_PROBED, report, errorCode: 0, error: "", sequence: 0 };
+    } catch (error) {
+      if (signal.aborted) return { retryMs: 0 }; // stopping: another coordinator takes the item
+      if (!(error instanceof CallError)) throw error;
+      const code = error.error.code;
+      if (code === status.RESOURCE_EXHAUSTED || code === status.UNAVAILABLE) {
+        return { retryMs: statusDetailsOf(error.error).retryAfterMs ?? LOAD_RETRY_MS };
+      }
+      return { index: item.index, host: item.host, status: BatchItemStatus.BATCH_ITEM_STATUS_REFUSED, report: undefined, errorCode: code, error: error.error.details ?? error.message, sequence: 0 };
+    }
+  }
+}
+
+type BatchItemOptions = Parameters<typeof itemRequest>[0];
+
+function cancelledReport(item: BatchItem): BatchItemReport {
+  return { index: item.index, host: item.host, status: BatchItemStatus.BATCH_ITEM_STATUS_CANCELLED, report: undefined, errorCode: 0, error: "", sequence: 0 };
+}

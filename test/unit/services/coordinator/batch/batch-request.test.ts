@@ -1,0 +1,73 @@
+import { describe, expect, it } from "vitest";
+import { CreateBatchRequest } from "../../../../../gen/smtpprobe/v1/batch.js";
+import { ProbeRequest } from "../../../../../gen/smtpprobe/v1/probe_service.js";
+import {
+  checkBatchRequest,
+  decodeBatchItem,
+  decodeBatchRecord,
+  encodeBatchItem,
+  encodeBatchRecord,
+  itemRequest,
+} from "../../../../../services/coordinator/batch/batch-request.js";
+
+const LIMITS = { maxTargets: 3, maxDeadlineMs: 120_000 };
+const check = (request: Parameters<typeof CreateBatchRequest.fromPartial>[0]) => checkBatchRequest(CreateBatchRequest.fromPartial(request), LIMITS);
+const ID = "1b4e28ba-2fa1-41d2-883f-0016d3cca427";
+
+describe("checkBatchRequest", () => {
+  it("accepts targets with and without ports; the shared options fill in the rest", () => {
+    const checked = check({ targets: [{ host: "MX.Example.com" }, { host: "192.0.2.1", ports: [587] }], options: { ports: [25, 465], regions: ["eu-west"] } });
+    expect(checked.ok).toBe(true);
+    if (!checked.ok) return;
+    expect(checked.value.items.map((i) => [i.host, i.value.ports, i.value.regions])).toEqual([
+      ["mx.example.com", [25, 465], ["eu-west"]],
+      ["192.0.2.1", [587], ["eu-west"]],
+    ]);
+  });
+
+  it.each([
+    ["no target", { targets: [] }, [{ field: "targets", description: "is empty: give at least one target" }]],
+    ["too many", { targets: [{ host: "a.example" }, { host: "b.example" }, { host: "c.example" }, { host: "d.example" }] }, [{ field: "targets", description: "at most 3 targets in one batch, got 4" }]],
+    ["a host in the options", { targets: [{ host: "a.example" }], options: { host: "b.example" } }, [{ field: "options.host", description: "must be empty: each target names its host" }]],
+    ["an idempotency key", { targets: [{ host: "a.example" }], options: { idempotencyKey: "k" } }, [{ field: "options.idempotency_key", description: "must be empty: a batch is created once per call" }]],
+  ])("refuses %s", (_name, request, violations) => {
+    expect(check(request)).toEqual({ ok: false, violations });
+  });
+
+  it("names the target whose host or ports are wrong, and a wrong shared option once", () => {
+    const checked = check({ targets: [{ host: "a.example" }, { host: "bad host" }, { host: "c.example", ports: [0] }], options: { regions: ["EU"] } });
+    expect(checked.ok).toBe(false);
+    if (checked.ok) return;
+    expect(checked.violations.map((v) => v.field)).toEqual(["options.regions[0]", "targets[1].host", "targets[2].ports[0]"]);
+  });
+});
+
+describe("the records", () => {
+  it("an item's request is the options with its host and ports, no idempotency key", () => {
+    const options = ProbeRequest.fromPartial({ ports: [25], regions: ["eu-west"], mx: true });
+    expect(itemRequest(options, { host: "example.com", ports: [] })).toMatchObject({ host: "example.com", ports: [25], regions: ["eu-west"], mx: true, idempotencyKey: "" });
+    expect(itemRequest(options, { host: "example.com", ports: [587] }).ports).toEqual([587]);
+  });
+
+  it("a record and an item read back as written", () => {
+    const record = { batchId: ID, caller: "svc", total: 3, createdAt: 1_700_000_000_000, cancelled: false, options: ProbeRequest.fromPartial({ ports: [25], regions: ["eu-west"] }) };
+    expect(decodeBatchRecord(encodeBatchRecord(record))).toEqual(record);
+    const item = { batchId: ID, index: 2, host: "mx.example.com", ports: [25, 587] };
+    expect(decodeBatchItem(encodeBatchItem(item))).toEqual(item);
+  });
+
+  it.each([
+    ["not JSON", "{"],
+    ["an array", "[]"],
+    ["no batch id", JSON.stringify({ index: 0, host: "a", ports: [] })],
+    ["a batch id that is not a UUID", JSON.stringify({ batchId: "x.y", index: 0, host: "a", ports: [] })],
+    ["a negative index", JSON.stringify({ batchId: ID, index: -1, host: "a", ports: [] })],
+    ["a port out of range", JSON.stringify({ batchId: ID, index: 0, host: "a", ports: [70000] })],
+  ])("an item that is %s is none", (_name, text) => {
+    expect(decodeBatchItem(Buffer.from(text))).toBeUndefined();
+  });
+
+  it("a record without its caller is none", () => {
+    expect(decodeBatchRecord(Buffer.from(JSON.stringify({ batchId: ID, total: 1, createdAt: 1, cancelled: false, options: {} })))).toBeUndefined();
+  });
+});
