@@ -67,7 +67,8 @@ export async function probeTarget(
   const base = { host: target.host, port: target.port, mx: target.mx ?? false };
   const domain = policyDomainOf(target, options);
   // The domain's policy is looked up while the exchangers are probed; it judges them at the end.
-  const mailPolicy = domain === "" || (target.mx && checkName?.(domain)) ? undefined : lookupPolicy(domain, target.port, resolver, options, context, policy, start);
+  // A name the policy forbids is never resolved: the policy domain's records included.
+  const mailPolicy = domain === "" || checkName?.(domain) ? undefined : lookupPolicy(domain, target.port, resolver, options, context, policy, start);
   // A probe that stops before its handshakes (MX failed) never awaits it: no unhandled rejection then.
   mailPolicy?.catch(() => undefined);
 
@@ -96,7 +97,7 @@ export async function probeTarget(
     }
     // DANE: each exchanger's TLSA records, asked while it is probed (RFC 7672 §2.2).
     const tlsa = mailPolicy
-      ? lookupTlsaRecords(names.map((n) => n.host).filter((h) => isIP(h) === 0), target.mx ? domain : undefined, context, options, start)
+      ? lookupTlsaRecords(names.map((n) => n.host).filter((h) => isIP(h) === 0 && checkName?.(h) === undefined), target.mx ? domain : undefined, context, options, start)
       : undefined;
     const chains = new Map<string, X509Certificate[]>();
 
