@@ -1,3 +1,5 @@
+import { AgentResolver, type LookupSession } from "../dns/agent-resolver.js";
+import { addHandshakePosture } from "../posture/handshake-posture.js";
 import { isIP } from "node:net";
 import {
   FailureSource,
@@ -34,6 +36,8 @@ export interface ProbeContext extends HandshakeContext {
   gate?: ConnectGate;
   /** DNS servers as "ip" or "ip:port"; empty means the system's. */
   dnsServers?: readonly string[];
+  /** With the posture option: the resolver (and cache) to ask; default a new one on dnsServers. */
+  postureResolver?: AgentResolver;
   /** Asked before any name is resolved (the target, the mail domain, each MX exchanger); default policy.checkName. */
   checkName?: (name: string) => PolicyDenial | undefined;
 }
@@ -58,6 +62,10 @@ export async function probeTarget(
   context.signal?.addEventListener("abort", onAbort, { once: true });
   const deadline = setTimeout(onAbort, options.deadlineMs);
   const base = { host: target.host, port: target.port, mx: target.mx ?? false };
+  // With the posture option: one lookup session for every address of this probe (DNS only).
+  let posture: LookupSession | undefined;
+  const postureSession = (): LookupSession =>
+    (posture ??= (context.postureResolver ?? new AgentResolver({ servers: context.dnsServers })).session(200, Date.now() + options.deadlineMs));
 
   try {
     let exchangers: MxRecord[] = [];
@@ -127,7 +135,9 @@ export async function probeTarget(
               );
             const result = await (context.gate ? gatedHandshake(context.gate, { ...name, address, port: target.port }, options, context, deadlineAt, handshake) : handshake());
             // After the handshake, its slot given back: the checks ask for their own, connection by connection.
-            return runTlsChecks(result, options, { policy, gate: context.gate, signal: context.signal, deadlineAt });
+            const checked = await runTlsChecks(result, options, { policy, gate: context.gate, signal: context.signal, deadlineAt });
+            if (options.postureBlocklistZones !== undefined) await addHandshakePosture(checked, options.postureBlocklistZones, postureSession());
+            return checked;
           }),
         );
       }),

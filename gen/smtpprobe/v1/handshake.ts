@@ -7,6 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
+import { AddressPosture } from "./address_posture.js";
 
 export const protobufPackage = "smtpprobe.v1";
 
@@ -962,6 +963,19 @@ export interface ProbeOptions {
    * plaintext session, and the result says so.
    */
   checkStarttlsEnforcement: boolean;
+  /**
+   * Also read what DNS says about each address probed: its reverse DNS (PTR, forward-confirmed,
+   * matched against the banner's and the EHLO greeting's host names) and its DNS blocklist
+   * listings (RFC 5782). Only DNS is asked; HandshakeResult.address_posture.
+   */
+  posture: PostureOptions | undefined;
+}
+
+export interface PostureOptions {
+  /** at most 8; empty: the default zones */
+  blocklistZones: string[];
+  /** ask no blocklist */
+  skipBlocklists: boolean;
 }
 
 /** Every timeout in milliseconds; 0 means the default. */
@@ -1146,7 +1160,11 @@ export interface HandshakeResult {
     | TlsProfile
     | undefined;
   /** with ProbeOptions.check_starttls_enforcement */
-  starttlsEnforcement: StarttlsEnforcement | undefined;
+  starttlsEnforcement:
+    | StarttlsEnforcement
+    | undefined;
+  /** with ProbeOptions.posture: the address's reverse DNS and blocklist listings */
+  addressPosture: AddressPosture | undefined;
 }
 
 /**
@@ -1283,6 +1301,7 @@ function createBaseProbeOptions(): ProbeOptions {
     portRole: 0,
     tlsScan: false,
     checkStarttlsEnforcement: false,
+    posture: undefined,
   };
 }
 
@@ -1320,6 +1339,9 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
     }
     if (message.checkStarttlsEnforcement !== false) {
       writer.uint32(88).bool(message.checkStarttlsEnforcement);
+    }
+    if (message.posture !== undefined) {
+      PostureOptions.encode(message.posture, writer.uint32(114).fork()).join();
     }
     return writer;
   },
@@ -1425,6 +1447,14 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
             message.checkStarttlsEnforcement = reader.bool();
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.posture = PostureOptions.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1482,6 +1512,7 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
         : isSet(object.check_starttls_enforcement)
         ? globalThis.Boolean(object.check_starttls_enforcement)
         : false,
+      posture: isSet(object.posture) ? PostureOptions.fromJSON(object.posture) : undefined,
     };
   },
 
@@ -1520,6 +1551,9 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
     if (message.checkStarttlsEnforcement !== false) {
       obj.checkStarttlsEnforcement = message.checkStarttlsEnforcement;
     }
+    if (message.posture !== undefined) {
+      obj.posture = PostureOptions.toJSON(message.posture);
+    }
     return obj;
   },
 
@@ -1543,6 +1577,102 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
     message.portRole = object.portRole ?? 0;
     message.tlsScan = object.tlsScan ?? false;
     message.checkStarttlsEnforcement = object.checkStarttlsEnforcement ?? false;
+    message.posture = (object.posture !== undefined && object.posture !== null)
+      ? PostureOptions.fromPartial(object.posture)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePostureOptions(): PostureOptions {
+  return { blocklistZones: [], skipBlocklists: false };
+}
+
+export const PostureOptions: MessageFns<PostureOptions> = {
+  encode(message: PostureOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.blocklistZones) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.skipBlocklists !== false) {
+      writer.uint32(16).bool(message.skipBlocklists);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PostureOptions {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePostureOptions();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.blocklistZones.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.skipBlocklists = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PostureOptions {
+    return {
+      blocklistZones: globalThis.Array.isArray(object?.blocklistZones)
+        ? object.blocklistZones.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.blocklist_zones)
+        ? object.blocklist_zones.map((e: any) => globalThis.String(e))
+        : [],
+      skipBlocklists: isSet(object.skipBlocklists)
+        ? globalThis.Boolean(object.skipBlocklists)
+        : isSet(object.skip_blocklists)
+        ? globalThis.Boolean(object.skip_blocklists)
+        : false,
+    };
+  },
+
+  toJSON(message: PostureOptions): unknown {
+    const obj: any = {};
+    if (message.blocklistZones?.length) {
+      obj.blocklistZones = message.blocklistZones;
+    }
+    if (message.skipBlocklists !== false) {
+      obj.skipBlocklists = message.skipBlocklists;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PostureOptions>): PostureOptions {
+    return PostureOptions.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PostureOptions>): PostureOptions {
+    const message = createBasePostureOptions();
+    message.blocklistZones = object.blocklistZones?.map((e) => e) || [];
+    message.skipBlocklists = object.skipBlocklists ?? false;
     return message;
   },
 };
@@ -3283,6 +3413,7 @@ function createBaseHandshakeResult(): HandshakeResult {
     portRole: 0,
     tlsProfile: undefined,
     starttlsEnforcement: undefined,
+    addressPosture: undefined,
   };
 }
 
@@ -3362,6 +3493,9 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
     }
     if (message.starttlsEnforcement !== undefined) {
       StarttlsEnforcement.encode(message.starttlsEnforcement, writer.uint32(202).fork()).join();
+    }
+    if (message.addressPosture !== undefined) {
+      AddressPosture.encode(message.addressPosture, writer.uint32(242).fork()).join();
     }
     return writer;
   },
@@ -3579,6 +3713,14 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
             message.starttlsEnforcement = StarttlsEnforcement.decode(reader, reader.uint32());
             continue;
           }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.addressPosture = AddressPosture.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3670,6 +3812,11 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
         : isSet(object.starttls_enforcement)
         ? StarttlsEnforcement.fromJSON(object.starttls_enforcement)
         : undefined,
+      addressPosture: isSet(object.addressPosture)
+        ? AddressPosture.fromJSON(object.addressPosture)
+        : isSet(object.address_posture)
+        ? AddressPosture.fromJSON(object.address_posture)
+        : undefined,
     };
   },
 
@@ -3750,6 +3897,9 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
     if (message.starttlsEnforcement !== undefined) {
       obj.starttlsEnforcement = StarttlsEnforcement.toJSON(message.starttlsEnforcement);
     }
+    if (message.addressPosture !== undefined) {
+      obj.addressPosture = AddressPosture.toJSON(message.addressPosture);
+    }
     return obj;
   },
 
@@ -3796,6 +3946,9 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
       : undefined;
     message.starttlsEnforcement = (object.starttlsEnforcement !== undefined && object.starttlsEnforcement !== null)
       ? StarttlsEnforcement.fromPartial(object.starttlsEnforcement)
+      : undefined;
+    message.addressPosture = (object.addressPosture !== undefined && object.addressPosture !== null)
+      ? AddressPosture.fromPartial(object.addressPosture)
       : undefined;
     return message;
   },

@@ -77,7 +77,7 @@ interface Run {
 /** `ports` and `tlsModes` build the targets: each port with its mode, else TLS_MODE_AUTO. */
 function makePlan(over: Partial<ProbePlan> & { deadlineInMs?: number; ports?: number[]; tlsModes?: Map<number, TlsMode> } = {}): ProbePlan {
   const { deadlineInMs = 3000, ports = [25], tlsModes = new Map<number, TlsMode>(), ...rest } = over;
-  const options = { tlsMode: TlsMode.TLS_MODE_AUTO, ehloName: "", sni: "", addressFamily: 0, maxExchangers: 0, maxAddresses: 0, timeouts: undefined, limits: undefined, portRole: 0, tlsScan: false, checkStarttlsEnforcement: false };
+  const options = { tlsMode: TlsMode.TLS_MODE_AUTO, ehloName: "", sni: "", addressFamily: 0, maxExchangers: 0, maxAddresses: 0, timeouts: undefined, limits: undefined, portRole: 0, tlsScan: false, checkStarttlsEnforcement: false, posture: undefined };
   return {
     probeId: `probe-${Math.random().toString(36).slice(2, 10)}`,
     host: "mx.example.com",
