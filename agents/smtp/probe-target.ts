@@ -38,6 +38,8 @@ export interface ProbeContext extends HandshakeContext {
   dnsServers?: readonly string[];
   /** With the posture option: the resolver (and cache) to ask; default a new one on dnsServers. */
   postureResolver?: AgentResolver;
+  /** The operator turned blocklists off (--dnsbl off): the posture option asks none. */
+  blocklistsOff?: boolean;
   /** Asked before any name is resolved (the target, the mail domain, each MX exchanger); default policy.checkName. */
   checkName?: (name: string) => PolicyDenial | undefined;
 }
@@ -136,7 +138,9 @@ export async function probeTarget(
             const result = await (context.gate ? gatedHandshake(context.gate, { ...name, address, port: target.port }, options, context, deadlineAt, handshake) : handshake());
             // After the handshake, its slot given back: the checks ask for their own, connection by connection.
             const checked = await runTlsChecks(result, options, { policy, gate: context.gate, signal: context.signal, deadlineAt });
-            if (options.postureBlocklistZones !== undefined) await addHandshakePosture(checked, options.postureBlocklistZones, postureSession());
+            if (options.postureBlocklistZones !== undefined) {
+              await addHandshakePosture(checked, context.blocklistsOff ? [] : options.postureBlocklistZones, postureSession());
+            }
             return checked;
           }),
         );

@@ -41,6 +41,13 @@ describe("CheckDomain through agents in two regions", () => {
         ),
       );
     }
+    // An operator who turned blocklists off (--dnsbl off): its agent asks none, whatever the request says.
+    agents.push(
+      await startAgent(
+        { region: "quiet", agentId: "agent-quiet", version: "1", defaultEhloName: "probe.test", permits: false, dnsServers: [us.server], blocklists: false },
+        { bus, policy: () => undefined, logger: silentLogger() },
+      ),
+    );
     directory = new RegionDirectory(bus, { discoveryTimeoutMs: 100, refreshMs: 60_000, logger: silentLogger() });
   });
   afterAll(async () => {
@@ -59,7 +66,7 @@ describe("CheckDomain through agents in two regions", () => {
   it("streams each region's posture, then a report naming what differs", async () => {
     const events: DomainCheckEvent[] = [];
     const runner = new DomainCheckRunner({ bus, directory, logger: silentLogger() });
-    const report = await runner.run(request(), (e) => events.push(e), new AbortController().signal);
+    const report = await runner.run(request(["eu-west", "us-east"]), (e) => events.push(e), new AbortController().signal);
     expect(events[0]?.accepted).toMatchObject({ regions: ["eu-west", "us-east"], deadlineMs: 3000 });
     expect(events.filter((e) => e.posture).map((e) => e.posture!.region).sort()).toEqual(["eu-west", "us-east"]);
     expect(report.postures.map((p) => [p.region, p.mx?.exchangers.map((e) => e.exchange)])).toEqual([
@@ -76,6 +83,16 @@ describe("CheckDomain through agents in two regions", () => {
     // The us exchanger's address is listed, and only the us region probes it.
     expect(report.postures[1]?.findings.map((f) => f.code)).toContain("dnsbl_listed");
     expect(runner.find(report.checkId)).toBe(report);
+  });
+
+  it("asks no blocklist in a region whose operator turned them off", async () => {
+    const runner = new DomainCheckRunner({ bus, directory, logger: silentLogger() });
+    const report = await runner.run(request(["quiet", "us-east"]), () => undefined, new AbortController().signal);
+    const lists = (region: string) => report.postures.find((p) => p.region === region)?.mx?.exchangers.flatMap((e) => e.addressPostures.map((a) => a.blocklists.length));
+    expect(lists("quiet")).toEqual([0]);
+    expect(lists("us-east")).toEqual([1]);
+    // A region that asked no list takes no part in the comparison of listings.
+    expect(report.differences.map((d) => d.part)).not.toContain("blocklist");
   });
 
   it("names a region nobody serves as missing, never an error of the call", async () => {
