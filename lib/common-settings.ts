@@ -91,9 +91,9 @@ export const ENGINE_SETTINGS = {
     schema: dnsServerList,
   },
   caFile: { flag: "--ca-file", env: "SMTP_PROBE_CA_FILE", placeholder: "FILE", description: "extra CA certificates (PEM) trusted when checking targets' chains", schema: optionalText },
-  dnsbl: {
-    flag: "--dnsbl",
-    env: "SMTP_PROBE_DNSBL",
+  blocklists: {
+    flag: "--blocklists",
+    env: "SMTP_PROBE_BLOCKLISTS",
     placeholder: "on/off",
     default: "on",
     description: "off: ask no DNS blocklist, whatever a domain check or a probe's posture option asks (the lists' own limits on queries)",

@@ -27,7 +27,7 @@ export interface AgentConfig {
   dnsServers?: readonly string[];
   /** Extra trusted CAs (PEM). */
   extraCa?: string;
-  /** False: ask no DNS blocklist, whatever a domain check or a probe's posture option asks (--dnsbl off). Default true. */
+  /** False: ask no DNS blocklist, whatever a domain check or a probe's posture option asks (--blocklists off). Default true. */
   blocklists?: boolean;
   /** Bound on one encoded AgentMessage; default 900 KiB, under NATS's default 1 MiB max payload. */
   maxResultBytes?: number;

@@ -21,7 +21,7 @@ export interface DomainServiceOptions {
   dnsServers?: readonly string[];
   logger: Logger;
   concurrency?: number;
-  /** False (--dnsbl off): no blocklist is asked, whatever the task says. */
+  /** False (--blocklists off): no blocklist is asked, whatever the task says. */
   blocklists?: boolean;
 }
 

@@ -46,7 +46,7 @@ export async function agentEngineConfig(s: SettingValues<typeof ENGINE_SETTINGS>
     canaryDeadlineMs: s.canaryTimeout,
     defaultEhloName: s.ehloName,
     dnsServers: s.dnsServer.length > 0 ? s.dnsServer : undefined,
-    blocklists: s.dnsbl,
+    blocklists: s.blocklists,
     extraCa: s.caFile ? await readCaFileSetting(s.caFile) : undefined,
   };
 }

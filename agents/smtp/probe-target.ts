@@ -38,7 +38,7 @@ export interface ProbeContext extends HandshakeContext {
   dnsServers?: readonly string[];
   /** With the posture option: the resolver (and cache) to ask; default a new one on dnsServers. */
   postureResolver?: AgentResolver;
-  /** The operator turned blocklists off (--dnsbl off): the posture option asks none. */
+  /** The operator turned blocklists off (--blocklists off): the posture option asks none. */
   blocklistsOff?: boolean;
   /** Asked before any name is resolved (the target, the mail domain, each MX exchanger); default policy.checkName. */
   checkName?: (name: string) => PolicyDenial | undefined;

@@ -41,7 +41,7 @@ describe("CheckDomain through agents in two regions", () => {
         ),
       );
     }
-    // An operator who turned blocklists off (--dnsbl off): its agent asks none, whatever the request says.
+    // An operator who turned blocklists off (--blocklists off): its agent asks none, whatever the request says.
     agents.push(
       await startAgent(
         { region: "quiet", agentId: "agent-quiet", version: "1", defaultEhloName: "probe.test", permits: false, dnsServers: [us.server], blocklists: false },
