@@ -11,7 +11,8 @@ import { SUBJECTS, type Bus, type BusSubscription } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
 import { CallError } from "./call-tracker.js";
 import { compareDomainPostures } from "./compare-domain.js";
-import { serviceError } from "./grpc-errors.js";
+import type { CallerQuota } from "./caller-quota.js";
+import { resourceExhausted, serviceError } from "./grpc-errors.js";
 import type { RegionDirectory } from "./region-directory.js";
 import { checkDomainReply } from "./validate-domain-posture.js";
 
@@ -24,6 +25,8 @@ export interface DomainCheckDeps {
   bus: Bus;
   directory: RegionDirectory;
   logger: Logger;
+  /** The probes' quotas: a domain check costs one execution per region. Undefined: no limits. */
+  quota?: CallerQuota;
 }
 
 type RegionOutcome = { region: string; posture: DomainPosture } | { region: string; missing: string };
@@ -38,9 +41,23 @@ export class DomainCheckRunner {
   }
 
   /** `request` as validate-domain-request.ts accepted it. */
-  async run(request: DomainCheckRequest, emit: (event: DomainCheckEvent) => void, signal: AbortSignal): Promise<DomainCheckReport> {
+  async run(request: DomainCheckRequest, emit: (event: DomainCheckEvent) => void, signal: AbortSignal, caller = ""): Promise<DomainCheckReport> {
     const regions = request.regions.length > 0 ? request.regions : [...new Set((await this.deps.directory.current()).map((a) => a.region))].sort();
     if (regions.length === 0) throw new CallError(serviceError(status.FAILED_PRECONDITION, "no region named and no agent alive in any region"));
+    const admission = this.deps.quota?.admit(caller, regions.length, Date.now() + request.deadlineMs);
+    if (admission && !admission.ok) {
+      const r = admission.refusal;
+      const subject = r.limit === "max_executions_in_flight" ? "coordinator" : `caller:${caller}`;
+      throw new CallError(resourceExhausted({ limit: r.limit, subject, description: r.description, retryAfterMs: r.retryAfterMs }));
+    }
+    try {
+      return await this.runAdmitted(request, regions, emit, signal);
+    } finally {
+      admission?.lease.release();
+    }
+  }
+
+  private async runAdmitted(request: DomainCheckRequest, regions: string[], emit: (event: DomainCheckEvent) => void, signal: AbortSignal): Promise<DomainCheckReport> {
     const checkId = randomUUID();
     const startedAt = new Date();
     emit({ accepted: { checkId, regions, deadlineMs: request.deadlineMs } });

@@ -82,7 +82,7 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
   const audit = new AuditTrail(deps.logger);
   const runner = new ProbeRunner({ bus: deps.bus, store: deps.store, directory: deps.directory, logger: deps.logger, audit, limits: deps.limits, quota: deps.quota });
   const probes = new SharedProbes({ keys: deps.store, findReport: (probeId) => runner.findReport(probeId), logger: deps.logger });
-  const domainChecks = new DomainCheckRunner({ bus: deps.bus, directory: deps.directory, logger: deps.logger });
+  const domainChecks = new DomainCheckRunner({ bus: deps.bus, directory: deps.directory, logger: deps.logger, quota: deps.quota });
 
   /** CheckDomain: the request checked like a probe's (validation, NATS), then run in every region asked. */
   async function checkDomainFor(request: DomainCheckRequest, caller: string, emit: (event: DomainCheckEvent) => void, signal: AbortSignal): Promise<DomainCheckReport> {
@@ -93,7 +93,7 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
     const validation = validateDomainRequest(request, { maxDeadlineMs: deps.limits.maxDeadlineMs });
     if (!validation.ok) throw audit.refuse(caller, "invalid_argument", invalidArgument(validation.violations));
     if (!deps.bus.isConnected()) throw audit.refuse(caller, "unavailable", unavailable("the coordinator is not connected to NATS; try again shortly"));
-    return domainChecks.run(validation.value, emit, signal);
+    return domainChecks.run(validation.value, emit, signal, caller);
   }
 
   /** What a request must pass before it may run; each refusal is counted and audited. */

@@ -8,6 +8,8 @@ import type { DomainCheckEvent } from "../../../../gen/smtpprobe/v1/domain.js";
 import { SUBJECTS } from "../../../../lib/bus.js";
 import { silentLogger } from "../../../../lib/logger.js";
 import { MemoryBus } from "../../../../lib/memory-bus.js";
+import { CallError } from "../../../../services/coordinator/call-tracker.js";
+import { CallerQuota } from "../../../../services/coordinator/caller-quota.js";
 import { DomainCheckRunner } from "../../../../services/coordinator/domain-check-run.js";
 import { RegionDirectory } from "../../../../services/coordinator/region-directory.js";
 import { validateDomainRequest } from "../../../../services/coordinator/validate-domain-request.js";
@@ -93,6 +95,16 @@ describe("CheckDomain through agents in two regions", () => {
     expect(lists("us-east")).toEqual([1]);
     // A region that asked no list takes no part in the comparison of listings.
     expect(report.differences.map((d) => d.part)).not.toContain("blocklist");
+  });
+
+  it("counts one execution per region against the caller's quota, and gives them back", async () => {
+    const quota = new CallerQuota({ callerExecutionsPerMinute: 0, callerExecutionsInFlight: 1, maxExecutionsInFlight: 0 });
+    const runner = new DomainCheckRunner({ bus, directory, logger: silentLogger(), quota });
+    const refused = await runner.run(request(["eu-west", "us-east"]), () => undefined, new AbortController().signal, "ci").catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(CallError);
+    expect((refused as CallError).error.code).toBe(8); // RESOURCE_EXHAUSTED
+    await runner.run(request(["us-east"]), () => undefined, new AbortController().signal, "ci");
+    expect(quota.inFlight("ci")).toBe(0);
   });
 
   it("names a region nobody serves as missing, never an error of the call", async () => {
