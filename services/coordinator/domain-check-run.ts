@@ -14,9 +14,10 @@ import { compareDomainPostures } from "./compare-domain.js";
 import type { CallerQuota } from "./caller-quota.js";
 import { resourceExhausted, serviceError } from "./grpc-errors.js";
 import type { RegionDirectory } from "./region-directory.js";
+import type { ReportStore } from "./report-store.js";
 import { checkDomainReply } from "./validate-domain-posture.js";
 
-/** Reports kept for GetDomainCheck (in memory, oldest out first). */
+/** Reports this coordinator keeps itself (oldest out first), besides the store. */
 export const MAX_DOMAIN_REPORTS = 1000;
 /** The agent gets this much less than the check's deadline, so that its answer arrives in time. */
 const AGENT_MARGIN_MS = 100;
@@ -27,6 +28,8 @@ export interface DomainCheckDeps {
   logger: Logger;
   /** The probes' quotas: a domain check costs one execution per region. Undefined: no limits. */
   quota?: CallerQuota;
+  /** Where reports are kept beyond this process (JetStream KV, or the bounded memory store). */
+  store?: ReportStore;
 }
 
 type RegionOutcome = { region: string; posture: DomainPosture } | { region: string; missing: string };
@@ -36,8 +39,9 @@ export class DomainCheckRunner {
 
   constructor(private readonly deps: DomainCheckDeps) {}
 
-  find(checkId: string): DomainCheckReport | undefined {
-    return this.reports.get(checkId);
+  /** A report: from this coordinator's memory, else from the store (another coordinator's, or before a restart). */
+  async find(checkId: string): Promise<DomainCheckReport | undefined> {
+    return this.reports.get(checkId) ?? (await this.deps.store?.getDomainCheck(checkId));
   }
 
   /** `request` as validate-domain-request.ts accepted it. */
@@ -81,6 +85,8 @@ export class DomainCheckRunner {
       finishedAt: new Date(),
     };
     this.keep(report);
+    // A report that cannot be stored is still answered; GetDomainCheck finds it here until evicted.
+    await this.deps.store?.putDomainCheck(report).catch((error: unknown) => this.deps.logger.warn({ err: error, checkId }, "storing the domain check failed"));
     this.deps.logger.info({ checkId, domain: request.domain, regions, missing: missing.length }, "domain check");
     return report;
   }

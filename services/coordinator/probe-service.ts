@@ -82,7 +82,7 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
   const audit = new AuditTrail(deps.logger);
   const runner = new ProbeRunner({ bus: deps.bus, store: deps.store, directory: deps.directory, logger: deps.logger, audit, limits: deps.limits, quota: deps.quota });
   const probes = new SharedProbes({ keys: deps.store, findReport: (probeId) => runner.findReport(probeId), logger: deps.logger });
-  const domainChecks = new DomainCheckRunner({ bus: deps.bus, directory: deps.directory, logger: deps.logger, quota: deps.quota });
+  const domainChecks = new DomainCheckRunner({ bus: deps.bus, directory: deps.directory, logger: deps.logger, quota: deps.quota, store: deps.store });
 
   /** CheckDomain: the request checked like a probe's (validation, NATS), then run in every region asked. */
   async function checkDomainFor(request: DomainCheckRequest, caller: string, emit: (event: DomainCheckEvent) => void, signal: AbortSignal): Promise<DomainCheckReport> {
@@ -228,7 +228,7 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
         return;
       }
       calls.serveUnary(callback, async () => {
-        const report = domainChecks.find(checkId);
+        const report = await domainChecks.find(checkId);
         if (!report) throw new CallError(notFound("smtpprobe.v1.DomainCheckReport", checkId, `no stored domain check ${checkId} (unknown, expired, or run by another coordinator)`));
         return report;
       });

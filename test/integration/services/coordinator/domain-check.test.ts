@@ -12,6 +12,7 @@ import { CallError } from "../../../../services/coordinator/call-tracker.js";
 import { CallerQuota } from "../../../../services/coordinator/caller-quota.js";
 import { DomainCheckRunner } from "../../../../services/coordinator/domain-check-run.js";
 import { RegionDirectory } from "../../../../services/coordinator/region-directory.js";
+import { MemoryReportStore } from "../../../../services/coordinator/report-store.js";
 import { validateDomainRequest } from "../../../../services/coordinator/validate-domain-request.js";
 import { startDnsServer, type DnsServer, type Zone } from "../../../helpers/dns-server.js";
 
@@ -84,7 +85,15 @@ describe("CheckDomain through agents in two regions", () => {
     expect(report.differences.map((d) => d.part)).not.toContain("dmarc");
     // The us exchanger's address is listed, and only the us region probes it.
     expect(report.postures[1]?.findings.map((f) => f.code)).toContain("dnsbl_listed");
-    expect(runner.find(report.checkId)).toBe(report);
+    expect(await runner.find(report.checkId)).toBe(report);
+  });
+
+  it("another coordinator sharing the store finds the report", async () => {
+    const store = new MemoryReportStore({ ttlMs: 60_000 });
+    const first = new DomainCheckRunner({ bus, directory, logger: silentLogger(), store });
+    const report = await first.run(request(["us-east"]), () => undefined, new AbortController().signal);
+    const second = new DomainCheckRunner({ bus, directory, logger: silentLogger(), store });
+    expect((await second.find(report.checkId))?.postures.map((p) => p.region)).toEqual(["us-east"]);
   });
 
   it("asks no blocklist in a region whose operator turned them off", async () => {
