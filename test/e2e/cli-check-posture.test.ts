@@ -20,7 +20,8 @@ describe("smtp-probe check --posture (end to end)", () => {
   beforeAll(async () => {
     fixture = await startSmtpFixture({ name: "fixture.test" });
     dns = await startDnsServer({
-      "posture-mx.test": { MX: [{ exchange: "mx.posture-mx.test", preference: 10 }] },
+      "posture-mx.test": { MX: [{ exchange: "mx.posture-mx.test", preference: 10 }], TXT: ["v=spf1 mx -all"] },
+      "_dmarc.posture-mx.test": { TXT: ["v=DMARC1; p=none"] },
       "mx.posture-mx.test": { A: ["127.0.0.1"] },
       "1.0.0.127.in-addr.arpa": { PTR: ["mx.posture-mx.test"] },
       "1.0.0.127.bl.test": { A: ["127.0.0.2"], TXT: ["listed by the test"] },
@@ -36,7 +37,13 @@ describe("smtp-probe check --posture (end to end)", () => {
   it("--json: each handshake's reverse DNS and listings, with findings", async () => {
     const run = await runCli(args("--posture", "--dnsbl", "bl.test,clean.test", "--json"));
     expect(run.code).toBe(1); // dnsbl_listed is an error
-    const report = JSON.parse(run.stdout) as { request: { options: { posture?: unknown } }; tasks: { result: { handshakes: JsonHandshake[] } }[] };
+    const report = JSON.parse(run.stdout) as {
+      request: { options: { posture?: unknown } };
+      tasks: { result: { handshakes: JsonHandshake[] } }[];
+      domainCheck?: { postures: { region: string; spf?: { evaluations?: { address: string; result: string }[] }; dmarc?: { policy?: string } }[] };
+    };
+    // With --mx, the domain's posture too, as CheckDomain reports it.
+    expect(report.domainCheck?.postures.map((p) => [p.region, p.dmarc?.policy, p.spf?.evaluations])).toEqual([["local", "none", [{ address: "127.0.0.1", result: "SPF_RESULT_PASS", explanation: expect.any(String) as string, dnsLookups: 1 }]]]);
     expect(report.request.options.posture).toEqual({ blocklistZones: ["bl.test", "clean.test"] });
     const [h] = report.tasks[0]!.result.handshakes;
     expect(h?.address).toBe("127.0.0.1");
@@ -49,9 +56,12 @@ describe("smtp-probe check --posture (end to end)", () => {
   it("the human form has a DNS row; without --posture nothing is asked about the address", async () => {
     const run = await runCli(args("--posture", "--no-dnsbl"));
     expect(run.stdout).toContain("DNS         127.0.0.1: PTR mx.posture-mx.test (forward-confirmed)");
+    expect(run.stdout).toMatch(/^Domain posture-mx\.test from local:/m);
+    expect(run.stdout).toContain("[dmarc_policy_none]");
     const before = dns.queries().length;
     const plain = await runCli(args());
     expect(plain.stdout).not.toContain("PTR ");
+    expect(plain.stdout).not.toContain("Domain posture-mx.test");
     expect(dns.queries().slice(before).filter((q) => q.type === "PTR")).toEqual([]);
   });
 

@@ -497,6 +497,7 @@ describe.skipIf(nats.skip)("with a real nats-server", () => {
         const store = await openReportStore(bus, { ttlMs: 60_000, maxBytes: 8 * 1024 * 1024, logger: silentLogger() });
         expect(store.kind).toBe("kv");
         const report: ProbeReport = {
+          domainCheck: undefined,
           probeId: "0b9d6f2e-8f6e-4a8e-9a53-1c7c3f0f6a11",
           request: { host: "mx.example.com", mx: false, ports: [25], regions: ["eu-west"], options: undefined, tlsModes: { 25: TlsMode.TLS_MODE_AUTO }, idempotencyKey: "order 42 / *", portRoles: {} },
           regions: ["eu-west"],

@@ -14,6 +14,7 @@ import {
 
 function report(probeId: string, over: Partial<ProbeReport> = {}): ProbeReport {
   return {
+    domainCheck: undefined,
     probeId,
     request: undefined,
     regions: ["eu-west"],
