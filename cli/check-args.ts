@@ -274,7 +274,7 @@ export function parseTimeout(value: string): number {
 }
 
 /** --posture, with --dnsbl ZONES or --no-dnsbl; the zones are checked where the options are resolved. */
-function parsePostureFlags(flags: CheckFlags): ProbeOptions["posture"] {
+export function parsePostureFlags(flags: CheckFlags): ProbeOptions["posture"] {
   if (!flags.posture) {
     if (flags.dnsbl !== undefined) throw new UsageError(flags.dnsbl === false ? "--no-dnsbl" : "--dnsbl", "only with --posture");
     return undefined;

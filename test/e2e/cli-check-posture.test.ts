@@ -3,7 +3,7 @@
 // and a blocklist zone that lists it.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDnsServer, type DnsServer } from "../helpers/dns-server.js";
-import { runCli as runCliProcess, type CliRun } from "../helpers/processes.js";
+import { runCli as runCliProcess, startCoordinatorProcess, stopAll, type CliRun, type CoordinatorProcess } from "../helpers/processes.js";
 import { startSmtpFixture, type SmtpFixture } from "../helpers/smtp-fixture.js";
 
 const runCli = (args: string[]): Promise<CliRun> => runCliProcess(args, { COLUMNS: "9999", NO_COLOR: "1" });
@@ -17,6 +17,7 @@ interface JsonHandshake {
 describe("smtp-probe check --posture (end to end)", () => {
   let dns: DnsServer;
   let fixture: SmtpFixture;
+  let coordinator: CoordinatorProcess | undefined;
   beforeAll(async () => {
     fixture = await startSmtpFixture({ name: "fixture.test" });
     dns = await startDnsServer({
@@ -28,6 +29,7 @@ describe("smtp-probe check --posture (end to end)", () => {
     });
   });
   afterAll(async () => {
+    await stopAll([coordinator]);
     await fixture?.stop();
     await dns?.stop();
   });
@@ -64,6 +66,17 @@ describe("smtp-probe check --posture (end to end)", () => {
     expect(plain.stdout).not.toContain("Domain posture-mx.test");
     expect(dns.queries().slice(before).filter((q) => q.type === "PTR")).toEqual([]);
   });
+
+  it("through a coordinator: the posture in each handshake, and the domain's from CheckDomain", async () => {
+    coordinator = await startCoordinatorProcess({ allowCidrs: ["127.0.0.0/8"], allowPorts: [fixture.port], dnsServers: [dns.server] });
+    const run = await runCli([...args("--posture", "--dnsbl", "bl.test", "--json").filter((a, i, all) => a !== "--dns-server" && all[i - 1] !== "--dns-server"), "--coordinator", coordinator.address]);
+    expect(run.stderr).toBe("");
+    const report = JSON.parse(run.stdout) as { tasks: { region: string; result: { handshakes: JsonHandshake[] } }[]; domainCheck?: { postures: { region: string }[] } };
+    const [h] = report.tasks[0]!.result.handshakes;
+    expect(h?.addressPosture?.reverseDns).toMatchObject({ ptrNames: ["mx.posture-mx.test"], forwardConfirmed: true });
+    expect(h?.addressPosture?.blocklists?.[0]).toMatchObject({ zone: "bl.test", listed: true });
+    expect(report.domainCheck?.postures.map((p) => p.region)).toEqual(["local"]);
+  }, 60_000);
 
   it.each([
     [["--dnsbl", "bl.test"], /^smtp-probe: --dnsbl: only with --posture/],

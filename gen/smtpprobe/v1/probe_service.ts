@@ -430,8 +430,9 @@ export interface ProbeReport {
   /** the caller's gRPC deadline, not the request's deadline_ms, bounded the probe */
   callerDeadlineBound: boolean;
   /**
-   * With mx and options.posture, in the CLI's local mode (smtp-probe check --mx --posture): the
-   * mail domain's posture, as CheckDomain reports it. Through a coordinator, call CheckDomain.
+   * With mx and options.posture, filled by the CLI (smtp-probe check --mx --posture, locally or
+   * with a CheckDomain call beside the probe): the mail domain's posture. The coordinator leaves
+   * it empty; callers of the API call CheckDomain.
    */
   domainCheck: DomainCheckReport | undefined;
 }
