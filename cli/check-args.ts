@@ -33,6 +33,9 @@ export interface CheckFlags {
   policyDomain?: string;
   /** Check whether each port demands STARTTLS before mail (ProbeOptions.check_starttls_enforcement). */
   starttlsEnforcement?: boolean;
+  posture?: boolean;
+  /** --dnsbl zones, or false with --no-dnsbl. */
+  dnsbl?: string[] | false;
   json?: boolean;
   /** false with --no-color; commander's default is true. */
   color?: boolean;
@@ -129,6 +132,7 @@ export function parseCheckArgs(hostArg: string, flags: CheckFlags, defaults: { e
     tlsScan: flags.tlsScan ?? false,
     checkStarttlsEnforcement: flags.starttlsEnforcement ?? false,
     policyDomain: flags.policyDomain === undefined ? "" : parsePolicyDomain(flags.policyDomain, mx, host),
+    posture: parsePostureFlags(flags),
   };
   const dnsServers = (flags.dnsServer ?? []).map(parseDnsServer);
   if (dnsServers.length > MAX_DNS_SERVERS) {
@@ -160,7 +164,8 @@ function resolveFor(options: ProbeOptions, port: number, ehloName: string): Reso
   } catch (error) {
     if (!(error instanceof InvalidOptionsError)) throw error;
     const [first] = error.violations;
-    throw new UsageError(FIELD_FLAGS[first?.field ?? ""] ?? first?.field ?? "options", first?.message ?? error.message);
+    const field = first?.field ?? "";
+    throw new UsageError(FIELD_FLAGS[field] ?? (field.startsWith("posture.") ? "--dnsbl" : field || "options"), first?.message ?? error.message);
   }
 }
 
@@ -277,6 +282,16 @@ export function parseTimeout(value: string): number {
   if (ms < 1) throw new UsageError("--timeout", `${quote(value)} must be at least 1 ms`);
   if (ms > MAXIMUMS.timeoutMs) throw new UsageError("--timeout", `${quote(value)} is more than the maximum of ${MAXIMUMS.timeoutMs / 1000} s`);
   return ms;
+}
+
+/** --posture, with --dnsbl ZONES or --no-dnsbl; the zones are checked where the options are resolved. */
+export function parsePostureFlags(flags: CheckFlags): ProbeOptions["posture"] {
+  if (!flags.posture) {
+    if (flags.dnsbl !== undefined) throw new UsageError(flags.dnsbl === false ? "--no-dnsbl" : "--dnsbl", "only with --posture");
+    return undefined;
+  }
+  if (flags.dnsbl === false) return { blocklistZones: [], skipBlocklists: true };
+  return { blocklistZones: (flags.dnsbl ?? []).flatMap((v) => v.split(",")).map((z) => z.trim()).filter((z) => z !== ""), skipBlocklists: false };
 }
 
 /** A special-use name to allow (--allow-name): a host name, never an address. */

@@ -5,7 +5,7 @@
 // configured resolver, and a name under .local or .internal means another network's server.
 // Prints the results, returns the exit code.
 import { randomUUID } from "node:crypto";
-import type { TargetResult } from "../gen/smtpprobe/v1/handshake.js";
+import { Severity, type TargetResult } from "../gen/smtpprobe/v1/handshake.js";
 import { mayBeImplicitTls } from "../agents/smtp/findings.js";
 import { probeTarget } from "../agents/smtp/probe-target.js";
 import type { TargetPolicy } from "../lib/policy/policy-types.js";
@@ -14,7 +14,7 @@ import { readCaFile } from "./ca-file.js";
 import { UsageError } from "./usage-error.js";
 import type { CheckRequest } from "./check-args.js";
 import { makeStyle, shouldUseColor } from "./colors.js";
-import { exitCodeFor, type ExitCodeValue } from "./exit-codes.js";
+import { ExitCode, exitCodeFor, type ExitCodeValue } from "./exit-codes.js";
 import { formatHuman } from "./format-human.js";
 import { localReport } from "./local-report.js";
 import { outputWidth } from "./output-width.js";
@@ -43,6 +43,17 @@ export async function runCheck(request: CheckRequest, deps: CheckDeps): Promise<
   const progress = new ProgressLine(deps.stderr, deps.stderr.isTTY === true, { mayBeImplicitTls: (port) => silentMayBeTls.get(port) === true });
   const startedAt = new Date();
   progress.start();
+  // --mx --posture: the mail domain's posture too (SPF, DMARC, MX, ...), read while the ports are probed.
+  const zones = request.targets[0]?.options.postureBlocklistZones;
+  const domainCheck =
+    request.mx && zones !== undefined
+      ? import("./domain-command.js").then(({ localDomainCheck }) =>
+          localDomainCheck(
+            { domain: request.host, dkimSelectors: [], commonDkimSelectors: false, blocklistZones: [...zones], dnsServers: request.dnsServers, timeoutMs: request.targets[0]!.options.deadlineMs },
+            deps.signal,
+          ),
+        )
+      : undefined;
   let results: TargetResult[];
   try {
     results = await Promise.all(
@@ -62,17 +73,27 @@ export async function runCheck(request: CheckRequest, deps: CheckDeps): Promise<
     progress.stop();
   }
 
+  const domain = await domainCheck;
   if (request.json) {
     // The ProbeReport a coordinator would return, with this machine as region `local`.
     const report = localReport({ probeId: randomUUID(), request, results, startedAt, finishedAt: new Date(), interrupted: deps.signal.aborted });
+    report.domainCheck = domain;
     // Loaded only here: the descriptor registry behind the JSON writer costs the human form's start-up.
     const { probeReportJson } = await import("../lib/proto-json.js");
     deps.stdout.write(`${JSON.stringify(probeReportJson(report), null, 2)}\n`);
   } else {
     const color = shouldUseColor({ colorAllowed: request.colorAllowed, env: deps.env, isTTY: deps.stdout.isTTY === true });
-    deps.stdout.write(formatHuman(results, { style: makeStyle(color), transcript: request.transcript, width: outputWidth(deps.stdout, deps.env) }));
+    const options = { style: makeStyle(color), transcript: request.transcript, width: outputWidth(deps.stdout, deps.env) };
+    deps.stdout.write(formatHuman(results, options));
+    if (domain) {
+      const { formatDomainReport } = await import("./format-domain.js");
+      deps.stdout.write(`\n${formatDomainReport(domain, options.style, options.width).join("\n")}\n`);
+    }
   }
-  return exitCodeFor(results, deps.signal.aborted);
+  const code = exitCodeFor(results, deps.signal.aborted);
+  // The domain's error findings (+all, a listed exchanger, ...) count like a handshake's.
+  const domainErrors = domain?.postures.some((p) => p.findings.some((f) => f.severity === Severity.SEVERITY_ERROR)) ?? false;
+  return code === ExitCode.ok && domainErrors ? ExitCode.errorFindings : code;
 }
 
 /** A special-use host (not allowed by --allow-name) is a usage error: nothing is resolved. */

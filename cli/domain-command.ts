@@ -15,13 +15,30 @@ import { formatDomainReport } from "./format-domain.js";
 import { outputWidth } from "./output-width.js";
 
 export async function runDomainCheck(request: DomainRequest, deps: CheckDeps): Promise<ExitCodeValue> {
+  const report = await localDomainCheck(request, deps.signal);
+  const posture = report.postures[0]!;
+  if (request.json) {
+    deps.stdout.write(`${JSON.stringify(protoJson("smtpprobe.v1.DomainCheckReport", DomainCheckReport.encode(report).finish()), null, 2)}\n`);
+  } else {
+    const style = makeStyle(shouldUseColor({ colorAllowed: request.colorAllowed, env: deps.env, isTTY: deps.stdout.isTTY === true }));
+    deps.stdout.write(`${formatDomainReport(report, style, outputWidth(deps.stdout, deps.env)).join("\n")}\n`);
+  }
+  if (deps.signal.aborted) return ExitCode.interrupted;
+  return posture.findings.some((f) => f.severity === Severity.SEVERITY_ERROR) ? ExitCode.errorFindings : ExitCode.ok;
+}
+
+/** The domain check in this process, region "local", as the DomainCheckReport a coordinator returns. */
+export async function localDomainCheck(
+  request: Pick<DomainRequest, "domain" | "dkimSelectors" | "commonDkimSelectors" | "blocklistZones" | "dnsServers" | "timeoutMs">,
+  signal: AbortSignal,
+): Promise<DomainCheckReport> {
   const resolver = new AgentResolver({ servers: request.dnsServers, timeoutMs: Math.min(2_000, request.timeoutMs) });
   const startedAt = new Date();
   // At the deadline or on Ctrl-C the questions on their way are cancelled: what was read is kept,
   // what was not is an error in its part.
   const stop = (): void => resolver.cancel();
   const timer = setTimeout(stop, request.timeoutMs);
-  deps.signal.addEventListener("abort", stop, { once: true });
+  signal.addEventListener("abort", stop, { once: true });
   let posture: DomainPosture;
   try {
     posture = await checkDomain(
@@ -37,9 +54,9 @@ export async function runDomainCheck(request: DomainRequest, deps: CheckDeps): P
     );
   } finally {
     clearTimeout(timer);
-    deps.signal.removeEventListener("abort", stop);
+    signal.removeEventListener("abort", stop);
   }
-  const report: DomainCheckReport = {
+  return {
     checkId: randomUUID(),
     request: {
       domain: request.domain,
@@ -56,12 +73,4 @@ export async function runDomainCheck(request: DomainRequest, deps: CheckDeps): P
     startedAt,
     finishedAt: new Date(),
   };
-  if (request.json) {
-    deps.stdout.write(`${JSON.stringify(protoJson("smtpprobe.v1.DomainCheckReport", DomainCheckReport.encode(report).finish()), null, 2)}\n`);
-  } else {
-    const style = makeStyle(shouldUseColor({ colorAllowed: request.colorAllowed, env: deps.env, isTTY: deps.stdout.isTTY === true }));
-    deps.stdout.write(`${formatDomainReport(report, style, outputWidth(deps.stdout, deps.env)).join("\n")}\n`);
-  }
-  if (deps.signal.aborted) return ExitCode.interrupted;
-  return posture.findings.some((f) => f.severity === Severity.SEVERITY_ERROR) ? ExitCode.errorFindings : ExitCode.ok;
 }

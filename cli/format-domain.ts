@@ -1,9 +1,9 @@
 // The domain check for people: per region a compact block (MX, SPF with its include tree, DMARC,
 // DKIM keys), its findings grouped by severity, and the differences between regions. Everything
 // read from DNS is published by the domain's owner and goes through safe() before the terminal.
-import type { AddressPosture } from "../gen/smtpprobe/v1/address_posture.js";
 import { SpfResult, type DkimKey, type DomainCheckReport, type DomainPosture, type SpfRecordNode } from "../gen/smtpprobe/v1/domain.js";
 import type { Style } from "./colors.js";
+import { formatAddressPosture as addressLine } from "./format-address-posture.js";
 import { formatFindingGroups } from "./format-human.js";
 import { formatMs, plural, safe } from "./labels.js";
 import { wrapHanging } from "./text-wrap.js";
@@ -96,18 +96,6 @@ function formatPosture(p: DomainPosture, style: Style, width: number): string[] 
   if (p.findings.length === 0) out.push(`  ${style.dim("Findings".padEnd(LABEL))}${style.green("none")}`);
   else out.push(`  ${style.dim("Findings")}`, ...formatFindingGroups(p.findings, style, width));
   return out;
-}
-
-function addressLine(a: AddressPosture, style: Style): string {
-  const rdns = a.reverseDns;
-  const ptr = !rdns || rdns.ptrNames.length === 0
-    ? style.yellow("no PTR")
-    : `PTR ${rdns.ptrNames.map(safe).join(", ")}${rdns.forwardConfirmed ? " (forward-confirmed)" : style.yellow(" (not forward-confirmed)")}`;
-  const listed = a.blocklists.filter((b) => b.listed).map((b) => style.red(`listed in ${safe(b.zone)} (${b.codes.join(", ")})`));
-  const failed = a.blocklists.filter((b) => !b.listed && b.error !== "").map((b) => style.dim(`${safe(b.zone)}: no answer`));
-  const clean = a.blocklists.filter((b) => !b.listed && b.error === "").length;
-  const lists = [...listed, ...failed, ...(clean > 0 ? [`not listed in ${plural(clean, "blocklist")}`] : [])];
-  return `${a.address}: ${[ptr, ...lists].join("; ")}`;
 }
 
 function treeLines(node: SpfRecordNode, depth: number): string[] {

@@ -6,6 +6,7 @@
 //
 // Everything the server or its certificate controls goes through `safe()` before it is coloured,
 // so a hostile banner cannot write escape sequences to the operator's terminal.
+import { formatAddressPosture } from "./format-address-posture.js";
 import {
   CipherGrade,
   CipherOrder,
@@ -230,6 +231,7 @@ export function formatHandshake(h: HandshakeResult, options: HumanOptions, title
   if (h.tls) formatTls(h.tls, style, block);
   if (h.tlsProfile) formatTlsProfile(h.tlsProfile, style, block);
   if (h.starttlsEnforcement) block.row("Enforcement", formatEnforcement(h.starttlsEnforcement, style));
+  if (h.addressPosture) block.row("DNS", formatAddressPosture(h.addressPosture, style));
   if (h.timings.length) {
     block.row("Timings", h.timings.map((t) => `${phaseLabel(t.phase)} ${formatMs(t.durationMs)}`).join(style.dim(" · ")));
   }

@@ -10,7 +10,7 @@
 import { AddressFamily, TlsMode } from "../gen/smtpprobe/v1/handshake.js";
 import { ProbeRequest } from "../gen/smtpprobe/v1/probe_service.js";
 import { DEFAULTS } from "../agents/smtp/options.js";
-import { parseHost, parseLimitFlags, parsePortRoles, parsePorts, parseTimeout, parseTlsMode, quote, type CheckFlags } from "./check-args.js";
+import { parseHost, parseLimitFlags, parsePostureFlags, parsePortRoles, parsePorts, parseTimeout, parseTlsMode, quote, type CheckFlags } from "./check-args.js";
 import { COORDINATOR_ENV } from "./check-mode.js";
 import type { CoordinatorAddress } from "./coordinator-address.js";
 import type { CoordinatorCredentials } from "./coordinator-credentials.js";
@@ -83,6 +83,8 @@ export function parseRemoteCheckArgs(hostArg: string, flags: CheckFlags, coordin
       checkStarttlsEnforcement: flags.starttlsEnforcement ?? false,
       // Checked by the coordinator (options.policy_domain), which names the flag's field.
       policyDomain: flags.policyDomain ?? "",
+      // The zones are the coordinator's to judge (options.posture.blocklist_zones[N]).
+      posture: parsePostureFlags(flags),
     },
   });
   return {

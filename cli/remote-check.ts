@@ -2,6 +2,9 @@
 // StreamProbe RPC. While it runs, the region × port matrix is drawn live on stderr (a terminal
 // only) as events arrive; at the end the report is printed once on stdout, in human form or as
 // protobuf JSON. Returns the exit code (exit-codes.ts).
+import type { DomainCheckEvent, DomainCheckReport } from "../gen/smtpprobe/v1/domain.js";
+import type { PostureOptions } from "../gen/smtpprobe/v1/handshake.js";
+import { formatDomainReport } from "./format-domain.js";
 import type { ServiceError } from "@grpc/grpc-js";
 import { ProbeReport, TaskStatus, type ProbeEvent } from "../gen/smtpprobe/v1/probe_service.js";
 import type { ProbeServiceClient } from "../lib/probe-service-client.js";
@@ -44,8 +47,12 @@ export async function runRemoteCheck(request: RemoteCheckRequest, deps: CheckDep
 
   const client = createProbeClient(request.coordinator.target, request.credentials);
   let error: ServiceError | undefined;
+  // --mx --posture: the mail domain's posture from the same regions (CheckDomain), beside the probe.
+  const posture = request.request.options?.posture;
+  const domainCheck = request.request.mx && posture ? checkDomainBeside(client, request, posture, deps.signal) : undefined;
   try {
     error = await streamProbe(client, request, state, deps.signal, redraw);
+    if (state.report && domainCheck) state.report.domainCheck = await domainCheck;
   } finally {
     clearInterval(timer);
     view.clear();
@@ -87,6 +94,36 @@ export async function runRemoteCheck(request: RemoteCheckRequest, deps: CheckDep
   return exitCodeForReport(state.report, false);
 }
 
+/** CheckDomain for the probe's mail domain and regions; undefined when it fails (the probe's report is still printed). */
+function checkDomainBeside(client: ProbeServiceClient, request: RemoteCheckRequest, posture: PostureOptions, signal: AbortSignal): Promise<DomainCheckReport | undefined> {
+  return new Promise((resolve) => {
+    const call = client.checkDomain(
+      {
+        domain: request.request.host,
+        dkimSelectors: [],
+        commonDkimSelectors: false,
+        regions: request.request.regions,
+        blocklistZones: posture.blocklistZones,
+        skipBlocklists: posture.skipBlocklists,
+        deadlineMs: request.request.options?.timeouts?.deadlineMs ?? 0,
+      },
+      callMetadata(request.credentials),
+      { deadline: Date.now() + request.callTimeoutMs },
+    );
+    let report: DomainCheckReport | undefined;
+    const cancel = (): void => call.cancel();
+    signal.addEventListener("abort", cancel, { once: true });
+    call.on("data", (event: DomainCheckEvent) => {
+      if (event.report) report = event.report;
+    });
+    call.on("error", () => resolve(undefined));
+    call.on("end", () => {
+      signal.removeEventListener("abort", cancel);
+      resolve(report);
+    });
+  });
+}
+
 /** Runs StreamProbe to its end; resolves with the call's error, if any (never rejects). */
 function streamProbe(
   client: ProbeServiceClient,
@@ -124,7 +161,10 @@ function printReport(report: ProbeReport, request: RemoteCheckRequest, deps: Che
     return;
   }
   const color = shouldUseColor({ colorAllowed: request.colorAllowed, env: deps.env, isTTY: deps.stdout.isTTY === true });
-  deps.stdout.write(formatReport(report, { style: makeStyle(color), transcript: request.transcript, width: outputWidth(deps.stdout, deps.env) }));
+  const style = makeStyle(color);
+  const width = outputWidth(deps.stdout, deps.env);
+  deps.stdout.write(formatReport(report, { style, transcript: request.transcript, width }));
+  if (report.domainCheck) deps.stdout.write(`\n${formatDomainReport(report.domainCheck, style, width).join("\n")}\n`);
 }
 
 /** The coordinator's sentence for each region asked for that no agent has ever served. */

@@ -1,7 +1,7 @@
 
 import { checkCaPem } from "./ca-pem.js";
 import { ConfigError, readSettingFile, type Setting } from "./config.js";
-import { dnsServerList, duration, hostPortList, integer, listenAddress, logLevel, natsUrl, optionalText, portList, textList } from "./config-schemas.js";
+import { dnsServerList, duration, hostPortList, integer, listenAddress, logLevel, natsUrl, onOff, optionalText, portList, textList } from "./config-schemas.js";
 import { parseHostName } from "./host-name.js";
 
 /** A name --allow-name can allow: a host name, not an IP address (--allow-cidr allows those). */
@@ -91,6 +91,14 @@ export const ENGINE_SETTINGS = {
     schema: dnsServerList,
   },
   caFile: { flag: "--ca-file", env: "SMTP_PROBE_CA_FILE", placeholder: "FILE", description: "extra CA certificates (PEM) trusted when checking targets' chains and MTA-STS policy hosts", schema: optionalText },
+  blocklists: {
+    flag: "--blocklists",
+    env: "SMTP_PROBE_BLOCKLISTS",
+    placeholder: "on/off",
+    default: "on",
+    description: "off: ask no DNS blocklist, whatever a domain check or a probe's posture option asks (the lists' own limits on queries)",
+    schema: onOff,
+  },
   concurrency: { flag: "--concurrency", env: "SMTP_PROBE_CONCURRENCY", placeholder: "N", default: "32", description: "probes an agent runs at once; more wait", schema: integer(1, 10_000) },
   canary: {
     flag: "--canary",

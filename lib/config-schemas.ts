@@ -102,6 +102,9 @@ export const logLevel = text.to<(typeof LOG_LEVELS)[number]>((v) =>
   (LOG_LEVELS as readonly string[]).includes(v) ? { value: v as (typeof LOG_LEVELS)[number] } : { problem: `must be one of ${LOG_LEVELS.join(", ")}` },
 );
 
+/** "on" or "off". */
+export const onOff = text.to<boolean>((v) => (v === "on" ? { value: true } : v === "off" ? { value: false } : { problem: "must be on or off" }));
+
 export const textList = texts.to<string[]>((items) => ({ value: items.flatMap((i) => i.split(",")).map((s) => s.trim()).filter(Boolean) }));
 
 export const hostPortList = textList.to<string[]>((items) => {

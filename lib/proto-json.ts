@@ -8,6 +8,7 @@ import { fromBinary, toJson } from "@bufbuild/protobuf";
 import type { Any } from "../gen/google/protobuf/any.js";
 import { Status } from "../gen/google/rpc/status.js";
 import { ListRegionsResponse, ProbeEvent, ProbeReport } from "../gen/smtpprobe/v1/probe_service.js";
+import { DomainCheckEvent, DomainCheckReport } from "../gen/smtpprobe/v1/domain.js";
 import { apiMessage, apiRegistry } from "./api-schema.js";
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -25,6 +26,14 @@ export function probeReportJson(report: ProbeReport): JsonObject {
 
 export function probeEventJson(event: ProbeEvent): JsonObject {
   return protoJson("smtpprobe.v1.ProbeEvent", ProbeEvent.encode(event).finish());
+}
+
+export function domainCheckReportJson(report: DomainCheckReport): JsonObject {
+  return protoJson("smtpprobe.v1.DomainCheckReport", DomainCheckReport.encode(report).finish());
+}
+
+export function domainCheckEventJson(event: DomainCheckEvent): JsonObject {
+  return protoJson("smtpprobe.v1.DomainCheckEvent", DomainCheckEvent.encode(event).finish());
 }
 
 export function listRegionsJson(response: ListRegionsResponse): JsonObject {

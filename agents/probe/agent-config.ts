@@ -27,6 +27,8 @@ export interface AgentConfig {
   dnsServers?: readonly string[];
   /** Extra trusted CAs (PEM). */
   extraCa?: string;
+  /** False: ask no DNS blocklist, whatever a domain check or a probe's posture option asks (--blocklists off). Default true. */
+  blocklists?: boolean;
   /** Bound on one encoded AgentMessage; default 900 KiB, under NATS's default 1 MiB max payload. */
   maxResultBytes?: number;
   /**
@@ -45,6 +47,7 @@ export const AGENT_DEFAULTS = {
   maxResultBytes: 900 * 1024,
   stopGraceMs: 10_000,
   permits: true,
+  blocklists: true,
 } as const;
 
 export class InvalidAgentConfigError extends Error {
@@ -87,6 +90,7 @@ export function resolveAgentConfig(config: AgentConfig): ResolvedAgentConfig {
     canaryDeadlineMs: integer("canaryDeadlineMs", config.canaryDeadlineMs, AGENT_DEFAULTS.canaryDeadlineMs, 1, MAX_CANARY_DEADLINE_MS),
     maxResultBytes: integer("maxResultBytes", config.maxResultBytes, AGENT_DEFAULTS.maxResultBytes, 1024, 64 * 1024 * 1024),
     permits: config.permits ?? AGENT_DEFAULTS.permits,
+    blocklists: config.blocklists ?? AGENT_DEFAULTS.blocklists,
     // Resolved once here: resolveOptions would otherwise ask the OS for the host name per task.
     defaultEhloName: config.defaultEhloName ?? machineEhloName(),
     dnsServers: config.dnsServers,

@@ -105,7 +105,7 @@ class Agent {
       throw error;
     }
     this.canary.start();
-    this.domainChecks = serveDomainChecks({ bus, region, agentId, dnsServers: this.settings.dnsServers, logger: this.log });
+    this.domainChecks = serveDomainChecks({ bus, region, agentId, dnsServers: this.settings.dnsServers, blocklists: this.settings.blocklists, logger: this.log });
     this.log.info(
       { concurrency: this.settings.concurrency, canaries: this.settings.canaries.length, serviceId: this.served.id, bus: bus.kind },
       "agent started",
@@ -186,6 +186,7 @@ class Agent {
         gate: this.permits?.gateFor(task),
         dnsServers: this.settings.dnsServers,
         extraCa: this.settings.extraCa,
+        blocklistsOff: !this.settings.blocklists,
       },
       heartbeatMs: heartbeatPeriodMs(task.heartbeatMs, this.settings.heartbeatMs),
       maxResultBytes: this.settings.maxResultBytes,

@@ -21,6 +21,8 @@ export interface DomainServiceOptions {
   dnsServers?: readonly string[];
   logger: Logger;
   concurrency?: number;
+  /** False (--blocklists off): no blocklist is asked, whatever the task says. */
+  blocklists?: boolean;
 }
 
 export interface DomainService {
@@ -53,7 +55,7 @@ export function serveDomainChecks(options: DomainServiceOptions): DomainService 
         dkimSelectors: request.dkimSelectors,
         commonDkimSelectors: request.commonDkimSelectors,
         region: options.region,
-        blocklistZones: request.skipBlocklists ? [] : request.blocklistZones,
+        blocklistZones: request.skipBlocklists || options.blocklists === false ? [] : request.blocklistZones,
       },
       resolver,
       { deadlineAt },

@@ -34,7 +34,7 @@ export const AGENT_SETTINGS = {
 export type AgentSettings = SettingValues<typeof AGENT_SETTINGS>;
 
 /** What the engine settings set in an agent's config; the rest (region, id, version) is the process's. */
-export type AgentEngineConfig = Pick<AgentConfig, "concurrency" | "canaries" | "canaryIntervalMs" | "canaryDeadlineMs" | "defaultEhloName" | "dnsServers" | "extraCa">;
+export type AgentEngineConfig = Pick<AgentConfig, "concurrency" | "canaries" | "canaryIntervalMs" | "canaryDeadlineMs" | "defaultEhloName" | "dnsServers" | "extraCa" | "blocklists">;
 
 /** The engine settings (ENGINE_SETTINGS) as agent config; reads and checks --ca-file (a ConfigError naming it). */
 export async function agentEngineConfig(s: SettingValues<typeof ENGINE_SETTINGS>): Promise<AgentEngineConfig> {
@@ -46,6 +46,7 @@ export async function agentEngineConfig(s: SettingValues<typeof ENGINE_SETTINGS>
     canaryDeadlineMs: s.canaryTimeout,
     defaultEhloName: s.ehloName,
     dnsServers: s.dnsServer.length > 0 ? s.dnsServer : undefined,
+    blocklists: s.blocklists,
     extraCa: s.caFile ? await readCaFileSetting(s.caFile) : undefined,
   };
 }

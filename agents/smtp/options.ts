@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { isIP } from "node:net";
-import { AddressFamily, PortRole, TlsMode, type ProbeOptions } from "../../gen/smtpprobe/v1/handshake.js";
+import { AddressFamily, PortRole, TlsMode, type PostureOptions, type ProbeOptions } from "../../gen/smtpprobe/v1/handshake.js";
+import { DEFAULT_BLOCKLIST_ZONES, MAX_BLOCKLIST_ZONES, normalizeBlocklistZone } from "../posture/blocklist-answer.js";
 
 /** The options of one probe with every default filled in. */
 export interface ResolvedOptions {
@@ -28,6 +29,11 @@ export interface ResolvedOptions {
   checkStarttlsEnforcement: boolean;
   /** The mail domain whose MTA-STS and TLS-RPT judge a host probed without MX; empty: none (mail-policy.ts). */
   policyDomain: string;
+  /**
+   * With ProbeOptions.posture: the blocklist zones each address is looked up in (empty: none),
+   * besides its reverse DNS (agents/posture/handshake-posture.ts). Undefined: no posture.
+   */
+  postureBlocklistZones: readonly string[] | undefined;
 }
 
 export const DEFAULTS = {
@@ -189,6 +195,7 @@ export function resolveOptions(
     tlsScan: o?.tlsScan ?? false,
     checkStarttlsEnforcement: o?.checkStarttlsEnforcement ?? false,
     policyDomain,
+    postureBlocklistZones: postureZones(o?.posture, violations),
   };
   if (resolved.maxLineOctets < 512 && l?.maxLineOctets) {
     // RFC 5321 §4.5.3.1.5: 512 octets is the limit every server may use; less would abort on valid replies.
@@ -200,4 +207,24 @@ export function resolveOptions(
 
 function isKnown(enumObject: Record<string, string | number>, value: number): boolean {
   return value > 0 && typeof enumObject[value] === "string";
+}
+
+/** The posture's blocklist zones as decided: none when skipped, the default ones when none given. */
+function postureZones(posture: PostureOptions | undefined, violations: OptionViolation[]): readonly string[] | undefined {
+  if (posture === undefined) return undefined;
+  if (posture.skipBlocklists) {
+    if (posture.blocklistZones.length > 0) violations.push({ field: "posture.blocklist_zones", message: "given with skip_blocklists" });
+    return [];
+  }
+  if (posture.blocklistZones.length === 0) return DEFAULT_BLOCKLIST_ZONES;
+  if (posture.blocklistZones.length > MAX_BLOCKLIST_ZONES) {
+    violations.push({ field: "posture.blocklist_zones", message: `at most ${MAX_BLOCKLIST_ZONES} zones, got ${posture.blocklistZones.length}` });
+  }
+  const zones: string[] = [];
+  posture.blocklistZones.forEach((zone, i) => {
+    const normalized = normalizeBlocklistZone(zone);
+    if (normalized === undefined) violations.push({ field: `posture.blocklist_zones[${i}]`, message: `${JSON.stringify(zone.slice(0, 100))} is not a DNS zone name` });
+    else if (!zones.includes(normalized)) zones.push(normalized);
+  });
+  return zones;
 }

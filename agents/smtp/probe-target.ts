@@ -1,4 +1,6 @@
 import type { X509Certificate } from "node:crypto";
+import { AgentResolver, type LookupSession } from "../dns/agent-resolver.js";
+import { addHandshakePosture } from "../posture/handshake-posture.js";
 import { isIP } from "node:net";
 import {
   FailureSource,
@@ -39,6 +41,10 @@ export interface ProbeContext extends HandshakeContext {
   gate?: ConnectGate;
   /** DNS servers as "ip" or "ip:port"; empty means the system's. */
   dnsServers?: readonly string[];
+  /** With the posture option: the resolver (and cache) to ask; default a new one on dnsServers. */
+  postureResolver?: AgentResolver;
+  /** The operator turned blocklists off (--blocklists off): the posture option asks none. */
+  blocklistsOff?: boolean;
   /** Asked before any name is resolved (the target, the mail domain, each MX exchanger); default policy.checkName. */
   checkName?: (name: string) => PolicyDenial | undefined;
   /** The port an MTA-STS policy is fetched from: 443 (RFC 8461 §3.3); another only in tests and labs. */
@@ -71,6 +77,10 @@ export async function probeTarget(
   const mailPolicy = domain === "" || checkName?.(domain) ? undefined : lookupPolicy(domain, target.port, resolver, options, context, policy, start);
   // A probe that stops before its handshakes (MX failed) never awaits it: no unhandled rejection then.
   mailPolicy?.catch(() => undefined);
+  // With the posture option: one lookup session for every address of this probe (DNS only).
+  let posture: LookupSession | undefined;
+  const postureSession = (): LookupSession =>
+    (posture ??= (context.postureResolver ?? new AgentResolver({ servers: context.dnsServers })).session(200, Date.now() + options.deadlineMs));
 
   try {
     let exchangers: MxRecord[] = [];
@@ -146,7 +156,11 @@ export async function probeTarget(
               );
             const result = await (context.gate ? gatedHandshake(context.gate, { ...name, address, port: target.port }, options, context, deadlineAt, handshake) : handshake());
             // After the handshake, its slot given back: the checks ask for their own, connection by connection.
-            return runTlsChecks(result, options, { policy, gate: context.gate, signal: context.signal, deadlineAt });
+            const checked = await runTlsChecks(result, options, { policy, gate: context.gate, signal: context.signal, deadlineAt });
+            if (options.postureBlocklistZones !== undefined) {
+              await addHandshakePosture(checked, context.blocklistsOff ? [] : options.postureBlocklistZones, postureSession());
+            }
+            return checked;
           }),
         );
       }),

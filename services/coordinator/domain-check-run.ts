@@ -11,11 +11,13 @@ import { SUBJECTS, type Bus, type BusSubscription } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
 import { CallError } from "./call-tracker.js";
 import { compareDomainPostures } from "./compare-domain.js";
-import { serviceError } from "./grpc-errors.js";
+import type { CallerQuota } from "./caller-quota.js";
+import { resourceExhausted, serviceError } from "./grpc-errors.js";
 import type { RegionDirectory } from "./region-directory.js";
+import type { ReportStore } from "./report-store.js";
 import { checkDomainReply } from "./validate-domain-posture.js";
 
-/** Reports kept for GetDomainCheck (in memory, oldest out first). */
+/** Reports this coordinator keeps itself (oldest out first), besides the store. */
 export const MAX_DOMAIN_REPORTS = 1000;
 /** The agent gets this much less than the check's deadline, so that its answer arrives in time. */
 const AGENT_MARGIN_MS = 100;
@@ -24,6 +26,10 @@ export interface DomainCheckDeps {
   bus: Bus;
   directory: RegionDirectory;
   logger: Logger;
+  /** The probes' quotas: a domain check costs one execution per region. Undefined: no limits. */
+  quota?: CallerQuota;
+  /** Where reports are kept beyond this process (JetStream KV, or the bounded memory store). */
+  store?: ReportStore;
 }
 
 type RegionOutcome = { region: string; posture: DomainPosture } | { region: string; missing: string };
@@ -33,14 +39,29 @@ export class DomainCheckRunner {
 
   constructor(private readonly deps: DomainCheckDeps) {}
 
-  find(checkId: string): DomainCheckReport | undefined {
-    return this.reports.get(checkId);
+  /** A report: from this coordinator's memory, else from the store (another coordinator's, or before a restart). */
+  async find(checkId: string): Promise<DomainCheckReport | undefined> {
+    return this.reports.get(checkId) ?? (await this.deps.store?.getDomainCheck(checkId));
   }
 
   /** `request` as validate-domain-request.ts accepted it. */
-  async run(request: DomainCheckRequest, emit: (event: DomainCheckEvent) => void, signal: AbortSignal): Promise<DomainCheckReport> {
+  async run(request: DomainCheckRequest, emit: (event: DomainCheckEvent) => void, signal: AbortSignal, caller = ""): Promise<DomainCheckReport> {
     const regions = request.regions.length > 0 ? request.regions : [...new Set((await this.deps.directory.current()).map((a) => a.region))].sort();
     if (regions.length === 0) throw new CallError(serviceError(status.FAILED_PRECONDITION, "no region named and no agent alive in any region"));
+    const admission = this.deps.quota?.admit(caller, regions.length, Date.now() + request.deadlineMs);
+    if (admission && !admission.ok) {
+      const r = admission.refusal;
+      const subject = r.limit === "max_executions_in_flight" ? "coordinator" : `caller:${caller}`;
+      throw new CallError(resourceExhausted({ limit: r.limit, subject, description: r.description, retryAfterMs: r.retryAfterMs }));
+    }
+    try {
+      return await this.runAdmitted(request, regions, emit, signal);
+    } finally {
+      admission?.lease.release();
+    }
+  }
+
+  private async runAdmitted(request: DomainCheckRequest, regions: string[], emit: (event: DomainCheckEvent) => void, signal: AbortSignal): Promise<DomainCheckReport> {
     const checkId = randomUUID();
     const startedAt = new Date();
     emit({ accepted: { checkId, regions, deadlineMs: request.deadlineMs } });
@@ -64,6 +85,8 @@ export class DomainCheckRunner {
       finishedAt: new Date(),
     };
     this.keep(report);
+    // A report that cannot be stored is still answered; GetDomainCheck finds it here until evicted.
+    await this.deps.store?.putDomainCheck(report).catch((error: unknown) => this.deps.logger.warn({ err: error, checkId }, "storing the domain check failed"));
     this.deps.logger.info({ checkId, domain: request.domain, regions, missing: missing.length }, "domain check");
     return report;
   }

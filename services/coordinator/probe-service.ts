@@ -61,6 +61,10 @@ export interface ProbeOperations {
   /** GetProbe of an id that checkProbeId accepted: the report, or NOT_FOUND. */
   getProbe(probeId: string): Promise<ProbeReport>;
   listRegions(): Promise<ListRegionsResponse>;
+  /** CheckDomain: the request checked, the check run in every region asked; events through `emit`. */
+  checkDomain(request: DomainCheckRequest, caller: string, emit: (event: DomainCheckEvent) => void, signal: AbortSignal): Promise<DomainCheckReport>;
+  /** GetDomainCheck of an id that checkCheckId accepted: the report, or NOT_FOUND. */
+  getDomainCheck(checkId: string): Promise<DomainCheckReport>;
   /** The calls running, for every transport: a call served here is drained and ended at shutdown. */
   calls: CallTracker;
 }
@@ -85,7 +89,7 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
   const audit = new AuditTrail(deps.logger);
   const runner = new ProbeRunner({ bus: deps.bus, store: deps.store, directory: deps.directory, logger: deps.logger, audit, limits: deps.limits, quota: deps.quota, permits: deps.permits });
   const probes = new SharedProbes({ keys: deps.store, findReport: (probeId) => runner.findReport(probeId), logger: deps.logger });
-  const domainChecks = new DomainCheckRunner({ bus: deps.bus, directory: deps.directory, logger: deps.logger });
+  const domainChecks = new DomainCheckRunner({ bus: deps.bus, directory: deps.directory, logger: deps.logger, quota: deps.quota, store: deps.store });
 
   /** CheckDomain: the request checked like a probe's (validation, NATS), then run in every region asked. */
   async function checkDomainFor(request: DomainCheckRequest, caller: string, emit: (event: DomainCheckEvent) => void, signal: AbortSignal): Promise<DomainCheckReport> {
@@ -96,7 +100,7 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
     const validation = validateDomainRequest(request, { maxDeadlineMs: deps.limits.maxDeadlineMs });
     if (!validation.ok) throw audit.refuse(caller, "invalid_argument", invalidArgument(validation.violations));
     if (!deps.bus.isConnected()) throw audit.refuse(caller, "unavailable", unavailable("the coordinator is not connected to NATS; try again shortly"));
-    return domainChecks.run(validation.value, emit, signal);
+    return domainChecks.run(validation.value, emit, signal, caller);
   }
 
   /** What a request must pass before it may run; each refusal is counted and audited. */
@@ -153,6 +157,12 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
       return report;
     },
     listRegions: async () => ({ regions: groupByRegion(await deps.directory.refresh()) }),
+    checkDomain: checkDomainFor,
+    async getDomainCheck(checkId) {
+      const report = await domainChecks.find(checkId);
+      if (!report) throw new CallError(notFound("smtpprobe.v1.DomainCheckReport", checkId, `no stored domain check ${checkId} (unknown, or expired)`));
+      return report;
+    },
     calls,
   };
 
@@ -226,15 +236,12 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
 
     getDomainCheck(call: ServerUnaryCall<GetDomainCheckRequest, DomainCheckReport>, callback: sendUnaryData<DomainCheckReport>) {
       const checkId = call.request.checkId ?? "";
-      if (!/^[0-9a-f-]{36}$/.test(checkId)) {
-        callback(invalidArgument([{ field: "check_id", description: "must be a check id as returned by CheckDomain (a UUID)" }]));
+      const invalid = checkCheckId(checkId);
+      if (invalid) {
+        callback(invalid);
         return;
       }
-      calls.serveUnary(callback, async () => {
-        const report = domainChecks.find(checkId);
-        if (!report) throw new CallError(notFound("smtpprobe.v1.DomainCheckReport", checkId, `no stored domain check ${checkId} (unknown, expired, or run by another coordinator)`));
-        return report;
-      });
+      calls.serveUnary(callback, () => operations.getDomainCheck(checkId));
     },
   };
 
@@ -250,6 +257,11 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
 /** INVALID_ARGUMENT for what cannot be a probe id (GetProbe's probe_id); undefined when it can. */
 export function checkProbeId(probeId: string): ServiceError | undefined {
   return /^[0-9a-f-]{36}$/.test(probeId) ? undefined : invalidArgument([{ field: "probe_id", description: "must be a probe id as returned by Probe (a UUID)" }]);
+}
+
+/** INVALID_ARGUMENT for what cannot be a domain check id (GetDomainCheck's check_id). */
+export function checkCheckId(checkId: string): ServiceError | undefined {
+  return /^[0-9a-f-]{36}$/.test(checkId) ? undefined : invalidArgument([{ field: "check_id", description: "must be a check id as returned by CheckDomain (a UUID)" }]);
 }
 
 /**

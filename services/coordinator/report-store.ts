@@ -1,6 +1,7 @@
 // Where finished probe reports live, for GetProbe and for idempotent requests: a JetStream KV
 // bucket with a TTL when NATS has JetStream (shared by every coordinator replica), a bounded
 // in-memory store otherwise (embedded mode, or a NATS server without JetStream).
+import { DomainCheckReport } from "../../gen/smtpprobe/v1/domain.js";
 import { createHash } from "node:crypto";
 import type { Bus, KeyValueStore } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
@@ -30,6 +31,9 @@ export interface ReportStore {
    */
   putIdempotency(key: string, record: IdempotencyRecord): Promise<void>;
   getIdempotency(key: string): Promise<IdempotencyRecord | undefined>;
+  /** Domain checks (CheckDomain), kept like the reports, under their check id. */
+  putDomainCheck(report: DomainCheckReport): Promise<void>;
+  getDomainCheck(checkId: string): Promise<DomainCheckReport | undefined>;
 }
 
 export const DEFAULT_MAX_REPORTS = 1000;
@@ -61,6 +65,7 @@ export class MemoryReportStore implements ReportStore {
   readonly kind = "memory" as const;
   private readonly reports: ExpiringMap<Uint8Array>;
   private readonly keys: ExpiringMap<IdempotencyRecord>;
+  private readonly domainChecks: ExpiringMap<Uint8Array>;
 
   constructor(options: MemoryReportStoreOptions) {
     const maxEntries = options.maxReports ?? DEFAULT_MAX_REPORTS;
@@ -69,6 +74,16 @@ export class MemoryReportStore implements ReportStore {
     const now = options.now ?? Date.now;
     this.reports = new ExpiringMap(maxEntries, options.ttlMs, now);
     this.keys = new ExpiringMap(maxEntries, options.ttlMs, now);
+    this.domainChecks = new ExpiringMap(maxEntries, options.ttlMs, now);
+  }
+
+  async putDomainCheck(report: DomainCheckReport): Promise<void> {
+    this.domainChecks.set(report.checkId, DomainCheckReport.encode(report).finish());
+  }
+
+  async getDomainCheck(checkId: string): Promise<DomainCheckReport | undefined> {
+    const bytes = this.domainChecks.get(checkId);
+    return bytes && DomainCheckReport.decode(bytes);
   }
 
   async put(report: ProbeReport): Promise<void> {
@@ -151,6 +166,11 @@ export function reportKey(probeId: string): string {
   return SAFE_ID.test(probeId) ? `report.${probeId}` : `report.sha256.${sha256Hex(probeId)}`;
 }
 
+/** The KV key of a domain check, as reportKey. */
+export function domainCheckKey(checkId: string): string {
+  return SAFE_ID.test(checkId) ? `domain.${checkId}` : `domain.sha256.${sha256Hex(checkId)}`;
+}
+
 /** Idempotency keys are the caller's free text: always hashed. */
 export function idempotencyKey(key: string): string {
   return `idempotency.${sha256Hex(key)}`;
@@ -185,6 +205,21 @@ export class KvReportStore implements ReportStore, ServedRegionsStore {
       return ProbeReport.decode(bytes);
     } catch (error) {
       throw new ReportStoreError(`the stored report ${key} cannot be decoded`, key, { cause: error });
+    }
+  }
+
+  async putDomainCheck(report: DomainCheckReport): Promise<void> {
+    await this.kv.put(domainCheckKey(report.checkId), DomainCheckReport.encode(report).finish());
+  }
+
+  async getDomainCheck(checkId: string): Promise<DomainCheckReport | undefined> {
+    const key = domainCheckKey(checkId);
+    const bytes = await this.kv.get(key);
+    if (!bytes) return undefined;
+    try {
+      return DomainCheckReport.decode(bytes);
+    } catch (error) {
+      throw new ReportStoreError(`the stored domain check ${key} cannot be decoded`, key, { cause: error });
     }
   }
 

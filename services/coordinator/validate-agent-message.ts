@@ -1,6 +1,7 @@
 // Checks of what an agent sends back over NATS. An agent is not trusted (globalping's lesson:
 // validate at both ends of every trust boundary): a message that fails here becomes a recorded
 // failure of its region (INVALID_REPORT, with the reason), never data in a report. Pure.
+import type { AddressPosture } from "../../gen/smtpprobe/v1/address_posture.js";
 import {
   CipherGrade,
   CipherOrder,
@@ -291,6 +292,26 @@ function checkHandshake(path: string, h: HandshakeResult, port: number): void {
     checkText(`${path}.dane.reason`, h.dane.reason, L.maxTextChars);
     checkText(`${path}.dane.matched_record`, h.dane.matchedRecord, L.maxTextChars);
   }
+  if (h.addressPosture) checkAddressPosture(`${path}.address_posture`, h.addressPosture);
+}
+
+/** With the posture option: at most 8 blocklists (the option's bound), names and texts bounded. */
+function checkAddressPosture(path: string, a: AddressPosture): void {
+  checkText(`${path}.address`, a.address, L.maxAddressChars);
+  if (a.reverseDns) {
+    checkList(`${path}.reverse_dns.ptr_names`, a.reverseDns.ptrNames, 64);
+    a.reverseDns.ptrNames.forEach((n, i) => checkText(`${path}.reverse_dns.ptr_names[${i}]`, n, L.maxNameChars));
+    checkText(`${path}.reverse_dns.confirmed_name`, a.reverseDns.confirmedName, L.maxNameChars);
+    checkText(`${path}.reverse_dns.error`, a.reverseDns.error, L.maxTextChars);
+  }
+  checkList(`${path}.blocklists`, a.blocklists, 8);
+  a.blocklists.forEach((b, i) => {
+    checkText(`${path}.blocklists[${i}].zone`, b.zone, L.maxNameChars);
+    checkList(`${path}.blocklists[${i}].codes`, b.codes, 64);
+    b.codes.forEach((c, j) => checkText(`${path}.blocklists[${i}].codes[${j}]`, c, L.maxAddressChars));
+    checkText(`${path}.blocklists[${i}].reason`, b.reason, L.maxTextChars);
+    checkText(`${path}.blocklists[${i}].error`, b.error, L.maxTextChars);
+  });
 }
 
 function checkTlsProfile(path: string, p: TlsProfile): void {

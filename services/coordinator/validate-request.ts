@@ -273,6 +273,7 @@ function checkOptions(
     tlsScan: false,
     checkStarttlsEnforcement: false,
     policyDomain: "",
+    posture: undefined,
     ...given,
     timeouts: { connectMs: 0, bannerMs: 0, commandMs: 0, tlsMs: 0, deadlineMs: 0, ...given?.timeouts },
     limits: { maxLineOctets: 0, maxReplyLines: 0, maxTranscriptBytes: 0, ...given?.limits },

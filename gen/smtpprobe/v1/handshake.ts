@@ -7,6 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
+import { AddressPosture } from "./address_posture.js";
 
 export const protobufPackage = "smtpprobe.v1";
 
@@ -1249,6 +1250,19 @@ export interface ProbeOptions {
    * is the policy domain and this field must be empty or the same. Empty: no policy for a host.
    */
   policyDomain: string;
+  /**
+   * Also read what DNS says about each address probed: its reverse DNS (PTR, forward-confirmed,
+   * matched against the banner's and the EHLO greeting's host names) and its DNS blocklist
+   * listings (RFC 5782). Only DNS is asked; HandshakeResult.address_posture.
+   */
+  posture: PostureOptions | undefined;
+}
+
+export interface PostureOptions {
+  /** at most 8; empty: the default zones */
+  blocklistZones: string[];
+  /** ask no blocklist */
+  skipBlocklists: boolean;
 }
 
 /** Every timeout in milliseconds; 0 means the default. */
@@ -1441,7 +1455,11 @@ export interface HandshakeResult {
     | PolicyCheck
     | undefined;
   /** on an MX relay port of a mail domain: the certificate seen here against the exchanger's TLSA records (DANE, RFC 7672) */
-  dane: DaneCheck | undefined;
+  dane:
+    | DaneCheck
+    | undefined;
+  /** with ProbeOptions.posture: the address's reverse DNS and blocklist listings */
+  addressPosture: AddressPosture | undefined;
 }
 
 /**
@@ -1698,6 +1716,7 @@ function createBaseProbeOptions(): ProbeOptions {
     tlsScan: false,
     checkStarttlsEnforcement: false,
     policyDomain: "",
+    posture: undefined,
   };
 }
 
@@ -1738,6 +1757,9 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
     }
     if (message.policyDomain !== "") {
       writer.uint32(98).string(message.policyDomain);
+    }
+    if (message.posture !== undefined) {
+      PostureOptions.encode(message.posture, writer.uint32(114).fork()).join();
     }
     return writer;
   },
@@ -1851,6 +1873,14 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
             message.policyDomain = reader.string();
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.posture = PostureOptions.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1913,6 +1943,7 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
         : isSet(object.policy_domain)
         ? globalThis.String(object.policy_domain)
         : "",
+      posture: isSet(object.posture) ? PostureOptions.fromJSON(object.posture) : undefined,
     };
   },
 
@@ -1954,6 +1985,9 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
     if (message.policyDomain !== "") {
       obj.policyDomain = message.policyDomain;
     }
+    if (message.posture !== undefined) {
+      obj.posture = PostureOptions.toJSON(message.posture);
+    }
     return obj;
   },
 
@@ -1978,6 +2012,102 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
     message.tlsScan = object.tlsScan ?? false;
     message.checkStarttlsEnforcement = object.checkStarttlsEnforcement ?? false;
     message.policyDomain = object.policyDomain ?? "";
+    message.posture = (object.posture !== undefined && object.posture !== null)
+      ? PostureOptions.fromPartial(object.posture)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePostureOptions(): PostureOptions {
+  return { blocklistZones: [], skipBlocklists: false };
+}
+
+export const PostureOptions: MessageFns<PostureOptions> = {
+  encode(message: PostureOptions, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.blocklistZones) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.skipBlocklists !== false) {
+      writer.uint32(16).bool(message.skipBlocklists);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PostureOptions {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePostureOptions();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.blocklistZones.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.skipBlocklists = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PostureOptions {
+    return {
+      blocklistZones: globalThis.Array.isArray(object?.blocklistZones)
+        ? object.blocklistZones.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.blocklist_zones)
+        ? object.blocklist_zones.map((e: any) => globalThis.String(e))
+        : [],
+      skipBlocklists: isSet(object.skipBlocklists)
+        ? globalThis.Boolean(object.skipBlocklists)
+        : isSet(object.skip_blocklists)
+        ? globalThis.Boolean(object.skip_blocklists)
+        : false,
+    };
+  },
+
+  toJSON(message: PostureOptions): unknown {
+    const obj: any = {};
+    if (message.blocklistZones?.length) {
+      obj.blocklistZones = message.blocklistZones;
+    }
+    if (message.skipBlocklists !== false) {
+      obj.skipBlocklists = message.skipBlocklists;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PostureOptions>): PostureOptions {
+    return PostureOptions.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PostureOptions>): PostureOptions {
+    const message = createBasePostureOptions();
+    message.blocklistZones = object.blocklistZones?.map((e) => e) || [];
+    message.skipBlocklists = object.skipBlocklists ?? false;
     return message;
   },
 };
@@ -3720,6 +3850,7 @@ function createBaseHandshakeResult(): HandshakeResult {
     starttlsEnforcement: undefined,
     policyCheck: undefined,
     dane: undefined,
+    addressPosture: undefined,
   };
 }
 
@@ -3805,6 +3936,9 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
     }
     if (message.dane !== undefined) {
       DaneCheck.encode(message.dane, writer.uint32(218).fork()).join();
+    }
+    if (message.addressPosture !== undefined) {
+      AddressPosture.encode(message.addressPosture, writer.uint32(242).fork()).join();
     }
     return writer;
   },
@@ -4038,6 +4172,14 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
             message.dane = DaneCheck.decode(reader, reader.uint32());
             continue;
           }
+          case 30: {
+            if (tag !== 242) {
+              break;
+            }
+
+            message.addressPosture = AddressPosture.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4135,6 +4277,11 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
         ? PolicyCheck.fromJSON(object.policy_check)
         : undefined,
       dane: isSet(object.dane) ? DaneCheck.fromJSON(object.dane) : undefined,
+      addressPosture: isSet(object.addressPosture)
+        ? AddressPosture.fromJSON(object.addressPosture)
+        : isSet(object.address_posture)
+        ? AddressPosture.fromJSON(object.address_posture)
+        : undefined,
     };
   },
 
@@ -4221,6 +4368,9 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
     if (message.dane !== undefined) {
       obj.dane = DaneCheck.toJSON(message.dane);
     }
+    if (message.addressPosture !== undefined) {
+      obj.addressPosture = AddressPosture.toJSON(message.addressPosture);
+    }
     return obj;
   },
 
@@ -4272,6 +4422,9 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
       ? PolicyCheck.fromPartial(object.policyCheck)
       : undefined;
     message.dane = (object.dane !== undefined && object.dane !== null) ? DaneCheck.fromPartial(object.dane) : undefined;
+    message.addressPosture = (object.addressPosture !== undefined && object.addressPosture !== null)
+      ? AddressPosture.fromPartial(object.addressPosture)
+      : undefined;
     return message;
   },
 };

@@ -443,6 +443,12 @@ export interface ProbeReport {
   deadlineMs: number;
   /** the caller's gRPC deadline, not the request's deadline_ms, bounded the probe */
   callerDeadlineBound: boolean;
+  /**
+   * With mx and options.posture, filled by the CLI (smtp-probe check --mx --posture, locally or
+   * with a CheckDomain call beside the probe): the mail domain's posture. The coordinator leaves
+   * it empty; callers of the API call CheckDomain.
+   */
+  domainCheck: DomainCheckReport | undefined;
 }
 
 export interface ProbeEvent {
@@ -1946,6 +1952,7 @@ function createBaseProbeReport(): ProbeReport {
     complete: false,
     deadlineMs: 0,
     callerDeadlineBound: false,
+    domainCheck: undefined,
   };
 }
 
@@ -1983,6 +1990,9 @@ export const ProbeReport: MessageFns<ProbeReport> = {
     }
     if (message.callerDeadlineBound !== false) {
       writer.uint32(88).bool(message.callerDeadlineBound);
+    }
+    if (message.domainCheck !== undefined) {
+      DomainCheckReport.encode(message.domainCheck, writer.uint32(106).fork()).join();
     }
     return writer;
   },
@@ -2088,6 +2098,14 @@ export const ProbeReport: MessageFns<ProbeReport> = {
             message.callerDeadlineBound = reader.bool();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.domainCheck = DomainCheckReport.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2137,6 +2155,11 @@ export const ProbeReport: MessageFns<ProbeReport> = {
         : isSet(object.caller_deadline_bound)
         ? globalThis.Boolean(object.caller_deadline_bound)
         : false,
+      domainCheck: isSet(object.domainCheck)
+        ? DomainCheckReport.fromJSON(object.domainCheck)
+        : isSet(object.domain_check)
+        ? DomainCheckReport.fromJSON(object.domain_check)
+        : undefined,
     };
   },
 
@@ -2175,6 +2198,9 @@ export const ProbeReport: MessageFns<ProbeReport> = {
     if (message.callerDeadlineBound !== false) {
       obj.callerDeadlineBound = message.callerDeadlineBound;
     }
+    if (message.domainCheck !== undefined) {
+      obj.domainCheck = DomainCheckReport.toJSON(message.domainCheck);
+    }
     return obj;
   },
 
@@ -2198,6 +2224,9 @@ export const ProbeReport: MessageFns<ProbeReport> = {
     message.complete = object.complete ?? false;
     message.deadlineMs = object.deadlineMs ?? 0;
     message.callerDeadlineBound = object.callerDeadlineBound ?? false;
+    message.domainCheck = (object.domainCheck !== undefined && object.domainCheck !== null)
+      ? DomainCheckReport.fromPartial(object.domainCheck)
+      : undefined;
     return message;
   },
 };

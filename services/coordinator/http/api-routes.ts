@@ -50,6 +50,26 @@ export const API_ROUTES: readonly ApiRoute[] = [
     response: "smtpprobe.v1.ListRegionsResponse",
     summary: "The regions with live agents, and each agent's state.",
   },
+  {
+    method: "POST",
+    path: "/v1/domain-checks",
+    rpc: "CheckDomain",
+    service: PROBE_SERVICE,
+    request: "smtpprobe.v1.DomainCheckRequest",
+    response: "smtpprobe.v1.DomainCheckReport",
+    events: "smtpprobe.v1.DomainCheckEvent",
+    summary:
+      "Check a mail domain's published posture (MX, SPF, DMARC, DKIM, reverse DNS, blocklists) from the regions named; only DNS is asked. The report; with `Accept: text/event-stream`, the events: accepted, each region's posture, report.",
+  },
+  {
+    method: "GET",
+    path: "/v1/domain-checks/{check_id}",
+    rpc: "GetDomainCheck",
+    service: PROBE_SERVICE,
+    request: "smtpprobe.v1.GetDomainCheckRequest",
+    response: "smtpprobe.v1.DomainCheckReport",
+    summary: "A stored domain check by its id.",
+  },
 ];
 
 export interface RouteMatch {

@@ -7,7 +7,8 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { status, type ServiceError } from "@grpc/grpc-js";
 import { ProbeRequest, type ProbeEvent, type ProbeReport } from "../../../gen/smtpprobe/v1/probe_service.js";
-import { listRegionsJson, probeEventJson, probeReportJson } from "../../../lib/proto-json.js";
+import { DomainCheckRequest, type DomainCheckEvent, type DomainCheckReport } from "../../../gen/smtpprobe/v1/domain.js";
+import { domainCheckEventJson, domainCheckReportJson, listRegionsJson, probeEventJson, probeReportJson } from "../../../lib/proto-json.js";
 import type { Logger } from "../../../lib/logger.js";
 import type { HttpRoute } from "../../../lib/metrics-server.js";
 import { metrics, type RejectReason } from "../../../lib/metrics.js";
@@ -17,7 +18,7 @@ import { shuttingDown, type CancellableCall } from "../call-tracker.js";
 import type { CallerAuth } from "../caller-auth.js";
 import { invalidArgument, serviceError } from "../grpc-errors.js";
 import { httpCallerAuth } from "../http-caller.js";
-import { checkProbeId, type ProbeOperations } from "../probe-service.js";
+import { checkCheckId, checkProbeId, type ProbeOperations } from "../probe-service.js";
 import { MAX_RECEIVE_MESSAGE_BYTES } from "../server.js";
 import { apiMessage } from "../../../lib/api-schema.js";
 import { API_ROUTES, routeMatcher, type ApiRoute } from "./api-routes.js";
@@ -115,6 +116,13 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
       }
       case "ListRegions":
         return answer(response, await unary(operations, response, async () => listRegionsJson(await operations.listRegions())));
+      case "CheckDomain":
+        return checkDomain(caller, operations, request, response);
+      case "GetDomainCheck": {
+        const checkId = params.check_id ?? "";
+        const invalid = checkCheckId(checkId);
+        return answer(response, invalid ? { error: invalid } : await unary(operations, response, async () => domainCheckReportJson(await operations.getDomainCheck(checkId))));
+      }
       default:
         throw new Error(`no handler for the route of ${route.rpc}`);
     }
@@ -171,6 +179,43 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
       cancellable,
     );
   }
+
+  /** CheckDomain: the report, or with `Accept: text/event-stream` its events, as for a probe. */
+  async function checkDomain(caller: string, operations: ProbeOperations, request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const body = await readBody(request, MAX_RECEIVE_MESSAGE_BYTES);
+    if (body === undefined) {
+      request.resume();
+      return refuse(response, request, "invalid_argument", httpLayerError(413, status.INVALID_ARGUMENT, `the body is larger than ${MAX_RECEIVE_MESSAGE_BYTES} bytes`));
+    }
+    const checked = parseRequestJson(body, apiMessage("smtpprobe.v1.DomainCheckRequest"));
+    if (!checked.ok) return sendError(response, httpErrorOf(audit.refuse(caller, "invalid_argument", invalidArgument(checked.violations)).error));
+    const domainRequest = DomainCheckRequest.fromJSON(checked.json);
+    const cancellable = cancellableOf(response);
+    const stream = wantsEventStream(request) ? new SseWriter(response, SECURITY_HEADERS) : undefined;
+    const emit = (event: DomainCheckEvent): void => stream?.send(domainEventName(event), domainCheckEventJson(event));
+    operations.calls.serve<DomainCheckReport>(
+      {
+        ok: (report) => {
+          if (!stream) return sendJson(response, 200, domainCheckReportJson(report));
+          emit({ report });
+          stream.end();
+        },
+        fail: (error) => {
+          if (!stream?.started) return sendError(response, httpErrorOf(error));
+          stream.send("error", httpErrorOf(error).body);
+          stream.end();
+        },
+      },
+      (signal) => operations.checkDomain(domainRequest, caller, emit, signal),
+      cancellable,
+    );
+  }
+}
+
+function domainEventName(event: DomainCheckEvent): string {
+  if (event.accepted) return "accepted";
+  if (event.posture) return "posture";
+  return "report";
 }
 
 /** A short call (GetProbe, ListRegions): refused while draining, else tracked until answered. */

@@ -8,8 +8,11 @@ import type { DomainCheckEvent } from "../../../../gen/smtpprobe/v1/domain.js";
 import { SUBJECTS } from "../../../../lib/bus.js";
 import { silentLogger } from "../../../../lib/logger.js";
 import { MemoryBus } from "../../../../lib/memory-bus.js";
+import { CallError } from "../../../../services/coordinator/call-tracker.js";
+import { CallerQuota } from "../../../../services/coordinator/caller-quota.js";
 import { DomainCheckRunner } from "../../../../services/coordinator/domain-check-run.js";
 import { RegionDirectory } from "../../../../services/coordinator/region-directory.js";
+import { MemoryReportStore } from "../../../../services/coordinator/report-store.js";
 import { validateDomainRequest } from "../../../../services/coordinator/validate-domain-request.js";
 import { startDnsServer, type DnsServer, type Zone } from "../../../helpers/dns-server.js";
 
@@ -41,6 +44,13 @@ describe("CheckDomain through agents in two regions", () => {
         ),
       );
     }
+    // An operator who turned blocklists off (--blocklists off): its agent asks none, whatever the request says.
+    agents.push(
+      await startAgent(
+        { region: "quiet", agentId: "agent-quiet", version: "1", defaultEhloName: "probe.test", permits: false, dnsServers: [us.server], blocklists: false },
+        { bus, policy: () => undefined, logger: silentLogger() },
+      ),
+    );
     directory = new RegionDirectory(bus, { discoveryTimeoutMs: 100, refreshMs: 60_000, logger: silentLogger() });
   });
   afterAll(async () => {
@@ -59,7 +69,7 @@ describe("CheckDomain through agents in two regions", () => {
   it("streams each region's posture, then a report naming what differs", async () => {
     const events: DomainCheckEvent[] = [];
     const runner = new DomainCheckRunner({ bus, directory, logger: silentLogger() });
-    const report = await runner.run(request(), (e) => events.push(e), new AbortController().signal);
+    const report = await runner.run(request(["eu-west", "us-east"]), (e) => events.push(e), new AbortController().signal);
     expect(events[0]?.accepted).toMatchObject({ regions: ["eu-west", "us-east"], deadlineMs: 3000 });
     expect(events.filter((e) => e.posture).map((e) => e.posture!.region).sort()).toEqual(["eu-west", "us-east"]);
     expect(report.postures.map((p) => [p.region, p.mx?.exchangers.map((e) => e.exchange)])).toEqual([
@@ -75,7 +85,35 @@ describe("CheckDomain through agents in two regions", () => {
     expect(report.differences.map((d) => d.part)).not.toContain("dmarc");
     // The us exchanger's address is listed, and only the us region probes it.
     expect(report.postures[1]?.findings.map((f) => f.code)).toContain("dnsbl_listed");
-    expect(runner.find(report.checkId)).toBe(report);
+    expect(await runner.find(report.checkId)).toBe(report);
+  });
+
+  it("another coordinator sharing the store finds the report", async () => {
+    const store = new MemoryReportStore({ ttlMs: 60_000 });
+    const first = new DomainCheckRunner({ bus, directory, logger: silentLogger(), store });
+    const report = await first.run(request(["us-east"]), () => undefined, new AbortController().signal);
+    const second = new DomainCheckRunner({ bus, directory, logger: silentLogger(), store });
+    expect((await second.find(report.checkId))?.postures.map((p) => p.region)).toEqual(["us-east"]);
+  });
+
+  it("asks no blocklist in a region whose operator turned them off", async () => {
+    const runner = new DomainCheckRunner({ bus, directory, logger: silentLogger() });
+    const report = await runner.run(request(["quiet", "us-east"]), () => undefined, new AbortController().signal);
+    const lists = (region: string) => report.postures.find((p) => p.region === region)?.mx?.exchangers.flatMap((e) => e.addressPostures.map((a) => a.blocklists.length));
+    expect(lists("quiet")).toEqual([0]);
+    expect(lists("us-east")).toEqual([1]);
+    // A region that asked no list takes no part in the comparison of listings.
+    expect(report.differences.map((d) => d.part)).not.toContain("blocklist");
+  });
+
+  it("counts one execution per region against the caller's quota, and gives them back", async () => {
+    const quota = new CallerQuota({ callerExecutionsPerMinute: 0, callerExecutionsInFlight: 1, maxExecutionsInFlight: 0 });
+    const runner = new DomainCheckRunner({ bus, directory, logger: silentLogger(), quota });
+    const refused = await runner.run(request(["eu-west", "us-east"]), () => undefined, new AbortController().signal, "ci").catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(CallError);
+    expect((refused as CallError).error.code).toBe(8); // RESOURCE_EXHAUSTED
+    await runner.run(request(["us-east"]), () => undefined, new AbortController().signal, "ci");
+    expect(quota.inFlight("ci")).toBe(0);
   });
 
   it("names a region nobody serves as missing, never an error of the call", async () => {

@@ -77,7 +77,7 @@ interface Run {
 /** `ports` and `tlsModes` build the targets: each port with its mode, else TLS_MODE_AUTO. */
 function makePlan(over: Partial<ProbePlan> & { deadlineInMs?: number; ports?: number[]; tlsModes?: Map<number, TlsMode> } = {}): ProbePlan {
   const { deadlineInMs = 3000, ports = [25], tlsModes = new Map<number, TlsMode>(), ...rest } = over;
-  const options = { tlsMode: TlsMode.TLS_MODE_AUTO, ehloName: "", sni: "", addressFamily: 0, maxExchangers: 0, maxAddresses: 0, timeouts: undefined, limits: undefined, portRole: 0, tlsScan: false, checkStarttlsEnforcement: false, policyDomain: "" };
+  const options = { tlsMode: TlsMode.TLS_MODE_AUTO, ehloName: "", sni: "", addressFamily: 0, maxExchangers: 0, maxAddresses: 0, timeouts: undefined, limits: undefined, portRole: 0, tlsScan: false, checkStarttlsEnforcement: false, policyDomain: "", posture: undefined };
   return {
     probeId: `probe-${Math.random().toString(36).slice(2, 10)}`,
     host: "mx.example.com",
@@ -497,6 +497,7 @@ describe.skipIf(nats.skip)("with a real nats-server", () => {
         const store = await openReportStore(bus, { ttlMs: 60_000, maxBytes: 8 * 1024 * 1024, logger: silentLogger() });
         expect(store.kind).toBe("kv");
         const report: ProbeReport = {
+          domainCheck: undefined,
           probeId: "0b9d6f2e-8f6e-4a8e-9a53-1c7c3f0f6a11",
           request: { host: "mx.example.com", mx: false, ports: [25], regions: ["eu-west"], options: undefined, tlsModes: { 25: TlsMode.TLS_MODE_AUTO }, idempotencyKey: "order 42 / *", portRoles: {} },
           regions: ["eu-west"],

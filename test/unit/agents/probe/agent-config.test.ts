@@ -16,6 +16,7 @@ describe("resolveAgentConfig", () => {
       canaryDeadlineMs: AGENT_DEFAULTS.canaryDeadlineMs,
       maxResultBytes: AGENT_DEFAULTS.maxResultBytes,
       permits: true,
+      blocklists: true,
       defaultEhloName: "probe.example.org",
       dnsServers: undefined,
       extraCa: undefined,

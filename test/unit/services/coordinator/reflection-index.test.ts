@@ -92,7 +92,7 @@ describe("reflection index: the served descriptor sets", () => {
     ["a map entry", { fileContainingSymbol: "smtpprobe.v1.ProbeRequest.TlsModesEntry" }, PROBE_SERVICE_FILES],
     ["a oneof", { fileContainingSymbol: "smtpprobe.v1.ProbeEvent.event" }, PROBE_SERVICE_FILES],
     ["an enum value (sibling of its enum)", { fileContainingSymbol: "smtpprobe.v1.TASK_STATUS_DONE" }, PROBE_SERVICE_FILES],
-    ["an enum of the other file", { fileContainingSymbol: "smtpprobe.v1.TlsMode" }, ["smtpprobe/v1/handshake.proto", "google/protobuf/timestamp.proto"]],
+    ["an enum of the other file", { fileContainingSymbol: "smtpprobe.v1.TlsMode" }, ["smtpprobe/v1/handshake.proto", "google/protobuf/timestamp.proto", "smtpprobe/v1/address_posture.proto"]],
     ["an error detail", { fileContainingSymbol: "google.rpc.BadRequest.FieldViolation" }, ["google/rpc/error_details.proto", "google/protobuf/duration.proto"]],
     ["health", { fileContainingSymbol: "grpc.health.v1.Health" }, ["grpc/health/v1/health.proto"]],
     ["reflection v1alpha", { fileContainingSymbol: "grpc.reflection.v1alpha.ServerReflection" }, ["grpc/reflection/v1alpha/reflection.proto"]],

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Bus, KeyValueStore } from "../../../../lib/bus.js";
 import { MemoryBus } from "../../../../lib/memory-bus.js";
+import { DomainCheckReport } from "../../../../gen/smtpprobe/v1/domain.js";
 import { TaskStatus, type ProbeReport } from "../../../../gen/smtpprobe/v1/probe_service.js";
 import {
   KvReportStore,
@@ -13,6 +14,7 @@ import {
 
 function report(probeId: string, over: Partial<ProbeReport> = {}): ProbeReport {
   return {
+    domainCheck: undefined,
     probeId,
     request: undefined,
     regions: ["eu-west"],
@@ -158,6 +160,16 @@ describe("KvReportStore", () => {
     expect(await store.get("not there")).toBeUndefined();
     expect(await store.getIdempotency("unknown")).toBeUndefined();
     expect(store.kind).toBe("kv");
+  });
+
+  it("round-trips domain checks beside the reports, in both stores", async () => {
+    const check = DomainCheckReport.fromPartial({ checkId: "0f8e4a52-6c4d-4f55-9a6e-2b3c4d5e6f70", postures: [{ domain: "example.com", region: "us" }] });
+    for (const store of [new KvReportStore(new StrictKv()), new MemoryReportStore({ ttlMs: 60_000 })]) {
+      await store.putDomainCheck(check);
+      expect(await store.getDomainCheck(check.checkId)).toEqual(check);
+      expect(await store.getDomainCheck("unknown/../id")).toBeUndefined();
+      expect(await store.get(check.checkId)).toBeUndefined();
+    }
   });
 
   it("reads an idempotency record written as a bare probe id (before the request was kept) as naming no request", async () => {
