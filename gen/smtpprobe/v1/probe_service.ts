@@ -233,6 +233,10 @@ export enum VerdictKind {
   VERDICT_KIND_PARTIALLY_REACHABLE = 11,
   /** VERDICT_KIND_TLS_PROFILE_DIFFERS - the TLS scan found other accepted versions (or cipher grades) in some regions: a middlebox, or other servers */
   VERDICT_KIND_TLS_PROFILE_DIFFERS = 12,
+  /** VERDICT_KIND_REVERSE_DNS_DIFFERS - with the posture option: the reverse DNS of the server reached differs between regions */
+  VERDICT_KIND_REVERSE_DNS_DIFFERS = 16,
+  /** VERDICT_KIND_BLOCKLIST_DIFFERS - with the posture option: the server reached is listed in a blocklist as seen from some regions only */
+  VERDICT_KIND_BLOCKLIST_DIFFERS = 17,
   UNRECOGNIZED = -1,
 }
 
@@ -277,6 +281,12 @@ export function verdictKindFromJSON(object: any): VerdictKind {
     case 12:
     case "VERDICT_KIND_TLS_PROFILE_DIFFERS":
       return VerdictKind.VERDICT_KIND_TLS_PROFILE_DIFFERS;
+    case 16:
+    case "VERDICT_KIND_REVERSE_DNS_DIFFERS":
+      return VerdictKind.VERDICT_KIND_REVERSE_DNS_DIFFERS;
+    case 17:
+    case "VERDICT_KIND_BLOCKLIST_DIFFERS":
+      return VerdictKind.VERDICT_KIND_BLOCKLIST_DIFFERS;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -312,6 +322,10 @@ export function verdictKindToJSON(object: VerdictKind): string {
       return "VERDICT_KIND_PARTIALLY_REACHABLE";
     case VerdictKind.VERDICT_KIND_TLS_PROFILE_DIFFERS:
       return "VERDICT_KIND_TLS_PROFILE_DIFFERS";
+    case VerdictKind.VERDICT_KIND_REVERSE_DNS_DIFFERS:
+      return "VERDICT_KIND_REVERSE_DNS_DIFFERS";
+    case VerdictKind.VERDICT_KIND_BLOCKLIST_DIFFERS:
+      return "VERDICT_KIND_BLOCKLIST_DIFFERS";
     case VerdictKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
