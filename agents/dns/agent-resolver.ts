@@ -181,12 +181,30 @@ export class LookupSession {
       throw new DnsLookupError(DEADLINE_PASSED, normalized, type);
     }
     this.asked += 1;
-    const { settled, source } = await this.resolver.lookup(normalized, type);
+    const { settled, source } = await this.withinDeadline(this.resolver.lookup(normalized, type), normalized, type);
     if (source === "sent") this.queriesSent += 1;
     else this.cacheAnswers += 1;
     if (settled.ok) return settled.value;
     if (!isEmptyAnswer(settled.error.code)) this.failed += 1;
     throw settled.error;
+  }
+
+  /**
+   * A question still on its way at the deadline is given up by this check (its answer still goes
+   * into the cache for the next): the check ends with what it has by then.
+   */
+  private withinDeadline<V>(pending: Promise<V>, name: string, type: string): Promise<V> {
+    if (!Number.isFinite(this.deadlineAt)) return pending;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new DnsLookupError(DEADLINE_PASSED, name, type)), Math.max(0, this.deadlineAt - Date.now()));
+    });
+    return Promise.race([pending, late])
+      .catch((error: unknown) => {
+        if (error instanceof DnsLookupError && error.code === DEADLINE_PASSED) this.failed += 1;
+        throw error;
+      })
+      .finally(() => clearTimeout(timer));
   }
 
   /** The same, as the `(name, rrtype) => Promise` function mailauth takes as its resolver. */

@@ -35,7 +35,7 @@ const DESCRIPTIONS: Record<string, string> = {
   EBADNAME: "was not sent: the name is not a valid DNS name",
   EBADRESP: "got a malformed answer",
   [LOOKUP_LIMIT]: "was not sent: the check's bound on DNS questions was reached",
-  [DEADLINE_PASSED]: "was not sent: the check's deadline had passed",
+  [DEADLINE_PASSED]: "had no answer by the check's deadline",
 };
 
 export function describeDnsCode(code: string): string {

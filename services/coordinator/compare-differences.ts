@@ -448,6 +448,51 @@ function capabilitiesVerdict(port: number, unit: Unit): PortVerdict | undefined 
   );
 }
 
+/** With the posture option: the PTR names of the address reached (forward-confirmed or not). */
+function reverseDnsVerdict(port: number, unit: Unit): PortVerdict | undefined {
+  const split = splitMajority(
+    groupBy(unit.entries, (h) => {
+      const r = h.addressPosture?.reverseDns;
+      if (!r || (r.ptrNames.length === 0 && r.error !== "" && !/^no PTR record/.test(r.error))) return undefined;
+      const names = [...r.ptrNames].sort(compareText);
+      const label = names.length === 0 ? "no PTR name" : `${names.map(quoteServerText).join(", ")}${r.forwardConfirmed ? "" : " (not forward-confirmed)"}`;
+      return { key: `${names.join(",")}|${r.forwardConfirmed}`, label };
+    }),
+  );
+  if (!split) return undefined;
+  const { reference, others } = split;
+  return verdict(
+    port,
+    VerdictKind.VERDICT_KIND_REVERSE_DNS_DIFFERS,
+    Severity.SEVERITY_INFO,
+    others.flatMap((g) => g.regions),
+    minorityCauses(others, (g) => `reverse DNS ${g.label}, not ${reference.label}`),
+    `${where(port, unit)}: the reverse DNS of the server reached is ${contrast(reference, others)}: other servers, or resolvers that answer differently.`,
+  );
+}
+
+/** With the posture option: the blocklists that list the address reached (those that answered). */
+function blocklistVerdict(port: number, unit: Unit): PortVerdict | undefined {
+  const split = splitMajority(
+    groupBy(unit.entries, (h) => {
+      const lists = h.addressPosture?.blocklists.filter((b) => b.error === "");
+      if (!lists || lists.length === 0) return undefined;
+      const listed = lists.filter((b) => b.listed).map((b) => b.zone).sort(compareText);
+      return { key: listed.join(","), label: listed.length === 0 ? "listed nowhere" : `listed in ${listed.map(quoteServerText).join(", ")}` };
+    }),
+  );
+  if (!split) return undefined;
+  const { reference, others } = split;
+  return verdict(
+    port,
+    VerdictKind.VERDICT_KIND_BLOCKLIST_DIFFERS,
+    Severity.SEVERITY_WARNING,
+    others.flatMap((g) => g.regions),
+    minorityCauses(others, (g) => `${g.label}, not ${reference.label}`),
+    `${where(port, unit)}: the server reached is ${contrast(reference, others)}: other servers, or blocklist answers that differ by resolver.`,
+  );
+}
+
 const RULES: readonly ((port: number, unit: Unit) => PortVerdict | undefined)[] = [
   starttlsVerdict,
   certificateVerdict,
@@ -457,6 +502,8 @@ const RULES: readonly ((port: number, unit: Unit) => PortVerdict | undefined)[] 
   tlsProfileVerdict,
   mtaStsVerdict,
   daneVerdict,
+  reverseDnsVerdict,
+  blocklistVerdict,
 ];
 
 /**

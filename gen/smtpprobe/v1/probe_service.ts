@@ -237,6 +237,10 @@ export enum VerdictKind {
   VERDICT_KIND_MTA_STS_DIFFERS = 13,
   /** VERDICT_KIND_DANE_DIFFERS - the certificate matches the exchanger's TLSA records from some regions only, or the records are authenticated in some only */
   VERDICT_KIND_DANE_DIFFERS = 14,
+  /** VERDICT_KIND_REVERSE_DNS_DIFFERS - with the posture option: the reverse DNS of the server reached differs between regions */
+  VERDICT_KIND_REVERSE_DNS_DIFFERS = 16,
+  /** VERDICT_KIND_BLOCKLIST_DIFFERS - with the posture option: the server reached is listed in a blocklist as seen from some regions only */
+  VERDICT_KIND_BLOCKLIST_DIFFERS = 17,
   UNRECOGNIZED = -1,
 }
 
@@ -287,6 +291,12 @@ export function verdictKindFromJSON(object: any): VerdictKind {
     case 14:
     case "VERDICT_KIND_DANE_DIFFERS":
       return VerdictKind.VERDICT_KIND_DANE_DIFFERS;
+    case 16:
+    case "VERDICT_KIND_REVERSE_DNS_DIFFERS":
+      return VerdictKind.VERDICT_KIND_REVERSE_DNS_DIFFERS;
+    case 17:
+    case "VERDICT_KIND_BLOCKLIST_DIFFERS":
+      return VerdictKind.VERDICT_KIND_BLOCKLIST_DIFFERS;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -326,6 +336,10 @@ export function verdictKindToJSON(object: VerdictKind): string {
       return "VERDICT_KIND_MTA_STS_DIFFERS";
     case VerdictKind.VERDICT_KIND_DANE_DIFFERS:
       return "VERDICT_KIND_DANE_DIFFERS";
+    case VerdictKind.VERDICT_KIND_REVERSE_DNS_DIFFERS:
+      return "VERDICT_KIND_REVERSE_DNS_DIFFERS";
+    case VerdictKind.VERDICT_KIND_BLOCKLIST_DIFFERS:
+      return "VERDICT_KIND_BLOCKLIST_DIFFERS";
     case VerdictKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

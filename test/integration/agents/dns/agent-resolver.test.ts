@@ -12,6 +12,7 @@ beforeAll(async () => {
       "a.test": { A: ["198.18.0.1"], TXT: ["hello"], MX: [{ exchange: "mx.a.test", preference: 5 }] },
       "1.0.18.198.in-addr.arpa": { PTR: ["a.test"] },
       "fail.test": { behavior: "servfail" },
+      "slow.test": { behavior: "drop" },
     },
     { ttl: 30 },
   );
@@ -68,6 +69,16 @@ describe("AgentResolver", () => {
     // c-ares tries each question twice on SERVFAIL; what counts is that the second call asked again.
     expect(asked("fail.test", "TXT")).toBeGreaterThan(failures + 1);
     expect(session.stats().failed).toBe(2);
+  });
+
+  it("gives up a question still on its way at the session's deadline", async () => {
+    const resolver = new AgentResolver({ servers: [dns.server], timeoutMs: 2_000 });
+    const session = resolver.session(200, Date.now() + 150);
+    // Without the deadline the resolver would answer ETIMEOUT, after its own 2 × 2 s.
+    await expect(session.resolve("slow.test", "TXT")).rejects.toMatchObject({ code: "EDEADLINE" });
+    await expect(session.resolve("a.test", "A")).rejects.toMatchObject({ code: "EDEADLINE" });
+    expect(session.stats().failed).toBe(2);
+    resolver.cancel();
   });
 
   it("bounds a session's questions, and refuses a name that cannot be sent", async () => {
