@@ -7,6 +7,8 @@
 import { fromBinary, toJson } from "@bufbuild/protobuf";
 import type { Any } from "../gen/google/protobuf/any.js";
 import { Status } from "../gen/google/rpc/status.js";
+import { Batch, BatchEvent } from "../gen/smtpprobe/v1/batch.js";
+import { DomainCheckEvent, DomainCheckReport } from "../gen/smtpprobe/v1/domain.js";
 import { ListRegionsResponse, ProbeEvent, ProbeReport } from "../gen/smtpprobe/v1/probe_service.js";
 import { apiMessage, apiRegistry } from "./api-schema.js";
 
@@ -29,6 +31,22 @@ export function probeEventJson(event: ProbeEvent): JsonObject {
 
 export function listRegionsJson(response: ListRegionsResponse): JsonObject {
   return protoJson("smtpprobe.v1.ListRegionsResponse", ListRegionsResponse.encode(response).finish());
+}
+
+export function domainCheckReportJson(report: DomainCheckReport): JsonObject {
+  return protoJson("smtpprobe.v1.DomainCheckReport", DomainCheckReport.encode(report).finish());
+}
+
+export function domainCheckEventJson(event: DomainCheckEvent): JsonObject {
+  return protoJson("smtpprobe.v1.DomainCheckEvent", DomainCheckEvent.encode(event).finish());
+}
+
+export function batchJson(batch: Batch): JsonObject {
+  return protoJson("smtpprobe.v1.Batch", Batch.encode(batch).finish());
+}
+
+export function batchEventJson(event: BatchEvent): JsonObject {
+  return protoJson("smtpprobe.v1.BatchEvent", BatchEvent.encode(event).finish());
 }
 
 /**

@@ -61,6 +61,10 @@ export interface ProbeOperations {
   /** GetProbe of an id that checkProbeId accepted: the report, or NOT_FOUND. */
   getProbe(probeId: string): Promise<ProbeReport>;
   listRegions(): Promise<ListRegionsResponse>;
+  /** CheckDomain: the request checked, then run in every region asked; each event to `emit`, the report at the end. */
+  checkDomain(request: DomainCheckRequest, caller: string, emit: (event: DomainCheckEvent) => void, signal: AbortSignal): Promise<DomainCheckReport>;
+  /** GetDomainCheck of an id that checkDomainCheckId accepted: the report, or NOT_FOUND. */
+  getDomainCheck(checkId: string): Promise<DomainCheckReport>;
   /** The calls running, for every transport: a call served here is drained and ended at shutdown. */
   calls: CallTracker;
 }
@@ -153,6 +157,12 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
       return report;
     },
     listRegions: async () => ({ regions: groupByRegion(await deps.directory.refresh()) }),
+    checkDomain: checkDomainFor,
+    async getDomainCheck(checkId) {
+      const report = domainChecks.find(checkId);
+      if (!report) throw new CallError(notFound("smtpprobe.v1.DomainCheckReport", checkId, `no stored domain check ${checkId} (unknown, expired, or run by another coordinator)`));
+      return report;
+    },
     calls,
   };
 
@@ -226,16 +236,14 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
 
     getDomainCheck(call: ServerUnaryCall<GetDomainCheckRequest, DomainCheckReport>, callback: sendUnaryData<DomainCheckReport>) {
       const checkId = call.request.checkId ?? "";
-      if (!/^[0-9a-f-]{36}$/.test(checkId)) {
-        callback(invalidArgument([{ field: "check_id", description: "must be a check id as returned by CheckDomain (a UUID)" }]));
+      const invalid = checkDomainCheckId(checkId);
+      if (invalid) {
+        callback(invalid);
         return;
       }
-      calls.serveUnary(callback, async () => {
-        const report = domainChecks.find(checkId);
-        if (!report) throw new CallError(notFound("smtpprobe.v1.DomainCheckReport", checkId, `no stored domain check ${checkId} (unknown, expired, or run by another coordinator)`));
-        return report;
-      });
+      calls.serveUnary(callback, () => operations.getDomainCheck(checkId));
     },
+
   };
 
   return {
@@ -250,6 +258,11 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
 /** INVALID_ARGUMENT for what cannot be a probe id (GetProbe's probe_id); undefined when it can. */
 export function checkProbeId(probeId: string): ServiceError | undefined {
   return /^[0-9a-f-]{36}$/.test(probeId) ? undefined : invalidArgument([{ field: "probe_id", description: "must be a probe id as returned by Probe (a UUID)" }]);
+}
+
+/** INVALID_ARGUMENT for what cannot be a check id (GetDomainCheck's check_id); undefined when it can. */
+export function checkDomainCheckId(checkId: string): ServiceError | undefined {
+  return /^[0-9a-f-]{36}$/.test(checkId) ? undefined : invalidArgument([{ field: "check_id", description: "must be a check id as returned by CheckDomain (a UUID)" }]);
 }
 
 /**

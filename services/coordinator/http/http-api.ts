@@ -1,13 +1,16 @@
-// The HTTP/JSON API: the ProbeService at resource paths (api-routes.ts), in the protobuf JSON
+// The HTTP/JSON API: the ProbeService and the BatchService at resource paths (api-routes.ts), in the protobuf JSON
 // mapping, for services that do not speak gRPC and for the page. A thin gateway on node:http: the
 // caller is known by the same tokens and certificates as over gRPC (http-caller.ts), the request is
 // checked strictly against its descriptor (request-json.ts) and then goes through the same
 // operations as a gRPC call (probe-service.ts: validation, policy, quotas, duplicate joining,
-// draining), and an error is google.rpc.Status with its HTTP status (http-status.ts).
+// draining; batch/batch-service.ts), and an error is google.rpc.Status with its HTTP status (http-status.ts).
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { ScalarType } from "@bufbuild/protobuf";
 import { status, type ServiceError } from "@grpc/grpc-js";
+import { CancelBatchRequest, CreateBatchRequest, GetBatchRequest, WatchBatchRequest, type BatchEvent } from "../../../gen/smtpprobe/v1/batch.js";
+import { DomainCheckRequest, type DomainCheckEvent, type DomainCheckReport } from "../../../gen/smtpprobe/v1/domain.js";
 import { ProbeRequest, type ProbeEvent, type ProbeReport } from "../../../gen/smtpprobe/v1/probe_service.js";
-import { listRegionsJson, probeEventJson, probeReportJson } from "../../../lib/proto-json.js";
+import { batchEventJson, batchJson, domainCheckEventJson, domainCheckReportJson, listRegionsJson, probeEventJson, probeReportJson } from "../../../lib/proto-json.js";
 import type { Logger } from "../../../lib/logger.js";
 import type { HttpRoute } from "../../../lib/metrics-server.js";
 import { metrics, type RejectReason } from "../../../lib/metrics.js";
@@ -17,7 +20,8 @@ import { shuttingDown, type CancellableCall } from "../call-tracker.js";
 import type { CallerAuth } from "../caller-auth.js";
 import { invalidArgument, serviceError } from "../grpc-errors.js";
 import { httpCallerAuth } from "../http-caller.js";
-import { checkProbeId, type ProbeOperations } from "../probe-service.js";
+import type { BatchOperations } from "../batch/batch-service.js";
+import { checkDomainCheckId, checkProbeId, type ProbeOperations } from "../probe-service.js";
 import { MAX_RECEIVE_MESSAGE_BYTES } from "../server.js";
 import { apiMessage } from "../../../lib/api-schema.js";
 import { API_ROUTES, routeMatcher, type ApiRoute } from "./api-routes.js";
@@ -30,6 +34,8 @@ import { SseWriter } from "./sse.js";
 export interface HttpApiDeps {
   /** The operations once the coordinator is composed; undefined while it starts (503 meanwhile). */
   operations(): ProbeOperations | undefined;
+  /** The BatchService's operations once composed (without JetStream they refuse every call, as over gRPC). */
+  batches(): BatchOperations | undefined;
   /** Why calls are refused while the coordinator starts ("waiting for NATS at ..."). */
   notReady(): string;
   auth: Pick<CallerAuth, "tokens" | "mutualTls">;
@@ -92,11 +98,12 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
       }
     }
     const operations = deps.operations();
-    if (!operations) {
+    const batches = deps.batches();
+    if (!operations || (route.service === "smtpprobe.v1.BatchService" && !batches)) {
       sendError(response, httpErrorOf(serviceError(status.UNAVAILABLE, `the coordinator is starting: ${deps.notReady()}; try again shortly`)));
       return true;
     }
-    void handle(route, params, caller.caller, operations, request, response).catch((error: unknown) => {
+    void handle(route, params, caller.caller, { probes: operations, batches }, request, response).catch((error: unknown) => {
       deps.logger.error({ err: error }, "internal error in the HTTP API");
       if (!response.headersSent) sendError(response, httpLayerError(500, status.INTERNAL, "internal error"));
       else response.destroy();
@@ -104,7 +111,9 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
     return true;
   };
 
-  async function handle(route: ApiRoute, params: Record<string, string>, caller: string, operations: ProbeOperations, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  async function handle(route: ApiRoute, params: Record<string, string>, caller: string, ops: { probes: ProbeOperations; batches: BatchOperations | undefined }, request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const operations = ops.probes;
+    const batches = (): BatchOperations => ops.batches!; // the router answered 503 without them
     switch (route.rpc) {
       case "Probe":
         return probe(caller, operations, request, response);
@@ -115,13 +124,142 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
       }
       case "ListRegions":
         return answer(response, await unary(operations, response, async () => listRegionsJson(await operations.listRegions())));
+      case "CheckDomain":
+        return checkDomain(route, caller, operations, request, response);
+      case "GetDomainCheck": {
+        const checkId = params.check_id ?? "";
+        const invalid = checkDomainCheckId(checkId);
+        return answer(response, invalid ? { error: invalid } : await unary(operations, response, async () => domainCheckReportJson(await operations.getDomainCheck(checkId))));
+      }
+      case "CreateBatch": {
+        const json = await requestJson(route, params, caller, request, response);
+        if (!json) return;
+        const createRequest = CreateBatchRequest.fromJSON(json);
+        return answer(response, await unary(operations, response, async () => batchJson(await batches().create(createRequest, caller))));
+      }
+      case "GetBatch": {
+        const json = await requestJson(route, params, caller, request, response);
+        if (!json) return;
+        const { batchId } = GetBatchRequest.fromJSON(json);
+        return answer(response, await unary(operations, response, async () => batchJson(await batches().get(batchId, caller))));
+      }
+      case "CancelBatch": {
+        const json = await requestJson(route, params, caller, request, response);
+        if (!json) return;
+        const { batchId } = CancelBatchRequest.fromJSON(json);
+        return answer(response, await unary(operations, response, async () => batchJson(await batches().cancel(batchId, caller))));
+      }
+      case "WatchBatch":
+        return watchBatch(route, params, caller, operations, batches(), request, response);
       default:
         throw new Error(`no handler for the route of ${route.rpc}`);
     }
   }
 
-  async function probe(caller: string, operations: ProbeOperations, request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const body = await readBody(request, MAX_RECEIVE_MESSAGE_BYTES);
+  /**
+   * The route's request message in the JSON mapping, checked strictly: a POST's body, a GET's
+   * query parameters (those the route takes; the stream's Last-Event-ID for its resume field),
+   * and the path's fields. Undefined when refused (the answer is sent).
+   */
+  async function requestJson(route: ApiRoute, params: Record<string, string>, caller: string, request: IncomingMessage, response: ServerResponse): Promise<Record<string, unknown> | undefined> {
+    const message = apiMessage(route.request);
+    let body = "{}";
+    if (route.method === "POST") {
+      const read = await readBody(request, MAX_RECEIVE_MESSAGE_BYTES);
+      if (read === undefined) {
+        request.resume();
+        refuse(response, request, "invalid_argument", httpLayerError(413, status.INVALID_ARGUMENT, `the body is larger than ${MAX_RECEIVE_MESSAGE_BYTES} bytes`));
+        return undefined;
+      }
+      body = read;
+    }
+    const checked = parseRequestJson(body, message);
+    const violations = checked.ok ? [] : checked.violations;
+    const json: Record<string, unknown> = checked.ok ? checked.json : {};
+    const query = new URLSearchParams((request.url ?? "").split("?")[1] ?? "");
+    const fromUrl: Record<string, unknown> = {};
+    for (const [key, value] of query) {
+      const field = message.fields.find((f) => f.name === key || f.jsonName === key);
+      if (!field || !(route.query ?? []).includes(field.name)) {
+        violations.push({ field: key, description: `is not a query parameter of ${route.path}${route.query ? ` (it takes ${route.query.join(", ")})` : ""}` });
+        continue;
+      }
+      fromUrl[field.name] = field.fieldKind === "scalar" && field.scalar === ScalarType.BOOL ? value === "true" || (value === "false" ? false : value) : value;
+    }
+    const lastEventId = request.headers["last-event-id"];
+    if (route.resumeField && typeof lastEventId === "string" && !(route.resumeField in fromUrl)) fromUrl[route.resumeField] = lastEventId.trim();
+    for (const [name, value] of Object.entries(params)) {
+      const field = message.fields.find((f) => f.name === name);
+      const inBody = field ? (json[field.name] ?? json[field.jsonName]) : undefined;
+      if (inBody !== undefined && inBody !== null && inBody !== value) violations.push({ field: name, description: `is ${JSON.stringify(value)} in the path and ${JSON.stringify(inBody)} in the body; leave it out of the body` });
+      if (field) delete json[field.jsonName];
+      fromUrl[name] = value;
+    }
+    const urlChecked = parseRequestJson(JSON.stringify(fromUrl), message);
+    if (!urlChecked.ok) violations.push(...urlChecked.violations);
+    if (violations.length > 0) {
+      sendError(response, httpErrorOf(audit.refuse(caller, "invalid_argument", invalidArgument(violations)).error));
+      return undefined;
+    }
+    return { ...json, ...fromUrl };
+  }
+
+  /** CheckDomain: the report, or its events as Server-Sent Events (accepted, posture, report). */
+  async function checkDomain(route: ApiRoute, caller: string, operations: ProbeOperations, request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const json = await requestJson(route, {}, caller, request, response);
+    if (!json) return;
+    const checkRequest = DomainCheckRequest.fromJSON(json);
+    const cancellable = cancellableOf(response);
+    if (!wantsEventStream(request)) {
+      operations.calls.serve<DomainCheckReport>(
+        { ok: (report) => sendJson(response, 200, domainCheckReportJson(report)), fail: (error) => sendError(response, httpErrorOf(error)) },
+        (signal) => operations.checkDomain(checkRequest, caller, () => undefined, signal),
+        cancellable,
+      );
+      return;
+    }
+    const sse = new SseWriter(response, SECURITY_HEADERS);
+    const emit = (event: DomainCheckEvent): void => {
+      sse.send(setField(event), domainCheckEventJson(event));
+    };
+    operations.calls.serve<DomainCheckReport>(
+      {
+        ok: (report) => {
+          emit({ report });
+          sse.end();
+        },
+        fail: (error) => failStream(response, sse, error),
+      },
+      (signal) => operations.checkDomain(checkRequest, caller, emit, signal),
+      cancellable,
+    );
+  }
+
+  /**
+   * WatchBatch, always as Server-Sent Events: progress and item events, an item's id its
+   * sequence. The next report is read once the response has taken the last (a slow reader holds
+   * the watch back, never the queue).
+   */
+  async function watchBatch(route: ApiRoute, params: Record<string, string>, caller: string, operations: ProbeOperations, batches: BatchOperations, request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const json = await requestJson(route, params, caller, request, response);
+    if (!json) return;
+    const watchRequest = WatchBatchRequest.fromJSON(json);
+    if (operations.calls.draining) {
+      metrics.requestsRejected.inc({ reason: "unavailable" });
+      return sendError(response, httpErrorOf(shuttingDown()));
+    }
+    const sse = new SseWriter(response, SECURITY_HEADERS);
+    const send = async (event: BatchEvent): Promise<void> => {
+      if (!sse.send(setField(event), batchEventJson(event), event.item ? String(event.item.sequence) : undefined)) await sse.drained();
+    };
+    operations.calls.serve<void>(
+      { ok: () => sse.end(), fail: (error) => failStream(response, sse, error) },
+      (signal) => batches.watch(watchRequest, caller, send, signal),
+      cancellableOf(response),
+    );
+  }
+
+  async function probe(caller: string, operations: ProbeOperations, request: IncomingMessage, response: ServerResponse): Promise<void> {    const body = await readBody(request, MAX_RECEIVE_MESSAGE_BYTES);
     if (body === undefined) {
       const error = httpLayerError(413, status.INVALID_ARGUMENT, `the body is larger than ${MAX_RECEIVE_MESSAGE_BYTES} bytes (a ProbeRequest is a few KiB)`);
       request.resume();
@@ -153,7 +291,9 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
     // The stream's headers go with its first event: an error before it (a quota, no region) is
     // still an HTTP error with its status, Retry-After and all.
     const sse = new SseWriter(response, SECURITY_HEADERS);
-    const emit = (event: ProbeEvent): void => sse.send(eventName(event), probeEventJson(event));
+    const emit = (event: ProbeEvent): void => {
+      sse.send(setField(event), probeEventJson(event));
+    };
     operations.calls.serve<ProbeReport>(
       {
         ok: (report) => {
@@ -161,11 +301,7 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
           emit({ report });
           sse.end();
         },
-        fail: (error) => {
-          if (!sse.started) return sendError(response, httpErrorOf(error));
-          sse.send("error", httpErrorOf(error).body);
-          sse.end();
-        },
+        fail: (error) => failStream(response, sse, error),
       },
       (signal) => operations.probe(probeRequest, call, { signal, emit }),
       cancellable,
@@ -190,12 +326,16 @@ function answer(response: ServerResponse, result: Answer): void {
   else sendError(response, httpErrorOf(result.error));
 }
 
-/** The event's name in the stream: the ProbeEvent's field that is set. */
-function eventName(event: ProbeEvent): string {
-  if (event.accepted) return "accepted";
-  if (event.progress) return "progress";
-  if (event.task) return "task";
-  return "report";
+/** An event's name in the stream: its oneof's field that is set (accepted, progress, task, report; posture; item). */
+function setField(event: ProbeEvent | DomainCheckEvent | BatchEvent): string {
+  return Object.entries(event).find(([, value]) => value !== undefined)?.[0] ?? "unknown";
+}
+
+/** A stream's error: an HTTP error before its first event, an `error` event after it. */
+function failStream(response: ServerResponse, sse: SseWriter, error: ServiceError): void {
+  if (!sse.started) return sendError(response, httpErrorOf(error));
+  sse.send("error", httpErrorOf(error).body);
+  sse.end();
 }
 
 function wantsEventStream(request: IncomingMessage): boolean {
