@@ -4,6 +4,7 @@
 // POST /v1/batches, GET /v1/batches/{batch_id}, GET …:watch as Server-Sent Events in order and
 // resumed (after_sequence, Last-Event-ID), POST …:cancel; validation naming the field; callers.
 // Every answer is read with the generated fromJSON.
+import { request as httpRequest } from "node:http";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startAgent, type RunningAgent } from "../../../../agents/probe/agent.js";
@@ -20,6 +21,7 @@ import { freePort } from "../../../helpers/free-port.js";
 import { fetchHttp, postJson, type HttpAnswer } from "../../../helpers/http-client.js";
 import { natsServerAvailable, startNatsServer, type NatsServer } from "../../../helpers/nats-server.js";
 import { need } from "../../../helpers/requirements.js";
+import { withTimeout } from "../../../helpers/wait.js";
 import { startSilentServer, type SilentServer } from "../../../helpers/silent-server.js";
 
 const nats = await need(natsServerAvailable);
@@ -154,6 +156,26 @@ describe.skipIf(nats.skip)("batches over HTTP, through coordinators sharing JetS
     // Cancelling again answers the same.
     expect(decodeBatch(await postJson(`${base(open)}/v1/batches/${created.batchId}:cancel`, { batchId: created.batchId })).state).toBe(BatchState.BATCH_STATE_CANCELLED);
   }, 30_000);
+
+  it("a watcher that goes away ends its watch (the call is cancelled), while the batch runs on", async () => {
+    const options = { regions: [REGION], options: { timeouts: { bannerMs: 3_000, deadlineMs: 4_000 } } };
+    const created = decodeBatch(await postJson(`${base(open)}/v1/batches`, { targets: targets(8, silent.port), options }));
+    const firstEvent = new Promise<string>((resolve, reject) => {
+      const req = httpRequest(`${base(open)}/v1/batches/${created.batchId}:watch`, (res) => {
+        res.once("data", (chunk: Buffer) => {
+          req.destroy();
+          resolve(chunk.toString("utf8"));
+        });
+      });
+      req.on("error", (error) => (req.destroyed ? undefined : reject(error)));
+      req.end();
+    });
+    expect(await firstEvent).toMatch(/^event: progress\n/);
+    // No call left on the coordinator, long before the batch could have ended.
+    await withTimeout(open.operations.calls.idle(), 2_000, "the watch still runs after its client went away");
+    expect(decodeBatch(await fetchHttp(`${base(open)}/v1/batches/${created.batchId}`)).state).toBe(BatchState.BATCH_STATE_RUNNING);
+    decodeBatch(await postJson(`${base(open)}/v1/batches/${created.batchId}:cancel`, {}));
+  });
 
   it.each<[string, () => Promise<HttpAnswer>, string[]]>([
     ["a field that does not exist", () => postJson(`${base(open)}/v1/batches`, { target: [] }), ["target: is not a field of smtpprobe.v1.CreateBatchRequest (its fields: targets, options)"]],
