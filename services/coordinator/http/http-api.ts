@@ -113,7 +113,10 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
 
   async function handle(route: ApiRoute, params: Record<string, string>, caller: string, ops: { probes: ProbeOperations; batches: BatchOperations | undefined }, request: IncomingMessage, response: ServerResponse): Promise<void> {
     const operations = ops.probes;
-    const batches = (): BatchOperations => ops.batches!; // the router answered 503 without them
+    const batches = (): BatchOperations => {
+      if (!ops.batches) throw new Error("a BatchService route without its operations (the router answers 503 before)");
+      return ops.batches;
+    };
     switch (route.rpc) {
       case "Probe":
         return probe(caller, operations, request, response);
