@@ -68,7 +68,9 @@ export function exitCodeFor(results: readonly TargetResult[], interrupted: boole
   if (interrupted) return ExitCode.interrupted;
   if (results.some((result) => !isPortReachable(result))) return ExitCode.unreachable;
   if (results.some(isPortPartlyReachable)) return ExitCode.partlyReachable;
-  if (results.some((result) => result.handshakes.some((h) => h.findings.some((f) => f.severity === Severity.SEVERITY_ERROR)))) {
+  // The mail domain's own findings count too (a TLSA answer that failed validation makes senders defer).
+  const findingsOf = (result: TargetResult) => [...result.handshakes.flatMap((h) => h.findings), ...(result.mailPolicy?.findings ?? [])];
+  if (results.some((result) => findingsOf(result).some((f) => f.severity === Severity.SEVERITY_ERROR))) {
     return ExitCode.errorFindings;
   }
   return ExitCode.ok;

@@ -1,7 +1,8 @@
-// The "Policy" block: a mail domain's MTA-STS and TLS-RPT as each region saw them, and what a
-// sender honouring the policy does with each exchanger from there. Compact: regions that saw the
+// The "Policy" block: a mail domain's MTA-STS, TLS-RPT and each exchanger's TLSA records as each
+// region saw them, and what a sender honouring them does with each exchanger from there. Compact: regions that saw the
 // same thing share a line. Pure; everything the domain publishes goes through safe().
 import {
+  DaneStatus,
   MtaStsMode,
   MtaStsStatus,
   PolicyResult,
@@ -11,7 +12,9 @@ import {
   type MailPolicy,
   type PolicyCheck,
   type TargetResult,
+  type TlsaLookup,
 } from "../gen/smtpprobe/v1/handshake.js";
+import { recordText } from "../agents/smtp/mail-policy/dane.js";
 import type { Style } from "./colors.js";
 import { safe } from "./labels.js";
 import { wrapHanging } from "./text-wrap.js";
@@ -34,11 +37,18 @@ export function formatPolicyBlocks(sources: readonly PolicySource[], style: Styl
     const lines: { label: string; value: string }[] = [];
     for (const [value, regions] of grouped(here.map((s) => [s.region, stsLine(s.result.mailPolicy, style)]))) lines.push({ label: labelFor("MTA-STS", regions), value });
     for (const [value, regions] of grouped(here.map((s) => [s.region, rptLine(s.result.mailPolicy, style)]))) lines.push({ label: labelFor("TLS-RPT", regions), value });
+    const tlsa = here.flatMap((s) => (s.result.mailPolicy?.tlsa ?? []).map((l) => [s.region, tlsaLine(l, style)] as [string, string]));
+    for (const [value, regions] of grouped(tlsa)) lines.push({ label: labelFor("DANE", regions), value });
     const senders = here.flatMap((s) => exchangerLines(s.result, style).map((line) => [s.region, line] as [string, string]));
     for (const [value, regions] of grouped(senders)) lines.push({ label: labelFor("Sender", regions), value });
     const findings = here.flatMap((s) => (s.result.mailPolicy?.findings ?? []).map((f) => [s.region, findingLine(f, style)] as [string, string]));
     for (const [value, regions] of grouped(findings)) lines.push({ label: regions.some(Boolean) ? regions.map(safe).join(", ") : "", value });
-    for (const { label, value } of lines) {
+    let previous = "";
+    for (const line of lines) {
+      // A label said once for the lines under it ("DANE" over each exchanger's line).
+      const label = line.label === previous ? "" : line.label;
+      previous = line.label;
+      const { value } = line;
       const head = label.length > LABEL ? `  ${style.dim(label)}\n  ${" ".repeat(LABEL)}` : `  ${style.dim(label.padEnd(LABEL))}`;
       const [first, second] = head.split("\n");
       if (second === undefined) out.push(...wrapHanging(first ?? "", value, width));
@@ -101,7 +111,29 @@ function rptLine(policy: MailPolicy | undefined, style: Style): string {
   }
 }
 
-/** One line per exchanger and address: what a sender honouring the policy does there. */
+/** One exchanger's TLSA answer: "mx.example.com: authenticated, 2 records (3 1 1 ab12…)". */
+function tlsaLine(lookup: TlsaLookup, style: Style): string {
+  const records = lookup.records.map((r) => `${r.usable ? "" : "unusable "}${safe(recordText(r))}`).join(", ");
+  const name = safe(lookup.exchanger);
+  switch (lookup.status) {
+    case DaneStatus.DANE_STATUS_SECURE:
+      return `${name}: ${style.green("authenticated (AD)")} · ${records}`;
+    case DaneStatus.DANE_STATUS_INSECURE:
+      return `${name}: ${style.yellow("not authenticated (no AD: unsigned zone, or a resolver that does not validate), ignored")} · ${records}`;
+    case DaneStatus.DANE_STATUS_UNUSABLE:
+      return `${name}: ${style.yellow("authenticated, none usable for SMTP")} · ${records}`;
+    case DaneStatus.DANE_STATUS_LOOKUP_FAILED:
+      return `${name}: ${style.red(`lookup failed: ${safe(lookup.reason)}`)}`;
+    case DaneStatus.DANE_STATUS_NO_RECORDS:
+      return `${name}: ${style.dim("no TLSA records")}`;
+    case DaneStatus.DANE_STATUS_MX_INSECURE:
+      return `${name}: ${style.yellow("authenticated, but the MX answer was not: DANE does not apply")} · ${records}`;
+    default:
+      return `${name}: ${style.dim("not checked")}`;
+  }
+}
+
+/** One line per exchanger and address: what a sender honouring MTA-STS, and one validating DANE, does there. */
 function exchangerLines(result: TargetResult, style: Style): string[] {
   const lines: string[] = [];
   for (const h of result.handshakes) {
@@ -109,24 +141,31 @@ function exchangerLines(result: TargetResult, style: Style): string[] {
     if (!check) continue;
     const name = safe(h.exchange || h.host);
     const at = h.address ? ` ${style.dim(safe(h.address))}` : "";
-    lines.push(`${name}${at}: ${action(check, style)}`);
+    const dane = h.dane && h.dane.status === DaneStatus.DANE_STATUS_SECURE ? `; DANE ${daneAction(h.dane.result, h.dane.reason, style)}` : h.dane?.status === DaneStatus.DANE_STATUS_LOOKUP_FAILED ? `; DANE ${style.red("✖ defers (TLSA lookup failed)")}` : "";
+    lines.push(`${name}${at}: MTA-STS ${action(check, style)}${dane}`);
   }
   return [...new Set(lines)];
+}
+
+function daneAction(result: PolicyResult, reason: string, style: Style): string {
+  if (result === PolicyResult.POLICY_RESULT_PASS) return `${style.green("✔ delivers")} (${safe(reason)})`;
+  if (result === PolicyResult.POLICY_RESULT_FAIL) return `${style.red("✖ will not deliver")}: ${safe(reason)}`;
+  return style.dim(`? ${safe(reason)}`);
 }
 
 function action(check: PolicyCheck, style: Style): string {
   const why = safe(check.mtaStsReason);
   switch (check.mtaSts) {
     case PolicyResult.POLICY_RESULT_PASS:
-      return `${style.green("✔ delivers")} under MTA-STS ${check.mtaStsMode === MtaStsMode.MTA_STS_MODE_TESTING ? "testing" : "enforce"}`;
+      return `${style.green("✔ delivers")} (${check.mtaStsMode === MtaStsMode.MTA_STS_MODE_TESTING ? "testing" : "enforce"})`;
     case PolicyResult.POLICY_RESULT_FAIL:
       return check.mtaStsMode === MtaStsMode.MTA_STS_MODE_ENFORCE
-        ? `${style.red("✖ will not deliver")} (MTA-STS enforce): ${why}`
-        : `${style.yellow("▲ delivers, reports a failure")} (MTA-STS testing): ${why}`;
+        ? `${style.red("✖ will not deliver")} (enforce): ${why}`
+        : `${style.yellow("▲ delivers, reports a failure")} (testing): ${why}`;
     case PolicyResult.POLICY_RESULT_UNKNOWN:
       return style.dim(`? ${why}`);
     default:
-      return style.dim("opportunistic TLS (no MTA-STS to honour)");
+      return style.dim("none to honour (opportunistic TLS)");
   }
 }
 

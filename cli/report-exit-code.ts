@@ -47,7 +47,8 @@ export function exitCodeForReport(report: ProbeReport, interrupted: boolean): Ex
   if (ports.size === 0 || [...ports].some((port) => !tested.has(port))) return ExitCode.unavailable;
   if (verdicts.some((v) => v.kind === VerdictKind.VERDICT_KIND_PARTIALLY_REACHABLE)) return ExitCode.partlyReachable;
   if (verdicts.some((v) => v.severity === Severity.SEVERITY_ERROR)) return ExitCode.errorFindings;
-  const handshakes = report.tasks.filter((t) => t.status === TaskStatus.TASK_STATUS_DONE).flatMap((t) => t.result?.handshakes ?? []);
-  if (handshakes.some((h) => h.findings.some((f) => f.severity === Severity.SEVERITY_ERROR))) return ExitCode.errorFindings;
+  const done = report.tasks.filter((t) => t.status === TaskStatus.TASK_STATUS_DONE);
+  const findings = done.flatMap((t) => [...(t.result?.handshakes ?? []).flatMap((h) => h.findings), ...(t.result?.mailPolicy?.findings ?? [])]);
+  if (findings.some((f) => f.severity === Severity.SEVERITY_ERROR)) return ExitCode.errorFindings;
   return ExitCode.ok;
 }

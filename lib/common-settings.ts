@@ -87,10 +87,10 @@ export const ENGINE_SETTINGS = {
     env: "SMTP_PROBE_DNS_SERVERS",
     placeholder: "IP[:PORT]",
     repeatable: true,
-    description: "resolve targets with these DNS servers (default: the system's); repeatable",
+    description: "resolve targets, and mail domains' MTA-STS, TLS-RPT and TLSA records, with these DNS servers (default: the system's); DANE believes TLSA records only when the server validates DNSSEC (AD flag); repeatable",
     schema: dnsServerList,
   },
-  caFile: { flag: "--ca-file", env: "SMTP_PROBE_CA_FILE", placeholder: "FILE", description: "extra CA certificates (PEM) trusted when checking targets' chains", schema: optionalText },
+  caFile: { flag: "--ca-file", env: "SMTP_PROBE_CA_FILE", placeholder: "FILE", description: "extra CA certificates (PEM) trusted when checking targets' chains and MTA-STS policy hosts", schema: optionalText },
   concurrency: { flag: "--concurrency", env: "SMTP_PROBE_CONCURRENCY", placeholder: "N", default: "32", description: "probes an agent runs at once; more wait", schema: integer(1, 10_000) },
   canary: {
     flag: "--canary",

@@ -1,8 +1,30 @@
 // A finished report on the page: what was probed and a share link, the matrix, the verdicts, the
 // findings grouped by severity, and per region and port the handshakes — banner, capabilities
-// before and after TLS, the TLS session and certificate chain, timings, and the timed transcript
+// before and after TLS, the TLS session and certificate chain, the mail domain's policy (MTA-STS,
+// TLS-RPT, DANE) and each exchanger's checks against it, timings, and the timed transcript
 // with each reply's meaning. Every value from the report is text (dom.ts).
-import { Direction, Outcome, Severity, tlsModeToJSON, portRoleToJSON, type Capabilities, type Certificate, type Finding, type HandshakeResult, type Reply, type TlsInfo, type Transcript } from "../gen/smtpprobe/v1/handshake.js";
+import {
+  daneStatusToJSON,
+  MtaStsStatus,
+  mtaStsModeToJSON,
+  mtaStsStatusToJSON,
+  policyResultToJSON,
+  TlsRptStatus,
+  tlsRptStatusToJSON,
+  Direction,
+  Outcome,
+  Severity,
+  tlsModeToJSON,
+  portRoleToJSON,
+  type Capabilities,
+  type Certificate,
+  type Finding,
+  type HandshakeResult,
+  type MailPolicy,
+  type Reply,
+  type TlsInfo,
+  type Transcript,
+} from "../gen/smtpprobe/v1/handshake.js";
 import { taskStatusToJSON, TaskStatus, type ProbeReport, type TaskReport } from "../gen/smtpprobe/v1/probe_service.js";
 import { transcriptReplyMeanings } from "../agents/smtp/reply-meaning.js";
 import { phaseLabel } from "../agents/smtp/phases.js";
@@ -60,7 +82,8 @@ interface SeenFinding {
 function findingsView(report: ProbeReport): HTMLElement {
   const seen = new Map<string, SeenFinding>();
   for (const task of report.tasks) {
-    for (const hs of task.result?.handshakes ?? []) {
+    // The mail domain's own findings (MTA-STS, TLS-RPT, DANE), then each handshake's.
+    for (const hs of [{ findings: task.result?.mailPolicy?.findings ?? [] }, ...(task.result?.handshakes ?? [])]) {
       for (const finding of hs.findings) {
         const key = `${finding.severity}\u0000${finding.code}\u0000${finding.message}`;
         const entry = seen.get(key) ?? { finding, where: [] };
@@ -102,9 +125,29 @@ function taskView(task: TaskReport): HTMLElement {
       ["Took", formatMs(task.durationMs)],
       ["Egress canary", task.egress ? `${task.egress.canary}: ${task.egress.ok ? "reached" : `failed (${outcomeLabel(task.egress.outcome)}) ${task.egress.detail}`}` : undefined],
       ["MX", task.result?.mx ? task.result.exchangers.map((x) => `${x.preference} ${x.exchange}`).join(", ") || "none" : undefined],
+      ...mailPolicyFacts(task.result?.mailPolicy),
     ]),
     ...handshakes.map(handshakeView),
   );
+}
+
+/** The mail domain's policy as the region saw it: MTA-STS, TLS-RPT, each exchanger's TLSA answer. */
+function mailPolicyFacts(policy: MailPolicy | undefined): [string, Child][] {
+  if (!policy) return [];
+  const sts = policy.mtaSts;
+  const stsText = !sts
+    ? undefined
+    : sts.status === MtaStsStatus.MTA_STS_STATUS_VALID
+      ? `${enumWords(mtaStsModeToJSON(sts.mode), "MTA_STS_MODE_")} · max_age ${sts.maxAge} · mx ${sts.mxPatterns.join(", ")}`
+      : `${enumWords(mtaStsStatusToJSON(sts.status), "MTA_STS_STATUS_")}${sts.reason ? `: ${sts.reason}` : ""}`;
+  const rpt = policy.tlsRpt;
+  const rptText = !rpt ? undefined : rpt.status === TlsRptStatus.TLS_RPT_STATUS_VALID ? rpt.rua.join(", ") : `${enumWords(tlsRptStatusToJSON(rpt.status), "TLS_RPT_STATUS_")}${rpt.reason ? `: ${rpt.reason}` : ""}`;
+  const dane = policy.tlsa.map((t) => `${t.exchanger}: ${enumWords(daneStatusToJSON(t.status), "DANE_STATUS_")}${t.authenticated ? " (AD)" : ""}, ${plural(t.records.length, "TLSA record")}`).join("; ");
+  return [
+    [`MTA-STS (${policy.domain})`, stsText],
+    ["TLS-RPT", rptText],
+    ["DANE", dane || undefined],
+  ];
 }
 
 function handshakeView(hs: HandshakeResult): HTMLElement {
@@ -124,6 +167,8 @@ function handshakeView(hs: HandshakeResult): HTMLElement {
       ["Before TLS", hs.capabilities ? capabilitiesView(hs.capabilities) : hs.tls?.implicit ? "nothing: implicit TLS from the first byte" : undefined],
       ["After TLS", hs.capabilitiesTls ? capabilitiesView(hs.capabilitiesTls) : undefined],
       ["Injected", hs.starttlsInjection ? `plaintext after the STARTTLS 220, discarded: ${hs.starttlsInjection}` : undefined],
+      ["MTA-STS", hs.policyCheck ? `${enumWords(policyResultToJSON(hs.policyCheck.mtaSts), "POLICY_RESULT_")}: ${hs.policyCheck.mtaStsReason}` : undefined],
+      ["DANE", hs.dane ? `${enumWords(policyResultToJSON(hs.dane.result), "POLICY_RESULT_")}: ${hs.dane.reason}` : undefined],
       ["Timings", hs.timings.length ? hs.timings.map((t) => `${phaseLabel(t.phase)} ${formatMs(t.durationMs)}`).join(" · ") : undefined],
     ]),
     hs.tls ? tlsView(hs.tls) : undefined,

@@ -1,3 +1,4 @@
+import type { X509Certificate } from "node:crypto";
 import { connect as netConnect, isIP, type Socket } from "node:net";
 import { createSecureContext, rootCertificates, type SecureContext } from "node:tls";
 import {
@@ -30,7 +31,7 @@ import { addressLiteral, type ResolvedOptions } from "./options.js";
 import { describeReply, parseEnhancedCode } from "./reply-meaning.js";
 import type { ReplyMoment } from "./reply-moment.js";
 import { SessionWaitError, SmtpSession, waitForSocketEvent, type SessionReply } from "./session.js";
-import { readTlsFacts } from "./tls-facts.js";
+import { presentedChain, readTlsFacts } from "./tls-facts.js";
 import { elapsedSince, escapeLine, round2, TranscriptRecorder } from "./transcript.js";
 
 /** One address to talk to, and the names it came from. */
@@ -64,6 +65,8 @@ export interface HandshakeContext {
    * or sent (OUTCOME_POLICY_DENIED). agents/smtp/probe-target.ts passes the target policy.
    */
   checkConnected?: (remoteAddress: string, remotePort: number) => string | undefined;
+  /** Given the certificates the server presented, leaf first, once TLS is up (DANE matches them: mail-policy/dane.ts). */
+  onPeerChain?: (chain: X509Certificate[]) => void;
 }
 
 /** A handshake that cannot go on: the target misbehaved, the network failed, or time ran out. */
@@ -353,6 +356,7 @@ class Handshake {
     // One clock for one handshake: the TLS block reports the phase's own timing, so the two never
     // disagree; the reading above serves only when the facts are read before that timing is kept.
     this.pendingTlsFacts = () => readTlsFacts(socket, { ...context, handshakeMs: this.phaseDurationMs(tlsPhase) ?? handshakeMs });
+    this.context.onPeerChain?.(presentedChain(socket));
   }
 
   /**

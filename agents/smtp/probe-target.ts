@@ -1,3 +1,4 @@
+import type { X509Certificate } from "node:crypto";
 import { isIP } from "node:net";
 import {
   FailureSource,
@@ -8,6 +9,7 @@ import {
   TlsMode,
   type MailPolicy,
   type MxRecord,
+  type TlsaLookup,
   type NotProbed,
   type TargetResult,
 } from "../../gen/smtpprobe/v1/handshake.js";
@@ -65,7 +67,10 @@ export async function probeTarget(
   const base = { host: target.host, port: target.port, mx: target.mx ?? false };
   const domain = policyDomainOf(target, options);
   // The domain's policy is looked up while the exchangers are probed; it judges them at the end.
-  const mailPolicy = domain === "" || (target.mx && checkName?.(domain)) ? undefined : lookupPolicy(domain, target.port, resolver, options, context, policy, start);
+  // A name the policy forbids is never resolved: the policy domain's records included.
+  const mailPolicy = domain === "" || checkName?.(domain) ? undefined : lookupPolicy(domain, target.port, resolver, options, context, policy, start);
+  // A probe that stops before its handshakes (MX failed) never awaits it: no unhandled rejection then.
+  mailPolicy?.catch(() => undefined);
 
   try {
     let exchangers: MxRecord[] = [];
@@ -90,6 +95,11 @@ export async function probeTarget(
     } else {
       names = [{ host: target.host }];
     }
+    // DANE: each exchanger's TLSA records, asked while it is probed (RFC 7672 §2.2).
+    const tlsa = mailPolicy
+      ? lookupTlsaRecords(names.map((n) => n.host).filter((h) => isIP(h) === 0 && checkName?.(h) === undefined), target.mx ? domain : undefined, context, options, start)
+      : undefined;
+    const chains = new Map<string, X509Certificate[]>();
 
     const perName = await Promise.all(
       names.map(async (name, nameIndex): Promise<HandshakeResult[]> => {
@@ -131,6 +141,7 @@ export async function probeTarget(
                   deadlineAt,
                   onProgress: context.onProgress,
                   checkConnected: (remote, remotePort) => checkConnectedPeer(policy, address, target.port, remote, remotePort),
+                  onPeerChain: mailPolicy ? (chain) => chains.set(chainKey(name.host, address), chain) : undefined,
                 },
               );
             const result = await (context.gate ? gatedHandshake(context.gate, { ...name, address, port: target.port }, options, context, deadlineAt, handshake) : handshake());
@@ -142,7 +153,7 @@ export async function probeTarget(
     );
     for (const h of perName.flat()) noteTlsChecksNotRun(h, options);
     const notProbed = boundNotProbed([...leftOut, ...addressesLeftOut.flatMap((entries) => entries ?? [])]);
-    const judged = mailPolicy ? await judgeByPolicy(perName.flat(), await mailPolicy) : undefined;
+    const judged = mailPolicy ? await judgeByPolicy(perName.flat(), await mailPolicy, await tlsa, chains) : undefined;
     return { ...base, exchangers, handshakes: perName.flat(), totalMs: elapsedSince(start), ...notProbed, mailPolicy: judged };
   } finally {
     clearTimeout(deadline);
@@ -194,12 +205,52 @@ async function lookupPolicy(
 /** MTA-STS fetches get at most this long (RFC 8461 §3.3 leaves it to the sender; a probe is in a hurry). */
 const MTA_STS_FETCH_MS = 15_000;
 
-async function judgeByPolicy(handshakes: HandshakeResult[], mailPolicy: MailPolicy | undefined): Promise<MailPolicy | undefined> {
+async function judgeByPolicy(
+  handshakes: HandshakeResult[],
+  mailPolicy: MailPolicy | undefined,
+  dane: DaneLookups | undefined,
+  chains: ReadonlyMap<string, X509Certificate[]>,
+): Promise<MailPolicy | undefined> {
   if (!mailPolicy) return undefined;
-  const { applyMailPolicy } = await import("./mail-policy/policy-findings.js");
-  for (const h of handshakes) applyMailPolicy(h, mailPolicy);
+  const { applyMailPolicy, domainFindings } = await import("./mail-policy/policy-findings.js");
+  mailPolicy.tlsa = dane?.tlsa ?? [];
+  mailPolicy.mxAuthenticated = dane?.mx?.authenticated ?? false;
+  mailPolicy.mxLookupError = dane?.mx?.error ?? "";
+  mailPolicy.findings = domainFindings(mailPolicy);
+  for (const h of handshakes) applyMailPolicy(h, mailPolicy, chains.get(chainKey(h.host, h.address)));
+  const { compactTlsaData } = await import("./mail-policy/dane.js");
+  for (const lookup of mailPolicy.tlsa) compactTlsaData(lookup);
   return mailPolicy;
 }
+
+function chainKey(host: string, address: string): string {
+  return `${host}\u0000${address}`;
+}
+
+interface DaneLookups {
+  tlsa: TlsaLookup[];
+  /** With mx: whether the MX answer was authenticated (RFC 7672 §2.2.1). */
+  mx?: { authenticated: boolean; error: string };
+}
+
+/**
+ * The TLSA lookups of the names probed and, for an MX probe, the MX answer's AD flag, bounded by
+ * the probe's deadline; never rejects.
+ */
+async function lookupTlsaRecords(names: string[], mxDomain: string | undefined, context: ProbeContext, options: ResolvedOptions, start: number): Promise<DaneLookups> {
+  const { lookupTlsa, lookupMxAuthentication } = await import("./mail-policy/mail-policy-lookup.js");
+  const { withMxAuthentication } = await import("./mail-policy/dane.js");
+  const timeoutMs = Math.max(500, Math.min(TLSA_LOOKUP_MS, options.deadlineMs - elapsedSince(start) - 500));
+  const lookup = { servers: context.dnsServers, timeoutMs, signal: context.signal };
+  const unique = [...new Set(names.map((n) => n.toLowerCase().replace(/\.$/, "")))];
+  const [tlsa, mx] = await Promise.all([Promise.all(unique.map((name) => lookupTlsa(name, lookup))), mxDomain === undefined ? undefined : lookupMxAuthentication(mxDomain, lookup)]);
+  if (!mx || mxDomain === undefined) return { tlsa };
+  // An exchanger that is the domain itself (no MX records: RFC 5321 §5.1) was not found through MX.
+  return { tlsa: tlsa.map((t) => (t.exchanger === mxDomain ? t : withMxAuthentication(t, mx.authenticated, mxDomain))), mx };
+}
+
+/** A TLSA lookup waits at most this long per server and transport. */
+const TLSA_LOOKUP_MS = 5_000;
 
 /** Runs the handshake once the gate gives a slot (the wait counts against the deadline), and frees it after. */
 async function gatedHandshake(

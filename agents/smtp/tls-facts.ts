@@ -16,7 +16,7 @@ export function readTlsFacts(
   const ephemeral = socket.getEphemeralKeyInfo();
   // getPeerX509Certificate parses each certificate once; getPeerCertificate(true) would build a
   // legacy object per certificate and cost about three times as much (bench:engine).
-  const peer = socket.getPeerX509Certificate();
+  const peer = peerOf(socket);
   const chain = withoutLocalAnchor(peerChain(peer), context.extraCa).map(describeCertificate);
   const leaf = chain[0];
   const nameError = leafNameError(peer, context.checkedName);
@@ -36,6 +36,19 @@ export function readTlsFacts(
     daysToExpiry: leaf?.notAfter ? Math.floor((leaf.notAfter.getTime() - context.now.getTime()) / DAY_MS) : 0,
     handshakeMs: context.handshakeMs,
   };
+}
+
+/** The certificates the peer presented, leaf first, as the TLS layer gives them (see peerChain). */
+export function presentedChain(socket: TLSSocket): X509Certificate[] {
+  return peerChain(peerOf(socket));
+}
+
+// The peer certificate read once per socket: a second getPeerX509Certificate() on the same
+// socket gives a certificate without its issuer chain.
+const peers = new WeakMap<TLSSocket, X509Certificate | undefined>();
+function peerOf(socket: TLSSocket): X509Certificate | undefined {
+  if (!peers.has(socket)) peers.set(socket, socket.getPeerX509Certificate());
+  return peers.get(socket);
 }
 
 /** The peer's chain as the TLS layer gives it, leaf first, without the self-loop at the root. */

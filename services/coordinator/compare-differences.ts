@@ -1,10 +1,11 @@
 // What differs between the regions that reached a port: STARTTLS, certificate, banner host,
 // capabilities, TLS version, with the TLS scan the versions (and cipher grades) accepted, and what a
-// sender honouring the mail domain's MTA-STS does from each region. Pure.
+// sender honouring the mail domain's MTA-STS, or validating DANE, does from each region. Pure.
 import {
   AddressFamily,
   type Capabilities,
   CipherGrade,
+  DaneStatus,
   type HandshakeResult,
   MtaStsMode,
   MtaStsStatus,
@@ -333,6 +334,55 @@ function mtaStsVerdict(port: number, unit: Unit): PortVerdict | undefined {
   );
 }
 
+/** What a sender validating DANE does with this exchanger from the region, by the TLSA answer and the certificate seen there. */
+function senderUnderDane(h: HandshakeResult): (Value & { refuses: boolean }) | undefined {
+  const dane = h.dane;
+  if (!dane) return undefined;
+  const reason = quoteServerText(dane.reason, 300);
+  switch (dane.status) {
+    case DaneStatus.DANE_STATUS_SECURE:
+      if (dane.result === PolicyResult.POLICY_RESULT_PASS) return { key: "pass", label: `would deliver (${reason})`, refuses: false };
+      if (dane.result === PolicyResult.POLICY_RESULT_FAIL) return { key: "fail", label: `would not deliver (${reason})`, refuses: true };
+      return undefined;
+    case DaneStatus.DANE_STATUS_LOOKUP_FAILED:
+      return { key: "lookup-failed", label: `would defer the mail (the TLSA lookup failed there: ${reason})`, refuses: true };
+    case DaneStatus.DANE_STATUS_INSECURE:
+      return { key: "insecure", label: "would not use DANE (the TLSA answer was not authenticated there)", refuses: false };
+    case DaneStatus.DANE_STATUS_UNUSABLE:
+      return { key: "unusable", label: "would require TLS but check no certificate (no usable TLSA record there)", refuses: false };
+    case DaneStatus.DANE_STATUS_NO_RECORDS:
+      return { key: "none", label: "would not use DANE (no TLSA records seen there)", refuses: false };
+    case DaneStatus.DANE_STATUS_MX_INSECURE:
+      return { key: "mx-insecure", label: "would not use DANE (the MX answer was not authenticated there)", refuses: false };
+    default:
+      return undefined;
+  }
+}
+
+function daneVerdict(port: number, unit: Unit): PortVerdict | undefined {
+  const refusing = new Set<string>();
+  const split = splitMajority(
+    groupBy(unit.entries, (h) => {
+      const value = senderUnderDane(h);
+      if (value?.refuses) refusing.add(value.key);
+      return value;
+    }),
+  );
+  if (!split) return undefined;
+  const { reference, others } = split;
+  const odd = others.flatMap((g) => g.regions);
+  const does = [reference, ...others].map((g) => `from ${listJoin(g.regions)} it ${g.label}`);
+  return verdict(
+    port,
+    VerdictKind.VERDICT_KIND_DANE_DIFFERS,
+    [reference, ...others].some((g) => refusing.has(g.key)) ? Severity.SEVERITY_ERROR : Severity.SEVERITY_WARNING,
+    odd,
+    minorityCauses(others, (g) => g.label),
+    `${where(port, unit)}: a sender validating DANE acts differently by region: ${phraseJoin(does)}: ` +
+      `a middlebox presenting another certificate, a resolver that answers otherwise, or another server, on the path from ${listJoin(odd)}.`,
+  );
+}
+
 /** EHLO keywords as comparable words; STARTTLS left out (its own verdict says it). */
 function capabilityWords(c: Capabilities): string[] {
   const words: string[] = [];
@@ -406,6 +456,7 @@ const RULES: readonly ((port: number, unit: Unit) => PortVerdict | undefined)[] 
   tlsVersionVerdict,
   tlsProfileVerdict,
   mtaStsVerdict,
+  daneVerdict,
 ];
 
 /**

@@ -15,6 +15,7 @@ import {
   TlsScanStatus,
   TlsVersion,
   VersionSupport,
+  DaneStatus,
   MtaStsMode,
   MtaStsStatus,
   PolicyResult,
@@ -171,6 +172,25 @@ function checkMailPolicy(path: string, p: MailPolicy): void {
       list.forEach((item, i) => checkText(`${at}.${field}[${i}]`, item, L.maxTextChars));
     }
   }
+  checkList(`${path}.tlsa`, p.tlsa, L.maxExchangers);
+  p.tlsa.forEach((t, i) => {
+    const at = `${path}.tlsa[${i}]`;
+    checkText(`${at}.exchanger`, t.exchanger, L.maxNameChars);
+    checkText(`${at}.name`, t.name, L.maxNameChars);
+    checkEnum(`${at}.status`, t.status, DaneStatus);
+    checkText(`${at}.rcode`, t.rcode, 32);
+    checkText(`${at}.reason`, t.reason, L.maxTextChars);
+    checkText(`${at}.resolver`, t.resolver, L.maxAddressChars);
+    checkDuration(`${at}.lookup_ms`, t.lookupMs);
+    checkList(`${at}.records`, t.records, L.maxListItems);
+    t.records.forEach((r, j) => {
+      for (const [field, value] of [["usage", r.usage], ["selector", r.selector], ["matching_type", r.matchingType]] as const) {
+        if (!Number.isInteger(value) || value < 0 || value > 255) fail(`${at}.records[${j}].${field} is ${value}, not one byte`);
+      }
+      checkText(`${at}.records[${j}].data`, r.data, L.maxTextChars);
+      checkText(`${at}.records[${j}].note`, r.note, L.maxTextChars);
+    });
+  });
   const rpt = p.tlsRpt;
   if (rpt) {
     const at = `${path}.tls_rpt`;
@@ -265,6 +285,12 @@ function checkHandshake(path: string, h: HandshakeResult, port: number): void {
   if (h.tlsProfile) checkTlsProfile(`${path}.tls_profile`, h.tlsProfile);
   if (h.starttlsEnforcement) checkStarttlsEnforcement(`${path}.starttls_enforcement`, h.starttlsEnforcement);
   if (h.policyCheck) checkPolicyCheck(`${path}.policy_check`, h.policyCheck);
+  if (h.dane) {
+    checkEnum(`${path}.dane.status`, h.dane.status, DaneStatus);
+    checkEnum(`${path}.dane.result`, h.dane.result, PolicyResult);
+    checkText(`${path}.dane.reason`, h.dane.reason, L.maxTextChars);
+    checkText(`${path}.dane.matched_record`, h.dane.matchedRecord, L.maxTextChars);
+  }
 }
 
 function checkTlsProfile(path: string, p: TlsProfile): void {

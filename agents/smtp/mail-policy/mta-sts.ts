@@ -162,19 +162,6 @@ export function matchExchanger(exchanger: string, sts: Pick<MtaSts, "mxPatterns"
   return { matches: false, pattern: "" };
 }
 
-export function modeName(mode: MtaStsMode): string {
-  switch (mode) {
-    case MtaStsMode.MTA_STS_MODE_ENFORCE:
-      return "enforce";
-    case MtaStsMode.MTA_STS_MODE_TESTING:
-      return "testing";
-    case MtaStsMode.MTA_STS_MODE_NONE:
-      return "none";
-    default:
-      return "unknown";
-  }
-}
-
 /** Server text shown in a sentence: bounded, control characters escaped. */
 export function quote(text: string, max = 120): string {
   const clean = text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);

@@ -6,7 +6,9 @@
 // - Severity on an MX relay: opportunistic TLS (RFC 7435) makes a bad certificate a warning, since
 //   senders deliver anyway; under a policy in enforce mode the same certificate makes senders defer
 //   or bounce the mail, so the certificate findings become errors and say so.
+import type { X509Certificate } from "node:crypto";
 import {
+  DaneStatus,
   Finding,
   MtaStsMode,
   MtaStsStatus,
@@ -22,10 +24,11 @@ import {
 } from "../../../gen/smtpprobe/v1/handshake.js";
 import { RELAY_CERT_CONSEQUENCE } from "../findings.js";
 import { defaultPortRole } from "../options.js";
-import { matchExchanger, modeName } from "./mta-sts.js";
+import { checkDane } from "./dane.js";
+import { matchExchanger } from "./mta-sts.js";
 
 /** The codes this module adds to a handshake's findings. */
-export const POLICY_HANDSHAKE_CODES: readonly string[] = ["mta_sts_mx_not_listed", "mta_sts_certificate_invalid"];
+export const POLICY_HANDSHAKE_CODES: readonly string[] = ["mta_sts_mx_not_listed", "mta_sts_certificate_invalid", "dane_mismatch"];
 
 /** Findings whose severity the policy decides on a relay: the certificate and STARTTLS ones. */
 const ENFORCEABLE = new Set(["cert_untrusted", "cert_name_mismatch", "cert_expired", "cert_not_yet_valid", "starttls_missing", "starttls_failed"]);
@@ -59,13 +62,32 @@ export function domainFindings(policy: MailPolicy): Finding[] {
       ),
     );
   }
+  for (const lookup of policy.tlsa) {
+    const x = lookup.exchanger;
+    if (lookup.status === DaneStatus.DANE_STATUS_INSECURE) {
+      found.push(finding("dane_unauthenticated", Severity.SEVERITY_WARNING, `${x} has TLSA records, but ${lookup.reason}.`));
+    } else if (lookup.status === DaneStatus.DANE_STATUS_LOOKUP_FAILED) {
+      found.push(finding("dane_lookup_failed", Severity.SEVERITY_ERROR, `The TLSA lookup for ${x} failed: ${lookup.reason}.`));
+    } else if (lookup.status === DaneStatus.DANE_STATUS_MX_INSECURE) {
+      found.push(finding("dane_mx_unauthenticated", Severity.SEVERITY_WARNING, `${lookup.reason}; sign ${d}'s zone for DANE to apply.`));
+    } else if (lookup.status === DaneStatus.DANE_STATUS_UNUSABLE) {
+      found.push(finding("dane_unusable", Severity.SEVERITY_WARNING, `${x} publishes ${lookup.reason}.`));
+    } else if (lookup.status === DaneStatus.DANE_STATUS_SECURE) {
+      const unusable = lookup.records.filter((r) => !r.usable);
+      if (unusable.length > 0) {
+        found.push(finding("dane_unusable", Severity.SEVERITY_INFO, `${x} publishes ${unusable.length === 1 ? "a TLSA record" : `${unusable.length} TLSA records`} senders skip (${[...new Set(unusable.map((r) => r.note))].join("; ")}) beside usable ones.`));
+      }
+    }
+  }
+  const danePublished = policy.tlsa.some((l) => l.status === DaneStatus.DANE_STATUS_SECURE || l.status === DaneStatus.DANE_STATUS_UNUSABLE);
   const stsPublished = sts !== undefined && (sts.status === MtaStsStatus.MTA_STS_STATUS_VALID || sts.status === MtaStsStatus.MTA_STS_STATUS_INVALID) && sts.mode !== MtaStsMode.MTA_STS_MODE_NONE;
-  if (rpt?.status === TlsRptStatus.TLS_RPT_STATUS_NOT_PUBLISHED && stsPublished) {
+  if (rpt?.status === TlsRptStatus.TLS_RPT_STATUS_NOT_PUBLISHED && (stsPublished || danePublished)) {
+    const what = stsPublished && danePublished ? "MTA-STS and DANE" : stsPublished ? "MTA-STS" : "DANE (authenticated TLSA records)";
     found.push(
       finding(
         "tls_rpt_missing",
         Severity.SEVERITY_WARNING,
-        `${d} publishes MTA-STS but no TLS-RPT record (_smtp._tls, RFC 8460): senders that fail to deliver under the policy have nowhere to report it, so failures go unnoticed.`,
+        `${d} publishes ${what} but no TLS-RPT record (_smtp._tls, RFC 8460): senders that fail to deliver under the policy have nowhere to report it, so failures go unnoticed.`,
       ),
     );
   }
@@ -152,15 +174,31 @@ function certificateVerdict(h: HandshakeResult, exchanger: string): { valid: boo
  * Records the policy check on a relay handshake and lets the policy decide its findings' severity.
  * Other roles (submission) are not covered by MTA-STS and are left as they are.
  */
-export function applyMailPolicy(h: HandshakeResult, policy: MailPolicy): void {
+export function applyMailPolicy(h: HandshakeResult, policy: MailPolicy, presented?: readonly X509Certificate[], now: Date = new Date()): void {
   if ((h.portRole || defaultPortRole(h.port)) !== PortRole.PORT_ROLE_MX_RELAY) return;
   const check = policyCheckFor(h, policy);
   h.policyCheck = check;
+  const exchangerName = (h.exchange || h.host).toLowerCase().replace(/\.$/, "");
+  const lookup = policy.tlsa.find((l) => l.exchanger === exchangerName);
+  if (lookup) {
+    const tlsError = h.outcome === Outcome.OUTCOME_TLS_FAILED || h.phase === Phase.PHASE_TLS ? h.reason || "the TLS handshake failed" : "";
+    // Only the handshake's own chain: a result that carries one was given it by this engine.
+    h.dane = checkDane(lookup, { chain: presented, tlsReached: presented !== undefined, starttlsMissing: h.capabilities !== undefined && !h.capabilities.starttls, tlsError }, now);
+  }
   const enforce = check.mtaStsMode === MtaStsMode.MTA_STS_MODE_ENFORCE && check.mtaStsStatus === MtaStsStatus.MTA_STS_STATUS_VALID;
   const testing = check.mtaStsMode === MtaStsMode.MTA_STS_MODE_TESTING && check.mtaStsStatus === MtaStsStatus.MTA_STS_STATUS_VALID;
   const exchanger = h.exchange || h.host;
   const kept = h.findings.filter((f) => !POLICY_HANDSHAKE_CODES.includes(f.code));
   const added: Finding[] = [];
+  if (h.dane?.result === PolicyResult.POLICY_RESULT_FAIL) {
+    added.push(
+      finding(
+        "dane_mismatch",
+        Severity.SEVERITY_ERROR,
+        `On ${exchanger} ${h.dane.reason}; senders validating DANE (RFC 7672) will not deliver to it: mail waits in their queues and bounces unless another exchanger passes.`,
+      ),
+    );
+  }
   if ((enforce || testing) && !check.mxMatches) {
     added.push(
       finding(
@@ -189,20 +227,6 @@ export function applyMailPolicy(h: HandshakeResult, policy: MailPolicy): void {
     added.push(finding("mta_sts_certificate_invalid", Severity.SEVERITY_ERROR, `${check.mtaStsReason}; ${consequence}`));
   }
   h.findings = [...judged, ...added].sort((a, b) => b.severity - a.severity || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
-}
-
-/** One line on what a sender honouring the policy does, for people (the CLI, the comparison). */
-export function senderAction(check: PolicyCheck): string {
-  switch (check.mtaSts) {
-    case PolicyResult.POLICY_RESULT_PASS:
-      return `delivers under MTA-STS (${modeName(check.mtaStsMode)})`;
-    case PolicyResult.POLICY_RESULT_FAIL:
-      return check.mtaStsMode === MtaStsMode.MTA_STS_MODE_ENFORCE ? "defers the mail (MTA-STS enforce fails)" : "delivers and reports a failure (MTA-STS testing)";
-    case PolicyResult.POLICY_RESULT_UNKNOWN:
-      return "cannot tell (TLS not reached)";
-    default:
-      return "delivers with opportunistic TLS (no usable MTA-STS policy)";
-  }
 }
 
 function finding(code: string, severity: Severity, message: string): Finding {

@@ -929,6 +929,75 @@ export function starttlsEnforcementStatusToJSON(object: StarttlsEnforcementStatu
   }
 }
 
+export enum DaneStatus {
+  DANE_STATUS_UNSPECIFIED = 0,
+  /** DANE_STATUS_NO_RECORDS - no TLSA records (NXDOMAIN or no data): no DANE */
+  DANE_STATUS_NO_RECORDS = 1,
+  /** DANE_STATUS_SECURE - TLSA records the resolver authenticated (AD) with at least one usable: senders validating DANE require a match */
+  DANE_STATUS_SECURE = 2,
+  /** DANE_STATUS_INSECURE - TLSA records without AD: the zone is unsigned or the resolver does not validate; senders ignore them */
+  DANE_STATUS_INSECURE = 3,
+  /** DANE_STATUS_UNUSABLE - authenticated TLSA records, none usable for SMTP (usage 0/1, unknown usage, selector or matching type): senders require TLS but check no certificate (RFC 7672 §2.2) */
+  DANE_STATUS_UNUSABLE = 4,
+  /** DANE_STATUS_LOOKUP_FAILED - the lookup failed (SERVFAIL: DNSSEC validation failed, or the resolver could not answer; a timeout): senders validating DNSSEC defer the mail (RFC 7672 §2.2.1) */
+  DANE_STATUS_LOOKUP_FAILED = 5,
+  /** DANE_STATUS_MX_INSECURE - authenticated TLSA records, but the exchanger came from an MX answer without AD: senders do not use DANE for it (RFC 7672 §2.2.1) */
+  DANE_STATUS_MX_INSECURE = 6,
+  UNRECOGNIZED = -1,
+}
+
+export function daneStatusFromJSON(object: any): DaneStatus {
+  switch (object) {
+    case 0:
+    case "DANE_STATUS_UNSPECIFIED":
+      return DaneStatus.DANE_STATUS_UNSPECIFIED;
+    case 1:
+    case "DANE_STATUS_NO_RECORDS":
+      return DaneStatus.DANE_STATUS_NO_RECORDS;
+    case 2:
+    case "DANE_STATUS_SECURE":
+      return DaneStatus.DANE_STATUS_SECURE;
+    case 3:
+    case "DANE_STATUS_INSECURE":
+      return DaneStatus.DANE_STATUS_INSECURE;
+    case 4:
+    case "DANE_STATUS_UNUSABLE":
+      return DaneStatus.DANE_STATUS_UNUSABLE;
+    case 5:
+    case "DANE_STATUS_LOOKUP_FAILED":
+      return DaneStatus.DANE_STATUS_LOOKUP_FAILED;
+    case 6:
+    case "DANE_STATUS_MX_INSECURE":
+      return DaneStatus.DANE_STATUS_MX_INSECURE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return DaneStatus.UNRECOGNIZED;
+  }
+}
+
+export function daneStatusToJSON(object: DaneStatus): string {
+  switch (object) {
+    case DaneStatus.DANE_STATUS_UNSPECIFIED:
+      return "DANE_STATUS_UNSPECIFIED";
+    case DaneStatus.DANE_STATUS_NO_RECORDS:
+      return "DANE_STATUS_NO_RECORDS";
+    case DaneStatus.DANE_STATUS_SECURE:
+      return "DANE_STATUS_SECURE";
+    case DaneStatus.DANE_STATUS_INSECURE:
+      return "DANE_STATUS_INSECURE";
+    case DaneStatus.DANE_STATUS_UNUSABLE:
+      return "DANE_STATUS_UNUSABLE";
+    case DaneStatus.DANE_STATUS_LOOKUP_FAILED:
+      return "DANE_STATUS_LOOKUP_FAILED";
+    case DaneStatus.DANE_STATUS_MX_INSECURE:
+      return "DANE_STATUS_MX_INSECURE";
+    case DaneStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export enum MtaStsStatus {
   MTA_STS_STATUS_UNSPECIFIED = 0,
   /** MTA_STS_STATUS_NOT_PUBLISHED - no _mta-sts TXT record beginning v=STSv1 */
@@ -1368,7 +1437,11 @@ export interface HandshakeResult {
     | StarttlsEnforcement
     | undefined;
   /** on an MX relay port of a mail domain: this exchanger and the certificate seen here, against the domain's MTA-STS policy */
-  policyCheck: PolicyCheck | undefined;
+  policyCheck:
+    | PolicyCheck
+    | undefined;
+  /** on an MX relay port of a mail domain: the certificate seen here against the exchanger's TLSA records (DANE, RFC 7672) */
+  dane: DaneCheck | undefined;
 }
 
 /**
@@ -1492,6 +1565,57 @@ export interface MailPolicy {
   /** about the domain's policy itself (not one exchanger): unusable MTA-STS, TLS-RPT missing */
   findings: Finding[];
   totalMs: number;
+  /** per exchanger probed: its TLSA records at _25._tcp.<exchanger> (DANE, RFC 7672) */
+  tlsa: TlsaLookup[];
+  /** with mx: the resolver set AD on the MX answer (DANE applies to exchangers found through an authenticated MX only, RFC 7672 §2.2.1) */
+  mxAuthenticated: boolean;
+  /** with mx: why the MX answer's AD flag could not be read */
+  mxLookupError: string;
+}
+
+/** One TLSA record (RFC 6698 §2.1). */
+export interface TlsaRecord {
+  /** 0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE */
+  usage: number;
+  /** 0 the whole certificate, 1 its SubjectPublicKeyInfo */
+  selector: number;
+  /** 0 exact, 1 SHA-256, 2 SHA-512 */
+  matchingType: number;
+  /** hex; exact-match data over 64 bytes as "sha256:" and its SHA-256; empty when over 8 KiB (the record is then not usable) */
+  data: string;
+  /** usable for SMTP (RFC 7672 §3.1) */
+  usable: boolean;
+  /** why not usable */
+  note: string;
+}
+
+/** The TLSA records of one exchanger, as this region's resolver answered. */
+export interface TlsaLookup {
+  exchanger: string;
+  /** _25._tcp.<exchanger> */
+  name: string;
+  status: DaneStatus;
+  /** the resolver's AD flag */
+  authenticated: boolean;
+  /** "NOERROR", "NXDOMAIN", "SERVFAIL", ... */
+  rcode: string;
+  records: TlsaRecord[];
+  /** one sentence: what the answer means */
+  reason: string;
+  /** the server that answered, ip:port */
+  resolver: string;
+  lookupMs: number;
+}
+
+/** The certificate this region saw against the exchanger's TLSA records. */
+export interface DaneCheck {
+  /** of the exchanger's TLSA lookup, as this region saw it */
+  status: DaneStatus;
+  /** PASS: a usable record matches; FAIL: none does (or no TLS); NOT_APPLICABLE: no usable authenticated records */
+  result: PolicyResult;
+  reason: string;
+  /** "3 1 1 ab12…", the record that matched */
+  matchedRecord: string;
 }
 
 /** MTA-STS (RFC 8461): the _mta-sts TXT record and the policy from https://mta-sts.<domain>/.well-known/mta-sts.txt. */
@@ -3595,6 +3719,7 @@ function createBaseHandshakeResult(): HandshakeResult {
     tlsProfile: undefined,
     starttlsEnforcement: undefined,
     policyCheck: undefined,
+    dane: undefined,
   };
 }
 
@@ -3677,6 +3802,9 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
     }
     if (message.policyCheck !== undefined) {
       PolicyCheck.encode(message.policyCheck, writer.uint32(210).fork()).join();
+    }
+    if (message.dane !== undefined) {
+      DaneCheck.encode(message.dane, writer.uint32(218).fork()).join();
     }
     return writer;
   },
@@ -3902,6 +4030,14 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
             message.policyCheck = PolicyCheck.decode(reader, reader.uint32());
             continue;
           }
+          case 27: {
+            if (tag !== 218) {
+              break;
+            }
+
+            message.dane = DaneCheck.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3998,6 +4134,7 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
         : isSet(object.policy_check)
         ? PolicyCheck.fromJSON(object.policy_check)
         : undefined,
+      dane: isSet(object.dane) ? DaneCheck.fromJSON(object.dane) : undefined,
     };
   },
 
@@ -4081,6 +4218,9 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
     if (message.policyCheck !== undefined) {
       obj.policyCheck = PolicyCheck.toJSON(message.policyCheck);
     }
+    if (message.dane !== undefined) {
+      obj.dane = DaneCheck.toJSON(message.dane);
+    }
     return obj;
   },
 
@@ -4131,6 +4271,7 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
     message.policyCheck = (object.policyCheck !== undefined && object.policyCheck !== null)
       ? PolicyCheck.fromPartial(object.policyCheck)
       : undefined;
+    message.dane = (object.dane !== undefined && object.dane !== null) ? DaneCheck.fromPartial(object.dane) : undefined;
     return message;
   },
 };
@@ -5288,7 +5429,16 @@ export const TargetResult: MessageFns<TargetResult> = {
 };
 
 function createBaseMailPolicy(): MailPolicy {
-  return { domain: "", mtaSts: undefined, tlsRpt: undefined, findings: [], totalMs: 0 };
+  return {
+    domain: "",
+    mtaSts: undefined,
+    tlsRpt: undefined,
+    findings: [],
+    totalMs: 0,
+    tlsa: [],
+    mxAuthenticated: false,
+    mxLookupError: "",
+  };
 }
 
 export const MailPolicy: MessageFns<MailPolicy> = {
@@ -5307,6 +5457,15 @@ export const MailPolicy: MessageFns<MailPolicy> = {
     }
     if (message.totalMs !== 0) {
       writer.uint32(41).double(message.totalMs);
+    }
+    for (const v of message.tlsa) {
+      TlsaLookup.encode(v!, writer.uint32(50).fork()).join();
+    }
+    if (message.mxAuthenticated !== false) {
+      writer.uint32(56).bool(message.mxAuthenticated);
+    }
+    if (message.mxLookupError !== "") {
+      writer.uint32(66).string(message.mxLookupError);
     }
     return writer;
   },
@@ -5364,6 +5523,30 @@ export const MailPolicy: MessageFns<MailPolicy> = {
             message.totalMs = reader.double();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.tlsa.push(TlsaLookup.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.mxAuthenticated = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.mxLookupError = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5395,6 +5578,17 @@ export const MailPolicy: MessageFns<MailPolicy> = {
         : isSet(object.total_ms)
         ? globalThis.Number(object.total_ms)
         : 0,
+      tlsa: globalThis.Array.isArray(object?.tlsa) ? object.tlsa.map((e: any) => TlsaLookup.fromJSON(e)) : [],
+      mxAuthenticated: isSet(object.mxAuthenticated)
+        ? globalThis.Boolean(object.mxAuthenticated)
+        : isSet(object.mx_authenticated)
+        ? globalThis.Boolean(object.mx_authenticated)
+        : false,
+      mxLookupError: isSet(object.mxLookupError)
+        ? globalThis.String(object.mxLookupError)
+        : isSet(object.mx_lookup_error)
+        ? globalThis.String(object.mx_lookup_error)
+        : "",
     };
   },
 
@@ -5415,6 +5609,15 @@ export const MailPolicy: MessageFns<MailPolicy> = {
     if (message.totalMs !== 0) {
       obj.totalMs = floatToJson(message.totalMs);
     }
+    if (message.tlsa?.length) {
+      obj.tlsa = message.tlsa.map((e) => TlsaLookup.toJSON(e));
+    }
+    if (message.mxAuthenticated !== false) {
+      obj.mxAuthenticated = message.mxAuthenticated;
+    }
+    if (message.mxLookupError !== "") {
+      obj.mxLookupError = message.mxLookupError;
+    }
     return obj;
   },
 
@@ -5432,6 +5635,494 @@ export const MailPolicy: MessageFns<MailPolicy> = {
       : undefined;
     message.findings = object.findings?.map((e) => Finding.fromPartial(e)) || [];
     message.totalMs = object.totalMs ?? 0;
+    message.tlsa = object.tlsa?.map((e) => TlsaLookup.fromPartial(e)) || [];
+    message.mxAuthenticated = object.mxAuthenticated ?? false;
+    message.mxLookupError = object.mxLookupError ?? "";
+    return message;
+  },
+};
+
+function createBaseTlsaRecord(): TlsaRecord {
+  return { usage: 0, selector: 0, matchingType: 0, data: "", usable: false, note: "" };
+}
+
+export const TlsaRecord: MessageFns<TlsaRecord> = {
+  encode(message: TlsaRecord, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.usage !== 0) {
+      writer.uint32(8).uint32(message.usage);
+    }
+    if (message.selector !== 0) {
+      writer.uint32(16).uint32(message.selector);
+    }
+    if (message.matchingType !== 0) {
+      writer.uint32(24).uint32(message.matchingType);
+    }
+    if (message.data !== "") {
+      writer.uint32(34).string(message.data);
+    }
+    if (message.usable !== false) {
+      writer.uint32(40).bool(message.usable);
+    }
+    if (message.note !== "") {
+      writer.uint32(50).string(message.note);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TlsaRecord {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTlsaRecord();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.usage = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.selector = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.matchingType = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.data = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.usable = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.note = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TlsaRecord {
+    return {
+      usage: isSet(object.usage) ? globalThis.Number(object.usage) : 0,
+      selector: isSet(object.selector) ? globalThis.Number(object.selector) : 0,
+      matchingType: isSet(object.matchingType)
+        ? globalThis.Number(object.matchingType)
+        : isSet(object.matching_type)
+        ? globalThis.Number(object.matching_type)
+        : 0,
+      data: isSet(object.data) ? globalThis.String(object.data) : "",
+      usable: isSet(object.usable) ? globalThis.Boolean(object.usable) : false,
+      note: isSet(object.note) ? globalThis.String(object.note) : "",
+    };
+  },
+
+  toJSON(message: TlsaRecord): unknown {
+    const obj: any = {};
+    if (message.usage !== 0) {
+      obj.usage = Math.round(message.usage);
+    }
+    if (message.selector !== 0) {
+      obj.selector = Math.round(message.selector);
+    }
+    if (message.matchingType !== 0) {
+      obj.matchingType = Math.round(message.matchingType);
+    }
+    if (message.data !== "") {
+      obj.data = message.data;
+    }
+    if (message.usable !== false) {
+      obj.usable = message.usable;
+    }
+    if (message.note !== "") {
+      obj.note = message.note;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TlsaRecord>): TlsaRecord {
+    return TlsaRecord.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TlsaRecord>): TlsaRecord {
+    const message = createBaseTlsaRecord();
+    message.usage = object.usage ?? 0;
+    message.selector = object.selector ?? 0;
+    message.matchingType = object.matchingType ?? 0;
+    message.data = object.data ?? "";
+    message.usable = object.usable ?? false;
+    message.note = object.note ?? "";
+    return message;
+  },
+};
+
+function createBaseTlsaLookup(): TlsaLookup {
+  return {
+    exchanger: "",
+    name: "",
+    status: 0,
+    authenticated: false,
+    rcode: "",
+    records: [],
+    reason: "",
+    resolver: "",
+    lookupMs: 0,
+  };
+}
+
+export const TlsaLookup: MessageFns<TlsaLookup> = {
+  encode(message: TlsaLookup, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.exchanger !== "") {
+      writer.uint32(10).string(message.exchanger);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.status !== 0) {
+      writer.uint32(24).int32(message.status);
+    }
+    if (message.authenticated !== false) {
+      writer.uint32(32).bool(message.authenticated);
+    }
+    if (message.rcode !== "") {
+      writer.uint32(42).string(message.rcode);
+    }
+    for (const v of message.records) {
+      TlsaRecord.encode(v!, writer.uint32(50).fork()).join();
+    }
+    if (message.reason !== "") {
+      writer.uint32(58).string(message.reason);
+    }
+    if (message.resolver !== "") {
+      writer.uint32(66).string(message.resolver);
+    }
+    if (message.lookupMs !== 0) {
+      writer.uint32(73).double(message.lookupMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TlsaLookup {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTlsaLookup();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.exchanger = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.authenticated = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.rcode = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.records.push(TlsaRecord.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.resolver = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 73) {
+              break;
+            }
+
+            message.lookupMs = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TlsaLookup {
+    return {
+      exchanger: isSet(object.exchanger) ? globalThis.String(object.exchanger) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      status: isSet(object.status) ? daneStatusFromJSON(object.status) : 0,
+      authenticated: isSet(object.authenticated) ? globalThis.Boolean(object.authenticated) : false,
+      rcode: isSet(object.rcode) ? globalThis.String(object.rcode) : "",
+      records: globalThis.Array.isArray(object?.records) ? object.records.map((e: any) => TlsaRecord.fromJSON(e)) : [],
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      resolver: isSet(object.resolver) ? globalThis.String(object.resolver) : "",
+      lookupMs: isSet(object.lookupMs)
+        ? globalThis.Number(object.lookupMs)
+        : isSet(object.lookup_ms)
+        ? globalThis.Number(object.lookup_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: TlsaLookup): unknown {
+    const obj: any = {};
+    if (message.exchanger !== "") {
+      obj.exchanger = message.exchanger;
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.status !== 0) {
+      obj.status = daneStatusToJSON(message.status);
+    }
+    if (message.authenticated !== false) {
+      obj.authenticated = message.authenticated;
+    }
+    if (message.rcode !== "") {
+      obj.rcode = message.rcode;
+    }
+    if (message.records?.length) {
+      obj.records = message.records.map((e) => TlsaRecord.toJSON(e));
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.resolver !== "") {
+      obj.resolver = message.resolver;
+    }
+    if (message.lookupMs !== 0) {
+      obj.lookupMs = floatToJson(message.lookupMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TlsaLookup>): TlsaLookup {
+    return TlsaLookup.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TlsaLookup>): TlsaLookup {
+    const message = createBaseTlsaLookup();
+    message.exchanger = object.exchanger ?? "";
+    message.name = object.name ?? "";
+    message.status = object.status ?? 0;
+    message.authenticated = object.authenticated ?? false;
+    message.rcode = object.rcode ?? "";
+    message.records = object.records?.map((e) => TlsaRecord.fromPartial(e)) || [];
+    message.reason = object.reason ?? "";
+    message.resolver = object.resolver ?? "";
+    message.lookupMs = object.lookupMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseDaneCheck(): DaneCheck {
+  return { status: 0, result: 0, reason: "", matchedRecord: "" };
+}
+
+export const DaneCheck: MessageFns<DaneCheck> = {
+  encode(message: DaneCheck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== 0) {
+      writer.uint32(8).int32(message.status);
+    }
+    if (message.result !== 0) {
+      writer.uint32(16).int32(message.result);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    if (message.matchedRecord !== "") {
+      writer.uint32(34).string(message.matchedRecord);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DaneCheck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDaneCheck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.result = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.matchedRecord = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DaneCheck {
+    return {
+      status: isSet(object.status) ? daneStatusFromJSON(object.status) : 0,
+      result: isSet(object.result) ? policyResultFromJSON(object.result) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      matchedRecord: isSet(object.matchedRecord)
+        ? globalThis.String(object.matchedRecord)
+        : isSet(object.matched_record)
+        ? globalThis.String(object.matched_record)
+        : "",
+    };
+  },
+
+  toJSON(message: DaneCheck): unknown {
+    const obj: any = {};
+    if (message.status !== 0) {
+      obj.status = daneStatusToJSON(message.status);
+    }
+    if (message.result !== 0) {
+      obj.result = policyResultToJSON(message.result);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.matchedRecord !== "") {
+      obj.matchedRecord = message.matchedRecord;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DaneCheck>): DaneCheck {
+    return DaneCheck.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DaneCheck>): DaneCheck {
+    const message = createBaseDaneCheck();
+    message.status = object.status ?? 0;
+    message.result = object.result ?? 0;
+    message.reason = object.reason ?? "";
+    message.matchedRecord = object.matchedRecord ?? "";
     return message;
   },
 };

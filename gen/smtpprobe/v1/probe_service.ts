@@ -235,6 +235,8 @@ export enum VerdictKind {
   VERDICT_KIND_TLS_PROFILE_DIFFERS = 12,
   /** VERDICT_KIND_MTA_STS_DIFFERS - a sender honouring the domain's MTA-STS would deliver from some regions and not from others (policy not fetched, certificate failing) */
   VERDICT_KIND_MTA_STS_DIFFERS = 13,
+  /** VERDICT_KIND_DANE_DIFFERS - the certificate matches the exchanger's TLSA records from some regions only, or the records are authenticated in some only */
+  VERDICT_KIND_DANE_DIFFERS = 14,
   UNRECOGNIZED = -1,
 }
 
@@ -282,6 +284,9 @@ export function verdictKindFromJSON(object: any): VerdictKind {
     case 13:
     case "VERDICT_KIND_MTA_STS_DIFFERS":
       return VerdictKind.VERDICT_KIND_MTA_STS_DIFFERS;
+    case 14:
+    case "VERDICT_KIND_DANE_DIFFERS":
+      return VerdictKind.VERDICT_KIND_DANE_DIFFERS;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -319,6 +324,8 @@ export function verdictKindToJSON(object: VerdictKind): string {
       return "VERDICT_KIND_TLS_PROFILE_DIFFERS";
     case VerdictKind.VERDICT_KIND_MTA_STS_DIFFERS:
       return "VERDICT_KIND_MTA_STS_DIFFERS";
+    case VerdictKind.VERDICT_KIND_DANE_DIFFERS:
+      return "VERDICT_KIND_DANE_DIFFERS";
     case VerdictKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

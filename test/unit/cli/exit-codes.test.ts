@@ -27,6 +27,8 @@ describe("exitCodeFor", () => {
     ["partly reachable wins over error findings", [port(failed(Outcome.OUTCOME_TLS_FAILED, [E]), ok([E]))], false, ExitCode.partlyReachable],
     ["unreachable wins over partly reachable", [port(failed(Outcome.OUTCOME_REFUSED), ok()), port(failed(Outcome.OUTCOME_REFUSED))], false, ExitCode.unreachable],
     ["an address our side never finished (cancelled) is no failure; its error finding still counts", [port(failed(Outcome.OUTCOME_CANCELLED, [E]), ok())], false, ExitCode.errorFindings],
+    ["an error of the mail domain's policy (a bogus TLSA answer)", [TargetResult.fromPartial({ ...port(ok()), mailPolicy: { domain: "d", findings: [{ code: "dane_lookup_failed", severity: E, message: "m" }] } })], false, ExitCode.errorFindings],
+    ["a warning of the mail domain's policy does not fail", [TargetResult.fromPartial({ ...port(ok()), mailPolicy: { domain: "d", findings: [{ code: "tls_rpt_missing", severity: W, message: "m" }] } })], false, ExitCode.ok],
     ["interrupted wins over everything", [port(failed(Outcome.OUTCOME_CANCELLED))], true, ExitCode.interrupted],
   ])("%s", (_, results, interrupted, code) => {
     expect(exitCodeFor(results, interrupted)).toBe(code);

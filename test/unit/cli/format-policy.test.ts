@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { makeStyle } from "../../../cli/colors.js";
 import { formatPolicyBlocks } from "../../../cli/format-policy.js";
-import { MtaStsMode, MtaStsStatus, PolicyResult, Severity, TargetResult, TlsRptStatus, type DeepPartial } from "../../../gen/smtpprobe/v1/handshake.js";
+import { DaneStatus, MtaStsMode, MtaStsStatus, PolicyResult, Severity, TargetResult, TlsRptStatus, type DeepPartial } from "../../../gen/smtpprobe/v1/handshake.js";
 
 const plain = makeStyle(false);
 
@@ -34,7 +34,7 @@ describe("the Policy block", () => {
       "Policy example.com (port 25)",
       "  MTA-STS     enforce · max_age 604800 · mx mx.example.com · id 2026",
       "  TLS-RPT     mailto:tls@example.com",
-      "  Sender      mx.example.com 192.0.2.10: ✔ delivers under MTA-STS enforce",
+      "  Sender      mx.example.com 192.0.2.10: MTA-STS ✔ delivers (enforce)",
     ]);
   });
 
@@ -59,9 +59,9 @@ describe("the Policy block", () => {
     );
     expect(lines).toContain("  MTA-STS     enforce · max_age 604800 · mx mx.example.com · id 2026");
     expect(lines).toContain("  Sender us-east, ap-south");
-    expect(lines).toContain("              mx.example.com 192.0.2.10: ✔ delivers under MTA-STS enforce");
+    expect(lines).toContain("              mx.example.com 192.0.2.10: MTA-STS ✔ delivers (enforce)");
     expect(lines).toContain("  Sender eu-west");
-    expect(lines.join("\n")).toContain("✖ will not deliver (MTA-STS enforce): mx.example.com matches mx.example.com but its certificate is not trusted (self-signed)");
+    expect(lines.join("\n")).toContain("MTA-STS ✖ will not deliver (enforce): mx.example.com matches mx.example.com but its certificate is not trusted (self-signed)");
   });
 
   it("shows an unusable policy and the domain's findings, and escapes what the domain controls", () => {
@@ -85,6 +85,20 @@ describe("the Policy block", () => {
     expect(lines).not.toContain("\u001b");
     expect(lines).toContain("TLS-RPT     not published");
     expect(lines).toContain("▲ [mta_sts_invalid] example.com publishes MTA-STS but ...");
+  });
+
+  it("shows each exchanger's TLSA answer and what a sender validating DANE does", () => {
+    const r = result();
+    r.mailPolicy?.tlsa.push(
+      { exchanger: "mx.example.com", name: "_25._tcp.mx.example.com", status: DaneStatus.DANE_STATUS_SECURE, authenticated: true, rcode: "NOERROR", records: [{ usage: 3, selector: 1, matchingType: 1, data: "ab".repeat(32), usable: true, note: "" }, { usage: 4, selector: 1, matchingType: 1, data: "cd".repeat(32), usable: false, note: "usage 4 is unknown" }], reason: "", resolver: "127.0.0.1:53", lookupMs: 1 },
+      { exchanger: "mx2.example.com", name: "_25._tcp.mx2.example.com", status: DaneStatus.DANE_STATUS_INSECURE, authenticated: false, rcode: "NOERROR", records: [{ usage: 3, selector: 1, matchingType: 1, data: "ab".repeat(32), usable: true, note: "" }], reason: "", resolver: "127.0.0.1:53", lookupMs: 1 },
+    );
+    const h = r.handshakes[0];
+    if (h) h.dane = { status: DaneStatus.DANE_STATUS_SECURE, result: PolicyResult.POLICY_RESULT_FAIL, reason: "the certificate presented matches none of the 1 usable TLSA records", matchedRecord: "" };
+    const text = formatPolicyBlocks([{ region: "", result: r }], plain).join("\n");
+    expect(text).toContain("DANE        mx.example.com: authenticated (AD) · 3 1 1 abababababababab…, unusable 4 1 1 cdcdcdcdcdcdcdcd…");
+    expect(text).toContain("mx2.example.com: not authenticated (no AD: unsigned zone, or a resolver that does not validate), ignored");
+    expect(text).toContain("MTA-STS ✔ delivers (enforce); DANE ✖ will not deliver: the certificate presented matches none of the 1 usable TLSA records");
   });
 
   it("is empty without a policy", () => {

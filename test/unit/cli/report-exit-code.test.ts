@@ -13,6 +13,14 @@ describe("exitCodeForReport", () => {
     ["open everywhere, no findings", report(two, [25], [done("us-east", 25, [ok()]), done("eu-west", 25, [ok()])]), ExitCode.ok],
     ["warnings do not fail", report(two, [25], [done("us-east", 25, [ok({ findings: [finding("auth_before_tls", W)] })]), done("eu-west", 25, [ok()])]), ExitCode.ok],
     ["an error finding in one region", report(two, [25], [done("us-east", 25, [ok()]), done("eu-west", 25, [ok({ findings: [finding("cert_expired", E)] })])]), ExitCode.errorFindings],
+    [
+      "an error of the mail domain's policy in one region",
+      report(two, [25], [
+        done("us-east", 25, [ok()]),
+        done("eu-west", 25, [ok()], { result: { host: "mx.example.com", port: 25, handshakes: [{ ...ok(), port: 25 }], mailPolicy: { domain: "example.com", findings: [finding("dane_lookup_failed", E)] } } }),
+      ]),
+      ExitCode.errorFindings,
+    ],
     ["blocked from one region", report(two, [25], [done("us-east", 25, [ok()]), done("eu-west", 25, [dropped()])]), ExitCode.unreachable],
     ["unreachable everywhere", report(two, [25], [done("us-east", 25, [refused()]), done("eu-west", 25, [refused()])]), ExitCode.unreachable],
     ["blocked on one port wins over error findings", report(two, [25, 587], [

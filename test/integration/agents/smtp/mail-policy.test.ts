@@ -208,6 +208,29 @@ describe("MTA-STS and TLS-RPT of an --mx probe", () => {
     expect(r.handshakes[0]?.policyCheck?.mtaSts).toBe(PolicyResult.POLICY_RESULT_PASS);
   });
 
+  it("resolves nothing of a name the target policy forbids: the policy domain, an exchanger's TLSA", async () => {
+    const denied = new Set(["forbidden.test", "mx.good.test"]);
+    const checkName = (name: string) => (denied.has(name) ? { kind: "deny_list" as const, reason: `${name} is on the deny list` } : undefined);
+    const before = dns.queries().length;
+    const options = resolveOptions(
+      ProbeOptions.fromPartial({ timeouts: FAST, portRole: PortRole.PORT_ROLE_MX_RELAY, policyDomain: "forbidden.test" }),
+      smtp.port,
+      "probe.test",
+    );
+    const host = await probeTarget({ host: "127.0.0.1", port: smtp.port }, options, { dnsServers: [dns.server], checkName });
+    expect(host.mailPolicy).toBeUndefined();
+    expect(dns.queries().slice(before).filter((q) => q.name.endsWith("forbidden.test"))).toEqual([]);
+    // good.test's exchanger is forbidden: its handshake is a policy denial, and its TLSA is not asked.
+    const between = dns.queries().length;
+    const viaMx = await probeTarget(
+      { host: "good.test", port: smtp.port, mx: true },
+      resolveOptions(ProbeOptions.fromPartial({ timeouts: FAST, portRole: PortRole.PORT_ROLE_MX_RELAY }), smtp.port, "probe.test"),
+      { dnsServers: [dns.server], extraCa: ca, mtaStsPort: httpsPort, checkName },
+    );
+    expect(viaMx.mailPolicy?.tlsa).toEqual([]);
+    expect(dns.queries().slice(between).map((q) => q.name)).not.toContain("_25._tcp.mx.good.test");
+  });
+
   it("looks up no policy for a submission port", async () => {
     const r = await probe("good.test", { portRole: PortRole.PORT_ROLE_SUBMISSION });
     expect(r.mailPolicy).toBeUndefined();

@@ -13,6 +13,10 @@ import {
   type StarttlsEnforcementStatus,
   type TlsProfile,
   type TlsScanStatus,
+  MailPolicy,
+  MtaStsStatus,
+  PolicyCheck,
+  type PolicyResult,
 } from "../../../../gen/smtpprobe/v1/handshake.js";
 import { type TaskProgress } from "../../../../gen/smtpprobe/v1/probe_service.js";
 import { AgentMessage } from "../../../../gen/smtpprobe/agent/v1/agent.js";
@@ -132,6 +136,10 @@ const INVALID: Case[] = [
   ["a long group name", (r) => (h0(r).tlsProfile = profileWith({ groups: [{ codePoint: 29, name: "x".repeat(200) }] })), "result.handshakes[0].tls_profile.groups[0].name has 200 characters (limit 128)"],
   ["too many chains", (r) => (h0(r).tlsProfile = profileWith({ chains: Array.from({ length: 9 }, () => ({ keyType: "RSA", chain: [] })) })), "result.handshakes[0].tls_profile.chains has 9 items (limit 8)"],
   ["an enforcement status out of range", (r) => (h0(r).starttlsEnforcement = { status: 12 as StarttlsEnforcementStatus, reply: undefined, reason: "", totalMs: 1 }), "result.handshakes[0].starttls_enforcement.status is 12, not a known value"],
+  ["a mail policy with an unknown MTA-STS status", (r) => (r.mailPolicy = MailPolicy.fromPartial({ domain: "example.com", mtaSts: { status: 9 as MtaStsStatus } })), "result.mail_policy.mta_sts.status is 9, not a known value"],
+  ["a TLSA usage over one byte", (r) => (r.mailPolicy = MailPolicy.fromPartial({ domain: "example.com", tlsa: [{ exchanger: "mx.example.com", status: 2, records: [{ usage: 256 }] }] })), "result.mail_policy.tlsa[0].records[0].usage is 256, not one byte"],
+  ["a DANE result out of range", (r) => (h0(r).dane = { status: 2, result: 8 as PolicyResult, reason: "", matchedRecord: "" }), "result.handshakes[0].dane.result is 8, not a known value"],
+  ["a long policy check reason", (r) => (h0(r).policyCheck = PolicyCheck.fromPartial({ domain: "example.com", mtaStsReason: "x".repeat(L.maxTextChars + 1) })), `result.handshakes[0].policy_check.mta_sts_reason has ${L.maxTextChars + 1} characters (limit ${L.maxTextChars})`],
   ["an enforcement reply of four digits", (r) => (h0(r).starttlsEnforcement = { status: 1, reply: { code: 5300, enhancedCode: "", lines: [], meaning: "" }, reason: "", totalMs: 1 }), "result.handshakes[0].starttls_enforcement.reply.code is 5300, not a three-digit reply code"],
 ];
 
@@ -140,6 +148,20 @@ describe("checkTargetResult", () => {
     const r = result();
     h0(r).tlsProfile = profileWith({});
     h0(r).starttlsEnforcement = { status: 1, reply: { code: 530, enhancedCode: "5.7.0", lines: ["5.7.0 Must issue a STARTTLS command first"], meaning: "" }, reason: "", totalMs: 5 };
+    expect(checkTargetResult(r, TASK)).toBeUndefined();
+  });
+
+  it("accepts a result with a mail policy and its checks", () => {
+    const r = result();
+    r.mailPolicy = MailPolicy.fromPartial({
+      domain: "example.com",
+      mtaSts: { status: MtaStsStatus.MTA_STS_STATUS_VALID, mode: 1, maxAge: 86400, mxPatterns: ["mx.example.com"], records: ["v=STSv1; id=1"] },
+      tlsRpt: { status: 2, rua: ["mailto:tls@example.com"] },
+      tlsa: [{ exchanger: "mx.example.com", name: "_25._tcp.mx.example.com", status: 2, authenticated: true, rcode: "NOERROR", records: [{ usage: 3, selector: 1, matchingType: 1, data: "ab".repeat(32), usable: true }] }],
+      findings: [{ code: "tls_rpt_missing", severity: 2, message: "x" }],
+    });
+    h0(r).policyCheck = PolicyCheck.fromPartial({ domain: "example.com", mtaStsStatus: 2, mtaStsMode: 1, mtaSts: 1 });
+    h0(r).dane = { status: 2, result: 1, reason: "matches", matchedRecord: "3 1 1 abab" };
     expect(checkTargetResult(r, TASK)).toBeUndefined();
   });
 

@@ -13,7 +13,9 @@ import {
   Severity,
   TlsMode,
   TlsRptStatus,
+  DaneStatus,
   type DeepPartial,
+  type TlsaLookup,
 } from "../../../../../gen/smtpprobe/v1/handshake.js";
 
 function policy(over: DeepPartial<MailPolicy> = {}): MailPolicy {
@@ -115,6 +117,25 @@ describe("applyMailPolicy: the policy decides severity on a relay", () => {
   });
 });
 
+function tlsa(status: DaneStatus): DeepPartial<TlsaLookup> {
+  return { exchanger: "mx.example.com", name: "_25._tcp.mx.example.com", status, reason: "why", records: [{ usage: 3, selector: 1, matchingType: 1, data: "ab".repeat(32), usable: true }] };
+}
+
+describe("DANE in a relay's findings", () => {
+  it("a certificate that fails usable DANE records is an error; one that passes adds nothing", () => {
+    const failing = handshake();
+    applyMailPolicy(failing, policy({ tlsa: [tlsa(DaneStatus.DANE_STATUS_SECURE)] }), []);
+    // No chain at all (TLS did not run): not a failure of the certificate, only unknown.
+    expect(failing.dane?.result).toBe(PolicyResult.POLICY_RESULT_UNKNOWN);
+    const noTls = handshake({ capabilities: { starttls: false }, tls: undefined });
+    applyMailPolicy(noTls, policy({ tlsa: [tlsa(DaneStatus.DANE_STATUS_SECURE)] }));
+    expect(noTls.dane?.result).toBe(PolicyResult.POLICY_RESULT_FAIL);
+    const f = noTls.findings.find((x) => x.code === "dane_mismatch");
+    expect(f?.severity).toBe(Severity.SEVERITY_ERROR);
+    expect(f?.message).toMatch(/senders validating DANE \(RFC 7672\) will not deliver to it/);
+  });
+});
+
 describe("domainFindings", () => {
   it.each([
     ["MTA-STS without TLS-RPT", policy({ tlsRpt: { status: TlsRptStatus.TLS_RPT_STATUS_NOT_PUBLISHED } }), ["tls_rpt_missing"]],
@@ -123,6 +144,11 @@ describe("domainFindings", () => {
     ["nothing published", policy({ mtaSts: { status: MtaStsStatus.MTA_STS_STATUS_NOT_PUBLISHED }, tlsRpt: { status: TlsRptStatus.TLS_RPT_STATUS_NOT_PUBLISHED } }), []],
     ["a broken TLS-RPT record", policy({ tlsRpt: { status: TlsRptStatus.TLS_RPT_STATUS_INVALID, reason: "no rua" } }), ["tls_rpt_invalid"]],
     ["a failed lookup", policy({ mtaSts: { status: MtaStsStatus.MTA_STS_STATUS_DNS_FAILED, reason: "SERVFAIL" } }), ["mta_sts_dns_failed"]],
+    ["DANE without TLS-RPT", policy({ mtaSts: { status: MtaStsStatus.MTA_STS_STATUS_NOT_PUBLISHED }, tlsRpt: { status: TlsRptStatus.TLS_RPT_STATUS_NOT_PUBLISHED }, tlsa: [tlsa(DaneStatus.DANE_STATUS_SECURE)] }), ["tls_rpt_missing"]],
+    ["unauthenticated TLSA", policy({ tlsa: [tlsa(DaneStatus.DANE_STATUS_INSECURE)] }), ["dane_unauthenticated"]],
+    ["a bogus TLSA answer", policy({ tlsa: [tlsa(DaneStatus.DANE_STATUS_LOOKUP_FAILED)] }), ["dane_lookup_failed"]],
+    ["unusable TLSA only", policy({ tlsa: [tlsa(DaneStatus.DANE_STATUS_UNUSABLE)] }), ["dane_unusable"]],
+    ["no TLSA", policy({ tlsa: [tlsa(DaneStatus.DANE_STATUS_NO_RECORDS)] }), []],
   ])("%s", (_name, p, codes) => {
     expect(domainFindings(p).map((f) => f.code)).toEqual(codes);
   });
