@@ -5,7 +5,6 @@
 // operations as a gRPC call (probe-service.ts: validation, policy, quotas, duplicate joining,
 // draining; batch/batch-service.ts), and an error is google.rpc.Status with its HTTP status (http-status.ts).
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { ScalarType } from "@bufbuild/protobuf";
 import { status, type ServiceError } from "@grpc/grpc-js";
 import { CancelBatchRequest, CreateBatchRequest, GetBatchRequest, WatchBatchRequest, type BatchEvent } from "../../../gen/smtpprobe/v1/batch.js";
 import { DomainCheckRequest, type DomainCheckEvent, type DomainCheckReport } from "../../../gen/smtpprobe/v1/domain.js";
@@ -26,7 +25,7 @@ import { MAX_RECEIVE_MESSAGE_BYTES } from "../server.js";
 import { apiMessage } from "../../../lib/api-schema.js";
 import { API_ROUTES, routeMatcher, type ApiRoute } from "./api-routes.js";
 import { httpErrorOf, httpLayerError, type HttpError } from "./http-status.js";
-import { parseRequestJson } from "./request-json.js";
+import { mergeUrlParts, parseRequestJson } from "./request-json.js";
 import { checkLoopbackHost, checkStateChanging } from "./request-guard.js";
 import { SECURITY_HEADERS } from "./security-headers.js";
 import { SseWriter } from "./sse.js";
@@ -177,34 +176,20 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
       body = read;
     }
     const checked = parseRequestJson(body, message);
-    const violations = checked.ok ? [] : checked.violations;
-    const json: Record<string, unknown> = checked.ok ? checked.json : {};
-    const query = new URLSearchParams((request.url ?? "").split("?")[1] ?? "");
-    const fromUrl: Record<string, unknown> = {};
-    for (const [key, value] of query) {
-      const field = message.fields.find((f) => f.name === key || f.jsonName === key);
-      if (!field || !(route.query ?? []).includes(field.name)) {
-        violations.push({ field: key, description: `is not a query parameter of ${route.path}${route.query ? ` (it takes ${route.query.join(", ")})` : ""}` });
-        continue;
-      }
-      fromUrl[field.name] = field.fieldKind === "scalar" && field.scalar === ScalarType.BOOL ? value === "true" || (value === "false" ? false : value) : value;
-    }
     const lastEventId = request.headers["last-event-id"];
-    if (route.resumeField && typeof lastEventId === "string" && !(route.resumeField in fromUrl)) fromUrl[route.resumeField] = lastEventId.trim();
-    for (const [name, value] of Object.entries(params)) {
-      const field = message.fields.find((f) => f.name === name);
-      const inBody = field ? (json[field.name] ?? json[field.jsonName]) : undefined;
-      if (inBody !== undefined && inBody !== null && inBody !== value) violations.push({ field: name, description: `is ${JSON.stringify(value)} in the path and ${JSON.stringify(inBody)} in the body; leave it out of the body` });
-      if (field) delete json[field.jsonName];
-      fromUrl[name] = value;
-    }
-    const urlChecked = parseRequestJson(JSON.stringify(fromUrl), message);
-    if (!urlChecked.ok) violations.push(...urlChecked.violations);
-    if (violations.length > 0) {
+    const merged = mergeUrlParts(message, checked.ok ? checked.json : {}, {
+      query: new URLSearchParams((request.url ?? "").split("?")[1] ?? ""),
+      queryFields: route.query ?? [],
+      params,
+      resume: route.resumeField ? { field: route.resumeField, lastEventId: typeof lastEventId === "string" ? lastEventId : undefined } : undefined,
+      route: route.path,
+    });
+    const violations = [...(checked.ok ? [] : checked.violations), ...(merged.ok ? [] : merged.violations)];
+    if (violations.length > 0 || !merged.ok) {
       sendError(response, httpErrorOf(audit.refuse(caller, "invalid_argument", invalidArgument(violations)).error));
       return undefined;
     }
-    return { ...json, ...fromUrl };
+    return merged.json;
   }
 
   /** CheckDomain: the report, or its events as Server-Sent Events (accepted, posture, report). */
