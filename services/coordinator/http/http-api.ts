@@ -75,6 +75,11 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
       return true;
     }
     const { route, params } = found.match;
+    if (method === "HEAD" && route.streamOnly) {
+      // A stream has no headers to tell apart from its body: HEAD would hold a watch open for nothing.
+      sendError(response, httpLayerError(405, status.UNIMPLEMENTED, `HEAD is not a method of ${path} (it has GET)`, { allow: "GET" }));
+      return true;
+    }
     if (deps.unauthenticated) {
       const refusal = checkLoopbackHost(request.headers);
       if (refusal) {

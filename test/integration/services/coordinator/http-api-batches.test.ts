@@ -215,6 +215,8 @@ describe.skipIf(nats.skip)("batches over HTTP, through coordinators sharing JetS
     expect([list.status, list.headers.allow]).toEqual([405, "POST"]);
     const cancelByGet = await fetchHttp(`${base(open)}/v1/batches/${id}:cancel`);
     expect([cancelByGet.status, cancelByGet.headers.allow]).toEqual([405, "POST"]);
+    const headOfWatch = await fetchHttp(`${base(open)}/v1/batches/${id}:watch`, { method: "HEAD" });
+    expect([headOfWatch.status, headOfWatch.headers.allow]).toEqual([405, "GET"]);
     const crossSite = await postJson(`${base(open)}/v1/batches`, { targets: targets(1, closedPort) }, { headers: { "sec-fetch-site": "cross-site" } });
     expect([crossSite.status, statusOf(crossSite).status.code]).toEqual([403, status.PERMISSION_DENIED]);
   });
