@@ -221,7 +221,7 @@ describe.skipIf(nats.skip)("batches over HTTP, through coordinators sharing JetS
     expect([crossSite.status, statusOf(crossSite).status.code]).toEqual([403, status.PERMISSION_DENIED]);
   });
 
-  it("a coordinator with tokens: 401 without one; a batch is its caller's (another caller's id is NOT_FOUND), and any coordinator serves it", async () => {
+  it("a coordinator with tokens: 401 without one; a batch is its caller's (another caller's id is NOT_FOUND), watched to the end by its own", async () => {
     const withToken = (token: string) => ({ headers: { authorization: `Bearer ${token}` } });
     const refused = await postJson(`${base(tokens)}/v1/batches`, { targets: targets(1, closedPort), options: { regions: [REGION] } });
     expect([refused.status, refused.headers["www-authenticate"]]).toEqual([401, 'Bearer realm="smtp-probe"']);
