@@ -7,8 +7,9 @@
 import { fromBinary, toJson } from "@bufbuild/protobuf";
 import type { Any } from "../gen/google/protobuf/any.js";
 import { Status } from "../gen/google/rpc/status.js";
-import { ListRegionsResponse, ProbeEvent, ProbeReport } from "../gen/smtpprobe/v1/probe_service.js";
+import { Batch, BatchEvent } from "../gen/smtpprobe/v1/batch.js";
 import { DomainCheckEvent, DomainCheckReport } from "../gen/smtpprobe/v1/domain.js";
+import { ListRegionsResponse, ProbeEvent, ProbeReport } from "../gen/smtpprobe/v1/probe_service.js";
 import { apiMessage, apiRegistry } from "./api-schema.js";
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -38,6 +39,14 @@ export function domainCheckEventJson(event: DomainCheckEvent): JsonObject {
 
 export function listRegionsJson(response: ListRegionsResponse): JsonObject {
   return protoJson("smtpprobe.v1.ListRegionsResponse", ListRegionsResponse.encode(response).finish());
+}
+
+export function batchJson(batch: Batch): JsonObject {
+  return protoJson("smtpprobe.v1.Batch", Batch.encode(batch).finish());
+}
+
+export function batchEventJson(event: BatchEvent): JsonObject {
+  return protoJson("smtpprobe.v1.BatchEvent", BatchEvent.encode(event).finish());
 }
 
 /**

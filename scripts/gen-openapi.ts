@@ -134,35 +134,45 @@ function fieldSchema(field: DescField): Json {
 const STATUS = messageSchema(apiMessage("google.rpc.Status"));
 for (const detail of ["BadRequest", "ErrorInfo", "QuotaFailure", "RetryInfo", "ResourceInfo"]) messageSchema(apiMessage(`google.rpc.${detail}`));
 
+/** A route's Server-Sent Events: each event's data one message of `typeName`, its name the oneof's field set. */
+function eventStreamSchema(typeName: string, resumeField: string | undefined): Json {
+  const message = apiMessage(typeName);
+  const names = message.fields.map((f) => f.jsonName).join(", ");
+  const resume = resumeField ? ` An event that can be resumed after carries an id: sent back as Last-Event-ID, it sets ${resumeField}.` : "";
+  return {
+    type: "string",
+    description: `Server-Sent Events: each event's data is a ${typeName} in the JSON mapping (${JSON.stringify(messageSchema(message).$ref)}), its name the field set (${names}); an error after the first event is an event named error with a google.rpc.Status.${resume}`,
+  };
+}
+
 const paths: Record<string, Json> = {};
 for (const route of API_ROUTES) {
   const request = apiMessage(route.request);
   const pathFields = [...route.path.matchAll(/\{([a-z_]+)\}/g)].map((m) => m[1]!);
+  const fieldOf = (name: string): DescField => {
+    const field = request.fields.find((f) => f.name === name);
+    if (!field) throw new Error(`${route.path}: ${name} is not a field of ${route.request}`);
+    return field;
+  };
   const operation: Json = {
     operationId: route.rpc,
     summary: route.summary,
     description: `The ${route.service}.${route.rpc} RPC over HTTP: the same service, callers, limits and errors as gRPC.`,
     tags: [route.service],
-    parameters: pathFields.map((name) => {
-      const field = request.fields.find((f) => f.name === name);
-      if (!field) throw new Error(`${route.path}: {${name}} is not a field of ${route.request}`);
-      return { name, in: "path", required: true, schema: fieldSchema(field) };
-    }),
+    parameters: [
+      ...pathFields.map((name) => ({ name, in: "path", required: true, schema: fieldSchema(fieldOf(name)) })),
+      ...(route.query ?? []).map((name) => {
+        const field = fieldOf(name);
+        const comment = commentAt(request.file, [...messagePath(request), 2, request.proto.field.indexOf(field.proto)]);
+        return { name, in: "query", required: false, schema: fieldSchema(field), ...(comment ? { description: comment } : {}) };
+      }),
+    ],
     responses: {
       "200": {
         description: `${route.response} in the protobuf JSON mapping`,
         content: {
-          "application/json": { schema: messageSchema(apiMessage(route.response)) },
-          ...(route.events
-            ? {
-                "text/event-stream": {
-                  schema: {
-                    type: "string",
-                    description: `Server-Sent Events: each event's data is a ${route.events} in the JSON mapping (${JSON.stringify(messageSchema(apiMessage(route.events)).$ref)}), its name the field set (accepted, progress, task, report); an error after the first event is an event named error with a google.rpc.Status.`,
-                  },
-                },
-              }
-            : {}),
+          ...(route.streamOnly ? {} : { "application/json": { schema: messageSchema(apiMessage(route.response)) } }),
+          ...(route.events ? { "text/event-stream": { schema: eventStreamSchema(route.events, route.resumeField) } } : {}),
         },
       },
       default: {
@@ -183,7 +193,7 @@ const document = {
     title: "smtp-probe HTTP/JSON API",
     version,
     description:
-      "The ProbeService of smtpprobe.v1 over HTTP, in the protobuf JSON mapping. Callers authenticate as over gRPC: `Authorization: Bearer <token>` and/or a client certificate. A POST must be sent with `Content-Type: application/json`. docs/http-api.md tells the rest.",
+      "The ProbeService and the BatchService of smtpprobe.v1 over HTTP, in the protobuf JSON mapping. Callers authenticate as over gRPC: `Authorization: Bearer <token>` and/or a client certificate. A POST must be sent with `Content-Type: application/json`. docs/http-api.md tells the rest.",
   },
   paths,
   components: {

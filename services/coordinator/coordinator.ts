@@ -25,7 +25,7 @@ import { KvReportStore, openReportStore } from "./report-store.js";
 import { startGrpcServer, type GrpcServer } from "./server.js";
 import { deferredProbeService, deferredService } from "./deferred-service.js";
 import { BatchServiceDefinition } from "../../gen/smtpprobe/v1/batch.js";
-import { batchGrpcService, createBatchOperations } from "./batch/batch-service.js";
+import { batchGrpcService, createBatchOperations, type BatchOperations } from "./batch/batch-service.js";
 import { BatchStore } from "./batch/batch-store.js";
 import { BatchWorker } from "./batch/batch-worker.js";
 
@@ -163,6 +163,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
   // Bound next, for the same reasons: the page and the API answer 503 with the reason until the
   // coordinator is composed, and /readyz says "not ready".
   let operations: ProbeOperations | undefined;
+  let batches: BatchOperations | undefined;
   let ready = (): boolean => false;
   let http: MetricsServer | undefined;
   if (config.http) {
@@ -176,6 +177,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
         routes: coordinatorHttpRoutes(
           {
             operations: () => operations,
+            batches: () => batches,
             notReady: () => (natsServers ? `waiting for NATS at ${natsServers}` : "not ready yet"),
             auth: { tokens: config.auth?.tokens, mutualTls: tls?.clientCaPem !== undefined },
             unauthenticated,
@@ -252,6 +254,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
       limits: { maxTargets: batchLimits.maxTargets, maxDeadlineMs: config.maxDeadlineMs },
     });
     deferredBatches.serve(batchGrpcService(batchOperations, probeService.operations.calls));
+    batches = batchOperations;
     const batchWorker =
       batchStore && batchLimits.concurrency > 0
         ? new BatchWorker({ store: batchStore, operations: probeService.operations, logger, concurrency: batchLimits.concurrency, ackWaitMs: BATCH_ACK_WAIT_MS })

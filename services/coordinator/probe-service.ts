@@ -61,9 +61,9 @@ export interface ProbeOperations {
   /** GetProbe of an id that checkProbeId accepted: the report, or NOT_FOUND. */
   getProbe(probeId: string): Promise<ProbeReport>;
   listRegions(): Promise<ListRegionsResponse>;
-  /** CheckDomain: the request checked, the check run in every region asked; events through `emit`. */
+  /** CheckDomain: the request checked, then run in every region asked; each event to `emit`, the report at the end. */
   checkDomain(request: DomainCheckRequest, caller: string, emit: (event: DomainCheckEvent) => void, signal: AbortSignal): Promise<DomainCheckReport>;
-  /** GetDomainCheck of an id that checkCheckId accepted: the report, or NOT_FOUND. */
+  /** GetDomainCheck of an id that checkDomainCheckId accepted: the report, or NOT_FOUND. */
   getDomainCheck(checkId: string): Promise<DomainCheckReport>;
   /** The calls running, for every transport: a call served here is drained and ended at shutdown. */
   calls: CallTracker;
@@ -236,13 +236,14 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
 
     getDomainCheck(call: ServerUnaryCall<GetDomainCheckRequest, DomainCheckReport>, callback: sendUnaryData<DomainCheckReport>) {
       const checkId = call.request.checkId ?? "";
-      const invalid = checkCheckId(checkId);
+      const invalid = checkDomainCheckId(checkId);
       if (invalid) {
         callback(invalid);
         return;
       }
       calls.serveUnary(callback, () => operations.getDomainCheck(checkId));
     },
+
   };
 
   return {
@@ -259,8 +260,8 @@ export function checkProbeId(probeId: string): ServiceError | undefined {
   return /^[0-9a-f-]{36}$/.test(probeId) ? undefined : invalidArgument([{ field: "probe_id", description: "must be a probe id as returned by Probe (a UUID)" }]);
 }
 
-/** INVALID_ARGUMENT for what cannot be a domain check id (GetDomainCheck's check_id). */
-export function checkCheckId(checkId: string): ServiceError | undefined {
+/** INVALID_ARGUMENT for what cannot be a check id (GetDomainCheck's check_id); undefined when it can. */
+export function checkDomainCheckId(checkId: string): ServiceError | undefined {
   return /^[0-9a-f-]{36}$/.test(checkId) ? undefined : invalidArgument([{ field: "check_id", description: "must be a check id as returned by CheckDomain (a UUID)" }]);
 }
 

@@ -1,12 +1,18 @@
 // The HTTP/JSON API's routes: each an RPC of the public API at a resource path, its request and
 // answer messages by full name. One table for the router (http-api.ts) and the OpenAPI document
-// (scripts/gen-openapi.ts). A new RPC gets its row here and its handler in http-api.ts; batches and
-// monitors follow the same pattern (`POST /v1/batches`, `GET /v1/batches/{batch_id}`, ...). Pure.
+// (scripts/gen-openapi.ts). A new RPC gets its row here and its handler in http-api.ts. The paths
+// follow Google's resource conventions (AIP-121, -122, -136): a collection per kind of resource,
+// plural, in lowerCamelCase (`domainChecks`); Create as POST on the collection, Get as GET on the
+// resource; other RPCs as custom methods `:verb` on their resource (GET when they only read). Pure.
 
 export interface ApiRoute {
   method: "GET" | "POST" | "DELETE";
-  /** With `{field}` segments: a field of the request message, by its proto name. */
+  /** With `{field}` segments (optionally followed by `:verb`): a field of the request message, by its proto name. */
   path: string;
+  /** Fields of the request message a GET takes as query parameters, by their proto names. */
+  query?: readonly string[];
+  /** A stream's field that resumes it, set from the Last-Event-ID an EventSource sends when it reconnects. */
+  resumeField?: string;
   /** The RPC's name in its service. */
   rpc: string;
   service: string;
@@ -15,10 +21,13 @@ export interface ApiRoute {
   response: string;
   /** Streamed as Server-Sent Events when the client asks for text/event-stream: each event's message. */
   events?: string;
+  /** Only ever answered as Server-Sent Events (a server-streaming RPC without a unary twin). */
+  streamOnly?: boolean;
   summary: string;
 }
 
 const PROBE_SERVICE = "smtpprobe.v1.ProbeService";
+const BATCH_SERVICE = "smtpprobe.v1.BatchService";
 
 export const API_ROUTES: readonly ApiRoute[] = [
   {
@@ -52,23 +61,64 @@ export const API_ROUTES: readonly ApiRoute[] = [
   },
   {
     method: "POST",
-    path: "/v1/domain-checks",
+    path: "/v1/domainChecks",
     rpc: "CheckDomain",
     service: PROBE_SERVICE,
     request: "smtpprobe.v1.DomainCheckRequest",
     response: "smtpprobe.v1.DomainCheckReport",
     events: "smtpprobe.v1.DomainCheckEvent",
     summary:
-      "Check a mail domain's published posture (MX, SPF, DMARC, DKIM, reverse DNS, blocklists) from the regions named; only DNS is asked. The report; with `Accept: text/event-stream`, the events: accepted, each region's posture, report.",
+      "Check a mail domain's published posture (SPF, DMARC, DKIM, MX, blocklists) from the regions named. The report when every region has answered or the deadline passed; with `Accept: text/event-stream`, the events as they happen (CheckDomain's stream): accepted, posture, report.",
   },
   {
     method: "GET",
-    path: "/v1/domain-checks/{check_id}",
+    path: "/v1/domainChecks/{check_id}",
     rpc: "GetDomainCheck",
     service: PROBE_SERVICE,
     request: "smtpprobe.v1.GetDomainCheckRequest",
     response: "smtpprobe.v1.DomainCheckReport",
     summary: "A stored domain check by its id.",
+  },
+  {
+    method: "POST",
+    path: "/v1/batches",
+    rpc: "CreateBatch",
+    service: BATCH_SERVICE,
+    request: "smtpprobe.v1.CreateBatchRequest",
+    response: "smtpprobe.v1.Batch",
+    summary: "Check every target, queue the batch, and answer it (state RUNNING) with its id. Needs a coordinator with JetStream.",
+  },
+  {
+    method: "GET",
+    path: "/v1/batches/{batch_id}",
+    rpc: "GetBatch",
+    service: BATCH_SERVICE,
+    request: "smtpprobe.v1.GetBatchRequest",
+    response: "smtpprobe.v1.Batch",
+    summary: "A batch's progress.",
+  },
+  {
+    method: "GET",
+    path: "/v1/batches/{batch_id}:watch",
+    query: ["after_sequence"],
+    resumeField: "after_sequence",
+    rpc: "WatchBatch",
+    service: BATCH_SERVICE,
+    request: "smtpprobe.v1.WatchBatchRequest",
+    response: "smtpprobe.v1.BatchEvent",
+    events: "smtpprobe.v1.BatchEvent",
+    streamOnly: true,
+    summary:
+      "Each item's report as it lands, with progress, until every item has one, always as Server-Sent Events: progress and item events, an item's event id its sequence. Resumes after `after_sequence`, or after the `Last-Event-ID` an EventSource sends when it reconnects.",
+  },
+  {
+    method: "POST",
+    path: "/v1/batches/{batch_id}:cancel",
+    rpc: "CancelBatch",
+    service: BATCH_SERVICE,
+    request: "smtpprobe.v1.CancelBatchRequest",
+    response: "smtpprobe.v1.Batch",
+    summary: "Cancel a batch: items not yet probed are reported CANCELLED without a probe; those running finish. The body is `{}`.",
   },
 ];
 
@@ -89,10 +139,11 @@ function compile(route: ApiRoute): Compiled {
   const source = route.path
     .split("/")
     .map((segment) => {
-      const m = /^\{([a-z_]+)\}$/.exec(segment);
-      if (!m) return segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+      const m = /^\{([a-z_]+)\}(:[a-zA-Z]+)?$/.exec(segment);
+      if (!m) return escape(segment);
       names.push(m[1]!);
-      return "([^/]+)";
+      // A field's value never holds ':', so that `{id}` and `{id}:verb` are told apart.
+      return `([^/:]+)${m[2] ? escape(m[2]) : ""}`;
     })
     .join("/");
   return { route, pattern: new RegExp(`^${source}/?$`), names };
@@ -117,6 +168,10 @@ export function routeMatcher(routes: readonly ApiRoute[]): (method: string, path
     }
     return { match, allowed };
   };
+}
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 function safeDecode(segment: string): string {

@@ -1,14 +1,15 @@
-// The HTTP/JSON API: the ProbeService at resource paths (api-routes.ts), in the protobuf JSON
+// The HTTP/JSON API: the ProbeService and the BatchService at resource paths (api-routes.ts), in the protobuf JSON
 // mapping, for services that do not speak gRPC and for the page. A thin gateway on node:http: the
 // caller is known by the same tokens and certificates as over gRPC (http-caller.ts), the request is
 // checked strictly against its descriptor (request-json.ts) and then goes through the same
 // operations as a gRPC call (probe-service.ts: validation, policy, quotas, duplicate joining,
-// draining), and an error is google.rpc.Status with its HTTP status (http-status.ts).
+// draining; batch/batch-service.ts), and an error is google.rpc.Status with its HTTP status (http-status.ts).
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { status, type ServiceError } from "@grpc/grpc-js";
-import { ProbeRequest, type ProbeEvent, type ProbeReport } from "../../../gen/smtpprobe/v1/probe_service.js";
+import { CancelBatchRequest, CreateBatchRequest, GetBatchRequest, WatchBatchRequest, type BatchEvent } from "../../../gen/smtpprobe/v1/batch.js";
 import { DomainCheckRequest, type DomainCheckEvent, type DomainCheckReport } from "../../../gen/smtpprobe/v1/domain.js";
-import { domainCheckEventJson, domainCheckReportJson, listRegionsJson, probeEventJson, probeReportJson } from "../../../lib/proto-json.js";
+import { ProbeRequest, type ProbeEvent, type ProbeReport } from "../../../gen/smtpprobe/v1/probe_service.js";
+import { batchEventJson, batchJson, domainCheckEventJson, domainCheckReportJson, listRegionsJson, probeEventJson, probeReportJson } from "../../../lib/proto-json.js";
 import type { Logger } from "../../../lib/logger.js";
 import type { HttpRoute } from "../../../lib/metrics-server.js";
 import { metrics, type RejectReason } from "../../../lib/metrics.js";
@@ -18,12 +19,13 @@ import { shuttingDown, type CancellableCall } from "../call-tracker.js";
 import type { CallerAuth } from "../caller-auth.js";
 import { invalidArgument, serviceError } from "../grpc-errors.js";
 import { httpCallerAuth } from "../http-caller.js";
-import { checkCheckId, checkProbeId, type ProbeOperations } from "../probe-service.js";
+import type { BatchOperations } from "../batch/batch-service.js";
+import { checkDomainCheckId, checkProbeId, type ProbeOperations } from "../probe-service.js";
 import { MAX_RECEIVE_MESSAGE_BYTES } from "../server.js";
 import { apiMessage } from "../../../lib/api-schema.js";
 import { API_ROUTES, routeMatcher, type ApiRoute } from "./api-routes.js";
 import { httpErrorOf, httpLayerError, type HttpError } from "./http-status.js";
-import { parseRequestJson } from "./request-json.js";
+import { mergeUrlParts, parseRequestJson } from "./request-json.js";
 import { checkLoopbackHost, checkStateChanging } from "./request-guard.js";
 import { SECURITY_HEADERS } from "./security-headers.js";
 import { SseWriter } from "./sse.js";
@@ -31,6 +33,8 @@ import { SseWriter } from "./sse.js";
 export interface HttpApiDeps {
   /** The operations once the coordinator is composed; undefined while it starts (503 meanwhile). */
   operations(): ProbeOperations | undefined;
+  /** The BatchService's operations once composed (without JetStream they refuse every call, as over gRPC). */
+  batches(): BatchOperations | undefined;
   /** Why calls are refused while the coordinator starts ("waiting for NATS at ..."). */
   notReady(): string;
   auth: Pick<CallerAuth, "tokens" | "mutualTls">;
@@ -71,6 +75,11 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
       return true;
     }
     const { route, params } = found.match;
+    if (method === "HEAD" && route.streamOnly) {
+      // A stream has no headers to tell apart from its body: HEAD would hold a watch open for nothing.
+      sendError(response, httpLayerError(405, status.UNIMPLEMENTED, `HEAD is not a method of ${path} (it has GET)`, { allow: "GET" }));
+      return true;
+    }
     if (deps.unauthenticated) {
       const refusal = checkLoopbackHost(request.headers);
       if (refusal) {
@@ -93,11 +102,12 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
       }
     }
     const operations = deps.operations();
-    if (!operations) {
+    const batches = deps.batches();
+    if (!operations || (route.service === "smtpprobe.v1.BatchService" && !batches)) {
       sendError(response, httpErrorOf(serviceError(status.UNAVAILABLE, `the coordinator is starting: ${deps.notReady()}; try again shortly`)));
       return true;
     }
-    void handle(route, params, caller.caller, operations, request, response).catch((error: unknown) => {
+    void handle(route, params, caller.caller, { probes: operations, batches }, request, response).catch((error: unknown) => {
       deps.logger.error({ err: error }, "internal error in the HTTP API");
       if (!response.headersSent) sendError(response, httpLayerError(500, status.INTERNAL, "internal error"));
       else response.destroy();
@@ -105,7 +115,12 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
     return true;
   };
 
-  async function handle(route: ApiRoute, params: Record<string, string>, caller: string, operations: ProbeOperations, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  async function handle(route: ApiRoute, params: Record<string, string>, caller: string, ops: { probes: ProbeOperations; batches: BatchOperations | undefined }, request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const operations = ops.probes;
+    const batches = (): BatchOperations => {
+      if (!ops.batches) throw new Error("a BatchService route without its operations (the router answers 503 before)");
+      return ops.batches;
+    };
     switch (route.rpc) {
       case "Probe":
         return probe(caller, operations, request, response);
@@ -117,19 +132,127 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
       case "ListRegions":
         return answer(response, await unary(operations, response, async () => listRegionsJson(await operations.listRegions())));
       case "CheckDomain":
-        return checkDomain(caller, operations, request, response);
+        return checkDomain(route, caller, operations, request, response);
       case "GetDomainCheck": {
         const checkId = params.check_id ?? "";
-        const invalid = checkCheckId(checkId);
+        const invalid = checkDomainCheckId(checkId);
         return answer(response, invalid ? { error: invalid } : await unary(operations, response, async () => domainCheckReportJson(await operations.getDomainCheck(checkId))));
       }
+      case "CreateBatch": {
+        const json = await requestJson(route, params, caller, request, response);
+        if (!json) return;
+        const createRequest = CreateBatchRequest.fromJSON(json);
+        return answer(response, await unary(operations, response, async () => batchJson(await batches().create(createRequest, caller))));
+      }
+      case "GetBatch": {
+        const json = await requestJson(route, params, caller, request, response);
+        if (!json) return;
+        const { batchId } = GetBatchRequest.fromJSON(json);
+        return answer(response, await unary(operations, response, async () => batchJson(await batches().get(batchId, caller))));
+      }
+      case "CancelBatch": {
+        const json = await requestJson(route, params, caller, request, response);
+        if (!json) return;
+        const { batchId } = CancelBatchRequest.fromJSON(json);
+        return answer(response, await unary(operations, response, async () => batchJson(await batches().cancel(batchId, caller))));
+      }
+      case "WatchBatch":
+        return watchBatch(route, params, caller, operations, batches(), request, response);
       default:
         throw new Error(`no handler for the route of ${route.rpc}`);
     }
   }
 
-  async function probe(caller: string, operations: ProbeOperations, request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const body = await readBody(request, MAX_RECEIVE_MESSAGE_BYTES);
+  /**
+   * The route's request message in the JSON mapping, checked strictly: a POST's body, a GET's
+   * query parameters (those the route takes; the stream's Last-Event-ID for its resume field),
+   * and the path's fields. Undefined when refused (the answer is sent).
+   */
+  async function requestJson(route: ApiRoute, params: Record<string, string>, caller: string, request: IncomingMessage, response: ServerResponse): Promise<Record<string, unknown> | undefined> {
+    const message = apiMessage(route.request);
+    let body = "{}";
+    if (route.method === "POST") {
+      const read = await readBody(request, MAX_RECEIVE_MESSAGE_BYTES);
+      if (read === undefined) {
+        request.resume();
+        refuse(response, request, "invalid_argument", httpLayerError(413, status.INVALID_ARGUMENT, `the body is larger than ${MAX_RECEIVE_MESSAGE_BYTES} bytes`));
+        return undefined;
+      }
+      body = read;
+    }
+    const checked = parseRequestJson(body, message);
+    const lastEventId = request.headers["last-event-id"];
+    const merged = mergeUrlParts(message, checked.ok ? checked.json : {}, {
+      query: new URLSearchParams((request.url ?? "").split("?")[1] ?? ""),
+      queryFields: route.query ?? [],
+      params,
+      resume: route.resumeField ? { field: route.resumeField, lastEventId: typeof lastEventId === "string" ? lastEventId : undefined } : undefined,
+      route: route.path,
+    });
+    const violations = [...(checked.ok ? [] : checked.violations), ...(merged.ok ? [] : merged.violations)];
+    if (violations.length > 0 || !merged.ok) {
+      sendError(response, httpErrorOf(audit.refuse(caller, "invalid_argument", invalidArgument(violations)).error));
+      return undefined;
+    }
+    return merged.json;
+  }
+
+  /** CheckDomain: the report, or its events as Server-Sent Events (accepted, posture, report). */
+  async function checkDomain(route: ApiRoute, caller: string, operations: ProbeOperations, request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const json = await requestJson(route, {}, caller, request, response);
+    if (!json) return;
+    const checkRequest = DomainCheckRequest.fromJSON(json);
+    const cancellable = cancellableOf(response);
+    if (!wantsEventStream(request)) {
+      operations.calls.serve<DomainCheckReport>(
+        { ok: (report) => sendJson(response, 200, domainCheckReportJson(report)), fail: (error) => sendError(response, httpErrorOf(error)) },
+        (signal) => operations.checkDomain(checkRequest, caller, () => undefined, signal),
+        cancellable,
+      );
+      return;
+    }
+    const sse = new SseWriter(response, SECURITY_HEADERS);
+    const emit = (event: DomainCheckEvent): void => {
+      sse.send(setField(event), domainCheckEventJson(event));
+    };
+    operations.calls.serve<DomainCheckReport>(
+      {
+        ok: (report) => {
+          emit({ report });
+          sse.end();
+        },
+        fail: (error) => failStream(response, sse, error),
+      },
+      (signal) => operations.checkDomain(checkRequest, caller, emit, signal),
+      cancellable,
+    );
+  }
+
+  /**
+   * WatchBatch, always as Server-Sent Events: progress and item events, an item's id its
+   * sequence. The next report is read once the response has taken the last (a slow reader holds
+   * the watch back, never the queue).
+   */
+  async function watchBatch(route: ApiRoute, params: Record<string, string>, caller: string, operations: ProbeOperations, batches: BatchOperations, request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const json = await requestJson(route, params, caller, request, response);
+    if (!json) return;
+    const watchRequest = WatchBatchRequest.fromJSON(json);
+    if (operations.calls.draining) {
+      metrics.requestsRejected.inc({ reason: "unavailable" });
+      return sendError(response, httpErrorOf(shuttingDown()));
+    }
+    const sse = new SseWriter(response, SECURITY_HEADERS);
+    const send = async (event: BatchEvent): Promise<void> => {
+      if (!sse.send(setField(event), batchEventJson(event), event.item ? String(event.item.sequence) : undefined)) await sse.drained();
+    };
+    operations.calls.serve<void>(
+      { ok: () => sse.end(), fail: (error) => failStream(response, sse, error) },
+      (signal) => batches.watch(watchRequest, caller, send, signal),
+      cancellableOf(response),
+    );
+  }
+
+  async function probe(caller: string, operations: ProbeOperations, request: IncomingMessage, response: ServerResponse): Promise<void> {    const body = await readBody(request, MAX_RECEIVE_MESSAGE_BYTES);
     if (body === undefined) {
       const error = httpLayerError(413, status.INVALID_ARGUMENT, `the body is larger than ${MAX_RECEIVE_MESSAGE_BYTES} bytes (a ProbeRequest is a few KiB)`);
       request.resume();
@@ -161,7 +284,9 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
     // The stream's headers go with its first event: an error before it (a quota, no region) is
     // still an HTTP error with its status, Retry-After and all.
     const sse = new SseWriter(response, SECURITY_HEADERS);
-    const emit = (event: ProbeEvent): void => sse.send(eventName(event), probeEventJson(event));
+    const emit = (event: ProbeEvent): void => {
+      sse.send(setField(event), probeEventJson(event));
+    };
     operations.calls.serve<ProbeReport>(
       {
         ok: (report) => {
@@ -169,53 +294,12 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
           emit({ report });
           sse.end();
         },
-        fail: (error) => {
-          if (!sse.started) return sendError(response, httpErrorOf(error));
-          sse.send("error", httpErrorOf(error).body);
-          sse.end();
-        },
+        fail: (error) => failStream(response, sse, error),
       },
       (signal) => operations.probe(probeRequest, call, { signal, emit }),
       cancellable,
     );
   }
-
-  /** CheckDomain: the report, or with `Accept: text/event-stream` its events, as for a probe. */
-  async function checkDomain(caller: string, operations: ProbeOperations, request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const body = await readBody(request, MAX_RECEIVE_MESSAGE_BYTES);
-    if (body === undefined) {
-      request.resume();
-      return refuse(response, request, "invalid_argument", httpLayerError(413, status.INVALID_ARGUMENT, `the body is larger than ${MAX_RECEIVE_MESSAGE_BYTES} bytes`));
-    }
-    const checked = parseRequestJson(body, apiMessage("smtpprobe.v1.DomainCheckRequest"));
-    if (!checked.ok) return sendError(response, httpErrorOf(audit.refuse(caller, "invalid_argument", invalidArgument(checked.violations)).error));
-    const domainRequest = DomainCheckRequest.fromJSON(checked.json);
-    const cancellable = cancellableOf(response);
-    const stream = wantsEventStream(request) ? new SseWriter(response, SECURITY_HEADERS) : undefined;
-    const emit = (event: DomainCheckEvent): void => stream?.send(domainEventName(event), domainCheckEventJson(event));
-    operations.calls.serve<DomainCheckReport>(
-      {
-        ok: (report) => {
-          if (!stream) return sendJson(response, 200, domainCheckReportJson(report));
-          emit({ report });
-          stream.end();
-        },
-        fail: (error) => {
-          if (!stream?.started) return sendError(response, httpErrorOf(error));
-          stream.send("error", httpErrorOf(error).body);
-          stream.end();
-        },
-      },
-      (signal) => operations.checkDomain(domainRequest, caller, emit, signal),
-      cancellable,
-    );
-  }
-}
-
-function domainEventName(event: DomainCheckEvent): string {
-  if (event.accepted) return "accepted";
-  if (event.posture) return "posture";
-  return "report";
 }
 
 /** A short call (GetProbe, ListRegions): refused while draining, else tracked until answered. */
@@ -235,12 +319,16 @@ function answer(response: ServerResponse, result: Answer): void {
   else sendError(response, httpErrorOf(result.error));
 }
 
-/** The event's name in the stream: the ProbeEvent's field that is set. */
-function eventName(event: ProbeEvent): string {
-  if (event.accepted) return "accepted";
-  if (event.progress) return "progress";
-  if (event.task) return "task";
-  return "report";
+/** An event's name in the stream: its oneof's field that is set (accepted, progress, task, report; posture; item). */
+function setField(event: ProbeEvent | DomainCheckEvent | BatchEvent): string {
+  return Object.entries(event).find(([, value]) => value !== undefined)?.[0] ?? "unknown";
+}
+
+/** A stream's error: an HTTP error before its first event, an `error` event after it. */
+function failStream(response: ServerResponse, sse: SseWriter, error: ServiceError): void {
+  if (!sse.started) return sendError(response, httpErrorOf(error));
+  sse.send("error", httpErrorOf(error).body);
+  sse.end();
 }
 
 function wantsEventStream(request: IncomingMessage): boolean {

@@ -4,7 +4,8 @@
 // field named the way validation names fields (proto names: `options.timeouts.deadline_ms`,
 // `ports[1]`), so that the page can show each problem next to its field. What the mapping allows
 // is allowed: either field name (JSON or proto), enum values by name or number, 64-bit integers as
-// numbers or strings, null for a field's default. Pure.
+// numbers or strings, null for a field's default. A GET's query parameters and the path's fields
+// join the body's the same way (mergeUrlParts). Pure.
 import { ScalarType, type DescEnum, type DescField, type DescMessage } from "@bufbuild/protobuf";
 import type { FieldViolation } from "../grpc-errors.js";
 
@@ -26,6 +27,56 @@ export function parseRequestJson(body: string, message: DescMessage): JsonCheck 
   const violations: FieldViolation[] = [];
   checkMessage(message, value, "", violations, 0);
   return violations.length > 0 ? { ok: false, violations: violations.slice(0, MAX_VIOLATIONS) } : { ok: true, json: value };
+}
+
+/** What an HTTP request says beside its body: the query, the path's fields, a stream's Last-Event-ID. */
+export interface UrlParts {
+  /** The query's parameters, in order. */
+  query: Iterable<[string, string]>;
+  /** The fields (proto names) the route takes from the query; any other parameter is refused. */
+  queryFields: readonly string[];
+  /** The path's `{field}` segments' values, by proto name. */
+  params: Readonly<Record<string, string>>;
+  /** A stream's resume field and the Last-Event-ID sent (the query's value wins). */
+  resume?: { field: string; lastEventId: string | undefined };
+  /** The route's path, for the messages. */
+  route: string;
+}
+
+/**
+ * The request message's JSON from a body already checked (`{}` for a GET) and the URL's parts,
+ * checked as `message`: a query parameter the route does not take, a value of the wrong type, or a
+ * path field the body sets otherwise is a violation naming the field.
+ */
+export function mergeUrlParts(message: DescMessage, body: Record<string, unknown>, parts: UrlParts): JsonCheck {
+  const violations: FieldViolation[] = [];
+  const fromUrl: Record<string, unknown> = {};
+  for (const [key, value] of parts.query) {
+    const field = message.fields.find((f) => f.name === key || f.jsonName === key);
+    if (!field || !parts.queryFields.includes(field.name)) {
+      const takes = parts.queryFields.length > 0 ? ` (it takes ${parts.queryFields.join(", ")})` : " (it takes none)";
+      violations.push({ field: key, description: `is not a query parameter of ${parts.route}${takes}` });
+      continue;
+    }
+    fromUrl[field.name] = field.fieldKind === "scalar" && field.scalar === ScalarType.BOOL && (value === "true" || value === "false") ? value === "true" : value;
+  }
+  const resume = parts.resume;
+  if (resume?.lastEventId !== undefined && !(resume.field in fromUrl)) fromUrl[resume.field] = resume.lastEventId.trim();
+  const json = { ...body };
+  for (const [name, value] of Object.entries(parts.params)) {
+    const field = message.fields.find((f) => f.name === name);
+    if (!field) continue;
+    const inBody = json[field.name] ?? json[field.jsonName];
+    if (inBody !== undefined && inBody !== null && inBody !== value) {
+      violations.push({ field: name, description: `is ${JSON.stringify(value)} in the path and ${JSON.stringify(inBody)} in the body; leave it out of the body` });
+    }
+    delete json[field.name];
+    delete json[field.jsonName];
+    fromUrl[name] = value;
+  }
+  const checked = parseRequestJson(JSON.stringify(fromUrl), message);
+  if (!checked.ok) violations.push(...checked.violations);
+  return violations.length > 0 ? { ok: false, violations: violations.slice(0, MAX_VIOLATIONS) } : { ok: true, json: { ...json, ...fromUrl } };
 }
 
 function checkMessage(message: DescMessage, value: Record<string, unknown>, prefix: string, out: FieldViolation[], depth: number): void {

@@ -12,8 +12,9 @@ export const SSE_HEADERS = {
   "x-accel-buffering": "no",
 } as const;
 
-export function formatSseEvent(event: string, data: unknown): string {
-  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+/** One event; `id` (when given) is what an EventSource sends back as Last-Event-ID when it reconnects. */
+export function formatSseEvent(event: string, data: unknown, id?: string): string {
+  return `${id === undefined ? "" : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
 /** Writes events to a response whose SSE headers are sent with the first event; keeps it alive. */
@@ -29,14 +30,29 @@ export class SseWriter {
     return this.response.headersSent;
   }
 
-  send(event: string, data: unknown): void {
-    if (this.response.writableEnded || this.response.destroyed) return;
+  /** Writes the event; false when the response's buffer is full (wait for `drained`) or it is gone. */
+  send(event: string, data: unknown, id?: string): boolean {
+    if (this.response.writableEnded || this.response.destroyed) return false;
     if (!this.response.headersSent) {
       this.response.writeHead(200, { ...SSE_HEADERS, ...this.headers });
       this.timer = setInterval(() => this.response.write(": keep-alive\n\n"), SSE_KEEPALIVE_MS);
       this.timer.unref();
     }
-    this.response.write(formatSseEvent(event, data));
+    return this.response.write(formatSseEvent(event, data, id));
+  }
+
+  /** Resolves when the response can take more (drain), or is gone (close). */
+  drained(): Promise<void> {
+    if (this.response.writableEnded || this.response.destroyed || !this.response.writableNeedDrain) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = (): void => {
+        this.response.off("drain", done);
+        this.response.off("close", done);
+        resolve();
+      };
+      this.response.on("drain", done);
+      this.response.on("close", done);
+    });
   }
 
   end(): void {

@@ -37,3 +37,12 @@ describe("SseParser", () => {
     );
   });
 });
+
+describe("formatSseEvent", () => {
+  it("writes the id first when given (what an EventSource sends back as Last-Event-ID); a parser that ignores ids still reads the event", () => {
+    const text = formatSseEvent("item", { item: { sequence: "7" } }, "7");
+    expect(text).toBe('id: 7\nevent: item\ndata: {"item":{"sequence":"7"}}\n\n');
+    expect(new SseParser().push(text)).toEqual([{ event: "item", data: '{"item":{"sequence":"7"}}' }]);
+    expect(formatSseEvent("progress", {})).toBe("event: progress\ndata: {}\n\n");
+  });
+});

@@ -266,10 +266,13 @@ describe("callers: mutual TLS", () => {
   it.each<[string, () => { ca: string; cert?: string; key?: string }]>([
     ["no client certificate", () => ({ ca: ca.certPem })],
     ["a certificate the CA did not issue", () => ({ ca: ca.certPem, cert: stranger.certPem, key: stranger.keyPem })],
-  ])("%s: UNAUTHENTICATED 401; /healthz still answers", async (_, tls) => {
-    const answer = await fetchHttp(`${base(mtls)}/v1/regions`, { tls: tls() });
-    expect(answer.status).toBe(401);
-    expect(statusOf(answer).status.message).toBe("the client certificate names no caller");
+  ])("%s: UNAUTHENTICATED 401 on every route of the API; /healthz still answers", async (_, tls) => {
+    const id = "00000000-0000-4000-8000-000000000000";
+    for (const path of ["/v1/regions", `/v1/domainChecks/${id}`, `/v1/batches/${id}`, `/v1/batches/${id}:watch`]) {
+      const answer = await fetchHttp(`${base(mtls)}${path}`, { tls: tls() });
+      expect(answer.status, path).toBe(401);
+      expect(statusOf(answer).status.message).toBe("the client certificate names no caller");
+    }
     expect((await fetchHttp(`${base(mtls)}/healthz`, { tls: tls() })).status).toBe(200);
   });
 });

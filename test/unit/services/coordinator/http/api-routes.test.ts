@@ -13,6 +13,15 @@ describe("routeMatcher", () => {
     ["GET", "/v1/regions/", "ListRegions", {}],
     ["GET", "/v1/probes", undefined, {}],
     ["GET", "/v1/probes/x/y", undefined, {}],
+    ["POST", "/v1/domainChecks", "CheckDomain", {}],
+    ["GET", "/v1/domainChecks/0b7c5a52-2f4e-4d43-9a43-3f5b0c1e2d3a", "GetDomainCheck", { check_id: "0b7c5a52-2f4e-4d43-9a43-3f5b0c1e2d3a" }],
+    ["POST", "/v1/batches", "CreateBatch", {}],
+    ["GET", "/v1/batches/b1", "GetBatch", { batch_id: "b1" }],
+    ["GET", "/v1/batches/b1:watch", "WatchBatch", { batch_id: "b1" }],
+    ["POST", "/v1/batches/b1:cancel", "CancelBatch", { batch_id: "b1" }],
+    ["POST", "/v1/batches/b1", undefined, {}],
+    ["GET", "/v1/batches/b1:other", undefined, {}],
+    ["GET", "/v1/batches/:watch", undefined, {}],
   ])("%s %s → %s", (method, path, rpc, params) => {
     const found = match(method, path);
     expect(found.match?.route.rpc).toBe(rpc);
@@ -22,6 +31,8 @@ describe("routeMatcher", () => {
   it("says which methods a path has, for 405", () => {
     expect(match("DELETE", "/v1/probes")).toEqual({ match: undefined, allowed: ["POST"] });
     expect(match("GET", "/v1/nothing").allowed).toEqual([]);
+    expect(match("GET", "/v1/batches/b1:cancel")).toEqual({ match: undefined, allowed: ["POST"] });
+    expect(match("DELETE", "/v1/batches")).toEqual({ match: undefined, allowed: ["POST"] });
   });
 });
 

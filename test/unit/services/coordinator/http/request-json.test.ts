@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { WatchBatchRequest } from "../../../../../gen/smtpprobe/v1/batch.js";
 import { TlsMode } from "../../../../../gen/smtpprobe/v1/handshake.js";
 import { ProbeRequest } from "../../../../../gen/smtpprobe/v1/probe_service.js";
 import { apiMessage } from "../../../../../lib/api-schema.js";
-import { parseRequestJson } from "../../../../../services/coordinator/http/request-json.js";
+import { mergeUrlParts, parseRequestJson } from "../../../../../services/coordinator/http/request-json.js";
 
 const PROBE_REQUEST = apiMessage("smtpprobe.v1.ProbeRequest");
 
@@ -55,5 +56,41 @@ describe("parseRequestJson: each problem named by its field's proto path", () =>
     const body = JSON.stringify(Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`f${i}`, 1])));
     const checked = parseRequestJson(body, PROBE_REQUEST);
     expect(checked.ok ? 0 : checked.violations.length).toBe(20);
+  });
+});
+
+describe("mergeUrlParts: the query and the path's fields join the body's", () => {
+  const WATCH = apiMessage("smtpprobe.v1.WatchBatchRequest");
+  const CANCEL = apiMessage("smtpprobe.v1.CancelBatchRequest");
+  const ID = "0b7c5a52-2f4e-4d43-9a43-3f5b0c1e2d3a";
+  const watch = (query: [string, string][], lastEventId?: string) =>
+    mergeUrlParts(WATCH, {}, { query, queryFields: ["after_sequence"], params: { batch_id: ID }, resume: { field: "after_sequence", lastEventId }, route: "/v1/batches/{batch_id}:watch" });
+
+  it.each<[string, ReturnType<typeof watch>, Record<string, unknown>]>([
+    ["the path alone", watch([]), { batch_id: ID }],
+    ["a query parameter by its proto name", watch([["after_sequence", "12"]]), { batch_id: ID, after_sequence: "12" }],
+    ["a query parameter by its JSON name", watch([["afterSequence", "12"]]), { batch_id: ID, after_sequence: "12" }],
+    ["Last-Event-ID when the query has none", watch([], " 7 "), { batch_id: ID, after_sequence: "7" }],
+    ["the query over Last-Event-ID", watch([["after_sequence", "3"]], "7"), { batch_id: ID, after_sequence: "3" }],
+    ["a body's field the path repeats the same", mergeUrlParts(CANCEL, { batchId: ID }, { query: [], queryFields: [], params: { batch_id: ID }, route: "r" }), { batch_id: ID }],
+  ])("accepts %s", (_, merged, json) => {
+    expect(merged).toEqual({ ok: true, json });
+    if (merged.ok) expect(WatchBatchRequest.fromJSON(merged.json).batchId).toBe(ID);
+  });
+
+  it.each<[string, ReturnType<typeof watch>, string[]]>([
+    ["a parameter the route does not take", watch([["after", "3"]]), ["after: is not a query parameter of /v1/batches/{batch_id}:watch (it takes after_sequence)"]],
+    ["a field that is not a query parameter", watch([["batch_id", ID]]), ["batch_id: is not a query parameter of /v1/batches/{batch_id}:watch (it takes after_sequence)"]],
+    ["a value of the wrong type", watch([["after_sequence", "soon"]]), ["after_sequence: must be an integer"]],
+    ["a Last-Event-ID of the wrong type", watch([], "abc"), ["after_sequence: must be an integer"]],
+    [
+      "a body's field the path says otherwise",
+      mergeUrlParts(CANCEL, { batch_id: "x" }, { query: [], queryFields: [], params: { batch_id: ID }, route: "r" }),
+      [`batch_id: is "${ID}" in the path and "x" in the body; leave it out of the body`],
+    ],
+    ["a query on a route that takes none", mergeUrlParts(CANCEL, {}, { query: [["q", "1"]], queryFields: [], params: { batch_id: ID }, route: "r" }), ["q: is not a query parameter of r (it takes none)"]],
+  ])("refuses %s, naming the field", (_, merged, violations) => {
+    expect(merged.ok).toBe(false);
+    if (!merged.ok) expect(merged.violations.map((v) => `${v.field}: ${v.description}`)).toEqual(violations);
   });
 });
