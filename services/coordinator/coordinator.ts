@@ -242,7 +242,14 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
     deferred.serve(probeService.service);
     operations = probeService.operations;
     const batchLimits = config.batch ?? DEFAULT_BATCH_LIMITS;
-    const batchStore = await BatchStore.open(bus, { ttlMs: config.reportTtlMs, maxQueuedItems: batchLimits.maxQueuedItems, reportBytes: config.reportStoreBytes, ackWaitMs: BATCH_ACK_WAIT_MS });
+    // Batches are an addition: a NATS account without the permissions they need (deploy/nats/)
+    // leaves the coordinator serving probes, and CreateBatch says why not.
+    const batchStore = await BatchStore.open(bus, { ttlMs: config.reportTtlMs, maxQueuedItems: batchLimits.maxQueuedItems, reportBytes: config.reportStoreBytes, ackWaitMs: BATCH_ACK_WAIT_MS }).catch(
+      (error: unknown) => {
+        logger.warn({ err: error }, "batches are not available: their JetStream streams could not be opened (permissions?)");
+        return undefined;
+      },
+    );
     const batchOperations = createBatchOperations({
       store: batchStore,
       policy,
