@@ -10,6 +10,7 @@ import { status, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BatchItemStatus, BatchState, type BatchEvent } from "../../gen/smtpprobe/v1/batch.js";
 import { connectBatchApi, type BatchApi } from "../helpers/batch-client.js";
+import { freePort } from "../helpers/free-port.js";
 import { connectProbeApi } from "../helpers/grpc-client.js";
 import { natsServerAvailable, startNatsServer, type NatsServer } from "../helpers/nats-server.js";
 import { runCli, startAgentProcess, START_HOOK_TIMEOUT_MS, startCoordinatorProcess, stopAll, type AgentProcess, type CoordinatorProcess } from "../helpers/processes.js";
@@ -171,6 +172,59 @@ describe.skipIf(nats.skip)("batches through two coordinators sharing JetStream",
     expect(bad.code).toBe(status.INVALID_ARGUMENT);
     expect(bad.details).toContain("batch_id");
   });
+});
+
+describe.skipIf(nats.skip)("batch items under the caller's quota", () => {
+  let server: NatsServer;
+  let fixture: SmtpFixture;
+  let coordinator: CoordinatorProcess;
+  let agent: AgentProcess;
+  let api: BatchApi;
+  let metricsAddress: string;
+  /** Every non-empty set of three ports (the fixture's and two closed ones): seven distinct probes, which do not join. */
+  let portSets: number[][];
+
+  beforeAll(async () => {
+    [server, fixture] = await Promise.all([startNatsServer(), startSmtpFixture({ greetingDelayMs: 20 })]);
+    const [metricsPort, closedA, closedB] = await Promise.all([freePort(), freePort(), freePort()]);
+    metricsAddress = `127.0.0.1:${metricsPort}`;
+    const ports = [fixture.port, closedA, closedB];
+    portSets = [1, 2, 3, 4, 5, 6, 7].map((mask) => ports.filter((_, bit) => mask & (1 << bit)));
+    const policy = { allowCidrs: ["127.0.0.0/8"], allowPorts: ports };
+    // Eight items taken at once, three executions (region × port) of the caller at once: the rest
+    // are refused by the quota and go back to the queue, again and again, until each has its turn.
+    const quota = ["--batch-concurrency", "8", "--caller-executions-in-flight", "3", "--metrics-listen", metricsAddress];
+    coordinator = await startCoordinatorProcess({ nats: server.url, ...policy, extraArgs: quota });
+    const probeApi = connectProbeApi(coordinator.address);
+    try {
+      agent = await startAgentProcess({ region: REGION, agentId: `${REGION}-q`, nats: server.url, readyVia: Promise.resolve(probeApi), ...policy });
+    } finally {
+      probeApi.close();
+    }
+    api = connectBatchApi(coordinator.address);
+  }, START_HOOK_TIMEOUT_MS);
+
+  afterAll(async () => {
+    api?.close();
+    await stopAll([coordinator, agent]);
+    await Promise.all([server?.stop(), fixture?.stop()]);
+  });
+
+  it(
+    "items refused by the quota wait in the queue and are all probed; none is reported refused",
+    async () => {
+      const batch = await api.create({ targets: Array.from({ length: 40 }, (_, i) => ({ host: "127.0.0.1", ports: portSets[i % portSets.length]! })), options: { regions: [REGION] } });
+      const { events, error } = await api.watch({ batchId: batch.batchId }).done;
+      expect(error).toBeUndefined();
+      const reported = events.flatMap((e) => (e.item ? [e.item] : []));
+      expect(new Set(reported.map((item) => item.index)).size).toBe(40);
+      expect(reported.every((item) => item.status === BatchItemStatus.BATCH_ITEM_STATUS_PROBED)).toBe(true);
+      const metrics = await (await fetch(`http://${metricsAddress}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+      const refused = Number(/^smtpprobe_requests_rejected_total\{reason="caller_quota"\} (\d+)$/m.exec(metrics)?.[1] ?? 0);
+      expect(refused).toBeGreaterThan(0);
+    },
+    90_000,
+  );
 });
 
 describe("batches without JetStream", () => {
