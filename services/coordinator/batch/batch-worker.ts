@@ -10,6 +10,7 @@ import { status } from "@grpc/grpc-js";
 import { BatchItemStatus, type BatchItemReport } from "../../../gen/smtpprobe/v1/batch.js";
 import type { WorkItem } from "../../../lib/bus.js";
 import type { Logger } from "../../../lib/logger.js";
+import { metrics } from "../../../lib/metrics.js";
 import { CallError } from "../call-tracker.js";
 import { statusDetailsOf } from "../grpc-errors.js";
 import type { ProbeOperations } from "../probe-service.js";
@@ -126,6 +127,7 @@ export class BatchWorker {
     const request = itemRequest(options, item);
     try {
       const report = await this.options.operations.probe(request, { caller, deadline: Number.POSITIVE_INFINITY }, { signal });
+      metrics.probes.inc({ complete: String(report.complete), call: "batch" });
       return { index: item.index, host: item.host, status: BatchItemStatus.BATCH_ITEM_STATUS_PROBED, report, errorCode: 0, error: "", sequence: 0 };
     } catch (error) {
       if (signal.aborted) return { retryMs: 0 }; // stopping: another coordinator takes the item
