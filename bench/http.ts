@@ -7,6 +7,7 @@
 // Goals: HTTP/JSON adds ≤ 1 ms at p50 over gRPC; the page and all it loads ≤ 100 KB compressed;
 // first render ≤ 300 ms on loopback. Writes bench/results/http-<timestamp>.json.
 import { loadavg } from "node:os";
+import type { Page } from "playwright-core";
 import { silentLogger } from "../lib/logger.js";
 import { startCoordinator } from "../services/coordinator/coordinator.js";
 import { chromiumAvailable, launchBrowser } from "../test/helpers/browser.js";
@@ -82,30 +83,51 @@ for (const path of PAGE_FILES) {
 }
 const total = { br: weights.reduce((s, w) => s + w.br, 0), gzip: weights.reduce((s, w) => s + w.gzip, 0), identity: weights.reduce((s, w) => s + w.identity, 0) };
 
-/** First contentful paint of `/`: a cold profile each time (a first visit), and reloads of it in one browser (a return visit: revalidated, 304). */
-let firstRender: { cold: Summary; warm: Summary } | undefined;
+/**
+ * First contentful paint of `/`, three ways: a first visit to a running browser (a new tab, the
+ * browser's cache cleared first: the page's own first render, the goal); a return visit (reloads in
+ * one tab: revalidated, 304); and a first visit in a new browser with a new profile each time,
+ * which adds Chromium's own start of a renderer, its fonts and its GPU process (shown, not a goal).
+ */
+let firstRender: { cold: Summary; warm: Summary; newBrowser: Summary } | undefined;
 let renderSkipped: string | undefined = chromiumAvailable();
 if (!renderSkipped) {
   const cold: number[] = [];
   const warm: number[] = [];
-  for (let i = 0; i < RENDERS; i++) {
-    const browser = await launchBrowser();
-    try {
+  const newBrowser: number[] = [];
+  // A string, not a function: tsx's transform would put helpers into a function's text.
+  const paintOf = async (page: Page): Promise<number> => Number(await page.evaluate(FIRST_PAINT));
+  const browser = await launchBrowser();
+  try {
+    // One visit first, so that the renderer and fonts the browser starts once are not counted.
+    const first = await browser.context.newPage();
+    await first.goto(`${base}/`, { waitUntil: "load" });
+    for (let j = 0; j < RENDERS; j++) {
+      await first.reload({ waitUntil: "load" });
+      warm.push(await paintOf(first));
+    }
+    for (let i = 0; i < RENDERS; i++) {
       const page = await browser.context.newPage();
+      const cdp = await browser.context.newCDPSession(page);
+      await cdp.send("Network.clearBrowserCache");
       await page.goto(`${base}/`, { waitUntil: "load" });
-      // A string, not a function: tsx's transform would put helpers into a function's text.
-      cold.push(Number(await page.evaluate(FIRST_PAINT)));
-      if (i === 0) {
-        for (let j = 0; j < RENDERS; j++) {
-          await page.reload({ waitUntil: "load" });
-          warm.push(Number(await page.evaluate(FIRST_PAINT)));
-        }
-      }
+      cold.push(await paintOf(page));
+      await page.close();
+    }
+  } finally {
+    await browser.close();
+  }
+  for (let i = 0; i < RENDERS; i++) {
+    const fresh = await launchBrowser();
+    try {
+      const page = await fresh.context.newPage();
+      await page.goto(`${base}/`, { waitUntil: "load" });
+      newBrowser.push(await paintOf(page));
     } finally {
-      await browser.close();
+      await fresh.close();
     }
   }
-  firstRender = { cold: summarize(cold), warm: summarize(warm) };
+  firstRender = { cold: summarize(cold), warm: summarize(warm), newBrowser: summarize(newBrowser) };
 } else {
   renderSkipped = `skipped: ${renderSkipped}`;
 }
@@ -136,10 +158,15 @@ console.log(
 console.log(`\npage weight, compressed: ${kib(total.br)} KiB brotli, ${kib(total.gzip)} KiB gzip (goal ≤ ${GOALS.pageKiB})`);
 console.log(
   firstRender
-    ? `first contentful paint (goal ≤ ${GOALS.firstRenderMs} ms): return visit p50 ${fmt(firstRender.warm.p50)} ms (max ${fmt(firstRender.warm.max)}); first visit, new profile, p50 ${fmt(firstRender.cold.p50)} ms (max ${fmt(firstRender.cold.max)})`
+    ? [
+        `first contentful paint (goal ≤ ${GOALS.firstRenderMs} ms, first and return visit):`,
+        `  first visit, cache empty, p50 ${fmt(firstRender.cold.p50)} ms (max ${fmt(firstRender.cold.max)})`,
+        `  return visit (304s), p50 ${fmt(firstRender.warm.p50)} ms (max ${fmt(firstRender.warm.max)})`,
+        `  first visit in a new browser with a new profile (Chromium's own start included, no goal), p50 ${fmt(firstRender.newBrowser.p50)} ms (max ${fmt(firstRender.newBrowser.max)})`,
+      ].join("\n")
     : `first render: ${renderSkipped}`,
 );
 
-const met = addedP50Ms <= GOALS.addedP50Ms && total.gzip / 1024 <= GOALS.pageKiB && (!firstRender || firstRender.warm.p50 <= GOALS.firstRenderMs);
+const met = addedP50Ms <= GOALS.addedP50Ms && total.gzip / 1024 <= GOALS.pageKiB && (!firstRender || Math.max(firstRender.cold.p50, firstRender.warm.p50) <= GOALS.firstRenderMs);
 const file = await writeJson(startedAt, { rounds: ROUNDS, grpc: grpcSummary, http: httpSummary, addedP50Ms, weights, total, firstRender, renderSkipped, goals: GOALS, met, loadavg: loadavg() }, "http");
 console.log(`\n${met ? "every goal met" : "a goal missed"}; written to ${file}`);

@@ -302,6 +302,8 @@ async function main(): Promise<void> {
       "coordinator",
       "--listen",
       `127.0.0.1:${grpcPort}`,
+      "--http-listen",
+      "off",
       "--auth-tokens",
       join(dir, "tokens"),
       ...policy,

@@ -57,6 +57,16 @@ export function spawnSmtpProbe(label: string, args: readonly string[], { nodeArg
   const child = forkModule
     ? fork(forkModule, args, { execArgv: [...process.execArgv, ...nodeArgs], stdio: ["ignore", "ignore", "pipe", "ipc"] })
     : spawn(process.execPath, [...nodeArgs, binPath, ...args], { stdio: ["ignore", "ignore", "pipe"] });
+  return serviceProcess(label, child);
+}
+
+/** Any other program the bench runs as a peer (blackbox_exporter), with the same stop and exit rules. */
+export function spawnProcess(label: string, command: string, args: readonly string[]): ServiceProcess {
+  installExitHook();
+  return serviceProcess(label, spawn(command, args, { stdio: ["ignore", "ignore", "pipe"] }));
+}
+
+function serviceProcess(label: string, child: ChildProcess): ServiceProcess {
   live.add(child);
   const pid = child.pid ?? -1;
   let stderr = "";
@@ -106,7 +116,7 @@ function commonArgs(flags: ServiceFlags): string[] {
 
 export function spawnCoordinator(port: number, flags: ServiceFlags, nodeArgs: readonly string[] = []): ServiceProcess {
   // One loopback target takes the whole load: the per-destination throttle would be what is measured.
-  return spawnSmtpProbe("coordinator", ["coordinator", "--listen", `127.0.0.1:${port}`, ...commonArgs(flags), ...UNTHROTTLED_ARGS], { nodeArgs });
+  return spawnSmtpProbe("coordinator", ["coordinator", "--listen", `127.0.0.1:${port}`, "--http-listen", "off", ...commonArgs(flags), ...UNTHROTTLED_ARGS], { nodeArgs });
 }
 
 export function spawnAgent(region: string, agentId: string, flags: ServiceFlags, nodeArgs: readonly string[] = []): ServiceProcess {

@@ -196,12 +196,19 @@ export interface EmbeddedCoordinator {
  * `smtp-probe coordinator` without --nats: the same gRPC service and the same agent code, with an
  * in-process bus and the agent in the coordinator's process (the `npm start` mode).
  */
-export async function startEmbeddedCoordinator(flags: Omit<ServiceFlags, "natsUrl">, host = "127.0.0.1", timeoutMs = 30_000): Promise<EmbeddedCoordinator> {
+export async function startEmbeddedCoordinator(
+  flags: Omit<ServiceFlags, "natsUrl">,
+  host = "127.0.0.1",
+  timeoutMs = 30_000,
+  nodeArgs: readonly string[] = [],
+): Promise<EmbeddedCoordinator> {
   const port = await freePort();
   const proc = spawnSmtpProbe("coordinator (embedded)", [
     "coordinator",
     "--listen",
     `127.0.0.1:${port}`,
+    "--http-listen",
+    "off",
     "--allow-cidr",
     flags.allowCidr,
     "--allow-ports",
@@ -209,7 +216,7 @@ export async function startEmbeddedCoordinator(flags: Omit<ServiceFlags, "natsUr
     "--log-level",
     "warn",
     ...UNTHROTTLED_ARGS,
-  ]);
+  ], { nodeArgs });
   const client = connectServiceClient(`127.0.0.1:${port}`, host);
   const stop = async (): Promise<void> => {
     client.close();

@@ -35,14 +35,25 @@ import {
   type BenchReport,
   type FanOut,
 } from "./service-sections.js";
-import { startStack } from "./service-stack.js";
+import { startEmbeddedCoordinator, startStack } from "./service-stack.js";
+import { blackboxUnavailable, startBlackbox } from "./blackbox.js";
+import { peerSection } from "./service-peer.js";
+import { heading } from "./service-report.js";
+import { postfixAvailable, startPostfix, type PostfixInstance } from "../test/helpers/postfix.js";
+import { testPki } from "../test/helpers/certs.js";
 import { startTargetProcess } from "./targets.js";
 
 /** The run is planned to end by RUN_BUDGET_MS; the watchdog stops it at WATCHDOG_MS regardless. */
-const RUN_BUDGET_MS = 170_000;
-const WATCHDOG_MS = 200_000;
+const RUN_BUDGET_MS = 230_000;
+const WATCHDOG_MS = 270_000;
 const HOST = "127.0.0.1";
 const ALLOW_CIDR = "127.0.0.0/8";
+
+/** BENCH_SERVICE_SECTIONS=peer,latency (say) runs only those sections: to try one while working on it. */
+const SECTIONS = new Set((process.env.BENCH_SERVICE_SECTIONS ?? "peer,latency,throughput,fanout").split(",").map((x) => x.trim()));
+
+/** Postfix's TLS for the peer section: TLS 1.2 only, no session tickets (bench/README.md). */
+const POSTFIX_TLS12_NO_TICKETS = { smtpd_tls_protocols: ">=TLSv1.2, <=TLSv1.2", tls_ssl_options: "NO_TICKET" };
 
 const log = (message: string): void => {
   process.stderr.write(`[bench] ${message}\n`);
@@ -120,7 +131,21 @@ async function main(): Promise<void> {
     stoppers.push(() => target.stop());
     // A port nothing listens on: a probe there is refused at once (the fan-out experiment).
     const refusedPort = await freePort();
-    const allowPorts = [target.smtpPort, refusedPort];
+    // The peer section's target: Postfix with TLS 1.2 only and no session tickets (bench/README.md
+    // says why), for blackbox_exporter and smtp-probe alike.
+    const peerUnavailable = (await postfixAvailable()) ?? blackboxUnavailable();
+    let postfix: PostfixInstance | undefined;
+    let caPem = "";
+    if (peerUnavailable === undefined) {
+      log("starting a private Postfix (TLS 1.2 only, no session tickets)");
+      const pki = await testPki();
+      const leaf = await pki.leaf({ names: ["postfix.test", "localhost", "127.0.0.1"] });
+      caPem = pki.ca.certPem;
+      const started = await startPostfix({ certPem: leaf.certPem, keyPem: leaf.keyPem, mainCf: POSTFIX_TLS12_NO_TICKETS });
+      postfix = started;
+      stoppers.push(() => started.stop());
+    }
+    const allowPorts = [target.smtpPort, refusedPort, ...(postfix ? [postfix.port] : [])];
     log(`starting nats-server and the coordinator (target 127.0.0.1:${target.smtpPort})`);
     const stack = await startStack({ host: HOST, flags: { allowCidr: ALLOW_CIDR, allowPorts }, startTimeoutMs: PLAN.startTimeoutMs });
     stoppers.push(() => stack.stop());
@@ -142,11 +167,25 @@ async function main(): Promise<void> {
       runDeadline,
       log,
     };
-    await latencySection(ctx);
-    await throughputSection(ctx);
+    if (!SECTIONS.has("peer")) {
+      // not asked for
+    } else if (postfix) {
+      const blackbox = await startBlackbox(caPem);
+      const embedded = await startEmbeddedCoordinator(ctx.embeddedFlags);
+      try {
+        await peerSection(ctx, { host: HOST, port: postfix.port, blackbox, embedded: { client: embedded.client, pid: embedded.process.pid } });
+      } finally {
+        await embedded.stop();
+        await blackbox.stop();
+      }
+    } else {
+      report.rows.push(heading(`0. Peer (blackbox_exporter on Postfix): skipped (${peerUnavailable})`));
+    }
+    if (SECTIONS.has("latency")) await latencySection(ctx);
+    if (SECTIONS.has("throughput")) await throughputSection(ctx);
     let fan: FanOut | undefined;
     try {
-      fan = await fanOutSection(ctx);
+      if (SECTIONS.has("fanout")) fan = await fanOutSection(ctx);
     } finally {
       memorySection(ctx, idle, fan);
       for (const [label, proc] of [["coordinator", stack.coordinator] as const, ...[...stack.agents.entries()].map(([id, p]) => [`agent ${id}`, p] as const)]) {

@@ -30,6 +30,7 @@ export interface CheckFlags {
   transcript?: boolean;
   /** Scan each port's TLS profile (ProbeOptions.tls_scan). */
   tlsScan?: boolean;
+  policyDomain?: string;
   /** Check whether each port demands STARTTLS before mail (ProbeOptions.check_starttls_enforcement). */
   starttlsEnforcement?: boolean;
   json?: boolean;
@@ -86,6 +87,7 @@ const TLS_MODES: Readonly<Record<string, TlsMode>> = {
 const FIELD_FLAGS: Readonly<Record<string, string>> = {
   ehlo_name: "--ehlo",
   sni: "--sni",
+  policy_domain: "--policy-domain",
   tls_mode: "--tls",
   address_family: "--ipv4/--ipv6",
   "timeouts.deadline_ms": "--timeout",
@@ -126,6 +128,7 @@ export function parseCheckArgs(hostArg: string, flags: CheckFlags, defaults: { e
     limits: undefined,
     tlsScan: flags.tlsScan ?? false,
     checkStarttlsEnforcement: flags.starttlsEnforcement ?? false,
+    policyDomain: flags.policyDomain === undefined ? "" : parsePolicyDomain(flags.policyDomain, mx, host),
   };
   const dnsServers = (flags.dnsServer ?? []).map(parseDnsServer);
   if (dnsServers.length > MAX_DNS_SERVERS) {
@@ -252,6 +255,14 @@ function parseSni(value: string): string {
   const problem = value === "" ? "must not be empty" : checkSni(ascii);
   if (problem) throw new UsageError("--sni", `${quote(value)} ${problem}`);
   return ascii.replace(/\.$/, "");
+}
+
+function parsePolicyDomain(value: string, mx: boolean, host: string): string {
+  const ascii = (/^[\x00-\x7f]*$/.test(value) ? value : domainToASCII(value) || value).toLowerCase().replace(/\.$/, "");
+  const problem = value === "" ? "must not be empty" : checkSni(ascii)?.replace(" (RFC 6066 §3)", "").replace("host name", "mail domain");
+  if (problem) throw new UsageError("--policy-domain", `${quote(value)} ${problem}`);
+  if (mx && ascii !== host.toLowerCase().replace(/\.$/, "")) throw new UsageError("--policy-domain", `with --mx the policy domain is the domain probed (${host}); leave --policy-domain out`);
+  return ascii;
 }
 
 /**

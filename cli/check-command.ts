@@ -19,7 +19,6 @@ import { formatHuman } from "./format-human.js";
 import { localReport } from "./local-report.js";
 import { outputWidth } from "./output-width.js";
 import { ProgressLine, type ProgressStream } from "./progress.js";
-import { probeReportJson } from "../lib/proto-json.js";
 
 export interface OutputStream extends ProgressStream {
   isTTY?: boolean;
@@ -66,6 +65,8 @@ export async function runCheck(request: CheckRequest, deps: CheckDeps): Promise<
   if (request.json) {
     // The ProbeReport a coordinator would return, with this machine as region `local`.
     const report = localReport({ probeId: randomUUID(), request, results, startedAt, finishedAt: new Date(), interrupted: deps.signal.aborted });
+    // Loaded only here: the descriptor registry behind the JSON writer costs the human form's start-up.
+    const { probeReportJson } = await import("../lib/proto-json.js");
     deps.stdout.write(`${JSON.stringify(probeReportJson(report), null, 2)}\n`);
   } else {
     const color = shouldUseColor({ colorAllowed: request.colorAllowed, env: deps.env, isTTY: deps.stdout.isTTY === true });

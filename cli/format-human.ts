@@ -38,6 +38,7 @@ import type { Style } from "./colors.js";
 import { phaseLabel } from "../agents/smtp/phases.js";
 import { formatMs, outcomeLabel, plural, safe } from "./labels.js";
 import { formatNotProbed, formatVerdict } from "./format-verdict.js";
+import { formatPolicyBlocks } from "./format-policy.js";
 import { compareLocalResults } from "./local-verdicts.js";
 import { wrapHanging } from "./text-wrap.js";
 
@@ -66,6 +67,7 @@ export function formatHuman(results: readonly TargetResult[], options: HumanOpti
   if (verdicts.length > 0) out.push("", ...verdicts);
   const hints = formatImplicitTlsHints(results, style, width);
   if (hints.length > 0) out.push("", ...hints);
+  out.push(...formatPolicyBlocks(results.map((result) => ({ region: "", result })), style, width));
   for (const result of results) {
     for (const handshake of result.handshakes) {
       out.push("", ...formatHandshake(handshake, options));

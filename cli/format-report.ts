@@ -4,11 +4,12 @@
 // name, apart from outages), the regions that gave no answer, the findings per region, and with
 // --transcript each region's handshakes in full. Pure: text out, colour through a
 // Style; everything the coordinator or a server sent goes through safe().
-import { Outcome, Severity, type Finding, type HandshakeResult } from "../gen/smtpprobe/v1/handshake.js";
+import { Outcome, Severity, type Finding, type HandshakeResult, type TargetResult } from "../gen/smtpprobe/v1/handshake.js";
 import { TaskStatus, type ProbeReport } from "../gen/smtpprobe/v1/probe_service.js";
 import type { Style } from "./colors.js";
 import { formatFindingGroups, formatHandshake, describeWhere, wrapMarked } from "./format-human.js";
 import { formatMatrix, reportMatrixView } from "./format-matrix.js";
+import { formatPolicyBlocks, type PolicySource } from "./format-policy.js";
 import { formatNotProbed, formatVerdict, type NotProbedSource } from "./format-verdict.js";
 import { formatMs, plural, safe } from "./labels.js";
 import { wrapHanging } from "./text-wrap.js";
@@ -40,6 +41,7 @@ export function formatReport(report: ProbeReport, options: ReportOptions): strin
       ...notProbed.flatMap((line) => wrapHanging("  ", style.dim(line), width, 4)),
     );
   }
+  out.push(...formatPolicyBlocks(policySources(report), style, width));
   const unknown = formatUnknownRegions(report, style, width);
   if (unknown.length > 0) out.push("", ...unknown);
   const missing = report.comparison?.missing ?? [];
@@ -101,6 +103,15 @@ function notProbedOf(report: ProbeReport): NotProbedSource[] {
   return report.tasks
     .filter((t) => t.status === TaskStatus.TASK_STATUS_DONE && t.result)
     .map((t) => ({ port: t.port, region: t.region, notProbed: t.result?.notProbed ?? [], omitted: t.result?.notProbedOmitted ?? 0 }));
+}
+
+/** Each answered task's result, regions in the planned order, for the Policy block. */
+function policySources(report: ProbeReport): PolicySource[] {
+  const order = new Map(report.regions.map((r, i) => [r, i]));
+  return report.tasks
+    .filter((t) => t.status === TaskStatus.TASK_STATUS_DONE && t.result?.mailPolicy)
+    .sort((a, b) => (order.get(a.region) ?? order.size) - (order.get(b.region) ?? order.size))
+    .map((t) => ({ region: t.region, result: t.result as TargetResult }));
 }
 
 /** Every handshake of the regions that answered, regions in the planned order, then ports. */

@@ -36,7 +36,7 @@ export function agentCommand(deps: ProcessDeps): Command {
  * The exit codes of a failed start (cli/exit-codes.ts). A start that fails prints one line: the
  * setting, what is wrong, what to do.
  */
-const PROCESS_HELP = `
+const processHelp = (): string => `
 Start-up: a wrong setting stops the process with one line naming the flag (or
 variable) and what to do. NATS not answering yet is normal: the process waits
 for it, logs each attempt (every 2 s), and exits cleanly on SIGTERM meanwhile;
@@ -47,7 +47,7 @@ ${formatExitCodeHelp(PROCESS_EXIT_CODES)}
 `;
 
 function processCommand<S extends Settings>(name: string, description: string, settings: S, run: (values: SettingValues<S>) => Promise<void>, deps: ProcessDeps): Command {
-  const command = new Command(name).description(description).addHelpText("after", PROCESS_HELP);
+  const command = new Command(name).description(description).addHelpText("after", processHelp);
   addSettingFlags(command, settings);
   return command.action((flags: Record<string, unknown>) => run(resolveSettings(settings, flags, deps.env)));
 }

@@ -10,6 +10,7 @@ import { planBatch, type BatchFlags } from "./batch-args.js";
 import { parseBatchFile } from "./batch-file.js";
 import { parseCheckArgs, type CheckFlags } from "./check-args.js";
 import type { CheckDeps } from "./check-command.js";
+import type { DomainFlags } from "./domain-args.js";
 import { parseCoordinatorAddress } from "./coordinator-address.js";
 import { loadCoordinatorCredentials, refuseCredentialFlagsLocally, TOKEN_ENV, type CredentialFlags } from "./coordinator-credentials.js";
 import { CHECK_EXIT_CODES, ExitCode, formatExitCodeHelp, REGIONS_EXIT_CODES } from "./exit-codes.js";
@@ -28,7 +29,8 @@ export interface CliDeps extends CheckDeps {
   envToken?: string;
 }
 
-const CHECK_HELP = `
+// Help texts are functions: the exit-code tables are formatted only when help is printed.
+const checkHelp = (): string => `
 Where the probe runs:
   Without --coordinator (and SMTP_PROBE_COORDINATOR unset, or --local): on this
   machine. With --coordinator HOST[:PORT] (port 50051 by default): on the
@@ -74,6 +76,12 @@ TLS scan and STARTTLS enforcement (off unless asked: more connections):
                           then RSET and QUIT (never RCPT or DATA): does the
                           server demand TLS first? (RFC 3207: 530 5.7.0)
 
+Mail-security policy: with --mx on an MX relay port (25, or --port-role relay),
+the domain's MTA-STS policy (the _mta-sts record, the policy over HTTPS) and its
+TLS-RPT record are read from each region, and each exchanger and certificate is
+judged against them: shown in a Policy block, in full with --json.
+--policy-domain judges a host probed without --mx by its mail domain's policy.
+
 Limits: --max-exchangers and --max-addresses bound what is probed; what they
 leave out is listed ("not probed: ...") and in --json (not_probed).
 
@@ -97,6 +105,23 @@ also exit 66 (a file a setting names cannot be read) and 69 (the environment
 lacks what they need: the listen address is taken, ...).
 `;
 
+const DOMAIN_HELP = `
+Only DNS is asked, through --dns-server (else the system's resolver); nothing is
+sent to the domain's mail servers. Each question is asked once per check.
+
+Exit codes:
+  0    no finding of severity error
+  1    some finding of severity error (+all, over 10 SPF lookups, an RSA key
+       under 1024 bits, an exchanger without address, ...)
+  2    bad usage; nothing was checked
+  130  interrupted
+
+Examples:
+  smtp-probe domain example.com
+  smtp-probe domain example.com --dkim-selector s1,s2 --json
+  smtp-probe domain example.com --common-dkim-selectors --dns-server 192.0.2.53
+`;
+
 const BATCH_HELP = `
 The batch runs on the coordinators (it needs NATS with JetStream): its items
 wait there and are probed as capacity and your quotas allow. This command
@@ -110,7 +135,7 @@ Exit codes: 0 the batch ended (each line says how its target went), 2 bad usage
 refused the batch, 130 interrupted.
 `;
 
-const REGIONS_HELP = `
+const regionsHelp = (): string => `
 Exit codes:
 ${formatExitCodeHelp(REGIONS_EXIT_CODES)}
 `;
@@ -161,7 +186,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
 }
 
 /** The commands whose help a usage message points at. */
-const COMMANDS = new Set(["check", "batch", "regions", "coordinator", "agent"]);
+const COMMANDS = new Set(["check", "domain", "batch", "regions", "coordinator", "agent"]);
 /** --json among the options (not after "--", where it would be an argument). */
 export function wantsJson(argv: readonly string[]): boolean {
   const end = argv.indexOf("--");
@@ -248,6 +273,7 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
     .addOption(new Option("--allow-name <name>", "probe this special-use name all the same (localhost, *.local, *.internal, ...), repeatable").argParser(collect))
     .option("--transcript", "show the timed transcript of every handshake")
     .option("--tls-scan", "also scan each port's TLS: versions, cipher suites graded, groups, cipher order (up to 48 more connections per address)")
+    .option("--policy-domain <domain>", "judge a host (probed without --mx) as an exchanger of this mail domain: its MTA-STS policy and TLS-RPT record")
     .option("--starttls-enforcement", "also check on a plaintext session whether the server demands STARTTLS before MAIL (one more connection per address; never RCPT or DATA)")
     .option("--json", "print the ProbeReport as JSON (the protobuf JSON form; locally one region, local), nothing else on stdout; a failure prints a google.rpc.Status")
     .option("--no-color", "no colour, even on a terminal")
@@ -255,7 +281,7 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
     .addOption(new Option("--regions <names>", "with a coordinator: the regions to probe from, comma-separated or repeated (default: every region with a live agent)").argParser(collect))
     .option("--local", `probe from this machine even when ${COORDINATOR_ENV} is set`);
   addCredentialFlags(check)
-    .addHelpText("after", CHECK_HELP)
+    .addHelpText("after", checkHelp)
     .action(async (host: string, flags: CheckFlags & CredentialFlags) => {
       const mode = chooseCheckMode(flags, deps.envCoordinator);
       if (mode.kind === "remote") {
@@ -272,6 +298,41 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
       setExitCode(await runCheck(request, deps));
     });
 
+  const domainCommand = program
+    .command("domain")
+    .description("check a mail domain's published posture from this machine: MX and its provider, SPF with its include tree and lookup counts, DMARC, DKIM keys; only DNS is asked")
+    .argument("<domain>", "the mail domain (IDN allowed)")
+    .addOption(new Option("--dkim-selector <selectors>", "DKIM selectors to look up, comma-separated or repeated (at most 16)").argParser(collect))
+    .option("--common-dkim-selectors", "also try a short fixed list of common DKIM selectors (default, selector1, google, ...)")
+    .addOption(new Option("--dns-server <ip[:port]>", "DNS server to resolve with, repeatable (default: the system's)").argParser(collect))
+    .addOption(new Option("--dnsbl <zones>", "DNS blocklist zones to look the exchangers' addresses up in, comma-separated or repeated, at most 8 (default: zen.spamhaus.org, bl.spamcop.net, b.barracudacentral.org)").argParser(collect))
+    .option("--no-dnsbl", "look up no blocklist")
+    .option("--timeout <duration>", "deadline for the whole check: seconds, or 500ms, 10s, 1m (default: 30)")
+    .option("--json", "print the DomainCheckReport as JSON (the protobuf JSON form; locally one posture, region local), nothing else on stdout")
+    .option("--no-color", "no colour, even on a terminal")
+    .option("--coordinator <host[:port]>", `check from the coordinator's regions, each with its agents' resolvers (env ${COORDINATOR_ENV})`)
+    .addOption(new Option("--regions <names>", "with a coordinator: the regions to check from, comma-separated or repeated (default: every region with a live agent)").argParser(collect))
+    .option("--local", `check from this machine even when ${COORDINATOR_ENV} is set`);
+  addCredentialFlags(domainCommand)
+    .addHelpText("after", DOMAIN_HELP)
+    .action(async (domain: string, flags: DomainFlags & CredentialFlags & { coordinator?: string; regions?: string[]; local?: boolean }) => {
+      const { parseDomainArgs } = await import("./domain-args.js");
+      const mode = chooseCheckMode(flags, deps.envCoordinator);
+      if (mode.kind === "remote") {
+        if (flags.dnsServer !== undefined) throw new UsageError("--dns-server", "local only: with a coordinator each region's agents use their own resolvers");
+        const request = parseDomainArgs(domain, flags);
+        const regions = [...new Set((flags.regions ?? []).flatMap((v) => v.split(",")).map((r) => r.trim()).filter((r) => r !== ""))];
+        const credentials = await loadCoordinatorCredentials(flags, deps.envToken, deps.readFile);
+        const { runRemoteDomainCheck } = await import("./remote-domain.js");
+        setExitCode(await runRemoteDomainCheck({ ...request, coordinator: mode.coordinator, credentials, regions }, deps));
+        return;
+      }
+      refuseCredentialFlagsLocally(flags);
+      const request = parseDomainArgs(domain, flags);
+      const { runDomainCheck } = await import("./domain-command.js");
+      setExitCode(await runDomainCheck(request, deps));
+    });
+
   const regions = program
     .command("regions")
     .description("list a coordinator's regions and their live agents: version, load, last seen, egress per port")
@@ -279,7 +340,7 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
     .option("--json", "print the ListRegionsResponse as JSON (the protobuf JSON form), nothing else on stdout; a failure prints a google.rpc.Status")
     .option("--no-color", "no colour, even on a terminal");
   addCredentialFlags(regions)
-    .addHelpText("after", REGIONS_HELP)
+    .addHelpText("after", regionsHelp)
     .action(async (flags: { coordinator?: string; json?: boolean; color?: boolean } & CredentialFlags) => {
       const given = flags.coordinator ?? (deps.envCoordinator?.trim() ? deps.envCoordinator : undefined);
       if (given === undefined) throw new UsageError("--coordinator", `needed: the coordinator to ask, HOST[:PORT] (or set ${COORDINATOR_ENV})`);

@@ -54,6 +54,7 @@ export function parseRemoteCheckArgs(hostArg: string, flags: CheckFlags, coordin
   }
   if (flags.ehlo !== undefined && flags.ehlo === "") throw new UsageError("--ehlo", "must not be empty");
   if (flags.sni !== undefined && flags.sni === "") throw new UsageError("--sni", "must not be empty");
+  if (flags.policyDomain !== undefined && flags.policyDomain === "") throw new UsageError("--policy-domain", "must not be empty");
   const deadlineMs = flags.timeout === undefined ? 0 : parseTimeout(flags.timeout);
   const request = ProbeRequest.fromPartial({
     // As typed: the coordinator normalizes it (IDN to A-labels, brackets off) and reports it so.
@@ -80,6 +81,8 @@ export function parseRemoteCheckArgs(hostArg: string, flags: CheckFlags, coordin
       timeouts: { deadlineMs },
       tlsScan: flags.tlsScan ?? false,
       checkStarttlsEnforcement: flags.starttlsEnforcement ?? false,
+      // Checked by the coordinator (options.policy_domain), which names the flag's field.
+      policyDomain: flags.policyDomain ?? "",
     },
   });
   return {

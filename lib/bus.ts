@@ -20,6 +20,8 @@ export interface BusMessage {
   data: Uint8Array;
   /** Empty when the message came without headers. */
   headers: BusHeaders;
+  /** Whether the message came with a reply subject (respond() can send). */
+  canRespond: boolean;
   /** Sends a message to the request's reply subject; false when there is none. */
   respond(data: Uint8Array): boolean;
 }
@@ -207,6 +209,8 @@ export const SUBJECTS = {
   /** What the coordinator's permit service subscribes to: every region's permit subject. */
   permitAll: "smtpprobe.v1.permit.*",
   permitQueue: "smtpprobe-permit",
+  /** A domain check (DomainTask) for one agent of the region's queue group, answered once. */
+  domain: (region: string): string => `smtpprobe.v1.domain.${checkToken(region)}`,
   agentService: "smtpprobe-agent",
 } as const;
 

@@ -14,6 +14,7 @@ import {
   type ServiceDefinition,
   type ServiceError,
 } from "@grpc/grpc-js";
+import { encodeOnce, type Encoder } from "./encode-once.js";
 
 /** What the generated code gives each message type that a method takes or returns. */
 interface MessageCodec {
@@ -84,7 +85,12 @@ export function grpcServiceDefinition<D extends GenericServiceDefinition>(defini
         responseStream: method.responseStream,
         requestSerialize: (value: unknown) => Buffer.from(request.encode(value).finish()),
         requestDeserialize: (bytes: Buffer) => request.decode(bytes),
-        responseSerialize: (value: unknown) => Buffer.from(response.encode(value).finish()),
+        // Kept with the message: the coordinator stores the report it answered with as these
+        // bytes (lib/encode-once.ts). A response is built for its call and not changed after.
+        responseSerialize: (value: unknown) => {
+          const bytes = typeof value === "object" && value !== null ? encodeOnce(response as Encoder<object>, value) : response.encode(value as never).finish();
+          return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+        },
         responseDeserialize: (bytes: Buffer) => response.decode(bytes),
       },
     ] as const;

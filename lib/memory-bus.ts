@@ -30,6 +30,7 @@ export class MemoryBus implements Bus {
       subject,
       data,
       headers,
+      canRespond: Boolean(reply),
       respond: (answer) => {
         if (!reply) return false;
         this.publish(reply, answer);

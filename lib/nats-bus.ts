@@ -18,7 +18,7 @@ import {
   type NatsConnection,
   type ServiceMsg,
 } from "nats";
-import { randomBytes } from "node:crypto";
+import { randomHex } from "./random-hex.js";
 import { createSecureContext } from "node:tls";
 import { boundHeaders, type BusHeaders } from "./bus.js";
 import { QueueFullError } from "./bus.js";
@@ -224,7 +224,7 @@ class NatsBus implements Bus {
    */
   request(subject: string, data: Uint8Array, onReply: (event: ReplyEvent) => void, options: { headers?: BusHeaders } = {}): BusSubscription {
     this.replyMux ??= this.startReplyMux();
-    const token = `${(this.nextToken += 1).toString(36)}${randomBytes(8).toString("hex")}`;
+    const token = `${(this.nextToken += 1).toString(36)}${randomHex(8)}`;
     this.replyHandlers.set(token, onReply);
     this.nc.publish(subject, data, { reply: `${this.replyMux}.${token}`, headers: toNatsHeaders(options.headers) });
     return {
@@ -447,7 +447,7 @@ class NatsBus implements Bus {
 }
 
 function toBusMessage(msg: Msg): BusMessage {
-  return { subject: msg.subject, data: msg.data, headers: fromNatsHeaders(msg.headers), respond: (data) => msg.respond(data) };
+  return { subject: msg.subject, data: msg.data, headers: fromNatsHeaders(msg.headers), canRespond: Boolean(msg.reply), respond: (data) => msg.respond(data) };
 }
 
 function toNatsHeaders(values: BusHeaders | undefined): MsgHdrs | undefined {

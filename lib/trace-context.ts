@@ -9,7 +9,7 @@
 // through the API's propagator, because the no-op API has no propagator and the trace id must
 // travel in both cases.
 import { ROOT_CONTEXT, trace, TraceFlags, type Span, type SpanContext } from "@opentelemetry/api";
-import { randomBytes } from "node:crypto";
+import { randomHex } from "./random-hex.js";
 
 export const TRACEPARENT = "traceparent";
 const TRACER_NAME = "smtp-probe";
@@ -38,7 +38,7 @@ export function formatTraceparent(span: SpanContext): string {
 
 /** A new trace's root context (random ids), for a call that came without a traceparent. */
 export function newSpanContext(): SpanContext {
-  return { traceId: randomBytes(16).toString("hex"), spanId: randomBytes(8).toString("hex"), traceFlags: TraceFlags.NONE, isRemote: false };
+  return { traceId: randomHex(16), spanId: randomHex(8), traceFlags: TraceFlags.NONE, isRemote: false };
 }
 
 export interface TracedSpan {

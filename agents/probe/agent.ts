@@ -6,17 +6,19 @@
 // This module is the agent's lifecycle: serving, checking tasks, cancels, stats and stop. One task's
 // run is task-run.ts; the throttle's permits are permit-client.ts; the config is agent-config.ts.
 import type { EgressCheck } from "../../gen/smtpprobe/v1/probe_service.js";
-import { AgentMessage, CancelTask, Task } from "../../gen/smtpprobe/agent/v1/agent.js";
+import { CancelTask, Task, type AgentMessage } from "../../gen/smtpprobe/agent/v1/agent.js";
 import { BUS_HEADERS, SUBJECTS, type Bus, type BusMessage, type BusSubscription, type ServedService } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
 import type { TargetPolicy } from "../../lib/policy/policy-types.js";
 import { AGENT_DEFAULTS, resolveAgentConfig, type AgentConfig, type ResolvedAgentConfig } from "./agent-config.js";
 import { agentStats, type AgentStats } from "./agent-info.js";
+import { encodeAgentMessage } from "./agent-message.js";
 import { EgressCanary } from "./canary.js";
 import { createPermitClient, type PermitClient } from "./permit-client.js";
 import { Semaphore } from "./semaphore.js";
 import { checkTask, heartbeatPeriodMs } from "./task-check.js";
 import { TaskRun } from "./task-run.js";
+import { serveDomainChecks, type DomainService } from "./domain-service.js";
 
 export interface AgentDeps {
   bus: Bus;
@@ -61,6 +63,7 @@ class Agent {
   private tasksDone = 0;
   private served: ServedService | undefined;
   private cancelSub: BusSubscription | undefined;
+  private domainChecks: DomainService | undefined;
   private stopping: Promise<void> | undefined;
   /** Undefined when the config turns permits off. */
   private readonly permits: PermitClient | undefined;
@@ -98,9 +101,11 @@ class Agent {
       });
     } catch (error) {
       this.cancelSub.unsubscribe();
+      this.domainChecks?.stop();
       throw error;
     }
     this.canary.start();
+    this.domainChecks = serveDomainChecks({ bus, region, agentId, dnsServers: this.settings.dnsServers, logger: this.log });
     this.log.info(
       { concurrency: this.settings.concurrency, canaries: this.settings.canaries.length, serviceId: this.served.id, bus: bus.kind },
       "agent started",
@@ -133,7 +138,7 @@ class Agent {
   /** Sends one AgentMessage to a task's reply subject; false when there is none or sending failed. */
   private reply(msg: BusMessage, message: Partial<AgentMessage>): boolean {
     try {
-      return msg.respond(AgentMessage.encode(AgentMessage.fromPartial({ agentId: this.settings.agentId, ...message })).finish());
+      return msg.respond(encodeAgentMessage({ agentId: this.settings.agentId, ...message }));
     } catch (error) {
       // A closed connection: the caller will notice the silence (no heartbeat) and retry elsewhere.
       this.log.warn({ err: error, taskId: message.taskId }, "could not send to the task's reply subject");
@@ -173,6 +178,7 @@ class Agent {
       options: checked.options,
       traceparent: msg.headers[BUS_HEADERS.traceparent],
       reply: (message) => this.reply(msg, message),
+      canReply: msg.canRespond,
       acquireSlot: (signal) => this.slots.acquire(signal),
       concurrency: this.settings.concurrency,
       engine: {
@@ -228,6 +234,8 @@ class Agent {
     this.stopping ??= (async () => {
       this.accepting = false;
       const canaryStopped = this.canary.stop();
+      // A domain check is DNS questions only: it stops with the agent, its caller sees no answer.
+      this.domainChecks?.stop();
       try {
         await this.served?.stop();
       } catch (error) {

@@ -76,6 +76,7 @@ export function notRunResult(reason: StopReason, task: NotRunTask, wait: NotRunW
     totalMs: 0,
     notProbed: [],
     notProbedOmitted: 0,
+    mailPolicy: undefined,
   };
 }
 

@@ -7,6 +7,8 @@ import { InvalidOptionsError, resolveOptions, type ResolvedOptions } from "../sm
 
 export const MAX_TASK_ID = 128;
 export const MAX_HOST = 255;
+/** A lease id as the coordinator writes it: instance and lease, well under this. */
+export const MAX_LEASE_ID = 64;
 
 export type TaskCheck = { kind: "ok"; options: ResolvedOptions } | { kind: "invalid"; problem: string };
 
@@ -30,6 +32,7 @@ function checkFields(task: Task, region: string): string | undefined {
   if (task.host.length > MAX_HOST) return `host: longer than ${MAX_HOST} characters`;
   if (!isPort(task.port)) return `port: must be from 1 to 65535, not ${task.port}`;
   if (!task.deadline || !Number.isFinite(task.deadline.getTime())) return "deadline: missing";
+  if (task.permitLeaseId.length > MAX_LEASE_ID) return `permit_lease_id: longer than ${MAX_LEASE_ID} characters`;
   return undefined;
 }
 

@@ -1,4 +1,4 @@
-// One task at the agent, from the "queued" reply to the result: the heartbeat, the deadline kept
+// One task at the agent, from its first progress to the result: the heartbeat, the deadline kept
 // while it waits for a slot, the engine run, the result trimmed to fit one message, the answer. It
 // gets what it needs from the agent (a reply function, a slot, the engine's context) and nothing
 // else, so the agent keeps only the lifecycle: serving, checking, cancelling, stopping.
@@ -18,6 +18,13 @@ import { trimResult } from "./trim-result.js";
 
 /** Phase changes closer together than this share one progress message. */
 export const PROGRESS_MIN_GAP_MS = 100;
+/**
+ * A task says nothing before this (or its heartbeat period, when shorter): one that ends sooner
+ * sends its result alone. Each message wakes nats-server and the coordinator, and on loopback the
+ * writes cost the sender more than the handshake's own (bench/README.md). The coordinator counts an
+ * agent lost after three heartbeats of silence, far past this.
+ */
+export const QUIET_START_MS = 100;
 
 /** What the engine gets besides the target, the options, the signal and the progress callback. */
 export type TaskEngineContext = Pick<ProbeContext, "policy" | "gate" | "dnsServers" | "extraCa">;
@@ -30,6 +37,8 @@ export interface TaskRunDeps {
   traceparent: string | undefined;
   /** Sends one AgentMessage to the task's reply subject; false when nobody can hear it. */
   reply(message: Partial<AgentMessage>): boolean;
+  /** Whether the task came with a reply subject: without one nobody would hear the result. */
+  canReply: boolean;
   /** Waits for one of the agent's slots; rejects when the signal aborts first. */
   acquireSlot(signal: AbortSignal): Promise<Release>;
   /** The agent's slots, named when a task waited for one in vain. */
@@ -58,7 +67,7 @@ export class TaskRun {
   private heartbeat: NodeJS.Timeout | undefined;
   private lastProgressAt = 0;
   private queueDeadline: NodeJS.Timeout | undefined;
-  private readonly log: Logger;
+  private taskLog: Logger | undefined;
   private readonly span: TracedSpan;
 
   constructor(private readonly deps: TaskRunDeps) {
@@ -68,7 +77,6 @@ export class TaskRun {
     this.arrivedLate = task.deadline!.getTime() <= Date.now();
     // The coordinator's span is the parent (NATS headers): one trace per probe across processes.
     this.span = startSpan("smtpprobe.task", deps.traceparent, { "smtpprobe.probe_id": task.probeId, "smtpprobe.task_id": task.taskId, "smtpprobe.region": task.region });
-    this.log = deps.logger.child({ taskId: task.taskId, probeId: task.probeId, port: task.port, traceId: this.span.traceId });
     this.progress = {
       taskId: task.taskId,
       region: task.region,
@@ -81,15 +89,29 @@ export class TaskRun {
     };
   }
 
-  /** Answers "queued" and starts the heartbeat and the run; false when nobody can hear the answer. */
+  /** The run's logger, with the task's ids: made when something is logged (pino's child costs). */
+  private get log(): Logger {
+    return (this.taskLog ??= this.deps.logger.child({ taskId: this.task.taskId, probeId: this.task.probeId, port: this.task.port, traceId: this.span.traceId }));
+  }
+
+  /**
+   * Starts the run, and the progress that is also the heartbeat: the first after QUIET_START_MS
+   * (queued, or the phase reached), then one every heartbeat period; false when nobody can hear
+   * the answer.
+   */
   begin(): boolean {
-    if (!this.sendProgress()) {
+    if (!this.deps.canReply) {
       this.log.warn("task without a reply subject ignored");
       this.span.span.end();
       this.resolveDone();
       return false;
     }
-    this.heartbeat = setInterval(() => this.sendProgress(), this.deps.heartbeatMs);
+    const { heartbeatMs } = this.deps;
+    this.heartbeat = setTimeout(() => {
+      this.heartbeat = setInterval(() => this.sendProgress(), heartbeatMs);
+      this.lastProgressAt = performance.now();
+      this.sendProgress();
+    }, Math.min(QUIET_START_MS, heartbeatMs));
     // While it waits for a slot, the deadline is ours to keep; once it runs, the engine keeps it.
     // (setTimeout fires at once past 2^31-1 ms: a far deadline waits that long at most.)
     const untilDeadline = this.task.deadline!.getTime() - Date.now();
@@ -135,7 +157,7 @@ export class TaskRun {
       }
       this.progress = { ...this.progress, queued: false };
       const waitedMs = Math.round(performance.now() - this.received);
-      this.log.info({ host: this.task.host, mx: this.task.mx, attempt: this.task.attempt, waitedMs }, "task started");
+      if (this.deps.logger.isLevelEnabled("info")) this.log.info({ host: this.task.host, mx: this.task.mx, attempt: this.task.attempt, waitedMs }, "task started");
       let result: TargetResult;
       // The task's deadline bounds the probe's: the engine reports DEADLINE_EXCEEDED itself.
       const taskDeadlineBinds = remainingMs <= this.deps.options.deadlineMs;
@@ -167,6 +189,8 @@ export class TaskRun {
     // message wakes NATS and the coordinator in the middle of the handshake (bench). A phase that
     // lasts longer is reported by the next heartbeat, which always carries the latest phase.
     const now = performance.now();
+    // Within the quiet start the first heartbeat will carry the latest phase, if the task lasts.
+    if (now - this.received < Math.min(QUIET_START_MS, this.deps.heartbeatMs)) return;
     if (now - this.lastProgressAt >= PROGRESS_MIN_GAP_MS) {
       this.lastProgressAt = now;
       this.sendProgress();
@@ -174,7 +198,8 @@ export class TaskRun {
   }
 
   private stopHeartbeat(): void {
-    clearInterval(this.heartbeat);
+    // A Timeout from setTimeout or setInterval: clearTimeout ends either.
+    clearTimeout(this.heartbeat);
     clearTimeout(this.queueDeadline);
   }
 
@@ -202,7 +227,7 @@ export class TaskRun {
       return;
     }
     if (this.deps.reply({ taskId: this.task.taskId, result: trimmed.result })) this.deps.onAnswered();
-    this.log.info({ outcome, ms, stopped: this.stopReason }, "task done");
+    if (this.deps.logger.isLevelEnabled("info")) this.log.info({ outcome, ms, stopped: this.stopReason }, "task done");
   }
 
   private notRun(reason: StopReason): TargetResult {

@@ -13,6 +13,7 @@ import {
   type HandshakeResult,
   type Transcript,
 } from "../../gen/smtpprobe/v1/handshake.js";
+import { encodeOnce } from "../../lib/encode-once.js";
 
 export interface TrimmedResult {
   /** The input itself when it fit, else a trimmed copy (the input is never changed). */
@@ -36,7 +37,8 @@ const TEXT_CAPS = [4096, 2048, 1024, 512, 256, 128] as const;
 const ARRAY_CAP = 16;
 
 export function trimResult(input: TargetResult, maxBytes: number): TrimmedResult {
-  const originalBytes = encodedSize(input);
+  // Kept with the input: a result that fits is sent as these bytes (agent-message.ts).
+  const originalBytes = encodeOnce(TargetResult, input).length;
   if (originalBytes <= maxBytes) {
     return { result: input, bytes: originalBytes, originalBytes, droppedEntries: 0, textsCut: false, fits: true };
   }

@@ -585,9 +585,13 @@ function certSeverity(r: HandshakeResult): Severity {
   return isRelay(r) ? Severity.SEVERITY_WARNING : Severity.SEVERITY_ERROR;
 }
 
+/** What a bad certificate costs on a relay without a policy; a domain's policy replaces it (mail-policy/policy-findings.ts). */
+export const RELAY_CERT_CONSEQUENCE =
+  "senders fall back to opportunistic TLS (RFC 7435) and deliver without checking it, but senders enforcing MTA-STS (RFC 8461) refuse to deliver.";
+
 function certConsequence(r: HandshakeResult): string {
   return isRelay(r)
-    ? "senders fall back to opportunistic TLS (RFC 7435) and deliver without checking it, but senders enforcing MTA-STS (RFC 8461) refuse to deliver."
+    ? RELAY_CERT_CONSEQUENCE
     : "mail clients connecting here refuse it or ask their users to accept it before sending a password.";
 }
 

@@ -26,6 +26,8 @@ export interface ResolvedOptions {
   tlsScan: boolean;
   /** Check whether the server demands STARTTLS before MAIL (starttls-enforcement.ts). */
   checkStarttlsEnforcement: boolean;
+  /** The mail domain whose MTA-STS and TLS-RPT judge a host probed without MX; empty: none (mail-policy.ts). */
+  policyDomain: string;
 }
 
 export const DEFAULTS = {
@@ -145,6 +147,9 @@ export function resolveOptions(
   const sni = o?.sni ?? "";
   const sniProblem = sni === "" ? undefined : checkSni(sni);
   if (sniProblem) violations.push({ field: "sni", message: sniProblem });
+  const policyDomain = (o?.policyDomain ?? "").toLowerCase().replace(/\.$/, "");
+  const policyDomainProblem = policyDomain === "" ? undefined : checkSni(policyDomain)?.replace("(RFC 6066 §3)", "").replace("host name", "mail domain").trim();
+  if (policyDomainProblem) violations.push({ field: "policy_domain", message: policyDomainProblem });
   // ts-proto's UNRECOGNIZED (-1) is "in" the enum object: check against the real values.
   if (o?.tlsMode && !isKnown(TlsMode, o.tlsMode)) violations.push({ field: "tls_mode", message: "unknown TLS mode" });
   if (o?.addressFamily && !isKnown(AddressFamily, o.addressFamily)) violations.push({ field: "address_family", message: "unknown address family" });
@@ -183,6 +188,7 @@ export function resolveOptions(
     ),
     tlsScan: o?.tlsScan ?? false,
     checkStarttlsEnforcement: o?.checkStarttlsEnforcement ?? false,
+    policyDomain,
   };
   if (resolved.maxLineOctets < 512 && l?.maxLineOctets) {
     // RFC 5321 §4.5.3.1.5: 512 octets is the limit every server may use; less would abort on valid replies.

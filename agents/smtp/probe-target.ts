@@ -4,6 +4,9 @@ import {
   HandshakeResult,
   Outcome,
   Phase,
+  PortRole,
+  TlsMode,
+  type MailPolicy,
   type MxRecord,
   type NotProbed,
   type TargetResult,
@@ -36,6 +39,8 @@ export interface ProbeContext extends HandshakeContext {
   dnsServers?: readonly string[];
   /** Asked before any name is resolved (the target, the mail domain, each MX exchanger); default policy.checkName. */
   checkName?: (name: string) => PolicyDenial | undefined;
+  /** The port an MTA-STS policy is fetched from: 443 (RFC 8461 §3.3); another only in tests and labs. */
+  mtaStsPort?: number;
 }
 
 /**
@@ -58,6 +63,9 @@ export async function probeTarget(
   context.signal?.addEventListener("abort", onAbort, { once: true });
   const deadline = setTimeout(onAbort, options.deadlineMs);
   const base = { host: target.host, port: target.port, mx: target.mx ?? false };
+  const domain = policyDomainOf(target, options);
+  // The domain's policy is looked up while the exchangers are probed; it judges them at the end.
+  const mailPolicy = domain === "" || (target.mx && checkName?.(domain)) ? undefined : lookupPolicy(domain, target.port, resolver, options, context, policy, start);
 
   try {
     let exchangers: MxRecord[] = [];
@@ -68,7 +76,7 @@ export async function probeTarget(
     if (target.mx) {
       const domainDenied = checkName?.(target.host);
       if (domainDenied !== undefined) {
-        return { ...base, exchangers, handshakes: [nameDenial({ host: target.host }, target.port, domainDenied.reason, options)], totalMs: elapsedSince(start), ...boundNotProbed([]) };
+        return { ...base, exchangers, handshakes: [nameDenial({ host: target.host }, target.port, domainDenied.reason, options)], totalMs: elapsedSince(start), ...boundNotProbed([]), mailPolicy: undefined };
       }
       context.onProgress?.({ host: target.host, address: "", port: target.port, phase: Phase.PHASE_RESOLVE });
       try {
@@ -76,7 +84,7 @@ export async function probeTarget(
         exchangers = kept;
         leftOut.push(...exchangersNotProbed(left, options.maxExchangers));
       } catch (error) {
-        return { ...base, exchangers, handshakes: [resolveFailure(target.host, target.port, error, context, options)], totalMs: elapsedSince(start), ...boundNotProbed([]) };
+        return { ...base, exchangers, handshakes: [resolveFailure(target.host, target.port, error, context, options)], totalMs: elapsedSince(start), ...boundNotProbed([]), mailPolicy: undefined };
       }
       names = exchangers.map((mx) => ({ host: mx.exchange, exchange: mx.exchange, mxPreference: mx.preference }));
     } else {
@@ -134,11 +142,63 @@ export async function probeTarget(
     );
     for (const h of perName.flat()) noteTlsChecksNotRun(h, options);
     const notProbed = boundNotProbed([...leftOut, ...addressesLeftOut.flatMap((entries) => entries ?? [])]);
-    return { ...base, exchangers, handshakes: perName.flat(), totalMs: elapsedSince(start), ...notProbed };
+    const judged = mailPolicy ? await judgeByPolicy(perName.flat(), await mailPolicy) : undefined;
+    return { ...base, exchangers, handshakes: perName.flat(), totalMs: elapsedSince(start), ...notProbed, mailPolicy: judged };
   } finally {
     clearTimeout(deadline);
     context.signal?.removeEventListener("abort", onAbort);
   }
+}
+
+/**
+ * The mail domain whose policy applies: with mx the domain probed, else the options' policy domain.
+ * Only on an MX relay port: MTA-STS and DANE are about mail between servers, not submission.
+ */
+function policyDomainOf(target: ProbeTarget, options: ResolvedOptions): string {
+  if (options.portRole !== PortRole.PORT_ROLE_MX_RELAY || options.tlsMode === TlsMode.TLS_MODE_NONE) return "";
+  if (target.mx) return target.host.toLowerCase().replace(/\.$/, "");
+  return options.policyDomain;
+}
+
+/** The policy lookup, bounded by the probe's deadline; it never rejects (undefined: no answer in time). */
+async function lookupPolicy(
+  domain: string,
+  port: number,
+  resolver: TargetResolver,
+  options: ResolvedOptions,
+  context: ProbeContext,
+  policy: TargetPolicy,
+  start: number,
+): Promise<MailPolicy | undefined> {
+  try {
+    // Loaded only when a policy is looked up: the reader (mailauth) is not needed by any other probe.
+    const { lookupMailPolicy } = await import("./mail-policy/mail-policy-lookup.js");
+    const left = options.deadlineMs - elapsedSince(start);
+    return await lookupMailPolicy(domain, {
+      resolveTxt: (name) => resolver.resolveTxt(name),
+      resolveAddresses: (host) => resolver.resolveAddresses(host, options.addressFamily),
+      checkName: context.checkName ?? policy.checkName,
+      // The address rules of the target policy; its SMTP ports are not the question for HTTPS.
+      checkAddress: (address) => (policy.checkAddress ? policy.checkAddress(address) : policy(address, port)),
+      port: context.mtaStsPort,
+      extraCa: context.extraCa,
+      timeoutMs: Math.max(1000, Math.min(MTA_STS_FETCH_MS, left - 500)),
+      signal: context.signal,
+    });
+  } catch (error) {
+    if (error instanceof ResolveError) return undefined;
+    throw error;
+  }
+}
+
+/** MTA-STS fetches get at most this long (RFC 8461 §3.3 leaves it to the sender; a probe is in a hurry). */
+const MTA_STS_FETCH_MS = 15_000;
+
+async function judgeByPolicy(handshakes: HandshakeResult[], mailPolicy: MailPolicy | undefined): Promise<MailPolicy | undefined> {
+  if (!mailPolicy) return undefined;
+  const { applyMailPolicy } = await import("./mail-policy/policy-findings.js");
+  for (const h of handshakes) applyMailPolicy(h, mailPolicy);
+  return mailPolicy;
 }
 
 /** Runs the handshake once the gate gives a slot (the wait counts against the deadline), and frees it after. */

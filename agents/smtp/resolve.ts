@@ -20,19 +20,34 @@ export interface ResolverOptions {
   timeoutMs: number;
 }
 
-/** Name resolution for one probe, in the agent's own region (answers may differ by region). */
+/**
+ * Name resolution for one probe, in the agent's own region (answers may differ by region). The
+ * c-ares channel behind it is made at the first query, not with the probe: a probe of an IP literal
+ * sends none, and making one (its sockets, its servers) was a measurable share of such a probe's CPU.
+ */
 export class TargetResolver {
-  private readonly resolver: Resolver;
+  private channel: Resolver | undefined;
+  private cancelled = false;
 
-  constructor(options: ResolverOptions) {
+  constructor(private readonly options: ResolverOptions) {}
+
+  private get resolver(): Resolver {
+    if (this.channel) return this.channel;
     // Each try waits timeoutMs; two tries keep a lost UDP packet from failing the probe.
-    this.resolver = new Resolver({ timeout: Math.max(1, Math.floor(options.timeoutMs / 2)), tries: 2 });
-    if (options.servers && options.servers.length > 0) this.resolver.setServers([...options.servers]);
+    const resolver = new Resolver({ timeout: Math.max(1, Math.floor(this.options.timeoutMs / 2)), tries: 2 });
+    if (this.options.servers && this.options.servers.length > 0) resolver.setServers([...this.options.servers]);
+    this.channel = resolver;
+    return resolver;
   }
 
-  /** Cancels every pending query. */
+  /** Cancels every pending query, and every later one (a cancelled probe asks nothing more). */
   cancel(): void {
-    this.resolver.cancel();
+    this.cancelled = true;
+    this.channel?.cancel();
+  }
+
+  private checkNotCancelled(host: string): void {
+    if (this.cancelled) throw new ResolveError(host, "ECANCELLED", `the lookup of ${host} ${DNS_CODES.ECANCELLED}`);
   }
 
   /**
@@ -40,6 +55,7 @@ export class TargetResolver {
    * itself is the implicit exchanger; RFC 7505: a single "." exchange means no mail accepted.
    */
   async resolveMx(domain: string): Promise<MxRecord[]> {
+    this.checkNotCancelled(domain);
     try {
       const records = await this.resolver.resolveMx(domain);
       const sorted = records
@@ -58,11 +74,26 @@ export class TargetResolver {
   }
 
   /**
+   * The TXT records at a name, each as its strings (RFC 1035 §3.3.14: a record may be split into
+   * several strings of up to 255 octets; the reader joins them). No record, or no such name: [].
+   */
+  async resolveTxt(name: string): Promise<string[][]> {
+    try {
+      return await this.resolver.resolveTxt(name);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? "";
+      if (code === "ENODATA" || code === "ENOTFOUND") return [];
+      throw resolveError(name, "TXT", error);
+    }
+  }
+
+  /**
    * Every address of a host, IPv4 and IPv6 interleaved when both are asked for, so that the first
    * few (what max_addresses keeps) cover both families. An IP literal is returned as it is.
    */
   async resolveAddresses(host: string, family: AddressFamily): Promise<string[]> {
     if (isIP(host)) return [host];
+    this.checkNotCancelled(host);
     const want4 = family !== AddressFamily.ADDRESS_FAMILY_IPV6;
     const want6 = family !== AddressFamily.ADDRESS_FAMILY_IPV4;
     const [v4, v6] = await Promise.allSettled([

@@ -33,6 +33,8 @@ export interface PolicyDenial {
 export type TargetPolicy = ((address: string, port: number) => PolicyDenial | undefined) & {
   /** The denial of a name that must not be resolved (the operator's deny list, a special-use name), or undefined. */
   checkName?: (name: string) => PolicyDenial | undefined;
+  /** The address rules alone, for connections that are not SMTP (an MTA-STS policy over HTTPS). */
+  checkAddress?: (address: string) => PolicyDenial | undefined;
 };
 
 export const allowAll: TargetPolicy = () => undefined;

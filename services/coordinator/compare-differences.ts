@@ -1,11 +1,15 @@
 // What differs between the regions that reached a port: STARTTLS, certificate, banner host,
-// capabilities, TLS version, and with the TLS scan the versions (and cipher grades) accepted. Pure.
+// capabilities, TLS version, with the TLS scan the versions (and cipher grades) accepted, and what a
+// sender honouring the mail domain's MTA-STS does from each region. Pure.
 import {
   AddressFamily,
   type Capabilities,
   CipherGrade,
   type HandshakeResult,
+  MtaStsMode,
+  MtaStsStatus,
   Outcome,
+  PolicyResult,
   Severity,
   type TlsProfile,
   TlsScanStatus,
@@ -269,6 +273,66 @@ function tlsProfileVerdict(port: number, unit: Unit): PortVerdict | undefined {
   );
 }
 
+/**
+ * What a sender honouring the domain's MTA-STS does with this exchanger from the region: deliver,
+ * refuse (enforce), deliver and report (testing), or deliver with opportunistic TLS because no
+ * usable policy reached it. A handshake without a policy check, or that never reached TLS, takes
+ * no part. The key is the action; the label, the first region's reason.
+ */
+function senderUnderPolicy(h: HandshakeResult): (Value & { refuses: boolean }) | undefined {
+  const check = h.policyCheck;
+  if (!check) return undefined;
+  // The agent's sentence, which quotes names the domain controls: escaped, and bounded.
+  const reason = quoteServerText(check.mtaStsReason, 300);
+  const enforce = check.mtaStsMode === MtaStsMode.MTA_STS_MODE_ENFORCE;
+  switch (check.mtaSts) {
+    case PolicyResult.POLICY_RESULT_PASS:
+      return { key: `pass:${check.mtaStsMode}`, label: `would deliver (MTA-STS ${enforce ? "enforce" : "testing"} passes)`, refuses: false };
+    case PolicyResult.POLICY_RESULT_FAIL:
+      return enforce
+        ? { key: "fail:enforce", label: `would not deliver (MTA-STS enforce: ${reason})`, refuses: true }
+        : { key: "fail:testing", label: `would deliver and report a failure (MTA-STS testing: ${reason})`, refuses: false };
+    case PolicyResult.POLICY_RESULT_NOT_APPLICABLE: {
+      const why =
+        check.mtaStsStatus === MtaStsStatus.MTA_STS_STATUS_INVALID
+          ? "the policy could not be had there"
+          : check.mtaStsStatus === MtaStsStatus.MTA_STS_STATUS_DNS_FAILED
+            ? "the _mta-sts lookup failed there"
+            : check.mtaStsStatus === MtaStsStatus.MTA_STS_STATUS_NOT_PUBLISHED
+              ? "no policy is published as seen from there"
+              : "the policy's mode is none";
+      return { key: `none:${check.mtaStsStatus}`, label: `would deliver with opportunistic TLS, unchecked (${why})`, refuses: false };
+    }
+    default:
+      return undefined;
+  }
+}
+
+function mtaStsVerdict(port: number, unit: Unit): PortVerdict | undefined {
+  const refusing = new Set<string>();
+  const split = splitMajority(
+    groupBy(unit.entries, (h) => {
+      const value = senderUnderPolicy(h);
+      if (value?.refuses) refusing.add(value.key);
+      return value;
+    }),
+  );
+  if (!split) return undefined;
+  const { reference, others } = split;
+  const odd = others.flatMap((g) => g.regions);
+  const domain = quoteServerText(unit.entries.find((e) => e.h.policyCheck?.domain)?.h.policyCheck?.domain ?? "the domain");
+  const does = [reference, ...others].map((g) => `from ${listJoin(g.regions)} it ${g.label}`);
+  return verdict(
+    port,
+    VerdictKind.VERDICT_KIND_MTA_STS_DIFFERS,
+    [reference, ...others].some((g) => refusing.has(g.key)) ? Severity.SEVERITY_ERROR : Severity.SEVERITY_WARNING,
+    odd,
+    minorityCauses(others, (g) => g.label),
+    `${where(port, unit)}: a sender honouring ${domain}'s MTA-STS acts differently by region: ${phraseJoin(does)}: ` +
+      `a middlebox presenting another certificate or blocking the policy host, or another server, on the path from ${listJoin(odd)}.`,
+  );
+}
+
 /** EHLO keywords as comparable words; STARTTLS left out (its own verdict says it). */
 function capabilityWords(c: Capabilities): string[] {
   const words: string[] = [];
@@ -341,6 +405,7 @@ const RULES: readonly ((port: number, unit: Unit) => PortVerdict | undefined)[] 
   capabilitiesVerdict,
   tlsVersionVerdict,
   tlsProfileVerdict,
+  mtaStsVerdict,
 ];
 
 /**

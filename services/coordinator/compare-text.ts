@@ -35,12 +35,12 @@ const MAX_QUOTED = 64;
  * sentence: controls shown as escapes, length bounded, so a hostile server cannot forge lines in a
  * summary or make it arbitrarily long.
  */
-export function quoteServerText(text: string): string {
+export function quoteServerText(text: string, max = MAX_QUOTED): string {
   const escaped = text.replace(/[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
     const code = c.charCodeAt(0);
     return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
   });
-  return escaped.length > MAX_QUOTED ? `${escaped.slice(0, MAX_QUOTED - 1)}…` : escaped;
+  return escaped.length > max ? `${escaped.slice(0, max - 1)}…` : escaped;
 }
 
 /** Code-point order, independent of the locale: the same input gives the same output anywhere. */

@@ -238,6 +238,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
       logger,
       limits: { maxDeadlineMs: config.maxDeadlineMs, heartbeatMs: config.heartbeatMs },
       quota: config.quotas ? new CallerQuota(config.quotas) : undefined,
+      permits,
     });
     deferred.serve(probeService.service);
     operations = probeService.operations;

@@ -191,6 +191,25 @@ export class DestinationThrottle {
     });
   }
 
+  /**
+   * A slot for `address` now, held until `deadlineAt` (clock ms) at most, when one is free with
+   * nobody waiting ahead for its network; else undefined and nothing changes (the requester then
+   * asks through acquire() and waits its turn). Never waits, never denies.
+   */
+  tryAcquire(address: string, deadlineAt: number): { leaseId: string } | undefined {
+    const destination = destinationOf(address);
+    if (!destination || this.closed) return undefined;
+    const now = this.clock.now();
+    this.expire(now);
+    if (!this.ensureKeys(destination)) return undefined;
+    if (this.keys.get(destination.network)!.waiting > 0 || this.blockOf(destination, address, now)) {
+      this.dropIfEmpty(destination);
+      return undefined;
+    }
+    const answer = this.grant(destination, deadlineAt, now);
+    return answer.granted ? { leaseId: answer.leaseId } : undefined;
+  }
+
   /** Ends a lease; false when there is no such lease (released already, expired, unknown). */
   release(leaseId: string): boolean {
     const lease = this.leases.get(leaseId);

@@ -6,7 +6,8 @@
 // Decisions where the design is silent:
 // - The heartbeat watch starts when the task is sent, not at the agent's first message: an agent
 //   that takes a task and dies before saying anything is noticed as fast as one that dies later.
-//   Agents are expected to send a progress (queued or not) as soon as they take a task.
+//   Agents send their first progress (queued or not) 100 ms after they take a task, unless its
+//   result comes first (agents/probe/task-run.ts, QUIET_START_MS): well within the watch.
 // - A retry sends no CancelTask for the lost attempt: CancelTask names the task, not the attempt,
 //   and would stop the retry at its new agent. The lost agent's late replies go to a reply subject
 //   nobody listens to any more. Tasks that end lost, timed out or cancelled do get a CancelTask.
@@ -27,6 +28,7 @@
 //   AGENT_MESSAGE_LIMITS.maxMessageBytes, checked before decoding, and only within the bounds of
 //   validate-agent-message.ts. Every message dropped is counted in
 //   smtpprobe_agent_messages_dropped_total by reason.
+import { isIP } from "node:net";
 import { BUS_HEADERS, SUBJECTS, checkToken, type Bus, type BusSubscription, type ReplyEvent } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
 import { timerDelay } from "../../lib/timers.js";
@@ -72,6 +74,16 @@ export interface ProbePlan {
   traceparent?: string;
 }
 
+/**
+ * Permits granted with a task (permit-service.ts): a task to an IP literal carries the permit for
+ * its one connection, so the agent connects without a round trip to the throttle.
+ */
+export interface TaskPermits {
+  /** A lease id when a slot is free now, else undefined (the agent asks as usual). */
+  grantWithTask(address: string, deadline: Date): string | undefined;
+  releaseTaskLease(leaseId: string): void;
+}
+
 export type DispatchEvent = { kind: "progress"; progress: TaskProgress } | { kind: "task"; report: TaskReport };
 
 export interface DispatchDeps {
@@ -81,6 +93,8 @@ export interface DispatchDeps {
   signal?: AbortSignal;
   /** Progress as it comes, and each task's report once, as it ends. */
   onEvent?: (event: DispatchEvent) => void;
+  /** Undefined: agents ask for every permit. */
+  permits?: TaskPermits;
 }
 
 export const DEFAULT_HEARTBEAT_MS = 1000;
@@ -165,6 +179,8 @@ interface TaskDispatch {
   queued: boolean;
   /** How the previous attempt was lost, for the report of a retry that fails too. */
   previousLoss?: string;
+  /** The permit granted with the first attempt, if any. */
+  leaseId?: string;
   report?: TaskReport;
   log?: Logger;
 }
@@ -248,6 +264,11 @@ class ProbeDispatch {
     task.lastPhase = undefined;
     task.queued = false;
     const attempt = task.attempt;
+    const deadline = new Date(agentDeadlineAt(this.plan.deadlineAt, Date.now()));
+    // Only the first attempt: a retry's agent asks, while the lost attempt's lease runs out.
+    if (attempt === 1 && this.deps.permits && !this.plan.mx && isIP(this.plan.host) !== 0) {
+      task.leaseId = this.deps.permits.grantWithTask(this.plan.host, deadline);
+    }
     const message: Task = {
       taskId: task.taskId,
       probeId: this.plan.probeId,
@@ -256,10 +277,11 @@ class ProbeDispatch {
       mx: this.plan.mx,
       port: task.port,
       options: task.options,
-      deadline: new Date(agentDeadlineAt(this.plan.deadlineAt, Date.now())),
+      deadline,
       attempt,
       heartbeatMs: this.heartbeatMs,
       deadlineFromCaller: this.plan.deadlineFromCaller ?? false,
+      permitLeaseId: attempt === 1 ? (task.leaseId ?? "") : "",
     };
     if (task.lostTimer) clearTimeout(task.lostTimer);
     task.lostTimer = setTimeout(() => this.onSilence(task), this.lostAfterMs);
@@ -280,7 +302,7 @@ class ProbeDispatch {
       if (event.kind === "message") dropped("late");
       return;
     }
-    const log = (task.log ??= this.log.child({ region: task.region, port: task.port, taskId: task.taskId }));
+    const log = (): Logger => (task.log ??= this.log.child({ region: task.region, port: task.port, taskId: task.taskId }));
     if (event.kind === "no_responders") {
       if (attempt === 1) this.finishUnserved(task);
       else this.finish(task, TaskStatus.TASK_STATUS_AGENT_LOST, `${task.previousLoss}, and no other agent of region ${task.region} was there to retry on`);
@@ -307,12 +329,12 @@ class ProbeDispatch {
       // The reply subject is this attempt's, so a message about another task is a forgery or a
       // confused agent: it must not end, or speak for, either task.
       dropped("other_task");
-      log.warn({ otherTaskId: message.taskId.slice(0, 200) }, "ignored an agent message about another task");
+      log().warn({ otherTaskId: message.taskId.slice(0, 200) }, "ignored an agent message about another task");
       return;
     }
     if (task.agentId !== "" && message.agentId !== task.agentId) {
       dropped("other_agent");
-      log.warn({ agentId: task.agentId, otherAgentId: message.agentId.slice(0, 200) }, "ignored a message from an agent that did not take the task");
+      log().warn({ agentId: task.agentId, otherAgentId: message.agentId.slice(0, 200) }, "ignored a message from an agent that did not take the task");
       return;
     }
     if (task.agentId === "") {
@@ -323,18 +345,18 @@ class ProbeDispatch {
         return;
       }
       task.agentId = message.agentId;
-      log.debug({ agentId: task.agentId, attempt }, "an agent took the task");
+      if (this.log.isLevelEnabled("debug")) log().debug({ agentId: task.agentId, attempt }, "an agent took the task");
     }
     task.lostTimer?.refresh(); // any message from the task's agent is a heartbeat
     this.onAgentMessage(task, message, log);
   }
 
-  private onAgentMessage(task: TaskDispatch, message: AgentMessage, log: Logger): void {
+  private onAgentMessage(task: TaskDispatch, message: AgentMessage, log: () => Logger): void {
     if (message.result) {
       const invalid = checkTargetResult(message.result, { host: this.plan.host, port: task.port, mx: this.plan.mx });
       if (invalid) {
         dropped("invalid");
-        log.warn({ agentId: task.agentId, reason: invalid }, "an agent's result failed validation");
+        log().warn({ agentId: task.agentId, reason: invalid }, "an agent's result failed validation");
         this.finish(task, TaskStatus.TASK_STATUS_INVALID_REPORT, `agent ${task.agentId} sent a result that failed validation: ${invalid}`);
       } else {
         this.finish(task, TaskStatus.TASK_STATUS_DONE, "", message.result);
@@ -346,7 +368,7 @@ class ProbeDispatch {
       if (invalid) {
         // Still a heartbeat: the agent is alive, its progress is just not shown.
         dropped("invalid");
-        log.warn({ agentId: task.agentId, reason: invalid }, "ignored an agent's progress that failed validation");
+        log().warn({ agentId: task.agentId, reason: invalid }, "ignored an agent's progress that failed validation");
         return;
       }
       task.lastPhase = message.progress.phase;
@@ -451,6 +473,11 @@ class ProbeDispatch {
 
   private finish(task: TaskDispatch, status: TaskStatus, detail: string, result?: TargetResult): void {
     if (task.report) return;
+    // The lease ends now only when its connection is surely over: the first attempt's agent
+    // answered (the result is sent after the handshake), or nobody took the task. Otherwise (lost,
+    // deadline, cancelled, an invalid message) the agent may still be connected: the lease runs
+    // out at the deadline plus the throttle's grace, as a release that never came would.
+    if (task.leaseId !== undefined && task.attempt === 1 && LEASE_ENDS_WITH.has(status)) this.deps.permits?.releaseTaskLease(task.leaseId);
     if (task.lostTimer) clearTimeout(task.lostTimer);
     task.lostTimer = undefined;
     task.sub?.unsubscribe();
@@ -499,6 +526,14 @@ class ProbeDispatch {
     return phaseNames(task.lastPhase).name;
   }
 }
+
+/** The ends of a task after which its first attempt's connection is over. */
+const LEASE_ENDS_WITH: ReadonlySet<TaskStatus> = new Set([
+  TaskStatus.TASK_STATUS_DONE,
+  TaskStatus.TASK_STATUS_AGENT_ERROR,
+  TaskStatus.TASK_STATUS_NO_AGENT,
+  TaskStatus.TASK_STATUS_UNKNOWN_REGION,
+]);
 
 function dropped(reason: DroppedMessageReason): void {
   metrics.agentMessagesDropped.inc({ reason });

@@ -4,7 +4,9 @@
 // checks what arrives (agents are not trusted: globalping's lesson) and carries the answers.
 //
 // Requests reach one coordinator (a queue group); releases reach all (a plain subscription), and
-// each coordinator ends only leases it granted (lease ids carry its instance id). The counts are
+// each coordinator ends only leases it granted (lease ids carry its instance id). A task to an IP
+// literal may carry its permit already (grantWithTask, from the dispatch): the same throttle, no
+// round trip, and the lease ends when the task's answer comes. The counts are
 // per coordinator instance: the deployment runs one, which then sees every region and caller.
 import { randomBytes } from "node:crypto";
 import { isIP } from "node:net";
@@ -21,6 +23,14 @@ export const PERMIT_LIMITS = { maxMessageBytes: 4096, maxIdChars: 128, maxAddres
 const SUBJECT_PREFIX = SUBJECTS.permitAll.slice(0, -1);
 
 export interface PermitService {
+  /**
+   * A permit granted with a task, for its one connection to an IP literal: a lease id when a slot
+   * is free now (held until `deadline` plus the throttle's grace at most), else undefined and the
+   * agent asks as usual. The same throttle and the same counts as a PermitRequest.
+   */
+  grantWithTask(address: string, deadline: Date): string | undefined;
+  /** Ends a lease granted with a task (the task's answer came); unknown or ended leases are ignored. */
+  releaseTaskLease(leaseId: string): void;
   stop(): void;
 }
 
@@ -110,6 +120,16 @@ export function startPermitService(deps: { bus: Bus; throttle: DestinationThrott
   ];
   log.info({ limits: throttle.limits }, "destination throttle serving permits");
   return {
+    grantWithTask(address, deadline) {
+      const waitMs = Math.min(deadline.getTime() - Date.now(), MAX_LEASE_MS);
+      if (!(waitMs > 0)) return undefined;
+      const granted = throttle.tryAcquire(address, performance.now() + waitMs);
+      return granted ? `${instance}.${granted.leaseId}` : undefined;
+    },
+    releaseTaskLease(leaseId) {
+      const [owner, id] = leaseId.split(".", 2);
+      if (owner === instance && id) throttle.release(id);
+    },
     stop() {
       for (const sub of subscriptions) sub.unsubscribe();
       for (const controller of pending) controller.abort();

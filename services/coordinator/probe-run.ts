@@ -12,7 +12,7 @@ import { startSpan } from "../../lib/trace-context.js";
 import type { AuditTrail } from "./audit-trail.js";
 import type { CallerQuota } from "./caller-quota.js";
 import { compareRegions } from "./compare.js";
-import { attachEgress, dispatchProbe } from "./fan-out.js";
+import { attachEgress, dispatchProbe, type TaskPermits } from "./fan-out.js";
 import { resourceExhausted, serviceError } from "./grpc-errors.js";
 import type { ProbeDeadline } from "./probe-deadline.js";
 import type { RegionDirectory } from "./region-directory.js";
@@ -36,6 +36,8 @@ export interface ProbeRunnerDeps {
   limits: ProbeRunLimits;
   /** Caller quotas and the coordinator-wide bound (caller-quota.ts); undefined: no limits. */
   quota?: CallerQuota;
+  /** Permits granted with the tasks (permit-service.ts); undefined: agents ask for each. */
+  permits?: TaskPermits;
 }
 
 /** Who asked for a probe, by when, under which trace. */
@@ -122,6 +124,7 @@ export class ProbeRunner {
           bus: deps.bus,
           logger,
           signal: probe.signal,
+          permits: deps.permits,
           onEvent: (e) => {
             if (e.kind === "task") countTask(e.report);
             probe.emit(e.kind === "progress" ? { progress: e.progress } : { task: e.report });
@@ -131,7 +134,10 @@ export class ProbeRunner {
       deps.directory.noteServed(tasks.filter((t) => t.agentId !== "").map((t) => t.region));
       attachEgress(tasks, await deps.directory.current());
       const finishedAt = new Date();
-      const report = ProbeReport.fromPartial({
+      // Built from the finished parts as they are: fromPartial would copy every task's result
+      // (transcripts, chains) once more. The defaults first, for the fields not set here.
+      const report: ProbeReport = {
+        ...ProbeReport.fromPartial({}),
         probeId,
         request: withDeadline(value.accepted, deadline.deadlineMs),
         regions,
@@ -143,7 +149,7 @@ export class ProbeRunner {
         complete: tasks.every((t) => t.result !== undefined),
         deadlineMs: deadline.deadlineMs,
         callerDeadlineBound: callerBound,
-      });
+      };
       logger.info({ durationMs: report.durationMs, complete: report.complete }, "probe finished");
       deps.audit.probeFinished(audited, report, probe.joined);
       this.storeBehind(report, probe, logger);
@@ -160,13 +166,15 @@ export class ProbeRunner {
 
   /**
    * The caller is answered first; the store write goes on behind it (a JetStream round trip, or a
-   * timeout while NATS is away, never delays the report). Until it is written, GetProbe and a
-   * repeated idempotency key find the report here.
+   * timeout while NATS is away, never delays the report), and starts after the answer is written
+   * (setImmediate): its publish costs a socket write, and the answer's encoding is the one it
+   * stores (lib/encode-once.ts). Until it is written, GetProbe and a repeated idempotency key find
+   * the report here.
    */
   private storeBehind(report: ProbeReport, probe: RunningProbe, logger: Logger): void {
     this.storing.set(report.probeId, report);
-    void this.deps.store
-      .put(report)
+    void new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.deps.store.put(report))
       .then(
         () => true,
         (error: unknown) => {

@@ -6,6 +6,7 @@
 // joining and draining are one for both.
 import { createHash } from "node:crypto";
 import { type Metadata, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type ServiceError } from "@grpc/grpc-js";
+import type { DomainCheckEvent, DomainCheckReport, DomainCheckRequest, GetDomainCheckRequest } from "../../gen/smtpprobe/v1/domain.js";
 import {
   ProbeRequest,
   type GetProbeRequest,
@@ -28,10 +29,13 @@ import { CallError, CallTracker, shuttingDown } from "./call-tracker.js";
 import { deadlineTooShort, idempotencyKeyReused, invalidArgument, isUndecodable, notFound, permissionDenied, UNDECODABLE, unavailable } from "./grpc-errors.js";
 import { CALLER_REPLY_MARGIN_MS, MIN_PROBE_DEADLINE_MS, probeDeadline, type ProbeDeadline } from "./probe-deadline.js";
 import { ProbeRunner, type ProbeCall, type ProbeRunLimits } from "./probe-run.js";
+import type { TaskPermits } from "./fan-out.js";
 import { groupByRegion, type RegionDirectory } from "./region-directory.js";
 import type { ReportStore } from "./report-store.js";
 import { IdempotencyKeyReusedError, SharedProbes, type Emit, type Waiter } from "./shared-probes.js";
 import { checkTargetEarly, validateProbeRequest, type NormalizedRequest } from "./validate-request.js";
+import { DomainCheckRunner } from "./domain-check-run.js";
+import { validateDomainRequest } from "./validate-domain-request.js";
 
 export interface ProbeServiceDeps {
   bus: Bus;
@@ -43,6 +47,8 @@ export interface ProbeServiceDeps {
   limits: ProbeRunLimits;
   /** Caller quotas and the coordinator-wide bound (caller-quota.ts); undefined: no limits. */
   quota?: CallerQuota;
+  /** Permits granted with the tasks (permit-service.ts); undefined: agents ask for each. */
+  permits?: TaskPermits;
 }
 
 /**
@@ -77,8 +83,21 @@ export interface ProbeServiceHandle {
 export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
   const calls = new CallTracker(deps.logger);
   const audit = new AuditTrail(deps.logger);
-  const runner = new ProbeRunner({ bus: deps.bus, store: deps.store, directory: deps.directory, logger: deps.logger, audit, limits: deps.limits, quota: deps.quota });
+  const runner = new ProbeRunner({ bus: deps.bus, store: deps.store, directory: deps.directory, logger: deps.logger, audit, limits: deps.limits, quota: deps.quota, permits: deps.permits });
   const probes = new SharedProbes({ keys: deps.store, findReport: (probeId) => runner.findReport(probeId), logger: deps.logger });
+  const domainChecks = new DomainCheckRunner({ bus: deps.bus, directory: deps.directory, logger: deps.logger });
+
+  /** CheckDomain: the request checked like a probe's (validation, NATS), then run in every region asked. */
+  async function checkDomainFor(request: DomainCheckRequest, caller: string, emit: (event: DomainCheckEvent) => void, signal: AbortSignal): Promise<DomainCheckReport> {
+    if (calls.draining) throw audit.refuse(caller, "unavailable", shuttingDown());
+    if (isUndecodable(request)) {
+      throw audit.refuse(caller, "invalid_argument", invalidArgument([{ field: "request", description: "is not a DomainCheckRequest in protobuf encoding" }]));
+    }
+    const validation = validateDomainRequest(request, { maxDeadlineMs: deps.limits.maxDeadlineMs });
+    if (!validation.ok) throw audit.refuse(caller, "invalid_argument", invalidArgument(validation.violations));
+    if (!deps.bus.isConnected()) throw audit.refuse(caller, "unavailable", unavailable("the coordinator is not connected to NATS; try again shortly"));
+    return domainChecks.run(validation.value, emit, signal);
+  }
 
   /** What a request must pass before it may run; each refusal is counted and audited. */
   function admit(request: ProbeRequest, caller: string): NormalizedRequest {
@@ -185,6 +204,37 @@ export function createProbeService(deps: ProbeServiceDeps): ProbeServiceHandle {
 
     listRegions(_call: ServerUnaryCall<ListRegionsRequest, ListRegionsResponse>, callback: sendUnaryData<ListRegionsResponse>) {
       calls.serveUnary(callback, () => operations.listRegions());
+    },
+
+    checkDomain(call: ServerWritableStream<DomainCheckRequest, DomainCheckEvent>) {
+      const caller = callerOf(call.metadata);
+      const emit = (event: DomainCheckEvent): void => {
+        if (!call.cancelled && call.writable) call.write(event);
+      };
+      calls.serve<DomainCheckReport>(
+        {
+          ok: (report) => {
+            emit({ report });
+            call.end();
+          },
+          fail: (error) => call.emit("error", error),
+        },
+        (signal) => checkDomainFor(call.request, caller, emit, signal),
+        call,
+      );
+    },
+
+    getDomainCheck(call: ServerUnaryCall<GetDomainCheckRequest, DomainCheckReport>, callback: sendUnaryData<DomainCheckReport>) {
+      const checkId = call.request.checkId ?? "";
+      if (!/^[0-9a-f-]{36}$/.test(checkId)) {
+        callback(invalidArgument([{ field: "check_id", description: "must be a check id as returned by CheckDomain (a UUID)" }]));
+        return;
+      }
+      calls.serveUnary(callback, async () => {
+        const report = domainChecks.find(checkId);
+        if (!report) throw new CallError(notFound("smtpprobe.v1.DomainCheckReport", checkId, `no stored domain check ${checkId} (unknown, expired, or run by another coordinator)`));
+        return report;
+      });
     },
   };
 

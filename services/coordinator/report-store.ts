@@ -5,6 +5,7 @@ import { createHash } from "node:crypto";
 import type { Bus, KeyValueStore } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
 import { ProbeReport } from "../../gen/smtpprobe/v1/probe_service.js";
+import { encodeOnce } from "../../lib/encode-once.js";
 import type { ServedRegionsStore } from "./served-regions.js";
 
 /** What an idempotency key names: the probe it started, and the request it was first used with. */
@@ -71,7 +72,7 @@ export class MemoryReportStore implements ReportStore {
   }
 
   async put(report: ProbeReport): Promise<void> {
-    this.reports.set(report.probeId, ProbeReport.encode(report).finish());
+    this.reports.set(report.probeId, encodeOnce(ProbeReport, report));
   }
 
   async get(probeId: string): Promise<ProbeReport | undefined> {
@@ -173,7 +174,7 @@ export class KvReportStore implements ReportStore, ServedRegionsStore {
   constructor(private readonly kv: KeyValueStore) {}
 
   async put(report: ProbeReport): Promise<void> {
-    await this.kv.put(reportKey(report.probeId), ProbeReport.encode(report).finish());
+    await this.kv.put(reportKey(report.probeId), encodeOnce(ProbeReport, report));
   }
 
   async get(probeId: string): Promise<ProbeReport | undefined> {

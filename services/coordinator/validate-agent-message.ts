@@ -15,6 +15,13 @@ import {
   TlsScanStatus,
   TlsVersion,
   VersionSupport,
+  MtaStsMode,
+  MtaStsStatus,
+  PolicyResult,
+  TlsRptStatus,
+  type Finding,
+  type MailPolicy,
+  type PolicyCheck,
   type Capabilities,
   type Certificate,
   type HandshakeResult,
@@ -140,6 +147,58 @@ export function checkTargetResult(result: TargetResult, task: TaskTarget): strin
       checkText(`${path}.exchange`, n.exchange, L.maxNameChars);
       if (!LIMIT_NAMES.has(n.limit)) fail(`${path}.limit is ${quote(n.limit)}, not one of ${[...LIMIT_NAMES].join(", ")}`);
     });
+    if (result.mailPolicy) checkMailPolicy("result.mail_policy", result.mailPolicy);
+  });
+}
+
+/** A mail domain's policy: a handful of records, patterns and URIs; each list bounded like a reply's lines. */
+function checkMailPolicy(path: string, p: MailPolicy): void {
+  checkText(`${path}.domain`, p.domain, L.maxNameChars);
+  checkDuration(`${path}.total_ms`, p.totalMs);
+  checkFindings(`${path}.findings`, p.findings);
+  const sts = p.mtaSts;
+  if (sts) {
+    const at = `${path}.mta_sts`;
+    checkEnum(`${at}.status`, sts.status, MtaStsStatus);
+    checkEnum(`${at}.mode`, sts.mode, MtaStsMode);
+    checkText(`${at}.reason`, sts.reason, L.maxTextChars);
+    checkText(`${at}.id`, sts.id, L.maxNameChars);
+    checkText(`${at}.policy_url`, sts.policyUrl, L.maxTextChars);
+    checkText(`${at}.policy_address`, sts.policyAddress, L.maxAddressChars);
+    checkDuration(`${at}.fetch_ms`, sts.fetchMs);
+    for (const [field, list] of [["records", sts.records], ["mx_patterns", sts.mxPatterns], ["syntax_warnings", sts.syntaxWarnings]] as const) {
+      checkList(`${at}.${field}`, list, L.maxListItems);
+      list.forEach((item, i) => checkText(`${at}.${field}[${i}]`, item, L.maxTextChars));
+    }
+  }
+  const rpt = p.tlsRpt;
+  if (rpt) {
+    const at = `${path}.tls_rpt`;
+    checkEnum(`${at}.status`, rpt.status, TlsRptStatus);
+    checkText(`${at}.reason`, rpt.reason, L.maxTextChars);
+    for (const [field, list] of [["records", rpt.records], ["rua", rpt.rua]] as const) {
+      checkList(`${at}.${field}`, list, L.maxListItems);
+      list.forEach((item, i) => checkText(`${at}.${field}[${i}]`, item, L.maxTextChars));
+    }
+  }
+}
+
+function checkPolicyCheck(path: string, c: PolicyCheck): void {
+  checkText(`${path}.domain`, c.domain, L.maxNameChars);
+  checkEnum(`${path}.mta_sts_status`, c.mtaStsStatus, MtaStsStatus);
+  checkEnum(`${path}.mta_sts_mode`, c.mtaStsMode, MtaStsMode);
+  checkEnum(`${path}.mta_sts`, c.mtaSts, PolicyResult);
+  checkText(`${path}.mta_sts_reason`, c.mtaStsReason, L.maxTextChars);
+  checkText(`${path}.mx_pattern`, c.mxPattern, L.maxNameChars);
+  checkText(`${path}.certificate_error`, c.certificateError, L.maxTextChars);
+}
+
+function checkFindings(path: string, findings: readonly Finding[]): void {
+  checkList(path, findings, L.maxListItems);
+  findings.forEach((f, i) => {
+    checkText(`${path}[${i}].code`, f.code, L.maxFindingCodeChars);
+    checkEnum(`${path}[${i}].severity`, f.severity, Severity);
+    checkText(`${path}[${i}].message`, f.message, L.maxTextChars);
   });
 }
 
@@ -205,6 +264,7 @@ function checkHandshake(path: string, h: HandshakeResult, port: number): void {
   checkDate(`${path}.started_at`, h.startedAt);
   if (h.tlsProfile) checkTlsProfile(`${path}.tls_profile`, h.tlsProfile);
   if (h.starttlsEnforcement) checkStarttlsEnforcement(`${path}.starttls_enforcement`, h.starttlsEnforcement);
+  if (h.policyCheck) checkPolicyCheck(`${path}.policy_check`, h.policyCheck);
 }
 
 function checkTlsProfile(path: string, p: TlsProfile): void {

@@ -98,6 +98,11 @@ export function validateProbeRequest(request: ProbeRequest, limits: RequestLimit
   const portsKnown = (request.ports ?? []).length <= maxPorts;
   const regions = checkRegions(request.regions ?? [], maxRegions, limits.knownRegions, violate);
   const { options, resolved } = checkOptions(request.options, ports[0] ?? 25, maxDeadlineMs, violate);
+  // With mx the domain probed is the policy domain; another one would judge its exchangers by a foreign policy.
+  if (mx && resolved?.policyDomain && host && resolved.policyDomain !== host.host.toLowerCase().replace(/\.$/, "")) {
+    violate("options.policy_domain", `must be empty or the mail domain itself with mx (${host.host}), got ${resolved.policyDomain}`);
+  }
+  if (resolved) options.policyDomain = resolved.policyDomain;
   checkPerPort("tls_modes", "a TLS mode", TlsMode, request.tlsModes ?? {}, portsKnown ? ports : undefined, violate);
   checkPerPort("port_roles", "a port role", PortRole, request.portRoles ?? {}, portsKnown ? ports : undefined, violate);
   const idempotencyKey = request.idempotencyKey ?? "";
@@ -267,6 +272,7 @@ function checkOptions(
     portRole: PortRole.PORT_ROLE_UNSPECIFIED,
     tlsScan: false,
     checkStarttlsEnforcement: false,
+    policyDomain: "",
     ...given,
     timeouts: { connectMs: 0, bannerMs: 0, commandMs: 0, tlsMs: 0, deadlineMs: 0, ...given?.timeouts },
     limits: { maxLineOctets: 0, maxReplyLines: 0, maxTranscriptBytes: 0, ...given?.limits },

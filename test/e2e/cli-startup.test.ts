@@ -40,6 +40,9 @@ describe("smtp-probe loads only what the command uses", () => {
     ["--help", () => ["--help"], 0],
     ["check --help", () => ["check", "--help"], 0],
     ["a local check (refused)", () => ["check", "127.0.0.1", "--port", String(refusedPort), "--timeout", "5s"], 3],
+    ["domain --help", () => ["domain", "--help"], 0],
+    // Nothing answers DNS there: every part is a DNS error, mx_dns_error among them (exit code 1).
+    ["a local domain check (DNS refused)", () => ["domain", "example.test", "--dns-server", `127.0.0.1:${refusedPort}`, "--timeout", "5s"], 1],
     ["agent --help", () => ["agent", "--help"], 0],
     ["coordinator --help", () => ["coordinator", "--help"], 0],
     // Settings are resolved before the process's modules load: a wrong one costs nothing more.

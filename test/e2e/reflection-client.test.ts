@@ -180,12 +180,14 @@ describe("the gRPC API through clients of others, against an SMTP target from `n
           "grpc/health/v1/health.proto",
           "grpc/reflection/v1/reflection.proto",
           "grpc/reflection/v1alpha/reflection.proto",
+          "smtpprobe/v1/address_posture.proto",
           "smtpprobe/v1/batch.proto",
+          "smtpprobe/v1/domain.proto",
           "smtpprobe/v1/handshake.proto",
           "smtpprobe/v1/probe_service.proto",
         ]);
         expect(summary.probe_request_fields).toEqual(["host", "mx", "ports", "regions", "options", "tls_modes", "idempotency_key", "port_roles"]);
-        expect(summary.methods).toEqual(["Probe", "StreamProbe", "GetProbe", "ListRegions"]);
+        expect(summary.methods).toEqual(["Probe", "StreamProbe", "GetProbe", "ListRegions", "CheckDomain", "GetDomainCheck"]);
         expect(summary.health).toBe("SERVING");
         expect(summary.regions).toEqual(["local"]);
         expect(summary.probe).toMatchObject({ task: "TASK_STATUS_DONE", outcome: "OUTCOME_OK", verdicts: ["VERDICT_KIND_REACHABLE_EVERYWHERE"] });

@@ -20,7 +20,12 @@ export interface ZoneEntry {
   AAAA?: string[];
   MX?: MxRecord[];
   CNAME?: string;
-  TXT?: string[];
+  /**
+   * Each record as one string (split into 255-octet character-strings when longer, as a zone file
+   * would) or as its character-strings given one by one.
+   */
+  TXT?: (string | string[])[];
+  PTR?: string[];
   /** Instead of answering: SERVFAIL, REFUSED, or no reply at all ("drop": the resolver times out). */
   behavior?: "servfail" | "refused" | "drop";
 }
@@ -49,15 +54,16 @@ function normalize(name: string): string {
   return name.toLowerCase().replace(/\.$/, "");
 }
 
-export async function startDnsServer(zone: Zone, opts: { ttl?: number } = {}): Promise<DnsServer> {
+export async function startDnsServer(zone: Zone, opts: { ttl?: number; delayMs?: number } = {}): Promise<DnsServer> {
   const ttl = opts.ttl ?? 60;
+  // Every answer this much later: a resolver far away (the domain-check bench).
+  const delayMs = opts.delayMs ?? 0;
   const entries = new Map(Object.entries(zone).map(([name, entry]) => [normalize(name), entry]));
   const queries: DnsQuery[] = [];
 
-  const server = dns2.createUDPServer();
-  server.on("requestError", () => undefined); // a malformed datagram must not crash a test
-  server.on("error", () => undefined);
-  server.on("request", (request: dns2.Packet, send: (response: dns2.Packet) => Promise<unknown>) => {
+  const handle = (request: dns2.Packet, reply: (response: dns2.Packet) => Promise<unknown>): void => {
+    const send = (response: dns2.Packet): Promise<unknown> =>
+      delayMs > 0 ? new Promise((resolve) => setTimeout(resolve, delayMs)).then(() => reply(response)) : reply(response);
     const response = Packet.createResponseFromRequest(request);
     response.header.aa = 1;
     response.header.ra = 1;
@@ -81,10 +87,45 @@ export async function startDnsServer(zone: Zone, opts: { ttl?: number } = {}): P
       response.answers = answersFor(question, name, entries, ttl);
     }
     void send(response).catch(() => undefined);
-  });
+  };
 
-  await withTimeout(server.listen(0, "127.0.0.1"), 2_000, "DNS server bind");
-  const { port } = server.address() as AddressInfo;
+  // UDP on a free port, and TCP on the same port, for answers too large for a datagram (the
+  // resolver retries over TCP when the UDP answer is truncated, RFC 7766). The TCP port may be
+  // taken by another process while the UDP one is free: then both are given up and tried again.
+  const bind = async (): Promise<{ server: ReturnType<typeof dns2.createUDPServer>; tcp: ReturnType<typeof dns2.createTCPServer>; port: number }> => {
+    const server = dns2.createUDPServer();
+    server.on("requestError", () => undefined); // a malformed datagram must not crash a test
+    server.on("error", () => undefined);
+    server.on("request", handle);
+    await withTimeout(server.listen(0, "127.0.0.1"), 2_000, "DNS server bind");
+    const { port } = server.address() as AddressInfo;
+    const tcp = dns2.createTCPServer();
+    tcp.on("request", handle);
+    try {
+      await withTimeout(
+        new Promise<void>((resolve, reject) => {
+          tcp.once("error", reject);
+          tcp.listen(port, "127.0.0.1", () => resolve());
+        }),
+        2_000,
+        "DNS server TCP bind",
+      );
+    } catch (error) {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      throw error;
+    }
+    tcp.on("error", () => undefined);
+    return { server, tcp, port };
+  };
+  let bound: Awaited<ReturnType<typeof bind>> | undefined;
+  for (let attempt = 1; !bound; attempt += 1) {
+    try {
+      bound = await bind();
+    } catch (error) {
+      if (attempt >= 5 || (error as NodeJS.ErrnoException).code !== "EADDRINUSE") throw error;
+    }
+  }
+  const { server, tcp, port } = bound;
 
   let stopped: Promise<void> | undefined;
   return {
@@ -93,7 +134,10 @@ export async function startDnsServer(zone: Zone, opts: { ttl?: number } = {}): P
     queries: () => [...queries],
     stop() {
       stopped ??= withTimeout(
-        new Promise<void>((resolve) => server.close(() => resolve())),
+        Promise.all([
+          new Promise<void>((resolve) => server.close(() => resolve())),
+          new Promise<void>((resolve) => tcp.close(() => resolve())),
+        ]).then(() => undefined),
         2_000,
         "DNS server close",
       );
@@ -135,7 +179,11 @@ function answersFor(
         );
         break;
       case Packet.TYPE.TXT:
-        answers.push(...(entry.TXT ?? []).map((data) => make({ data })));
+        // dns2 writes Buffers as they are (its type says strings).
+        answers.push(...(entry.TXT ?? []).map((data) => make({ data: characterStrings(data) as unknown as string[] })));
+        break;
+      case Packet.TYPE.PTR:
+        answers.push(...(entry.PTR ?? []).map((domain) => make({ domain })));
         break;
       case Packet.TYPE.CNAME:
         if (entry.CNAME !== undefined) answers.push(make({ domain: entry.CNAME }));
@@ -144,4 +192,13 @@ function answersFor(
     break;
   }
   return answers;
+}
+
+/** A TXT record's character-strings: each at most 255 octets (RFC 1035 §3.3). */
+function characterStrings(data: string | string[]): Buffer[] {
+  if (Array.isArray(data)) return data.map((part) => Buffer.from(part, "utf8"));
+  const bytes = Buffer.from(data, "utf8");
+  const parts: Buffer[] = [];
+  for (let offset = 0; offset < bytes.length; offset += 255) parts.push(bytes.subarray(offset, offset + 255));
+  return parts.length > 0 ? parts : [Buffer.alloc(0)];
 }

@@ -929,6 +929,218 @@ export function starttlsEnforcementStatusToJSON(object: StarttlsEnforcementStatu
   }
 }
 
+export enum MtaStsStatus {
+  MTA_STS_STATUS_UNSPECIFIED = 0,
+  /** MTA_STS_STATUS_NOT_PUBLISHED - no _mta-sts TXT record beginning v=STSv1 */
+  MTA_STS_STATUS_NOT_PUBLISHED = 1,
+  /** MTA_STS_STATUS_VALID - the record and the policy were read: mode, max_age, mx */
+  MTA_STS_STATUS_VALID = 2,
+  /** MTA_STS_STATUS_INVALID - published but unusable (two records, a malformed record or policy, the fetch failed): reason says which; senders without a cached policy act as if none were published */
+  MTA_STS_STATUS_INVALID = 3,
+  /** MTA_STS_STATUS_DNS_FAILED - the TXT lookup failed (SERVFAIL, timeout): unknown here */
+  MTA_STS_STATUS_DNS_FAILED = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function mtaStsStatusFromJSON(object: any): MtaStsStatus {
+  switch (object) {
+    case 0:
+    case "MTA_STS_STATUS_UNSPECIFIED":
+      return MtaStsStatus.MTA_STS_STATUS_UNSPECIFIED;
+    case 1:
+    case "MTA_STS_STATUS_NOT_PUBLISHED":
+      return MtaStsStatus.MTA_STS_STATUS_NOT_PUBLISHED;
+    case 2:
+    case "MTA_STS_STATUS_VALID":
+      return MtaStsStatus.MTA_STS_STATUS_VALID;
+    case 3:
+    case "MTA_STS_STATUS_INVALID":
+      return MtaStsStatus.MTA_STS_STATUS_INVALID;
+    case 4:
+    case "MTA_STS_STATUS_DNS_FAILED":
+      return MtaStsStatus.MTA_STS_STATUS_DNS_FAILED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return MtaStsStatus.UNRECOGNIZED;
+  }
+}
+
+export function mtaStsStatusToJSON(object: MtaStsStatus): string {
+  switch (object) {
+    case MtaStsStatus.MTA_STS_STATUS_UNSPECIFIED:
+      return "MTA_STS_STATUS_UNSPECIFIED";
+    case MtaStsStatus.MTA_STS_STATUS_NOT_PUBLISHED:
+      return "MTA_STS_STATUS_NOT_PUBLISHED";
+    case MtaStsStatus.MTA_STS_STATUS_VALID:
+      return "MTA_STS_STATUS_VALID";
+    case MtaStsStatus.MTA_STS_STATUS_INVALID:
+      return "MTA_STS_STATUS_INVALID";
+    case MtaStsStatus.MTA_STS_STATUS_DNS_FAILED:
+      return "MTA_STS_STATUS_DNS_FAILED";
+    case MtaStsStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export enum MtaStsMode {
+  MTA_STS_MODE_UNSPECIFIED = 0,
+  /** MTA_STS_MODE_ENFORCE - senders deliver only to a matching exchanger with a valid certificate */
+  MTA_STS_MODE_ENFORCE = 1,
+  /** MTA_STS_MODE_TESTING - senders report failures (TLS-RPT) and deliver anyway */
+  MTA_STS_MODE_TESTING = 2,
+  /** MTA_STS_MODE_NONE - the domain withdrew its policy */
+  MTA_STS_MODE_NONE = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function mtaStsModeFromJSON(object: any): MtaStsMode {
+  switch (object) {
+    case 0:
+    case "MTA_STS_MODE_UNSPECIFIED":
+      return MtaStsMode.MTA_STS_MODE_UNSPECIFIED;
+    case 1:
+    case "MTA_STS_MODE_ENFORCE":
+      return MtaStsMode.MTA_STS_MODE_ENFORCE;
+    case 2:
+    case "MTA_STS_MODE_TESTING":
+      return MtaStsMode.MTA_STS_MODE_TESTING;
+    case 3:
+    case "MTA_STS_MODE_NONE":
+      return MtaStsMode.MTA_STS_MODE_NONE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return MtaStsMode.UNRECOGNIZED;
+  }
+}
+
+export function mtaStsModeToJSON(object: MtaStsMode): string {
+  switch (object) {
+    case MtaStsMode.MTA_STS_MODE_UNSPECIFIED:
+      return "MTA_STS_MODE_UNSPECIFIED";
+    case MtaStsMode.MTA_STS_MODE_ENFORCE:
+      return "MTA_STS_MODE_ENFORCE";
+    case MtaStsMode.MTA_STS_MODE_TESTING:
+      return "MTA_STS_MODE_TESTING";
+    case MtaStsMode.MTA_STS_MODE_NONE:
+      return "MTA_STS_MODE_NONE";
+    case MtaStsMode.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export enum TlsRptStatus {
+  TLS_RPT_STATUS_UNSPECIFIED = 0,
+  /** TLS_RPT_STATUS_NOT_PUBLISHED - no _smtp._tls TXT record beginning v=TLSRPTv1 */
+  TLS_RPT_STATUS_NOT_PUBLISHED = 1,
+  TLS_RPT_STATUS_VALID = 2,
+  /** TLS_RPT_STATUS_INVALID - reason says why: two records, no rua, a rua that is no mailto: or https: URI */
+  TLS_RPT_STATUS_INVALID = 3,
+  TLS_RPT_STATUS_DNS_FAILED = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function tlsRptStatusFromJSON(object: any): TlsRptStatus {
+  switch (object) {
+    case 0:
+    case "TLS_RPT_STATUS_UNSPECIFIED":
+      return TlsRptStatus.TLS_RPT_STATUS_UNSPECIFIED;
+    case 1:
+    case "TLS_RPT_STATUS_NOT_PUBLISHED":
+      return TlsRptStatus.TLS_RPT_STATUS_NOT_PUBLISHED;
+    case 2:
+    case "TLS_RPT_STATUS_VALID":
+      return TlsRptStatus.TLS_RPT_STATUS_VALID;
+    case 3:
+    case "TLS_RPT_STATUS_INVALID":
+      return TlsRptStatus.TLS_RPT_STATUS_INVALID;
+    case 4:
+    case "TLS_RPT_STATUS_DNS_FAILED":
+      return TlsRptStatus.TLS_RPT_STATUS_DNS_FAILED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return TlsRptStatus.UNRECOGNIZED;
+  }
+}
+
+export function tlsRptStatusToJSON(object: TlsRptStatus): string {
+  switch (object) {
+    case TlsRptStatus.TLS_RPT_STATUS_UNSPECIFIED:
+      return "TLS_RPT_STATUS_UNSPECIFIED";
+    case TlsRptStatus.TLS_RPT_STATUS_NOT_PUBLISHED:
+      return "TLS_RPT_STATUS_NOT_PUBLISHED";
+    case TlsRptStatus.TLS_RPT_STATUS_VALID:
+      return "TLS_RPT_STATUS_VALID";
+    case TlsRptStatus.TLS_RPT_STATUS_INVALID:
+      return "TLS_RPT_STATUS_INVALID";
+    case TlsRptStatus.TLS_RPT_STATUS_DNS_FAILED:
+      return "TLS_RPT_STATUS_DNS_FAILED";
+    case TlsRptStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** What a sender honouring the domain's policy does with this exchanger and the certificate seen. */
+export enum PolicyResult {
+  POLICY_RESULT_UNSPECIFIED = 0,
+  /** POLICY_RESULT_PASS - the exchanger matches and its certificate is valid under PKIX for its name */
+  POLICY_RESULT_PASS = 1,
+  /** POLICY_RESULT_FAIL - the exchanger is not listed, or its certificate fails (or TLS did not work) */
+  POLICY_RESULT_FAIL = 2,
+  /** POLICY_RESULT_NOT_APPLICABLE - no usable policy, or mode none: senders use opportunistic TLS */
+  POLICY_RESULT_NOT_APPLICABLE = 3,
+  /** POLICY_RESULT_UNKNOWN - the handshake did not get far enough to tell */
+  POLICY_RESULT_UNKNOWN = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function policyResultFromJSON(object: any): PolicyResult {
+  switch (object) {
+    case 0:
+    case "POLICY_RESULT_UNSPECIFIED":
+      return PolicyResult.POLICY_RESULT_UNSPECIFIED;
+    case 1:
+    case "POLICY_RESULT_PASS":
+      return PolicyResult.POLICY_RESULT_PASS;
+    case 2:
+    case "POLICY_RESULT_FAIL":
+      return PolicyResult.POLICY_RESULT_FAIL;
+    case 3:
+    case "POLICY_RESULT_NOT_APPLICABLE":
+      return PolicyResult.POLICY_RESULT_NOT_APPLICABLE;
+    case 4:
+    case "POLICY_RESULT_UNKNOWN":
+      return PolicyResult.POLICY_RESULT_UNKNOWN;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return PolicyResult.UNRECOGNIZED;
+  }
+}
+
+export function policyResultToJSON(object: PolicyResult): string {
+  switch (object) {
+    case PolicyResult.POLICY_RESULT_UNSPECIFIED:
+      return "POLICY_RESULT_UNSPECIFIED";
+    case PolicyResult.POLICY_RESULT_PASS:
+      return "POLICY_RESULT_PASS";
+    case PolicyResult.POLICY_RESULT_FAIL:
+      return "POLICY_RESULT_FAIL";
+    case PolicyResult.POLICY_RESULT_NOT_APPLICABLE:
+      return "POLICY_RESULT_NOT_APPLICABLE";
+    case PolicyResult.POLICY_RESULT_UNKNOWN:
+      return "POLICY_RESULT_UNKNOWN";
+    case PolicyResult.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** What a probe is asked to do, beyond the target itself. */
 export interface ProbeOptions {
   tlsMode: TlsMode;
@@ -962,6 +1174,12 @@ export interface ProbeOptions {
    * plaintext session, and the result says so.
    */
   checkStarttlsEnforcement: boolean;
+  /**
+   * The mail domain whose security policy (MTA-STS, TLS-RPT) applies to the host probed: a host
+   * probed without mx is then judged as one of the domain's exchangers. With mx the domain probed
+   * is the policy domain and this field must be empty or the same. Empty: no policy for a host.
+   */
+  policyDomain: string;
 }
 
 /** Every timeout in milliseconds; 0 means the default. */
@@ -1146,7 +1364,11 @@ export interface HandshakeResult {
     | TlsProfile
     | undefined;
   /** with ProbeOptions.check_starttls_enforcement */
-  starttlsEnforcement: StarttlsEnforcement | undefined;
+  starttlsEnforcement:
+    | StarttlsEnforcement
+    | undefined;
+  /** on an MX relay port of a mail domain: this exchanger and the certificate seen here, against the domain's MTA-STS policy */
+  policyCheck: PolicyCheck | undefined;
 }
 
 /**
@@ -1253,6 +1475,74 @@ export interface TargetResult {
   notProbed: NotProbed[];
   /** more left out than not_probed lists (the list is bounded) */
   notProbedOmitted: number;
+  /** on an MX relay port of a mail domain (mx, or options.policy_domain): its MTA-STS and TLS-RPT as this region saw them */
+  mailPolicy: MailPolicy | undefined;
+}
+
+/**
+ * A mail domain's published transport-security policy, as one region's agent found it: through its
+ * own resolver, and the MTA-STS policy over HTTPS from its own network.
+ */
+export interface MailPolicy {
+  domain: string;
+  mtaSts: MtaSts | undefined;
+  tlsRpt:
+    | TlsRpt
+    | undefined;
+  /** about the domain's policy itself (not one exchanger): unusable MTA-STS, TLS-RPT missing */
+  findings: Finding[];
+  totalMs: number;
+}
+
+/** MTA-STS (RFC 8461): the _mta-sts TXT record and the policy from https://mta-sts.<domain>/.well-known/mta-sts.txt. */
+export interface MtaSts {
+  status: MtaStsStatus;
+  /** why INVALID or DNS_FAILED; empty otherwise */
+  reason: string;
+  /** the TXT records that begin v=STSv1, each one's strings joined */
+  records: string[];
+  /** the record's policy id */
+  id: string;
+  policyUrl: string;
+  /** the address the policy was fetched from */
+  policyAddress: string;
+  mode: MtaStsMode;
+  /** seconds a sender caches the policy */
+  maxAge: number;
+  /** as published ("mx.example.com", "*.example.net") */
+  mxPatterns: string[];
+  /** accepted but not as RFC 8461 writes it: "policy-syntax", "txt-syntax", "content-type" */
+  syntaxWarnings: string[];
+  fetchMs: number;
+}
+
+/** SMTP TLS reporting (RFC 8460): the _smtp._tls TXT record, where senders send their reports. */
+export interface TlsRpt {
+  status: TlsRptStatus;
+  reason: string;
+  /** the TXT records that begin v=TLSRPTv1, each one's strings joined */
+  records: string[];
+  /** the report URIs (mailto: or https:) */
+  rua: string[];
+}
+
+export interface PolicyCheck {
+  /** the policy domain */
+  domain: string;
+  /** the domain's MTA-STS as this region saw it */
+  mtaStsStatus: MtaStsStatus;
+  mtaStsMode: MtaStsMode;
+  mtaSts: PolicyResult;
+  /** one sentence: why it passes or fails, or why it does not apply */
+  mtaStsReason: string;
+  /** the exchanger's name matches an mx pattern of the policy */
+  mxMatches: boolean;
+  /** the pattern it matched */
+  mxPattern: string;
+  /** trusted (PKIX) and valid for the exchanger's name, as RFC 8461 §4.2 asks */
+  certificateValid: boolean;
+  /** why not */
+  certificateError: string;
 }
 
 /** An exchanger or an address resolved but not probed, and the limit that left it out. */
@@ -1283,6 +1573,7 @@ function createBaseProbeOptions(): ProbeOptions {
     portRole: 0,
     tlsScan: false,
     checkStarttlsEnforcement: false,
+    policyDomain: "",
   };
 }
 
@@ -1320,6 +1611,9 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
     }
     if (message.checkStarttlsEnforcement !== false) {
       writer.uint32(88).bool(message.checkStarttlsEnforcement);
+    }
+    if (message.policyDomain !== "") {
+      writer.uint32(98).string(message.policyDomain);
     }
     return writer;
   },
@@ -1425,6 +1719,14 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
             message.checkStarttlsEnforcement = reader.bool();
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.policyDomain = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1482,6 +1784,11 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
         : isSet(object.check_starttls_enforcement)
         ? globalThis.Boolean(object.check_starttls_enforcement)
         : false,
+      policyDomain: isSet(object.policyDomain)
+        ? globalThis.String(object.policyDomain)
+        : isSet(object.policy_domain)
+        ? globalThis.String(object.policy_domain)
+        : "",
     };
   },
 
@@ -1520,6 +1827,9 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
     if (message.checkStarttlsEnforcement !== false) {
       obj.checkStarttlsEnforcement = message.checkStarttlsEnforcement;
     }
+    if (message.policyDomain !== "") {
+      obj.policyDomain = message.policyDomain;
+    }
     return obj;
   },
 
@@ -1543,6 +1853,7 @@ export const ProbeOptions: MessageFns<ProbeOptions> = {
     message.portRole = object.portRole ?? 0;
     message.tlsScan = object.tlsScan ?? false;
     message.checkStarttlsEnforcement = object.checkStarttlsEnforcement ?? false;
+    message.policyDomain = object.policyDomain ?? "";
     return message;
   },
 };
@@ -3283,6 +3594,7 @@ function createBaseHandshakeResult(): HandshakeResult {
     portRole: 0,
     tlsProfile: undefined,
     starttlsEnforcement: undefined,
+    policyCheck: undefined,
   };
 }
 
@@ -3362,6 +3674,9 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
     }
     if (message.starttlsEnforcement !== undefined) {
       StarttlsEnforcement.encode(message.starttlsEnforcement, writer.uint32(202).fork()).join();
+    }
+    if (message.policyCheck !== undefined) {
+      PolicyCheck.encode(message.policyCheck, writer.uint32(210).fork()).join();
     }
     return writer;
   },
@@ -3579,6 +3894,14 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
             message.starttlsEnforcement = StarttlsEnforcement.decode(reader, reader.uint32());
             continue;
           }
+          case 26: {
+            if (tag !== 210) {
+              break;
+            }
+
+            message.policyCheck = PolicyCheck.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3670,6 +3993,11 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
         : isSet(object.starttls_enforcement)
         ? StarttlsEnforcement.fromJSON(object.starttls_enforcement)
         : undefined,
+      policyCheck: isSet(object.policyCheck)
+        ? PolicyCheck.fromJSON(object.policyCheck)
+        : isSet(object.policy_check)
+        ? PolicyCheck.fromJSON(object.policy_check)
+        : undefined,
     };
   },
 
@@ -3750,6 +4078,9 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
     if (message.starttlsEnforcement !== undefined) {
       obj.starttlsEnforcement = StarttlsEnforcement.toJSON(message.starttlsEnforcement);
     }
+    if (message.policyCheck !== undefined) {
+      obj.policyCheck = PolicyCheck.toJSON(message.policyCheck);
+    }
     return obj;
   },
 
@@ -3796,6 +4127,9 @@ export const HandshakeResult: MessageFns<HandshakeResult> = {
       : undefined;
     message.starttlsEnforcement = (object.starttlsEnforcement !== undefined && object.starttlsEnforcement !== null)
       ? StarttlsEnforcement.fromPartial(object.starttlsEnforcement)
+      : undefined;
+    message.policyCheck = (object.policyCheck !== undefined && object.policyCheck !== null)
+      ? PolicyCheck.fromPartial(object.policyCheck)
       : undefined;
     return message;
   },
@@ -4734,6 +5068,7 @@ function createBaseTargetResult(): TargetResult {
     totalMs: 0,
     notProbed: [],
     notProbedOmitted: 0,
+    mailPolicy: undefined,
   };
 }
 
@@ -4762,6 +5097,9 @@ export const TargetResult: MessageFns<TargetResult> = {
     }
     if (message.notProbedOmitted !== 0) {
       writer.uint32(64).uint32(message.notProbedOmitted);
+    }
+    if (message.mailPolicy !== undefined) {
+      MailPolicy.encode(message.mailPolicy, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -4843,6 +5181,14 @@ export const TargetResult: MessageFns<TargetResult> = {
             message.notProbedOmitted = reader.uint32();
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.mailPolicy = MailPolicy.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4881,6 +5227,11 @@ export const TargetResult: MessageFns<TargetResult> = {
         : isSet(object.not_probed_omitted)
         ? globalThis.Number(object.not_probed_omitted)
         : 0,
+      mailPolicy: isSet(object.mailPolicy)
+        ? MailPolicy.fromJSON(object.mailPolicy)
+        : isSet(object.mail_policy)
+        ? MailPolicy.fromJSON(object.mail_policy)
+        : undefined,
     };
   },
 
@@ -4910,6 +5261,9 @@ export const TargetResult: MessageFns<TargetResult> = {
     if (message.notProbedOmitted !== 0) {
       obj.notProbedOmitted = Math.round(message.notProbedOmitted);
     }
+    if (message.mailPolicy !== undefined) {
+      obj.mailPolicy = MailPolicy.toJSON(message.mailPolicy);
+    }
     return obj;
   },
 
@@ -4926,6 +5280,779 @@ export const TargetResult: MessageFns<TargetResult> = {
     message.totalMs = object.totalMs ?? 0;
     message.notProbed = object.notProbed?.map((e) => NotProbed.fromPartial(e)) || [];
     message.notProbedOmitted = object.notProbedOmitted ?? 0;
+    message.mailPolicy = (object.mailPolicy !== undefined && object.mailPolicy !== null)
+      ? MailPolicy.fromPartial(object.mailPolicy)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseMailPolicy(): MailPolicy {
+  return { domain: "", mtaSts: undefined, tlsRpt: undefined, findings: [], totalMs: 0 };
+}
+
+export const MailPolicy: MessageFns<MailPolicy> = {
+  encode(message: MailPolicy, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.domain !== "") {
+      writer.uint32(10).string(message.domain);
+    }
+    if (message.mtaSts !== undefined) {
+      MtaSts.encode(message.mtaSts, writer.uint32(18).fork()).join();
+    }
+    if (message.tlsRpt !== undefined) {
+      TlsRpt.encode(message.tlsRpt, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.findings) {
+      Finding.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.totalMs !== 0) {
+      writer.uint32(41).double(message.totalMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MailPolicy {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMailPolicy();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.domain = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.mtaSts = MtaSts.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.tlsRpt = TlsRpt.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.findings.push(Finding.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.totalMs = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MailPolicy {
+    return {
+      domain: isSet(object.domain) ? globalThis.String(object.domain) : "",
+      mtaSts: isSet(object.mtaSts)
+        ? MtaSts.fromJSON(object.mtaSts)
+        : isSet(object.mta_sts)
+        ? MtaSts.fromJSON(object.mta_sts)
+        : undefined,
+      tlsRpt: isSet(object.tlsRpt)
+        ? TlsRpt.fromJSON(object.tlsRpt)
+        : isSet(object.tls_rpt)
+        ? TlsRpt.fromJSON(object.tls_rpt)
+        : undefined,
+      findings: globalThis.Array.isArray(object?.findings) ? object.findings.map((e: any) => Finding.fromJSON(e)) : [],
+      totalMs: isSet(object.totalMs)
+        ? globalThis.Number(object.totalMs)
+        : isSet(object.total_ms)
+        ? globalThis.Number(object.total_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: MailPolicy): unknown {
+    const obj: any = {};
+    if (message.domain !== "") {
+      obj.domain = message.domain;
+    }
+    if (message.mtaSts !== undefined) {
+      obj.mtaSts = MtaSts.toJSON(message.mtaSts);
+    }
+    if (message.tlsRpt !== undefined) {
+      obj.tlsRpt = TlsRpt.toJSON(message.tlsRpt);
+    }
+    if (message.findings?.length) {
+      obj.findings = message.findings.map((e) => Finding.toJSON(e));
+    }
+    if (message.totalMs !== 0) {
+      obj.totalMs = floatToJson(message.totalMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MailPolicy>): MailPolicy {
+    return MailPolicy.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MailPolicy>): MailPolicy {
+    const message = createBaseMailPolicy();
+    message.domain = object.domain ?? "";
+    message.mtaSts = (object.mtaSts !== undefined && object.mtaSts !== null)
+      ? MtaSts.fromPartial(object.mtaSts)
+      : undefined;
+    message.tlsRpt = (object.tlsRpt !== undefined && object.tlsRpt !== null)
+      ? TlsRpt.fromPartial(object.tlsRpt)
+      : undefined;
+    message.findings = object.findings?.map((e) => Finding.fromPartial(e)) || [];
+    message.totalMs = object.totalMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseMtaSts(): MtaSts {
+  return {
+    status: 0,
+    reason: "",
+    records: [],
+    id: "",
+    policyUrl: "",
+    policyAddress: "",
+    mode: 0,
+    maxAge: 0,
+    mxPatterns: [],
+    syntaxWarnings: [],
+    fetchMs: 0,
+  };
+}
+
+export const MtaSts: MessageFns<MtaSts> = {
+  encode(message: MtaSts, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== 0) {
+      writer.uint32(8).int32(message.status);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    for (const v of message.records) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.id !== "") {
+      writer.uint32(34).string(message.id);
+    }
+    if (message.policyUrl !== "") {
+      writer.uint32(42).string(message.policyUrl);
+    }
+    if (message.policyAddress !== "") {
+      writer.uint32(50).string(message.policyAddress);
+    }
+    if (message.mode !== 0) {
+      writer.uint32(56).int32(message.mode);
+    }
+    if (message.maxAge !== 0) {
+      writer.uint32(64).uint32(message.maxAge);
+    }
+    for (const v of message.mxPatterns) {
+      writer.uint32(74).string(v!);
+    }
+    for (const v of message.syntaxWarnings) {
+      writer.uint32(82).string(v!);
+    }
+    if (message.fetchMs !== 0) {
+      writer.uint32(89).double(message.fetchMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MtaSts {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMtaSts();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.records.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.policyUrl = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.policyAddress = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.mode = reader.int32() as any;
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.maxAge = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.mxPatterns.push(reader.string());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.syntaxWarnings.push(reader.string());
+            continue;
+          }
+          case 11: {
+            if (tag !== 89) {
+              break;
+            }
+
+            message.fetchMs = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MtaSts {
+    return {
+      status: isSet(object.status) ? mtaStsStatusFromJSON(object.status) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      records: globalThis.Array.isArray(object?.records) ? object.records.map((e: any) => globalThis.String(e)) : [],
+      id: isSet(object.id) ? globalThis.String(object.id) : "",
+      policyUrl: isSet(object.policyUrl)
+        ? globalThis.String(object.policyUrl)
+        : isSet(object.policy_url)
+        ? globalThis.String(object.policy_url)
+        : "",
+      policyAddress: isSet(object.policyAddress)
+        ? globalThis.String(object.policyAddress)
+        : isSet(object.policy_address)
+        ? globalThis.String(object.policy_address)
+        : "",
+      mode: isSet(object.mode) ? mtaStsModeFromJSON(object.mode) : 0,
+      maxAge: isSet(object.maxAge)
+        ? globalThis.Number(object.maxAge)
+        : isSet(object.max_age)
+        ? globalThis.Number(object.max_age)
+        : 0,
+      mxPatterns: globalThis.Array.isArray(object?.mxPatterns)
+        ? object.mxPatterns.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.mx_patterns)
+        ? object.mx_patterns.map((e: any) => globalThis.String(e))
+        : [],
+      syntaxWarnings: globalThis.Array.isArray(object?.syntaxWarnings)
+        ? object.syntaxWarnings.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.syntax_warnings)
+        ? object.syntax_warnings.map((e: any) => globalThis.String(e))
+        : [],
+      fetchMs: isSet(object.fetchMs)
+        ? globalThis.Number(object.fetchMs)
+        : isSet(object.fetch_ms)
+        ? globalThis.Number(object.fetch_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: MtaSts): unknown {
+    const obj: any = {};
+    if (message.status !== 0) {
+      obj.status = mtaStsStatusToJSON(message.status);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.records?.length) {
+      obj.records = message.records;
+    }
+    if (message.id !== "") {
+      obj.id = message.id;
+    }
+    if (message.policyUrl !== "") {
+      obj.policyUrl = message.policyUrl;
+    }
+    if (message.policyAddress !== "") {
+      obj.policyAddress = message.policyAddress;
+    }
+    if (message.mode !== 0) {
+      obj.mode = mtaStsModeToJSON(message.mode);
+    }
+    if (message.maxAge !== 0) {
+      obj.maxAge = Math.round(message.maxAge);
+    }
+    if (message.mxPatterns?.length) {
+      obj.mxPatterns = message.mxPatterns;
+    }
+    if (message.syntaxWarnings?.length) {
+      obj.syntaxWarnings = message.syntaxWarnings;
+    }
+    if (message.fetchMs !== 0) {
+      obj.fetchMs = floatToJson(message.fetchMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MtaSts>): MtaSts {
+    return MtaSts.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MtaSts>): MtaSts {
+    const message = createBaseMtaSts();
+    message.status = object.status ?? 0;
+    message.reason = object.reason ?? "";
+    message.records = object.records?.map((e) => e) || [];
+    message.id = object.id ?? "";
+    message.policyUrl = object.policyUrl ?? "";
+    message.policyAddress = object.policyAddress ?? "";
+    message.mode = object.mode ?? 0;
+    message.maxAge = object.maxAge ?? 0;
+    message.mxPatterns = object.mxPatterns?.map((e) => e) || [];
+    message.syntaxWarnings = object.syntaxWarnings?.map((e) => e) || [];
+    message.fetchMs = object.fetchMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseTlsRpt(): TlsRpt {
+  return { status: 0, reason: "", records: [], rua: [] };
+}
+
+export const TlsRpt: MessageFns<TlsRpt> = {
+  encode(message: TlsRpt, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.status !== 0) {
+      writer.uint32(8).int32(message.status);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    for (const v of message.records) {
+      writer.uint32(26).string(v!);
+    }
+    for (const v of message.rua) {
+      writer.uint32(34).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TlsRpt {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTlsRpt();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.records.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.rua.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TlsRpt {
+    return {
+      status: isSet(object.status) ? tlsRptStatusFromJSON(object.status) : 0,
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      records: globalThis.Array.isArray(object?.records) ? object.records.map((e: any) => globalThis.String(e)) : [],
+      rua: globalThis.Array.isArray(object?.rua) ? object.rua.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: TlsRpt): unknown {
+    const obj: any = {};
+    if (message.status !== 0) {
+      obj.status = tlsRptStatusToJSON(message.status);
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.records?.length) {
+      obj.records = message.records;
+    }
+    if (message.rua?.length) {
+      obj.rua = message.rua;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<TlsRpt>): TlsRpt {
+    return TlsRpt.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TlsRpt>): TlsRpt {
+    const message = createBaseTlsRpt();
+    message.status = object.status ?? 0;
+    message.reason = object.reason ?? "";
+    message.records = object.records?.map((e) => e) || [];
+    message.rua = object.rua?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBasePolicyCheck(): PolicyCheck {
+  return {
+    domain: "",
+    mtaStsStatus: 0,
+    mtaStsMode: 0,
+    mtaSts: 0,
+    mtaStsReason: "",
+    mxMatches: false,
+    mxPattern: "",
+    certificateValid: false,
+    certificateError: "",
+  };
+}
+
+export const PolicyCheck: MessageFns<PolicyCheck> = {
+  encode(message: PolicyCheck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.domain !== "") {
+      writer.uint32(10).string(message.domain);
+    }
+    if (message.mtaStsStatus !== 0) {
+      writer.uint32(16).int32(message.mtaStsStatus);
+    }
+    if (message.mtaStsMode !== 0) {
+      writer.uint32(24).int32(message.mtaStsMode);
+    }
+    if (message.mtaSts !== 0) {
+      writer.uint32(32).int32(message.mtaSts);
+    }
+    if (message.mtaStsReason !== "") {
+      writer.uint32(42).string(message.mtaStsReason);
+    }
+    if (message.mxMatches !== false) {
+      writer.uint32(48).bool(message.mxMatches);
+    }
+    if (message.mxPattern !== "") {
+      writer.uint32(58).string(message.mxPattern);
+    }
+    if (message.certificateValid !== false) {
+      writer.uint32(64).bool(message.certificateValid);
+    }
+    if (message.certificateError !== "") {
+      writer.uint32(74).string(message.certificateError);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PolicyCheck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePolicyCheck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.domain = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.mtaStsStatus = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.mtaStsMode = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.mtaSts = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.mtaStsReason = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.mxMatches = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.mxPattern = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.certificateValid = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.certificateError = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PolicyCheck {
+    return {
+      domain: isSet(object.domain) ? globalThis.String(object.domain) : "",
+      mtaStsStatus: isSet(object.mtaStsStatus)
+        ? mtaStsStatusFromJSON(object.mtaStsStatus)
+        : isSet(object.mta_sts_status)
+        ? mtaStsStatusFromJSON(object.mta_sts_status)
+        : 0,
+      mtaStsMode: isSet(object.mtaStsMode)
+        ? mtaStsModeFromJSON(object.mtaStsMode)
+        : isSet(object.mta_sts_mode)
+        ? mtaStsModeFromJSON(object.mta_sts_mode)
+        : 0,
+      mtaSts: isSet(object.mtaSts)
+        ? policyResultFromJSON(object.mtaSts)
+        : isSet(object.mta_sts)
+        ? policyResultFromJSON(object.mta_sts)
+        : 0,
+      mtaStsReason: isSet(object.mtaStsReason)
+        ? globalThis.String(object.mtaStsReason)
+        : isSet(object.mta_sts_reason)
+        ? globalThis.String(object.mta_sts_reason)
+        : "",
+      mxMatches: isSet(object.mxMatches)
+        ? globalThis.Boolean(object.mxMatches)
+        : isSet(object.mx_matches)
+        ? globalThis.Boolean(object.mx_matches)
+        : false,
+      mxPattern: isSet(object.mxPattern)
+        ? globalThis.String(object.mxPattern)
+        : isSet(object.mx_pattern)
+        ? globalThis.String(object.mx_pattern)
+        : "",
+      certificateValid: isSet(object.certificateValid)
+        ? globalThis.Boolean(object.certificateValid)
+        : isSet(object.certificate_valid)
+        ? globalThis.Boolean(object.certificate_valid)
+        : false,
+      certificateError: isSet(object.certificateError)
+        ? globalThis.String(object.certificateError)
+        : isSet(object.certificate_error)
+        ? globalThis.String(object.certificate_error)
+        : "",
+    };
+  },
+
+  toJSON(message: PolicyCheck): unknown {
+    const obj: any = {};
+    if (message.domain !== "") {
+      obj.domain = message.domain;
+    }
+    if (message.mtaStsStatus !== 0) {
+      obj.mtaStsStatus = mtaStsStatusToJSON(message.mtaStsStatus);
+    }
+    if (message.mtaStsMode !== 0) {
+      obj.mtaStsMode = mtaStsModeToJSON(message.mtaStsMode);
+    }
+    if (message.mtaSts !== 0) {
+      obj.mtaSts = policyResultToJSON(message.mtaSts);
+    }
+    if (message.mtaStsReason !== "") {
+      obj.mtaStsReason = message.mtaStsReason;
+    }
+    if (message.mxMatches !== false) {
+      obj.mxMatches = message.mxMatches;
+    }
+    if (message.mxPattern !== "") {
+      obj.mxPattern = message.mxPattern;
+    }
+    if (message.certificateValid !== false) {
+      obj.certificateValid = message.certificateValid;
+    }
+    if (message.certificateError !== "") {
+      obj.certificateError = message.certificateError;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PolicyCheck>): PolicyCheck {
+    return PolicyCheck.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PolicyCheck>): PolicyCheck {
+    const message = createBasePolicyCheck();
+    message.domain = object.domain ?? "";
+    message.mtaStsStatus = object.mtaStsStatus ?? 0;
+    message.mtaStsMode = object.mtaStsMode ?? 0;
+    message.mtaSts = object.mtaSts ?? 0;
+    message.mtaStsReason = object.mtaStsReason ?? "";
+    message.mxMatches = object.mxMatches ?? false;
+    message.mxPattern = object.mxPattern ?? "";
+    message.certificateValid = object.certificateValid ?? false;
+    message.certificateError = object.certificateError ?? "";
     return message;
   },
 };

@@ -7,6 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
+import { DomainCheckEvent, DomainCheckReport, DomainCheckRequest, GetDomainCheckRequest } from "./domain.js";
 import {
   AddressFamily,
   addressFamilyFromJSON,
@@ -232,6 +233,8 @@ export enum VerdictKind {
   VERDICT_KIND_PARTIALLY_REACHABLE = 11,
   /** VERDICT_KIND_TLS_PROFILE_DIFFERS - the TLS scan found other accepted versions (or cipher grades) in some regions: a middlebox, or other servers */
   VERDICT_KIND_TLS_PROFILE_DIFFERS = 12,
+  /** VERDICT_KIND_MTA_STS_DIFFERS - a sender honouring the domain's MTA-STS would deliver from some regions and not from others (policy not fetched, certificate failing) */
+  VERDICT_KIND_MTA_STS_DIFFERS = 13,
   UNRECOGNIZED = -1,
 }
 
@@ -276,6 +279,9 @@ export function verdictKindFromJSON(object: any): VerdictKind {
     case 12:
     case "VERDICT_KIND_TLS_PROFILE_DIFFERS":
       return VerdictKind.VERDICT_KIND_TLS_PROFILE_DIFFERS;
+    case 13:
+    case "VERDICT_KIND_MTA_STS_DIFFERS":
+      return VerdictKind.VERDICT_KIND_MTA_STS_DIFFERS;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -311,6 +317,8 @@ export function verdictKindToJSON(object: VerdictKind): string {
       return "VERDICT_KIND_PARTIALLY_REACHABLE";
     case VerdictKind.VERDICT_KIND_TLS_PROFILE_DIFFERS:
       return "VERDICT_KIND_TLS_PROFILE_DIFFERS";
+    case VerdictKind.VERDICT_KIND_MTA_STS_DIFFERS:
+      return "VERDICT_KIND_MTA_STS_DIFFERS";
     case VerdictKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -3636,6 +3644,28 @@ export const ProbeServiceDefinition = {
       requestType: ListRegionsRequest as typeof ListRegionsRequest,
       requestStream: false,
       responseType: ListRegionsResponse as typeof ListRegionsResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * A mail domain's published posture (MX, SPF, DMARC, DKIM, reverse DNS, blocklists) from each
+     * region, streamed: accepted, each region's posture as it lands, then the report with the
+     * differences between regions. Only DNS is asked.
+     */
+    checkDomain: {
+      name: "CheckDomain",
+      requestType: DomainCheckRequest as typeof DomainCheckRequest,
+      requestStream: false,
+      responseType: DomainCheckEvent as typeof DomainCheckEvent,
+      responseStream: true,
+      options: {},
+    },
+    /** A stored domain check by id. */
+    getDomainCheck: {
+      name: "GetDomainCheck",
+      requestType: GetDomainCheckRequest as typeof GetDomainCheckRequest,
+      requestStream: false,
+      responseType: DomainCheckReport as typeof DomainCheckReport,
       responseStream: false,
       options: {},
     },

@@ -312,6 +312,8 @@ describe("parseCheckArgs", () => {
     ["example.com", { sni: "192.0.2.1" }, '--sni: "192.0.2.1" must be a host name, not an IP address'],
     ["example.com", { sni: "" }, '--sni: "" must not be empty'],
     ["example.com", { sni: "a b" }, '--sni: "a b" must be a DNS host name'],
+    ["example.com", { policyDomain: "192.0.2.1" }, '--policy-domain: "192.0.2.1" must be a mail domain, not an IP address'],
+    ["example.com", { mx: true, policyDomain: "example.org" }, "--policy-domain: with --mx the policy domain is the domain probed (example.com); leave --policy-domain out"],
     ["example.com", { caFile: " " }, "--ca-file: needs a file path"],
     ["example.com", { dnsServer: Array.from({ length: 9 }, () => "127.0.0.1") }, "--dns-server: at most 8 DNS servers, got 9"],
     ["example.com", { port: ["99999"] }, '--port: "99999" is not a port (1-65535)'],

@@ -16,14 +16,8 @@ import {
 import { makeStyle } from "../../../cli/colors.js";
 import { formatHuman } from "../../../cli/format-human.js";
 import { gradedCipher } from "../../../agents/smtp/tls-scan/tls-profile.js";
+import { SSL3, V10, V11, V12, V13 } from "../../helpers/tls-versions.js";
 
-const { SSL3, V10, V11, V12, V13 } = {
-  SSL3: TlsVersion.TLS_VERSION_SSL_3_0,
-  V10: TlsVersion.TLS_VERSION_TLS_1_0,
-  V11: TlsVersion.TLS_VERSION_TLS_1_1,
-  V12: TlsVersion.TLS_VERSION_TLS_1_2,
-  V13: TlsVersion.TLS_VERSION_TLS_1_3,
-};
 
 function version(v: TlsVersion, codes: number[] | undefined, complete = true) {
   return { version: v, support: codes ? VersionSupport.VERSION_SUPPORT_ACCEPTED : VersionSupport.VERSION_SUPPORT_REFUSED, ciphers: (codes ?? []).map((c) => gradedCipher(c, v)), ciphersComplete: complete };

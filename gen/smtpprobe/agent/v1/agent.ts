@@ -7,6 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../../google/protobuf/timestamp.js";
+import { DomainCheckRequest, DomainPosture } from "../../v1/domain.js";
 import { ProbeOptions, TargetResult } from "../../v1/handshake.js";
 import { TaskProgress } from "../../v1/probe_service.js";
 
@@ -33,6 +34,12 @@ export interface Task {
   heartbeatMs: number;
   /** the deadline is the caller's: a probe it ends is OUTCOME_CALLER_DEADLINE, not the target's failure */
   deadlineFromCaller: boolean;
+  /**
+   * A permit the coordinator granted with the task, for its first connection to `host` when the
+   * host is an IP literal (no MX): the agent connects without a PermitRequest, and the coordinator
+   * ends the lease when the task's answer comes (else at the deadline). Empty: ask as usual.
+   */
+  permitLeaseId: string;
 }
 
 /** What an agent sends to a task's reply subject: progress (also the heartbeat), then one result. */
@@ -89,6 +96,30 @@ export interface PermitReply {
   reason: string;
 }
 
+/**
+ * Published to smtpprobe.v1.domain.<region> (the region's queue group), with a reply subject: one
+ * agent runs the domain check with its own resolver and answers once.
+ */
+export interface DomainTask {
+  checkId: string;
+  region: string;
+  /** as accepted: domain in ASCII, zones decided */
+  request:
+    | DomainCheckRequest
+    | undefined;
+  /** the agent answers within this, with what it has read by then */
+  deadlineMs: number;
+}
+
+export interface DomainTaskReply {
+  agentId: string;
+  posture?:
+    | DomainPosture
+    | undefined;
+  /** the agent could not run the check (a malformed task) */
+  error?: string | undefined;
+}
+
 function createBaseTask(): Task {
   return {
     taskId: "",
@@ -102,6 +133,7 @@ function createBaseTask(): Task {
     attempt: 0,
     heartbeatMs: 0,
     deadlineFromCaller: false,
+    permitLeaseId: "",
   };
 }
 
@@ -139,6 +171,9 @@ export const Task: MessageFns<Task> = {
     }
     if (message.deadlineFromCaller !== false) {
       writer.uint32(88).bool(message.deadlineFromCaller);
+    }
+    if (message.permitLeaseId !== "") {
+      writer.uint32(98).string(message.permitLeaseId);
     }
     return writer;
   },
@@ -244,6 +279,14 @@ export const Task: MessageFns<Task> = {
             message.deadlineFromCaller = reader.bool();
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.permitLeaseId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -285,6 +328,11 @@ export const Task: MessageFns<Task> = {
         : isSet(object.deadline_from_caller)
         ? globalThis.Boolean(object.deadline_from_caller)
         : false,
+      permitLeaseId: isSet(object.permitLeaseId)
+        ? globalThis.String(object.permitLeaseId)
+        : isSet(object.permit_lease_id)
+        ? globalThis.String(object.permit_lease_id)
+        : "",
     };
   },
 
@@ -323,6 +371,9 @@ export const Task: MessageFns<Task> = {
     if (message.deadlineFromCaller !== false) {
       obj.deadlineFromCaller = message.deadlineFromCaller;
     }
+    if (message.permitLeaseId !== "") {
+      obj.permitLeaseId = message.permitLeaseId;
+    }
     return obj;
   },
 
@@ -344,6 +395,7 @@ export const Task: MessageFns<Task> = {
     message.attempt = object.attempt ?? 0;
     message.heartbeatMs = object.heartbeatMs ?? 0;
     message.deadlineFromCaller = object.deadlineFromCaller ?? false;
+    message.permitLeaseId = object.permitLeaseId ?? "";
     return message;
   },
 };
@@ -990,6 +1042,240 @@ export const PermitReply: MessageFns<PermitReply> = {
     message.granted = object.granted ?? false;
     message.leaseId = object.leaseId ?? "";
     message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseDomainTask(): DomainTask {
+  return { checkId: "", region: "", request: undefined, deadlineMs: 0 };
+}
+
+export const DomainTask: MessageFns<DomainTask> = {
+  encode(message: DomainTask, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.checkId !== "") {
+      writer.uint32(10).string(message.checkId);
+    }
+    if (message.region !== "") {
+      writer.uint32(18).string(message.region);
+    }
+    if (message.request !== undefined) {
+      DomainCheckRequest.encode(message.request, writer.uint32(26).fork()).join();
+    }
+    if (message.deadlineMs !== 0) {
+      writer.uint32(32).uint32(message.deadlineMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DomainTask {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDomainTask();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.checkId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.region = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.request = DomainCheckRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.deadlineMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DomainTask {
+    return {
+      checkId: isSet(object.checkId)
+        ? globalThis.String(object.checkId)
+        : isSet(object.check_id)
+        ? globalThis.String(object.check_id)
+        : "",
+      region: isSet(object.region) ? globalThis.String(object.region) : "",
+      request: isSet(object.request) ? DomainCheckRequest.fromJSON(object.request) : undefined,
+      deadlineMs: isSet(object.deadlineMs)
+        ? globalThis.Number(object.deadlineMs)
+        : isSet(object.deadline_ms)
+        ? globalThis.Number(object.deadline_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: DomainTask): unknown {
+    const obj: any = {};
+    if (message.checkId !== "") {
+      obj.checkId = message.checkId;
+    }
+    if (message.region !== "") {
+      obj.region = message.region;
+    }
+    if (message.request !== undefined) {
+      obj.request = DomainCheckRequest.toJSON(message.request);
+    }
+    if (message.deadlineMs !== 0) {
+      obj.deadlineMs = Math.round(message.deadlineMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DomainTask>): DomainTask {
+    return DomainTask.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DomainTask>): DomainTask {
+    const message = createBaseDomainTask();
+    message.checkId = object.checkId ?? "";
+    message.region = object.region ?? "";
+    message.request = (object.request !== undefined && object.request !== null)
+      ? DomainCheckRequest.fromPartial(object.request)
+      : undefined;
+    message.deadlineMs = object.deadlineMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseDomainTaskReply(): DomainTaskReply {
+  return { agentId: "", posture: undefined, error: undefined };
+}
+
+export const DomainTaskReply: MessageFns<DomainTaskReply> = {
+  encode(message: DomainTaskReply, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.agentId !== "") {
+      writer.uint32(10).string(message.agentId);
+    }
+    if (message.posture !== undefined) {
+      DomainPosture.encode(message.posture, writer.uint32(18).fork()).join();
+    }
+    if (message.error !== undefined) {
+      writer.uint32(26).string(message.error);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DomainTaskReply {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDomainTaskReply();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.agentId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.posture = DomainPosture.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DomainTaskReply {
+    return {
+      agentId: isSet(object.agentId)
+        ? globalThis.String(object.agentId)
+        : isSet(object.agent_id)
+        ? globalThis.String(object.agent_id)
+        : "",
+      posture: isSet(object.posture) ? DomainPosture.fromJSON(object.posture) : undefined,
+      error: isSet(object.error) ? globalThis.String(object.error) : undefined,
+    };
+  },
+
+  toJSON(message: DomainTaskReply): unknown {
+    const obj: any = {};
+    if (message.agentId !== "") {
+      obj.agentId = message.agentId;
+    }
+    if (message.posture !== undefined) {
+      obj.posture = DomainPosture.toJSON(message.posture);
+    }
+    if (message.error !== undefined) {
+      obj.error = message.error;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DomainTaskReply>): DomainTaskReply {
+    return DomainTaskReply.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DomainTaskReply>): DomainTaskReply {
+    const message = createBaseDomainTaskReply();
+    message.agentId = object.agentId ?? "";
+    message.posture = (object.posture !== undefined && object.posture !== null)
+      ? DomainPosture.fromPartial(object.posture)
+      : undefined;
+    message.error = object.error ?? undefined;
     return message;
   },
 };

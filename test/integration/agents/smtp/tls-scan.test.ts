@@ -6,7 +6,6 @@ import {
   CipherGrade,
   CipherOrder,
   TlsScanStatus,
-  TlsVersion,
   VersionSupport,
   type HandshakeResult,
   type TlsProfile,
@@ -15,15 +14,9 @@ import type { ConnectGate } from "../../../../agents/smtp/probe-target.js";
 import { startSmtpFixture, type SmtpFixture, type SmtpFixtureOptions } from "../../../helpers/smtp-fixture.js";
 import type { PolicyDenial, TargetPolicy } from "../../../../lib/policy/policy-types.js";
 import { probeOnce, type OptionsInput } from "./probe-helpers.js";
+import { SSL3, V10, V11, V12, V13 } from "../../../helpers/tls-versions.js";
 
 const SCAN: OptionsInput = { tlsScan: true, timeouts: { deadlineMs: 30_000 } };
-const { SSL3, V10, V11, V12, V13 } = {
-  SSL3: TlsVersion.TLS_VERSION_SSL_3_0,
-  V10: TlsVersion.TLS_VERSION_TLS_1_0,
-  V11: TlsVersion.TLS_VERSION_TLS_1_1,
-  V12: TlsVersion.TLS_VERSION_TLS_1_2,
-  V13: TlsVersion.TLS_VERSION_TLS_1_3,
-};
 
 let fixtures: SmtpFixture[] = [];
 afterEach(async () => {

@@ -160,6 +160,24 @@ describe.skipIf(nats.skip)("the destination throttle, over NATS with agents of t
 
   throttleCases(() => ({ api, fixture, slowFixture, regions: REGIONS }));
 
+  it("a probe of an IP literal gets its permit with the task: no PermitRequest on the bus, and the lease ends with the result", async () => {
+    const watcher = await connectNatsBus({ servers: server.url, name: "test-permit-watcher" });
+    const seen: string[] = [];
+    watcher.subscribe(SUBJECTS.permitAll, (msg) => seen.push(msg.subject));
+    try {
+      // One after the other, more probes than the limit: each finds its slot free only if the
+      // one before gave its lease back when its result came.
+      for (let i = 0; i < LIMIT + 2; i += 1) {
+        const report = await api.probe({ host: "127.0.0.1", ports: [fixture.port], regions: [REGIONS[0]!], options: { ehloName: `seq${i}.probe.test` } }, { deadlineMs: 10_000 });
+        expect(handshakesOf(report).map((h) => h.outcome)).toEqual([Outcome.OUTCOME_OK]);
+      }
+      await watcher.drain(); // what was published has arrived
+      expect(seen).toEqual([]);
+    } finally {
+      if (watcher.isConnected()) await watcher.drain();
+    }
+  });
+
   it("an agent without a coordinator to ask does not connect (fail closed)", async () => {
     const lone = await startNatsServer();
     const bus = await connectNatsBus({ servers: lone.url, name: "test-agent-alone" });

@@ -77,7 +77,7 @@ interface Run {
 /** `ports` and `tlsModes` build the targets: each port with its mode, else TLS_MODE_AUTO. */
 function makePlan(over: Partial<ProbePlan> & { deadlineInMs?: number; ports?: number[]; tlsModes?: Map<number, TlsMode> } = {}): ProbePlan {
   const { deadlineInMs = 3000, ports = [25], tlsModes = new Map<number, TlsMode>(), ...rest } = over;
-  const options = { tlsMode: TlsMode.TLS_MODE_AUTO, ehloName: "", sni: "", addressFamily: 0, maxExchangers: 0, maxAddresses: 0, timeouts: undefined, limits: undefined, portRole: 0, tlsScan: false, checkStarttlsEnforcement: false };
+  const options = { tlsMode: TlsMode.TLS_MODE_AUTO, ehloName: "", sni: "", addressFamily: 0, maxExchangers: 0, maxAddresses: 0, timeouts: undefined, limits: undefined, portRole: 0, tlsScan: false, checkStarttlsEnforcement: false, policyDomain: "" };
   return {
     probeId: `probe-${Math.random().toString(36).slice(2, 10)}`,
     host: "mx.example.com",
@@ -509,7 +509,7 @@ describe.skipIf(nats.skip)("with a real nats-server", () => {
               detail: "",
               agentId: "agent-1",
               attempts: 1,
-              result: resultFor({ taskId: "t1", probeId: "p", region: "eu-west", host: "mx.example.com", mx: false, port: 25, options: undefined, deadline: undefined, attempt: 1, heartbeatMs: 100, deadlineFromCaller: false }),
+              result: resultFor({ taskId: "t1", probeId: "p", region: "eu-west", host: "mx.example.com", mx: false, port: 25, options: undefined, deadline: undefined, attempt: 1, heartbeatMs: 100, deadlineFromCaller: false, permitLeaseId: "" }),
               egress: undefined,
               durationMs: 42,
             },

@@ -17,15 +17,9 @@ import {
 } from "../../../../gen/smtpprobe/v1/handshake.js";
 import { addCheckFindings, defaultFindingFacts, deriveFindings } from "../../../../agents/smtp/findings.js";
 import { gradedCipher } from "../../../../agents/smtp/tls-scan/tls-profile.js";
+import { SSL3, V10, V11, V12, V13 } from "../../../helpers/tls-versions.js";
 
 const { SEVERITY_ERROR: ERROR, SEVERITY_WARNING: WARNING, SEVERITY_INFO: INFO } = Severity;
-const { SSL3, V10, V11, V12, V13 } = {
-  SSL3: TlsVersion.TLS_VERSION_SSL_3_0,
-  V10: TlsVersion.TLS_VERSION_TLS_1_0,
-  V11: TlsVersion.TLS_VERSION_TLS_1_1,
-  V12: TlsVersion.TLS_VERSION_TLS_1_2,
-  V13: TlsVersion.TLS_VERSION_TLS_1_3,
-};
 const ACCEPTED = VersionSupport.VERSION_SUPPORT_ACCEPTED;
 const REFUSED = VersionSupport.VERSION_SUPPORT_REFUSED;
 

@@ -278,6 +278,56 @@ describe("DestinationThrottle", () => {
     throttle.close();
   });
 
+  describe("tryAcquire: a slot now or nothing (a permit granted with a task)", () => {
+    it("grants while the limits allow, then gives nothing and changes nothing; a release makes room again", async () => {
+      const clock = new ManualClock();
+      const throttle = new DestinationThrottle(LIMITS, clock);
+      const first = throttle.tryAcquire(A, clock.now() + 1000);
+      const second = throttle.tryAcquire(A, clock.now() + 1000);
+      expect(first).toBeDefined();
+      expect(second).toBeDefined();
+      expect(throttle.tryAcquire(A, clock.now() + 1000)).toBeUndefined(); // addressConcurrent 2
+      expect(throttle.open).toBe(2);
+      // The same leases as acquire()'s: a waiter of the address gets the slot a release frees.
+      const waiting = throttle.acquire(A, clock.now() + 1000);
+      expect(throttle.waiting).toBe(1);
+      expect(throttle.release(first!.leaseId)).toBe(true);
+      await expect(waiting).resolves.toMatchObject({ granted: true });
+      expect(throttle.tryAcquire(A, clock.now() + 1000)).toBeUndefined();
+      throttle.close();
+    });
+
+    it("never goes ahead of a waiter of the same network", async () => {
+      const clock = new ManualClock();
+      const throttle = new DestinationThrottle({ ...LIMITS, networkConcurrent: 1 }, clock);
+      expect(throttle.tryAcquire(A, clock.now() + 1000)).toBeDefined();
+      void throttle.acquire(B, clock.now() + 1000);
+      expect(throttle.waiting).toBe(1);
+      // C is another /24: free; B's network has a waiter: nothing for A's other addresses.
+      expect(throttle.tryAcquire(C, clock.now() + 1000)).toBeDefined();
+      expect(throttle.tryAcquire("198.19.0.3", clock.now() + 1000)).toBeUndefined();
+      throttle.close();
+    });
+
+    it("counts against the per-minute limit, and its lease ends by itself at the deadline plus the grace", async () => {
+      const clock = new ManualClock();
+      const throttle = new DestinationThrottle({ ...LIMITS, addressPerMinute: 1 }, clock);
+      expect(throttle.tryAcquire(A, clock.now() + 1000)).toBeDefined();
+      await clock.advance(1000 + LEASE_GRACE_MS + 1);
+      expect(throttle.open).toBe(0);
+      expect(throttle.tryAcquire(A, clock.now() + 1000)).toBeUndefined(); // 1 a minute
+      await expect(throttle.acquire(A, clock.now() + 1000)).resolves.toMatchObject({ granted: false });
+      throttle.close();
+    });
+
+    it("gives nothing for what is not an IP address, or once closed", () => {
+      const throttle = new DestinationThrottle(LIMITS, new ManualClock());
+      expect(throttle.tryAcquire("mx.example", 1e9)).toBeUndefined();
+      throttle.close();
+      expect(throttle.tryAcquire(A, 1e9)).toBeUndefined();
+    });
+  });
+
   it("rejects a limit that is not a positive integer", () => {
     expect(() => new DestinationThrottle({ ...LIMITS, networkConcurrent: 0 })).toThrow("throttle limit networkConcurrent must be a positive integer, not 0");
   });

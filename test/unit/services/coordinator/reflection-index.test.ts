@@ -8,7 +8,13 @@ import type { ServerReflectionRequest, ServerReflectionResponse } from "../../..
 import { answerReflectionRequest, buildReflectionIndex } from "../../../../services/coordinator/reflection-index.js";
 import { servedDescriptors } from "../../../../services/coordinator/reflection-service.js";
 
-const PROBE_SERVICE_FILES = ["smtpprobe/v1/probe_service.proto", "google/protobuf/timestamp.proto", "smtpprobe/v1/handshake.proto"];
+const PROBE_SERVICE_FILES = [
+  "smtpprobe/v1/probe_service.proto",
+  "google/protobuf/timestamp.proto",
+  "smtpprobe/v1/domain.proto",
+  "smtpprobe/v1/handshake.proto",
+  "smtpprobe/v1/address_posture.proto",
+];
 
 function ask(question: Omit<ServerReflectionRequest, "host">): ServerReflectionResponse {
   return answerReflectionRequest(servedDescriptors(), { host: "", ...question });
@@ -53,7 +59,9 @@ describe("reflection index: the served descriptor sets", () => {
       "grpc/health/v1/health.proto",
       "grpc/reflection/v1/reflection.proto",
       "grpc/reflection/v1alpha/reflection.proto",
+      "smtpprobe/v1/address_posture.proto",
       "smtpprobe/v1/batch.proto",
+      "smtpprobe/v1/domain.proto",
       "smtpprobe/v1/handshake.proto",
       "smtpprobe/v1/probe_service.proto",
     ]);
@@ -63,7 +71,7 @@ describe("reflection index: the served descriptor sets", () => {
   it("serves fields as the .proto writes them, map entries as protoc names them, imports declared", () => {
     const [bytes] = ask({ fileContainingSymbol: "smtpprobe.v1.ProbeRequest" }).fileDescriptorResponse?.fileDescriptorProto ?? [];
     const file = fromBinary(FileDescriptorProtoSchema, bytes!);
-    expect(file.dependency).toEqual(["google/protobuf/timestamp.proto", "smtpprobe/v1/handshake.proto"]);
+    expect(file.dependency).toEqual(["google/protobuf/timestamp.proto", "smtpprobe/v1/domain.proto", "smtpprobe/v1/handshake.proto"]);
     const request = file.messageType.find((m) => m.name === "ProbeRequest")!;
     expect(request.field.map((f) => f.name)).toEqual(["host", "mx", "ports", "regions", "options", "tls_modes", "idempotency_key", "port_roles"]);
     expect(request.options?.mapEntry ?? false).toBe(false);

@@ -184,6 +184,8 @@ describe("validateProbeRequest refuses, naming the field", () => {
     ["an EHLO name with CR LF", { host: "mx.example.com", options: { ehloName: "probe\r\nMAIL FROM:<>" } }, "options.ehlo_name", "must not contain CR or LF"],
     ["an EHLO name with a space", { host: "mx.example.com", options: { ehloName: "probe example" } }, "options.ehlo_name", "must not contain spaces"],
     ["an SNI that is an IP", { host: "mx.example.com", options: { sni: "192.0.2.1" } }, "options.sni", "must be a host name, not an IP address"],
+    ["a policy domain that is an IP", { host: "mx.example.com", options: { policyDomain: "192.0.2.1" } }, "options.policy_domain", "must be a mail domain, not an IP address"],
+    ["a policy domain other than the mx domain", { host: "example.com", mx: true, options: { policyDomain: "example.org" } }, "options.policy_domain", "must be empty or the mail domain itself with mx (example.com)"],
     ["an unknown TLS mode", { host: "mx.example.com", options: { tlsMode: 9 as TlsMode } }, "options.tls_mode", "unknown TLS mode"],
     ["TLS mode UNRECOGNIZED", { host: "mx.example.com", options: { tlsMode: TlsMode.UNRECOGNIZED } }, "options.tls_mode", "unknown TLS mode"],
     ["an unknown address family", { host: "mx.example.com", options: { addressFamily: 7 as AddressFamily } }, "options.address_family", "unknown address family"],

@@ -5,14 +5,8 @@ import { CipherGrade, CipherOrder, TlsVersion } from "../../../../../gen/smtppro
 import { candidatesFor, CIPHER_SUITES, gradeOf, suiteByCode } from "../../../../../agents/smtp/tls-scan/cipher-catalogue.js";
 import type { HelloAnswer, HelloRequest } from "../../../../../agents/smtp/tls-scan/hello-answer.js";
 import { PLAN_BOUNDS, runScanPlan, type ScanFacts } from "../../../../../agents/smtp/tls-scan/scan-plan.js";
+import { SSL3, V10, V11, V12, V13 } from "../../../../helpers/tls-versions.js";
 
-const { SSL3, V10, V11, V12, V13 } = {
-  SSL3: TlsVersion.TLS_VERSION_SSL_3_0,
-  V10: TlsVersion.TLS_VERSION_TLS_1_0,
-  V11: TlsVersion.TLS_VERSION_TLS_1_1,
-  V12: TlsVersion.TLS_VERSION_TLS_1_2,
-  V13: TlsVersion.TLS_VERSION_TLS_1_3,
-};
 
 interface ServerModel {
   /** Accepted suites per version, in the server's order of preference. */

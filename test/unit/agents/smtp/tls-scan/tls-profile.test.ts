@@ -1,15 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { CipherGrade, CipherOrder, TlsScanStatus, TlsVersion, VersionSupport } from "../../../../../gen/smtpprobe/v1/handshake.js";
+import { CipherGrade, CipherOrder, TlsScanStatus, VersionSupport } from "../../../../../gen/smtpprobe/v1/handshake.js";
 import type { ScanFacts } from "../../../../../agents/smtp/tls-scan/scan-plan.js";
 import { buildTlsProfile, gradedCipher, notScanned } from "../../../../../agents/smtp/tls-scan/tls-profile.js";
+import { SSL3, V10, V11, V12, V13 } from "../../../../helpers/tls-versions.js";
 
-const { SSL3, V10, V11, V12, V13 } = {
-  SSL3: TlsVersion.TLS_VERSION_SSL_3_0,
-  V10: TlsVersion.TLS_VERSION_TLS_1_0,
-  V11: TlsVersion.TLS_VERSION_TLS_1_1,
-  V12: TlsVersion.TLS_VERSION_TLS_1_2,
-  V13: TlsVersion.TLS_VERSION_TLS_1_3,
-};
 
 function facts(over: Partial<ScanFacts> = {}): ScanFacts {
   return {

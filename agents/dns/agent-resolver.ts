@@ -1,0 +1,202 @@
+// The agent's resolver for the checks that only read DNS (the domain check): every question goes
+// to the configured servers (--dns-server, else the system's), answers are cached for the agent's
+// life within their TTL, a question already on its way is joined rather than sent twice, and each
+// check sees its questions through a LookupSession that counts them and bounds their number.
+//
+// Node's resolver (c-ares) gives a TTL for A and AAAA only; other types are cached for
+// `defaultTtlMs` (60 s), never longer than `maxTtlMs`. Answers that found nothing (NXDOMAIN,
+// NODATA) are cached for `negativeTtlMs`; failures (timeout, SERVFAIL, refused) are not cached.
+import { Resolver } from "node:dns/promises";
+import { BAD_NAME, DEADLINE_PASSED, DnsLookupError, LOOKUP_LIMIT, isEmptyAnswer } from "./dns-errors.js";
+import { normalizeDnsName } from "./dns-name.js";
+
+export interface DnsAnswers {
+  A: string[];
+  AAAA: string[];
+  MX: { exchange: string; priority: number }[];
+  /** Each record as its character-strings (RFC 1035 §3.3.14). */
+  TXT: string[][];
+  PTR: string[];
+}
+export type DnsRecordType = keyof DnsAnswers;
+export const DNS_RECORD_TYPES: readonly DnsRecordType[] = ["A", "AAAA", "MX", "TXT", "PTR"];
+
+export interface AgentResolverOptions {
+  /** "ip" or "ip:port" ("[v6]:port"); empty: the system's. */
+  servers?: readonly string[];
+  /** Per try; two tries. */
+  timeoutMs?: number;
+  maxCacheEntries?: number;
+  defaultTtlMs?: number;
+  maxTtlMs?: number;
+  negativeTtlMs?: number;
+  /** Records kept of one answer; the rest are dropped (a hostile zone can answer with many). */
+  maxRecords?: number;
+  now?: () => number;
+}
+
+const DEFAULTS = {
+  timeoutMs: 2_000,
+  maxCacheEntries: 10_000,
+  defaultTtlMs: 60_000,
+  maxTtlMs: 3_600_000,
+  negativeTtlMs: 60_000,
+  maxRecords: 64,
+};
+
+export type Settled<T = unknown> = { ok: true; value: T } | { ok: false; error: DnsLookupError };
+interface CacheEntry {
+  expiresAt: number;
+  settled: Settled;
+}
+
+/** How a question was answered, for the session's counts. */
+export type AnswerSource = "sent" | "cache" | "joined";
+
+export class AgentResolver {
+  private readonly resolver: Resolver;
+  private readonly options: typeof DEFAULTS;
+  private readonly now: () => number;
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly inFlight = new Map<string, Promise<Settled>>();
+  /** Questions sent to the servers over the resolver's life. */
+  sent = 0;
+
+  constructor(options: AgentResolverOptions = {}) {
+    this.options = {
+      timeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs,
+      maxCacheEntries: options.maxCacheEntries ?? DEFAULTS.maxCacheEntries,
+      defaultTtlMs: options.defaultTtlMs ?? DEFAULTS.defaultTtlMs,
+      maxTtlMs: options.maxTtlMs ?? DEFAULTS.maxTtlMs,
+      negativeTtlMs: options.negativeTtlMs ?? DEFAULTS.negativeTtlMs,
+      maxRecords: options.maxRecords ?? DEFAULTS.maxRecords,
+    };
+    this.now = options.now ?? Date.now;
+    this.resolver = new Resolver({ timeout: this.options.timeoutMs, tries: 2 });
+    if (options.servers && options.servers.length > 0) this.resolver.setServers([...options.servers]);
+  }
+
+  /**
+   * A session for one check: its own counts and bound, the agent's cache. After `deadlineAt`
+   * (Date.now() milliseconds) it sends nothing more: the check ends with what it has read.
+   */
+  session(maxQuestions = 200, deadlineAt = Number.POSITIVE_INFINITY): LookupSession {
+    return new LookupSession(this, maxQuestions, deadlineAt);
+  }
+
+  /** Forgets every cached answer. */
+  clearCache(): void {
+    this.cache.clear();
+  }
+
+  /** Cancels the questions on their way (they fail with ECANCELLED). */
+  cancel(): void {
+    this.resolver.cancel();
+  }
+
+  /** The answer (or why there is none) and where it came from. */
+  async lookup<T extends DnsRecordType>(name: string, type: T): Promise<{ settled: Settled<DnsAnswers[T]>; source: AnswerSource }> {
+    const key = `${type} ${name}`;
+    const cached = this.cache.get(key);
+    if (cached && cached.expiresAt > this.now()) return { settled: cached.settled as Settled<DnsAnswers[T]>, source: "cache" };
+    if (cached) this.cache.delete(key);
+    const joined = this.inFlight.get(key);
+    if (joined) return { settled: (await joined) as Settled<DnsAnswers[T]>, source: "joined" };
+    const pending = this.ask(name, type).finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, pending);
+    this.sent += 1;
+    return { settled: (await pending) as Settled<DnsAnswers[T]>, source: "sent" };
+  }
+
+  private async ask(name: string, type: DnsRecordType): Promise<Settled> {
+    const key = `${type} ${name}`;
+    try {
+      const { value, ttlMs } = await this.query(name, type);
+      this.store(key, { ok: true, value }, ttlMs);
+      return { ok: true, value };
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? "EUNKNOWN";
+      const failure = new DnsLookupError(code, name, type, { cause: error });
+      if (isEmptyAnswer(code)) this.store(key, { ok: false, error: failure }, this.options.negativeTtlMs);
+      return { ok: false, error: failure };
+    }
+  }
+
+  private async query(name: string, type: DnsRecordType): Promise<{ value: unknown; ttlMs: number }> {
+    const max = this.options.maxRecords;
+    switch (type) {
+      case "A":
+      case "AAAA": {
+        const records = type === "A" ? await this.resolver.resolve4(name, { ttl: true }) : await this.resolver.resolve6(name, { ttl: true });
+        const ttl = records.length > 0 ? Math.min(...records.map((r) => r.ttl)) * 1000 : this.options.defaultTtlMs;
+        return { value: records.slice(0, max).map((r) => r.address), ttlMs: ttl };
+      }
+      case "MX":
+        return { value: (await this.resolver.resolveMx(name)).slice(0, max), ttlMs: this.options.defaultTtlMs };
+      case "TXT":
+        return { value: (await this.resolver.resolveTxt(name)).slice(0, max), ttlMs: this.options.defaultTtlMs };
+      case "PTR":
+        return { value: (await this.resolver.resolvePtr(name)).slice(0, max), ttlMs: this.options.defaultTtlMs };
+    }
+  }
+
+  private store(key: string, settled: Settled, ttlMs: number): void {
+    const ttl = Math.min(Math.max(0, ttlMs), this.options.maxTtlMs);
+    if (ttl === 0) return;
+    this.cache.delete(key);
+    this.cache.set(key, { expiresAt: this.now() + ttl, settled });
+    // Oldest first out: a Map keeps insertion order.
+    while (this.cache.size > this.options.maxCacheEntries) {
+      const oldest = this.cache.keys().next().value;
+      if (oldest === undefined) break;
+      this.cache.delete(oldest);
+    }
+  }
+}
+
+/** One check's view of the resolver: its counts, and a bound on the questions it may ask. */
+export class LookupSession {
+  queriesSent = 0;
+  cacheAnswers = 0;
+  failed = 0;
+  limitReached = false;
+  private asked = 0;
+
+  constructor(
+    private readonly resolver: AgentResolver,
+    private readonly maxQuestions: number,
+    private readonly deadlineAt = Number.POSITIVE_INFINITY,
+  ) {}
+
+  /** The records of a name; throws DnsLookupError (ENOTFOUND, ENODATA, ETIMEOUT, …) when none. */
+  async resolve<T extends DnsRecordType>(name: string, type: T): Promise<DnsAnswers[T]> {
+    const normalized = normalizeDnsName(name);
+    if (normalized === undefined) throw new DnsLookupError(BAD_NAME, name, type);
+    if (this.asked >= this.maxQuestions) {
+      this.limitReached = true;
+      throw new DnsLookupError(LOOKUP_LIMIT, normalized, type);
+    }
+    if (Date.now() >= this.deadlineAt) {
+      this.failed += 1;
+      throw new DnsLookupError(DEADLINE_PASSED, normalized, type);
+    }
+    this.asked += 1;
+    const { settled, source } = await this.resolver.lookup(normalized, type);
+    if (source === "sent") this.queriesSent += 1;
+    else this.cacheAnswers += 1;
+    if (settled.ok) return settled.value;
+    if (!isEmptyAnswer(settled.error.code)) this.failed += 1;
+    throw settled.error;
+  }
+
+  /** The same, as the `(name, rrtype) => Promise` function mailauth takes as its resolver. */
+  readonly asMailauthResolver = async (name: string, rrtype: string): Promise<unknown> => {
+    const type = rrtype.toUpperCase();
+    if (!(DNS_RECORD_TYPES as readonly string[]).includes(type)) throw new DnsLookupError("ENOTIMP", name, rrtype);
+    return this.resolve(name, type as DnsRecordType);
+  };
+
+  stats(): { queriesSent: number; cacheAnswers: number; failed: number; limitReached: boolean } {
+    return { queriesSent: this.queriesSent, cacheAnswers: this.cacheAnswers, failed: this.failed, limitReached: this.limitReached };
+  }
+}

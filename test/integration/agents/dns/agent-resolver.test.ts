@@ -1,0 +1,84 @@
+// The agent's resolver against a DNS server the test starts: answers cached within their TTL,
+// questions on their way joined, empty answers cached, failures not, the session's bound.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AgentResolver } from "../../../../agents/dns/agent-resolver.js";
+import { DnsLookupError, LOOKUP_LIMIT } from "../../../../agents/dns/dns-errors.js";
+import { startDnsServer, type DnsServer } from "../../../helpers/dns-server.js";
+
+let dns: DnsServer;
+beforeAll(async () => {
+  dns = await startDnsServer(
+    {
+      "a.test": { A: ["198.18.0.1"], TXT: ["hello"], MX: [{ exchange: "mx.a.test", preference: 5 }] },
+      "1.0.18.198.in-addr.arpa": { PTR: ["a.test"] },
+      "fail.test": { behavior: "servfail" },
+    },
+    { ttl: 30 },
+  );
+});
+afterAll(async () => {
+  await dns?.stop();
+});
+
+const asked = (name: string, type: string): number => dns.queries().filter((q) => q.name === name && q.type === type).length;
+
+describe("AgentResolver", () => {
+  it("answers each type, and a second question from the cache", async () => {
+    const resolver = new AgentResolver({ servers: [dns.server], timeoutMs: 500 });
+    const session = resolver.session();
+    expect(await session.resolve("A.test.", "A")).toEqual(["198.18.0.1"]);
+    expect(await session.resolve("a.test", "TXT")).toEqual([["hello"]]);
+    expect(await session.resolve("a.test", "MX")).toEqual([{ exchange: "mx.a.test", priority: 5 }]);
+    expect(await session.resolve("1.0.18.198.in-addr.arpa", "PTR")).toEqual(["a.test"]);
+    const before = asked("a.test", "A");
+    expect(await session.resolve("a.test", "A")).toEqual(["198.18.0.1"]);
+    expect(asked("a.test", "A")).toBe(before);
+    expect(session.stats()).toEqual({ queriesSent: 4, cacheAnswers: 1, failed: 0, limitReached: false });
+  });
+
+  it("joins a question already on its way", async () => {
+    const resolver = new AgentResolver({ servers: [dns.server], timeoutMs: 500 });
+    const before = asked("a.test", "TXT");
+    const session = resolver.session();
+    await Promise.all([session.resolve("a.test", "TXT"), session.resolve("a.test", "TXT"), session.resolve("a.test", "TXT")]);
+    expect(asked("a.test", "TXT")).toBe(before + 1);
+    expect(session.stats()).toMatchObject({ queriesSent: 1, cacheAnswers: 2 });
+  });
+
+  it("keeps an address within its TTL, and asks again after it", async () => {
+    let now = 1_000_000;
+    const resolver = new AgentResolver({ servers: [dns.server], timeoutMs: 500, now: () => now });
+    await resolver.session().resolve("a.test", "A");
+    const before = asked("a.test", "A");
+    now += 29_000;
+    await resolver.session().resolve("a.test", "A");
+    expect(asked("a.test", "A")).toBe(before);
+    now += 2_000;
+    await resolver.session().resolve("a.test", "A");
+    expect(asked("a.test", "A")).toBe(before + 1);
+  });
+
+  it("caches that a name does not exist, but not a failure", async () => {
+    const resolver = new AgentResolver({ servers: [dns.server], timeoutMs: 500 });
+    const session = resolver.session();
+    for (let i = 0; i < 2; i += 1) await expect(session.resolve("nx.test", "TXT")).rejects.toMatchObject({ code: "ENOTFOUND" });
+    expect(asked("nx.test", "TXT")).toBe(1);
+    const failures = asked("fail.test", "TXT");
+    for (let i = 0; i < 2; i += 1) await expect(session.resolve("fail.test", "TXT")).rejects.toMatchObject({ code: "ESERVFAIL" });
+    // c-ares tries each question twice on SERVFAIL; what counts is that the second call asked again.
+    expect(asked("fail.test", "TXT")).toBeGreaterThan(failures + 1);
+    expect(session.stats().failed).toBe(2);
+  });
+
+  it("bounds a session's questions, and refuses a name that cannot be sent", async () => {
+    const resolver = new AgentResolver({ servers: [dns.server], timeoutMs: 500 });
+    const session = resolver.session(2);
+    await session.resolve("a.test", "A");
+    await session.resolve("a.test", "TXT");
+    const error = await session.resolve("a.test", "MX").catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DnsLookupError);
+    expect(error).toMatchObject({ code: LOOKUP_LIMIT });
+    expect(session.stats().limitReached).toBe(true);
+    await expect(resolver.session().resolve("a..test", "A")).rejects.toMatchObject({ code: "EBADNAME" });
+  });
+});
