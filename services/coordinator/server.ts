@@ -98,7 +98,7 @@ export async function startGrpcServer(options: {
     "grpc.max_connection_age_grace_ms": (options.maxDeadlineMs ?? 120_000) + 10_000,
   });
   server.addService(tolerantDeserializers(grpcServiceDefinition(ProbeServiceDefinition)), options.service);
-  if (options.batchService) server.addService(grpcServiceDefinition(BatchServiceDefinition), options.batchService);
+  if (options.batchService) server.addService(tolerantDeserializers(grpcServiceDefinition(BatchServiceDefinition)), options.batchService);
   const healthNames = options.batchService ? [PROBE_SERVICE_NAME, BATCH_SERVICE_NAME] : [PROBE_SERVICE_NAME];
 
   const health = new HealthImplementation({ "": "NOT_SERVING", ...Object.fromEntries(healthNames.map((name) => [name, "NOT_SERVING"])) });

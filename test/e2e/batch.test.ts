@@ -6,7 +6,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { status, type ServiceError } from "@grpc/grpc-js";
+import { credentials, makeGenericClientConstructor, status, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BatchItemStatus, BatchState, type BatchEvent } from "../../gen/smtpprobe/v1/batch.js";
 import { connectBatchApi, type BatchApi } from "../helpers/batch-client.js";
@@ -42,7 +42,8 @@ describe.skipIf(nats.skip)("batches through two coordinators sharing JetStream",
     const policy = { allowCidrs: ["127.0.0.0/8"], allowPorts: [fixture.port] };
     const batchArgs = ["--batch-concurrency", "16", "--max-batch-targets", String(MAX_TARGETS)];
     [a, b] = await Promise.all([
-      startCoordinatorProcess({ nats: server.url, ...policy, extraArgs: batchArgs }),
+      // At info level, so that its log shows the probes it ran before it was killed.
+      startCoordinatorProcess({ nats: server.url, ...policy, extraArgs: [...batchArgs, "--log-level", "info"] }),
       startCoordinatorProcess({ nats: server.url, ...policy, extraArgs: batchArgs }),
     ]);
     const probeApi = connectProbeApi(b.address);
@@ -71,12 +72,17 @@ describe.skipIf(nats.skip)("batches through two coordinators sharing JetStream",
       const batch = await apiA.create({ targets: targets(ITEMS, fixture.port), options: { regions: [REGION] } });
       expect(batch).toMatchObject({ state: BatchState.BATCH_STATE_RUNNING, total: ITEMS });
       let killed: Promise<void> | undefined;
+      let probedByA = 0;
       const watch = apiB.watch({ batchId: batch.batchId }, () => {
-        if (!killed && items(watch.events).length >= ITEMS / 2) killed = a.kill();
+        if (killed || items(watch.events).length < ITEMS / 2) return;
+        probedByA = a.output().split("\n").filter((line) => line.includes('"msg":"probe finished"')).length;
+        killed = a.kill();
       });
       const { events, error } = await watch.done;
       expect(error).toBeUndefined();
       expect(killed).toBeDefined();
+      // The killed coordinator was taking items too (the other one did not do all the work).
+      expect(probedByA).toBeGreaterThan(0);
       const reported = items(events);
       const indexes = reported.map((item) => item.index);
       expect(indexes.length).toBe(ITEMS);
@@ -163,6 +169,31 @@ describe.skipIf(nats.skip)("batches through two coordinators sharing JetStream",
     const run = await runCli([...args, "--coordinator", b.address], {}, 30_000);
     expect(run.code).toBe(2);
     expect(run.stderr.replace(file, "targets.txt")).toContain(message);
+  });
+
+  it("bytes that are not a CreateBatchRequest: INVALID_ARGUMENT, never grpc-js's INTERNAL", async () => {
+    const Raw = makeGenericClientConstructor(
+      {
+        createBatch: {
+          path: "/smtpprobe.v1.BatchService/CreateBatch",
+          requestStream: false,
+          responseStream: false,
+          requestSerialize: (bytes: Buffer) => bytes,
+          requestDeserialize: (bytes: Buffer) => bytes,
+          responseSerialize: (bytes: Buffer) => bytes,
+          responseDeserialize: (bytes: Buffer) => bytes,
+        },
+      },
+      "RawBatchService",
+    );
+    const raw = new Raw(b.address, credentials.createInsecure()) as unknown as { createBatch: (bytes: Buffer, options: object, callback: (error: ServiceError | null) => void) => void; close(): void };
+    try {
+      const error = await new Promise<ServiceError | null>((resolve) => raw.createBatch(Buffer.from([0x0a, 0xff, 0xff]), { deadline: Date.now() + 5_000 }, resolve));
+      expect(error?.code).toBe(status.INVALID_ARGUMENT);
+      expect(error?.details).toContain("request: is not a CreateBatchRequest in protobuf encoding");
+    } finally {
+      raw.close();
+    }
   });
 
   it("another caller's batch id, or one that is not an id, is refused", async () => {
