@@ -6,7 +6,9 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { credentials, makeGenericClientConstructor, status, type ServiceError } from "@grpc/grpc-js";
+import { credentials, makeGenericClientConstructor, Metadata, status, type ServiceError } from "@grpc/grpc-js";
+import { CreateMonitorRequest, MonitorServiceDefinition } from "../../gen/smtpprobe/v1/monitor.js";
+import { grpcClientConstructor } from "../../lib/grpc-service.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BatchItemStatus, BatchState, type BatchEvent } from "../../gen/smtpprobe/v1/batch.js";
 import { connectBatchApi, type BatchApi } from "../helpers/batch-client.js";
@@ -258,7 +260,7 @@ describe.skipIf(nats.skip)("batch items under the caller's quota", () => {
   );
 });
 
-describe("batches without JetStream", () => {
+describe("batches and monitors without JetStream", () => {
   let embedded: CoordinatorProcess;
   let api: BatchApi;
 
@@ -276,5 +278,18 @@ describe("batches without JetStream", () => {
     const error = (await api.create({ targets: [{ host: "192.0.2.1" }] }).catch((e: unknown) => e)) as ServiceError;
     expect(error.code).toBe(status.FAILED_PRECONDITION);
     expect(error.details).toContain("batches need JetStream");
+  });
+
+  it("an embedded coordinator answers FAILED_PRECONDITION: monitors need JetStream", async () => {
+    const client = new (grpcClientConstructor(MonitorServiceDefinition))(embedded.address, credentials.createInsecure());
+    try {
+      const error = await new Promise<ServiceError | null>((resolve) =>
+        client.createMonitor(CreateMonitorRequest.fromPartial({ probe: { host: "192.0.2.1" }, intervalSeconds: 60 }), new Metadata(), { deadline: Date.now() + 10_000 }, (e) => resolve(e)),
+      );
+      expect(error?.code).toBe(status.FAILED_PRECONDITION);
+      expect(error?.details).toContain("monitors need JetStream");
+    } finally {
+      client.close();
+    }
   });
 });

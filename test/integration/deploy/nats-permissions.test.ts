@@ -15,6 +15,7 @@ import { ProbeOptions, TlsMode } from "../../../gen/smtpprobe/v1/handshake.js";
 import { ProbeRequest, TaskStatus } from "../../../gen/smtpprobe/v1/probe_service.js";
 import { BatchItemStatus } from "../../../gen/smtpprobe/v1/batch.js";
 import { BatchStore } from "../../../services/coordinator/batch/batch-store.js";
+import { MonitorStore, monitorEventSubject } from "../../../services/coordinator/monitor/monitor-store.js";
 import { AgentMessage, Task } from "../../../gen/smtpprobe/agent/v1/agent.js";
 import { dispatchProbe, type ProbePlan } from "../../../services/coordinator/fan-out.js";
 import { AGENT_MESSAGE_LIMITS } from "../../../services/coordinator/validate-agent-message.js";
@@ -153,6 +154,29 @@ describe.skipIf(nats.skip)("deploy/nats/hub.conf permissions", () => {
       expect(report.index).toBe(0);
       break;
     }
+  });
+
+  it("the coordinator may keep monitors: the monitors, their keys and state, the claims of runs, the events", async () => {
+    const store = await MonitorStore.open(coordinator);
+    expect(store).toBeDefined();
+    const monitorId = "2b4e28ba-2fa1-41d2-883f-0016d3cca427";
+    await store!.put({ monitorId, caller: "svc", intervalMs: 60_000, createdAt: Date.now(), probe: ProbeRequest.fromPartial({ host: HOST, ports: [25] }) });
+    expect(await store!.ids()).toContain(monitorId);
+    expect(await store!.claim(monitorId, 1, "a")).toBe(true);
+    expect(await store!.claim(monitorId, 1, "b")).toBe(false);
+    await store!.putState(monitorId, { run: 1, verdicts: [] });
+    expect((await store!.state(monitorId))?.run).toBe(1);
+    const received = new Promise<number>((resolve) => {
+      const sub = coordinator.subscribe(monitorEventSubject(monitorId), (message) => {
+        sub.unsubscribe();
+        resolve(message.data.length);
+      });
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    coordinator.publish(monitorEventSubject(monitorId), Buffer.from("event"));
+    expect(await received).toBe(5);
+    await store!.delete(monitorId);
+    expect(await store!.ids()).not.toContain(monitorId);
   });
 
   it("refuses a wrong password, and a user of one region cannot pose as another", async () => {

@@ -1,0 +1,88 @@
+// Runs the monitors' probes, from every coordinator, each run exactly once: every TICK_MS a
+// coordinator looks at every monitor, and for a run that has come due it tries to claim it
+// (monitor-store.ts); only the one that claims it probes — through the ProbeService operation as
+// the monitor's caller, under the interval as deadline — compares the verdicts with the run
+// before, keeps the new state and publishes the event on the monitor's subject. A run whose time
+// passed while no coordinator ran is skipped, never made up: the next due run is the current one.
+import { MonitorEvent } from "../../../gen/smtpprobe/v1/monitor.js";
+import type { Bus } from "../../../lib/bus.js";
+import type { Logger } from "../../../lib/logger.js";
+import { CallError } from "../call-tracker.js";
+import type { ProbeOperations } from "../probe-service.js";
+import { dueRun, verdictChanges, verdictsOf, type MonitorRecord } from "./monitor-records.js";
+import { monitorEventSubject, type MonitorStore } from "./monitor-store.js";
+
+/** How often a coordinator looks for due runs: the lateness of a run at most, and the floor of an interval. */
+export const TICK_MS = 250;
+/** Runs this coordinator probes at once; a due run beyond them waits for the next tick (or another coordinator). */
+const MAX_RUNNING = 32;
+
+export class MonitorScheduler {
+  private timer: NodeJS.Timeout | undefined;
+  private ticking = false;
+  /** Per monitor, the last run this coordinator tried to claim: each is tried once. */
+  private readonly tried = new Map<string, number>();
+  private readonly running = new Map<string, AbortController>();
+
+  constructor(
+    private readonly deps: { store: MonitorStore; bus: Bus; operations: ProbeOperations; logger: Logger; coordinatorId: string },
+  ) {}
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.tick(), TICK_MS);
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    for (const controller of this.running.values()) controller.abort();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const ids = await this.deps.store.ids();
+      for (const id of [...this.tried.keys()]) if (!ids.includes(id)) this.tried.delete(id);
+      for (const id of ids) {
+        if (this.running.size >= MAX_RUNNING || !this.timer) break;
+        const record = await this.deps.store.get(id);
+        if (!record) continue;
+        const run = dueRun(record, Date.now());
+        if (run === 0 || run <= (this.tried.get(id) ?? 0) || this.running.has(id)) continue;
+        this.tried.set(id, run);
+        if (await this.deps.store.claim(id, run, this.deps.coordinatorId)) void this.run(record, run);
+      }
+    } catch (error) {
+      this.deps.logger.warn({ err: error }, "monitors could not be read from JetStream; trying again");
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private async run(record: MonitorRecord, run: number): Promise<void> {
+    const { store, bus, operations, logger } = this.deps;
+    const controller = new AbortController();
+    this.running.set(record.monitorId, controller);
+    try {
+      const deadline = record.createdAt + (run + 1) * record.intervalMs;
+      let event: MonitorEvent;
+      try {
+        const report = await operations.probe(record.probe, { caller: record.caller, deadline }, { signal: controller.signal });
+        const before = await store.state(record.monitorId);
+        const verdicts = verdictsOf(report);
+        event = { monitorId: record.monitorId, run, report, changes: before ? verdictChanges(before.verdicts, verdicts) : [], first: before === undefined, error: "" };
+        await store.putState(record.monitorId, { run, verdicts });
+      } catch (error) {
+        if (!(error instanceof CallError)) throw error;
+        event = { monitorId: record.monitorId, run, report: undefined, changes: [], first: false, error: error.error.details ?? error.message };
+      }
+      if (controller.signal.aborted) return;
+      bus.publish(monitorEventSubject(record.monitorId), MonitorEvent.encode(event).finish());
+    } catch (error) {
+      logger.warn({ err: error, monitorId: record.monitorId, run }, "a monitor's run failed");
+    } finally {
+      this.running.delete(record.monitorId);
+    }
+  }
+}
