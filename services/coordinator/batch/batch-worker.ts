@@ -33,12 +33,15 @@ const TAKE_WAIT_MS = 2_000;
 const LOAD_RETRY_MS = 1_000;
 /** After a failure to reach JetStream, the next pull waits this long. */
 const PULL_ERROR_PAUSE_MS = 1_000;
+/** A failure that repeats at every pull is logged at most this often. */
+const WARN_EVERY_MS = 60_000;
 
 export class BatchWorker {
   private running = false;
   private readonly inFlight = new Map<WorkItem, AbortController>();
   private slotFreed: (() => void) | undefined;
   private loop: Promise<void> | undefined;
+  private warnedAt = 0;
 
   constructor(private readonly options: BatchWorkerOptions) {}
 
@@ -83,7 +86,11 @@ export class BatchWorker {
         }
       } catch (error) {
         if (!this.running) break;
-        logger.warn({ err: error }, "batch items could not be taken from JetStream; trying again");
+        // While NATS is away this fails at every pull: said once a minute.
+        if (Date.now() - this.warnedAt >= WARN_EVERY_MS) {
+          this.warnedAt = Date.now();
+          logger.warn({ err: error }, "batch items could not be taken from JetStream; trying again");
+        }
         await new Promise((resolve) => setTimeout(resolve, PULL_ERROR_PAUSE_MS));
       }
     }

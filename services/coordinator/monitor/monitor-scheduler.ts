@@ -16,6 +16,8 @@ import { monitorEventSubject, type MonitorStore } from "./monitor-store.js";
 export const TICK_MS = 250;
 /** Runs this coordinator probes at once; a due run beyond them waits for the next tick (or another coordinator). */
 const MAX_RUNNING = 32;
+/** A failure that repeats at every tick is logged at most this often. */
+const WARN_EVERY_MS = 60_000;
 
 export class MonitorScheduler {
   private timer: NodeJS.Timeout | undefined;
@@ -23,6 +25,7 @@ export class MonitorScheduler {
   /** Per monitor, the last run this coordinator tried to claim: each is tried once. */
   private readonly tried = new Map<string, number>();
   private readonly running = new Map<string, AbortController>();
+  private warnedAt = 0;
 
   constructor(
     private readonly deps: { store: MonitorStore; bus: Bus; operations: ProbeOperations; logger: Logger; coordinatorId: string },
@@ -54,7 +57,11 @@ export class MonitorScheduler {
         if (await this.deps.store.claim(id, run, this.deps.coordinatorId)) void this.run(record, run);
       }
     } catch (error) {
-      this.deps.logger.warn({ err: error }, "monitors could not be read from JetStream; trying again");
+      // While NATS is away this fails at every tick: said once a minute.
+      if (Date.now() - this.warnedAt >= WARN_EVERY_MS) {
+        this.warnedAt = Date.now();
+        this.deps.logger.warn({ err: error }, "monitors could not be read from JetStream; trying again");
+      }
     } finally {
       this.ticking = false;
     }
