@@ -283,7 +283,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
     deferredMonitors.serve(
       monitorGrpcService({ store: monitorStore, bus, policy, logger, calls: probeService.operations.calls, limits: { ...monitorLimits, maxDeadlineMs: config.maxDeadlineMs } }),
     );
-    const monitorScheduler = monitorStore ? new MonitorScheduler({ store: monitorStore, bus, operations: probeService.operations, logger, coordinatorId: `${hostname()}-${process.pid}` }) : undefined;
+    const monitorScheduler = monitorStore ? new MonitorScheduler({ store: monitorStore, bus, operations: probeService.operations, logger, coordinatorId: `${hostname()}-${process.pid}`, policy }) : undefined;
     monitorScheduler?.start();
     undo.push(() => monitorScheduler?.stop());
     const running = serving({ server, http, bus, probeService, directory, agent, permits, denyList, batchWorker, monitorScheduler }, { mode: config.nats ? "distributed" : "embedded", listen, store: store.kind, auth: config.auth, logger });

@@ -2,6 +2,9 @@
 // JetStream, an agent and an smtp-server fixture on 127.0.0.1: every run of a monitor is probed
 // and published once whichever coordinator claims it, a watcher on the other coordinator sees the
 // runs in order, and when the server goes away the next run says which verdicts changed.
+import { createHmac } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CreateMonitorRequest, MonitorServiceDefinition, type Monitor, type MonitorEvent } from "../../gen/smtpprobe/v1/monitor.js";
@@ -15,6 +18,7 @@ import { startSmtpFixture, type SmtpFixture } from "../helpers/smtp-fixture.js";
 import { waitFor } from "../helpers/wait.js";
 
 const nats = await need(natsServerAvailable);
+const SECRET = "monitor-webhook-secret-0123";
 const REGION = "eu-west";
 const MonitorClient = grpcClientConstructor(MonitorServiceDefinition);
 type Client = InstanceType<typeof MonitorClient>;
@@ -31,8 +35,21 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
   let agent: AgentProcess;
   let clientA: Client;
   let clientB: Client;
+  let hook: Server;
+  let hookPort: number;
+  const hooks: { body: string; signature: string }[] = [];
 
   beforeAll(async () => {
+    hook = createServer((request, response) => {
+      let body = "";
+      request.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      request.on("end", () => {
+        hooks.push({ body, signature: String(request.headers["smtp-probe-signature"]) });
+        response.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => hook.listen(0, "127.0.0.1", resolve));
+    hookPort = (hook.address() as AddressInfo).port;
     [server, fixture] = await Promise.all([startNatsServer(), startSmtpFixture()]);
     const policy = { allowCidrs: ["127.0.0.0/8"], allowPorts: [fixture.port] };
     const args = ["--monitor-min-interval", "1s"];
@@ -51,14 +68,20 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
     clientA?.close();
     clientB?.close();
     await stopAll([a, b, agent]);
-    await Promise.all([server?.stop(), fixture?.stop()]);
+    await Promise.all([server?.stop(), fixture?.stop(), new Promise((resolve) => hook?.close(resolve))]);
   });
 
   it(
     "each run once, in order, seen from the other coordinator; the server gone, the next run says what changed",
     async () => {
-      const monitor = await unary<Monitor>((cb) => clientA.createMonitor(CreateMonitorRequest.fromPartial({ probe: { host: "127.0.0.1", ports: [fixture.port], regions: [REGION] }, intervalSeconds: 1 }), new Metadata(), deadline(), cb));
-      expect(monitor.intervalSeconds).toBe(1);
+      const monitor = await unary<Monitor>((cb) =>
+        clientA.createMonitor(
+          CreateMonitorRequest.fromPartial({ probe: { host: "127.0.0.1", ports: [fixture.port], regions: [REGION] }, intervalSeconds: 1, webhookUrl: `http://127.0.0.1:${hookPort}/smtp-probe`, webhookSecret: SECRET }),
+          new Metadata(), deadline(),
+          cb,
+        ),
+      );
+      expect(monitor).toMatchObject({ intervalSeconds: 1, webhookUrl: `http://127.0.0.1:${hookPort}/smtp-probe` });
       const events: MonitorEvent[] = [];
       const changes: MonitorEvent[] = [];
       const all = clientB.watchMonitor({ monitorId: monitor.monitorId, changesOnly: false }, new Metadata());
@@ -75,6 +98,13 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
 
         await fixture.stop();
         await waitFor(() => changes.length >= 1, 15_000, () => `a change: ${events.map((e) => e.report?.comparison?.verdicts.map((v) => v.kind)).join(" | ")}`);
+        // The change went to the webhook too, signed with the monitor's secret.
+        await waitFor(() => hooks.length >= 1, 10_000, "a webhook delivery");
+        const [, t, mac] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(hooks[0]!.signature) ?? [];
+        expect(mac).toBe(createHmac("sha256", SECRET).update(`${t}.${hooks[0]!.body}`).digest("hex"));
+        const delivered = JSON.parse(hooks[0]!.body) as { monitorId: string; run: string; changes: { kind: string; appeared?: boolean }[] };
+        expect(delivered.monitorId).toBe(monitor.monitorId);
+        expect(delivered.changes).toEqual([{ port: fixture.port, kind: "VERDICT_KIND_REACHABLE_EVERYWHERE" }, { port: fixture.port, kind: "VERDICT_KIND_UNREACHABLE_EVERYWHERE", appeared: true }]);
         expect(changes[0]!.changes).toEqual([
           { port: fixture.port, kind: VerdictKind.VERDICT_KIND_REACHABLE_EVERYWHERE, appeared: false },
           { port: fixture.port, kind: VerdictKind.VERDICT_KIND_UNREACHABLE_EVERYWHERE, appeared: true },
@@ -99,6 +129,8 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
     [{ probe: { host: "127.0.0.1" }, intervalSeconds: 0 }, "interval_seconds: must be between 1 and 86400, got 0"],
     [{ probe: { host: "" }, intervalSeconds: 5 }, "probe.host"],
     [{ probe: { host: "127.0.0.1", idempotencyKey: "k" }, intervalSeconds: 5 }, "probe.idempotency_key: must be empty"],
+    [{ probe: { host: "127.0.0.1" }, intervalSeconds: 5, webhookUrl: "ftp://x.example/" , webhookSecret: SECRET }, "webhook_url: must be http:// or https://"],
+    [{ probe: { host: "127.0.0.1" }, intervalSeconds: 5, webhookUrl: "https://x.example/", webhookSecret: "short" }, "webhook_secret: must be 16 to 256 characters"],
   ])("a bad monitor %j is refused naming the field", async (request, message) => {
     const error = (await unary<Monitor>((cb) => clientA.createMonitor(CreateMonitorRequest.fromPartial(request), new Metadata(), deadline(), cb)).catch((e: ServiceError) => e)) as ServiceError;
     expect(error.code).toBe(status.INVALID_ARGUMENT);

@@ -20,6 +20,10 @@ export interface CreateMonitorRequest {
     | undefined;
   /** at least the coordinator's --monitor-min-interval */
   intervalSeconds: number;
+  /** optional: each run that changed a verdict is POSTed here (http or https; the target policy's address rules apply) */
+  webhookUrl: string;
+  /** with webhook_url, 16 to 256 characters: the key of the HMAC-SHA256 signature of each delivery */
+  webhookSecret: string;
 }
 
 export interface Monitor {
@@ -28,7 +32,11 @@ export interface Monitor {
   probe: ProbeRequest | undefined;
   intervalSeconds: number;
   /** runs are due at created_at + n × interval, n ≥ 1 */
-  createdAt: Date | undefined;
+  createdAt:
+    | Date
+    | undefined;
+  /** the secret is never returned */
+  webhookUrl: string;
 }
 
 export interface GetMonitorRequest {
@@ -68,7 +76,7 @@ export interface MonitorEvent {
 }
 
 function createBaseCreateMonitorRequest(): CreateMonitorRequest {
-  return { probe: undefined, intervalSeconds: 0 };
+  return { probe: undefined, intervalSeconds: 0, webhookUrl: "", webhookSecret: "" };
 }
 
 export const CreateMonitorRequest: MessageFns<CreateMonitorRequest> = {
@@ -78,6 +86,12 @@ export const CreateMonitorRequest: MessageFns<CreateMonitorRequest> = {
     }
     if (message.intervalSeconds !== 0) {
       writer.uint32(16).uint32(message.intervalSeconds);
+    }
+    if (message.webhookUrl !== "") {
+      writer.uint32(26).string(message.webhookUrl);
+    }
+    if (message.webhookSecret !== "") {
+      writer.uint32(34).string(message.webhookSecret);
     }
     return writer;
   },
@@ -111,6 +125,22 @@ export const CreateMonitorRequest: MessageFns<CreateMonitorRequest> = {
             message.intervalSeconds = reader.uint32();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.webhookUrl = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.webhookSecret = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -131,6 +161,16 @@ export const CreateMonitorRequest: MessageFns<CreateMonitorRequest> = {
         : isSet(object.interval_seconds)
         ? globalThis.Number(object.interval_seconds)
         : 0,
+      webhookUrl: isSet(object.webhookUrl)
+        ? globalThis.String(object.webhookUrl)
+        : isSet(object.webhook_url)
+        ? globalThis.String(object.webhook_url)
+        : "",
+      webhookSecret: isSet(object.webhookSecret)
+        ? globalThis.String(object.webhookSecret)
+        : isSet(object.webhook_secret)
+        ? globalThis.String(object.webhook_secret)
+        : "",
     };
   },
 
@@ -141,6 +181,12 @@ export const CreateMonitorRequest: MessageFns<CreateMonitorRequest> = {
     }
     if (message.intervalSeconds !== 0) {
       obj.intervalSeconds = Math.round(message.intervalSeconds);
+    }
+    if (message.webhookUrl !== "") {
+      obj.webhookUrl = message.webhookUrl;
+    }
+    if (message.webhookSecret !== "") {
+      obj.webhookSecret = message.webhookSecret;
     }
     return obj;
   },
@@ -154,12 +200,14 @@ export const CreateMonitorRequest: MessageFns<CreateMonitorRequest> = {
       ? ProbeRequest.fromPartial(object.probe)
       : undefined;
     message.intervalSeconds = object.intervalSeconds ?? 0;
+    message.webhookUrl = object.webhookUrl ?? "";
+    message.webhookSecret = object.webhookSecret ?? "";
     return message;
   },
 };
 
 function createBaseMonitor(): Monitor {
-  return { monitorId: "", probe: undefined, intervalSeconds: 0, createdAt: undefined };
+  return { monitorId: "", probe: undefined, intervalSeconds: 0, createdAt: undefined, webhookUrl: "" };
 }
 
 export const Monitor: MessageFns<Monitor> = {
@@ -175,6 +223,9 @@ export const Monitor: MessageFns<Monitor> = {
     }
     if (message.createdAt !== undefined) {
       Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(34).fork()).join();
+    }
+    if (message.webhookUrl !== "") {
+      writer.uint32(42).string(message.webhookUrl);
     }
     return writer;
   },
@@ -224,6 +275,14 @@ export const Monitor: MessageFns<Monitor> = {
             message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.webhookUrl = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -254,6 +313,11 @@ export const Monitor: MessageFns<Monitor> = {
         : isSet(object.created_at)
         ? fromJsonTimestamp(object.created_at)
         : undefined,
+      webhookUrl: isSet(object.webhookUrl)
+        ? globalThis.String(object.webhookUrl)
+        : isSet(object.webhook_url)
+        ? globalThis.String(object.webhook_url)
+        : "",
     };
   },
 
@@ -271,6 +335,9 @@ export const Monitor: MessageFns<Monitor> = {
     if (message.createdAt !== undefined) {
       obj.createdAt = message.createdAt.toISOString();
     }
+    if (message.webhookUrl !== "") {
+      obj.webhookUrl = message.webhookUrl;
+    }
     return obj;
   },
 
@@ -285,6 +352,7 @@ export const Monitor: MessageFns<Monitor> = {
       : undefined;
     message.intervalSeconds = object.intervalSeconds ?? 0;
     message.createdAt = object.createdAt ?? undefined;
+    message.webhookUrl = object.webhookUrl ?? "";
     return message;
   },
 };

@@ -11,6 +11,9 @@ export interface MonitorRecord {
   /** Date.now() milliseconds; run n is due at createdAt + n × intervalMs, n ≥ 1. */
   createdAt: number;
   probe: ProbeRequest;
+  /** Where each run that changed a verdict is POSTed, and the key of its signature; empty: none. */
+  webhookUrl: string;
+  webhookSecret: string;
 }
 
 /** What the last run saw: its number and the verdicts (port and kind) of its report. */
@@ -54,10 +57,11 @@ export function encodeMonitorRecord(record: MonitorRecord): Uint8Array {
 export function decodeMonitorRecord(data: Uint8Array): MonitorRecord | undefined {
   const json = parseStoredObject(data);
   if (!json) return undefined;
-  const { monitorId, caller, intervalMs, createdAt, probe } = json;
+  const { monitorId, caller, intervalMs, createdAt, probe, webhookUrl = "", webhookSecret = "" } = json;
+  if (typeof webhookUrl !== "string" || typeof webhookSecret !== "string") return undefined;
   if (typeof monitorId !== "string" || !isMonitorId(monitorId) || typeof caller !== "string") return undefined;
   if (!isCount(intervalMs) || intervalMs === 0 || !isCount(createdAt) || typeof probe !== "object" || probe === null) return undefined;
-  return { monitorId, caller, intervalMs, createdAt, probe: ProbeRequest.fromJSON(probe) };
+  return { monitorId, caller, intervalMs, createdAt, probe: ProbeRequest.fromJSON(probe), webhookUrl, webhookSecret };
 }
 
 export function encodeMonitorState(state: MonitorState): Uint8Array {

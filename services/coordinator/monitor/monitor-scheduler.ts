@@ -5,6 +5,10 @@
 // before, keeps the new state and publishes the event on the monitor's subject. A run whose time
 // passed while no coordinator ran is skipped, never made up: the next due run is the current one.
 import { MonitorEvent } from "../../../gen/smtpprobe/v1/monitor.js";
+import { ProbeReport } from "../../../gen/smtpprobe/v1/probe_service.js";
+import type { TargetPolicyChecker } from "../../../lib/policy/target-policy.js";
+import { protoJson } from "../../../lib/proto-json.js";
+import { deliverWebhook } from "./webhook.js";
 import type { Bus } from "../../../lib/bus.js";
 import type { Logger } from "../../../lib/logger.js";
 import { CallError } from "../call-tracker.js";
@@ -18,6 +22,8 @@ export const TICK_MS = 250;
 const MAX_RUNNING = 32;
 /** A failure that repeats at every tick is logged at most this often. */
 const WARN_EVERY_MS = 60_000;
+/** Webhook deliveries running at once from this coordinator. */
+const MAX_DELIVERIES = 64;
 
 export class MonitorScheduler {
   private timer: NodeJS.Timeout | undefined;
@@ -26,9 +32,11 @@ export class MonitorScheduler {
   private readonly tried = new Map<string, number>();
   private readonly running = new Map<string, AbortController>();
   private warnedAt = 0;
+  private deliveries = 0;
+  private readonly stopping: AbortController[] = [];
 
   constructor(
-    private readonly deps: { store: MonitorStore; bus: Bus; operations: ProbeOperations; logger: Logger; coordinatorId: string },
+    private readonly deps: { store: MonitorStore; bus: Bus; operations: ProbeOperations; logger: Logger; coordinatorId: string; policy: TargetPolicyChecker },
   ) {}
 
   start(): void {
@@ -38,7 +46,7 @@ export class MonitorScheduler {
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
-    for (const controller of this.running.values()) controller.abort();
+    for (const controller of [...this.running.values(), ...this.stopping]) controller.abort();
   }
 
   private async tick(): Promise<void> {
@@ -67,6 +75,29 @@ export class MonitorScheduler {
     }
   }
 
+  /** The change event to the monitor's webhook, in the background; beyond MAX_DELIVERIES at once, dropped and logged. */
+  private deliver(record: MonitorRecord, event: MonitorEvent): void {
+    const { logger, policy } = this.deps;
+    if (this.deliveries >= MAX_DELIVERIES) {
+      logger.warn({ monitorId: record.monitorId, run: event.run }, "a webhook delivery was dropped: too many running");
+      return;
+    }
+    this.deliveries += 1;
+    // The event without the report's per-region detail: the verdicts and the probe id (GetProbe has the rest).
+    const report = event.report ? ProbeReport.fromPartial({ probeId: event.report.probeId, comparison: { verdicts: event.report.comparison?.verdicts ?? [] }, complete: event.report.complete }) : undefined;
+    const body = JSON.stringify(protoJson("smtpprobe.v1.MonitorEvent", MonitorEvent.encode({ ...event, report }).finish()));
+    const controller = new AbortController();
+    this.stopping.push(controller);
+    void deliverWebhook(record.webhookUrl, record.webhookSecret, body, { checkAddress: (a) => policy.checkAddress(a), checkName: (n) => policy.checkName(n), signal: controller.signal })
+      .then((result) => {
+        if (!result.ok) logger.warn({ monitorId: record.monitorId, run: event.run, attempts: result.attempts, reason: result.reason }, "a webhook delivery failed");
+      })
+      .finally(() => {
+        this.deliveries -= 1;
+        this.stopping.splice(this.stopping.indexOf(controller), 1);
+      });
+  }
+
   private async run(record: MonitorRecord, run: number): Promise<void> {
     const { store, bus, operations, logger } = this.deps;
     const controller = new AbortController();
@@ -86,6 +117,7 @@ export class MonitorScheduler {
       }
       if (controller.signal.aborted) return;
       bus.publish(monitorEventSubject(record.monitorId), MonitorEvent.encode(event).finish());
+      if (record.webhookUrl !== "" && event.changes.length > 0) this.deliver(record, event);
     } catch (error) {
       logger.warn({ err: error, monitorId: record.monitorId, run }, "a monitor's run failed");
     } finally {

@@ -24,6 +24,7 @@ import { invalidArgument, isUndecodable, notFound, permissionDenied, serviceErro
 import { checkTargetEarly, validateProbeRequest, type FieldViolation } from "../validate-request.js";
 import { isMonitorId, type MonitorRecord } from "./monitor-records.js";
 import { monitorEventSubject, type MonitorStore } from "./monitor-store.js";
+import { checkWebhook } from "./webhook.js";
 
 export interface MonitorServiceDeps {
   /** undefined: no JetStream (embedded mode); every call is FAILED_PRECONDITION. */
@@ -57,6 +58,7 @@ export function monitorGrpcService(deps: MonitorServiceDeps): GrpcServerImplemen
     probe: record.probe,
     intervalSeconds: Math.round(record.intervalMs / 1000),
     createdAt: new Date(record.createdAt),
+    webhookUrl: record.webhookUrl,
   });
 
   async function create(request: CreateMonitorRequest, caller: string): Promise<Monitor> {
@@ -65,6 +67,14 @@ export function monitorGrpcService(deps: MonitorServiceDeps): GrpcServerImplemen
     const minSeconds = Math.ceil(deps.limits.minIntervalMs / 1000);
     const interval = request.intervalSeconds ?? 0;
     if (interval < minSeconds || interval > MAX_INTERVAL_SECONDS) violations.push({ field: "interval_seconds", description: `must be between ${minSeconds} and ${MAX_INTERVAL_SECONDS}, got ${interval}` });
+    const webhookUrl = request.webhookUrl ?? "";
+    const webhookSecret = request.webhookSecret ?? "";
+    if (webhookUrl !== "") {
+      const bad = checkWebhook(webhookUrl, webhookSecret);
+      if (bad) violations.push(bad);
+    } else if (webhookSecret !== "") {
+      violations.push({ field: "webhook_secret", description: "is for webhook_url, which is empty" });
+    }
     if ((request.probe?.idempotencyKey ?? "") !== "") violations.push({ field: "probe.idempotency_key", description: "must be empty: each run is a probe of its own" });
     const checked = validateProbeRequest(request.probe ?? ({} as NonNullable<CreateMonitorRequest["probe"]>), { maxDeadlineMs: deps.limits.maxDeadlineMs });
     if (!checked.ok) violations.push(...checked.violations.map((v) => ({ field: `probe.${v.field}`, description: v.description })));
@@ -74,7 +84,7 @@ export function monitorGrpcService(deps: MonitorServiceDeps): GrpcServerImplemen
     if ((await store.ids()).length >= deps.limits.maxMonitors) {
       throw new CallError(serviceError(status.RESOURCE_EXHAUSTED, `the coordinators keep at most ${deps.limits.maxMonitors} monitors; delete one first`));
     }
-    const record: MonitorRecord = { monitorId: randomUUID(), caller, intervalMs: interval * 1000, createdAt: Date.now(), probe: { ...checked.value.accepted, idempotencyKey: "" } };
+    const record: MonitorRecord = { monitorId: randomUUID(), caller, intervalMs: interval * 1000, createdAt: Date.now(), probe: { ...checked.value.accepted, idempotencyKey: "" }, webhookUrl, webhookSecret };
     await store.put(record);
     deps.logger.info({ monitorId: record.monitorId, caller, intervalSeconds: interval, host: record.probe.host }, "monitor created");
     return monitorOf(record);

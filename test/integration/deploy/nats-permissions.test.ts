@@ -160,7 +160,7 @@ describe.skipIf(nats.skip)("deploy/nats/hub.conf permissions", () => {
     const store = await MonitorStore.open(coordinator);
     expect(store).toBeDefined();
     const monitorId = "2b4e28ba-2fa1-41d2-883f-0016d3cca427";
-    await store!.put({ monitorId, caller: "svc", intervalMs: 60_000, createdAt: Date.now(), probe: ProbeRequest.fromPartial({ host: HOST, ports: [25] }) });
+    await store!.put({ monitorId, caller: "svc", intervalMs: 60_000, createdAt: Date.now(), probe: ProbeRequest.fromPartial({ host: HOST, ports: [25] }), webhookUrl: "", webhookSecret: "" });
     expect(await store!.ids()).toContain(monitorId);
     expect(await store!.claim(monitorId, 1, "a")).toBe(true);
     expect(await store!.claim(monitorId, 1, "b")).toBe(false);

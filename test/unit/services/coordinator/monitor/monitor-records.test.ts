@@ -43,7 +43,7 @@ describe("verdictChanges", () => {
 
 describe("the records", () => {
   it("a monitor and a state read back as written", () => {
-    const record = { monitorId: ID, caller: "svc", intervalMs: 60_000, createdAt: 1_700_000_000_000, probe: ProbeRequest.fromPartial({ host: "mx.example.com", ports: [25] }) };
+    const record = { monitorId: ID, caller: "svc", intervalMs: 60_000, createdAt: 1_700_000_000_000, probe: ProbeRequest.fromPartial({ host: "mx.example.com", ports: [25] }), webhookUrl: "https://hooks.example.com/smtp", webhookSecret: "0123456789abcdef" };
     expect(decodeMonitorRecord(encodeMonitorRecord(record))).toEqual(record);
     const state = { run: 7, verdicts: [{ port: 25, kind: REACHABLE }] };
     expect(decodeMonitorState(encodeMonitorState(state))).toEqual(state);
