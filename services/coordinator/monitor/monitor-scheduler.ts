@@ -1,5 +1,5 @@
 // Runs the monitors' probes, from every coordinator, each run exactly once: every TICK_MS a
-// coordinator looks at every monitor, and for a run that has come due it tries to claim it
+// coordinator looks at every monitor it knows (listed every LIST_EVERY_MS), and for a run that has come due it tries to claim it
 // (monitor-store.ts); only the one that claims it probes — through the ProbeService operation as
 // the monitor's caller, under the interval as deadline — compares the verdicts with the run
 // before, keeps the new state and publishes the event on the monitor's subject. A run whose time
@@ -16,8 +16,10 @@ import type { ProbeOperations } from "../probe-service.js";
 import { dueRun, verdictChanges, verdictsOf, type MonitorRecord } from "./monitor-records.js";
 import { monitorEventSubject, type MonitorStore } from "./monitor-store.js";
 
-/** How often a coordinator looks for due runs: the lateness of a run at most, and the floor of an interval. */
+/** How often a coordinator looks for due runs among the monitors it knows: how late a run starts at most. */
 export const TICK_MS = 250;
+/** How often it lists the monitors: a new one is scheduled, and a deleted one stops, within this. */
+export const LIST_EVERY_MS = 2_000;
 /** Runs this coordinator probes at once; a due run beyond them waits for the next tick (or another coordinator). */
 const MAX_RUNNING = 32;
 /** A failure that repeats at every tick is logged at most this often. */
@@ -32,6 +34,9 @@ export class MonitorScheduler {
   private readonly tried = new Map<string, number>();
   private readonly running = new Map<string, AbortController>();
   private warnedAt = 0;
+  /** The monitors as last listed (LIST_EVERY_MS), by id. */
+  private readonly monitors = new Map<string, MonitorRecord>();
+  private listedAt = 0;
   private deliveries = 0;
   private readonly stopping: AbortController[] = [];
 
@@ -53,12 +58,10 @@ export class MonitorScheduler {
     if (this.ticking) return;
     this.ticking = true;
     try {
-      const ids = await this.deps.store.ids();
-      for (const id of [...this.tried.keys()]) if (!ids.includes(id)) this.tried.delete(id);
-      for (const id of ids) {
+      if (Date.now() - this.listedAt >= LIST_EVERY_MS) await this.refresh();
+      for (const record of this.monitors.values()) {
         if (this.running.size >= MAX_RUNNING || !this.timer) break;
-        const record = await this.deps.store.get(id);
-        if (!record) continue;
+        const id = record.monitorId;
         const run = dueRun(record, Date.now());
         if (run === 0 || run <= (this.tried.get(id) ?? 0) || this.running.has(id)) continue;
         this.tried.set(id, run);
@@ -73,6 +76,25 @@ export class MonitorScheduler {
     } finally {
       this.ticking = false;
     }
+  }
+
+  /**
+   * The monitors from the bucket: a monitor does not change once created, so only new ids are
+   * read, and deleted ones are forgotten.
+   */
+  private async refresh(): Promise<void> {
+    const ids = new Set(await this.deps.store.ids());
+    for (const id of [...this.monitors.keys()]) {
+      if (ids.has(id)) continue;
+      this.monitors.delete(id);
+      this.tried.delete(id);
+    }
+    for (const id of ids) {
+      if (this.monitors.has(id)) continue;
+      const record = await this.deps.store.get(id);
+      if (record) this.monitors.set(id, record);
+    }
+    this.listedAt = Date.now();
   }
 
   /** The change event to the monitor's webhook, in the background; beyond MAX_DELIVERIES at once, dropped and logged. */
