@@ -72,6 +72,11 @@ export interface DiscoveredService {
 export interface KeyValueStore {
   put(key: string, value: Uint8Array): Promise<void>;
   get(key: string): Promise<Uint8Array | undefined>;
+  /** Writes the key only if it holds no value: true for the one writer that did (a claim), false for the others. */
+  create(key: string, value: Uint8Array): Promise<boolean>;
+  delete(key: string): Promise<void>;
+  /** The keys holding a value. */
+  keys(): Promise<string[]>;
 }
 
 /**

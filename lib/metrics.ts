@@ -37,7 +37,7 @@ export const metrics = {
   // ---- coordinator ----
   probes: new Counter({
     name: "smtpprobe_probes_total",
-    help: "Probe calls answered with a report, by whether every task returned a result (complete) and the caller's call kind.",
+    help: "Probe calls answered with a report, by whether every task returned a result (complete) and the call kind (unary, stream, batch item, Prometheus scrape).",
     labelNames: ["complete", "call"] as const,
     registers: [registry],
   }),

@@ -322,6 +322,21 @@ class NatsBus implements Bus {
         const entry = await kv.get(key);
         return entry && entry.operation === "PUT" ? entry.value : undefined;
       },
+      create: async (key, value) => {
+        try {
+          await kv.create(key, value);
+          return true;
+        } catch (error) {
+          if (jetStreamErrorCode(error) === JS_WRONG_LAST_SEQUENCE) return false; // another writer has it
+          throw error;
+        }
+      },
+      delete: async (key) => void (await kv.delete(key)),
+      keys: async () => {
+        const keys: string[] = [];
+        for await (const key of await kv.keys()) keys.push(key);
+        return keys;
+      },
     };
   }
 
@@ -468,6 +483,9 @@ function fromNatsHeaders(h: MsgHdrs | undefined): BusHeaders {
 
 /** How long a repeated add or append (the same id) is recognised: covers a process dying between a write and its acknowledgement. */
 const DUPLICATE_WINDOW_MS = 3_600_000;
+
+/** JetStream's error code for "wrong last sequence": a KV create of a key that holds a value. */
+const JS_WRONG_LAST_SEQUENCE = 10071;
 
 /** JetStream's error code for "maximum messages exceeded" (a stream with discard new at its bound). */
 const JS_STREAM_FULL = 10077;

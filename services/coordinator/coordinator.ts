@@ -28,6 +28,10 @@ import { BatchServiceDefinition } from "../../gen/smtpprobe/v1/batch.js";
 import { batchGrpcService, createBatchOperations, type BatchOperations } from "./batch/batch-service.js";
 import { BatchStore } from "./batch/batch-store.js";
 import { BatchWorker } from "./batch/batch-worker.js";
+import { MonitorServiceDefinition } from "../../gen/smtpprobe/v1/monitor.js";
+import { MonitorScheduler } from "./monitor/monitor-scheduler.js";
+import { monitorGrpcService } from "./monitor/monitor-service.js";
+import { MonitorStore } from "./monitor/monitor-store.js";
 
 export interface CoordinatorConfig {
   host: string;
@@ -59,6 +63,8 @@ export interface CoordinatorConfig {
   http?: { host: string; port: number; routes?: readonly HttpRoute[] };
   /** Batches (batch/): their bounds, and how many items this coordinator probes at once (0: none). */
   batch?: BatchLimits;
+  /** Monitors (monitor/): the shortest interval, and how many the coordinators keep. */
+  monitors?: { minIntervalMs: number; maxMonitors: number };
   /** Caller authentication; undefined: none (the caller checked that the address is loopback). */
   auth?: {
     /** Serve TLS with this certificate chain and key (PEM). */
@@ -91,6 +97,8 @@ export interface BatchLimits {
   /** Items this coordinator probes at once; 0: it queues and reports batches but probes none. */
   concurrency: number;
 }
+
+export const DEFAULT_MONITOR_LIMITS = { minIntervalMs: 60_000, maxMonitors: 10_000 };
 
 export const DEFAULT_BATCH_LIMITS: BatchLimits = { maxTargets: 10_000, maxQueuedItems: 100_000, concurrency: 64 };
 
@@ -137,6 +145,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
   const notReady = (): string => (natsServers ? `waiting for NATS at ${natsServers}` : "not ready yet");
   const deferred = deferredProbeService(notReady);
   const deferredBatches = deferredService(BatchServiceDefinition, notReady);
+  const deferredMonitors = deferredService(MonitorServiceDefinition, notReady);
   let server: GrpcServer;
   try {
     server = await startGrpcServer({
@@ -144,6 +153,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
       port: config.port,
       service: deferred.service,
       batchService: deferredBatches.service,
+      monitorService: deferredMonitors.service,
       maxDeadlineMs: config.maxDeadlineMs,
       credentials: tls
         ? ServerCredentials.createSsl(
@@ -245,7 +255,14 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
     deferred.serve(probeService.service);
     operations = probeService.operations;
     const batchLimits = config.batch ?? DEFAULT_BATCH_LIMITS;
-    const batchStore = await BatchStore.open(bus, { ttlMs: config.reportTtlMs, maxQueuedItems: batchLimits.maxQueuedItems, reportBytes: config.reportStoreBytes, ackWaitMs: BATCH_ACK_WAIT_MS });
+    // Batches are an addition: a NATS account without the permissions they need (deploy/nats/)
+    // leaves the coordinator serving probes, and CreateBatch says why not.
+    const batchStore = await BatchStore.open(bus, { ttlMs: config.reportTtlMs, maxQueuedItems: batchLimits.maxQueuedItems, reportBytes: config.reportStoreBytes, ackWaitMs: BATCH_ACK_WAIT_MS }).catch(
+      (error: unknown) => {
+        logger.warn({ err: error }, "batches are not available: their JetStream streams could not be opened (permissions?)");
+        return undefined;
+      },
+    );
     const batchOperations = createBatchOperations({
       store: batchStore,
       policy,
@@ -261,7 +278,18 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
         : undefined;
     batchWorker?.start();
     undo.push(() => batchWorker?.stop());
-    const running = serving({ server, http, bus, probeService, directory, agent, permits, denyList, batchWorker }, { mode: config.nats ? "distributed" : "embedded", listen, store: store.kind, auth: config.auth, logger });
+    const monitorStore = await MonitorStore.open(bus).catch((error: unknown) => {
+      logger.warn({ err: error }, "monitors are not available: their JetStream buckets could not be opened (permissions?)");
+      return undefined;
+    });
+    const monitorLimits = config.monitors ?? DEFAULT_MONITOR_LIMITS;
+    deferredMonitors.serve(
+      monitorGrpcService({ store: monitorStore, bus, policy, logger, calls: probeService.operations.calls, limits: { ...monitorLimits, maxDeadlineMs: config.maxDeadlineMs } }),
+    );
+    const monitorScheduler = monitorStore ? new MonitorScheduler({ store: monitorStore, bus, operations: probeService.operations, logger, coordinatorId: `${hostname()}-${process.pid}`, policy }) : undefined;
+    monitorScheduler?.start();
+    undo.push(() => monitorScheduler?.stop());
+    const running = serving({ server, http, bus, probeService, directory, agent, permits, denyList, batchWorker, monitorScheduler }, { mode: config.nats ? "distributed" : "embedded", listen, store: store.kind, auth: config.auth, logger });
     ready = running.ready;
     return running;
   } catch (error) {
@@ -280,11 +308,12 @@ interface ComposedParts {
   permits: { stop(): void };
   denyList: { stop(): void } | undefined;
   batchWorker: BatchWorker | undefined;
+  monitorScheduler: MonitorScheduler | undefined;
 }
 
 /** The composed coordinator at work: health follows NATS; the stop order. */
 function serving(parts: ComposedParts, about: { mode: RunningCoordinator["mode"]; listen: string; store: string; auth: CoordinatorConfig["auth"]; logger: Logger }): RunningCoordinator {
-  const { server, http, bus, probeService, directory, agent, permits, denyList, batchWorker } = parts;
+  const { server, http, bus, probeService, directory, agent, permits, denyList, batchWorker, monitorScheduler } = parts;
   const { mode, listen, auth, logger } = about;
   // Health follows the NATS connection: NOT_SERVING while it is down, SERVING when it is back.
   server.setServing(bus.isConnected());
@@ -312,7 +341,9 @@ function serving(parts: ComposedParts, about: { mode: RunningCoordinator["mode"]
         server.setServing(false);
         probeService.drain();
         removeListener();
-        // The batch items it holds go back to the queue at once, for the other coordinators.
+        // The batch items it holds go back to the queue at once, for the other coordinators; the
+        // monitors' next runs are claimed by them.
+        monitorScheduler?.stop();
         await batchWorker?.stop();
         const graceEnds = Date.now() + graceMs;
         await server.stop(graceMs, { idle: () => probeService.idle(), end: () => probeService.endCalls() });

@@ -1,6 +1,7 @@
 import { Server, ServerCredentials, type ServerInterceptor, type UntypedServiceImplementation } from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { BatchServiceDefinition } from "../../gen/smtpprobe/v1/batch.js";
+import { MonitorServiceDefinition } from "../../gen/smtpprobe/v1/monitor.js";
 import { ProbeServiceDefinition } from "../../gen/smtpprobe/v1/probe_service.js";
 import { grpcServiceDefinition } from "../../lib/grpc-service.js";
 import { formatHostPort } from "../../lib/host-port.js";
@@ -10,6 +11,7 @@ import { addReflectionService } from "./reflection-service.js";
 
 export const PROBE_SERVICE_NAME = "smtpprobe.v1.ProbeService";
 export const BATCH_SERVICE_NAME = "smtpprobe.v1.BatchService";
+export const MONITOR_SERVICE_NAME = "smtpprobe.v1.MonitorService";
 
 /**
  * Message sizes. A request is small (a host, at most 8 ports, 32 regions, options: a few KiB at
@@ -81,6 +83,8 @@ export async function startGrpcServer(options: {
   service: UntypedServiceImplementation;
   /** The BatchService (batch-service.ts), served beside the ProbeService. */
   batchService?: UntypedServiceImplementation;
+  /** The MonitorService (monitor/monitor-service.ts). */
+  monitorService?: UntypedServiceImplementation;
   credentials?: ServerCredentials;
   /** Run before any handler (caller authentication, caller-auth.ts). */
   interceptors?: ServerInterceptor[];
@@ -98,8 +102,9 @@ export async function startGrpcServer(options: {
     "grpc.max_connection_age_grace_ms": (options.maxDeadlineMs ?? 120_000) + 10_000,
   });
   server.addService(tolerantDeserializers(grpcServiceDefinition(ProbeServiceDefinition)), options.service);
-  if (options.batchService) server.addService(grpcServiceDefinition(BatchServiceDefinition), options.batchService);
-  const healthNames = options.batchService ? [PROBE_SERVICE_NAME, BATCH_SERVICE_NAME] : [PROBE_SERVICE_NAME];
+  if (options.batchService) server.addService(tolerantDeserializers(grpcServiceDefinition(BatchServiceDefinition)), options.batchService);
+  if (options.monitorService) server.addService(tolerantDeserializers(grpcServiceDefinition(MonitorServiceDefinition)), options.monitorService);
+  const healthNames = [PROBE_SERVICE_NAME, ...(options.batchService ? [BATCH_SERVICE_NAME] : []), ...(options.monitorService ? [MONITOR_SERVICE_NAME] : [])];
 
   const health = new HealthImplementation({ "": "NOT_SERVING", ...Object.fromEntries(healthNames.map((name) => [name, "NOT_SERVING"])) });
   health.addToServer(server);

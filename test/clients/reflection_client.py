@@ -32,6 +32,7 @@ PROBE_SERVICE = "smtpprobe.v1.ProbeService"
 EXPECTED_SERVICES = {
     PROBE_SERVICE,
     "smtpprobe.v1.BatchService",
+    "smtpprobe.v1.MonitorService",
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",

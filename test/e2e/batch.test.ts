@@ -6,10 +6,13 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { status, type ServiceError } from "@grpc/grpc-js";
+import { credentials, makeGenericClientConstructor, Metadata, status, type ServiceError } from "@grpc/grpc-js";
+import { CreateMonitorRequest, MonitorServiceDefinition } from "../../gen/smtpprobe/v1/monitor.js";
+import { grpcClientConstructor } from "../../lib/grpc-service.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BatchItemStatus, BatchState, type BatchEvent } from "../../gen/smtpprobe/v1/batch.js";
 import { connectBatchApi, type BatchApi } from "../helpers/batch-client.js";
+import { freePort } from "../helpers/free-port.js";
 import { connectProbeApi } from "../helpers/grpc-client.js";
 import { natsServerAvailable, startNatsServer, type NatsServer } from "../helpers/nats-server.js";
 import { runCli, startAgentProcess, START_HOOK_TIMEOUT_MS, startCoordinatorProcess, stopAll, type AgentProcess, type CoordinatorProcess } from "../helpers/processes.js";
@@ -41,7 +44,8 @@ describe.skipIf(nats.skip)("batches through two coordinators sharing JetStream",
     const policy = { allowCidrs: ["127.0.0.0/8"], allowPorts: [fixture.port] };
     const batchArgs = ["--batch-concurrency", "16", "--max-batch-targets", String(MAX_TARGETS)];
     [a, b] = await Promise.all([
-      startCoordinatorProcess({ nats: server.url, ...policy, extraArgs: batchArgs }),
+      // At info level, so that its log shows the probes it ran before it was killed.
+      startCoordinatorProcess({ nats: server.url, ...policy, extraArgs: [...batchArgs, "--log-level", "info"] }),
       startCoordinatorProcess({ nats: server.url, ...policy, extraArgs: batchArgs }),
     ]);
     const probeApi = connectProbeApi(b.address);
@@ -70,12 +74,17 @@ describe.skipIf(nats.skip)("batches through two coordinators sharing JetStream",
       const batch = await apiA.create({ targets: targets(ITEMS, fixture.port), options: { regions: [REGION] } });
       expect(batch).toMatchObject({ state: BatchState.BATCH_STATE_RUNNING, total: ITEMS });
       let killed: Promise<void> | undefined;
+      let probedByA = 0;
       const watch = apiB.watch({ batchId: batch.batchId }, () => {
-        if (!killed && items(watch.events).length >= ITEMS / 2) killed = a.kill();
+        if (killed || items(watch.events).length < ITEMS / 2) return;
+        probedByA = a.output().split("\n").filter((line) => line.includes('"msg":"probe finished"')).length;
+        killed = a.kill();
       });
       const { events, error } = await watch.done;
       expect(error).toBeUndefined();
       expect(killed).toBeDefined();
+      // The killed coordinator was taking items too (the other one did not do all the work).
+      expect(probedByA).toBeGreaterThan(0);
       const reported = items(events);
       const indexes = reported.map((item) => item.index);
       expect(indexes.length).toBe(ITEMS);
@@ -164,6 +173,31 @@ describe.skipIf(nats.skip)("batches through two coordinators sharing JetStream",
     expect(run.stderr.replace(file, "targets.txt")).toContain(message);
   });
 
+  it("bytes that are not a CreateBatchRequest: INVALID_ARGUMENT, never grpc-js's INTERNAL", async () => {
+    const Raw = makeGenericClientConstructor(
+      {
+        createBatch: {
+          path: "/smtpprobe.v1.BatchService/CreateBatch",
+          requestStream: false,
+          responseStream: false,
+          requestSerialize: (bytes: Buffer) => bytes,
+          requestDeserialize: (bytes: Buffer) => bytes,
+          responseSerialize: (bytes: Buffer) => bytes,
+          responseDeserialize: (bytes: Buffer) => bytes,
+        },
+      },
+      "RawBatchService",
+    );
+    const raw = new Raw(b.address, credentials.createInsecure()) as unknown as { createBatch: (bytes: Buffer, options: object, callback: (error: ServiceError | null) => void) => void; close(): void };
+    try {
+      const error = await new Promise<ServiceError | null>((resolve) => raw.createBatch(Buffer.from([0x0a, 0xff, 0xff]), { deadline: Date.now() + 5_000 }, resolve));
+      expect(error?.code).toBe(status.INVALID_ARGUMENT);
+      expect(error?.details).toContain("request: is not a CreateBatchRequest in protobuf encoding");
+    } finally {
+      raw.close();
+    }
+  });
+
   it("another caller's batch id, or one that is not an id, is refused", async () => {
     const missing = (await apiB.get("00000000-0000-4000-8000-000000000000").catch((e: unknown) => e)) as ServiceError;
     expect(missing.code).toBe(status.NOT_FOUND);
@@ -173,7 +207,60 @@ describe.skipIf(nats.skip)("batches through two coordinators sharing JetStream",
   });
 });
 
-describe("batches without JetStream", () => {
+describe.skipIf(nats.skip)("batch items under the caller's quota", () => {
+  let server: NatsServer;
+  let fixture: SmtpFixture;
+  let coordinator: CoordinatorProcess;
+  let agent: AgentProcess;
+  let api: BatchApi;
+  let metricsAddress: string;
+  /** Every non-empty set of three ports (the fixture's and two closed ones): seven distinct probes, which do not join. */
+  let portSets: number[][];
+
+  beforeAll(async () => {
+    [server, fixture] = await Promise.all([startNatsServer(), startSmtpFixture({ greetingDelayMs: 20 })]);
+    const [metricsPort, closedA, closedB] = await Promise.all([freePort(), freePort(), freePort()]);
+    metricsAddress = `127.0.0.1:${metricsPort}`;
+    const ports = [fixture.port, closedA, closedB];
+    portSets = [1, 2, 3, 4, 5, 6, 7].map((mask) => ports.filter((_, bit) => mask & (1 << bit)));
+    const policy = { allowCidrs: ["127.0.0.0/8"], allowPorts: ports };
+    // Eight items taken at once, three executions (region × port) of the caller at once: the rest
+    // are refused by the quota and go back to the queue, again and again, until each has its turn.
+    const quota = ["--batch-concurrency", "8", "--caller-executions-in-flight", "3", "--metrics-listen", metricsAddress];
+    coordinator = await startCoordinatorProcess({ nats: server.url, ...policy, extraArgs: quota });
+    const probeApi = connectProbeApi(coordinator.address);
+    try {
+      agent = await startAgentProcess({ region: REGION, agentId: `${REGION}-q`, nats: server.url, readyVia: Promise.resolve(probeApi), ...policy });
+    } finally {
+      probeApi.close();
+    }
+    api = connectBatchApi(coordinator.address);
+  }, START_HOOK_TIMEOUT_MS);
+
+  afterAll(async () => {
+    api?.close();
+    await stopAll([coordinator, agent]);
+    await Promise.all([server?.stop(), fixture?.stop()]);
+  });
+
+  it(
+    "items refused by the quota wait in the queue and are all probed; none is reported refused",
+    async () => {
+      const batch = await api.create({ targets: Array.from({ length: 40 }, (_, i) => ({ host: "127.0.0.1", ports: portSets[i % portSets.length]! })), options: { regions: [REGION] } });
+      const { events, error } = await api.watch({ batchId: batch.batchId }).done;
+      expect(error).toBeUndefined();
+      const reported = events.flatMap((e) => (e.item ? [e.item] : []));
+      expect(new Set(reported.map((item) => item.index)).size).toBe(40);
+      expect(reported.every((item) => item.status === BatchItemStatus.BATCH_ITEM_STATUS_PROBED)).toBe(true);
+      const metrics = await (await fetch(`http://${metricsAddress}/metrics`, { signal: AbortSignal.timeout(5_000) })).text();
+      const refused = Number(/^smtpprobe_requests_rejected_total\{reason="caller_quota"\} (\d+)$/m.exec(metrics)?.[1] ?? 0);
+      expect(refused).toBeGreaterThan(0);
+    },
+    90_000,
+  );
+});
+
+describe("batches and monitors without JetStream", () => {
   let embedded: CoordinatorProcess;
   let api: BatchApi;
 
@@ -191,5 +278,18 @@ describe("batches without JetStream", () => {
     const error = (await api.create({ targets: [{ host: "192.0.2.1" }] }).catch((e: unknown) => e)) as ServiceError;
     expect(error.code).toBe(status.FAILED_PRECONDITION);
     expect(error.details).toContain("batches need JetStream");
+  });
+
+  it("an embedded coordinator answers FAILED_PRECONDITION: monitors need JetStream", async () => {
+    const client = new (grpcClientConstructor(MonitorServiceDefinition))(embedded.address, credentials.createInsecure());
+    try {
+      const error = await new Promise<ServiceError | null>((resolve) =>
+        client.createMonitor(CreateMonitorRequest.fromPartial({ probe: { host: "192.0.2.1" }, intervalSeconds: 60 }), new Metadata(), { deadline: Date.now() + 10_000 }, (e) => resolve(e)),
+      );
+      expect(error?.code).toBe(status.FAILED_PRECONDITION);
+      expect(error?.details).toContain("monitors need JetStream");
+    } finally {
+      client.close();
+    }
   });
 });

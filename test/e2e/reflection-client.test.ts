@@ -168,6 +168,7 @@ describe("the gRPC API through clients of others, against an SMTP target from `n
           "grpc.reflection.v1.ServerReflection",
           "grpc.reflection.v1alpha.ServerReflection",
           "smtpprobe.v1.BatchService",
+          "smtpprobe.v1.MonitorService",
           "smtpprobe.v1.ProbeService",
         ]);
         // Real file names, the agents' protocol nowhere.
@@ -184,6 +185,7 @@ describe("the gRPC API through clients of others, against an SMTP target from `n
           "smtpprobe/v1/batch.proto",
           "smtpprobe/v1/domain.proto",
           "smtpprobe/v1/handshake.proto",
+          "smtpprobe/v1/monitor.proto",
           "smtpprobe/v1/probe_service.proto",
         ]);
         expect(summary.probe_request_fields).toEqual(["host", "mx", "ports", "regions", "options", "tls_modes", "idempotency_key", "port_roles"]);

@@ -5,6 +5,7 @@
 import type { BatchTarget, CreateBatchRequest } from "../../../gen/smtpprobe/v1/batch.js";
 import { ProbeRequest } from "../../../gen/smtpprobe/v1/probe_service.js";
 import { validateProbeRequest, type FieldViolation, type NormalizedRequest, type RequestLimits } from "../validate-request.js";
+import { isCount, parseStoredObject } from "../stored-json.js";
 
 /** Targets in one batch at most, by default: a bound on what one call queues. */
 export const DEFAULT_MAX_BATCH_TARGETS = 10_000;
@@ -98,7 +99,7 @@ export function encodeBatchRecord(record: BatchRecord): Uint8Array {
 
 /** The record, or undefined when the bytes are not one (another writer, another version). */
 export function decodeBatchRecord(data: Uint8Array): BatchRecord | undefined {
-  const json = parseObject(data);
+  const json = parseStoredObject(data);
   if (!json) return undefined;
   const { batchId, caller, total, createdAt, cancelled, options } = json;
   if (typeof batchId !== "string" || !isBatchId(batchId) || typeof caller !== "string" || typeof cancelled !== "boolean") return undefined;
@@ -111,23 +112,10 @@ export function encodeBatchItem(item: BatchItem): Uint8Array {
 }
 
 export function decodeBatchItem(data: Uint8Array): BatchItem | undefined {
-  const json = parseObject(data);
+  const json = parseStoredObject(data);
   if (!json) return undefined;
   const { batchId, index, host, ports } = json;
   if (typeof batchId !== "string" || !isBatchId(batchId) || !isCount(index) || typeof host !== "string") return undefined;
   if (!Array.isArray(ports) || !ports.every((p) => isCount(p) && p <= 65535)) return undefined;
   return { batchId, index, host, ports: ports as number[] };
-}
-
-function parseObject(data: Uint8Array): Record<string, unknown> | undefined {
-  try {
-    const json: unknown = JSON.parse(Buffer.from(data).toString("utf8"));
-    return typeof json === "object" && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function isCount(value: unknown): value is number {
-  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
 }

@@ -22,7 +22,7 @@ import type { TargetPolicyChecker } from "../../../lib/policy/target-policy.js";
 import { AuditTrail } from "../audit-trail.js";
 import { callerOf } from "../caller-auth.js";
 import { CallError, type CallTracker } from "../call-tracker.js";
-import { invalidArgument, notFound, permissionDenied, serviceError, unavailable } from "../grpc-errors.js";
+import { invalidArgument, isUndecodable, notFound, permissionDenied, serviceError, UNDECODABLE, unavailable } from "../grpc-errors.js";
 import { checkTargetEarly } from "../validate-request.js";
 import { checkBatchRequest, isBatchId, type BatchItem, type BatchRecord } from "./batch-request.js";
 import type { BatchStore } from "./batch-store.js";
@@ -139,19 +139,39 @@ function queueFull(total: number): ServiceError {
   return unavailable(`the batch queue has no room for ${total} more items now; try again when running batches have progressed`, 5_000);
 }
 
+/**
+ * INVALID_ARGUMENT for bytes that are not the request (server.ts decodes tolerantly, so that such
+ * a call gets this rather than grpc-js's INTERNAL); undefined for a request.
+ */
+function undecodable(request: object, type: string): ServiceError | undefined {
+  if (!isUndecodable(request)) return undefined;
+  return invalidArgument([{ field: "request", description: `is not a ${type} in protobuf encoding (${request[UNDECODABLE].slice(0, 100)})` }]);
+}
+
 /** The gRPC handlers on the operations, each tracked by the calls tracker (drain and end at shutdown). */
 export function batchGrpcService(operations: BatchOperations, calls: CallTracker): GrpcServerImplementation<BatchServiceDefinition> {
   return {
     createBatch(call: ServerUnaryCall<CreateBatchRequest, Batch>, callback: sendUnaryData<Batch>) {
+      const invalid = undecodable(call.request, "CreateBatchRequest");
+      if (invalid) return callback(invalid);
       calls.serveUnary(callback, () => operations.create(call.request, callerOf(call.metadata)));
     },
     getBatch(call: ServerUnaryCall<GetBatchRequest, Batch>, callback: sendUnaryData<Batch>) {
+      const invalid = undecodable(call.request, "GetBatchRequest");
+      if (invalid) return callback(invalid);
       calls.serveUnary(callback, () => operations.get(call.request.batchId ?? "", callerOf(call.metadata)));
     },
     cancelBatch(call: ServerUnaryCall<CancelBatchRequest, Batch>, callback: sendUnaryData<Batch>) {
+      const invalid = undecodable(call.request, "CancelBatchRequest");
+      if (invalid) return callback(invalid);
       calls.serveUnary(callback, () => operations.cancel(call.request.batchId ?? "", callerOf(call.metadata)));
     },
     watchBatch(call: ServerWritableStream<WatchBatchRequest, BatchEvent>) {
+      const invalid = undecodable(call.request, "WatchBatchRequest");
+      if (invalid) {
+        call.emit("error", invalid);
+        return;
+      }
       // A slow reader holds the watch back (write's own buffer is the only one), never the queue.
       const send = (event: BatchEvent): Promise<void> => {
         if (call.cancelled || !call.writable) return Promise.resolve();

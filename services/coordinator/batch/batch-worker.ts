@@ -10,6 +10,7 @@ import { status } from "@grpc/grpc-js";
 import { BatchItemStatus, type BatchItemReport } from "../../../gen/smtpprobe/v1/batch.js";
 import type { WorkItem } from "../../../lib/bus.js";
 import type { Logger } from "../../../lib/logger.js";
+import { metrics } from "../../../lib/metrics.js";
 import { CallError } from "../call-tracker.js";
 import { statusDetailsOf } from "../grpc-errors.js";
 import type { ProbeOperations } from "../probe-service.js";
@@ -32,12 +33,15 @@ const TAKE_WAIT_MS = 2_000;
 const LOAD_RETRY_MS = 1_000;
 /** After a failure to reach JetStream, the next pull waits this long. */
 const PULL_ERROR_PAUSE_MS = 1_000;
+/** A failure that repeats at every pull is logged at most this often. */
+const WARN_EVERY_MS = 60_000;
 
 export class BatchWorker {
   private running = false;
   private readonly inFlight = new Map<WorkItem, AbortController>();
   private slotFreed: (() => void) | undefined;
   private loop: Promise<void> | undefined;
+  private warnedAt = 0;
 
   constructor(private readonly options: BatchWorkerOptions) {}
 
@@ -82,7 +86,11 @@ export class BatchWorker {
         }
       } catch (error) {
         if (!this.running) break;
-        logger.warn({ err: error }, "batch items could not be taken from JetStream; trying again");
+        // While NATS is away this fails at every pull: said once a minute.
+        if (Date.now() - this.warnedAt >= WARN_EVERY_MS) {
+          this.warnedAt = Date.now();
+          logger.warn({ err: error }, "batch items could not be taken from JetStream; trying again");
+        }
         await new Promise((resolve) => setTimeout(resolve, PULL_ERROR_PAUSE_MS));
       }
     }
@@ -126,6 +134,7 @@ export class BatchWorker {
     const request = itemRequest(options, item);
     try {
       const report = await this.options.operations.probe(request, { caller, deadline: Number.POSITIVE_INFINITY }, { signal });
+      metrics.probes.inc({ complete: String(report.complete), call: "batch" });
       return { index: item.index, host: item.host, status: BatchItemStatus.BATCH_ITEM_STATUS_PROBED, report, errorCode: 0, error: "", sequence: 0 };
     } catch (error) {
       if (signal.aborted) return { retryMs: 0 }; // stopping: another coordinator takes the item

@@ -6,13 +6,16 @@ import { connect, type NatsConnection, type Subscription } from "nats";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { SUBJECTS, type Bus } from "../../../lib/bus.js";
+import { SUBJECTS, type Bus, type WorkItem } from "../../../lib/bus.js";
 import { silentLogger } from "../../../lib/logger.js";
 import { metrics, metricValue } from "../../../lib/metrics.js";
 import { MemoryBus } from "../../../lib/memory-bus.js";
 import { connectNatsBus } from "../../../lib/nats-bus.js";
 import { ProbeOptions, TlsMode } from "../../../gen/smtpprobe/v1/handshake.js";
-import { TaskStatus } from "../../../gen/smtpprobe/v1/probe_service.js";
+import { ProbeRequest, TaskStatus } from "../../../gen/smtpprobe/v1/probe_service.js";
+import { BatchItemStatus } from "../../../gen/smtpprobe/v1/batch.js";
+import { BatchStore } from "../../../services/coordinator/batch/batch-store.js";
+import { MonitorStore, monitorEventSubject } from "../../../services/coordinator/monitor/monitor-store.js";
 import { AgentMessage, Task } from "../../../gen/smtpprobe/agent/v1/agent.js";
 import { dispatchProbe, type ProbePlan } from "../../../services/coordinator/fan-out.js";
 import { AGENT_MESSAGE_LIMITS } from "../../../services/coordinator/validate-agent-message.js";
@@ -132,6 +135,49 @@ describe.skipIf(nats.skip)("deploy/nats/hub.conf permissions", () => {
     clients.push(c);
     return c;
   };
+
+  it("the coordinator may keep batches: the record, the items' queue and its consumer, the reports and a reader of them", async () => {
+    const store = await BatchStore.open(coordinator, { ttlMs: 60_000, maxQueuedItems: 100, reportBytes: 1024 * 1024, ackWaitMs: 5_000 });
+    expect(store).toBeDefined();
+    const batchId = "1b4e28ba-2fa1-41d2-883f-0016d3cca427";
+    await store!.putRecord({ batchId, caller: "svc", total: 1, createdAt: Date.now(), cancelled: false, options: ProbeRequest.fromPartial({ ports: [25] }) });
+    expect((await store!.getRecord(batchId))?.caller).toBe("svc");
+    expect(await store!.enqueue([{ batchId, index: 0, host: HOST, ports: [25] }])).toEqual({ queued: 1 });
+    const taken: WorkItem[] = [];
+    for await (const item of store!.take(1, 1_000)) taken.push(item);
+    expect(taken).toHaveLength(1);
+    await store!.appendReport(batchId, { index: 0, host: HOST, status: BatchItemStatus.BATCH_ITEM_STATUS_CANCELLED, report: undefined, errorCode: 0, error: "", sequence: 0 });
+    await taken[0]!.done();
+    expect(await store!.reportedCount(batchId)).toBe(1);
+    const controller = new AbortController();
+    for await (const { report } of store!.follow(batchId, 0, controller.signal)) {
+      expect(report.index).toBe(0);
+      break;
+    }
+  });
+
+  it("the coordinator may keep monitors: the monitors, their keys and state, the claims of runs, the events", async () => {
+    const store = await MonitorStore.open(coordinator);
+    expect(store).toBeDefined();
+    const monitorId = "2b4e28ba-2fa1-41d2-883f-0016d3cca427";
+    await store!.put({ monitorId, caller: "svc", intervalMs: 60_000, createdAt: Date.now(), probe: ProbeRequest.fromPartial({ host: HOST, ports: [25] }), webhookUrl: "", webhookSecret: "" });
+    expect(await store!.ids()).toContain(monitorId);
+    expect(await store!.claim(monitorId, 1, "a")).toBe(true);
+    expect(await store!.claim(monitorId, 1, "b")).toBe(false);
+    await store!.putState(monitorId, { run: 1, verdicts: [] });
+    expect((await store!.state(monitorId))?.run).toBe(1);
+    const received = new Promise<number>((resolve) => {
+      const sub = coordinator.subscribe(monitorEventSubject(monitorId), (message) => {
+        sub.unsubscribe();
+        resolve(message.data.length);
+      });
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    coordinator.publish(monitorEventSubject(monitorId), Buffer.from("event"));
+    expect(await received).toBe(5);
+    await store!.delete(monitorId);
+    expect(await store!.ids()).not.toContain(monitorId);
+  });
 
   it("refuses a wrong password, and a user of one region cannot pose as another", async () => {
     await expect(rawClient(topology.hub.url, `agent-${B}`, { pass: deployPassword(`agent-${A}`) })).rejects.toThrow(/Authorization Violation|AUTHORIZATION_VIOLATION/i);

@@ -106,6 +106,16 @@ describe.skipIf(nats.skip)("JetStream work queue and record log", () => {
     expect(tail).toEqual(seen.slice(596).map((r) => r.sequence));
   }, 30_000);
 
+  it("a key-value create is won by one writer; keys and delete", async () => {
+    const [kv1, kv2] = await Promise.all([one.keyValue("claims_test", { ttlMs: 60_000, maxBytes: 1 << 20 }), two.keyValue("claims_test", { ttlMs: 60_000, maxBytes: 1 << 20 })]);
+    const wins = await Promise.all([kv1!.create("run.a.1", Buffer.from("one")), kv2!.create("run.a.1", Buffer.from("two")), kv1!.create("run.a.1", Buffer.from("three"))]);
+    expect(wins.filter(Boolean)).toHaveLength(1);
+    await kv2!.put("run.a.2", Buffer.from("x"));
+    expect((await kv1!.keys()).sort()).toEqual(["run.a.1", "run.a.2"]);
+    await kv1!.delete("run.a.2");
+    expect(await kv2!.keys()).toEqual(["run.a.1"]);
+  });
+
   it("the memory bus has neither", async () => {
     const bus = new MemoryBus();
     expect(await bus.workQueue()).toBeUndefined();

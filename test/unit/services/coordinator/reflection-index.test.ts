@@ -45,6 +45,7 @@ describe("reflection index: the served descriptor sets", () => {
       "grpc.reflection.v1.ServerReflection",
       "grpc.reflection.v1alpha.ServerReflection",
       "smtpprobe.v1.BatchService",
+      "smtpprobe.v1.MonitorService",
       "smtpprobe.v1.ProbeService",
     ]);
   });
@@ -63,6 +64,7 @@ describe("reflection index: the served descriptor sets", () => {
       "smtpprobe/v1/batch.proto",
       "smtpprobe/v1/domain.proto",
       "smtpprobe/v1/handshake.proto",
+      "smtpprobe/v1/monitor.proto",
       "smtpprobe/v1/probe_service.proto",
     ]);
     expect([...servedDescriptors().symbols.keys()].filter((s) => s.startsWith("smtpprobe.agent"))).toEqual([]);

@@ -124,6 +124,18 @@ class StrictKv implements KeyValueStore {
     expect(key).toMatch(KV_KEY);
     return this.values.get(key);
   }
+  async create(key: string, value: Uint8Array): Promise<boolean> {
+    expect(key).toMatch(KV_KEY);
+    if (this.values.has(key)) return false;
+    this.values.set(key, value);
+    return true;
+  }
+  async delete(key: string): Promise<void> {
+    this.values.delete(key);
+  }
+  async keys(): Promise<string[]> {
+    return [...this.values.keys()];
+  }
 }
 
 // nats.js validateKey: tokens of [-/_=.a-zA-Z0-9], no empty token, no leading or trailing dot.

@@ -1,0 +1,76 @@
+// Monitors as JetStream keeps them, and what is decided about them without I/O: which run is due,
+// and which verdicts changed between two runs. Pure.
+import { ProbeRequest, VerdictKind, type ProbeReport } from "../../../gen/smtpprobe/v1/probe_service.js";
+import type { VerdictChange } from "../../../gen/smtpprobe/v1/monitor.js";
+import { isCount, parseStoredObject } from "../stored-json.js";
+
+export interface MonitorRecord {
+  monitorId: string;
+  caller: string;
+  intervalMs: number;
+  /** Date.now() milliseconds; run n is due at createdAt + n × intervalMs, n ≥ 1. */
+  createdAt: number;
+  probe: ProbeRequest;
+  /** Where each run that changed a verdict is POSTed, and the key of its signature; empty: none. */
+  webhookUrl: string;
+  webhookSecret: string;
+}
+
+/** What the last run saw: its number and the verdicts (port and kind) of its report. */
+export interface MonitorState {
+  run: number;
+  verdicts: { port: number; kind: VerdictKind }[];
+}
+
+const MONITOR_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+export function isMonitorId(text: string): boolean {
+  return MONITOR_ID.test(text);
+}
+
+/** The run due at `now`: 0 before the first interval has passed. */
+export function dueRun(record: Pick<MonitorRecord, "createdAt" | "intervalMs">, now: number): number {
+  return now < record.createdAt ? 0 : Math.floor((now - record.createdAt) / record.intervalMs);
+}
+
+/** The verdicts of a report, as a state records them. */
+export function verdictsOf(report: ProbeReport): MonitorState["verdicts"] {
+  return (report.comparison?.verdicts ?? []).map((v) => ({ port: v.port, kind: v.kind }));
+}
+
+/** The verdicts that appeared and those that went away, by port then kind. */
+export function verdictChanges(before: MonitorState["verdicts"], after: MonitorState["verdicts"]): VerdictChange[] {
+  const key = (v: { port: number; kind: VerdictKind }): string => `${v.port}:${v.kind}`;
+  const had = new Set(before.map(key));
+  const has = new Set(after.map(key));
+  const changes: VerdictChange[] = [
+    ...after.filter((v) => !had.has(key(v))).map((v) => ({ ...v, appeared: true })),
+    ...before.filter((v) => !has.has(key(v))).map((v) => ({ ...v, appeared: false })),
+  ];
+  return changes.sort((a, b) => a.port - b.port || a.kind - b.kind || Number(b.appeared) - Number(a.appeared));
+}
+
+export function encodeMonitorRecord(record: MonitorRecord): Uint8Array {
+  return Buffer.from(JSON.stringify({ ...record, probe: ProbeRequest.toJSON(record.probe) }));
+}
+
+export function decodeMonitorRecord(data: Uint8Array): MonitorRecord | undefined {
+  const json = parseStoredObject(data);
+  if (!json) return undefined;
+  const { monitorId, caller, intervalMs, createdAt, probe, webhookUrl = "", webhookSecret = "" } = json;
+  if (typeof webhookUrl !== "string" || typeof webhookSecret !== "string") return undefined;
+  if (typeof monitorId !== "string" || !isMonitorId(monitorId) || typeof caller !== "string") return undefined;
+  if (!isCount(intervalMs) || intervalMs === 0 || !isCount(createdAt) || typeof probe !== "object" || probe === null) return undefined;
+  return { monitorId, caller, intervalMs, createdAt, probe: ProbeRequest.fromJSON(probe), webhookUrl, webhookSecret };
+}
+
+export function encodeMonitorState(state: MonitorState): Uint8Array {
+  return Buffer.from(JSON.stringify(state));
+}
+
+export function decodeMonitorState(data: Uint8Array): MonitorState | undefined {
+  const json = parseStoredObject(data);
+  if (!json || !isCount(json.run) || !Array.isArray(json.verdicts)) return undefined;
+  const verdicts = json.verdicts.filter((v): v is { port: number; kind: number } => typeof v === "object" && v !== null && isCount((v as { port: unknown }).port) && isCount((v as { kind: unknown }).kind));
+  return { run: json.run, verdicts: verdicts.map((v) => ({ port: v.port, kind: v.kind as VerdictKind })) };
+}

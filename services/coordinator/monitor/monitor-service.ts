@@ -1,0 +1,157 @@
+// The MonitorService: CreateMonitor checks the probe as Probe would (and against the target
+// policy) and keeps it in JetStream, where every coordinator's scheduler finds it
+// (monitor-scheduler.ts); WatchMonitor relays the monitor's events from its NATS subject, from
+// whichever coordinator ran each. A monitor is its caller's: another caller's id is NOT_FOUND.
+import { randomUUID } from "node:crypto";
+import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type ServiceError } from "@grpc/grpc-js";
+import {
+  MonitorEvent,
+  type CreateMonitorRequest,
+  type DeleteMonitorRequest,
+  type GetMonitorRequest,
+  type Monitor,
+  type MonitorServiceDefinition,
+  type WatchMonitorRequest,
+} from "../../../gen/smtpprobe/v1/monitor.js";
+import type { Bus } from "../../../lib/bus.js";
+import type { GrpcServerImplementation } from "../../../lib/grpc-service.js";
+import type { Logger } from "../../../lib/logger.js";
+import type { TargetPolicyChecker } from "../../../lib/policy/target-policy.js";
+import { AuditTrail } from "../audit-trail.js";
+import { callerOf } from "../caller-auth.js";
+import { CallError, type CallTracker } from "../call-tracker.js";
+import { invalidArgument, isUndecodable, notFound, permissionDenied, serviceError, UNDECODABLE } from "../grpc-errors.js";
+import { checkTargetEarly, validateProbeRequest, type FieldViolation } from "../validate-request.js";
+import { isMonitorId, type MonitorRecord } from "./monitor-records.js";
+import { monitorEventSubject, type MonitorStore } from "./monitor-store.js";
+import { checkWebhook } from "./webhook.js";
+
+export interface MonitorServiceDeps {
+  /** undefined: no JetStream (embedded mode); every call is FAILED_PRECONDITION. */
+  store: MonitorStore | undefined;
+  bus: Bus;
+  policy: TargetPolicyChecker;
+  logger: Logger;
+  calls: CallTracker;
+  limits: { minIntervalMs: number; maxMonitors: number; maxDeadlineMs: number };
+}
+
+/** The longest interval: a day. */
+const MAX_INTERVAL_SECONDS = 86_400;
+/** Events a watcher's stream may hold before the watch gives up on it (a reader that does not read). */
+const MAX_WATCH_BACKLOG = 64;
+
+export function monitorGrpcService(deps: MonitorServiceDeps): GrpcServerImplementation<MonitorServiceDefinition> {
+  const audit = new AuditTrail(deps.logger);
+  const storeOf = (): MonitorStore => {
+    if (!deps.store) throw new CallError(serviceError(status.FAILED_PRECONDITION, "monitors need JetStream: run the coordinator with --nats and a NATS server with JetStream"));
+    return deps.store;
+  };
+  const recordOf = async (monitorId: string, caller: string): Promise<MonitorRecord> => {
+    if (!isMonitorId(monitorId)) throw new CallError(invalidArgument([{ field: "monitor_id", description: "must be a monitor id as returned by CreateMonitor (a UUID)" }]));
+    const record = await storeOf().get(monitorId);
+    if (!record || record.caller !== caller) throw new CallError(notFound("smtpprobe.v1.Monitor", monitorId, `no monitor ${monitorId} (unknown, another caller's, or deleted)`));
+    return record;
+  };
+  const monitorOf = (record: MonitorRecord): Monitor => ({
+    monitorId: record.monitorId,
+    probe: record.probe,
+    intervalSeconds: Math.round(record.intervalMs / 1000),
+    createdAt: new Date(record.createdAt),
+    webhookUrl: record.webhookUrl,
+  });
+
+  async function create(request: CreateMonitorRequest, caller: string): Promise<Monitor> {
+    const store = storeOf();
+    const violations: FieldViolation[] = [];
+    const minSeconds = Math.ceil(deps.limits.minIntervalMs / 1000);
+    const interval = request.intervalSeconds ?? 0;
+    if (interval < minSeconds || interval > MAX_INTERVAL_SECONDS) violations.push({ field: "interval_seconds", description: `must be between ${minSeconds} and ${MAX_INTERVAL_SECONDS}, got ${interval}` });
+    const webhookUrl = request.webhookUrl ?? "";
+    const webhookSecret = request.webhookSecret ?? "";
+    if (webhookUrl !== "") {
+      const bad = checkWebhook(webhookUrl, webhookSecret);
+      if (bad) violations.push(bad);
+    } else if (webhookSecret !== "") {
+      violations.push({ field: "webhook_secret", description: "is for webhook_url, which is empty" });
+    }
+    if ((request.probe?.idempotencyKey ?? "") !== "") violations.push({ field: "probe.idempotency_key", description: "must be empty: each run is a probe of its own" });
+    const checked = validateProbeRequest(request.probe ?? ({} as NonNullable<CreateMonitorRequest["probe"]>), { maxDeadlineMs: deps.limits.maxDeadlineMs });
+    if (!checked.ok) violations.push(...checked.violations.map((v) => ({ field: `probe.${v.field}`, description: v.description })));
+    if (violations.length > 0 || !checked.ok) throw audit.refuse(caller, "invalid_argument", invalidArgument(violations));
+    const denied = checkTargetEarly(checked.value, deps.policy);
+    if (denied) throw audit.refuse(caller, denied.kind === "deny_list" ? "deny_list" : "permission_denied", permissionDenied(denied.reason, `probe.${denied.field}`));
+    if ((await store.ids()).length >= deps.limits.maxMonitors) {
+      throw new CallError(serviceError(status.RESOURCE_EXHAUSTED, `the coordinators keep at most ${deps.limits.maxMonitors} monitors; delete one first`));
+    }
+    const record: MonitorRecord = { monitorId: randomUUID(), caller, intervalMs: interval * 1000, createdAt: Date.now(), probe: { ...checked.value.accepted, idempotencyKey: "" }, webhookUrl, webhookSecret };
+    await store.put(record);
+    deps.logger.info({ monitorId: record.monitorId, caller, intervalSeconds: interval, host: record.probe.host }, "monitor created");
+    return monitorOf(record);
+  }
+
+  async function watch(request: WatchMonitorRequest, caller: string, call: ServerWritableStream<WatchMonitorRequest, MonitorEvent>, signal: AbortSignal): Promise<void> {
+    const record = await recordOf(request.monitorId ?? "", caller);
+    await new Promise<void>((resolve, reject) => {
+      const subscription = deps.bus.subscribe(monitorEventSubject(record.monitorId), (message) => {
+        let event: MonitorEvent;
+        try {
+          event = MonitorEvent.decode(message.data);
+        } catch {
+          return; // not ours: only coordinators publish there
+        }
+        if (request.changesOnly && event.changes.length === 0) return;
+        if (call.writableLength > MAX_WATCH_BACKLOG * 64 * 1024) {
+          finish(new CallError(serviceError(status.RESOURCE_EXHAUSTED, "the watch fell too far behind its events; watch again")));
+          return;
+        }
+        call.write(event);
+      });
+      const finish = (error?: unknown): void => {
+        subscription.unsubscribe();
+        signal.removeEventListener("abort", onAbort);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onAbort = (): void => finish();
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  const undecodable = (request: object, type: string): ServiceError | undefined =>
+    isUndecodable(request) ? invalidArgument([{ field: "request", description: `is not a ${type} in protobuf encoding (${request[UNDECODABLE].slice(0, 100)})` }]) : undefined;
+
+  return {
+    createMonitor(call: ServerUnaryCall<CreateMonitorRequest, Monitor>, callback: sendUnaryData<Monitor>) {
+      const invalid = undecodable(call.request, "CreateMonitorRequest");
+      if (invalid) return callback(invalid);
+      deps.calls.serveUnary(callback, () => create(call.request, callerOf(call.metadata)));
+    },
+    getMonitor(call: ServerUnaryCall<GetMonitorRequest, Monitor>, callback: sendUnaryData<Monitor>) {
+      const invalid = undecodable(call.request, "GetMonitorRequest");
+      if (invalid) return callback(invalid);
+      deps.calls.serveUnary(callback, async () => monitorOf(await recordOf(call.request.monitorId ?? "", callerOf(call.metadata))));
+    },
+    deleteMonitor(call: ServerUnaryCall<DeleteMonitorRequest, Monitor>, callback: sendUnaryData<Monitor>) {
+      const invalid = undecodable(call.request, "DeleteMonitorRequest");
+      if (invalid) return callback(invalid);
+      deps.calls.serveUnary(callback, async () => {
+        const record = await recordOf(call.request.monitorId ?? "", callerOf(call.metadata));
+        await storeOf().delete(record.monitorId);
+        return monitorOf(record);
+      });
+    },
+    watchMonitor(call: ServerWritableStream<WatchMonitorRequest, MonitorEvent>) {
+      const invalid = undecodable(call.request, "WatchMonitorRequest");
+      if (invalid) {
+        call.emit("error", invalid);
+        return;
+      }
+      deps.calls.serve<void>(
+        { ok: () => call.end(), fail: (error) => call.emit("error", error) },
+        (signal) => watch(call.request, callerOf(call.metadata), call, signal),
+        call,
+      );
+    },
+  };
+}

@@ -1,0 +1,63 @@
+// Where monitors live, shared by every coordinator through JetStream: the monitors and the state
+// of their last run in one key-value bucket (kept until deleted), the claims of their runs in
+// another (a run is claimed by creating its key: one coordinator wins, the others see it taken).
+import type { Bus, KeyValueStore } from "../../../lib/bus.js";
+import { decodeMonitorRecord, decodeMonitorState, encodeMonitorRecord, encodeMonitorState, type MonitorRecord, type MonitorState } from "./monitor-records.js";
+
+export const MONITOR_BUCKETS = { monitors: "smtpprobe-monitors", runs: "smtpprobe-monitor-runs" } as const;
+
+/** Monitor ids are UUIDs (checked before use): safe subject tokens. */
+export const monitorEventSubject = (monitorId: string): string => `smtpprobe.v1.monitor.event.${monitorId}`;
+
+/** A claim is kept this long: far longer than any interval's run, bounded so that the bucket does not grow. */
+const CLAIM_TTL_MS = 24 * 3_600_000;
+
+const MONITOR_KEY = "monitor.";
+const STATE_KEY = "state.";
+
+export class MonitorStore {
+  private constructor(
+    private readonly monitors: KeyValueStore,
+    private readonly runs: KeyValueStore,
+  ) {}
+
+  /** The store, or undefined without JetStream (embedded mode). */
+  static async open(bus: Bus): Promise<MonitorStore | undefined> {
+    const monitors = await bus.keyValue(MONITOR_BUCKETS.monitors, { ttlMs: 0, maxBytes: 64 * 1024 * 1024 });
+    const runs = await bus.keyValue(MONITOR_BUCKETS.runs, { ttlMs: CLAIM_TTL_MS, maxBytes: 64 * 1024 * 1024 });
+    return monitors && runs ? new MonitorStore(monitors, runs) : undefined;
+  }
+
+  async put(record: MonitorRecord): Promise<void> {
+    await this.monitors.put(MONITOR_KEY + record.monitorId, encodeMonitorRecord(record));
+  }
+
+  async get(monitorId: string): Promise<MonitorRecord | undefined> {
+    const data = await this.monitors.get(MONITOR_KEY + monitorId);
+    return data ? decodeMonitorRecord(data) : undefined;
+  }
+
+  async delete(monitorId: string): Promise<void> {
+    await this.monitors.delete(MONITOR_KEY + monitorId);
+    await this.monitors.delete(STATE_KEY + monitorId).catch(() => undefined);
+  }
+
+  /** The ids of every monitor. */
+  async ids(): Promise<string[]> {
+    return (await this.monitors.keys()).filter((key) => key.startsWith(MONITOR_KEY)).map((key) => key.slice(MONITOR_KEY.length));
+  }
+
+  /** True for the one coordinator that claims run `run` of the monitor. */
+  claim(monitorId: string, run: number, by: string): Promise<boolean> {
+    return this.runs.create(`run.${monitorId}.${run}`, Buffer.from(by));
+  }
+
+  async state(monitorId: string): Promise<MonitorState | undefined> {
+    const data = await this.monitors.get(STATE_KEY + monitorId);
+    return data ? decodeMonitorState(data) : undefined;
+  }
+
+  async putState(monitorId: string, state: MonitorState): Promise<void> {
+    await this.monitors.put(STATE_KEY + monitorId, encodeMonitorState(state));
+  }
+}

@@ -1,0 +1,140 @@
+// Monitors through the MonitorService of two real coordinators sharing a private nats-server with
+// JetStream, an agent and an smtp-server fixture on 127.0.0.1: every run of a monitor is probed
+// and published once whichever coordinator claims it, a watcher on the other coordinator sees the
+// runs in order, and when the server goes away the next run says which verdicts changed.
+import { createHmac } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CreateMonitorRequest, MonitorServiceDefinition, type Monitor, type MonitorEvent } from "../../gen/smtpprobe/v1/monitor.js";
+import { VerdictKind } from "../../gen/smtpprobe/v1/probe_service.js";
+import { grpcClientConstructor } from "../../lib/grpc-service.js";
+import { connectProbeApi } from "../helpers/grpc-client.js";
+import { natsServerAvailable, startNatsServer, type NatsServer } from "../helpers/nats-server.js";
+import { startAgentProcess, START_HOOK_TIMEOUT_MS, startCoordinatorProcess, stopAll, type AgentProcess, type CoordinatorProcess } from "../helpers/processes.js";
+import { need } from "../helpers/requirements.js";
+import { startSmtpFixture, type SmtpFixture } from "../helpers/smtp-fixture.js";
+import { waitFor } from "../helpers/wait.js";
+
+const nats = await need(natsServerAvailable);
+const SECRET = "monitor-webhook-secret-0123";
+const REGION = "eu-west";
+const MonitorClient = grpcClientConstructor(MonitorServiceDefinition);
+type Client = InstanceType<typeof MonitorClient>;
+
+const unary = <T>(call: (callback: (error: ServiceError | null, value?: T) => void) => void): Promise<T> =>
+  new Promise((resolve, reject) => call((error, value) => (error || value === undefined ? reject(error ?? new Error("no answer")) : resolve(value))));
+const deadline = () => ({ deadline: Date.now() + 10_000 });
+
+describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream", () => {
+  let server: NatsServer;
+  let fixture: SmtpFixture;
+  let a: CoordinatorProcess;
+  let b: CoordinatorProcess;
+  let agent: AgentProcess;
+  let clientA: Client;
+  let clientB: Client;
+  let hook: Server;
+  let hookPort: number;
+  const hooks: { body: string; signature: string }[] = [];
+
+  beforeAll(async () => {
+    hook = createServer((request, response) => {
+      let body = "";
+      request.on("data", (chunk: Buffer) => (body += chunk.toString()));
+      request.on("end", () => {
+        hooks.push({ body, signature: String(request.headers["smtp-probe-signature"]) });
+        response.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => hook.listen(0, "127.0.0.1", resolve));
+    hookPort = (hook.address() as AddressInfo).port;
+    [server, fixture] = await Promise.all([startNatsServer(), startSmtpFixture()]);
+    const policy = { allowCidrs: ["127.0.0.0/8"], allowPorts: [fixture.port] };
+    const args = ["--monitor-min-interval", "1s"];
+    [a, b] = await Promise.all([startCoordinatorProcess({ nats: server.url, ...policy, extraArgs: args }), startCoordinatorProcess({ nats: server.url, ...policy, extraArgs: args })]);
+    const probeApi = connectProbeApi(b.address);
+    try {
+      agent = await startAgentProcess({ region: REGION, agentId: `${REGION}-1`, nats: server.url, readyVia: Promise.resolve(probeApi), ...policy });
+    } finally {
+      probeApi.close();
+    }
+    clientA = new MonitorClient(a.address, credentials.createInsecure());
+    clientB = new MonitorClient(b.address, credentials.createInsecure());
+  }, START_HOOK_TIMEOUT_MS);
+
+  afterAll(async () => {
+    clientA?.close();
+    clientB?.close();
+    await stopAll([a, b, agent]);
+    await Promise.all([server?.stop(), fixture?.stop(), new Promise((resolve) => hook?.close(resolve))]);
+  });
+
+  it(
+    "each run once, in order, seen from the other coordinator; the server gone, the next run says what changed",
+    async () => {
+      const monitor = await unary<Monitor>((cb) =>
+        clientA.createMonitor(
+          CreateMonitorRequest.fromPartial({ probe: { host: "127.0.0.1", ports: [fixture.port], regions: [REGION] }, intervalSeconds: 1, webhookUrl: `http://127.0.0.1:${hookPort}/smtp-probe`, webhookSecret: SECRET }),
+          new Metadata(), deadline(),
+          cb,
+        ),
+      );
+      expect(monitor).toMatchObject({ intervalSeconds: 1, webhookUrl: `http://127.0.0.1:${hookPort}/smtp-probe` });
+      const events: MonitorEvent[] = [];
+      const changes: MonitorEvent[] = [];
+      const all = clientB.watchMonitor({ monitorId: monitor.monitorId, changesOnly: false }, new Metadata());
+      const changed = clientA.watchMonitor({ monitorId: monitor.monitorId, changesOnly: true }, new Metadata());
+      all.on("data", (event: MonitorEvent) => events.push(event));
+      changed.on("data", (event: MonitorEvent) => changes.push(event));
+      all.on("error", () => undefined);
+      changed.on("error", () => undefined);
+      try {
+        await waitFor(() => events.length >= 3, 15_000, () => `3 runs: ${events.length}`);
+        expect(events.every((e) => e.report?.complete && e.error === "")).toBe(true);
+        expect(events.slice(0, 3).map((e) => e.report?.comparison?.verdicts[0]?.kind)).toEqual([VerdictKind.VERDICT_KIND_REACHABLE_EVERYWHERE, VerdictKind.VERDICT_KIND_REACHABLE_EVERYWHERE, VerdictKind.VERDICT_KIND_REACHABLE_EVERYWHERE]);
+        expect(changes).toEqual([]);
+
+        await fixture.stop();
+        await waitFor(() => changes.length >= 1, 15_000, () => `a change: ${events.map((e) => e.report?.comparison?.verdicts.map((v) => v.kind)).join(" | ")}`);
+        // The change went to the webhook too, signed with the monitor's secret.
+        await waitFor(() => hooks.length >= 1, 10_000, "a webhook delivery");
+        const [, t, mac] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(hooks[0]!.signature) ?? [];
+        expect(mac).toBe(createHmac("sha256", SECRET).update(`${t}.${hooks[0]!.body}`).digest("hex"));
+        const delivered = JSON.parse(hooks[0]!.body) as { monitorId: string; run: string; changes: { kind: string; appeared?: boolean }[] };
+        expect(delivered.monitorId).toBe(monitor.monitorId);
+        expect(delivered.changes).toEqual([{ port: fixture.port, kind: "VERDICT_KIND_REACHABLE_EVERYWHERE" }, { port: fixture.port, kind: "VERDICT_KIND_UNREACHABLE_EVERYWHERE", appeared: true }]);
+        expect(changes[0]!.changes).toEqual([
+          { port: fixture.port, kind: VerdictKind.VERDICT_KIND_REACHABLE_EVERYWHERE, appeared: false },
+          { port: fixture.port, kind: VerdictKind.VERDICT_KIND_UNREACHABLE_EVERYWHERE, appeared: true },
+        ]);
+        // Every run published once: the watcher saw each run number once, in order, none skipped.
+        const runs = events.map((e) => e.run);
+        expect(runs).toEqual(Array.from({ length: runs.length }, (_, i) => runs[0]! + i));
+        expect(events[0]!.first).toBe(true);
+        expect(events.slice(1).every((e) => !e.first)).toBe(true);
+      } finally {
+        all.cancel();
+        changed.cancel();
+      }
+      const deleted = await unary<Monitor>((cb) => clientB.deleteMonitor({ monitorId: monitor.monitorId }, new Metadata(), deadline(), cb));
+      expect(deleted.monitorId).toBe(monitor.monitorId);
+      const gone = await unary<Monitor>((cb) => clientA.getMonitor({ monitorId: monitor.monitorId }, new Metadata(), deadline(), cb)).catch((e: ServiceError) => e);
+      expect((gone as ServiceError).code).toBe(status.NOT_FOUND);
+    },
+    60_000,
+  );
+
+  it.each([
+    [{ probe: { host: "127.0.0.1" }, intervalSeconds: 0 }, "interval_seconds: must be between 1 and 86400, got 0"],
+    [{ probe: { host: "" }, intervalSeconds: 5 }, "probe.host"],
+    [{ probe: { host: "127.0.0.1", idempotencyKey: "k" }, intervalSeconds: 5 }, "probe.idempotency_key: must be empty"],
+    [{ probe: { host: "127.0.0.1" }, intervalSeconds: 5, webhookUrl: "ftp://x.example/" , webhookSecret: SECRET }, "webhook_url: must be http:// or https://"],
+    [{ probe: { host: "127.0.0.1" }, intervalSeconds: 5, webhookUrl: "https://x.example/", webhookSecret: "short" }, "webhook_secret: must be 16 to 256 characters"],
+  ])("a bad monitor %j is refused naming the field", async (request, message) => {
+    const error = (await unary<Monitor>((cb) => clientA.createMonitor(CreateMonitorRequest.fromPartial(request), new Metadata(), deadline(), cb)).catch((e: ServiceError) => e)) as ServiceError;
+    expect(error.code).toBe(status.INVALID_ARGUMENT);
+    expect(error.details).toContain(message);
+  });
+});
