@@ -455,7 +455,7 @@ function reverseDnsVerdict(port: number, unit: Unit): PortVerdict | undefined {
       const r = h.addressPosture?.reverseDns;
       if (!r || (r.ptrNames.length === 0 && r.error !== "" && !/^no PTR record/.test(r.error))) return undefined;
       const names = [...r.ptrNames].sort(compareText);
-      const label = names.length === 0 ? "no PTR name" : `${names.map(quoteServerText).join(", ")}${r.forwardConfirmed ? "" : " (not forward-confirmed)"}`;
+      const label = names.length === 0 ? "no PTR name" : `${names.map((name) => quoteServerText(name)).join(", ")}${r.forwardConfirmed ? "" : " (not forward-confirmed)"}`;
       return { key: `${names.join(",")}|${r.forwardConfirmed}`, label };
     }),
   );
@@ -478,7 +478,7 @@ function blocklistVerdict(port: number, unit: Unit): PortVerdict | undefined {
       const lists = h.addressPosture?.blocklists.filter((b) => b.error === "");
       if (!lists || lists.length === 0) return undefined;
       const listed = lists.filter((b) => b.listed).map((b) => b.zone).sort(compareText);
-      return { key: listed.join(","), label: listed.length === 0 ? "listed nowhere" : `listed in ${listed.map(quoteServerText).join(", ")}` };
+      return { key: listed.join(","), label: listed.length === 0 ? "listed nowhere" : `listed in ${listed.map((zone) => quoteServerText(zone)).join(", ")}` };
     }),
   );
   if (!split) return undefined;
