@@ -222,10 +222,12 @@ function agentContract(name: string, makeBus: () => Promise<Bus>, sharedBus: boo
       const final = await call.final();
       expect(final.result!.handshakes[0]).toMatchObject({ outcome: Outcome.OUTCOME_NO_BANNER, phase: Phase.PHASE_BANNER });
       const beats = call.times.slice(0, -1);
-      // About 900 ms of waiting at 100 ms: at least 7 beats, never a gap much over the interval.
+      // About 900 ms of waiting at 100 ms: at least 7 beats, and never a gap that would make the
+      // coordinator call the agent lost (three intervals without a message); a loaded machine
+      // stretches single gaps, not the count.
       expect(beats.length).toBeGreaterThanOrEqual(7);
       const gaps = beats.slice(1).map((t, i) => t - beats[i]!);
-      expect(Math.max(...gaps)).toBeLessThan(180);
+      expect(Math.max(...gaps)).toBeLessThan(3 * 100);
       expect(call.progress().at(-1)!.progress).toMatchObject({ phase: Phase.PHASE_BANNER, queued: false });
       call.stop();
     });
