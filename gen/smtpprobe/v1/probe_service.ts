@@ -7,6 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
+import { AddressPosture } from "./address_posture.js";
 import { DomainCheckEvent, DomainCheckReport, DomainCheckRequest, GetDomainCheckRequest } from "./domain.js";
 import {
   AddressFamily,
@@ -405,6 +406,13 @@ export interface AgentInfo {
   /** the agent's own egress, per port, from its canaries */
   egress: EgressCheck[];
   tasksDone: number;
+  /**
+   * The agent's own egress address (--egress-address) as DNS sees it: its reverse DNS and its
+   * listings in the agent's blocklist zones, read at start and every few minutes through the
+   * agent's resolver (no blocklist with --blocklists off). Unset when no egress address is configured.
+   */
+  egressPosture: AddressPosture | undefined;
+  egressPostureCheckedAt: Date | undefined;
 }
 
 /** An agent's check of its own egress on one port, against a canary target it is configured with. */
@@ -1322,6 +1330,8 @@ function createBaseAgentInfo(): AgentInfo {
     startedAt: undefined,
     egress: [],
     tasksDone: 0,
+    egressPosture: undefined,
+    egressPostureCheckedAt: undefined,
   };
 }
 
@@ -1353,6 +1363,12 @@ export const AgentInfo: MessageFns<AgentInfo> = {
     }
     if (message.tasksDone !== 0) {
       writer.uint32(72).uint64(message.tasksDone);
+    }
+    if (message.egressPosture !== undefined) {
+      AddressPosture.encode(message.egressPosture, writer.uint32(1122).fork()).join();
+    }
+    if (message.egressPostureCheckedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.egressPostureCheckedAt), writer.uint32(1130).fork()).join();
     }
     return writer;
   },
@@ -1442,6 +1458,22 @@ export const AgentInfo: MessageFns<AgentInfo> = {
             message.tasksDone = longToNumber(reader.uint64());
             continue;
           }
+          case 140: {
+            if (tag !== 1122) {
+              break;
+            }
+
+            message.egressPosture = AddressPosture.decode(reader, reader.uint32());
+            continue;
+          }
+          case 141: {
+            if (tag !== 1130) {
+              break;
+            }
+
+            message.egressPostureCheckedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1487,6 +1519,16 @@ export const AgentInfo: MessageFns<AgentInfo> = {
         : isSet(object.tasks_done)
         ? globalThis.Number(object.tasks_done)
         : 0,
+      egressPosture: isSet(object.egressPosture)
+        ? AddressPosture.fromJSON(object.egressPosture)
+        : isSet(object.egress_posture)
+        ? AddressPosture.fromJSON(object.egress_posture)
+        : undefined,
+      egressPostureCheckedAt: isSet(object.egressPostureCheckedAt)
+        ? fromJsonTimestamp(object.egressPostureCheckedAt)
+        : isSet(object.egress_posture_checked_at)
+        ? fromJsonTimestamp(object.egress_posture_checked_at)
+        : undefined,
     };
   },
 
@@ -1519,6 +1561,12 @@ export const AgentInfo: MessageFns<AgentInfo> = {
     if (message.tasksDone !== 0) {
       obj.tasksDone = Math.round(message.tasksDone);
     }
+    if (message.egressPosture !== undefined) {
+      obj.egressPosture = AddressPosture.toJSON(message.egressPosture);
+    }
+    if (message.egressPostureCheckedAt !== undefined) {
+      obj.egressPostureCheckedAt = message.egressPostureCheckedAt.toISOString();
+    }
     return obj;
   },
 
@@ -1536,6 +1584,10 @@ export const AgentInfo: MessageFns<AgentInfo> = {
     message.startedAt = object.startedAt ?? undefined;
     message.egress = object.egress?.map((e) => EgressCheck.fromPartial(e)) || [];
     message.tasksDone = object.tasksDone ?? 0;
+    message.egressPosture = (object.egressPosture !== undefined && object.egressPosture !== null)
+      ? AddressPosture.fromPartial(object.egressPosture)
+      : undefined;
+    message.egressPostureCheckedAt = object.egressPostureCheckedAt ?? undefined;
     return message;
   },
 };

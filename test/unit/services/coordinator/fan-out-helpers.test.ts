@@ -8,7 +8,7 @@ function check(port: number, ok: boolean, checkedAt = "2025-06-01T12:00:00Z"): E
 }
 
 function agent(agentId: string, region: string, egress: EgressCheck[]): AgentInfo {
-  return { agentId, region, version: "0.1.0", inFlight: 0, capacity: 32, lastSeen: undefined, startedAt: undefined, egress, tasksDone: 0 };
+  return { agentId, region, version: "0.1.0", inFlight: 0, capacity: 32, lastSeen: undefined, startedAt: undefined, egress, tasksDone: 0, egressPosture: undefined, egressPostureCheckedAt: undefined };
 }
 
 function report(region: string, port: number, agentId: string): TaskReport {
