@@ -242,6 +242,8 @@ export enum VerdictKind {
   VERDICT_KIND_REVERSE_DNS_DIFFERS = 16,
   /** VERDICT_KIND_BLOCKLIST_DIFFERS - with the posture option: the server reached is listed in a blocklist as seen from some regions only */
   VERDICT_KIND_BLOCKLIST_DIFFERS = 17,
+  /** VERDICT_KIND_AGENT_LISTED - the agent that answered for a region leaves from an address a DNS blocklist lists (--egress-address): servers may refuse or delay it */
+  VERDICT_KIND_AGENT_LISTED = 140,
   UNRECOGNIZED = -1,
 }
 
@@ -298,6 +300,9 @@ export function verdictKindFromJSON(object: any): VerdictKind {
     case 17:
     case "VERDICT_KIND_BLOCKLIST_DIFFERS":
       return VerdictKind.VERDICT_KIND_BLOCKLIST_DIFFERS;
+    case 140:
+    case "VERDICT_KIND_AGENT_LISTED":
+      return VerdictKind.VERDICT_KIND_AGENT_LISTED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -341,6 +346,8 @@ export function verdictKindToJSON(object: VerdictKind): string {
       return "VERDICT_KIND_REVERSE_DNS_DIFFERS";
     case VerdictKind.VERDICT_KIND_BLOCKLIST_DIFFERS:
       return "VERDICT_KIND_BLOCKLIST_DIFFERS";
+    case VerdictKind.VERDICT_KIND_AGENT_LISTED:
+      return "VERDICT_KIND_AGENT_LISTED";
     case VerdictKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -443,6 +450,11 @@ export interface TaskReport {
   /** the agent's canary on this port, when it has one */
   egress: EgressCheck | undefined;
   durationMs: number;
+  /**
+   * The egress address of the agent that ran the task, as its last reading saw it
+   * (AgentInfo.egress_posture), when it has one: a listed agent may be refused where others are not.
+   */
+  agentEgressPosture: AddressPosture | undefined;
 }
 
 export interface ProbeReport {
@@ -1777,6 +1789,7 @@ function createBaseTaskReport(): TaskReport {
     result: undefined,
     egress: undefined,
     durationMs: 0,
+    agentEgressPosture: undefined,
   };
 }
 
@@ -1811,6 +1824,9 @@ export const TaskReport: MessageFns<TaskReport> = {
     }
     if (message.durationMs !== 0) {
       writer.uint32(81).double(message.durationMs);
+    }
+    if (message.agentEgressPosture !== undefined) {
+      AddressPosture.encode(message.agentEgressPosture, writer.uint32(1122).fork()).join();
     }
     return writer;
   },
@@ -1908,6 +1924,14 @@ export const TaskReport: MessageFns<TaskReport> = {
             message.durationMs = reader.double();
             continue;
           }
+          case 140: {
+            if (tag !== 1122) {
+              break;
+            }
+
+            message.agentEgressPosture = AddressPosture.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1944,6 +1968,11 @@ export const TaskReport: MessageFns<TaskReport> = {
         : isSet(object.duration_ms)
         ? globalThis.Number(object.duration_ms)
         : 0,
+      agentEgressPosture: isSet(object.agentEgressPosture)
+        ? AddressPosture.fromJSON(object.agentEgressPosture)
+        : isSet(object.agent_egress_posture)
+        ? AddressPosture.fromJSON(object.agent_egress_posture)
+        : undefined,
     };
   },
 
@@ -1979,6 +2008,9 @@ export const TaskReport: MessageFns<TaskReport> = {
     if (message.durationMs !== 0) {
       obj.durationMs = floatToJson(message.durationMs);
     }
+    if (message.agentEgressPosture !== undefined) {
+      obj.agentEgressPosture = AddressPosture.toJSON(message.agentEgressPosture);
+    }
     return obj;
   },
 
@@ -2001,6 +2033,9 @@ export const TaskReport: MessageFns<TaskReport> = {
       ? EgressCheck.fromPartial(object.egress)
       : undefined;
     message.durationMs = object.durationMs ?? 0;
+    message.agentEgressPosture = (object.agentEgressPosture !== undefined && object.agentEgressPosture !== null)
+      ? AddressPosture.fromPartial(object.agentEgressPosture)
+      : undefined;
     return message;
   },
 };
