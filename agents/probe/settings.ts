@@ -15,25 +15,8 @@ const zoneList = textList.to<string[]>((items) => {
   return { value: items.map((zone) => normalizeBlocklistZone(zone)!) };
 });
 
-export const AGENT_SETTINGS = {
-  region: { flag: "--region", env: "SMTP_PROBE_REGION", placeholder: "NAME", description: "the region this agent serves (lower-case token)", schema: region },
-  nats: natsUrlSetting(true),
-  ...NATS_SETTINGS,
-  agentId: {
-    flag: "--agent-id",
-    env: "SMTP_PROBE_AGENT_ID",
-    placeholder: "ID",
-    description: "this agent's id, unique in its region (default: host name and a random suffix)",
-    schema: optionalText,
-  },
-  grace: {
-    flag: "--grace",
-    env: "SMTP_PROBE_GRACE",
-    placeholder: "DURATION",
-    default: "10s",
-    description: "on SIGTERM, how long running probes may finish before they are cancelled",
-    schema: duration,
-  },
+/** The agent's own egress address; the coordinator's embedded agent takes them too. */
+export const EGRESS_SETTINGS = {
   egressAddress: {
     flag: "--egress-address",
     env: "SMTP_PROBE_EGRESS_ADDRESS",
@@ -57,6 +40,28 @@ export const AGENT_SETTINGS = {
     description: "how often the egress address's reverse DNS and listings are read again (at least 1s)",
     schema: duration.refine((ms) => ms >= 1_000 && ms <= 24 * 3_600_000, "must be between 1s and 24h"),
   },
+} satisfies Settings;
+
+export const AGENT_SETTINGS = {
+  region: { flag: "--region", env: "SMTP_PROBE_REGION", placeholder: "NAME", description: "the region this agent serves (lower-case token)", schema: region },
+  nats: natsUrlSetting(true),
+  ...NATS_SETTINGS,
+  agentId: {
+    flag: "--agent-id",
+    env: "SMTP_PROBE_AGENT_ID",
+    placeholder: "ID",
+    description: "this agent's id, unique in its region (default: host name and a random suffix)",
+    schema: optionalText,
+  },
+  grace: {
+    flag: "--grace",
+    env: "SMTP_PROBE_GRACE",
+    placeholder: "DURATION",
+    default: "10s",
+    description: "on SIGTERM, how long running probes may finish before they are cancelled",
+    schema: duration,
+  },
+  ...EGRESS_SETTINGS,
   ...POLICY_SETTINGS,
   ...ENGINE_SETTINGS,
   ...METRICS_SETTINGS,
@@ -65,8 +70,8 @@ export const AGENT_SETTINGS = {
 
 export type AgentSettings = SettingValues<typeof AGENT_SETTINGS>;
 
-/** The egress settings as agent config (the agent's own; the coordinator's embedded agent has none). */
-export function agentEgressConfig(s: Pick<AgentSettings, "egressAddress" | "egressDnsbl" | "egressCheckInterval">): Pick<AgentConfig, "egressAddress" | "egressBlocklistZones" | "egressCheckIntervalMs"> {
+/** The egress settings as agent config. */
+export function agentEgressConfig(s: SettingValues<typeof EGRESS_SETTINGS>): Pick<AgentConfig, "egressAddress" | "egressBlocklistZones" | "egressCheckIntervalMs"> {
   return {
     egressAddress: s.egressAddress,
     egressBlocklistZones: s.egressDnsbl.length > 0 ? s.egressDnsbl : undefined,
@@ -75,7 +80,10 @@ export function agentEgressConfig(s: Pick<AgentSettings, "egressAddress" | "egre
 }
 
 /** What the engine settings set in an agent's config; the rest (region, id, version) is the process's. */
-export type AgentEngineConfig = Pick<AgentConfig, "concurrency" | "canaries" | "canaryIntervalMs" | "canaryDeadlineMs" | "defaultEhloName" | "dnsServers" | "extraCa" | "blocklists">;
+export type AgentEngineConfig = Pick<
+  AgentConfig,
+  "concurrency" | "canaries" | "canaryIntervalMs" | "canaryDeadlineMs" | "defaultEhloName" | "dnsServers" | "extraCa" | "blocklists" | "egressAddress" | "egressBlocklistZones" | "egressCheckIntervalMs"
+>;
 
 /** The engine settings (ENGINE_SETTINGS) as agent config; reads and checks --ca-file (a ConfigError naming it). */
 export async function agentEngineConfig(s: SettingValues<typeof ENGINE_SETTINGS>): Promise<AgentEngineConfig> {

@@ -8,7 +8,11 @@ import { formatRegions } from "../../../../cli/format-regions.js";
 import { makeStyle } from "../../../../cli/colors.js";
 import { silentLogger } from "../../../../lib/logger.js";
 import { MemoryBus } from "../../../../lib/memory-bus.js";
+import { startCoordinator } from "../../../../services/coordinator/coordinator.js";
 import { groupByRegion, RegionDirectory } from "../../../../services/coordinator/region-directory.js";
+import { testCoordinatorConfig } from "../../../helpers/coordinator-config.js";
+import { connectProbeApi } from "../../../helpers/grpc-client.js";
+import { waitFor } from "../../../helpers/wait.js";
 import { startDnsServer, type DnsServer } from "../../../helpers/dns-server.js";
 
 describe("an agent's egress address against its blocklists", () => {
@@ -81,4 +85,34 @@ describe("an agent's egress address against its blocklists", () => {
     expect(reading?.posture.reverseDns?.forwardConfirmed).toBe(true);
     expect(quiet.stats().egress_posture).toMatchObject({ address: "198.18.0.7" });
   });
+});
+
+describe("the embedded agent's egress address (coordinator --egress-address)", () => {
+  it("is read and listed by ListRegions", async () => {
+    const dns = await startDnsServer({ "9.0.18.198.bl.test": { A: ["127.0.0.4"] } });
+    const base = testCoordinatorConfig([25]);
+    const coordinator = await startCoordinator(
+      { ...base, embedded: { ...base.embedded, dnsServers: [dns.server], egressAddress: "198.18.0.9", egressBlocklistZones: ["bl.test"] } },
+      silentLogger(),
+    );
+    const api = connectProbeApi(`127.0.0.1:${coordinator.port}`);
+    try {
+      let seen: unknown;
+      await waitFor(
+        async () => {
+          const [agent] = (await api.listRegions()).regions.flatMap((r) => r.agents);
+          seen = agent?.egressPosture;
+          return seen !== undefined;
+        },
+        10_000,
+        "the embedded agent's egress reading",
+        100,
+      );
+      expect(seen).toMatchObject({ address: "198.18.0.9", blocklists: [{ zone: "bl.test", listed: true, codes: ["127.0.0.4"] }] });
+    } finally {
+      api.close();
+      await coordinator.stop(1_000);
+      await dns.stop();
+    }
+  }, 30_000);
 });
