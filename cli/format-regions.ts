@@ -14,7 +14,7 @@ export function formatRegions(response: ListRegionsResponse, style: Style, now: 
     region.agents.forEach((agent, i) => {
       rows.push({
         cells: [i === 0 ? safe(region.name) : "", safe(agent.agentId), safe(agent.version) || "?", `${agent.inFlight}/${agent.capacity}`, formatAge(agent.lastSeen, now)],
-        egress: formatEgress(agent, style),
+        egress: [formatEgress(agent, style), formatEgressPosture(agent, style)].filter(Boolean).join(style.dim(" · ")),
       });
     });
   }
@@ -46,6 +46,24 @@ export function formatEgress(agent: AgentInfo, style: Style): string {
     .sort((a, b) => a.port - b.port)
     .map((check) => formatEgressCheck(check, style))
     .join(style.dim(" · "));
+}
+
+/**
+ * The agent's egress address as DNS sees it (--egress-address): "198.51.100.7 ✖ listed in
+ * zen.spamhaus.org (127.0.0.2)", "198.51.100.7 ✔ listed nowhere", with "no reverse DNS" when it
+ * has no PTR name; "" when the agent has no egress address or has not read it yet.
+ */
+export function formatEgressPosture(agent: AgentInfo, style: Style): string {
+  const posture = agent.egressPosture;
+  if (!posture) return "";
+  const parts: string[] = [];
+  const listed = posture.blocklists.filter((b) => b.listed);
+  const failed = posture.blocklists.filter((b) => b.error !== "");
+  if (listed.length > 0) parts.push(`${style.red("✖")} listed in ${listed.map((b) => `${safe(b.zone)}${b.codes.length > 0 ? ` (${safe(b.codes.join(", "))})` : ""}`).join(", ")}`);
+  else if (posture.blocklists.length > failed.length) parts.push(`${style.green("✔")} listed nowhere`);
+  if (failed.length > 0) parts.push(style.yellow(`${failed.length === 1 ? `${safe(failed[0]!.zone)} did` : `${failed.length} lists did`} not answer`));
+  if (posture.reverseDns && posture.reverseDns.ptrNames.length === 0) parts.push(style.yellow("no reverse DNS"));
+  return `${safe(posture.address)} ${parts.join(", ")}`.trimEnd();
 }
 
 function formatEgressCheck(check: EgressCheck, style: Style): string {

@@ -75,7 +75,7 @@ export function partialReport(state: LiveProbe, request: ProbeRequest, missing: 
     ports.map(
       (port) =>
         state.tasks.get(cellKey(region, port)) ??
-        ({ taskId: "", region, port, status: missing, detail, agentId: "", attempts: 0, result: undefined, egress: undefined, durationMs: 0 } satisfies TaskReport),
+        ({ taskId: "", region, port, status: missing, detail, agentId: "", attempts: 0, result: undefined, egress: undefined, agentEgressPosture: undefined, durationMs: 0 } satisfies TaskReport),
     ),
   );
   return ProbeReport.fromPartial({

@@ -1,7 +1,9 @@
 // The agent's configuration: what main.ts (or the embedded coordinator) hands to startAgent(),
 // its defaults, and the one check that turns a bad value into an error naming the field.
+import { isIP } from "node:net";
 import { checkToken, HEARTBEAT_BOUNDS } from "../../lib/bus.js";
 import { isPort } from "../../lib/host-name.js";
+import { DEFAULT_BLOCKLIST_ZONES, MAX_BLOCKLIST_ZONES, normalizeBlocklistZone } from "../posture/blocklist-answer.js";
 import { checkEhloName, machineEhloName } from "../smtp/options.js";
 import { AGENT_ID } from "./agent-info.js";
 import { MAX_CANARY_DEADLINE_MS, type CanaryTarget } from "./canary.js";
@@ -29,6 +31,16 @@ export interface AgentConfig {
   extraCa?: string;
   /** False: ask no DNS blocklist, whatever a domain check or a probe's posture option asks (--blocklists off). Default true. */
   blocklists?: boolean;
+  /**
+   * The address this agent's connections leave from, as the servers it probes see it (behind NAT,
+   * the public one): its reverse DNS and blocklist listings are read at start and every
+   * egressCheckIntervalMs, and published with the agent's stats (AgentInfo.egress_posture).
+   */
+  egressAddress?: string;
+  /** The zones the egress address is looked up in; default the domain check's default zones. */
+  egressBlocklistZones?: readonly string[];
+  /** Default 300 000 (5 minutes); at least 1 000. */
+  egressCheckIntervalMs?: number;
   /** Bound on one encoded AgentMessage; default 900 KiB, under NATS's default 1 MiB max payload. */
   maxResultBytes?: number;
   /**
@@ -48,6 +60,7 @@ export const AGENT_DEFAULTS = {
   stopGraceMs: 10_000,
   permits: true,
   blocklists: true,
+  egressCheckIntervalMs: 300_000,
 } as const;
 
 export class InvalidAgentConfigError extends Error {
@@ -60,8 +73,8 @@ export class InvalidAgentConfigError extends Error {
   }
 }
 
-export type ResolvedAgentConfig = Required<Omit<AgentConfig, "defaultEhloName" | "dnsServers" | "extraCa">> &
-  Pick<AgentConfig, "defaultEhloName" | "dnsServers" | "extraCa">;
+export type ResolvedAgentConfig = Required<Omit<AgentConfig, "defaultEhloName" | "dnsServers" | "extraCa" | "egressAddress">> &
+  Pick<AgentConfig, "defaultEhloName" | "dnsServers" | "extraCa" | "egressAddress">;
 
 /** Fills in defaults and checks the configuration; throws InvalidAgentConfigError naming the field. */
 export function resolveAgentConfig(config: AgentConfig): ResolvedAgentConfig {
@@ -91,6 +104,9 @@ export function resolveAgentConfig(config: AgentConfig): ResolvedAgentConfig {
     maxResultBytes: integer("maxResultBytes", config.maxResultBytes, AGENT_DEFAULTS.maxResultBytes, 1024, 64 * 1024 * 1024),
     permits: config.permits ?? AGENT_DEFAULTS.permits,
     blocklists: config.blocklists ?? AGENT_DEFAULTS.blocklists,
+    egressAddress: config.egressAddress,
+    egressBlocklistZones: (config.egressBlocklistZones ?? DEFAULT_BLOCKLIST_ZONES).map((zone, i) => normalizeBlocklistZone(zone) ?? fail(`egressBlocklistZones[${i}]`, `must be a DNS zone name, not ${JSON.stringify(zone)}`)),
+    egressCheckIntervalMs: integer("egressCheckIntervalMs", config.egressCheckIntervalMs, AGENT_DEFAULTS.egressCheckIntervalMs, 1_000, 24 * 3600_000),
     // Resolved once here: resolveOptions would otherwise ask the OS for the host name per task.
     defaultEhloName: config.defaultEhloName ?? machineEhloName(),
     dnsServers: config.dnsServers,
@@ -100,6 +116,8 @@ export function resolveAgentConfig(config: AgentConfig): ResolvedAgentConfig {
     if (!c.host) fail(`canaries[${i}].host`, "must not be empty");
     if (!isPort(c.port)) fail(`canaries[${i}].port`, `must be from 1 to 65535, not ${c.port}`);
   });
+  if (config.egressAddress !== undefined && isIP(config.egressAddress) === 0) fail("egressAddress", `must be an IPv4 or IPv6 address, not ${JSON.stringify(config.egressAddress)}`);
+  if (settings.egressBlocklistZones.length > MAX_BLOCKLIST_ZONES) fail("egressBlocklistZones", `must hold at most ${MAX_BLOCKLIST_ZONES} zones, not ${settings.egressBlocklistZones.length}`);
   if (config.defaultEhloName) {
     const problem = checkEhloName(config.defaultEhloName);
     if (problem) fail("defaultEhloName", problem);

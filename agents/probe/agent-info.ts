@@ -2,6 +2,7 @@
 // contract's AgentInfo. The agent writes the stats; the coordinator reads them from the network,
 // so the reading is defensive: a field that is missing or malformed becomes its default, and an
 // entry that cannot be placed (no region, no agent id) is not an agent.
+import { AddressPosture } from "../../gen/smtpprobe/v1/address_posture.js";
 import { EgressCheck, AgentInfo } from "../../gen/smtpprobe/v1/probe_service.js";
 import { Outcome } from "../../gen/smtpprobe/v1/handshake.js";
 import { REGION_TOKEN, SUBJECTS, type DiscoveredService } from "../../lib/bus.js";
@@ -22,9 +23,19 @@ export interface AgentStats {
   started_at: string;
   /** EgressCheck.toJSON of each check, one per port. */
   egress: unknown[];
+  /** AddressPosture.toJSON of the egress address's last reading (--egress-address), when there is one. */
+  egress_posture?: unknown;
+  /** ISO time of that reading. */
+  egress_posture_checked_at?: string;
 }
 
-export function agentStats(stats: Omit<AgentStats, "egress" | "started_at"> & { startedAt: Date; egress: readonly EgressCheck[] }): AgentStats {
+export function agentStats(
+  stats: Omit<AgentStats, "egress" | "started_at" | "egress_posture" | "egress_posture_checked_at"> & {
+    startedAt: Date;
+    egress: readonly EgressCheck[];
+    egressPosture?: { posture: AddressPosture; checkedAt: Date };
+  },
+): AgentStats {
   return {
     agent_id: stats.agent_id,
     region: stats.region,
@@ -34,6 +45,9 @@ export function agentStats(stats: Omit<AgentStats, "egress" | "started_at"> & { 
     tasks_done: stats.tasks_done,
     started_at: stats.startedAt.toISOString(),
     egress: stats.egress.map((check) => EgressCheck.toJSON(check)),
+    ...(stats.egressPosture
+      ? { egress_posture: AddressPosture.toJSON(stats.egressPosture.posture), egress_posture_checked_at: stats.egressPosture.checkedAt.toISOString() }
+      : {}),
   };
 }
 
@@ -41,6 +55,9 @@ export function agentStats(stats: Omit<AgentStats, "egress" | "started_at"> & { 
 const MAX_ID = 128;
 const MAX_TEXT = 1024;
 const MAX_EGRESS = 64;
+/** An agent asks at most 8 blocklists (MAX_BLOCKLIST_ZONES), and keeps a few PTR names. */
+const MAX_LISTS = 8;
+const MAX_PTR_NAMES = 16;
 /** What an agent id may be: the agent refuses any other at start, discovery ignores any other. */
 export const AGENT_ID = /^[\x21-\x7e]{1,128}$/;
 
@@ -73,6 +90,40 @@ export function parseAgentInfo(service: DiscoveredService, seenAt: Date = new Da
     startedAt: time(data.started_at) ?? time(service.started),
     lastSeen: seenAt,
     egress,
+    egressPosture: parseEgressPosture(data.egress_posture),
+    egressPostureCheckedAt: data.egress_posture === undefined ? undefined : time(data.egress_posture_checked_at),
+  });
+}
+
+/** The egress address's reading, bounded; undefined when absent or not an AddressPosture. */
+function parseEgressPosture(value: unknown): AddressPosture | undefined {
+  if (!isRecord(value)) return undefined;
+  let posture: AddressPosture;
+  try {
+    posture = AddressPosture.fromJSON(value);
+  } catch {
+    return undefined;
+  }
+  if (!posture.address || posture.address.length > MAX_ID) return undefined;
+  const r = posture.reverseDns;
+  // fromJSON reads any truthy value as true: a flag is believed only when it is JSON's true.
+  const rawLists = Array.isArray(value.blocklists) ? value.blocklists : [];
+  const flag = (raw: unknown, key: string): boolean => isRecord(raw) && raw[key] === true;
+  return AddressPosture.fromPartial({
+    address: posture.address,
+    reverseDns: r && {
+      ptrNames: r.ptrNames.slice(0, MAX_PTR_NAMES).map((n) => n.slice(0, 255)),
+      forwardConfirmed: flag(value.reverseDns ?? value.reverse_dns, "forwardConfirmed") || flag(value.reverse_dns, "forward_confirmed"),
+      confirmedName: r.confirmedName.slice(0, 255),
+      error: r.error.slice(0, MAX_TEXT),
+    },
+    blocklists: posture.blocklists.slice(0, MAX_LISTS).map((b, i) => ({
+      zone: b.zone.slice(0, 255),
+      listed: flag(rawLists[i], "listed"),
+      codes: b.codes.slice(0, MAX_LISTS).map((c) => c.slice(0, 64)),
+      reason: b.reason.slice(0, MAX_TEXT),
+      error: b.error.slice(0, MAX_TEXT),
+    })),
   });
 }
 

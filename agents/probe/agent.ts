@@ -13,12 +13,17 @@ import type { TargetPolicy } from "../../lib/policy/policy-types.js";
 import { AGENT_DEFAULTS, resolveAgentConfig, type AgentConfig, type ResolvedAgentConfig } from "./agent-config.js";
 import { agentStats, type AgentStats } from "./agent-info.js";
 import { encodeAgentMessage } from "./agent-message.js";
+import { AgentResolver } from "../dns/agent-resolver.js";
 import { EgressCanary } from "./canary.js";
+import { EgressPostureWatch, type EgressPostureReading } from "./egress-posture.js";
 import { createPermitClient, type PermitClient } from "./permit-client.js";
 import { Semaphore } from "./semaphore.js";
 import { checkTask, heartbeatPeriodMs } from "./task-check.js";
 import { TaskRun } from "./task-run.js";
 import { serveDomainChecks, type DomainService } from "./domain-service.js";
+
+/** Deadline of one round of the egress address's DNS questions. */
+const EGRESS_POSTURE_DEADLINE_MS = 10_000;
 
 export interface AgentDeps {
   bus: Bus;
@@ -38,6 +43,8 @@ export interface RunningAgent {
   egress(): EgressCheck[];
   /** Runs one canary round now (or joins the running one). */
   checkEgress(): Promise<EgressCheck[]>;
+  /** Reads the egress address's reverse DNS and listings now (or joins the running round); undefined without --egress-address. */
+  checkEgressPosture(): Promise<EgressPostureReading | undefined>;
   /**
    * Stops taking tasks (leaves the queue group), lets the tasks it has finish for up to `graceMs`
    * (default 10 000), then aborts the rest, which answer with CANCELLED results. Stops the canary.
@@ -65,6 +72,10 @@ class Agent {
   private cancelSub: BusSubscription | undefined;
   private domainChecks: DomainService | undefined;
   private stopping: Promise<void> | undefined;
+  /** The agent's DNS cache, shared by its domain checks and its egress posture. */
+  private readonly resolver: AgentResolver;
+  /** Undefined without an egress address. */
+  private readonly egressPosture: EgressPostureWatch | undefined;
   /** Undefined when the config turns permits off. */
   private readonly permits: PermitClient | undefined;
 
@@ -82,6 +93,17 @@ class Agent {
       dnsServers: settings.dnsServers,
       logger: this.log,
     });
+    this.resolver = new AgentResolver({ servers: settings.dnsServers ?? [] });
+    this.egressPosture = settings.egressAddress
+      ? new EgressPostureWatch({
+          address: settings.egressAddress,
+          zones: settings.blocklists ? settings.egressBlocklistZones : [],
+          resolver: this.resolver,
+          intervalMs: settings.egressCheckIntervalMs,
+          deadlineMs: EGRESS_POSTURE_DEADLINE_MS,
+          logger: this.log,
+        })
+      : undefined;
     this.permits = settings.permits ? createPermitClient({ bus: deps.bus, region: settings.region, logger: this.log }) : undefined;
   }
 
@@ -105,7 +127,8 @@ class Agent {
       throw error;
     }
     this.canary.start();
-    this.domainChecks = serveDomainChecks({ bus, region, agentId, dnsServers: this.settings.dnsServers, blocklists: this.settings.blocklists, logger: this.log });
+    this.egressPosture?.start();
+    this.domainChecks = serveDomainChecks({ bus, region, agentId, resolver: this.resolver, blocklists: this.settings.blocklists, logger: this.log });
     this.log.info(
       { concurrency: this.settings.concurrency, canaries: this.settings.canaries.length, serviceId: this.served.id, bus: bus.kind },
       "agent started",
@@ -118,6 +141,7 @@ class Agent {
       stats: () => this.stats(),
       egress: () => this.canary.egress(),
       checkEgress: () => this.canary.checkEgress(),
+      checkEgressPosture: async () => this.egressPosture?.check(),
       stop: (graceMs) => this.stop(graceMs ?? AGENT_DEFAULTS.stopGraceMs),
     };
   }
@@ -132,6 +156,7 @@ class Agent {
       tasks_done: this.tasksDone,
       startedAt: this.startedAt,
       egress: this.canary.egress(),
+      egressPosture: this.egressPosture?.latest(),
     });
   }
 
@@ -235,6 +260,7 @@ class Agent {
     this.stopping ??= (async () => {
       this.accepting = false;
       const canaryStopped = this.canary.stop();
+      const egressPostureStopped = this.egressPosture?.stop();
       // A domain check is DNS questions only: it stops with the agent, its caller sees no answer.
       this.domainChecks?.stop();
       try {
@@ -258,6 +284,7 @@ class Agent {
       }
       this.cancelSub?.unsubscribe();
       await canaryStopped;
+      await egressPostureStopped;
       this.log.info({ tasksDone: this.tasksDone }, "agent stopped");
     })();
     return this.stopping;

@@ -23,6 +23,8 @@ export interface DomainServiceOptions {
   concurrency?: number;
   /** False (--blocklists off): no blocklist is asked, whatever the task says. */
   blocklists?: boolean;
+  /** The agent's resolver, its cache shared with the agent's other DNS readers (default a new one); cancelled at stop. */
+  resolver?: AgentResolver;
 }
 
 export interface DomainService {
@@ -30,7 +32,7 @@ export interface DomainService {
 }
 
 export function serveDomainChecks(options: DomainServiceOptions): DomainService {
-  const resolver = new AgentResolver({ servers: options.dnsServers ?? [] });
+  const resolver = options.resolver ?? new AgentResolver({ servers: options.dnsServers ?? [] });
   const limit = options.concurrency ?? 8;
   let running = 0;
   const reply = (msg: BusMessage, body: Pick<DomainTaskReply, "posture" | "error">): void => {

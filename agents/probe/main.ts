@@ -16,7 +16,7 @@ import { createOwnAddresses } from "../../lib/policy/own-addresses.js";
 import { createTargetPolicy } from "../../lib/policy/target-policy.js";
 import { untilShutdown, type ProcessDeps } from "../../lib/process.js";
 import { startAgent } from "./agent.js";
-import { agentEngineConfig, type AgentSettings } from "./settings.js";
+import { agentEgressConfig, agentEngineConfig, type AgentSettings } from "./settings.js";
 
 /**
  * Serves one region's tasks from NATS until the shutdown signal, then drains. NATS not answering
@@ -62,7 +62,7 @@ export async function runAgent(s: AgentSettings, deps: ProcessDeps): Promise<voi
       : error;
   }
   const agent = await startAgent(
-    { ...engine, region: s.region, agentId, version: deps.version },
+    { ...engine, ...agentEgressConfig(s), region: s.region, agentId, version: deps.version },
     {
       bus,
       policy: createTargetPolicy({ allowCidrs: s.allowCidr, allowNames: s.allowName, allowPorts: s.allowPorts, denyList: denyList?.current, ownAddresses: createOwnAddresses() }),

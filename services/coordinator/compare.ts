@@ -17,6 +17,7 @@ import {
 import { buildCell, type CellView, countsAgainstTarget, pickTask } from "./compare-cells.js";
 import { differenceVerdicts } from "./compare-differences.js";
 import { describePartial } from "./compare-partial.js";
+import { agentListedVerdict } from "./compare-agent-listing.js";
 import { formatCellMs, listJoin, phraseJoin, portsText } from "./compare-text.js";
 
 /**
@@ -32,8 +33,9 @@ import { formatCellMs, listJoin, phraseJoin, portsText } from "./compare-text.js
  * - `verdicts`: per port in the order given, the reachability verdict (REACHABLE_EVERYWHERE,
  *   PARTIALLY_REACHABLE, BLOCKED_FROM_REGIONS, UNREACHABLE_EVERYWHERE or NO_DATA;
  *   AGENT_EGRESS_BLOCKED alone when the only regions that answered are blocked at their own
- *   egress), then AGENT_EGRESS_BLOCKED, then the differences between the regions that reached the
- *   port. Every address counts: REACHABLE_EVERYWHERE only when every address (of every exchanger)
+ *   egress), then AGENT_EGRESS_BLOCKED, then AGENT_LISTED (the regions that answered through an
+ *   agent whose egress address a blocklist lists), then the differences between the regions that
+ *   reached the port. Every address counts: REACHABLE_EVERYWHERE only when every address (of every exchanger)
  *   answered in every region that could test the port; the failed ones are named in the summary
  *   and listed in `failed_addresses` of the other verdicts.
  */
@@ -64,7 +66,9 @@ export function compareRegions(tasks: readonly TaskReport[], regions: readonly s
     const reached = column
       .filter((v) => isReached(v.cell.state))
       .map((v) => ({ region: v.cell.region, handshakes: v.task?.result?.handshakes ?? [] }));
-    return [...reachabilityVerdicts(port, column, regionList.length), ...differenceVerdicts(port, reached)];
+    const answered = column.filter((v) => v.cell.state !== CellState.CELL_STATE_NO_ANSWER).map((v) => ({ region: v.cell.region, task: v.task }));
+    const listed = agentListedVerdict(port, answered);
+    return [...reachabilityVerdicts(port, column, regionList.length), ...(listed ? [listed] : []), ...differenceVerdicts(port, reached)];
   });
 
   // A region no agent has ever served is a name nobody knows, not an outage: named apart.

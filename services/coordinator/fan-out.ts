@@ -141,7 +141,9 @@ export async function dispatchProbe(plan: ProbePlan, deps: DispatchDeps): Promis
 /**
  * Sets each report's egress from the canary check, on the report's port, of the agent that ran
  * it; when that agent is unknown (no agent, or gone from discovery), the latest check on that port
- * of any agent of the region. Mutates the reports and returns the same array.
+ * of any agent of the region. And the egress address's reading of the agent that ran it (that
+ * agent's only: another agent of the region may leave from another address). Mutates the reports
+ * and returns the same array.
  */
 export function attachEgress(reports: TaskReport[], agents: readonly AgentInfo[]): TaskReport[] {
   for (const report of reports) {
@@ -150,6 +152,7 @@ export function attachEgress(reports: TaskReport[], agents: readonly AgentInfo[]
       ? own.egress.find((e) => e.port === report.port)
       : latestCheck(agents.filter((a) => a.region === report.region).flatMap((a) => a.egress.filter((e) => e.port === report.port)));
     if (check) report.egress = check;
+    if (own?.egressPosture) report.agentEgressPosture = own.egressPosture;
   }
   return reports;
 }
@@ -492,6 +495,7 @@ class ProbeDispatch {
       attempts: task.attempt,
       result,
       egress: undefined,
+      agentEgressPosture: undefined,
       durationMs: Math.max(0, Date.now() - task.startedAt),
     };
     task.report = report;

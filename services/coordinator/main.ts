@@ -2,7 +2,7 @@
 // coordinator (coordinator.ts), the metrics port; on SIGTERM it drains. The command line resolves
 // the settings (COORDINATOR_SETTINGS, settings.ts) and imports this module only when it runs.
 import { createSecureContext } from "node:tls";
-import { agentEngineConfig } from "../../agents/probe/settings.js";
+import { agentEgressConfig, agentEngineConfig } from "../../agents/probe/settings.js";
 import { setLogger } from "@grpc/grpc-js";
 import { METRICS_SETTINGS } from "../../lib/common-settings.js";
 import { ConfigError, readSettingFile, UnavailableError } from "../../lib/config.js";
@@ -34,7 +34,7 @@ export async function runCoordinator(s: CoordinatorSettings, deps: ProcessDeps):
   if (http) checkAuthSettings({ listenHost: http.host, listenFlag: COORDINATOR_SETTINGS.httpListen.flag, tlsCert: s.tlsCert, tlsKey: s.tlsKey, clientCa: s.clientCa, authTokens: s.authTokens });
   if (s.scrapeProbes && !s.metricsListen) throw new ConfigError(COORDINATOR_SETTINGS.scrapeProbes.flag, "serves /probe on the metrics port: give --metrics-listen HOST:PORT too");
   const auth = await readAuthFiles(s);
-  const embedded = await agentEngineConfig(s);
+  const embedded = { ...(await agentEngineConfig(s)), ...agentEgressConfig(s) };
   let coordinator: RunningCoordinator | undefined;
   // First, so that /healthz answers and /readyz says "not ready" while NATS is awaited; /probe
   // (Prometheus's multi-target probes) answers 503 until the coordinator is composed.

@@ -4,6 +4,7 @@ import { type Settings, type SettingValues } from "../../lib/config.js";
 import { duration, integer, listenAddress, optionalText, parseHostPort, Schema } from "../../lib/config-schemas.js";
 import { ENGINE_SETTINGS, LOG_SETTINGS, METRICS_SETTINGS, NATS_SETTINGS, natsUrlSetting, POLICY_SETTINGS } from "../../lib/common-settings.js";
 import { HEARTBEAT_BOUNDS } from "../../lib/bus.js";
+import { EGRESS_SETTINGS } from "../../agents/probe/settings.js";
 import { THROTTLE_SETTINGS } from "./throttle-settings.js";
 
 /** A listen address, or "off". */
@@ -173,6 +174,7 @@ export const COORDINATOR_SETTINGS = {
   ...POLICY_SETTINGS,
   ...THROTTLE_SETTINGS,
   ...ENGINE_SETTINGS,
+  ...EGRESS_SETTINGS,
   ...METRICS_SETTINGS,
   // Off by default: the metrics port takes no caller credentials, and the image publishes it on
   // 0.0.0.0 for scrapers, so a probe trigger there is the operator's choice (docs/prometheus.md).

@@ -7,6 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
+import { AddressPosture } from "./address_posture.js";
 import { DomainCheckEvent, DomainCheckReport, DomainCheckRequest, GetDomainCheckRequest } from "./domain.js";
 import {
   AddressFamily,
@@ -241,6 +242,8 @@ export enum VerdictKind {
   VERDICT_KIND_REVERSE_DNS_DIFFERS = 16,
   /** VERDICT_KIND_BLOCKLIST_DIFFERS - with the posture option: the server reached is listed in a blocklist as seen from some regions only */
   VERDICT_KIND_BLOCKLIST_DIFFERS = 17,
+  /** VERDICT_KIND_AGENT_LISTED - the agent that answered for a region leaves from an address a DNS blocklist lists (--egress-address): servers may refuse or delay it */
+  VERDICT_KIND_AGENT_LISTED = 140,
   UNRECOGNIZED = -1,
 }
 
@@ -297,6 +300,9 @@ export function verdictKindFromJSON(object: any): VerdictKind {
     case 17:
     case "VERDICT_KIND_BLOCKLIST_DIFFERS":
       return VerdictKind.VERDICT_KIND_BLOCKLIST_DIFFERS;
+    case 140:
+    case "VERDICT_KIND_AGENT_LISTED":
+      return VerdictKind.VERDICT_KIND_AGENT_LISTED;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -340,6 +346,8 @@ export function verdictKindToJSON(object: VerdictKind): string {
       return "VERDICT_KIND_REVERSE_DNS_DIFFERS";
     case VerdictKind.VERDICT_KIND_BLOCKLIST_DIFFERS:
       return "VERDICT_KIND_BLOCKLIST_DIFFERS";
+    case VerdictKind.VERDICT_KIND_AGENT_LISTED:
+      return "VERDICT_KIND_AGENT_LISTED";
     case VerdictKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -405,6 +413,13 @@ export interface AgentInfo {
   /** the agent's own egress, per port, from its canaries */
   egress: EgressCheck[];
   tasksDone: number;
+  /**
+   * The agent's own egress address (--egress-address) as DNS sees it: its reverse DNS and its
+   * listings in the agent's blocklist zones, read at start and every few minutes through the
+   * agent's resolver (no blocklist with --blocklists off). Unset when no egress address is configured.
+   */
+  egressPosture: AddressPosture | undefined;
+  egressPostureCheckedAt: Date | undefined;
 }
 
 /** An agent's check of its own egress on one port, against a canary target it is configured with. */
@@ -435,6 +450,11 @@ export interface TaskReport {
   /** the agent's canary on this port, when it has one */
   egress: EgressCheck | undefined;
   durationMs: number;
+  /**
+   * The egress address of the agent that ran the task, as its last reading saw it
+   * (AgentInfo.egress_posture), when it has one: a listed agent may be refused where others are not.
+   */
+  agentEgressPosture: AddressPosture | undefined;
 }
 
 export interface ProbeReport {
@@ -1322,6 +1342,8 @@ function createBaseAgentInfo(): AgentInfo {
     startedAt: undefined,
     egress: [],
     tasksDone: 0,
+    egressPosture: undefined,
+    egressPostureCheckedAt: undefined,
   };
 }
 
@@ -1353,6 +1375,12 @@ export const AgentInfo: MessageFns<AgentInfo> = {
     }
     if (message.tasksDone !== 0) {
       writer.uint32(72).uint64(message.tasksDone);
+    }
+    if (message.egressPosture !== undefined) {
+      AddressPosture.encode(message.egressPosture, writer.uint32(1122).fork()).join();
+    }
+    if (message.egressPostureCheckedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.egressPostureCheckedAt), writer.uint32(1130).fork()).join();
     }
     return writer;
   },
@@ -1442,6 +1470,22 @@ export const AgentInfo: MessageFns<AgentInfo> = {
             message.tasksDone = longToNumber(reader.uint64());
             continue;
           }
+          case 140: {
+            if (tag !== 1122) {
+              break;
+            }
+
+            message.egressPosture = AddressPosture.decode(reader, reader.uint32());
+            continue;
+          }
+          case 141: {
+            if (tag !== 1130) {
+              break;
+            }
+
+            message.egressPostureCheckedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1487,6 +1531,16 @@ export const AgentInfo: MessageFns<AgentInfo> = {
         : isSet(object.tasks_done)
         ? globalThis.Number(object.tasks_done)
         : 0,
+      egressPosture: isSet(object.egressPosture)
+        ? AddressPosture.fromJSON(object.egressPosture)
+        : isSet(object.egress_posture)
+        ? AddressPosture.fromJSON(object.egress_posture)
+        : undefined,
+      egressPostureCheckedAt: isSet(object.egressPostureCheckedAt)
+        ? fromJsonTimestamp(object.egressPostureCheckedAt)
+        : isSet(object.egress_posture_checked_at)
+        ? fromJsonTimestamp(object.egress_posture_checked_at)
+        : undefined,
     };
   },
 
@@ -1519,6 +1573,12 @@ export const AgentInfo: MessageFns<AgentInfo> = {
     if (message.tasksDone !== 0) {
       obj.tasksDone = Math.round(message.tasksDone);
     }
+    if (message.egressPosture !== undefined) {
+      obj.egressPosture = AddressPosture.toJSON(message.egressPosture);
+    }
+    if (message.egressPostureCheckedAt !== undefined) {
+      obj.egressPostureCheckedAt = message.egressPostureCheckedAt.toISOString();
+    }
     return obj;
   },
 
@@ -1536,6 +1596,10 @@ export const AgentInfo: MessageFns<AgentInfo> = {
     message.startedAt = object.startedAt ?? undefined;
     message.egress = object.egress?.map((e) => EgressCheck.fromPartial(e)) || [];
     message.tasksDone = object.tasksDone ?? 0;
+    message.egressPosture = (object.egressPosture !== undefined && object.egressPosture !== null)
+      ? AddressPosture.fromPartial(object.egressPosture)
+      : undefined;
+    message.egressPostureCheckedAt = object.egressPostureCheckedAt ?? undefined;
     return message;
   },
 };
@@ -1725,6 +1789,7 @@ function createBaseTaskReport(): TaskReport {
     result: undefined,
     egress: undefined,
     durationMs: 0,
+    agentEgressPosture: undefined,
   };
 }
 
@@ -1759,6 +1824,9 @@ export const TaskReport: MessageFns<TaskReport> = {
     }
     if (message.durationMs !== 0) {
       writer.uint32(81).double(message.durationMs);
+    }
+    if (message.agentEgressPosture !== undefined) {
+      AddressPosture.encode(message.agentEgressPosture, writer.uint32(1122).fork()).join();
     }
     return writer;
   },
@@ -1856,6 +1924,14 @@ export const TaskReport: MessageFns<TaskReport> = {
             message.durationMs = reader.double();
             continue;
           }
+          case 140: {
+            if (tag !== 1122) {
+              break;
+            }
+
+            message.agentEgressPosture = AddressPosture.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1892,6 +1968,11 @@ export const TaskReport: MessageFns<TaskReport> = {
         : isSet(object.duration_ms)
         ? globalThis.Number(object.duration_ms)
         : 0,
+      agentEgressPosture: isSet(object.agentEgressPosture)
+        ? AddressPosture.fromJSON(object.agentEgressPosture)
+        : isSet(object.agent_egress_posture)
+        ? AddressPosture.fromJSON(object.agent_egress_posture)
+        : undefined,
     };
   },
 
@@ -1927,6 +2008,9 @@ export const TaskReport: MessageFns<TaskReport> = {
     if (message.durationMs !== 0) {
       obj.durationMs = floatToJson(message.durationMs);
     }
+    if (message.agentEgressPosture !== undefined) {
+      obj.agentEgressPosture = AddressPosture.toJSON(message.agentEgressPosture);
+    }
     return obj;
   },
 
@@ -1949,6 +2033,9 @@ export const TaskReport: MessageFns<TaskReport> = {
       ? EgressCheck.fromPartial(object.egress)
       : undefined;
     message.durationMs = object.durationMs ?? 0;
+    message.agentEgressPosture = (object.agentEgressPosture !== undefined && object.agentEgressPosture !== null)
+      ? AddressPosture.fromPartial(object.agentEgressPosture)
+      : undefined;
     return message;
   },
 };

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { Outcome } from "../../../gen/smtpprobe/v1/handshake.js";
 import { AgentInfo, ListRegionsResponse } from "../../../gen/smtpprobe/v1/probe_service.js";
 import { makeStyle } from "../../../cli/colors.js";
-import { formatAge, formatEgress, formatRegions } from "../../../cli/format-regions.js";
+import { formatAge, formatEgress, formatEgressPosture, formatRegions } from "../../../cli/format-regions.js";
 
 const plain = makeStyle(false);
 const NOW = new Date("2026-03-01T12:00:00Z");
@@ -56,6 +56,31 @@ describe("formatRegions", () => {
     expect(text).toContain("a\\x1b[31m");
     expect(text).toContain("\\u202e1.0");
     expect(text).not.toContain("\x1b");
+  });
+});
+
+describe("formatEgressPosture", () => {
+  const lists = (...entries: [string, boolean, string?][]) => entries.map(([zone, listed, error]) => ({ zone, listed, codes: listed ? ["127.0.0.2"] : [], reason: "", error: error ?? "" }));
+  const ptr = { ptrNames: ["probe.example.net"], forwardConfirmed: true, confirmedName: "probe.example.net", error: "" };
+  it.each<[string, Parameters<typeof AgentInfo.fromPartial>[0], string]>([
+    ["nothing without an egress address", {}, ""],
+    ["a listing, with its code", { egressPosture: { address: "198.51.100.7", reverseDns: ptr, blocklists: lists(["zen.example", true], ["bl.example", false]) } }, "198.51.100.7 ✖ listed in zen.example (127.0.0.2)"],
+    ["listed nowhere", { egressPosture: { address: "198.51.100.7", reverseDns: ptr, blocklists: lists(["bl.example", false]) } }, "198.51.100.7 ✔ listed nowhere"],
+    [
+      "a list that did not answer, and no PTR name",
+      { egressPosture: { address: "198.51.100.7", reverseDns: { ...ptr, ptrNames: [] }, blocklists: lists(["bl.example", false, "timed out"]) } },
+      "198.51.100.7 bl.example did not answer, no reverse DNS",
+    ],
+    ["no lists asked (blocklists off)", { egressPosture: { address: "198.51.100.7", reverseDns: ptr, blocklists: [] } }, "198.51.100.7"],
+  ])("%s", (_name, agent, text) => {
+    expect(formatEgressPosture(AgentInfo.fromPartial(agent), plain)).toBe(text);
+  });
+
+  it("is in the egress column of the agent's row", () => {
+    const response = ListRegionsResponse.fromPartial({
+      regions: [{ name: "eu-west", agents: [{ agentId: "eu-1", version: "1", capacity: 1, lastSeen: NOW, egressPosture: { address: "198.51.100.7", blocklists: lists(["zen.example", true]) } }] }],
+    });
+    expect(formatRegions(response, plain, NOW)).toContain("just now    no canary · 198.51.100.7 ✖ listed in zen.example (127.0.0.2)");
   });
 });
 

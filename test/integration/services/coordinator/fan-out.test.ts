@@ -512,6 +512,7 @@ describe.skipIf(nats.skip)("with a real nats-server", () => {
               attempts: 1,
               result: resultFor({ taskId: "t1", probeId: "p", region: "eu-west", host: "mx.example.com", mx: false, port: 25, options: undefined, deadline: undefined, attempt: 1, heartbeatMs: 100, deadlineFromCaller: false, permitLeaseId: "" }),
               egress: undefined,
+              agentEgressPosture: undefined,
               durationMs: 42,
             },
           ],

@@ -17,6 +17,9 @@ describe("resolveAgentConfig", () => {
       maxResultBytes: AGENT_DEFAULTS.maxResultBytes,
       permits: true,
       blocklists: true,
+      egressAddress: undefined,
+      egressBlocklistZones: ["zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org"],
+      egressCheckIntervalMs: 300_000,
       defaultEhloName: "probe.example.org",
       dnsServers: undefined,
       extraCa: undefined,
@@ -35,8 +38,12 @@ describe("resolveAgentConfig", () => {
       permits: false,
       dnsServers: ["192.0.2.53"],
       extraCa: "PEM",
+      egressAddress: "2001:db8::25",
+      egressBlocklistZones: ["bl.example"],
+      egressCheckIntervalMs: 1_000,
     };
     expect(resolveAgentConfig(config)).toMatchObject({ ...config, canaries: [{ host: "mx.example.org", port: 25 }] });
+    expect(resolveAgentConfig({ ...BASE, egressBlocklistZones: ["BL.Example."] }).egressBlocklistZones).toEqual(["bl.example"]);
   });
 
   it("resolves the machine's EHLO name once when none is given", () => {
@@ -57,6 +64,10 @@ describe("resolveAgentConfig", () => {
     ["a result bound under 1 KiB", { maxResultBytes: 1023 }, "maxResultBytes", "must be an integer from 1024 to 67108864, not 1023"],
     ["a canary without a host", { canaries: [{ host: "", port: 25 }] }, "canaries[0].host", "must not be empty"],
     ["a canary on port 0", { canaries: [{ host: "a.example", port: 25 }, { host: "b.example", port: 0 }] }, "canaries[1].port", "must be from 1 to 65535, not 0"],
+    ["an egress address that is a name", { egressAddress: "mx.example.org" }, "egressAddress", 'must be an IPv4 or IPv6 address, not "mx.example.org"'],
+    ["an egress zone that is not a name", { egressBlocklistZones: ["bl.example", "not a zone"] }, "egressBlocklistZones[1]", 'must be a DNS zone name, not "not a zone"'],
+    ["nine egress zones", { egressBlocklistZones: Array.from({ length: 9 }, (_, i) => `bl${i}.example`) }, "egressBlocklistZones", "must hold at most 8 zones, not 9"],
+    ["an egress interval under a second", { egressCheckIntervalMs: 999 }, "egressCheckIntervalMs", "must be an integer from 1000 to 86400000, not 999"],
     ["an EHLO name with spaces", { defaultEhloName: "not a name" }, "defaultEhloName", "must not contain spaces or control characters"],
   ];
 

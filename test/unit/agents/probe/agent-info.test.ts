@@ -50,6 +50,33 @@ describe("agentStats → parseAgentInfo", () => {
     );
   });
 
+  it("round-trips the egress address's reading, and bounds it", () => {
+    const posture = {
+      address: "198.51.100.7",
+      reverseDns: { ptrNames: ["probe.example.net"], forwardConfirmed: true, confirmedName: "probe.example.net", error: "" },
+      blocklists: [
+        { zone: "zen.example", listed: true, codes: ["127.0.0.2"], reason: "listed", error: "" },
+        { zone: "bl.example", listed: false, codes: [], reason: "", error: "" },
+      ],
+    };
+    const checkedAt = new Date("2026-05-01T09:58:00.000Z");
+    const stats = agentStats({ agent_id: "agent-a", region: "eu-west", in_flight: 0, queued: 0, capacity: 1, tasks_done: 0, startedAt, egress: [], egressPosture: { posture, checkedAt } });
+    const info = parseAgentInfo(discovered(JSON.parse(JSON.stringify(stats))), seenAt);
+    expect([info?.egressPosture, info?.egressPostureCheckedAt]).toEqual([posture, checkedAt]);
+    // Without a reading, nothing; a hostile one is cut to the bounds.
+    expect(parseAgentInfo(discovered(JSON.parse(JSON.stringify(goodStats))), seenAt)?.egressPosture).toBeUndefined();
+    const hostile = parseAgentInfo(
+      discovered({ egress_posture: { address: "198.51.100.7", reverseDns: { ptrNames: ["a.example"], forwardConfirmed: "yes" }, blocklists: Array.from({ length: 50 }, () => ({ zone: "z".repeat(1000), listed: "yes" })) } }),
+      seenAt,
+    );
+    expect(hostile?.egressPosture?.blocklists).toHaveLength(8);
+    expect(hostile?.egressPosture?.reverseDns).toMatchObject({ ptrNames: ["a.example"], forwardConfirmed: false });
+    expect(hostile?.egressPosture?.blocklists[0]).toMatchObject({ listed: false });
+    expect(hostile?.egressPosture?.blocklists[0]?.zone).toHaveLength(255);
+    expect(parseAgentInfo(discovered({ egress_posture: "listed" }), seenAt)?.egressPosture).toBeUndefined();
+    expect(parseAgentInfo(discovered({ egress_posture: { blocklists: [] } }), seenAt)?.egressPosture).toBeUndefined();
+  });
+
   it("uses the metadata's agent id and the service's start time when the stats lack them", () => {
     const info = parseAgentInfo(discovered({}), seenAt);
     expect(info).toMatchObject({ agentId: "agent-a", region: "eu-west", inFlight: 0, capacity: 0, egress: [], startedAt: new Date("2026-05-01T08:00:00.000Z") });

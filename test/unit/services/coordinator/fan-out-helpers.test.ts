@@ -8,7 +8,7 @@ function check(port: number, ok: boolean, checkedAt = "2025-06-01T12:00:00Z"): E
 }
 
 function agent(agentId: string, region: string, egress: EgressCheck[]): AgentInfo {
-  return { agentId, region, version: "0.1.0", inFlight: 0, capacity: 32, lastSeen: undefined, startedAt: undefined, egress, tasksDone: 0 };
+  return { agentId, region, version: "0.1.0", inFlight: 0, capacity: 32, lastSeen: undefined, startedAt: undefined, egress, tasksDone: 0, egressPosture: undefined, egressPostureCheckedAt: undefined };
 }
 
 function report(region: string, port: number, agentId: string): TaskReport {
@@ -22,6 +22,7 @@ function report(region: string, port: number, agentId: string): TaskReport {
     attempts: 1,
     result: undefined,
     egress: undefined,
+    agentEgressPosture: undefined,
     durationMs: 1,
   };
 }
@@ -45,6 +46,16 @@ describe("attachEgress", () => {
     const reports = [r];
     expect(attachEgress(reports, agents)).toBe(reports);
     expect(r.egress).toEqual(expected);
+  });
+});
+
+describe("attachEgress: the egress address's reading", () => {
+  it("is the reading of the agent that ran the task, never another agent's", () => {
+    const listedAddress = { address: "198.51.100.9", reverseDns: undefined, blocklists: [{ zone: "zen.example", listed: true, codes: ["127.0.0.2"], reason: "", error: "" }] };
+    const agents = [{ ...agent("eu-1", "eu-west", []), egressPosture: listedAddress }, agent("eu-2", "eu-west", [])];
+    const reports = [report("eu-west", 25, "eu-1"), report("eu-west", 587, "eu-2"), report("eu-west", 465, "")];
+    attachEgress(reports, agents);
+    expect(reports.map((r) => r.agentEgressPosture)).toEqual([listedAddress, undefined, undefined]);
   });
 });
 

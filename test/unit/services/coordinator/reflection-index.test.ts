@@ -11,9 +11,9 @@ import { servedDescriptors } from "../../../../services/coordinator/reflection-s
 const PROBE_SERVICE_FILES = [
   "smtpprobe/v1/probe_service.proto",
   "google/protobuf/timestamp.proto",
+  "smtpprobe/v1/address_posture.proto",
   "smtpprobe/v1/domain.proto",
   "smtpprobe/v1/handshake.proto",
-  "smtpprobe/v1/address_posture.proto",
 ];
 
 function ask(question: Omit<ServerReflectionRequest, "host">): ServerReflectionResponse {
@@ -73,7 +73,7 @@ describe("reflection index: the served descriptor sets", () => {
   it("serves fields as the .proto writes them, map entries as protoc names them, imports declared", () => {
     const [bytes] = ask({ fileContainingSymbol: "smtpprobe.v1.ProbeRequest" }).fileDescriptorResponse?.fileDescriptorProto ?? [];
     const file = fromBinary(FileDescriptorProtoSchema, bytes!);
-    expect(file.dependency).toEqual(["google/protobuf/timestamp.proto", "smtpprobe/v1/domain.proto", "smtpprobe/v1/handshake.proto"]);
+    expect(file.dependency).toEqual(["google/protobuf/timestamp.proto", "smtpprobe/v1/address_posture.proto", "smtpprobe/v1/domain.proto", "smtpprobe/v1/handshake.proto"]);
     const request = file.messageType.find((m) => m.name === "ProbeRequest")!;
     expect(request.field.map((f) => f.name)).toEqual(["host", "mx", "ports", "regions", "options", "tls_modes", "idempotency_key", "port_roles"]);
     expect(request.options?.mapEntry ?? false).toBe(false);

@@ -29,6 +29,7 @@ function report(probeId: string, over: Partial<ProbeReport> = {}): ProbeReport {
         attempts: 1,
         result: undefined,
         egress: undefined,
+        agentEgressPosture: undefined,
         durationMs: 2,
       },
     ],
