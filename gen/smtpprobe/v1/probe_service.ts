@@ -243,7 +243,7 @@ export enum VerdictKind {
   /** VERDICT_KIND_BLOCKLIST_DIFFERS - with the posture option: the server reached is listed in a blocklist as seen from some regions only */
   VERDICT_KIND_BLOCKLIST_DIFFERS = 17,
   /** VERDICT_KIND_AGENT_LISTED - the agent that answered for a region leaves from an address a DNS blocklist lists (--egress-address): servers may refuse or delay it */
-  VERDICT_KIND_AGENT_LISTED = 140,
+  VERDICT_KIND_AGENT_LISTED = 18,
   UNRECOGNIZED = -1,
 }
 
@@ -300,7 +300,7 @@ export function verdictKindFromJSON(object: any): VerdictKind {
     case 17:
     case "VERDICT_KIND_BLOCKLIST_DIFFERS":
       return VerdictKind.VERDICT_KIND_BLOCKLIST_DIFFERS;
-    case 140:
+    case 18:
     case "VERDICT_KIND_AGENT_LISTED":
       return VerdictKind.VERDICT_KIND_AGENT_LISTED;
     case -1:
@@ -1377,10 +1377,10 @@ export const AgentInfo: MessageFns<AgentInfo> = {
       writer.uint32(72).uint64(message.tasksDone);
     }
     if (message.egressPosture !== undefined) {
-      AddressPosture.encode(message.egressPosture, writer.uint32(1122).fork()).join();
+      AddressPosture.encode(message.egressPosture, writer.uint32(82).fork()).join();
     }
     if (message.egressPostureCheckedAt !== undefined) {
-      Timestamp.encode(toTimestamp(message.egressPostureCheckedAt), writer.uint32(1130).fork()).join();
+      Timestamp.encode(toTimestamp(message.egressPostureCheckedAt), writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -1470,16 +1470,16 @@ export const AgentInfo: MessageFns<AgentInfo> = {
             message.tasksDone = longToNumber(reader.uint64());
             continue;
           }
-          case 140: {
-            if (tag !== 1122) {
+          case 10: {
+            if (tag !== 82) {
               break;
             }
 
             message.egressPosture = AddressPosture.decode(reader, reader.uint32());
             continue;
           }
-          case 141: {
-            if (tag !== 1130) {
+          case 11: {
+            if (tag !== 90) {
               break;
             }
 
@@ -1826,7 +1826,7 @@ export const TaskReport: MessageFns<TaskReport> = {
       writer.uint32(81).double(message.durationMs);
     }
     if (message.agentEgressPosture !== undefined) {
-      AddressPosture.encode(message.agentEgressPosture, writer.uint32(1122).fork()).join();
+      AddressPosture.encode(message.agentEgressPosture, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -1924,8 +1924,8 @@ export const TaskReport: MessageFns<TaskReport> = {
             message.durationMs = reader.double();
             continue;
           }
-          case 140: {
-            if (tag !== 1122) {
+          case 11: {
+            if (tag !== 90) {
               break;
             }
 
