@@ -64,7 +64,7 @@ export interface CoordinatorConfig {
   /** Batches (batch/): their bounds, and how many items this coordinator probes at once (0: none). */
   batch?: BatchLimits;
   /** Monitors (monitor/): the shortest interval, and how many the coordinators keep. */
-  monitors?: { minIntervalMs: number; maxMonitors: number };
+  monitors?: { minIntervalMs: number; maxMonitors: number; maxMonitorsPerCaller: number };
   /** Caller authentication; undefined: none (the caller checked that the address is loopback). */
   auth?: {
     /** Serve TLS with this certificate chain and key (PEM). */
@@ -98,7 +98,7 @@ export interface BatchLimits {
   concurrency: number;
 }
 
-export const DEFAULT_MONITOR_LIMITS = { minIntervalMs: 60_000, maxMonitors: 10_000 };
+export const DEFAULT_MONITOR_LIMITS = { minIntervalMs: 60_000, maxMonitors: 10_000, maxMonitorsPerCaller: 100 };
 
 export const DEFAULT_BATCH_LIMITS: BatchLimits = { maxTargets: 10_000, maxQueuedItems: 100_000, concurrency: 64 };
 

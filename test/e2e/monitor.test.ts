@@ -7,7 +7,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CreateMonitorRequest, MonitorServiceDefinition, type Monitor, type MonitorEvent } from "../../gen/smtpprobe/v1/monitor.js";
+import { CreateMonitorRequest, MonitorServiceDefinition, type ListMonitorsResponse, type Monitor, type MonitorEvent } from "../../gen/smtpprobe/v1/monitor.js";
 import { VerdictKind } from "../../gen/smtpprobe/v1/probe_service.js";
 import { grpcClientConstructor } from "../../lib/grpc-service.js";
 import { connectProbeApi } from "../helpers/grpc-client.js";
@@ -52,7 +52,7 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
     hookPort = (hook.address() as AddressInfo).port;
     [server, fixture] = await Promise.all([startNatsServer(), startSmtpFixture()]);
     const policy = { allowCidrs: ["127.0.0.0/8"], allowPorts: [fixture.port] };
-    const args = ["--monitor-min-interval", "1s"];
+    const args = ["--monitor-min-interval", "1s", "--max-monitors-per-caller", "3"];
     [a, b] = await Promise.all([startCoordinatorProcess({ nats: server.url, ...policy, extraArgs: args }), startCoordinatorProcess({ nats: server.url, ...policy, extraArgs: args })]);
     const probeApi = connectProbeApi(b.address);
     try {
@@ -125,6 +125,35 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
     },
     60_000,
   );
+
+  it("lists the caller's monitors a page at a time, from either coordinator; a caller keeps at most --max-monitors-per-caller", async () => {
+    const create = () =>
+      unary<Monitor>((cb) => clientA.createMonitor(CreateMonitorRequest.fromPartial({ probe: { host: "127.0.0.1", ports: [fixture.port], regions: [REGION] }, intervalSeconds: 3600 }), new Metadata(), deadline(), cb));
+    const created = [await create(), await create(), await create()];
+    const refused = (await create().catch((e: ServiceError) => e)) as ServiceError;
+    expect(refused.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(refused.details).toContain("at most 3 monitors");
+    const ids = created.map((m) => m.monitorId).sort();
+
+    const first = await unary<ListMonitorsResponse>((cb) => clientB.listMonitors({ pageSize: 2, pageToken: "" }, new Metadata(), deadline(), cb));
+    expect(first.monitors.map((m) => m.monitorId)).toEqual(ids.slice(0, 2));
+    expect(first.monitors[0]).toMatchObject({ intervalSeconds: 3600, probe: { host: "127.0.0.1" } });
+    expect(first.nextPageToken).not.toBe("");
+    const second = await unary<ListMonitorsResponse>((cb) => clientA.listMonitors({ pageSize: 2, pageToken: first.nextPageToken }, new Metadata(), deadline(), cb));
+    expect(second.monitors.map((m) => m.monitorId)).toEqual(ids.slice(2));
+    expect(second.nextPageToken).toBe("");
+
+    const badToken = (await unary<ListMonitorsResponse>((cb) => clientA.listMonitors({ pageSize: 0, pageToken: "nope" }, new Metadata(), deadline(), cb)).catch((e: ServiceError) => e)) as ServiceError;
+    expect(badToken.code).toBe(status.INVALID_ARGUMENT);
+    expect(badToken.details).toContain("page_token");
+
+    for (const id of ids) await unary<Monitor>((cb) => clientB.deleteMonitor({ monitorId: id }, new Metadata(), deadline(), cb));
+    const none = await unary<ListMonitorsResponse>((cb) => clientA.listMonitors({ pageSize: 0, pageToken: "" }, new Metadata(), deadline(), cb));
+    expect(none).toEqual({ monitors: [], nextPageToken: "" });
+    // Room again: the deleted ones no longer count.
+    const again = await create();
+    await unary<Monitor>((cb) => clientA.deleteMonitor({ monitorId: again.monitorId }, new Metadata(), deadline(), cb));
+  });
 
   it.each([
     [{ probe: { host: "127.0.0.1" }, intervalSeconds: 0 }, "interval_seconds: must be between 1 and 86400, got 0"],

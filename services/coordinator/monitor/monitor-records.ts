@@ -74,3 +74,24 @@ export function decodeMonitorState(data: Uint8Array): MonitorState | undefined {
   const verdicts = json.verdicts.filter((v): v is { port: number; kind: number } => typeof v === "object" && v !== null && isCount((v as { port: unknown }).port) && isCount((v as { kind: unknown }).kind));
   return { run: json.run, verdicts: verdicts.map((v) => ({ port: v.port, kind: v.kind as VerdictKind })) };
 }
+
+export const DEFAULT_PAGE_SIZE = 100;
+export const MAX_PAGE_SIZE = 1000;
+
+/**
+ * One page of sorted monitor ids: those after the token (the last id of the page before), at most
+ * pageSize of them (0: DEFAULT_PAGE_SIZE), and the token of the next page ("" when none follows).
+ * A token that is not a monitor id or a page size over MAX_PAGE_SIZE is a violation naming the field.
+ */
+export function pageOfIds(
+  sortedIds: readonly string[],
+  pageSize: number,
+  pageToken: string,
+): { ok: true; ids: string[]; nextPageToken: string } | { ok: false; field: string; description: string } {
+  if (pageSize > MAX_PAGE_SIZE) return { ok: false, field: "page_size", description: `must be at most ${MAX_PAGE_SIZE}, got ${pageSize}` };
+  if (pageToken !== "" && !isMonitorId(pageToken)) return { ok: false, field: "page_token", description: "must be the next_page_token of a ListMonitors answer" };
+  const size = pageSize === 0 ? DEFAULT_PAGE_SIZE : pageSize;
+  const after = sortedIds.filter((id) => id > pageToken);
+  const ids = after.slice(0, size);
+  return { ok: true, ids, nextPageToken: after.length > size ? ids[ids.length - 1]! : "" };
+}

@@ -9,6 +9,8 @@ import {
   type CreateMonitorRequest,
   type DeleteMonitorRequest,
   type GetMonitorRequest,
+  type ListMonitorsRequest,
+  type ListMonitorsResponse,
   type Monitor,
   type MonitorServiceDefinition,
   type WatchMonitorRequest,
@@ -22,7 +24,7 @@ import { callerOf } from "../caller-auth.js";
 import { CallError, type CallTracker } from "../call-tracker.js";
 import { invalidArgument, isUndecodable, notFound, permissionDenied, serviceError, UNDECODABLE } from "../grpc-errors.js";
 import { checkTargetEarly, validateProbeRequest, type FieldViolation } from "../validate-request.js";
-import { isMonitorId, type MonitorRecord } from "./monitor-records.js";
+import { isMonitorId, pageOfIds, type MonitorRecord } from "./monitor-records.js";
 import { monitorEventSubject, type MonitorStore } from "./monitor-store.js";
 import { checkWebhook } from "./webhook.js";
 
@@ -33,7 +35,7 @@ export interface MonitorServiceDeps {
   policy: TargetPolicyChecker;
   logger: Logger;
   calls: CallTracker;
-  limits: { minIntervalMs: number; maxMonitors: number; maxDeadlineMs: number };
+  limits: { minIntervalMs: number; maxMonitors: number; maxMonitorsPerCaller: number; maxDeadlineMs: number };
 }
 
 /** The longest interval: a day. */
@@ -84,10 +86,23 @@ export function monitorGrpcService(deps: MonitorServiceDeps): GrpcServerImplemen
     if ((await store.ids()).length >= deps.limits.maxMonitors) {
       throw new CallError(serviceError(status.RESOURCE_EXHAUSTED, `the coordinators keep at most ${deps.limits.maxMonitors} monitors; delete one first`));
     }
+    if ((await store.callerIds(caller)).length >= deps.limits.maxMonitorsPerCaller) {
+      throw audit.refuse(caller, "caller_quota", serviceError(status.RESOURCE_EXHAUSTED, `a caller keeps at most ${deps.limits.maxMonitorsPerCaller} monitors; delete one first`));
+    }
     const record: MonitorRecord = { monitorId: randomUUID(), caller, intervalMs: interval * 1000, createdAt: Date.now(), probe: { ...checked.value.accepted, idempotencyKey: "" }, webhookUrl, webhookSecret };
     await store.put(record);
     deps.logger.info({ monitorId: record.monitorId, caller, intervalSeconds: interval, host: record.probe.host }, "monitor created");
     return monitorOf(record);
+  }
+
+  async function list(request: ListMonitorsRequest, caller: string): Promise<ListMonitorsResponse> {
+    const store = storeOf();
+    const page = pageOfIds(await store.callerIds(caller), request.pageSize ?? 0, request.pageToken ?? "");
+    if (!page.ok) throw new CallError(invalidArgument([{ field: page.field, description: page.description }]));
+    const records = await Promise.all(page.ids.map((id) => store.get(id)));
+    // A record missing (deleted meanwhile, or its creation cut short) or another's is left out.
+    const monitors = records.filter((r): r is MonitorRecord => r !== undefined && r.caller === caller).map(monitorOf);
+    return { monitors, nextPageToken: page.nextPageToken };
   }
 
   async function watch(request: WatchMonitorRequest, caller: string, call: ServerWritableStream<WatchMonitorRequest, MonitorEvent>, signal: AbortSignal): Promise<void> {
@@ -137,9 +152,14 @@ export function monitorGrpcService(deps: MonitorServiceDeps): GrpcServerImplemen
       if (invalid) return callback(invalid);
       deps.calls.serveUnary(callback, async () => {
         const record = await recordOf(call.request.monitorId ?? "", callerOf(call.metadata));
-        await storeOf().delete(record.monitorId);
+        await storeOf().delete(record);
         return monitorOf(record);
       });
+    },
+    listMonitors(call: ServerUnaryCall<ListMonitorsRequest, ListMonitorsResponse>, callback: sendUnaryData<ListMonitorsResponse>) {
+      const invalid = undecodable(call.request, "ListMonitorsRequest");
+      if (invalid) return callback(invalid);
+      deps.calls.serveUnary(callback, () => list(call.request, callerOf(call.metadata)));
     },
     watchMonitor(call: ServerWritableStream<WatchMonitorRequest, MonitorEvent>) {
       const invalid = undecodable(call.request, "WatchMonitorRequest");

@@ -6,6 +6,7 @@ import {
   dueRun,
   encodeMonitorRecord,
   encodeMonitorState,
+  pageOfIds,
   verdictChanges,
 } from "../../../../../services/coordinator/monitor/monitor-records.js";
 
@@ -56,5 +57,28 @@ describe("the records", () => {
     ["an id that is not a UUID", JSON.stringify({ monitorId: "a.b", caller: "c", intervalMs: 1000, createdAt: 1, probe: {} })],
   ])("a monitor that is %s is none", (_name, text) => {
     expect(decodeMonitorRecord(Buffer.from(text))).toBeUndefined();
+  });
+});
+
+describe("pageOfIds", () => {
+  const ids = ["1", "2", "3", "4", "5"].map((d) => `${d.repeat(8)}-aaaa-4aaa-8aaa-aaaaaaaaaaaa`);
+  it.each([
+    [2, "", [0, 1], 1],
+    [2, ids[1]!, [2, 3], 3],
+    [2, ids[3]!, [4], undefined],
+    [5, "", [0, 1, 2, 3, 4], undefined],
+    [0, "", [0, 1, 2, 3, 4], undefined],
+    [3, ids[4]!, [], undefined],
+    // A token whose monitor was deleted since still resumes after it.
+    [2, "2fffffff-aaaa-4aaa-8aaa-aaaaaaaaaaaa", [2, 3], 3],
+  ])("page size %i after %j: ids %j, next after index %j", (size, token, page, next) => {
+    expect(pageOfIds(ids, size, token)).toEqual({ ok: true, ids: page.map((i) => ids[i]), nextPageToken: next === undefined ? "" : ids[next] });
+  });
+
+  it.each([
+    [1001, "", "page_size"],
+    [10, "not-a-token", "page_token"],
+  ])("page size %i, token %j: a violation of %s", (size, token, field) => {
+    expect(pageOfIds(ids, size, token)).toMatchObject({ ok: false, field });
   });
 });
