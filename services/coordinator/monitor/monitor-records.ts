@@ -33,6 +33,19 @@ export function dueRun(record: Pick<MonitorRecord, "createdAt" | "intervalMs">, 
   return now < record.createdAt ? 0 : Math.floor((now - record.createdAt) / record.intervalMs);
 }
 
+/**
+ * The run to claim at `now`: the due run, or 0 when less than a quarter of its interval is left
+ * (its deadline is the interval's end: a monitor found late, or a coordinator held up, would
+ * probe with too little time and report a refusal; the run is skipped instead, as one that passed
+ * while no coordinator ran).
+ */
+export function runToClaim(record: Pick<MonitorRecord, "createdAt" | "intervalMs">, now: number): number {
+  const run = dueRun(record, now);
+  if (run === 0) return 0;
+  const left = record.createdAt + (run + 1) * record.intervalMs - now;
+  return left * 4 < record.intervalMs ? 0 : run;
+}
+
 /** The verdicts of a report, as a state records them. */
 export function verdictsOf(report: ProbeReport): MonitorState["verdicts"] {
   return (report.comparison?.verdicts ?? []).map((v) => ({ port: v.port, kind: v.kind }));

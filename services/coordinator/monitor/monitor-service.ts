@@ -2,6 +2,8 @@
 // policy) and keeps it in JetStream, where every coordinator's scheduler finds it
 // (monitor-scheduler.ts); WatchMonitor relays the monitor's events from its NATS subject, from
 // whichever coordinator ran each. A monitor is its caller's: another caller's id is NOT_FOUND.
+// The operations are the service's whatever the transport: the gRPC handlers here and the
+// HTTP/JSON API (http/http-api.ts) both call them.
 import { randomUUID } from "node:crypto";
 import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type ServiceError } from "@grpc/grpc-js";
 import {
@@ -34,16 +36,29 @@ export interface MonitorServiceDeps {
   bus: Bus;
   policy: TargetPolicyChecker;
   logger: Logger;
-  calls: CallTracker;
   limits: { minIntervalMs: number; maxMonitors: number; maxMonitorsPerCaller: number; maxDeadlineMs: number };
 }
 
 /** The longest interval: a day. */
 const MAX_INTERVAL_SECONDS = 86_400;
-/** Events a watcher's stream may hold before the watch gives up on it (a reader that does not read). */
-const MAX_WATCH_BACKLOG = 64;
+/** Bytes a watcher's stream may hold before the watch gives up on it (a reader that does not read). */
+export const MAX_WATCH_BACKLOG_BYTES = 4 * 1024 * 1024;
 
-export function monitorGrpcService(deps: MonitorServiceDeps): GrpcServerImplementation<MonitorServiceDefinition> {
+export interface MonitorOperations {
+  create(request: CreateMonitorRequest, caller: string): Promise<Monitor>;
+  get(monitorId: string, caller: string): Promise<Monitor>;
+  delete(monitorId: string, caller: string): Promise<Monitor>;
+  list(request: ListMonitorsRequest, caller: string): Promise<ListMonitorsResponse>;
+  /**
+   * Sends each run's event (with changes_only, those that changed a verdict) to `send` until the
+   * signal aborts. `send` answers false when its reader is too far behind: the watch then ends
+   * RESOURCE_EXHAUSTED (events are not kept for it, so it is not held back either). `started` is
+   * called once the monitor is found and its events subscribed to.
+   */
+  watch(request: WatchMonitorRequest, caller: string, send: (event: MonitorEvent) => boolean, signal: AbortSignal, started?: () => void): Promise<void>;
+}
+
+export function createMonitorOperations(deps: MonitorServiceDeps): MonitorOperations {
   const audit = new AuditTrail(deps.logger);
   const storeOf = (): MonitorStore => {
     if (!deps.store) throw new CallError(serviceError(status.FAILED_PRECONDITION, "monitors need JetStream: run the coordinator with --nats and a NATS server with JetStream"));
@@ -105,7 +120,7 @@ export function monitorGrpcService(deps: MonitorServiceDeps): GrpcServerImplemen
     return { monitors, nextPageToken: page.nextPageToken };
   }
 
-  async function watch(request: WatchMonitorRequest, caller: string, call: ServerWritableStream<WatchMonitorRequest, MonitorEvent>, signal: AbortSignal): Promise<void> {
+  async function watch(request: WatchMonitorRequest, caller: string, send: (event: MonitorEvent) => boolean, signal: AbortSignal, started?: () => void): Promise<void> {
     const record = await recordOf(request.monitorId ?? "", caller);
     await new Promise<void>((resolve, reject) => {
       const subscription = deps.bus.subscribe(monitorEventSubject(record.monitorId), (message) => {
@@ -116,11 +131,7 @@ export function monitorGrpcService(deps: MonitorServiceDeps): GrpcServerImplemen
           return; // not ours: only coordinators publish there
         }
         if (request.changesOnly && event.changes.length === 0) return;
-        if (call.writableLength > MAX_WATCH_BACKLOG * 64 * 1024) {
-          finish(new CallError(serviceError(status.RESOURCE_EXHAUSTED, "the watch fell too far behind its events; watch again")));
-          return;
-        }
-        call.write(event);
+        if (!send(event)) finish(new CallError(serviceError(status.RESOURCE_EXHAUSTED, "the watch fell too far behind its events; watch again")));
       });
       const finish = (error?: unknown): void => {
         subscription.unsubscribe();
@@ -130,36 +141,48 @@ export function monitorGrpcService(deps: MonitorServiceDeps): GrpcServerImplemen
       };
       const onAbort = (): void => finish();
       signal.addEventListener("abort", onAbort, { once: true });
+      started?.();
     });
   }
 
-  const undecodable = (request: object, type: string): ServiceError | undefined =>
-    isUndecodable(request) ? invalidArgument([{ field: "request", description: `is not a ${type} in protobuf encoding (${request[UNDECODABLE].slice(0, 100)})` }]) : undefined;
+  return {
+    create,
+    get: async (monitorId, caller) => monitorOf(await recordOf(monitorId, caller)),
+    delete: async (monitorId, caller) => {
+      const record = await recordOf(monitorId, caller);
+      await storeOf().delete(record);
+      return monitorOf(record);
+    },
+    list,
+    watch,
+  };
+}
 
+const undecodable = (request: object, type: string): ServiceError | undefined =>
+  isUndecodable(request) ? invalidArgument([{ field: "request", description: `is not a ${type} in protobuf encoding (${request[UNDECODABLE].slice(0, 100)})` }]) : undefined;
+
+/** The gRPC handlers on the operations, each tracked by the calls tracker (drain and end at shutdown). */
+export function monitorGrpcService(operations: MonitorOperations, calls: CallTracker): GrpcServerImplementation<MonitorServiceDefinition> {
   return {
     createMonitor(call: ServerUnaryCall<CreateMonitorRequest, Monitor>, callback: sendUnaryData<Monitor>) {
       const invalid = undecodable(call.request, "CreateMonitorRequest");
       if (invalid) return callback(invalid);
-      deps.calls.serveUnary(callback, () => create(call.request, callerOf(call.metadata)));
+      calls.serveUnary(callback, () => operations.create(call.request, callerOf(call.metadata)));
     },
     getMonitor(call: ServerUnaryCall<GetMonitorRequest, Monitor>, callback: sendUnaryData<Monitor>) {
       const invalid = undecodable(call.request, "GetMonitorRequest");
       if (invalid) return callback(invalid);
-      deps.calls.serveUnary(callback, async () => monitorOf(await recordOf(call.request.monitorId ?? "", callerOf(call.metadata))));
+      calls.serveUnary(callback, () => operations.get(call.request.monitorId ?? "", callerOf(call.metadata)));
     },
     deleteMonitor(call: ServerUnaryCall<DeleteMonitorRequest, Monitor>, callback: sendUnaryData<Monitor>) {
       const invalid = undecodable(call.request, "DeleteMonitorRequest");
       if (invalid) return callback(invalid);
-      deps.calls.serveUnary(callback, async () => {
-        const record = await recordOf(call.request.monitorId ?? "", callerOf(call.metadata));
-        await storeOf().delete(record);
-        return monitorOf(record);
-      });
+      calls.serveUnary(callback, () => operations.delete(call.request.monitorId ?? "", callerOf(call.metadata)));
     },
     listMonitors(call: ServerUnaryCall<ListMonitorsRequest, ListMonitorsResponse>, callback: sendUnaryData<ListMonitorsResponse>) {
       const invalid = undecodable(call.request, "ListMonitorsRequest");
       if (invalid) return callback(invalid);
-      deps.calls.serveUnary(callback, () => list(call.request, callerOf(call.metadata)));
+      calls.serveUnary(callback, () => operations.list(call.request, callerOf(call.metadata)));
     },
     watchMonitor(call: ServerWritableStream<WatchMonitorRequest, MonitorEvent>) {
       const invalid = undecodable(call.request, "WatchMonitorRequest");
@@ -167,9 +190,14 @@ export function monitorGrpcService(deps: MonitorServiceDeps): GrpcServerImplemen
         call.emit("error", invalid);
         return;
       }
-      deps.calls.serve<void>(
+      const send = (event: MonitorEvent): boolean => {
+        if (call.writableLength > MAX_WATCH_BACKLOG_BYTES) return false;
+        call.write(event);
+        return true;
+      };
+      calls.serve<void>(
         { ok: () => call.end(), fail: (error) => call.emit("error", error) },
-        (signal) => watch(call.request, callerOf(call.metadata), call, signal),
+        (signal) => operations.watch(call.request, callerOf(call.metadata), send, signal),
         call,
       );
     },

@@ -7,6 +7,7 @@ import {
   encodeMonitorRecord,
   encodeMonitorState,
   pageOfIds,
+  runToClaim,
   verdictChanges,
 } from "../../../../../services/coordinator/monitor/monitor-records.js";
 
@@ -23,6 +24,20 @@ describe("dueRun", () => {
     [3_601_000, 60],
   ])("created at 1000 ms, every 60 s: at %i ms run %i is due", (now, run) => {
     expect(dueRun({ createdAt: 1_000, intervalMs: 60_000 }, now)).toBe(run);
+  });
+});
+
+describe("runToClaim", () => {
+  it.each([
+    [60_999, 0],
+    [61_000, 1],
+    [105_999, 1],
+    // Less than a quarter of run 1's interval left (its deadline is 121 000): skipped.
+    [106_001, 0],
+    [120_999, 0],
+    [121_000, 2],
+  ])("created at 1000 ms, every 60 s: at %i ms run %i is claimed", (now, run) => {
+    expect(runToClaim({ createdAt: 1_000, intervalMs: 60_000 }, now)).toBe(run);
   });
 });
 
