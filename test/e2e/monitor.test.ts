@@ -12,7 +12,7 @@ import { VerdictKind } from "../../gen/smtpprobe/v1/probe_service.js";
 import { grpcClientConstructor } from "../../lib/grpc-service.js";
 import { connectProbeApi } from "../helpers/grpc-client.js";
 import { natsServerAvailable, startNatsServer, type NatsServer } from "../helpers/nats-server.js";
-import { startAgentProcess, START_HOOK_TIMEOUT_MS, startCoordinatorProcess, stopAll, type AgentProcess, type CoordinatorProcess } from "../helpers/processes.js";
+import { runCli, startAgentProcess, START_HOOK_TIMEOUT_MS, startCoordinatorProcess, stopAll, type AgentProcess, type CoordinatorProcess } from "../helpers/processes.js";
 import { need } from "../helpers/requirements.js";
 import { startSmtpFixture, type SmtpFixture } from "../helpers/smtp-fixture.js";
 import { waitFor } from "../helpers/wait.js";
@@ -154,6 +154,33 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
     const again = await create();
     await unary<Monitor>((cb) => clientA.deleteMonitor({ monitorId: again.monitorId }, new Metadata(), deadline(), cb));
   });
+
+  it(
+    "smtp-probe monitor: create, list, get, watch --count, delete through the CLI",
+    async () => {
+      const created = await runCli(["monitor", "create", "127.0.0.1", "--interval", "1s", "--port", String(fixture.port), "--regions", REGION, "--coordinator", a.address, "--json"], {}, 30_000);
+      expect(created.code, created.stderr).toBe(0);
+      const monitor = JSON.parse(created.stdout) as { monitorId: string; intervalSeconds: number };
+      expect(monitor).toMatchObject({ intervalSeconds: 1 });
+      const listed = await runCli(["monitor", "list", "--coordinator", b.address], {}, 30_000);
+      expect(listed.code, listed.stderr).toBe(0);
+      expect(listed.stdout).toBe(`${monitor.monitorId}  127.0.0.1 ports ${fixture.port} from ${REGION} every 1s, since ${/since (\S+)$/m.exec(listed.stdout)?.[1]}\n`);
+      const watched = await runCli(["monitor", "watch", monitor.monitorId, "--count", "2", "--json", "--coordinator", b.address], {}, 30_000);
+      expect(watched.code, watched.stderr).toBe(0);
+      const runs = watched.stdout.trim().split("\n").map((line) => JSON.parse(line) as { monitorId: string; run: string });
+      expect(runs.map((r) => r.monitorId)).toEqual([monitor.monitorId, monitor.monitorId]);
+      expect(Number(runs[1]!.run)).toBe(Number(runs[0]!.run) + 1);
+      const deleted = await runCli(["monitor", "delete", monitor.monitorId, "--coordinator", a.address], {}, 30_000);
+      expect(deleted.code, deleted.stderr).toBe(0);
+      expect(deleted.stderr).toContain(`monitor ${monitor.monitorId} deleted`);
+      const gone = await runCli(["monitor", "get", monitor.monitorId, "--coordinator", a.address], {}, 30_000);
+      expect(gone.code).toBe(4);
+      expect(gone.stderr).toContain(monitor.monitorId);
+      const bad = await runCli(["monitor", "watch", "nope", "--coordinator", a.address], {}, 30_000);
+      expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining("MONITOR_ID")]);
+    },
+    60_000,
+  );
 
   it.each([
     [{ probe: { host: "127.0.0.1" }, intervalSeconds: 0 }, "interval_seconds: must be between 1 and 86400, got 0"],
