@@ -98,10 +98,11 @@ export function createMonitorOperations(deps: MonitorServiceDeps): MonitorOperat
     if (violations.length > 0 || !checked.ok) throw audit.refuse(caller, "invalid_argument", invalidArgument(violations));
     const denied = checkTargetEarly(checked.value, deps.policy);
     if (denied) throw audit.refuse(caller, denied.kind === "deny_list" ? "deny_list" : "permission_denied", permissionDenied(denied.reason, `probe.${denied.field}`));
-    if ((await store.ids()).length >= deps.limits.maxMonitors) {
+    const counts = await store.counts(caller);
+    if (counts.all >= deps.limits.maxMonitors) {
       throw new CallError(serviceError(status.RESOURCE_EXHAUSTED, `the coordinators keep at most ${deps.limits.maxMonitors} monitors; delete one first`));
     }
-    if ((await store.callerIds(caller)).length >= deps.limits.maxMonitorsPerCaller) {
+    if (counts.callers >= deps.limits.maxMonitorsPerCaller) {
       throw audit.refuse(caller, "caller_quota", serviceError(status.RESOURCE_EXHAUSTED, `a caller keeps at most ${deps.limits.maxMonitorsPerCaller} monitors; delete one first`));
     }
     const record: MonitorRecord = { monitorId: randomUUID(), caller, intervalMs: interval * 1000, createdAt: Date.now(), probe: { ...checked.value.accepted, idempotencyKey: "" }, webhookUrl, webhookSecret };

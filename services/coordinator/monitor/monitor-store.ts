@@ -57,6 +57,18 @@ export class MonitorStore {
     return (await this.monitors.keys()).filter((key) => key.startsWith(MONITOR_KEY)).map((key) => key.slice(MONITOR_KEY.length));
   }
 
+  /** How many monitors there are, and how many of them are the caller's: one listing of the keys. */
+  async counts(caller: string): Promise<{ all: number; callers: number }> {
+    const prefix = `${OWNER_KEY}${ownerToken(caller)}.`;
+    let all = 0;
+    let callers = 0;
+    for (const key of await this.monitors.keys()) {
+      if (key.startsWith(MONITOR_KEY)) all += 1;
+      else if (key.startsWith(prefix)) callers += 1;
+    }
+    return { all, callers };
+  }
+
   /**
    * The ids of the caller's monitors, sorted. May hold the id of a monitor whose creation failed
    * between its two writes (its record is missing): readers skip those.

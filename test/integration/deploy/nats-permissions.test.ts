@@ -163,6 +163,7 @@ describe.skipIf(nats.skip)("deploy/nats/hub.conf permissions", () => {
     await store!.put({ monitorId, caller: "svc", intervalMs: 60_000, createdAt: Date.now(), probe: ProbeRequest.fromPartial({ host: HOST, ports: [25] }), webhookUrl: "", webhookSecret: "" });
     expect(await store!.ids()).toContain(monitorId);
     expect(await store!.callerIds("svc")).toEqual([monitorId]);
+    expect(await store!.counts("svc")).toEqual({ all: 1, callers: 1 });
     expect(await store!.claim(monitorId, 1, "a")).toBe(true);
     expect(await store!.claim(monitorId, 1, "b")).toBe(false);
     await store!.putState(monitorId, { run: 1, verdicts: [] });
