@@ -40,6 +40,12 @@ export function planBatch(file: string | undefined, flags: BatchFlags): BatchPla
   }
   if (flags.after !== undefined) throw new UsageError("--after", "needs --resume BATCH_ID");
   if (file === undefined) throw new UsageError("FILE", "missing: the targets, one per line (host, or host,port[,port...]); or --resume BATCH_ID");
+  const options = probeOptionsOf(flags);
+  return { kind: "create", file, options };
+}
+
+/** --port, --regions and --tls as the options of a probe (shared by a batch's items and a monitor's runs). */
+export function probeOptionsOf(flags: Pick<BatchFlags, "port" | "regions" | "tls">): ProbeRequest {
   const ports = (flags.port ?? "").split(",").map((p) => p.trim()).filter((p) => p !== "").map((text) => {
     const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
     if (!(port >= 1 && port <= 65535)) throw new UsageError("--port", `${JSON.stringify(text.slice(0, 20))} is not a port (1-65535)`);
@@ -52,6 +58,5 @@ export function planBatch(file: string | undefined, flags: BatchFlags): BatchPla
     if (mode === undefined) throw new UsageError("--tls", `${JSON.stringify(flags.tls.slice(0, 20))} is not a TLS mode (${Object.keys(TLS_MODES).join(", ")})`);
     tlsMode = mode;
   }
-  const options = ProbeRequest.fromPartial({ ports, regions, options: tlsMode === TlsMode.TLS_MODE_UNSPECIFIED ? undefined : { tlsMode } });
-  return { kind: "create", file, options };
+  return ProbeRequest.fromPartial({ ports, regions, options: tlsMode === TlsMode.TLS_MODE_UNSPECIFIED ? undefined : { tlsMode } });
 }

@@ -3,6 +3,7 @@ import { isIP } from "node:net";
 import { CallCredentials, ChannelCredentials, credentials, Metadata, type ChannelOptions } from "@grpc/grpc-js";
 import type { SecureConnector } from "@grpc/grpc-js/build/src/channel-credentials.js";
 import { BatchServiceClient } from "../lib/batch-service-client.js";
+import { MonitorServiceClient } from "../lib/monitor-service-client.js";
 import { ProbeServiceClient } from "../lib/probe-service-client.js";
 import { hostOfTarget } from "./coordinator-address.js";
 import type { CoordinatorCredentials } from "./coordinator-credentials.js";
@@ -20,6 +21,11 @@ export function createProbeClient(target: string, auth: CoordinatorCredentials =
 /** A BatchService client for `smtp-probe batch`, with the same credentials and bounds. */
 export function createBatchClient(target: string, auth: CoordinatorCredentials = {}): BatchServiceClient {
   return new BatchServiceClient(target, channelCredentials(target, auth), CLIENT_OPTIONS);
+}
+
+/** A MonitorService client for `smtp-probe monitor`, with the same credentials and bounds. */
+export function createMonitorClient(target: string, auth: CoordinatorCredentials = {}): MonitorServiceClient {
+  return new MonitorServiceClient(target, channelCredentials(target, auth), CLIENT_OPTIONS);
 }
 
 const CLIENT_OPTIONS = { "grpc.max_receive_message_length": 64 * 1024 * 1024 };

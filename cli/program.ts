@@ -135,6 +135,23 @@ Exit codes: 0 the batch ended (each line says how its target went), 2 bad usage
 refused the batch, 130 interrupted.
 `;
 
+const MONITOR_HELP = `
+A monitor runs on the coordinators (it needs NATS with JetStream): its probe is
+repeated at its interval whatever happens to this command, until it is deleted.
+The webhook's signing key is read from SMTP_PROBE_WEBHOOK_SECRET, never from
+the command line.
+
+Exit codes: 0 done, 2 bad usage (the flag named), 4 the coordinator could not be
+reached or refused the call (an unknown monitor, a bound on monitors, ...),
+130 interrupted (watch).
+
+Examples:
+  smtp-probe monitor create mx.example.com --interval 5m --port 25,587 --coordinator c:50051
+  smtp-probe monitor list --coordinator c:50051
+  smtp-probe monitor watch <monitor id> --changes-only --coordinator c:50051
+  smtp-probe monitor delete <monitor id> --coordinator c:50051
+`;
+
 const regionsHelp = (): string => `
 Exit codes:
 ${formatExitCodeHelp(REGIONS_EXIT_CODES)}
@@ -186,7 +203,7 @@ export async function runCli(argv: readonly string[], deps: CliDeps): Promise<nu
 }
 
 /** The commands whose help a usage message points at. */
-const COMMANDS = new Set(["check", "domain", "batch", "regions", "coordinator", "agent"]);
+const COMMANDS = new Set(["check", "domain", "batch", "monitor", "regions", "coordinator", "agent"]);
 /** --json among the options (not after "--", where it would be an argument). */
 export function wantsJson(argv: readonly string[]): boolean {
   const end = argv.indexOf("--");
@@ -385,6 +402,56 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
           deps,
         ),
       );
+    });
+
+  const monitor = program
+    .command("monitor")
+    .description("probes repeated at an interval on the coordinators: create, list, get, delete a monitor, or watch its runs")
+    .addHelpText("after", MONITOR_HELP);
+  type MonitorCommonFlags = { coordinator?: string; json?: boolean } & CredentialFlags;
+  const monitorSubcommand = (name: string, description: string, json: string): Command =>
+    addCredentialFlags(monitor.command(name).description(description).option("--coordinator <host[:port]>", `the coordinator (env ${COORDINATOR_ENV})`).option("--json", json));
+  const runMonitorAction = async (flags: MonitorCommonFlags, action: () => Promise<import("./monitor-command.js").MonitorAction>): Promise<void> => {
+    const given = flags.coordinator ?? (deps.envCoordinator?.trim() ? deps.envCoordinator : undefined);
+    if (given === undefined) throw new UsageError("--coordinator", `needed: monitors run on a coordinator, HOST[:PORT] (or set ${COORDINATOR_ENV})`);
+    const coordinator = parseCoordinatorAddress(given, flags.coordinator === undefined ? COORDINATOR_ENV : "--coordinator");
+    const planned = await action();
+    const credentials = await loadCoordinatorCredentials(flags, deps.envToken, deps.readFile);
+    const { runMonitor } = await import("./monitor-command.js");
+    setExitCode(await runMonitor({ coordinator, credentials, action: planned, json: flags.json ?? false }, deps));
+  };
+  monitorSubcommand("create", "create a monitor of HOST, probed every --interval", "print the Monitor as JSON (the protobuf JSON form)")
+    .argument("[host]", "the mail server to probe at each run")
+    .option("--interval <duration>", "how often: seconds, or with s, m, h, d (300, 5m, 1h); at least the coordinator's --monitor-min-interval")
+    .option("--port <ports>", "ports, comma-separated (default 25)")
+    .addOption(new Option("--regions <names>", "the regions to probe from, comma-separated or repeated (default: every region with a live agent)").argParser(collect))
+    .option("--tls <mode>", "TLS mode: auto, require, implicit, none")
+    .option("--webhook-url <url>", "POST each run that changed a verdict here, signed with the key in SMTP_PROBE_WEBHOOK_SECRET")
+    .action(async (host: string | undefined, flags: MonitorCommonFlags & import("./monitor-args.js").MonitorCreateFlags) => {
+      await runMonitorAction(flags, async () => {
+        const { planMonitorCreate } = await import("./monitor-args.js");
+        return { kind: "create", request: planMonitorCreate(host ?? "", flags, deps.env) };
+      });
+    });
+  monitorSubcommand("list", "list your monitors", "one Monitor per line as JSON (the protobuf JSON form)").action(async (flags: MonitorCommonFlags) => {
+    await runMonitorAction(flags, () => Promise.resolve({ kind: "list" }));
+  });
+  for (const kind of ["get", "delete"] as const) {
+    monitorSubcommand(kind, kind === "get" ? "show a monitor" : "delete a monitor: no run after this", "print the Monitor as JSON (the protobuf JSON form)")
+      .argument("[monitor-id]", "the monitor's id")
+      .action(async (id: string | undefined, flags: MonitorCommonFlags) => {
+        await runMonitorAction(flags, async () => ({ kind, monitorId: (await import("./monitor-args.js")).checkMonitorId(id) }));
+      });
+  }
+  monitorSubcommand("watch", "print each run of a monitor as it ends, until --count runs or Ctrl-C", "one MonitorEvent per line as JSON (the protobuf JSON form)")
+    .argument("[monitor-id]", "the monitor's id")
+    .option("--changes-only", "only the runs that changed a verdict")
+    .option("--count <n>", "end after this many runs")
+    .action(async (id: string | undefined, flags: MonitorCommonFlags & { changesOnly?: boolean; count?: string }) => {
+      await runMonitorAction(flags, async () => {
+        const args = await import("./monitor-args.js");
+        return { kind: "watch", monitorId: args.checkMonitorId(id), changesOnly: flags.changesOnly ?? false, count: args.parseRunCount(flags.count) };
+      });
     });
 
   // The long-running processes: each reads its settings (flags, then SMTP_PROBE_* variables).

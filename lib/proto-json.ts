@@ -9,6 +9,7 @@ import type { Any } from "../gen/google/protobuf/any.js";
 import { Status } from "../gen/google/rpc/status.js";
 import { Batch, BatchEvent } from "../gen/smtpprobe/v1/batch.js";
 import { DomainCheckEvent, DomainCheckReport } from "../gen/smtpprobe/v1/domain.js";
+import { ListMonitorsResponse, Monitor, MonitorEvent } from "../gen/smtpprobe/v1/monitor.js";
 import { ListRegionsResponse, ProbeEvent, ProbeReport } from "../gen/smtpprobe/v1/probe_service.js";
 import { apiMessage, apiRegistry } from "./api-schema.js";
 
@@ -47,6 +48,18 @@ export function batchJson(batch: Batch): JsonObject {
 
 export function batchEventJson(event: BatchEvent): JsonObject {
   return protoJson("smtpprobe.v1.BatchEvent", BatchEvent.encode(event).finish());
+}
+
+export function monitorJson(monitor: Monitor): JsonObject {
+  return protoJson("smtpprobe.v1.Monitor", Monitor.encode(monitor).finish());
+}
+
+export function listMonitorsJson(response: ListMonitorsResponse): JsonObject {
+  return protoJson("smtpprobe.v1.ListMonitorsResponse", ListMonitorsResponse.encode(response).finish());
+}
+
+export function monitorEventJson(event: MonitorEvent): JsonObject {
+  return protoJson("smtpprobe.v1.MonitorEvent", MonitorEvent.encode(event).finish());
 }
 
 /**

@@ -135,13 +135,13 @@ const STATUS = messageSchema(apiMessage("google.rpc.Status"));
 for (const detail of ["BadRequest", "ErrorInfo", "QuotaFailure", "RetryInfo", "ResourceInfo"]) messageSchema(apiMessage(`google.rpc.${detail}`));
 
 /** A route's Server-Sent Events: each event's data one message of `typeName`, its name the oneof's field set. */
-function eventStreamSchema(typeName: string, resumeField: string | undefined): Json {
+function eventStreamSchema(typeName: string, resumeField: string | undefined, eventName: string | undefined): Json {
   const message = apiMessage(typeName);
-  const names = message.fields.map((f) => f.jsonName).join(", ");
+  const names = eventName ? `always ${eventName}` : `the field set (${message.fields.map((f) => f.jsonName).join(", ")})`;
   const resume = resumeField ? ` An event that can be resumed after carries an id: sent back as Last-Event-ID, it sets ${resumeField}.` : "";
   return {
     type: "string",
-    description: `Server-Sent Events: each event's data is a ${typeName} in the JSON mapping (${JSON.stringify(messageSchema(message).$ref)}), its name the field set (${names}); an error after the first event is an event named error with a google.rpc.Status.${resume}`,
+    description: `Server-Sent Events: each event's data is a ${typeName} in the JSON mapping (${JSON.stringify(messageSchema(message).$ref)}), its name ${names}; an error after the first event is an event named error with a google.rpc.Status.${resume}`,
   };
 }
 
@@ -172,7 +172,7 @@ for (const route of API_ROUTES) {
         description: `${route.response} in the protobuf JSON mapping`,
         content: {
           ...(route.streamOnly ? {} : { "application/json": { schema: messageSchema(apiMessage(route.response)) } }),
-          ...(route.events ? { "text/event-stream": { schema: eventStreamSchema(route.events, route.resumeField) } } : {}),
+          ...(route.events ? { "text/event-stream": { schema: eventStreamSchema(route.events, route.resumeField, route.eventName) } } : {}),
         },
       },
       default: {
@@ -193,7 +193,7 @@ const document = {
     title: "smtp-probe HTTP/JSON API",
     version,
     description:
-      "The ProbeService and the BatchService of smtpprobe.v1 over HTTP, in the protobuf JSON mapping. Callers authenticate as over gRPC: `Authorization: Bearer <token>` and/or a client certificate. A POST must be sent with `Content-Type: application/json`. docs/http-api.md tells the rest.",
+      "The ProbeService, the BatchService and the MonitorService of smtpprobe.v1 over HTTP, in the protobuf JSON mapping. Callers authenticate as over gRPC: `Authorization: Bearer <token>` and/or a client certificate. A POST must be sent with `Content-Type: application/json`; a browser's POST or DELETE must come from the coordinator's own origin. docs/http-api.md tells the rest.",
   },
   paths,
   components: {

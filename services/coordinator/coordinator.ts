@@ -30,7 +30,7 @@ import { BatchStore } from "./batch/batch-store.js";
 import { BatchWorker } from "./batch/batch-worker.js";
 import { MonitorServiceDefinition } from "../../gen/smtpprobe/v1/monitor.js";
 import { MonitorScheduler } from "./monitor/monitor-scheduler.js";
-import { monitorGrpcService } from "./monitor/monitor-service.js";
+import { createMonitorOperations, monitorGrpcService, type MonitorOperations } from "./monitor/monitor-service.js";
 import { MonitorStore } from "./monitor/monitor-store.js";
 
 export interface CoordinatorConfig {
@@ -64,7 +64,7 @@ export interface CoordinatorConfig {
   /** Batches (batch/): their bounds, and how many items this coordinator probes at once (0: none). */
   batch?: BatchLimits;
   /** Monitors (monitor/): the shortest interval, and how many the coordinators keep. */
-  monitors?: { minIntervalMs: number; maxMonitors: number };
+  monitors?: { minIntervalMs: number; maxMonitors: number; maxMonitorsPerCaller: number };
   /** Caller authentication; undefined: none (the caller checked that the address is loopback). */
   auth?: {
     /** Serve TLS with this certificate chain and key (PEM). */
@@ -98,7 +98,7 @@ export interface BatchLimits {
   concurrency: number;
 }
 
-export const DEFAULT_MONITOR_LIMITS = { minIntervalMs: 60_000, maxMonitors: 10_000 };
+export const DEFAULT_MONITOR_LIMITS = { minIntervalMs: 60_000, maxMonitors: 10_000, maxMonitorsPerCaller: 100 };
 
 export const DEFAULT_BATCH_LIMITS: BatchLimits = { maxTargets: 10_000, maxQueuedItems: 100_000, concurrency: 64 };
 
@@ -174,6 +174,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
   // coordinator is composed, and /readyz says "not ready".
   let operations: ProbeOperations | undefined;
   let batches: BatchOperations | undefined;
+  let monitors: MonitorOperations | undefined;
   let ready = (): boolean => false;
   let http: MetricsServer | undefined;
   if (config.http) {
@@ -188,6 +189,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
           {
             operations: () => operations,
             batches: () => batches,
+            monitors: () => monitors,
             notReady: () => (natsServers ? `waiting for NATS at ${natsServers}` : "not ready yet"),
             auth: { tokens: config.auth?.tokens, mutualTls: tls?.clientCaPem !== undefined },
             unauthenticated,
@@ -283,9 +285,9 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
       return undefined;
     });
     const monitorLimits = config.monitors ?? DEFAULT_MONITOR_LIMITS;
-    deferredMonitors.serve(
-      monitorGrpcService({ store: monitorStore, bus, policy, logger, calls: probeService.operations.calls, limits: { ...monitorLimits, maxDeadlineMs: config.maxDeadlineMs } }),
-    );
+    const monitorOperations = createMonitorOperations({ store: monitorStore, bus, policy, logger, limits: { ...monitorLimits, maxDeadlineMs: config.maxDeadlineMs } });
+    deferredMonitors.serve(monitorGrpcService(monitorOperations, probeService.operations.calls));
+    monitors = monitorOperations;
     const monitorScheduler = monitorStore ? new MonitorScheduler({ store: monitorStore, bus, operations: probeService.operations, logger, coordinatorId: `${hostname()}-${process.pid}`, policy }) : undefined;
     monitorScheduler?.start();
     undo.push(() => monitorScheduler?.stop());

@@ -59,7 +59,7 @@ export async function runCoordinator(s: CoordinatorSettings, deps: ProcessDeps):
         reportTtlMs: s.reportTtl,
         reportStoreBytes: s.reportStoreBytes,
         batch: { concurrency: s.batchConcurrency, maxTargets: s.maxBatchTargets, maxQueuedItems: s.batchQueueItems },
-        monitors: { minIntervalMs: s.monitorMinInterval, maxMonitors: s.maxMonitors },
+        monitors: { minIntervalMs: s.monitorMinInterval, maxMonitors: s.maxMonitors, maxMonitorsPerCaller: s.maxMonitorsPerCaller },
         quotas: {
           callerExecutionsPerMinute: s.callerExecutionsPerMinute,
           callerExecutionsInFlight: s.callerExecutionsInFlight,

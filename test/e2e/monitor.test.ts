@@ -7,12 +7,12 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CreateMonitorRequest, MonitorServiceDefinition, type Monitor, type MonitorEvent } from "../../gen/smtpprobe/v1/monitor.js";
+import { CreateMonitorRequest, MonitorServiceDefinition, type ListMonitorsResponse, type Monitor, type MonitorEvent } from "../../gen/smtpprobe/v1/monitor.js";
 import { VerdictKind } from "../../gen/smtpprobe/v1/probe_service.js";
 import { grpcClientConstructor } from "../../lib/grpc-service.js";
 import { connectProbeApi } from "../helpers/grpc-client.js";
 import { natsServerAvailable, startNatsServer, type NatsServer } from "../helpers/nats-server.js";
-import { startAgentProcess, START_HOOK_TIMEOUT_MS, startCoordinatorProcess, stopAll, type AgentProcess, type CoordinatorProcess } from "../helpers/processes.js";
+import { runCli, startAgentProcess, START_HOOK_TIMEOUT_MS, startCoordinatorProcess, stopAll, type AgentProcess, type CoordinatorProcess } from "../helpers/processes.js";
 import { need } from "../helpers/requirements.js";
 import { startSmtpFixture, type SmtpFixture } from "../helpers/smtp-fixture.js";
 import { waitFor } from "../helpers/wait.js";
@@ -52,7 +52,7 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
     hookPort = (hook.address() as AddressInfo).port;
     [server, fixture] = await Promise.all([startNatsServer(), startSmtpFixture()]);
     const policy = { allowCidrs: ["127.0.0.0/8"], allowPorts: [fixture.port] };
-    const args = ["--monitor-min-interval", "1s"];
+    const args = ["--monitor-min-interval", "1s", "--max-monitors-per-caller", "3"];
     [a, b] = await Promise.all([startCoordinatorProcess({ nats: server.url, ...policy, extraArgs: args }), startCoordinatorProcess({ nats: server.url, ...policy, extraArgs: args })]);
     const probeApi = connectProbeApi(b.address);
     try {
@@ -122,6 +122,62 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
       expect(deleted.monitorId).toBe(monitor.monitorId);
       const gone = await unary<Monitor>((cb) => clientA.getMonitor({ monitorId: monitor.monitorId }, new Metadata(), deadline(), cb)).catch((e: ServiceError) => e);
       expect((gone as ServiceError).code).toBe(status.NOT_FOUND);
+    },
+    60_000,
+  );
+
+  it("lists the caller's monitors a page at a time, from either coordinator; a caller keeps at most --max-monitors-per-caller", async () => {
+    const create = () =>
+      unary<Monitor>((cb) => clientA.createMonitor(CreateMonitorRequest.fromPartial({ probe: { host: "127.0.0.1", ports: [fixture.port], regions: [REGION] }, intervalSeconds: 3600 }), new Metadata(), deadline(), cb));
+    const created = [await create(), await create(), await create()];
+    const refused = (await create().catch((e: ServiceError) => e)) as ServiceError;
+    expect(refused.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(refused.details).toContain("at most 3 monitors");
+    const ids = created.map((m) => m.monitorId).sort();
+
+    const first = await unary<ListMonitorsResponse>((cb) => clientB.listMonitors({ pageSize: 2, pageToken: "" }, new Metadata(), deadline(), cb));
+    expect(first.monitors.map((m) => m.monitorId)).toEqual(ids.slice(0, 2));
+    expect(first.monitors[0]).toMatchObject({ intervalSeconds: 3600, probe: { host: "127.0.0.1" } });
+    expect(first.nextPageToken).not.toBe("");
+    const second = await unary<ListMonitorsResponse>((cb) => clientA.listMonitors({ pageSize: 2, pageToken: first.nextPageToken }, new Metadata(), deadline(), cb));
+    expect(second.monitors.map((m) => m.monitorId)).toEqual(ids.slice(2));
+    expect(second.nextPageToken).toBe("");
+
+    const badToken = (await unary<ListMonitorsResponse>((cb) => clientA.listMonitors({ pageSize: 0, pageToken: "nope" }, new Metadata(), deadline(), cb)).catch((e: ServiceError) => e)) as ServiceError;
+    expect(badToken.code).toBe(status.INVALID_ARGUMENT);
+    expect(badToken.details).toContain("page_token");
+
+    for (const id of ids) await unary<Monitor>((cb) => clientB.deleteMonitor({ monitorId: id }, new Metadata(), deadline(), cb));
+    const none = await unary<ListMonitorsResponse>((cb) => clientA.listMonitors({ pageSize: 0, pageToken: "" }, new Metadata(), deadline(), cb));
+    expect(none).toEqual({ monitors: [], nextPageToken: "" });
+    // Room again: the deleted ones no longer count.
+    const again = await create();
+    await unary<Monitor>((cb) => clientA.deleteMonitor({ monitorId: again.monitorId }, new Metadata(), deadline(), cb));
+  });
+
+  it(
+    "smtp-probe monitor: create, list, get, watch --count, delete through the CLI",
+    async () => {
+      const created = await runCli(["monitor", "create", "127.0.0.1", "--interval", "1s", "--port", String(fixture.port), "--regions", REGION, "--coordinator", a.address, "--json"], {}, 30_000);
+      expect(created.code, created.stderr).toBe(0);
+      const monitor = JSON.parse(created.stdout) as { monitorId: string; intervalSeconds: number };
+      expect(monitor).toMatchObject({ intervalSeconds: 1 });
+      const listed = await runCli(["monitor", "list", "--coordinator", b.address], {}, 30_000);
+      expect(listed.code, listed.stderr).toBe(0);
+      expect(listed.stdout).toBe(`${monitor.monitorId}  127.0.0.1 ports ${fixture.port} from ${REGION} every 1s, since ${/since (\S+)$/m.exec(listed.stdout)?.[1]}\n`);
+      const watched = await runCli(["monitor", "watch", monitor.monitorId, "--count", "2", "--json", "--coordinator", b.address], {}, 30_000);
+      expect(watched.code, watched.stderr).toBe(0);
+      const runs = watched.stdout.trim().split("\n").map((line) => JSON.parse(line) as { monitorId: string; run: string });
+      expect(runs.map((r) => r.monitorId)).toEqual([monitor.monitorId, monitor.monitorId]);
+      expect(Number(runs[1]!.run)).toBe(Number(runs[0]!.run) + 1);
+      const deleted = await runCli(["monitor", "delete", monitor.monitorId, "--coordinator", a.address], {}, 30_000);
+      expect(deleted.code, deleted.stderr).toBe(0);
+      expect(deleted.stderr).toContain(`monitor ${monitor.monitorId} deleted`);
+      const gone = await runCli(["monitor", "get", monitor.monitorId, "--coordinator", a.address], {}, 30_000);
+      expect(gone.code).toBe(4);
+      expect(gone.stderr).toContain(monitor.monitorId);
+      const bad = await runCli(["monitor", "watch", "nope", "--coordinator", a.address], {}, 30_000);
+      expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining("MONITOR_ID")]);
     },
     60_000,
   );

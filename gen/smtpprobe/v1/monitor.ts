@@ -43,6 +43,19 @@ export interface GetMonitorRequest {
   monitorId: string;
 }
 
+export interface ListMonitorsRequest {
+  /** 0: 100; at most 1000 */
+  pageSize: number;
+  /** next_page_token of the page before; empty: the first page */
+  pageToken: string;
+}
+
+export interface ListMonitorsResponse {
+  monitors: Monitor[];
+  /** empty: no page after this one */
+  nextPageToken: string;
+}
+
 export interface DeleteMonitorRequest {
   monitorId: string;
 }
@@ -426,6 +439,188 @@ export const GetMonitorRequest: MessageFns<GetMonitorRequest> = {
   fromPartial(object: DeepPartial<GetMonitorRequest>): GetMonitorRequest {
     const message = createBaseGetMonitorRequest();
     message.monitorId = object.monitorId ?? "";
+    return message;
+  },
+};
+
+function createBaseListMonitorsRequest(): ListMonitorsRequest {
+  return { pageSize: 0, pageToken: "" };
+}
+
+export const ListMonitorsRequest: MessageFns<ListMonitorsRequest> = {
+  encode(message: ListMonitorsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pageSize !== 0) {
+      writer.uint32(8).uint32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(18).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListMonitorsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListMonitorsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.pageSize = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListMonitorsRequest {
+    return {
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListMonitorsRequest): unknown {
+    const obj: any = {};
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListMonitorsRequest>): ListMonitorsRequest {
+    return ListMonitorsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListMonitorsRequest>): ListMonitorsRequest {
+    const message = createBaseListMonitorsRequest();
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseListMonitorsResponse(): ListMonitorsResponse {
+  return { monitors: [], nextPageToken: "" };
+}
+
+export const ListMonitorsResponse: MessageFns<ListMonitorsResponse> = {
+  encode(message: ListMonitorsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.monitors) {
+      Monitor.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListMonitorsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListMonitorsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.monitors.push(Monitor.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListMonitorsResponse {
+    return {
+      monitors: globalThis.Array.isArray(object?.monitors) ? object.monitors.map((e: any) => Monitor.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListMonitorsResponse): unknown {
+    const obj: any = {};
+    if (message.monitors?.length) {
+      obj.monitors = message.monitors.map((e) => Monitor.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListMonitorsResponse>): ListMonitorsResponse {
+    return ListMonitorsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListMonitorsResponse>): ListMonitorsResponse {
+    const message = createBaseListMonitorsResponse();
+    message.monitors = object.monitors?.map((e) => Monitor.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
     return message;
   },
 };
@@ -885,6 +1080,15 @@ export const MonitorServiceDefinition = {
       requestType: DeleteMonitorRequest as typeof DeleteMonitorRequest,
       requestStream: false,
       responseType: Monitor as typeof Monitor,
+      responseStream: false,
+      options: {},
+    },
+    /** The caller's monitors, in monitor_id order, a page at a time. */
+    listMonitors: {
+      name: "ListMonitors",
+      requestType: ListMonitorsRequest as typeof ListMonitorsRequest,
+      requestStream: false,
+      responseType: ListMonitorsResponse as typeof ListMonitorsResponse,
       responseStream: false,
       options: {},
     },

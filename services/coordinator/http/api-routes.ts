@@ -21,6 +21,8 @@ export interface ApiRoute {
   response: string;
   /** Streamed as Server-Sent Events when the client asks for text/event-stream: each event's message. */
   events?: string;
+  /** Every event's name, when the events' message is not a oneof (whose set field names each event otherwise). */
+  eventName?: string;
   /** Only ever answered as Server-Sent Events (a server-streaming RPC without a unary twin). */
   streamOnly?: boolean;
   summary: string;
@@ -28,6 +30,7 @@ export interface ApiRoute {
 
 const PROBE_SERVICE = "smtpprobe.v1.ProbeService";
 const BATCH_SERVICE = "smtpprobe.v1.BatchService";
+const MONITOR_SERVICE = "smtpprobe.v1.MonitorService";
 
 export const API_ROUTES: readonly ApiRoute[] = [
   {
@@ -119,6 +122,57 @@ export const API_ROUTES: readonly ApiRoute[] = [
     request: "smtpprobe.v1.CancelBatchRequest",
     response: "smtpprobe.v1.Batch",
     summary: "Cancel a batch: items not yet probed are reported CANCELLED without a probe; those running finish. The body is `{}`.",
+  },
+  {
+    method: "POST",
+    path: "/v1/monitors",
+    rpc: "CreateMonitor",
+    service: MONITOR_SERVICE,
+    request: "smtpprobe.v1.CreateMonitorRequest",
+    response: "smtpprobe.v1.Monitor",
+    summary: "Create a monitor: the probe repeated every `intervalSeconds`, each run an event, optionally POSTed (signed) to a webhook when a verdict changed. Needs a coordinator with JetStream.",
+  },
+  {
+    method: "GET",
+    path: "/v1/monitors",
+    query: ["page_size", "page_token"],
+    rpc: "ListMonitors",
+    service: MONITOR_SERVICE,
+    request: "smtpprobe.v1.ListMonitorsRequest",
+    response: "smtpprobe.v1.ListMonitorsResponse",
+    summary: "The caller's monitors in id order, `page_size` (default 100, at most 1000) at a time; `nextPageToken` as `page_token` gives the next page.",
+  },
+  {
+    method: "GET",
+    path: "/v1/monitors/{monitor_id}",
+    rpc: "GetMonitor",
+    service: MONITOR_SERVICE,
+    request: "smtpprobe.v1.GetMonitorRequest",
+    response: "smtpprobe.v1.Monitor",
+    summary: "A monitor by its id (the webhook's secret is never returned).",
+  },
+  {
+    method: "DELETE",
+    path: "/v1/monitors/{monitor_id}",
+    rpc: "DeleteMonitor",
+    service: MONITOR_SERVICE,
+    request: "smtpprobe.v1.DeleteMonitorRequest",
+    response: "smtpprobe.v1.Monitor",
+    summary: "Delete a monitor: no run after this one; the monitor as it was is the answer.",
+  },
+  {
+    method: "GET",
+    path: "/v1/monitors/{monitor_id}:watch",
+    query: ["changes_only"],
+    rpc: "WatchMonitor",
+    service: MONITOR_SERVICE,
+    request: "smtpprobe.v1.WatchMonitorRequest",
+    response: "smtpprobe.v1.MonitorEvent",
+    events: "smtpprobe.v1.MonitorEvent",
+    eventName: "run",
+    streamOnly: true,
+    summary:
+      "Each run of the monitor from now on, as it ends, always as Server-Sent Events named `run`, the event id the run's number (with `changes_only`, the runs that changed a verdict). Events are not kept: a reconnected watch sees the runs from then on.",
   },
 ];
 

@@ -1,15 +1,27 @@
-// The HTTP/JSON API: the ProbeService and the BatchService at resource paths (api-routes.ts), in the protobuf JSON
+// The HTTP/JSON API: the ProbeService, the BatchService and the MonitorService at resource paths (api-routes.ts), in the protobuf JSON
 // mapping, for services that do not speak gRPC and for the page. A thin gateway on node:http: the
 // caller is known by the same tokens and certificates as over gRPC (http-caller.ts), the request is
 // checked strictly against its descriptor (request-json.ts) and then goes through the same
 // operations as a gRPC call (probe-service.ts: validation, policy, quotas, duplicate joining,
-// draining; batch/batch-service.ts), and an error is google.rpc.Status with its HTTP status (http-status.ts).
+// draining; batch/batch-service.ts; monitor/monitor-service.ts), and an error is google.rpc.Status with its HTTP status (http-status.ts).
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { status, type ServiceError } from "@grpc/grpc-js";
 import { CancelBatchRequest, CreateBatchRequest, GetBatchRequest, WatchBatchRequest, type BatchEvent } from "../../../gen/smtpprobe/v1/batch.js";
+import { CreateMonitorRequest, DeleteMonitorRequest, GetMonitorRequest, ListMonitorsRequest, WatchMonitorRequest, type MonitorEvent } from "../../../gen/smtpprobe/v1/monitor.js";
 import { DomainCheckRequest, type DomainCheckEvent, type DomainCheckReport } from "../../../gen/smtpprobe/v1/domain.js";
 import { ProbeRequest, type ProbeEvent, type ProbeReport } from "../../../gen/smtpprobe/v1/probe_service.js";
-import { batchEventJson, batchJson, domainCheckEventJson, domainCheckReportJson, listRegionsJson, probeEventJson, probeReportJson } from "../../../lib/proto-json.js";
+import {
+  batchEventJson,
+  batchJson,
+  domainCheckEventJson,
+  domainCheckReportJson,
+  listMonitorsJson,
+  listRegionsJson,
+  monitorEventJson,
+  monitorJson,
+  probeEventJson,
+  probeReportJson,
+} from "../../../lib/proto-json.js";
 import type { Logger } from "../../../lib/logger.js";
 import type { HttpRoute } from "../../../lib/metrics-server.js";
 import { metrics, type RejectReason } from "../../../lib/metrics.js";
@@ -20,13 +32,14 @@ import type { CallerAuth } from "../caller-auth.js";
 import { invalidArgument, serviceError } from "../grpc-errors.js";
 import { httpCallerAuth } from "../http-caller.js";
 import type { BatchOperations } from "../batch/batch-service.js";
+import { MAX_WATCH_BACKLOG_BYTES, type MonitorOperations } from "../monitor/monitor-service.js";
 import { checkDomainCheckId, checkProbeId, type ProbeOperations } from "../probe-service.js";
 import { MAX_RECEIVE_MESSAGE_BYTES } from "../server.js";
 import { apiMessage } from "../../../lib/api-schema.js";
 import { API_ROUTES, routeMatcher, type ApiRoute } from "./api-routes.js";
 import { httpErrorOf, httpLayerError, type HttpError } from "./http-status.js";
 import { mergeUrlParts, parseRequestJson } from "./request-json.js";
-import { checkLoopbackHost, checkStateChanging } from "./request-guard.js";
+import { checkLoopbackHost, checkSameOrigin, checkStateChanging } from "./request-guard.js";
 import { SECURITY_HEADERS } from "./security-headers.js";
 import { SseWriter } from "./sse.js";
 
@@ -35,6 +48,8 @@ export interface HttpApiDeps {
   operations(): ProbeOperations | undefined;
   /** The BatchService's operations once composed (without JetStream they refuse every call, as over gRPC). */
   batches(): BatchOperations | undefined;
+  /** The MonitorService's operations once composed (likewise). */
+  monitors(): MonitorOperations | undefined;
   /** Why calls are refused while the coordinator starts ("waiting for NATS at ..."). */
   notReady(): string;
   auth: Pick<CallerAuth, "tokens" | "mutualTls">;
@@ -101,13 +116,21 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
         return true;
       }
     }
+    if (route.method === "DELETE") {
+      const refusal = checkSameOrigin(request.headers, deps.scheme);
+      if (refusal) {
+        refuse(response, request, "permission_denied", httpLayerError(refusal.httpStatus, status.PERMISSION_DENIED, refusal.message));
+        return true;
+      }
+    }
     const operations = deps.operations();
     const batches = deps.batches();
-    if (!operations || (route.service === "smtpprobe.v1.BatchService" && !batches)) {
+    const monitors = deps.monitors();
+    if (!operations || (route.service === "smtpprobe.v1.BatchService" && !batches) || (route.service === "smtpprobe.v1.MonitorService" && !monitors)) {
       sendError(response, httpErrorOf(serviceError(status.UNAVAILABLE, `the coordinator is starting: ${deps.notReady()}; try again shortly`)));
       return true;
     }
-    void handle(route, params, caller.caller, { probes: operations, batches }, request, response).catch((error: unknown) => {
+    void handle(route, params, caller.caller, { probes: operations, batches, monitors }, request, response).catch((error: unknown) => {
       deps.logger.error({ err: error }, "internal error in the HTTP API");
       if (!response.headersSent) sendError(response, httpLayerError(500, status.INTERNAL, "internal error"));
       else response.destroy();
@@ -115,11 +138,22 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
     return true;
   };
 
-  async function handle(route: ApiRoute, params: Record<string, string>, caller: string, ops: { probes: ProbeOperations; batches: BatchOperations | undefined }, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  async function handle(
+    route: ApiRoute,
+    params: Record<string, string>,
+    caller: string,
+    ops: { probes: ProbeOperations; batches: BatchOperations | undefined; monitors: MonitorOperations | undefined },
+    request: IncomingMessage,
+    response: ServerResponse,
+  ): Promise<void> {
     const operations = ops.probes;
     const batches = (): BatchOperations => {
       if (!ops.batches) throw new Error("a BatchService route without its operations (the router answers 503 before)");
       return ops.batches;
+    };
+    const monitors = (): MonitorOperations => {
+      if (!ops.monitors) throw new Error("a MonitorService route without its operations (the router answers 503 before)");
+      return ops.monitors;
     };
     switch (route.rpc) {
       case "Probe":
@@ -158,6 +192,32 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
       }
       case "WatchBatch":
         return watchBatch(route, params, caller, operations, batches(), request, response);
+      case "CreateMonitor": {
+        const json = await requestJson(route, params, caller, request, response);
+        if (!json) return;
+        const createRequest = CreateMonitorRequest.fromJSON(json);
+        return answer(response, await unary(operations, response, async () => monitorJson(await monitors().create(createRequest, caller))));
+      }
+      case "ListMonitors": {
+        const json = await requestJson(route, params, caller, request, response);
+        if (!json) return;
+        const listRequest = ListMonitorsRequest.fromJSON(json);
+        return answer(response, await unary(operations, response, async () => listMonitorsJson(await monitors().list(listRequest, caller))));
+      }
+      case "GetMonitor": {
+        const json = await requestJson(route, params, caller, request, response);
+        if (!json) return;
+        const { monitorId } = GetMonitorRequest.fromJSON(json);
+        return answer(response, await unary(operations, response, async () => monitorJson(await monitors().get(monitorId, caller))));
+      }
+      case "DeleteMonitor": {
+        const json = await requestJson(route, params, caller, request, response);
+        if (!json) return;
+        const { monitorId } = DeleteMonitorRequest.fromJSON(json);
+        return answer(response, await unary(operations, response, async () => monitorJson(await monitors().delete(monitorId, caller))));
+      }
+      case "WatchMonitor":
+        return watchMonitor(route, params, caller, operations, monitors(), request, response);
       default:
         throw new Error(`no handler for the route of ${route.rpc}`);
     }
@@ -248,6 +308,34 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
     operations.calls.serve<void>(
       { ok: () => sse.end(), fail: (error) => failStream(response, sse, error) },
       (signal) => batches.watch(watchRequest, caller, send, signal),
+      cancellableOf(response),
+    );
+  }
+
+  /**
+   * WatchMonitor, always as Server-Sent Events: each run a `run` event whose id is the run's
+   * number. Events are not kept: a reader that lets the response's buffer grow past the bound
+   * gets an `error` event (RESOURCE_EXHAUSTED) and the end of the stream.
+   */
+  async function watchMonitor(route: ApiRoute, params: Record<string, string>, caller: string, operations: ProbeOperations, monitors: MonitorOperations, request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const json = await requestJson(route, params, caller, request, response);
+    if (!json) return;
+    const watchRequest = WatchMonitorRequest.fromJSON(json);
+    if (operations.calls.draining) {
+      metrics.requestsRejected.inc({ reason: "unavailable" });
+      return sendError(response, httpErrorOf(shuttingDown()));
+    }
+    const sse = new SseWriter(response, SECURITY_HEADERS);
+    // The watch is known to exist once the operation has looked it up: headers go out then, so
+    // that a client sees 200 before the first run, which may be an interval away.
+    const send = (event: MonitorEvent): boolean => {
+      if (response.writableLength > MAX_WATCH_BACKLOG_BYTES) return false;
+      sse.send(route.eventName ?? "run", monitorEventJson(event), String(event.run));
+      return true;
+    };
+    operations.calls.serve<void>(
+      { ok: () => sse.end(), fail: (error) => failStream(response, sse, error) },
+      (signal) => monitors.watch(watchRequest, caller, send, signal, () => sse.open()),
       cancellableOf(response),
     );
   }

@@ -21,6 +21,11 @@ export function checkStateChanging(headers: IncomingHttpHeaders, scheme: "http" 
   if (type !== "application/json") {
     return { httpStatus: 415, message: `the body must be JSON, sent with content-type: application/json (got ${type === "" ? "none" : JSON.stringify(type.slice(0, 100))})` };
   }
+  return checkSameOrigin(headers, scheme);
+}
+
+/** For a DELETE (no body): from the coordinator's own origin when a browser sends it. */
+export function checkSameOrigin(headers: IncomingHttpHeaders, scheme: "http" | "https"): GuardRefusal | undefined {
   const site = headers["sec-fetch-site"];
   if (site !== undefined && site !== "same-origin" && site !== "none") {
     return { httpStatus: 403, message: `cross-site requests are refused (sec-fetch-site: ${site.slice(0, 40)})` };

@@ -33,12 +33,18 @@ export class SseWriter {
   /** Writes the event; false when the response's buffer is full (wait for `drained`) or it is gone. */
   send(event: string, data: unknown, id?: string): boolean {
     if (this.response.writableEnded || this.response.destroyed) return false;
-    if (!this.response.headersSent) {
-      this.response.writeHead(200, { ...SSE_HEADERS, ...this.headers });
-      this.timer = setInterval(() => this.response.write(": keep-alive\n\n"), SSE_KEEPALIVE_MS);
-      this.timer.unref();
-    }
+    this.open();
     return this.response.write(formatSseEvent(event, data, id));
+  }
+
+  /** Sends the headers now (a stream whose first event may be long in coming); once. */
+  open(): void {
+    if (this.response.headersSent || this.response.writableEnded || this.response.destroyed) return;
+    this.response.writeHead(200, { ...SSE_HEADERS, ...this.headers });
+    // Flushed now: node holds the headers back until the first write otherwise.
+    this.response.flushHeaders();
+    this.timer = setInterval(() => this.response.write(": keep-alive\n\n"), SSE_KEEPALIVE_MS);
+    this.timer.unref();
   }
 
   /** Resolves when the response can take more (drain), or is gone (close). */

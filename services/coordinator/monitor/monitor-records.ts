@@ -33,6 +33,19 @@ export function dueRun(record: Pick<MonitorRecord, "createdAt" | "intervalMs">, 
   return now < record.createdAt ? 0 : Math.floor((now - record.createdAt) / record.intervalMs);
 }
 
+/**
+ * The run to claim at `now`: the due run, or 0 when less than a quarter of its interval is left
+ * (its deadline is the interval's end: a monitor found late, or a coordinator held up, would
+ * probe with too little time and report a refusal; the run is skipped instead, as one that passed
+ * while no coordinator ran).
+ */
+export function runToClaim(record: Pick<MonitorRecord, "createdAt" | "intervalMs">, now: number): number {
+  const run = dueRun(record, now);
+  if (run === 0) return 0;
+  const left = record.createdAt + (run + 1) * record.intervalMs - now;
+  return left * 4 < record.intervalMs ? 0 : run;
+}
+
 /** The verdicts of a report, as a state records them. */
 export function verdictsOf(report: ProbeReport): MonitorState["verdicts"] {
   return (report.comparison?.verdicts ?? []).map((v) => ({ port: v.port, kind: v.kind }));
@@ -73,4 +86,25 @@ export function decodeMonitorState(data: Uint8Array): MonitorState | undefined {
   if (!json || !isCount(json.run) || !Array.isArray(json.verdicts)) return undefined;
   const verdicts = json.verdicts.filter((v): v is { port: number; kind: number } => typeof v === "object" && v !== null && isCount((v as { port: unknown }).port) && isCount((v as { kind: unknown }).kind));
   return { run: json.run, verdicts: verdicts.map((v) => ({ port: v.port, kind: v.kind as VerdictKind })) };
+}
+
+export const DEFAULT_PAGE_SIZE = 100;
+export const MAX_PAGE_SIZE = 1000;
+
+/**
+ * One page of sorted monitor ids: those after the token (the last id of the page before), at most
+ * pageSize of them (0: DEFAULT_PAGE_SIZE), and the token of the next page ("" when none follows).
+ * A token that is not a monitor id or a page size over MAX_PAGE_SIZE is a violation naming the field.
+ */
+export function pageOfIds(
+  sortedIds: readonly string[],
+  pageSize: number,
+  pageToken: string,
+): { ok: true; ids: string[]; nextPageToken: string } | { ok: false; field: string; description: string } {
+  if (pageSize > MAX_PAGE_SIZE) return { ok: false, field: "page_size", description: `must be at most ${MAX_PAGE_SIZE}, got ${pageSize}` };
+  if (pageToken !== "" && !isMonitorId(pageToken)) return { ok: false, field: "page_token", description: "must be the next_page_token of a ListMonitors answer" };
+  const size = pageSize === 0 ? DEFAULT_PAGE_SIZE : pageSize;
+  const after = sortedIds.filter((id) => id > pageToken);
+  const ids = after.slice(0, size);
+  return { ok: true, ids, nextPageToken: after.length > size ? ids[ids.length - 1]! : "" };
 }

@@ -13,7 +13,7 @@ import type { Bus } from "../../../lib/bus.js";
 import type { Logger } from "../../../lib/logger.js";
 import { CallError } from "../call-tracker.js";
 import type { ProbeOperations } from "../probe-service.js";
-import { dueRun, verdictChanges, verdictsOf, type MonitorRecord } from "./monitor-records.js";
+import { runToClaim, verdictChanges, verdictsOf, type MonitorRecord } from "./monitor-records.js";
 import { monitorEventSubject, type MonitorStore } from "./monitor-store.js";
 
 /** How often a coordinator looks for due runs among the monitors it knows: how late a run starts at most. */
@@ -62,7 +62,7 @@ export class MonitorScheduler {
       for (const record of this.monitors.values()) {
         if (this.running.size >= MAX_RUNNING || !this.timer) break;
         const id = record.monitorId;
-        const run = dueRun(record, Date.now());
+        const run = runToClaim(record, Date.now());
         if (run === 0 || run <= (this.tried.get(id) ?? 0) || this.running.has(id)) continue;
         this.tried.set(id, run);
         if (await this.deps.store.claim(id, run, this.deps.coordinatorId)) void this.run(record, run);

@@ -2,6 +2,8 @@
 // policy) and keeps it in JetStream, where every coordinator's scheduler finds it
 // (monitor-scheduler.ts); WatchMonitor relays the monitor's events from its NATS subject, from
 // whichever coordinator ran each. A monitor is its caller's: another caller's id is NOT_FOUND.
+// The operations are the service's whatever the transport: the gRPC handlers here and the
+// HTTP/JSON API (http/http-api.ts) both call them.
 import { randomUUID } from "node:crypto";
 import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type ServiceError } from "@grpc/grpc-js";
 import {
@@ -9,6 +11,8 @@ import {
   type CreateMonitorRequest,
   type DeleteMonitorRequest,
   type GetMonitorRequest,
+  type ListMonitorsRequest,
+  type ListMonitorsResponse,
   type Monitor,
   type MonitorServiceDefinition,
   type WatchMonitorRequest,
@@ -22,7 +26,7 @@ import { callerOf } from "../caller-auth.js";
 import { CallError, type CallTracker } from "../call-tracker.js";
 import { invalidArgument, isUndecodable, notFound, permissionDenied, serviceError, UNDECODABLE } from "../grpc-errors.js";
 import { checkTargetEarly, validateProbeRequest, type FieldViolation } from "../validate-request.js";
-import { isMonitorId, type MonitorRecord } from "./monitor-records.js";
+import { isMonitorId, pageOfIds, type MonitorRecord } from "./monitor-records.js";
 import { monitorEventSubject, type MonitorStore } from "./monitor-store.js";
 import { checkWebhook } from "./webhook.js";
 
@@ -32,16 +36,29 @@ export interface MonitorServiceDeps {
   bus: Bus;
   policy: TargetPolicyChecker;
   logger: Logger;
-  calls: CallTracker;
-  limits: { minIntervalMs: number; maxMonitors: number; maxDeadlineMs: number };
+  limits: { minIntervalMs: number; maxMonitors: number; maxMonitorsPerCaller: number; maxDeadlineMs: number };
 }
 
 /** The longest interval: a day. */
 const MAX_INTERVAL_SECONDS = 86_400;
-/** Events a watcher's stream may hold before the watch gives up on it (a reader that does not read). */
-const MAX_WATCH_BACKLOG = 64;
+/** Bytes a watcher's stream may hold before the watch gives up on it (a reader that does not read). */
+export const MAX_WATCH_BACKLOG_BYTES = 4 * 1024 * 1024;
 
-export function monitorGrpcService(deps: MonitorServiceDeps): GrpcServerImplementation<MonitorServiceDefinition> {
+export interface MonitorOperations {
+  create(request: CreateMonitorRequest, caller: string): Promise<Monitor>;
+  get(monitorId: string, caller: string): Promise<Monitor>;
+  delete(monitorId: string, caller: string): Promise<Monitor>;
+  list(request: ListMonitorsRequest, caller: string): Promise<ListMonitorsResponse>;
+  /**
+   * Sends each run's event (with changes_only, those that changed a verdict) to `send` until the
+   * signal aborts. `send` answers false when its reader is too far behind: the watch then ends
+   * RESOURCE_EXHAUSTED (events are not kept for it, so it is not held back either). `started` is
+   * called once the monitor is found and its events subscribed to.
+   */
+  watch(request: WatchMonitorRequest, caller: string, send: (event: MonitorEvent) => boolean, signal: AbortSignal, started?: () => void): Promise<void>;
+}
+
+export function createMonitorOperations(deps: MonitorServiceDeps): MonitorOperations {
   const audit = new AuditTrail(deps.logger);
   const storeOf = (): MonitorStore => {
     if (!deps.store) throw new CallError(serviceError(status.FAILED_PRECONDITION, "monitors need JetStream: run the coordinator with --nats and a NATS server with JetStream"));
@@ -81,8 +98,12 @@ export function monitorGrpcService(deps: MonitorServiceDeps): GrpcServerImplemen
     if (violations.length > 0 || !checked.ok) throw audit.refuse(caller, "invalid_argument", invalidArgument(violations));
     const denied = checkTargetEarly(checked.value, deps.policy);
     if (denied) throw audit.refuse(caller, denied.kind === "deny_list" ? "deny_list" : "permission_denied", permissionDenied(denied.reason, `probe.${denied.field}`));
-    if ((await store.ids()).length >= deps.limits.maxMonitors) {
+    const counts = await store.counts(caller);
+    if (counts.all >= deps.limits.maxMonitors) {
       throw new CallError(serviceError(status.RESOURCE_EXHAUSTED, `the coordinators keep at most ${deps.limits.maxMonitors} monitors; delete one first`));
+    }
+    if (counts.callers >= deps.limits.maxMonitorsPerCaller) {
+      throw audit.refuse(caller, "caller_quota", serviceError(status.RESOURCE_EXHAUSTED, `a caller keeps at most ${deps.limits.maxMonitorsPerCaller} monitors; delete one first`));
     }
     const record: MonitorRecord = { monitorId: randomUUID(), caller, intervalMs: interval * 1000, createdAt: Date.now(), probe: { ...checked.value.accepted, idempotencyKey: "" }, webhookUrl, webhookSecret };
     await store.put(record);
@@ -90,7 +111,17 @@ export function monitorGrpcService(deps: MonitorServiceDeps): GrpcServerImplemen
     return monitorOf(record);
   }
 
-  async function watch(request: WatchMonitorRequest, caller: string, call: ServerWritableStream<WatchMonitorRequest, MonitorEvent>, signal: AbortSignal): Promise<void> {
+  async function list(request: ListMonitorsRequest, caller: string): Promise<ListMonitorsResponse> {
+    const store = storeOf();
+    const page = pageOfIds(await store.callerIds(caller), request.pageSize ?? 0, request.pageToken ?? "");
+    if (!page.ok) throw new CallError(invalidArgument([{ field: page.field, description: page.description }]));
+    const records = await Promise.all(page.ids.map((id) => store.get(id)));
+    // A record missing (deleted meanwhile, or its creation cut short) or another's is left out.
+    const monitors = records.filter((r): r is MonitorRecord => r !== undefined && r.caller === caller).map(monitorOf);
+    return { monitors, nextPageToken: page.nextPageToken };
+  }
+
+  async function watch(request: WatchMonitorRequest, caller: string, send: (event: MonitorEvent) => boolean, signal: AbortSignal, started?: () => void): Promise<void> {
     const record = await recordOf(request.monitorId ?? "", caller);
     await new Promise<void>((resolve, reject) => {
       const subscription = deps.bus.subscribe(monitorEventSubject(record.monitorId), (message) => {
@@ -101,11 +132,7 @@ export function monitorGrpcService(deps: MonitorServiceDeps): GrpcServerImplemen
           return; // not ours: only coordinators publish there
         }
         if (request.changesOnly && event.changes.length === 0) return;
-        if (call.writableLength > MAX_WATCH_BACKLOG * 64 * 1024) {
-          finish(new CallError(serviceError(status.RESOURCE_EXHAUSTED, "the watch fell too far behind its events; watch again")));
-          return;
-        }
-        call.write(event);
+        if (!send(event)) finish(new CallError(serviceError(status.RESOURCE_EXHAUSTED, "the watch fell too far behind its events; watch again")));
       });
       const finish = (error?: unknown): void => {
         subscription.unsubscribe();
@@ -115,31 +142,48 @@ export function monitorGrpcService(deps: MonitorServiceDeps): GrpcServerImplemen
       };
       const onAbort = (): void => finish();
       signal.addEventListener("abort", onAbort, { once: true });
+      started?.();
     });
   }
 
-  const undecodable = (request: object, type: string): ServiceError | undefined =>
-    isUndecodable(request) ? invalidArgument([{ field: "request", description: `is not a ${type} in protobuf encoding (${request[UNDECODABLE].slice(0, 100)})` }]) : undefined;
+  return {
+    create,
+    get: async (monitorId, caller) => monitorOf(await recordOf(monitorId, caller)),
+    delete: async (monitorId, caller) => {
+      const record = await recordOf(monitorId, caller);
+      await storeOf().delete(record);
+      return monitorOf(record);
+    },
+    list,
+    watch,
+  };
+}
 
+const undecodable = (request: object, type: string): ServiceError | undefined =>
+  isUndecodable(request) ? invalidArgument([{ field: "request", description: `is not a ${type} in protobuf encoding (${request[UNDECODABLE].slice(0, 100)})` }]) : undefined;
+
+/** The gRPC handlers on the operations, each tracked by the calls tracker (drain and end at shutdown). */
+export function monitorGrpcService(operations: MonitorOperations, calls: CallTracker): GrpcServerImplementation<MonitorServiceDefinition> {
   return {
     createMonitor(call: ServerUnaryCall<CreateMonitorRequest, Monitor>, callback: sendUnaryData<Monitor>) {
       const invalid = undecodable(call.request, "CreateMonitorRequest");
       if (invalid) return callback(invalid);
-      deps.calls.serveUnary(callback, () => create(call.request, callerOf(call.metadata)));
+      calls.serveUnary(callback, () => operations.create(call.request, callerOf(call.metadata)));
     },
     getMonitor(call: ServerUnaryCall<GetMonitorRequest, Monitor>, callback: sendUnaryData<Monitor>) {
       const invalid = undecodable(call.request, "GetMonitorRequest");
       if (invalid) return callback(invalid);
-      deps.calls.serveUnary(callback, async () => monitorOf(await recordOf(call.request.monitorId ?? "", callerOf(call.metadata))));
+      calls.serveUnary(callback, () => operations.get(call.request.monitorId ?? "", callerOf(call.metadata)));
     },
     deleteMonitor(call: ServerUnaryCall<DeleteMonitorRequest, Monitor>, callback: sendUnaryData<Monitor>) {
       const invalid = undecodable(call.request, "DeleteMonitorRequest");
       if (invalid) return callback(invalid);
-      deps.calls.serveUnary(callback, async () => {
-        const record = await recordOf(call.request.monitorId ?? "", callerOf(call.metadata));
-        await storeOf().delete(record.monitorId);
-        return monitorOf(record);
-      });
+      calls.serveUnary(callback, () => operations.delete(call.request.monitorId ?? "", callerOf(call.metadata)));
+    },
+    listMonitors(call: ServerUnaryCall<ListMonitorsRequest, ListMonitorsResponse>, callback: sendUnaryData<ListMonitorsResponse>) {
+      const invalid = undecodable(call.request, "ListMonitorsRequest");
+      if (invalid) return callback(invalid);
+      calls.serveUnary(callback, () => operations.list(call.request, callerOf(call.metadata)));
     },
     watchMonitor(call: ServerWritableStream<WatchMonitorRequest, MonitorEvent>) {
       const invalid = undecodable(call.request, "WatchMonitorRequest");
@@ -147,9 +191,14 @@ export function monitorGrpcService(deps: MonitorServiceDeps): GrpcServerImplemen
         call.emit("error", invalid);
         return;
       }
-      deps.calls.serve<void>(
+      const send = (event: MonitorEvent): boolean => {
+        if (call.writableLength > MAX_WATCH_BACKLOG_BYTES) return false;
+        call.write(event);
+        return true;
+      };
+      calls.serve<void>(
         { ok: () => call.end(), fail: (error) => call.emit("error", error) },
-        (signal) => watch(call.request, callerOf(call.metadata), call, signal),
+        (signal) => operations.watch(call.request, callerOf(call.metadata), send, signal),
         call,
       );
     },

@@ -162,6 +162,8 @@ describe.skipIf(nats.skip)("deploy/nats/hub.conf permissions", () => {
     const monitorId = "2b4e28ba-2fa1-41d2-883f-0016d3cca427";
     await store!.put({ monitorId, caller: "svc", intervalMs: 60_000, createdAt: Date.now(), probe: ProbeRequest.fromPartial({ host: HOST, ports: [25] }), webhookUrl: "", webhookSecret: "" });
     expect(await store!.ids()).toContain(monitorId);
+    expect(await store!.callerIds("svc")).toEqual([monitorId]);
+    expect(await store!.counts("svc")).toEqual({ all: 1, callers: 1 });
     expect(await store!.claim(monitorId, 1, "a")).toBe(true);
     expect(await store!.claim(monitorId, 1, "b")).toBe(false);
     await store!.putState(monitorId, { run: 1, verdicts: [] });
@@ -175,8 +177,9 @@ describe.skipIf(nats.skip)("deploy/nats/hub.conf permissions", () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
     coordinator.publish(monitorEventSubject(monitorId), Buffer.from("event"));
     expect(await received).toBe(5);
-    await store!.delete(monitorId);
+    await store!.delete({ monitorId, caller: "svc" });
     expect(await store!.ids()).not.toContain(monitorId);
+    expect(await store!.callerIds("svc")).toEqual([]);
   });
 
   it("refuses a wrong password, and a user of one region cannot pose as another", async () => {

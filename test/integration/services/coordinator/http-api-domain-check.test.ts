@@ -159,3 +159,22 @@ describe("batches on a coordinator without JetStream", () => {
     }
   });
 });
+
+describe("monitors on a coordinator without JetStream", () => {
+  it("every monitor route answers FAILED_PRECONDITION 400, as the gRPC MonitorService does", async () => {
+    const id = "00000000-0000-4000-8000-000000000000";
+    const answers = [
+      await postJson(`${base(open)}/v1/monitors`, { probe: { host: "127.0.0.1", ports: [2525] }, intervalSeconds: 60 }),
+      await fetchHttp(`${base(open)}/v1/monitors`),
+      await fetchHttp(`${base(open)}/v1/monitors/${id}`),
+      await fetchHttp(`${base(open)}/v1/monitors/${id}`, { method: "DELETE" }),
+      await fetchHttp(`${base(open)}/v1/monitors/${id}:watch`),
+    ];
+    for (const answer of answers) {
+      expect(answer.status, answer.text).toBe(400);
+      const { status: s } = statusOf(answer);
+      expect(s.code).toBe(status.FAILED_PRECONDITION);
+      expect(s.message).toMatch(/monitors need JetStream/);
+    }
+  });
+});

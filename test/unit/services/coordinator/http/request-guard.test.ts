@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkLoopbackHost, checkStateChanging } from "../../../../../services/coordinator/http/request-guard.js";
+import { checkLoopbackHost, checkSameOrigin, checkStateChanging } from "../../../../../services/coordinator/http/request-guard.js";
 
 const JSON_TYPE = { "content-type": "application/json" };
 
@@ -25,6 +25,18 @@ describe("checkStateChanging: cross-site request forgery", () => {
     const refusal = checkStateChanging(headers, "http");
     expect(refusal?.httpStatus).toBe(httpStatus);
     expect(refusal?.message).toMatch(message);
+  });
+});
+
+describe("checkSameOrigin: a DELETE, which has no body", () => {
+  it.each([
+    [{}, undefined],
+    [{ "sec-fetch-site": "same-origin" }, undefined],
+    [{ "sec-fetch-site": "cross-site" }, 403],
+    [{ host: "127.0.0.1:8080", origin: "http://127.0.0.1:8080" }, undefined],
+    [{ host: "127.0.0.1:8080", origin: "http://evil.example" }, 403],
+  ])("%j: %s", (headers, refused) => {
+    expect(checkSameOrigin(headers, "http")?.httpStatus).toBe(refused);
   });
 });
 

@@ -6,6 +6,8 @@ import {
   dueRun,
   encodeMonitorRecord,
   encodeMonitorState,
+  pageOfIds,
+  runToClaim,
   verdictChanges,
 } from "../../../../../services/coordinator/monitor/monitor-records.js";
 
@@ -22,6 +24,20 @@ describe("dueRun", () => {
     [3_601_000, 60],
   ])("created at 1000 ms, every 60 s: at %i ms run %i is due", (now, run) => {
     expect(dueRun({ createdAt: 1_000, intervalMs: 60_000 }, now)).toBe(run);
+  });
+});
+
+describe("runToClaim", () => {
+  it.each([
+    [60_999, 0],
+    [61_000, 1],
+    [105_999, 1],
+    // Less than a quarter of run 1's interval left (its deadline is 121 000): skipped.
+    [106_001, 0],
+    [120_999, 0],
+    [121_000, 2],
+  ])("created at 1000 ms, every 60 s: at %i ms run %i is claimed", (now, run) => {
+    expect(runToClaim({ createdAt: 1_000, intervalMs: 60_000 }, now)).toBe(run);
   });
 });
 
@@ -56,5 +72,28 @@ describe("the records", () => {
     ["an id that is not a UUID", JSON.stringify({ monitorId: "a.b", caller: "c", intervalMs: 1000, createdAt: 1, probe: {} })],
   ])("a monitor that is %s is none", (_name, text) => {
     expect(decodeMonitorRecord(Buffer.from(text))).toBeUndefined();
+  });
+});
+
+describe("pageOfIds", () => {
+  const ids = ["1", "2", "3", "4", "5"].map((d) => `${d.repeat(8)}-aaaa-4aaa-8aaa-aaaaaaaaaaaa`);
+  it.each([
+    [2, "", [0, 1], 1],
+    [2, ids[1]!, [2, 3], 3],
+    [2, ids[3]!, [4], undefined],
+    [5, "", [0, 1, 2, 3, 4], undefined],
+    [0, "", [0, 1, 2, 3, 4], undefined],
+    [3, ids[4]!, [], undefined],
+    // A token whose monitor was deleted since still resumes after it.
+    [2, "2fffffff-aaaa-4aaa-8aaa-aaaaaaaaaaaa", [2, 3], 3],
+  ])("page size %i after %j: ids %j, next after index %j", (size, token, page, next) => {
+    expect(pageOfIds(ids, size, token)).toEqual({ ok: true, ids: page.map((i) => ids[i]), nextPageToken: next === undefined ? "" : ids[next] });
+  });
+
+  it.each([
+    [1001, "", "page_size"],
+    [10, "not-a-token", "page_token"],
+  ])("page size %i, token %j: a violation of %s", (size, token, field) => {
+    expect(pageOfIds(ids, size, token)).toMatchObject({ ok: false, field });
   });
 });

@@ -1,0 +1,105 @@
+import { describe, expect, it } from "vitest";
+import { TlsMode } from "../../../gen/smtpprobe/v1/handshake.js";
+import { VerdictKind } from "../../../gen/smtpprobe/v1/probe_service.js";
+import { checkMonitorId, parseIntervalSeconds, parseRunCount, planMonitorCreate, WEBHOOK_SECRET_ENV } from "../../../cli/monitor-args.js";
+import { formatMonitor, formatRun } from "../../../cli/monitor-command.js";
+import { UsageError } from "../../../cli/usage-error.js";
+
+const ID = "1b4e28ba-2fa1-41d2-883f-0016d3cca427";
+
+function usage(run: () => unknown): { flag: string; message: string } {
+  try {
+    run();
+  } catch (error) {
+    if (error instanceof UsageError) return { flag: error.flag, message: error.message };
+    throw error;
+  }
+  throw new Error("no usage error");
+}
+
+describe("parseIntervalSeconds", () => {
+  it.each([
+    ["300", 300],
+    ["45s", 45],
+    ["5m", 300],
+    ["1h", 3600],
+    ["1d", 86_400],
+  ])("%s is %i s", (text, seconds) => {
+    expect(parseIntervalSeconds(text)).toBe(seconds);
+  });
+
+  it.each(["", "0", "5x", "-1", "1.5m", "m"])("%j: a usage error naming --interval", (text) => {
+    expect(usage(() => parseIntervalSeconds(text)).flag).toBe("--interval");
+  });
+});
+
+describe("planMonitorCreate", () => {
+  it("host, interval and the probe's options; no webhook", () => {
+    expect(planMonitorCreate("mx.example.com", { interval: "5m", port: "25,587", regions: ["eu-west,us-east"], tls: "require" }, {})).toMatchObject({
+      probe: { host: "mx.example.com", ports: [25, 587], regions: ["eu-west", "us-east"], options: { tlsMode: TlsMode.TLS_MODE_REQUIRE } },
+      intervalSeconds: 300,
+      webhookUrl: "",
+      webhookSecret: "",
+    });
+  });
+
+  it("the webhook's secret from the environment, never a flag", () => {
+    const request = planMonitorCreate("mx.example.com", { interval: "60", webhookUrl: "https://hooks.example/x" }, { [WEBHOOK_SECRET_ENV]: "s".repeat(20) });
+    expect(request).toMatchObject({ webhookUrl: "https://hooks.example/x", webhookSecret: "s".repeat(20) });
+    // A secret in the environment without a webhook is not sent.
+    expect(planMonitorCreate("mx.example.com", { interval: "60" }, { [WEBHOOK_SECRET_ENV]: "s".repeat(20) }).webhookSecret).toBe("");
+  });
+
+  it.each([
+    ["", { interval: "60" }, {}, "HOST"],
+    ["mx.example.com", {}, {}, "--interval"],
+    ["mx.example.com", { interval: "60", port: "70000" }, {}, "--port"],
+    ["mx.example.com", { interval: "60", tls: "maybe" }, {}, "--tls"],
+    ["mx.example.com", { interval: "60", webhookUrl: "https://hooks.example/x" }, {}, "--webhook-url"],
+  ])("%j %j: a usage error naming %s", (host, flags, env, flag) => {
+    expect(usage(() => planMonitorCreate(host, flags, env)).flag).toBe(flag);
+  });
+});
+
+describe("checkMonitorId, parseRunCount", () => {
+  it("ids and counts", () => {
+    expect(checkMonitorId(ID)).toBe(ID);
+    expect(parseRunCount(undefined)).toBeUndefined();
+    expect(parseRunCount("3")).toBe(3);
+  });
+
+  it.each([
+    [() => checkMonitorId(undefined), "MONITOR_ID"],
+    [() => checkMonitorId("nope"), "MONITOR_ID"],
+    [() => parseRunCount("0"), "--count"],
+    [() => parseRunCount("x"), "--count"],
+  ])("%s: a usage error naming %s", (run, flag) => {
+    expect(usage(run).flag).toBe(flag);
+  });
+});
+
+describe("formatMonitor, formatRun", () => {
+  it("a monitor on one line", () => {
+    expect(
+      formatMonitor({ monitorId: ID, probe: { host: "mx.example.com", ports: [25], regions: ["eu-west"] } as never, intervalSeconds: 300, createdAt: new Date("2026-12-05T02:00:00Z"), webhookUrl: "https://hooks.example/x" }),
+    ).toBe(`${ID}  mx.example.com ports 25 from eu-west every 300s, since 2026-12-05T02:00:00.000Z → https://hooks.example/x`);
+  });
+
+  it("a run, its changes; a refused run", () => {
+    const report = { comparison: { verdicts: [{ summary: "Port 25 is unreachable from eu-west." }] } } as never;
+    expect(
+      formatRun({
+        monitorId: ID,
+        run: 7,
+        report,
+        first: false,
+        error: "",
+        changes: [
+          { port: 25, kind: VerdictKind.VERDICT_KIND_REACHABLE_EVERYWHERE, appeared: false },
+          { port: 25, kind: VerdictKind.VERDICT_KIND_UNREACHABLE_EVERYWHERE, appeared: true },
+        ],
+      }),
+    ).toBe("run 7: Port 25 is unreachable from eu-west.\n  - REACHABLE_EVERYWHERE on port 25\n  + UNREACHABLE_EVERYWHERE on port 25\n");
+    expect(formatRun({ monitorId: ID, run: 8, report: undefined, first: false, error: "quota", changes: [] })).toBe("run 8 refused: quota\n");
+  });
+});
