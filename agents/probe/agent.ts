@@ -212,6 +212,8 @@ class Agent {
         dnsServers: this.settings.dnsServers,
         extraCa: this.settings.extraCa,
         blocklistsOff: !this.settings.blocklists,
+        // The posture option's lookups share the agent's cache with its domain checks.
+        postureResolver: this.resolver,
       },
       heartbeatMs: heartbeatPeriodMs(task.heartbeatMs, this.settings.heartbeatMs),
       maxResultBytes: this.settings.maxResultBytes,

@@ -27,7 +27,7 @@ export const PROGRESS_MIN_GAP_MS = 100;
 export const QUIET_START_MS = 100;
 
 /** What the engine gets besides the target, the options, the signal and the progress callback. */
-export type TaskEngineContext = Pick<ProbeContext, "policy" | "gate" | "dnsServers" | "extraCa" | "blocklistsOff">;
+export type TaskEngineContext = Pick<ProbeContext, "policy" | "gate" | "dnsServers" | "extraCa" | "blocklistsOff" | "postureResolver">;
 
 export interface TaskRunDeps {
   /** Checked by the agent: its deadline is set. */
