@@ -3,10 +3,17 @@
 // life within their TTL, a question already on its way is joined rather than sent twice, and each
 // check sees its questions through a LookupSession that counts them and bounds their number.
 //
-// Node's resolver (c-ares) gives a TTL for A and AAAA only; other types are cached for
-// `defaultTtlMs` (60 s), never longer than `maxTtlMs`. Answers that found nothing (NXDOMAIN,
-// NODATA) are cached for `negativeTtlMs`; failures (timeout, SERVFAIL, refused) are not cached.
+// Every answer is cached within its TTL (the smallest of the records it holds), never longer than
+// `maxTtlMs`. Node's resolver (c-ares) gives a TTL for A and AAAA only, so MX, TXT and PTR are asked
+// through secure-query.ts's raw queries, which read every record's TTL, and returned in the shapes
+// Node's resolver gives (so mailauth reads them as it reads Node's): MX as { exchange, priority },
+// TXT as each record's character-strings, decoded as Node decodes them (Latin-1). Answers that
+// found nothing (NXDOMAIN, NODATA) are cached for `negativeTtlMs` (the SOA's negative TTL, RFC
+// 2308, is not read); failures (timeout, SERVFAIL, refused) are not cached.
+import { getServers } from "node:dns";
 import { Resolver } from "node:dns/promises";
+import type { Answer } from "dns-packet";
+import { secureQuery, SecureQueryError } from "./secure-query.js";
 import { BAD_NAME, DEADLINE_PASSED, DnsLookupError, LOOKUP_LIMIT, isEmptyAnswer } from "./dns-errors.js";
 import { normalizeDnsName } from "./dns-name.js";
 
@@ -59,6 +66,9 @@ export class AgentResolver {
   private readonly now: () => number;
   private readonly cache = new Map<string, CacheEntry>();
   private readonly inFlight = new Map<string, Promise<Settled>>();
+  private readonly servers: readonly string[];
+  /** Ends the raw queries on their way (cancel()); replaced after each cancel. */
+  private rawQueries = new AbortController();
   /** Questions sent to the servers over the resolver's life. */
   sent = 0;
 
@@ -74,6 +84,7 @@ export class AgentResolver {
     this.now = options.now ?? Date.now;
     this.resolver = new Resolver({ timeout: this.options.timeoutMs, tries: 2 });
     if (options.servers && options.servers.length > 0) this.resolver.setServers([...options.servers]);
+    this.servers = options.servers ?? [];
   }
 
   /**
@@ -92,6 +103,8 @@ export class AgentResolver {
   /** Cancels the questions on their way (they fail with ECANCELLED). */
   cancel(): void {
     this.resolver.cancel();
+    this.rawQueries.abort();
+    this.rawQueries = new AbortController();
   }
 
   /** The answer (or why there is none) and where it came from. */
@@ -131,13 +144,40 @@ export class AgentResolver {
         const ttl = records.length > 0 ? Math.min(...records.map((r) => r.ttl)) * 1000 : this.options.defaultTtlMs;
         return { value: records.slice(0, max).map((r) => r.address), ttlMs: ttl };
       }
-      case "MX":
-        return { value: (await this.resolver.resolveMx(name)).slice(0, max), ttlMs: this.options.defaultTtlMs };
-      case "TXT":
-        return { value: (await this.resolver.resolveTxt(name)).slice(0, max), ttlMs: this.options.defaultTtlMs };
-      case "PTR":
-        return { value: (await this.resolver.resolvePtr(name)).slice(0, max), ttlMs: this.options.defaultTtlMs };
+      case "MX": {
+        const { records, ttlMs } = await this.rawQuery(name, "MX");
+        return { value: records.slice(0, max).map((r) => ({ exchange: stripDot((r.data as { exchange: string }).exchange), priority: (r.data as { preference: number }).preference })), ttlMs };
+      }
+      case "TXT": {
+        const { records, ttlMs } = await this.rawQuery(name, "TXT");
+        return { value: records.slice(0, max).map((r) => txtStrings(r.data)), ttlMs };
+      }
+      case "PTR": {
+        const { records, ttlMs } = await this.rawQuery(name, "PTR");
+        return { value: records.slice(0, max).map((r) => stripDot(String(r.data))), ttlMs };
+      }
     }
+  }
+
+  /**
+   * One raw question (two tries over the servers, as Node's resolver makes), its records of the
+   * type asked and their smallest TTL; what found nothing or failed throws in Node's codes.
+   */
+  private async rawQuery(name: string, type: "MX" | "TXT" | "PTR"): Promise<{ records: { data: unknown }[]; ttlMs: number }> {
+    const servers = this.servers.length > 0 ? this.servers : getServers();
+    let answer;
+    try {
+      answer = await secureQuery(name, type, { servers: [...servers, ...servers], timeoutMs: this.options.timeoutMs, signal: this.rawQueries.signal });
+    } catch (error) {
+      const code = error instanceof SecureQueryError ? RAW_ERROR_CODES[error.code] : "EBADRESP";
+      throw Object.assign(new Error(`${type} ${name}: ${error instanceof Error ? error.message : String(error)}`), { code });
+    }
+    if (answer.rcode !== "NOERROR") throw Object.assign(new Error(`${type} ${name}: ${answer.rcode}`), { code: RCODE_ERROR_CODES[answer.rcode] ?? "EBADRESP" });
+    // The records of the type asked, whatever their owner (a CNAME's target), as c-ares takes them.
+    const records = answer.answers.filter((r): r is Answer & { data: unknown } => r.type === type && "data" in r);
+    if (records.length === 0) throw Object.assign(new Error(`${type} ${name}: no records`), { code: "ENODATA" });
+    const ttls = answer.answers.map((r) => (r as { ttl?: number }).ttl ?? 0);
+    return { records, ttlMs: Math.min(...ttls) * 1000 };
   }
 
   private store(key: string, settled: Settled, ttlMs: number): void {
@@ -152,6 +192,32 @@ export class AgentResolver {
       this.cache.delete(oldest);
     }
   }
+}
+
+/** The codes Node's resolver gives for the same ends. */
+const RAW_ERROR_CODES: Record<SecureQueryError["code"], string> = {
+  TIMEOUT: "ETIMEOUT",
+  NETWORK: "ECONNREFUSED",
+  MALFORMED: "EBADRESP",
+  CANCELLED: "ECANCELLED",
+  NO_SERVER: "ECONNREFUSED",
+};
+const RCODE_ERROR_CODES: Record<string, string> = {
+  NXDOMAIN: "ENOTFOUND",
+  SERVFAIL: "ESERVFAIL",
+  REFUSED: "EREFUSED",
+  NOTIMP: "ENOTIMP",
+  FORMERR: "EFORMERR",
+};
+
+function stripDot(name: string): string {
+  return name.endsWith(".") ? name.slice(0, -1) : name;
+}
+
+/** A TXT record's character-strings, as Node's resolveTxt gives them (each byte one character). */
+function txtStrings(data: unknown): string[] {
+  const parts = Array.isArray(data) ? data : [data];
+  return parts.map((part) => (Buffer.isBuffer(part) ? part.toString("latin1") : String(part)));
 }
 
 /** One check's view of the resolver: its counts, and a bound on the questions it may ask. */

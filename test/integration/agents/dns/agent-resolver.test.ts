@@ -1,4 +1,4 @@
-// The agent's resolver against a DNS server the test starts: answers cached within their TTL,
+// The agent's resolver against a DNS server the test starts: answers of every type cached within their TTL,
 // questions on their way joined, empty answers cached, failures not, the session's bound.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentResolver } from "../../../../agents/dns/agent-resolver.js";
@@ -57,6 +57,20 @@ describe("AgentResolver", () => {
     now += 2_000;
     await resolver.session().resolve("a.test", "A");
     expect(asked("a.test", "A")).toBe(before + 1);
+  });
+
+  it.each(["TXT", "MX", "PTR"] as const)("keeps a %s answer within its TTL too (30 s here, not a fixed time), and asks again after it", async (type) => {
+    const name = type === "PTR" ? "1.0.18.198.in-addr.arpa" : "a.test";
+    let now = 2_000_000;
+    const resolver = new AgentResolver({ servers: [dns.server], timeoutMs: 500, now: () => now });
+    await resolver.session().resolve(name, type);
+    const before = asked(name, type);
+    now += 29_000;
+    await resolver.session().resolve(name, type);
+    expect(asked(name, type)).toBe(before);
+    now += 2_000;
+    await resolver.session().resolve(name, type);
+    expect(asked(name, type)).toBe(before + 1);
   });
 
   it("caches that a name does not exist, but not a failure", async () => {
