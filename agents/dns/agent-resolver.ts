@@ -4,14 +4,14 @@
 // check sees its questions through a LookupSession that counts them and bounds their number.
 //
 // Every answer is cached within its TTL (the smallest of the records it holds), never longer than
-// `maxTtlMs`. Node's resolver (c-ares) gives a TTL for A and AAAA only, so MX, TXT and PTR are asked
-// through secure-query.ts's raw queries, which read every record's TTL, and returned in the shapes
-// Node's resolver gives (so mailauth reads them as it reads Node's): MX as { exchange, priority },
-// TXT as each record's character-strings, decoded as Node decodes them (Latin-1). Answers that
-// found nothing (NXDOMAIN, NODATA) are cached for `negativeTtlMs` (the SOA's negative TTL, RFC
-// 2308, is not read); failures (timeout, SERVFAIL, refused) are not cached.
+// `maxTtlMs`. Node's resolver (c-ares) gives a TTL for A and AAAA only and hides the authority
+// section, so questions are asked through secure-query.ts's raw queries, which read every record's
+// TTL, and returned in the shapes Node's resolver gives (so mailauth reads them as it reads
+// Node's): MX as { exchange, priority }, TXT as each record's character-strings, decoded as Node
+// decodes them (Latin-1). Answers that found nothing (NXDOMAIN, NODATA) are cached as long as the
+// SOA of their authority section says (RFC 2308 §5), else `negativeTtlMs`; failures (timeout,
+// SERVFAIL, refused) are not cached.
 import { getServers } from "node:dns";
-import { Resolver } from "node:dns/promises";
 import type { Answer } from "dns-packet";
 import { secureQuery, SecureQueryError } from "./secure-query.js";
 import { BAD_NAME, DEADLINE_PASSED, DnsLookupError, LOOKUP_LIMIT, isEmptyAnswer } from "./dns-errors.js";
@@ -61,7 +61,6 @@ interface CacheEntry {
 export type AnswerSource = "sent" | "cache" | "joined";
 
 export class AgentResolver {
-  private readonly resolver: Resolver;
   private readonly options: typeof DEFAULTS;
   private readonly now: () => number;
   private readonly cache = new Map<string, CacheEntry>();
@@ -82,8 +81,6 @@ export class AgentResolver {
       maxRecords: options.maxRecords ?? DEFAULTS.maxRecords,
     };
     this.now = options.now ?? Date.now;
-    this.resolver = new Resolver({ timeout: this.options.timeoutMs, tries: 2 });
-    if (options.servers && options.servers.length > 0) this.resolver.setServers([...options.servers]);
     this.servers = options.servers ?? [];
   }
 
@@ -102,7 +99,6 @@ export class AgentResolver {
 
   /** Cancels the questions on their way (they fail with ECANCELLED). */
   cancel(): void {
-    this.resolver.cancel();
     this.rawQueries.abort();
     this.rawQueries = new AbortController();
   }
@@ -130,7 +126,8 @@ export class AgentResolver {
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? "EUNKNOWN";
       const failure = new DnsLookupError(code, name, type, { cause: error });
-      if (isEmptyAnswer(code)) this.store(key, { ok: false, error: failure }, this.options.negativeTtlMs);
+      const negativeTtlMs = (error as { negativeTtlMs?: number }).negativeTtlMs ?? this.options.negativeTtlMs;
+      if (isEmptyAnswer(code)) this.store(key, { ok: false, error: failure }, negativeTtlMs);
       return { ok: false, error: failure };
     }
   }
@@ -140,9 +137,8 @@ export class AgentResolver {
     switch (type) {
       case "A":
       case "AAAA": {
-        const records = type === "A" ? await this.resolver.resolve4(name, { ttl: true }) : await this.resolver.resolve6(name, { ttl: true });
-        const ttl = records.length > 0 ? Math.min(...records.map((r) => r.ttl)) * 1000 : this.options.defaultTtlMs;
-        return { value: records.slice(0, max).map((r) => r.address), ttlMs: ttl };
+        const { records, ttlMs } = await this.rawQuery(name, type);
+        return { value: records.slice(0, max).map((r) => String(r.data)), ttlMs };
       }
       case "MX": {
         const { records, ttlMs } = await this.rawQuery(name, "MX");
@@ -163,7 +159,7 @@ export class AgentResolver {
    * One raw question (two tries over the servers, as Node's resolver makes), its records of the
    * type asked and their smallest TTL; what found nothing or failed throws in Node's codes.
    */
-  private async rawQuery(name: string, type: "MX" | "TXT" | "PTR"): Promise<{ records: { data: unknown }[]; ttlMs: number }> {
+  private async rawQuery(name: string, type: DnsRecordType): Promise<{ records: { data: unknown }[]; ttlMs: number }> {
     const servers = this.servers.length > 0 ? this.servers : getServers();
     let answer;
     try {
@@ -172,10 +168,13 @@ export class AgentResolver {
       const code = error instanceof SecureQueryError ? RAW_ERROR_CODES[error.code] : "EBADRESP";
       throw Object.assign(new Error(`${type} ${name}: ${error instanceof Error ? error.message : String(error)}`), { code });
     }
-    if (answer.rcode !== "NOERROR") throw Object.assign(new Error(`${type} ${name}: ${answer.rcode}`), { code: RCODE_ERROR_CODES[answer.rcode] ?? "EBADRESP" });
+    // RFC 2308 §5: a negative answer lives as long as the SOA in its authority section says.
+    const soa = answer.authorities.find((r) => r.type === "SOA") as { ttl?: number; data?: { minimum?: number } } | undefined;
+    const negativeTtlMs = soa ? Math.min(soa.ttl ?? 0, soa.data?.minimum ?? 0) * 1000 : undefined;
+    if (answer.rcode !== "NOERROR") throw Object.assign(new Error(`${type} ${name}: ${answer.rcode}`), { code: RCODE_ERROR_CODES[answer.rcode] ?? "EBADRESP", negativeTtlMs });
     // The records of the type asked, whatever their owner (a CNAME's target), as c-ares takes them.
     const records = answer.answers.filter((r): r is Answer & { data: unknown } => r.type === type && "data" in r);
-    if (records.length === 0) throw Object.assign(new Error(`${type} ${name}: no records`), { code: "ENODATA" });
+    if (records.length === 0) throw Object.assign(new Error(`${type} ${name}: no records`), { code: "ENODATA", negativeTtlMs });
     const ttls = answer.answers.map((r) => (r as { ttl?: number }).ttl ?? 0);
     return { records, ttlMs: Math.min(...ttls) * 1000 };
   }

@@ -26,6 +26,8 @@ export interface SecureAnswer {
   /** The AD flag: the resolver validated the answer with DNSSEC (it means nothing from a resolver that does not). */
   authenticated: boolean;
   answers: Answer[];
+  /** The authority section: an SOA there gives a negative answer's TTL (RFC 2308 §5). */
+  authorities: Answer[];
   /** The server that answered, "ip:port". */
   server: string;
   transport: "udp" | "tcp";
@@ -67,6 +69,7 @@ export async function secureQuery(name: string, type: string, options: SecureQue
         rcode: reply.rcode ?? "NOERROR",
         authenticated: reply.flag_ad === true,
         answers: reply.answers ?? [],
+        authorities: reply.authorities ?? [],
         server: `${server.host.includes(":") ? `[${server.host}]` : server.host}:${server.port}`,
         transport,
         ms: performance.now() - start,

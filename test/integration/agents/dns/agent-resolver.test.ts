@@ -1,5 +1,8 @@
 // The agent's resolver against a DNS server the test starts: answers of every type cached within their TTL,
 // questions on their way joined, empty answers cached, failures not, the session's bound.
+import { createSocket } from "node:dgram";
+import type { AddressInfo } from "node:net";
+import dnsPacket from "dns-packet";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AgentResolver } from "../../../../agents/dns/agent-resolver.js";
 import { DnsLookupError, LOOKUP_LIMIT } from "../../../../agents/dns/dns-errors.js";
@@ -105,5 +108,40 @@ describe("AgentResolver", () => {
     expect(error).toMatchObject({ code: LOOKUP_LIMIT });
     expect(session.stats().limitReached).toBe(true);
     await expect(resolver.session().resolve("a..test", "A")).rejects.toMatchObject({ code: "EBADNAME" });
+  });
+
+  it("keeps a name that does not exist as long as the SOA of the answer says (RFC 2308), not the default", async () => {
+    // A server that answers every question NXDOMAIN with an SOA whose negative TTL is 5 s.
+    const socket = createSocket("udp4");
+    let questions = 0;
+    socket.on("message", (message, peer) => {
+      const query = dnsPacket.decode(message);
+      questions += 1;
+      const soa = { mname: "ns.test", rname: "admin.test", serial: 1, refresh: 60, retry: 60, expire: 60, minimum: 5 };
+      const reply = dnsPacket.encode({
+        type: "response",
+        id: query.id,
+        flags: dnsPacket.RECURSION_DESIRED | 3, // rcode NXDOMAIN
+        questions: query.questions,
+        authorities: [{ type: "SOA", name: "test", ttl: 300, data: soa }],
+      });
+      socket.send(reply, peer.port, peer.address);
+    });
+    await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+    try {
+      let now = 3_000_000;
+      const server = `127.0.0.1:${(socket.address() as AddressInfo).port}`;
+      const resolver = new AgentResolver({ servers: [server], timeoutMs: 500, now: () => now });
+      await expect(resolver.session().resolve("gone.test", "TXT")).rejects.toMatchObject({ code: "ENOTFOUND" });
+      expect(questions).toBe(1);
+      now += 4_000;
+      await expect(resolver.session().resolve("gone.test", "TXT")).rejects.toMatchObject({ code: "ENOTFOUND" });
+      expect(questions).toBe(1);
+      now += 2_000;
+      await expect(resolver.session().resolve("gone.test", "TXT")).rejects.toMatchObject({ code: "ENOTFOUND" });
+      expect(questions).toBe(2);
+    } finally {
+      socket.close();
+    }
   });
 });
