@@ -19,7 +19,7 @@ describe("the agent's egress settings", () => {
 
   it.each<[Record<string, unknown>, Record<string, string>, RegExp]>([
     [{ egressAddress: "agent.example.net" }, {}, /--egress-address.*must be an IPv4 or IPv6 address/],
-    [{}, { SMTP_PROBE_EGRESS_ADDRESS: "999.1.1.1" }, /SMTP_PROBE_EGRESS_ADDRESS.*must be an IPv4 or IPv6 address/],
+    [{}, { SMTP_PROBE_EGRESS_ADDRESS: "198.18.0.999" }, /SMTP_PROBE_EGRESS_ADDRESS.*must be an IPv4 or IPv6 address/],
     [{ egressDnsbl: ["bl.example,not a zone"] }, {}, /--egress-dnsbl.*"not a zone" is not a DNS zone name/],
     [{ egressDnsbl: Array.from({ length: 9 }, (_, i) => `bl${i}.example`) }, {}, /--egress-dnsbl.*at most 8 zones, not 9/],
     [{ egressCheckInterval: "500ms" }, {}, /--egress-check-interval.*between 1s and 24h/],

@@ -46,7 +46,8 @@ describe("isLoopbackHost", () => {
     ["0.0.0.0", false],
     ["::", false],
     ["10.0.0.1", false],
-    ["128.0.0.1", false],
+    ["198.18.0.1", false],
+    ["127.255.255.255", true],
     ["coordinator.internal", false],
   ])("%s → %s", (host, expected) => {
     expect(isLoopbackHost(host)).toBe(expected);

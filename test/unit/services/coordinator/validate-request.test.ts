@@ -290,6 +290,8 @@ describe("checkTargetEarly", () => {
     expect(checkTargetEarly(accept({ host: "x.localhost" }), lab)?.kind).toBe("special_use_name");
   });
 
+  // A public address is what this policy must let through, so it takes one: validation only,
+  // nothing connects to it (every documentation and test range is denied by default).
   it("allows a public address on allowed ports", () => {
     expect(early("45.67.89.10", [25, 465, 587, 2525])).toBeUndefined();
     expect(early("2a10:1234::5678")).toBeUndefined();
