@@ -7,13 +7,12 @@
 import { request as httpRequest } from "node:http";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAgent, type RunningAgent } from "../../../../agents/probe/agent.js";
+import type { RunningAgent } from "../../../../agents/probe/agent.js";
 import { BadRequest, ErrorInfo } from "../../../../gen/google/rpc/error_details.js";
 import { Status } from "../../../../gen/google/rpc/status.js";
 import { Batch, BatchEvent, BatchItemStatus, BatchState } from "../../../../gen/smtpprobe/v1/batch.js";
 import type { Bus } from "../../../../lib/bus.js";
 import { silentLogger } from "../../../../lib/logger.js";
-import { connectNatsBus } from "../../../../lib/nats-bus.js";
 import { batchEventJson, batchJson } from "../../../../lib/proto-json.js";
 import { startCoordinator, type RunningCoordinator } from "../../../../services/coordinator/coordinator.js";
 import { testCoordinatorConfig } from "../../../helpers/coordinator-config.js";
@@ -23,6 +22,7 @@ import { natsServerAvailable, startNatsServer, type NatsServer } from "../../../
 import { need } from "../../../helpers/requirements.js";
 import { withTimeout } from "../../../helpers/wait.js";
 import { startSilentServer, type SilentServer } from "../../../helpers/silent-server.js";
+import { startRegionAgent } from "./region-agent.js";
 
 const nats = await need(natsServerAvailable);
 const REGION = "eu-west";
@@ -93,17 +93,7 @@ describe.skipIf(nats.skip)("batches over HTTP, through coordinators sharing JetS
       startCoordinator(config({}), silentLogger()),
       startCoordinator(config({ auth: { tokens: new Map([[TOKEN_A, "alice"], [TOKEN_B, "bob"]]) } }), silentLogger()),
     ]);
-    agentBus = await connectNatsBus({ servers: server.url, name: "http-batch-agent" });
-    agent = await startAgent(
-      { region: REGION, agentId: `${REGION}-1`, version: "9.9.9", heartbeatMs: 100, defaultEhloName: "probe.test", permits: false },
-      { bus: agentBus, policy: () => undefined, logger: silentLogger() },
-    );
-    // The region is known to the coordinators once the agent's first heartbeat is in.
-    for (let i = 0; i < 100; i++) {
-      const regions = (await fetchHttp(`${base(open)}/v1/regions`)).json() as { regions?: { name: string }[] };
-      if (regions.regions?.some((r) => r.name === REGION)) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    ({ bus: agentBus, agent } = await startRegionAgent(server.url, "http-batch-agent", REGION, base(open)));
   }, 60_000);
 
   afterAll(async () => {
