@@ -225,3 +225,33 @@ describe.skipIf(nats.skip)("batches over HTTP, through coordinators sharing JetS
     expect(events.at(-1)?.event.progress).toMatchObject({ state: BatchState.BATCH_STATE_DONE, reported: 2 });
   });
 });
+
+describe.skipIf(nats.skip)("the batch queue's bound (--batch-queue-items)", () => {
+  let server: NatsServer;
+  let coordinator: RunningCoordinator;
+  let port: number;
+
+  beforeAll(async () => {
+    [server, port] = await Promise.all([startNatsServer(), freePort()]);
+    // No worker takes an item (concurrency 0): what is queued stays queued.
+    const config = testCoordinatorConfig([port], { nats: { servers: server.url }, http: { host: "127.0.0.1", port: 0 }, batch: { maxTargets: 10, maxQueuedItems: 3, concurrency: 0 } });
+    coordinator = await startCoordinator(config, silentLogger());
+  }, 60_000);
+
+  afterAll(async () => {
+    await coordinator?.stop(1_000);
+    await server?.stop();
+  });
+
+  it("a batch larger than the room left is refused UNAVAILABLE 503, queueing nothing; one that fits is taken", async () => {
+    const url = `${coordinator.http!.scheme}://127.0.0.1:${coordinator.http!.port}/v1/batches`;
+    const targets = (n: number) => Array.from({ length: n }, () => ({ host: "127.0.0.1", ports: [port] }));
+    const tooMany = await postJson(url, { targets: targets(4) });
+    expect(tooMany.status, tooMany.text).toBe(503);
+    expect(statusOf(tooMany).status).toMatchObject({ code: status.UNAVAILABLE, message: expect.stringContaining("no room for 4 more items") });
+    expect(decodeBatch(await postJson(url, { targets: targets(3) }))).toMatchObject({ total: 3 });
+    const full = await postJson(url, { targets: targets(1) });
+    expect(full.status, full.text).toBe(503);
+    expect(statusOf(full).status.message).toContain("no room for 1 more items");
+  });
+});
