@@ -10,7 +10,7 @@ import { BatchItemReport, BatchItemStatus, BatchState, type Batch, type BatchEve
 import { protoJson } from "../lib/proto-json.js";
 import type { BatchFileTarget } from "./batch-file.js";
 import { BatchRate, formatBatchProgress } from "./batch-progress.js";
-import { reportCallFailure } from "./call-failure-output.js";
+import { callFailureReporter } from "./call-failure-output.js";
 import type { CheckDeps } from "./check-command.js";
 import type { CoordinatorAddress } from "./coordinator-address.js";
 import type { CoordinatorCredentials } from "./coordinator-credentials.js";
@@ -36,8 +36,7 @@ const PROGRESS_EVERY_MS = 100;
 export async function runBatch(request: BatchRunRequest, deps: CheckDeps): Promise<ExitCodeValue> {
   const client = createBatchClient(request.coordinator.target, request.credentials);
   const metadata = callMetadata(request.credentials);
-  const failed = (error: ServiceError, timeoutMs: number): Promise<ExitCodeValue> =>
-    reportCallFailure({ error, coordinator: request.coordinator, tls: request.credentials.tls !== undefined, callTimeoutMs: timeoutMs, json: false, answered: false }, deps);
+  const failed = callFailureReporter(request, false, deps);
   try {
     let batchId: string;
     let after = 0;

@@ -4,6 +4,7 @@
 import type { CheckDeps } from "./check-command.js";
 import { describeCallFailure, diagnoseNoAnswer, failureStatus, isWorthIdentifying, type CallError } from "./call-errors.js";
 import { hostOfTarget, type CoordinatorAddress } from "./coordinator-address.js";
+import type { CoordinatorCredentials } from "./coordinator-credentials.js";
 import type { ExitCodeValue } from "./exit-codes.js";
 import { identifyServer } from "./server-identity.js";
 
@@ -30,4 +31,17 @@ export async function reportCallFailure(call: FailedCall, deps: Pick<CheckDeps, 
   for (const line of failure.lines) deps.stderr.write(`smtp-probe: ${line}\n`);
   if (call.json) deps.stdout.write(`${JSON.stringify(failureStatus(call.error, failure, call.coordinator), null, 2)}\n`);
   return failure.exitCode;
+}
+
+/**
+ * reportCallFailure for a command's calls to its coordinator, none answered before it failed: the
+ * address and TLS of the command, the deadline of the call.
+ */
+export function callFailureReporter(
+  command: { coordinator: CoordinatorAddress; credentials: CoordinatorCredentials },
+  json: boolean,
+  deps: Pick<CheckDeps, "stdout" | "stderr">,
+): (error: CallError, callTimeoutMs: number) => Promise<ExitCodeValue> {
+  return (error, callTimeoutMs) =>
+    reportCallFailure({ error, coordinator: command.coordinator, tls: command.credentials.tls !== undefined, callTimeoutMs, json, answered: false }, deps);
 }

@@ -8,7 +8,7 @@ import type { ClientReadableStream, ServiceError } from "@grpc/grpc-js";
 import { ListMonitorsResponse, Monitor, MonitorEvent, type CreateMonitorRequest } from "../gen/smtpprobe/v1/monitor.js";
 import { verdictKindToJSON } from "../gen/smtpprobe/v1/probe_service.js";
 import { protoJson } from "../lib/proto-json.js";
-import { reportCallFailure } from "./call-failure-output.js";
+import { callFailureReporter } from "./call-failure-output.js";
 import type { CheckDeps } from "./check-command.js";
 import type { CoordinatorAddress } from "./coordinator-address.js";
 import type { CoordinatorCredentials } from "./coordinator-credentials.js";
@@ -36,8 +36,7 @@ const MAX_PAGES = 100;
 export async function runMonitor(request: MonitorRunRequest, deps: CheckDeps): Promise<ExitCodeValue> {
   const client = createMonitorClient(request.coordinator.target, request.credentials);
   const metadata = callMetadata(request.credentials);
-  const failed = (error: ServiceError, timeoutMs: number): Promise<ExitCodeValue> =>
-    reportCallFailure({ error, coordinator: request.coordinator, tls: request.credentials.tls !== undefined, callTimeoutMs: timeoutMs, json: request.json, answered: false }, deps);
+  const failed = callFailureReporter(request, request.json, deps);
   const unary = <T>(call: (callback: (error: ServiceError | null, value?: T) => void) => void): Promise<{ value: T } | { error: ServiceError }> =>
     new Promise((resolve) => call((error, value) => resolve(error || value === undefined ? { error: error! } : { value })));
   const deadline = () => ({ deadline: Date.now() + MONITOR_CALL_TIMEOUT_MS });

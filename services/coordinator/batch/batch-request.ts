@@ -7,9 +7,6 @@ import { ProbeRequest } from "../../../gen/smtpprobe/v1/probe_service.js";
 import { validateProbeRequest, type FieldViolation, type NormalizedRequest, type RequestLimits } from "../validate-request.js";
 import { isCount, parseStoredObject } from "../stored-json.js";
 
-/** Targets in one batch at most, by default: a bound on what one call queues. */
-export const DEFAULT_MAX_BATCH_TARGETS = 10_000;
-
 /** Violations reported at most for one batch: the first ones say enough. */
 const MAX_VIOLATIONS = 20;
 

@@ -7,13 +7,12 @@
 import { request as httpRequest } from "node:http";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAgent, type RunningAgent } from "../../../../agents/probe/agent.js";
+import type { RunningAgent } from "../../../../agents/probe/agent.js";
 import { BadRequest, ErrorInfo } from "../../../../gen/google/rpc/error_details.js";
 import { Status } from "../../../../gen/google/rpc/status.js";
 import { Batch, BatchEvent, BatchItemStatus, BatchState } from "../../../../gen/smtpprobe/v1/batch.js";
 import type { Bus } from "../../../../lib/bus.js";
 import { silentLogger } from "../../../../lib/logger.js";
-import { connectNatsBus } from "../../../../lib/nats-bus.js";
 import { batchEventJson, batchJson } from "../../../../lib/proto-json.js";
 import { startCoordinator, type RunningCoordinator } from "../../../../services/coordinator/coordinator.js";
 import { testCoordinatorConfig } from "../../../helpers/coordinator-config.js";
@@ -23,6 +22,7 @@ import { natsServerAvailable, startNatsServer, type NatsServer } from "../../../
 import { need } from "../../../helpers/requirements.js";
 import { withTimeout } from "../../../helpers/wait.js";
 import { startSilentServer, type SilentServer } from "../../../helpers/silent-server.js";
+import { startRegionAgent } from "./region-agent.js";
 
 const nats = await need(natsServerAvailable);
 const REGION = "eu-west";
@@ -93,17 +93,7 @@ describe.skipIf(nats.skip)("batches over HTTP, through coordinators sharing JetS
       startCoordinator(config({}), silentLogger()),
       startCoordinator(config({ auth: { tokens: new Map([[TOKEN_A, "alice"], [TOKEN_B, "bob"]]) } }), silentLogger()),
     ]);
-    agentBus = await connectNatsBus({ servers: server.url, name: "http-batch-agent" });
-    agent = await startAgent(
-      { region: REGION, agentId: `${REGION}-1`, version: "9.9.9", heartbeatMs: 100, defaultEhloName: "probe.test", permits: false },
-      { bus: agentBus, policy: () => undefined, logger: silentLogger() },
-    );
-    // The region is known to the coordinators once the agent's first heartbeat is in.
-    for (let i = 0; i < 100; i++) {
-      const regions = (await fetchHttp(`${base(open)}/v1/regions`)).json() as { regions?: { name: string }[] };
-      if (regions.regions?.some((r) => r.name === REGION)) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    ({ bus: agentBus, agent } = await startRegionAgent(server.url, "http-batch-agent", REGION, base(open)));
   }, 60_000);
 
   afterAll(async () => {
@@ -233,5 +223,35 @@ describe.skipIf(nats.skip)("batches over HTTP, through coordinators sharing JetS
     }
     const events = watchEvents(await fetchHttp(`${base(tokens)}/v1/batches/${created.batchId}:watch`, withToken(TOKEN_A)));
     expect(events.at(-1)?.event.progress).toMatchObject({ state: BatchState.BATCH_STATE_DONE, reported: 2 });
+  });
+});
+
+describe.skipIf(nats.skip)("the batch queue's bound (--batch-queue-items)", () => {
+  let server: NatsServer;
+  let coordinator: RunningCoordinator;
+  let port: number;
+
+  beforeAll(async () => {
+    [server, port] = await Promise.all([startNatsServer(), freePort()]);
+    // No worker takes an item (concurrency 0): what is queued stays queued.
+    const config = testCoordinatorConfig([port], { nats: { servers: server.url }, http: { host: "127.0.0.1", port: 0 }, batch: { maxTargets: 10, maxQueuedItems: 3, concurrency: 0 } });
+    coordinator = await startCoordinator(config, silentLogger());
+  }, 60_000);
+
+  afterAll(async () => {
+    await coordinator?.stop(1_000);
+    await server?.stop();
+  });
+
+  it("a batch larger than the room left is refused UNAVAILABLE 503, queueing nothing; one that fits is taken", async () => {
+    const url = `${coordinator.http!.scheme}://127.0.0.1:${coordinator.http!.port}/v1/batches`;
+    const targets = (n: number) => Array.from({ length: n }, () => ({ host: "127.0.0.1", ports: [port] }));
+    const tooMany = await postJson(url, { targets: targets(4) });
+    expect(tooMany.status, tooMany.text).toBe(503);
+    expect(statusOf(tooMany).status).toMatchObject({ code: status.UNAVAILABLE, message: expect.stringContaining("no room for 4 more items") });
+    expect(decodeBatch(await postJson(url, { targets: targets(3) }))).toMatchObject({ total: 3 });
+    const full = await postJson(url, { targets: targets(1) });
+    expect(full.status, full.text).toBe(503);
+    expect(statusOf(full).status.message).toContain("no room for 1 more items");
   });
 });

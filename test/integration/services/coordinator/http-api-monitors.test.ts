@@ -7,14 +7,13 @@
 import { request as httpRequest } from "node:http";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startAgent, type RunningAgent } from "../../../../agents/probe/agent.js";
+import type { RunningAgent } from "../../../../agents/probe/agent.js";
 import { BadRequest } from "../../../../gen/google/rpc/error_details.js";
 import { Status } from "../../../../gen/google/rpc/status.js";
 import { ListMonitorsResponse, Monitor, MonitorEvent } from "../../../../gen/smtpprobe/v1/monitor.js";
 import { VerdictKind } from "../../../../gen/smtpprobe/v1/probe_service.js";
 import type { Bus } from "../../../../lib/bus.js";
 import { silentLogger } from "../../../../lib/logger.js";
-import { connectNatsBus } from "../../../../lib/nats-bus.js";
 import { listMonitorsJson, monitorEventJson, monitorJson } from "../../../../lib/proto-json.js";
 import { startCoordinator, type RunningCoordinator } from "../../../../services/coordinator/coordinator.js";
 import { testCoordinatorConfig } from "../../../helpers/coordinator-config.js";
@@ -23,6 +22,7 @@ import { fetchHttp, postJson, type HttpAnswer } from "../../../helpers/http-clie
 import { natsServerAvailable, startNatsServer, type NatsServer } from "../../../helpers/nats-server.js";
 import { need } from "../../../helpers/requirements.js";
 import { withTimeout } from "../../../helpers/wait.js";
+import { startRegionAgent } from "./region-agent.js";
 
 const nats = await need(natsServerAvailable);
 const REGION = "eu-west";
@@ -122,16 +122,7 @@ describe.skipIf(nats.skip)("monitors over HTTP, through coordinators sharing Jet
       startCoordinator(config({}), silentLogger()),
       startCoordinator(config({ auth: { tokens: new Map([[TOKEN_A, "alice"], [TOKEN_B, "bob"]]) } }), silentLogger()),
     ]);
-    agentBus = await connectNatsBus({ servers: server.url, name: "http-monitor-agent" });
-    agent = await startAgent(
-      { region: REGION, agentId: `${REGION}-1`, version: "9.9.9", heartbeatMs: 100, defaultEhloName: "probe.test", permits: false },
-      { bus: agentBus, policy: () => undefined, logger: silentLogger() },
-    );
-    for (let i = 0; i < 100; i++) {
-      const regions = (await fetchHttp(`${base(open)}/v1/regions`)).json() as { regions?: { name: string }[] };
-      if (regions.regions?.some((r) => r.name === REGION)) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    ({ bus: agentBus, agent } = await startRegionAgent(server.url, "http-monitor-agent", REGION, base(open)));
   }, 60_000);
 
   afterAll(async () => {

@@ -40,6 +40,14 @@ describe("checkBatchRequest", () => {
     if (checked.ok) return;
     expect(checked.violations.map((v) => v.field)).toEqual(["options.regions[0]", "targets[1].host", "targets[2].ports[0]"]);
   });
+
+  it("reports at most 20 violations however many targets are wrong", () => {
+    const targets = Array.from({ length: 30 }, (_, i) => ({ host: `bad host ${i}` }));
+    const checked = checkBatchRequest(CreateBatchRequest.fromPartial({ targets }), { ...LIMITS, maxTargets: 100 });
+    expect(checked.ok).toBe(false);
+    if (checked.ok) return;
+    expect(checked.violations.map((v) => v.field)).toEqual(Array.from({ length: 20 }, (_, i) => `targets[${i}].host`));
+  });
 });
 
 describe("the records", () => {
