@@ -317,10 +317,13 @@ function formatTlsProfile(profile: TlsProfile, style: Style, block: Block): void
     return;
   }
   const named = (support: VersionSupport): string[] => profile.versions.filter((v) => v.support === support).map((v) => versionLabel(v.version));
+  const accepted = named(VersionSupport.VERSION_SUPPORT_ACCEPTED);
+  const refused = named(VersionSupport.VERSION_SUPPORT_REFUSED);
+  const unknown = named(VersionSupport.VERSION_SUPPORT_UNKNOWN);
   const parts = [
-    named(VersionSupport.VERSION_SUPPORT_ACCEPTED).length ? `accepts ${named(VersionSupport.VERSION_SUPPORT_ACCEPTED).join(", ")}` : style.red("accepts no version"),
-    named(VersionSupport.VERSION_SUPPORT_REFUSED).length ? `refuses ${named(VersionSupport.VERSION_SUPPORT_REFUSED).join(", ")}` : "",
-    named(VersionSupport.VERSION_SUPPORT_UNKNOWN).length ? style.yellow(`unknown ${named(VersionSupport.VERSION_SUPPORT_UNKNOWN).join(", ")}`) : "",
+    accepted.length ? `accepts ${accepted.join(", ")}` : style.red("accepts no version"),
+    refused.length ? `refuses ${refused.join(", ")}` : "",
+    unknown.length ? style.yellow(`unknown ${unknown.join(", ")}`) : "",
     style.dim(`${plural(profile.connections, "connection")}, ${formatMs(profile.totalMs)}`),
   ].filter(Boolean);
   const rows = [parts.join(style.dim(" · "))];

@@ -108,6 +108,22 @@ function canonicalIp(address: string): string {
   }
 }
 
+/** Aborts at the deadline or with the caller's signal. */
+export function deadlineSignal(deadlineAt: number, signal: AbortSignal | undefined): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const abort = (): void => controller.abort();
+  const timer = setTimeout(abort, Math.max(0, deadlineAt - performance.now()));
+  signal?.addEventListener("abort", abort, { once: true });
+  if (signal?.aborted) abort();
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", abort);
+    },
+  };
+}
+
 function once(fn: () => void): () => void {
   let done = false;
   return () => {

@@ -6,7 +6,7 @@
 import { isIP } from "node:net";
 import { Phase, StarttlsEnforcementStatus, type HandshakeResult } from "../../gen/smtpprobe/v1/handshake.js";
 import type { TargetPolicy } from "../../lib/policy/policy-types.js";
-import { connectionOpener, type ConnectGate } from "./extra-connections.js";
+import { connectionOpener, deadlineSignal, type ConnectGate } from "./extra-connections.js";
 import { addCheckFindings } from "./findings.js";
 import type { ResolvedOptions } from "./options.js";
 import { checkStarttlsEnforcement } from "./starttls-enforcement.js";
@@ -75,18 +75,3 @@ function serverNameFor(host: string, sni: string): string {
   return isIP(host) === 0 ? host.replace(/\.$/, "") : "";
 }
 
-/** Aborts at the deadline or with the caller's signal. */
-function deadlineSignal(deadlineAt: number, signal: AbortSignal | undefined): { signal: AbortSignal; dispose(): void } {
-  const controller = new AbortController();
-  const abort = (): void => controller.abort();
-  const timer = setTimeout(abort, Math.max(0, deadlineAt - performance.now()));
-  signal?.addEventListener("abort", abort, { once: true });
-  if (signal?.aborted) abort();
-  return {
-    signal: controller.signal,
-    dispose: () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", abort);
-    },
-  };
-}

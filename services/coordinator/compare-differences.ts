@@ -243,15 +243,14 @@ function acceptedProfile(profile: TlsProfile | undefined, grades: boolean): Valu
   if (profile.versions.length === 0 || profile.versions.some((v) => v.support !== VersionSupport.VERSION_SUPPORT_ACCEPTED && v.support !== VersionSupport.VERSION_SUPPORT_REFUSED)) return undefined;
   const accepted = profile.versions.filter((v) => v.support === VersionSupport.VERSION_SUPPORT_ACCEPTED).sort((a, b) => a.version - b.version);
   const versions = accepted.length > 0 ? listJoin(accepted.map((v) => versionLabel(v.version))) : "no TLS version";
-  const weak = grades
-    ? accepted.flatMap((v) => {
-        const worst = Math.max(0, ...v.ciphers.map((c) => c.grade));
-        if (worst === CipherGrade.CIPHER_GRADE_INSECURE) return [`insecure suites in ${versionLabel(v.version)}`];
-        return worst === CipherGrade.CIPHER_GRADE_WEAK ? [`weak suites in ${versionLabel(v.version)}`] : [];
-      })
-    : [];
+  // The weakest accepted suite's grade of each version, read once for the label and the key.
+  const worst = accepted.map((v) => ({ version: v.version, grade: grades ? Math.max(0, ...v.ciphers.map((c) => c.grade)) : undefined }));
+  const weak = worst.flatMap(({ version, grade }) => {
+    if (grade === CipherGrade.CIPHER_GRADE_INSECURE) return [`insecure suites in ${versionLabel(version)}`];
+    return grade === CipherGrade.CIPHER_GRADE_WEAK ? [`weak suites in ${versionLabel(version)}`] : [];
+  });
   const label = weak.length > 0 ? `${versions} (${listJoin(weak)})` : versions;
-  const key = accepted.map((v) => `${v.version}:${grades ? Math.max(0, ...v.ciphers.map((c) => c.grade)) : ""}`).join(",");
+  const key = worst.map(({ version, grade }) => `${version}:${grade ?? ""}`).join(",");
   return { key, label };
 }
 

@@ -9,6 +9,7 @@
 //   selectors 0 and 1, matching types 0, 1 (SHA-256) and 2 (SHA-512).
 import { createHash, type X509Certificate } from "node:crypto";
 import { DaneStatus, PolicyResult, type DaneCheck, type TlsaLookup, type TlsaRecord } from "../../../gen/smtpprobe/v1/handshake.js";
+import { oneLineName } from "../certificate-facts.js";
 
 /** The answer as the lookup got it (a subset of SecureAnswer), or why there is none. */
 export type TlsaAnswer =
@@ -164,7 +165,7 @@ function matchRecord(record: TlsaRecord, chain: readonly X509Certificate[], exch
       const parent = chain[j + 1] as X509Certificate;
       if (!child.checkIssued(parent) || !child.verify(parent.publicKey)) return { ok: false, detail: `TLSA ${recordText(record)} names a certificate of the chain, but the chain below it does not verify` };
       if (new Date(child.validTo).getTime() < now.getTime() || new Date(child.validFrom).getTime() > now.getTime()) {
-        return { ok: false, detail: `TLSA ${recordText(record)} names a certificate of the chain, but ${child.subject.split("\n").join(", ")} is outside its dates` };
+        return { ok: false, detail: `TLSA ${recordText(record)} names a certificate of the chain, but ${oneLineName(child.subject)} is outside its dates` };
       }
     }
     if (leaf.checkHost(exchanger, { subject: "never", wildcards: true, partialWildcards: false }) === undefined) {

@@ -10,16 +10,14 @@ import { emptyMtaSts, readPolicy, readStsRecords } from "./mta-sts.js";
 import { fetchPolicyText, type PolicyFetchContext } from "./policy-fetch.js";
 import { emptyTlsRpt, readTlsRpt } from "./tls-rpt.js";
 
-export interface MailPolicyContext extends Omit<PolicyFetchContext, "resolveAddresses"> {
+export interface MailPolicyContext extends PolicyFetchContext {
   resolveTxt(name: string): Promise<string[][]>;
-  resolveAddresses(host: string): Promise<string[]>;
 }
 
 export async function lookupMailPolicy(domain: string, context: MailPolicyContext): Promise<MailPolicy> {
   const start = performance.now();
   const [mtaSts, tlsRpt] = await Promise.all([lookupMtaSts(domain, context), lookupTlsRpt(domain, context)]);
-  const policy: MailPolicy = { domain, mtaSts, tlsRpt, findings: [], totalMs: performance.now() - start, tlsa: [], mxAuthenticated: false, mxLookupError: "" };
-  return policy;
+  return { domain, mtaSts, tlsRpt, findings: [], totalMs: performance.now() - start, tlsa: [], mxAuthenticated: false, mxLookupError: "" };
 }
 
 async function lookupMtaSts(domain: string, context: MailPolicyContext): Promise<MtaSts> {

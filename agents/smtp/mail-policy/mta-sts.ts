@@ -7,6 +7,7 @@
 import { domainToASCII } from "node:url";
 import { parsePolicy, resolvePolicy } from "mailauth/lib/mta-sts.js";
 import { MtaStsMode, MtaStsStatus, type MtaSts } from "../../../gen/smtpprobe/v1/handshake.js";
+import { escapeLine } from "../transcript.js";
 
 /** RFC 8461 §3.3: senders should not accept a policy over 64 KiB. */
 export const MAX_POLICY_BYTES = 64 * 1024;
@@ -164,6 +165,6 @@ export function matchExchanger(exchanger: string, sts: Pick<MtaSts, "mxPatterns"
 
 /** Server text shown in a sentence: bounded, control characters escaped. */
 export function quote(text: string, max = 120): string {
-  const clean = text.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
+  const clean = escapeLine(text);
   return `"${clean.length > max ? `${clean.slice(0, max)}…` : clean}"`;
 }

@@ -1,7 +1,7 @@
 // The TLS scan of one address and port, after its handshake: whether there is anything to scan,
 // the bounds it runs in, and its profile. Never throws for what the server does.
 import { TlsMode, TlsScanStatus, TlsVersion, type HandshakeResult, type TlsProfile } from "../../../gen/smtpprobe/v1/handshake.js";
-import type { OpenConnection } from "../extra-connections.js";
+import { deadlineSignal, type OpenConnection } from "../extra-connections.js";
 import type { ResolvedOptions } from "../options.js";
 import { elapsedSince } from "../transcript.js";
 import { encodeClientHello } from "./client-hello.js";
@@ -53,12 +53,7 @@ export async function runTlsScan(result: HandshakeResult, options: ResolvedOptio
   const notNow = reasonNotToScan(result, options);
   if (notNow) return notScanned(notNow);
   const started = performance.now();
-  const stop = new AbortController();
-  const endAt = Math.min(started + SCAN_BOUNDS.maxMs, context.deadlineAt - SCAN_BOUNDS.deadlineMarginMs);
-  const timer = setTimeout(() => stop.abort(), Math.max(0, endAt - started));
-  const onAbort = (): void => stop.abort();
-  context.signal?.addEventListener("abort", onAbort, { once: true });
-  if (context.signal?.aborted) stop.abort();
+  const stop = deadlineSignal(Math.min(started + SCAN_BOUNDS.maxMs, context.deadlineAt - SCAN_BOUNDS.deadlineMarginMs), context.signal);
   const settings = {
     implicit: options.tlsMode === TlsMode.TLS_MODE_IMPLICIT,
     ehloName: context.ehloName,
@@ -86,8 +81,7 @@ export async function runTlsScan(result: HandshakeResult, options: ResolvedOptio
     }
     return profile;
   } finally {
-    clearTimeout(timer);
-    context.signal?.removeEventListener("abort", onAbort);
+    stop.dispose();
   }
 }
 

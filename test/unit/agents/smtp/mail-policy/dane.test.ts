@@ -84,6 +84,13 @@ describe("checkDane: the presented chain against usable records", () => {
     expect(check.reason).toMatch(/the leaf is not valid for mx\.other\.example/);
   });
 
+  it("DANE-TA checks the dates of the chain below the anchor, and names the certificate on one line", () => {
+    const check = checkDane(lookup([{ usage: 2, selector: 0, matchingType: 1, data: hash(ca.raw) }]), presented([leaf, ca]), new Date("2100-01-01"));
+    expect(check.result).toBe(PolicyResult.POLICY_RESULT_FAIL);
+    expect(check.reason).toMatch(/but \S.* is outside its dates/);
+    expect(check.reason).not.toContain("\n");
+  });
+
   it("DANE-EE checks neither name nor dates (RFC 7672 §3.1.1)", () => {
     const l = readTlsaAnswer("mx.other.example", answer([{ usage: 3, selector: 1, matchingType: 1, data: hash(spki(leaf)) }]));
     expect(checkDane(l, presented([leaf]), new Date("2100-01-01")).result).toBe(PolicyResult.POLICY_RESULT_PASS);

@@ -20,3 +20,20 @@ describe("readTlsRpt (RFC 8460 §3)", () => {
     else expect(r.reason).toBe("");
   });
 });
+
+describe("readTlsRpt bounds", () => {
+  it("keeps at most 16 rua URIs", () => {
+    const uris = Array.from({ length: 20 }, (_, i) => `mailto:r${i}@example.com`);
+    const r = readTlsRpt([[`v=TLSRPTv1; rua=${uris.join(",")}`]]);
+    expect(r.status).toBe(TlsRptStatus.TLS_RPT_STATUS_VALID);
+    expect(r.rua).toEqual(uris.slice(0, 16));
+  });
+
+  it("quotes a bad URI with its control characters escaped and its length bounded", () => {
+    const r = readTlsRpt([[`v=TLSRPTv1; rua=ftp://x\r\n${"a".repeat(100)}`]]);
+    expect(r.status).toBe(TlsRptStatus.TLS_RPT_STATUS_INVALID);
+    expect(r.reason).toContain('"ftp://x\\x0d\\x0a');
+    expect(r.reason).not.toMatch(/[\r\n]/);
+    expect(r.reason).toContain("…");
+  });
+});
