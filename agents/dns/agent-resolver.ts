@@ -16,6 +16,7 @@ import type { Answer } from "dns-packet";
 import { secureQuery, SecureQueryError } from "./secure-query.js";
 import { BAD_NAME, DEADLINE_PASSED, DnsLookupError, LOOKUP_LIMIT, isEmptyAnswer } from "./dns-errors.js";
 import { normalizeDnsName } from "./dns-name.js";
+import { timerDelay } from "../../lib/timers.js";
 
 export interface DnsAnswers {
   A: string[];
@@ -262,7 +263,7 @@ export class LookupSession {
     if (!Number.isFinite(this.deadlineAt)) return pending;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new DnsLookupError(DEADLINE_PASSED, name, type)), Math.max(0, this.deadlineAt - Date.now()));
+      timer = setTimeout(() => reject(new DnsLookupError(DEADLINE_PASSED, name, type)), timerDelay(this.deadlineAt - Date.now()));
     });
     return Promise.race([pending, late])
       .catch((error: unknown) => {

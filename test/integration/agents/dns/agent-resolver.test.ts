@@ -99,6 +99,13 @@ describe("AgentResolver", () => {
     resolver.cancel();
   });
 
+  it("waits for an answer under a deadline beyond what setTimeout honours (2^31 - 1 ms)", async () => {
+    const resolver = new AgentResolver({ servers: [dns.server], timeoutMs: 500 });
+    const session = resolver.session(200, Date.now() + 2 ** 32);
+    expect(await session.resolve("a.test", "A")).toEqual(["198.18.0.1"]);
+    expect(session.stats().failed).toBe(0);
+  });
+
   it("bounds a session's questions, and refuses a name that cannot be sent", async () => {
     const resolver = new AgentResolver({ servers: [dns.server], timeoutMs: 500 });
     const session = resolver.session(2);
