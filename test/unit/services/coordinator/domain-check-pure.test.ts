@@ -25,6 +25,8 @@ describe("validateDomainRequest", () => {
     [{ dkimSelectors: ["ok", "not ok"] }, "dkim_selectors[1]"],
     [{ dkimSelectors: Array.from({ length: 17 }, (_, i) => `s${i}`) }, "dkim_selectors"],
     [{ blocklistZones: ["bad zone"] }, "blocklist_zones[0]"],
+    [{ blocklistZones: Array.from({ length: 9 }, (_, i) => `bl${i}.example`) }, "blocklist_zones"],
+    [{ regions: Array.from({ length: 33 }, (_, i) => `r${i}`) }, "regions"],
     [{ blocklistZones: ["bl.example"], skipBlocklists: true }, "blocklist_zones"],
     [{ regions: ["Bad"] }, "regions[0]"],
     [{ deadlineMs: 50 }, "deadline_ms"],
