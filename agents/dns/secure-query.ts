@@ -9,6 +9,7 @@ import { getServers } from "node:dns";
 import { randomInt } from "node:crypto";
 import { isIP, Socket } from "node:net";
 import dnsPacket, { type Answer, type Packet } from "dns-packet";
+import { formatHostPort } from "../../lib/host-port.js";
 
 export interface SecureQueryOptions {
   /** "ip", "ip:port" or "[ipv6]:port"; empty: the system's servers. Tried in order. */
@@ -70,7 +71,7 @@ export async function secureQuery(name: string, type: string, options: SecureQue
         authenticated: reply.flag_ad === true,
         answers: reply.answers ?? [],
         authorities: reply.authorities ?? [],
-        server: `${server.host.includes(":") ? `[${server.host}]` : server.host}:${server.port}`,
+        server: formatHostPort(server.host, server.port),
         transport,
         ms: performance.now() - start,
       };
@@ -117,7 +118,7 @@ function answersOurs(reply: Reply, id: number, name: string, type: string): bool
 
 function exchange(server: Server, name: string, type: string, transport: "udp" | "tcp", options: SecureQueryOptions): Promise<Reply> {
   const { id, bytes } = query(name, type);
-  const where = `${server.host}:${server.port}`;
+  const where = formatHostPort(server.host, server.port);
   return new Promise<Reply>((resolve, reject) => {
     let settled = false;
     const cleanups: (() => void)[] = [];
