@@ -89,6 +89,17 @@ describe("compareDomainPostures", () => {
     expect(compareDomainPostures([posture({ mx: mx("mx.example.com", ["192.0.2.1"]) }), posture({ region: "eu", mx: mx("mx.example.com", ["192.0.2.1"]) })])).toEqual([]);
   });
 
+  it("escapes the controls of a compared value and bounds its length", () => {
+    const dmarc = (record: string) => ({ record, policy: "", subdomainPolicy: "", pct: 100, rua: [], ruf: [], inherited: false, organizationalDomain: "", error: "" }) as unknown as DomainPosture["dmarc"];
+    const [difference] = compareDomainPostures([
+      posture({ region: "us", dmarc: dmarc("v=DMARC1; p=reject\r\nforged") }),
+      posture({ region: "eu", dmarc: dmarc(`v=DMARC1; p=none; ${"x".repeat(300)}`) }),
+    ]);
+    expect(difference?.summary).toContain("v=DMARC1; p=reject\\x0d\\x0aforged from us");
+    expect(difference?.summary).not.toMatch(/[\r\n]/);
+    expect(difference?.summary).toContain(`v=DMARC1; p=none; ${"x".repeat(160 - 18 - 1)}… from eu`);
+  });
+
   it("names who saw what", () => {
     const differences = compareDomainPostures([
       posture({ region: "us", mx: mx("mx.example.com", ["192.0.2.1"], true) }),
