@@ -54,6 +54,10 @@ describe("checkDomainReply", () => {
     ["another region", reply({ posture: posture({ region: "eu" }) }), /region eu/],
     ["too many findings", reply({ posture: posture({ findings: Array.from({ length: 401 }, () => ({ code: "x", severity: 1, message: "" })) }) }), /401 findings/],
     ["too many bytes", new Uint8Array(1024 * 1024 + 1), /over/],
+    ["too many exchangers", reply({ posture: posture({ mx: DomainPosture.fromPartial({ mx: { exchangers: Array.from({ length: 65 }, () => ({})) } }).mx }) }), /65 exchangers/],
+    ["too many DKIM keys", reply({ posture: posture({ dkimKeys: DomainPosture.fromPartial({ dkimKeys: Array.from({ length: 33 }, () => ({})) }).dkimKeys }) }), /33 DKIM keys/],
+    ["too many SPF evaluations", reply({ posture: posture({ spf: DomainPosture.fromPartial({ spf: { evaluations: Array.from({ length: 17 }, () => ({})) } }).spf }) }), /17 SPF evaluations/],
+    ["an SPF tree too deep", reply({ posture: posture({ spf: DomainPosture.fromPartial({ spf: { record: Array.from({ length: 65 }).reduce<object>((child) => ({ children: [child] }), {}) } }).spf }) }), /SPF tree too large/],
   ])("refuses %s", (_, bytes, reason) => {
     const result = checkDomainReply(bytes, expected);
     expect(result.ok).toBe(false);
