@@ -3,7 +3,7 @@
 import { DEFAULT_BLOCKLIST_ZONES, MAX_BLOCKLIST_ZONES, normalizeBlocklistZone } from "../agents/posture/blocklist-answer.js";
 import { isValidSelector } from "../agents/posture/dkim-key.js";
 import { parseHostName } from "../lib/host-name.js";
-import { parseDnsServer, parseTimeout, quote } from "./check-args.js";
+import { MAX_DNS_SERVERS, parseDnsServer, parseTimeout, quote } from "./check-args.js";
 import { UsageError } from "./usage-error.js";
 
 export interface DomainFlags {
@@ -30,7 +30,6 @@ export interface DomainRequest {
 }
 
 export const MAX_DKIM_SELECTORS = 16;
-const MAX_DNS_SERVERS = 8;
 const DEFAULT_TIMEOUT_MS = 30_000;
 
 export function parseDomainArgs(domain: string, flags: DomainFlags): DomainRequest {

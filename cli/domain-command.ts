@@ -17,14 +17,19 @@ import { outputWidth } from "./output-width.js";
 export async function runDomainCheck(request: DomainRequest, deps: CheckDeps): Promise<ExitCodeValue> {
   const report = await localDomainCheck(request, deps.signal);
   const posture = report.postures[0]!;
+  writeDomainReport(report, request, deps);
+  if (deps.signal.aborted) return ExitCode.interrupted;
+  return posture.findings.some((f) => f.severity === Severity.SEVERITY_ERROR) ? ExitCode.errorFindings : ExitCode.ok;
+}
+
+/** The report on stdout: --json the DomainCheckReport, else the text for people. Local and remote alike. */
+export function writeDomainReport(report: DomainCheckReport, request: Pick<DomainRequest, "json" | "colorAllowed">, deps: Pick<CheckDeps, "stdout" | "env">): void {
   if (request.json) {
     deps.stdout.write(`${JSON.stringify(protoJson("smtpprobe.v1.DomainCheckReport", DomainCheckReport.encode(report).finish()), null, 2)}\n`);
   } else {
     const style = makeStyle(shouldUseColor({ colorAllowed: request.colorAllowed, env: deps.env, isTTY: deps.stdout.isTTY === true }));
     deps.stdout.write(`${formatDomainReport(report, style, outputWidth(deps.stdout, deps.env)).join("\n")}\n`);
   }
-  if (deps.signal.aborted) return ExitCode.interrupted;
-  return posture.findings.some((f) => f.severity === Severity.SEVERITY_ERROR) ? ExitCode.errorFindings : ExitCode.ok;
 }
 
 /** The domain check in this process, region "local", as the DomainCheckReport a coordinator returns. */

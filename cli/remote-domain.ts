@@ -2,19 +2,16 @@
 // CheckDomain. Prints the report as the local mode does (a block per region, then what differs,
 // then the regions without an answer), or --json the DomainCheckReport.
 import type { ServiceError } from "@grpc/grpc-js";
-import { DomainCheckReport, type DomainCheckEvent } from "../gen/smtpprobe/v1/domain.js";
+import type { DomainCheckReport, DomainCheckEvent } from "../gen/smtpprobe/v1/domain.js";
 import { Severity } from "../gen/smtpprobe/v1/handshake.js";
-import { protoJson } from "../lib/proto-json.js";
 import { reportCallFailure } from "./call-failure-output.js";
 import type { CheckDeps } from "./check-command.js";
-import { makeStyle, shouldUseColor } from "./colors.js";
 import type { CoordinatorAddress } from "./coordinator-address.js";
 import type { CoordinatorCredentials } from "./coordinator-credentials.js";
 import type { DomainRequest } from "./domain-args.js";
+import { writeDomainReport } from "./domain-command.js";
 import { ExitCode, type ExitCodeValue } from "./exit-codes.js";
-import { formatDomainReport } from "./format-domain.js";
 import { callMetadata, createProbeClient } from "./grpc-client.js";
-import { outputWidth } from "./output-width.js";
 
 export interface RemoteDomainRequest extends DomainRequest {
   coordinator: CoordinatorAddress;
@@ -72,12 +69,7 @@ export async function runRemoteDomainCheck(request: RemoteDomainRequest, deps: C
     return ExitCode.unavailable;
   }
   const { report } = result;
-  if (request.json) {
-    deps.stdout.write(`${JSON.stringify(protoJson("smtpprobe.v1.DomainCheckReport", DomainCheckReport.encode(report).finish()), null, 2)}\n`);
-  } else {
-    const style = makeStyle(shouldUseColor({ colorAllowed: request.colorAllowed, env: deps.env, isTTY: deps.stdout.isTTY === true }));
-    deps.stdout.write(`${formatDomainReport(report, style, outputWidth(deps.stdout, deps.env)).join("\n")}\n`);
-  }
+  writeDomainReport(report, request, deps);
   if (report.postures.length === 0) return ExitCode.unavailable;
   return report.postures.some((p) => p.findings.some((f) => f.severity === Severity.SEVERITY_ERROR)) ? ExitCode.errorFindings : ExitCode.ok;
 }

@@ -16,6 +16,7 @@ import type { Answer } from "dns-packet";
 import { secureQuery, SecureQueryError } from "./secure-query.js";
 import { BAD_NAME, DEADLINE_PASSED, DnsLookupError, LOOKUP_LIMIT, isEmptyAnswer } from "./dns-errors.js";
 import { normalizeDnsName } from "./dns-name.js";
+import { timerDelay } from "../../lib/timers.js";
 
 export interface DnsAnswers {
   A: string[];
@@ -111,14 +112,13 @@ export class AgentResolver {
     if (cached) this.cache.delete(key);
     const joined = this.inFlight.get(key);
     if (joined) return { settled: (await joined) as Settled<DnsAnswers[T]>, source: "joined" };
-    const pending = this.ask(name, type).finally(() => this.inFlight.delete(key));
+    const pending = this.ask(key, name, type).finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, pending);
     this.sent += 1;
     return { settled: (await pending) as Settled<DnsAnswers[T]>, source: "sent" };
   }
 
-  private async ask(name: string, type: DnsRecordType): Promise<Settled> {
-    const key = `${type} ${name}`;
+  private async ask(key: string, name: string, type: DnsRecordType): Promise<Settled> {
     try {
       const { value, ttlMs } = await this.query(name, type);
       this.store(key, { ok: true, value }, ttlMs);
@@ -133,25 +133,18 @@ export class AgentResolver {
   }
 
   private async query(name: string, type: DnsRecordType): Promise<{ value: unknown; ttlMs: number }> {
-    const max = this.options.maxRecords;
+    const { records, ttlMs } = await this.rawQuery(name, type);
+    const kept = records.slice(0, this.options.maxRecords);
     switch (type) {
       case "A":
-      case "AAAA": {
-        const { records, ttlMs } = await this.rawQuery(name, type);
-        return { value: records.slice(0, max).map((r) => String(r.data)), ttlMs };
-      }
-      case "MX": {
-        const { records, ttlMs } = await this.rawQuery(name, "MX");
-        return { value: records.slice(0, max).map((r) => ({ exchange: stripDot((r.data as { exchange: string }).exchange), priority: (r.data as { preference: number }).preference })), ttlMs };
-      }
-      case "TXT": {
-        const { records, ttlMs } = await this.rawQuery(name, "TXT");
-        return { value: records.slice(0, max).map((r) => txtStrings(r.data)), ttlMs };
-      }
-      case "PTR": {
-        const { records, ttlMs } = await this.rawQuery(name, "PTR");
-        return { value: records.slice(0, max).map((r) => stripDot(String(r.data))), ttlMs };
-      }
+      case "AAAA":
+        return { value: kept.map((r) => String(r.data)), ttlMs };
+      case "MX":
+        return { value: kept.map((r) => ({ exchange: stripDot((r.data as { exchange: string }).exchange), priority: (r.data as { preference: number }).preference })), ttlMs };
+      case "TXT":
+        return { value: kept.map((r) => txtStrings(r.data)), ttlMs };
+      case "PTR":
+        return { value: kept.map((r) => stripDot(String(r.data))), ttlMs };
     }
   }
 
@@ -262,7 +255,7 @@ export class LookupSession {
     if (!Number.isFinite(this.deadlineAt)) return pending;
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new DnsLookupError(DEADLINE_PASSED, name, type)), Math.max(0, this.deadlineAt - Date.now()));
+      timer = setTimeout(() => reject(new DnsLookupError(DEADLINE_PASSED, name, type)), timerDelay(this.deadlineAt - Date.now()));
     });
     return Promise.race([pending, late])
       .catch((error: unknown) => {

@@ -86,7 +86,7 @@ async function reportUris(uris: readonly ReportUri[], policyDomain: string, sess
       let authorized = false;
       try {
         const txt = await session.resolve(`${policyDomain}._report._dmarc.${domain}`, "TXT");
-        authorized = txt.some((strings) => /^v\s*=\s*DMARC1\s*(;|$)/i.test(strings.join("")));
+        authorized = dmarcRecordsOf(txt).length > 0;
       } catch (error) {
         if (!(error instanceof DnsLookupError)) throw error;
       }

@@ -3,8 +3,9 @@
 // region are what the domain check looks for (geo-steered MX, a resolver that rewrites, a split
 // view). Pure.
 import type { DomainDifference, DomainPosture } from "../../gen/smtpprobe/v1/domain.js";
+import { quoteServerText } from "./compare-text.js";
 
-/** Each compared value is shown at most this long in a sentence. */
+/** Each compared value is shown at most this long in a sentence, its controls escaped (DNS text is the domain owner's). */
 const MAX_VALUE = 160;
 
 export function compareDomainPostures(postures: readonly DomainPosture[]): DomainDifference[] {
@@ -19,7 +20,7 @@ export function compareDomainPostures(postures: readonly DomainPosture[]): Domai
     }
     if (groups.size < 2) return;
     const regions = [...groups.values()].flat().sort();
-    const sides = [...groups.entries()].map(([value, rs]) => `${shorten(value)} from ${rs.sort().join(", ")}`);
+    const sides = [...groups.entries()].map(([value, rs]) => `${quoteServerText(value, MAX_VALUE)} from ${rs.sort().join(", ")}`);
     // "The addresses of …", "The SPF tree's DNS lookups": plural subjects take "differ".
     const verb = /^The (addresses|SPF tree's DNS lookups)\b/.test(what) ? "differ" : "differs";
     out.push({ part, regions, summary: `${what} ${verb}: ${sides.join("; ")}.` });
@@ -62,8 +63,4 @@ export function compareDomainPostures(postures: readonly DomainPosture[]): Domai
     }
   }
   return out;
-}
-
-function shorten(value: string): string {
-  return value.length > MAX_VALUE ? `${value.slice(0, MAX_VALUE)}…` : value;
 }

@@ -14,6 +14,7 @@ beforeAll(async () => {
     {
       "a.test": { A: ["198.18.0.1"], TXT: ["hello"], MX: [{ exchange: "mx.a.test", preference: 5 }] },
       "1.0.18.198.in-addr.arpa": { PTR: ["a.test"] },
+      "many.test": { A: ["198.18.1.1", "198.18.1.2", "198.18.1.3", "198.18.1.4", "198.18.1.5"] },
       "fail.test": { behavior: "servfail" },
       "slow.test": { behavior: "drop" },
     },
@@ -98,6 +99,13 @@ describe("AgentResolver", () => {
     resolver.cancel();
   });
 
+  it("waits for an answer under a deadline beyond what setTimeout honours (2^31 - 1 ms)", async () => {
+    const resolver = new AgentResolver({ servers: [dns.server], timeoutMs: 500 });
+    const session = resolver.session(200, Date.now() + 2 ** 32);
+    expect(await session.resolve("a.test", "A")).toEqual(["198.18.0.1"]);
+    expect(session.stats().failed).toBe(0);
+  });
+
   it("bounds a session's questions, and refuses a name that cannot be sent", async () => {
     const resolver = new AgentResolver({ servers: [dns.server], timeoutMs: 500 });
     const session = resolver.session(2);
@@ -108,6 +116,26 @@ describe("AgentResolver", () => {
     expect(error).toMatchObject({ code: LOOKUP_LIMIT });
     expect(session.stats().limitReached).toBe(true);
     await expect(resolver.session().resolve("a..test", "A")).rejects.toMatchObject({ code: "EBADNAME" });
+  });
+
+  it("keeps no more than maxRecords records of one answer", async () => {
+    const resolver = new AgentResolver({ servers: [dns.server], timeoutMs: 500, maxRecords: 3 });
+    const addresses = await resolver.session().resolve("many.test", "A");
+    expect(addresses).toHaveLength(3);
+    expect(addresses.every((a) => a.startsWith("198.18.1."))).toBe(true);
+  });
+
+  it("keeps no more than maxCacheEntries answers, the oldest first out", async () => {
+    const resolver = new AgentResolver({ servers: [dns.server], timeoutMs: 500, maxCacheEntries: 2 });
+    const session = resolver.session();
+    await session.resolve("a.test", "A");
+    await session.resolve("a.test", "TXT");
+    await session.resolve("a.test", "MX");
+    const stats = session.stats();
+    await session.resolve("a.test", "MX");
+    await session.resolve("a.test", "TXT");
+    await session.resolve("a.test", "A");
+    expect(session.stats()).toMatchObject({ queriesSent: stats.queriesSent + 1, cacheAnswers: stats.cacheAnswers + 2 });
   });
 
   it("keeps a name that does not exist as long as the SOA of the answer says (RFC 2308), not the default", async () => {

@@ -25,6 +25,8 @@ describe("validateDomainRequest", () => {
     [{ dkimSelectors: ["ok", "not ok"] }, "dkim_selectors[1]"],
     [{ dkimSelectors: Array.from({ length: 17 }, (_, i) => `s${i}`) }, "dkim_selectors"],
     [{ blocklistZones: ["bad zone"] }, "blocklist_zones[0]"],
+    [{ blocklistZones: Array.from({ length: 9 }, (_, i) => `bl${i}.example`) }, "blocklist_zones"],
+    [{ regions: Array.from({ length: 33 }, (_, i) => `r${i}`) }, "regions"],
     [{ blocklistZones: ["bl.example"], skipBlocklists: true }, "blocklist_zones"],
     [{ regions: ["Bad"] }, "regions[0]"],
     [{ deadlineMs: 50 }, "deadline_ms"],
@@ -52,6 +54,10 @@ describe("checkDomainReply", () => {
     ["another region", reply({ posture: posture({ region: "eu" }) }), /region eu/],
     ["too many findings", reply({ posture: posture({ findings: Array.from({ length: 401 }, () => ({ code: "x", severity: 1, message: "" })) }) }), /401 findings/],
     ["too many bytes", new Uint8Array(1024 * 1024 + 1), /over/],
+    ["too many exchangers", reply({ posture: posture({ mx: DomainPosture.fromPartial({ mx: { exchangers: Array.from({ length: 65 }, () => ({})) } }).mx }) }), /65 exchangers/],
+    ["too many DKIM keys", reply({ posture: posture({ dkimKeys: DomainPosture.fromPartial({ dkimKeys: Array.from({ length: 33 }, () => ({})) }).dkimKeys }) }), /33 DKIM keys/],
+    ["too many SPF evaluations", reply({ posture: posture({ spf: DomainPosture.fromPartial({ spf: { evaluations: Array.from({ length: 17 }, () => ({})) } }).spf }) }), /17 SPF evaluations/],
+    ["an SPF tree too deep", reply({ posture: posture({ spf: DomainPosture.fromPartial({ spf: { record: Array.from({ length: 65 }).reduce<object>((child) => ({ children: [child] }), {}) } }).spf }) }), /SPF tree too large/],
   ])("refuses %s", (_, bytes, reason) => {
     const result = checkDomainReply(bytes, expected);
     expect(result.ok).toBe(false);
@@ -85,6 +91,17 @@ describe("compareDomainPostures", () => {
   it("says nothing for one region, or regions that agree", () => {
     expect(compareDomainPostures([posture({ mx: mx("mx.example.com", ["192.0.2.1"]) })])).toEqual([]);
     expect(compareDomainPostures([posture({ mx: mx("mx.example.com", ["192.0.2.1"]) }), posture({ region: "eu", mx: mx("mx.example.com", ["192.0.2.1"]) })])).toEqual([]);
+  });
+
+  it("escapes the controls of a compared value and bounds its length", () => {
+    const dmarc = (record: string) => ({ record, policy: "", subdomainPolicy: "", pct: 100, rua: [], ruf: [], inherited: false, organizationalDomain: "", error: "" }) as unknown as DomainPosture["dmarc"];
+    const [difference] = compareDomainPostures([
+      posture({ region: "us", dmarc: dmarc("v=DMARC1; p=reject\r\nforged") }),
+      posture({ region: "eu", dmarc: dmarc(`v=DMARC1; p=none; ${"x".repeat(300)}`) }),
+    ]);
+    expect(difference?.summary).toContain("v=DMARC1; p=reject\\x0d\\x0aforged from us");
+    expect(difference?.summary).not.toMatch(/[\r\n]/);
+    expect(difference?.summary).toContain(`v=DMARC1; p=none; ${"x".repeat(160 - 18 - 1)}… from eu`);
   });
 
   it("names who saw what", () => {
