@@ -13,6 +13,83 @@ export const protobufPackage = "smtpprobe.v1";
 
 export const protobufFileName = "smtpprobe/v1/monitor.proto";
 
+/** Which fact of a region about a port a RegionChange is about. */
+export enum RegionChangeKind {
+  REGION_CHANGE_KIND_UNSPECIFIED = 0,
+  /** REGION_CHANGE_KIND_REACHABILITY - the matrix cell's state: "reached", "partial", "blocked", "rejected", "failed", "dns failed", "policy denied", "no answer" */
+  REGION_CHANGE_KIND_REACHABILITY = 1,
+  /** REGION_CHANGE_KIND_STARTTLS - "offered", "not offered", "implicit TLS" */
+  REGION_CHANGE_KIND_STARTTLS = 2,
+  /** REGION_CHANGE_KIND_CERTIFICATE - the leaf certificate's SHA-256 fingerprint (hex, colon separated), "none" without TLS */
+  REGION_CHANGE_KIND_CERTIFICATE = 3,
+  /** REGION_CHANGE_KIND_TLS_VERSION - "TLSv1.3", ..., "none" without TLS */
+  REGION_CHANGE_KIND_TLS_VERSION = 4,
+  /** REGION_CHANGE_KIND_MTA_STS - the exchanger and its certificate against the domain's MTA-STS: "pass (enforce)", "fail (testing)", "not applicable", ... */
+  REGION_CHANGE_KIND_MTA_STS = 5,
+  /** REGION_CHANGE_KIND_DANE - the certificate against the exchanger's TLSA records: "pass", "fail", "no records", "insecure", "unusable", "lookup failed", "mx insecure" */
+  REGION_CHANGE_KIND_DANE = 6,
+  /** REGION_CHANGE_KIND_CERTIFICATE_EXPIRY - the leaf's days to expiry fell below a threshold (threshold_days); before and after are "45 days", "29 days" */
+  REGION_CHANGE_KIND_CERTIFICATE_EXPIRY = 7,
+  UNRECOGNIZED = -1,
+}
+
+export function regionChangeKindFromJSON(object: any): RegionChangeKind {
+  switch (object) {
+    case 0:
+    case "REGION_CHANGE_KIND_UNSPECIFIED":
+      return RegionChangeKind.REGION_CHANGE_KIND_UNSPECIFIED;
+    case 1:
+    case "REGION_CHANGE_KIND_REACHABILITY":
+      return RegionChangeKind.REGION_CHANGE_KIND_REACHABILITY;
+    case 2:
+    case "REGION_CHANGE_KIND_STARTTLS":
+      return RegionChangeKind.REGION_CHANGE_KIND_STARTTLS;
+    case 3:
+    case "REGION_CHANGE_KIND_CERTIFICATE":
+      return RegionChangeKind.REGION_CHANGE_KIND_CERTIFICATE;
+    case 4:
+    case "REGION_CHANGE_KIND_TLS_VERSION":
+      return RegionChangeKind.REGION_CHANGE_KIND_TLS_VERSION;
+    case 5:
+    case "REGION_CHANGE_KIND_MTA_STS":
+      return RegionChangeKind.REGION_CHANGE_KIND_MTA_STS;
+    case 6:
+    case "REGION_CHANGE_KIND_DANE":
+      return RegionChangeKind.REGION_CHANGE_KIND_DANE;
+    case 7:
+    case "REGION_CHANGE_KIND_CERTIFICATE_EXPIRY":
+      return RegionChangeKind.REGION_CHANGE_KIND_CERTIFICATE_EXPIRY;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return RegionChangeKind.UNRECOGNIZED;
+  }
+}
+
+export function regionChangeKindToJSON(object: RegionChangeKind): string {
+  switch (object) {
+    case RegionChangeKind.REGION_CHANGE_KIND_UNSPECIFIED:
+      return "REGION_CHANGE_KIND_UNSPECIFIED";
+    case RegionChangeKind.REGION_CHANGE_KIND_REACHABILITY:
+      return "REGION_CHANGE_KIND_REACHABILITY";
+    case RegionChangeKind.REGION_CHANGE_KIND_STARTTLS:
+      return "REGION_CHANGE_KIND_STARTTLS";
+    case RegionChangeKind.REGION_CHANGE_KIND_CERTIFICATE:
+      return "REGION_CHANGE_KIND_CERTIFICATE";
+    case RegionChangeKind.REGION_CHANGE_KIND_TLS_VERSION:
+      return "REGION_CHANGE_KIND_TLS_VERSION";
+    case RegionChangeKind.REGION_CHANGE_KIND_MTA_STS:
+      return "REGION_CHANGE_KIND_MTA_STS";
+    case RegionChangeKind.REGION_CHANGE_KIND_DANE:
+      return "REGION_CHANGE_KIND_DANE";
+    case RegionChangeKind.REGION_CHANGE_KIND_CERTIFICATE_EXPIRY:
+      return "REGION_CHANGE_KIND_CERTIFICATE_EXPIRY";
+    case RegionChangeKind.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface CreateMonitorRequest {
   /** checked as Probe checks it; idempotency_key must be empty */
   probe:
@@ -20,7 +97,7 @@ export interface CreateMonitorRequest {
     | undefined;
   /** at least the coordinator's --monitor-min-interval */
   intervalSeconds: number;
-  /** optional: each run that changed a verdict is POSTed here (http or https; the target policy's address rules apply) */
+  /** optional: each run with a verdict change or a region change is POSTed here (http or https; the target policy's address rules apply) */
   webhookUrl: string;
   /** with webhook_url, 16 to 256 characters: the key of the HMAC-SHA256 signature of each delivery */
   webhookSecret: string;
@@ -73,6 +150,21 @@ export interface VerdictChange {
   appeared: boolean;
 }
 
+/**
+ * A fact one region saw on one port that is not what it saw at the run before. Several addresses
+ * (or exchangers) seen differently: their values, distinct, sorted, joined with ", ". A fact the
+ * run did not see (no answer from the region, a handshake that stopped before TLS) is no change.
+ */
+export interface RegionChange {
+  region: string;
+  port: number;
+  kind: RegionChangeKind;
+  before: string;
+  after: string;
+  /** CERTIFICATE_EXPIRY: the lowest threshold crossed (30, 14, 7, 1; 0: expired) */
+  thresholdDays: number;
+}
+
 export interface MonitorEvent {
   monitorId: string;
   /** n: the run due at created_at + n × interval */
@@ -86,6 +178,8 @@ export interface MonitorEvent {
   first: boolean;
   /** the probe was refused (quota, policy): why; report is empty */
   error: string;
+  /** by region, port, kind; empty on the first run and when nothing changed */
+  regionChanges: RegionChange[];
 }
 
 function createBaseCreateMonitorRequest(): CreateMonitorRequest {
@@ -892,8 +986,161 @@ export const VerdictChange: MessageFns<VerdictChange> = {
   },
 };
 
+function createBaseRegionChange(): RegionChange {
+  return { region: "", port: 0, kind: 0, before: "", after: "", thresholdDays: 0 };
+}
+
+export const RegionChange: MessageFns<RegionChange> = {
+  encode(message: RegionChange, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.region !== "") {
+      writer.uint32(10).string(message.region);
+    }
+    if (message.port !== 0) {
+      writer.uint32(16).uint32(message.port);
+    }
+    if (message.kind !== 0) {
+      writer.uint32(24).int32(message.kind);
+    }
+    if (message.before !== "") {
+      writer.uint32(34).string(message.before);
+    }
+    if (message.after !== "") {
+      writer.uint32(42).string(message.after);
+    }
+    if (message.thresholdDays !== 0) {
+      writer.uint32(48).int32(message.thresholdDays);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RegionChange {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRegionChange();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.region = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.port = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.kind = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.before = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.after = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.thresholdDays = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RegionChange {
+    return {
+      region: isSet(object.region) ? globalThis.String(object.region) : "",
+      port: isSet(object.port) ? globalThis.Number(object.port) : 0,
+      kind: isSet(object.kind) ? regionChangeKindFromJSON(object.kind) : 0,
+      before: isSet(object.before) ? globalThis.String(object.before) : "",
+      after: isSet(object.after) ? globalThis.String(object.after) : "",
+      thresholdDays: isSet(object.thresholdDays)
+        ? globalThis.Number(object.thresholdDays)
+        : isSet(object.threshold_days)
+        ? globalThis.Number(object.threshold_days)
+        : 0,
+    };
+  },
+
+  toJSON(message: RegionChange): unknown {
+    const obj: any = {};
+    if (message.region !== "") {
+      obj.region = message.region;
+    }
+    if (message.port !== 0) {
+      obj.port = Math.round(message.port);
+    }
+    if (message.kind !== 0) {
+      obj.kind = regionChangeKindToJSON(message.kind);
+    }
+    if (message.before !== "") {
+      obj.before = message.before;
+    }
+    if (message.after !== "") {
+      obj.after = message.after;
+    }
+    if (message.thresholdDays !== 0) {
+      obj.thresholdDays = Math.round(message.thresholdDays);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RegionChange>): RegionChange {
+    return RegionChange.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RegionChange>): RegionChange {
+    const message = createBaseRegionChange();
+    message.region = object.region ?? "";
+    message.port = object.port ?? 0;
+    message.kind = object.kind ?? 0;
+    message.before = object.before ?? "";
+    message.after = object.after ?? "";
+    message.thresholdDays = object.thresholdDays ?? 0;
+    return message;
+  },
+};
+
 function createBaseMonitorEvent(): MonitorEvent {
-  return { monitorId: "", run: 0, report: undefined, changes: [], first: false, error: "" };
+  return { monitorId: "", run: 0, report: undefined, changes: [], first: false, error: "", regionChanges: [] };
 }
 
 export const MonitorEvent: MessageFns<MonitorEvent> = {
@@ -915,6 +1162,9 @@ export const MonitorEvent: MessageFns<MonitorEvent> = {
     }
     if (message.error !== "") {
       writer.uint32(50).string(message.error);
+    }
+    for (const v of message.regionChanges) {
+      RegionChange.encode(v!, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -980,6 +1230,14 @@ export const MonitorEvent: MessageFns<MonitorEvent> = {
             message.error = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.regionChanges.push(RegionChange.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1006,6 +1264,11 @@ export const MonitorEvent: MessageFns<MonitorEvent> = {
         : [],
       first: isSet(object.first) ? globalThis.Boolean(object.first) : false,
       error: isSet(object.error) ? globalThis.String(object.error) : "",
+      regionChanges: globalThis.Array.isArray(object?.regionChanges)
+        ? object.regionChanges.map((e: any) => RegionChange.fromJSON(e))
+        : globalThis.Array.isArray(object?.region_changes)
+        ? object.region_changes.map((e: any) => RegionChange.fromJSON(e))
+        : [],
     };
   },
 
@@ -1029,6 +1292,9 @@ export const MonitorEvent: MessageFns<MonitorEvent> = {
     if (message.error !== "") {
       obj.error = message.error;
     }
+    if (message.regionChanges?.length) {
+      obj.regionChanges = message.regionChanges.map((e) => RegionChange.toJSON(e));
+    }
     return obj;
   },
 
@@ -1045,6 +1311,7 @@ export const MonitorEvent: MessageFns<MonitorEvent> = {
     message.changes = object.changes?.map((e) => VerdictChange.fromPartial(e)) || [];
     message.first = object.first ?? false;
     message.error = object.error ?? "";
+    message.regionChanges = object.regionChanges?.map((e) => RegionChange.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1052,7 +1319,8 @@ export const MonitorEvent: MessageFns<MonitorEvent> = {
 /**
  * A probe repeated at an interval. Every coordinator schedules every monitor and exactly one of
  * them runs each interval's probe (a claim in JetStream); each run is an event on the monitor's
- * NATS subject, with what changed in the verdicts since the run before.
+ * NATS subject, with what changed since the run before: in the verdicts, and in each region's
+ * facts about each port (RegionChange).
  */
 export type MonitorServiceDefinition = typeof MonitorServiceDefinition;
 export const MonitorServiceDefinition = {
@@ -1092,7 +1360,10 @@ export const MonitorServiceDefinition = {
       responseStream: false,
       options: {},
     },
-    /** Each run of the monitor from now on, as it ends (with changes_only, the runs that changed a verdict). */
+    /**
+     * Each run of the monitor from now on, as it ends (with changes_only, the runs with a verdict
+     * change or a region change).
+     */
     watchMonitor: {
       name: "WatchMonitor",
       requestType: WatchMonitorRequest as typeof WatchMonitorRequest,
