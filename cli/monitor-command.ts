@@ -1,11 +1,11 @@
 // `smtp-probe monitor create|list|get|delete|watch --coordinator ADDR`: the MonitorService from the
 // command line. create, get and delete print the monitor (one line, or with --json the Monitor in
 // the protobuf JSON form); list pages through the caller's monitors (one line each, or one Monitor
-// per line with --json); watch prints each run as it ends (one line and a line per verdict that
-// changed, or one MonitorEvent per line with --json) until --count runs or Ctrl-C. The monitor
+// per line with --json); watch prints each run as it ends (one line, a line per verdict that
+// changed and one per region's fact that changed, or one MonitorEvent per line with --json) until --count runs or Ctrl-C. The monitor
 // runs on the coordinators whatever happens to this command.
 import type { ClientReadableStream, ServiceError } from "@grpc/grpc-js";
-import { ListMonitorsResponse, Monitor, MonitorEvent, type CreateMonitorRequest } from "../gen/smtpprobe/v1/monitor.js";
+import { ListMonitorsResponse, Monitor, MonitorEvent, RegionChangeKind, type CreateMonitorRequest, type RegionChange } from "../gen/smtpprobe/v1/monitor.js";
 import { verdictKindToJSON } from "../gen/smtpprobe/v1/probe_service.js";
 import { protoJson } from "../lib/proto-json.js";
 import { callFailureReporter } from "./call-failure-output.js";
@@ -120,11 +120,32 @@ export function formatMonitor(monitor: Monitor): string {
   return `${monitor.monitorId}  ${probe?.host ?? "?"}${ports}${regions} every ${monitor.intervalSeconds}s${since}${hook}`;
 }
 
-/** A run: "run 12: <verdict summaries>" (or "run 12 refused: why"), then "  + KIND on port N" per change. */
+/**
+ * A run: "run 12: <verdict summaries>" (or "run 12 refused: why"), then "  + KIND on port N" per
+ * verdict change and "  ~ certificate on port 25 from eu-west: A → B" per region change.
+ */
 export function formatRun(event: MonitorEvent): string {
   if (event.error !== "") return `run ${event.run} refused: ${event.error}\n`;
   const verdicts = event.report?.comparison?.verdicts.map((v) => v.summary) ?? [];
   const lines = [`run ${event.run}${event.first ? " (first)" : ""}: ${verdicts.join(" ") || "no verdict"}`];
   for (const change of event.changes) lines.push(`  ${change.appeared ? "+" : "-"} ${verdictKindToJSON(change.kind).replace(/^VERDICT_KIND_/, "")} on port ${change.port}`);
+  for (const change of event.regionChanges) lines.push(`  ~ ${formatRegionChange(change)}`);
   return `${lines.join("\n")}\n`;
+}
+
+const REGION_CHANGE_LABELS: Readonly<Partial<Record<RegionChangeKind, string>>> = {
+  [RegionChangeKind.REGION_CHANGE_KIND_REACHABILITY]: "reachability",
+  [RegionChangeKind.REGION_CHANGE_KIND_STARTTLS]: "STARTTLS",
+  [RegionChangeKind.REGION_CHANGE_KIND_CERTIFICATE]: "certificate",
+  [RegionChangeKind.REGION_CHANGE_KIND_TLS_VERSION]: "TLS version",
+  [RegionChangeKind.REGION_CHANGE_KIND_MTA_STS]: "MTA-STS",
+  [RegionChangeKind.REGION_CHANGE_KIND_DANE]: "DANE",
+  [RegionChangeKind.REGION_CHANGE_KIND_CERTIFICATE_EXPIRY]: "certificate expiry",
+};
+
+/** "certificate on port 25 from eu-west: AA:… → BB:…"; an expiry says the threshold it fell below. */
+export function formatRegionChange(change: RegionChange): string {
+  const label = REGION_CHANGE_LABELS[change.kind] ?? `change ${change.kind}`;
+  const below = change.kind === RegionChangeKind.REGION_CHANGE_KIND_CERTIFICATE_EXPIRY && change.thresholdDays > 0 ? ` (under ${change.thresholdDays} day${change.thresholdDays === 1 ? "" : "s"})` : "";
+  return `${label} on port ${change.port} from ${change.region}: ${change.before} → ${change.after}${below}`;
 }

@@ -3,6 +3,7 @@
 import { ProbeRequest, VerdictKind, type ProbeReport } from "../../../gen/smtpprobe/v1/probe_service.js";
 import type { VerdictChange } from "../../../gen/smtpprobe/v1/monitor.js";
 import { isCount, parseStoredObject } from "../stored-json.js";
+import { decodeFacts, type PortFacts } from "./monitor-changes.js";
 
 export interface MonitorRecord {
   monitorId: string;
@@ -11,15 +12,20 @@ export interface MonitorRecord {
   /** Date.now() milliseconds; run n is due at createdAt + n × intervalMs, n ≥ 1. */
   createdAt: number;
   probe: ProbeRequest;
-  /** Where each run that changed a verdict is POSTed, and the key of its signature; empty: none. */
+  /** Where each run that changed a verdict or a region's fact is POSTed, and the key of its signature; empty: none. */
   webhookUrl: string;
   webhookSecret: string;
 }
 
-/** What the last run saw: its number and the verdicts (port and kind) of its report. */
+/**
+ * What the last run saw: its number, the verdicts (port and kind) of its report, and each region's
+ * facts about each port as kept so far (monitor-changes.ts); a state written before facts were
+ * kept has none, and the run after it reports no region change.
+ */
 export interface MonitorState {
   run: number;
   verdicts: { port: number; kind: VerdictKind }[];
+  facts?: PortFacts[];
 }
 
 const MONITOR_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -85,7 +91,8 @@ export function decodeMonitorState(data: Uint8Array): MonitorState | undefined {
   const json = parseStoredObject(data);
   if (!json || !isCount(json.run) || !Array.isArray(json.verdicts)) return undefined;
   const verdicts = json.verdicts.filter((v): v is { port: number; kind: number } => typeof v === "object" && v !== null && isCount((v as { port: unknown }).port) && isCount((v as { kind: unknown }).kind));
-  return { run: json.run, verdicts: verdicts.map((v) => ({ port: v.port, kind: v.kind as VerdictKind })) };
+  const facts = decodeFacts(json.facts);
+  return { run: json.run, verdicts: verdicts.map((v) => ({ port: v.port, kind: v.kind as VerdictKind })), ...(facts ? { facts } : {}) };
 }
 
 export const DEFAULT_PAGE_SIZE = 100;

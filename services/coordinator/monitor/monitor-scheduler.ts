@@ -13,6 +13,7 @@ import type { Bus } from "../../../lib/bus.js";
 import type { Logger } from "../../../lib/logger.js";
 import { CallError } from "../call-tracker.js";
 import type { ProbeOperations } from "../probe-service.js";
+import { factsOf, hasChanges, nextFacts } from "./monitor-changes.js";
 import { runToClaim, verdictChanges, verdictsOf, type MonitorRecord } from "./monitor-records.js";
 import { monitorEventSubject, type MonitorStore } from "./monitor-store.js";
 
@@ -131,15 +132,16 @@ export class MonitorScheduler {
         const report = await operations.probe(record.probe, { caller: record.caller, deadline }, { signal: controller.signal });
         const before = await store.state(record.monitorId);
         const verdicts = verdictsOf(report);
-        event = { monitorId: record.monitorId, run, report, changes: before ? verdictChanges(before.verdicts, verdicts) : [], first: before === undefined, error: "" };
-        await store.putState(record.monitorId, { run, verdicts });
+        const { facts, changes: regionChanges } = nextFacts(before?.facts, factsOf(report));
+        event = { monitorId: record.monitorId, run, report, changes: before ? verdictChanges(before.verdicts, verdicts) : [], regionChanges, first: before === undefined, error: "" };
+        await store.putState(record.monitorId, { run, verdicts, facts });
       } catch (error) {
         if (!(error instanceof CallError)) throw error;
-        event = { monitorId: record.monitorId, run, report: undefined, changes: [], first: false, error: error.error.details ?? error.message };
+        event = { monitorId: record.monitorId, run, report: undefined, changes: [], regionChanges: [], first: false, error: error.error.details ?? error.message };
       }
       if (controller.signal.aborted) return;
       bus.publish(monitorEventSubject(record.monitorId), MonitorEvent.encode(event).finish());
-      if (record.webhookUrl !== "" && event.changes.length > 0) this.deliver(record, event);
+      if (record.webhookUrl !== "" && hasChanges(event)) this.deliver(record, event);
     } catch (error) {
       logger.warn({ err: error, monitorId: record.monitorId, run }, "a monitor's run failed");
     } finally {

@@ -26,6 +26,7 @@ import { callerOf } from "../caller-auth.js";
 import { CallError, type CallTracker } from "../call-tracker.js";
 import { invalidArgument, isUndecodable, notFound, permissionDenied, serviceError, UNDECODABLE } from "../grpc-errors.js";
 import { checkTargetEarly, validateProbeRequest, type FieldViolation } from "../validate-request.js";
+import { hasChanges } from "./monitor-changes.js";
 import { isMonitorId, pageOfIds, type MonitorRecord } from "./monitor-records.js";
 import { monitorEventSubject, type MonitorStore } from "./monitor-store.js";
 import { checkWebhook } from "./webhook.js";
@@ -50,7 +51,7 @@ export interface MonitorOperations {
   delete(monitorId: string, caller: string): Promise<Monitor>;
   list(request: ListMonitorsRequest, caller: string): Promise<ListMonitorsResponse>;
   /**
-   * Sends each run's event (with changes_only, those that changed a verdict) to `send` until the
+   * Sends each run's event (with changes_only, those with a verdict or region change) to `send` until the
    * signal aborts. `send` answers false when its reader is too far behind: the watch then ends
    * RESOURCE_EXHAUSTED (events are not kept for it, so it is not held back either). `started` is
    * called once the monitor is found and its events subscribed to.
@@ -131,7 +132,7 @@ export function createMonitorOperations(deps: MonitorServiceDeps): MonitorOperat
         } catch {
           return; // not ours: only coordinators publish there
         }
-        if (request.changesOnly && event.changes.length === 0) return;
+        if (request.changesOnly && !hasChanges(event)) return;
         if (!send(event)) finish(new CallError(serviceError(status.RESOURCE_EXHAUSTED, "the watch fell too far behind its events; watch again")));
       });
       const finish = (error?: unknown): void => {

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { TlsMode } from "../../../gen/smtpprobe/v1/handshake.js";
+import { RegionChangeKind } from "../../../gen/smtpprobe/v1/monitor.js";
 import { VerdictKind } from "../../../gen/smtpprobe/v1/probe_service.js";
 import { checkMonitorId, parseIntervalSeconds, parseRunCount, planMonitorCreate, WEBHOOK_SECRET_ENV } from "../../../cli/monitor-args.js";
-import { formatMonitor, formatRun } from "../../../cli/monitor-command.js";
+import { formatMonitor, formatRegionChange, formatRun } from "../../../cli/monitor-command.js";
 import { UsageError } from "../../../cli/usage-error.js";
 
 const ID = "1b4e28ba-2fa1-41d2-883f-0016d3cca427";
@@ -98,8 +99,22 @@ describe("formatMonitor, formatRun", () => {
           { port: 25, kind: VerdictKind.VERDICT_KIND_REACHABLE_EVERYWHERE, appeared: false },
           { port: 25, kind: VerdictKind.VERDICT_KIND_UNREACHABLE_EVERYWHERE, appeared: true },
         ],
+        regionChanges: [{ region: "eu-west", port: 25, kind: RegionChangeKind.REGION_CHANGE_KIND_REACHABILITY, before: "reached", after: "blocked", thresholdDays: 0 }],
       }),
-    ).toBe("run 7: Port 25 is unreachable from eu-west.\n  - REACHABLE_EVERYWHERE on port 25\n  + UNREACHABLE_EVERYWHERE on port 25\n");
-    expect(formatRun({ monitorId: ID, run: 8, report: undefined, first: false, error: "quota", changes: [] })).toBe("run 8 refused: quota\n");
+    ).toBe("run 7: Port 25 is unreachable from eu-west.\n  - REACHABLE_EVERYWHERE on port 25\n  + UNREACHABLE_EVERYWHERE on port 25\n  ~ reachability on port 25 from eu-west: reached → blocked\n");
+    expect(formatRun({ monitorId: ID, run: 8, report: undefined, first: false, error: "quota", changes: [], regionChanges: [] })).toBe("run 8 refused: quota\n");
+  });
+
+  it.each([
+    [RegionChangeKind.REGION_CHANGE_KIND_CERTIFICATE, "AA:01", "BB:02", 0, "certificate on port 25 from eu-west: AA:01 → BB:02"],
+    [RegionChangeKind.REGION_CHANGE_KIND_STARTTLS, "offered", "not offered", 0, "STARTTLS on port 25 from eu-west: offered → not offered"],
+    [RegionChangeKind.REGION_CHANGE_KIND_TLS_VERSION, "TLSv1.3", "TLSv1.2", 0, "TLS version on port 25 from eu-west: TLSv1.3 → TLSv1.2"],
+    [RegionChangeKind.REGION_CHANGE_KIND_MTA_STS, "pass (enforce)", "fail (enforce)", 0, "MTA-STS on port 25 from eu-west: pass (enforce) → fail (enforce)"],
+    [RegionChangeKind.REGION_CHANGE_KIND_DANE, "pass", "fail", 0, "DANE on port 25 from eu-west: pass → fail"],
+    [RegionChangeKind.REGION_CHANGE_KIND_CERTIFICATE_EXPIRY, "31 days", "29 days", 30, "certificate expiry on port 25 from eu-west: 31 days → 29 days (under 30 days)"],
+    [RegionChangeKind.REGION_CHANGE_KIND_CERTIFICATE_EXPIRY, "2 days", "0 days", 1, "certificate expiry on port 25 from eu-west: 2 days → 0 days (under 1 day)"],
+    [RegionChangeKind.REGION_CHANGE_KIND_CERTIFICATE_EXPIRY, "0 days", "expired", 0, "certificate expiry on port 25 from eu-west: 0 days → expired"],
+  ])("a region change of kind %i: %j → %j", (kind, before, after, thresholdDays, line) => {
+    expect(formatRegionChange({ region: "eu-west", port: 25, kind, before, after, thresholdDays })).toBe(line);
   });
 });
