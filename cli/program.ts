@@ -426,7 +426,7 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
     .option("--port <ports>", "ports, comma-separated (default 25)")
     .addOption(new Option("--regions <names>", "the regions to probe from, comma-separated or repeated (default: every region with a live agent)").argParser(collect))
     .option("--tls <mode>", "TLS mode: auto, require, implicit, none")
-    .option("--webhook-url <url>", "POST each run that changed a verdict here, signed with the key in SMTP_PROBE_WEBHOOK_SECRET")
+    .option("--webhook-url <url>", "POST each run that changed a verdict or a region's fact here, signed with the key in SMTP_PROBE_WEBHOOK_SECRET")
     .action(async (host: string | undefined, flags: MonitorCommonFlags & import("./monitor-args.js").MonitorCreateFlags) => {
       await runMonitorAction(flags, async () => {
         const { planMonitorCreate } = await import("./monitor-args.js");
@@ -445,7 +445,7 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
   }
   monitorSubcommand("watch", "print each run of a monitor as it ends, until --count runs or Ctrl-C", "one MonitorEvent per line as JSON (the protobuf JSON form)")
     .argument("[monitor-id]", "the monitor's id")
-    .option("--changes-only", "only the runs that changed a verdict")
+    .option("--changes-only", "only the runs that changed a verdict or a region's fact")
     .option("--count <n>", "end after this many runs")
     .action(async (id: string | undefined, flags: MonitorCommonFlags & { changesOnly?: boolean; count?: string }) => {
       await runMonitorAction(flags, async () => {

@@ -1,15 +1,18 @@
 // Monitors through the MonitorService of two real coordinators sharing a private nats-server with
 // JetStream, an agent and an smtp-server fixture on 127.0.0.1: every run of a monitor is probed
 // and published once whichever coordinator claims it, a watcher on the other coordinator sees the
-// runs in order, and when the server goes away the next run says which verdicts changed.
-import { createHmac } from "node:crypto";
+// runs in order, and when the server goes away the next run says which verdicts changed; a server
+// whose certificate is replaced between runs gives one event naming the region, the port and both
+// fingerprints, delivered signed to the webhook.
+import { createHmac, X509Certificate } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { credentials, Metadata, status, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CreateMonitorRequest, MonitorServiceDefinition, type ListMonitorsResponse, type Monitor, type MonitorEvent } from "../../gen/smtpprobe/v1/monitor.js";
+import { CreateMonitorRequest, MonitorServiceDefinition, RegionChangeKind, type ListMonitorsResponse, type Monitor, type MonitorEvent } from "../../gen/smtpprobe/v1/monitor.js";
 import { VerdictKind } from "../../gen/smtpprobe/v1/probe_service.js";
 import { grpcClientConstructor } from "../../lib/grpc-service.js";
+import { testPki, type PemPair } from "../helpers/certs.js";
 import { connectProbeApi } from "../helpers/grpc-client.js";
 import { natsServerAvailable, startNatsServer, type NatsServer } from "../helpers/nats-server.js";
 import { runCli, startAgentProcess, START_HOOK_TIMEOUT_MS, startCoordinatorProcess, stopAll, type AgentProcess, type CoordinatorProcess } from "../helpers/processes.js";
@@ -30,6 +33,10 @@ const deadline = () => ({ deadline: Date.now() + 10_000 });
 describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream", () => {
   let server: NatsServer;
   let fixture: SmtpFixture;
+  /** Its certificate replaced between runs: certA, then certB. */
+  let renewing: SmtpFixture;
+  let certA: PemPair;
+  let certB: PemPair;
   let a: CoordinatorProcess;
   let b: CoordinatorProcess;
   let agent: AgentProcess;
@@ -50,8 +57,11 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
     });
     await new Promise<void>((resolve) => hook.listen(0, "127.0.0.1", resolve));
     hookPort = (hook.address() as AddressInfo).port;
-    [server, fixture] = await Promise.all([startNatsServer(), startSmtpFixture()]);
-    const policy = { allowCidrs: ["127.0.0.0/8"], allowPorts: [fixture.port] };
+    const pki = await testPki();
+    const names = ["fixture.test", "localhost", "127.0.0.1"];
+    [certA, certB] = await Promise.all([pki.leaf({ names }), pki.leaf({ names })]);
+    [server, fixture, renewing] = await Promise.all([startNatsServer(), startSmtpFixture(), startSmtpFixture({ tls: certA })]);
+    const policy = { allowCidrs: ["127.0.0.0/8"], allowPorts: [fixture.port, renewing.port] };
     const args = ["--monitor-min-interval", "1s", "--max-monitors-per-caller", "3"];
     [a, b] = await Promise.all([startCoordinatorProcess({ nats: server.url, ...policy, extraArgs: args }), startCoordinatorProcess({ nats: server.url, ...policy, extraArgs: args })]);
     const probeApi = connectProbeApi(b.address);
@@ -68,7 +78,7 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
     clientA?.close();
     clientB?.close();
     await stopAll([a, b, agent]);
-    await Promise.all([server?.stop(), fixture?.stop(), new Promise((resolve) => hook?.close(resolve))]);
+    await Promise.all([server?.stop(), fixture?.stop(), renewing?.stop(), new Promise((resolve) => hook?.close(resolve))]);
   });
 
   it(
@@ -109,6 +119,8 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
           { port: fixture.port, kind: VerdictKind.VERDICT_KIND_REACHABLE_EVERYWHERE, appeared: false },
           { port: fixture.port, kind: VerdictKind.VERDICT_KIND_UNREACHABLE_EVERYWHERE, appeared: true },
         ]);
+        // The region says it too; what it no longer sees (the certificate) is no change.
+        expect(changes[0]!.regionChanges).toEqual([{ region: REGION, port: fixture.port, kind: RegionChangeKind.REGION_CHANGE_KIND_REACHABILITY, before: "reached", after: "blocked", thresholdDays: 0 }]);
         // Every run published once: the watcher saw each run number once, in order, none skipped.
         const runs = events.map((e) => e.run);
         expect(runs).toEqual(Array.from({ length: runs.length }, (_, i) => runs[0]! + i));
@@ -124,6 +136,58 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
       expect((gone as ServiceError).code).toBe(status.NOT_FOUND);
     },
     60_000,
+  );
+
+  it(
+    "a certificate replaced between runs: exactly one event, naming the region, the port and both fingerprints, delivered signed",
+    async () => {
+      const [fingerprintA, fingerprintB] = [certA, certB].map((c) => new X509Certificate(c.certPem).fingerprint256);
+      expect(fingerprintA).not.toBe(fingerprintB);
+      const monitor = await unary<Monitor>((cb) =>
+        clientA.createMonitor(
+          CreateMonitorRequest.fromPartial({ probe: { host: "127.0.0.1", ports: [renewing.port], regions: [REGION] }, intervalSeconds: 1, webhookUrl: `http://127.0.0.1:${hookPort}/renewal`, webhookSecret: SECRET }),
+          new Metadata(), deadline(),
+          cb,
+        ),
+      );
+      const delivered = () => hooks.filter((h) => (JSON.parse(h.body) as { monitorId: string }).monitorId === monitor.monitorId);
+      const events: MonitorEvent[] = [];
+      const changes: MonitorEvent[] = [];
+      const all = clientB.watchMonitor({ monitorId: monitor.monitorId, changesOnly: false }, new Metadata());
+      const changed = clientA.watchMonitor({ monitorId: monitor.monitorId, changesOnly: true }, new Metadata());
+      all.on("data", (event: MonitorEvent) => events.push(event));
+      changed.on("data", (event: MonitorEvent) => changes.push(event));
+      all.on("error", () => undefined);
+      changed.on("error", () => undefined);
+      try {
+        // Two runs with certificate A: the first, and one that changed nothing.
+        await waitFor(() => events.length >= 2, 10_000, () => `2 runs: ${events.length}`);
+        expect(changes).toEqual([]);
+        renewing.useCertificate(certB);
+        await waitFor(() => changes.length >= 1, 10_000, () => `a change: ${events.map((e) => e.regionChanges.length).join(" ")}`);
+        const [event] = changes;
+        expect(event!.changes).toEqual([]);
+        expect(event!.regionChanges).toEqual([{ region: REGION, port: renewing.port, kind: RegionChangeKind.REGION_CHANGE_KIND_CERTIFICATE, before: fingerprintA, after: fingerprintB, thresholdDays: 0 }]);
+        // Two more runs with certificate B: no other event, no other delivery.
+        await waitFor(() => events.some((e) => e.run >= event!.run + 2), 10_000, () => `2 runs after run ${event!.run}: ${events.map((e) => e.run).join(" ")}`);
+        await waitFor(() => delivered().length >= 1, 10_000, "a webhook delivery");
+        expect(changes).toHaveLength(1);
+        expect(events.filter((e) => e.regionChanges.length > 0 || e.changes.length > 0).map((e) => e.run)).toEqual([event!.run]);
+        expect(delivered()).toHaveLength(1);
+        const [{ body, signature }] = delivered() as [{ body: string; signature: string }];
+        const [, t, mac] = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(signature) ?? [];
+        expect(mac).toBe(createHmac("sha256", SECRET).update(`${t}.${body}`).digest("hex"));
+        expect(JSON.parse(body)).toMatchObject({
+          run: String(event!.run),
+          regionChanges: [{ region: REGION, port: renewing.port, kind: "REGION_CHANGE_KIND_CERTIFICATE", before: fingerprintA, after: fingerprintB }],
+        });
+      } finally {
+        all.cancel();
+        changed.cancel();
+      }
+      await unary<Monitor>((cb) => clientA.deleteMonitor({ monitorId: monitor.monitorId }, new Metadata(), deadline(), cb));
+    },
+    30_000,
   );
 
   it("lists the caller's monitors a page at a time, from either coordinator; a caller keeps at most --max-monitors-per-caller", async () => {

@@ -60,6 +60,8 @@ export interface SmtpFixture {
   servernames(): (string | undefined)[];
   /** Errors smtp-server reported (client resets, failed handshakes): for debugging a test. */
   errors(): Error[];
+  /** Presents this certificate from the next TLS handshake on (a renewal, on the same port). */
+  useCertificate(pair: PemPair): void;
   stop(): Promise<void>;
 }
 
@@ -179,6 +181,9 @@ export async function startSmtpFixture(opts: SmtpFixtureOptions = {}): Promise<S
     peakConnections: () => peak,
     servernames: () => [...servernames],
     errors: () => [...errors],
+    useCertificate(pair) {
+      server.updateSecureContext({ key: pair.keyPem, cert: pair.certPem });
+    },
     stop() {
       stopped ??= (async () => {
         const closed = waitForClose(server.server);

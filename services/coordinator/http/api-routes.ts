@@ -172,7 +172,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     eventName: "run",
     streamOnly: true,
     summary:
-      "Each run of the monitor from now on, as it ends, always as Server-Sent Events named `run`, the event id the run's number (with `changes_only`, the runs that changed a verdict). Events are not kept: a reconnected watch sees the runs from then on.",
+      "Each run of the monitor from now on, as it ends, always as Server-Sent Events named `run`, the event id the run's number (with `changes_only`, the runs that changed a verdict or a region's fact). Events are not kept: a reconnected watch sees the runs from then on.",
   },
 ];
 
