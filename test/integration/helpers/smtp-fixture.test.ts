@@ -155,6 +155,22 @@ describe("startSmtpFixture", () => {
     expect(peer?.fingerprint256).toBe(new X509Certificate(expired.certPem).fingerprint256);
   });
 
+  it("useCertificate: the next STARTTLS on the same port presents the new one", async () => {
+    const pki = await testPki();
+    const [first, second] = await Promise.all([pki.leaf({ names: ["fixture.test"] }), pki.leaf({ names: ["fixture.test"] })]);
+    const { fixture, client } = await open({ tls: first });
+    const peerAfterStartTls = async (c: RawClient): Promise<string | undefined> => {
+      await c.readReply();
+      await c.command("EHLO client.test");
+      await c.command("STARTTLS");
+      return (await c.startTls({ ca: pki.ca.certPem, servername: "fixture.test" })).getPeerX509Certificate()?.fingerprint256;
+    };
+    expect(await peerAfterStartTls(client)).toBe(new X509Certificate(first.certPem).fingerprint256);
+    fixture.useCertificate(second);
+    const again = track(await connectRaw({ host: fixture.host, port: fixture.port, timeoutMs: t }));
+    expect(await peerAfterStartTls(again)).toBe(new X509Certificate(second.certPem).fingerprint256);
+  });
+
   it("stop() closes open sessions, even mid-handshake, and the port", async () => {
     const fixture = await startSmtpFixture({});
     const idle = await connectRaw({ host: fixture.host, port: fixture.port, timeoutMs: t });
