@@ -152,8 +152,9 @@ export interface VerdictChange {
 
 /**
  * A fact one region saw on one port that is not what it saw at the run before. Several addresses
- * (or exchangers) seen differently: their values, distinct, sorted, joined with ", ". A fact the
- * run did not see (no answer from the region, a handshake that stopped before TLS) is no change.
+ * (or exchangers) seen differently: their values, distinct, sorted, joined with ", " (the first 8,
+ * then "and N more"). A fact the run did not see (no answer from the region, a handshake that
+ * stopped before TLS) is no change.
  */
 export interface RegionChange {
   region: string;

@@ -52,14 +52,18 @@ export const EXPIRY_THRESHOLDS_DAYS: readonly number[] = [30, 14, 7, 1, 0];
 
 /**
  * Region × port facts kept in a monitor's state at most: a monitor probes at most 8 ports, so this
- * is 64 regions each; beyond it, the regions this run did not plan are forgotten first.
+ * is 32 regions each; beyond it, the regions this run did not plan are forgotten first.
  */
-export const MAX_KEPT_FACTS = 512;
+export const MAX_KEPT_FACTS = 256;
+/** Distinct values of one fact in one cell named at most (8 fingerprints: under 800 characters); the rest counted. */
+const MAX_JOINED_VALUES = 8;
 
-/** Distinct values, sorted, joined; undefined when none was seen. */
+/** Distinct values, sorted, joined (the first MAX_JOINED_VALUES, then how many more); undefined when none was seen. */
 function joined(values: readonly (string | undefined)[]): string | undefined {
   const seen = [...new Set(values.filter((v): v is string => v !== undefined))].sort();
-  return seen.length === 0 ? undefined : seen.join(", ");
+  if (seen.length === 0) return undefined;
+  const more = seen.length - MAX_JOINED_VALUES;
+  return seen.slice(0, MAX_JOINED_VALUES).join(", ") + (more > 0 ? ` and ${more} more` : "");
 }
 
 function starttlsOf(h: HandshakeResult): string | undefined {
@@ -206,7 +210,7 @@ export function hasChanges(event: Pick<MonitorEvent, "changes" | "regionChanges"
 }
 
 const TEXT_FIELD_NAMES: readonly FactName[] = TEXT_FACTS.map((f) => f.name);
-/** A stored fact's text is at most this long (a certificate fingerprint of 8 addresses is under 800). */
+/** A stored fact's text is at most this long: more than `joined` writes. */
 const MAX_STORED_TEXT = 2_048;
 
 /**

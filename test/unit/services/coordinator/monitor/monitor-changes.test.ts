@@ -52,6 +52,12 @@ describe("factsOf", () => {
     expect(factsOfOne(handshakes)).toEqual({ region: "eu", port: 25, ...facts });
   });
 
+  it("more distinct values than it names: the first ones, and how many more", () => {
+    const fingerprints = Array.from({ length: 10 }, (_, i) => FP_A.replace(/^AA/, String(i).padStart(2, "0")));
+    const facts = factsOfOne(fingerprints.map((fp, i) => ok({ address: `192.0.2.${i}`, tls: tlsWith(fp, 40) })));
+    expect(facts.certificate).toBe(`${fingerprints.slice(0, 8).join(", ")} and 2 more`);
+  });
+
   it("a region without an answer: only its reachability", () => {
     const seen = factsOf(report(["eu", "us"], [25], [done("eu", 25, [ok()]), silent("us", 25, TaskStatus.TASK_STATUS_AGENT_LOST)]));
     expect(seen.find((f) => f.region === "us")).toEqual({ region: "us", port: 25, reachability: "no answer" });
