@@ -56,15 +56,15 @@ describe.skipIf(nats.skip)("monitors' series on the metrics port (--scrape-monit
     [server, fixture] = await Promise.all([startNatsServer(), startSmtpFixture()]);
     const policy = { allowCidrs: ["127.0.0.0/8"], allowPorts: [fixture.port] };
     metricsAddresses.push(`127.0.0.1:${await freePort()}`, `127.0.0.1:${await freePort()}`);
-    const args = (metrics: string) => ["--monitor-min-interval", "1s", "--metrics-listen", metrics, "--scrape-monitors", "on"];
-    [a, b] = await Promise.all(metricsAddresses.map((metrics) => startCoordinatorProcess({ nats: server.url, ...policy, extraArgs: args(metrics) })));
-    const probeApi = connectProbeApi(b!.address);
+    const start = (metrics: string) => startCoordinatorProcess({ nats: server.url, ...policy, extraArgs: ["--monitor-min-interval", "1s", "--metrics-listen", metrics, "--scrape-monitors", "on"] });
+    [a, b] = await Promise.all([start(metricsAddresses[0]!), start(metricsAddresses[1]!)]);
+    const probeApi = connectProbeApi(b.address);
     try {
       agent = await startAgentProcess({ region: REGION, agentId: `${REGION}-1`, nats: server.url, readyVia: Promise.resolve(probeApi), ...policy });
     } finally {
       probeApi.close();
     }
-    client = new MonitorClient(a!.address, credentials.createInsecure());
+    client = new MonitorClient(a.address, credentials.createInsecure());
     monitor = await unary<Monitor>((cb) =>
       client.createMonitor(CreateMonitorRequest.fromPartial({ probe: { host: "127.0.0.1", ports: [fixture.port], regions: [REGION] }, intervalSeconds: 1 }), new Metadata(), deadline(), cb),
     );

@@ -104,7 +104,7 @@ describe("snapshotOf and monitorSeries: a run's state as series", () => {
 
   it(`keeps at most ${MAX_TASKS_PER_MONITOR} tasks of a run`, () => {
     const tasks = Array.from({ length: MAX_TASKS_PER_MONITOR + 10 }, (_, i) => silent(`r${i}`, 25, TaskStatus.TASK_STATUS_NO_AGENT));
-    const snapshot = snapshotOf(event({ report: report(["r0"], [25], tasks, { comparison: { verdicts: [] } }) }), MONITOR, RECEIVED);
+    const snapshot = snapshotOf(event({ report: report(["r0"], [25], tasks, { comparison: { verdicts: [], cells: [], missing: [], unknownRegions: [] } }) }), MONITOR, RECEIVED);
     expect(lines(monitorSeries([snapshot]), "smtpprobe_monitor_success")).toHaveLength(MAX_TASKS_PER_MONITOR);
   });
 
