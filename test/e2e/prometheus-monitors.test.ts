@@ -161,8 +161,9 @@ describe.skipIf(nats.skip)("monitors' series on the metrics port (--scrape-monit
         () => `no series of ${monitor.monitorId}: ${texts.map((t) => t.split("\n").filter((l) => l.includes(monitor.monitorId)).join("\n")).join("\n---\n")}`,
         250,
       );
-      // The families stay, without samples.
-      expect(texts[0]).toContain("# TYPE smtpprobe_monitor_success gauge");
+      // No monitor left: no family of theirs; the process's own series stay.
+      expect(texts[0]).not.toContain("smtpprobe_monitor_");
+      expect(texts[0]).toContain("# TYPE smtpprobe_probes_total counter");
     },
     30_000,
   );

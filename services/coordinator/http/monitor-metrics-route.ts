@@ -5,15 +5,16 @@ import type { HttpRoute } from "../../../lib/metrics-server.js";
 import { registry } from "../../../lib/metrics.js";
 
 export interface MonitorSeriesSource {
-  metrics(): Promise<string>;
+  /** The monitors' families in the text format 0.0.4 (prom-client's content type for the process's). */
+  metrics(): string;
 }
 
 /** Answers /metrics; `monitors` is undefined while the coordinator starts (the process's series only meanwhile). */
 export function monitorMetricsRoute(monitors: () => MonitorSeriesSource | undefined): HttpRoute {
   return (request, response, path) => {
     if (path !== "/metrics" || (request.method !== "GET" && request.method !== "HEAD")) return false;
-    Promise.all([registry.metrics(), monitors()?.metrics() ?? ""]).then(
-      ([own, series]) => response.writeHead(200, { "content-type": registry.contentType }).end(own + series),
+    registry.metrics().then(
+      (own) => response.writeHead(200, { "content-type": registry.contentType }).end(own + (monitors()?.metrics() ?? "")),
       (error: unknown) => response.writeHead(500, { "content-type": "text/plain" }).end(`${String(error)}\n`),
     );
     return true;

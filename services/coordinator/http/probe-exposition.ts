@@ -114,7 +114,8 @@ function formatFamily(family: Family): string {
   return `${lines.join("\n")}\n`;
 }
 
-function formatLabels(labels: Record<string, string>): string {
+/** `name="value",…` in the labels' order, values escaped. */
+export function formatLabels(labels: Record<string, string>): string {
   return Object.entries(labels).map(([name, value]) => `${name}="${escapeLabelValue(value)}"`).join(",");
 }
 
@@ -123,7 +124,8 @@ export function escapeLabelValue(value: string): string {
   return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }
 
-function formatValue(value: number): string {
+/** A sample's value as the text format writes it (NaN, +Inf, -Inf). */
+export function formatValue(value: number): string {
   if (Number.isNaN(value)) return "NaN";
   if (value === Number.POSITIVE_INFINITY) return "+Inf";
   if (value === Number.NEGATIVE_INFINITY) return "-Inf";

@@ -4,14 +4,18 @@
 // first seen at its next run after this coordinator started (the event carries the report; the
 // state kept in JetStream holds only the verdicts), its record read once for its host and
 // interval; a monitor deleted is forgotten at the next listing of the monitors (every
-// LIST_EVERY_MS). The series live in a registry of their own (one per coordinator: tests run
-// several in one process), written after the process's own on the metrics port.
-import { Gauge, Registry } from "prom-client";
+// LIST_EVERY_MS).
+//
+// Written by hand, as /probe's are, not with prom-client's gauges: the series are remade from the
+// snapshots, and with many monitors a scrape through prom-client (reset, set every sample, format)
+// blocked the event loop several times longer than joining each monitor's lines, rendered once per
+// run (docs/prometheus.md has the figures). The exposition is written after the process's own on
+// the metrics port (http/monitor-metrics-route.ts).
 import { MonitorEvent } from "../../../gen/smtpprobe/v1/monitor.js";
 import type { Bus, BusMessage, BusSubscription } from "../../../lib/bus.js";
 import type { Logger } from "../../../lib/logger.js";
 import { isMonitorId } from "./monitor-records.js";
-import { LatestRuns, MONITOR_SERIES, monitorSeries, snapshotOf, type Sample } from "./monitor-series.js";
+import { LatestRuns, monitorExposition, renderMonitor, snapshotOf, type MonitorSnapshot, type RenderedMonitor } from "./monitor-series.js";
 import { monitorEventSubject, type MonitorStore } from "./monitor-store.js";
 
 /** How often the monitors are listed, to forget the deleted ones. */
@@ -31,29 +35,17 @@ export interface MonitorMetricsDeps {
 
 export class MonitorMetrics {
   private readonly latest: LatestRuns;
-  private readonly registry = new Registry();
+  /** Each snapshot's lines, made when it is kept; gone with the snapshot. */
+  private readonly rendered = new WeakMap<MonitorSnapshot, RenderedMonitor>();
   private subscription: BusSubscription | undefined;
   private timer: NodeJS.Timeout | undefined;
   private lookups = 0;
   private warnedAt = 0;
-  /** The samples for the snapshots as they are, made once per change (a scrape reads every family). */
-  private series: Map<string, Sample[]> | undefined;
+  /** The exposition as the snapshots are, made at the first scrape after a change. */
+  private exposition: string | undefined;
 
   constructor(private readonly deps: MonitorMetricsDeps) {
     this.latest = new LatestRuns(deps.maxMonitors);
-    const samplesOf = (name: string): Sample[] => (this.series ??= monitorSeries(this.latest.values())).get(name) ?? [];
-    for (const [name, { help, labelNames }] of MONITOR_SERIES) {
-      new Gauge({
-        name,
-        help,
-        labelNames,
-        registers: [this.registry],
-        collect(this: Gauge) {
-          this.reset();
-          for (const sample of samplesOf(name)) this.set(sample.labels, sample.value);
-        },
-      });
-    }
   }
 
   start(): void {
@@ -68,9 +60,10 @@ export class MonitorMetrics {
     this.timer = undefined;
   }
 
-  /** The series in the text exposition, for the metrics port's /metrics. */
-  metrics(): Promise<string> {
-    return this.registry.metrics();
+  /** The series in the text exposition (format 0.0.4), for the metrics port's /metrics. */
+  metrics(): string {
+    this.exposition ??= monitorExposition([...this.latest.values()].map((s) => this.rendered.get(s)!));
+    return this.exposition;
   }
 
   /** How many monitors have series. */
@@ -107,15 +100,17 @@ export class MonitorMetrics {
       .finally(() => (this.lookups -= 1));
   }
 
-  private keep(snapshot: ReturnType<typeof snapshotOf>): void {
-    if (this.latest.record(snapshot)) this.series = undefined;
+  private keep(snapshot: MonitorSnapshot): void {
+    if (!this.latest.record(snapshot)) return;
+    this.rendered.set(snapshot, renderMonitor(snapshot));
+    this.exposition = undefined;
   }
 
   private async forgetDeleted(): Promise<void> {
     try {
       const listedAt = Date.now();
       const ids = new Set(await this.deps.store.ids());
-      if (this.latest.retain(ids, listedAt)) this.series = undefined;
+      if (this.latest.retain(ids, listedAt)) this.exposition = undefined;
     } catch (error) {
       this.warn(error);
     }

@@ -11,7 +11,7 @@
 import type { MonitorEvent } from "../../../gen/smtpprobe/v1/monitor.js";
 import { VerdictKind } from "../../../gen/smtpprobe/v1/probe_service.js";
 import { enumLabel } from "../../../lib/metrics.js";
-import { PROBE_SERIES_HELP, taskSamples, type TaskSample } from "../http/probe-exposition.js";
+import { formatLabels, formatValue, PROBE_SERIES_HELP, taskSamples, type TaskSample } from "../http/probe-exposition.js";
 
 /** The tasks of one run kept at most: a request's bound (32 regions × 8 ports). */
 export const MAX_TASKS_PER_MONITOR = 256;
@@ -110,6 +110,28 @@ export function monitorSeries(snapshots: Iterable<MonitorSnapshot>): Map<string,
     for (const verdict of s.verdicts) add("smtpprobe_monitor_verdict_info", { ...monitor, port: String(verdict.port), kind: verdict.kind }, 1);
   }
   return families;
+}
+
+/** A monitor's lines of each family (text format 0.0.4), made once per run: a scrape joins them. */
+export type RenderedMonitor = ReadonlyMap<string, string>;
+
+export function renderMonitor(snapshot: MonitorSnapshot): RenderedMonitor {
+  const rendered = new Map<string, string>();
+  for (const [name, samples] of monitorSeries([snapshot])) {
+    if (samples.length > 0) rendered.set(name, samples.map((s) => `${name}{${formatLabels(s.labels)}} ${formatValue(s.value)}\n`).join(""));
+  }
+  return rendered;
+}
+
+/** The exposition of every monitor: each family with samples once, HELP and TYPE, then its lines. */
+export function monitorExposition(monitors: Iterable<RenderedMonitor>): string {
+  const all = [...monitors];
+  const parts: string[] = [];
+  for (const [name, { help }] of MONITOR_SERIES) {
+    const lines = all.map((m) => m.get(name) ?? "").join("");
+    if (lines !== "") parts.push(`# HELP ${name} ${help}\n# TYPE ${name} gauge\n`, lines);
+  }
+  return parts.join("");
 }
 
 /**

@@ -4,7 +4,18 @@ import { Outcome, Phase } from "../../../../../gen/smtpprobe/v1/handshake.js";
 import type { MonitorEvent } from "../../../../../gen/smtpprobe/v1/monitor.js";
 import { TaskStatus } from "../../../../../gen/smtpprobe/v1/probe_service.js";
 import { PROBE_SERIES_HELP } from "../../../../../services/coordinator/http/probe-exposition.js";
-import { LatestRuns, MAX_TASKS_PER_MONITOR, MONITOR_SERIES, monitorFamilyName, monitorSeries, snapshotOf, type MonitorSnapshot, type Sample } from "../../../../../services/coordinator/monitor/monitor-series.js";
+import {
+  LatestRuns,
+  MAX_TASKS_PER_MONITOR,
+  MONITOR_SERIES,
+  monitorExposition,
+  monitorFamilyName,
+  monitorSeries,
+  renderMonitor,
+  snapshotOf,
+  type MonitorSnapshot,
+  type Sample,
+} from "../../../../../services/coordinator/monitor/monitor-series.js";
 import { done, failed, ok, refused, report, silent } from "../../../../helpers/report-builders.js";
 
 const ID = "1b4e28ba-2fa1-41d2-883f-0016d3cca427";
@@ -130,6 +141,38 @@ describe("snapshotOf and monitorSeries: a run's state as series", () => {
       }
     }
     expect(await registry.metrics()).toContain(`smtpprobe_monitor_last_run_refused{monitor_id="${OTHER}",host="mx.example.com"} 1`);
+  });
+});
+
+describe("renderMonitor and monitorExposition: the text format", () => {
+  it("each family with samples once, HELP and TYPE first, every monitor's lines under it; label values escaped", () => {
+    const a = snapshotOf(event({ error: "refused", run: 2 }), { host: 'odd"host\\', intervalMs: 60_000 }, 1_000);
+    const b = snapshotOf(event({ monitorId: OTHER, error: "refused", run: 3 }), MONITOR, 2_000);
+    expect(monitorExposition([renderMonitor(a), renderMonitor(b)])).toBe(
+      [
+        `# HELP smtpprobe_monitor_last_run_timestamp_seconds ${MONITOR_SERIES.get("smtpprobe_monitor_last_run_timestamp_seconds")!.help}`,
+        "# TYPE smtpprobe_monitor_last_run_timestamp_seconds gauge",
+        `smtpprobe_monitor_last_run_timestamp_seconds{monitor_id="${ID}",host="odd\\"host\\\\"} 1`,
+        `smtpprobe_monitor_last_run_timestamp_seconds{monitor_id="${OTHER}",host="mx.example.com"} 2`,
+        `# HELP smtpprobe_monitor_last_run ${MONITOR_SERIES.get("smtpprobe_monitor_last_run")!.help}`,
+        "# TYPE smtpprobe_monitor_last_run gauge",
+        `smtpprobe_monitor_last_run{monitor_id="${ID}",host="odd\\"host\\\\"} 2`,
+        `smtpprobe_monitor_last_run{monitor_id="${OTHER}",host="mx.example.com"} 3`,
+        `# HELP smtpprobe_monitor_last_run_refused ${MONITOR_SERIES.get("smtpprobe_monitor_last_run_refused")!.help}`,
+        "# TYPE smtpprobe_monitor_last_run_refused gauge",
+        `smtpprobe_monitor_last_run_refused{monitor_id="${ID}",host="odd\\"host\\\\"} 1`,
+        `smtpprobe_monitor_last_run_refused{monitor_id="${OTHER}",host="mx.example.com"} 1`,
+        `# HELP smtpprobe_monitor_interval_seconds ${MONITOR_SERIES.get("smtpprobe_monitor_interval_seconds")!.help}`,
+        "# TYPE smtpprobe_monitor_interval_seconds gauge",
+        `smtpprobe_monitor_interval_seconds{monitor_id="${ID}",host="odd\\"host\\\\"} 60`,
+        `smtpprobe_monitor_interval_seconds{monitor_id="${OTHER}",host="mx.example.com"} 300`,
+        "",
+      ].join("\n"),
+    );
+  });
+
+  it("no monitors: nothing", () => {
+    expect(monitorExposition([])).toBe("");
   });
 });
 
