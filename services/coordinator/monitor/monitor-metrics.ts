@@ -8,7 +8,7 @@
 //
 // Written by hand, as /probe's are, not with prom-client's gauges: the series are remade from the
 // snapshots, and with many monitors a scrape through prom-client (reset, set every sample, format)
-// blocked the event loop several times longer than joining each monitor's lines, rendered once per
+// blocked the event loop about ten times longer than joining each monitor's lines, rendered once per
 // run (docs/prometheus.md has the figures). The exposition is written after the process's own on
 // the metrics port (http/monitor-metrics-route.ts).
 import { MonitorEvent } from "../../../gen/smtpprobe/v1/monitor.js";
@@ -40,6 +40,8 @@ export class MonitorMetrics {
   private subscription: BusSubscription | undefined;
   private timer: NodeJS.Timeout | undefined;
   private lookups = 0;
+  /** A listing is under way: the next waits for it (a slow JetStream never piles them up). */
+  private listing = false;
   private warnedAt = 0;
   /** The exposition as the snapshots are, made at the first scrape after a change. */
   private exposition: string | undefined;
@@ -107,12 +109,16 @@ export class MonitorMetrics {
   }
 
   private async forgetDeleted(): Promise<void> {
+    if (this.listing) return;
+    this.listing = true;
     try {
       const listedAt = Date.now();
       const ids = new Set(await this.deps.store.ids());
       if (this.latest.retain(ids, listedAt)) this.exposition = undefined;
     } catch (error) {
       this.warn(error);
+    } finally {
+      this.listing = false;
     }
   }
 
