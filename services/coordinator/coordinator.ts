@@ -32,6 +32,7 @@ import { MonitorServiceDefinition } from "../../gen/smtpprobe/v1/monitor.js";
 import { MonitorScheduler } from "./monitor/monitor-scheduler.js";
 import { createMonitorOperations, monitorGrpcService, type MonitorOperations } from "./monitor/monitor-service.js";
 import { MonitorStore } from "./monitor/monitor-store.js";
+import { MonitorMetrics } from "./monitor/monitor-metrics.js";
 
 export interface CoordinatorConfig {
   host: string;
@@ -65,6 +66,8 @@ export interface CoordinatorConfig {
   batch?: BatchLimits;
   /** Monitors (monitor/): the shortest interval, and how many the coordinators keep. */
   monitors?: { minIntervalMs: number; maxMonitors: number; maxMonitorsPerCaller: number };
+  /** Keep every monitor's latest run as series (monitor/monitor-metrics.ts): RunningCoordinator.monitorMetrics. */
+  monitorSeries?: boolean;
   /** Caller authentication; undefined: none (the caller checked that the address is loopback). */
   auth?: {
     /** Serve TLS with this certificate chain and key (PEM). */
@@ -81,6 +84,8 @@ export interface RunningCoordinator {
   mode: "embedded" | "distributed";
   /** The ProbeService's operations, for the transports composed outside (the metrics port's /probe). */
   operations: ProbeOperations;
+  /** The monitors' latest runs as series, with config.monitorSeries and JetStream (the metrics port's /metrics). */
+  monitorMetrics?: MonitorMetrics;
   /** Ready to take probes: connected to NATS (always, embedded). The metrics port's /readyz. */
   ready(): boolean;
   /** Stops taking calls, finishes running ones for up to graceMs, then the embedded agent, then NATS. */
@@ -291,7 +296,10 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
     const monitorScheduler = monitorStore ? new MonitorScheduler({ store: monitorStore, bus, operations: probeService.operations, logger, coordinatorId: `${hostname()}-${process.pid}`, policy }) : undefined;
     monitorScheduler?.start();
     undo.push(() => monitorScheduler?.stop());
-    const running = serving({ server, http, bus, probeService, directory, agent, permits, denyList, batchWorker, monitorScheduler }, { mode: config.nats ? "distributed" : "embedded", listen, store: store.kind, auth: config.auth, logger });
+    const monitorMetrics = monitorStore && config.monitorSeries ? new MonitorMetrics({ store: monitorStore, bus, maxMonitors: monitorLimits.maxMonitors, logger }) : undefined;
+    monitorMetrics?.start();
+    undo.push(() => monitorMetrics?.stop());
+    const running = serving({ server, http, bus, probeService, directory, agent, permits, denyList, batchWorker, monitorScheduler, monitorMetrics }, { mode: config.nats ? "distributed" : "embedded", listen, store: store.kind, auth: config.auth, logger });
     ready = running.ready;
     return running;
   } catch (error) {
@@ -311,11 +319,12 @@ interface ComposedParts {
   denyList: { stop(): void } | undefined;
   batchWorker: BatchWorker | undefined;
   monitorScheduler: MonitorScheduler | undefined;
+  monitorMetrics: MonitorMetrics | undefined;
 }
 
 /** The composed coordinator at work: health follows NATS; the stop order. */
 function serving(parts: ComposedParts, about: { mode: RunningCoordinator["mode"]; listen: string; store: string; auth: CoordinatorConfig["auth"]; logger: Logger }): RunningCoordinator {
-  const { server, http, bus, probeService, directory, agent, permits, denyList, batchWorker, monitorScheduler } = parts;
+  const { server, http, bus, probeService, directory, agent, permits, denyList, batchWorker, monitorScheduler, monitorMetrics } = parts;
   const { mode, listen, auth, logger } = about;
   // Health follows the NATS connection: NOT_SERVING while it is down, SERVING when it is back.
   server.setServing(bus.isConnected());
@@ -335,6 +344,7 @@ function serving(parts: ComposedParts, about: { mode: RunningCoordinator["mode"]
     http: http ? { port: http.port, scheme: http.scheme } : undefined,
     mode,
     operations: probeService.operations,
+    monitorMetrics,
     ready: () => bus.isConnected() && !stopping,
     stop(graceMs = 10_000) {
       stopping ??= (async () => {
@@ -357,6 +367,7 @@ function serving(parts: ComposedParts, about: { mode: RunningCoordinator["mode"]
         await agent?.stop(graceMs);
         permits.stop();
         denyList?.stop();
+        monitorMetrics?.stop();
         await bus.drain();
       })();
       return stopping;

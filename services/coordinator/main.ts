@@ -13,6 +13,7 @@ import { createLogger, type Logger } from "../../lib/logger.js";
 import { startMetricsServer } from "../../lib/metrics-server.js";
 import { untilShutdown, type ProcessDeps } from "../../lib/process.js";
 import { checkAuthSettings, parseTokenFile } from "./caller-auth.js";
+import { monitorMetricsRoute } from "./http/monitor-metrics-route.js";
 import { probeExporterRoute } from "./http/probe-exporter.js";
 import { HttpListenError, startCoordinator, type CoordinatorConfig, type RunningCoordinator } from "./coordinator.js";
 import { COORDINATOR_SETTINGS, type CoordinatorSettings } from "./settings.js";
@@ -33,18 +34,27 @@ export async function runCoordinator(s: CoordinatorSettings, deps: ProcessDeps):
   const http = s.httpListen ? parseHostPort(s.httpListen, { allowZero: true })! : undefined;
   if (http) checkAuthSettings({ listenHost: http.host, listenFlag: COORDINATOR_SETTINGS.httpListen.flag, tlsCert: s.tlsCert, tlsKey: s.tlsKey, clientCa: s.clientCa, authTokens: s.authTokens });
   if (s.scrapeProbes && !s.metricsListen) throw new ConfigError(COORDINATOR_SETTINGS.scrapeProbes.flag, "serves /probe on the metrics port: give --metrics-listen HOST:PORT too");
+  if (s.scrapeMonitors && !s.metricsListen) throw new ConfigError(COORDINATOR_SETTINGS.scrapeMonitors.flag, "adds the monitors' series to the metrics port's /metrics: give --metrics-listen HOST:PORT too");
+  if (s.scrapeMonitors && !s.nats) throw new ConfigError(COORDINATOR_SETTINGS.scrapeMonitors.flag, "monitors need NATS with JetStream: give --nats URL too (an embedded coordinator has none)");
   const auth = await readAuthFiles(s);
   const embedded = { ...(await agentEngineConfig(s)), ...agentEgressConfig(s) };
   let coordinator: RunningCoordinator | undefined;
   // First, so that /healthz answers and /readyz says "not ready" while NATS is awaited; /probe
   // (Prometheus's multi-target probes) answers 503 until the coordinator is composed.
-  const routes = s.scrapeProbes ? [probeExporterRoute({ operations: () => coordinator?.operations })] : [];
+  // With --scrape-monitors, /metrics is answered here with the monitors' series after the process's.
+  const routes = [
+    ...(s.scrapeProbes ? [probeExporterRoute({ operations: () => coordinator?.operations })] : []),
+    ...(s.scrapeMonitors ? [monitorMetricsRoute(() => coordinator?.monitorMetrics)] : []),
+  ];
   const metricsServer = s.metricsListen
     ? await startMetricsServer({ listen: s.metricsListen, ready: () => coordinator?.ready() ?? false, routes }).catch((error: unknown) => {
         throw unavailableListen(error, METRICS_SETTINGS.metricsListen);
       })
     : undefined;
-  if (metricsServer) logger.info({ metricsPort: metricsServer.port, scrapeProbes: s.scrapeProbes }, s.scrapeProbes ? "metrics served on /metrics, probes for Prometheus on /probe" : "metrics served on /metrics");
+  if (metricsServer) {
+    const what = `metrics${s.scrapeMonitors ? " and the monitors' series" : ""} served on /metrics${s.scrapeProbes ? ", probes for Prometheus on /probe" : ""}`;
+    logger.info({ metricsPort: metricsServer.port, scrapeProbes: s.scrapeProbes, scrapeMonitors: s.scrapeMonitors }, what);
+  }
   try {
     coordinator = await startCoordinator(
       {
@@ -60,6 +70,7 @@ export async function runCoordinator(s: CoordinatorSettings, deps: ProcessDeps):
         reportStoreBytes: s.reportStoreBytes,
         batch: { concurrency: s.batchConcurrency, maxTargets: s.maxBatchTargets, maxQueuedItems: s.batchQueueItems },
         monitors: { minIntervalMs: s.monitorMinInterval, maxMonitors: s.maxMonitors, maxMonitorsPerCaller: s.maxMonitorsPerCaller },
+        monitorSeries: s.scrapeMonitors,
         quotas: {
           callerExecutionsPerMinute: s.callerExecutionsPerMinute,
           callerExecutionsInFlight: s.callerExecutionsInFlight,

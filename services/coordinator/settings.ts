@@ -195,6 +195,17 @@ export const COORDINATOR_SETTINGS = {
       "on: the --metrics-listen port also serves /probe?target=HOST&port=N&region=R, probes for Prometheus as blackbox_exporter serves them, as caller \"prometheus\" (its quota, the target policy and the throttle apply)",
     schema: onOff,
   },
+  // Off by default for the same reason: the series name every caller's monitors (ids and hosts),
+  // and the metrics port asks no one who they are (docs/prometheus.md).
+  scrapeMonitors: {
+    flag: "--scrape-monitors",
+    env: "SMTP_PROBE_SCRAPE_MONITORS",
+    placeholder: "on/off",
+    default: "off",
+    description:
+      "on: the --metrics-listen port's /metrics also carries every monitor's last run (smtpprobe_monitor_*, labelled by monitor_id and host), whoever's monitor and whichever coordinator ran it; needs --nats",
+    schema: onOff,
+  },
   ...LOG_SETTINGS,
 } satisfies Settings;
 

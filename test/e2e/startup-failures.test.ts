@@ -96,6 +96,19 @@ describe("a start that fails: one line naming the setting, its own exit code", (
   );
 
   it.each([
+    ["without --metrics-listen: no port to serve the series on", [], "--scrape-monitors: adds the monitors' series to the metrics port's /metrics: give --metrics-listen HOST:PORT too"],
+    ["without --nats: an embedded coordinator has no monitors", ["--metrics-listen", "127.0.0.1:0"], "--scrape-monitors: monitors need NATS with JetStream: give --nats URL too (an embedded coordinator has none)"],
+  ])(
+    "--scrape-monitors on %s; exit 2",
+    async (_why, args, line) => {
+      const result = await failedStart(["coordinator", "--listen", "127.0.0.1:0", "--scrape-monitors", "on", ...args, "--log-level", "silent"]);
+      expect(result.lines).toEqual([`smtp-probe: ${line}`]);
+      expect(result.code).toBe(ExitCode.usage);
+    },
+    TEST_MS,
+  );
+
+  it.each([
     ["coordinator", ["coordinator", "--listen", "127.0.0.1:0"]],
     ["agent", ["agent", "--region", "us-east", "--nats", "nats://127.0.0.1:1"]],
   ])(

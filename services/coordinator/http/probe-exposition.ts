@@ -23,7 +23,7 @@ interface Family {
 }
 
 /** What the families are, in the order they are written (docs/prometheus.md lists them). */
-export const PROBE_SERIES_HELP: Readonly<Record<string, string>> = {
+export const PROBE_SERIES_HELP = {
   probe_success: "1 when the region's probe of the port ran its handshake to the end on at least one address, else 0.",
   probe_duration_seconds: "How long the region's task took, from dispatch to result.",
   probe_smtp_phase_duration_seconds: "Duration of each handshake phase that completed, by phase (the reported address).",
@@ -34,7 +34,7 @@ export const PROBE_SERIES_HELP: Readonly<Record<string, string>> = {
   probe_smtp_certificate_trusted: "1 when the server's certificate chain is trusted and matches the name checked, else 0.",
   probe_smtp_egress_ok: "1 when the agent's own canary on this port connected (its region can send on the port), else 0.",
   probe_smtp_result_info: "1, labelled by the task's status and the handshake's outcome and last phase.",
-};
+} as const satisfies Record<string, string>;
 
 /**
  * The exposition of a report. One task per region for the scrape's port; in each, the handshake
@@ -43,36 +43,53 @@ export const PROBE_SERIES_HELP: Readonly<Record<string, string>> = {
  */
 export function probeExposition(report: ProbeReport, port: number): string {
   const families = new Map<string, Family>(Object.entries(PROBE_SERIES_HELP).map(([name, help]) => [name, { name, help, samples: [] }]));
-  const add = (name: string, labels: Record<string, string>, value: number): void => {
-    families.get(name)!.samples.push({ labels, value });
-  };
   for (const task of report.tasks.filter((t) => t.port === port)) {
-    const base = { region: task.region, port: String(task.port) };
-    const handshake = speakingHandshake(task);
-    add("probe_success", base, isSuccess(task) ? 1 : 0);
-    add("probe_duration_seconds", base, task.durationMs / 1000);
-    add("probe_smtp_result_info", {
-      ...base,
-      status: enumLabel(TaskStatus[task.status], "TASK_STATUS_"),
-      outcome: handshake ? enumLabel(Outcome[handshake.outcome], "OUTCOME_") : "none",
-      phase: handshake ? phaseNames(handshake.phase).name : "none",
-    }, 1);
-    if (task.egress) add("probe_smtp_egress_ok", base, task.egress.ok ? 1 : 0);
-    if (!handshake) continue;
-    for (const timing of handshake.timings) add("probe_smtp_phase_duration_seconds", { ...base, phase: phaseNames(timing.phase).name }, timing.durationMs / 1000);
-    if (handshake.capabilities) add("probe_smtp_starttls_offered", base, handshake.capabilities.starttls ? 1 : 0);
-    const tls = handshake.tls;
-    if (tls && tls.protocol !== "") {
-      add("probe_tls_version_info", { ...base, version: tlsVersionLabel(tls.protocol) }, 1);
-      const expiries = tls.chain.map((c) => c.notAfter?.getTime()).filter((t): t is number => t !== undefined);
-      if (expiries.length > 0) add("probe_ssl_earliest_cert_expiry", base, Math.min(...expiries) / 1000);
-      if (tls.chain.length > 0) {
-        add("probe_smtp_certificate_expiry_days", base, tls.daysToExpiry);
-        add("probe_smtp_certificate_trusted", base, tls.trusted && tls.nameMatches ? 1 : 0);
-      }
-    }
+    for (const sample of taskSamples(task)) families.get(sample.name)!.samples.push(sample);
   }
   return [...families.values()].filter((f) => f.samples.length > 0).map(formatFamily).join("");
+}
+
+/** One sample of a task: a family of PROBE_SERIES_HELP, its labels (region and port first), its value. */
+export interface TaskSample {
+  name: keyof typeof PROBE_SERIES_HELP;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/**
+ * The samples of one task (one region × port), in the families' order. The monitors' series
+ * (monitor/monitor-series.ts) are made from these too, so that a name means the same in both.
+ */
+export function taskSamples(task: TaskReport): TaskSample[] {
+  const samples: TaskSample[] = [];
+  const add = (name: TaskSample["name"], labels: Record<string, string>, value: number): void => {
+    samples.push({ name, labels, value });
+  };
+  const base = { region: task.region, port: String(task.port) };
+  const handshake = speakingHandshake(task);
+  add("probe_success", base, isSuccess(task) ? 1 : 0);
+  add("probe_duration_seconds", base, task.durationMs / 1000);
+  add("probe_smtp_result_info", {
+    ...base,
+    status: enumLabel(TaskStatus[task.status], "TASK_STATUS_"),
+    outcome: handshake ? enumLabel(Outcome[handshake.outcome], "OUTCOME_") : "none",
+    phase: handshake ? phaseNames(handshake.phase).name : "none",
+  }, 1);
+  if (task.egress) add("probe_smtp_egress_ok", base, task.egress.ok ? 1 : 0);
+  if (!handshake) return samples;
+  for (const timing of handshake.timings) add("probe_smtp_phase_duration_seconds", { ...base, phase: phaseNames(timing.phase).name }, timing.durationMs / 1000);
+  if (handshake.capabilities) add("probe_smtp_starttls_offered", base, handshake.capabilities.starttls ? 1 : 0);
+  const tls = handshake.tls;
+  if (tls && tls.protocol !== "") {
+    add("probe_tls_version_info", { ...base, version: tlsVersionLabel(tls.protocol) }, 1);
+    const expiries = tls.chain.map((c) => c.notAfter?.getTime()).filter((t): t is number => t !== undefined);
+    if (expiries.length > 0) add("probe_ssl_earliest_cert_expiry", base, Math.min(...expiries) / 1000);
+    if (tls.chain.length > 0) {
+      add("probe_smtp_certificate_expiry_days", base, tls.daysToExpiry);
+      add("probe_smtp_certificate_trusted", base, tls.trusted && tls.nameMatches ? 1 : 0);
+    }
+  }
+  return samples;
 }
 
 function isSuccess(task: TaskReport): boolean {
@@ -97,7 +114,8 @@ function formatFamily(family: Family): string {
   return `${lines.join("\n")}\n`;
 }
 
-function formatLabels(labels: Record<string, string>): string {
+/** `name="value",…` in the labels' order, values escaped. */
+export function formatLabels(labels: Record<string, string>): string {
   return Object.entries(labels).map(([name, value]) => `${name}="${escapeLabelValue(value)}"`).join(",");
 }
 
@@ -106,7 +124,8 @@ export function escapeLabelValue(value: string): string {
   return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }
 
-function formatValue(value: number): string {
+/** A sample's value as the text format writes it (NaN, +Inf, -Inf). */
+export function formatValue(value: number): string {
   if (Number.isNaN(value)) return "NaN";
   if (value === Number.POSITIVE_INFINITY) return "+Inf";
   if (value === Number.NEGATIVE_INFINITY) return "-Inf";

@@ -174,9 +174,17 @@ describe.skipIf(nats.skip)("deploy/nats/hub.conf permissions", () => {
         resolve(message.data.length);
       });
     });
+    // Every monitor's events at once, as a coordinator exporting their series subscribes (monitor-metrics.ts).
+    const receivedAll = new Promise<string>((resolve) => {
+      const sub = coordinator.subscribe(monitorEventSubject("*"), (message) => {
+        sub.unsubscribe();
+        resolve(message.subject);
+      });
+    });
     await new Promise((resolve) => setTimeout(resolve, 100));
     coordinator.publish(monitorEventSubject(monitorId), Buffer.from("event"));
     expect(await received).toBe(5);
+    expect(await withTimeout(receivedAll, 5_000, "the event through the wildcard subscription")).toBe(monitorEventSubject(monitorId));
     await store!.delete({ monitorId, caller: "svc" });
     expect(await store!.ids()).not.toContain(monitorId);
     expect(await store!.callerIds("svc")).toEqual([]);
