@@ -18,7 +18,7 @@ function snapshots(count: number): MonitorSnapshot[] {
   const regions = ["eu-west", "us-east", "ap-south"];
   const probed = report(regions, [25], regions.map((region) => done(region, 25, [ok({ tls })], { egress: { port: 25, ok: true } })));
   return Array.from({ length: count }, (_, i) =>
-    snapshotOf({ monitorId: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`, run: 1, report: probed, changes: [], first: true, error: "" }, { host: `mx${i}.example.com`, intervalMs: 300_000 }, Date.now()),
+    snapshotOf({ monitorId: `00000000-0000-4000-8000-${String(i).padStart(12, "0")}`, run: 1, report: probed, changes: [], regionChanges: [], first: true, error: "" }, { host: `mx${i}.example.com`, intervalMs: 300_000 }, Date.now()),
   );
 }
 

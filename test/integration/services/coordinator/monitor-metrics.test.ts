@@ -44,7 +44,7 @@ describe.skipIf(nats.skip)("MonitorMetrics over a real nats-server", () => {
   const publish = (monitorId: string, run: number, subject = monitorEventSubject(monitorId)): void => {
     const probed = report(["eu-west"], [25], [done("eu-west", 25, [ok()])]);
     probed.finishedAt = new Date(Date.now() - 1000 + run);
-    bus.publish(subject, MonitorEvent.encode({ monitorId, run, report: probed, changes: [], first: run === 1, error: "" }).finish());
+    bus.publish(subject, MonitorEvent.encode({ monitorId, run, report: probed, changes: [], regionChanges: [], first: run === 1, error: "" }).finish());
   };
   const series = async (): Promise<string[]> => (await metrics!.metrics()).split("\n").filter((line) => line.startsWith("smtpprobe_monitor_success{"));
 

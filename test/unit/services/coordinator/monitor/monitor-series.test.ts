@@ -25,7 +25,7 @@ const FINISHED = new Date("2026-12-05T04:00:00Z");
 const NOT_AFTER = new Date("2030-01-01T00:00:00Z");
 const RECEIVED = FINISHED.getTime() + 5;
 
-const event = (over: Partial<MonitorEvent>): MonitorEvent => ({ monitorId: ID, run: 7, report: undefined, changes: [], first: false, error: "", ...over });
+const event = (over: Partial<MonitorEvent>): MonitorEvent => ({ monitorId: ID, run: 7, report: undefined, changes: [], regionChanges: [], first: false, error: "", ...over });
 
 /** The samples of one family, as `{labels} value` lines (the label names in order). */
 function lines(series: Map<string, Sample[]>, name: string): string[] {
