@@ -2,7 +2,8 @@
 // command line. create, get and delete print the monitor (one line, or with --json the Monitor in
 // the protobuf JSON form); list pages through the caller's monitors (one line each, or one Monitor
 // per line with --json); watch prints each run as it ends (one line and a line per verdict that
-// changed, or one MonitorEvent per line with --json) until --count runs or Ctrl-C. The monitor
+// changed, or one MonitorEvent per line with --json) until --count runs or Ctrl-C, with --after
+// RUN first the kept runs after that one; when it stops early it says how to resume. The monitor
 // runs on the coordinators whatever happens to this command.
 import type { ClientReadableStream, ServiceError } from "@grpc/grpc-js";
 import { ListMonitorsResponse, Monitor, MonitorEvent, type CreateMonitorRequest } from "../gen/smtpprobe/v1/monitor.js";
@@ -19,7 +20,7 @@ export type MonitorAction =
   | { kind: "create"; request: CreateMonitorRequest }
   | { kind: "list" }
   | { kind: "get" | "delete"; monitorId: string }
-  | { kind: "watch"; monitorId: string; changesOnly: boolean; count: number | undefined };
+  | { kind: "watch"; monitorId: string; changesOnly: boolean; count: number | undefined; afterRun: number };
 
 export interface MonitorRunRequest {
   coordinator: CoordinatorAddress;
@@ -74,7 +75,7 @@ export async function runMonitor(request: MonitorRunRequest, deps: CheckDeps): P
         return ExitCode.ok;
       }
       case "watch":
-        return await watch(client.watchMonitor({ monitorId: action.monitorId, changesOnly: action.changesOnly }, metadata), action.count, request.json, deps, failed);
+        return await watch(client.watchMonitor({ monitorId: action.monitorId, changesOnly: action.changesOnly, afterRun: action.afterRun }, metadata), action, request.json, deps, failed);
     }
   } finally {
     client.close();
@@ -83,18 +84,20 @@ export async function runMonitor(request: MonitorRunRequest, deps: CheckDeps): P
 
 async function watch(
   stream: ClientReadableStream<MonitorEvent>,
-  count: number | undefined,
+  { monitorId, count, afterRun }: { monitorId: string; count: number | undefined; afterRun: number },
   json: boolean,
   deps: CheckDeps,
   failed: (error: ServiceError, timeoutMs: number) => Promise<ExitCodeValue>,
 ): Promise<ExitCodeValue> {
   let seen = 0;
+  let lastRun = afterRun;
   const cancel = (): void => stream.cancel();
   deps.signal.addEventListener("abort", cancel, { once: true });
   const ended = await new Promise<{ error?: ServiceError }>((resolve) => {
     stream.on("data", (event: MonitorEvent) => {
       if (count !== undefined && seen >= count) return;
       seen += 1;
+      lastRun = event.run;
       deps.stdout.write(json ? `${JSON.stringify(protoJson("smtpprobe.v1.MonitorEvent", MonitorEvent.encode(event).finish()))}\n` : formatRun(event));
       if (count !== undefined && seen >= count) {
         stream.cancel();
@@ -105,6 +108,8 @@ async function watch(
     stream.on("end", () => resolve({}));
   });
   deps.signal.removeEventListener("abort", cancel);
+  const stoppedEarly = deps.signal.aborted || ended.error !== undefined;
+  if (stoppedEarly && lastRun > 0) deps.stderr.write(`monitor ${monitorId}: the watch stopped; the monitor goes on. Resume: smtp-probe monitor watch ${monitorId} --after ${lastRun}\n`);
   if (deps.signal.aborted) return ExitCode.interrupted;
   if (ended.error) return failed(ended.error, 0);
   return ExitCode.ok;

@@ -63,6 +63,11 @@ export interface DeleteMonitorRequest {
 export interface WatchMonitorRequest {
   monitorId: string;
   changesOnly: boolean;
+  /**
+   * 0: from now on. n: first the kept events of the runs after run n, in the order they were kept
+   * (run order), then each new run: a watch resumed with the last run it received misses none.
+   */
+  afterRun: number;
 }
 
 /** A verdict that appeared or went away between two runs. */
@@ -699,7 +704,7 @@ export const DeleteMonitorRequest: MessageFns<DeleteMonitorRequest> = {
 };
 
 function createBaseWatchMonitorRequest(): WatchMonitorRequest {
-  return { monitorId: "", changesOnly: false };
+  return { monitorId: "", changesOnly: false, afterRun: 0 };
 }
 
 export const WatchMonitorRequest: MessageFns<WatchMonitorRequest> = {
@@ -709,6 +714,9 @@ export const WatchMonitorRequest: MessageFns<WatchMonitorRequest> = {
     }
     if (message.changesOnly !== false) {
       writer.uint32(16).bool(message.changesOnly);
+    }
+    if (message.afterRun !== 0) {
+      writer.uint32(24).uint64(message.afterRun);
     }
     return writer;
   },
@@ -742,6 +750,14 @@ export const WatchMonitorRequest: MessageFns<WatchMonitorRequest> = {
             message.changesOnly = reader.bool();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.afterRun = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -766,6 +782,11 @@ export const WatchMonitorRequest: MessageFns<WatchMonitorRequest> = {
         : isSet(object.changes_only)
         ? globalThis.Boolean(object.changes_only)
         : false,
+      afterRun: isSet(object.afterRun)
+        ? globalThis.Number(object.afterRun)
+        : isSet(object.after_run)
+        ? globalThis.Number(object.after_run)
+        : 0,
     };
   },
 
@@ -777,6 +798,9 @@ export const WatchMonitorRequest: MessageFns<WatchMonitorRequest> = {
     if (message.changesOnly !== false) {
       obj.changesOnly = message.changesOnly;
     }
+    if (message.afterRun !== 0) {
+      obj.afterRun = Math.round(message.afterRun);
+    }
     return obj;
   },
 
@@ -787,6 +811,7 @@ export const WatchMonitorRequest: MessageFns<WatchMonitorRequest> = {
     const message = createBaseWatchMonitorRequest();
     message.monitorId = object.monitorId ?? "";
     message.changesOnly = object.changesOnly ?? false;
+    message.afterRun = object.afterRun ?? 0;
     return message;
   },
 };
@@ -1092,7 +1117,12 @@ export const MonitorServiceDefinition = {
       responseStream: false,
       options: {},
     },
-    /** Each run of the monitor from now on, as it ends (with changes_only, the runs that changed a verdict). */
+    /**
+     * Each run of the monitor from now on, as it ends (with changes_only, the runs that changed a
+     * verdict); with after_run, first the kept runs after that one. Events are kept 7 days (fewer
+     * when the coordinators' bound on their bytes is reached), so a watch that ended resumes with the
+     * last run it received and misses nothing kept.
+     */
     watchMonitor: {
       name: "WatchMonitor",
       requestType: WatchMonitorRequest as typeof WatchMonitorRequest,

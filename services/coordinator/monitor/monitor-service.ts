@@ -1,7 +1,8 @@
 // The MonitorService: CreateMonitor checks the probe as Probe would (and against the target
 // policy) and keeps it in JetStream, where every coordinator's scheduler finds it
 // (monitor-scheduler.ts); WatchMonitor relays the monitor's events from its NATS subject, from
-// whichever coordinator ran each. A monitor is its caller's: another caller's id is NOT_FOUND.
+// whichever coordinator ran each, and with after_run first those kept after that run
+// (monitor-events.ts). A monitor is its caller's: another caller's id is NOT_FOUND.
 // The operations are the service's whatever the transport: the gRPC handlers here and the
 // HTTP/JSON API (http/http-api.ts) both call them.
 import { randomUUID } from "node:crypto";
@@ -27,12 +28,15 @@ import { CallError, type CallTracker } from "../call-tracker.js";
 import { invalidArgument, isUndecodable, notFound, permissionDenied, serviceError, UNDECODABLE } from "../grpc-errors.js";
 import { checkTargetEarly, validateProbeRequest, type FieldViolation } from "../validate-request.js";
 import { isMonitorId, pageOfIds, type MonitorRecord } from "./monitor-records.js";
+import type { MonitorEventLog } from "./monitor-events.js";
 import { monitorEventSubject, type MonitorStore } from "./monitor-store.js";
 import { checkWebhook } from "./webhook.js";
 
 export interface MonitorServiceDeps {
   /** undefined: no JetStream (embedded mode); every call is FAILED_PRECONDITION. */
   store: MonitorStore | undefined;
+  /** The kept events; undefined: none are kept (no JetStream, or the stream could not be opened), a watch with after_run is FAILED_PRECONDITION. */
+  events: MonitorEventLog | undefined;
   bus: Bus;
   policy: TargetPolicyChecker;
   logger: Logger;
@@ -41,7 +45,11 @@ export interface MonitorServiceDeps {
 
 /** The longest interval: a day. */
 const MAX_INTERVAL_SECONDS = 86_400;
-/** Bytes a watcher's stream may hold before the watch gives up on it (a reader that does not read). */
+/**
+ * Bytes a watcher's stream may hold unread before the watch gives up on it (a reader that does not
+ * read): it ends RESOURCE_EXHAUSTED after the events it holds, and the watcher resumes with the last
+ * run it received (after_run) from the kept events.
+ */
 export const MAX_WATCH_BACKLOG_BYTES = 4 * 1024 * 1024;
 
 export interface MonitorOperations {
@@ -51,11 +59,13 @@ export interface MonitorOperations {
   list(request: ListMonitorsRequest, caller: string): Promise<ListMonitorsResponse>;
   /**
    * Sends each run's event (with changes_only, those that changed a verdict) to `send` until the
-   * signal aborts. `send` answers false when its reader is too far behind: the watch then ends
-   * RESOURCE_EXHAUSTED (events are not kept for it, so it is not held back either). `started` is
-   * called once the monitor is found and its events subscribed to.
+   * signal aborts: with after_run, first the kept events of the runs after it. `send` gets the
+   * event's size encoded, and answers false when its reader is too far behind: the watch then ends
+   * RESOURCE_EXHAUSTED, saying the run to resume after (live watchers are never held back, and
+   * nothing is held for them but their stream's bound). `started` is called once the monitor is
+   * found and its events subscribed to.
    */
-  watch(request: WatchMonitorRequest, caller: string, send: (event: MonitorEvent) => boolean, signal: AbortSignal, started?: () => void): Promise<void>;
+  watch(request: WatchMonitorRequest, caller: string, send: (event: MonitorEvent, bytes: number) => boolean, signal: AbortSignal, started?: () => void): Promise<void>;
 }
 
 export function createMonitorOperations(deps: MonitorServiceDeps): MonitorOperations {
@@ -121,8 +131,33 @@ export function createMonitorOperations(deps: MonitorServiceDeps): MonitorOperat
     return { monitors, nextPageToken: page.nextPageToken };
   }
 
-  async function watch(request: WatchMonitorRequest, caller: string, send: (event: MonitorEvent) => boolean, signal: AbortSignal, started?: () => void): Promise<void> {
+  async function watch(request: WatchMonitorRequest, caller: string, send: (event: MonitorEvent, bytes: number) => boolean, signal: AbortSignal, started?: () => void): Promise<void> {
     const record = await recordOf(request.monitorId ?? "", caller);
+    const afterRun = request.afterRun ?? 0;
+    let lastSent = afterRun;
+    /** The event to the watcher; false once it is too far behind (the watch then ends with `behind()`). */
+    const relay = (event: MonitorEvent, bytes: number): boolean => {
+      if (request.changesOnly && event.changes.length === 0) return true;
+      if (!send(event, bytes)) return false;
+      lastSent = event.run;
+      return true;
+    };
+    const behind = (): CallError =>
+      new CallError(
+        serviceError(
+          status.RESOURCE_EXHAUSTED,
+          lastSent > 0 ? `the watch fell too far behind its events; watch again with after_run ${lastSent} to resume after the last run sent` : "the watch fell too far behind its events; watch again",
+        ),
+      );
+    if (afterRun > 0) {
+      if (!deps.events) throw new CallError(serviceError(status.FAILED_PRECONDITION, "after_run: this coordinator keeps no monitor events (its JetStream stream could not be opened); watch without after_run"));
+      const followed = deps.events.follow(record.monitorId, afterRun, signal);
+      started?.();
+      for await (const { event, bytes } of followed) {
+        if (!relay(event, bytes)) throw behind();
+      }
+      return;
+    }
     await new Promise<void>((resolve, reject) => {
       const subscription = deps.bus.subscribe(monitorEventSubject(record.monitorId), (message) => {
         let event: MonitorEvent;
@@ -131,8 +166,7 @@ export function createMonitorOperations(deps: MonitorServiceDeps): MonitorOperat
         } catch {
           return; // not ours: only coordinators publish there
         }
-        if (request.changesOnly && event.changes.length === 0) return;
-        if (!send(event)) finish(new CallError(serviceError(status.RESOURCE_EXHAUSTED, "the watch fell too far behind its events; watch again")));
+        if (!relay(event, message.data.length)) finish(behind());
       });
       const finish = (error?: unknown): void => {
         subscription.unsubscribe();
@@ -152,6 +186,8 @@ export function createMonitorOperations(deps: MonitorServiceDeps): MonitorOperat
     delete: async (monitorId, caller) => {
       const record = await recordOf(monitorId, caller);
       await storeOf().delete(record);
+      // Its events go with it (a run ending meanwhile may still keep one: it ages out).
+      await deps.events?.purge(record.monitorId).catch((error: unknown) => deps.logger.warn({ err: error, monitorId: record.monitorId }, "a deleted monitor's events could not be removed; they age out"));
       return monitorOf(record);
     },
     list,
@@ -191,9 +227,13 @@ export function monitorGrpcService(operations: MonitorOperations, calls: CallTra
         call.emit("error", invalid);
         return;
       }
-      const send = (event: MonitorEvent): boolean => {
-        if (call.writableLength > MAX_WATCH_BACKLOG_BYTES) return false;
-        call.write(event);
+      // The call's writableLength counts messages, not bytes: the bytes written and not yet taken
+      // by HTTP/2 (its flow control holds them while the client does not read) are counted here.
+      let unread = 0;
+      const send = (event: MonitorEvent, bytes: number): boolean => {
+        if (unread > MAX_WATCH_BACKLOG_BYTES) return false;
+        unread += bytes;
+        call.write(event, () => (unread -= bytes));
         return true;
       };
       calls.serve<void>(

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { TlsMode } from "../../../gen/smtpprobe/v1/handshake.js";
 import { VerdictKind } from "../../../gen/smtpprobe/v1/probe_service.js";
-import { checkMonitorId, parseIntervalSeconds, parseRunCount, planMonitorCreate, WEBHOOK_SECRET_ENV } from "../../../cli/monitor-args.js";
+import { checkMonitorId, parseAfterRun, parseIntervalSeconds, parseRunCount, planMonitorCreate, WEBHOOK_SECRET_ENV } from "../../../cli/monitor-args.js";
 import { formatMonitor, formatRun } from "../../../cli/monitor-command.js";
 import { UsageError } from "../../../cli/usage-error.js";
 
@@ -75,6 +75,24 @@ describe("checkMonitorId, parseRunCount", () => {
     [() => parseRunCount("x"), "--count"],
   ])("%s: a usage error naming %s", (run, flag) => {
     expect(usage(run).flag).toBe(flag);
+  });
+});
+
+describe("parseAfterRun", () => {
+  it.each<[string | undefined, number]>([
+    [undefined, 0],
+    ["0", 0],
+    ["41", 41],
+    [" 7 ", 7],
+    ["999999999999999", 999_999_999_999_999],
+  ])("%j is run %i", (text, run) => {
+    expect(parseAfterRun(text)).toBe(run);
+  });
+
+  it.each(["", "-1", "1.5", "x", "12abc", "1e3", "1234567890123456"])("%j: a usage error naming --after", (text) => {
+    const error = usage(() => parseAfterRun(text));
+    expect(error.flag).toBe("--after");
+    expect(error.message).toContain("is not a run number");
   });
 });
 
