@@ -314,8 +314,9 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
 
   /**
    * WatchMonitor, always as Server-Sent Events: each run a `run` event whose id is the run's
-   * number. Events are not kept: a reader that lets the response's buffer grow past the bound
-   * gets an `error` event (RESOURCE_EXHAUSTED) and the end of the stream.
+   * number, so that an EventSource's Last-Event-ID resumes it after that run (after_run). A reader
+   * that lets the response's buffer grow past the bound gets an `error` event (RESOURCE_EXHAUSTED)
+   * and the end of the stream; it resumes the same way.
    */
   async function watchMonitor(route: ApiRoute, params: Record<string, string>, caller: string, operations: ProbeOperations, monitors: MonitorOperations, request: IncomingMessage, response: ServerResponse): Promise<void> {
     const json = await requestJson(route, params, caller, request, response);
