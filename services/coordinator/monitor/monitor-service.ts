@@ -6,7 +6,7 @@
 // The operations are the service's whatever the transport: the gRPC handlers here and the
 // HTTP/JSON API (http/http-api.ts) both call them.
 import { randomUUID } from "node:crypto";
-import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type ServiceError } from "@grpc/grpc-js";
+import { Metadata, status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type ServiceError } from "@grpc/grpc-js";
 import {
   MonitorEvent,
   type CreateMonitorRequest,
@@ -46,11 +46,21 @@ export interface MonitorServiceDeps {
 /** The longest interval: a day. */
 const MAX_INTERVAL_SECONDS = 86_400;
 /**
- * Bytes a watcher's stream may hold unread before the watch gives up on it (a reader that does not
- * read): it ends RESOURCE_EXHAUSTED after the events it holds, and the watcher resumes with the last
- * run it received (after_run) from the kept events.
+ * Bytes a watcher's stream may hold unread. A live event that finds it full ends the watch
+ * RESOURCE_EXHAUSTED after the events it holds (a live event cannot wait: the next one may come
+ * meanwhile); the watcher resumes with the last run it received (after_run) from the kept events.
  */
 export const MAX_WATCH_BACKLOG_BYTES = 4 * 1024 * 1024;
+/** Kept events wait for their reader to make room, but no longer than this: then it is too far behind as well. */
+export const WATCH_STALL_MS = 30_000;
+
+/** Where a watch's events go: a gRPC stream or an HTTP response. */
+export interface WatchSink {
+  /** Writes the event (`bytes` its size encoded), unless more than MAX_WATCH_BACKLOG_BYTES are unread: false then, nothing written. */
+  send(event: MonitorEvent, bytes: number): boolean;
+  /** True once the reader has taken enough for the next event to be written; false when not within timeoutMs, or the reader is gone. */
+  room(timeoutMs: number): Promise<boolean>;
+}
 
 export interface MonitorOperations {
   create(request: CreateMonitorRequest, caller: string): Promise<Monitor>;
@@ -58,14 +68,14 @@ export interface MonitorOperations {
   delete(monitorId: string, caller: string): Promise<Monitor>;
   list(request: ListMonitorsRequest, caller: string): Promise<ListMonitorsResponse>;
   /**
-   * Sends each run's event (with changes_only, those that changed a verdict) to `send` until the
-   * signal aborts: with after_run, first the kept events of the runs after it. `send` gets the
-   * event's size encoded, and answers false when its reader is too far behind: the watch then ends
-   * RESOURCE_EXHAUSTED, saying the run to resume after (live watchers are never held back, and
-   * nothing is held for them but their stream's bound). `started` is called once the monitor is
-   * found and its events subscribed to.
+   * Sends each run's event (with changes_only, those that changed a verdict) to the sink until the
+   * signal aborts. From now on (after_run 0) the events come live from the monitor's subject, and
+   * a sink too far behind ends the watch RESOURCE_EXHAUSTED, saying the run to resume after. With
+   * after_run, the kept events after that run and then the new ones are read from the stream at
+   * the reader's pace: a reader that makes no room for WATCH_STALL_MS ends the same way. `started`
+   * is called once the monitor is found and its events subscribed to.
    */
-  watch(request: WatchMonitorRequest, caller: string, send: (event: MonitorEvent, bytes: number) => boolean, signal: AbortSignal, started?: () => void): Promise<void>;
+  watch(request: WatchMonitorRequest, caller: string, sink: WatchSink, signal: AbortSignal, started?: () => void): Promise<void>;
 }
 
 export function createMonitorOperations(deps: MonitorServiceDeps): MonitorOperations {
@@ -131,14 +141,14 @@ export function createMonitorOperations(deps: MonitorServiceDeps): MonitorOperat
     return { monitors, nextPageToken: page.nextPageToken };
   }
 
-  async function watch(request: WatchMonitorRequest, caller: string, send: (event: MonitorEvent, bytes: number) => boolean, signal: AbortSignal, started?: () => void): Promise<void> {
+  async function watch(request: WatchMonitorRequest, caller: string, sink: WatchSink, signal: AbortSignal, started?: () => void): Promise<void> {
     const record = await recordOf(request.monitorId ?? "", caller);
     const afterRun = request.afterRun ?? 0;
     let lastSent = afterRun;
-    /** The event to the watcher; false once it is too far behind (the watch then ends with `behind()`). */
+    /** The event to the watcher (or left out by changes_only); false when the sink is full. */
     const relay = (event: MonitorEvent, bytes: number): boolean => {
       if (request.changesOnly && event.changes.length === 0) return true;
-      if (!send(event, bytes)) return false;
+      if (!sink.send(event, bytes)) return false;
       lastSent = event.run;
       return true;
     };
@@ -154,7 +164,12 @@ export function createMonitorOperations(deps: MonitorServiceDeps): MonitorOperat
       const followed = deps.events.follow(record.monitorId, afterRun, signal);
       started?.();
       for await (const { event, bytes } of followed) {
-        if (!relay(event, bytes)) throw behind();
+        while (!relay(event, bytes)) {
+          if (!(await sink.room(WATCH_STALL_MS))) {
+            if (signal.aborted) return;
+            throw behind();
+          }
+        }
       }
       return;
     }
@@ -227,20 +242,51 @@ export function monitorGrpcService(operations: MonitorOperations, calls: CallTra
         call.emit("error", invalid);
         return;
       }
-      // The call's writableLength counts messages, not bytes: the bytes written and not yet taken
-      // by HTTP/2 (its flow control holds them while the client does not read) are counted here.
-      let unread = 0;
-      const send = (event: MonitorEvent, bytes: number): boolean => {
-        if (unread > MAX_WATCH_BACKLOG_BYTES) return false;
-        unread += bytes;
-        call.write(event, () => (unread -= bytes));
-        return true;
-      };
       calls.serve<void>(
         { ok: () => call.end(), fail: (error) => call.emit("error", error) },
-        (signal) => operations.watch(call.request, callerOf(call.metadata), send, signal),
+        // The response's headers go out once the watch is subscribed: a client knows from them that
+        // it will not miss the next run, which may be an interval away.
+        (signal) => operations.watch(call.request, callerOf(call.metadata), grpcWatchSink(call), signal, () => call.sendMetadata(new Metadata())),
         call,
       );
+    },
+  };
+}
+
+/**
+ * A gRPC stream as a watch's sink. The call's writableLength counts messages, not bytes: the bytes
+ * written and not yet taken by HTTP/2 (whose flow control holds them while the client does not
+ * read) are counted here, each message's until its write completes.
+ */
+function grpcWatchSink(call: ServerWritableStream<WatchMonitorRequest, MonitorEvent>): WatchSink {
+  let unread = 0;
+  let wake: (() => void) | undefined;
+  const hasRoom = (): boolean => unread <= MAX_WATCH_BACKLOG_BYTES;
+  return {
+    send(event, bytes) {
+      if (!hasRoom()) return false;
+      unread += bytes;
+      call.write(event, () => {
+        unread -= bytes;
+        if (hasRoom()) wake?.();
+      });
+      return true;
+    },
+    room(timeoutMs) {
+      if (hasRoom()) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const finish = (): void => {
+          clearTimeout(timer);
+          call.off("cancelled", finish);
+          call.off("close", finish);
+          wake = undefined;
+          resolve(hasRoom() && !call.cancelled && call.writable);
+        };
+        const timer = setTimeout(finish, timeoutMs);
+        call.once("cancelled", finish);
+        call.once("close", finish);
+        wake = finish;
+      });
     },
   };
 }
