@@ -1,7 +1,8 @@
 // Monitors through the MonitorService of two real coordinators sharing a private nats-server with
 // JetStream, an agent and an smtp-server fixture on 127.0.0.1: every run of a monitor is probed
 // and published once whichever coordinator claims it, a watcher on the other coordinator sees the
-// runs in order, and when the server goes away the next run says which verdicts changed.
+// runs in order, and when the server goes away the next run says which verdicts changed; a watch
+// resumed with --after gets the kept runs.
 import { createHmac } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -156,7 +157,7 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
   });
 
   it(
-    "smtp-probe monitor: create, list, get, watch --count, delete through the CLI",
+    "smtp-probe monitor: create, list, get, watch --count, watch --after, delete through the CLI",
     async () => {
       const created = await runCli(["monitor", "create", "127.0.0.1", "--interval", "1s", "--port", String(fixture.port), "--regions", REGION, "--coordinator", a.address, "--json"], {}, 30_000);
       expect(created.code, created.stderr).toBe(0);
@@ -170,6 +171,12 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
       const runs = watched.stdout.trim().split("\n").map((line) => JSON.parse(line) as { monitorId: string; run: string });
       expect(runs.map((r) => r.monitorId)).toEqual([monitor.monitorId, monitor.monitorId]);
       expect(Number(runs[1]!.run)).toBe(Number(runs[0]!.run) + 1);
+      // Resumed after the first run, from the other coordinator: the second, as kept.
+      const resumed = await runCli(["monitor", "watch", monitor.monitorId, "--after", runs[0]!.run, "--count", "1", "--json", "--coordinator", a.address], {}, 30_000);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      expect(JSON.parse(resumed.stdout)).toEqual(runs[1]);
+      const badAfter = await runCli(["monitor", "watch", monitor.monitorId, "--after", "-1", "--coordinator", a.address], {}, 30_000);
+      expect([badAfter.code, badAfter.stderr]).toEqual([2, expect.stringContaining("--after")]);
       const deleted = await runCli(["monitor", "delete", monitor.monitorId, "--coordinator", a.address], {}, 30_000);
       expect(deleted.code, deleted.stderr).toBe(0);
       expect(deleted.stderr).toContain(`monitor ${monitor.monitorId} deleted`);

@@ -7,19 +7,23 @@
 // up at once), names the run to resume after, and resuming there misses nothing, while a watcher of
 // the kept events is held back to its reader's pace and the coordinator goes on; deleting a
 // monitor removes its events.
+import { randomUUID } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import { credentials, Metadata, status, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningAgent } from "../../../../agents/probe/agent.js";
-import { Monitor, MonitorEvent, MonitorServiceDefinition, type WatchMonitorRequest } from "../../../../gen/smtpprobe/v1/monitor.js";
+import { Monitor, MonitorEvent, MonitorServiceDefinition, WatchMonitorRequest } from "../../../../gen/smtpprobe/v1/monitor.js";
+import { ProbeRequest, VerdictKind } from "../../../../gen/smtpprobe/v1/probe_service.js";
 import type { Bus, RecordLog } from "../../../../lib/bus.js";
 import { grpcClientConstructor } from "../../../../lib/grpc-service.js";
 import { silentLogger } from "../../../../lib/logger.js";
 import { connectNatsBus } from "../../../../lib/nats-bus.js";
+import { createTargetPolicy } from "../../../../lib/policy/target-policy.js";
+import { CallError } from "../../../../services/coordinator/call-tracker.js";
 import { startCoordinator, type RunningCoordinator } from "../../../../services/coordinator/coordinator.js";
 import { MONITOR_EVENT_LIMITS, MONITOR_EVENT_STREAM, MonitorEventLog } from "../../../../services/coordinator/monitor/monitor-events.js";
-import { MAX_WATCH_BACKLOG_BYTES } from "../../../../services/coordinator/monitor/monitor-service.js";
-import { monitorEventSubject } from "../../../../services/coordinator/monitor/monitor-store.js";
+import { createMonitorOperations, MAX_WATCH_BACKLOG_BYTES, type WatchSink } from "../../../../services/coordinator/monitor/monitor-service.js";
+import { monitorEventSubject, MonitorStore } from "../../../../services/coordinator/monitor/monitor-store.js";
 import { testCoordinatorConfig } from "../../../helpers/coordinator-config.js";
 import { freePort } from "../../../helpers/free-port.js";
 import { fetchHttp, postJson } from "../../../helpers/http-client.js";
@@ -239,4 +243,39 @@ describe.skipIf(nats.skip)("monitor events kept in JetStream: resumed watches, t
     await remove(monitor.monitorId);
     expect(await log.count(monitorEventSubject(monitor.monitorId))).toBe(0);
   }, 60_000);
+  it("the operation: a reader of kept events that makes no room ends RESOURCE_EXHAUSTED naming the run to resume after; with changes_only the kept runs without a change are left out", async () => {
+    const store = (await MonitorStore.open(testBus))!;
+    const events = (await MonitorEventLog.open(testBus))!;
+    const operations = createMonitorOperations({ store, events, bus: testBus, policy: createTargetPolicy(), logger: silentLogger(), limits: { minIntervalMs: 1_000, maxMonitors: 100, maxMonitorsPerCaller: 10, maxDeadlineMs: 10_000 } });
+    const monitorId = randomUUID();
+    await store.put({ monitorId, caller: "svc", intervalMs: 3_600_000, createdAt: Date.now(), probe: ProbeRequest.fromPartial({ host: "127.0.0.1" }), webhookUrl: "", webhookSecret: "" });
+    try {
+      const change = [{ port: 25, kind: VerdictKind.VERDICT_KIND_UNREACHABLE_EVERYWHERE, appeared: true }];
+      for (const run of range(1, 5)) await events.keep(MonitorEvent.fromPartial({ monitorId, run, changes: run === 3 || run === 4 ? change : [] }));
+
+      // Takes two events, then never makes room.
+      const taken: number[] = [];
+      const full: WatchSink = { send: (event) => taken.length < 2 && taken.push(event.run) > 0, room: () => Promise.resolve(false) };
+      const refused = await operations.watch(WatchMonitorRequest.fromPartial({ monitorId, afterRun: 1 }), "svc", full, new AbortController().signal).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(CallError);
+      expect((refused as CallError).error.code).toBe(status.RESOURCE_EXHAUSTED);
+      expect((refused as CallError).error.details).toContain("after_run 3");
+      expect(taken).toEqual([2, 3]);
+
+      const changed: number[] = [];
+      const controller = new AbortController();
+      const reader: WatchSink = {
+        send: (event) => {
+          changed.push(event.run);
+          if (changed.length === 2) controller.abort();
+          return true;
+        },
+        room: () => Promise.resolve(true),
+      };
+      await withTimeout(operations.watch(WatchMonitorRequest.fromPartial({ monitorId, afterRun: 1, changesOnly: true }), "svc", reader, controller.signal), 10_000, "the changes-only watch");
+      expect(changed).toEqual([3, 4]);
+    } finally {
+      await operations.delete(monitorId, "svc");
+    }
+  }, 30_000);
 });
