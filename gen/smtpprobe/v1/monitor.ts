@@ -1077,7 +1077,7 @@ export const MonitorEvent: MessageFns<MonitorEvent> = {
 /**
  * A probe repeated at an interval. Every coordinator schedules every monitor and exactly one of
  * them runs each interval's probe (a claim in JetStream); each run is an event on the monitor's
- * NATS subject, with what changed in the verdicts since the run before.
+ * NATS subject, kept in a JetStream stream, with what changed in the verdicts since the run before.
  */
 export type MonitorServiceDefinition = typeof MonitorServiceDefinition;
 export const MonitorServiceDefinition = {

@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { status, type ServiceError } from "@grpc/grpc-js";
 import { CancelBatchRequest, CreateBatchRequest, GetBatchRequest, WatchBatchRequest, type BatchEvent } from "../../../gen/smtpprobe/v1/batch.js";
-import { CreateMonitorRequest, DeleteMonitorRequest, GetMonitorRequest, ListMonitorsRequest, WatchMonitorRequest, type MonitorEvent } from "../../../gen/smtpprobe/v1/monitor.js";
+import { CreateMonitorRequest, DeleteMonitorRequest, GetMonitorRequest, ListMonitorsRequest, WatchMonitorRequest } from "../../../gen/smtpprobe/v1/monitor.js";
 import { DomainCheckRequest, type DomainCheckEvent, type DomainCheckReport } from "../../../gen/smtpprobe/v1/domain.js";
 import { ProbeRequest, type ProbeEvent, type ProbeReport } from "../../../gen/smtpprobe/v1/probe_service.js";
 import {
