@@ -62,7 +62,8 @@ export class MonitorEventLog {
 /**
  * The run's event to the log (after the run's state is kept), or only to the live watchers when
  * there is no log or it did not take the event: a watcher from now on still sees it, a resumed
- * watch will not.
+ * watch will not. (When the append was stored but its acknowledgement lost, the stream stores the
+ * plain publish too: watches send a run once whatever the number of times it is kept.)
  */
 export async function keepMonitorEvent(events: MonitorEventLog | undefined, bus: Bus, event: MonitorEvent, logger: Logger): Promise<void> {
   if (events) {

@@ -144,12 +144,21 @@ export function createMonitorOperations(deps: MonitorServiceDeps): MonitorOperat
   async function watch(request: WatchMonitorRequest, caller: string, sink: WatchSink, signal: AbortSignal, started?: () => void): Promise<void> {
     const record = await recordOf(request.monitorId ?? "", caller);
     const afterRun = request.afterRun ?? 0;
+    /** The last run relayed or left out, and the last one sent (where a resume starts). */
+    let lastRun = afterRun;
     let lastSent = afterRun;
-    /** The event to the watcher (or left out by changes_only); false when the sink is full. */
+    /**
+     * The event to the watcher (or left out by changes_only); false when the sink is full. A run
+     * already relayed is left out: kept twice (its append retried as a plain publish, which the
+     * stream also stores), it is still sent once.
+     */
     const relay = (event: MonitorEvent, bytes: number): boolean => {
-      if (request.changesOnly && event.changes.length === 0) return true;
-      if (!sink.send(event, bytes)) return false;
-      lastSent = event.run;
+      if (event.run <= lastRun) return true;
+      if (!request.changesOnly || event.changes.length > 0) {
+        if (!sink.send(event, bytes)) return false;
+        lastSent = event.run;
+      }
+      lastRun = event.run;
       return true;
     };
     const behind = (): CallError =>

@@ -243,7 +243,7 @@ describe.skipIf(nats.skip)("monitor events kept in JetStream: resumed watches, t
     await remove(monitor.monitorId);
     expect(await log.count(monitorEventSubject(monitor.monitorId))).toBe(0);
   }, 60_000);
-  it("the operation: a reader of kept events that makes no room ends RESOURCE_EXHAUSTED naming the run to resume after; with changes_only the kept runs without a change are left out", async () => {
+  it("the operation: a reader of kept events that makes no room ends RESOURCE_EXHAUSTED naming the run to resume after; a run kept twice is sent once; with changes_only the kept runs without a change are left out", async () => {
     const store = (await MonitorStore.open(testBus))!;
     const events = (await MonitorEventLog.open(testBus))!;
     const operations = createMonitorOperations({ store, events, bus: testBus, policy: createTargetPolicy(), logger: silentLogger(), limits: { minIntervalMs: 1_000, maxMonitors: 100, maxMonitorsPerCaller: 10, maxDeadlineMs: 10_000 } });
@@ -251,7 +251,11 @@ describe.skipIf(nats.skip)("monitor events kept in JetStream: resumed watches, t
     await store.put({ monitorId, caller: "svc", intervalMs: 3_600_000, createdAt: Date.now(), probe: ProbeRequest.fromPartial({ host: "127.0.0.1" }), webhookUrl: "", webhookSecret: "" });
     try {
       const change = [{ port: 25, kind: VerdictKind.VERDICT_KIND_UNREACHABLE_EVERYWHERE, appeared: true }];
-      for (const run of range(1, 5)) await events.keep(MonitorEvent.fromPartial({ monitorId, run, changes: run === 3 || run === 4 ? change : [] }));
+      const eventOf = (run: number) => MonitorEvent.fromPartial({ monitorId, run, changes: run === 3 || run === 4 ? change : [] });
+      for (const run of range(1, 5)) await events.keep(eventOf(run));
+      // Run 3 kept twice (a plain publish, as when an append's acknowledgement was lost): sent once.
+      testBus.publish(monitorEventSubject(monitorId), MonitorEvent.encode(eventOf(3)).finish());
+      await events.keep(eventOf(6));
 
       // Takes two events, then never makes room.
       const taken: number[] = [];
@@ -274,6 +278,19 @@ describe.skipIf(nats.skip)("monitor events kept in JetStream: resumed watches, t
       };
       await withTimeout(operations.watch(WatchMonitorRequest.fromPartial({ monitorId, afterRun: 1, changesOnly: true }), "svc", reader, controller.signal), 10_000, "the changes-only watch");
       expect(changed).toEqual([3, 4]);
+
+      const all: number[] = [];
+      const allRead = new AbortController();
+      const everyRun: WatchSink = {
+        send: (event) => {
+          all.push(event.run);
+          if (event.run === 6) allRead.abort();
+          return true;
+        },
+        room: () => Promise.resolve(true),
+      };
+      await withTimeout(operations.watch(WatchMonitorRequest.fromPartial({ monitorId, afterRun: 1 }), "svc", everyRun, allRead.signal), 10_000, "the watch of every run");
+      expect(all).toEqual([2, 3, 4, 5, 6]);
     } finally {
       await operations.delete(monitorId, "svc");
     }
