@@ -5,7 +5,7 @@
 // changed, or one MonitorEvent per line with --json) until --count runs or Ctrl-C, with --after
 // RUN first the kept runs after that one; when it stops early it says how to resume. The monitor
 // runs on the coordinators whatever happens to this command.
-import type { ClientReadableStream, ServiceError } from "@grpc/grpc-js";
+import { status, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import { ListMonitorsResponse, Monitor, MonitorEvent, type CreateMonitorRequest } from "../gen/smtpprobe/v1/monitor.js";
 import { verdictKindToJSON } from "../gen/smtpprobe/v1/probe_service.js";
 import { protoJson } from "../lib/proto-json.js";
@@ -82,6 +82,9 @@ export async function runMonitor(request: MonitorRunRequest, deps: CheckDeps): P
   }
 }
 
+/** Why a watch ended that a new one gets over (too far behind, the coordinator gone or stopping): it says how to resume. */
+const RESUMABLE: ReadonlySet<number> = new Set([status.RESOURCE_EXHAUSTED, status.UNAVAILABLE, status.CANCELLED, status.DEADLINE_EXCEEDED]);
+
 async function watch(
   stream: ClientReadableStream<MonitorEvent>,
   { monitorId, count, afterRun }: { monitorId: string; count: number | undefined; afterRun: number },
@@ -108,8 +111,8 @@ async function watch(
     stream.on("end", () => resolve({}));
   });
   deps.signal.removeEventListener("abort", cancel);
-  const stoppedEarly = deps.signal.aborted || ended.error !== undefined;
-  if (stoppedEarly && lastRun > 0) deps.stderr.write(`monitor ${monitorId}: the watch stopped; the monitor goes on. Resume: smtp-probe monitor watch ${monitorId} --after ${lastRun}\n`);
+  const resumable = deps.signal.aborted || (ended.error !== undefined && RESUMABLE.has(ended.error.code));
+  if (resumable && lastRun > 0) deps.stderr.write(`monitor ${monitorId}: the watch stopped; the monitor goes on. Resume: smtp-probe monitor watch ${monitorId} --after ${lastRun}\n`);
   if (deps.signal.aborted) return ExitCode.interrupted;
   if (ended.error) return failed(ended.error, 0);
   return ExitCode.ok;

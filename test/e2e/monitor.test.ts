@@ -183,6 +183,10 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
       const gone = await runCli(["monitor", "get", monitor.monitorId, "--coordinator", a.address], {}, 30_000);
       expect(gone.code).toBe(4);
       expect(gone.stderr).toContain(monitor.monitorId);
+      // A watch refused is not one to resume.
+      const goneWatch = await runCli(["monitor", "watch", monitor.monitorId, "--after", runs[0]!.run, "--coordinator", a.address], {}, 30_000);
+      expect(goneWatch.code).toBe(4);
+      expect(goneWatch.stderr).not.toContain("Resume:");
       const bad = await runCli(["monitor", "watch", "nope", "--coordinator", a.address], {}, 30_000);
       expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining("MONITOR_ID")]);
     },
