@@ -1,7 +1,7 @@
 // The arguments of `smtp-probe monitor create|list|get|delete|watch` checked, each problem naming
 // its flag: a new monitor's host, interval and probe options (the webhook's secret from the
 // environment, never the command line, where other users' `ps` would show it), a monitor id, a
-// count of runs, the run a watch resumes after. Pure.
+// count of runs, where a watch starts (after a run, or from the oldest kept). Pure.
 import { CreateMonitorRequest } from "../gen/smtpprobe/v1/monitor.js";
 import { probeOptionsOf, type BatchFlags } from "./batch-args.js";
 import { UsageError } from "./usage-error.js";
@@ -54,4 +54,10 @@ export function parseAfterRun(text: string | undefined): number {
   if (text === undefined) return 0;
   if (!/^\d{1,15}$/.test(text.trim())) throw new UsageError("--after", `${JSON.stringify(text.slice(0, 20))} is not a run number (a whole number: the last run a watch printed)`);
   return Number(text.trim());
+}
+
+/** Where a watch starts: after --after RUN, from the oldest kept run (--from-oldest), or from now. */
+export function watchStartOf(flags: { after?: string; fromOldest?: boolean }): { afterRun: number; fromOldest: boolean } {
+  if (flags.fromOldest && flags.after !== undefined) throw new UsageError("--from-oldest", "reads every kept run: leave out --after");
+  return { afterRun: parseAfterRun(flags.after), fromOldest: flags.fromOldest ?? false };
 }

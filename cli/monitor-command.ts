@@ -3,7 +3,8 @@
 // the protobuf JSON form); list pages through the caller's monitors (one line each, or one Monitor
 // per line with --json); watch prints each run as it ends (one line and a line per verdict that
 // changed, or one MonitorEvent per line with --json) until --count runs or Ctrl-C, with --after
-// RUN first the kept runs after that one; when it stops early it says how to resume. The monitor
+// RUN first the kept runs after that one (--from-oldest: every kept run); when it stops early it
+// says how to resume. The monitor
 // runs on the coordinators whatever happens to this command.
 import { status, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import { ListMonitorsResponse, Monitor, MonitorEvent, type CreateMonitorRequest } from "../gen/smtpprobe/v1/monitor.js";
@@ -20,7 +21,7 @@ export type MonitorAction =
   | { kind: "create"; request: CreateMonitorRequest }
   | { kind: "list" }
   | { kind: "get" | "delete"; monitorId: string }
-  | { kind: "watch"; monitorId: string; changesOnly: boolean; count: number | undefined; afterRun: number };
+  | { kind: "watch"; monitorId: string; changesOnly: boolean; count: number | undefined; afterRun: number; fromOldest: boolean };
 
 export interface MonitorRunRequest {
   coordinator: CoordinatorAddress;
@@ -75,7 +76,7 @@ export async function runMonitor(request: MonitorRunRequest, deps: CheckDeps): P
         return ExitCode.ok;
       }
       case "watch":
-        return await watch(client.watchMonitor({ monitorId: action.monitorId, changesOnly: action.changesOnly, afterRun: action.afterRun }, metadata), action, request.json, deps, failed);
+        return await watch(client.watchMonitor({ monitorId: action.monitorId, changesOnly: action.changesOnly, afterRun: action.afterRun, fromOldest: action.fromOldest }, metadata), action, request.json, deps, failed);
     }
   } finally {
     client.close();

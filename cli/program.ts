@@ -138,7 +138,8 @@ refused the batch, 130 interrupted.
 const MONITOR_HELP = `
 A monitor runs on the coordinators (it needs NATS with JetStream): its probe is
 repeated at its interval whatever happens to this command, until it is deleted.
-Its runs are kept a week: a watch that stopped resumes with --after RUN.
+Its runs are kept a week: a watch that stopped resumes with --after RUN, and
+--from-oldest shows them all first.
 The webhook's signing key is read from SMTP_PROBE_WEBHOOK_SECRET, never from
 the command line.
 
@@ -450,10 +451,11 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
     .option("--changes-only", "only the runs that changed a verdict")
     .option("--count <n>", "end after this many runs")
     .option("--after <run>", "first the kept runs after this one (the last a watch printed), then new ones")
-    .action(async (id: string | undefined, flags: MonitorCommonFlags & { changesOnly?: boolean; count?: string; after?: string }) => {
+    .option("--from-oldest", "first every kept run (a week), then new ones")
+    .action(async (id: string | undefined, flags: MonitorCommonFlags & { changesOnly?: boolean; count?: string; after?: string; fromOldest?: boolean }) => {
       await runMonitorAction(flags, async () => {
         const args = await import("./monitor-args.js");
-        return { kind: "watch", monitorId: args.checkMonitorId(id), changesOnly: flags.changesOnly ?? false, count: args.parseRunCount(flags.count), afterRun: args.parseAfterRun(flags.after) };
+        return { kind: "watch", monitorId: args.checkMonitorId(id), changesOnly: flags.changesOnly ?? false, count: args.parseRunCount(flags.count), ...args.watchStartOf(flags) };
       });
     });
 

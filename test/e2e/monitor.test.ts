@@ -85,8 +85,8 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
       expect(monitor).toMatchObject({ intervalSeconds: 1, webhookUrl: `http://127.0.0.1:${hookPort}/smtp-probe` });
       const events: MonitorEvent[] = [];
       const changes: MonitorEvent[] = [];
-      const all = clientB.watchMonitor({ monitorId: monitor.monitorId, changesOnly: false, afterRun: 0 }, new Metadata());
-      const changed = clientA.watchMonitor({ monitorId: monitor.monitorId, changesOnly: true, afterRun: 0 }, new Metadata());
+      const all = clientB.watchMonitor({ monitorId: monitor.monitorId, changesOnly: false, afterRun: 0, fromOldest: false }, new Metadata());
+      const changed = clientA.watchMonitor({ monitorId: monitor.monitorId, changesOnly: true, afterRun: 0, fromOldest: false }, new Metadata());
       all.on("data", (event: MonitorEvent) => events.push(event));
       changed.on("data", (event: MonitorEvent) => changes.push(event));
       all.on("error", () => undefined);

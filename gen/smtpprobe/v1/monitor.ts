@@ -68,6 +68,11 @@ export interface WatchMonitorRequest {
    * (run order), then each new run: a watch resumed with the last run it received misses none.
    */
   afterRun: number;
+  /**
+   * With after_run 0: first every kept event, from the oldest (run 1 included while it is kept),
+   * then each new run. Refused with after_run.
+   */
+  fromOldest: boolean;
 }
 
 /** A verdict that appeared or went away between two runs. */
@@ -704,7 +709,7 @@ export const DeleteMonitorRequest: MessageFns<DeleteMonitorRequest> = {
 };
 
 function createBaseWatchMonitorRequest(): WatchMonitorRequest {
-  return { monitorId: "", changesOnly: false, afterRun: 0 };
+  return { monitorId: "", changesOnly: false, afterRun: 0, fromOldest: false };
 }
 
 export const WatchMonitorRequest: MessageFns<WatchMonitorRequest> = {
@@ -717,6 +722,9 @@ export const WatchMonitorRequest: MessageFns<WatchMonitorRequest> = {
     }
     if (message.afterRun !== 0) {
       writer.uint32(24).uint64(message.afterRun);
+    }
+    if (message.fromOldest !== false) {
+      writer.uint32(32).bool(message.fromOldest);
     }
     return writer;
   },
@@ -758,6 +766,14 @@ export const WatchMonitorRequest: MessageFns<WatchMonitorRequest> = {
             message.afterRun = longToNumber(reader.uint64());
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.fromOldest = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -787,6 +803,11 @@ export const WatchMonitorRequest: MessageFns<WatchMonitorRequest> = {
         : isSet(object.after_run)
         ? globalThis.Number(object.after_run)
         : 0,
+      fromOldest: isSet(object.fromOldest)
+        ? globalThis.Boolean(object.fromOldest)
+        : isSet(object.from_oldest)
+        ? globalThis.Boolean(object.from_oldest)
+        : false,
     };
   },
 
@@ -801,6 +822,9 @@ export const WatchMonitorRequest: MessageFns<WatchMonitorRequest> = {
     if (message.afterRun !== 0) {
       obj.afterRun = Math.round(message.afterRun);
     }
+    if (message.fromOldest !== false) {
+      obj.fromOldest = message.fromOldest;
+    }
     return obj;
   },
 
@@ -812,6 +836,7 @@ export const WatchMonitorRequest: MessageFns<WatchMonitorRequest> = {
     message.monitorId = object.monitorId ?? "";
     message.changesOnly = object.changesOnly ?? false;
     message.afterRun = object.afterRun ?? 0;
+    message.fromOldest = object.fromOldest ?? false;
     return message;
   },
 };
@@ -1119,9 +1144,9 @@ export const MonitorServiceDefinition = {
     },
     /**
      * Each run of the monitor from now on, as it ends (with changes_only, the runs that changed a
-     * verdict); with after_run, first the kept runs after that one. Events are kept 7 days (fewer
-     * when the coordinators' bound on their bytes is reached), so a watch that ended resumes with the
-     * last run it received and misses nothing kept.
+     * verdict); with after_run, first the kept runs after that one (with from_oldest, every kept
+     * run). Events are kept 7 days (fewer when the coordinators' bound on their bytes is reached), so
+     * a watch that ended resumes with the last run it received and misses nothing kept.
      */
     watchMonitor: {
       name: "WatchMonitor",

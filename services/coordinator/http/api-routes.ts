@@ -163,7 +163,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
   {
     method: "GET",
     path: "/v1/monitors/{monitor_id}:watch",
-    query: ["changes_only", "after_run"],
+    query: ["changes_only", "after_run", "from_oldest"],
     resumeField: "after_run",
     rpc: "WatchMonitor",
     service: MONITOR_SERVICE,
@@ -173,7 +173,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     eventName: "run",
     streamOnly: true,
     summary:
-      "Each run of the monitor from now on, as it ends, always as Server-Sent Events named `run`, the event id the run's number (with `changes_only`, the runs that changed a verdict). Runs are kept a week: with `after_run`, or the `Last-Event-ID` an EventSource sends when it reconnects, first the kept runs after that one, in order, then new ones.",
+      "Each run of the monitor from now on, as it ends, always as Server-Sent Events named `run`, the event id the run's number (with `changes_only`, the runs that changed a verdict). Runs are kept a week: with `after_run`, or the `Last-Event-ID` an EventSource sends when it reconnects, first the kept runs after that one, in order, then new ones; with `from_oldest`, every kept run first.",
   },
 ];
 

@@ -71,8 +71,9 @@ export interface MonitorOperations {
    * Sends each run's event (with changes_only, those that changed a verdict) to the sink until the
    * signal aborts. From now on (after_run 0) the events come live from the monitor's subject, and
    * a sink too far behind ends the watch RESOURCE_EXHAUSTED, saying the run to resume after. With
-   * after_run, the kept events after that run and then the new ones are read from the stream at
-   * the reader's pace: a reader that makes no room for WATCH_STALL_MS ends the same way. `started`
+   * after_run (or from_oldest), the kept events after that run (every one) and then the new ones
+   * are read from the stream at the reader's pace: a reader that makes no room for WATCH_STALL_MS
+   * ends the same way. `started`
    * is called once the monitor is found and its events subscribed to.
    */
   watch(request: WatchMonitorRequest, caller: string, sink: WatchSink, signal: AbortSignal, started?: () => void): Promise<void>;
@@ -142,8 +143,9 @@ export function createMonitorOperations(deps: MonitorServiceDeps): MonitorOperat
   }
 
   async function watch(request: WatchMonitorRequest, caller: string, sink: WatchSink, signal: AbortSignal, started?: () => void): Promise<void> {
-    const record = await recordOf(request.monitorId ?? "", caller);
     const afterRun = request.afterRun ?? 0;
+    if (afterRun > 0 && request.fromOldest) throw new CallError(invalidArgument([{ field: "from_oldest", description: `reads every kept run: leave it out with after_run (${afterRun})` }]));
+    const record = await recordOf(request.monitorId ?? "", caller);
     /** The last run relayed or left out, and the last one sent (where a resume starts). */
     let lastRun = afterRun;
     let lastSent = afterRun;
@@ -168,8 +170,9 @@ export function createMonitorOperations(deps: MonitorServiceDeps): MonitorOperat
           lastSent > 0 ? `the watch fell too far behind its events; watch again with after_run ${lastSent} to resume after the last run sent` : "the watch fell too far behind its events; watch again",
         ),
       );
-    if (afterRun > 0) {
-      if (!deps.events) throw new CallError(serviceError(status.FAILED_PRECONDITION, "after_run: this coordinator keeps no monitor events (its JetStream stream could not be opened); watch without after_run"));
+    if (afterRun > 0 || request.fromOldest) {
+      const field = afterRun > 0 ? "after_run" : "from_oldest";
+      if (!deps.events) throw new CallError(serviceError(status.FAILED_PRECONDITION, `${field}: this coordinator keeps no monitor events (its JetStream stream could not be opened); watch without ${field}`));
       const followed = deps.events.follow(record.monitorId, afterRun, signal);
       started?.();
       for await (const { event, bytes } of followed) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { TlsMode } from "../../../gen/smtpprobe/v1/handshake.js";
 import { VerdictKind } from "../../../gen/smtpprobe/v1/probe_service.js";
-import { checkMonitorId, parseAfterRun, parseIntervalSeconds, parseRunCount, planMonitorCreate, WEBHOOK_SECRET_ENV } from "../../../cli/monitor-args.js";
+import { checkMonitorId, parseAfterRun, parseIntervalSeconds, parseRunCount, planMonitorCreate, watchStartOf, WEBHOOK_SECRET_ENV } from "../../../cli/monitor-args.js";
 import { formatMonitor, formatRun } from "../../../cli/monitor-command.js";
 import { UsageError } from "../../../cli/usage-error.js";
 
@@ -93,6 +93,20 @@ describe("parseAfterRun", () => {
     const error = usage(() => parseAfterRun(text));
     expect(error.flag).toBe("--after");
     expect(error.message).toContain("is not a run number");
+  });
+});
+
+describe("watchStartOf", () => {
+  it.each<[{ after?: string; fromOldest?: boolean }, { afterRun: number; fromOldest: boolean }]>([
+    [{}, { afterRun: 0, fromOldest: false }],
+    [{ after: "12" }, { afterRun: 12, fromOldest: false }],
+    [{ fromOldest: true }, { afterRun: 0, fromOldest: true }],
+  ])("%j", (flags, start) => {
+    expect(watchStartOf(flags)).toEqual(start);
+  });
+
+  it("--after with --from-oldest: a usage error naming --from-oldest", () => {
+    expect(usage(() => watchStartOf({ after: "3", fromOldest: true })).flag).toBe("--from-oldest");
   });
 });
 

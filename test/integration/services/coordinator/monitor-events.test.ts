@@ -49,7 +49,7 @@ interface Watch {
 }
 
 function watchOf(client: Client, request: Partial<WatchMonitorRequest> & { monitorId: string }, reading = true): Watch {
-  const stream = client.watchMonitor({ changesOnly: false, afterRun: 0, ...request }, new Metadata());
+  const stream = client.watchMonitor(WatchMonitorRequest.fromPartial(request), new Metadata());
   const events: MonitorEvent[] = [];
   const ended = new Promise<ServiceError | undefined>((resolve) => {
     stream.on("error", (error: ServiceError) => resolve(error));
@@ -164,7 +164,7 @@ describe.skipIf(nats.skip)("monitor events kept in JetStream: resumed watches, t
     }
   }, 60_000);
 
-  it("the HTTP watch resumes after `after_run` and after the Last-Event-ID an EventSource sends; a bad one is INVALID_ARGUMENT naming after_run", async () => {
+  it("the HTTP watch resumes after `after_run` and after the Last-Event-ID an EventSource sends, or from the oldest kept run; a bad one is INVALID_ARGUMENT naming after_run", async () => {
     const monitor = await create(1);
     try {
       const url = `${base(b)}/v1/monitors/${monitor.monitorId}:watch`;
@@ -179,6 +179,9 @@ describe.skipIf(nats.skip)("monitor events kept in JetStream: resumed watches, t
       // The query wins over the header.
       const both = await withTimeout(sseRuns(`${url}?after_run=${after + 1}`, 1, { "last-event-id": String(after) }), 15_000, "both");
       expect(both.map((r) => r.event.run)).toEqual([after + 2]);
+      // From the oldest kept: the first watch began before the first run, so it saw the same.
+      const oldest = await withTimeout(sseRuns(`${url}?fromOldest=true`, 3), 15_000, "from the oldest");
+      expect(oldest.map((r) => r.event)).toEqual(firstRuns.map((r) => r.event));
 
       const bad = await fetchHttp(url, { headers: { "last-event-id": "x" } });
       expect(bad.status).toBe(400);
@@ -243,7 +246,7 @@ describe.skipIf(nats.skip)("monitor events kept in JetStream: resumed watches, t
     await remove(monitor.monitorId);
     expect(await log.count(monitorEventSubject(monitor.monitorId))).toBe(0);
   }, 60_000);
-  it("the operation: a reader of kept events that makes no room ends RESOURCE_EXHAUSTED naming the run to resume after; a run kept twice is sent once; with changes_only the kept runs without a change are left out", async () => {
+  it("the operation: a reader of kept events that makes no room ends RESOURCE_EXHAUSTED naming the run to resume after; a run kept twice is sent once; with changes_only the kept runs without a change are left out; from_oldest from run 1, refused with after_run", async () => {
     const store = (await MonitorStore.open(testBus))!;
     const events = (await MonitorEventLog.open(testBus))!;
     const operations = createMonitorOperations({ store, events, bus: testBus, policy: createTargetPolicy(), logger: silentLogger(), limits: { minIntervalMs: 1_000, maxMonitors: 100, maxMonitorsPerCaller: 10, maxDeadlineMs: 10_000 } });
@@ -291,6 +294,22 @@ describe.skipIf(nats.skip)("monitor events kept in JetStream: resumed watches, t
       };
       await withTimeout(operations.watch(WatchMonitorRequest.fromPartial({ monitorId, afterRun: 1 }), "svc", everyRun, allRead.signal), 10_000, "the watch of every run");
       expect(all).toEqual([2, 3, 4, 5, 6]);
+
+      const oldest: number[] = [];
+      const oldestRead = new AbortController();
+      const fromOldest: WatchSink = {
+        send: (event) => {
+          oldest.push(event.run);
+          if (event.run === 6) oldestRead.abort();
+          return true;
+        },
+        room: () => Promise.resolve(true),
+      };
+      await withTimeout(operations.watch(WatchMonitorRequest.fromPartial({ monitorId, fromOldest: true }), "svc", fromOldest, oldestRead.signal), 10_000, "the watch from the oldest");
+      expect(oldest).toEqual([1, 2, 3, 4, 5, 6]);
+      const both = await operations.watch(WatchMonitorRequest.fromPartial({ monitorId, fromOldest: true, afterRun: 2 }), "svc", fromOldest, new AbortController().signal).catch((e: unknown) => e);
+      expect((both as CallError).error.code).toBe(status.INVALID_ARGUMENT);
+      expect((both as CallError).error.message).toContain("from_oldest");
     } finally {
       await operations.delete(monitorId, "svc");
     }
