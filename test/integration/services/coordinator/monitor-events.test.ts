@@ -5,10 +5,10 @@
 // `after_run` and from Last-Event-ID; a live watcher that stops reading is ended RESOURCE_EXHAUSTED
 // past MAX_WATCH_BACKLOG_BYTES (events appended here to the coordinators' stream, so the bytes pile
 // up at once), names the run to resume after, and resuming there misses nothing, while a watcher of
-// the kept events is held back to its reader's pace and the coordinator goes on; deleting a
-// monitor removes its events.
+// the kept events is held back to its reader's pace and the coordinator goes on; the same over
+// HTTP; deleting a monitor removes its events.
 import { randomUUID } from "node:crypto";
-import { request as httpRequest } from "node:http";
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from "node:http";
 import { credentials, Metadata, status, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunningAgent } from "../../../../agents/probe/agent.js";
@@ -87,6 +87,38 @@ function sseRuns(url: string, count: number, headers: Record<string, string> = {
     req.on("error", (error) => (req.destroyed ? undefined : reject(error)));
     req.end();
   });
+}
+
+/** An SSE stream read block by block, which the test can pause and resume; `opened` once its headers came. */
+function openSse(url: string): { opened: Promise<void>; blocks: { event: string; id: string | undefined; data: string }[]; ended: Promise<void>; pause(): void; resume(): void; close(): void } {
+  const blocks: { event: string; id: string | undefined; data: string }[] = [];
+  let response: IncomingMessage | undefined;
+  let onOpen: () => void = () => undefined;
+  const opened = new Promise<void>((resolve) => (onOpen = resolve));
+  let req: ClientRequest | undefined;
+  const ended = new Promise<void>((resolve) => {
+    req = httpRequest(url, (res) => {
+      response = res;
+      onOpen();
+      let text = "";
+      res.on("data", (chunk: Buffer) => {
+        text += chunk.toString("utf8");
+        let end: number;
+        while ((end = text.indexOf("\n\n")) >= 0) {
+          const block = text.slice(0, end);
+          text = text.slice(end + 2);
+          if (block.startsWith(":")) continue;
+          const fields = Object.fromEntries(block.split("\n").map((line) => [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 2)]));
+          blocks.push({ event: fields.event!, id: fields.id, data: fields.data! });
+        }
+      });
+      res.on("end", () => resolve());
+      res.on("close", () => resolve());
+    });
+    req.on("error", () => resolve());
+    req.end();
+  });
+  return { opened, blocks, ended, pause: () => response?.pause(), resume: () => response?.resume(), close: () => req?.destroy() };
 }
 
 const runsOf = (events: readonly MonitorEvent[]): number[] => events.map((e) => e.run);
@@ -246,6 +278,44 @@ describe.skipIf(nats.skip)("monitor events kept in JetStream: resumed watches, t
     await remove(monitor.monitorId);
     expect(await log.count(monitorEventSubject(monitor.monitorId))).toBe(0);
   }, 60_000);
+  it("over HTTP: a live watcher that stops reading gets an `error` event RESOURCE_EXHAUSTED naming the run to resume after; a watcher of kept events that pauses is held back, then gets every run", async () => {
+    const monitor = await create(3600);
+    const events = (await MonitorEventLog.open(testBus))!;
+    // More than the bound and what the kernel's socket buffers on loopback take.
+    const RUNS = range(1, 100);
+    const keep = (run: number) => events.keep(MonitorEvent.fromPartial({ monitorId: monitor.monitorId, run, error: `${run}`.padEnd(200 * 1024, "x") }));
+    const url = `${base(a)}/v1/monitors/${monitor.monitorId}:watch`;
+    const live = openSse(url);
+    const kept = openSse(`${url}?afterRun=1`);
+    try {
+      await withTimeout(Promise.all([live.opened, kept.opened]), 10_000, "the watches' headers");
+      kept.pause();
+      await keep(1);
+      await waitFor(() => live.blocks.length === 1, 10_000, "run 1 live");
+      live.pause();
+      for (const run of RUNS.slice(1)) await keep(run);
+      await delay(500);
+      live.resume();
+      await withTimeout(live.ended, 10_000, "the live watch's end");
+      const last = live.blocks.at(-1)!;
+      expect(last.event).toBe("error");
+      const error = JSON.parse(last.data) as { code: number; message: string };
+      const runs = live.blocks.slice(0, -1).map((b) => Number(b.id));
+      expect(runs).toEqual(range(1, runs.length));
+      expect(runs.length).toBeLessThan(RUNS.length);
+      expect(error.code).toBe(status.RESOURCE_EXHAUSTED);
+      expect(error.message).toContain(`after_run ${runs.at(-1)}`);
+
+      kept.resume();
+      await waitFor(() => kept.blocks.length === RUNS.length - 1, 15_000, () => `the kept runs: ${kept.blocks.length}`);
+      expect(kept.blocks.map((b) => [b.event, Number(b.id)])).toEqual(RUNS.slice(1).map((run) => ["run", run]));
+    } finally {
+      live.close();
+      kept.close();
+      await remove(monitor.monitorId);
+    }
+  }, 60_000);
+
   it("the operation: a reader of kept events that makes no room ends RESOURCE_EXHAUSTED naming the run to resume after; a run kept twice is sent once; with changes_only the kept runs without a change are left out; from_oldest from run 1, refused with after_run", async () => {
     const store = (await MonitorStore.open(testBus))!;
     const events = (await MonitorEventLog.open(testBus))!;
