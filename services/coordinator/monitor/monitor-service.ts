@@ -1,8 +1,8 @@
 // The MonitorService: CreateMonitor checks the probe as Probe would (and against the target
 // policy) and keeps it in JetStream, where every coordinator's scheduler finds it
 // (monitor-scheduler.ts); WatchMonitor relays the monitor's events from its NATS subject, from
-// whichever coordinator ran each, and with after_run first those kept after that run
-// (monitor-events.ts). A monitor is its caller's: another caller's id is NOT_FOUND.
+// whichever coordinator ran each, and with after_run (or from_oldest) first those kept after that
+// run (monitor-events.ts). A monitor is its caller's: another caller's id is NOT_FOUND.
 // The operations are the service's whatever the transport: the gRPC handlers here and the
 // HTTP/JSON API (http/http-api.ts) both call them.
 import { randomUUID } from "node:crypto";
@@ -35,7 +35,7 @@ import { checkWebhook } from "./webhook.js";
 export interface MonitorServiceDeps {
   /** undefined: no JetStream (embedded mode); every call is FAILED_PRECONDITION. */
   store: MonitorStore | undefined;
-  /** The kept events; undefined: none are kept (no JetStream, or the stream could not be opened), a watch with after_run is FAILED_PRECONDITION. */
+  /** The kept events; undefined: none are kept (no JetStream, or the stream could not be opened), a watch with after_run or from_oldest is FAILED_PRECONDITION. */
   events: MonitorEventLog | undefined;
   bus: Bus;
   policy: TargetPolicyChecker;
@@ -71,10 +71,10 @@ export interface MonitorOperations {
    * Sends each run's event (with changes_only, those that changed a verdict) to the sink until the
    * signal aborts. From now on (after_run 0) the events come live from the monitor's subject, and
    * a sink too far behind ends the watch RESOURCE_EXHAUSTED, saying the run to resume after. With
-   * after_run (or from_oldest), the kept events after that run (every one) and then the new ones
-   * are read from the stream at the reader's pace: a reader that makes no room for WATCH_STALL_MS
-   * ends the same way. `started`
-   * is called once the monitor is found and its events subscribed to.
+   * after_run, the kept events after that run (with from_oldest, every kept one) and then the new
+   * ones are read from the stream at the reader's pace: a reader that makes no room for
+   * WATCH_STALL_MS ends the same way. `started` is called once the monitor is found and its events
+   * subscribed to.
    */
   watch(request: WatchMonitorRequest, caller: string, sink: WatchSink, signal: AbortSignal, started?: () => void): Promise<void>;
 }
