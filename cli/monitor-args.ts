@@ -1,7 +1,7 @@
 // The arguments of `smtp-probe monitor create|list|get|delete|watch` checked, each problem naming
 // its flag: a new monitor's host, interval and probe options (the webhook's secret from the
 // environment, never the command line, where other users' `ps` would show it), a monitor id, a
-// count of runs. Pure.
+// count of runs, where a watch starts (after a run, or from the oldest kept). Pure.
 import { CreateMonitorRequest } from "../gen/smtpprobe/v1/monitor.js";
 import { probeOptionsOf, type BatchFlags } from "./batch-args.js";
 import { UsageError } from "./usage-error.js";
@@ -47,4 +47,17 @@ export function parseRunCount(text: string | undefined): number | undefined {
   const count = /^\d{1,9}$/.test(text) ? Number(text) : 0;
   if (count < 1) throw new UsageError("--count", `${JSON.stringify(text.slice(0, 20))} is not a count of runs (a whole number, at least 1)`);
   return count;
+}
+
+/** --after: the run a watch resumes after (its kept runs after it first); 0 or absent: from now. */
+export function parseAfterRun(text: string | undefined): number {
+  if (text === undefined) return 0;
+  if (!/^\d{1,15}$/.test(text.trim())) throw new UsageError("--after", `${JSON.stringify(text.slice(0, 20))} is not a run number (a whole number: the last run a watch printed)`);
+  return Number(text.trim());
+}
+
+/** Where a watch starts: after --after RUN, from the oldest kept run (--from-oldest), or from now. */
+export function watchStartOf(flags: { after?: string; fromOldest?: boolean }): { afterRun: number; fromOldest: boolean } {
+  if (flags.fromOldest && flags.after !== undefined) throw new UsageError("--from-oldest", "reads every kept run: leave out --after");
+  return { afterRun: parseAfterRun(flags.after), fromOldest: flags.fromOldest ?? false };
 }

@@ -2,9 +2,11 @@
 // command line. create, get and delete print the monitor (one line, or with --json the Monitor in
 // the protobuf JSON form); list pages through the caller's monitors (one line each, or one Monitor
 // per line with --json); watch prints each run as it ends (one line, a line per verdict that
-// changed and one per region's fact that changed, or one MonitorEvent per line with --json) until --count runs or Ctrl-C. The monitor
-// runs on the coordinators whatever happens to this command.
-import type { ClientReadableStream, ServiceError } from "@grpc/grpc-js";
+// changed and one per region's fact that changed, or one MonitorEvent per line with --json) until
+// --count runs or Ctrl-C, with --after RUN first the kept runs after that one (--from-oldest:
+// every kept run); when it stops early it says how to resume. The monitor runs on the
+// coordinators whatever happens to this command.
+import { status, type ClientReadableStream, type ServiceError } from "@grpc/grpc-js";
 import { ListMonitorsResponse, Monitor, MonitorEvent, RegionChangeKind, type CreateMonitorRequest, type RegionChange } from "../gen/smtpprobe/v1/monitor.js";
 import { verdictKindToJSON } from "../gen/smtpprobe/v1/probe_service.js";
 import { protoJson } from "../lib/proto-json.js";
@@ -19,7 +21,7 @@ export type MonitorAction =
   | { kind: "create"; request: CreateMonitorRequest }
   | { kind: "list" }
   | { kind: "get" | "delete"; monitorId: string }
-  | { kind: "watch"; monitorId: string; changesOnly: boolean; count: number | undefined };
+  | { kind: "watch"; monitorId: string; changesOnly: boolean; count: number | undefined; afterRun: number; fromOldest: boolean };
 
 export interface MonitorRunRequest {
   coordinator: CoordinatorAddress;
@@ -74,27 +76,32 @@ export async function runMonitor(request: MonitorRunRequest, deps: CheckDeps): P
         return ExitCode.ok;
       }
       case "watch":
-        return await watch(client.watchMonitor({ monitorId: action.monitorId, changesOnly: action.changesOnly }, metadata), action.count, request.json, deps, failed);
+        return await watch(client.watchMonitor({ monitorId: action.monitorId, changesOnly: action.changesOnly, afterRun: action.afterRun, fromOldest: action.fromOldest }, metadata), action, request.json, deps, failed);
     }
   } finally {
     client.close();
   }
 }
 
+/** Why a watch ended that a new one gets over (too far behind, the coordinator gone or stopping): it says how to resume. */
+const RESUMABLE: ReadonlySet<number> = new Set([status.RESOURCE_EXHAUSTED, status.UNAVAILABLE, status.CANCELLED, status.DEADLINE_EXCEEDED]);
+
 async function watch(
   stream: ClientReadableStream<MonitorEvent>,
-  count: number | undefined,
+  { monitorId, count, afterRun }: { monitorId: string; count: number | undefined; afterRun: number },
   json: boolean,
   deps: CheckDeps,
   failed: (error: ServiceError, timeoutMs: number) => Promise<ExitCodeValue>,
 ): Promise<ExitCodeValue> {
   let seen = 0;
+  let lastRun = afterRun;
   const cancel = (): void => stream.cancel();
   deps.signal.addEventListener("abort", cancel, { once: true });
   const ended = await new Promise<{ error?: ServiceError }>((resolve) => {
     stream.on("data", (event: MonitorEvent) => {
       if (count !== undefined && seen >= count) return;
       seen += 1;
+      lastRun = event.run;
       deps.stdout.write(json ? `${JSON.stringify(protoJson("smtpprobe.v1.MonitorEvent", MonitorEvent.encode(event).finish()))}\n` : formatRun(event));
       if (count !== undefined && seen >= count) {
         stream.cancel();
@@ -105,6 +112,8 @@ async function watch(
     stream.on("end", () => resolve({}));
   });
   deps.signal.removeEventListener("abort", cancel);
+  const resumable = deps.signal.aborted || (ended.error !== undefined && RESUMABLE.has(ended.error.code));
+  if (resumable && lastRun > 0) deps.stderr.write(`monitor ${monitorId}: the watch stopped; the monitor goes on. Resume: smtp-probe monitor watch ${monitorId} --after ${lastRun}\n`);
   if (deps.signal.aborted) return ExitCode.interrupted;
   if (ended.error) return failed(ended.error, 0);
   return ExitCode.ok;

@@ -138,6 +138,8 @@ refused the batch, 130 interrupted.
 const MONITOR_HELP = `
 A monitor runs on the coordinators (it needs NATS with JetStream): its probe is
 repeated at its interval whatever happens to this command, until it is deleted.
+Its runs are kept a week: a watch that stopped resumes with --after RUN, and
+--from-oldest shows them all first.
 The webhook's signing key is read from SMTP_PROBE_WEBHOOK_SECRET, never from
 the command line.
 
@@ -149,6 +151,7 @@ Examples:
   smtp-probe monitor create mx.example.com --interval 5m --port 25,587 --coordinator c:50051
   smtp-probe monitor list --coordinator c:50051
   smtp-probe monitor watch <monitor id> --changes-only --coordinator c:50051
+  smtp-probe monitor watch <monitor id> --after 41 --coordinator c:50051
   smtp-probe monitor delete <monitor id> --coordinator c:50051
 `;
 
@@ -447,10 +450,12 @@ function buildProgram(deps: CliDeps, setExitCode: (code: number) => void): Comma
     .argument("[monitor-id]", "the monitor's id")
     .option("--changes-only", "only the runs that changed a verdict or a region's fact")
     .option("--count <n>", "end after this many runs")
-    .action(async (id: string | undefined, flags: MonitorCommonFlags & { changesOnly?: boolean; count?: string }) => {
+    .option("--after <run>", "first the kept runs after this one (the last a watch printed), then new ones")
+    .option("--from-oldest", "first every kept run (a week), then new ones")
+    .action(async (id: string | undefined, flags: MonitorCommonFlags & { changesOnly?: boolean; count?: string; after?: string; fromOldest?: boolean }) => {
       await runMonitorAction(flags, async () => {
         const args = await import("./monitor-args.js");
-        return { kind: "watch", monitorId: args.checkMonitorId(id), changesOnly: flags.changesOnly ?? false, count: args.parseRunCount(flags.count) };
+        return { kind: "watch", monitorId: args.checkMonitorId(id), changesOnly: flags.changesOnly ?? false, count: args.parseRunCount(flags.count), ...args.watchStartOf(flags) };
       });
     });
 

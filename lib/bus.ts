@@ -136,6 +136,8 @@ export interface RecordLog {
    * until the signal aborts; `pending` is how many more were there when the record was read.
    */
   follow(subject: string, after: number, signal: AbortSignal): AsyncIterable<{ sequence: number; data: Uint8Array; pending: number }>;
+  /** Removes every record of the subject (the other subjects' stay). */
+  purge(subject: string): Promise<void>;
 }
 
 export interface WorkQueueSpec {

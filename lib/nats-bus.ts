@@ -419,6 +419,7 @@ class NatsBus implements Bus {
         }
       },
       follow: (subject, after, signal) => followRecords(jsm, js, spec.name, subject, after, signal),
+      purge: async (subject) => void (await jsm.streams.purge(spec.name, { filter: subject })),
     };
   }
 

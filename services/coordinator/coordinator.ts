@@ -29,6 +29,7 @@ import { batchGrpcService, createBatchOperations, type BatchOperations } from ".
 import { BatchStore } from "./batch/batch-store.js";
 import { BatchWorker } from "./batch/batch-worker.js";
 import { MonitorServiceDefinition } from "../../gen/smtpprobe/v1/monitor.js";
+import { MonitorEventLog } from "./monitor/monitor-events.js";
 import { MonitorScheduler } from "./monitor/monitor-scheduler.js";
 import { createMonitorOperations, monitorGrpcService, type MonitorOperations } from "./monitor/monitor-service.js";
 import { MonitorStore } from "./monitor/monitor-store.js";
@@ -289,11 +290,17 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
       logger.warn({ err: error }, "monitors are not available: their JetStream buckets could not be opened (permissions?)");
       return undefined;
     });
+    const monitorEvents = monitorStore
+      ? await MonitorEventLog.open(bus).catch((error: unknown) => {
+          logger.warn({ err: error }, "monitor events are not kept: their JetStream stream could not be opened (permissions?); watches see new runs only");
+          return undefined;
+        })
+      : undefined;
     const monitorLimits = config.monitors ?? DEFAULT_MONITOR_LIMITS;
-    const monitorOperations = createMonitorOperations({ store: monitorStore, bus, policy, logger, limits: { ...monitorLimits, maxDeadlineMs: config.maxDeadlineMs } });
+    const monitorOperations = createMonitorOperations({ store: monitorStore, events: monitorEvents, bus, policy, logger, limits: { ...monitorLimits, maxDeadlineMs: config.maxDeadlineMs } });
     deferredMonitors.serve(monitorGrpcService(monitorOperations, probeService.operations.calls));
     monitors = monitorOperations;
-    const monitorScheduler = monitorStore ? new MonitorScheduler({ store: monitorStore, bus, operations: probeService.operations, logger, coordinatorId: `${hostname()}-${process.pid}`, policy }) : undefined;
+    const monitorScheduler = monitorStore ? new MonitorScheduler({ store: monitorStore, events: monitorEvents, bus, operations: probeService.operations, logger, coordinatorId: `${hostname()}-${process.pid}`, policy }) : undefined;
     monitorScheduler?.start();
     undo.push(() => monitorScheduler?.stop());
     const monitorMetrics = monitorStore && config.monitorSeries ? new MonitorMetrics({ store: monitorStore, bus, maxMonitors: monitorLimits.maxMonitors, logger }) : undefined;

@@ -3,7 +3,7 @@
 // and published once whichever coordinator claims it, a watcher on the other coordinator sees the
 // runs in order, and when the server goes away the next run says which verdicts changed; a server
 // whose certificate is replaced between runs gives one event naming the region, the port and both
-// fingerprints, delivered signed to the webhook.
+// fingerprints, delivered signed to the webhook; a watch resumed with --after gets the kept runs.
 import { createHmac, X509Certificate } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -94,8 +94,8 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
       expect(monitor).toMatchObject({ intervalSeconds: 1, webhookUrl: `http://127.0.0.1:${hookPort}/smtp-probe` });
       const events: MonitorEvent[] = [];
       const changes: MonitorEvent[] = [];
-      const all = clientB.watchMonitor({ monitorId: monitor.monitorId, changesOnly: false }, new Metadata());
-      const changed = clientA.watchMonitor({ monitorId: monitor.monitorId, changesOnly: true }, new Metadata());
+      const all = clientB.watchMonitor({ monitorId: monitor.monitorId, changesOnly: false, afterRun: 0, fromOldest: false }, new Metadata());
+      const changed = clientA.watchMonitor({ monitorId: monitor.monitorId, changesOnly: true, afterRun: 0, fromOldest: false }, new Metadata());
       all.on("data", (event: MonitorEvent) => events.push(event));
       changed.on("data", (event: MonitorEvent) => changes.push(event));
       all.on("error", () => undefined);
@@ -153,8 +153,8 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
       const delivered = () => hooks.filter((h) => (JSON.parse(h.body) as { monitorId: string }).monitorId === monitor.monitorId);
       const events: MonitorEvent[] = [];
       const changes: MonitorEvent[] = [];
-      const all = clientB.watchMonitor({ monitorId: monitor.monitorId, changesOnly: false }, new Metadata());
-      const changed = clientA.watchMonitor({ monitorId: monitor.monitorId, changesOnly: true }, new Metadata());
+      const all = clientB.watchMonitor({ monitorId: monitor.monitorId, changesOnly: false, afterRun: 0, fromOldest: false }, new Metadata());
+      const changed = clientA.watchMonitor({ monitorId: monitor.monitorId, changesOnly: true, afterRun: 0, fromOldest: false }, new Metadata());
       all.on("data", (event: MonitorEvent) => events.push(event));
       changed.on("data", (event: MonitorEvent) => changes.push(event));
       all.on("error", () => undefined);
@@ -220,7 +220,7 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
   });
 
   it(
-    "smtp-probe monitor: create, list, get, watch --count, delete through the CLI",
+    "smtp-probe monitor: create, list, get, watch --count, watch --after, delete through the CLI",
     async () => {
       const created = await runCli(["monitor", "create", "127.0.0.1", "--interval", "1s", "--port", String(fixture.port), "--regions", REGION, "--coordinator", a.address, "--json"], {}, 30_000);
       expect(created.code, created.stderr).toBe(0);
@@ -234,12 +234,22 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
       const runs = watched.stdout.trim().split("\n").map((line) => JSON.parse(line) as { monitorId: string; run: string });
       expect(runs.map((r) => r.monitorId)).toEqual([monitor.monitorId, monitor.monitorId]);
       expect(Number(runs[1]!.run)).toBe(Number(runs[0]!.run) + 1);
+      // Resumed after the first run, from the other coordinator: the second, as kept.
+      const resumed = await runCli(["monitor", "watch", monitor.monitorId, "--after", runs[0]!.run, "--count", "1", "--json", "--coordinator", a.address], {}, 30_000);
+      expect(resumed.code, resumed.stderr).toBe(0);
+      expect(JSON.parse(resumed.stdout)).toEqual(runs[1]);
+      const badAfter = await runCli(["monitor", "watch", monitor.monitorId, "--after", "-1", "--coordinator", a.address], {}, 30_000);
+      expect([badAfter.code, badAfter.stderr]).toEqual([2, expect.stringContaining("--after")]);
       const deleted = await runCli(["monitor", "delete", monitor.monitorId, "--coordinator", a.address], {}, 30_000);
       expect(deleted.code, deleted.stderr).toBe(0);
       expect(deleted.stderr).toContain(`monitor ${monitor.monitorId} deleted`);
       const gone = await runCli(["monitor", "get", monitor.monitorId, "--coordinator", a.address], {}, 30_000);
       expect(gone.code).toBe(4);
       expect(gone.stderr).toContain(monitor.monitorId);
+      // A watch refused is not one to resume.
+      const goneWatch = await runCli(["monitor", "watch", monitor.monitorId, "--after", runs[0]!.run, "--coordinator", a.address], {}, 30_000);
+      expect(goneWatch.code).toBe(4);
+      expect(goneWatch.stderr).not.toContain("Resume:");
       const bad = await runCli(["monitor", "watch", "nope", "--coordinator", a.address], {}, 30_000);
       expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining("MONITOR_ID")]);
     },

@@ -140,6 +140,16 @@ export interface DeleteMonitorRequest {
 export interface WatchMonitorRequest {
   monitorId: string;
   changesOnly: boolean;
+  /**
+   * 0: from now on. n: first the kept events of the runs after run n, in the order they were kept
+   * (run order), then each new run: a watch resumed with the last run it received misses none.
+   */
+  afterRun: number;
+  /**
+   * With after_run 0: first every kept event, from the oldest (run 1 included while it is kept),
+   * then each new run. Refused with after_run.
+   */
+  fromOldest: boolean;
 }
 
 /** A verdict that appeared or went away between two runs. */
@@ -794,7 +804,7 @@ export const DeleteMonitorRequest: MessageFns<DeleteMonitorRequest> = {
 };
 
 function createBaseWatchMonitorRequest(): WatchMonitorRequest {
-  return { monitorId: "", changesOnly: false };
+  return { monitorId: "", changesOnly: false, afterRun: 0, fromOldest: false };
 }
 
 export const WatchMonitorRequest: MessageFns<WatchMonitorRequest> = {
@@ -804,6 +814,12 @@ export const WatchMonitorRequest: MessageFns<WatchMonitorRequest> = {
     }
     if (message.changesOnly !== false) {
       writer.uint32(16).bool(message.changesOnly);
+    }
+    if (message.afterRun !== 0) {
+      writer.uint32(24).uint64(message.afterRun);
+    }
+    if (message.fromOldest !== false) {
+      writer.uint32(32).bool(message.fromOldest);
     }
     return writer;
   },
@@ -837,6 +853,22 @@ export const WatchMonitorRequest: MessageFns<WatchMonitorRequest> = {
             message.changesOnly = reader.bool();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.afterRun = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.fromOldest = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -861,6 +893,16 @@ export const WatchMonitorRequest: MessageFns<WatchMonitorRequest> = {
         : isSet(object.changes_only)
         ? globalThis.Boolean(object.changes_only)
         : false,
+      afterRun: isSet(object.afterRun)
+        ? globalThis.Number(object.afterRun)
+        : isSet(object.after_run)
+        ? globalThis.Number(object.after_run)
+        : 0,
+      fromOldest: isSet(object.fromOldest)
+        ? globalThis.Boolean(object.fromOldest)
+        : isSet(object.from_oldest)
+        ? globalThis.Boolean(object.from_oldest)
+        : false,
     };
   },
 
@@ -872,6 +914,12 @@ export const WatchMonitorRequest: MessageFns<WatchMonitorRequest> = {
     if (message.changesOnly !== false) {
       obj.changesOnly = message.changesOnly;
     }
+    if (message.afterRun !== 0) {
+      obj.afterRun = Math.round(message.afterRun);
+    }
+    if (message.fromOldest !== false) {
+      obj.fromOldest = message.fromOldest;
+    }
     return obj;
   },
 
@@ -882,6 +930,8 @@ export const WatchMonitorRequest: MessageFns<WatchMonitorRequest> = {
     const message = createBaseWatchMonitorRequest();
     message.monitorId = object.monitorId ?? "";
     message.changesOnly = object.changesOnly ?? false;
+    message.afterRun = object.afterRun ?? 0;
+    message.fromOldest = object.fromOldest ?? false;
     return message;
   },
 };
@@ -1320,8 +1370,8 @@ export const MonitorEvent: MessageFns<MonitorEvent> = {
 /**
  * A probe repeated at an interval. Every coordinator schedules every monitor and exactly one of
  * them runs each interval's probe (a claim in JetStream); each run is an event on the monitor's
- * NATS subject, with what changed since the run before: in the verdicts, and in each region's
- * facts about each port (RegionChange).
+ * NATS subject, kept in a JetStream stream, with what changed since the run before: in the
+ * verdicts, and in each region's facts about each port (RegionChange).
  */
 export type MonitorServiceDefinition = typeof MonitorServiceDefinition;
 export const MonitorServiceDefinition = {
@@ -1363,7 +1413,10 @@ export const MonitorServiceDefinition = {
     },
     /**
      * Each run of the monitor from now on, as it ends (with changes_only, the runs with a verdict
-     * change or a region change).
+     * change or a region change); with after_run, first the kept runs after that one (with
+     * from_oldest, every kept run). Events are kept 7 days (fewer when the coordinators' bound on
+     * their bytes is reached), so a watch that ended resumes with the last run it received and
+     * misses nothing kept.
      */
     watchMonitor: {
       name: "WatchMonitor",

@@ -163,7 +163,8 @@ export const API_ROUTES: readonly ApiRoute[] = [
   {
     method: "GET",
     path: "/v1/monitors/{monitor_id}:watch",
-    query: ["changes_only"],
+    query: ["changes_only", "after_run", "from_oldest"],
+    resumeField: "after_run",
     rpc: "WatchMonitor",
     service: MONITOR_SERVICE,
     request: "smtpprobe.v1.WatchMonitorRequest",
@@ -172,7 +173,7 @@ export const API_ROUTES: readonly ApiRoute[] = [
     eventName: "run",
     streamOnly: true,
     summary:
-      "Each run of the monitor from now on, as it ends, always as Server-Sent Events named `run`, the event id the run's number (with `changes_only`, the runs that changed a verdict or a region's fact). Events are not kept: a reconnected watch sees the runs from then on.",
+      "Each run of the monitor from now on, as it ends, always as Server-Sent Events named `run`, the event id the run's number (with `changes_only`, the runs that changed a verdict or a region's fact). Runs are kept a week: with `after_run`, or the `Last-Event-ID` an EventSource sends when it reconnects, first the kept runs after that one, in order, then new ones; with `from_oldest`, every kept run first.",
   },
 ];
 

@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { status, type ServiceError } from "@grpc/grpc-js";
 import { CancelBatchRequest, CreateBatchRequest, GetBatchRequest, WatchBatchRequest, type BatchEvent } from "../../../gen/smtpprobe/v1/batch.js";
-import { CreateMonitorRequest, DeleteMonitorRequest, GetMonitorRequest, ListMonitorsRequest, WatchMonitorRequest, type MonitorEvent } from "../../../gen/smtpprobe/v1/monitor.js";
+import { CreateMonitorRequest, DeleteMonitorRequest, GetMonitorRequest, ListMonitorsRequest, WatchMonitorRequest } from "../../../gen/smtpprobe/v1/monitor.js";
 import { DomainCheckRequest, type DomainCheckEvent, type DomainCheckReport } from "../../../gen/smtpprobe/v1/domain.js";
 import { ProbeRequest, type ProbeEvent, type ProbeReport } from "../../../gen/smtpprobe/v1/probe_service.js";
 import {
@@ -32,7 +32,7 @@ import type { CallerAuth } from "../caller-auth.js";
 import { invalidArgument, serviceError } from "../grpc-errors.js";
 import { httpCallerAuth } from "../http-caller.js";
 import type { BatchOperations } from "../batch/batch-service.js";
-import { MAX_WATCH_BACKLOG_BYTES, type MonitorOperations } from "../monitor/monitor-service.js";
+import { MAX_WATCH_BACKLOG_BYTES, type MonitorOperations, type WatchSink } from "../monitor/monitor-service.js";
 import { checkDomainCheckId, checkProbeId, type ProbeOperations } from "../probe-service.js";
 import { MAX_RECEIVE_MESSAGE_BYTES } from "../server.js";
 import { apiMessage } from "../../../lib/api-schema.js";
@@ -314,8 +314,10 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
 
   /**
    * WatchMonitor, always as Server-Sent Events: each run a `run` event whose id is the run's
-   * number. Events are not kept: a reader that lets the response's buffer grow past the bound
-   * gets an `error` event (RESOURCE_EXHAUSTED) and the end of the stream.
+   * number, so that an EventSource's Last-Event-ID resumes it after that run (after_run). A reader
+   * that lets the response's buffer grow past the bound (live), or leaves it full WATCH_STALL_MS
+   * (kept events), gets an `error` event (RESOURCE_EXHAUSTED) and the end of the stream; it
+   * resumes the same way.
    */
   async function watchMonitor(route: ApiRoute, params: Record<string, string>, caller: string, operations: ProbeOperations, monitors: MonitorOperations, request: IncomingMessage, response: ServerResponse): Promise<void> {
     const json = await requestJson(route, params, caller, request, response);
@@ -328,14 +330,24 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
     const sse = new SseWriter(response, SECURITY_HEADERS);
     // The watch is known to exist once the operation has looked it up: headers go out then, so
     // that a client sees 200 before the first run, which may be an interval away.
-    const send = (event: MonitorEvent): boolean => {
-      if (response.writableLength > MAX_WATCH_BACKLOG_BYTES) return false;
-      sse.send(route.eventName ?? "run", monitorEventJson(event), String(event.run));
-      return true;
+    const hasRoom = (): boolean => response.writableLength <= MAX_WATCH_BACKLOG_BYTES;
+    const sink: WatchSink = {
+      send(event) {
+        if (!hasRoom()) return false;
+        sse.send(route.eventName ?? "run", monitorEventJson(event), String(event.run));
+        return true;
+      },
+      async room(timeoutMs) {
+        if (hasRoom()) return true;
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([sse.drained(), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+        clearTimeout(timer);
+        return hasRoom() && !response.destroyed && !response.writableEnded;
+      },
     };
     operations.calls.serve<void>(
       { ok: () => sse.end(), fail: (error) => failStream(response, sse, error) },
-      (signal) => monitors.watch(watchRequest, caller, send, signal, () => sse.open()),
+      (signal) => monitors.watch(watchRequest, caller, sink, signal, () => sse.open()),
       cancellableOf(response),
     );
   }

@@ -2,8 +2,9 @@
 // coordinator looks at every monitor it knows (listed every LIST_EVERY_MS), and for a run that has come due it tries to claim it
 // (monitor-store.ts); only the one that claims it probes — through the ProbeService operation as
 // the monitor's caller, under the interval as deadline — compares the verdicts with the run
-// before, keeps the new state and publishes the event on the monitor's subject. A run whose time
-// passed while no coordinator ran is skipped, never made up: the next due run is the current one.
+// before, keeps the new state, then the event (monitor-events.ts: kept, and so sent to the
+// watchers). A run whose time passed while no coordinator ran is skipped, never made up: the next
+// due run is the current one.
 import { MonitorEvent } from "../../../gen/smtpprobe/v1/monitor.js";
 import { ProbeReport } from "../../../gen/smtpprobe/v1/probe_service.js";
 import type { TargetPolicyChecker } from "../../../lib/policy/target-policy.js";
@@ -15,7 +16,8 @@ import { CallError } from "../call-tracker.js";
 import type { ProbeOperations } from "../probe-service.js";
 import { factsOf, hasChanges, nextFacts } from "./monitor-changes.js";
 import { runToClaim, verdictChanges, verdictsOf, type MonitorRecord } from "./monitor-records.js";
-import { monitorEventSubject, type MonitorStore } from "./monitor-store.js";
+import { keepMonitorEvent, type MonitorEventLog } from "./monitor-events.js";
+import type { MonitorStore } from "./monitor-store.js";
 
 /** How often a coordinator looks for due runs among the monitors it knows: how late a run starts at most. */
 export const TICK_MS = 250;
@@ -42,7 +44,7 @@ export class MonitorScheduler {
   private readonly stopping: AbortController[] = [];
 
   constructor(
-    private readonly deps: { store: MonitorStore; bus: Bus; operations: ProbeOperations; logger: Logger; coordinatorId: string; policy: TargetPolicyChecker },
+    private readonly deps: { store: MonitorStore; bus: Bus; operations: ProbeOperations; logger: Logger; coordinatorId: string; policy: TargetPolicyChecker; events?: MonitorEventLog },
   ) {}
 
   start(): void {
@@ -140,7 +142,7 @@ export class MonitorScheduler {
         event = { monitorId: record.monitorId, run, report: undefined, changes: [], regionChanges: [], first: false, error: error.error.details ?? error.message };
       }
       if (controller.signal.aborted) return;
-      bus.publish(monitorEventSubject(record.monitorId), MonitorEvent.encode(event).finish());
+      await keepMonitorEvent(this.deps.events, bus, event, logger);
       if (record.webhookUrl !== "" && hasChanges(event)) this.deliver(record, event);
     } catch (error) {
       logger.warn({ err: error, monitorId: record.monitorId, run }, "a monitor's run failed");

@@ -1,11 +1,12 @@
 // The MonitorService: CreateMonitor checks the probe as Probe would (and against the target
 // policy) and keeps it in JetStream, where every coordinator's scheduler finds it
 // (monitor-scheduler.ts); WatchMonitor relays the monitor's events from its NATS subject, from
-// whichever coordinator ran each. A monitor is its caller's: another caller's id is NOT_FOUND.
+// whichever coordinator ran each, and with after_run (or from_oldest) first those kept after that
+// run (monitor-events.ts). A monitor is its caller's: another caller's id is NOT_FOUND.
 // The operations are the service's whatever the transport: the gRPC handlers here and the
 // HTTP/JSON API (http/http-api.ts) both call them.
 import { randomUUID } from "node:crypto";
-import { status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type ServiceError } from "@grpc/grpc-js";
+import { Metadata, status, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream, type ServiceError } from "@grpc/grpc-js";
 import {
   MonitorEvent,
   type CreateMonitorRequest,
@@ -28,12 +29,15 @@ import { invalidArgument, isUndecodable, notFound, permissionDenied, serviceErro
 import { checkTargetEarly, validateProbeRequest, type FieldViolation } from "../validate-request.js";
 import { hasChanges } from "./monitor-changes.js";
 import { isMonitorId, pageOfIds, type MonitorRecord } from "./monitor-records.js";
+import type { MonitorEventLog } from "./monitor-events.js";
 import { monitorEventSubject, type MonitorStore } from "./monitor-store.js";
 import { checkWebhook } from "./webhook.js";
 
 export interface MonitorServiceDeps {
   /** undefined: no JetStream (embedded mode); every call is FAILED_PRECONDITION. */
   store: MonitorStore | undefined;
+  /** The kept events; undefined: none are kept (no JetStream, or the stream could not be opened), a watch with after_run or from_oldest is FAILED_PRECONDITION. */
+  events: MonitorEventLog | undefined;
   bus: Bus;
   policy: TargetPolicyChecker;
   logger: Logger;
@@ -42,8 +46,22 @@ export interface MonitorServiceDeps {
 
 /** The longest interval: a day. */
 const MAX_INTERVAL_SECONDS = 86_400;
-/** Bytes a watcher's stream may hold before the watch gives up on it (a reader that does not read). */
+/**
+ * Bytes a watcher's stream may hold unread. A live event that finds it full ends the watch
+ * RESOURCE_EXHAUSTED after the events it holds (a live event cannot wait: the next one may come
+ * meanwhile); the watcher resumes with the last run it received (after_run) from the kept events.
+ */
 export const MAX_WATCH_BACKLOG_BYTES = 4 * 1024 * 1024;
+/** Kept events wait for their reader to make room, but no longer than this: then it is too far behind as well. */
+export const WATCH_STALL_MS = 30_000;
+
+/** Where a watch's events go: a gRPC stream or an HTTP response. */
+export interface WatchSink {
+  /** Writes the event (`bytes` its size encoded), unless more than MAX_WATCH_BACKLOG_BYTES are unread: false then, nothing written. */
+  send(event: MonitorEvent, bytes: number): boolean;
+  /** True once the reader has taken enough for the next event to be written; false when not within timeoutMs, or the reader is gone. */
+  room(timeoutMs: number): Promise<boolean>;
+}
 
 export interface MonitorOperations {
   create(request: CreateMonitorRequest, caller: string): Promise<Monitor>;
@@ -51,12 +69,15 @@ export interface MonitorOperations {
   delete(monitorId: string, caller: string): Promise<Monitor>;
   list(request: ListMonitorsRequest, caller: string): Promise<ListMonitorsResponse>;
   /**
-   * Sends each run's event (with changes_only, those with a verdict or region change) to `send` until the
-   * signal aborts. `send` answers false when its reader is too far behind: the watch then ends
-   * RESOURCE_EXHAUSTED (events are not kept for it, so it is not held back either). `started` is
-   * called once the monitor is found and its events subscribed to.
+   * Sends each run's event (with changes_only, those with a verdict or region change) to the sink until the
+   * signal aborts. From now on (after_run 0) the events come live from the monitor's subject, and
+   * a sink too far behind ends the watch RESOURCE_EXHAUSTED, saying the run to resume after. With
+   * after_run, the kept events after that run (with from_oldest, every kept one) and then the new
+   * ones are read from the stream at the reader's pace: a reader that makes no room for
+   * WATCH_STALL_MS ends the same way. `started` is called once the monitor is found and its events
+   * subscribed to.
    */
-  watch(request: WatchMonitorRequest, caller: string, send: (event: MonitorEvent) => boolean, signal: AbortSignal, started?: () => void): Promise<void>;
+  watch(request: WatchMonitorRequest, caller: string, sink: WatchSink, signal: AbortSignal, started?: () => void): Promise<void>;
 }
 
 export function createMonitorOperations(deps: MonitorServiceDeps): MonitorOperations {
@@ -122,8 +143,49 @@ export function createMonitorOperations(deps: MonitorServiceDeps): MonitorOperat
     return { monitors, nextPageToken: page.nextPageToken };
   }
 
-  async function watch(request: WatchMonitorRequest, caller: string, send: (event: MonitorEvent) => boolean, signal: AbortSignal, started?: () => void): Promise<void> {
+  async function watch(request: WatchMonitorRequest, caller: string, sink: WatchSink, signal: AbortSignal, started?: () => void): Promise<void> {
+    const afterRun = request.afterRun ?? 0;
+    if (afterRun > 0 && request.fromOldest) throw new CallError(invalidArgument([{ field: "from_oldest", description: `reads every kept run: leave it out with after_run (${afterRun})` }]));
     const record = await recordOf(request.monitorId ?? "", caller);
+    /** The last run relayed or left out, and the last one sent (where a resume starts). */
+    let lastRun = afterRun;
+    let lastSent = afterRun;
+    /**
+     * The event to the watcher (or left out by changes_only); false when the sink is full. A run
+     * already relayed is left out: kept twice (its append retried as a plain publish, which the
+     * stream also stores), it is still sent once.
+     */
+    const relay = (event: MonitorEvent, bytes: number): boolean => {
+      if (event.run <= lastRun) return true;
+      if (!request.changesOnly || hasChanges(event)) {
+        if (!sink.send(event, bytes)) return false;
+        lastSent = event.run;
+      }
+      lastRun = event.run;
+      return true;
+    };
+    const behind = (): CallError =>
+      new CallError(
+        serviceError(
+          status.RESOURCE_EXHAUSTED,
+          lastSent > 0 ? `the watch fell too far behind its events; watch again with after_run ${lastSent} to resume after the last run sent` : "the watch fell too far behind its events; watch again",
+        ),
+      );
+    if (afterRun > 0 || request.fromOldest) {
+      const field = afterRun > 0 ? "after_run" : "from_oldest";
+      if (!deps.events) throw new CallError(serviceError(status.FAILED_PRECONDITION, `${field}: this coordinator keeps no monitor events (its JetStream stream could not be opened); watch without ${field}`));
+      const followed = deps.events.follow(record.monitorId, afterRun, signal);
+      started?.();
+      for await (const { event, bytes } of followed) {
+        while (!relay(event, bytes)) {
+          if (!(await sink.room(WATCH_STALL_MS))) {
+            if (signal.aborted) return;
+            throw behind();
+          }
+        }
+      }
+      return;
+    }
     await new Promise<void>((resolve, reject) => {
       const subscription = deps.bus.subscribe(monitorEventSubject(record.monitorId), (message) => {
         let event: MonitorEvent;
@@ -132,8 +194,7 @@ export function createMonitorOperations(deps: MonitorServiceDeps): MonitorOperat
         } catch {
           return; // not ours: only coordinators publish there
         }
-        if (request.changesOnly && !hasChanges(event)) return;
-        if (!send(event)) finish(new CallError(serviceError(status.RESOURCE_EXHAUSTED, "the watch fell too far behind its events; watch again")));
+        if (!relay(event, message.data.length)) finish(behind());
       });
       const finish = (error?: unknown): void => {
         subscription.unsubscribe();
@@ -153,6 +214,8 @@ export function createMonitorOperations(deps: MonitorServiceDeps): MonitorOperat
     delete: async (monitorId, caller) => {
       const record = await recordOf(monitorId, caller);
       await storeOf().delete(record);
+      // Its events go with it (a run ending meanwhile may still keep one: it ages out).
+      await deps.events?.purge(record.monitorId).catch((error: unknown) => deps.logger.warn({ err: error, monitorId: record.monitorId }, "a deleted monitor's events could not be removed; they age out"));
       return monitorOf(record);
     },
     list,
@@ -192,16 +255,51 @@ export function monitorGrpcService(operations: MonitorOperations, calls: CallTra
         call.emit("error", invalid);
         return;
       }
-      const send = (event: MonitorEvent): boolean => {
-        if (call.writableLength > MAX_WATCH_BACKLOG_BYTES) return false;
-        call.write(event);
-        return true;
-      };
       calls.serve<void>(
         { ok: () => call.end(), fail: (error) => call.emit("error", error) },
-        (signal) => operations.watch(call.request, callerOf(call.metadata), send, signal),
+        // The response's headers go out once the watch is subscribed: a client knows from them that
+        // it will not miss the next run, which may be an interval away.
+        (signal) => operations.watch(call.request, callerOf(call.metadata), grpcWatchSink(call), signal, () => call.sendMetadata(new Metadata())),
         call,
       );
+    },
+  };
+}
+
+/**
+ * A gRPC stream as a watch's sink. The call's writableLength counts messages, not bytes: the bytes
+ * written and not yet taken by HTTP/2 (whose flow control holds them while the client does not
+ * read) are counted here, each message's until its write completes.
+ */
+function grpcWatchSink(call: ServerWritableStream<WatchMonitorRequest, MonitorEvent>): WatchSink {
+  let unread = 0;
+  let wake: (() => void) | undefined;
+  const hasRoom = (): boolean => unread <= MAX_WATCH_BACKLOG_BYTES;
+  return {
+    send(event, bytes) {
+      if (!hasRoom()) return false;
+      unread += bytes;
+      call.write(event, () => {
+        unread -= bytes;
+        if (hasRoom()) wake?.();
+      });
+      return true;
+    },
+    room(timeoutMs) {
+      if (hasRoom()) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const finish = (): void => {
+          clearTimeout(timer);
+          call.off("cancelled", finish);
+          call.off("close", finish);
+          wake = undefined;
+          resolve(hasRoom() && !call.cancelled && call.writable);
+        };
+        const timer = setTimeout(finish, timeoutMs);
+        call.once("cancelled", finish);
+        call.once("close", finish);
+        wake = finish;
+      });
     },
   };
 }

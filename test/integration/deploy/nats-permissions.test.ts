@@ -15,6 +15,8 @@ import { ProbeOptions, TlsMode } from "../../../gen/smtpprobe/v1/handshake.js";
 import { ProbeRequest, TaskStatus } from "../../../gen/smtpprobe/v1/probe_service.js";
 import { BatchItemStatus } from "../../../gen/smtpprobe/v1/batch.js";
 import { BatchStore } from "../../../services/coordinator/batch/batch-store.js";
+import { MonitorEvent } from "../../../gen/smtpprobe/v1/monitor.js";
+import { MonitorEventLog } from "../../../services/coordinator/monitor/monitor-events.js";
 import { MonitorStore, monitorEventSubject } from "../../../services/coordinator/monitor/monitor-store.js";
 import { AgentMessage, Task } from "../../../gen/smtpprobe/agent/v1/agent.js";
 import { dispatchProbe, type ProbePlan } from "../../../services/coordinator/fan-out.js";
@@ -156,7 +158,7 @@ describe.skipIf(nats.skip)("deploy/nats/hub.conf permissions", () => {
     }
   });
 
-  it("the coordinator may keep monitors: the monitors, their keys and state, the claims of runs, the events", async () => {
+  it("the coordinator may keep monitors: the monitors, their keys and state, the claims of runs, the events, kept and purged", async () => {
     const store = await MonitorStore.open(coordinator);
     expect(store).toBeDefined();
     const monitorId = "2b4e28ba-2fa1-41d2-883f-0016d3cca427";
@@ -185,6 +187,24 @@ describe.skipIf(nats.skip)("deploy/nats/hub.conf permissions", () => {
     coordinator.publish(monitorEventSubject(monitorId), Buffer.from("event"));
     expect(await received).toBe(5);
     expect(await withTimeout(receivedAll, 5_000, "the event through the wildcard subscription")).toBe(monitorEventSubject(monitorId));
+    // The kept events: appended (stored once), followed from a run, purged.
+    const events = await MonitorEventLog.open(coordinator);
+    expect(events).toBeDefined();
+    const event = (run: number) => MonitorEvent.fromPartial({ monitorId, run, error: `run ${run}` });
+    for (const run of [1, 2, 2, 3]) await events!.keep(event(run));
+    const controller = new AbortController();
+    const followed: number[] = [];
+    for await (const { event: kept } of events!.follow(monitorId, 1, controller.signal)) {
+      followed.push(kept.run);
+      if (followed.length === 2) break;
+    }
+    expect(followed).toEqual([2, 3]);
+    await events!.purge(monitorId);
+    await events!.keep(event(4));
+    for await (const { event: kept } of events!.follow(monitorId, 0, controller.signal)) {
+      expect(kept.run).toBe(4);
+      break;
+    }
     await store!.delete({ monitorId, caller: "svc" });
     expect(await store!.ids()).not.toContain(monitorId);
     expect(await store!.callerIds("svc")).toEqual([]);

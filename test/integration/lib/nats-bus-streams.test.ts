@@ -1,7 +1,7 @@
 // The bus's JetStream work queue and record log against a private nats-server with JetStream: an
 // item goes to one taker, comes back when given back or when its taker stops working on it, and
 // leaves when done; a full queue says so; a log stores an id once and is followed in order from
-// any sequence, also by a reader slower than the writers.
+// any sequence, also by a reader slower than the writers, and purged by subject.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QueueFullError, type Bus, type WorkItem } from "../../../lib/bus.js";
 import { connectNatsBus } from "../../../lib/nats-bus.js";
@@ -104,6 +104,10 @@ describe.skipIf(nats.skip)("JetStream work queue and record log", () => {
       if (tail.length === 5) break;
     }
     expect(tail).toEqual(seen.slice(596).map((r) => r.sequence));
+
+    // A purge removes the subject's records only.
+    await reader.purge("test.log_a.s");
+    expect([await reader.count("test.log_a.s"), await reader.lastSequence("test.log_a.s"), await reader.count("test.log_a.other")]).toEqual([0, 0, 1]);
   }, 30_000);
 
   it("a key-value create is won by one writer; keys and delete", async () => {

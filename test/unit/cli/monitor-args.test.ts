@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { TlsMode } from "../../../gen/smtpprobe/v1/handshake.js";
 import { RegionChangeKind } from "../../../gen/smtpprobe/v1/monitor.js";
 import { VerdictKind } from "../../../gen/smtpprobe/v1/probe_service.js";
-import { checkMonitorId, parseIntervalSeconds, parseRunCount, planMonitorCreate, WEBHOOK_SECRET_ENV } from "../../../cli/monitor-args.js";
+import { checkMonitorId, parseAfterRun, parseIntervalSeconds, parseRunCount, planMonitorCreate, watchStartOf, WEBHOOK_SECRET_ENV } from "../../../cli/monitor-args.js";
 import { formatMonitor, formatRegionChange, formatRun } from "../../../cli/monitor-command.js";
 import { UsageError } from "../../../cli/usage-error.js";
 
@@ -76,6 +76,38 @@ describe("checkMonitorId, parseRunCount", () => {
     [() => parseRunCount("x"), "--count"],
   ])("%s: a usage error naming %s", (run, flag) => {
     expect(usage(run).flag).toBe(flag);
+  });
+});
+
+describe("parseAfterRun", () => {
+  it.each<[string | undefined, number]>([
+    [undefined, 0],
+    ["0", 0],
+    ["41", 41],
+    [" 7 ", 7],
+    ["999999999999999", 999_999_999_999_999],
+  ])("%j is run %i", (text, run) => {
+    expect(parseAfterRun(text)).toBe(run);
+  });
+
+  it.each(["", "-1", "1.5", "x", "12abc", "1e3", "1234567890123456"])("%j: a usage error naming --after", (text) => {
+    const error = usage(() => parseAfterRun(text));
+    expect(error.flag).toBe("--after");
+    expect(error.message).toContain("is not a run number");
+  });
+});
+
+describe("watchStartOf", () => {
+  it.each<[{ after?: string; fromOldest?: boolean }, { afterRun: number; fromOldest: boolean }]>([
+    [{}, { afterRun: 0, fromOldest: false }],
+    [{ after: "12" }, { afterRun: 12, fromOldest: false }],
+    [{ fromOldest: true }, { afterRun: 0, fromOldest: true }],
+  ])("%j", (flags, start) => {
+    expect(watchStartOf(flags)).toEqual(start);
+  });
+
+  it("--after with --from-oldest: a usage error naming --from-oldest", () => {
+    expect(usage(() => watchStartOf({ after: "3", fromOldest: true })).flag).toBe("--from-oldest");
   });
 });
 
