@@ -4,7 +4,7 @@
 // would check it, so that a batch with a bad target is refused whole, naming the target. Pure.
 import type { BatchTarget, CreateBatchRequest } from "../../../gen/smtpprobe/v1/batch.js";
 import { ProbeRequest } from "../../../gen/smtpprobe/v1/probe_service.js";
-import { validateProbeRequest, type FieldViolation, type NormalizedRequest, type RequestLimits } from "../validate-request.js";
+import { checkProbeHost, validateProbeRequest, type FieldViolation, type RequestLimits, type ValidationResult } from "../validate-request.js";
 import { isCount, parseStoredObject } from "../stored-json.js";
 
 /** Violations reported at most for one batch: the first ones say enough. */
@@ -13,9 +13,25 @@ const MAX_VIOLATIONS = 20;
 export interface CheckedBatch {
   /** The shared options as accepted (host and idempotency key empty). */
   options: ProbeRequest;
-  /** One per target, in order: its request and what validation made of it. */
-  items: { host: string; ports: number[]; value: NormalizedRequest }[];
+  /** One per target, in order: its host as validation made it, its ports as given, the ports it probes. */
+  items: CheckedTarget[];
 }
+
+export interface CheckedTarget {
+  /** Lower-case A-label form, or an IP literal without brackets. */
+  host: string;
+  isIpLiteral: boolean;
+  /** As the target gave them (empty: the options'). */
+  ports: number[];
+  /** The ports probed: the target's, else the options', else the default. */
+  probePorts: number[];
+}
+
+/**
+ * A valid host name standing in for the targets' hosts while the rest of an item's request is
+ * checked: without mx, nothing else in a request depends on its host.
+ */
+const TEMPLATE_HOST = "batch-target.example";
 
 export type BatchCheck = { ok: true; value: CheckedBatch } | { ok: false; violations: FieldViolation[] };
 
@@ -34,11 +50,26 @@ export function checkBatchRequest(request: CreateBatchRequest, limits: RequestLi
   if (options.idempotencyKey !== "") violations.push({ field: "options.idempotency_key", description: "must be empty: a batch is created once per call" });
   if (violations.length > 0) return { ok: false, violations };
 
-  const items: CheckedBatch["items"] = [];
+  // Every item is checked as Probe would check its request. The requests differ only in host and
+  // ports: without mx (where the host meets the options) the rest is checked once per list of
+  // ports, and each target's host alone; the violations are the same, in the same order.
+  const items: CheckedTarget[] = [];
+  const byPorts = new Map<string, ValidationResult>();
   for (const [index, target] of targets.entries()) {
-    const checked = validateProbeRequest(itemRequest(options, target), limits);
+    let checked: { ok: true; host: string; isIpLiteral: boolean; probePorts: number[] } | { ok: false; violations: FieldViolation[] };
+    if (options.mx) {
+      const full = validateProbeRequest(itemRequest(options, target), limits);
+      checked = full.ok ? { ok: true, host: full.value.host, isIpLiteral: full.value.isIpLiteral, probePorts: full.value.ports } : full;
+    } else {
+      const key = target.ports.join(",");
+      let rest = byPorts.get(key);
+      if (!rest) byPorts.set(key, (rest = validateProbeRequest(itemRequest(options, { host: TEMPLATE_HOST, ports: target.ports }), limits)));
+      const host = checkProbeHost(target.host);
+      if (host.ok && rest.ok) checked = { ok: true, host: host.host, isIpLiteral: host.isIpLiteral, probePorts: rest.value.ports };
+      else checked = { ok: false, violations: [...(host.ok ? [] : host.violations), ...(rest.ok ? [] : rest.violations)] };
+    }
     if (checked.ok) {
-      items.push({ host: checked.value.host, ports: target.ports, value: checked.value });
+      items.push({ host: checked.host, isIpLiteral: checked.isIpLiteral, ports: target.ports, probePorts: checked.probePorts });
       continue;
     }
     for (const violation of checked.violations) {

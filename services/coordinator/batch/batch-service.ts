@@ -78,7 +78,7 @@ export function createBatchOperations(deps: BatchServiceDeps): BatchOperations {
       const checked = checkBatchRequest(request, deps.limits);
       if (!checked.ok) throw audit.refuse(caller, "invalid_argument", invalidArgument(checked.violations));
       for (const [index, item] of checked.value.items.entries()) {
-        const denied = checkTargetEarly(item.value, deps.policy);
+        const denied = checkTargetEarly({ host: item.host, isIpLiteral: item.isIpLiteral, ports: item.probePorts }, deps.policy);
         const field = denied?.field === "host" ? `targets[${index}].host` : `targets[${index}].${denied?.field ?? ""}`;
         if (denied) throw audit.refuse(caller, denied.kind === "deny_list" ? "deny_list" : "permission_denied", permissionDenied(`${field}: ${denied.reason}`, field));
       }
