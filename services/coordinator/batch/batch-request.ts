@@ -115,6 +115,25 @@ export interface BatchItem {
   ports: number[];
 }
 
+/**
+ * The job of queueing a batch's items from its stored targets, waiting in the work queue beside the
+ * items: whoever takes it queues them, and if that coordinator stops, the job is handed to another,
+ * which goes on from the progress stored.
+ */
+export interface BatchSpool {
+  batchId: string;
+  spool: true;
+}
+
+/** A batch's targets are stored in chunks of this many (a chunk stays far below NATS's 1 MiB message bound). */
+export const TARGETS_PER_CHUNK = 500;
+
+/** One target as stored until its item is queued. */
+export interface StoredTarget {
+  host: string;
+  ports: number[];
+}
+
 const BATCH_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function isBatchId(text: string): boolean {
@@ -137,6 +156,50 @@ export function decodeBatchRecord(data: Uint8Array): BatchRecord | undefined {
 
 export function encodeBatchItem(item: BatchItem): Uint8Array {
   return Buffer.from(JSON.stringify(item));
+}
+
+export function encodeBatchSpool(batchId: string): Uint8Array {
+  return Buffer.from(JSON.stringify({ batchId, spool: true } satisfies BatchSpool));
+}
+
+export function decodeBatchSpool(data: Uint8Array): BatchSpool | undefined {
+  const json = parseStoredObject(data);
+  if (!json || json.spool !== true || typeof json.batchId !== "string" || !isBatchId(json.batchId)) return undefined;
+  return { batchId: json.batchId, spool: true };
+}
+
+/** Stored as [host, ports] pairs: a chunk of 500 is read at once. */
+export function encodeTargetChunk(targets: readonly StoredTarget[]): Uint8Array {
+  return Buffer.from(JSON.stringify(targets.map((t) => [t.host, t.ports])));
+}
+
+export function decodeTargetChunk(data: Uint8Array): StoredTarget[] | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(data).toString("utf8"));
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(json)) return undefined;
+  const targets: StoredTarget[] = [];
+  for (const entry of json) {
+    if (!Array.isArray(entry) || entry.length !== 2) return undefined;
+    const [host, ports] = entry as unknown[];
+    if (typeof host !== "string" || !Array.isArray(ports) || !ports.every((p) => isCount(p) && p <= 65535)) return undefined;
+    targets.push({ host, ports: ports as number[] });
+  }
+  return targets;
+}
+
+/** How many of a batch's items are queued: a count, as text. */
+export function encodeQueuedCount(queued: number): Uint8Array {
+  return Buffer.from(String(queued));
+}
+
+export function decodeQueuedCount(data: Uint8Array): number | undefined {
+  const text = Buffer.from(data).toString("utf8");
+  const queued = /^\d{1,15}$/.test(text) ? Number(text) : Number.NaN;
+  return isCount(queued) ? queued : undefined;
 }
 
 export function decodeBatchItem(data: Uint8Array): BatchItem | undefined {

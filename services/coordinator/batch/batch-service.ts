@@ -1,6 +1,7 @@
 // The BatchService: CreateBatch checks every target (as Probe would, and against the target
-// policy), writes the batch's record and queues one item per target in JetStream; the coordinators'
-// workers (batch-worker.ts) probe them; GetBatch, WatchBatch and CancelBatch read and change what
+// policy), stores the targets, the batch's record and its spool job in JetStream and answers; the
+// coordinators' workers (batch-worker.ts) queue one item per target from the stored targets and
+// probe them; GetBatch, WatchBatch and CancelBatch read and change what
 // JetStream holds, so any coordinator answers for any batch. A batch is its caller's: another
 // caller's id is NOT_FOUND.
 import { randomUUID } from "node:crypto";
@@ -24,7 +25,7 @@ import { callerOf } from "../caller-auth.js";
 import { CallError, type CallTracker } from "../call-tracker.js";
 import { invalidArgument, isUndecodable, notFound, permissionDenied, serviceError, UNDECODABLE, unavailable } from "../grpc-errors.js";
 import { checkTargetEarly } from "../validate-request.js";
-import { checkBatchRequest, isBatchId, type BatchItem, type BatchRecord } from "./batch-request.js";
+import { checkBatchRequest, isBatchId, type BatchRecord } from "./batch-request.js";
 import type { BatchStore } from "./batch-store.js";
 
 export interface BatchServiceDeps {
@@ -67,9 +68,11 @@ export function createBatchOperations(deps: BatchServiceDeps): BatchOperations {
   }
 
   async function batchOf(record: BatchRecord): Promise<Batch> {
-    const reported = Math.min(record.total, await storeOf().reportedCount(record.batchId));
+    const [counted, queued] = await Promise.all([storeOf().reportedCount(record.batchId), storeOf().queuedCount(record.batchId)]);
+    const reported = Math.min(record.total, counted);
     const state = record.cancelled ? BatchState.BATCH_STATE_CANCELLED : reported >= record.total ? BatchState.BATCH_STATE_DONE : BatchState.BATCH_STATE_RUNNING;
-    return { batchId: record.batchId, state, total: record.total, reported, createdAt: new Date(record.createdAt), options: record.options };
+    // No count: a batch whose items were all queued before it was answered.
+    return { batchId: record.batchId, state, total: record.total, reported, createdAt: new Date(record.createdAt), options: record.options, queued: Math.max(reported, Math.min(record.total, queued ?? record.total)) };
   }
 
   return {
@@ -85,16 +88,21 @@ export function createBatchOperations(deps: BatchServiceDeps): BatchOperations {
       const total = checked.value.items.length;
       if ((await store.room()) < total) throw new CallError(queueFull(total));
       const record: BatchRecord = { batchId: randomUUID(), caller, total, createdAt: Date.now(), cancelled: false, options: checked.value.options };
-      await store.putRecord(record);
-      const items: BatchItem[] = checked.value.items.map((item, index) => ({ batchId: record.batchId, index, host: item.host, ports: item.ports }));
-      const { queued, error } = await store.enqueue(items);
-      if (error !== undefined) {
-        // Some items are queued and will be probed; the rest never will: the batch is what got in.
-        await store.putRecord({ ...record, total: queued, cancelled: true });
-        deps.logger.warn({ err: error, batchId: record.batchId, queued, total }, "a batch could be queued only in part");
-        throw new CallError(error instanceof QueueFullError ? queueFull(total) : unavailable("JetStream did not take the batch's items; try again shortly", 1_000));
+      // Durable before the answer: the targets, then the record, then the spool job that queues the
+      // items from the targets (any coordinator's worker, this one's usually, takes it at once). The
+      // answer does not wait for 5,000 items to be queued; the first ones are being probed by then.
+      try {
+        await store.putTargets(record.batchId, checked.value.items.map(({ host, ports }) => ({ host, ports })));
+        await store.putRecord(record);
+        await store.addSpool(record.batchId);
+      } catch (error) {
+        // The caller gets no batch id. A record stored without its spool job would claim items
+        // nobody queues: it is marked cancelled with no items (what else was stored expires).
+        await store.putRecord({ ...record, total: 0, cancelled: true }).catch(() => undefined);
+        deps.logger.warn({ err: error, batchId: record.batchId, total }, "a batch could not be stored");
+        throw new CallError(error instanceof QueueFullError ? queueFull(total) : unavailable("JetStream did not take the batch; try again shortly", 1_000));
       }
-      deps.logger.info({ batchId: record.batchId, caller, total }, "batch queued");
+      deps.logger.info({ batchId: record.batchId, caller, total }, "batch accepted");
       return batchOf(record);
     },
 

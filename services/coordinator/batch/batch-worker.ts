@@ -1,5 +1,9 @@
 // Takes batch items from the shared work queue and probes them, at most `concurrency` at a time:
 // the queue is pulled only for free slots, so waiting items stay in JetStream, never in memory.
+// A batch's spool job, taken from the same queue, queues its items from its stored targets, chunk
+// by chunk, storing how many are queued after each; handed to another coordinator if this one stops,
+// it goes on from there (an item queued twice is stored once: its id is the batch and index), and
+// when the queue is full it waits there for room.
 // Each item is one Probe call of the batch's caller through the ProbeService operation (quotas,
 // the coordinator-wide bound, the target policy, the destination throttle); a probe refused for
 // load (RESOURCE_EXHAUSTED, UNAVAILABLE) goes back to the queue for later, anything else becomes
@@ -8,13 +12,13 @@
 // stored once (batch-store.ts deduplicates it).
 import { status } from "@grpc/grpc-js";
 import { BatchItemStatus, type BatchItemReport } from "../../../gen/smtpprobe/v1/batch.js";
-import type { WorkItem } from "../../../lib/bus.js";
+import { QueueFullError, type WorkItem } from "../../../lib/bus.js";
 import type { Logger } from "../../../lib/logger.js";
 import { metrics } from "../../../lib/metrics.js";
 import { CallError } from "../call-tracker.js";
 import { statusDetailsOf } from "../grpc-errors.js";
 import type { ProbeOperations } from "../probe-service.js";
-import { decodeBatchItem, itemRequest, type BatchItem } from "./batch-request.js";
+import { decodeBatchItem, decodeBatchSpool, itemRequest, TARGETS_PER_CHUNK, type BatchItem } from "./batch-request.js";
 import type { BatchStore } from "./batch-store.js";
 
 export interface BatchWorkerOptions {
@@ -31,6 +35,8 @@ export interface BatchWorkerOptions {
 const TAKE_WAIT_MS = 2_000;
 /** An item refused for load without a retry delay is handed out again after this. */
 const LOAD_RETRY_MS = 1_000;
+/** A spool job that found the queue full tries again after this. */
+const QUEUE_FULL_RETRY_MS = 5_000;
 /** After a failure to reach JetStream, the next pull waits this long. */
 const PULL_ERROR_PAUSE_MS = 1_000;
 /** A failure that repeats at every pull is logged at most this often. */
@@ -97,36 +103,79 @@ export class BatchWorker {
   }
 
   private async run(work: WorkItem, signal: AbortSignal): Promise<void> {
-    const { store, logger } = this.options;
+    const { logger } = this.options;
     const item = decodeBatchItem(work.data);
-    if (!item) {
+    const spool = item ? undefined : decodeBatchSpool(work.data);
+    if (!item && !spool) {
       logger.warn({ subject: work.subject }, "a batch item that is not one was dropped");
       work.drop();
       return;
     }
     const heartbeat = setInterval(() => work.working(), Math.max(100, Math.floor(this.options.ackWaitMs / 3)));
     try {
-      const record = await store.getRecord(item.batchId, true);
-      if (!record) {
-        // The batch expired (or its record was lost): nobody can read the item's report.
-        logger.warn({ batchId: item.batchId, index: item.index }, "a batch item without its batch was dropped");
-        work.drop();
-        return;
-      }
-      const outcome = record.cancelled ? cancelledReport(item) : await this.probe(item, record.caller, record.options, signal);
-      if ("retryMs" in outcome || signal.aborted) {
-        work.retry("retryMs" in outcome ? outcome.retryMs : 0);
-        return;
-      }
-      await store.appendReport(item.batchId, outcome);
-      await work.done();
+      if (item) await this.runItem(work, item, signal);
+      else await this.runSpool(work, spool!.batchId, signal);
     } catch (error) {
       // JetStream unreachable mid-item: the item comes back after the ack wait, to any coordinator.
-      logger.warn({ err: error, batchId: item.batchId, index: item.index }, "a batch item could not be finished; it will be handed out again");
+      logger.warn({ err: error, batchId: item?.batchId ?? spool?.batchId, index: item?.index }, "a batch item could not be finished; it will be handed out again");
       work.retry(LOAD_RETRY_MS);
     } finally {
       clearInterval(heartbeat);
     }
+  }
+
+  private async runItem(work: WorkItem, item: BatchItem, signal: AbortSignal): Promise<void> {
+    const { store, logger } = this.options;
+    const record = await store.getRecord(item.batchId, true);
+    if (!record) {
+      // The batch expired (or its record was lost): nobody can read the item's report.
+      logger.warn({ batchId: item.batchId, index: item.index }, "a batch item without its batch was dropped");
+      work.drop();
+      return;
+    }
+    const outcome = record.cancelled ? cancelledReport(item) : await this.probe(item, record.caller, record.options, signal);
+    if ("retryMs" in outcome || signal.aborted) {
+      work.retry("retryMs" in outcome ? outcome.retryMs : 0);
+      return;
+    }
+    await store.appendReport(item.batchId, outcome);
+    await work.done();
+  }
+
+  /** Queues the batch's items from where the stored count says, then removes its targets. */
+  private async runSpool(work: WorkItem, batchId: string, signal: AbortSignal): Promise<void> {
+    const { store, logger } = this.options;
+    const [record, counted] = await Promise.all([store.getRecord(batchId), store.queuedCount(batchId)]);
+    if (!record || counted === undefined) {
+      logger.warn({ batchId }, "the spool job of a batch without its record was dropped");
+      work.drop();
+      return;
+    }
+    let queued = counted;
+    while (queued < record.total) {
+      if (signal.aborted) {
+        work.retry(0); // stopping: another coordinator goes on from `queued`
+        return;
+      }
+      const chunk = Math.floor(queued / TARGETS_PER_CHUNK);
+      const targets = await store.getTargets(batchId, chunk);
+      if (!targets) {
+        logger.warn({ batchId, chunk }, "a batch's targets are gone before they were queued (expired?); its spool job was dropped");
+        work.drop();
+        return;
+      }
+      const items = targets.slice(queued - chunk * TARGETS_PER_CHUNK).map((t, i): BatchItem => ({ batchId, index: queued + i, host: t.host, ports: t.ports }));
+      const { queued: added, error } = await store.enqueue(items);
+      queued += added;
+      await store.putQueuedCount(batchId, queued);
+      if (error instanceof QueueFullError) {
+        work.retry(QUEUE_FULL_RETRY_MS); // backpressure: the rest stay stored until the queue has room
+        return;
+      }
+      if (error !== undefined) throw error;
+    }
+    await store.deleteTargets(batchId, record.total);
+    await work.done();
   }
 
   /** The item's report, or how long to wait when the probe was refused for load. */
