@@ -62,23 +62,20 @@ export function watchBatchTimeline(bus: Bus, region: string): BatchTimeline {
 
 export interface Breakdown {
   label: string;
-  ms: number | undefined;
+  /** ms since the submit; undefined when the mark was not seen. */
+  at: number | undefined;
 }
 
-/**
- * The first report's time in steps, each from the step before (ms), and two spans beside them:
- * the submit call itself and the queueing of every item.
- */
-export function breakDown(m: BatchMarks): { steps: Breakdown[]; submitCallMs?: number; allQueuedMs?: number } {
-  const d = (from: number | undefined, to: number | undefined): number | undefined => (from === undefined || to === undefined ? undefined : to - from);
-  return {
-    steps: [
-      { label: "submit → first item in the queue", ms: d(m.submit, m.firstQueued) },
-      { label: "→ its probe task sent (a worker took it)", ms: d(m.firstQueued, m.firstTask) },
-      { label: "→ its report stored (the probe)", ms: d(m.firstTask, m.firstStored) },
-      { label: "→ the watch delivers it", ms: d(m.firstStored, m.firstReport) },
-    ],
-    submitCallMs: d(m.submit, m.created),
-    allQueuedMs: d(m.submit, m.lastQueued),
-  };
+/** The marks as ms since the submit, in the order of the first report's way. */
+export function breakDown(m: BatchMarks): Breakdown[] {
+  const at = (mark: number | undefined): number | undefined => (mark === undefined ? undefined : mark - m.submit);
+  return [
+    { label: "the first item is in the queue (the submit call checked and stored the batch)", at: at(m.firstQueued) },
+    { label: "its probe task goes to the agent (a worker took the item, read the batch)", at: at(m.firstTask) },
+    { label: "its report is stored (the probe, done)", at: at(m.firstStored) },
+    { label: "CreateBatch answered", at: at(m.created) },
+    { label: "the watch's first event (progress)", at: at(m.watchOpen) },
+    { label: "the first report reaches the caller", at: at(m.firstReport) },
+    { label: "every item is in the queue", at: at(m.lastQueued) },
+  ];
 }

@@ -123,6 +123,8 @@ export interface BatchItem {
 export interface BatchSpool {
   batchId: string;
   spool: true;
+  /** The batch's items (as its record says). */
+  total: number;
 }
 
 /** A batch's targets are stored in chunks of this many (a chunk stays far below NATS's 1 MiB message bound). */
@@ -158,14 +160,14 @@ export function encodeBatchItem(item: BatchItem): Uint8Array {
   return Buffer.from(JSON.stringify(item));
 }
 
-export function encodeBatchSpool(batchId: string): Uint8Array {
-  return Buffer.from(JSON.stringify({ batchId, spool: true } satisfies BatchSpool));
+export function encodeBatchSpool(batchId: string, total: number): Uint8Array {
+  return Buffer.from(JSON.stringify({ batchId, spool: true, total } satisfies BatchSpool));
 }
 
 export function decodeBatchSpool(data: Uint8Array): BatchSpool | undefined {
   const json = parseStoredObject(data);
-  if (!json || json.spool !== true || typeof json.batchId !== "string" || !isBatchId(json.batchId)) return undefined;
-  return { batchId: json.batchId, spool: true };
+  if (!json || json.spool !== true || typeof json.batchId !== "string" || !isBatchId(json.batchId) || !isCount(json.total)) return undefined;
+  return { batchId: json.batchId, spool: true, total: json.total };
 }
 
 /** Stored as [host, ports] pairs: a chunk of 500 is read at once. */

@@ -78,6 +78,9 @@ export function createBatchOperations(deps: BatchServiceDeps): BatchOperations {
   return {
     async create(request, caller) {
       const store = storeOf();
+      // Asked while the targets are checked: the answer is awaited only for a batch that passed.
+      const room = store.room();
+      room.catch(() => undefined);
       const checked = checkBatchRequest(request, deps.limits);
       if (!checked.ok) throw audit.refuse(caller, "invalid_argument", invalidArgument(checked.violations));
       for (const [index, item] of checked.value.items.entries()) {
@@ -86,15 +89,14 @@ export function createBatchOperations(deps: BatchServiceDeps): BatchOperations {
         if (denied) throw audit.refuse(caller, denied.kind === "deny_list" ? "deny_list" : "permission_denied", permissionDenied(`${field}: ${denied.reason}`, field));
       }
       const total = checked.value.items.length;
-      if ((await store.room()) < total) throw new CallError(queueFull(total));
+      if ((await room) < total) throw new CallError(queueFull(total));
       const record: BatchRecord = { batchId: randomUUID(), caller, total, createdAt: Date.now(), cancelled: false, options: checked.value.options };
-      // Durable before the answer: the targets, then the record, then the spool job that queues the
+      // Durable before the answer: the targets and the record, then the spool job that queues the
       // items from the targets (any coordinator's worker, this one's usually, takes it at once). The
       // answer does not wait for 5,000 items to be queued; the first ones are being probed by then.
       try {
-        await store.putTargets(record.batchId, checked.value.items.map(({ host, ports }) => ({ host, ports })));
-        await store.putRecord(record);
-        await store.addSpool(record.batchId);
+        await Promise.all([store.putTargets(record.batchId, checked.value.items.map(({ host, ports }) => ({ host, ports }))), store.putRecord(record)]);
+        await store.addSpool(record.batchId, total);
       } catch (error) {
         // The caller gets no batch id. A record stored without its spool job would claim items
         // nobody queues: it is marked cancelled with no items (what else was stored expires).
@@ -118,26 +120,39 @@ export function createBatchOperations(deps: BatchServiceDeps): BatchOperations {
       const store = storeOf();
       const record = await recordOf(request.batchId, caller);
       const after = request.afterSequence;
-      await send({ progress: await batchOf(record) });
-      const last = await store.lastSequence(record.batchId);
-      const reported = await store.reportedCount(record.batchId);
-      if (reported >= record.total && last <= after) return;
-      // The watch ends with the batch's last report: once every item has one, the sequence of the
-      // last is known, and the watch ends when it has sent that one. (A record's `pending` alone
-      // cannot say it: the server counts records sent to this reader but still in its buffer.)
-      let lastOfBatch = reported >= record.total ? last : undefined;
-      let progressAt = Date.now();
-      for await (const { report, pending } of store.follow(record.batchId, after, signal)) {
-        await send({ item: report });
-        const now = Date.now();
-        if (lastOfBatch === undefined && (pending === 0 || now - progressAt >= PROGRESS_EVERY_MS)) {
-          if ((await store.reportedCount(record.batchId)) >= record.total) lastOfBatch = await store.lastSequence(record.batchId);
+      // The reports are asked for at once, while the progress and the last sequence are read.
+      const reading = new AbortController();
+      const stop = (): void => reading.abort();
+      signal.addEventListener("abort", stop, { once: true });
+      const reports = store.follow(record.batchId, after, reading.signal)[Symbol.asyncIterator]();
+      const first = reports.next();
+      first.catch(() => undefined);
+      try {
+        const [progress, last] = await Promise.all([batchOf(record), store.lastSequence(record.batchId)]);
+        await send({ progress });
+        if (progress.reported >= record.total && last <= after) return;
+        // The watch ends with the batch's last report: once every item has one, the sequence of the
+        // last is known, and the watch ends when it has sent that one. (A record's `pending` alone
+        // cannot say it: the server counts records sent to this reader but still in its buffer.)
+        let lastOfBatch = progress.reported >= record.total ? last : undefined;
+        let progressAt = Date.now();
+        for (let next = await first; !next.done; next = await reports.next()) {
+          const { report, pending } = next.value;
+          await send({ item: report });
+          const now = Date.now();
+          if (lastOfBatch === undefined && (pending === 0 || now - progressAt >= PROGRESS_EVERY_MS)) {
+            if ((await store.reportedCount(record.batchId)) >= record.total) lastOfBatch = await store.lastSequence(record.batchId);
+          }
+          const finished = lastOfBatch !== undefined && report.sequence >= lastOfBatch;
+          if (!finished && now - progressAt < PROGRESS_EVERY_MS) continue;
+          progressAt = now;
+          await send({ progress: await batchOf((await store.getRecord(record.batchId, true)) ?? record) });
+          if (finished) return;
         }
-        const finished = lastOfBatch !== undefined && report.sequence >= lastOfBatch;
-        if (!finished && now - progressAt < PROGRESS_EVERY_MS) continue;
-        progressAt = now;
-        await send({ progress: await batchOf((await store.getRecord(record.batchId, true)) ?? record) });
-        if (finished) return;
+      } finally {
+        reading.abort();
+        signal.removeEventListener("abort", stop);
+        await reports.return?.(undefined).catch(() => undefined);
       }
     },
   };

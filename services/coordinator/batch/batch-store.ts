@@ -133,8 +133,8 @@ export class BatchStore {
   }
 
   /** Queues the batch's spool job (once: a second add is a no-op); QueueFullError when the queue is full. */
-  addSpool(batchId: string): Promise<void> {
-    return this.queue.add(BATCH_SUBJECTS.item(batchId), encodeBatchSpool(batchId), `${batchId}.spool`);
+  addSpool(batchId: string, total: number): Promise<void> {
+    return this.queue.add(BATCH_SUBJECTS.item(batchId), encodeBatchSpool(batchId, total), `${batchId}.spool`);
   }
 
   /** How many more items the queue takes now. */

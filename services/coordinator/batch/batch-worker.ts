@@ -18,7 +18,7 @@ import { metrics } from "../../../lib/metrics.js";
 import { CallError } from "../call-tracker.js";
 import { statusDetailsOf } from "../grpc-errors.js";
 import type { ProbeOperations } from "../probe-service.js";
-import { decodeBatchItem, decodeBatchSpool, itemRequest, TARGETS_PER_CHUNK, type BatchItem } from "./batch-request.js";
+import { decodeBatchItem, decodeBatchSpool, itemRequest, TARGETS_PER_CHUNK, type BatchItem, type BatchSpool, type StoredTarget } from "./batch-request.js";
 import type { BatchStore } from "./batch-store.js";
 
 export interface BatchWorkerOptions {
@@ -114,7 +114,7 @@ export class BatchWorker {
     const heartbeat = setInterval(() => work.working(), Math.max(100, Math.floor(this.options.ackWaitMs / 3)));
     try {
       if (item) await this.runItem(work, item, signal);
-      else await this.runSpool(work, spool!.batchId, signal);
+      else await this.runSpool(work, spool!, signal);
     } catch (error) {
       // JetStream unreachable mid-item: the item comes back after the ack wait, to any coordinator.
       logger.warn({ err: error, batchId: item?.batchId ?? spool?.batchId, index: item?.index }, "a batch item could not be finished; it will be handed out again");
@@ -142,29 +142,38 @@ export class BatchWorker {
     await work.done();
   }
 
-  /** Queues the batch's items from where the stored count says, then removes its targets. */
-  private async runSpool(work: WorkItem, batchId: string, signal: AbortSignal): Promise<void> {
+  /**
+   * Queues the batch's items from where the stored count says (0 the first time), then removes its
+   * targets. The next chunk is read while the one before is queued.
+   */
+  private async runSpool(work: WorkItem, { batchId, total }: BatchSpool, signal: AbortSignal): Promise<void> {
     const { store, logger } = this.options;
-    const [record, counted] = await Promise.all([store.getRecord(batchId), store.queuedCount(batchId)]);
+    const counted = work.deliveries > 1 ? await store.queuedCount(batchId) : 0;
+    const read = (queued: number) => (queued < total ? store.getTargets(batchId, Math.floor(queued / TARGETS_PER_CHUNK)) : Promise.resolve([]));
+    // The record is read beside the first chunk: it must be there, and the items' workers here find it cached.
+    const [record, firstChunk] = await Promise.all([store.getRecord(batchId), counted === undefined ? undefined : read(counted)]);
     if (!record || counted === undefined) {
       logger.warn({ batchId }, "the spool job of a batch without its record was dropped");
       work.drop();
       return;
     }
     let queued = counted;
-    while (queued < record.total) {
+    let chunkRead: Promise<StoredTarget[] | undefined> = Promise.resolve(firstChunk);
+    while (queued < total) {
       if (signal.aborted) {
-        work.retry(0); // stopping: another coordinator goes on from `queued`
+        work.retry(0); // stopping: another coordinator goes on from the stored count
         return;
       }
       const chunk = Math.floor(queued / TARGETS_PER_CHUNK);
-      const targets = await store.getTargets(batchId, chunk);
+      const targets = await chunkRead;
       if (!targets) {
         logger.warn({ batchId, chunk }, "a batch's targets are gone before they were queued (expired?); its spool job was dropped");
         work.drop();
         return;
       }
       const items = targets.slice(queued - chunk * TARGETS_PER_CHUNK).map((t, i): BatchItem => ({ batchId, index: queued + i, host: t.host, ports: t.ports }));
+      chunkRead = read((chunk + 1) * TARGETS_PER_CHUNK);
+      chunkRead.catch(() => undefined);
       const { queued: added, error } = await store.enqueue(items);
       queued += added;
       await store.putQueuedCount(batchId, queued);
@@ -174,7 +183,7 @@ export class BatchWorker {
       }
       if (error !== undefined) throw error;
     }
-    await store.deleteTargets(batchId, record.total);
+    await store.deleteTargets(batchId, total);
     await work.done();
   }
 

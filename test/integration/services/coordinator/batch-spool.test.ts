@@ -10,7 +10,7 @@ import { ProbeReport, ProbeRequest } from "../../../../gen/smtpprobe/v1/probe_se
 import type { Bus } from "../../../../lib/bus.js";
 import { silentLogger } from "../../../../lib/logger.js";
 import { connectNatsBus } from "../../../../lib/nats-bus.js";
-import { BatchStore } from "../../../../services/coordinator/batch/batch-store.js";
+import { BATCH_SUBJECTS, BatchStore } from "../../../../services/coordinator/batch/batch-store.js";
 import { BatchWorker } from "../../../../services/coordinator/batch/batch-worker.js";
 import type { BatchItem, StoredTarget } from "../../../../services/coordinator/batch/batch-request.js";
 import type { ProbeOperations } from "../../../../services/coordinator/probe-service.js";
@@ -44,11 +44,18 @@ describe.skipIf(nats.skip)("a batch's spool job", () => {
     const targets: StoredTarget[] = Array.from({ length: total }, (_, i) => ({ host: `198.18.${Math.floor(i / 250)}.${i % 250}`, ports: [25] }));
     await store.putTargets(batchId, targets);
     await store.putRecord({ batchId, caller: "test", total, createdAt: Date.now(), cancelled: false, options: ProbeRequest.fromPartial({}) });
-    // What a coordinator that stopped mid-way leaves: 750 items queued, a count of 700 stored.
+    // A coordinator takes the spool job, queues 750 items, stores a count of 700 and stops: the job
+    // is never finished, and is handed out again after the ack wait (2 s).
+    await store.addSpool(batchId, total);
+    const taken: number[] = [];
+    for await (const work of store.take(1, 1_000)) taken.push(work.deliveries);
+    expect(taken).toEqual([1]);
     const queuedBefore: BatchItem[] = targets.slice(0, 750).map((t, index) => ({ batchId, index, host: t.host, ports: t.ports }));
     expect(await store.enqueue(queuedBefore)).toEqual({ queued: 750 });
     await store.putQueuedCount(batchId, 700);
-    await store.addSpool(batchId);
+    // What the spool job publishes (a plain subscription sees every item added to the queue).
+    let published = 0;
+    const publishes = bus.subscribe(BATCH_SUBJECTS.item(batchId), () => void published++);
 
     const probed: string[] = [];
     const operations = {
@@ -73,8 +80,10 @@ describe.skipIf(nats.skip)("a batch's spool job", () => {
       await waitFor(async () => (await store.getTargets(batchId, 0)) === undefined, 5_000, "the targets removed");
     } finally {
       following.abort();
+      publishes.unsubscribe();
       await worker.stop();
     }
+    expect(published).toBe(total - 700);
     expect(reports.map((r) => r.index).sort((a, b) => a - b)).toEqual(Array.from({ length: total }, (_, i) => i));
     expect(reports.every((r) => r.status === BatchItemStatus.BATCH_ITEM_STATUS_PROBED)).toBe(true);
     expect(probed).toHaveLength(total);
@@ -86,7 +95,7 @@ describe.skipIf(nats.skip)("a batch's spool job", () => {
   it("without its batch's record, is dropped", async () => {
     const batchId = randomUUID();
     await store.putTargets(batchId, [{ host: "198.18.0.1", ports: [25] }]);
-    await store.addSpool(batchId);
+    await store.addSpool(batchId, 1);
     const operations = { probe: async () => ProbeReport.fromPartial({ complete: true }) } as Pick<ProbeOperations, "probe"> as ProbeOperations;
     const worker = new BatchWorker({ store, operations, logger: silentLogger(), concurrency: 4, ackWaitMs: 2_000 });
     try {

@@ -5,8 +5,14 @@ import {
   checkBatchRequest,
   decodeBatchItem,
   decodeBatchRecord,
+  decodeBatchSpool,
+  decodeQueuedCount,
+  decodeTargetChunk,
   encodeBatchItem,
   encodeBatchRecord,
+  encodeBatchSpool,
+  encodeQueuedCount,
+  encodeTargetChunk,
   itemRequest,
 } from "../../../../../services/coordinator/batch/batch-request.js";
 import { validateProbeRequest } from "../../../../../services/coordinator/validate-request.js";
@@ -80,6 +86,18 @@ describe("the records", () => {
     const options = ProbeRequest.fromPartial({ ports: [25], regions: ["eu-west"], mx: true });
     expect(itemRequest(options, { host: "example.com", ports: [] })).toMatchObject({ host: "example.com", ports: [25], regions: ["eu-west"], mx: true, idempotencyKey: "" });
     expect(itemRequest(options, { host: "example.com", ports: [587] }).ports).toEqual([587]);
+  });
+
+  it("a spool job, a chunk of targets and a queued count read back as written; anything else is undefined", () => {
+    expect(decodeBatchSpool(encodeBatchSpool(ID, 5_000))).toEqual({ batchId: ID, spool: true, total: 5_000 });
+    expect(decodeBatchSpool(encodeBatchItem({ batchId: ID, index: 0, host: "a.example", ports: [] }))).toBeUndefined();
+    expect(decodeBatchItem(encodeBatchSpool(ID, 1))).toBeUndefined();
+    const targets = [{ host: "a.example", ports: [] }, { host: "192.0.2.1", ports: [25, 587] }];
+    expect(decodeTargetChunk(encodeTargetChunk(targets))).toEqual(targets);
+    expect(decodeTargetChunk(Buffer.from('[["a.example", [70000]]]'))).toBeUndefined();
+    expect(decodeTargetChunk(Buffer.from("{}"))).toBeUndefined();
+    expect(decodeQueuedCount(encodeQueuedCount(4_321))).toBe(4_321);
+    expect(decodeQueuedCount(Buffer.from("-1"))).toBeUndefined();
   });
 
   it("a record and an item read back as written", () => {
