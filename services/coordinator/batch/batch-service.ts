@@ -60,9 +60,10 @@ export function createBatchOperations(deps: BatchServiceDeps): BatchOperations {
     return deps.store;
   };
 
-  async function recordOf(batchId: string, caller: string): Promise<BatchRecord> {
+  /** The caller's batch; `cached`: as read (or written) here in the last second, as a watch's progress uses it. */
+  async function recordOf(batchId: string, caller: string, cached = false): Promise<BatchRecord> {
     if (!isBatchId(batchId)) throw new CallError(invalidArgument([{ field: "batch_id", description: "must be a batch id as returned by CreateBatch (a UUID)" }]));
-    const record = await storeOf().getRecord(batchId);
+    const record = await storeOf().getRecord(batchId, cached);
     if (!record || record.caller !== caller) throw new CallError(notFound("smtpprobe.v1.Batch", batchId, `no batch ${batchId} (unknown, another caller's, or expired)`));
     return record;
   }
@@ -105,7 +106,8 @@ export function createBatchOperations(deps: BatchServiceDeps): BatchOperations {
         throw new CallError(error instanceof QueueFullError ? queueFull(total) : unavailable("JetStream did not take the batch; try again shortly", 1_000));
       }
       deps.logger.info({ batchId: record.batchId, caller, total }, "batch accepted");
-      return batchOf(record);
+      // Just stored: nothing reported, nothing counted as queued yet (the store is not asked again).
+      return { batchId: record.batchId, state: BatchState.BATCH_STATE_RUNNING, total, reported: 0, queued: 0, createdAt: new Date(record.createdAt), options: record.options };
     },
 
     get: async (batchId, caller) => batchOf(await recordOf(batchId, caller)),
@@ -118,7 +120,7 @@ export function createBatchOperations(deps: BatchServiceDeps): BatchOperations {
 
     async watch(request, caller, send, signal) {
       const store = storeOf();
-      const record = await recordOf(request.batchId, caller);
+      const record = await recordOf(request.batchId, caller, true);
       const after = request.afterSequence;
       // The reports are asked for at once, while the progress and the last sequence are read.
       const reading = new AbortController();

@@ -79,8 +79,9 @@ export class BatchStore {
   }
 
   async putRecord(record: BatchRecord): Promise<void> {
-    await this.records.put(record.batchId, encodeBatchRecord(record));
     this.cache.delete(record.batchId);
+    await this.records.put(record.batchId, encodeBatchRecord(record));
+    this.remember(record);
   }
 
   /** The record (at most RECORD_CACHE_MS old when `cached`), or undefined: unknown or expired. */
@@ -89,11 +90,14 @@ export class BatchStore {
     if (cached && hit && Date.now() - hit.at < RECORD_CACHE_MS) return hit.record;
     const data = await this.records.get(batchId);
     const record = data ? decodeBatchRecord(data) : undefined;
-    if (record) {
-      if (this.cache.size >= RECORD_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
-      this.cache.set(batchId, { record, at: Date.now() });
-    }
+    if (record) this.remember(record);
     return record;
+  }
+
+  private remember(record: BatchRecord): void {
+    this.cache.delete(record.batchId);
+    if (this.cache.size >= RECORD_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(record.batchId, { record, at: Date.now() });
   }
 
   /** A batch's keys beside its record: how many items are queued, and its targets' chunks. */

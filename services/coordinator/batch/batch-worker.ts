@@ -4,6 +4,10 @@
 // by chunk, storing how many are queued after each; handed to another coordinator if this one stops,
 // it goes on from there (an item queued twice is stored once: its id is the batch and index), and
 // when the queue is full it waits there for room.
+// After a pause (nothing to take, nothing running) the worker starts with a few slots and adds one
+// per item finished, up to `concurrency` (doubling each round, as TCP's slow start): the first
+// items of a batch do not share the machine with `concurrency` others, so their reports come at
+// about a single probe's time; a long batch runs at full concurrency after a few rounds.
 // Each item is one Probe call of the batch's caller through the ProbeService operation (quotas,
 // the coordinator-wide bound, the target policy, the destination throttle); a probe refused for
 // load (RESOURCE_EXHAUSTED, UNAVAILABLE) goes back to the queue for later, anything else becomes
@@ -37,6 +41,8 @@ const TAKE_WAIT_MS = 2_000;
 const LOAD_RETRY_MS = 1_000;
 /** A spool job that found the queue full tries again after this. */
 const QUEUE_FULL_RETRY_MS = 5_000;
+/** Slots open after a pause, before each finished item opens one more. */
+const START_SLOTS = 4;
 /** After a failure to reach JetStream, the next pull waits this long. */
 const PULL_ERROR_PAUSE_MS = 1_000;
 /** A failure that repeats at every pull is logged at most this often. */
@@ -46,10 +52,14 @@ export class BatchWorker {
   private running = false;
   private readonly inFlight = new Map<WorkItem, AbortController>();
   private slotFreed: (() => void) | undefined;
+  /** The slots open now: START_SLOTS after a pause, one more per item finished, at most `concurrency`. */
+  private slots: number;
   private loop: Promise<void> | undefined;
   private warnedAt = 0;
 
-  constructor(private readonly options: BatchWorkerOptions) {}
+  constructor(private readonly options: BatchWorkerOptions) {
+    this.slots = Math.min(START_SLOTS, options.concurrency);
+  }
 
   start(): void {
     if (this.running) return;
@@ -69,7 +79,9 @@ export class BatchWorker {
   private async pull(): Promise<void> {
     const { store, concurrency, logger } = this.options;
     while (this.running) {
-      const free = concurrency - this.inFlight.size;
+      // Nothing running: a pause, whatever comes next starts slowly again.
+      if (this.inFlight.size === 0) this.slots = Math.min(START_SLOTS, concurrency);
+      const free = this.slots - this.inFlight.size;
       if (free <= 0) {
         await new Promise<void>((resolve) => (this.slotFreed = resolve));
         continue;
@@ -85,6 +97,7 @@ export class BatchWorker {
           this.inFlight.set(item, controller);
           void this.run(item, controller.signal).finally(() => {
             this.inFlight.delete(item);
+            this.slots = Math.min(concurrency, this.slots + 1);
             const wake = this.slotFreed;
             this.slotFreed = undefined;
             wake?.();
