@@ -46,8 +46,12 @@ export interface BatchStoreOptions {
   ackWaitMs: number;
 }
 
-/** Items published at once while a batch is queued: bounds the publishes in flight. */
-const ENQUEUE_WINDOW = 256;
+/**
+ * Items published at once while a batch is queued: bounds the publishes in flight. The spool job
+ * queues far faster than items are probed even so; a wider window only crowds the connection and
+ * the server while a batch's first items are probed and its watch starts.
+ */
+const ENQUEUE_WINDOW = 32;
 
 /** A record read this recently is used again (a worker reads its batch's record for every item). */
 const RECORD_CACHE_MS = 1_000;
