@@ -122,7 +122,7 @@ export function createBatchOperations(deps: BatchServiceDeps): BatchOperations {
       const store = storeOf();
       const record = await recordOf(request.batchId, caller, true);
       const after = request.afterSequence;
-      // The reports are asked for at once, while the progress and the last sequence are read.
+      // The reports are asked for at once, while the progress is read.
       const reading = new AbortController();
       const stop = (): void => reading.abort();
       signal.addEventListener("abort", stop, { once: true });
@@ -130,13 +130,15 @@ export function createBatchOperations(deps: BatchServiceDeps): BatchOperations {
       const first = reports.next();
       first.catch(() => undefined);
       try {
-        const [progress, last] = await Promise.all([batchOf(record), store.lastSequence(record.batchId)]);
+        const progress = await batchOf(record);
         await send({ progress });
-        if (progress.reported >= record.total && last <= after) return;
         // The watch ends with the batch's last report: once every item has one, the sequence of the
         // last is known, and the watch ends when it has sent that one. (A record's `pending` alone
         // cannot say it: the server counts records sent to this reader but still in its buffer.)
-        let lastOfBatch = progress.reported >= record.total ? last : undefined;
+        // The last sequence is read after the count says every item has a report, never before: read
+        // earlier, it could miss the last report.
+        let lastOfBatch = progress.reported >= record.total ? await store.lastSequence(record.batchId) : undefined;
+        if (lastOfBatch !== undefined && lastOfBatch <= after) return;
         let progressAt = Date.now();
         for (let next = await first; !next.done; next = await reports.next()) {
           const { report, pending } = next.value;
