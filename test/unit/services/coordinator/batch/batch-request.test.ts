@@ -14,6 +14,7 @@ import {
   encodeQueuedCount,
   encodeTargetChunk,
   itemRequest,
+  TARGETS_PER_CHUNK,
 } from "../../../../../services/coordinator/batch/batch-request.js";
 import { validateProbeRequest } from "../../../../../services/coordinator/validate-request.js";
 
@@ -97,6 +98,9 @@ describe("the records", () => {
     expect(decodeTargetChunk(Buffer.from('[["a.example", [70000]]]'))).toBeUndefined();
     expect(decodeTargetChunk(Buffer.from("{}"))).toBeUndefined();
     expect(decodeQueuedCount(encodeQueuedCount(4_321))).toBe(4_321);
+    // The largest chunk (the longest names, the most ports) stays below NATS's 1 MiB message bound.
+    const longest = { host: `${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(61)}`, ports: [65535, 65534, 65533, 65532, 65531, 65530, 65529, 65528] };
+    expect(encodeTargetChunk(Array.from({ length: TARGETS_PER_CHUNK }, () => longest)).length).toBeLessThan(1024 * 1024);
     expect(decodeQueuedCount(Buffer.from("-1"))).toBeUndefined();
   });
 
