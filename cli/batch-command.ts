@@ -28,7 +28,7 @@ export interface BatchRunRequest {
   json: boolean;
 }
 
-/** CreateBatch queues up to 10,000 items in JetStream: seconds, not minutes. */
+/** CreateBatch stores up to 10,000 targets in JetStream before it answers: seconds, not minutes. */
 export const CREATE_TIMEOUT_MS = 60_000;
 /** The progress line is redrawn at most this often. */
 const PROGRESS_EVERY_MS = 100;

@@ -536,7 +536,8 @@ async function* followRecords(
       ...(last > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: last + 1 } : { deliver_policy: DeliverPolicy.All }),
     });
     try {
-      const consumer = await js.consumers.get(stream, info.name);
+      // From the info the add returned: asking the server for it again would cost a round trip.
+      const consumer = js.consumers.getPullConsumerFor(info);
       let delivered = 0;
       let gap = false;
       while (!signal.aborted && !gap) {

@@ -152,7 +152,7 @@ export const COORDINATOR_SETTINGS = {
     env: "SMTP_PROBE_BATCH_QUEUE_ITEMS",
     placeholder: "N",
     default: "100000",
-    description: "batch items waiting in JetStream over all batches at most; a batch that does not fit is refused (UNAVAILABLE, try later)",
+    description: "batch items (and spool jobs) waiting in JetStream's work queue over all batches at most; a batch larger than the room left is refused (UNAVAILABLE, try later)",
     schema: integer(1, 100_000_000),
   },
   monitorMinInterval: {

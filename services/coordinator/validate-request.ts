@@ -180,6 +180,16 @@ export function checkTargetEarly(
 
 type Violate = (field: string, description: string) => void;
 
+/**
+ * The host part of validateProbeRequest alone, with the same violations: for a caller that checks
+ * many requests differing only in their host (a batch's targets) and the rest once.
+ */
+export function checkProbeHost(input: string): { ok: true; host: string; isIpLiteral: boolean } | { ok: false; violations: FieldViolation[] } {
+  const violations: FieldViolation[] = [];
+  const host = checkHost(input, (field, description) => violations.push({ field, description }));
+  return host ? { ok: true, ...host } : { ok: false, violations };
+}
+
 function checkHost(input: string, violate: Violate): { host: string; isIpLiteral: boolean } | undefined {
   if (input === "") {
     violate("host", "is required");

@@ -1,7 +1,7 @@
 // Batches through the BatchService of real coordinators (`smtp-probe coordinator --nats …`) sharing
 // a private nats-server with JetStream, an agent and an smtp-server fixture on 127.0.0.1: a batch
 // of 1,000 items through two coordinators, one killed (SIGKILL) halfway — every item is reported
-// exactly once; a watch resumed after a sequence; a cancelled batch; bad batches refused naming the
+// exactly once; a batch whose coordinator is killed as soon as it answered, reported whole; a watch resumed after a sequence; a cancelled batch; bad batches refused naming the
 // field; an embedded coordinator (no JetStream) saying batches need it.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -197,6 +197,33 @@ describe.skipIf(nats.skip)("batches through two coordinators sharing JetStream",
       raw.close();
     }
   });
+
+  it(
+    "a coordinator killed as soon as it answered CreateBatch: the batch is queued and reported whole, each item once",
+    async () => {
+      // A third coordinator, killed (SIGKILL) right after its answer, while the items are still being
+      // queued. Whichever coordinator took the spool job, every item gets queued: if it was the one
+      // killed, the other goes on from the stored count after the ack wait.
+      const policy = { allowCidrs: ["127.0.0.0/8"], allowPorts: [fixture.port] };
+      const c = await startCoordinatorProcess({ nats: server.url, ...policy, extraArgs: ["--batch-concurrency", "16", "--max-batch-targets", String(MAX_TARGETS)] });
+      const apiC = connectBatchApi(c.address);
+      try {
+        const batch = await apiC.create({ targets: targets(ITEMS, fixture.port), options: { regions: [REGION] } });
+        await c.kill();
+        expect(batch).toMatchObject({ state: BatchState.BATCH_STATE_RUNNING, total: ITEMS });
+        const { events, error } = await apiB.watch({ batchId: batch.batchId }).done;
+        expect(error).toBeUndefined();
+        const indexes = items(events).map((item) => item.index);
+        expect(indexes.length).toBe(ITEMS);
+        expect(new Set(indexes).size).toBe(ITEMS);
+        expect(await apiB.get(batch.batchId)).toMatchObject({ state: BatchState.BATCH_STATE_DONE, queued: ITEMS, reported: ITEMS });
+      } finally {
+        apiC.close();
+        await stopAll([c]);
+      }
+    },
+    120_000,
+  );
 
   it("another caller's batch id, or one that is not an id, is refused", async () => {
     const missing = (await apiB.get("00000000-0000-4000-8000-000000000000").catch((e: unknown) => e)) as ServiceError;

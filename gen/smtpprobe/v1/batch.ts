@@ -135,7 +135,11 @@ export interface Batch {
     | Date
     | undefined;
   /** as accepted */
-  options: ProbeRequest | undefined;
+  options:
+    | ProbeRequest
+    | undefined;
+  /** items put in the work queue so far; the rest wait, stored, to be queued (total once all are) */
+  queued: number;
 }
 
 export interface GetBatchRequest {
@@ -363,7 +367,7 @@ export const CreateBatchRequest: MessageFns<CreateBatchRequest> = {
 };
 
 function createBaseBatch(): Batch {
-  return { batchId: "", state: 0, total: 0, reported: 0, createdAt: undefined, options: undefined };
+  return { batchId: "", state: 0, total: 0, reported: 0, createdAt: undefined, options: undefined, queued: 0 };
 }
 
 export const Batch: MessageFns<Batch> = {
@@ -385,6 +389,9 @@ export const Batch: MessageFns<Batch> = {
     }
     if (message.options !== undefined) {
       ProbeRequest.encode(message.options, writer.uint32(50).fork()).join();
+    }
+    if (message.queued !== 0) {
+      writer.uint32(56).uint32(message.queued);
     }
     return writer;
   },
@@ -450,6 +457,14 @@ export const Batch: MessageFns<Batch> = {
             message.options = ProbeRequest.decode(reader, reader.uint32());
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.queued = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -478,6 +493,7 @@ export const Batch: MessageFns<Batch> = {
         ? fromJsonTimestamp(object.created_at)
         : undefined,
       options: isSet(object.options) ? ProbeRequest.fromJSON(object.options) : undefined,
+      queued: isSet(object.queued) ? globalThis.Number(object.queued) : 0,
     };
   },
 
@@ -501,6 +517,9 @@ export const Batch: MessageFns<Batch> = {
     if (message.options !== undefined) {
       obj.options = ProbeRequest.toJSON(message.options);
     }
+    if (message.queued !== 0) {
+      obj.queued = Math.round(message.queued);
+    }
     return obj;
   },
 
@@ -517,6 +536,7 @@ export const Batch: MessageFns<Batch> = {
     message.options = (object.options !== undefined && object.options !== null)
       ? ProbeRequest.fromPartial(object.options)
       : undefined;
+    message.queued = object.queued ?? 0;
     return message;
   },
 };
@@ -1030,7 +1050,11 @@ export const BatchServiceDefinition = {
   name: "BatchService",
   fullName: "smtpprobe.v1.BatchService",
   methods: {
-    /** Checks every target, queues the batch and returns it (state RUNNING) with its id. */
+    /**
+     * Checks every target, stores the batch and its targets durably and returns it (state RUNNING)
+     * with its id; the items are queued from the stored targets meanwhile (Batch.queued), by this or,
+     * if it stops, another coordinator.
+     */
     createBatch: {
       name: "CreateBatch",
       requestType: CreateBatchRequest as typeof CreateBatchRequest,

@@ -4,7 +4,7 @@
 // would check it, so that a batch with a bad target is refused whole, naming the target. Pure.
 import type { BatchTarget, CreateBatchRequest } from "../../../gen/smtpprobe/v1/batch.js";
 import { ProbeRequest } from "../../../gen/smtpprobe/v1/probe_service.js";
-import { validateProbeRequest, type FieldViolation, type NormalizedRequest, type RequestLimits } from "../validate-request.js";
+import { checkProbeHost, validateProbeRequest, type FieldViolation, type RequestLimits, type ValidationResult } from "../validate-request.js";
 import { isCount, parseStoredObject } from "../stored-json.js";
 
 /** Violations reported at most for one batch: the first ones say enough. */
@@ -13,9 +13,25 @@ const MAX_VIOLATIONS = 20;
 export interface CheckedBatch {
   /** The shared options as accepted (host and idempotency key empty). */
   options: ProbeRequest;
-  /** One per target, in order: its request and what validation made of it. */
-  items: { host: string; ports: number[]; value: NormalizedRequest }[];
+  /** One per target, in order: its host as validation made it, its ports as given, the ports it probes. */
+  items: CheckedTarget[];
 }
+
+export interface CheckedTarget {
+  /** Lower-case A-label form, or an IP literal without brackets. */
+  host: string;
+  isIpLiteral: boolean;
+  /** As the target gave them (empty: the options'). */
+  ports: number[];
+  /** The ports probed: the target's, else the options', else the default. */
+  probePorts: number[];
+}
+
+/**
+ * A valid host name standing in for the targets' hosts while the rest of an item's request is
+ * checked: without mx, nothing else in a request depends on its host.
+ */
+const TEMPLATE_HOST = "batch-target.example";
 
 export type BatchCheck = { ok: true; value: CheckedBatch } | { ok: false; violations: FieldViolation[] };
 
@@ -34,11 +50,26 @@ export function checkBatchRequest(request: CreateBatchRequest, limits: RequestLi
   if (options.idempotencyKey !== "") violations.push({ field: "options.idempotency_key", description: "must be empty: a batch is created once per call" });
   if (violations.length > 0) return { ok: false, violations };
 
-  const items: CheckedBatch["items"] = [];
+  // Every item is checked as Probe would check its request. The requests differ only in host and
+  // ports: without mx (where the host meets the options) the rest is checked once per list of
+  // ports, and each target's host alone; the violations are the same, in the same order.
+  const items: CheckedTarget[] = [];
+  const byPorts = new Map<string, ValidationResult>();
   for (const [index, target] of targets.entries()) {
-    const checked = validateProbeRequest(itemRequest(options, target), limits);
+    let checked: { ok: true; host: string; isIpLiteral: boolean; probePorts: number[] } | { ok: false; violations: FieldViolation[] };
+    if (options.mx) {
+      const full = validateProbeRequest(itemRequest(options, target), limits);
+      checked = full.ok ? { ok: true, host: full.value.host, isIpLiteral: full.value.isIpLiteral, probePorts: full.value.ports } : full;
+    } else {
+      const key = target.ports.join(",");
+      let rest = byPorts.get(key);
+      if (!rest) byPorts.set(key, (rest = validateProbeRequest(itemRequest(options, { host: TEMPLATE_HOST, ports: target.ports }), limits)));
+      const host = checkProbeHost(target.host);
+      if (host.ok && rest.ok) checked = { ok: true, host: host.host, isIpLiteral: host.isIpLiteral, probePorts: rest.value.ports };
+      else checked = { ok: false, violations: [...(host.ok ? [] : host.violations), ...(rest.ok ? [] : rest.violations)] };
+    }
     if (checked.ok) {
-      items.push({ host: checked.value.host, ports: target.ports, value: checked.value });
+      items.push({ host: checked.host, isIpLiteral: checked.isIpLiteral, ports: target.ports, probePorts: checked.probePorts });
       continue;
     }
     for (const violation of checked.violations) {
@@ -84,6 +115,27 @@ export interface BatchItem {
   ports: number[];
 }
 
+/**
+ * The job of queueing a batch's items from its stored targets, waiting in the work queue beside the
+ * items: whoever takes it queues them, and if that coordinator stops, the job is handed to another,
+ * which goes on from the progress stored.
+ */
+export interface BatchSpool {
+  batchId: string;
+  spool: true;
+  /** The batch's items (as its record says). */
+  total: number;
+}
+
+/** A batch's targets are stored in chunks of this many (a chunk stays far below NATS's 1 MiB message bound). */
+export const TARGETS_PER_CHUNK = 500;
+
+/** One target as stored until its item is queued. */
+export interface StoredTarget {
+  host: string;
+  ports: number[];
+}
+
 const BATCH_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function isBatchId(text: string): boolean {
@@ -106,6 +158,50 @@ export function decodeBatchRecord(data: Uint8Array): BatchRecord | undefined {
 
 export function encodeBatchItem(item: BatchItem): Uint8Array {
   return Buffer.from(JSON.stringify(item));
+}
+
+export function encodeBatchSpool(batchId: string, total: number): Uint8Array {
+  return Buffer.from(JSON.stringify({ batchId, spool: true, total } satisfies BatchSpool));
+}
+
+export function decodeBatchSpool(data: Uint8Array): BatchSpool | undefined {
+  const json = parseStoredObject(data);
+  if (!json || json.spool !== true || typeof json.batchId !== "string" || !isBatchId(json.batchId) || !isCount(json.total)) return undefined;
+  return { batchId: json.batchId, spool: true, total: json.total };
+}
+
+/** Stored as [host, ports] pairs: a chunk of 500 is read at once. */
+export function encodeTargetChunk(targets: readonly StoredTarget[]): Uint8Array {
+  return Buffer.from(JSON.stringify(targets.map((t) => [t.host, t.ports])));
+}
+
+export function decodeTargetChunk(data: Uint8Array): StoredTarget[] | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(data).toString("utf8"));
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(json)) return undefined;
+  const targets: StoredTarget[] = [];
+  for (const entry of json) {
+    if (!Array.isArray(entry) || entry.length !== 2) return undefined;
+    const [host, ports] = entry as unknown[];
+    if (typeof host !== "string" || !Array.isArray(ports) || !ports.every((p) => isCount(p) && p <= 65535)) return undefined;
+    targets.push({ host, ports: ports as number[] });
+  }
+  return targets;
+}
+
+/** How many of a batch's items are queued: a count, as text. */
+export function encodeQueuedCount(queued: number): Uint8Array {
+  return Buffer.from(String(queued));
+}
+
+export function decodeQueuedCount(data: Uint8Array): number | undefined {
+  const text = Buffer.from(data).toString("utf8");
+  const queued = /^\d{1,15}$/.test(text) ? Number(text) : Number.NaN;
+  return isCount(queued) ? queued : undefined;
 }
 
 export function decodeBatchItem(data: Uint8Array): BatchItem | undefined {

@@ -1,6 +1,7 @@
 // The BatchService: CreateBatch checks every target (as Probe would, and against the target
-// policy), writes the batch's record and queues one item per target in JetStream; the coordinators'
-// workers (batch-worker.ts) probe them; GetBatch, WatchBatch and CancelBatch read and change what
+// policy), stores the targets, the batch's record and its spool job in JetStream and answers; the
+// coordinators' workers (batch-worker.ts) queue one item per target from the stored targets and
+// probe them; GetBatch, WatchBatch and CancelBatch read and change what
 // JetStream holds, so any coordinator answers for any batch. A batch is its caller's: another
 // caller's id is NOT_FOUND.
 import { randomUUID } from "node:crypto";
@@ -24,7 +25,7 @@ import { callerOf } from "../caller-auth.js";
 import { CallError, type CallTracker } from "../call-tracker.js";
 import { invalidArgument, isUndecodable, notFound, permissionDenied, serviceError, UNDECODABLE, unavailable } from "../grpc-errors.js";
 import { checkTargetEarly } from "../validate-request.js";
-import { checkBatchRequest, isBatchId, type BatchItem, type BatchRecord } from "./batch-request.js";
+import { checkBatchRequest, isBatchId, type BatchRecord } from "./batch-request.js";
 import type { BatchStore } from "./batch-store.js";
 
 export interface BatchServiceDeps {
@@ -59,43 +60,54 @@ export function createBatchOperations(deps: BatchServiceDeps): BatchOperations {
     return deps.store;
   };
 
-  async function recordOf(batchId: string, caller: string): Promise<BatchRecord> {
+  /** The caller's batch; `cached`: as read (or written) here in the last second, as a watch's progress uses it. */
+  async function recordOf(batchId: string, caller: string, cached = false): Promise<BatchRecord> {
     if (!isBatchId(batchId)) throw new CallError(invalidArgument([{ field: "batch_id", description: "must be a batch id as returned by CreateBatch (a UUID)" }]));
-    const record = await storeOf().getRecord(batchId);
+    const record = await storeOf().getRecord(batchId, cached);
     if (!record || record.caller !== caller) throw new CallError(notFound("smtpprobe.v1.Batch", batchId, `no batch ${batchId} (unknown, another caller's, or expired)`));
     return record;
   }
 
   async function batchOf(record: BatchRecord): Promise<Batch> {
-    const reported = Math.min(record.total, await storeOf().reportedCount(record.batchId));
+    const [counted, queued] = await Promise.all([storeOf().reportedCount(record.batchId), storeOf().queuedCount(record.batchId)]);
+    const reported = Math.min(record.total, counted);
     const state = record.cancelled ? BatchState.BATCH_STATE_CANCELLED : reported >= record.total ? BatchState.BATCH_STATE_DONE : BatchState.BATCH_STATE_RUNNING;
-    return { batchId: record.batchId, state, total: record.total, reported, createdAt: new Date(record.createdAt), options: record.options };
+    // No count: a batch whose items were all queued before it was answered.
+    return { batchId: record.batchId, state, total: record.total, reported, createdAt: new Date(record.createdAt), options: record.options, queued: Math.max(reported, Math.min(record.total, queued ?? record.total)) };
   }
 
   return {
     async create(request, caller) {
       const store = storeOf();
+      // Asked while the targets are checked: the answer is awaited only for a batch that passed.
+      const room = store.room();
+      room.catch(() => undefined);
       const checked = checkBatchRequest(request, deps.limits);
       if (!checked.ok) throw audit.refuse(caller, "invalid_argument", invalidArgument(checked.violations));
       for (const [index, item] of checked.value.items.entries()) {
-        const denied = checkTargetEarly(item.value, deps.policy);
+        const denied = checkTargetEarly({ host: item.host, isIpLiteral: item.isIpLiteral, ports: item.probePorts }, deps.policy);
         const field = denied?.field === "host" ? `targets[${index}].host` : `targets[${index}].${denied?.field ?? ""}`;
         if (denied) throw audit.refuse(caller, denied.kind === "deny_list" ? "deny_list" : "permission_denied", permissionDenied(`${field}: ${denied.reason}`, field));
       }
       const total = checked.value.items.length;
-      if ((await store.room()) < total) throw new CallError(queueFull(total));
+      if ((await room) < total) throw new CallError(queueFull(total));
       const record: BatchRecord = { batchId: randomUUID(), caller, total, createdAt: Date.now(), cancelled: false, options: checked.value.options };
-      await store.putRecord(record);
-      const items: BatchItem[] = checked.value.items.map((item, index) => ({ batchId: record.batchId, index, host: item.host, ports: item.ports }));
-      const { queued, error } = await store.enqueue(items);
-      if (error !== undefined) {
-        // Some items are queued and will be probed; the rest never will: the batch is what got in.
-        await store.putRecord({ ...record, total: queued, cancelled: true });
-        deps.logger.warn({ err: error, batchId: record.batchId, queued, total }, "a batch could be queued only in part");
-        throw new CallError(error instanceof QueueFullError ? queueFull(total) : unavailable("JetStream did not take the batch's items; try again shortly", 1_000));
+      // Durable before the answer: the targets and the record, then the spool job that queues the
+      // items from the targets (any coordinator's worker, this one's usually, takes it at once). The
+      // answer does not wait for 5,000 items to be queued; the first ones are being probed by then.
+      try {
+        await Promise.all([store.putTargets(record.batchId, checked.value.items.map(({ host, ports }) => ({ host, ports }))), store.putRecord(record)]);
+        await store.addSpool(record.batchId, total);
+      } catch (error) {
+        // The caller gets no batch id. A record stored without its spool job would claim items
+        // nobody queues: it is marked cancelled with no items (what else was stored expires).
+        await store.putRecord({ ...record, total: 0, cancelled: true }).catch(() => undefined);
+        deps.logger.warn({ err: error, batchId: record.batchId, total }, "a batch could not be stored");
+        throw new CallError(error instanceof QueueFullError ? queueFull(total) : unavailable("JetStream did not take the batch; try again shortly", 1_000));
       }
-      deps.logger.info({ batchId: record.batchId, caller, total }, "batch queued");
-      return batchOf(record);
+      deps.logger.info({ batchId: record.batchId, caller, total }, "batch accepted");
+      // Just stored: nothing reported, nothing counted as queued yet (the store is not asked again).
+      return { batchId: record.batchId, state: BatchState.BATCH_STATE_RUNNING, total, reported: 0, queued: 0, createdAt: new Date(record.createdAt), options: record.options };
     },
 
     get: async (batchId, caller) => batchOf(await recordOf(batchId, caller)),
@@ -108,28 +120,43 @@ export function createBatchOperations(deps: BatchServiceDeps): BatchOperations {
 
     async watch(request, caller, send, signal) {
       const store = storeOf();
-      const record = await recordOf(request.batchId, caller);
+      const record = await recordOf(request.batchId, caller, true);
       const after = request.afterSequence;
-      await send({ progress: await batchOf(record) });
-      const last = await store.lastSequence(record.batchId);
-      const reported = await store.reportedCount(record.batchId);
-      if (reported >= record.total && last <= after) return;
-      // The watch ends with the batch's last report: once every item has one, the sequence of the
-      // last is known, and the watch ends when it has sent that one. (A record's `pending` alone
-      // cannot say it: the server counts records sent to this reader but still in its buffer.)
-      let lastOfBatch = reported >= record.total ? last : undefined;
-      let progressAt = Date.now();
-      for await (const { report, pending } of store.follow(record.batchId, after, signal)) {
-        await send({ item: report });
-        const now = Date.now();
-        if (lastOfBatch === undefined && (pending === 0 || now - progressAt >= PROGRESS_EVERY_MS)) {
-          if ((await store.reportedCount(record.batchId)) >= record.total) lastOfBatch = await store.lastSequence(record.batchId);
+      // The reports are asked for at once, while the progress is read.
+      const reading = new AbortController();
+      const stop = (): void => reading.abort();
+      signal.addEventListener("abort", stop, { once: true });
+      const reports = store.follow(record.batchId, after, reading.signal)[Symbol.asyncIterator]();
+      const first = reports.next();
+      first.catch(() => undefined);
+      try {
+        const progress = await batchOf(record);
+        await send({ progress });
+        // The watch ends with the batch's last report: once every item has one, the sequence of the
+        // last is known, and the watch ends when it has sent that one. (A record's `pending` alone
+        // cannot say it: the server counts records sent to this reader but still in its buffer.)
+        // The last sequence is read after the count says every item has a report, never before: read
+        // earlier, it could miss the last report.
+        let lastOfBatch = progress.reported >= record.total ? await store.lastSequence(record.batchId) : undefined;
+        if (lastOfBatch !== undefined && lastOfBatch <= after) return;
+        let progressAt = Date.now();
+        for (let next = await first; !next.done; next = await reports.next()) {
+          const { report, pending } = next.value;
+          await send({ item: report });
+          const now = Date.now();
+          if (lastOfBatch === undefined && (pending === 0 || now - progressAt >= PROGRESS_EVERY_MS)) {
+            if ((await store.reportedCount(record.batchId)) >= record.total) lastOfBatch = await store.lastSequence(record.batchId);
+          }
+          const finished = lastOfBatch !== undefined && report.sequence >= lastOfBatch;
+          if (!finished && now - progressAt < PROGRESS_EVERY_MS) continue;
+          progressAt = now;
+          await send({ progress: await batchOf((await store.getRecord(record.batchId, true)) ?? record) });
+          if (finished) return;
         }
-        const finished = lastOfBatch !== undefined && report.sequence >= lastOfBatch;
-        if (!finished && now - progressAt < PROGRESS_EVERY_MS) continue;
-        progressAt = now;
-        await send({ progress: await batchOf((await store.getRecord(record.batchId, true)) ?? record) });
-        if (finished) return;
+      } finally {
+        reading.abort();
+        signal.removeEventListener("abort", stop);
+        await reports.return?.(undefined).catch(() => undefined);
       }
     },
   };

@@ -1,10 +1,24 @@
 // Where batches live, shared by every coordinator through JetStream: the batch records in a
-// key-value bucket, the items waiting in a work-queue stream (one durable consumer for all
-// coordinators), and the items' reports in a stream of their own, one subject per batch — written
-// once per item (deduplicated by batch and index), read back in order from any point.
+// key-value bucket, with each batch's targets until they are queued and how many are; the items
+// (and each batch's spool job, which queues them) waiting in a work-queue stream (one durable
+// consumer for all coordinators); and the items' reports in a stream of their own, one subject per
+// batch — written once per item (deduplicated by batch and index), read back in order from any point.
 import { BatchItemReport } from "../../../gen/smtpprobe/v1/batch.js";
 import type { Bus, KeyValueStore, RecordLog, WorkItem, WorkQueue } from "../../../lib/bus.js";
-import { decodeBatchRecord, encodeBatchItem, encodeBatchRecord, type BatchItem, type BatchRecord } from "./batch-request.js";
+import {
+  decodeBatchRecord,
+  decodeQueuedCount,
+  decodeTargetChunk,
+  encodeBatchItem,
+  encodeBatchRecord,
+  encodeBatchSpool,
+  encodeQueuedCount,
+  encodeTargetChunk,
+  TARGETS_PER_CHUNK,
+  type BatchItem,
+  type BatchRecord,
+  type StoredTarget,
+} from "./batch-request.js";
 
 export const BATCH_STREAMS = {
   items: "SMTPPROBE_BATCH_ITEMS",
@@ -32,8 +46,12 @@ export interface BatchStoreOptions {
   ackWaitMs: number;
 }
 
-/** Items published at once while a batch is queued: bounds the publishes in flight. */
-const ENQUEUE_WINDOW = 256;
+/**
+ * Items published at once while a batch is queued: bounds the publishes in flight. The spool job
+ * queues far faster than items are probed even so; a wider window only crowds the connection and
+ * the server while a batch's first items are probed and its watch starts.
+ */
+const ENQUEUE_WINDOW = 32;
 
 /** A record read this recently is used again (a worker reads its batch's record for every item). */
 const RECORD_CACHE_MS = 1_000;
@@ -65,8 +83,9 @@ export class BatchStore {
   }
 
   async putRecord(record: BatchRecord): Promise<void> {
-    await this.records.put(record.batchId, encodeBatchRecord(record));
     this.cache.delete(record.batchId);
+    await this.records.put(record.batchId, encodeBatchRecord(record));
+    this.remember(record);
   }
 
   /** The record (at most RECORD_CACHE_MS old when `cached`), or undefined: unknown or expired. */
@@ -75,11 +94,55 @@ export class BatchStore {
     if (cached && hit && Date.now() - hit.at < RECORD_CACHE_MS) return hit.record;
     const data = await this.records.get(batchId);
     const record = data ? decodeBatchRecord(data) : undefined;
-    if (record) {
-      if (this.cache.size >= RECORD_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
-      this.cache.set(batchId, { record, at: Date.now() });
-    }
+    if (record) this.remember(record);
     return record;
+  }
+
+  private remember(record: BatchRecord): void {
+    this.cache.delete(record.batchId);
+    if (this.cache.size >= RECORD_CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.set(record.batchId, { record, at: Date.now() });
+  }
+
+  /** A batch's keys beside its record: how many items are queued, and its targets' chunks. */
+  private static queuedKey = (batchId: string): string => `${batchId}.queued`;
+  private static chunkKey = (batchId: string, chunk: number): string => `${batchId}.targets.${chunk}`;
+
+  /** Stores the targets (in chunks of TARGETS_PER_CHUNK, written at once) and a queued count of 0. */
+  async putTargets(batchId: string, targets: readonly StoredTarget[]): Promise<void> {
+    const writes = [this.records.put(BatchStore.queuedKey(batchId), encodeQueuedCount(0))];
+    for (let chunk = 0; chunk * TARGETS_PER_CHUNK < targets.length; chunk++) {
+      const part = targets.slice(chunk * TARGETS_PER_CHUNK, (chunk + 1) * TARGETS_PER_CHUNK);
+      writes.push(this.records.put(BatchStore.chunkKey(batchId, chunk), encodeTargetChunk(part)));
+    }
+    await Promise.all(writes);
+  }
+
+  /** The targets of one chunk, or undefined when they are gone (expired, or removed once queued). */
+  async getTargets(batchId: string, chunk: number): Promise<StoredTarget[] | undefined> {
+    const data = await this.records.get(BatchStore.chunkKey(batchId, chunk));
+    return data ? decodeTargetChunk(data) : undefined;
+  }
+
+  /** Removes the targets once every item is queued. */
+  async deleteTargets(batchId: string, total: number): Promise<void> {
+    const chunks = Math.ceil(total / TARGETS_PER_CHUNK);
+    await Promise.all(Array.from({ length: chunks }, (_, chunk) => this.records.delete(BatchStore.chunkKey(batchId, chunk))));
+  }
+
+  async putQueuedCount(batchId: string, queued: number): Promise<void> {
+    await this.records.put(BatchStore.queuedKey(batchId), encodeQueuedCount(queued));
+  }
+
+  /** How many items are queued; undefined for a batch that keeps no count (queued whole before it was answered). */
+  async queuedCount(batchId: string): Promise<number | undefined> {
+    const data = await this.records.get(BatchStore.queuedKey(batchId));
+    return data ? decodeQueuedCount(data) : undefined;
+  }
+
+  /** Queues the batch's spool job (once: a second add is a no-op); QueueFullError when the queue is full. */
+  addSpool(batchId: string, total: number): Promise<void> {
+    return this.queue.add(BATCH_SUBJECTS.item(batchId), encodeBatchSpool(batchId, total), `${batchId}.spool`);
   }
 
   /** How many more items the queue takes now. */

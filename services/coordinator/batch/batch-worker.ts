@@ -1,5 +1,13 @@
 // Takes batch items from the shared work queue and probes them, at most `concurrency` at a time:
 // the queue is pulled only for free slots, so waiting items stay in JetStream, never in memory.
+// A batch's spool job, taken from the same queue, queues its items from its stored targets, chunk
+// by chunk, storing how many are queued after each; handed to another coordinator if this one stops,
+// it goes on from there (an item queued twice is stored once: its id is the batch and index), and
+// when the queue is full it waits there for room.
+// After a pause (nothing to take, nothing running) the worker starts with a few slots and adds one
+// per item finished, up to `concurrency` (doubling each round, as TCP's slow start): the first
+// items of a batch do not share the machine with `concurrency` others, so their reports come at
+// about a single probe's time; a long batch runs at full concurrency after a few rounds.
 // Each item is one Probe call of the batch's caller through the ProbeService operation (quotas,
 // the coordinator-wide bound, the target policy, the destination throttle); a probe refused for
 // load (RESOURCE_EXHAUSTED, UNAVAILABLE) goes back to the queue for later, anything else becomes
@@ -8,13 +16,13 @@
 // stored once (batch-store.ts deduplicates it).
 import { status } from "@grpc/grpc-js";
 import { BatchItemStatus, type BatchItemReport } from "../../../gen/smtpprobe/v1/batch.js";
-import type { WorkItem } from "../../../lib/bus.js";
+import { QueueFullError, type WorkItem } from "../../../lib/bus.js";
 import type { Logger } from "../../../lib/logger.js";
 import { metrics } from "../../../lib/metrics.js";
 import { CallError } from "../call-tracker.js";
 import { statusDetailsOf } from "../grpc-errors.js";
 import type { ProbeOperations } from "../probe-service.js";
-import { decodeBatchItem, itemRequest, type BatchItem } from "./batch-request.js";
+import { decodeBatchItem, decodeBatchSpool, itemRequest, TARGETS_PER_CHUNK, type BatchItem, type BatchSpool, type StoredTarget } from "./batch-request.js";
 import type { BatchStore } from "./batch-store.js";
 
 export interface BatchWorkerOptions {
@@ -31,6 +39,10 @@ export interface BatchWorkerOptions {
 const TAKE_WAIT_MS = 2_000;
 /** An item refused for load without a retry delay is handed out again after this. */
 const LOAD_RETRY_MS = 1_000;
+/** A spool job that found the queue full tries again after this. */
+const QUEUE_FULL_RETRY_MS = 5_000;
+/** Slots open after a pause, before each finished item opens one more. */
+const START_SLOTS = 4;
 /** After a failure to reach JetStream, the next pull waits this long. */
 const PULL_ERROR_PAUSE_MS = 1_000;
 /** A failure that repeats at every pull is logged at most this often. */
@@ -40,10 +52,14 @@ export class BatchWorker {
   private running = false;
   private readonly inFlight = new Map<WorkItem, AbortController>();
   private slotFreed: (() => void) | undefined;
+  /** The slots open now: START_SLOTS after a pause, one more per item finished, at most `concurrency`. */
+  private slots: number;
   private loop: Promise<void> | undefined;
   private warnedAt = 0;
 
-  constructor(private readonly options: BatchWorkerOptions) {}
+  constructor(private readonly options: BatchWorkerOptions) {
+    this.slots = Math.min(START_SLOTS, options.concurrency);
+  }
 
   start(): void {
     if (this.running) return;
@@ -63,7 +79,9 @@ export class BatchWorker {
   private async pull(): Promise<void> {
     const { store, concurrency, logger } = this.options;
     while (this.running) {
-      const free = concurrency - this.inFlight.size;
+      // Nothing running: a pause, whatever comes next starts slowly again.
+      if (this.inFlight.size === 0) this.slots = Math.min(START_SLOTS, concurrency);
+      const free = this.slots - this.inFlight.size;
       if (free <= 0) {
         await new Promise<void>((resolve) => (this.slotFreed = resolve));
         continue;
@@ -79,6 +97,7 @@ export class BatchWorker {
           this.inFlight.set(item, controller);
           void this.run(item, controller.signal).finally(() => {
             this.inFlight.delete(item);
+            this.slots = Math.min(concurrency, this.slots + 1);
             const wake = this.slotFreed;
             this.slotFreed = undefined;
             wake?.();
@@ -97,36 +116,88 @@ export class BatchWorker {
   }
 
   private async run(work: WorkItem, signal: AbortSignal): Promise<void> {
-    const { store, logger } = this.options;
+    const { logger } = this.options;
     const item = decodeBatchItem(work.data);
-    if (!item) {
+    const spool = item ? undefined : decodeBatchSpool(work.data);
+    if (!item && !spool) {
       logger.warn({ subject: work.subject }, "a batch item that is not one was dropped");
       work.drop();
       return;
     }
     const heartbeat = setInterval(() => work.working(), Math.max(100, Math.floor(this.options.ackWaitMs / 3)));
     try {
-      const record = await store.getRecord(item.batchId, true);
-      if (!record) {
-        // The batch expired (or its record was lost): nobody can read the item's report.
-        logger.warn({ batchId: item.batchId, index: item.index }, "a batch item without its batch was dropped");
-        work.drop();
-        return;
-      }
-      const outcome = record.cancelled ? cancelledReport(item) : await this.probe(item, record.caller, record.options, signal);
-      if ("retryMs" in outcome || signal.aborted) {
-        work.retry("retryMs" in outcome ? outcome.retryMs : 0);
-        return;
-      }
-      await store.appendReport(item.batchId, outcome);
-      await work.done();
+      if (item) await this.runItem(work, item, signal);
+      else await this.runSpool(work, spool!, signal);
     } catch (error) {
       // JetStream unreachable mid-item: the item comes back after the ack wait, to any coordinator.
-      logger.warn({ err: error, batchId: item.batchId, index: item.index }, "a batch item could not be finished; it will be handed out again");
+      logger.warn({ err: error, batchId: item?.batchId ?? spool?.batchId, index: item?.index }, "a batch item could not be finished; it will be handed out again");
       work.retry(LOAD_RETRY_MS);
     } finally {
       clearInterval(heartbeat);
     }
+  }
+
+  private async runItem(work: WorkItem, item: BatchItem, signal: AbortSignal): Promise<void> {
+    const { store, logger } = this.options;
+    const record = await store.getRecord(item.batchId, true);
+    if (!record) {
+      // The batch expired (or its record was lost): nobody can read the item's report.
+      logger.warn({ batchId: item.batchId, index: item.index }, "a batch item without its batch was dropped");
+      work.drop();
+      return;
+    }
+    const outcome = record.cancelled ? cancelledReport(item) : await this.probe(item, record.caller, record.options, signal);
+    if ("retryMs" in outcome || signal.aborted) {
+      work.retry("retryMs" in outcome ? outcome.retryMs : 0);
+      return;
+    }
+    await store.appendReport(item.batchId, outcome);
+    await work.done();
+  }
+
+  /**
+   * Queues the batch's items from where the stored count says (0 the first time), then removes its
+   * targets. The next chunk is read while the one before is queued.
+   */
+  private async runSpool(work: WorkItem, { batchId, total }: BatchSpool, signal: AbortSignal): Promise<void> {
+    const { store, logger } = this.options;
+    const counted = work.deliveries > 1 ? await store.queuedCount(batchId) : 0;
+    const read = (queued: number) => (queued < total ? store.getTargets(batchId, Math.floor(queued / TARGETS_PER_CHUNK)) : Promise.resolve([]));
+    // The record is read beside the first chunk: it must be there, and the items' workers here find it cached.
+    const [record, firstChunk] = await Promise.all([store.getRecord(batchId), counted === undefined ? undefined : read(counted)]);
+    if (!record || counted === undefined) {
+      logger.warn({ batchId }, "the spool job of a batch without its record was dropped");
+      work.drop();
+      return;
+    }
+    let queued = counted;
+    let chunkRead: Promise<StoredTarget[] | undefined> = Promise.resolve(firstChunk);
+    while (queued < total) {
+      if (signal.aborted) {
+        work.retry(0); // stopping: another coordinator goes on from the stored count
+        return;
+      }
+      const chunk = Math.floor(queued / TARGETS_PER_CHUNK);
+      const targets = await chunkRead;
+      if (!targets) {
+        logger.warn({ batchId, chunk }, "a batch's targets are gone before they were queued (expired?); its spool job was dropped");
+        work.drop();
+        return;
+      }
+      const items = targets.slice(queued - chunk * TARGETS_PER_CHUNK).map((t, i): BatchItem => ({ batchId, index: queued + i, host: t.host, ports: t.ports }));
+      chunkRead = read((chunk + 1) * TARGETS_PER_CHUNK);
+      chunkRead.catch(() => undefined);
+      const { queued: added, error } = await store.enqueue(items);
+      queued += added;
+      await store.putQueuedCount(batchId, queued);
+      if (error instanceof QueueFullError) {
+        work.retry(QUEUE_FULL_RETRY_MS); // backpressure: the rest stay stored until the queue has room
+        return;
+      }
+      if (error !== undefined) throw error;
+    }
+    await store.deleteTargets(batchId, total);
+    await work.done();
   }
 
   /** The item's report, or how long to wait when the probe was refused for load. */

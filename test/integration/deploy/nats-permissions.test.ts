@@ -138,18 +138,27 @@ describe.skipIf(nats.skip)("deploy/nats/hub.conf permissions", () => {
     return c;
   };
 
-  it("the coordinator may keep batches: the record, the items' queue and its consumer, the reports and a reader of them", async () => {
+  it("the coordinator may keep batches: the record, its targets and count, the items' and spool jobs' queue and its consumer, the reports and a reader of them", async () => {
     const store = await BatchStore.open(coordinator, { ttlMs: 60_000, maxQueuedItems: 100, reportBytes: 1024 * 1024, ackWaitMs: 5_000 });
     expect(store).toBeDefined();
     const batchId = "1b4e28ba-2fa1-41d2-883f-0016d3cca427";
     await store!.putRecord({ batchId, caller: "svc", total: 1, createdAt: Date.now(), cancelled: false, options: ProbeRequest.fromPartial({ ports: [25] }) });
     expect((await store!.getRecord(batchId))?.caller).toBe("svc");
+    // The targets and the queued count beside the record, and the spool job that queues the items.
+    await store!.putTargets(batchId, [{ host: HOST, ports: [25] }]);
+    expect(await store!.getTargets(batchId, 0)).toEqual([{ host: HOST, ports: [25] }]);
+    await store!.putQueuedCount(batchId, 1);
+    expect(await store!.queuedCount(batchId)).toBe(1);
+    await store!.addSpool(batchId, 1);
     expect(await store!.enqueue([{ batchId, index: 0, host: HOST, ports: [25] }])).toEqual({ queued: 1 });
+    await store!.deleteTargets(batchId, 1);
+    expect(await store!.getTargets(batchId, 0)).toBeUndefined();
     const taken: WorkItem[] = [];
-    for await (const item of store!.take(1, 1_000)) taken.push(item);
-    expect(taken).toHaveLength(1);
+    for await (const item of store!.take(2, 1_000)) taken.push(item);
+    expect(taken).toHaveLength(2);
+    await taken[0]!.done(); // the spool job
     await store!.appendReport(batchId, { index: 0, host: HOST, status: BatchItemStatus.BATCH_ITEM_STATUS_CANCELLED, report: undefined, errorCode: 0, error: "", sequence: 0 });
-    await taken[0]!.done();
+    await taken[1]!.done();
     expect(await store!.reportedCount(batchId)).toBe(1);
     const controller = new AbortController();
     for await (const { report } of store!.follow(batchId, 0, controller.signal)) {

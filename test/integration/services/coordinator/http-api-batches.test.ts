@@ -243,13 +243,20 @@ describe.skipIf(nats.skip)("the batch queue's bound (--batch-queue-items)", () =
     await server?.stop();
   });
 
+  // A batch taken puts one spool job in the queue at once (its items follow from its stored targets
+  // as the spool job runs: here never, no worker runs), so the room left shrinks by one per batch.
   it("a batch larger than the room left is refused UNAVAILABLE 503, queueing nothing; one that fits is taken", async () => {
     const url = `${coordinator.http!.scheme}://127.0.0.1:${coordinator.http!.port}/v1/batches`;
     const targets = (n: number) => Array.from({ length: n }, () => ({ host: "127.0.0.1", ports: [port] }));
     const tooMany = await postJson(url, { targets: targets(4) });
     expect(tooMany.status, tooMany.text).toBe(503);
     expect(statusOf(tooMany).status).toMatchObject({ code: status.UNAVAILABLE, message: expect.stringContaining("no room for 4 more items") });
-    expect(decodeBatch(await postJson(url, { targets: targets(3) }))).toMatchObject({ total: 3 });
+    expect(decodeBatch(await postJson(url, { targets: targets(3) }))).toMatchObject({ total: 3, queued: 0 });
+    const over = await postJson(url, { targets: targets(3) });
+    expect(over.status, over.text).toBe(503);
+    expect(statusOf(over).status.message).toContain("no room for 3 more items");
+    expect(decodeBatch(await postJson(url, { targets: targets(2) }))).toMatchObject({ total: 2 });
+    expect(decodeBatch(await postJson(url, { targets: targets(1) }))).toMatchObject({ total: 1 });
     const full = await postJson(url, { targets: targets(1) });
     expect(full.status, full.text).toBe(503);
     expect(statusOf(full).status.message).toContain("no room for 1 more items");

@@ -5,10 +5,18 @@ import {
   checkBatchRequest,
   decodeBatchItem,
   decodeBatchRecord,
+  decodeBatchSpool,
+  decodeQueuedCount,
+  decodeTargetChunk,
   encodeBatchItem,
   encodeBatchRecord,
+  encodeBatchSpool,
+  encodeQueuedCount,
+  encodeTargetChunk,
   itemRequest,
+  TARGETS_PER_CHUNK,
 } from "../../../../../services/coordinator/batch/batch-request.js";
+import { validateProbeRequest } from "../../../../../services/coordinator/validate-request.js";
 
 const LIMITS = { maxTargets: 3, maxDeadlineMs: 120_000 };
 const check = (request: Parameters<typeof CreateBatchRequest.fromPartial>[0]) => checkBatchRequest(CreateBatchRequest.fromPartial(request), LIMITS);
@@ -19,10 +27,11 @@ describe("checkBatchRequest", () => {
     const checked = check({ targets: [{ host: "MX.Example.com" }, { host: "192.0.2.1", ports: [587] }], options: { ports: [25, 465], regions: ["eu-west"] } });
     expect(checked.ok).toBe(true);
     if (!checked.ok) return;
-    expect(checked.value.items.map((i) => [i.host, i.value.ports, i.value.regions])).toEqual([
-      ["mx.example.com", [25, 465], ["eu-west"]],
-      ["192.0.2.1", [587], ["eu-west"]],
+    expect(checked.value.items.map((i) => [i.host, i.isIpLiteral, i.ports, i.probePorts])).toEqual([
+      ["mx.example.com", false, [], [25, 465]],
+      ["192.0.2.1", true, [587], [587]],
     ]);
+    expect(checked.value.options.regions).toEqual(["eu-west"]);
   });
 
   it.each([
@@ -41,6 +50,29 @@ describe("checkBatchRequest", () => {
     expect(checked.violations.map((v) => v.field)).toEqual(["options.regions[0]", "targets[1].host", "targets[2].ports[0]"]);
   });
 
+  // The options are checked once per list of ports and each host alone (without mx): the result must
+  // be what checking every item's whole request gives.
+  it.each([
+    ["valid targets", { targets: [{ host: "a.example" }, { host: "[2001:db8::1]", ports: [587, 465] }, { host: "B.example.", ports: [587, 465] }], options: { ports: [25] } }],
+    ["bad hosts and ports", { targets: [{ host: "bad host" }, { host: "c.example", ports: [0, 25] }, { host: "" }, { host: "fe80::1%eth0", ports: [25, 25] }] }],
+    ["bad options", { targets: [{ host: "a.example" }, { host: "bad host" }], options: { regions: ["EU"], tlsModes: { 587: 1 }, options: { timeouts: { deadlineMs: 1 } } } }],
+    ["mx with an IP literal", { targets: [{ host: "a.example" }, { host: "192.0.2.1" }], options: { mx: true } }],
+  ])("checks %s as each item's whole request would be checked", (_name, request) => {
+    const parsed = CreateBatchRequest.fromPartial(request);
+    const limits = { ...LIMITS, maxTargets: 10 };
+    const options = ProbeRequest.fromPartial(parsed.options ?? {});
+    const whole = parsed.targets.map((target) => validateProbeRequest(itemRequest(options, target), limits));
+    const checked = checkBatchRequest(parsed, limits);
+    if (whole.every((w) => w.ok)) {
+      expect(checked.ok && checked.value.items.map((i) => [i.host, i.isIpLiteral, i.probePorts])).toEqual(whole.map((w) => w.ok && [w.value.host, w.value.isIpLiteral, w.value.ports]));
+      return;
+    }
+    expect(checked.ok).toBe(false);
+    // Each item's violations, by field and description, in order (the batch names fields its own way).
+    const descriptions = whole.flatMap((w) => (w.ok ? [] : w.violations.map((v) => v.description)));
+    expect(checked.ok ? [] : checked.violations.map((v) => v.description)).toEqual([...new Set(descriptions)]);
+  });
+
   it("reports at most 20 violations however many targets are wrong", () => {
     const targets = Array.from({ length: 30 }, (_, i) => ({ host: `bad host ${i}` }));
     const checked = checkBatchRequest(CreateBatchRequest.fromPartial({ targets }), { ...LIMITS, maxTargets: 100 });
@@ -55,6 +87,21 @@ describe("the records", () => {
     const options = ProbeRequest.fromPartial({ ports: [25], regions: ["eu-west"], mx: true });
     expect(itemRequest(options, { host: "example.com", ports: [] })).toMatchObject({ host: "example.com", ports: [25], regions: ["eu-west"], mx: true, idempotencyKey: "" });
     expect(itemRequest(options, { host: "example.com", ports: [587] }).ports).toEqual([587]);
+  });
+
+  it("a spool job, a chunk of targets and a queued count read back as written; anything else is undefined", () => {
+    expect(decodeBatchSpool(encodeBatchSpool(ID, 5_000))).toEqual({ batchId: ID, spool: true, total: 5_000 });
+    expect(decodeBatchSpool(encodeBatchItem({ batchId: ID, index: 0, host: "a.example", ports: [] }))).toBeUndefined();
+    expect(decodeBatchItem(encodeBatchSpool(ID, 1))).toBeUndefined();
+    const targets = [{ host: "a.example", ports: [] }, { host: "192.0.2.1", ports: [25, 587] }];
+    expect(decodeTargetChunk(encodeTargetChunk(targets))).toEqual(targets);
+    expect(decodeTargetChunk(Buffer.from('[["a.example", [70000]]]'))).toBeUndefined();
+    expect(decodeTargetChunk(Buffer.from("{}"))).toBeUndefined();
+    expect(decodeQueuedCount(encodeQueuedCount(4_321))).toBe(4_321);
+    // The largest chunk (the longest names, the most ports) stays below NATS's 1 MiB message bound.
+    const longest = { host: `${"a".repeat(63)}.${"b".repeat(63)}.${"c".repeat(63)}.${"d".repeat(61)}`, ports: [65535, 65534, 65533, 65532, 65531, 65530, 65529, 65528] };
+    expect(encodeTargetChunk(Array.from({ length: TARGETS_PER_CHUNK }, () => longest)).length).toBeLessThan(1024 * 1024);
+    expect(decodeQueuedCount(Buffer.from("-1"))).toBeUndefined();
   });
 
   it("a record and an item read back as written", () => {
