@@ -40,6 +40,15 @@ const CLAIM_KEY = "claim.";
 /** A caller as a key token: any caller string (a key's tokens are [-_=A-Za-z0-9/] only). */
 const ownerToken = (caller: string): string => createHash("sha256").update(caller).digest("hex").slice(0, 32);
 
+/** The items in random order (Fisher–Yates). */
+function shuffled<T>(items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return items;
+}
+
 /** What the scheduler hears from watchMonitors(). */
 export interface MonitorWatcher {
   /** A monitor, as held when the watch started or created since. */
@@ -99,8 +108,11 @@ export class MonitorStore {
     const prefix = `${SLOT_KEY}${ownerToken(caller)}.`;
     const value = Buffer.from(JSON.stringify({ monitorId, at: now }));
     const held = new Set((await this.monitors.keys(`${prefix}>`)).map((key) => Number(key.slice(prefix.length))));
-    for (let slot = 0; slot < limit; slot++) {
-      if (!held.has(slot) && (await this.monitors.create(prefix + slot, value))) return slot;
+    // The free ones in random order: creations at once mostly try different slots (in order, each
+    // would chase the others' slots, losing one race after another).
+    const free = shuffled(Array.from({ length: limit }, (_, slot) => slot).filter((slot) => !held.has(slot)));
+    for (const slot of free) {
+      if (await this.monitors.create(prefix + slot, value)) return slot;
     }
     // Every slot is held: by the caller's monitors, unless some were left by a creation or a
     // deletion cut short. The owner keys say first whether that can be.
