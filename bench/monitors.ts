@@ -1,6 +1,6 @@
 // `npm run bench:monitors`: many monitors held by two coordinators. A private nats-server with
 // JetStream, two coordinators and one agent (real `smtp-probe` processes, as bench/batch.ts starts
-// them), MONITORS monitors at INTERVAL_S seconds created through both coordinators, each probing a
+// them), MONITORS monitors of CALLERS callers at INTERVAL_S seconds created through both coordinators, each probing a
 // refused port of 127.0.0.1 (the cheapest target: what is measured is the scheduling, not SMTP).
 // Then, over INTERVALS whole intervals, each coordinator's CPU (% of one core, from
 // /proc/<pid>/stat every SAMPLE_MS) split into "during runs" (from a round's first event to its
@@ -26,6 +26,8 @@ const INTERVAL_S = Number(process.env.BENCH_MONITOR_INTERVAL_S ?? 60);
 /** Whole intervals measured after the monitors are created. */
 const INTERVALS = Number(process.env.BENCH_MONITOR_INTERVALS ?? 2);
 const CREATE_CONCURRENCY = 8;
+/** Callers the monitors are spread over (each keeps MONITORS / CALLERS, within the default --max-monitors-per-caller). */
+const CALLERS = 10;
 const SAMPLE_MS = 200;
 /** A round of runs: events no more than this apart. */
 const ROUND_GAP_MS = 5_000;
@@ -50,7 +52,7 @@ const nats = await startNatsServer();
 const refusedPort = await freePort(); // nothing listens there: each probe is a refused connection
 const policy = { allowCidrs: ["127.0.0.0/8"], allowPorts: [refusedPort] };
 const limits = ["--caller-executions-per-minute", "0", "--caller-executions-in-flight", "0", "--max-executions-in-flight", "0"];
-const monitorArgs = ["--max-monitors", String(MONITORS * 2), "--max-monitors-per-caller", String(MONITORS * 2), "--monitor-min-interval", `${Math.min(INTERVAL_S, 60)}s`];
+const monitorArgs = ["--max-monitors", String(MONITORS * 2), "--max-monitors-per-caller", String(Math.ceil(MONITORS / CALLERS)), "--monitor-min-interval", `${Math.min(INTERVAL_S, 60)}s`];
 const coordinators = await Promise.all([0, 1].map(() => startCoordinatorProcess({ nats: nats.url, ...policy, extraArgs: [...limits, ...monitorArgs, "--log-level", "warn"] })));
 const probeApi = connectProbeApi(coordinators[0]!.address);
 const agent = await startAgentProcess({ region: REGION, agentId: `${REGION}-1`, nats: nats.url, readyVia: Promise.resolve(probeApi), ...policy, extraArgs: ["--concurrency", "256", "--log-level", "warn"] });
@@ -65,11 +67,17 @@ const subscription = bus.subscribe("smtpprobe.v1.monitor.event.>", (message) => 
   events.push({ at: Date.now(), monitorId: event.monitorId, run: Number(event.run), error: event.error !== "" });
 });
 
+function callerMetadata(caller: string): Metadata {
+  const metadata = new Metadata();
+  metadata.set("x-smtp-probe-caller", caller); // no caller authentication configured: the caller the client says
+  return metadata;
+}
+
 const create = (i: number): Promise<Monitor> =>
   new Promise((resolve, reject) =>
     clients[i % 2]!.createMonitor(
       CreateMonitorRequest.fromPartial({ probe: { host: "127.0.0.1", ports: [refusedPort], regions: [REGION], options: { tlsMode: TlsMode.TLS_MODE_NONE } }, intervalSeconds: INTERVAL_S }),
-      new Metadata(),
+      callerMetadata(`bench-${i % CALLERS}`),
       { deadline: Date.now() + 30_000 },
       (error: ServiceError | null, value?: Monitor) => (error || !value ? reject(error ?? new Error("no answer")) : resolve(value)),
     ),
