@@ -76,11 +76,6 @@ export class MonitorScheduler {
     for (const controller of [...this.running.values(), ...this.stopping]) controller.abort();
   }
 
-  /** How many monitors this coordinator schedules (for tests and the bench). */
-  get scheduled(): number {
-    return this.monitors.size;
-  }
-
   /** Starts a watch of the monitors; on failure, another after REWATCH_MS. */
   private async follow(): Promise<void> {
     if (!this.timer || this.watch) return;

@@ -1,0 +1,103 @@
+// Two monitor schedulers (two coordinators' worth) sharing a private nats-server with JetStream,
+// the probe operation in between replaced by a recorder (what is tested is the scheduling, not the
+// probe): every run of every monitor is probed exactly once whichever scheduler claims it, a
+// monitor created after the start is picked up through the watch, a deleted one stops, and when
+// one scheduler stops the other probes every run from then on.
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ProbeReport, ProbeRequest } from "../../../../gen/smtpprobe/v1/probe_service.js";
+import type { Bus } from "../../../../lib/bus.js";
+import { silentLogger } from "../../../../lib/logger.js";
+import { connectNatsBus } from "../../../../lib/nats-bus.js";
+import type { TargetPolicyChecker } from "../../../../lib/policy/target-policy.js";
+import { MonitorScheduler } from "../../../../services/coordinator/monitor/monitor-scheduler.js";
+import { MonitorStore } from "../../../../services/coordinator/monitor/monitor-store.js";
+import type { MonitorRecord } from "../../../../services/coordinator/monitor/monitor-records.js";
+import type { ProbeOperations } from "../../../../services/coordinator/probe-service.js";
+import { natsServerAvailable, startNatsServer, type NatsServer } from "../../../helpers/nats-server.js";
+import { need } from "../../../helpers/requirements.js";
+import { delay, waitFor } from "../../../helpers/wait.js";
+
+const nats = await need(natsServerAvailable);
+const INTERVAL_MS = 1_000;
+const MONITORS = 20;
+
+describe.skipIf(nats.skip)("monitor schedulers sharing JetStream", () => {
+  let server: NatsServer;
+  let buses: Bus[];
+  /** Each probe: the monitor (its caller here) and the run (from the deadline, the end of the run's interval). */
+  const probes: { monitorId: string; run: number; by: string }[] = [];
+  const records = new Map<string, MonitorRecord>();
+
+  const recorder = (by: string): ProbeOperations =>
+    ({
+      probe: async (_request: ProbeRequest, call: { caller: string; deadline: number }) => {
+        const record = records.get(call.caller)!;
+        probes.push({ monitorId: call.caller, run: (call.deadline - record.createdAt) / record.intervalMs - 1, by });
+        await delay(20);
+        return ProbeReport.fromPartial({ complete: true });
+      },
+    }) as unknown as ProbeOperations;
+
+  beforeAll(async () => {
+    server = await startNatsServer();
+    buses = await Promise.all([0, 1, 2].map((i) => connectNatsBus({ servers: server.url, name: `scheduler-${i}` })));
+  });
+
+  afterAll(async () => {
+    await Promise.all(buses.map((bus) => bus.drain()));
+    await server?.stop();
+  });
+
+  it(
+    "each run probed exactly once across two schedulers, also after one stops; created and deleted monitors followed",
+    async () => {
+      const [admin, ...stores] = await Promise.all(buses.map(async (bus) => (await MonitorStore.open(bus))!));
+      const newMonitor = async (): Promise<MonitorRecord> => {
+        const monitorId = randomUUID();
+        const record: MonitorRecord = { monitorId, caller: monitorId, intervalMs: INTERVAL_MS, createdAt: Date.now(), probe: ProbeRequest.fromPartial({ host: "198.18.0.1" }), webhookUrl: "", webhookSecret: "" };
+        records.set(monitorId, record);
+        await admin!.put(record);
+        return record;
+      };
+      for (let i = 0; i < MONITORS; i++) await newMonitor();
+      const schedulers = stores.map(
+        (store, i) => new MonitorScheduler({ store, bus: buses[i + 1]!, operations: recorder(`s${i}`), logger: silentLogger(), coordinatorId: `s${i}`, policy: {} as TargetPolicyChecker }),
+      );
+      for (const scheduler of schedulers) scheduler.start();
+      try {
+        const late = await newMonitor(); // created while the schedulers run: found through the watch
+        await waitFor(() => probes.some((p) => p.monitorId === late.monitorId), 5_000, "a run of the monitor created after the start");
+        await delay(3 * INTERVAL_MS);
+        const gone = [...records.values()][0]!;
+        await admin!.delete(gone);
+        const stoppedAt = Date.now();
+        schedulers[0]!.stop();
+        await delay(4 * INTERVAL_MS);
+        const end = Date.now();
+        for (const scheduler of schedulers) scheduler.stop();
+
+        const counts = new Map<string, number>();
+        for (const p of probes) counts.set(`${p.monitorId}.${p.run}`, (counts.get(`${p.monitorId}.${p.run}`) ?? 0) + 1);
+        expect([...counts].filter(([, n]) => n > 1)).toEqual([]);
+        // Every run from each monitor's first probed one to the last whose interval ended before the end, probed.
+        const missed: string[] = [];
+        for (const record of records.values()) {
+          const runs = probes.filter((p) => p.monitorId === record.monitorId).map((p) => p.run);
+          const last = record === gone ? Math.max(...runs) : Math.floor((end - record.createdAt) / INTERVAL_MS) - 1;
+          for (let run = Math.min(...runs); run <= last; run++) if (!counts.has(`${record.monitorId}.${run}`)) missed.push(`${record.monitorId}.${run}`);
+        }
+        expect(missed).toEqual([]);
+        // The deleted monitor stopped; after its stop the first scheduler probed nothing.
+        expect(probes.filter((p) => p.monitorId === gone.monitorId && records.get(p.monitorId)!.createdAt + (p.run + 1) * INTERVAL_MS > stoppedAt + INTERVAL_MS)).toEqual([]);
+        const afterStop = probes.filter((p) => records.get(p.monitorId)!.createdAt + p.run * INTERVAL_MS > stoppedAt + INTERVAL_MS);
+        expect(afterStop.length).toBeGreaterThan(0);
+        expect(afterStop.every((p) => p.by === "s1")).toBe(true);
+        expect(new Set(probes.map((p) => p.by))).toEqual(new Set(["s0", "s1"]));
+      } finally {
+        for (const scheduler of schedulers) scheduler.stop();
+      }
+    },
+    60_000,
+  );
+});
