@@ -8,7 +8,9 @@
 // monitor's events on smtpprobe.v1.monitor.event.> counted: each run due in the window published
 // exactly once. Goal: ≤ 5 % of one core per coordinator between runs. Writes
 // bench/results/monitors-<timestamp>.json. About 3 minutes.
-import { loadavg } from "node:os";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { loadavg, tmpdir } from "node:os";
+import { join } from "node:path";
 import { credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import { CreateMonitorRequest, MonitorEvent, type Monitor } from "../gen/smtpprobe/v1/monitor.js";
 import { TlsMode } from "../gen/smtpprobe/v1/handshake.js";
@@ -53,8 +55,13 @@ const refusedPort = await freePort(); // nothing listens there: each probe is a 
 const policy = { allowCidrs: ["127.0.0.0/8"], allowPorts: [refusedPort] };
 const limits = ["--caller-executions-per-minute", "0", "--caller-executions-in-flight", "0", "--max-executions-in-flight", "0"];
 const monitorArgs = ["--max-monitors", String(MONITORS * 2), "--max-monitors-per-caller", String(Math.ceil(MONITORS / CALLERS)), "--monitor-min-interval", `${Math.min(INTERVAL_S, 60)}s`];
-const coordinators = await Promise.all([0, 1].map(() => startCoordinatorProcess({ nats: nats.url, ...policy, extraArgs: [...limits, ...monitorArgs, "--log-level", "warn"] })));
-const probeApi = connectProbeApi(coordinators[0]!.address);
+// A bearer token per caller: the coordinators know callers only through authentication.
+const tokenOf = (caller: number): string => `bench-monitors-token-${caller}`;
+const tokensDir = await mkdtemp(join(tmpdir(), "bench-monitors-"));
+const tokensFile = join(tokensDir, "tokens.txt");
+await writeFile(tokensFile, Array.from({ length: CALLERS }, (_, c) => `${tokenOf(c)} bench-${c}\n`).join(""));
+const coordinators = await Promise.all([0, 1].map(() => startCoordinatorProcess({ nats: nats.url, ...policy, extraArgs: [...limits, ...monitorArgs, "--auth-tokens", tokensFile, "--log-level", "warn"] })));
+const probeApi = connectProbeApi(coordinators[0]!.address, { token: tokenOf(0) });
 const agent = await startAgentProcess({ region: REGION, agentId: `${REGION}-1`, nats: nats.url, readyVia: Promise.resolve(probeApi), ...policy, extraArgs: ["--concurrency", "256", "--log-level", "warn"] });
 const clients = coordinators.map((c) => new MonitorServiceClient(c.address, credentials.createInsecure()));
 const bus = await connectNatsBus({ servers: nats.url, name: "bench-monitors" });
@@ -67,9 +74,9 @@ const subscription = bus.subscribe("smtpprobe.v1.monitor.event.>", (message) => 
   events.push({ at: Date.now(), monitorId: event.monitorId, run: Number(event.run), error: event.error !== "" });
 });
 
-function callerMetadata(caller: string): Metadata {
+function callerMetadata(caller: number): Metadata {
   const metadata = new Metadata();
-  metadata.set("x-smtp-probe-caller", caller); // no caller authentication configured: the caller the client says
+  metadata.set("authorization", `Bearer ${tokenOf(caller)}`);
   return metadata;
 }
 
@@ -77,7 +84,7 @@ const create = (i: number): Promise<Monitor> =>
   new Promise((resolve, reject) =>
     clients[i % 2]!.createMonitor(
       CreateMonitorRequest.fromPartial({ probe: { host: "127.0.0.1", ports: [refusedPort], regions: [REGION], options: { tlsMode: TlsMode.TLS_MODE_NONE } }, intervalSeconds: INTERVAL_S }),
-      callerMetadata(`bench-${i % CALLERS}`),
+      callerMetadata(i % CALLERS),
       { deadline: Date.now() + 30_000 },
       (error: ServiceError | null, value?: Monitor) => (error || !value ? reject(error ?? new Error("no answer")) : resolve(value)),
     ),
@@ -207,4 +214,5 @@ try {
   for (const client of clients) client.close();
   await stopAll([...coordinators, agent]);
   await nats.stop();
+  await rm(tokensDir, { recursive: true, force: true });
 }
