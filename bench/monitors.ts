@@ -1,13 +1,15 @@
 // `npm run bench:monitors`: many monitors held by two coordinators. A private nats-server with
 // JetStream, two coordinators and one agent (real `smtp-probe` processes, as bench/batch.ts starts
-// them), MONITORS monitors of CALLERS callers at INTERVAL_S seconds created through both coordinators, each probing a
-// refused port of 127.0.0.1 (the cheapest target: what is measured is the scheduling, not SMTP).
+// them), MONITORS monitors of CALLERS callers at INTERVAL_S seconds created through both
+// coordinators, each probing a refused port of 127.0.0.1 (the cheapest target: what is measured is
+// the scheduling, not SMTP).
 // Then, over INTERVALS whole intervals, each coordinator's CPU (% of one core, from
 // /proc/<pid>/stat every SAMPLE_MS) split into "during runs" (from a round's first event to its
 // last, plus a margin) and "between runs" (the rest), its RSS, and nats-server's CPU; and every
 // monitor's events on smtpprobe.v1.monitor.event.> counted: each run due in the window published
-// exactly once. Goal: ≤ 5 % of one core per coordinator between runs. Writes
-// bench/results/monitors-<timestamp>.json. About 3 minutes.
+// exactly once; and, for a floor, the same processes' CPU for IDLE_MS before any monitor exists.
+// Goal: ≤ 5 % of one core per coordinator between runs. Writes
+// bench/results/monitors-<timestamp>.json. About 3.5 minutes.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -31,6 +33,8 @@ const CREATE_CONCURRENCY = 8;
 /** Callers the monitors are spread over (each keeps MONITORS / CALLERS, within the default --max-monitors-per-caller). */
 const CALLERS = 10;
 const SAMPLE_MS = 200;
+/** How long the processes are measured before any monitor exists: the floor. */
+const IDLE_MS = 20_000;
 /** A round of runs: events no more than this apart. */
 const ROUND_GAP_MS = 5_000;
 /** Around a round, still "during runs": the claims before its first event, the writes after its last. */
@@ -133,7 +137,19 @@ function cpuSplit(samples: Sample[], p: number, rounds: [number, number][]): { d
   };
 }
 
+/** CPU % of one core of each process over `ms` (coordinators, then nats-server). */
+async function cpuOver(ms: number): Promise<number[]> {
+  const first = sample();
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  const last = sample();
+  return first.cpuMs.map((cpu, p) => (100 * ((last.cpuMs[p] ?? Number.NaN) - (cpu ?? Number.NaN))) / (last.at - first.at));
+}
+
 try {
+  // The floor: the same processes with no monitor at all.
+  await new Promise((resolve) => setTimeout(resolve, 3_000)); // start-up settles
+  const idle = await cpuOver(IDLE_MS);
+
   // The monitors, through both coordinators.
   const createStart = performance.now();
   const monitors: Monitor[] = [];
@@ -192,6 +208,7 @@ try {
         ["CPU between runs (% of one core)", f1(split[0]!.between), f1(split[1]!.between), f1(split[2]!.between), `≤ ${GOALS.betweenRunsCpuPercent} % each: ${met ? "met" : "MISSED"}`],
         ["CPU during runs (% of one core)", f1(split[0]!.during), f1(split[1]!.during), f1(split[2]!.during), ""],
         ["CPU over the window (% of one core)", f1(split[0]!.whole), f1(split[1]!.whole), f1(split[2]!.whole), ""],
+        [`CPU with no monitor, ${IDLE_MS / 1000} s before (% of one core)`, f1(idle[0]), f1(idle[1]), f1(idle[2]), ""],
         ["RSS at the end (MiB)", f1((memory[0]?.rssKb ?? Number.NaN) / 1024), f1((memory[1]?.rssKb ?? Number.NaN) / 1024), "", ""],
         ["seconds between / during runs", `${f1(split[0]!.betweenS)} / ${f1(split[0]!.duringS)}`, "", "", ""],
       ],
@@ -202,7 +219,7 @@ try {
   );
   const file = await writeJson(
     startedAt,
-    { monitors: MONITORS, intervalS: INTERVAL_S, intervals: INTERVALS, createS, split, memory, expected, events: inWindow.length, errors, missed, duplicates, rounds, goals: GOALS, met, exact, loadavg: loadavg(), environment: machineEnvironment(["services", "lib", "bench"]) },
+    { monitors: MONITORS, intervalS: INTERVAL_S, intervals: INTERVALS, createS, idle, split, memory, expected, events: inWindow.length, errors, missed, duplicates, rounds, goals: GOALS, met, exact, loadavg: loadavg(), environment: machineEnvironment(["services", "lib", "bench"]) },
     "monitors",
   );
   console.log(`\n${met && exact ? "every goal met" : "a goal missed"}; written to ${file}`);
