@@ -2,7 +2,8 @@
 // the probe operation in between replaced by a recorder (what is tested is the scheduling, not the
 // probe): every run of every monitor is probed exactly once whichever scheduler claims it, a
 // monitor created after the start is picked up through the watch, a deleted one stops, and when
-// one scheduler stops the other probes every run from then on.
+// one scheduler stops the other probes every run from then on; after a restart of nats-server a
+// monitor created then is found.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ProbeReport, ProbeRequest } from "../../../../gen/smtpprobe/v1/probe_service.js";
@@ -94,6 +95,34 @@ describe.skipIf(nats.skip)("monitor schedulers sharing JetStream", () => {
         expect(afterStop.length).toBeGreaterThan(0);
         expect(afterStop.every((p) => p.by === "s1")).toBe(true);
         expect(new Set(probes.map((p) => p.by))).toEqual(new Set(["s0", "s1"]));
+      } finally {
+        for (const scheduler of schedulers) scheduler.stop();
+      }
+    },
+    60_000,
+  );
+
+  it(
+    "after nats-server restarts, a monitor created then is found, and each run is still probed once",
+    async () => {
+      const [admin, ...stores] = await Promise.all(buses.map(async (bus) => (await MonitorStore.open(bus))!));
+      const schedulers = stores.map(
+        (store, i) => new MonitorScheduler({ store, bus: buses[i + 1]!, operations: recorder(`r${i}`), logger: silentLogger(), coordinatorId: `r${i}`, policy: {} as TargetPolicyChecker }),
+      );
+      for (const scheduler of schedulers) scheduler.start();
+      try {
+        await delay(500);
+        await server.kill();
+        await server.start();
+        await waitFor(() => buses.every((bus) => bus.isConnected()), 10_000, "connected again");
+        const monitorId = randomUUID();
+        const created: MonitorRecord = { monitorId, caller: monitorId, intervalMs: INTERVAL_MS, createdAt: Date.now(), probe: ProbeRequest.fromPartial({ host: "198.18.0.1" }), webhookUrl: "", webhookSecret: "" };
+        records.set(monitorId, created);
+        // JetStream is back with its store a moment after the port opens.
+        await waitFor(async () => admin!.put(created).then(() => true, () => false), 10_000, "a write after the restart");
+        await waitFor(() => probes.filter((p) => p.monitorId === monitorId).length >= 3, 15_000, () => `3 runs after the restart: ${probes.filter((p) => p.monitorId === monitorId).length}`);
+        const runs = probes.filter((p) => p.monitorId === monitorId).map((p) => p.run);
+        expect(runs).toEqual(Array.from({ length: runs.length }, (_, i) => runs[0]! + i));
       } finally {
         for (const scheduler of schedulers) scheduler.stop();
       }
