@@ -14,9 +14,11 @@ import { protoJson } from "../../../lib/proto-json.js";
 import { deliverWebhook } from "./webhook.js";
 import type { Bus, KeyWatch } from "../../../lib/bus.js";
 import type { Logger } from "../../../lib/logger.js";
+import { randomHex } from "../../../lib/random-hex.js";
 import { CallError } from "../call-tracker.js";
 import type { ProbeOperations } from "../probe-service.js";
 import { runToClaim, verdictChanges, verdictsOf, type MonitorRecord } from "./monitor-records.js";
+import { leaseMs } from "./monitor-claim.js";
 import { DueQueue, nextLookAt } from "./monitor-schedule.js";
 import { monitorEventSubject, type MonitorStore } from "./monitor-store.js";
 
@@ -28,6 +30,8 @@ export const REWATCH_MS = 2_000;
 const MAX_RUNNING = 32;
 /** A failure that repeats at every tick is logged at most this often. */
 const WARN_EVERY_MS = 60_000;
+/** A claim held by another is looked at again this long after its lease would run out. */
+const LEASE_MARGIN_MS = 50;
 /** Webhook deliveries running at once from this coordinator. */
 const MAX_DELIVERIES = 64;
 
@@ -164,17 +168,24 @@ export class MonitorScheduler {
           this.queue.schedule(id, now + TICK_MS);
           continue;
         }
-        let claimed: boolean;
+        const token = `${this.deps.coordinatorId}.${randomHex(6)}`;
+        let claim: Awaited<ReturnType<MonitorStore["claim"]>>;
         try {
-          claimed = await this.deps.store.claim(id, run, this.deps.coordinatorId);
+          claim = await this.deps.store.claim(id, run, token, leaseMs(record.intervalMs));
         } catch (error) {
           this.queue.schedule(id, now + TICK_MS); // NATS away: tried again while the run may still be claimed
           this.warn(error);
           break;
         }
+        if (!claim.claimed && claim.recheckAt !== undefined) {
+          // Held by another while its lease holds: looked at again when the lease would run out
+          // (renewed or done by then, unless its coordinator died: then this one takes the run over).
+          if (this.monitors.has(id)) this.queue.schedule(id, claim.recheckAt + LEASE_MARGIN_MS);
+          continue;
+        }
         this.tried.set(id, run);
         if (this.monitors.has(id)) this.queue.schedule(id, nextLookAt(record, Date.now(), true));
-        if (claimed) void this.run(record, run);
+        if (claim.claimed) void this.run(record, run, token);
       }
     } finally {
       this.ticking = false;
@@ -204,21 +215,33 @@ export class MonitorScheduler {
       });
   }
 
-  private async run(record: MonitorRecord, run: number): Promise<void> {
+  private async run(record: MonitorRecord, run: number, token: string): Promise<void> {
     const { store, bus, operations, logger } = this.deps;
     const controller = new AbortController();
     this.running.set(record.monitorId, controller);
+    const lease = leaseMs(record.intervalMs);
+    // The lease renewed while the probe runs; a renewal that finds the claim taken over stops it.
+    const renewal = setInterval(() => {
+      store.holdClaim(record.monitorId, run, token, { until: Date.now() + lease }).then(
+        (held) => {
+          if (!held) controller.abort();
+        },
+        () => undefined, // NATS away: renewed at the next beat, or taken over if it stays away
+      );
+    }, Math.max(1, Math.floor(lease / 3)));
     try {
       const deadline = record.createdAt + (run + 1) * record.intervalMs;
       let event: MonitorEvent;
       try {
         const report = await operations.probe(record.probe, { caller: record.caller, deadline }, { signal: controller.signal });
+        if (!(await this.finish(record, run, token, controller, renewal))) return;
         const before = await store.state(record.monitorId);
         const verdicts = verdictsOf(report);
         event = { monitorId: record.monitorId, run, report, changes: before ? verdictChanges(before.verdicts, verdicts) : [], first: before === undefined, error: "" };
         await store.putState(record.monitorId, { run, verdicts });
       } catch (error) {
         if (!(error instanceof CallError)) throw error;
+        if (!(await this.finish(record, run, token, controller, renewal))) return;
         event = { monitorId: record.monitorId, run, report: undefined, changes: [], first: false, error: error.error.details ?? error.message };
       }
       if (controller.signal.aborted) return;
@@ -227,7 +250,20 @@ export class MonitorScheduler {
     } catch (error) {
       logger.warn({ err: error, monitorId: record.monitorId, run }, "a monitor's run failed");
     } finally {
+      clearInterval(renewal);
       this.running.delete(record.monitorId);
     }
+  }
+
+  /**
+   * The probe is over: the claim marked done, true while it is still this run's own; false when
+   * the run was stopped or taken over (the coordinator that took it keeps its state and event).
+   */
+  private async finish(record: MonitorRecord, run: number, token: string, controller: AbortController, renewal: NodeJS.Timeout): Promise<boolean> {
+    clearInterval(renewal);
+    if (controller.signal.aborted) return false;
+    if (await this.deps.store.holdClaim(record.monitorId, run, token, { done: true })) return true;
+    this.deps.logger.info({ monitorId: record.monitorId, run }, "a monitor's run was taken over by another coordinator: its result is not kept");
+    return false;
   }
 }

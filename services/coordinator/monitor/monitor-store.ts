@@ -8,7 +8,8 @@
 // monitors than slots, however many creations run at once on however many coordinators.
 import { createHash } from "node:crypto";
 import type { Bus, KeyValueStore, KeyWatch } from "../../../lib/bus.js";
-import { parseStoredObject, isCount } from "../stored-json.js";
+import { isCount, parseStoredObject } from "../stored-json.js";
+import { decideClaim, decodeClaim, encodeClaim } from "./monitor-claim.js";
 import { decodeMonitorRecord, decodeMonitorState, encodeMonitorRecord, encodeMonitorState, type MonitorRecord, type MonitorState } from "./monitor-records.js";
 
 export const MONITOR_BUCKETS = { monitors: "smtpprobe-monitors", runs: "smtpprobe-monitor-runs" } as const;
@@ -164,24 +165,34 @@ export class MonitorStore {
   }
 
   /**
-   * True for the one coordinator that claims run `run` of the monitor: the monitor's claim key
-   * holds the last run claimed, and is moved on to `run` only from the revision read, so of two
-   * coordinators claiming at once one write fails; a run at or before the one held is taken.
+   * Claims run `run` of the monitor for `by` (a token of this claim) with a lease of `leaseMs`
+   * (monitor-claim.ts decides): the monitor's claim key holds the last run claimed, and is moved
+   * on only from the revision read, so of two coordinators claiming at once one write fails.
+   * Not claimed: `recheckAt` when the run is held by another whose lease may still run out.
    */
-  async claim(monitorId: string, run: number, by: string): Promise<boolean> {
+  async claim(monitorId: string, run: number, by: string, leaseMs: number): Promise<{ claimed: true } | { claimed: false; recheckAt?: number }> {
     const key = CLAIM_KEY + monitorId;
-    const value = Buffer.from(JSON.stringify({ run, by }));
     for (let attempt = 0; attempt < CLAIM_TRIES; attempt++) {
       const entry = await this.runs.entry(key);
-      if (!entry) {
-        if (await this.runs.create(key, value)) return true;
-        continue;
-      }
-      const held = parseStoredObject(entry.value)?.run;
-      if (isCount(held) && held >= run) return false;
-      if (await this.runs.update(key, value, entry.revision)) return true;
+      const now = Date.now();
+      const decision = decideClaim(entry ? decodeClaim(entry.value) : undefined, run, now);
+      if (!decision.take) return decision.recheckAt === undefined ? { claimed: false } : { claimed: false, recheckAt: decision.recheckAt };
+      const value = encodeClaim({ run, by, until: now + leaseMs });
+      if (entry ? await this.runs.update(key, value, entry.revision) : await this.runs.create(key, value)) return { claimed: true };
     }
-    return false;
+    return { claimed: false };
+  }
+
+  /**
+   * Renews the lease of a claim `by` holds on run `run` (`until`), or marks the run done: false
+   * when the claim is no longer its own (taken over after its lease ran out), and the holder stops.
+   */
+  async holdClaim(monitorId: string, run: number, by: string, hold: { until: number } | { done: true }): Promise<boolean> {
+    const key = CLAIM_KEY + monitorId;
+    const entry = await this.runs.entry(key);
+    const held = entry ? decodeClaim(entry.value) : undefined;
+    if (!entry || !held || held.run !== run || held.by !== by || held.done) return false;
+    return this.runs.update(key, encodeClaim({ run, by, ...hold }), entry.revision);
   }
 
   async state(monitorId: string): Promise<MonitorState | undefined> {

@@ -167,8 +167,9 @@ describe.skipIf(nats.skip)("deploy/nats/hub.conf permissions", () => {
     await store!.put({ monitorId, caller: "svc", intervalMs: 60_000, createdAt: Date.now(), probe: ProbeRequest.fromPartial({ host: HOST, ports: [25] }), webhookUrl: "", webhookSecret: "", slot: 0 });
     expect(await store!.callerIds("svc")).toEqual([monitorId]);
     expect(await store!.count()).toBe(1);
-    expect(await store!.claim(monitorId, 1, "a")).toBe(true);
-    expect(await store!.claim(monitorId, 1, "b")).toBe(false);
+    expect(await store!.claim(monitorId, 1, "a", 60_000)).toEqual({ claimed: true });
+    expect(await store!.claim(monitorId, 1, "b", 60_000)).toEqual({ claimed: false, recheckAt: expect.any(Number) as number });
+    expect(await store!.holdClaim(monitorId, 1, "a", { done: true })).toBe(true);
     await store!.putState(monitorId, { run: 1, verdicts: [] });
     expect((await store!.state(monitorId))?.run).toBe(1);
     const received = new Promise<number>((resolve) => {

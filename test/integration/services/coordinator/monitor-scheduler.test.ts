@@ -6,13 +6,14 @@
 // monitor created then is found.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MonitorEvent } from "../../../../gen/smtpprobe/v1/monitor.js";
 import { ProbeReport, ProbeRequest } from "../../../../gen/smtpprobe/v1/probe_service.js";
 import type { Bus } from "../../../../lib/bus.js";
 import { silentLogger } from "../../../../lib/logger.js";
 import { connectNatsBus } from "../../../../lib/nats-bus.js";
 import type { TargetPolicyChecker } from "../../../../lib/policy/target-policy.js";
 import { MonitorScheduler } from "../../../../services/coordinator/monitor/monitor-scheduler.js";
-import { MonitorStore } from "../../../../services/coordinator/monitor/monitor-store.js";
+import { monitorEventSubject, MonitorStore } from "../../../../services/coordinator/monitor/monitor-store.js";
 import type { MonitorRecord } from "../../../../services/coordinator/monitor/monitor-records.js";
 import type { ProbeOperations } from "../../../../services/coordinator/probe-service.js";
 import { natsServerAvailable, startNatsServer, type NatsServer } from "../../../helpers/nats-server.js";
@@ -128,5 +129,56 @@ describe.skipIf(nats.skip)("monitor schedulers sharing JetStream", () => {
       }
     },
     60_000,
+  );
+
+  it(
+    "a run whose coordinator dies while probing is taken over once its lease runs out, and kept once",
+    async () => {
+      const [admin, ...stores] = await Promise.all(buses.map(async (bus) => (await MonitorStore.open(bus))!));
+      const interval = 2_000; // a lease of 500 ms
+      const monitorId = randomUUID();
+      const record: MonitorRecord = { monitorId, caller: monitorId, intervalMs: interval, createdAt: Date.now(), probe: ProbeRequest.fromPartial({ host: "198.18.0.1" }), webhookUrl: "", webhookSecret: "" };
+      records.set(monitorId, { ...record });
+      await admin!.put(record);
+      const runOf = (deadline: number): number => (deadline - record.createdAt) / interval - 1;
+      const hung: number[] = [];
+      // The first coordinator's probe never ends by itself: it dies while probing.
+      const hanging = {
+        probe: (_request: ProbeRequest, call: { caller: string; deadline: number }, options: { signal: AbortSignal }) =>
+          new Promise((_resolve, reject) => {
+            if (call.caller === monitorId) hung.push(runOf(call.deadline)); // the earlier tests' monitors run too
+            options.signal.addEventListener("abort", () => reject(new Error("stopped")), { once: true });
+          }),
+      } as unknown as ProbeOperations;
+      const taken: number[] = [];
+      const quick = {
+        probe: async (_request: ProbeRequest, call: { caller: string; deadline: number }) => {
+          if (call.caller === monitorId) taken.push(runOf(call.deadline));
+          return ProbeReport.fromPartial({ complete: true });
+        },
+      } as unknown as ProbeOperations;
+      const events: number[] = [];
+      const subscription = buses[0]!.subscribe(monitorEventSubject(monitorId), (message) => events.push(MonitorEvent.decode(message.data).run));
+      const dying = new MonitorScheduler({ store: stores[0]!, bus: buses[1]!, operations: hanging, logger: silentLogger(), coordinatorId: "dying", policy: {} as TargetPolicyChecker });
+      const taker = new MonitorScheduler({ store: stores[1]!, bus: buses[2]!, operations: quick, logger: silentLogger(), coordinatorId: "taker", policy: {} as TargetPolicyChecker });
+      dying.start();
+      try {
+        await waitFor(() => hung.length > 0, 3 * interval, "the first coordinator probing run 1");
+        const run = hung[0]!;
+        taker.start();
+        await delay(100); // the taker sees the run held, its lease still running
+        dying.stop(); // no renewal from now on, no done mark: as a coordinator that died
+        await waitFor(() => taken.includes(run), interval, () => `run ${run} taken over: ${JSON.stringify({ taken, events })}`);
+        await waitFor(() => events.includes(run + 1), 2 * interval, () => `run ${run + 1} after it: ${JSON.stringify({ taken, events })}`);
+        expect(hung).toEqual([run]);
+        expect(events.filter((r) => r === run)).toHaveLength(1);
+        expect(taken.filter((r) => r === run)).toHaveLength(1);
+      } finally {
+        dying.stop();
+        taker.stop();
+        subscription.unsubscribe();
+      }
+    },
+    30_000,
   );
 });

@@ -10,6 +10,7 @@ import { connectNatsBus } from "../../../../lib/nats-bus.js";
 import type { MonitorRecord } from "../../../../services/coordinator/monitor/monitor-records.js";
 import { MonitorStore, SLOT_GRACE_MS } from "../../../../services/coordinator/monitor/monitor-store.js";
 import { natsServerAvailable, startNatsServer, type NatsServer } from "../../../helpers/nats-server.js";
+import { delay } from "../../../helpers/wait.js";
 import { need } from "../../../helpers/requirements.js";
 
 const nats = await need(natsServerAvailable);
@@ -44,13 +45,39 @@ describe.skipIf(nats.skip)("the monitor store on JetStream", () => {
 
   it("a run is claimed once over both coordinators; an earlier run is taken once a later one is", async () => {
     const monitorId = randomUUID();
+    const claimed = (claim: { claimed: boolean }): boolean => claim.claimed;
     for (let run = 1; run <= 5; run++) {
-      const wins = await Promise.all([one.claim(monitorId, run, "a"), two.claim(monitorId, run, "b"), one.claim(monitorId, run, "a")]);
-      expect(wins.filter(Boolean)).toHaveLength(1);
+      const wins = await Promise.all([one.claim(monitorId, run, "a", 60_000), two.claim(monitorId, run, "b", 60_000), one.claim(monitorId, run, "a2", 60_000)]);
+      expect(wins.filter(claimed)).toHaveLength(1);
     }
-    expect(await two.claim(monitorId, 3, "b")).toBe(false);
-    expect(await two.claim(monitorId, 7, "b")).toBe(true);
-    expect(await one.claim(monitorId, 6, "a")).toBe(false);
+    expect(claimed(await two.claim(monitorId, 3, "b", 60_000))).toBe(false);
+    expect(claimed(await two.claim(monitorId, 7, "b", 60_000))).toBe(true);
+    expect(claimed(await one.claim(monitorId, 6, "a", 60_000))).toBe(false);
+  });
+
+  it("a claim whose lease ran out is taken over, once; its holder's renewal and done mark then fail; a run marked done is never taken over", async () => {
+    const monitorId = randomUUID();
+    expect(await one.claim(monitorId, 1, "a", 200)).toEqual({ claimed: true });
+    // While the lease holds: not yet, with the time to look again.
+    const held = await two.claim(monitorId, 1, "b", 200);
+    expect(held.claimed).toBe(false);
+    expect((held as { recheckAt?: number }).recheckAt).toBeGreaterThan(Date.now() - 200);
+    // Renewed by its holder, it holds on.
+    expect(await one.holdClaim(monitorId, 1, "a", { until: Date.now() + 300 })).toBe(true);
+    expect((await two.claim(monitorId, 1, "b", 200)).claimed).toBe(false);
+    await delay(350);
+    // Run out: one of two coordinators takes it over.
+    const takers = await Promise.all([two.claim(monitorId, 1, "b", 5_000), one.claim(monitorId, 1, "c", 5_000)]);
+    expect(takers.filter((t) => t.claimed)).toHaveLength(1);
+    const taker = takers[0]!.claimed ? "b" : "c";
+    // The first holder finds it gone: it neither renews nor marks it done.
+    expect(await one.holdClaim(monitorId, 1, "a", { until: Date.now() + 300 })).toBe(false);
+    expect(await one.holdClaim(monitorId, 1, "a", { done: true })).toBe(false);
+    expect(await two.holdClaim(monitorId, 1, taker, { done: true })).toBe(true);
+    // Done: never taken over, not even once the lease would have run out; the next run is claimable.
+    expect(await two.claim(monitorId, 1, "d", 200)).toEqual({ claimed: false });
+    expect(await two.holdClaim(monitorId, 1, taker, { until: Date.now() + 300 })).toBe(false);
+    expect(await two.claim(monitorId, 2, "d", 200)).toEqual({ claimed: true });
   });
 
   it("each slot goes to one creation; a deletion frees its slot; with every slot held, none", async () => {
