@@ -72,11 +72,37 @@ export interface DiscoveredService {
 export interface KeyValueStore {
   put(key: string, value: Uint8Array): Promise<void>;
   get(key: string): Promise<Uint8Array | undefined>;
+  /** The value with its revision (for update and a checked delete), or undefined when the key holds none. */
+  entry(key: string): Promise<{ value: Uint8Array; revision: number } | undefined>;
   /** Writes the key only if it holds no value: true for the one writer that did (a claim), false for the others. */
   create(key: string, value: Uint8Array): Promise<boolean>;
-  delete(key: string): Promise<void>;
-  /** The keys holding a value. */
-  keys(): Promise<string[]>;
+  /**
+   * Writes the key only if its revision is still `revision` (read with entry()): true for the one
+   * writer that did, false when another wrote or deleted it since.
+   */
+  update(key: string, value: Uint8Array, revision: number): Promise<boolean>;
+  /** Deletes the key; with `revision`, only if it is still that one (false when it was written since). */
+  delete(key: string, revision?: number): Promise<boolean>;
+  /** The keys holding a value; with a filter (`owner.abc.>`, `monitor.*`), those it matches only. */
+  keys(filter?: string): Promise<string[]>;
+  /**
+   * Follows the keys `filter` matches: `entry` gets each key's current value (`undefined`: the key
+   * was deleted), then every change, in order; `ready` is called once the values held when the
+   * watch started have all been given. `ended` is called when the watch stops on its own (the
+   * bucket or the connection gone for good): the watcher starts a new one. stop() ends it without
+   * `ended`.
+   */
+  watch(filter: string, watcher: KeyWatcher): Promise<KeyWatch>;
+}
+
+export interface KeyWatcher {
+  entry(key: string, value: Uint8Array | undefined): void;
+  ready(): void;
+  ended(error: unknown): void;
+}
+
+export interface KeyWatch {
+  stop(): void;
 }
 
 /**

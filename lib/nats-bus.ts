@@ -22,7 +22,7 @@ import { randomHex } from "./random-hex.js";
 import { createSecureContext } from "node:tls";
 import { boundHeaders, type BusHeaders } from "./bus.js";
 import { QueueFullError } from "./bus.js";
-import type { Bus, BusMessage, BusSubscription, DiscoveredService, KeyValueStore, RecordLog, RecordLogSpec, ReplyEvent, ServedService, ServiceSpec, WorkItem, WorkQueue, WorkQueueSpec } from "./bus.js";
+import type { Bus, BusMessage, BusSubscription, DiscoveredService, KeyValueStore, KeyWatch, KeyWatcher, RecordLog, RecordLogSpec, ReplyEvent, ServedService, ServiceSpec, WorkItem, WorkQueue, WorkQueueSpec } from "./bus.js";
 import { ConfigError, readSettingFile, UnavailableError } from "./config.js";
 import { classifyNatsConnectError, redactNatsUrl, type NatsConnectVerdict } from "./nats-connect-errors.js";
 
@@ -322,21 +322,19 @@ class NatsBus implements Bus {
         const entry = await kv.get(key);
         return entry && entry.operation === "PUT" ? entry.value : undefined;
       },
-      create: async (key, value) => {
-        try {
-          await kv.create(key, value);
-          return true;
-        } catch (error) {
-          if (jetStreamErrorCode(error) === JS_WRONG_LAST_SEQUENCE) return false; // another writer has it
-          throw error;
-        }
+      entry: async (key) => {
+        const entry = await kv.get(key);
+        return entry && entry.operation === "PUT" ? { value: entry.value, revision: entry.revision } : undefined;
       },
-      delete: async (key) => void (await kv.delete(key)),
-      keys: async () => {
+      create: (key, value) => unlessRaced(kv.create(key, value)),
+      update: (key, value, revision) => unlessRaced(kv.update(key, value, revision)),
+      delete: (key, revision) => unlessRaced(kv.delete(key, revision === undefined ? undefined : { previousSeq: revision })),
+      keys: async (filter) => {
         const keys: string[] = [];
-        for await (const key of await kv.keys()) keys.push(key);
+        for await (const key of await kv.keys(filter)) keys.push(key);
         return keys;
       },
+      watch: (filter, watcher) => watchKeys(kv, filter, watcher),
     };
   }
 
@@ -490,6 +488,41 @@ const JS_WRONG_LAST_SEQUENCE = 10071;
 
 /** JetStream's error code for "maximum messages exceeded" (a stream with discard new at its bound). */
 const JS_STREAM_FULL = 10077;
+
+/** True once the write is done; false when JetStream refused it because another writer came first. */
+async function unlessRaced(write: Promise<unknown>): Promise<boolean> {
+  try {
+    await write;
+    return true;
+  } catch (error) {
+    if (jetStreamErrorCode(error) === JS_WRONG_LAST_SEQUENCE) return false;
+    throw error;
+  }
+}
+
+/**
+ * A KV watch (the client's ordered push consumer, which starts again by itself after a gap or
+ * missed heartbeats) handed to a KeyWatcher; the watcher hears when it ends other than by stop().
+ */
+async function watchKeys(kv: KV, filter: string, watcher: KeyWatcher): Promise<KeyWatch> {
+  let stopped = false;
+  const iterator = await kv.watch({ key: filter, initializedFn: () => watcher.ready() });
+  void (async () => {
+    let failure: unknown;
+    try {
+      for await (const entry of iterator) watcher.entry(entry.key, entry.operation === "PUT" ? entry.value : undefined);
+    } catch (error) {
+      failure = error;
+    }
+    if (!stopped) watcher.ended(failure ?? new Error(`the watch of ${filter} ended`));
+  })();
+  return {
+    stop: () => {
+      stopped = true;
+      iterator.stop();
+    },
+  };
+}
 
 function jetStreamErrorCode(error: unknown): number | undefined {
   const api = (error as { api_error?: { err_code?: number } } | undefined)?.api_error;

@@ -219,6 +219,27 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
     await unary<Monitor>((cb) => clientA.deleteMonitor({ monitorId: again.monitorId }, new Metadata(), deadline(), cb));
   });
 
+  it("creations at once through both coordinators: exactly --max-monitors-per-caller succeed; a deletion frees one", async () => {
+    // The anonymous caller (no caller authentication here), who holds no monitor at this point.
+    const as = () => new Metadata();
+    const create = (client: Client) =>
+      unary<Monitor>((cb) => client.createMonitor(CreateMonitorRequest.fromPartial({ probe: { host: "127.0.0.1", ports: [fixture.port], regions: [REGION] }, intervalSeconds: 3600 }), as(), deadline(), cb));
+    const results = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => create(i % 2 === 0 ? clientA : clientB)));
+    const created = results.filter((r): r is PromiseFulfilledResult<Monitor> => r.status === "fulfilled").map((r) => r.value);
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => (r.reason as ServiceError).code);
+    expect(created).toHaveLength(3);
+    expect(refused).toEqual(Array.from({ length: 9 }, () => status.RESOURCE_EXHAUSTED));
+    const listed = await unary<ListMonitorsResponse>((cb) => clientB.listMonitors({ pageSize: 0, pageToken: "" }, as(), deadline(), cb));
+    expect(listed.monitors.map((m) => m.monitorId).sort()).toEqual(created.map((m) => m.monitorId).sort());
+
+    await unary<Monitor>((cb) => clientA.deleteMonitor({ monitorId: created[0]!.monitorId }, as(), deadline(), cb));
+    const again = await Promise.allSettled([create(clientA), create(clientB), create(clientA)]);
+    expect(again.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    for (const monitor of [...created.slice(1), ...again.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []))]) {
+      await unary<Monitor>((cb) => clientB.deleteMonitor({ monitorId: monitor.monitorId }, as(), deadline(), cb));
+    }
+  });
+
   it(
     "smtp-probe monitor: create, list, get, watch --count, watch --after, delete through the CLI",
     async () => {

@@ -15,6 +15,8 @@ export interface MonitorRecord {
   /** Where each run that changed a verdict or a region's fact is POSTed, and the key of its signature; empty: none. */
   webhookUrl: string;
   webhookSecret: string;
+  /** The caller's slot the monitor holds (monitor-store.ts); undefined for a monitor made before slots. */
+  slot?: number;
 }
 
 /**
@@ -76,11 +78,12 @@ export function encodeMonitorRecord(record: MonitorRecord): Uint8Array {
 export function decodeMonitorRecord(data: Uint8Array): MonitorRecord | undefined {
   const json = parseStoredObject(data);
   if (!json) return undefined;
-  const { monitorId, caller, intervalMs, createdAt, probe, webhookUrl = "", webhookSecret = "" } = json;
+  const { monitorId, caller, intervalMs, createdAt, probe, webhookUrl = "", webhookSecret = "", slot } = json;
   if (typeof webhookUrl !== "string" || typeof webhookSecret !== "string") return undefined;
   if (typeof monitorId !== "string" || !isMonitorId(monitorId) || typeof caller !== "string") return undefined;
   if (!isCount(intervalMs) || intervalMs === 0 || !isCount(createdAt) || typeof probe !== "object" || probe === null) return undefined;
-  return { monitorId, caller, intervalMs, createdAt, probe: ProbeRequest.fromJSON(probe), webhookUrl, webhookSecret };
+  if (slot !== undefined && !isCount(slot)) return undefined;
+  return { monitorId, caller, intervalMs, createdAt, probe: ProbeRequest.fromJSON(probe), webhookUrl, webhookSecret, ...(slot === undefined ? {} : { slot }) };
 }
 
 export function encodeMonitorState(state: MonitorState): Uint8Array {

@@ -1,32 +1,40 @@
-// Runs the monitors' probes, from every coordinator, each run exactly once: every TICK_MS a
-// coordinator looks at every monitor it knows (listed every LIST_EVERY_MS), and for a run that has come due it tries to claim it
-// (monitor-store.ts); only the one that claims it probes — through the ProbeService operation as
-// the monitor's caller, under the interval as deadline — compares the verdicts with the run
-// before, keeps the new state, then the event (monitor-events.ts: kept, and so sent to the
-// watchers). A run whose time passed while no coordinator ran is skipped, never made up: the next
-// due run is the current one.
+// Runs the monitors' probes, from every coordinator, each run exactly once: a coordinator follows
+// the monitors through a watch of their keys (a new one is scheduled, a deleted one stops, as soon
+// as JetStream says so), keeps them in a queue by the start of their next run
+// (monitor-schedule.ts: nothing is looked at while no run is due), and when a run starts it tries
+// to claim it (monitor-store.ts); only the one that claims it probes — through the ProbeService
+// operation as the monitor's caller, under the interval as deadline — compares the verdicts with
+// the run before, keeps the new state, then the event (monitor-events.ts: kept, and so sent to the
+// watchers). A run
+// whose time passed while no coordinator ran is skipped, never made up: the next due run is the
+// current one.
 import { MonitorEvent } from "../../../gen/smtpprobe/v1/monitor.js";
 import { ProbeReport } from "../../../gen/smtpprobe/v1/probe_service.js";
 import type { TargetPolicyChecker } from "../../../lib/policy/target-policy.js";
 import { protoJson } from "../../../lib/proto-json.js";
 import { deliverWebhook } from "./webhook.js";
-import type { Bus } from "../../../lib/bus.js";
+import type { Bus, KeyWatch } from "../../../lib/bus.js";
 import type { Logger } from "../../../lib/logger.js";
+import { randomHex } from "../../../lib/random-hex.js";
 import { CallError } from "../call-tracker.js";
 import type { ProbeOperations } from "../probe-service.js";
 import { factsOf, hasChanges, nextFacts } from "./monitor-changes.js";
 import { runToClaim, verdictChanges, verdictsOf, type MonitorRecord } from "./monitor-records.js";
 import { keepMonitorEvent, type MonitorEventLog } from "./monitor-events.js";
+import { leaseMs } from "./monitor-claim.js";
+import { DueQueue, nextLookAt } from "./monitor-schedule.js";
 import type { MonitorStore } from "./monitor-store.js";
 
-/** How often a coordinator looks for due runs among the monitors it knows: how late a run starts at most. */
+/** How often a coordinator looks for due runs in its queue: how late a run starts at most. */
 export const TICK_MS = 250;
-/** How often it lists the monitors: a new one is scheduled, and a deleted one stops, within this. */
-export const LIST_EVERY_MS = 2_000;
+/** After the watch of the monitors failed or ended, the wait before the next one. */
+export const REWATCH_MS = 2_000;
 /** Runs this coordinator probes at once; a due run beyond them waits for the next tick (or another coordinator). */
 const MAX_RUNNING = 32;
 /** A failure that repeats at every tick is logged at most this often. */
 const WARN_EVERY_MS = 60_000;
+/** A claim held by another is looked at again this long after its lease would run out. */
+const LEASE_MARGIN_MS = 50;
 /** Webhook deliveries running at once from this coordinator. */
 const MAX_DELIVERIES = 64;
 
@@ -37,9 +45,15 @@ export class MonitorScheduler {
   private readonly tried = new Map<string, number>();
   private readonly running = new Map<string, AbortController>();
   private warnedAt = 0;
-  /** The monitors as last listed (LIST_EVERY_MS), by id. */
+  /** The monitors as the watch gave them, by id. */
   private readonly monitors = new Map<string, MonitorRecord>();
-  private listedAt = 0;
+  /** The monitors by when to look at them next. */
+  private readonly queue = new DueQueue();
+  private watch: KeyWatch | undefined;
+  /** The current watch's own state (see follow()). */
+  private current: { seen: Set<string> | undefined } | undefined;
+  private rewatchTimer: NodeJS.Timeout | undefined;
+  private stopConnectionListener: (() => void) | undefined;
   private deliveries = 0;
   private readonly stopping: AbortController[] = [];
 
@@ -48,56 +62,137 @@ export class MonitorScheduler {
   ) {}
 
   start(): void {
-    this.timer ??= setInterval(() => void this.tick(), TICK_MS);
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.tick(), TICK_MS);
+    // Back from a NATS outage: a new watch gives the monitors as they are now (whatever the
+    // client's own consumer did meanwhile).
+    this.stopConnectionListener = this.deps.bus.onConnectionChange((connected) => {
+      if (connected) this.rewatch(0);
+    });
+    void this.follow();
   }
 
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+    clearTimeout(this.rewatchTimer);
+    this.stopConnectionListener?.();
+    this.watch?.stop();
+    this.watch = undefined;
+    this.current = undefined;
     for (const controller of [...this.running.values(), ...this.stopping]) controller.abort();
   }
 
+  /** Starts a watch of the monitors; on failure, another after REWATCH_MS. */
+  private async follow(): Promise<void> {
+    if (!this.timer || this.watch) return;
+    // This watch's own: the ids it gave before it was ready (the others were deleted meanwhile).
+    const current = { seen: new Set<string>() as Set<string> | undefined };
+    this.current = current;
+    try {
+      const watch = await this.deps.store.watchMonitors({
+        added: (record) => {
+          current.seen?.add(record.monitorId);
+          this.add(record);
+        },
+        removed: (monitorId) => this.remove(monitorId),
+        ready: () => {
+          const seen = current.seen;
+          current.seen = undefined;
+          if (this.current !== current || !seen) return;
+          for (const id of [...this.monitors.keys()]) if (!seen.has(id)) this.remove(id);
+        },
+        ended: (error) => {
+          if (this.current !== current) return;
+          this.current = undefined;
+          this.watch = undefined;
+          this.warn(error);
+          this.rewatch(REWATCH_MS);
+        },
+      });
+      if (!this.timer || this.current !== current) watch.stop(); // stopped, ended or rewatched meanwhile
+      else this.watch = watch;
+    } catch (error) {
+      if (this.current === current) this.current = undefined;
+      this.warn(error);
+      this.rewatch(REWATCH_MS);
+    }
+  }
+
+  /** A new watch after `delayMs`, the current one stopped. */
+  private rewatch(delayMs: number): void {
+    if (!this.timer) return;
+    clearTimeout(this.rewatchTimer);
+    this.rewatchTimer = setTimeout(() => {
+      this.watch?.stop();
+      this.watch = undefined;
+      this.current = undefined;
+      void this.follow();
+    }, delayMs);
+  }
+
+  private add(record: MonitorRecord): void {
+    if (this.monitors.has(record.monitorId)) return; // a monitor does not change once created
+    this.monitors.set(record.monitorId, record);
+    this.queue.schedule(record.monitorId, nextLookAt(record, Date.now(), false));
+  }
+
+  private remove(monitorId: string): void {
+    this.monitors.delete(monitorId);
+    this.tried.delete(monitorId);
+    this.queue.remove(monitorId);
+  }
+
+  private warn(error: unknown): void {
+    // While NATS is away this fails again and again: said once a minute.
+    if (Date.now() - this.warnedAt < WARN_EVERY_MS) return;
+    this.warnedAt = Date.now();
+    this.deps.logger.warn({ err: error }, "monitors could not be read from JetStream; trying again");
+  }
+
+  /** Claims the runs that have started, each at most once, MAX_RUNNING probing at once. */
   private async tick(): Promise<void> {
     if (this.ticking) return;
     this.ticking = true;
     try {
-      if (Date.now() - this.listedAt >= LIST_EVERY_MS) await this.refresh();
-      for (const record of this.monitors.values()) {
-        if (this.running.size >= MAX_RUNNING || !this.timer) break;
-        const id = record.monitorId;
-        const run = runToClaim(record, Date.now());
-        if (run === 0 || run <= (this.tried.get(id) ?? 0) || this.running.has(id)) continue;
+      while (this.running.size < MAX_RUNNING && this.timer) {
+        const now = Date.now();
+        const id = this.queue.popDue(now);
+        if (id === undefined) break;
+        const record = this.monitors.get(id);
+        if (!record) continue;
+        const run = runToClaim(record, now);
+        if (run === 0 || run <= (this.tried.get(id) ?? 0)) {
+          this.queue.schedule(id, nextLookAt(record, now, true));
+          continue;
+        }
+        if (this.running.has(id)) {
+          // The run before is still probing (its deadline is this run's start): looked at again soon.
+          this.queue.schedule(id, now + TICK_MS);
+          continue;
+        }
+        const token = `${this.deps.coordinatorId}.${randomHex(6)}`;
+        let claim: Awaited<ReturnType<MonitorStore["claim"]>>;
+        try {
+          claim = await this.deps.store.claim(id, run, token, leaseMs(record.intervalMs));
+        } catch (error) {
+          this.queue.schedule(id, now + TICK_MS); // NATS away: tried again while the run may still be claimed
+          this.warn(error);
+          break;
+        }
+        if (!claim.claimed && claim.recheckAt !== undefined) {
+          // Held by another while its lease holds: looked at again when the lease would run out
+          // (renewed or done by then, unless its coordinator died: then this one takes the run over).
+          if (this.monitors.has(id)) this.queue.schedule(id, claim.recheckAt + LEASE_MARGIN_MS);
+          continue;
+        }
         this.tried.set(id, run);
-        if (await this.deps.store.claim(id, run, this.deps.coordinatorId)) void this.run(record, run);
-      }
-    } catch (error) {
-      // While NATS is away this fails at every tick: said once a minute.
-      if (Date.now() - this.warnedAt >= WARN_EVERY_MS) {
-        this.warnedAt = Date.now();
-        this.deps.logger.warn({ err: error }, "monitors could not be read from JetStream; trying again");
+        if (this.monitors.has(id)) this.queue.schedule(id, nextLookAt(record, Date.now(), true));
+        if (claim.claimed) void this.run(record, run, token);
       }
     } finally {
       this.ticking = false;
     }
-  }
-
-  /**
-   * The monitors from the bucket: a monitor does not change once created, so only new ids are
-   * read, and deleted ones are forgotten.
-   */
-  private async refresh(): Promise<void> {
-    const ids = new Set(await this.deps.store.ids());
-    for (const id of [...this.monitors.keys()]) {
-      if (ids.has(id)) continue;
-      this.monitors.delete(id);
-      this.tried.delete(id);
-    }
-    for (const id of ids) {
-      if (this.monitors.has(id)) continue;
-      const record = await this.deps.store.get(id);
-      if (record) this.monitors.set(id, record);
-    }
-    this.listedAt = Date.now();
   }
 
   /** The change event to the monitor's webhook, in the background; beyond MAX_DELIVERIES at once, dropped and logged. */
@@ -123,15 +218,26 @@ export class MonitorScheduler {
       });
   }
 
-  private async run(record: MonitorRecord, run: number): Promise<void> {
+  private async run(record: MonitorRecord, run: number, token: string): Promise<void> {
     const { store, bus, operations, logger } = this.deps;
     const controller = new AbortController();
     this.running.set(record.monitorId, controller);
+    const lease = leaseMs(record.intervalMs);
+    // The lease renewed while the probe runs; a renewal that finds the claim taken over stops it.
+    const renewal = setInterval(() => {
+      store.holdClaim(record.monitorId, run, token, { until: Date.now() + lease }).then(
+        (held) => {
+          if (!held) controller.abort();
+        },
+        () => undefined, // NATS away: renewed at the next beat, or taken over if it stays away
+      );
+    }, Math.max(1, Math.floor(lease / 3)));
     try {
       const deadline = record.createdAt + (run + 1) * record.intervalMs;
       let event: MonitorEvent;
       try {
         const report = await operations.probe(record.probe, { caller: record.caller, deadline }, { signal: controller.signal });
+        if (!(await this.finish(record, run, token, controller, renewal))) return;
         const before = await store.state(record.monitorId);
         const verdicts = verdictsOf(report);
         const { facts, changes: regionChanges } = nextFacts(before?.facts, factsOf(report));
@@ -139,6 +245,7 @@ export class MonitorScheduler {
         await store.putState(record.monitorId, { run, verdicts, facts });
       } catch (error) {
         if (!(error instanceof CallError)) throw error;
+        if (!(await this.finish(record, run, token, controller, renewal))) return;
         event = { monitorId: record.monitorId, run, report: undefined, changes: [], regionChanges: [], first: false, error: error.error.details ?? error.message };
       }
       if (controller.signal.aborted) return;
@@ -147,7 +254,20 @@ export class MonitorScheduler {
     } catch (error) {
       logger.warn({ err: error, monitorId: record.monitorId, run }, "a monitor's run failed");
     } finally {
+      clearInterval(renewal);
       this.running.delete(record.monitorId);
     }
+  }
+
+  /**
+   * The probe is over: the claim marked done, true while it is still this run's own; false when
+   * the run was stopped or taken over (the coordinator that took it keeps its state and event).
+   */
+  private async finish(record: MonitorRecord, run: number, token: string, controller: AbortController, renewal: NodeJS.Timeout): Promise<boolean> {
+    clearInterval(renewal);
+    if (controller.signal.aborted) return false;
+    if (await this.deps.store.holdClaim(record.monitorId, run, token, { done: true })) return true;
+    this.deps.logger.info({ monitorId: record.monitorId, run }, "a monitor's run was taken over by another coordinator: its result is not kept");
+    return false;
   }
 }

@@ -120,15 +120,28 @@ export function createMonitorOperations(deps: MonitorServiceDeps): MonitorOperat
     if (violations.length > 0 || !checked.ok) throw audit.refuse(caller, "invalid_argument", invalidArgument(violations));
     const denied = checkTargetEarly(checked.value, deps.policy);
     if (denied) throw audit.refuse(caller, denied.kind === "deny_list" ? "deny_list" : "permission_denied", permissionDenied(denied.reason, `probe.${denied.field}`));
-    const counts = await store.counts(caller);
-    if (counts.all >= deps.limits.maxMonitors) {
-      throw new CallError(serviceError(status.RESOURCE_EXHAUSTED, `the coordinators keep at most ${deps.limits.maxMonitors} monitors; delete one first`));
-    }
-    if (counts.callers >= deps.limits.maxMonitorsPerCaller) {
+    // The caller's bound holds whatever runs at once (a slot per monitor, claimed atomically).
+    // The global one is counted before the write and again after it: of creations at the same
+    // instant that went past it, each sees the others' records in its second count and takes its
+    // own back, so the bound is passed for a moment at most (docs/monitors.md, Bounds).
+    const monitorId = randomUUID();
+    const slot = await store.claimSlot(caller, monitorId, deps.limits.maxMonitorsPerCaller);
+    if (slot === undefined) {
       throw audit.refuse(caller, "caller_quota", serviceError(status.RESOURCE_EXHAUSTED, `a caller keeps at most ${deps.limits.maxMonitorsPerCaller} monitors; delete one first`));
     }
-    const record: MonitorRecord = { monitorId: randomUUID(), caller, intervalMs: interval * 1000, createdAt: Date.now(), probe: { ...checked.value.accepted, idempotencyKey: "" }, webhookUrl, webhookSecret };
-    await store.put(record);
+    const record: MonitorRecord = { monitorId, caller, intervalMs: interval * 1000, createdAt: Date.now(), probe: { ...checked.value.accepted, idempotencyKey: "" }, webhookUrl, webhookSecret, slot };
+    const full = (): CallError => new CallError(serviceError(status.RESOURCE_EXHAUSTED, `the coordinators keep at most ${deps.limits.maxMonitors} monitors; delete one first`));
+    try {
+      if ((await store.count()) >= deps.limits.maxMonitors) throw full();
+      await store.put(record);
+      if ((await store.count()) > deps.limits.maxMonitors) {
+        await store.delete(record);
+        throw full();
+      }
+    } catch (error) {
+      await store.releaseSlot(caller, slot, monitorId).catch(() => undefined);
+      throw error;
+    }
     deps.logger.info({ monitorId: record.monitorId, caller, intervalSeconds: interval, host: record.probe.host }, "monitor created");
     return monitorOf(record);
   }

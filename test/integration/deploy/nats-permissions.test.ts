@@ -35,7 +35,7 @@ import {
   type DeployTopology,
 } from "../../helpers/nats-server.js";
 import { need } from "../../helpers/requirements.js";
-import { delay, withTimeout } from "../../helpers/wait.js";
+import { delay, waitFor, withTimeout } from "../../helpers/wait.js";
 import { resultFor } from "../services/coordinator/scripted-agent.js";
 
 const nats = await need(natsServerAvailable);
@@ -171,12 +171,16 @@ describe.skipIf(nats.skip)("deploy/nats/hub.conf permissions", () => {
     const store = await MonitorStore.open(coordinator);
     expect(store).toBeDefined();
     const monitorId = "2b4e28ba-2fa1-41d2-883f-0016d3cca427";
-    await store!.put({ monitorId, caller: "svc", intervalMs: 60_000, createdAt: Date.now(), probe: ProbeRequest.fromPartial({ host: HOST, ports: [25] }), webhookUrl: "", webhookSecret: "" });
-    expect(await store!.ids()).toContain(monitorId);
+    expect(await store!.claimSlot("svc", monitorId, 1)).toBe(0);
+    expect(await store!.claimSlot("svc", "3b4e28ba-2fa1-41d2-883f-0016d3cca427", 1)).toBeUndefined();
+    const watched: string[] = [];
+    const watch = await store!.watchMonitors({ added: (r) => watched.push(r.monitorId), removed: (id) => watched.push(`-${id}`), ready: () => undefined, ended: () => undefined });
+    await store!.put({ monitorId, caller: "svc", intervalMs: 60_000, createdAt: Date.now(), probe: ProbeRequest.fromPartial({ host: HOST, ports: [25] }), webhookUrl: "", webhookSecret: "", slot: 0 });
     expect(await store!.callerIds("svc")).toEqual([monitorId]);
-    expect(await store!.counts("svc")).toEqual({ all: 1, callers: 1 });
-    expect(await store!.claim(monitorId, 1, "a")).toBe(true);
-    expect(await store!.claim(monitorId, 1, "b")).toBe(false);
+    expect(await store!.count()).toBe(1);
+    expect(await store!.claim(monitorId, 1, "a", 60_000)).toEqual({ claimed: true });
+    expect(await store!.claim(monitorId, 1, "b", 60_000)).toEqual({ claimed: false, recheckAt: expect.any(Number) as number });
+    expect(await store!.holdClaim(monitorId, 1, "a", { done: true })).toBe(true);
     await store!.putState(monitorId, { run: 1, verdicts: [] });
     expect((await store!.state(monitorId))?.run).toBe(1);
     const received = new Promise<number>((resolve) => {
@@ -214,9 +218,13 @@ describe.skipIf(nats.skip)("deploy/nats/hub.conf permissions", () => {
       expect(kept.run).toBe(4);
       break;
     }
-    await store!.delete({ monitorId, caller: "svc" });
-    expect(await store!.ids()).not.toContain(monitorId);
+    await store!.delete({ monitorId, caller: "svc", slot: 0 });
+    expect(await store!.count()).toBe(0);
     expect(await store!.callerIds("svc")).toEqual([]);
+    expect(await store!.claimSlot("svc", monitorId, 1)).toBe(0); // freed by the delete
+    await waitFor(() => watched.length >= 2, 5_000, () => `the watch: ${watched.join(" ")}`);
+    expect(watched).toEqual([monitorId, `-${monitorId}`]);
+    watch.stop();
   });
 
   it("refuses a wrong password, and a user of one region cannot pose as another", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { Bus, KeyValueStore } from "../../../../lib/bus.js";
+import type { Bus, KeyValueStore, KeyWatch } from "../../../../lib/bus.js";
 import { MemoryBus } from "../../../../lib/memory-bus.js";
 import { DomainCheckReport } from "../../../../gen/smtpprobe/v1/domain.js";
 import { TaskStatus, type ProbeReport } from "../../../../gen/smtpprobe/v1/probe_service.js";
@@ -131,11 +131,22 @@ class StrictKv implements KeyValueStore {
     this.values.set(key, value);
     return true;
   }
-  async delete(key: string): Promise<void> {
+  async entry(key: string): Promise<{ value: Uint8Array; revision: number } | undefined> {
+    const value = await this.get(key);
+    return value ? { value, revision: 1 } : undefined;
+  }
+  async update(): Promise<boolean> {
+    throw new Error("the report store does not update");
+  }
+  async delete(key: string): Promise<boolean> {
     this.values.delete(key);
+    return true;
   }
   async keys(): Promise<string[]> {
     return [...this.values.keys()];
+  }
+  async watch(): Promise<KeyWatch> {
+    throw new Error("the report store does not watch");
   }
 }
 
