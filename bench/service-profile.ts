@@ -4,6 +4,12 @@
 // profiles read back: self time by function and by file (our modules by path, node's and the
 // dependencies' by package), per process. The .cpuprofile files stay in bench/results/profile-*/
 // for Chrome DevTools or speedscope.
+//
+// The profiler's self time is wall time on the main thread (a process the scheduler put aside in
+// a syscall still counts), so each window also reads every process's CPU time from /proc and
+// prints it per probe. BENCH_PROFILE_CPU=1 runs without the profiler, BENCH_PROFILE_REPEAT windows
+// one after the other: CPU per probe by process, to compare a change against the noise.
+import { loadavg } from "node:os";
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,7 +17,7 @@ import { testPki } from "../test/helpers/certs.js";
 import { freePort } from "../test/helpers/free-port.js";
 import { startPostfix } from "../test/helpers/postfix.js";
 import { measureWindow } from "./service-measure.js";
-import { startEmbeddedCoordinator, startStack } from "./service-stack.js";
+import { cpuPerProbe, cpuSnapshot, startEmbeddedCoordinator, startStack } from "./service-stack.js";
 
 const HOST = "127.0.0.1";
 const WINDOW_MS = Number(process.env.BENCH_PROFILE_WINDOW_MS ?? 6_000);
@@ -19,6 +25,23 @@ const CONCURRENCY = 32;
 const TOP = Number(process.env.BENCH_PROFILE_TOP ?? 25);
 /** BENCH_PROFILE_TARGET=refused: a port nothing listens on (no handshake: what is left is the service's own work). */
 const REFUSED = process.env.BENCH_PROFILE_TARGET === "refused";
+/** BENCH_PROFILE_CPU=1: no profiler, only CPU time per probe from /proc, BENCH_PROFILE_REPEAT windows. */
+const CPU_ONLY = process.env.BENCH_PROFILE_CPU === "1";
+const REPEAT = CPU_ONLY ? Number(process.env.BENCH_PROFILE_REPEAT ?? 3) : 1;
+
+/** One window at CONCURRENCY: probes done, and CPU ms per probe of each group of processes. */
+async function cpuWindow(label: string, run: Parameters<typeof measureWindow>[0], groups: Record<string, readonly number[]>): Promise<number> {
+  const before = cpuSnapshot(groups);
+  const w = await measureWindow(run, CONCURRENCY, WINDOW_MS, 100_000);
+  const per = cpuPerProbe(before, cpuSnapshot(groups), w.completed);
+  const cells = Object.entries(per)
+    .filter(([name]) => name !== "bench" && name !== "total")
+    .map(([name, ms]) => `${name} ${ms.toFixed(3)}`);
+  const server = Object.entries(per).filter(([name]) => name !== "bench" && name !== "total").reduce((sum, [, ms]) => sum + ms, 0);
+  const load = loadavg().map((l) => l.toFixed(2)).join(" ");
+  process.stderr.write(`[profile] ${label}: ${w.perSecond.toFixed(0)} probes/s, CPU ms per probe: ${cells.join(", ")}, server side ${server.toFixed(3)}; failures ${JSON.stringify(w.failures)}; load ${load}\n`);
+  return w.completed;
+}
 
 interface ProfileNode {
   id: number;
@@ -96,7 +119,7 @@ async function main(): Promise<void> {
   const flags = { allowCidr: "127.0.0.0/8", allowPorts: [postfix.port, refusedPort] };
   const port = REFUSED ? refusedPort : postfix.port;
   const expected = REFUSED ? "refused" : "done";
-  const prof = (dir: string): string[] => ["--cpu-prof", `--cpu-prof-dir=${dir}`];
+  const prof = (dir: string): string[] => (CPU_ONLY ? [] : ["--cpu-prof", `--cpu-prof-dir=${dir}`]);
   let natsProbes = 0;
   let embeddedProbes = 0;
   try {
@@ -106,9 +129,8 @@ async function main(): Promise<void> {
       if (started.discovered.length === 0) throw new Error("the agent was not discovered");
       const run = (): ReturnType<typeof stack.client.probe> => stack.client.probe(["solo"], port, expected);
       await measureWindow(run, CONCURRENCY, 1_000, 100_000);
-      const w = await measureWindow(run, CONCURRENCY, WINDOW_MS, 100_000);
-      natsProbes = w.completed;
-      process.stderr.write(`[profile] via NATS: ${w.perSecond.toFixed(0)} probes/s, failures ${JSON.stringify(w.failures)}\n`);
+      const groups = { coordinator: [stack.coordinator.pid], nats: stack.natsPid === undefined ? [] : [stack.natsPid], agent: [...stack.agents.values()].map((a) => a.pid) };
+      for (let i = 0; i < REPEAT; i += 1) natsProbes = await cpuWindow("via NATS", run, groups);
     } finally {
       await stack.stop();
     }
@@ -116,15 +138,14 @@ async function main(): Promise<void> {
     try {
       const run = (): ReturnType<typeof embedded.client.probe> => embedded.client.probe(["local"], port, expected);
       await measureWindow(run, CONCURRENCY, 1_000, 100_000);
-      const w = await measureWindow(run, CONCURRENCY, WINDOW_MS, 100_000);
-      embeddedProbes = w.completed;
-      process.stderr.write(`[profile] embedded: ${w.perSecond.toFixed(0)} probes/s, failures ${JSON.stringify(w.failures)}\n`);
+      for (let i = 0; i < REPEAT; i += 1) embeddedProbes = await cpuWindow("embedded", run, { embedded: [embedded.process.pid] });
     } finally {
       await embedded.stop();
     }
   } finally {
     await postfix.stop();
   }
+  if (CPU_ONLY) return;
   print("coordinator (via NATS)", await readProfiles(dirs.coordinator), natsProbes);
   print("agent (via NATS)", await readProfiles(dirs.agent), natsProbes);
   print("embedded coordinator", await readProfiles(dirs.embedded), embeddedProbes);
