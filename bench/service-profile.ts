@@ -3,7 +3,8 @@
 // coordinator, each under `node --cpu-prof`, each at concurrency 32 for a few seconds; then the
 // profiles read back: self time by function and by file (our modules by path, node's and the
 // dependencies' by package), per process. The .cpuprofile files stay in bench/results/profile-*/
-// for Chrome DevTools or speedscope.
+// for Chrome DevTools or speedscope. BENCH_PROFILE_CONCURRENCY changes the concurrency (1: one probe
+// at a time, as each of the fan-out section's agents sees its tasks).
 //
 // The profiler's self time is wall time on the main thread (a process the scheduler put aside in
 // a syscall still counts), so each window also reads every process's CPU time from /proc and
@@ -21,7 +22,7 @@ import { cpuPerProbe, cpuSnapshot, startEmbeddedCoordinator, startStack } from "
 
 const HOST = "127.0.0.1";
 const WINDOW_MS = Number(process.env.BENCH_PROFILE_WINDOW_MS ?? 6_000);
-const CONCURRENCY = 32;
+const CONCURRENCY = Number(process.env.BENCH_PROFILE_CONCURRENCY ?? 32);
 const TOP = Number(process.env.BENCH_PROFILE_TOP ?? 25);
 /** BENCH_PROFILE_TARGET=refused: a port nothing listens on (no handshake: what is left is the service's own work). */
 const REFUSED = process.env.BENCH_PROFILE_TARGET === "refused";
@@ -130,6 +131,13 @@ async function main(): Promise<void> {
       const run = (): ReturnType<typeof stack.client.probe> => stack.client.probe(["solo"], port, expected);
       await measureWindow(run, CONCURRENCY, 1_000, 100_000);
       const groups = { coordinator: [stack.coordinator.pid], nats: stack.natsPid === undefined ? [] : [stack.natsPid], agent: [...stack.agents.values()].map((a) => a.pid) };
+      if (CPU_ONLY) {
+        // What the processes spend with no probe at all (heartbeats, discovery), for scale.
+        const before = cpuSnapshot(groups);
+        await new Promise((resolve) => setTimeout(resolve, 3_000));
+        const idle = cpuPerProbe(before, cpuSnapshot(groups), 3);
+        process.stderr.write(`[profile] idle, CPU ms per second: coordinator ${idle.coordinator?.toFixed(2)}, nats ${idle.nats?.toFixed(2)}, agent ${idle.agent?.toFixed(2)}\n`);
+      }
       for (let i = 0; i < REPEAT; i += 1) natsProbes = await cpuWindow("via NATS", run, groups);
     } finally {
       await stack.stop();

@@ -20,11 +20,12 @@ import {
 } from "nats";
 import { randomHex } from "./random-hex.js";
 import { createSecureContext } from "node:tls";
-import { boundHeaders, type BusHeaders } from "./bus.js";
+import { boundHeaders, MAX_HEADER_LENGTH, MAX_HEADERS, type BusHeaders } from "./bus.js";
 import { QueueFullError } from "./bus.js";
 import type { Bus, BusMessage, BusSubscription, DiscoveredService, KeyValueStore, RecordLog, RecordLogSpec, ReplyEvent, ServedService, ServiceSpec, WorkItem, WorkQueue, WorkQueueSpec } from "./bus.js";
 import { ConfigError, readSettingFile, UnavailableError } from "./config.js";
 import { classifyNatsConnectError, redactNatsUrl, type NatsConnectVerdict } from "./nats-connect-errors.js";
+import { SendBatch } from "./send-batch.js";
 
 export interface NatsBusOptions {
   servers: string;
@@ -180,9 +181,21 @@ async function readPasswordFile(file: string): Promise<string> {
   return password;
 }
 
+/** Room kept for a message's headers when its size is checked against the server's bound before batching. */
+const HEADER_ALLOWANCE = MAX_HEADERS * (2 * MAX_HEADER_LENGTH + 4) + 16;
+
 class NatsBus implements Bus {
   readonly kind = "nats" as const;
   private connected = true;
+  /**
+   * Publishes, requests, replies and KV writes of one turn of the event loop go out in one socket
+   * write (send-batch.ts). What would make nats.js throw is checked before queueing (canBatch),
+   * and such a send runs at once, so its error reaches the sender as before. A send that still
+   * fails in the batch met a connection closed meanwhile: lost like any message sent as the
+   * connection went, and the status watch tells the listeners (onConnectionChange), which end
+   * what waited for an answer.
+   */
+  private readonly batch = new SendBatch(() => undefined);
   private replyMux: string | undefined;
   private nextToken = 0;
   private readonly replyHandlers = new Map<string, (event: ReplyEvent) => void>();
@@ -199,14 +212,21 @@ class NatsBus implements Bus {
 
   publish(subject: string, data: Uint8Array): void {
     if (this.nc.isClosed()) return;
-    this.nc.publish(subject, data);
+    if (this.canBatch(data.length)) this.batch.add(() => this.nc.publish(subject, data));
+    else this.nc.publish(subject, data);
+  }
+
+  /** Whether nats.js would take a message of `bytes` now: a closed or draining connection, or one over the server's bound, throws at once instead. */
+  private canBatch(bytes: number): boolean {
+    const maxPayload = this.nc.info?.max_payload;
+    return !this.nc.isClosed() && !this.nc.isDraining() && (maxPayload === undefined || bytes + HEADER_ALLOWANCE <= maxPayload);
   }
 
   subscribe(subject: string, handler: (msg: BusMessage) => void, options: { queue?: string } = {}): BusSubscription {
     const sub = this.nc.subscribe(subject, {
       queue: options.queue,
       callback: (error, msg) => {
-        if (!error) handler(toBusMessage(msg));
+        if (!error) handler(this.toBusMessage(msg));
       },
     });
     return { unsubscribe: () => sub.unsubscribe() };
@@ -225,8 +245,10 @@ class NatsBus implements Bus {
   request(subject: string, data: Uint8Array, onReply: (event: ReplyEvent) => void, options: { headers?: BusHeaders } = {}): BusSubscription {
     this.replyMux ??= this.startReplyMux();
     const token = `${(this.nextToken += 1).toString(36)}${randomHex(8)}`;
+    const send = { reply: `${this.replyMux}.${token}`, headers: toNatsHeaders(options.headers) };
+    if (this.canBatch(data.length)) this.batch.add(() => this.nc.publish(subject, data, send));
+    else this.nc.publish(subject, data, send);
     this.replyHandlers.set(token, onReply);
-    this.nc.publish(subject, data, { reply: `${this.replyMux}.${token}`, headers: toNatsHeaders(options.headers) });
     return {
       unsubscribe: () => {
         if (!this.replyHandlers.delete(token)) return;
@@ -269,7 +291,7 @@ class NatsBus implements Bus {
       subject: spec.endpoint.subject,
       queue: spec.endpoint.queue,
       handler: (error, msg: ServiceMsg) => {
-        if (!error) spec.endpoint.handler(toBusMessage(msg));
+        if (!error) spec.endpoint.handler(this.toBusMessage(msg));
       },
     });
     // The endpoint's subscription must reach the server before anyone is told the agent serves.
@@ -317,7 +339,13 @@ class NatsBus implements Bus {
       return undefined; // no JetStream on this server
     }
     return {
-      put: async (key, value) => void (await kv.put(key, value)),
+      // With the turn's other sends (the batch); kv.put writes synchronously up to its request.
+      put: (key, value) =>
+        new Promise<void>((resolve, reject) => {
+          const put = (): void => void kv.put(key, value).then(() => resolve(), reject);
+          if (this.canBatch(value.length)) this.batch.add(put);
+          else put();
+        }),
       get: async (key) => {
         const entry = await kv.get(key);
         return entry && entry.operation === "PUT" ? entry.value : undefined;
@@ -436,6 +464,7 @@ class NatsBus implements Bus {
    * drain() returns without closing, and the reconnect loop would keep the process alive.
    */
   async drain(): Promise<void> {
+    this.batch.flush();
     if (this.nc.isClosed()) return;
     if (this.connected) {
       let timer: NodeJS.Timeout | undefined;
@@ -454,6 +483,22 @@ class NatsBus implements Bus {
     this.setConnected(false); // closed
   }
 
+  /** A received message; a reply to it goes out with the turn's other sends. */
+  private toBusMessage(msg: Msg): BusMessage {
+    const canRespond = Boolean(msg.reply);
+    return {
+      subject: msg.subject,
+      data: msg.data,
+      headers: fromNatsHeaders(msg.headers),
+      canRespond,
+      respond: (data) => {
+        if (!canRespond || !this.canBatch(data.length)) return msg.respond(data);
+        this.batch.add(() => msg.respond(data));
+        return true;
+      },
+    };
+  }
+
   private setConnected(connected: boolean): void {
     if (this.connected === connected) return;
     this.connected = connected;
@@ -461,9 +506,6 @@ class NatsBus implements Bus {
   }
 }
 
-function toBusMessage(msg: Msg): BusMessage {
-  return { subject: msg.subject, data: msg.data, headers: fromNatsHeaders(msg.headers), canRespond: Boolean(msg.reply), respond: (data) => msg.respond(data) };
-}
 
 function toNatsHeaders(values: BusHeaders | undefined): MsgHdrs | undefined {
   if (values === undefined || Object.keys(values).length === 0) return undefined;
