@@ -3,7 +3,14 @@
 // coordinator, each under `node --cpu-prof`, each at concurrency 32 for a few seconds; then the
 // profiles read back: self time by function and by file (our modules by path, node's and the
 // dependencies' by package), per process. The .cpuprofile files stay in bench/results/profile-*/
-// for Chrome DevTools or speedscope.
+// for Chrome DevTools or speedscope. BENCH_PROFILE_CONCURRENCY changes the concurrency (1: one probe
+// at a time, as each of the fan-out section's agents sees its tasks).
+//
+// The profiler's self time is wall time on the main thread (a process the scheduler put aside in
+// a syscall still counts), so each window also reads every process's CPU time from /proc and
+// prints it per probe. BENCH_PROFILE_CPU=1 runs without the profiler, BENCH_PROFILE_REPEAT windows
+// one after the other: CPU per probe by process, to compare a change against the noise.
+import { loadavg } from "node:os";
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -11,14 +18,31 @@ import { testPki } from "../test/helpers/certs.js";
 import { freePort } from "../test/helpers/free-port.js";
 import { startPostfix } from "../test/helpers/postfix.js";
 import { measureWindow } from "./service-measure.js";
-import { startEmbeddedCoordinator, startStack } from "./service-stack.js";
+import { cpuPerProbe, cpuSnapshot, startEmbeddedCoordinator, startStack } from "./service-stack.js";
 
 const HOST = "127.0.0.1";
 const WINDOW_MS = Number(process.env.BENCH_PROFILE_WINDOW_MS ?? 6_000);
-const CONCURRENCY = 32;
+const CONCURRENCY = Number(process.env.BENCH_PROFILE_CONCURRENCY ?? 32);
 const TOP = Number(process.env.BENCH_PROFILE_TOP ?? 25);
 /** BENCH_PROFILE_TARGET=refused: a port nothing listens on (no handshake: what is left is the service's own work). */
 const REFUSED = process.env.BENCH_PROFILE_TARGET === "refused";
+/** BENCH_PROFILE_CPU=1: no profiler, only CPU time per probe from /proc, BENCH_PROFILE_REPEAT windows. */
+const CPU_ONLY = process.env.BENCH_PROFILE_CPU === "1";
+const REPEAT = CPU_ONLY ? Number(process.env.BENCH_PROFILE_REPEAT ?? 3) : 1;
+
+/** One window at CONCURRENCY: probes done, and CPU ms per probe of each group of processes. */
+async function cpuWindow(label: string, run: Parameters<typeof measureWindow>[0], groups: Record<string, readonly number[]>): Promise<number> {
+  const before = cpuSnapshot(groups);
+  const w = await measureWindow(run, CONCURRENCY, WINDOW_MS, 100_000);
+  const per = cpuPerProbe(before, cpuSnapshot(groups), w.completed);
+  const cells = Object.entries(per)
+    .filter(([name]) => name !== "bench" && name !== "total")
+    .map(([name, ms]) => `${name} ${ms.toFixed(3)}`);
+  const server = Object.entries(per).filter(([name]) => name !== "bench" && name !== "total").reduce((sum, [, ms]) => sum + ms, 0);
+  const load = loadavg().map((l) => l.toFixed(2)).join(" ");
+  process.stderr.write(`[profile] ${label}: ${w.perSecond.toFixed(0)} probes/s, CPU ms per probe: ${cells.join(", ")}, server side ${server.toFixed(3)}; failures ${JSON.stringify(w.failures)}; load ${load}\n`);
+  return w.completed;
+}
 
 interface ProfileNode {
   id: number;
@@ -96,7 +120,7 @@ async function main(): Promise<void> {
   const flags = { allowCidr: "127.0.0.0/8", allowPorts: [postfix.port, refusedPort] };
   const port = REFUSED ? refusedPort : postfix.port;
   const expected = REFUSED ? "refused" : "done";
-  const prof = (dir: string): string[] => ["--cpu-prof", `--cpu-prof-dir=${dir}`];
+  const prof = (dir: string): string[] => (CPU_ONLY ? [] : ["--cpu-prof", `--cpu-prof-dir=${dir}`]);
   let natsProbes = 0;
   let embeddedProbes = 0;
   try {
@@ -106,9 +130,15 @@ async function main(): Promise<void> {
       if (started.discovered.length === 0) throw new Error("the agent was not discovered");
       const run = (): ReturnType<typeof stack.client.probe> => stack.client.probe(["solo"], port, expected);
       await measureWindow(run, CONCURRENCY, 1_000, 100_000);
-      const w = await measureWindow(run, CONCURRENCY, WINDOW_MS, 100_000);
-      natsProbes = w.completed;
-      process.stderr.write(`[profile] via NATS: ${w.perSecond.toFixed(0)} probes/s, failures ${JSON.stringify(w.failures)}\n`);
+      const groups = { coordinator: [stack.coordinator.pid], nats: stack.natsPid === undefined ? [] : [stack.natsPid], agent: [...stack.agents.values()].map((a) => a.pid) };
+      if (CPU_ONLY) {
+        // What the processes spend with no probe at all (heartbeats, discovery), for scale.
+        const before = cpuSnapshot(groups);
+        await new Promise((resolve) => setTimeout(resolve, 3_000));
+        const idle = cpuPerProbe(before, cpuSnapshot(groups), 3);
+        process.stderr.write(`[profile] idle, CPU ms per second: coordinator ${idle.coordinator?.toFixed(2)}, nats ${idle.nats?.toFixed(2)}, agent ${idle.agent?.toFixed(2)}\n`);
+      }
+      for (let i = 0; i < REPEAT; i += 1) natsProbes = await cpuWindow("via NATS", run, groups);
     } finally {
       await stack.stop();
     }
@@ -116,15 +146,14 @@ async function main(): Promise<void> {
     try {
       const run = (): ReturnType<typeof embedded.client.probe> => embedded.client.probe(["local"], port, expected);
       await measureWindow(run, CONCURRENCY, 1_000, 100_000);
-      const w = await measureWindow(run, CONCURRENCY, WINDOW_MS, 100_000);
-      embeddedProbes = w.completed;
-      process.stderr.write(`[profile] embedded: ${w.perSecond.toFixed(0)} probes/s, failures ${JSON.stringify(w.failures)}\n`);
+      for (let i = 0; i < REPEAT; i += 1) embeddedProbes = await cpuWindow("embedded", run, { embedded: [embedded.process.pid] });
     } finally {
       await embedded.stop();
     }
   } finally {
     await postfix.stop();
   }
+  if (CPU_ONLY) return;
   print("coordinator (via NATS)", await readProfiles(dirs.coordinator), natsProbes);
   print("agent (via NATS)", await readProfiles(dirs.agent), natsProbes);
   print("embedded coordinator", await readProfiles(dirs.embedded), embeddedProbes);

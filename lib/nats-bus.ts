@@ -20,11 +20,12 @@ import {
 } from "nats";
 import { randomHex } from "./random-hex.js";
 import { createSecureContext } from "node:tls";
-import { boundHeaders, type BusHeaders } from "./bus.js";
+import { boundHeaders, MAX_HEADER_LENGTH, MAX_HEADERS, type BusHeaders } from "./bus.js";
 import { QueueFullError } from "./bus.js";
 import type { Bus, BusMessage, BusSubscription, DiscoveredService, KeyValueStore, KeyWatch, KeyWatcher, RecordLog, RecordLogSpec, ReplyEvent, ServedService, ServiceSpec, WorkItem, WorkQueue, WorkQueueSpec } from "./bus.js";
 import { ConfigError, readSettingFile, UnavailableError } from "./config.js";
 import { classifyNatsConnectError, redactNatsUrl, type NatsConnectVerdict } from "./nats-connect-errors.js";
+import { SendBatch } from "./send-batch.js";
 
 export interface NatsBusOptions {
   servers: string;
@@ -180,12 +181,27 @@ async function readPasswordFile(file: string): Promise<string> {
   return password;
 }
 
+/** Room kept for a message's headers when its size is checked against the server's bound before batching. */
+const HEADER_ALLOWANCE = MAX_HEADERS * (2 * MAX_HEADER_LENGTH + 4) + 16;
+
 class NatsBus implements Bus {
   readonly kind = "nats" as const;
   private connected = true;
+  /**
+   * Publishes, requests, replies and KV writes of one turn of the event loop go out in one socket
+   * write (send-batch.ts). What would make nats.js throw is checked before queueing (canBatch),
+   * and such a send runs at once, so its error reaches the sender as before. A send that still
+   * fails in the batch met a connection closed meanwhile: lost like any message sent as the
+   * connection went, and the status watch tells the listeners (onConnectionChange), which end
+   * what waited for an answer.
+   */
+  private readonly batch = new SendBatch(() => undefined);
   private replyMux: string | undefined;
   private nextToken = 0;
   private readonly replyHandlers = new Map<string, (event: ReplyEvent) => void>();
+  /** The KV writes waiting for JetStream's acknowledgement, by reply token (kvPut). */
+  private readonly kvAcks = new Map<string, (event: ReplyEvent) => void>();
+  private kvAckMux: string | undefined;
   /** Tokens of ended requests, oldest first (a Set keeps insertion order), bounded. */
   private readonly endedTokens = new Set<string>();
   private readonly listeners = new Set<(connected: boolean) => void>();
@@ -199,14 +215,21 @@ class NatsBus implements Bus {
 
   publish(subject: string, data: Uint8Array): void {
     if (this.nc.isClosed()) return;
-    this.nc.publish(subject, data);
+    if (this.canBatch(data.length)) this.batch.add(() => this.nc.publish(subject, data));
+    else this.nc.publish(subject, data);
+  }
+
+  /** Whether nats.js would take a message of `bytes` now: a closed or draining connection, or one over the server's bound, throws at once instead. */
+  private canBatch(bytes: number): boolean {
+    const maxPayload = this.nc.info?.max_payload;
+    return !this.nc.isClosed() && !this.nc.isDraining() && (maxPayload === undefined || bytes + HEADER_ALLOWANCE <= maxPayload);
   }
 
   subscribe(subject: string, handler: (msg: BusMessage) => void, options: { queue?: string } = {}): BusSubscription {
     const sub = this.nc.subscribe(subject, {
       queue: options.queue,
       callback: (error, msg) => {
-        if (!error) handler(toBusMessage(msg));
+        if (!error) handler(this.toBusMessage(msg));
       },
     });
     return { unsubscribe: () => sub.unsubscribe() };
@@ -225,8 +248,10 @@ class NatsBus implements Bus {
   request(subject: string, data: Uint8Array, onReply: (event: ReplyEvent) => void, options: { headers?: BusHeaders } = {}): BusSubscription {
     this.replyMux ??= this.startReplyMux();
     const token = `${(this.nextToken += 1).toString(36)}${randomHex(8)}`;
+    const send = { reply: `${this.replyMux}.${token}`, headers: toNatsHeaders(options.headers) };
+    if (this.canBatch(data.length)) this.batch.add(() => this.nc.publish(subject, data, send));
+    else this.nc.publish(subject, data, send);
     this.replyHandlers.set(token, onReply);
-    this.nc.publish(subject, data, { reply: `${this.replyMux}.${token}`, headers: toNatsHeaders(options.headers) });
     return {
       unsubscribe: () => {
         if (!this.replyHandlers.delete(token)) return;
@@ -234,6 +259,63 @@ class NatsBus implements Bus {
         if (this.endedTokens.size > MAX_ENDED_TOKENS) this.endedTokens.delete(this.endedTokens.values().next().value!);
       },
     };
+  }
+
+  /**
+   * A KV write as JetStream takes it: a publish to `$KV.<bucket>.<key>` answered by a PubAck. The
+   * same message as nats.js's kv.put sends, without its request machinery (two NatsErrors with
+   * their stack traces, a request object and a timer per write: ~40 µs of CPU per write against
+   * ~10 µs, bench/README.md). The bucket is this bus's own (keyValue() made or bound it, with no
+   * JetStream domain and no mirror), so its subject prefix is `$KV.<bucket>`. The answer comes on
+   * a wildcard inbox of its own, so that an answer after the timeout is not counted as a late
+   * agent reply (onDroppedReply); the write goes with the turn's other sends (the batch).
+   */
+  private kvPut(bucket: string, key: string, value: Uint8Array): Promise<void> {
+    if (key.startsWith(".") || key.endsWith(".") || !KV_KEY.test(key)) return Promise.reject(new Error(`invalid key: ${key}`));
+    this.kvAckMux ??= this.startKvAckMux();
+    const token = `${(this.nextToken += 1).toString(36)}${randomHex(8)}`;
+    const reply = `${this.kvAckMux}.${token}`;
+    const subject = `$KV.${bucket}.${key}`;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.kvAcks.delete(token);
+        reject(new Error(`JetStream did not acknowledge the KV write of ${key} within ${KV_PUT_TIMEOUT_MS} ms`));
+      }, KV_PUT_TIMEOUT_MS);
+      this.kvAcks.set(token, (ack) => {
+        clearTimeout(timer);
+        this.kvAcks.delete(token);
+        if (ack.kind === "no_responders") reject(new Error(`no JetStream answers for the KV bucket ${bucket}`));
+        else {
+          const problem = pubAckProblem(ack.data);
+          if (problem) reject(new Error(`JetStream refused the KV write of ${key}: ${problem}`));
+          else resolve();
+        }
+      });
+      const send = (): void => this.nc.publish(subject, value, { reply });
+      try {
+        if (this.canBatch(value.length)) this.batch.add(send);
+        else send();
+      } catch (error) {
+        clearTimeout(timer);
+        this.kvAcks.delete(token);
+        reject(error);
+      }
+    });
+  }
+
+  private startKvAckMux(): string {
+    const prefix = createInbox(this.options.inboxPrefix);
+    this.nc.subscribe(`${prefix}.*`, {
+      callback: (error, msg) => {
+        if (error) return;
+        // An answer after the write's timeout finds no handler: the write was reported as failed.
+        const handler = this.kvAcks.get(msg.subject.slice(prefix.length + 1));
+        if (!handler) return;
+        if (msg.headers?.hasError && msg.headers.code === 503) handler({ kind: "no_responders" });
+        else handler({ kind: "message", data: msg.data });
+      },
+    });
+    return prefix;
   }
 
   private startReplyMux(): string {
@@ -269,7 +351,7 @@ class NatsBus implements Bus {
       subject: spec.endpoint.subject,
       queue: spec.endpoint.queue,
       handler: (error, msg: ServiceMsg) => {
-        if (!error) spec.endpoint.handler(toBusMessage(msg));
+        if (!error) spec.endpoint.handler(this.toBusMessage(msg));
       },
     });
     // The endpoint's subscription must reach the server before anyone is told the agent serves.
@@ -317,7 +399,7 @@ class NatsBus implements Bus {
       return undefined; // no JetStream on this server
     }
     return {
-      put: async (key, value) => void (await kv.put(key, value)),
+      put: (key, value) => this.kvPut(bucket, key, value),
       get: async (key) => {
         const entry = await kv.get(key);
         return entry && entry.operation === "PUT" ? entry.value : undefined;
@@ -435,6 +517,7 @@ class NatsBus implements Bus {
    * drain() returns without closing, and the reconnect loop would keep the process alive.
    */
   async drain(): Promise<void> {
+    this.batch.flush();
     if (this.nc.isClosed()) return;
     if (this.connected) {
       let timer: NodeJS.Timeout | undefined;
@@ -453,6 +536,22 @@ class NatsBus implements Bus {
     this.setConnected(false); // closed
   }
 
+  /** A received message; a reply to it goes out with the turn's other sends. */
+  private toBusMessage(msg: Msg): BusMessage {
+    const canRespond = Boolean(msg.reply);
+    return {
+      subject: msg.subject,
+      data: msg.data,
+      headers: fromNatsHeaders(msg.headers),
+      canRespond,
+      respond: (data) => {
+        if (!canRespond || !this.canBatch(data.length)) return msg.respond(data);
+        this.batch.add(() => msg.respond(data));
+        return true;
+      },
+    };
+  }
+
   private setConnected(connected: boolean): void {
     if (this.connected === connected) return;
     this.connected = connected;
@@ -460,9 +559,6 @@ class NatsBus implements Bus {
   }
 }
 
-function toBusMessage(msg: Msg): BusMessage {
-  return { subject: msg.subject, data: msg.data, headers: fromNatsHeaders(msg.headers), canRespond: Boolean(msg.reply), respond: (data) => msg.respond(data) };
-}
 
 function toNatsHeaders(values: BusHeaders | undefined): MsgHdrs | undefined {
   if (values === undefined || Object.keys(values).length === 0) return undefined;
@@ -478,6 +574,24 @@ function fromNatsHeaders(h: MsgHdrs | undefined): BusHeaders {
   return boundHeaders((function* () {
     for (const key of h.keys()) yield [key, h.get(key)] as [string, string];
   })());
+}
+
+/** A JetStream KV key, as nats.js checks it (no leading or trailing dot either). */
+const KV_KEY = /^[-/=.\w]+$/;
+/** How long a KV write waits for JetStream's acknowledgement (nats.js's default request timeout). */
+const KV_PUT_TIMEOUT_MS = 5_000;
+
+/** What is wrong with a PubAck (JetStream's JSON answer to a publish), or undefined when it acknowledges the write. */
+export function pubAckProblem(data: Uint8Array): string | undefined {
+  let ack: { stream?: unknown; seq?: unknown; error?: { code?: unknown; err_code?: unknown; description?: unknown } };
+  try {
+    ack = JSON.parse(new TextDecoder().decode(data)) as typeof ack;
+  } catch {
+    return "its answer is not JSON";
+  }
+  if (ack.error) return `${String(ack.error.description ?? "error")} (code ${String(ack.error.err_code ?? ack.error.code ?? "?")})`;
+  if (typeof ack.stream !== "string" || typeof ack.seq !== "number") return "its answer is not a PubAck";
+  return undefined;
 }
 
 /** How long a repeated add or append (the same id) is recognised: covers a process dying between a write and its acknowledgement. */

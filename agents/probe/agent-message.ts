@@ -24,6 +24,27 @@ export function encodeAgentMessage(message: Partial<AgentMessage>): Uint8Array {
   return out;
 }
 
+/**
+ * The encoded size of an AgentMessage holding only these two strings (fields 1 and 2), as
+ * AgentMessage.encode writes it (an empty string is not written), counted instead of encoded: the
+ * room a task's result leaves for the envelope.
+ */
+export function envelopeBytes(taskId: string, agentId: string): number {
+  return stringFieldBytes(taskId) + stringFieldBytes(agentId);
+}
+
+function stringFieldBytes(value: string): number {
+  if (value === "") return 0;
+  const length = Buffer.byteLength(value, "utf8");
+  return 1 + varintLength(length) + length;
+}
+
+function varintLength(value: number): number {
+  let bytes = 1;
+  for (let rest = value; rest >= 0x80; rest = Math.floor(rest / 128)) bytes += 1;
+  return bytes;
+}
+
 function varint(value: number): Uint8Array {
   const bytes: number[] = [];
   let rest = value;

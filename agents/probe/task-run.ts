@@ -2,7 +2,7 @@
 // while it waits for a slot, the engine run, the result trimmed to fit one message, the answer. It
 // gets what it needs from the agent (a reply function, a slot, the engine's context) and nothing
 // else, so the agent keeps only the lifecycle: serving, checking, cancelling, stopping.
-import { AgentMessage, type Task } from "../../gen/smtpprobe/agent/v1/agent.js";
+import type { AgentMessage, Task } from "../../gen/smtpprobe/agent/v1/agent.js";
 import { Outcome, Phase, type TargetResult } from "../../gen/smtpprobe/v1/handshake.js";
 import type { TaskProgress } from "../../gen/smtpprobe/v1/probe_service.js";
 import type { Logger } from "../../lib/logger.js";
@@ -15,6 +15,7 @@ import { probeTarget, type ProbeContext } from "../smtp/probe-target.js";
 import type { Release } from "./semaphore.js";
 import { notRunResult, relabelStopped, type StopReason } from "./stopped-task.js";
 import { trimResult } from "./trim-result.js";
+import { envelopeBytes } from "./agent-message.js";
 
 /** Phase changes closer together than this share one progress message. */
 export const PROGRESS_MIN_GAP_MS = 100;
@@ -207,7 +208,7 @@ export class TaskRun {
     this.stopHeartbeat();
     const { maxResultBytes, agentId } = this.deps;
     // The envelope around the result: task id, agent id, and the result's tag and length (≤ 6).
-    const envelope = AgentMessage.encode(AgentMessage.fromPartial({ taskId: this.task.taskId, agentId })).finish().length + 6;
+    const envelope = envelopeBytes(this.task.taskId, agentId) + 6;
     const trimmed = trimResult(result, maxResultBytes - envelope);
     if (trimmed.result !== result) {
       this.log.warn(
@@ -216,10 +217,9 @@ export class TaskRun {
       );
     }
     const ms = Math.round(performance.now() - this.received);
-    const outcome = summarizeOutcome(trimmed.result);
     countHandshakes(this.task.region, this.task.port, result);
     if (!trimmed.fits) {
-      this.log.error({ bytes: trimmed.bytes, maxResultBytes, outcome, ms }, "task done: result too large even trimmed");
+      this.log.error({ bytes: trimmed.bytes, maxResultBytes, outcome: summarizeOutcome(trimmed.result), ms }, "task done: result too large even trimmed");
       this.deps.reply({
         taskId: this.task.taskId,
         error: `the result is ${trimmed.bytes} bytes even trimmed, over the agent's bound of ${maxResultBytes} bytes`,
@@ -227,7 +227,8 @@ export class TaskRun {
       return;
     }
     if (this.deps.reply({ taskId: this.task.taskId, result: trimmed.result })) this.deps.onAnswered();
-    if (this.deps.logger.isLevelEnabled("info")) this.log.info({ outcome, ms, stopped: this.stopReason }, "task done");
+    // The outcome's summary is for this line only: made when it is written.
+    if (this.deps.logger.isLevelEnabled("info")) this.log.info({ outcome: summarizeOutcome(trimmed.result), ms, stopped: this.stopReason }, "task done");
   }
 
   private notRun(reason: StopReason): TargetResult {

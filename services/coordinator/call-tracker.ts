@@ -82,6 +82,10 @@ export class CallTracker {
     };
     this.active.add(end);
     call?.on("cancelled", () => {
+      // grpc-js says "cancelled" after every call, answered or not (its stream closes either way).
+      // Once answered the work is over and nobody listens to its signal any more; an abort then
+      // would only make a DOMException (a stack trace) per call.
+      if (answered) return;
       controller.abort();
       settle();
     });

@@ -4,7 +4,7 @@
 // is stored behind the answer.
 import { SpanStatusCode } from "@opentelemetry/api";
 import { status } from "@grpc/grpc-js";
-import { ProbeReport, ProbeRequest, TaskStatus, type TaskReport } from "../../gen/smtpprobe/v1/probe_service.js";
+import { ProbeReport, TaskStatus, type ProbeRequest, type TaskReport } from "../../gen/smtpprobe/v1/probe_service.js";
 import type { Bus } from "../../lib/bus.js";
 import type { Logger } from "../../lib/logger.js";
 import { enumLabel, metrics } from "../../lib/metrics.js";
@@ -187,11 +187,15 @@ export class ProbeRunner {
   }
 }
 
-/** The accepted request as the report echoes it: with the deadline the probe actually ran with. */
-function withDeadline(accepted: ProbeRequest, deadlineMs: number): ProbeRequest {
-  const echo = ProbeRequest.fromPartial(accepted);
-  if (echo.options) echo.options.timeouts = { connectMs: 0, bannerMs: 0, commandMs: 0, tlsMs: 0, ...echo.options.timeouts, deadlineMs };
-  return echo;
+/**
+ * The accepted request as the report echoes it: with the deadline the probe actually ran with.
+ * A shallow copy: only options.timeouts differs, and neither object is changed once built; a deep
+ * copy (fromPartial) of every field served nobody.
+ */
+export function withDeadline(accepted: ProbeRequest, deadlineMs: number): ProbeRequest {
+  if (!accepted.options) return { ...accepted };
+  const timeouts = { connectMs: 0, bannerMs: 0, commandMs: 0, tlsMs: 0, ...accepted.options.timeouts, deadlineMs };
+  return { ...accepted, options: { ...accepted.options, timeouts } };
 }
 
 function liveRegions(agents: readonly { region: string }[]): string[] {

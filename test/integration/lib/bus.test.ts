@@ -98,6 +98,18 @@ describe.skipIf(nats.skip)("NATS bus", () => {
     await bus.drain();
   });
 
+  it("a KV write is refused with JetStream's reason, and a bad key before anything is sent", async () => {
+    const bus = await connectNatsBus({ servers: server.url, name: "kv-refusals" });
+    const kv = await bus.keyValue("test_small", { ttlMs: 60_000, maxBytes: 1024 });
+    // Over the bucket's bound: JetStream answers with an error, not a PubAck.
+    await expect(kv!.put("big", new Uint8Array(4096))).rejects.toThrow(/JetStream refused the KV write of big: .+ \(code \d+\)/);
+    await expect(kv!.put(".bad", text("x"))).rejects.toThrow("invalid key: .bad");
+    // Several writes in one turn (one socket write) each get their own answer.
+    await Promise.all(["a", "b", "c"].map((k) => kv!.put(k, text(k))));
+    expect(await Promise.all(["a", "b", "c"].map(async (k) => str((await kv!.get(k))!)))).toEqual(["a", "b", "c"]);
+    await bus.drain();
+  });
+
   it("reports a lost connection and the reconnection", async () => {
     const bus = await connectNatsBus({ servers: server.url, name: "status-test" });
     const changes: boolean[] = [];

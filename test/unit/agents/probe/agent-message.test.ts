@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { encodeAgentMessage } from "../../../../agents/probe/agent-message.js";
+import { encodeAgentMessage, envelopeBytes } from "../../../../agents/probe/agent-message.js";
 import { trimResult } from "../../../../agents/probe/trim-result.js";
 import { AgentMessage } from "../../../../gen/smtpprobe/agent/v1/agent.js";
 import { Outcome, Phase, TargetResult } from "../../../../gen/smtpprobe/v1/handshake.js";
@@ -43,5 +43,18 @@ describe("encodeAgentMessage", () => {
     const bytes = encodeAgentMessage({ taskId: "t1", agentId: "a1", result: trimmed.result });
     expect(AgentMessage.decode(bytes).result).toEqual(input);
     expect(bytes.length).toBe(AgentMessage.encode(AgentMessage.fromPartial({ taskId: "t1", agentId: "a1", result: input })).finish().length);
+  });
+});
+
+describe("envelopeBytes", () => {
+  it.each<[string, string, string]>([
+    ["both ids", "probe-1.eu-west.25", "eu-west-1"],
+    ["no task id (an undecodable task's answer)", "", "eu-west-1"],
+    ["both empty", "", ""],
+    ["multi-byte characters", "tâche-é.ü.25", "agent-ö"],
+    ["a task id of 200 bytes (two length bytes)", "t".repeat(200), "a1"],
+    ["a task id of 20000 bytes (three length bytes)", "t".repeat(20_000), "a1"],
+  ])("%s: as many bytes as AgentMessage.encode writes", (_, taskId, agentId) => {
+    expect(envelopeBytes(taskId, agentId)).toBe(AgentMessage.encode(AgentMessage.fromPartial({ taskId, agentId })).finish().length);
   });
 });

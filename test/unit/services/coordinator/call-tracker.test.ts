@@ -74,6 +74,17 @@ describe("CallTracker.serve: each call is answered once", () => {
     expect(idle).toBe(true);
   });
 
+  it("grpc-js's \"cancelled\" after the answer (it comes after every call) aborts nothing", async () => {
+    const tracker = new CallTracker(silentLogger());
+    const served = serve(tracker);
+    served.finish("report");
+    await tick();
+    served.cancel();
+    await tick();
+    expect(served.answers).toEqual([{ ok: "report" }]);
+    expect(served.signal.aborted).toBe(false);
+  });
+
   it("endCalls answers with the retry delay of a stopping coordinator", async () => {
     const tracker = new CallTracker(silentLogger());
     const served = serve(tracker);
