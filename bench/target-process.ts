@@ -2,7 +2,7 @@
 // the smtp-server test fixture (STARTTLS, test-PKI certificate, reverse lookup off) and a silent
 // TCP server that accepts and never says a word (for the held-probe memory test). Started by
 // bench/targets.ts with fork(); talks to its parent over IPC and dies with it.
-import { SMTPConnection } from "smtp-server/lib/smtp-connection.js";
+import { removeEarlyTalkerPause } from "./early-talker.js";
 import { startSmtpFixture, type SmtpFixture } from "../test/helpers/smtp-fixture.js";
 import { startSilentServer } from "../test/helpers/silent-server.js";
 
@@ -25,14 +25,6 @@ export type TargetProcessRequest = { type: "silent-connections" } | { type: "cpu
 
 /** Whatever happens to the parent, this process is gone after this long. */
 const MAX_LIFETIME_MS = 5 * 60_000;
-
-function removeEarlyTalkerPause(): void {
-  // The same body as SMTPConnection.prototype.init minus its `setTimeout(connectionReady, 100)`
-  // (the maxClients check is left out: the fixture sets no maxClients).
-  SMTPConnection.prototype.init = function init(this: SMTPConnection): void {
-    this._setListeners(() => this.connectionReady());
-  };
-}
 
 async function main(): Promise<void> {
   const config = JSON.parse(process.argv[2] ?? "{}") as TargetProcessConfig;

@@ -3,7 +3,7 @@
 // strong, CBC, static-RSA, NULL and anonymous suites), its 100 ms early-talker pause removed as in
 // bench/target-process.ts. Counts connections (and the most open at once) for its parent over IPC;
 // dies with it.
-import { SMTPConnection } from "smtp-server/lib/smtp-connection.js";
+import { removeEarlyTalkerPause } from "./early-talker.js";
 import { startSmtpFixture } from "../test/helpers/smtp-fixture.js";
 
 /** The same server as the reference test's (test/integration/agents/smtp/tls-scan-testssl.test.ts). */
@@ -18,9 +18,7 @@ export type TlsScanTargetRequest = { type: "counts" } | { type: "reset" } | { ty
 const MAX_LIFETIME_MS = 15 * 60_000;
 
 async function main(): Promise<void> {
-  SMTPConnection.prototype.init = function init(this: SMTPConnection): void {
-    this._setListeners(() => this.connectionReady());
-  };
+  removeEarlyTalkerPause();
   const fixture = await startSmtpFixture({ tlsOptions: BENCH_TLS, socketTimeoutMs: 60_000 });
   // Counted here rather than by the fixture, so that a run can start from zero.
   let base = 0;
