@@ -157,6 +157,8 @@ export interface RecordLog {
   count(subject: string): Promise<number>;
   /** The sequence of the subject's last record; 0 when it has none. */
   lastSequence(subject: string): Promise<number>;
+  /** The subject's last record; undefined when it has none. */
+  last(subject: string): Promise<Uint8Array | undefined>;
   /**
    * The subject's records after sequence `after` in order, then new ones as they are appended,
    * until the signal aborts; `pending` is how many more were there when the record was read.

@@ -498,6 +498,14 @@ class NatsBus implements Bus {
           return 0; // no message on the subject
         }
       },
+      last: async (subject) => {
+        try {
+          return (await jsm.streams.getMessage(spec.name, { last_by_subj: subject })).data;
+        } catch (error) {
+          if (jetStreamErrorCode(error) === NO_MESSAGE_FOUND) return undefined;
+          throw error;
+        }
+      },
       follow: (subject, after, signal) => followRecords(jsm, js, spec.name, subject, after, signal),
       purge: async (subject) => void (await jsm.streams.purge(spec.name, { filter: subject })),
     };
@@ -637,6 +645,9 @@ async function watchKeys(kv: KV, filter: string, watcher: KeyWatcher): Promise<K
     },
   };
 }
+
+/** JetStream's error code for a message asked for that is not in the stream. */
+const NO_MESSAGE_FOUND = 10037;
 
 function jetStreamErrorCode(error: unknown): number | undefined {
   const api = (error as { api_error?: { err_code?: number } } | undefined)?.api_error;

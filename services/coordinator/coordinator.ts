@@ -303,7 +303,7 @@ export async function startCoordinator(config: CoordinatorConfig, logger: Logger
     const monitorScheduler = monitorStore ? new MonitorScheduler({ store: monitorStore, events: monitorEvents, bus, operations: probeService.operations, logger, coordinatorId: `${hostname()}-${process.pid}`, policy }) : undefined;
     monitorScheduler?.start();
     undo.push(() => monitorScheduler?.stop());
-    const monitorMetrics = monitorStore && config.monitorSeries ? new MonitorMetrics({ store: monitorStore, bus, maxMonitors: monitorLimits.maxMonitors, logger }) : undefined;
+    const monitorMetrics = monitorStore && config.monitorSeries ? new MonitorMetrics({ store: monitorStore, events: monitorEvents, bus, maxMonitors: monitorLimits.maxMonitors, logger }) : undefined;
     monitorMetrics?.start();
     undo.push(() => monitorMetrics?.stop());
     const running = serving({ server, http, bus, probeService, directory, agent, permits, denyList, batchWorker, monitorScheduler, monitorMetrics }, { mode: config.nats ? "distributed" : "embedded", listen, store: store.kind, auth: config.auth, logger });

@@ -53,6 +53,17 @@ export class MonitorEventLog {
     }
   }
 
+  /** The monitor's last kept event; undefined when none is kept (or what is kept is not one). */
+  async last(monitorId: string): Promise<MonitorEvent | undefined> {
+    const data = await this.log.last(monitorEventSubject(monitorId));
+    if (!data) return undefined;
+    try {
+      return MonitorEvent.decode(data);
+    } catch {
+      return undefined; // not ours: only coordinators write there
+    }
+  }
+
   /** Removes the monitor's events (when it is deleted). */
   purge(monitorId: string): Promise<void> {
     return this.log.purge(monitorEventSubject(monitorId));

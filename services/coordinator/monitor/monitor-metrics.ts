@@ -1,10 +1,10 @@
 // The monitors' latest runs as series for the coordinator's /metrics (monitor-series.ts has what
 // they are). Every coordinator that exports them subscribes to every monitor's event subject, so
-// whichever coordinator Prometheus scrapes shows every monitor, whoever ran it. A monitor is
-// first seen at its next run after this coordinator started (the event carries the report; the
-// state kept in JetStream holds only the verdicts), its record read once for its host and
-// interval; a monitor deleted is forgotten at the next listing of the monitors (every
-// LIST_EVERY_MS).
+// whichever coordinator Prometheus scrapes shows every monitor, whoever ran it. At start each
+// monitor's last kept event (monitor-events.ts; the event carries the report) is read once, so that
+// a coordinator that starts shows every monitor's last run at once rather than from its next run;
+// a monitor's record is read once for its host and interval; a monitor deleted is forgotten at the
+// next listing of the monitors (every LIST_EVERY_MS).
 //
 // Written by hand, as /probe's are, not with prom-client's gauges: the series are remade from the
 // snapshots, and with many monitors a scrape through prom-client (reset, set every sample, format)
@@ -16,6 +16,7 @@ import type { Bus, BusMessage, BusSubscription } from "../../../lib/bus.js";
 import type { Logger } from "../../../lib/logger.js";
 import { isMonitorId } from "./monitor-records.js";
 import { LatestRuns, monitorExposition, renderMonitor, snapshotOf, type MonitorSnapshot, type RenderedMonitor } from "./monitor-series.js";
+import type { MonitorEventLog } from "./monitor-events.js";
 import { monitorEventSubject, type MonitorStore } from "./monitor-store.js";
 
 /** How often the monitors are listed, to forget the deleted ones. */
@@ -28,6 +29,8 @@ const WARN_EVERY_MS = 60_000;
 export interface MonitorMetricsDeps {
   bus: Bus;
   store: Pick<MonitorStore, "get" | "ids">;
+  /** The kept events, read at start for each monitor's last run; undefined: from the next runs only. */
+  events?: Pick<MonitorEventLog, "last">;
   /** Monitors kept at most (--max-monitors). */
   maxMonitors: number;
   logger: Logger;
@@ -51,8 +54,35 @@ export class MonitorMetrics {
   }
 
   start(): void {
-    this.subscription ??= this.deps.bus.subscribe(monitorEventSubject("*"), (message) => this.receive(message));
-    this.timer ??= setInterval(() => void this.forgetDeleted(), LIST_EVERY_MS);
+    if (this.subscription) return;
+    this.subscription = this.deps.bus.subscribe(monitorEventSubject("*"), (message) => this.receive(message));
+    this.timer = setInterval(() => void this.forgetDeleted(), LIST_EVERY_MS);
+    void this.loadKept();
+  }
+
+  /**
+   * Each monitor's last kept event, read once after the subscription: a run that ends meanwhile
+   * arrives live and is kept over it (a snapshot of an earlier run never replaces a later one).
+   * At most --max-monitors monitors, MAX_LOOKUPS at a time; a failure leaves those monitors to
+   * their next run.
+   */
+  private async loadKept(): Promise<void> {
+    const events = this.deps.events;
+    if (!events) return;
+    try {
+      const ids = (await this.deps.store.ids()).slice(0, this.deps.maxMonitors);
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < ids.length && this.subscription) {
+          const id = ids[next++]!;
+          const [event, record] = await Promise.all([events.last(id), this.deps.store.get(id)]);
+          if (event && record && event.monitorId === id && this.subscription) this.keep(snapshotOf(event, { host: record.probe.host, intervalMs: record.intervalMs }, Date.now()));
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(MAX_LOOKUPS, ids.length) }, worker));
+    } catch (error) {
+      this.warn(error);
+    }
   }
 
   stop(): void {

@@ -1,13 +1,14 @@
 // MonitorMetrics against a private nats-server with JetStream: events published on monitors'
 // subjects become series once the monitor's record is found; what is not a monitor's event, or is
 // the event of a monitor without a record (deleted), leaves nothing; the bound holds; a deleted
-// monitor is forgotten at the next listing.
+// monitor is forgotten at the next listing; at start, each monitor's last kept event is read.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { MonitorEvent } from "../../../../gen/smtpprobe/v1/monitor.js";
 import { ProbeRequest } from "../../../../gen/smtpprobe/v1/probe_service.js";
 import type { Bus } from "../../../../lib/bus.js";
 import { silentLogger } from "../../../../lib/logger.js";
 import { connectNatsBus } from "../../../../lib/nats-bus.js";
+import { MonitorEventLog } from "../../../../services/coordinator/monitor/monitor-events.js";
 import { LIST_EVERY_MS, MonitorMetrics } from "../../../../services/coordinator/monitor/monitor-metrics.js";
 import { MonitorStore, monitorEventSubject } from "../../../../services/coordinator/monitor/monitor-store.js";
 import { natsServerAvailable, startNatsServer, type NatsServer } from "../../../helpers/nats-server.js";
@@ -87,4 +88,18 @@ describe.skipIf(nats.skip)("MonitorMetrics over a real nats-server", () => {
     },
     LIST_EVERY_MS * 3 + 5_000,
   );
+
+  it("at start, each monitor's last kept event gives its series at once; a run after it replaces it", async () => {
+    const events = (await MonitorEventLog.open(bus))!;
+    const probed = report(["eu-west"], [25], [done("eu-west", 25, [ok()])]);
+    for (const run of [4, 5]) await events.keep({ monitorId: IDS[2]!, run, report: probed, changes: [], regionChanges: [], first: false, error: "" });
+    expect((await events.last(IDS[2]!))?.run).toBe(5);
+    expect(await events.last(IDS[0]!)).toBeUndefined(); // nothing kept: its series come with its next run
+    metrics = new MonitorMetrics({ bus, store, events, maxMonitors: 10, logger: silentLogger() });
+    metrics.start();
+    await waitFor(() => metrics!.size === 1, 5_000, "the kept monitor's series");
+    expect(await metrics.metrics()).toContain(`smtpprobe_monitor_last_run{monitor_id="${IDS[2]}",host="mx2.example.com"} 5\n`);
+    await events.keep({ monitorId: IDS[2]!, run: 6, report: probed, changes: [], regionChanges: [], first: false, error: "" });
+    await waitFor(async () => (await metrics!.metrics()).includes(`smtpprobe_monitor_last_run{monitor_id="${IDS[2]}",host="mx2.example.com"} 6\n`), 5_000, "the next run, live");
+  });
 });
