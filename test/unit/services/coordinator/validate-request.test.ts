@@ -290,22 +290,25 @@ describe("checkTargetEarly", () => {
     expect(checkTargetEarly(accept({ host: "x.localhost" }), lab)?.kind).toBe("special_use_name");
   });
 
-  // A public address is what this policy must let through, so it takes one: validation only,
-  // nothing connects to it (every documentation and test range is denied by default).
-  it("allows a public address on allowed ports", () => {
-    expect(early("45.67.89.10", [25, 465, 587, 2525])).toBeUndefined();
+  // Tests name only addresses of the test ranges, which the default policy denies: an address the
+  // policy lets through is one of them, allowlisted (validation only, nothing connects to it).
+  const lab = createTargetPolicy({ allowCidrs: ["198.18.0.0/15"] });
+
+  it("allows an address no range denies, on allowed ports", () => {
+    expect(checkTargetEarly(accept({ host: "198.18.1.2", ports: [25, 465, 587, 2525] }), lab)).toBeUndefined();
     expect(early("2a10:1234::5678")).toBeUndefined();
   });
 
   it("denies a port outside the policy, for names and addresses alike", () => {
     expect(early("mx.example.com", [25, 80])).toEqual({ field: "ports[1]", reason: "port 80 is not allowed (allowed: 25, 465, 587, 2525)", kind: "port" });
-    expect(early("45.67.89.10", [8025])).toEqual({ field: "ports[0]", reason: "port 8025 is not allowed (allowed: 25, 465, 587, 2525)", kind: "port" });
+    expect(checkTargetEarly(accept({ host: "198.18.1.2", ports: [8025] }), lab)).toEqual({ field: "ports[0]", reason: "port 8025 is not allowed (allowed: 25, 465, 587, 2525)", kind: "port" });
   });
 
   it("follows the allowlist", () => {
-    const lab = createTargetPolicy({ allowCidrs: ["198.18.0.0/15"] });
+    expect(early("198.18.1.2")?.kind).toBeDefined(); // denied without it
     expect(checkTargetEarly(accept({ host: "198.18.1.2" }), lab)).toBeUndefined();
-    expect(checkTargetEarly(accept({ host: "198.20.1.2" }), lab)).toBeUndefined();
+    expect(checkTargetEarly(accept({ host: "198.19.255.254" }), lab)).toBeUndefined(); // the whole /15
+    expect(checkTargetEarly(accept({ host: "192.0.2.1" }), lab)?.reason).toContain("192.0.2.0/24"); // other ranges still denied
     expect(checkTargetEarly(accept({ host: "127.0.0.1" }), lab)?.reason).toContain("loopback");
   });
 });
