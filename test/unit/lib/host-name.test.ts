@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { parseHostName } from "../../../lib/host-name.js";
 
@@ -60,5 +61,19 @@ describe("parseHostName", () => {
     const result = parseHostName(input);
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.problem).toContain(problem);
+  });
+
+  // Names already in lower-case A-label form skip domainToASCII; the same name in capitals takes it
+  // (domainToASCII lower-cases it): both must come out the same, accepted or refused alike.
+  it("says of a lower-case name what domainToASCII's path says of it in capitals", () => {
+    const char = fc.constantFrom(..."abcxyz0189-.".split(""));
+    const label = fc.oneof(fc.stringMatching(/^[a-z0-9][a-z0-9-]{0,62}$/), fc.string({ unit: char, maxLength: 8 }), fc.constantFrom("xn--bcher-kva", "0x7f", "xn--", "a".repeat(63), "a".repeat(64)));
+    const name = fc.tuple(fc.array(label, { minLength: 1, maxLength: 6 }), fc.boolean()).map(([labels, dot]) => labels.join(".") + (dot ? "." : ""));
+    fc.assert(
+      fc.property(fc.oneof(name, fc.constantFrom(`${"a".repeat(63)}.`.repeat(3) + "a".repeat(61), `${"a".repeat(63)}.`.repeat(3) + "a".repeat(62))), (input) => {
+        expect(parseHostName(input)).toEqual(parseHostName(input.toUpperCase()));
+      }),
+      { numRuns: 2_000 },
+    );
   });
 });
