@@ -14,10 +14,12 @@ export interface TargetProcessConfig {
    */
   earlyTalkerPause: boolean;
   silent: boolean;
+  /** This many more fixtures without STARTTLS, each on a port of its own (bench:batch's targets). */
+  plainFixtures?: number;
 }
 
 export type TargetProcessMessage =
-  | { type: "ready"; smtpPort: number; silentPort: number | undefined }
+  | { type: "ready"; smtpPort: number; silentPort: number | undefined; plainPorts: number[] }
   | { type: "silent-connections"; open: number; accepted: number }
   | { type: "cpu"; us: number };
 
@@ -36,11 +38,12 @@ async function main(): Promise<void> {
   // A longer idle timeout than the fixture's 5 s default: a paused bench run is not an idle client.
   const fixture: SmtpFixture = await startSmtpFixture({ socketTimeoutMs: 30_000 });
   const silent = config.silent ? await startSilentServer() : undefined;
+  const plain = await Promise.all(Array.from({ length: config.plainFixtures ?? 0 }, () => startSmtpFixture({ starttls: "disabled", socketTimeoutMs: 30_000 })));
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
-      await Promise.allSettled([fixture.stop(), silent?.stop()]);
+      await Promise.allSettled([fixture.stop(), silent?.stop(), ...plain.map((f) => f.stop())]);
       process.exit(0);
     })();
     return stopping;
@@ -58,7 +61,7 @@ async function main(): Promise<void> {
       send({ type: "silent-connections", open: silent?.open() ?? 0, accepted: silent?.accepted() ?? 0 });
     }
   });
-  send({ type: "ready", smtpPort: fixture.port, silentPort: silent?.port });
+  send({ type: "ready", smtpPort: fixture.port, silentPort: silent?.port, plainPorts: plain.map((f) => f.port) });
 }
 
 main().catch((error: unknown) => {

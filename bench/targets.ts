@@ -9,6 +9,8 @@ export interface TargetProcess {
   pid: number;
   smtpPort: number;
   silentPort: number | undefined;
+  /** The ports of the fixtures without STARTTLS (config.plainFixtures). */
+  plainPorts: number[];
   /** Connections the silent server holds open, and has accepted in all. */
   silentConnections(): Promise<{ open: number; accepted: number }>;
   /** CPU time (user + system) the target process has used so far, µs. */
@@ -61,6 +63,7 @@ export async function startTargetProcess(config: TargetProcessConfig): Promise<T
     pid,
     smtpPort: ready.smtpPort,
     silentPort: ready.silentPort,
+    plainPorts: ready.plainPorts,
     async silentConnections() {
       const reply = next("silent-connections", 5_000);
       request({ type: "silent-connections" });
