@@ -125,7 +125,17 @@ export interface BatchSpool {
   spool: true;
   /** The batch's items (as its record says). */
   total: number;
+  /** The first items, queued with the job by CreateBatch (0 in a job of an earlier version). */
+  queued: number;
 }
+
+/**
+ * A new batch's first items, queued by CreateBatch right after its spool job; the job queues the
+ * rest once one of them is reported, or after a bound (batch-worker.ts). One: on the 2-core bench
+ * machine the first report came soonest with the first probe alone (median 34-41 ms against 50-53
+ * with four, bench/README.md); a slow first target holds the rest back by the bound at most.
+ */
+export const FIRST_ITEMS = 1;
 
 /** A batch's targets are stored in chunks of this many (a chunk stays far below NATS's 1 MiB message bound). */
 export const TARGETS_PER_CHUNK = 500;
@@ -160,14 +170,16 @@ export function encodeBatchItem(item: BatchItem): Uint8Array {
   return Buffer.from(JSON.stringify(item));
 }
 
-export function encodeBatchSpool(batchId: string, total: number): Uint8Array {
-  return Buffer.from(JSON.stringify({ batchId, spool: true, total } satisfies BatchSpool));
+export function encodeBatchSpool(batchId: string, total: number, queued = 0): Uint8Array {
+  return Buffer.from(JSON.stringify({ batchId, spool: true, total, queued } satisfies BatchSpool));
 }
 
 export function decodeBatchSpool(data: Uint8Array): BatchSpool | undefined {
   const json = parseStoredObject(data);
   if (!json || json.spool !== true || typeof json.batchId !== "string" || !isBatchId(json.batchId) || !isCount(json.total)) return undefined;
-  return { batchId: json.batchId, spool: true, total: json.total };
+  const queued = json.queued ?? 0;
+  if (!isCount(queued) || queued > json.total) return undefined;
+  return { batchId: json.batchId, spool: true, total: json.total, queued };
 }
 
 /** Stored as [host, ports] pairs: a chunk of 500 is read at once. */

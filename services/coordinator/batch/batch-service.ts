@@ -25,7 +25,7 @@ import { callerOf } from "../caller-auth.js";
 import { CallError, type CallTracker } from "../call-tracker.js";
 import { invalidArgument, isUndecodable, notFound, permissionDenied, serviceError, UNDECODABLE, unavailable } from "../grpc-errors.js";
 import { checkTargetEarly } from "../validate-request.js";
-import { checkBatchRequest, isBatchId, type BatchRecord } from "./batch-request.js";
+import { checkBatchRequest, FIRST_ITEMS, isBatchId, type BatchItem, type BatchRecord } from "./batch-request.js";
 import type { BatchStore } from "./batch-store.js";
 
 export interface BatchServiceDeps {
@@ -86,18 +86,30 @@ export function createBatchOperations(deps: BatchServiceDeps): BatchOperations {
       if (!checked.ok) throw audit.refuse(caller, "invalid_argument", invalidArgument(checked.violations));
       for (const [index, item] of checked.value.items.entries()) {
         const denied = checkTargetEarly({ host: item.host, isIpLiteral: item.isIpLiteral, ports: item.probePorts }, deps.policy);
-        const field = denied?.field === "host" ? `targets[${index}].host` : `targets[${index}].${denied?.field ?? ""}`;
-        if (denied) throw audit.refuse(caller, denied.kind === "deny_list" ? "deny_list" : "permission_denied", permissionDenied(`${field}: ${denied.reason}`, field));
+        if (!denied) continue;
+        const field = `targets[${index}].${denied.field}`;
+        throw audit.refuse(caller, denied.kind === "deny_list" ? "deny_list" : "permission_denied", permissionDenied(`${field}: ${denied.reason}`, field));
       }
       const total = checked.value.items.length;
       if ((await room) < total) throw new CallError(queueFull(total));
       const record: BatchRecord = { batchId: randomUUID(), caller, total, createdAt: Date.now(), cancelled: false, options: checked.value.options };
-      // Durable before the answer: the targets and the record, then the spool job that queues the
-      // items from the targets (any coordinator's worker, this one's usually, takes it at once). The
-      // answer does not wait for 5,000 items to be queued; the first ones are being probed by then.
+      // Durable before the answer: the targets and the record, then the spool job and the first
+      // items, published in that order (a worker takes the job before them, into a slot of its
+      // own); the job queues the rest from the targets once one of the first is reported (any
+      // coordinator's worker, this one's usually, takes them at once). The answer does not wait for
+      // 5,000 items to be queued; the first are being probed by then.
+      const targets = checked.value.items;
+      const first = targets.slice(0, FIRST_ITEMS).map(({ host, ports }, index): BatchItem => ({ batchId: record.batchId, index, host, ports }));
       try {
-        await Promise.all([store.putTargets(record.batchId, checked.value.items.map(({ host, ports }) => ({ host, ports }))), store.putRecord(record)]);
-        await store.addSpool(record.batchId, total);
+        await Promise.all([store.putTargets(record.batchId, targets, first.length), store.putRecord(record)]);
+        const spooled = store.addSpool(record.batchId, total, first.length);
+        const firstQueued = store.enqueue(first);
+        await Promise.all([
+          spooled,
+          firstQueued.then(({ error }) => {
+            if (error !== undefined) throw error;
+          }),
+        ]);
       } catch (error) {
         // The caller gets no batch id. A record stored without its spool job would claim items
         // nobody queues: it is marked cancelled with no items (what else was stored expires).

@@ -108,9 +108,12 @@ export class BatchStore {
   private static queuedKey = (batchId: string): string => `${batchId}.queued`;
   private static chunkKey = (batchId: string, chunk: number): string => `${batchId}.targets.${chunk}`;
 
-  /** Stores the targets (in chunks of TARGETS_PER_CHUNK, written at once) and a queued count of 0. */
-  async putTargets(batchId: string, targets: readonly StoredTarget[]): Promise<void> {
-    const writes = [this.records.put(BatchStore.queuedKey(batchId), encodeQueuedCount(0))];
+  /**
+   * Stores the targets (in chunks of TARGETS_PER_CHUNK, written at once) and the queued count:
+   * `queued`, the first items addSpool queues with the job.
+   */
+  async putTargets(batchId: string, targets: readonly StoredTarget[], queued = 0): Promise<void> {
+    const writes = [this.records.put(BatchStore.queuedKey(batchId), encodeQueuedCount(queued))];
     for (let chunk = 0; chunk * TARGETS_PER_CHUNK < targets.length; chunk++) {
       const part = targets.slice(chunk * TARGETS_PER_CHUNK, (chunk + 1) * TARGETS_PER_CHUNK);
       writes.push(this.records.put(BatchStore.chunkKey(batchId, chunk), encodeTargetChunk(part)));
@@ -140,9 +143,12 @@ export class BatchStore {
     return data ? decodeQueuedCount(data) : undefined;
   }
 
-  /** Queues the batch's spool job (once: a second add is a no-op); QueueFullError when the queue is full. */
-  addSpool(batchId: string, total: number): Promise<void> {
-    return this.queue.add(BATCH_SUBJECTS.item(batchId), encodeBatchSpool(batchId, total), `${batchId}.spool`);
+  /**
+   * Queues the batch's spool job (once: a second add is a no-op), `queued`: the first items, queued
+   * beside it (enqueue). QueueFullError when the queue is full.
+   */
+  addSpool(batchId: string, total: number, queued = 0): Promise<void> {
+    return this.queue.add(BATCH_SUBJECTS.item(batchId), encodeBatchSpool(batchId, total, queued), `${batchId}.spool`);
   }
 
   /** How many more items the queue takes now. */

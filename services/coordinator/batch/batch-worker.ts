@@ -3,11 +3,15 @@
 // A batch's spool job, taken from the same queue, queues its items from its stored targets, chunk
 // by chunk, storing how many are queued after each; handed to another coordinator if this one stops,
 // it goes on from there (an item queued twice is stored once: its id is the batch and index), and
-// when the queue is full it waits there for room.
+// when the queue is full it waits there for room. A spool job takes no slot: slots are probes.
+// A new batch's first item is queued right after its spool job (FIRST_ITEMS, by CreateBatch); the
+// job waits for the batch's first report (FIRST_REPORT_WAIT_MS at most) before it queues the rest,
+// so that the first probe runs while the machine is quiet and the first report reaches the caller
+// at about a single probe's time, not behind thousands of publishes; the rest follow at full speed.
 // After a pause (nothing to take, nothing running) the worker starts with a few slots and adds one
 // per item finished, up to `concurrency` (doubling each round, as TCP's slow start): the first
-// items of a batch do not share the machine with `concurrency` others, so their reports come at
-// about a single probe's time; a long batch runs at full concurrency after a few rounds.
+// items of a batch do not share the machine with `concurrency` others; a long batch runs at full
+// concurrency after a few rounds.
 // Each item is one Probe call of the batch's caller through the ProbeService operation (quotas,
 // the coordinator-wide bound, the target policy, the destination throttle); a probe refused for
 // load (RESOURCE_EXHAUSTED, UNAVAILABLE) goes back to the queue for later, anything else becomes
@@ -33,6 +37,8 @@ export interface BatchWorkerOptions {
   concurrency: number;
   /** The queue's ack wait: a running item says it is still worked on three times within it. */
   ackWaitMs: number;
+  /** How long a new batch's spool job waits for the batch's first report, at most (default FIRST_REPORT_WAIT_MS). */
+  firstReportWaitMs?: number;
 }
 
 /** How long one pull waits for items when none are there. */
@@ -41,6 +47,10 @@ const TAKE_WAIT_MS = 2_000;
 const LOAD_RETRY_MS = 1_000;
 /** A spool job that found the queue full tries again after this. */
 const QUEUE_FULL_RETRY_MS = 5_000;
+/** How long a new batch's spool job waits for the batch's first report, at most, before queueing the rest. */
+const FIRST_REPORT_WAIT_MS = 1_000;
+/** How often a waiting spool job asks whether another coordinator stored a report of its batch. */
+const FIRST_REPORT_POLL_MS = 100;
 /** Slots open after a pause, before each finished item opens one more. */
 const START_SLOTS = 4;
 /** After a failure to reach JetStream, the next pull waits this long. */
@@ -54,8 +64,12 @@ export class BatchWorker {
   private slotFreed: (() => void) | undefined;
   /** The slots open now: START_SLOTS after a pause, one more per item finished, at most `concurrency`. */
   private slots: number;
+  /** Spool jobs running: they take no slot (a slot is an item's probe). */
+  private spooling = 0;
   private loop: Promise<void> | undefined;
   private warnedAt = 0;
+  /** Spool jobs waiting for their batch's first report (firstReport), by batch. */
+  private readonly reportWaiters = new Map<string, () => void>();
 
   constructor(private readonly options: BatchWorkerOptions) {
     this.slots = Math.min(START_SLOTS, options.concurrency);
@@ -81,7 +95,7 @@ export class BatchWorker {
     while (this.running) {
       // Nothing running: a pause, whatever comes next starts slowly again.
       if (this.inFlight.size === 0) this.slots = Math.min(START_SLOTS, concurrency);
-      const free = this.slots - this.inFlight.size;
+      const free = this.slots - (this.inFlight.size - this.spooling);
       if (free <= 0) {
         await new Promise<void>((resolve) => (this.slotFreed = resolve));
         continue;
@@ -127,7 +141,10 @@ export class BatchWorker {
     const heartbeat = setInterval(() => work.working(), Math.max(100, Math.floor(this.options.ackWaitMs / 3)));
     try {
       if (item) await this.runItem(work, item, signal);
-      else await this.runSpool(work, spool!, signal);
+      else {
+        this.spooling++;
+        await this.runSpool(work, spool!, signal).finally(() => this.spooling--);
+      }
     } catch (error) {
       // JetStream unreachable mid-item: the item comes back after the ack wait, to any coordinator.
       logger.warn({ err: error, batchId: item?.batchId ?? spool?.batchId, index: item?.index }, "a batch item could not be finished; it will be handed out again");
@@ -152,6 +169,7 @@ export class BatchWorker {
       return;
     }
     await store.appendReport(item.batchId, outcome);
+    this.reportWaiters.get(item.batchId)?.();
     await work.done();
   }
 
@@ -159,15 +177,23 @@ export class BatchWorker {
    * Queues the batch's items from where the stored count says (0 the first time), then removes its
    * targets. The next chunk is read while the one before is queued.
    */
-  private async runSpool(work: WorkItem, { batchId, total }: BatchSpool, signal: AbortSignal): Promise<void> {
+  private async runSpool(work: WorkItem, { batchId, total, queued: first }: BatchSpool, signal: AbortSignal): Promise<void> {
     const { store, logger } = this.options;
-    const counted = work.deliveries > 1 ? await store.queuedCount(batchId) : 0;
+    const fresh = work.deliveries === 1;
+    const counted = fresh ? first : await store.queuedCount(batchId);
     const read = (queued: number) => (queued < total ? store.getTargets(batchId, Math.floor(queued / TARGETS_PER_CHUNK)) : Promise.resolve([]));
-    // The record is read beside the first chunk: it must be there, and the items' workers here find it cached.
-    const [record, firstChunk] = await Promise.all([store.getRecord(batchId), counted === undefined ? undefined : read(counted)]);
+    // A new batch's first items were queued beside the job: the rest wait for a report, and so does
+    // the first chunk's read (the first probes have the machine to themselves). The record is read
+    // meanwhile: it must be there, and the items' workers here find it cached.
+    const waited = fresh && first > 0 && first < total ? this.firstReport(batchId, signal) : Promise.resolve();
+    const [record, firstChunk] = await Promise.all([store.getRecord(batchId), waited.then(() => (counted === undefined ? undefined : read(counted)))]);
     if (!record || counted === undefined) {
       logger.warn({ batchId }, "the spool job of a batch without its record was dropped");
       work.drop();
+      return;
+    }
+    if (record.cancelled && record.total === 0) {
+      work.drop(); // CreateBatch failed to store the batch and refused it: nobody knows its id
       return;
     }
     let queued = counted;
@@ -198,6 +224,30 @@ export class BatchWorker {
     }
     await store.deleteTargets(batchId, total);
     await work.done();
+  }
+
+  /**
+   * Resolves once the batch has a report, after the wait's bound, or when `signal` aborts; never
+   * rejects. A report stored here says so at once; one stored by another coordinator is seen by
+   * asking the count every FIRST_REPORT_POLL_MS.
+   */
+  private async firstReport(batchId: string, signal: AbortSignal): Promise<void> {
+    const until = Date.now() + (this.options.firstReportWaitMs ?? FIRST_REPORT_WAIT_MS);
+    let wake: (() => void) | undefined;
+    const reported = new Promise<void>((resolve) => (wake = resolve));
+    this.reportWaiters.set(batchId, wake!);
+    try {
+      while (!signal.aborted && Date.now() < until) {
+        let timer: NodeJS.Timeout | undefined;
+        const poll = new Promise<"poll">((resolve) => (timer = setTimeout(() => resolve("poll"), Math.min(FIRST_REPORT_POLL_MS, until - Date.now()))));
+        const woken = await Promise.race([reported, poll]);
+        clearTimeout(timer);
+        if (woken !== "poll") return;
+        if ((await this.options.store.reportedCount(batchId).catch(() => 0)) > 0) return;
+      }
+    } finally {
+      this.reportWaiters.delete(batchId);
+    }
   }
 
   /** The item's report, or how long to wait when the probe was refused for load. */

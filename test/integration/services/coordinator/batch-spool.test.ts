@@ -3,6 +3,8 @@
 // our own (what is tested is the queueing, not the probe). A spool job taken up again after the
 // coordinator holding it stopped goes on from the stored count; the items that coordinator had
 // queued past its last count are stored once; every item is reported once; the targets are removed.
+// A new batch's job, queued with its first items, queues the rest once one of them is reported, or
+// once its wait's bound has passed without a report.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BatchItemStatus, type BatchItemReport } from "../../../../gen/smtpprobe/v1/batch.js";
@@ -91,6 +93,83 @@ describe.skipIf(nats.skip)("a batch's spool job", () => {
     expect(await store.reportedCount(batchId)).toBe(total);
     expect(await store.getTargets(batchId, 2)).toBeUndefined();
   }, 60_000);
+
+  /**
+   * A new batch as CreateBatch stores it: the record, the targets with a queued count of `first`,
+   * the spool job and the first items. `published`: how many items the spool job has queued so far.
+   */
+  async function newBatch(total: number, first: number): Promise<{ batchId: string; published: () => number; stop(): void }> {
+    const batchId = randomUUID();
+    const targets: StoredTarget[] = Array.from({ length: total }, (_, i) => ({ host: `198.18.1.${i}`, ports: [25] }));
+    await store.putRecord({ batchId, caller: "test", total, createdAt: Date.now(), cancelled: false, options: ProbeRequest.fromPartial({}) });
+    await store.putTargets(batchId, targets, first);
+    // The job first, then the first items (as CreateBatch): a worker takes the job before them.
+    await store.addSpool(batchId, total, first);
+    expect(await store.enqueue(targets.slice(0, first).map((t, index) => ({ batchId, index, ...t })))).toEqual({ queued: first });
+    // From here on, whatever is published for the batch is the spool job's.
+    let published = 0;
+    const publishes = bus.subscribe(BATCH_SUBJECTS.item(batchId), () => void published++);
+    return { batchId, published: () => published, stop: () => publishes.unsubscribe() };
+  }
+
+  /** ProbeOperations whose probes of the hosts in `held` answer only once `release` is called. */
+  function heldProbes(held: (host: string) => boolean): { operations: ProbeOperations; probed: string[]; release(): void } {
+    const probed: string[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const operations = {
+      probe: async (request: ProbeRequest) => {
+        probed.push(request.host);
+        if (held(request.host)) await released;
+        return ProbeReport.fromPartial({ complete: true });
+      },
+    } as Pick<ProbeOperations, "probe"> as ProbeOperations;
+    return { operations, probed, release };
+  }
+
+  it("of a new batch, queues the rest once one of its first items is reported", async () => {
+    const total = 40;
+    const batch = await newBatch(total, 4);
+    // Items 1-3 are held; item 0 is reported at once, and the job waits for nothing else (its
+    // bound is far off).
+    const probes = heldProbes((host) => host !== "198.18.1.0");
+    const worker = new BatchWorker({ store, operations: probes.operations, logger: silentLogger(), concurrency: 8, ackWaitMs: 2_000, firstReportWaitMs: 60_000 });
+    try {
+      worker.start();
+      await waitFor(() => batch.published() === total - 4, 10_000, () => `${batch.published()} of ${total - 4} items queued by the spool job`);
+      expect(await store.reportedCount(batch.batchId)).toBeGreaterThanOrEqual(1);
+      probes.release();
+      await waitFor(async () => (await store.reportedCount(batch.batchId)) === total, 10_000, "every item reported");
+    } finally {
+      probes.release();
+      batch.stop();
+      await worker.stop();
+    }
+    expect(probes.probed.filter((host) => host === "198.18.1.0")).toHaveLength(1);
+  }, 30_000);
+
+  it("of a new batch whose first items are not reported, queues the rest once its wait's bound has passed", async () => {
+    const total = 12;
+    const batch = await newBatch(total, 4);
+    const probes = heldProbes(() => true);
+    const worker = new BatchWorker({ store, operations: probes.operations, logger: silentLogger(), concurrency: 8, ackWaitMs: 2_000, firstReportWaitMs: 1_500 });
+    try {
+      worker.start();
+      await waitFor(() => probes.probed.length === 4, 5_000, "the first items probed");
+      // Nothing reported: nothing more queued while the wait lasts...
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(batch.published()).toBe(0);
+      // ...and the rest after it, while every probe is still held.
+      await waitFor(() => batch.published() === total - 4, 10_000, () => `${batch.published()} of ${total - 4} items queued by the spool job`);
+      expect(await store.reportedCount(batch.batchId)).toBe(0);
+      probes.release();
+      await waitFor(async () => (await store.reportedCount(batch.batchId)) === total, 10_000, "every item reported");
+    } finally {
+      probes.release();
+      batch.stop();
+      await worker.stop();
+    }
+  }, 30_000);
 
   it("without its batch's record, is dropped", async () => {
     const batchId = randomUUID();

@@ -90,7 +90,12 @@ describe("the records", () => {
   });
 
   it("a spool job, a chunk of targets and a queued count read back as written; anything else is undefined", () => {
-    expect(decodeBatchSpool(encodeBatchSpool(ID, 5_000))).toEqual({ batchId: ID, spool: true, total: 5_000 });
+    expect(decodeBatchSpool(encodeBatchSpool(ID, 5_000))).toEqual({ batchId: ID, spool: true, total: 5_000, queued: 0 });
+    expect(decodeBatchSpool(encodeBatchSpool(ID, 5_000, 4))).toEqual({ batchId: ID, spool: true, total: 5_000, queued: 4 });
+    // A job of an earlier version, without the first items' count: none were queued with it.
+    expect(decodeBatchSpool(Buffer.from(JSON.stringify({ batchId: ID, spool: true, total: 7 })))).toEqual({ batchId: ID, spool: true, total: 7, queued: 0 });
+    expect(decodeBatchSpool(Buffer.from(JSON.stringify({ batchId: ID, spool: true, total: 7, queued: 8 })))).toBeUndefined();
+    expect(decodeBatchSpool(Buffer.from(JSON.stringify({ batchId: ID, spool: true, total: 7, queued: -1 })))).toBeUndefined();
     expect(decodeBatchSpool(encodeBatchItem({ batchId: ID, index: 0, host: "a.example", ports: [] }))).toBeUndefined();
     expect(decodeBatchItem(encodeBatchSpool(ID, 1))).toBeUndefined();
     const targets = [{ host: "a.example", ports: [] }, { host: "192.0.2.1", ports: [25, 587] }];
