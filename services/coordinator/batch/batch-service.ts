@@ -91,7 +91,8 @@ export function createBatchOperations(deps: BatchServiceDeps): BatchOperations {
         throw audit.refuse(caller, denied.kind === "deny_list" ? "deny_list" : "permission_denied", permissionDenied(`${field}: ${denied.reason}`, field));
       }
       const total = checked.value.items.length;
-      if ((await room) < total) throw new CallError(queueFull(total));
+      // Room for its items and its spool job.
+      if ((await room) < total + 1) throw new CallError(queueFull(total));
       const record: BatchRecord = { batchId: randomUUID(), caller, total, createdAt: Date.now(), cancelled: false, options: checked.value.options };
       // Durable before the answer: the targets and the record, then the spool job and the first
       // items, published in that order (a worker takes the job before them, into a slot of its

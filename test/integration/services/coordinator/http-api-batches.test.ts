@@ -234,7 +234,7 @@ describe.skipIf(nats.skip)("the batch queue's bound (--batch-queue-items)", () =
   beforeAll(async () => {
     [server, port] = await Promise.all([startNatsServer(), freePort()]);
     // No worker takes an item (concurrency 0): what is queued stays queued.
-    const config = testCoordinatorConfig([port], { nats: { servers: server.url }, http: { host: "127.0.0.1", port: 0 }, batch: { maxTargets: 10, maxQueuedItems: 3, concurrency: 0 } });
+    const config = testCoordinatorConfig([port], { nats: { servers: server.url }, http: { host: "127.0.0.1", port: 0 }, batch: { maxTargets: 10, maxQueuedItems: 7, concurrency: 0 } });
     coordinator = await startCoordinator(config, silentLogger());
   }, 60_000);
 
@@ -243,20 +243,21 @@ describe.skipIf(nats.skip)("the batch queue's bound (--batch-queue-items)", () =
     await server?.stop();
   });
 
-  // A batch taken puts one spool job in the queue at once (its items follow from its stored targets
-  // as the spool job runs: here never, no worker runs), so the room left shrinks by one per batch.
+  // A batch taken puts its spool job and its first item in the queue at once (the rest follow from
+  // its stored targets as the spool job runs: here never, no worker runs), so the room left shrinks
+  // by two per batch; a batch needs room for its items and its spool job.
   it("a batch larger than the room left is refused UNAVAILABLE 503, queueing nothing; one that fits is taken", async () => {
     const url = `${coordinator.http!.scheme}://127.0.0.1:${coordinator.http!.port}/v1/batches`;
     const targets = (n: number) => Array.from({ length: n }, () => ({ host: "127.0.0.1", ports: [port] }));
-    const tooMany = await postJson(url, { targets: targets(4) });
+    const tooMany = await postJson(url, { targets: targets(7) });
     expect(tooMany.status, tooMany.text).toBe(503);
-    expect(statusOf(tooMany).status).toMatchObject({ code: status.UNAVAILABLE, message: expect.stringContaining("no room for 4 more items") });
-    expect(decodeBatch(await postJson(url, { targets: targets(3) }))).toMatchObject({ total: 3, queued: 0 });
-    const over = await postJson(url, { targets: targets(3) });
+    expect(statusOf(tooMany).status).toMatchObject({ code: status.UNAVAILABLE, message: expect.stringContaining("no room for 7 more items") });
+    expect(decodeBatch(await postJson(url, { targets: targets(6) }))).toMatchObject({ total: 6, queued: 0 });
+    const over = await postJson(url, { targets: targets(5) });
     expect(over.status, over.text).toBe(503);
-    expect(statusOf(over).status.message).toContain("no room for 3 more items");
+    expect(statusOf(over).status.message).toContain("no room for 5 more items");
+    expect(decodeBatch(await postJson(url, { targets: targets(4) }))).toMatchObject({ total: 4 });
     expect(decodeBatch(await postJson(url, { targets: targets(2) }))).toMatchObject({ total: 2 });
-    expect(decodeBatch(await postJson(url, { targets: targets(1) }))).toMatchObject({ total: 1 });
     const full = await postJson(url, { targets: targets(1) });
     expect(full.status, full.text).toBe(503);
     expect(statusOf(full).status.message).toContain("no room for 1 more items");
