@@ -2,12 +2,14 @@
 // item goes to one taker, comes back when given back or when its taker stops working on it, and
 // leaves when done; a full queue says so; a log stores an id once and is followed in order from
 // any sequence, also by a reader slower than the writers, and purged by subject.
+import { connect } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QueueFullError, type Bus, type WorkItem } from "../../../lib/bus.js";
 import { connectNatsBus } from "../../../lib/nats-bus.js";
 import { MemoryBus } from "../../../lib/memory-bus.js";
 import { natsServerAvailable, startNatsServer, type NatsServer } from "../../helpers/nats-server.js";
 import { need } from "../../helpers/requirements.js";
+import { waitFor, withTimeout } from "../../helpers/wait.js";
 
 const nats = await need(natsServerAvailable);
 const text = (data: Uint8Array): string => Buffer.from(data).toString();
@@ -108,6 +110,37 @@ describe.skipIf(nats.skip)("JetStream work queue and record log", () => {
     // A purge removes the subject's records only.
     await reader.purge("test.log_a.s");
     expect([await reader.count("test.log_a.s"), await reader.lastSequence("test.log_a.s"), await reader.count("test.log_a.other")]).toEqual([0, 0, 1]);
+  }, 30_000);
+
+  it("a follower whose consumer is lost (deleted, or forgotten by a restarted server) goes on after the last record read", async () => {
+    const logSpec = { name: "LOG_B", subjects: "test.log_b.*", maxAgeMs: 60_000, maxBytes: 1e8, duplicateWindowMs: 60_000 };
+    const log = (await one.recordLog(logSpec))!;
+    const reader = (await two.recordLog(logSpec))!;
+    await log.append("test.log_b.s", Buffer.from("0"), "0");
+    const controller = new AbortController();
+    const seen: string[] = [];
+    const following = (async () => {
+      for await (const record of reader.follow("test.log_b.s", 0, controller.signal)) {
+        seen.push(text(record.data));
+        if (seen.length === 3) return;
+      }
+    })();
+    await waitFor(() => seen.length === 1, 5_000, "the first record");
+    const nc = await connect({ servers: server.url });
+    try {
+      const jsm = await nc.jetstreamManager();
+      for (const consumer of await jsm.consumers.list("LOG_B").next()) await jsm.consumers.delete("LOG_B", consumer.name);
+    } finally {
+      await nc.close();
+    }
+    await log.append("test.log_b.s", Buffer.from("1"), "1");
+    await log.append("test.log_b.s", Buffer.from("2"), "2");
+    try {
+      await withTimeout(following, 15_000, "the records after the loss");
+    } finally {
+      controller.abort();
+    }
+    expect(seen).toEqual(["0", "1", "2"]);
   }, 30_000);
 
   it("a key-value create is won by one writer; keys and delete", async () => {
