@@ -127,17 +127,21 @@ describe.skipIf(nats.skip)("a batch's spool job", () => {
     return { operations, probed, release };
   }
 
-  it("of a new batch, queues the rest once one of its first items is reported", async () => {
-    const total = 40;
+  /**
+   * A new batch of `total` items with 4 first ones, taken by a worker whose probes of the `held`
+   * hosts wait: `whileFirst` runs once the first items are taken, `whileHeld` once the spool job has
+   * queued the rest, with the held probes still waiting; then they answer, and every item is reported.
+   */
+  async function spoolWithHeldProbes(total: number, held: (host: string) => boolean, firstReportWaitMs: number, checks: { whileFirst?: () => Promise<void>; whileHeld: (batchId: string) => Promise<void> }): Promise<string[]> {
     const batch = await newBatch(total, 4);
-    // Items 1-3 are held; item 0 is reported at once, and the job waits for nothing else (its
-    // bound is far off).
-    const probes = heldProbes((host) => host !== "198.18.1.0");
-    const worker = new BatchWorker({ store, operations: probes.operations, logger: silentLogger(), concurrency: 8, ackWaitMs: 2_000, firstReportWaitMs: 60_000 });
+    const probes = heldProbes(held);
+    const worker = new BatchWorker({ store, operations: probes.operations, logger: silentLogger(), concurrency: 8, ackWaitMs: 2_000, firstReportWaitMs });
     try {
       worker.start();
+      await waitFor(() => probes.probed.length >= 4, 5_000, "the first items probed");
+      if (checks.whileFirst) await checks.whileFirst().then(() => expect(batch.published()).toBe(0));
       await waitFor(() => batch.published() === total - 4, 10_000, () => `${batch.published()} of ${total - 4} items queued by the spool job`);
-      expect(await store.reportedCount(batch.batchId)).toBeGreaterThanOrEqual(1);
+      await checks.whileHeld(batch.batchId);
       probes.release();
       await waitFor(async () => (await store.reportedCount(batch.batchId)) === total, 10_000, "every item reported");
     } finally {
@@ -145,30 +149,25 @@ describe.skipIf(nats.skip)("a batch's spool job", () => {
       batch.stop();
       await worker.stop();
     }
-    expect(probes.probed.filter((host) => host === "198.18.1.0")).toHaveLength(1);
+    return probes.probed;
+  }
+
+  it("of a new batch, queues the rest once one of its first items is reported", async () => {
+    // Items 1-3 are held; item 0 is reported at once, and the job waits for nothing else (its
+    // bound is far off).
+    const probed = await spoolWithHeldProbes(40, (host) => host !== "198.18.1.0", 60_000, {
+      whileHeld: async (batchId) => expect(await store.reportedCount(batchId)).toBeGreaterThanOrEqual(1),
+    });
+    expect(probed.filter((host) => host === "198.18.1.0")).toHaveLength(1);
   }, 30_000);
 
   it("of a new batch whose first items are not reported, queues the rest once its wait's bound has passed", async () => {
-    const total = 12;
-    const batch = await newBatch(total, 4);
-    const probes = heldProbes(() => true);
-    const worker = new BatchWorker({ store, operations: probes.operations, logger: silentLogger(), concurrency: 8, ackWaitMs: 2_000, firstReportWaitMs: 1_500 });
-    try {
-      worker.start();
-      await waitFor(() => probes.probed.length === 4, 5_000, "the first items probed");
-      // Nothing reported: nothing more queued while the wait lasts...
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      expect(batch.published()).toBe(0);
-      // ...and the rest after it, while every probe is still held.
-      await waitFor(() => batch.published() === total - 4, 10_000, () => `${batch.published()} of ${total - 4} items queued by the spool job`);
-      expect(await store.reportedCount(batch.batchId)).toBe(0);
-      probes.release();
-      await waitFor(async () => (await store.reportedCount(batch.batchId)) === total, 10_000, "every item reported");
-    } finally {
-      probes.release();
-      batch.stop();
-      await worker.stop();
-    }
+    // Nothing reported: nothing more queued while the wait lasts, and the rest after it, while
+    // every probe is still held.
+    await spoolWithHeldProbes(12, () => true, 1_500, {
+      whileFirst: () => new Promise((resolve) => setTimeout(resolve, 300)),
+      whileHeld: async (batchId) => expect(await store.reportedCount(batchId)).toBe(0),
+    });
   }, 30_000);
 
   it("without its batch's record, is dropped", async () => {
