@@ -22,7 +22,7 @@ import { monitorEventSubject, type MonitorStore } from "./monitor-store.js";
 /** How often the monitors are listed, to forget the deleted ones. */
 export const LIST_EVERY_MS = 5_000;
 /** Records being read at once for monitors not seen yet; an event beyond them waits for the monitor's next run. */
-const MAX_LOOKUPS = 64;
+export const MAX_LOOKUPS = 64;
 /** A failure that repeats at every listing is logged at most this often. */
 const WARN_EVERY_MS = 60_000;
 

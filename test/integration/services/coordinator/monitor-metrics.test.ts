@@ -1,7 +1,8 @@
 // MonitorMetrics against a private nats-server with JetStream: events published on monitors'
 // subjects become series once the monitor's record is found; what is not a monitor's event, or is
 // the event of a monitor without a record (deleted), leaves nothing; the bound holds; a deleted
-// monitor is forgotten at the next listing; at start, each monitor's last kept event is read.
+// monitor is forgotten at the next listing; at start, each monitor's last kept event is read, for
+// --max-monitors monitors at most and MAX_LOOKUPS at a time.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { MonitorEvent } from "../../../../gen/smtpprobe/v1/monitor.js";
 import { ProbeRequest } from "../../../../gen/smtpprobe/v1/probe_service.js";
@@ -9,7 +10,7 @@ import type { Bus } from "../../../../lib/bus.js";
 import { silentLogger } from "../../../../lib/logger.js";
 import { connectNatsBus } from "../../../../lib/nats-bus.js";
 import { MonitorEventLog } from "../../../../services/coordinator/monitor/monitor-events.js";
-import { LIST_EVERY_MS, MonitorMetrics } from "../../../../services/coordinator/monitor/monitor-metrics.js";
+import { LIST_EVERY_MS, MAX_LOOKUPS, MonitorMetrics } from "../../../../services/coordinator/monitor/monitor-metrics.js";
 import { MonitorStore, monitorEventSubject } from "../../../../services/coordinator/monitor/monitor-store.js";
 import { natsServerAvailable, startNatsServer, type NatsServer } from "../../../helpers/nats-server.js";
 import { done, ok, report } from "../../../helpers/report-builders.js";
@@ -101,5 +102,30 @@ describe.skipIf(nats.skip)("MonitorMetrics over a real nats-server", () => {
     expect(await metrics.metrics()).toContain(`smtpprobe_monitor_last_run{monitor_id="${IDS[2]}",host="mx2.example.com"} 5\n`);
     await events.keep({ monitorId: IDS[2]!, run: 6, report: probed, changes: [], regionChanges: [], first: false, error: "" });
     await waitFor(async () => (await metrics!.metrics()).includes(`smtpprobe_monitor_last_run{monitor_id="${IDS[2]}",host="mx2.example.com"} 6\n`), 5_000, "the next run, live");
+  });
+
+  it("at start, reads the kept events of --max-monitors monitors at most, MAX_LOOKUPS at a time", async () => {
+    // 100 more monitors (103 in all), each of whose kept events takes 20 ms to read.
+    for (let i = 0; i < 100; i++) {
+      const monitorId = `4b4e28ba-2fa1-41d2-883f-${String(i).padStart(12, "0")}`;
+      await store.put({ monitorId, caller: "svc", intervalMs: 60_000, createdAt: Date.now(), probe: ProbeRequest.fromPartial({ host: `mx${i}.example.net`, ports: [25] }), webhookUrl: "", webhookSecret: "" });
+    }
+    let reads = 0;
+    let reading = 0;
+    let most = 0;
+    const events = {
+      last: async (): Promise<undefined> => {
+        reads += 1;
+        most = Math.max(most, ++reading);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        reading -= 1;
+        return undefined;
+      },
+    };
+    metrics = new MonitorMetrics({ bus, store, events, maxMonitors: 80, logger: silentLogger() });
+    metrics.start();
+    await waitFor(() => reads === 80 && reading === 0, 10_000, () => `${reads} kept events read`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect([reads, most]).toEqual([80, MAX_LOOKUPS]);
   });
 });
