@@ -4,13 +4,14 @@ import { formatSseEvent } from "../../../services/coordinator/http/sse.js";
 import { SseParser } from "../../../web/sse-parser.js";
 
 describe("SseParser", () => {
-  it.each<[string, string, { event: string; data: string }[]]>([
+  it.each<[string, string, { event: string; data: string; id?: string }[]]>([
     ["one event", "event: task\ndata: {\"a\":1}\n\n", [{ event: "task", data: '{"a":1}' }]],
     ["no event name: message", "data: x\n\n", [{ event: "message", data: "x" }]],
     ["comments and CRLF", ": keep-alive\r\n\r\nevent: a\r\ndata: 1\r\n\r\n", [{ event: "a", data: "1" }]],
     ["data on several lines", "data: a\ndata: b\n\n", [{ event: "message", data: "a\nb" }]],
     ["no space after the colon", "event:x\ndata:y\n\n", [{ event: "x", data: "y" }]],
     ["an event not yet ended", "event: a\ndata: 1\n", []],
+    ["ids, each its own event's", "id: 7\nevent: a\ndata: 1\n\nevent: b\ndata: 2\n\n", [{ event: "a", data: "1", id: "7" }, { event: "b", data: "2" }]],
   ])("%s", (_, text, events) => {
     expect(new SseParser().push(text)).toEqual(events);
   });
@@ -39,10 +40,10 @@ describe("SseParser", () => {
 });
 
 describe("formatSseEvent", () => {
-  it("writes the id first when given (what an EventSource sends back as Last-Event-ID); a parser that ignores ids still reads the event", () => {
+  it("writes the id first when given (what an EventSource sends back as Last-Event-ID); the parser reads it with the event", () => {
     const text = formatSseEvent("item", { item: { sequence: "7" } }, "7");
     expect(text).toBe('id: 7\nevent: item\ndata: {"item":{"sequence":"7"}}\n\n');
-    expect(new SseParser().push(text)).toEqual([{ event: "item", data: '{"item":{"sequence":"7"}}' }]);
+    expect(new SseParser().push(text)).toEqual([{ event: "item", data: '{"item":{"sequence":"7"}}', id: "7" }]);
     expect(formatSseEvent("progress", {})).toBe("event: progress\ndata: {}\n\n");
   });
 });

@@ -22,6 +22,7 @@ import { fetchHttp, postJson, type HttpAnswer } from "../../../helpers/http-clie
 import { natsServerAvailable, startNatsServer, type NatsServer } from "../../../helpers/nats-server.js";
 import { need } from "../../../helpers/requirements.js";
 import { withTimeout } from "../../../helpers/wait.js";
+import { SseParser } from "../../../../web/sse-parser.js";
 import { startRegionAgent } from "./region-agent.js";
 
 const nats = await need(natsServerAvailable);
@@ -74,20 +75,14 @@ function watchRuns(url: string, count: number, headers: Record<string, string> =
   const runs = new Promise<WatchedRun[]>((resolve, reject) => {
     const req = httpRequest(url, { headers }, (res) => {
       onHeaders({ status: res.statusCode ?? 0, type: res.headers["content-type"] });
-      let text = "";
+      const parser = new SseParser();
       const found: WatchedRun[] = [];
       res.on("data", (chunk: Buffer) => {
-        text += chunk.toString("utf8");
-        let end: number;
-        while ((end = text.indexOf("\n\n")) >= 0) {
-          const block = text.slice(0, end);
-          text = text.slice(end + 2);
-          if (block.startsWith(":")) continue;
-          const fields = Object.fromEntries(block.split("\n").map((line) => [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 2)]));
-          const json = JSON.parse(fields.data!) as unknown;
+        for (const { id, event: name, data } of parser.push(chunk.toString("utf8"))) {
+          const json = JSON.parse(data) as unknown;
           const event = MonitorEvent.fromJSON(json);
           expect(monitorEventJson(event)).toEqual(json);
-          found.push({ id: fields.id, name: fields.event!, event });
+          found.push({ id, name, event });
         }
         if (found.length >= count) {
           req.destroy();

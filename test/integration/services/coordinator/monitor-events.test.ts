@@ -30,6 +30,7 @@ import { fetchHttp, postJson } from "../../../helpers/http-client.js";
 import { natsServerAvailable, startNatsServer, type NatsServer } from "../../../helpers/nats-server.js";
 import { need } from "../../../helpers/requirements.js";
 import { delay, waitFor, withTimeout } from "../../../helpers/wait.js";
+import { SseParser } from "../../../../web/sse-parser.js";
 import { startRegionAgent } from "./region-agent.js";
 
 const nats = await need(natsServerAvailable);
@@ -65,18 +66,10 @@ function sseRuns(url: string, count: number, headers: Record<string, string> = {
   return new Promise((resolve, reject) => {
     const req = httpRequest(url, { headers }, (res) => {
       if (res.statusCode !== 200) reject(new Error(`status ${res.statusCode}`));
-      let text = "";
+      const parser = new SseParser();
       const found: { id: string | undefined; event: MonitorEvent }[] = [];
       res.on("data", (chunk: Buffer) => {
-        text += chunk.toString("utf8");
-        let end: number;
-        while ((end = text.indexOf("\n\n")) >= 0) {
-          const block = text.slice(0, end);
-          text = text.slice(end + 2);
-          if (block.startsWith(":")) continue;
-          const fields = Object.fromEntries(block.split("\n").map((line) => [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 2)]));
-          found.push({ id: fields.id, event: MonitorEvent.fromJSON(JSON.parse(fields.data!)) });
-        }
+        for (const { id, data } of parser.push(chunk.toString("utf8"))) found.push({ id, event: MonitorEvent.fromJSON(JSON.parse(data)) });
         if (found.length >= count) {
           req.destroy();
           resolve(found.slice(0, count));
@@ -100,17 +93,9 @@ function openSse(url: string): { opened: Promise<void>; blocks: { event: string;
     req = httpRequest(url, (res) => {
       response = res;
       onOpen();
-      let text = "";
+      const parser = new SseParser();
       res.on("data", (chunk: Buffer) => {
-        text += chunk.toString("utf8");
-        let end: number;
-        while ((end = text.indexOf("\n\n")) >= 0) {
-          const block = text.slice(0, end);
-          text = text.slice(end + 2);
-          if (block.startsWith(":")) continue;
-          const fields = Object.fromEntries(block.split("\n").map((line) => [line.slice(0, line.indexOf(":")), line.slice(line.indexOf(":") + 2)]));
-          blocks.push({ event: fields.event!, id: fields.id, data: fields.data! });
-        }
+        for (const { event, id, data } of parser.push(chunk.toString("utf8"))) blocks.push({ event, id, data });
       });
       res.on("end", () => resolve());
       res.on("close", () => resolve());
@@ -339,45 +324,25 @@ describe.skipIf(nats.skip)("monitor events kept in JetStream: resumed watches, t
       expect((refused as CallError).error.details).toContain("after_run 3");
       expect(taken).toEqual([2, 3]);
 
-      const changed: number[] = [];
-      const controller = new AbortController();
-      const reader: WatchSink = {
-        send: (event) => {
-          changed.push(event.run);
-          if (changed.length === 2) controller.abort();
-          return true;
-        },
-        room: () => Promise.resolve(true),
+      // The runs a watch sends until `enough` says so (the watch is aborted then).
+      const watchedRuns = async (request: Partial<WatchMonitorRequest>, enough: (runs: number[]) => boolean, what: string): Promise<number[]> => {
+        const runs: number[] = [];
+        const controller = new AbortController();
+        const reader: WatchSink = {
+          send: (event) => {
+            runs.push(event.run);
+            if (enough(runs)) controller.abort();
+            return true;
+          },
+          room: () => Promise.resolve(true),
+        };
+        await withTimeout(operations.watch(WatchMonitorRequest.fromPartial({ monitorId, ...request }), "svc", reader, controller.signal), 10_000, what);
+        return runs;
       };
-      await withTimeout(operations.watch(WatchMonitorRequest.fromPartial({ monitorId, afterRun: 1, changesOnly: true }), "svc", reader, controller.signal), 10_000, "the changes-only watch");
-      expect(changed).toEqual([3, 4]);
-
-      const all: number[] = [];
-      const allRead = new AbortController();
-      const everyRun: WatchSink = {
-        send: (event) => {
-          all.push(event.run);
-          if (event.run === 6) allRead.abort();
-          return true;
-        },
-        room: () => Promise.resolve(true),
-      };
-      await withTimeout(operations.watch(WatchMonitorRequest.fromPartial({ monitorId, afterRun: 1 }), "svc", everyRun, allRead.signal), 10_000, "the watch of every run");
-      expect(all).toEqual([2, 3, 4, 5, 6]);
-
-      const oldest: number[] = [];
-      const oldestRead = new AbortController();
-      const fromOldest: WatchSink = {
-        send: (event) => {
-          oldest.push(event.run);
-          if (event.run === 6) oldestRead.abort();
-          return true;
-        },
-        room: () => Promise.resolve(true),
-      };
-      await withTimeout(operations.watch(WatchMonitorRequest.fromPartial({ monitorId, fromOldest: true }), "svc", fromOldest, oldestRead.signal), 10_000, "the watch from the oldest");
-      expect(oldest).toEqual([1, 2, 3, 4, 5, 6]);
-      const both = await operations.watch(WatchMonitorRequest.fromPartial({ monitorId, fromOldest: true, afterRun: 2 }), "svc", fromOldest, new AbortController().signal).catch((e: unknown) => e);
+      expect(await watchedRuns({ afterRun: 1, changesOnly: true }, (runs) => runs.length === 2, "the changes-only watch")).toEqual([3, 4]);
+      expect(await watchedRuns({ afterRun: 1 }, (runs) => runs.at(-1) === 6, "the watch of every run")).toEqual([2, 3, 4, 5, 6]);
+      expect(await watchedRuns({ fromOldest: true }, (runs) => runs.at(-1) === 6, "the watch from the oldest")).toEqual([1, 2, 3, 4, 5, 6]);
+      const both = await operations.watch(WatchMonitorRequest.fromPartial({ monitorId, fromOldest: true, afterRun: 2 }), "svc", full, new AbortController().signal).catch((e: unknown) => e);
       expect((both as CallError).error.code).toBe(status.INVALID_ARGUMENT);
       expect((both as CallError).error.message).toContain("from_oldest");
     } finally {
