@@ -81,6 +81,19 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
     await Promise.all([server?.stop(), fixture?.stop(), renewing?.stop(), new Promise((resolve) => hook?.close(resolve))]);
   });
 
+  /** The monitor watched through both coordinators: every run through B, the changes only through A. */
+  const watchBoth = (monitorId: string): { events: MonitorEvent[]; changes: MonitorEvent[]; cancel(): void } => {
+    const events: MonitorEvent[] = [];
+    const changes: MonitorEvent[] = [];
+    const all = clientB.watchMonitor({ monitorId, changesOnly: false, afterRun: 0, fromOldest: false }, new Metadata());
+    const changed = clientA.watchMonitor({ monitorId, changesOnly: true, afterRun: 0, fromOldest: false }, new Metadata());
+    all.on("data", (event: MonitorEvent) => events.push(event));
+    changed.on("data", (event: MonitorEvent) => changes.push(event));
+    all.on("error", () => undefined);
+    changed.on("error", () => undefined);
+    return { events, changes, cancel: () => [all, changed].forEach((stream) => stream.cancel()) };
+  };
+
   it(
     "each run once, in order, seen from the other coordinator; the server gone, the next run says what changed",
     async () => {
@@ -92,14 +105,7 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
         ),
       );
       expect(monitor).toMatchObject({ intervalSeconds: 1, webhookUrl: `http://127.0.0.1:${hookPort}/smtp-probe` });
-      const events: MonitorEvent[] = [];
-      const changes: MonitorEvent[] = [];
-      const all = clientB.watchMonitor({ monitorId: monitor.monitorId, changesOnly: false, afterRun: 0, fromOldest: false }, new Metadata());
-      const changed = clientA.watchMonitor({ monitorId: monitor.monitorId, changesOnly: true, afterRun: 0, fromOldest: false }, new Metadata());
-      all.on("data", (event: MonitorEvent) => events.push(event));
-      changed.on("data", (event: MonitorEvent) => changes.push(event));
-      all.on("error", () => undefined);
-      changed.on("error", () => undefined);
+      const { events, changes, cancel } = watchBoth(monitor.monitorId);
       try {
         await waitFor(() => events.length >= 3, 15_000, () => `3 runs: ${events.length}`);
         expect(events.every((e) => e.report?.complete && e.error === "")).toBe(true);
@@ -127,8 +133,7 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
         expect(events[0]!.first).toBe(true);
         expect(events.slice(1).every((e) => !e.first)).toBe(true);
       } finally {
-        all.cancel();
-        changed.cancel();
+        cancel();
       }
       const deleted = await unary<Monitor>((cb) => clientB.deleteMonitor({ monitorId: monitor.monitorId }, new Metadata(), deadline(), cb));
       expect(deleted.monitorId).toBe(monitor.monitorId);
@@ -151,14 +156,7 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
         ),
       );
       const delivered = () => hooks.filter((h) => (JSON.parse(h.body) as { monitorId: string }).monitorId === monitor.monitorId);
-      const events: MonitorEvent[] = [];
-      const changes: MonitorEvent[] = [];
-      const all = clientB.watchMonitor({ monitorId: monitor.monitorId, changesOnly: false, afterRun: 0, fromOldest: false }, new Metadata());
-      const changed = clientA.watchMonitor({ monitorId: monitor.monitorId, changesOnly: true, afterRun: 0, fromOldest: false }, new Metadata());
-      all.on("data", (event: MonitorEvent) => events.push(event));
-      changed.on("data", (event: MonitorEvent) => changes.push(event));
-      all.on("error", () => undefined);
-      changed.on("error", () => undefined);
+      const { events, changes, cancel } = watchBoth(monitor.monitorId);
       try {
         // Two runs with certificate A: the first, and one that changed nothing.
         await waitFor(() => events.length >= 2, 10_000, () => `2 runs: ${events.length}`);
@@ -182,8 +180,7 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
           regionChanges: [{ region: REGION, port: renewing.port, kind: "REGION_CHANGE_KIND_CERTIFICATE", before: fingerprintA, after: fingerprintB }],
         });
       } finally {
-        all.cancel();
-        changed.cancel();
+        cancel();
       }
       await unary<Monitor>((cb) => clientA.deleteMonitor({ monitorId: monitor.monitorId }, new Metadata(), deadline(), cb));
     },
