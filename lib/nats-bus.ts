@@ -703,12 +703,11 @@ async function* followRecords(
       let delivered = 0;
       let gap = false;
       while (!signal.aborted && !gap) {
-        const stop = (messages: { stop(): void }): (() => void) => () => void messages.stop();
-        let stopping: (() => void) | undefined;
+        let messages: Awaited<ReturnType<typeof consumer.fetch>> | undefined;
+        const stop = (): void => void messages?.stop();
+        signal.addEventListener("abort", stop, { once: true });
         try {
-          const messages = await consumer.fetch({ max_messages: FOLLOW_BATCH, expires: FOLLOW_PULL_MS });
-          stopping = stop(messages);
-          signal.addEventListener("abort", stopping, { once: true });
+          messages = await consumer.fetch({ max_messages: FOLLOW_BATCH, expires: FOLLOW_PULL_MS });
           for await (const m of messages) {
             lost = 0;
             if (m.info.deliverySequence !== delivered + 1) {
@@ -727,7 +726,7 @@ async function* followRecords(
           if (++lost > 1) throw error;
           gap = true;
         } finally {
-          if (stopping) signal.removeEventListener("abort", stopping);
+          signal.removeEventListener("abort", stop);
         }
       }
     } finally {

@@ -227,15 +227,16 @@ export class BatchWorker {
   }
 
   /**
-   * Resolves once the batch has a report, after the wait's bound, or when `signal` aborts; never
+   * Resolves once the batch has a report, after the wait's bound, or as soon as `signal` aborts; never
    * rejects. A report stored here says so at once; one stored by another coordinator is seen by
    * asking the count every FIRST_REPORT_POLL_MS.
    */
   private async firstReport(batchId: string, signal: AbortSignal): Promise<void> {
     const until = Date.now() + (this.options.firstReportWaitMs ?? FIRST_REPORT_WAIT_MS);
-    let wake: (() => void) | undefined;
+    let wake!: () => void;
     const reported = new Promise<void>((resolve) => (wake = resolve));
-    this.reportWaiters.set(batchId, wake!);
+    this.reportWaiters.set(batchId, wake);
+    signal.addEventListener("abort", wake, { once: true });
     try {
       while (!signal.aborted && Date.now() < until) {
         let timer: NodeJS.Timeout | undefined;
@@ -247,6 +248,7 @@ export class BatchWorker {
       }
     } finally {
       this.reportWaiters.delete(batchId);
+      signal.removeEventListener("abort", wake);
     }
   }
 

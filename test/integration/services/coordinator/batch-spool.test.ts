@@ -129,10 +129,16 @@ describe.skipIf(nats.skip)("a batch's spool job", () => {
 
   /**
    * A new batch of `total` items with 4 first ones, taken by a worker whose probes of the `held`
-   * hosts wait: `whileFirst` runs once the first items are taken, `whileHeld` once the spool job has
-   * queued the rest, with the held probes still waiting; then they answer, and every item is reported.
+   * hosts wait: `whileFirst` runs once the first items are taken (nothing more is queued by its
+   * end), then `afterFirst`; `whileHeld` once the spool job has queued the rest, with the held
+   * probes still waiting; then they answer, and every item is reported.
    */
-  async function spoolWithHeldProbes(total: number, held: (host: string) => boolean, firstReportWaitMs: number, checks: { whileFirst?: () => Promise<void>; whileHeld: (batchId: string) => Promise<void> }): Promise<string[]> {
+  async function spoolWithHeldProbes(
+    total: number,
+    held: (host: string) => boolean,
+    firstReportWaitMs: number,
+    checks: { whileFirst?: () => Promise<void>; afterFirst?: (batchId: string) => Promise<void>; whileHeld: (batchId: string) => Promise<void> },
+  ): Promise<string[]> {
     const batch = await newBatch(total, 4);
     const probes = heldProbes(held);
     const worker = new BatchWorker({ store, operations: probes.operations, logger: silentLogger(), concurrency: 8, ackWaitMs: 2_000, firstReportWaitMs });
@@ -140,6 +146,7 @@ describe.skipIf(nats.skip)("a batch's spool job", () => {
       worker.start();
       await waitFor(() => probes.probed.length >= 4, 5_000, "the first items probed");
       if (checks.whileFirst) await checks.whileFirst().then(() => expect(batch.published()).toBe(0));
+      await checks.afterFirst?.(batch.batchId);
       await waitFor(() => batch.published() === total - 4, 10_000, () => `${batch.published()} of ${total - 4} items queued by the spool job`);
       await checks.whileHeld(batch.batchId);
       probes.release();
@@ -167,6 +174,18 @@ describe.skipIf(nats.skip)("a batch's spool job", () => {
     await spoolWithHeldProbes(12, () => true, 1_500, {
       whileFirst: () => new Promise((resolve) => setTimeout(resolve, 300)),
       whileHeld: async (batchId) => expect(await store.reportedCount(batchId)).toBe(0),
+    });
+  }, 30_000);
+
+  it("of a new batch whose first report another coordinator stored, queues the rest once it asks the count", async () => {
+    // Every probe here is held, and the bound far off: only the count can end the wait.
+    await spoolWithHeldProbes(12, () => true, 60_000, {
+      whileFirst: () => new Promise((resolve) => setTimeout(resolve, 300)),
+      afterFirst: async (batchId) => {
+        const report = { index: 0, host: "198.18.1.0", status: BatchItemStatus.BATCH_ITEM_STATUS_PROBED, report: undefined, errorCode: 0, error: "", sequence: 0 };
+        expect(await store.appendReport(batchId, report)).toEqual({ duplicate: false });
+      },
+      whileHeld: async (batchId) => expect(await store.reportedCount(batchId)).toBe(1),
     });
   }, 30_000);
 
