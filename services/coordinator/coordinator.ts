@@ -361,8 +361,8 @@ function serving(parts: ComposedParts, about: { mode: RunningCoordinator["mode"]
         probeService.drain();
         removeListener();
         // The batch items it holds go back to the queue at once, for the other coordinators; the
-        // monitors' next runs are claimed by them.
-        monitorScheduler?.stop();
+        // monitors' next runs are claimed by them, and the runs probing here get the grace to end.
+        const monitorsDrained = monitorScheduler?.drain(graceMs);
         await batchWorker?.stop();
         const graceEnds = Date.now() + graceMs;
         await server.stop(graceMs, { idle: () => probeService.idle(), end: () => probeService.endCalls() });
@@ -370,6 +370,7 @@ function serving(parts: ComposedParts, about: { mode: RunningCoordinator["mode"]
         // soon as its own connections are gone: they get the rest of the grace, then UNAVAILABLE.
         if (http) await endHttpCalls(probeService, graceEnds - Date.now());
         await http?.close();
+        await monitorsDrained; // their state and event are kept through NATS: before it is drained
         directory.stop();
         await agent?.stop(graceMs);
         permits.stop();

@@ -7,7 +7,10 @@
 // the run before, keeps the new state, then the event (monitor-events.ts: kept, and so sent to the
 // watchers). A run
 // whose time passed while no coordinator ran is skipped, never made up: the next due run is the
-// current one.
+// current one. A coordinator that shuts down drains: it claims nothing more, and the runs it is
+// probing get the grace period to end and keep their state and event, so that a rolling restart
+// probes no run twice; a run still probing after it is stopped, and taken over by another
+// coordinator once its lease has run out.
 import { MonitorEvent } from "../../../gen/smtpprobe/v1/monitor.js";
 import { ProbeReport } from "../../../gen/smtpprobe/v1/probe_service.js";
 import type { TargetPolicyChecker } from "../../../lib/policy/target-policy.js";
@@ -56,6 +59,8 @@ export class MonitorScheduler {
   private stopConnectionListener: (() => void) | undefined;
   private deliveries = 0;
   private readonly stopping: AbortController[] = [];
+  /** The runs and webhook deliveries under way: a drain waits for them. */
+  private readonly underWay = new Set<Promise<void>>();
 
   constructor(
     private readonly deps: { store: MonitorStore; bus: Bus; operations: ProbeOperations; logger: Logger; coordinatorId: string; policy: TargetPolicyChecker; events?: MonitorEventLog },
@@ -72,7 +77,28 @@ export class MonitorScheduler {
     void this.follow();
   }
 
+  /** Stops at once: the runs probing are stopped (each taken over by another coordinator once its lease has run out). */
   stop(): void {
+    this.stopClaiming();
+    for (const controller of [...this.running.values(), ...this.stopping]) controller.abort();
+  }
+
+  /**
+   * Claims no more runs, and gives the runs probing (and the webhook deliveries under way) up to
+   * `graceMs` to end; then stops the rest.
+   */
+  async drain(graceMs: number): Promise<void> {
+    this.stopClaiming();
+    const ends = Date.now() + graceMs;
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, graceMs))));
+    // A run claimed by a tick that was waiting for its claim starts after this: looked at again.
+    while (this.underWay.size > 0 && Date.now() < ends) await Promise.race([Promise.allSettled(this.underWay), graceOver]);
+    clearTimeout(timer);
+    this.stop();
+  }
+
+  private stopClaiming(): void {
     clearInterval(this.timer);
     this.timer = undefined;
     clearTimeout(this.rewatchTimer);
@@ -80,7 +106,13 @@ export class MonitorScheduler {
     this.watch?.stop();
     this.watch = undefined;
     this.current = undefined;
-    for (const controller of [...this.running.values(), ...this.stopping]) controller.abort();
+  }
+
+  /** Kept in underWay until it settles. */
+  private track(work: Promise<void>): void {
+    this.underWay.add(work);
+    const settled = (): void => void this.underWay.delete(work);
+    work.then(settled, settled);
   }
 
   /** Starts a watch of the monitors; on failure, another after REWATCH_MS. */
@@ -188,7 +220,9 @@ export class MonitorScheduler {
         }
         this.tried.set(id, run);
         if (this.monitors.has(id)) this.queue.schedule(id, nextLookAt(record, Date.now(), true));
-        if (claim.claimed) void this.run(record, run, token);
+        // Stopped or draining while the claim was asked for: the run is left to another coordinator
+        // (its lease runs out unrenewed).
+        if (claim.claimed && this.timer) this.track(this.run(record, run, token));
       }
     } finally {
       this.ticking = false;
@@ -208,14 +242,16 @@ export class MonitorScheduler {
     const body = JSON.stringify(protoJson("smtpprobe.v1.MonitorEvent", MonitorEvent.encode({ ...event, report }).finish()));
     const controller = new AbortController();
     this.stopping.push(controller);
-    void deliverWebhook(record.webhookUrl, record.webhookSecret, body, { checkAddress: (a) => policy.checkAddress(a), checkName: (n) => policy.checkName(n), signal: controller.signal })
-      .then((result) => {
-        if (!result.ok) logger.warn({ monitorId: record.monitorId, run: event.run, attempts: result.attempts, reason: result.reason }, "a webhook delivery failed");
-      })
-      .finally(() => {
-        this.deliveries -= 1;
-        this.stopping.splice(this.stopping.indexOf(controller), 1);
-      });
+    this.track(
+      deliverWebhook(record.webhookUrl, record.webhookSecret, body, { checkAddress: (a) => policy.checkAddress(a), checkName: (n) => policy.checkName(n), signal: controller.signal })
+        .then((result) => {
+          if (!result.ok) logger.warn({ monitorId: record.monitorId, run: event.run, attempts: result.attempts, reason: result.reason }, "a webhook delivery failed");
+        })
+        .finally(() => {
+          this.deliveries -= 1;
+          this.stopping.splice(this.stopping.indexOf(controller), 1);
+        }),
+    );
   }
 
   private async run(record: MonitorRecord, run: number, token: string): Promise<void> {

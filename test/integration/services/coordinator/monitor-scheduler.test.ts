@@ -2,8 +2,9 @@
 // the probe operation in between replaced by a recorder (what is tested is the scheduling, not the
 // probe): every run of every monitor is probed exactly once whichever scheduler claims it, a
 // monitor created after the start is picked up through the watch, a deleted one stops, and when
-// one scheduler stops the other probes every run from then on; after a restart of nats-server a
-// monitor created then is found.
+// one scheduler drains (as its coordinator shuts down) the other probes every run from then on; a
+// draining scheduler lets the run it probes end and keeps it, and stops one still probing after
+// the grace; after a restart of nats-server a monitor created then is found.
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MonitorEvent } from "../../../../gen/smtpprobe/v1/monitor.js";
@@ -52,7 +53,7 @@ describe.skipIf(nats.skip)("monitor schedulers sharing JetStream", () => {
   });
 
   it(
-    "each run probed exactly once across two schedulers, also after one stops; created and deleted monitors followed",
+    "each run probed exactly once across two schedulers, also after one drains; created and deleted monitors followed",
     async () => {
       const [admin, ...stores] = await Promise.all(buses.map(async (bus) => (await MonitorStore.open(bus))!));
       const newMonitor = async (): Promise<MonitorRecord> => {
@@ -74,7 +75,7 @@ describe.skipIf(nats.skip)("monitor schedulers sharing JetStream", () => {
         const gone = [...records.values()][0]!;
         await admin!.delete(gone);
         const stoppedAt = Date.now();
-        schedulers[0]!.stop();
+        await schedulers[0]!.drain(5_000); // a run it is probing ends here: none is probed twice
         await delay(4 * INTERVAL_MS);
         const end = Date.now();
         for (const scheduler of schedulers) scheduler.stop();
@@ -101,6 +102,59 @@ describe.skipIf(nats.skip)("monitor schedulers sharing JetStream", () => {
       }
     },
     60_000,
+  );
+
+  it(
+    "a draining scheduler claims nothing more, lets the run it probes end and keeps it, and stops a run still probing after the grace",
+    async () => {
+      const [admin, store] = await Promise.all(buses.slice(0, 2).map(async (bus) => (await MonitorStore.open(bus))!));
+      const monitorId = randomUUID();
+      const record: MonitorRecord = { monitorId, caller: monitorId, intervalMs: INTERVAL_MS, createdAt: Date.now(), probe: ProbeRequest.fromPartial({ host: "198.18.0.1" }), webhookUrl: "", webhookSecret: "" };
+      records.set(monitorId, { ...record });
+      await admin!.put(record);
+      const started: { run: number; signal: AbortSignal; end: () => void }[] = [];
+      const held = {
+        probe: (_request: ProbeRequest, call: { caller: string; deadline: number }, options: { signal: AbortSignal }) =>
+          new Promise((resolve, reject) => {
+            if (call.caller !== monitorId) return resolve(ProbeReport.fromPartial({ complete: true })); // the earlier tests' monitors
+            started.push({ run: (call.deadline - record.createdAt) / INTERVAL_MS - 1, signal: options.signal, end: () => resolve(ProbeReport.fromPartial({ complete: true })) });
+            options.signal.addEventListener("abort", () => reject(new Error("stopped")), { once: true });
+          }),
+      } as unknown as ProbeOperations;
+      const events: number[] = [];
+      const subscription = buses[0]!.subscribe(monitorEventSubject(monitorId), (message) => events.push(MonitorEvent.decode(message.data).run));
+      const schedulerOn = () => new MonitorScheduler({ store: store!, bus: buses[1]!, operations: held, logger: silentLogger(), coordinatorId: "draining", policy: {} as TargetPolicyChecker });
+      const ending = schedulerOn();
+      const stopped = schedulerOn();
+      try {
+        // Drained with time to spare: the run probing ends within the grace, and is kept.
+        ending.start();
+        await waitFor(() => started.length === 1, 3 * INTERVAL_MS, "a run probing");
+        let drained = false;
+        const drain = ending.drain(5_000).then(() => (drained = true));
+        await delay(2 * INTERVAL_MS); // past the next run's start: none is claimed
+        expect({ drained, probing: started.length }).toEqual({ drained: false, probing: 1 });
+        started[0]!.end();
+        await drain;
+        await waitFor(() => events.includes(started[0]!.run), 2_000, "the drained run kept");
+        expect(started[0]!.signal.aborted).toBe(false);
+
+        // Drained with a short grace: the run still probing after it is stopped, and not kept.
+        stopped.start();
+        await waitFor(() => started.length === 2, 3 * INTERVAL_MS, "a second run probing");
+        const graceStart = Date.now();
+        await stopped.drain(200);
+        expect(Date.now() - graceStart).toBeGreaterThanOrEqual(190);
+        expect(started[1]!.signal.aborted).toBe(true);
+        await delay(200);
+        expect(events).toEqual([started[0]!.run]);
+      } finally {
+        ending.stop();
+        stopped.stop();
+        subscription.unsubscribe();
+      }
+    },
+    30_000,
   );
 
   it(
