@@ -4,6 +4,8 @@
 // runs in order, and when the server goes away the next run says which verdicts changed; a server
 // whose certificate is replaced between runs gives one event naming the region, the port and both
 // fingerprints, delivered signed to the webhook; a watch resumed with --after gets the kept runs.
+// Apart, on a nats-server of their own: a coordinator killed (SIGKILL) while it probes a run, the
+// other takes the run over once its lease has run out, and every run is kept once, none missed.
 import { createHmac, X509Certificate } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -285,4 +287,69 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
     expect(error.code).toBe(status.INVALID_ARGUMENT);
     expect(error.details).toContain(message);
   });
+});
+
+describe.skipIf(nats.skip)("a coordinator killed while it probes a monitor's run", () => {
+  let server: NatsServer;
+  /** Its greeting held back 300 ms: a run is still probing when its coordinator is killed. */
+  let slow: SmtpFixture;
+  let coordinators: CoordinatorProcess[];
+  let agent: AgentProcess;
+
+  beforeAll(async () => {
+    [server, slow] = await Promise.all([startNatsServer(), startSmtpFixture({ greetingDelayMs: 300 })]);
+    const policy = { allowCidrs: ["127.0.0.0/8"], allowPorts: [slow.port] };
+    const args = ["--monitor-min-interval", "1s", "--log-level", "info"]; // "probe accepted" says a run is probing
+    coordinators = await Promise.all([0, 1].map(() => startCoordinatorProcess({ nats: server.url, ...policy, extraArgs: args })));
+    const probeApi = connectProbeApi(coordinators[0]!.address);
+    try {
+      agent = await startAgentProcess({ region: REGION, agentId: `${REGION}-1`, nats: server.url, readyVia: Promise.resolve(probeApi), ...policy });
+    } finally {
+      probeApi.close();
+    }
+  }, START_HOOK_TIMEOUT_MS);
+
+  afterAll(async () => {
+    await stopAll([...(coordinators ?? []), agent]);
+    await Promise.all([server?.stop(), slow?.stop()]);
+  });
+
+  it(
+    "the other coordinator takes the run over when its lease runs out: every run kept once, none missed",
+    async () => {
+      const clients = coordinators.map((c) => new MonitorClient(c.address, credentials.createInsecure()));
+      const watches = clients.map((client) => {
+        const events: MonitorEvent[] = [];
+        return { events, client, stream: undefined as ReturnType<Client["watchMonitor"]> | undefined };
+      });
+      try {
+        const monitor = await unary<Monitor>((cb) =>
+          clients[0]!.createMonitor(CreateMonitorRequest.fromPartial({ probe: { host: "127.0.0.1", ports: [slow.port], regions: [REGION] }, intervalSeconds: 2 }), new Metadata(), deadline(), cb),
+        );
+        for (const watch of watches) {
+          watch.stream = watch.client.watchMonitor({ monitorId: monitor.monitorId, changesOnly: false, afterRun: 0, fromOldest: false }, new Metadata());
+          watch.stream.on("data", (event: MonitorEvent) => watch.events.push(event));
+          watch.stream.on("error", () => undefined);
+        }
+        await waitFor(() => watches.every((w) => w.events.length >= 1), 15_000, "a first run, seen through both");
+        // The next run's probe accepted by one of them: that one is killed while it probes.
+        const accepted = (c: CoordinatorProcess): number => c.output().split("\n").filter((line) => line.includes('"msg":"probe accepted"')).length;
+        const before = coordinators.map(accepted);
+        let killed = -1;
+        await waitFor(() => (killed = coordinators.findIndex((c, i) => accepted(c) > before[i]!)) >= 0, 10_000, "the next run probing");
+        const inFlight = Number(watches[killed]!.events.at(-1)!.run) + 1;
+        await coordinators[killed]!.kill();
+        const survivor = watches[1 - killed]!;
+        await waitFor(() => survivor.events.some((e) => Number(e.run) >= inFlight + 2), 15_000, () => `two runs after the killed one: ${survivor.events.map((e) => e.run).join(",")}`);
+        const runs = survivor.events.map((e) => Number(e.run));
+        expect(runs).toEqual(Array.from({ length: runs.length }, (_, i) => runs[0]! + i));
+        const takenOver = survivor.events.find((e) => Number(e.run) === inFlight)!;
+        expect({ complete: takenOver.report?.complete, error: takenOver.error }).toEqual({ complete: true, error: "" });
+      } finally {
+        for (const watch of watches) watch.stream?.cancel();
+        for (const client of clients) client.close();
+      }
+    },
+    60_000,
+  );
 });
