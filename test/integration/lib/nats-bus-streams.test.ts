@@ -1,7 +1,8 @@
 // The bus's JetStream work queue and record log against a private nats-server with JetStream: an
 // item goes to one taker, comes back when given back or when its taker stops working on it, and
 // leaves when done; a full queue says so; a log stores an id once and is followed in order from
-// any sequence, also by a reader slower than the writers, and purged by subject.
+// any sequence, also by a reader slower than the writers, and purged by subject; a follower whose
+// consumer is lost goes on, one whose stream is gone ends with the error.
 import { connect } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QueueFullError, type Bus, type WorkItem } from "../../../lib/bus.js";
@@ -141,6 +142,32 @@ describe.skipIf(nats.skip)("JetStream work queue and record log", () => {
       controller.abort();
     }
     expect(seen).toEqual(["0", "1", "2"]);
+  }, 30_000);
+
+  it("a follower whose stream is gone ends with the error, never following nothing", async () => {
+    const logSpec = { name: "LOG_C", subjects: "test.log_c.*", maxAgeMs: 60_000, maxBytes: 1e8, duplicateWindowMs: 60_000 };
+    const log = (await one.recordLog(logSpec))!;
+    const reader = (await two.recordLog(logSpec))!;
+    await log.append("test.log_c.s", Buffer.from("0"), "0");
+    const controller = new AbortController();
+    const seen: string[] = [];
+    // Its end, caught at once: it may come while the stream is still being deleted.
+    const ended = (async () => {
+      for await (const record of reader.follow("test.log_c.s", 0, controller.signal)) seen.push(text(record.data));
+    })().then(() => new Error("ended without an error"), (error: unknown) => error);
+    try {
+      await waitFor(() => seen.length === 1, 5_000, "the first record");
+      const nc = await connect({ servers: server.url });
+      try {
+        await (await nc.jetstreamManager()).streams.delete("LOG_C");
+      } finally {
+        await nc.close();
+      }
+      expect(String(await withTimeout(ended, 15_000, "the follower's end"))).toMatch(/stream not found/i);
+    } finally {
+      controller.abort();
+    }
+    expect(seen).toEqual(["0"]);
   }, 30_000);
 
   it("a key-value create is won by one writer; keys and delete", async () => {
