@@ -3,7 +3,7 @@
 // leaves when done; a full queue says so; a log stores an id once and is followed in order from
 // any sequence, also by a reader slower than the writers, and purged by subject; a follower whose
 // consumer is lost goes on, one whose stream is gone ends with the error.
-import { connect } from "nats";
+import { connect, type JetStreamManager } from "nats";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { QueueFullError, type Bus, type WorkItem } from "../../../lib/bus.js";
 import { connectNatsBus } from "../../../lib/nats-bus.js";
@@ -113,61 +113,62 @@ describe.skipIf(nats.skip)("JetStream work queue and record log", () => {
     expect([await reader.count("test.log_a.s"), await reader.lastSequence("test.log_a.s"), await reader.count("test.log_a.other")]).toEqual([0, 0, 1]);
   }, 30_000);
 
-  it("a follower whose consumer is lost (deleted, or forgotten by a restarted server) goes on after the last record read", async () => {
-    const logSpec = { name: "LOG_B", subjects: "test.log_b.*", maxAgeMs: 60_000, maxBytes: 1e8, duplicateWindowMs: 60_000 };
-    const log = (await one.recordLog(logSpec))!;
-    const reader = (await two.recordLog(logSpec))!;
-    await log.append("test.log_b.s", Buffer.from("0"), "0");
+  /**
+   * Log `name` (subjects test.<name>.*), written through one connection and followed from its start
+   * through the other until `count` records are read; returned once the first is. `ended` is the
+   * follow's end, its error caught at once (it may come while JetStream is still being changed).
+   */
+  async function followedLog(name: string, count: number) {
+    const logSpec = { name, subjects: `test.${name.toLowerCase()}.*`, maxAgeMs: 60_000, maxBytes: 1e8, duplicateWindowMs: 60_000 };
+    const [log, reader] = await Promise.all([one.recordLog(logSpec), two.recordLog(logSpec)]);
+    const subject = `test.${name.toLowerCase()}.s`;
+    await log!.append(subject, Buffer.from("0"), "0");
     const controller = new AbortController();
     const seen: string[] = [];
-    const following = (async () => {
-      for await (const record of reader.follow("test.log_b.s", 0, controller.signal)) {
+    const ended = (async () => {
+      for await (const record of reader!.follow(subject, 0, controller.signal)) {
         seen.push(text(record.data));
-        if (seen.length === 3) return;
+        if (seen.length === count) return;
       }
-    })();
+    })().then(() => undefined, (error: unknown) => error);
     await waitFor(() => seen.length === 1, 5_000, "the first record");
+    return { append: (data: string) => log!.append(subject, Buffer.from(data), data), seen, ended, stop: () => controller.abort() };
+  }
+
+  /** A change to JetStream made through a connection of its own, as an operator (or a restart) would. */
+  async function changeJetStream(change: (jsm: JetStreamManager) => Promise<unknown>): Promise<void> {
     const nc = await connect({ servers: server.url });
     try {
-      const jsm = await nc.jetstreamManager();
-      for (const consumer of await jsm.consumers.list("LOG_B").next()) await jsm.consumers.delete("LOG_B", consumer.name);
+      await change(await nc.jetstreamManager());
     } finally {
       await nc.close();
     }
-    await log.append("test.log_b.s", Buffer.from("1"), "1");
-    await log.append("test.log_b.s", Buffer.from("2"), "2");
+  }
+
+  it("a follower whose consumer is lost (deleted, or forgotten by a restarted server) goes on after the last record read", async () => {
+    const followed = await followedLog("LOG_B", 3);
     try {
-      await withTimeout(following, 15_000, "the records after the loss");
+      await changeJetStream(async (jsm) => {
+        for (const consumer of await jsm.consumers.list("LOG_B").next()) await jsm.consumers.delete("LOG_B", consumer.name);
+      });
+      await followed.append("1");
+      await followed.append("2");
+      expect(await withTimeout(followed.ended, 15_000, "the records after the loss")).toBeUndefined();
     } finally {
-      controller.abort();
+      followed.stop();
     }
-    expect(seen).toEqual(["0", "1", "2"]);
+    expect(followed.seen).toEqual(["0", "1", "2"]);
   }, 30_000);
 
   it("a follower whose stream is gone ends with the error, never following nothing", async () => {
-    const logSpec = { name: "LOG_C", subjects: "test.log_c.*", maxAgeMs: 60_000, maxBytes: 1e8, duplicateWindowMs: 60_000 };
-    const log = (await one.recordLog(logSpec))!;
-    const reader = (await two.recordLog(logSpec))!;
-    await log.append("test.log_c.s", Buffer.from("0"), "0");
-    const controller = new AbortController();
-    const seen: string[] = [];
-    // Its end, caught at once: it may come while the stream is still being deleted.
-    const ended = (async () => {
-      for await (const record of reader.follow("test.log_c.s", 0, controller.signal)) seen.push(text(record.data));
-    })().then(() => new Error("ended without an error"), (error: unknown) => error);
+    const followed = await followedLog("LOG_C", Infinity);
     try {
-      await waitFor(() => seen.length === 1, 5_000, "the first record");
-      const nc = await connect({ servers: server.url });
-      try {
-        await (await nc.jetstreamManager()).streams.delete("LOG_C");
-      } finally {
-        await nc.close();
-      }
-      expect(String(await withTimeout(ended, 15_000, "the follower's end"))).toMatch(/stream not found/i);
+      await changeJetStream((jsm) => jsm.streams.delete("LOG_C"));
+      expect(String(await withTimeout(followed.ended, 15_000, "the follower's end"))).toMatch(/stream not found/i);
     } finally {
-      controller.abort();
+      followed.stop();
     }
-    expect(seen).toEqual(["0"]);
+    expect(followed.seen).toEqual(["0"]);
   }, 30_000);
 
   it("a key-value create is won by one writer; keys and delete", async () => {
