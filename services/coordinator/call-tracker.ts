@@ -1,6 +1,8 @@
 // The ProbeService's calls in progress, for shutdown: each is answered exactly once (its work's
 // value or error, or UNAVAILABLE when the grace period is over), and the coordinator can wait
-// until none is left.
+// until none is left. A watch (of a monitor's runs, of a batch) has no end of its own to wait for:
+// it is answered UNAVAILABLE as soon as the shutdown starts, and its caller resumes it on another
+// coordinator from the last run or report it got.
 import { status, type sendUnaryData, type ServiceError } from "@grpc/grpc-js";
 import type { Logger } from "../../lib/logger.js";
 import { metrics } from "../../lib/metrics.js";
@@ -17,6 +19,9 @@ export class CallError extends Error {
     super(error.message);
   }
 }
+
+/** What a watch is told when the shutdown starts. */
+export const WATCH_SHUTTING_DOWN = "the coordinator is shutting down; resume the watch from the last event received (another replica, or this one once it is back)";
 
 /** UNAVAILABLE with the retry delay of a stopping coordinator. */
 export function shuttingDown(message = SHUTTING_DOWN): ServiceError {
@@ -37,6 +42,8 @@ export interface CancellableCall {
 export class CallTracker {
   /** Each running call's way to end it with an error. */
   private readonly active = new Set<(error: ServiceError) => void>();
+  /** Those of them that are watches: ended at drain(). */
+  private readonly watches = new Set<(error: ServiceError) => void>();
   private idleWaiters: (() => void)[] = [];
   private isDraining = false;
 
@@ -47,8 +54,10 @@ export class CallTracker {
     return this.isDraining;
   }
 
+  /** New calls refused from now on; the watches running are ended (UNAVAILABLE) at once. */
   drain(): void {
     this.isDraining = true;
+    for (const end of [...this.watches]) end(shuttingDown(WATCH_SHUTTING_DOWN));
   }
 
   /** Ends every call still running with UNAVAILABLE; their work is aborted. */
@@ -64,15 +73,22 @@ export class CallTracker {
   /**
    * Answers the call once with what `work` gives, unless endCalls answers first; either way the
    * other is ignored. `work`'s signal aborts when the client cancels or endCalls ends the call. A
-   * cancelled call is answered by nobody (grpc-js has closed it) and is no longer tracked.
+   * cancelled call is answered by nobody (grpc-js has closed it) and is no longer tracked. A
+   * `watch` is ended at drain() rather than after the grace period, and refused after it.
    */
-  serve<T>(answer: CallAnswer<T>, work: (signal: AbortSignal) => Promise<T>, call?: CancellableCall): void {
+  serve<T>(answer: CallAnswer<T>, work: (signal: AbortSignal) => Promise<T>, call?: CancellableCall, kind: "call" | "watch" = "call"): void {
+    if (kind === "watch" && this.isDraining) {
+      metrics.requestsRejected.inc({ reason: "unavailable" });
+      answer.fail(shuttingDown());
+      return;
+    }
     const controller = new AbortController();
     let answered = false;
     const settle = (): boolean => {
       if (answered) return false;
       answered = true;
       this.active.delete(end);
+      this.watches.delete(end);
       this.wakeIfIdle();
       return true;
     };
@@ -81,6 +97,7 @@ export class CallTracker {
       controller.abort();
     };
     this.active.add(end);
+    if (kind === "watch") this.watches.add(end);
     call?.on("cancelled", () => {
       // grpc-js says "cancelled" after every call, answered or not (its stream closes either way).
       // Once answered the work is over and nobody listens to its signal any more; an abort then

@@ -4,8 +4,9 @@
 // runs in order, and when the server goes away the next run says which verdicts changed; a server
 // whose certificate is replaced between runs gives one event naming the region, the port and both
 // fingerprints, delivered signed to the webhook; a watch resumed with --after gets the kept runs.
-// Apart, on a nats-server of their own: a coordinator killed (SIGKILL) while it probes a run, the
-// other takes the run over once its lease has run out, and every run is kept once, none missed.
+// Apart, three coordinators on a nats-server of their own: one killed (SIGKILL) while it probes a
+// run, another takes the run over once its lease has run out; one stopped (SIGTERM) while it
+// probes a run ends the run and keeps it, none probes it again; every run kept once, none missed.
 import { createHmac, X509Certificate } from "node:crypto";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -289,9 +290,9 @@ describe.skipIf(nats.skip)("monitors through two coordinators sharing JetStream"
   });
 });
 
-describe.skipIf(nats.skip)("a coordinator killed while it probes a monitor's run", () => {
+describe.skipIf(nats.skip)("coordinators killed or stopped while they probe a monitor's run", () => {
   let server: NatsServer;
-  /** Its greeting held back 300 ms: a run is still probing when its coordinator is killed. */
+  /** Its greeting held back 300 ms: a run is still probing when its coordinator goes. */
   let slow: SmtpFixture;
   let coordinators: CoordinatorProcess[];
   let agent: AgentProcess;
@@ -300,7 +301,7 @@ describe.skipIf(nats.skip)("a coordinator killed while it probes a monitor's run
     [server, slow] = await Promise.all([startNatsServer(), startSmtpFixture({ greetingDelayMs: 300 })]);
     const policy = { allowCidrs: ["127.0.0.0/8"], allowPorts: [slow.port] };
     const args = ["--monitor-min-interval", "1s", "--log-level", "info"]; // "probe accepted" says a run is probing
-    coordinators = await Promise.all([0, 1].map(() => startCoordinatorProcess({ nats: server.url, ...policy, extraArgs: args })));
+    coordinators = await Promise.all([0, 1, 2].map(() => startCoordinatorProcess({ nats: server.url, ...policy, extraArgs: args })));
     const probeApi = connectProbeApi(coordinators[0]!.address);
     try {
       agent = await startAgentProcess({ region: REGION, agentId: `${REGION}-1`, nats: server.url, readyVia: Promise.resolve(probeApi), ...policy });
@@ -315,41 +316,65 @@ describe.skipIf(nats.skip)("a coordinator killed while it probes a monitor's run
   });
 
   it(
-    "the other coordinator takes the run over when its lease runs out: every run kept once, none missed",
+    "killed (SIGKILL): another takes the run over when its lease runs out; stopped (SIGTERM): it ends the run and keeps it, none takes it over; every run kept once, none missed",
     async () => {
       const clients = coordinators.map((c) => new MonitorClient(c.address, credentials.createInsecure()));
-      const watches = clients.map((client) => {
-        const events: MonitorEvent[] = [];
-        return { events, client, stream: undefined as ReturnType<Client["watchMonitor"]> | undefined };
-      });
+      const watches = clients.map(() => ({ events: [] as MonitorEvent[], stream: undefined as ReturnType<Client["watchMonitor"]> | undefined, error: undefined as ServiceError | undefined }));
+      const accepted = (c: CoordinatorProcess): number => c.output().split("\n").filter((line) => line.includes('"msg":"probe accepted"')).length;
+      const live = new Set([0, 1, 2]);
+      /** The next run's probe accepted by one of the live coordinators: which one, and the run. */
+      const nextProbing = async (): Promise<{ index: number; run: number }> => {
+        const before = coordinators.map(accepted);
+        let index = -1;
+        await waitFor(() => (index = [...live].find((i) => accepted(coordinators[i]!) > before[i]!) ?? -1) >= 0, 10_000, "the next run probing");
+        return { index, run: Number(watches[index]!.events.at(-1)!.run) + 1 };
+      };
+      const keptRun = (events: MonitorEvent[], run: number) => {
+        const event = events.find((e) => Number(e.run) === run);
+        return event && { complete: event.report?.complete, error: event.error };
+      };
       try {
         const monitor = await unary<Monitor>((cb) =>
           clients[0]!.createMonitor(CreateMonitorRequest.fromPartial({ probe: { host: "127.0.0.1", ports: [slow.port], regions: [REGION] }, intervalSeconds: 2 }), new Metadata(), deadline(), cb),
         );
-        for (const watch of watches) {
-          watch.stream = watch.client.watchMonitor({ monitorId: monitor.monitorId, changesOnly: false, afterRun: 0, fromOldest: false }, new Metadata());
-          watch.stream.on("data", (event: MonitorEvent) => watch.events.push(event));
-          watch.stream.on("error", () => undefined);
-        }
-        await waitFor(() => watches.every((w) => w.events.length >= 1), 15_000, "a first run, seen through both");
-        // The next run's probe accepted by one of them: that one is killed while it probes.
-        const accepted = (c: CoordinatorProcess): number => c.output().split("\n").filter((line) => line.includes('"msg":"probe accepted"')).length;
-        const before = coordinators.map(accepted);
-        let killed = -1;
-        await waitFor(() => (killed = coordinators.findIndex((c, i) => accepted(c) > before[i]!)) >= 0, 10_000, "the next run probing");
-        const inFlight = Number(watches[killed]!.events.at(-1)!.run) + 1;
-        await coordinators[killed]!.kill();
-        const survivor = watches[1 - killed]!;
-        await waitFor(() => survivor.events.some((e) => Number(e.run) >= inFlight + 2), 15_000, () => `two runs after the killed one: ${survivor.events.map((e) => e.run).join(",")}`);
-        const runs = survivor.events.map((e) => Number(e.run));
+        clients.forEach((client, i) => {
+          const stream = client.watchMonitor({ monitorId: monitor.monitorId, changesOnly: false, afterRun: 0, fromOldest: false }, new Metadata());
+          stream.on("data", (event: MonitorEvent) => watches[i]!.events.push(event));
+          stream.on("error", (error: ServiceError) => (watches[i]!.error = error));
+          watches[i]!.stream = stream;
+        });
+        await waitFor(() => watches.every((w) => w.events.length >= 1), 15_000, "a first run, seen through all three");
+
+        const killed = await nextProbing();
+        await coordinators[killed.index]!.kill();
+        live.delete(killed.index);
+        const [one] = [...live];
+        await waitFor(() => keptRun(watches[one!]!.events, killed.run) !== undefined, 10_000, `run ${killed.run}, taken over`);
+        expect(keptRun(watches[one!]!.events, killed.run)).toEqual({ complete: true, error: "" });
+
+        const stopped = await nextProbing();
+        const other = [...live].find((i) => i !== stopped.index)!;
+        const otherProbes = accepted(coordinators[other]!);
+        const stopping = coordinators[stopped.index]!.stop(5_000); // SIGKILL after 5 s: half its grace
+        live.delete(stopped.index);
+        await waitFor(() => keptRun(watches[other]!.events, stopped.run) !== undefined, 10_000, `run ${stopped.run}, kept by the coordinator stopping`);
+        expect(keptRun(watches[other]!.events, stopped.run)).toEqual({ complete: true, error: "" });
+        expect(accepted(coordinators[other]!)).toBe(otherProbes); // not taken over: probed once
+        await stopping;
+        // Its exit not held by the watch open on it: that one was told at once to resume elsewhere.
+        expect(await coordinators[stopped.index]!.exited).toEqual({ code: 0, signal: null });
+        const { code, details } = watches[stopped.index]!.error ?? {};
+        expect({ code, details }).toEqual({ code: status.UNAVAILABLE, details: expect.stringContaining("resume the watch") });
+
+        const last = watches[other]!;
+        await waitFor(() => last.events.some((e) => Number(e.run) >= stopped.run + 2), 15_000, () => `two runs after: ${last.events.map((e) => e.run).join(",")}`);
+        const runs = last.events.map((e) => Number(e.run));
         expect(runs).toEqual(Array.from({ length: runs.length }, (_, i) => runs[0]! + i));
-        const takenOver = survivor.events.find((e) => Number(e.run) === inFlight)!;
-        expect({ complete: takenOver.report?.complete, error: takenOver.error }).toEqual({ complete: true, error: "" });
       } finally {
         for (const watch of watches) watch.stream?.cancel();
         for (const client of clients) client.close();
       }
     },
-    60_000,
+    90_000,
   );
 });

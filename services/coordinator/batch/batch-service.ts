@@ -230,6 +230,7 @@ export function batchGrpcService(operations: BatchOperations, calls: CallTracker
         { ok: () => call.end(), fail: (error) => call.emit("error", error) },
         (signal) => operations.watch(call.request, callerOf(call.metadata), send, signal),
         call,
+        "watch",
       );
     },
   };

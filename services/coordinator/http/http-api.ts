@@ -309,6 +309,7 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
       { ok: () => sse.end(), fail: (error) => failStream(response, sse, error) },
       (signal) => batches.watch(watchRequest, caller, send, signal),
       cancellableOf(response),
+      "watch",
     );
   }
 
@@ -349,6 +350,7 @@ export function httpApiRoute(deps: HttpApiDeps): HttpRoute {
       { ok: () => sse.end(), fail: (error) => failStream(response, sse, error) },
       (signal) => monitors.watch(watchRequest, caller, sink, signal, () => sse.open()),
       cancellableOf(response),
+      "watch",
     );
   }
 

@@ -274,6 +274,7 @@ export function monitorGrpcService(operations: MonitorOperations, calls: CallTra
         // it will not miss the next run, which may be an interval away.
         (signal) => operations.watch(call.request, callerOf(call.metadata), grpcWatchSink(call), signal, () => call.sendMetadata(new Metadata())),
         call,
+        "watch",
       );
     },
   };

@@ -14,7 +14,7 @@ interface Served {
   cancel(): void;
 }
 
-function serve(tracker: CallTracker): Served {
+function serve(tracker: CallTracker, kind: "call" | "watch" = "call"): Served {
   const call = new EventEmitter();
   const answers: Served["answers"] = [];
   let signal!: AbortSignal;
@@ -30,6 +30,7 @@ function serve(tracker: CallTracker): Served {
       });
     },
     call,
+    kind,
   );
   return { answers, signal, finish, crash, cancel: () => call.emit("cancelled") };
 }
@@ -95,6 +96,37 @@ describe("CallTracker.serve: each call is answered once", () => {
 
   it("idle resolves at once when no call runs", async () => {
     await expect(new CallTracker(silentLogger()).idle()).resolves.toBeUndefined();
+  });
+});
+
+describe("CallTracker: watches at shutdown", () => {
+  it("drain() ends the watches at once (UNAVAILABLE, resume), the other calls keep their grace; a watch after it is refused", async () => {
+    const tracker = new CallTracker(silentLogger());
+    const watch = serve(tracker, "watch");
+    const call = serve(tracker);
+    tracker.drain();
+    await tick();
+    expect(watch.answers.map((a) => [a.error?.code, a.error?.details])).toEqual([[status.UNAVAILABLE, expect.stringMatching(/shutting down; resume the watch/)]]);
+    expect(statusDetailsOf(watch.answers[0]!.error!).retryAfterMs).toBe(SHUTDOWN_RETRY_MS);
+    expect(watch.signal.aborted).toBe(true);
+    expect([call.answers, call.signal.aborted]).toEqual([[], false]);
+    let idle = false;
+    void tracker.idle().then(() => (idle = true));
+    call.finish("report");
+    await tick();
+    expect([call.answers, idle]).toEqual([[{ ok: "report" }], true]);
+
+    const late: ServiceError[] = [];
+    let ran = false;
+    tracker.serve(
+      { ok: () => undefined, fail: (error) => late.push(error) },
+      async () => {
+        ran = true;
+      },
+      undefined,
+      "watch",
+    );
+    expect([ran, late.map((e) => e.code)]).toEqual([false, [status.UNAVAILABLE]]);
   });
 });
 
