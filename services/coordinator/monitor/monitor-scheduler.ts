@@ -92,7 +92,7 @@ export class MonitorScheduler {
     const ends = Date.now() + graceMs;
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, graceMs))));
-    // A run claimed by a tick that was waiting for its claim starts after this: looked at again.
+    // A run that ends here may start its webhook delivery: the set is looked at again.
     while (this.underWay.size > 0 && Date.now() < ends) await Promise.race([Promise.allSettled(this.underWay), graceOver]);
     clearTimeout(timer);
     this.stop();
