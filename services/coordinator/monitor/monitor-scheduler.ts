@@ -57,8 +57,8 @@ export class MonitorScheduler {
   private current: { seen: Set<string> | undefined } | undefined;
   private rewatchTimer: NodeJS.Timeout | undefined;
   private stopConnectionListener: (() => void) | undefined;
-  private deliveries = 0;
-  private readonly stopping: AbortController[] = [];
+  /** The webhook deliveries running, each its way to stop it. */
+  private readonly deliveries = new Set<AbortController>();
   /** The runs and webhook deliveries under way: a drain waits for them. */
   private readonly underWay = new Set<Promise<void>>();
 
@@ -80,7 +80,7 @@ export class MonitorScheduler {
   /** Stops at once: the runs probing are stopped (each taken over by another coordinator once its lease has run out). */
   stop(): void {
     this.stopClaiming();
-    for (const controller of [...this.running.values(), ...this.stopping]) controller.abort();
+    for (const controller of [...this.running.values(), ...this.deliveries]) controller.abort();
   }
 
   /**
@@ -89,11 +89,11 @@ export class MonitorScheduler {
    */
   async drain(graceMs: number): Promise<void> {
     this.stopClaiming();
-    const ends = Date.now() + graceMs;
+    let over = false;
     let timer: NodeJS.Timeout | undefined;
-    const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, graceMs))));
+    const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, graceMs)))).then(() => void (over = true));
     // A run that ends here may start its webhook delivery: the set is looked at again.
-    while (this.underWay.size > 0 && Date.now() < ends) await Promise.race([Promise.allSettled(this.underWay), graceOver]);
+    while (this.underWay.size > 0 && !over) await Promise.race([Promise.allSettled(this.underWay), graceOver]);
     clearTimeout(timer);
     this.stop();
   }
@@ -232,25 +232,21 @@ export class MonitorScheduler {
   /** The change event to the monitor's webhook, in the background; beyond MAX_DELIVERIES at once, dropped and logged. */
   private deliver(record: MonitorRecord, event: MonitorEvent): void {
     const { logger, policy } = this.deps;
-    if (this.deliveries >= MAX_DELIVERIES) {
+    if (this.deliveries.size >= MAX_DELIVERIES) {
       logger.warn({ monitorId: record.monitorId, run: event.run }, "a webhook delivery was dropped: too many running");
       return;
     }
-    this.deliveries += 1;
     // The event without the report's per-region detail: the verdicts and the probe id (GetProbe has the rest).
     const report = event.report ? ProbeReport.fromPartial({ probeId: event.report.probeId, comparison: { verdicts: event.report.comparison?.verdicts ?? [] }, complete: event.report.complete }) : undefined;
     const body = JSON.stringify(protoJson("smtpprobe.v1.MonitorEvent", MonitorEvent.encode({ ...event, report }).finish()));
     const controller = new AbortController();
-    this.stopping.push(controller);
+    this.deliveries.add(controller);
     this.track(
       deliverWebhook(record.webhookUrl, record.webhookSecret, body, { checkAddress: (a) => policy.checkAddress(a), checkName: (n) => policy.checkName(n), signal: controller.signal })
         .then((result) => {
           if (!result.ok) logger.warn({ monitorId: record.monitorId, run: event.run, attempts: result.attempts, reason: result.reason }, "a webhook delivery failed");
         })
-        .finally(() => {
-          this.deliveries -= 1;
-          this.stopping.splice(this.stopping.indexOf(controller), 1);
-        }),
+        .finally(() => this.deliveries.delete(controller)),
     );
   }
 
