@@ -44,6 +44,8 @@ const MAX_DELIVERIES = 64;
 export class MonitorScheduler {
   private timer: NodeJS.Timeout | undefined;
   private ticking = false;
+  /** Set by stop(): a claim won after it is not probed (left to another coordinator, as by one that died). */
+  private stopped = false;
   /** Per monitor, the last run this coordinator tried to claim: each is tried once. */
   private readonly tried = new Map<string, number>();
   private readonly running = new Map<string, AbortController>();
@@ -68,7 +70,9 @@ export class MonitorScheduler {
 
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => void this.tick(), TICK_MS);
+    this.stopped = false;
+    // Each tick under way is tracked: a drain waits for the claim it is asking for.
+    this.timer = setInterval(() => this.track(this.tick()), TICK_MS);
     // Back from a NATS outage: a new watch gives the monitors as they are now (whatever the
     // client's own consumer did meanwhile).
     this.stopConnectionListener = this.deps.bus.onConnectionChange((connected) => {
@@ -80,19 +84,20 @@ export class MonitorScheduler {
   /** Stops at once: the runs probing are stopped (each taken over by another coordinator once its lease has run out). */
   stop(): void {
     this.stopClaiming();
+    this.stopped = true;
     for (const controller of [...this.running.values(), ...this.deliveries]) controller.abort();
   }
 
   /**
-   * Claims no more runs, and gives the runs probing (and the webhook deliveries under way) up to
-   * `graceMs` to end; then stops the rest.
+   * Claims no more runs (a claim already asked for is probed if won), and gives the runs probing
+   * (and the webhook deliveries under way) up to `graceMs` to end; then stops the rest.
    */
   async drain(graceMs: number): Promise<void> {
     this.stopClaiming();
     let over = false;
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<void>((resolve) => (timer = setTimeout(resolve, Math.max(0, graceMs)))).then(() => void (over = true));
-    // A run that ends here may start its webhook delivery: the set is looked at again.
+    // A tick that ends here may start a run, a run its webhook delivery: the set is looked at again.
     while (this.underWay.size > 0 && !over) await Promise.race([Promise.allSettled(this.underWay), graceOver]);
     clearTimeout(timer);
     this.stop();
@@ -220,9 +225,9 @@ export class MonitorScheduler {
         }
         this.tried.set(id, run);
         if (this.monitors.has(id)) this.queue.schedule(id, nextLookAt(record, Date.now(), true));
-        // Stopped or draining while the claim was asked for: the run is left to another coordinator
-        // (its lease runs out unrenewed).
-        if (claim.claimed && this.timer) this.track(this.run(record, run, token));
+        // Draining meanwhile, the run is probed (the drain waits for it); stopped, it is left to
+        // another coordinator, which takes it over once the lease has run out.
+        if (claim.claimed && !this.stopped) this.track(this.run(record, run, token));
       }
     } finally {
       this.ticking = false;
