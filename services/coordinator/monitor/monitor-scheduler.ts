@@ -260,21 +260,27 @@ export class MonitorScheduler {
     const controller = new AbortController();
     this.running.set(record.monitorId, controller);
     const lease = leaseMs(record.intervalMs);
-    // The lease renewed while the probe runs; a renewal that finds the claim taken over stops it.
+    // The lease renewed while the probe runs; a renewal that finds the claim taken over stops it
+    // (one that comes back after the run was marked done finds it done, and stops nothing).
+    let renewing = true;
     const renewal = setInterval(() => {
       store.holdClaim(record.monitorId, run, token, { until: Date.now() + lease }).then(
         (held) => {
-          if (!held) controller.abort();
+          if (!held && renewing) controller.abort();
         },
         () => undefined, // NATS away: renewed at the next beat, or taken over if it stays away
       );
     }, Math.max(1, Math.floor(lease / 3)));
+    const stopRenewal = (): void => {
+      renewing = false;
+      clearInterval(renewal);
+    };
     try {
       const deadline = record.createdAt + (run + 1) * record.intervalMs;
       let event: MonitorEvent;
       try {
         const report = await operations.probe(record.probe, { caller: record.caller, deadline }, { signal: controller.signal });
-        if (!(await this.finish(record, run, token, controller, renewal))) return;
+        if (!(await this.finish(record, run, token, controller, stopRenewal))) return;
         const before = await store.state(record.monitorId);
         const verdicts = verdictsOf(report);
         const { facts, changes: regionChanges } = nextFacts(before?.facts, factsOf(report));
@@ -282,7 +288,7 @@ export class MonitorScheduler {
         await store.putState(record.monitorId, { run, verdicts, facts });
       } catch (error) {
         if (!(error instanceof CallError)) throw error;
-        if (!(await this.finish(record, run, token, controller, renewal))) return;
+        if (!(await this.finish(record, run, token, controller, stopRenewal))) return;
         event = { monitorId: record.monitorId, run, report: undefined, changes: [], regionChanges: [], first: false, error: error.error.details ?? error.message };
       }
       if (controller.signal.aborted) return;
@@ -291,7 +297,7 @@ export class MonitorScheduler {
     } catch (error) {
       logger.warn({ err: error, monitorId: record.monitorId, run }, "a monitor's run failed");
     } finally {
-      clearInterval(renewal);
+      stopRenewal();
       this.running.delete(record.monitorId);
     }
   }
@@ -300,8 +306,8 @@ export class MonitorScheduler {
    * The probe is over: the claim marked done, true while it is still this run's own; false when
    * the run was stopped or taken over (the coordinator that took it keeps its state and event).
    */
-  private async finish(record: MonitorRecord, run: number, token: string, controller: AbortController, renewal: NodeJS.Timeout): Promise<boolean> {
-    clearInterval(renewal);
+  private async finish(record: MonitorRecord, run: number, token: string, controller: AbortController, stopRenewal: () => void): Promise<boolean> {
+    stopRenewal();
     if (controller.signal.aborted) return false;
     if (await this.deps.store.holdClaim(record.monitorId, run, token, { done: true })) return true;
     this.deps.logger.info({ monitorId: record.monitorId, run }, "a monitor's run was taken over by another coordinator: its result is not kept");

@@ -23,7 +23,7 @@ export const monitorEventSubject = (monitorId: string): string => `smtpprobe.v1.
  * same run being claimed again.
  */
 const CLAIM_TTL_MS = 24 * 3_600_000;
-/** Tries of a claim that lost a race to a write of another run (a coordinator whose clock is behind). */
+/** Tries of a claim that lost a race to another write, and of a renewal or done mark that lost to one of its holder's own. */
 const CLAIM_TRIES = 3;
 /**
  * A slot whose monitor has no record is taken back after this long (a creation cut short between
@@ -191,13 +191,18 @@ export class MonitorStore {
   /**
    * Renews the lease of a claim `by` holds on run `run` (`until`), or marks the run done: false
    * when the claim is no longer its own (taken over after its lease ran out), and the holder stops.
+   * A write that lost to another write of the same holder (a renewal still on its way when the
+   * run is marked done) is tried again on what that one wrote.
    */
   async holdClaim(monitorId: string, run: number, by: string, hold: { until: number } | { done: true }): Promise<boolean> {
     const key = CLAIM_KEY + monitorId;
-    const entry = await this.runs.entry(key);
-    const held = entry ? decodeClaim(entry.value) : undefined;
-    if (!entry || !held || held.run !== run || held.by !== by || held.done) return false;
-    return this.runs.update(key, encodeClaim({ run, by, ...hold }), entry.revision);
+    for (let attempt = 0; attempt < CLAIM_TRIES; attempt++) {
+      const entry = await this.runs.entry(key);
+      const held = entry ? decodeClaim(entry.value) : undefined;
+      if (!entry || !held || held.run !== run || held.by !== by || held.done) return false;
+      if (await this.runs.update(key, encodeClaim({ run, by, ...hold }), entry.revision)) return true;
+    }
+    return false;
   }
 
   async state(monitorId: string): Promise<MonitorState | undefined> {

@@ -80,6 +80,19 @@ describe.skipIf(nats.skip)("the monitor store on JetStream", () => {
     expect(await two.claim(monitorId, 2, "d", 200)).toEqual({ claimed: true });
   });
 
+  it("a done mark that races its holder's own renewal still marks the run done; the renewal then finds it done", async () => {
+    const monitorId = randomUUID();
+    for (let run = 1; run <= 10; run++) {
+      expect(await one.claim(monitorId, run, "a", 5_000)).toEqual({ claimed: true });
+      // Both read the same revision; the renewal's write goes first.
+      const [renewed, done] = await Promise.all([one.holdClaim(monitorId, run, "a", { until: Date.now() + 5_000 }), one.holdClaim(monitorId, run, "a", { done: true })]);
+      expect(done).toBe(true);
+      expect(renewed).toBe(true);
+      expect(await one.holdClaim(monitorId, run, "a", { until: Date.now() + 5_000 })).toBe(false);
+      expect(await two.claim(monitorId, run, "b", 5_000)).toEqual({ claimed: false });
+    }
+  });
+
   it("each slot goes to one creation; a deletion frees its slot; with every slot held, none", async () => {
     const results = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? one : two).claimSlot("caller-a", randomUUID(), 4)));
     const slots = results.filter((s): s is number => s !== undefined);
